@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Connection lifecycle: which TCP connections observed processes accept
+ * (and connect, when client tracking is on), when they close, when their
+ * owner dies, and when the peer goes away. Keeps the conns map that
+ * sock_io.bpf.c consults on every read and write.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "maps.bpf.h"
+#include "sock_lookup.bpf.h"
+
+#define EINPROGRESS 115
+
+const volatile __u32 self_tgid = 0;
+const volatile bool filter_active = false; /* --pid/--port/--exe/--cgroup given */
+const volatile bool watch_exec = false;	   /* --exe/--cgroup need new processes */
+const volatile bool track_clients = false; /* outbound connections too */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u8);
+} allowed_tgids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_ENTRIES);
+	__type(key, __u16);
+	__type(value, __u8);
+} allowed_ports SEC(".maps");
+
+/* thread -> fd of a connect() in progress */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_INFLIGHT);
+	__type(key, __u64);
+	__type(value, __s32);
+} connecting SEC(".maps");
+
+/* Unique connection ids; user space numbers /proc finds from the top. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} next_conn_id SEC(".maps");
+
+static __always_inline bool selected(__u32 tgid, __u16 lport)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (!filter_active)
+		return true;
+	return bpf_map_lookup_elem(&allowed_tgids, &tgid) ||
+	       bpf_map_lookup_elem(&allowed_ports, &lport);
+}
+
+static __always_inline __u64 new_conn_id(void)
+{
+	__u32 zero = 0;
+	__u64 *next = bpf_map_lookup_elem(&next_conn_id, &zero);
+
+	return next ? __sync_fetch_and_add(next, 1) + 1 : 0;
+}
+
+static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(&tracked_procs, &tgid);
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+	else if (delta > 0)
+		bpf_map_update_elem(&tracked_procs, &tgid, &one, BPF_NOEXIST);
+}
+
+static __always_inline void track(int fd, enum conn_role role)
+{
+	struct open_event ev = {};
+	struct tcp_sock_ref ref;
+	__u64 sk;
+
+	if (fd < 0 || !fd_tcp_sock(fd, &ref))
+		return;
+	ev.key = current_key(fd);
+	if (!selected(ev.key.tgid, ref.lport))
+		return;
+	ev.info.id = new_conn_id();
+	ev.info.sk = sk = (__u64)ref.sk;
+	ev.info.ino = ref.ino;
+	ev.info.open_ns = bpf_ktime_get_ns();
+	ev.info.lport = ref.lport;
+	ev.info.rport = ref.rport;
+	ev.info.role = role;
+	ev.info.proto = PROTO_UNKNOWN;
+	/* A stale entry under the same key means its close was missed:
+	 * the open event tells user space to end it. */
+	if (bpf_map_update_elem(&conns, &ev.key, &ev.info, BPF_ANY)) {
+		count(CNT_CONNS_FULL, 1);
+		return;
+	}
+	bpf_map_update_elem(&sock_owner, &sk, &ev.key, BPF_ANY);
+	proc_conns_add(ev.key.tgid, 1);
+	ev.h.type = EV_OPEN;
+	ev.h.tgid = ev.key.tgid;
+	ev.h.ts_ns = ev.info.open_ns;
+	ev.h.conn_id = ev.info.id;
+	emit(&ev, sizeof(ev));
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	track(ctx->ret, ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	track(ctx->ret, ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	__s32 fd = ctx->args[0];
+
+	if (track_clients)
+		bpf_map_update_elem(&connecting, &tid, &fd, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	__s32 *fd;
+
+	if (!track_clients)
+		return 0;
+	fd = bpf_map_lookup_elem(&connecting, &tid);
+	if (!fd)
+		return 0;
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+		track(*fd, ROLE_CLIENT);
+	bpf_map_delete_elem(&connecting, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct close_event ev = {};
+	struct conn_info *info;
+
+	ev.key = current_key(ctx->args[0]);
+	info = bpf_map_lookup_elem(&conns, &ev.key);
+	if (!info)
+		return 0;
+	ev.h.type = EV_CLOSE;
+	ev.h.tgid = ev.key.tgid;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	ev.h.conn_id = info->id;
+	bpf_map_delete_elem(&sock_owner, &info->sk);
+	bpf_map_delete_elem(&conns, &ev.key);
+	proc_conns_add(ev.key.tgid, -1);
+	emit(&ev, sizeof(ev));
+	return 0;
+}
+
+/* The kernel closes a dead process's files without close() calls: user
+ * space drops every connection of the process on this event. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *task)
+{
+	struct exit_event ev = {};
+	__u32 tgid = task->tgid;
+
+	if (task->signal->live.counter != 0)
+		return 0;
+	if (!bpf_map_lookup_elem(&tracked_procs, &tgid))
+		return 0;
+	bpf_map_delete_elem(&tracked_procs, &tgid);
+	ev.h.type = EV_EXIT;
+	ev.h.tgid = tgid;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	emit(&ev, sizeof(ev));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *task)
+{
+	struct exec_event ev = {};
+
+	if (!watch_exec)
+		return 0;
+	ev.h.type = EV_EXEC;
+	ev.h.tgid = task->tgid;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	emit(&ev, sizeof(ev));
+	return 0;
+}
+
+/* Peer FIN (CLOSE_WAIT) and reset or final close (CLOSE) of a tracked
+ * socket: how a client leaving mid-stream is seen even when the server
+ * never reads again. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	struct sock_state_event ev = {};
+	__u64 sk = (__u64)ctx->skaddr;
+	struct conn_key *key;
+	struct conn_info *info;
+
+	if (ctx->newstate != TCP_CLOSE_WAIT && ctx->newstate != TCP_CLOSE)
+		return 0;
+	key = bpf_map_lookup_elem(&sock_owner, &sk);
+	if (!key)
+		return 0;
+	info = bpf_map_lookup_elem(&conns, key);
+	if (!info || info->sk != sk)
+		return 0;
+	ev.h.type = EV_SOCK_STATE;
+	ev.h.tgid = key->tgid;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	ev.h.conn_id = info->id;
+	ev.oldstate = ctx->oldstate;
+	ev.newstate = ctx->newstate;
+	if (ctx->newstate == TCP_CLOSE)
+		bpf_map_delete_elem(&sock_owner, &sk);
+	emit(&ev, sizeof(ev));
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Maps shared by conn_track.bpf.c and sock_io.bpf.c. Each object declares
+ * them; the loader makes the second object reuse the first one's maps.
+ */
+#ifndef SSE_MAPS_BPF_H
+#define SSE_MAPS_BPF_H
+
+#include "conn_event.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CONNS);
+	__type(key, struct conn_key);
+	__type(value, struct conn_info);
+} conns SEC(".maps");
+
+/* struct sock address -> owner, for TCP state changes */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CONNS);
+	__type(key, __u64);
+	__type(value, struct conn_key);
+} sock_owner SEC(".maps");
+
+/* tgid -> number of tracked connections: exit events only for these */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CONNS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tracked_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EVENTS_RING_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += n;
+}
+
+/* Records become visible on the next timer poll of user space, unless
+ * enough are waiting to be worth a wakeup: no wakeup per event. */
+static __always_inline __u64 ring_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_WAKEUP_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void emit(void *rec, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, rec, size, ring_flags()))
+		count(CNT_EVENTS_LOST, 1);
+}
+
+static __always_inline struct conn_key current_key(int fd)
+{
+	struct conn_key key = {
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.fd = fd,
+	};
+	return key;
+}
+
+#endif

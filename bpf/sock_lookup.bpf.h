@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * From a file descriptor of the current task to its TCP socket, through
+ * the task's file table with CO-RE reads: syscall tracepoints only give
+ * us the fd, while TCP state changes only give us the struct sock.
+ */
+#ifndef SSE_SOCK_LOOKUP_BPF_H
+#define SSE_SOCK_LOOKUP_BPF_H
+
+#define S_IFMT	 00170000
+#define S_IFSOCK 0140000
+#define AF_INET	 2
+#define AF_INET6 10
+
+struct tcp_sock_ref {
+	struct sock *sk;
+	__u64 ino;
+	__u16 lport;
+	__u16 rport;
+};
+
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+/* Fills ref and returns true when fd is an IPv4 or IPv6 TCP socket. */
+static __always_inline bool fd_tcp_sock(int fd, struct tcp_sock_ref *ref)
+{
+	struct file *file = fd_file(fd);
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!file)
+		return false;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return false;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return false;
+	ref->sk = sk;
+	ref->ino = BPF_CORE_READ(file, f_inode, i_ino);
+	ref->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ref->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	return true;
+}
+
+#endif

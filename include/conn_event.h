@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Structures shared by the kernel programs and the user-space daemon:
+ * connection map keys and values, and the records of the ring buffer.
+ * Everything here must have the same layout on both sides, so only fixed
+ * width types are used and every struct is explicitly padded.
+ */
+#ifndef SSE_CONN_EVENT_H
+#define SSE_CONN_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define MAX_CONNS	    65536
+#define MAX_INFLIGHT	    16384 /* threads inside a tracked socket syscall */
+#define MAX_FILTER_ENTRIES  1024
+#define CAPTURE_SEG_MAX	    4096 /* payload bytes of one ring buffer record */
+#define CAPTURE_SEGS_MAX    16	 /* records per syscall: 64 KiB, the rest is counted */
+#define CAPTURE_IOVS_MAX    8	 /* iovecs looked at per readv/writev/sendmsg */
+#define EVENTS_RING_BYTES   (16 << 20)
+#define EVENTS_WAKEUP_BYTES (1 << 20) /* below this, user space polls on a timer */
+
+/* Identity of a connection as the owning process sees it. */
+struct conn_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+enum conn_role {
+	ROLE_SERVER = 1, /* accepted */
+	ROLE_CLIENT = 2, /* connected */
+};
+
+enum conn_proto {
+	PROTO_UNKNOWN = 0, /* no byte seen yet: the first ones decide */
+	PROTO_HTTP = 1,	   /* copy bytes to user space */
+	PROTO_OTHER = 2,   /* count open/close only */
+	PROTO_ADOPT = 3,   /* opened before we started: user space decides */
+};
+
+/* Value of the conns map. Written by the kernel at accept/connect, by
+ * user space for connections found in /proc at start-up. */
+struct conn_info {
+	__u64 id;     /* unique for the life of the exporter: pid and fd reuse safe */
+	__u64 sk;     /* struct sock address: links TCP state changes */
+	__u64 ino;    /* socket inode: user space checks it is still open */
+	__u64 open_ns;
+	__u16 lport;
+	__u16 rport;
+	__u8 role;
+	__u8 proto;
+	__u8 pad[2];
+};
+
+enum event_type {
+	EV_OPEN = 1,	  /* connection accepted or connected */
+	EV_CLOSE = 2,	  /* close() of a tracked fd */
+	EV_DATA = 3,	  /* bytes read or written on an HTTP connection */
+	EV_EXIT = 4,	  /* a process that owned tracked connections exited */
+	EV_SOCK_STATE = 5, /* TCP state change of a tracked socket */
+	EV_EXEC = 6,	  /* a process exec'd (only when selection needs it) */
+};
+
+enum data_dir {
+	DIR_IN = 0,  /* read by the observed process */
+	DIR_OUT = 1, /* written by the observed process */
+};
+
+enum data_flags {
+	DATA_F_NOCOPY = 1 << 0, /* bytes moved (sendfile) but not copied */
+	DATA_F_EOF = 1 << 1,	/* read returned 0: the peer closed */
+	DATA_F_ERROR = 1 << 2,	/* syscall failed: ret holds -errno */
+};
+
+struct event_hdr {
+	__u32 type;
+	__u32 tgid;
+	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 conn_id;
+};
+
+struct open_event {
+	struct event_hdr h;
+	struct conn_key key;
+	struct conn_info info;
+};
+
+struct close_event {
+	struct event_hdr h;
+	struct conn_key key;
+};
+
+struct exit_event {
+	struct event_hdr h;
+};
+
+struct exec_event {
+	struct event_hdr h;
+};
+
+struct sock_state_event {
+	struct event_hdr h;
+	__s32 oldstate;
+	__s32 newstate;
+};
+
+/*
+ * One syscall's bytes arrive as up to CAPTURE_SEGS_MAX records with
+ * increasing offsets; ret is the syscall's full result, so user space can
+ * tell bytes that were not copied (cap reached or records lost) and
+ * resynchronise instead of misparsing.
+ */
+struct data_event {
+	struct event_hdr h;
+	__s32 fd;
+	__u8 dir;
+	__u8 flags;
+	__u16 len;     /* bytes in data[] */
+	__s64 ret;     /* syscall result: byte count, or -errno */
+	__u32 offset;  /* where data[0] is within the syscall's bytes */
+	__u32 seg;     /* record index within the syscall */
+	char data[CAPTURE_SEG_MAX];
+};
+
+/* Indices of the per-CPU counters array. */
+enum counter_idx {
+	CNT_EVENTS_LOST = 0,  /* ring buffer full: record dropped */
+	CNT_BYTES_UNCOPIED,   /* bytes beyond the per-syscall capture cap */
+	CNT_CONNS_FULL,	      /* conns map full: connection not tracked */
+	CNT_INFLIGHT_FULL,    /* inflight map full: syscall not followed */
+	CNT_MAX,
+};
+
+#endif
