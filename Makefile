@@ -27,7 +27,8 @@ SKELS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 # Pure code: no I/O, no libbpf. Unit tests link against exactly this.
 PURE_SRCS := user/http_head.c user/chunked.c user/sse.c user/path_norm.c \
 	     user/json_scan.c user/histogram.c user/expo.c user/registry.c \
-	     user/label_cap.c user/http_conn.c user/outcome.c
+	     user/label_cap.c user/http_conn.c user/outcome.c \
+	     user/strbuf.c user/metrics.c
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 ALL_USER  := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(ALL_USER))

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+#include <string.h>
+
+#include "http_conn.h"
+#include "path_norm.h"
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static bool starts_line_end(const char *buf)
+{
+	return buf[0] == '\r' || buf[0] == '\n';
+}
+
+void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *ctx,
+		    uint64_t t_accept)
+{
+	memset(c, 0, sizeof(*c));
+	c->ops = ops;
+	c->ctx = ctx;
+	c->t_accept = t_accept;
+	http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
+	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
+}
+
+bool http_conn_busy(const struct http_conn *c)
+{
+	return c->in_exchange || c->q_len > 0;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void request_begin(struct http_conn *c, uint64_t ts)
+{
+	memset(&c->req, 0, sizeof(c->req));
+	c->req.t_first = ts;
+	c->req.first_of_conn = !c->seen_request;
+	c->seen_request = true;
+	json_scan_init(&c->json);
+	c->json_seen = 0;
+}
+
+static void request_head_done(struct http_conn *c)
+{
+	const struct http_head *h = &c->req_head;
+
+	copy_str(c->req.method, sizeof(c->req.method), h->method);
+	path_normalise(h->target, strnlen(h->target, sizeof(h->target)), c->req.path,
+		       sizeof(c->req.path));
+	c->req.wants_stream = h->accept_event_stream;
+	c->req_body = http_body_mode(h, false);
+	c->req_left = h->content_length > 0 ? (uint64_t)h->content_length : 0;
+	chunked_init(&c->req_chunks);
+}
+
+static void request_done(struct http_conn *c, uint64_t ts)
+{
+	c->req.t_last = ts;
+	c->req.complete = true;
+	if (c->json.model_found)
+		copy_str(c->req.model, sizeof(c->req.model), c->json.model);
+	if (c->json.stream == 1)
+		c->req.wants_stream = true;
+	/* A client pipelining deeper than we queue: the oldest is dropped
+	 * unanswered rather than misattributed. */
+	if (c->q_len == HTTP_PIPELINE_MAX) {
+		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
+		c->q_len--;
+	}
+	c->queue[(c->q_head + c->q_len) % HTTP_PIPELINE_MAX] = c->req;
+	c->q_len++;
+	http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
+	c->in_state = SIDE_HEAD;
+}
+
+static void scan_body(void *ctx, const char *data, size_t len)
+{
+	struct http_conn *c = ctx;
+
+	if (c->json_seen >= JSON_SCAN_LIMIT)
+		return;
+	if (len > JSON_SCAN_LIMIT - c->json_seen)
+		len = JSON_SCAN_LIMIT - c->json_seen;
+	json_scan_feed(&c->json, data, len);
+	c->json_seen += len;
+}
+
+/* Consumes request head bytes; returns bytes used or 0 when done for
+ * this buffer. */
+static size_t request_head(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+{
+	size_t used = 0;
+
+	if (c->req_head.total == 0) {
+		if (starts_line_end(buf))
+			return 1; /* RFC 9112 2.2: ignore line ends before a request */
+		request_begin(c, ts);
+	}
+	switch (http_head_feed(&c->req_head, buf, len, &used)) {
+	case HTTP_HEAD_NEED_MORE:
+		return len;
+	case HTTP_HEAD_ERROR:
+		c->in_state = SIDE_DEAD;
+		return len;
+	case HTTP_HEAD_DONE:
+		break;
+	}
+	request_head_done(c);
+	if (c->req_body == HTTP_BODY_NONE)
+		request_done(c, ts);
+	else
+		c->in_state = SIDE_BODY;
+	return used;
+}
+
+static size_t request_body(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+{
+	size_t used = len;
+
+	if (c->req_body == HTTP_BODY_CHUNKED) {
+		switch (chunked_feed(&c->req_chunks, buf, len, &used, scan_body, c)) {
+		case CHUNKED_MORE:
+			break;
+		case CHUNKED_DONE:
+			request_done(c, ts);
+			break;
+		case CHUNKED_ERROR:
+			c->in_state = SIDE_DEAD;
+			break;
+		}
+		return used;
+	}
+	if (used > c->req_left)
+		used = c->req_left;
+	scan_body(c, buf, used);
+	c->req_left -= used;
+	if (c->req_left == 0)
+		request_done(c, ts);
+	return used;
+}
+
+void http_conn_in(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+{
+	/* After lost bytes, a read that starts a request resynchronises. */
+	if (c->in_state == SIDE_DEAD && !c->upgraded && http_looks_like_request(buf, len)) {
+		http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
+		c->in_state = SIDE_HEAD;
+	}
+	while (len > 0 && c->in_state != SIDE_DEAD) {
+		size_t used = c->in_state == SIDE_HEAD ? request_head(c, buf, len, ts)
+						       : request_body(c, buf, len, ts);
+
+		buf += used;
+		len -= used;
+	}
+}
+
+void http_conn_in_skip(struct http_conn *c, uint64_t len, uint64_t ts)
+{
+	if (c->in_state == SIDE_BODY && c->req_body == HTTP_BODY_LENGTH && len <= c->req_left) {
+		c->req_left -= len;
+		if (c->req_left == 0)
+			request_done(c, ts);
+		return;
+	}
+	c->in_state = SIDE_DEAD;
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
+{
+	c->in_exchange = false;
+	c->ops->end(c->ctx, &c->x, why, ts);
+	if (c->out_state != SIDE_DEAD)
+		c->out_state = SIDE_HEAD;
+}
+
+static void on_sse_event(void *ctx, const struct sse_event *ev)
+{
+	struct http_conn *c = ctx;
+	struct http_exchange *x = &c->x;
+	uint64_t prev = 0;
+
+	x->event_bytes += ev->size;
+	if (ev->kind == SSE_EVENT_DATA) {
+		prev = x->t_last_event;
+		x->data_events++;
+		x->t_last_event = c->now;
+		if (!x->t_first_data)
+			x->t_first_data = c->now;
+	} else if (ev->kind == SSE_EVENT_HEARTBEAT) {
+		x->heartbeats++;
+	}
+	c->ops->event(c->ctx, x, ev, c->now, prev);
+}
+
+static void body_data(void *ctx, const char *data, size_t len)
+{
+	struct http_conn *c = ctx;
+
+	c->x.body_bytes += len;
+	if (c->x.sse)
+		sse_feed(&c->sse, data, len, on_sse_event, c);
+}
+
+static void exchange_begin(struct http_conn *c, uint64_t ts)
+{
+	memset(&c->x, 0, sizeof(c->x));
+	if (c->q_len) {
+		c->x.req = c->queue[c->q_head];
+		c->x.has_request = true;
+		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
+		c->q_len--;
+	}
+	c->x.t_accept = c->t_accept;
+	c->x.t_headers = ts;
+	c->x.t_last_write = ts;
+	c->in_exchange = true;
+	sse_splitter_init(&c->sse);
+	chunked_init(&c->resp_chunks);
+}
+
+static void response_head_done(struct http_conn *c, uint64_t ts)
+{
+	const struct http_head *h = &c->resp_head;
+	bool head_req;
+
+	if (h->status >= 100 && h->status < 200 && h->status != 101) {
+		http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE); /* interim */
+		return;
+	}
+	exchange_begin(c, ts);
+	c->x.responded = true;
+	c->x.status = h->status;
+	c->x.sse = h->event_stream;
+	head_req = c->x.has_request && !strcmp(c->x.req.method, "HEAD");
+	c->resp_body = http_body_mode(h, head_req);
+	c->resp_left = h->content_length > 0 ? (uint64_t)h->content_length : 0;
+	c->ops->response(c->ctx, &c->x);
+	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
+	if (h->status == 101) { /* another protocol from now on */
+		c->upgraded = true;
+		c->in_state = c->out_state = SIDE_DEAD;
+		exchange_end(c, HTTP_END_COMPLETE, ts);
+	} else if (c->resp_body == HTTP_BODY_NONE) {
+		exchange_end(c, HTTP_END_COMPLETE, ts);
+	} else {
+		c->out_state = SIDE_BODY;
+	}
+}
+
+static size_t response_head(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+{
+	size_t used = 0;
+
+	if (c->resp_head.total == 0 && starts_line_end(buf))
+		return 1;
+	switch (http_head_feed(&c->resp_head, buf, len, &used)) {
+	case HTTP_HEAD_NEED_MORE:
+		return len;
+	case HTTP_HEAD_ERROR:
+		c->out_state = SIDE_DEAD;
+		return len;
+	case HTTP_HEAD_DONE:
+		break;
+	}
+	response_head_done(c, ts);
+	return used;
+}
+
+static size_t response_body(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+{
+	size_t used = len;
+
+	switch (c->resp_body) {
+	case HTTP_BODY_CHUNKED:
+		switch (chunked_feed(&c->resp_chunks, buf, len, &used, body_data, c)) {
+		case CHUNKED_MORE:
+			break;
+		case CHUNKED_DONE:
+			exchange_end(c, HTTP_END_COMPLETE, ts);
+			break;
+		case CHUNKED_ERROR:
+			c->out_state = SIDE_DEAD;
+			exchange_end(c, HTTP_END_LOST, ts);
+			break;
+		}
+		return used;
+	case HTTP_BODY_LENGTH:
+		if (used > c->resp_left)
+			used = c->resp_left;
+		body_data(c, buf, used);
+		c->resp_left -= used;
+		if (c->resp_left == 0)
+			exchange_end(c, HTTP_END_COMPLETE, ts);
+		return used;
+	default: /* until close */
+		body_data(c, buf, len);
+		return len;
+	}
+}
+
+void http_conn_out(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+{
+	c->now = ts;
+	if (c->out_state == SIDE_DEAD && !c->upgraded && http_looks_like_response(buf, len)) {
+		http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
+		c->out_state = SIDE_HEAD;
+	}
+	if (c->in_exchange)
+		c->x.t_last_write = ts;
+	while (len > 0 && c->out_state != SIDE_DEAD) {
+		size_t used = c->out_state == SIDE_HEAD ? response_head(c, buf, len, ts)
+							: response_body(c, buf, len, ts);
+
+		buf += used;
+		len -= used;
+	}
+}
+
+void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts)
+{
+	if (c->in_exchange)
+		c->x.t_last_write = ts;
+	if (c->out_state == SIDE_BODY && !c->x.sse) {
+		if (c->resp_body == HTTP_BODY_UNTIL_CLOSE) {
+			c->x.body_bytes += len;
+			return;
+		}
+		if (c->resp_body == HTTP_BODY_LENGTH && len <= c->resp_left) {
+			c->x.body_bytes += len;
+			c->resp_left -= len;
+			if (c->resp_left == 0)
+				exchange_end(c, HTTP_END_COMPLETE, ts);
+			return;
+		}
+	}
+	c->out_state = SIDE_DEAD;
+	if (c->in_exchange)
+		exchange_end(c, HTTP_END_LOST, ts);
+}
+
+void http_conn_adopt(struct http_conn *c, uint64_t ts)
+{
+	exchange_begin(c, ts);
+	c->x.responded = true;
+	c->x.status = 200;
+	c->x.sse = true;
+	c->resp_body = HTTP_BODY_UNTIL_CLOSE;
+	c->out_state = SIDE_BODY;
+	c->in_state = SIDE_DEAD; /* until a new request line resynchronises */
+}
+
+void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts)
+{
+	if (c->in_exchange) {
+		/* a body delimited by the close ends normally when the server
+		 * closes */
+		bool delimits = c->out_state == SIDE_BODY && c->resp_body == HTTP_BODY_UNTIL_CLOSE;
+
+		exchange_end(c, why == HTTP_END_SERVER_CLOSE && delimits ? HTTP_END_COMPLETE : why,
+			     ts);
+	}
+	while (c->q_len) {
+		exchange_begin(c, ts);
+		c->in_exchange = false;
+		c->ops->end(c->ctx, &c->x, why, ts);
+	}
+	if (c->in_state == SIDE_BODY) { /* the head was read, the body not */
+		memset(&c->x, 0, sizeof(c->x));
+		c->x.req = c->req;
+		c->x.has_request = true;
+		c->ops->end(c->ctx, &c->x, why, ts);
+	}
+	c->in_state = c->out_state = SIDE_DEAD;
+	c->upgraded = true; /* no resynchronisation after the end */
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One observed server-side HTTP/1.x connection, rebuilt from the bytes
+ * its process read and wrote, with the kernel's timestamps. Requests are
+ * queued as they are read (pipelining) and matched in order with the
+ * responses written; response bodies are de-framed and, for SSE, split
+ * into events. What happens is reported through http_conn_ops. Pure: the
+ * caller feeds bytes and lifecycle events, nothing here does I/O.
+ */
+#ifndef SSE_HTTP_CONN_H
+#define SSE_HTTP_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chunked.h"
+#include "http_head.h"
+#include "json_scan.h"
+#include "sse.h"
+
+#define HTTP_PATH_LABEL_MAX 128
+#define HTTP_PIPELINE_MAX   8
+#define JSON_SCAN_LIMIT	    65536 /* request body bytes searched for "model" */
+
+/* What we know of one request, from its bytes and their timestamps. */
+struct http_request {
+	char method[HTTP_METHOD_MAX];
+	char path[HTTP_PATH_LABEL_MAX];
+	char model[JSON_MODEL_MAX]; /* "" when absent */
+	bool wants_stream;	    /* Accept: text/event-stream or "stream": true */
+	bool first_of_conn;	    /* queue stage is defined for these only */
+	bool complete;		    /* all of the request was read */
+	uint64_t t_first;	    /* first request byte read */
+	uint64_t t_last;	    /* last request byte read */
+};
+
+/* A request and, once it starts, its response. */
+struct http_exchange {
+	struct http_request req;
+	bool has_request; /* false for streams adopted mid-way */
+	bool responded;	  /* response head written */
+	int status;
+	bool sse;	  /* Content-Type: text/event-stream */
+	uint64_t t_accept;
+	uint64_t t_headers;
+	uint64_t t_first_data;
+	uint64_t t_last_event;
+	uint64_t t_last_write;
+	uint64_t data_events;
+	uint64_t heartbeats;
+	uint64_t body_bytes;
+	uint64_t event_bytes; /* body bytes inside ended events */
+};
+
+enum http_end {
+	HTTP_END_COMPLETE,     /* response body ended as framed */
+	HTTP_END_PEER_CLOSED,  /* client closed (FIN, EOF or EPIPE) first */
+	HTTP_END_RESET,	       /* connection reset */
+	HTTP_END_SERVER_CLOSE, /* server closed before the body ended */
+	HTTP_END_PROCESS_EXIT, /* server process died */
+	HTTP_END_LOST,	       /* bytes were lost: outcome unknown */
+};
+
+struct http_conn_ops {
+	/* response head written */
+	void (*response)(void *ctx, const struct http_exchange *x);
+	/* an SSE event ended in a write at ts (x counts already include it;
+	 * prev_event is 0 for the first event of the stream) */
+	void (*event)(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
+		      uint64_t ts, uint64_t prev_event);
+	/* the exchange is over */
+	void (*end)(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts);
+};
+
+enum http_side_state {
+	SIDE_HEAD,     /* reading a message head */
+	SIDE_BODY,     /* reading a body */
+	SIDE_DEAD,     /* not HTTP, upgraded, or lost sync: ignore */
+};
+
+struct http_conn {
+	const struct http_conn_ops *ops;
+	void *ctx;
+	uint64_t t_accept;
+	bool seen_request;
+	bool upgraded; /* 101, or ended: never resynchronise */
+
+	/* inbound: requests */
+	enum http_side_state in_state;
+	struct http_head req_head;
+	enum http_body_mode req_body;
+	uint64_t req_left;
+	struct chunked_decoder req_chunks;
+	struct json_scan json;
+	uint32_t json_seen;
+	struct http_request req;
+	struct http_request queue[HTTP_PIPELINE_MAX];
+	unsigned int q_head, q_len;
+
+	/* outbound: responses */
+	enum http_side_state out_state;
+	struct http_head resp_head;
+	enum http_body_mode resp_body;
+	uint64_t resp_left;
+	struct chunked_decoder resp_chunks;
+	struct sse_splitter sse;
+	bool in_exchange; /* x holds a response being written */
+	struct http_exchange x;
+	uint64_t now; /* timestamp of the bytes being fed */
+};
+
+void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *ctx,
+		    uint64_t t_accept);
+
+/* Bytes the process read (in) or wrote (out) at ts. */
+void http_conn_in(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
+void http_conn_out(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
+
+/* Bytes written that we did not see (sendfile, capture cap, lost
+ * records): bodies of known length skip them, anything else loses sync. */
+void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts);
+void http_conn_in_skip(struct http_conn *c, uint64_t len, uint64_t ts);
+
+/* Starts following a stream already under way, at its next SSE bytes. */
+void http_conn_adopt(struct http_conn *c, uint64_t ts);
+
+/* The connection ended: every open exchange ends with why. */
+void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts);
+
+/* True when a response is being written: a peer FIN now is an abort. */
+bool http_conn_busy(const struct http_conn *c);
+
+#endif

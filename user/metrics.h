@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The metric catalog of ../shared/spec/metrics.md and the rules that turn
+ * observed exchanges into it. No I/O; the caller holds the lock.
+ */
+#ifndef SSE_METRICS_H
+#define SSE_METRICS_H
+
+#include "http_conn.h"
+#include "label_cap.h"
+#include "registry.h"
+
+struct metrics_config {
+	size_t max_paths;  /* per service */
+	size_t max_models; /* per service */
+	uint64_t idle_ns;  /* server closing a stream silent this long: timeout */
+};
+
+struct metrics {
+	struct registry reg;
+	struct metrics_config cfg;
+	struct label_cap paths;
+	struct label_cap models;
+
+	/* server side */
+	struct family *sse_active, *sse_requests, *sse_request_duration, *sse_stream_duration,
+		*sse_ttfc, *sse_gap, *sse_chunk_size, *sse_chunks, *sse_heartbeats, *sse_bytes,
+		*sse_stage, *sse_errors, *sse_rate_limited, *http_requests, *http_duration,
+		*http_conns;
+
+	/* the exporter itself */
+	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
+		*series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied,
+		*exchanges_lost, *conns_untracked;
+};
+
+int metrics_init(struct metrics *m, const struct metrics_config *cfg);
+void metrics_free(struct metrics *m);
+
+/* Connection lifecycle of an observed server. */
+void metrics_conn_open(struct metrics *m, const char *service);
+void metrics_conn_close(struct metrics *m, const char *service);
+
+/* The http_conn_ops callbacks, with the connection's service. */
+void metrics_response(struct metrics *m, const char *service, const struct http_exchange *x);
+void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
+		   const struct sse_event *ev, uint64_t ts, uint64_t prev_event);
+void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
+		 enum http_end why, uint64_t ts);
+
+/* Copies the label caps' drop counts into series_dropped. */
+void metrics_sync_caps(struct metrics *m);
+
+#endif

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+#include <stddef.h>
+
+#include "outcome.h"
+
+bool exchange_is_sse(const struct http_exchange *x)
+{
+	return x->sse || (x->has_request && x->req.wants_stream);
+}
+
+static const char *stage_of(const struct http_exchange *x)
+{
+	if (x->has_request && !x->req.complete)
+		return "request";
+	if (!x->t_first_data)
+		return "first_byte";
+	return "streaming";
+}
+
+static void by_status(int code, struct outcome *o)
+{
+	if (code == 429) {
+		o->status = "rate_limited";
+	} else if (code == 408 || code == 504) {
+		o->status = "timeout";
+		o->error_type = "timeout";
+	} else if (code >= 500) {
+		o->status = "failure";
+		o->error_type = "server_error";
+	} else if (code >= 400) {
+		o->status = "failure";
+	} else {
+		o->status = "success";
+	}
+}
+
+void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t ts,
+		      uint64_t idle_ns, struct outcome *o)
+{
+	o->status = "failure";
+	o->error_type = NULL;
+	o->stage = stage_of(x);
+	switch (why) {
+	case HTTP_END_COMPLETE:
+	case HTTP_END_LOST:
+		by_status(x->status, o);
+		break;
+	case HTTP_END_PEER_CLOSED:
+		o->status = "client_closed";
+		o->error_type = "client_disconnect";
+		break;
+	case HTTP_END_RESET:
+		o->status = "client_closed";
+		o->error_type = "connection_reset";
+		break;
+	case HTTP_END_SERVER_CLOSE:
+		if (x->responded && ts - x->t_last_write >= idle_ns) {
+			o->status = "timeout";
+			o->error_type = "timeout";
+		} else {
+			o->error_type = "stream_truncated";
+		}
+		break;
+	case HTTP_END_PROCESS_EXIT:
+		o->error_type = "stream_truncated";
+		break;
+	}
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How an exchange ended, in the spec's words: the `status` of
+ * sse_requests_total and the `error_type`/`stage` of sse_errors_total.
+ * Pure.
+ */
+#ifndef SSE_OUTCOME_H
+#define SSE_OUTCOME_H
+
+#include "http_conn.h"
+
+struct outcome {
+	const char *status;	/* success, failure, rate_limited, client_closed, timeout */
+	const char *error_type; /* NULL when the exchange is not an error */
+	const char *stage;	/* request, first_byte, streaming */
+};
+
+/* An SSE request asks for a stream or is answered with one. */
+bool exchange_is_sse(const struct http_exchange *x);
+
+/* idle_ns: a server closing a stream silent for this long timed it out. */
+void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t ts,
+		      uint64_t idle_ns, struct outcome *o);
+
+#endif

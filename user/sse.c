@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+#include <string.h>
+
+#include "sse.h"
+
+void sse_splitter_init(struct sse_splitter *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static bool name_is_data(const struct sse_splitter *s)
+{
+	return s->name_len == 4 && memcmp(s->name, "data", 4) == 0;
+}
+
+static void end_field_name(struct sse_splitter *s)
+{
+	s->in_name = false;
+	if (name_is_data(s))
+		s->has_data = true;
+	else
+		s->has_field = true;
+}
+
+static void reset_event(struct sse_splitter *s)
+{
+	s->event_bytes = 0;
+	s->has_data = false;
+	s->has_comment = false;
+	s->has_field = false;
+}
+
+static void dispatch(struct sse_splitter *s, size_t end, sse_event_cb cb, void *ctx)
+{
+	struct sse_event ev = { .size = s->event_bytes, .end = end };
+
+	if (s->has_data)
+		ev.kind = SSE_EVENT_DATA;
+	else if (s->has_comment && !s->has_field)
+		ev.kind = SSE_EVENT_HEARTBEAT;
+	else
+		ev.kind = SSE_EVENT_EMPTY;
+	/* A blank line with no line before it ends nothing: extra line ends
+	 * between events are body bytes of the next event. */
+	if (s->has_data || s->has_comment || s->has_field) {
+		if (cb)
+			cb(ctx, &ev);
+		reset_event(s);
+	}
+}
+
+static void line_byte(struct sse_splitter *s, char c)
+{
+	if (s->line_len++ == 0) {
+		if (c == ':') {
+			s->has_comment = true;
+			return;
+		}
+		s->in_name = true;
+		s->name_len = 0;
+	}
+	if (!s->in_name)
+		return;
+	if (c == ':') {
+		end_field_name(s);
+		return;
+	}
+	if (s->name_len < sizeof(s->name))
+		s->name[s->name_len] = c;
+	if (s->name_len < 255)
+		s->name_len++;
+}
+
+/* Handles a CR or LF at buf[i]; returns how many bytes it consumed (2 for
+ * a CRLF inside buf). */
+static size_t line_end(struct sse_splitter *s, const char *buf, size_t len, size_t i,
+		       sse_event_cb cb, void *ctx)
+{
+	size_t used = 1;
+	bool blank = s->line_len == 0;
+
+	if (buf[i] == '\r') {
+		if (i + 1 < len && buf[i + 1] == '\n')
+			used = 2;
+		else
+			s->saw_cr = i + 1 == len; /* the LF may come in the next piece */
+	}
+	s->event_bytes += used;
+	if (s->in_name)
+		end_field_name(s);
+	s->line_len = 0;
+	if (blank)
+		dispatch(s, i + used, cb, ctx);
+	return used;
+}
+
+void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx)
+{
+	size_t i = 0;
+
+	if (len && s->saw_cr) {
+		s->saw_cr = false;
+		if (buf[0] == '\n') {
+			s->event_bytes++;
+			i = 1;
+		}
+	}
+	while (i < len) {
+		char c = buf[i];
+
+		if (c == '\r' || c == '\n') {
+			i += line_end(s, buf, len, i, cb, ctx);
+			continue;
+		}
+		s->event_bytes++;
+		line_byte(s, c);
+		i++;
+	}
+}

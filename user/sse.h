@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Splits a Server-Sent-Events body into events by the WHATWG rules: lines
+ * end with CRLF, LF or CR; a blank line ends an event; a line starting
+ * with ':' is a comment; a "data" field (with or without a colon) makes
+ * the event a data event. Works on pieces of any size and keeps only a
+ * few bytes of state. Pure.
+ */
+#ifndef SSE_SSE_H
+#define SSE_SSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sse_splitter {
+	uint64_t event_bytes; /* bytes of the event being read, line ends included */
+	uint32_t line_len;
+	uint8_t name_len;     /* bytes of the field name read so far */
+	char name[4];	      /* enough to recognise "data" */
+	bool in_name;	      /* reading a field name (before ':') */
+	bool saw_cr;	      /* a CR ended the last line: an LF next belongs to it */
+	bool has_data;
+	bool has_comment;
+	bool has_field; /* a field other than data: event, id, retry, unknown */
+};
+
+enum sse_event_kind {
+	SSE_EVENT_DATA,	     /* dispatched to the client's onmessage */
+	SSE_EVENT_HEARTBEAT, /* comments only: keep-alive */
+	SSE_EVENT_EMPTY,     /* event/id/retry fields but no data: not dispatched */
+};
+
+struct sse_event {
+	enum sse_event_kind kind;
+	uint64_t size; /* bytes on the wire, from the end of the previous event */
+	size_t end;    /* offset in the fed buffer just past the event */
+};
+
+typedef void (*sse_event_cb)(void *ctx, const struct sse_event *ev);
+
+void sse_splitter_init(struct sse_splitter *s);
+
+/* Feeds body bytes (chunk framing already removed); cb gets every event
+ * that ends inside buf, in order. */
+void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx);
+
+#endif
