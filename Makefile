@@ -16,7 +16,7 @@ WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
 	    -DSSE_EXPORTER_VERSION=\"$(VERSION)\"
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lpthread -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lcrypt -lpthread -lm
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	      -Wno-unused-parameter -Iinclude -Ivmlinux
 
@@ -28,7 +28,7 @@ SKELS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 PURE_SRCS := user/http_head.c user/chunked.c user/sse.c user/path_norm.c \
 	     user/json_scan.c user/histogram.c user/expo.c user/registry.c \
 	     user/label_cap.c user/http_conn.c user/outcome.c \
-	     user/strbuf.c user/metrics.c
+	     user/strbuf.c user/metrics.c user/proc.c user/config.c user/log.c
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 ALL_USER  := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(ALL_USER))

@@ -346,13 +346,25 @@ void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts)
 		exchange_end(c, HTTP_END_LOST, ts);
 }
 
-void http_conn_adopt(struct http_conn *c, uint64_t ts)
+/* A chunk-size line: hex digits, optional extension, CRLF. */
+static bool starts_chunk(const char *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && i < 16 && ((buf[i] >= '0' && buf[i] <= '9') ||
+				     ((buf[i] | 0x20) >= 'a' && (buf[i] | 0x20) <= 'f')))
+		i++;
+	return i > 0 && i < len && (buf[i] == '\r' || buf[i] == ';');
+}
+
+void http_conn_adopt(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
 {
 	exchange_begin(c, ts);
 	c->x.responded = true;
 	c->x.status = 200;
 	c->x.sse = true;
-	c->resp_body = HTTP_BODY_UNTIL_CLOSE;
+	/* a stream under way writes whole chunks: framing can be picked up */
+	c->resp_body = starts_chunk(buf, len) ? HTTP_BODY_CHUNKED : HTTP_BODY_UNTIL_CLOSE;
 	c->out_state = SIDE_BODY;
 	c->in_state = SIDE_DEAD; /* until a new request line resynchronises */
 }

@@ -121,8 +121,9 @@ void http_conn_out(struct http_conn *c, const char *buf, size_t len, uint64_t ts
 void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts);
 void http_conn_in_skip(struct http_conn *c, uint64_t len, uint64_t ts);
 
-/* Starts following a stream already under way, at its next SSE bytes. */
-void http_conn_adopt(struct http_conn *c, uint64_t ts);
+/* Starts following a stream already under way; buf is its next write,
+ * which the caller then feeds with http_conn_out. */
+void http_conn_adopt(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
 
 /* The connection ended: every open exchange ends with why. */
 void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts);

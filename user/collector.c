@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "collector.h"
+#include "log.h"
+#include "proc.h"
+
+#define TABLE_SIZE 16384
+#define ADOPT_ID_BASE (1ull << 62) /* kernel ids count up from 1 */
+
+struct conn_entry {
+	struct conn_entry *next;
+	struct collector *c;
+	struct conn_key key;
+	struct conn_info info;
+	char service[SERVICE_NAME_MAX];
+	struct http_conn *http; /* only once the connection shows HTTP */
+	/* the syscall whose records are arriving */
+	int64_t sys_ret;
+	uint64_t sys_fed;
+	uint8_t sys_dir;
+	bool sys_open;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ---- http_conn callbacks: a connection's exchanges become metrics ---- */
+
+static void on_response(void *ctx, const struct http_exchange *x)
+{
+	struct conn_entry *e = ctx;
+
+	metrics_response(e->c->m, e->service, x);
+}
+
+static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
+		     uint64_t ts, uint64_t prev)
+{
+	struct conn_entry *e = ctx;
+
+	metrics_event(e->c->m, e->service, x, ev, ts, prev);
+}
+
+static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts)
+{
+	struct conn_entry *e = ctx;
+
+	metrics_end(e->c->m, e->service, x, why, ts);
+}
+
+static const struct http_conn_ops http_ops = {
+	.response = on_response,
+	.event = on_event,
+	.end = on_end,
+};
+
+/* ---- the table of tracked connections, by id ------------------------ */
+
+int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock,
+		   struct loader *l, const struct config *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	c->m = m;
+	c->lock = lock;
+	c->l = l;
+	c->cfg = cfg;
+	c->table_size = TABLE_SIZE;
+	c->next_adopt_id = ADOPT_ID_BASE;
+	c->by_id = calloc(TABLE_SIZE, sizeof(*c->by_id));
+	return c->by_id ? 0 : -1;
+}
+
+static struct conn_entry **slot_of(struct collector *c, uint64_t id)
+{
+	struct conn_entry **p = &c->by_id[(id * 0x9e3779b97f4a7c15ull) % c->table_size];
+
+	while (*p && (*p)->info.id != id)
+		p = &(*p)->next;
+	return p;
+}
+
+static struct conn_entry *find(struct collector *c, uint64_t id)
+{
+	return *slot_of(c, id);
+}
+
+static void entry_free(struct conn_entry *e)
+{
+	free(e->http);
+	free(e);
+}
+
+void collector_free(struct collector *c)
+{
+	for (size_t i = 0; c->by_id && i < c->table_size; i++) {
+		struct conn_entry *e = c->by_id[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			entry_free(e);
+		}
+	}
+	free(c->by_id);
+	c->by_id = NULL;
+}
+
+static struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
+				    const struct conn_info *info)
+{
+	struct conn_entry **slot = slot_of(c, info->id);
+	struct conn_entry *e;
+
+	if (*slot) /* ids are unique: a duplicate is a bug upstream */
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->c = c;
+	e->key = *key;
+	e->info = *info;
+	proc_service_name(key->tgid, e->service, sizeof(e->service));
+	*slot = e;
+	c->nconns++;
+	if (info->role == ROLE_SERVER)
+		metrics_conn_open(c->m, e->service);
+	return e;
+}
+
+/* Removes the kernel's entries too, unless the key was reused since. */
+static void kernel_forget(struct collector *c, const struct conn_entry *e)
+{
+	struct conn_info cur;
+
+	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) == 0 && cur.id == e->info.id) {
+		bpf_map_delete_elem(c->l->conns_fd, &e->key);
+		if (e->info.sk)
+			bpf_map_delete_elem(c->l->sock_owner_fd, &e->info.sk);
+	}
+}
+
+static void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts)
+{
+	struct conn_entry **slot = slot_of(c, e->info.id);
+
+	if (e->http)
+		http_conn_close(e->http, why, ts);
+	if (e->info.role == ROLE_SERVER)
+		metrics_conn_close(c->m, e->service);
+	*slot = e->next;
+	c->nconns--;
+	entry_free(e);
+}
+
+static void set_kernel_proto(struct collector *c, struct conn_entry *e, enum conn_proto proto)
+{
+	struct conn_info cur;
+
+	e->info.proto = proto;
+	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) == 0 && cur.id == e->info.id) {
+		cur.proto = proto;
+		bpf_map_update_elem(c->l->conns_fd, &e->key, &cur, BPF_EXIST);
+	}
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+static void on_open(struct collector *c, const struct open_event *ev)
+{
+	if (!entry_add(c, &ev->key, &ev->info))
+		log_debug("connection %llu not followed: out of memory or duplicate id",
+			  (unsigned long long)ev->info.id);
+}
+
+static bool looks_like_sse(const char *d, size_t n)
+{
+	return (n && d[0] == ':') || memmem(d, n, "data:", 5);
+}
+
+/* A connection found in /proc shows what it is with its first bytes: a
+ * request, a response, SSE events of a stream under way, or none. */
+static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct data_event *ev)
+{
+	bool out = ev->dir == DIR_OUT;
+
+	if (out && looks_like_sse(ev->data, ev->len) && !http_looks_like_response(ev->data, ev->len)) {
+		set_kernel_proto(c, e, PROTO_HTTP);
+		http_conn_adopt(e->http, ev->data, ev->len, ev->h.ts_ns);
+		return true;
+	}
+	if ((!out && http_looks_like_request(ev->data, ev->len)) ||
+	    (out && http_looks_like_response(ev->data, ev->len))) {
+		set_kernel_proto(c, e, PROTO_HTTP);
+		return true;
+	}
+	set_kernel_proto(c, e, PROTO_OTHER);
+	return false;
+}
+
+static void skip(struct conn_entry *e, uint8_t dir, uint64_t n, uint64_t ts)
+{
+	if (dir == DIR_OUT)
+		http_conn_out_skip(e->http, n, ts);
+	else
+		http_conn_in_skip(e->http, n, ts);
+}
+
+/* Bytes of the previous syscall that never arrived: lost records or the
+ * per-syscall cap. */
+static void finish_syscall(struct conn_entry *e, uint64_t ts)
+{
+	if (e->sys_open && e->sys_ret > 0 && e->sys_fed < (uint64_t)e->sys_ret)
+		skip(e, e->sys_dir, e->sys_ret - e->sys_fed, ts);
+	e->sys_open = false;
+}
+
+static void feed_bytes(struct conn_entry *e, const struct data_event *ev)
+{
+	uint64_t ts = ev->h.ts_ns;
+
+	if (ev->seg == 0) {
+		finish_syscall(e, ts);
+		e->sys_open = true;
+		e->sys_ret = ev->ret;
+		e->sys_fed = 0;
+		e->sys_dir = ev->dir;
+	}
+	if (!e->sys_open || e->sys_dir != ev->dir || ev->offset < e->sys_fed)
+		return;
+	if (ev->offset > e->sys_fed)
+		skip(e, ev->dir, ev->offset - e->sys_fed, ts);
+	if (ev->dir == DIR_OUT)
+		http_conn_out(e->http, ev->data, ev->len, ts);
+	else
+		http_conn_in(e->http, ev->data, ev->len, ts);
+	e->sys_fed = ev->offset + ev->len;
+	if (e->sys_fed >= (uint64_t)ev->ret)
+		e->sys_open = false;
+}
+
+/* EOF, EPIPE, ECONNRESET: the peer is gone; what was under way ends. */
+static void peer_gone(struct conn_entry *e, const struct data_event *ev)
+{
+	enum http_end why = HTTP_END_PEER_CLOSED;
+
+	if ((ev->flags & DATA_F_ERROR) && ev->ret != -EPIPE)
+		why = HTTP_END_RESET;
+	finish_syscall(e, ev->h.ts_ns);
+	if (http_conn_busy(e->http))
+		http_conn_close(e->http, why, ev->h.ts_ns);
+}
+
+static void on_data(struct collector *c, const struct data_event *ev, size_t size)
+{
+	struct conn_entry *e = find(c, ev->h.conn_id);
+	bool adopting;
+
+	if (!e || e->info.role != ROLE_SERVER || size < offsetof(struct data_event, data) + ev->len)
+		return;
+	adopting = !e->http && e->info.proto == PROTO_ADOPT;
+	if (!e->http) {
+		e->http = malloc(sizeof(*e->http));
+		if (!e->http)
+			return;
+		http_conn_init(e->http, &http_ops, e, e->info.open_ns);
+	}
+	if (adopting && ev->len && !adopt_decide(c, e, ev)) {
+		free(e->http);
+		e->http = NULL;
+		return;
+	}
+	if (ev->flags & (DATA_F_EOF | DATA_F_ERROR))
+		peer_gone(e, ev);
+	else if (ev->flags & DATA_F_NOCOPY)
+		skip(e, DIR_OUT, ev->ret, ev->h.ts_ns);
+	else
+		feed_bytes(e, ev);
+}
+
+static void on_close(struct collector *c, const struct close_event *ev)
+{
+	struct conn_entry *e = find(c, ev->h.conn_id);
+
+	if (!e)
+		return;
+	if (e->http)
+		finish_syscall(e, ev->h.ts_ns);
+	entry_end(c, e, HTTP_END_SERVER_CLOSE, ev->h.ts_ns);
+}
+
+static void end_process(struct collector *c, uint32_t tgid, enum http_end why, uint64_t ts)
+{
+	for (size_t i = 0; i < c->table_size; i++) {
+		struct conn_entry *e = c->by_id[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			if (e->key.tgid != tgid)
+				continue;
+			kernel_forget(c, e);
+			entry_end(c, e, why, ts);
+		}
+	}
+}
+
+/* CLOSE_WAIT: the client sent FIN. CLOSE straight from ESTABLISHED or
+ * CLOSE_WAIT, before the owner closed: a reset. */
+static void on_sock_state(struct collector *c, const struct sock_state_event *ev)
+{
+	struct conn_entry *e = find(c, ev->h.conn_id);
+	enum http_end why;
+
+	if (!e || !e->http || !http_conn_busy(e->http))
+		return;
+	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */)
+		why = HTTP_END_PEER_CLOSED;
+	else if (ev->oldstate == 1 /* ESTABLISHED */ || ev->oldstate == 8)
+		why = HTTP_END_RESET;
+	else
+		return;
+	finish_syscall(e, ev->h.ts_ns);
+	http_conn_close(e->http, why, ev->h.ts_ns);
+}
+
+static bool selected_by_rules(const struct config *cfg, pid_t tgid)
+{
+	for (size_t i = 0; i < cfg->npids; i++)
+		if (cfg->pids[i] == tgid)
+			return true;
+	return (cfg->nexes && proc_exe_matches(tgid, cfg->exes, cfg->nexes)) ||
+	       (cfg->ncgroups && proc_cgroup_matches(tgid, cfg->cgroups, cfg->ncgroups));
+}
+
+static void select_tgid(struct collector *c, pid_t tgid)
+{
+	uint32_t key = tgid;
+	uint8_t one = 1;
+
+	if (selected_by_rules(c->cfg, tgid))
+		bpf_map_update_elem(c->l->allowed_tgids_fd, &key, &one, BPF_ANY);
+	else
+		bpf_map_delete_elem(c->l->allowed_tgids_fd, &key);
+}
+
+int collector_handle(void *ctx, void *data, size_t size)
+{
+	struct collector *c = ctx;
+	const struct event_hdr *h = data;
+
+	if (size < sizeof(*h))
+		return 0;
+	pthread_mutex_lock(c->lock);
+	switch (h->type) {
+	case EV_OPEN:
+		if (size >= sizeof(struct open_event))
+			on_open(c, data);
+		break;
+	case EV_DATA:
+		on_data(c, data, size);
+		break;
+	case EV_CLOSE:
+		on_close(c, data);
+		break;
+	case EV_EXIT:
+		end_process(c, h->tgid, HTTP_END_PROCESS_EXIT, h->ts_ns);
+		break;
+	case EV_SOCK_STATE:
+		if (size >= sizeof(struct sock_state_event))
+			on_sock_state(c, data);
+		break;
+	case EV_EXEC:
+		select_tgid(c, h->tgid);
+		break;
+	}
+	pthread_mutex_unlock(c->lock);
+	return 0;
+}
+
+/* ---- start-up and housekeeping ----------------------------------------- */
+
+static void select_cb(void *ctx, pid_t tgid)
+{
+	select_tgid(ctx, tgid);
+}
+
+void collector_select_initial(struct collector *c)
+{
+	uint8_t one = 1;
+
+	for (size_t i = 0; i < c->cfg->nports; i++)
+		bpf_map_update_elem(c->l->allowed_ports_fd, &c->cfg->ports[i], &one, BPF_ANY);
+	if (c->cfg->npids || c->cfg->nexes || c->cfg->ncgroups)
+		proc_for_each_tgid(select_cb, c);
+}
+
+static bool existing_selected(struct collector *c, pid_t tgid, uint16_t lport)
+{
+	uint32_t key = tgid;
+	uint8_t v;
+
+	if (tgid == getpid())
+		return false;
+	if (!config_selective(c->cfg))
+		return true;
+	return bpf_map_lookup_elem(c->l->allowed_tgids_fd, &key, &v) == 0 ||
+	       bpf_map_lookup_elem(c->l->allowed_ports_fd, &lport, &v) == 0;
+}
+
+static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t)
+{
+	struct collector *c = ctx;
+	struct conn_key key = { .tgid = tgid, .fd = fd };
+	struct conn_info info = {
+		.id = c->next_adopt_id,
+		.ino = t->inode,
+		.open_ns = now_ns(),
+		.lport = t->lport,
+		.rport = t->rport,
+		.role = ROLE_SERVER,
+		.proto = PROTO_ADOPT,
+	};
+	uint64_t one = 1;
+
+	if (!existing_selected(c, tgid, t->lport))
+		return;
+	/* BPF_NOEXIST: a connection accepted since we attached is the
+	 * kernel's already, with better information */
+	if (bpf_map_update_elem(c->l->conns_fd, &key, &info, BPF_NOEXIST))
+		return;
+	c->next_adopt_id++;
+	bpf_map_update_elem(c->l->tracked_procs_fd, &key.tgid, &one, BPF_NOEXIST);
+	entry_add(c, &key, &info);
+}
+
+void collector_scan_existing(struct collector *c)
+{
+	size_t before;
+
+	pthread_mutex_lock(c->lock);
+	before = c->nconns;
+	proc_scan_accepted(adopt_existing, c);
+	log_info("found %zu connections accepted before start", c->nconns - before);
+	pthread_mutex_unlock(c->lock);
+}
+
+void collector_sweep(struct collector *c)
+{
+	uint64_t ts = now_ns();
+
+	pthread_mutex_lock(c->lock);
+	for (size_t i = 0; i < c->table_size; i++) {
+		struct conn_entry *e = c->by_id[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			if (proc_socket_inode(e->key.tgid, e->key.fd) == e->info.ino)
+				continue;
+			log_debug("connection %d/%d closed unseen", e->key.tgid, e->key.fd);
+			kernel_forget(c, e);
+			entry_end(c, e, HTTP_END_LOST, ts);
+		}
+	}
+	pthread_mutex_unlock(c->lock);
+}
+
+static void refresh_maps(struct collector *c)
+{
+	struct loader_map_fill fill[16];
+	size_t n = loader_map_fill(c->l, fill, 16);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *const name[] = { fill[i].name };
+
+		metric_set(c->m->map_entries, name, fill[i].entries);
+		metric_set(c->m->map_max, name, fill[i].max_entries);
+		if (!strcmp(fill[i].name, "tracked_procs"))
+			metric_set(c->m->tracked_procs, NULL, fill[i].entries);
+	}
+}
+
+void collector_refresh_self(struct collector *c)
+{
+	uint64_t cnt[CNT_MAX];
+
+	if (loader_counters(c->l, cnt))
+		return;
+	pthread_mutex_lock(c->lock);
+	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);
+	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
+	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL]);
+	refresh_maps(c);
+	metrics_sync_caps(c->m);
+	pthread_mutex_unlock(c->lock);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Turns the kernel's ring buffer records into metrics: keeps one
+ * http_conn per tracked connection, feeds it bytes and lifecycle events,
+ * and keeps the kernel maps and the gauges true when closes are missed.
+ */
+#ifndef SSE_COLLECTOR_H
+#define SSE_COLLECTOR_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loader.h"
+#include "metrics.h"
+
+struct conn_entry;
+
+struct collector {
+	struct metrics *m;
+	pthread_mutex_t *lock; /* guards m against the HTTP server's scrapes */
+	struct loader *l;
+	const struct config *cfg;
+	struct conn_entry **by_id;
+	size_t table_size;
+	size_t nconns;
+	uint64_t next_adopt_id;
+};
+
+int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock,
+		   struct loader *l, const struct config *cfg);
+void collector_free(struct collector *c);
+
+/* ring_buffer__new callback: one record. */
+int collector_handle(void *ctx, void *data, size_t size);
+
+/* Finds connections accepted before we started and adopts them. */
+void collector_scan_existing(struct collector *c);
+
+/* Drops connections whose fd is no longer their socket (close or exit
+ * events lost, fds closed by exec or dup2). */
+void collector_sweep(struct collector *c);
+
+/* Fills the selection maps from --pid/--port/--exe/--cgroup. */
+void collector_select_initial(struct collector *c);
+
+/* Refreshes the gauges read from the kernel: counters, map fill. */
+void collector_refresh_self(struct collector *c);
+
+#endif

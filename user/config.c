@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+#ifndef SSE_EXPORTER_VERSION
+#define SSE_EXPORTER_VERSION "dev"
+#endif
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_PATH,
+	OPT_WEB_CONFIG,
+	OPT_LOG_LEVEL,
+	OPT_VERSION,
+	OPT_HELP,
+	OPT_PID,
+	OPT_PORT,
+	OPT_EXE,
+	OPT_CGROUP,
+	OPT_MAX_PATHS,
+	OPT_MAX_MODELS,
+	OPT_IDLE_TIMEOUT,
+	OPT_SWEEP,
+};
+
+static const struct option options[] = {
+	{ "web.listen-address", required_argument, NULL, OPT_LISTEN },
+	{ "web.telemetry-path", required_argument, NULL, OPT_PATH },
+	{ "web.config.file", required_argument, NULL, OPT_WEB_CONFIG },
+	{ "log.level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "exe", required_argument, NULL, OPT_EXE },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "limits.max-paths", required_argument, NULL, OPT_MAX_PATHS },
+	{ "limits.max-models", required_argument, NULL, OPT_MAX_MODELS },
+	{ "sse.idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "sweep.interval", required_argument, NULL, OPT_SWEEP },
+	{ 0 },
+};
+
+static const char usage[] =
+	"Usage: sse_exporter [flags]\n"
+	"Prometheus metrics of the HTTP requests and Server-Sent-Events streams of\n"
+	"unmodified processes on this host, observed with eBPF.\n\n"
+	"  --web.listen-address=[HOST]:PORT  where to serve (default :9476)\n"
+	"  --web.telemetry-path=PATH         metrics path (default /metrics)\n"
+	"  --web.config.file=FILE            TLS and basic auth (exporter-toolkit format)\n"
+	"  --log.level=debug|info|warn|error (default info)\n"
+	"  --pid=PID --port=PORT --exe=GLOB --cgroup=PATH\n"
+	"                                    observe only matching processes (repeatable, OR)\n"
+	"  --limits.max-paths=N              distinct path labels per service (default 100)\n"
+	"  --limits.max-models=N             distinct model labels per service (default 50)\n"
+	"  --sse.idle-timeout=SECONDS        a stream closed by the server after this much\n"
+	"                                    silence counts as a timeout (default 30)\n"
+	"  --sweep.interval=SECONDS          check for connections closed unseen (default 2)\n"
+	"  --version, --help\n";
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno || end == s || *end || *out > max ? -1 : 0;
+}
+
+int config_parse_listen(const char *s, char *host, size_t host_size, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	unsigned long p;
+	size_t n;
+
+	if (!colon || parse_uint(colon + 1, 65535, &p) || p == 0)
+		return -1;
+	n = colon - s;
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') { /* [v6]:port */
+		s++;
+		n -= 2;
+	}
+	if (n >= host_size)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	*port = p;
+	return 0;
+}
+
+static void defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen_port = 9476;
+	c->telemetry_path = "/metrics";
+	c->max_paths = 100;
+	c->max_models = 50;
+	c->idle_timeout_s = 30;
+	c->sweep_interval_s = 2;
+}
+
+static int add_select(struct config *c, int opt, const char *arg)
+{
+	unsigned long v;
+
+	switch (opt) {
+	case OPT_PID:
+		if (c->npids == CONFIG_SELECT_MAX || parse_uint(arg, 4194304, &v) || !v)
+			return -1;
+		c->pids[c->npids++] = v;
+		return 0;
+	case OPT_PORT:
+		if (c->nports == CONFIG_SELECT_MAX || parse_uint(arg, 65535, &v) || !v)
+			return -1;
+		c->ports[c->nports++] = v;
+		return 0;
+	case OPT_EXE:
+		if (c->nexes == CONFIG_SELECT_MAX)
+			return -1;
+		c->exes[c->nexes++] = arg;
+		return 0;
+	case OPT_CGROUP:
+		if (c->ncgroups == CONFIG_SELECT_MAX)
+			return -1;
+		c->cgroups[c->ncgroups++] = arg;
+		return 0;
+	}
+	return -1;
+}
+
+static int apply(struct config *c, int opt, const char *arg)
+{
+	unsigned long v;
+	int level;
+
+	switch (opt) {
+	case OPT_LISTEN:
+		return config_parse_listen(arg, c->listen_host, sizeof(c->listen_host),
+					   &c->listen_port);
+	case OPT_PATH:
+		c->telemetry_path = arg;
+		return arg[0] == '/' ? 0 : -1;
+	case OPT_WEB_CONFIG:
+		c->web_config_file = arg;
+		return 0;
+	case OPT_LOG_LEVEL:
+		level = log_level_parse(arg);
+		if (level < 0)
+			return -1;
+		log_threshold = level;
+		return 0;
+	case OPT_MAX_PATHS:
+	case OPT_MAX_MODELS:
+	case OPT_IDLE_TIMEOUT:
+	case OPT_SWEEP:
+		if (parse_uint(arg, 1000000, &v) || !v)
+			return -1;
+		if (opt == OPT_MAX_PATHS)
+			c->max_paths = v;
+		else if (opt == OPT_MAX_MODELS)
+			c->max_models = v;
+		else if (opt == OPT_IDLE_TIMEOUT)
+			c->idle_timeout_s = v;
+		else
+			c->sweep_interval_s = v;
+		return 0;
+	}
+	return add_select(c, opt, arg);
+}
+
+enum config_result config_parse(struct config *c, int argc, char **argv)
+{
+	int opt;
+
+	defaults(c);
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (opt == OPT_HELP) {
+			fputs(usage, stdout);
+			return CONFIG_EXIT_OK;
+		}
+		if (opt == OPT_VERSION) {
+			printf("sse_exporter %s\n", SSE_EXPORTER_VERSION);
+			return CONFIG_EXIT_OK;
+		}
+		if (opt == '?' || apply(c, opt, optarg)) {
+			fprintf(stderr, "sse_exporter: invalid flag %s; see --help\n",
+				argv[optind - 1]);
+			return CONFIG_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sse_exporter: unexpected argument %s; see --help\n", argv[optind]);
+		return CONFIG_EXIT_USAGE;
+	}
+	return CONFIG_RUN;
+}
+
+bool config_selective(const struct config *c)
+{
+	return c->npids || c->nports || c->nexes || c->ncgroups;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* The command line of ../shared/spec/cli.md. */
+#ifndef SSE_CONFIG_H
+#define SSE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_SELECT_MAX 64
+
+struct config {
+	char listen_host[256]; /* "" means every address */
+	uint16_t listen_port;
+	const char *telemetry_path;
+	const char *web_config_file;
+	pid_t pids[CONFIG_SELECT_MAX];
+	size_t npids;
+	uint16_t ports[CONFIG_SELECT_MAX];
+	size_t nports;
+	const char *exes[CONFIG_SELECT_MAX]; /* fnmatch globs on the executable path */
+	size_t nexes;
+	const char *cgroups[CONFIG_SELECT_MAX]; /* cgroup path prefixes */
+	size_t ncgroups;
+	size_t max_paths;
+	size_t max_models;
+	unsigned int idle_timeout_s;
+	unsigned int sweep_interval_s;
+};
+
+enum config_result {
+	CONFIG_RUN,
+	CONFIG_EXIT_OK,	   /* --help, --version */
+	CONFIG_EXIT_USAGE, /* bad flags: message printed */
+};
+
+enum config_result config_parse(struct config *c, int argc, char **argv);
+
+/* Any selection flag given: observe only what matches. */
+bool config_selective(const struct config *c);
+
+/* "[HOST]:PORT" into host and port; returns -1 when malformed. */
+int config_parse_listen(const char *s, char *host, size_t host_size, uint16_t *port);
+
+#endif

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "conn_track.skel.h"
+#include "loader.h"
+#include "log.h"
+#include "sock_io.skel.h"
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	if (level == LIBBPF_DEBUG && log_threshold > LOG_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("libbpf: %s", line);
+	return 0;
+}
+
+static const char *tracefs_root(void)
+{
+	if (access("/sys/kernel/tracing/events", F_OK) == 0)
+		return "/sys/kernel/tracing";
+	if (access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+		return "/sys/kernel/debug/tracing";
+	return NULL;
+}
+
+/* The checks whose failure libbpf would only report as a stack of
+ * low-level errors. */
+static int preflight(struct bpf_object *obj, char *err, size_t size)
+{
+	struct bpf_program *prog;
+	const char *root = tracefs_root();
+	char path[256];
+
+	if (geteuid() != 0) {
+		snprintf(err, size, "needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN): run with sudo");
+		return -1;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		snprintf(err, size, "kernel has no BTF (/sys/kernel/btf/vmlinux): needs a kernel "
+				    "built with CONFIG_DEBUG_INFO_BTF=y");
+		return -1;
+	}
+	if (!root) {
+		snprintf(err, size, "tracefs is not mounted: mount -t tracefs nodev "
+				    "/sys/kernel/tracing");
+		return -1;
+	}
+	bpf_object__for_each_program(prog, obj)
+	{
+		const char *sec = bpf_program__section_name(prog);
+
+		if (strncmp(sec, "tracepoint/", 11))
+			continue;
+		snprintf(path, sizeof(path), "%s/events/%s", root, sec + 11);
+		if (access(path, F_OK)) {
+			snprintf(err, size, "kernel lacks the tracepoint %s (needs syscall "
+					    "tracepoints, CONFIG_FTRACE_SYSCALLS=y)",
+				 sec + 11);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int attach_all(struct loader *l, struct bpf_object *obj, char *err, size_t size)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+	{
+		struct bpf_link *link;
+
+		if (l->nlinks == LOADER_PROGS_MAX)
+			return -1;
+		l->nrequired++;
+		link = bpf_program__attach(prog);
+		if (!link) {
+			snprintf(err, size, "cannot attach %s (%s): %s", bpf_program__name(prog),
+				 bpf_program__section_name(prog), strerror(errno));
+			return -1;
+		}
+		l->names[l->nlinks] = bpf_program__name(prog);
+		l->links[l->nlinks++] = link;
+	}
+	return 0;
+}
+
+/* sock_io uses the maps conn_track created. */
+static int share_maps(struct loader *l)
+{
+	struct {
+		struct bpf_map *to, *from;
+	} shared[] = {
+		{ l->io->maps.conns, l->track->maps.conns },
+		{ l->io->maps.sock_owner, l->track->maps.sock_owner },
+		{ l->io->maps.tracked_procs, l->track->maps.tracked_procs },
+		{ l->io->maps.events, l->track->maps.events },
+		{ l->io->maps.counters, l->track->maps.counters },
+	};
+
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
+		if (bpf_map__reuse_fd(shared[i].to, bpf_map__fd(shared[i].from)))
+			return -1;
+	return 0;
+}
+
+static void load_error(char *err, size_t size, const char *what)
+{
+	snprintf(err, size, "cannot load %s: %s (kernel 5.17+ with BTF and ring buffers needed; "
+			    "--log.level=debug shows the verifier log)",
+		 what, strerror(errno));
+}
+
+static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
+{
+	l->track = conn_track_bpf__open();
+	l->io = sock_io_bpf__open();
+	if (!l->track || !l->io) {
+		snprintf(err, size, "cannot open the BPF objects: %s", strerror(errno));
+		return -1;
+	}
+	if (preflight(l->track->obj, err, size) || preflight(l->io->obj, err, size))
+		return -1;
+	l->track->rodata->self_tgid = getpid();
+	l->track->rodata->filter_active = o->selective;
+	l->track->rodata->watch_exec = o->watch_exec;
+	l->track->rodata->track_clients = o->track_clients;
+	if (conn_track_bpf__load(l->track)) {
+		load_error(err, size, "conn_track");
+		return -1;
+	}
+	if (share_maps(l) || sock_io_bpf__load(l->io)) {
+		load_error(err, size, "sock_io");
+		return -1;
+	}
+	return 0;
+}
+
+int loader_open(struct loader *l, const struct loader_options *o, char *err, size_t size)
+{
+	memset(l, 0, sizeof(*l));
+	libbpf_set_print(libbpf_log);
+	if (load(l, o, err, size) || attach_all(l, l->track->obj, err, size) ||
+	    attach_all(l, l->io->obj, err, size)) {
+		loader_close(l);
+		return -1;
+	}
+	l->conns_fd = bpf_map__fd(l->track->maps.conns);
+	l->sock_owner_fd = bpf_map__fd(l->track->maps.sock_owner);
+	l->tracked_procs_fd = bpf_map__fd(l->track->maps.tracked_procs);
+	l->counters_fd = bpf_map__fd(l->track->maps.counters);
+	l->allowed_tgids_fd = bpf_map__fd(l->track->maps.allowed_tgids);
+	l->allowed_ports_fd = bpf_map__fd(l->track->maps.allowed_ports);
+	l->next_id_fd = bpf_map__fd(l->track->maps.next_conn_id);
+	return 0;
+}
+
+void loader_close(struct loader *l)
+{
+	while (l->nlinks)
+		bpf_link__destroy(l->links[--l->nlinks]);
+	sock_io_bpf__destroy(l->io);
+	conn_track_bpf__destroy(l->track);
+	l->io = NULL;
+	l->track = NULL;
+}
+
+int loader_events_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->track->maps.events);
+}
+
+int loader_counters(const struct loader *l, uint64_t out[CNT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals;
+
+	if (ncpu <= 0)
+		return -1;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -1;
+	for (uint32_t i = 0; i < CNT_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(l->counters_fd, &i, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+static uint32_t count_entries(int fd, uint32_t key_size)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+	uint32_t n = 0;
+
+	if (key_size > sizeof(key))
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+size_t loader_map_fill(const struct loader *l, struct loader_map_fill *out, size_t n)
+{
+	const struct bpf_map *maps[] = {
+		l->track->maps.conns,	      l->track->maps.sock_owner,
+		l->track->maps.tracked_procs, l->track->maps.connecting,
+		l->track->maps.allowed_tgids, l->track->maps.allowed_ports,
+		l->io->maps.inflight,
+	};
+	size_t i;
+
+	for (i = 0; i < n && i < sizeof(maps) / sizeof(maps[0]); i++) {
+		out[i].name = bpf_map__name(maps[i]);
+		out[i].max_entries = bpf_map__max_entries(maps[i]);
+		out[i].entries = count_entries(bpf_map__fd(maps[i]), bpf_map__key_size(maps[i]));
+	}
+	return i;
+}

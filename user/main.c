@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sse_exporter: loads the eBPF programs, turns what they see into
+ * Prometheus metrics, serves them, and detaches on SIGTERM or SIGINT.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include <bpf/libbpf.h>
+
+#include "caps.h"
+#include "collector.h"
+#include "http_server.h"
+#include "log.h"
+
+#define POLL_MS 100 /* records wait at most this long: no wakeup per event */
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static double mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void set_build_info(struct metrics *m)
+{
+	char libbpf[32];
+	struct utsname u;
+
+	uname(&u);
+	snprintf(libbpf, sizeof(libbpf), "%u.%u", libbpf_major_version(), libbpf_minor_version());
+	metric_set(m->build_info, (const char *const[]){ SSE_EXPORTER_VERSION, libbpf, u.release },
+		   1);
+}
+
+static void set_attached(struct metrics *m, const struct loader *l)
+{
+	for (size_t i = 0; i < l->nlinks; i++)
+		metric_set(m->prog_attached, (const char *const[]){ l->names[i] }, 1);
+}
+
+static void run(struct collector *col, struct http_server *srv, struct ring_buffer *rb)
+{
+	double next_refresh = 0, next_sweep = 0, next_sample = 0;
+
+	while (!stopping) {
+		double now;
+
+		if (ring_buffer__poll(rb, POLL_MS) < 0 && !stopping)
+			log_warn("ring buffer poll failed");
+		ring_buffer__consume(rb);
+		now = mono_seconds();
+		if (now >= next_refresh) {
+			collector_refresh_self(col);
+			next_refresh = now + 1;
+		}
+		if (now >= next_sweep) {
+			collector_sweep(col);
+			next_sweep = now + col->cfg->sweep_interval_s;
+		}
+		if (now >= next_sample) {
+			pthread_mutex_lock(col->lock);
+			http_server_sample(srv, now);
+			pthread_mutex_unlock(col->lock);
+			next_sample = now + 5;
+		}
+	}
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "sse_exporter: error: %s\n", what);
+	return 1;
+}
+
+struct daemon {
+	struct config cfg;
+	struct metrics m;
+	pthread_mutex_t lock;
+	struct loader l;
+	struct collector col;
+	struct http_server srv;
+	struct ring_buffer *rb;
+};
+
+static int start(struct daemon *d, char *err, size_t size)
+{
+	struct loader_options lo = {
+		.selective = config_selective(&d->cfg),
+		.watch_exec = d->cfg.nexes || d->cfg.ncgroups,
+	};
+
+	if (loader_open(&d->l, &lo, err, size))
+		return -1;
+	set_attached(&d->m, &d->l);
+	if (collector_init(&d->col, &d->m, &d->lock, &d->l, &d->cfg)) {
+		snprintf(err, size, "out of memory");
+		return -1;
+	}
+	collector_select_initial(&d->col);
+	d->rb = ring_buffer__new(loader_events_fd(&d->l), collector_handle, &d->col, NULL);
+	if (!d->rb) {
+		snprintf(err, size, "cannot map the ring buffer");
+		return -1;
+	}
+	d->srv.cfg = &d->cfg;
+	d->srv.m = &d->m;
+	d->srv.lock = &d->lock;
+	d->srv.programs_attached = d->l.nlinks;
+	d->srv.programs_required = d->l.nrequired;
+	if (http_server_start(&d->srv, err, size))
+		return -1;
+	if (caps_drop_after_attach())
+		log_warn("could not drop capabilities; continuing with all of them");
+	collector_scan_existing(&d->col);
+	return 0;
+}
+
+static void stop(struct daemon *d)
+{
+	http_server_stop(&d->srv);
+	ring_buffer__free(d->rb);
+	loader_close(&d->l);
+	collector_free(&d->col);
+	metrics_free(&d->m);
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	struct metrics_config mc;
+	char err[512] = "";
+	int rc = 0;
+
+	switch (config_parse(&d.cfg, argc, argv)) {
+	case CONFIG_EXIT_OK:
+		return 0;
+	case CONFIG_EXIT_USAGE:
+		return 2;
+	case CONFIG_RUN:
+		break;
+	}
+	mc = (struct metrics_config){ .max_paths = d.cfg.max_paths,
+				      .max_models = d.cfg.max_models,
+				      .idle_ns = d.cfg.idle_timeout_s * 1000000000ull };
+	if (metrics_init(&d.m, &mc))
+		return fail("out of memory");
+	pthread_mutex_init(&d.lock, NULL);
+	set_build_info(&d.m);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (start(&d, err, sizeof(err))) {
+		rc = fail(err);
+	} else {
+		log_info("sse_exporter %s: %zu programs attached, serving %s on %s:%u",
+			 SSE_EXPORTER_VERSION, d.l.nlinks, d.cfg.telemetry_path,
+			 d.cfg.listen_host[0] ? d.cfg.listen_host : "*", d.cfg.listen_port);
+		run(&d.col, &d.srv, d.rb);
+		log_info("detaching");
+	}
+	stop(&d);
+	return rc;
+}

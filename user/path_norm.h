@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Turns an HTTP request target into a low-cardinality `path` label:
+ * query and fragment removed, absolute-form reduced to its path, id-like
+ * segments (all digits, UUIDs, hex strings of 16+ characters, and long
+ * mixed tokens with digits) collapsed to ":id", bytes that are not
+ * printable ASCII replaced by '_'. Pure.
+ */
+#ifndef SSE_PATH_NORM_H
+#define SSE_PATH_NORM_H
+
+#include <stddef.h>
+
+/* Writes the label into out (always NUL-terminated); returns its length. */
+size_t path_normalise(const char *target, size_t len, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+#include <ctype.h>
+#include <dirent.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+#define TCP_ESTABLISHED 1
+#define TCP_CLOSE_WAIT	8
+#define TCP_LISTEN	10
+#define PORTS_BITS	65536
+
+void proc_service_name(pid_t tgid, char *out, size_t size)
+{
+	char path[64];
+	FILE *f;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", tgid);
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(out, 1, size - 1, f);
+		fclose(f);
+	}
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	for (char *p = out; *p; p++)
+		if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\')
+			*p = '_';
+	if (!out[0])
+		snprintf(out, size, "unknown");
+}
+
+uint64_t proc_socket_inode(pid_t tgid, int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+	uint64_t ino;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", tgid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = '\0';
+	if (sscanf(link, "socket:[%" SCNu64 "]", &ino) != 1)
+		return 0;
+	return ino;
+}
+
+bool proc_exe_matches(pid_t tgid, const char *const *globs, size_t n)
+{
+	char path[64], exe[4096];
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", tgid);
+	len = readlink(path, exe, sizeof(exe) - 1);
+	if (len <= 0)
+		return false;
+	exe[len] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (!fnmatch(globs[i], exe, 0))
+			return true;
+	return false;
+}
+
+static bool path_under(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	while (n > 1 && prefix[n - 1] == '/')
+		n--;
+	return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/' || n == 1);
+}
+
+bool proc_cgroup_matches(pid_t tgid, const char *const *prefixes, size_t n)
+{
+	char path[64], line[4096];
+	bool match = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", tgid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!match && fgets(line, sizeof(line), f)) {
+		/* "hierarchy:controllers:path": the path is after the 2nd colon */
+		char *p = strchr(line, ':');
+
+		p = p ? strchr(p + 1, ':') : NULL;
+		if (!p)
+			continue;
+		p++;
+		p[strcspn(p, "\n")] = '\0';
+		for (size_t i = 0; i < n && !match; i++)
+			match = path_under(p, prefixes[i]);
+	}
+	fclose(f);
+	return match;
+}
+
+int proc_parse_tcp_line(const char *line, struct tcp_entry *e)
+{
+	unsigned int lport, rport, state;
+	unsigned long long inode;
+	char laddr[64], raddr[64];
+	int n;
+
+	/* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
+	n = sscanf(line, " %*d: %63[0-9A-Fa-f]:%x %63[0-9A-Fa-f]:%x %x %*s %*s %*s %*u %*u %llu",
+		   laddr, &lport, raddr, &rport, &state, &inode);
+	if (n != 6 || lport > 65535 || rport > 65535 || state > 255)
+		return -1;
+	e->lport = lport;
+	e->rport = rport;
+	e->state = state;
+	e->inode = inode;
+	return 0;
+}
+
+void proc_for_each_tgid(void (*cb)(void *ctx, pid_t tgid), void *ctx)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end == '\0' && pid > 0)
+			cb(ctx, pid);
+	}
+	closedir(d);
+}
+
+/* Accepted connections of one network namespace, by inode. */
+struct netns_conns {
+	uint8_t listening[PORTS_BITS / 8];
+	struct tcp_entry *conns;
+	size_t n, cap;
+};
+
+static void netns_add(struct netns_conns *ns, const struct tcp_entry *e)
+{
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 256;
+		struct tcp_entry *p = realloc(ns->conns, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		ns->conns = p;
+		ns->cap = cap;
+	}
+	ns->conns[ns->n++] = *e;
+}
+
+static void netns_read(struct netns_conns *ns, pid_t tgid, const char *file)
+{
+	char path[64], line[512];
+	struct tcp_entry e;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", tgid, file);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (proc_parse_tcp_line(line, &e))
+			continue;
+		if (e.state == TCP_LISTEN)
+			ns->listening[e.lport / 8] |= 1 << (e.lport % 8);
+		else if (e.state == TCP_ESTABLISHED || e.state == TCP_CLOSE_WAIT)
+			netns_add(ns, &e);
+	}
+	fclose(f);
+}
+
+static const struct tcp_entry *netns_accepted(const struct netns_conns *ns, uint64_t ino)
+{
+	for (size_t i = 0; i < ns->n; i++) {
+		const struct tcp_entry *e = &ns->conns[i];
+
+		if (e->inode == ino)
+			return ns->listening[e->lport / 8] & (1 << (e->lport % 8)) ? e : NULL;
+	}
+	return NULL;
+}
+
+struct scan_ctx {
+	proc_conn_cb cb;
+	void *ctx;
+};
+
+static void scan_fds(struct netns_conns *ns, pid_t tgid, const struct scan_ctx *s)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", tgid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		uint64_t ino = de->d_name[0] != '.' ? proc_socket_inode(tgid, fd) : 0;
+		const struct tcp_entry *e = ino ? netns_accepted(ns, ino) : NULL;
+
+		if (e)
+			s->cb(s->ctx, tgid, fd, e);
+	}
+	closedir(d);
+}
+
+static void scan_process(void *ctx, pid_t tgid)
+{
+	const struct scan_ctx *s = ctx;
+	struct netns_conns *ns = calloc(1, sizeof(*ns));
+
+	/* Each process is read in its own network namespace: containers
+	 * have theirs. Connections are few, so this stays cheap. */
+	if (!ns)
+		return;
+	netns_read(ns, tgid, "tcp");
+	netns_read(ns, tgid, "tcp6");
+	if (ns->n)
+		scan_fds(ns, tgid, s);
+	free(ns->conns);
+	free(ns);
+}
+
+void proc_scan_accepted(proc_conn_cb cb, void *ctx)
+{
+	struct scan_ctx s = { cb, ctx };
+
+	proc_for_each_tgid(scan_process, &s);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What /proc tells about observed processes: their name, whether an fd is
+ * still the socket we track, whether they match the selection flags, and
+ * the TCP connections they accepted before the exporter started.
+ */
+#ifndef SSE_PROC_H
+#define SSE_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SERVICE_NAME_MAX 64
+
+/* Process name (comm), printable ASCII only; "unknown" if it is gone. */
+void proc_service_name(pid_t tgid, char *out, size_t size);
+
+/* Inode of the socket behind fd, or 0 when fd is not a socket (anymore). */
+uint64_t proc_socket_inode(pid_t tgid, int fd);
+
+bool proc_exe_matches(pid_t tgid, const char *const *globs, size_t n);
+bool proc_cgroup_matches(pid_t tgid, const char *const *prefixes, size_t n);
+
+/* One line of /proc/net/tcp or tcp6. */
+struct tcp_entry {
+	uint16_t lport;
+	uint16_t rport;
+	uint8_t state; /* TCP_ESTABLISHED = 1, TCP_LISTEN = 10, ... */
+	uint64_t inode;
+};
+
+/* Parses a data line; returns -1 for the header or garbage. Pure. */
+int proc_parse_tcp_line(const char *line, struct tcp_entry *e);
+
+typedef void (*proc_conn_cb)(void *ctx, pid_t tgid, int fd, const struct tcp_entry *e);
+
+/* Calls cb for every established TCP connection that a process accepted
+ * (its local port is listening in its network namespace). */
+void proc_scan_accepted(proc_conn_cb cb, void *ctx);
+
+/* Calls cb for every process id in /proc. */
+void proc_for_each_tgid(void (*cb)(void *ctx, pid_t tgid), void *ctx);
+
+#endif

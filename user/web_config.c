@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+#include <crypt.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "web_config.h"
+
+#define USERS_MAX 32
+
+struct web_config {
+	char *cert_file, *key_file;
+	char *cert_pem, *key_pem;
+	size_t nusers;
+	char *users[USERS_MAX];
+	char *hashes[USERS_MAX];
+};
+
+void web_config_free(struct web_config *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->nusers; i++) {
+		free(w->users[i]);
+		free(w->hashes[i]);
+	}
+	free(w->cert_file);
+	free(w->key_file);
+	free(w->cert_pem);
+	free(w->key_pem);
+	free(w);
+}
+
+/* Value after "key:", unquoted and trimmed, or NULL. */
+static char *value_of(char *line)
+{
+	char *v = strchr(line, ':'), *end;
+
+	if (!v)
+		return NULL;
+	for (v++; *v == ' ' || *v == '\t'; v++)
+		;
+	end = v + strlen(v);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	if (end - v >= 2 && (*v == '"' || *v == '\'') && end[-1] == *v) {
+		end[-1] = '\0';
+		v++;
+	}
+	return v;
+}
+
+static int parse_line(struct web_config *w, char *line, int *section)
+{
+	bool indented = line[0] == ' ' || line[0] == '\t';
+	char *key = line + strspn(line, " \t");
+	char *v;
+
+	if (!*key || *key == '#' || *key == '\r')
+		return 0;
+	v = value_of(key);
+	if (!v)
+		return -1;
+	*strchr(key, ':') = '\0';
+	if (!indented) {
+		*section = !strcmp(key, "tls_server_config") ? 1 :
+			   !strcmp(key, "basic_auth_users") ? 2 : 0;
+		return 0;
+	}
+	if (*section == 1 && !strcmp(key, "cert_file"))
+		return (w->cert_file = strdup(v)) ? 0 : -1;
+	if (*section == 1 && !strcmp(key, "key_file"))
+		return (w->key_file = strdup(v)) ? 0 : -1;
+	if (*section == 2 && w->nusers < USERS_MAX) {
+		w->users[w->nusers] = strdup(key);
+		w->hashes[w->nusers] = strdup(v);
+		w->nusers++;
+		return w->users[w->nusers - 1] && w->hashes[w->nusers - 1] ? 0 : -1;
+	}
+	return 0;
+}
+
+struct web_config *web_config_parse(const char *text, char *err, size_t size)
+{
+	struct web_config *w = calloc(1, sizeof(*w));
+	char *copy = strdup(text), *save = NULL, *line;
+	int section = 0, lineno = 0;
+
+	if (!w || !copy)
+		goto fail;
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (parse_line(w, line, &section)) {
+			snprintf(err, size, "web config: cannot parse line %d", lineno);
+			goto fail;
+		}
+	}
+	if (!w->cert_file != !w->key_file) {
+		snprintf(err, size, "web config: tls_server_config needs cert_file and key_file");
+		goto fail;
+	}
+	free(copy);
+	return w;
+fail:
+	if (!err[0])
+		snprintf(err, size, "web config: out of memory");
+	free(copy);
+	web_config_free(w);
+	return NULL;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1 << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = calloc(1, n + 1)) &&
+	    fread(buf, 1, n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+struct web_config *web_config_load(const char *path, char *err, size_t size)
+{
+	char *text = read_file(path);
+	struct web_config *w;
+
+	err[0] = '\0';
+	if (!text) {
+		snprintf(err, size, "cannot read --web.config.file %s", path);
+		return NULL;
+	}
+	w = web_config_parse(text, err, size);
+	free(text);
+	if (!w || !w->cert_file)
+		return w;
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		snprintf(err, size, "web config asks for TLS but libmicrohttpd has no TLS support");
+		web_config_free(w);
+		return NULL;
+	}
+	w->cert_pem = read_file(w->cert_file);
+	w->key_pem = read_file(w->key_file);
+	if (!w->cert_pem || !w->key_pem) {
+		snprintf(err, size, "cannot read TLS cert_file %s or key_file %s", w->cert_file,
+			 w->key_file);
+		web_config_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+bool web_config_tls_options(struct web_config *w, struct MHD_OptionItem *opts, size_t n)
+{
+	if (!w->cert_pem || n < 3)
+		return false;
+	opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, w->cert_pem };
+	opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, w->key_pem };
+	opts[2] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	return true;
+}
+
+const char *web_config_user_hash(const struct web_config *w, const char *user)
+{
+	for (size_t i = 0; i < w->nusers; i++)
+		if (!strcmp(w->users[i], user))
+			return w->hashes[i];
+	return NULL;
+}
+
+bool web_config_authorized(struct web_config *w, struct MHD_Connection *conn)
+{
+	struct crypt_data data;
+	const char *hash, *out;
+	char *pass = NULL;
+	char *user;
+	bool ok;
+
+	if (!w->nusers)
+		return true;
+	user = MHD_basic_auth_get_username_password(conn, &pass);
+	hash = user && pass ? web_config_user_hash(w, user) : NULL;
+	memset(&data, 0, sizeof(data));
+	out = hash ? crypt_r(pass, hash, &data) : NULL;
+	ok = out && out[0] != '*' && !strcmp(out, hash);
+	MHD_free(user);
+	MHD_free(pass);
+	return ok;
+}
+
+int web_config_deny(struct MHD_Connection *conn)
+{
+	static const char body[] = "unauthorized\n";
+	struct MHD_Response *r;
+	int ret;
+
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
+					    MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	ret = MHD_queue_basic_auth_fail_response(conn, "sse_exporter", r);
+	MHD_destroy_response(r);
+	return ret;
+}
