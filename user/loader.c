@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,10 +168,34 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 	return 0;
 }
 
+static void *destroy_link(void *link)
+{
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+/* Every tracepoint detach waits for an RCU grace period (~70 ms on a
+ * nested VM); in parallel they share them, and SIGTERM stays well within
+ * its 2 s. */
+static void destroy_links(struct loader *l)
+{
+	pthread_t tids[LOADER_PROGS_MAX];
+	bool started[LOADER_PROGS_MAX] = { false };
+
+	for (size_t i = 0; i < l->nlinks; i++)
+		started[i] = !pthread_create(&tids[i], NULL, destroy_link, l->links[i]);
+	for (size_t i = 0; i < l->nlinks; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		else
+			bpf_link__destroy(l->links[i]);
+	}
+	l->nlinks = 0;
+}
+
 void loader_close(struct loader *l)
 {
-	while (l->nlinks)
-		bpf_link__destroy(l->links[--l->nlinks]);
+	destroy_links(l);
 	sock_io_bpf__destroy(l->io);
 	conn_track_bpf__destroy(l->track);
 	l->io = NULL;
