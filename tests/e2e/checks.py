@@ -1,0 +1,87 @@
+"""Expected changes of exporter metrics, checked by polling.
+
+A test scrapes before its traffic, builds a list of Expect from what its
+client measured, and calls settle(): the exporter catches up
+asynchronously, so the expectations are polled until they all hold, and on
+timeout the failure lists every one that does not, with the value seen.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import metrics
+from framework import Failure
+
+EPS = 1e-6
+SETTLE_TIMEOUT = 4.0   # the exporter may lag ~1 s; leave room on a busy host
+
+
+@dataclass
+class Expect:
+    name: str
+    filters: dict
+    test: Callable[[float], bool]
+    want: str
+    absolute: bool = False    # gauges: compare the value, not the change
+
+    def observed(self, before, after):
+        now = metrics.total(after, self.name, **self.filters)
+        return now if self.absolute else now - metrics.total(before, self.name, **self.filters)
+
+    def holds(self, before, after):
+        return self.test(self.observed(before, after))
+
+    def describe(self, before, after):
+        return "%s %s, got %s" % (series(self.name, self.filters), self.want,
+                                  fmt(self.observed(before, after)))
+
+
+def series(name, filters):
+    return "%s{%s}" % (name, ",".join('%s=%s' % (k, _quote(v)) for k, v in sorted(filters.items())))
+
+
+def _quote(v):
+    return "|".join('"%s"' % x for x in v) if isinstance(v, tuple) else '"%s"' % v
+
+
+def fmt(x):
+    return ("%.4f" % x).rstrip("0").rstrip(".")
+
+
+def inc(name, n, **filters):
+    """The counter (sum over matching series) grew by exactly n."""
+    return Expect(name, filters, lambda d: abs(d - n) < EPS, "+= %s" % fmt(n))
+
+
+def near(name, target, tol, **filters):
+    """The counter grew by target +- tol (histogram sums of durations)."""
+    return Expect(name, filters, lambda d: abs(d - target) <= tol,
+                  "+= %s +- %s" % (fmt(target), fmt(tol)))
+
+
+def gauge(name, value, **filters):
+    """The gauge (sum over matching series) is exactly value."""
+    return Expect(name, filters, lambda v: abs(v - value) < EPS, "== %s" % fmt(value), absolute=True)
+
+
+def gauge_at_least(name, value, **filters):
+    return Expect(name, filters, lambda v: v >= value - EPS, ">= %s" % fmt(value), absolute=True)
+
+
+def settle(port, before, expects, timeout=SETTLE_TIMEOUT):
+    """Poll the exporter until every expectation holds; returns the scrape."""
+    ok, after = metrics.wait_for(port, lambda s: all(e.holds(before, s) for e in expects), timeout)
+    if not ok:
+        bad = [e.describe(before, after) for e in expects if not e.holds(before, after)]
+        raise Failure("after %.0f s: %s" % (timeout, "; ".join(bad)))
+    return after
+
+
+def duration_tolerance(n, total):
+    """Allowed difference between the exporter's and the client's sum of n
+    durations. The client times from its send() to its recv(), the exporter
+    from syscall timestamps inside the server: the two differ by loopback
+    transit, scheduling and (client side) Python parsing under the GIL with
+    several threads, a few ms per request and more on a loaded host. 50 ms
+    per request or 20 % of the total, whichever is larger, absorbs that but
+    still catches wrong units, missing requests and wrong end points."""
+    return max(0.05 * n, 0.2 * total)

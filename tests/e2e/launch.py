@@ -1,0 +1,137 @@
+"""Launchers for the SSE test servers, the exporter and Prometheus.
+
+Every launcher returns only once its process answers on its port, so tests
+never depend on fixed sleeps.
+"""
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import procs
+
+E2E_DIR = Path(__file__).resolve().parent
+REPO = E2E_DIR.parent.parent
+SERVERS = E2E_DIR / "servers"
+# Relative to REPO, as `make` builds it; SSE_EXPORTER overrides (e.g. an
+# installed binary).
+EXPORTER = os.environ.get("SSE_EXPORTER", "build/sse_exporter")
+PYTHON = "/usr/bin/python3"
+NODE = "/usr/bin/node"
+GO = "/usr/bin/go"
+NGINX = "/usr/sbin/nginx"
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+@dataclass
+class Server:
+    name: str            # prefix of test names: fastapi, node, go, nginx
+    service: str         # `service` label the exporter should give it (comm)
+    port: int
+    children: list = field(default_factory=list)
+
+
+def stop_server(server):
+    for child in reversed(server.children):
+        procs.stop(child)
+
+
+def build_go(tmp):
+    """Build servers/go_sse/main.go into tmp/go_sse (the binary's name is the
+    service label). Go's caches live under tmp: no module proxy, no $HOME."""
+    out = Path(tmp) / "go_sse"
+    if out.exists():
+        return out
+    env = dict(os.environ, GOCACHE=str(Path(tmp) / "gocache"),
+               GOPATH=str(Path(tmp) / "gopath"), GO111MODULE="off")
+    subprocess.run([GO, "build", "-o", str(out), "main.go"], cwd=SERVERS / "go_sse",
+                   env=env, check=True, capture_output=True, timeout=300)
+    return out
+
+
+def _start(name, service, argv, tmp, cwd=None):
+    port = procs.free_port()
+    child = procs.spawn("%s-%d" % (name, port), argv + [str(port)], tmp, cwd=cwd)
+    server = Server(name, service, port, [child])
+    try:
+        procs.wait_http(child, port)
+    except Exception:
+        stop_server(server)
+        raise
+    return server
+
+
+def start_fastapi(tmp, name="fastapi"):
+    # Started as /usr/bin/python3 so that comm is "python3".
+    return _start(name, "python3", [PYTHON, str(SERVERS / "fastapi_sse.py")], tmp)
+
+
+def start_node(tmp):
+    return _start("node", "node", [NODE, str(SERVERS / "node_sse.js")], tmp)
+
+
+def start_go(tmp, name="go"):
+    return _start(name, "go_sse", [str(build_go(tmp))], tmp)
+
+
+def start_nginx(tmp):
+    """nginx (master + 1 worker) in front of its own FastAPI backend."""
+    backend = start_fastapi(tmp, name="nginx-backend")
+    port = procs.free_port()
+    ndir = Path(tmp) / ("nginx-%d" % port)
+    ndir.mkdir()
+    conf = (SERVERS / "nginx.conf.tmpl").read_text()
+    for key, value in (("@DIR@", str(ndir)), ("@PORT@", str(port)),
+                       ("@BACKEND@", str(backend.port))):
+        conf = conf.replace(key, value)
+    (ndir / "nginx.conf").write_text(conf)
+    # -e: log startup errors here too, before nginx.conf's error_log applies.
+    child = procs.spawn("nginx-%d" % port, [NGINX, "-p", str(ndir), "-c", str(ndir / "nginx.conf"),
+                                            "-e", str(ndir / "error.log")], tmp)
+    server = Server("nginx", "nginx", port, backend.children + [child])
+    try:
+        procs.wait_http(child, port)
+    except Exception as e:
+        log = (ndir / "error.log").read_text(errors="replace") if (ndir / "error.log").exists() else ""
+        stop_server(server)
+        raise RuntimeError("%s\nnginx error.log:\n%s" % (e, log[-3000:])) from None
+    return server
+
+
+STARTERS = {"fastapi": start_fastapi, "node": start_node, "go": start_go, "nginx": start_nginx}
+
+
+def start_exporter(tmp, timeout=30.0):
+    """The one exporter of the run; returns (child, port) once /health is 200."""
+    if not (REPO / EXPORTER).exists():   # an absolute EXPORTER wins over REPO
+        raise RuntimeError("%s does not exist: run `make` first" % (REPO / EXPORTER))
+    port = procs.free_port()
+    child = procs.spawn("sse_exporter", [EXPORTER, "--web.listen-address=127.0.0.1:%d" % port,
+                                         "--log.level=info"], tmp, cwd=REPO)
+    try:
+        procs.wait_http(child, port, "/health", timeout=timeout)
+    except RuntimeError as e:
+        procs.stop(child)
+        raise RuntimeError("exporter never answered /health with 200: %s\n--- full exporter log ---\n%s"
+                           % (e, child.log.read_text(errors="replace"))) from None
+    return child, port
+
+
+def start_prometheus(tmp, target_port, timeout=30.0):
+    """Prometheus scraping 127.0.0.1:target_port every second."""
+    pdir = Path(tmp) / "prometheus"
+    pdir.mkdir(exist_ok=True)
+    (pdir / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: sse_exporter\n"
+        "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % target_port)
+    port = procs.free_port()
+    child = procs.spawn("prometheus", [PROMETHEUS, "--config.file=%s" % (pdir / "prometheus.yml"),
+                                       "--storage.tsdb.path=%s" % (pdir / "data"),
+                                       "--web.listen-address=127.0.0.1:%d" % port], tmp)
+    try:
+        procs.wait_http(child, port, "/-/ready", timeout=timeout)
+    except Exception:
+        procs.stop(child)
+        raise
+    return child, port

@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""End-to-end tests of sse_exporter (`make e2e`).
+
+    /usr/bin/python3 tests/e2e/run.py [FILTER]               exporter tests
+    /usr/bin/python3 tests/e2e/run.py --selfcheck [FILTER]   servers + client only
+
+FILTER is a substring of test names (e.g. `node`, `go:basic`, `prometheus`).
+Prints one "PASS name" / "FAIL name: reason" line per test and ends with
+"e2e: N passed, N failed"; exits 1 if anything failed.
+"""
+import sys
+
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
+
+import argparse          # noqa: E402
+import tempfile          # noqa: E402
+
+import framework         # noqa: E402
+import procs             # noqa: E402
+import selfcheck         # noqa: E402
+import suite             # noqa: E402
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--selfcheck", action="store_true",
+                   help="check servers and client against each other, without the exporter")
+    p.add_argument("--list", action="store_true", help="list test names and exit")
+    p.add_argument("filter", nargs="?", default="", help="run only tests whose name contains this")
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    procs.install_cleanup()
+    results = framework.Results()
+    with tempfile.TemporaryDirectory(prefix="sse-e2e-") as tmp:
+        groups = selfcheck.groups(tmp) if args.selfcheck else suite.groups(tmp)
+        if args.list:
+            for group in groups:
+                for name, _ in group.cases:
+                    print(name)
+            return 0
+        try:
+            framework.run_groups(groups, lambda name: args.filter in name, results)
+        except (KeyboardInterrupt, SystemExit):
+            results.record("interrupted", "the run was interrupted")
+        finally:
+            procs.stop_all()
+    print("e2e: %d passed, %d failed" % (results.passed, results.failed))
+    return 1 if results.failed or not results.passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""FastAPI SSE test server: `/usr/bin/python3 fastapi_sse.py PORT`.
+
+Implements the shared e2e server API (see tests/e2e/README.md). Every
+server must emit byte-identical SSE bodies for the same query, so that the
+self-check can compare what the client received with a reference body.
+"""
+import asyncio
+import json
+import sys
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+CHUNK = '{"id":"x","object":"chat.completion.chunk","choices":[{"delta":{"content":"tok"}}]}'
+# The same JSON split over two data lines; joined with "\n" it is still valid.
+CHUNK_LINES = ['{"id":"x","object":"chat.completion.chunk",',
+               '"choices":[{"delta":{"content":"tok"}}]}']
+EOLS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
+
+app = FastAPI()
+
+
+class StreamAbort(Exception):
+    """Raised inside the body generator: uvicorn then closes the transport
+    without the terminating chunk, which is what abort_after must produce."""
+
+
+def params(request):
+    q = request.query_params
+    return {
+        "events": int(q.get("events", 5)),
+        "interval": int(q.get("interval_ms", 10)) / 1000.0,
+        "heartbeats": int(q.get("heartbeats", 0)),
+        "eol": EOLS[q.get("eol", "lf")],
+        "multiline": q.get("multiline") == "1",
+        "status": int(q.get("status", 200)),
+        "abort_after": int(q.get("abort_after", -1)),
+        "first_delay": int(q.get("first_delay_ms", 0)) / 1000.0,
+    }
+
+
+def data_event(p, index):
+    if index == p["events"] - 1:
+        lines = ["[DONE]"]
+    elif p["multiline"]:
+        lines = CHUNK_LINES
+    else:
+        lines = [CHUNK]
+    return "".join("data: " + line + p["eol"] for line in lines) + p["eol"]
+
+
+def plan(p):
+    """Event order shared by all servers: heartbeat i goes right before data
+    event i; surplus heartbeats follow the last data event."""
+    for i in range(max(p["events"], p["heartbeats"])):
+        if i < p["heartbeats"]:
+            yield "heartbeat", ": ping" + p["eol"] + p["eol"]
+        if i < p["events"]:
+            yield "data", data_event(p, i)
+
+
+async def sse_body(p):
+    sent_data = 0
+    for n, (kind, text) in enumerate(plan(p)):
+        await asyncio.sleep(p["first_delay"] if n == 0 else p["interval"])
+        yield text.encode()
+        sent_data += kind == "data"
+        if sent_data == p["abort_after"] < p["events"]:
+            raise StreamAbort()
+
+
+def error_response(status):
+    body = {"error": {"code": status, "message": "status %d requested" % status}}
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def sse_or_error(request):
+    p = params(request)
+    if p["status"] != 200:
+        return error_response(p["status"])
+    return StreamingResponse(sse_body(p), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+@app.post("/v1/chat/completions")
+async def chat(request: Request):
+    body = json.loads(await request.body() or b"{}")
+    p = params(request)
+    if p["status"] != 200:
+        return error_response(p["status"])
+    if body.get("stream"):
+        return sse_or_error(request)
+    return JSONResponse({"id": "x", "object": "chat.completion",
+                         "choices": [{"message": {"role": "assistant", "content": "tok"}}]})
+
+
+@app.get("/events/{rest:path}")
+async def events(request: Request, rest: str):
+    return sse_or_error(request)
+
+
+@app.get("/items/{rest:path}")
+async def items(rest: str):
+    return JSONResponse({"id": rest.rsplit("/", 1)[-1], "name": "item"})
+
+
+@app.get("/health")
+async def health():
+    return JSONResponse({"status": "ok"})
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]),
+                log_level="warning", access_log=False)

@@ -1,0 +1,319 @@
+"""Exporter tests against each real server (`run.py` without --selfcheck).
+
+Every case: scrape, send traffic with the raw client, check the client got
+what it asked for (ground truth), then poll the exporter until the deltas
+match that ground truth. Cases run one after the other and filter by
+service (the server's process name) and by a path used only by that case,
+so they do not see each other's traffic. The POST cases share
+/v1/chat/completions and rely on running sequentially (plus a model name
+of their own where the metric has a model label).
+"""
+import random
+import threading
+import uuid
+from dataclasses import dataclass
+
+import checks
+import client
+import exporter_cases
+import launch
+import metrics
+from checks import duration_tolerance, gauge, gauge_at_least, inc, near
+from framework import Group, expect
+
+CHAT = "/v1/chat/completions"
+
+
+@dataclass
+class Ctx:
+    port: int                 # the exporter's
+    server: launch.Server
+
+    @property
+    def svc(self):
+        return self.server.service
+
+    def scrape(self):
+        return metrics.scrape(self.port)
+
+    def settle(self, before, expects, timeout=checks.SETTLE_TIMEOUT):
+        return checks.settle(self.port, before, expects, timeout)
+
+    def baseline(self, before, name):
+        return metrics.total(before, name, service=self.svc)
+
+
+def uid():
+    """A numeric path segment: the exporter must collapse it to :id."""
+    return str(random.randint(1, 10 ** 9))
+
+
+def sse_path(case):
+    """(request path, expected path label) of an SSE endpoint for one case."""
+    return "/events/%s/%s" % (case, uid()), "/events/%s/:id" % case
+
+
+def ground_truth_ok(resps, data_events=None):
+    for r in resps:
+        expect(r.status == 200 and r.is_sse and r.complete,
+               "ground truth: status %d sse=%s complete=%s", r.status, r.is_sse, r.complete)
+        if data_events is not None:
+            expect(r.data_events == data_events, "ground truth: %d data events, want %d",
+                   r.data_events, data_events)
+
+
+def parallel(ctx, reqs, **kw):
+    return client.concurrently(lambda req: client.request(ctx.server.port, req, **kw),
+                               [(r,) for r in reqs])
+
+
+def back_to_baseline(ctx, before):
+    """Both connection gauges of the service are back where they started."""
+    return [gauge(name, ctx.baseline(before, name), service=ctx.svc)
+            for name in ("sse_active_connections", "http_connections_active")]
+
+
+# --------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------
+
+def case_basic_streams(ctx):
+    """10 concurrent chat streams of 5 events: the full server-side catalog."""
+    n, model = 10, "e2e-basic-" + ctx.server.name
+    # first_delay_ms separates time-to-first-chunk and stream lifetime from
+    # the time to response headers (http_request_duration for SSE).
+    q = {"events": 5, "interval_ms": 10, "first_delay_ms": 200}
+    before = ctx.scrape()
+    resps = parallel(ctx, [client.chat(q, model)] * n)
+    ground_truth_ok(resps, 5)
+    svc, chunks = ctx.svc, sum(r.data_events for r in resps)
+    dur = sum(r.duration for r in resps)
+    stream = sum(r.stream_duration for r in resps)
+    ttfc = sum(r.ttfc for r in resps)
+    head = sum(r.t_headers - r.t_start for r in resps)
+    ctx.settle(before, [
+        inc("sse_requests_total", n, service=svc, path=CHAT, model=model, status="success", code="200"),
+        inc("sse_requests_total", n, service=svc, path=CHAT),
+        inc("sse_chunks_streamed_total", chunks, service=svc, path=CHAT),
+        inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=CHAT),
+        inc("sse_request_duration_seconds_count", n, service=svc, path=CHAT),
+        near("sse_request_duration_seconds_sum", dur, duration_tolerance(n, dur), service=svc, path=CHAT),
+        inc("sse_time_to_first_chunk_seconds_count", n, service=svc, path=CHAT, model=model),
+        near("sse_time_to_first_chunk_seconds_sum", ttfc, duration_tolerance(n, ttfc),
+             service=svc, path=CHAT, model=model),
+        inc("sse_stream_duration_seconds_count", n, service=svc, path=CHAT),
+        near("sse_stream_duration_seconds_sum", stream, duration_tolerance(n, stream),
+             service=svc, path=CHAT),
+        inc("sse_inter_chunk_gap_seconds_count", sum(r.data_events - 1 for r in resps),
+            service=svc, path=CHAT),
+        inc("sse_chunk_size_bytes_count", chunks, service=svc, path=CHAT),
+        inc("sse_heartbeats_total", 0, service=svc, path=CHAT),
+        inc("http_requests_total", n, service=svc, method="POST", path=CHAT, status="200"),
+        inc("http_request_duration_seconds_count", n, service=svc, method="POST", path=CHAT),
+        near("http_request_duration_seconds_sum", head, duration_tolerance(n, head),
+             service=svc, method="POST", path=CHAT),
+        # Each request was the first on its connection: every stage once.
+        *[inc("sse_stage_duration_seconds_count", n, service=svc, stage=stage)
+          for stage in ("queue", "first_byte", "first_chunk", "streaming", "total")],
+    ] + back_to_baseline(ctx, before))
+
+
+def stream_case(tag, q, n=3):
+    """n streams with the given query: events, heartbeats and bytes exact."""
+    def case(ctx):
+        path, label = sse_path(tag)
+        before = ctx.scrape()
+        resps = parallel(ctx, [client.events(path, q)] * n)
+        ground_truth_ok(resps, int(q.get("events", 5)))
+        svc, chunks = ctx.svc, sum(r.data_events for r in resps)
+        ctx.settle(before, [
+            inc("sse_requests_total", n, service=svc, path=label, status="success", code="200"),
+            inc("sse_chunks_streamed_total", chunks, service=svc, path=label),
+            inc("sse_heartbeats_total", sum(r.heartbeats for r in resps), service=svc, path=label),
+            inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=label),
+            inc("sse_chunk_size_bytes_count", chunks, service=svc, path=label),
+        ] + back_to_baseline(ctx, before))
+    return case
+
+
+def case_keep_alive(ctx):
+    """3 SSE requests one after the other on one connection."""
+    path, label = sse_path("keepalive")
+    before = ctx.scrape()
+    resps = client.keep_alive(ctx.server.port, [client.events(path, {"events": 4})] * 3)
+    ground_truth_ok(resps, 4)
+    ctx.settle(before, [
+        inc("sse_requests_total", 3, service=ctx.svc, path=label, status="success", code="200"),
+        inc("http_requests_total", 3, service=ctx.svc, method="GET", path=label, status="200"),
+        inc("sse_chunks_streamed_total", sum(r.data_events for r in resps), service=ctx.svc, path=label),
+    ] + back_to_baseline(ctx, before))
+
+
+def case_pipelining(ctx):
+    """2 plain GETs written back to back before reading either answer."""
+    tag = "pipelined"
+    before = ctx.scrape()
+    resps = client.pipelined(ctx.server.port, [client.get("/items/%s/%s" % (tag, uid()))] * 2)
+    expect(all(r.status == 200 for r in resps), "ground truth: statuses %r", [r.status for r in resps])
+    label = "/items/%s/:id" % tag
+    ctx.settle(before, [
+        inc("http_requests_total", 2, service=ctx.svc, method="GET", path=label, status="200"),
+        inc("http_request_duration_seconds_count", 2, service=ctx.svc, method="GET", path=label),
+    ] + back_to_baseline(ctx, before))
+
+
+def status_case(code, status, extra):
+    """An SSE request answered at once with an error code."""
+    def case(ctx):
+        path, label = sse_path("status-%d" % code)
+        before = ctx.scrape()
+        resp = client.request(ctx.server.port, client.events(path, {"status": code}))
+        expect(resp.status == code, "ground truth: status %d, want %d", resp.status, code)
+        ctx.settle(before, [
+            inc("sse_requests_total", 1, service=ctx.svc, path=label, status=status, code=str(code)),
+            inc("sse_requests_total", 1, service=ctx.svc, path=label),
+            inc("http_requests_total", 1, service=ctx.svc, method="GET", path=label, status=str(code)),
+        ] + extra(ctx, label) + back_to_baseline(ctx, before))
+    return case
+
+
+def rate_limit_extra(ctx, label):
+    return [inc("sse_rate_limit_exceeded_total", 1, service=ctx.svc, path=label)]
+
+
+def server_error_extra(ctx, label):
+    return [inc("sse_errors_total", 1, service=ctx.svc, error_type="server_error")]
+
+
+def client_abort_case(rst):
+    """The client goes away after 2 of 10 events (FIN, or RST via SO_LINGER 0)."""
+    def case(ctx):
+        path, label = sse_path("client-abort-rst" if rst else "client-abort")
+        before = ctx.scrape()
+        resp = client.request(ctx.server.port, client.events(path, {"events": 10, "interval_ms": 100}),
+                              abort_after_events=2, rst=rst)
+        expect(resp.client_aborted and resp.data_events == 2,
+               "ground truth: aborted=%s after %d events", resp.client_aborted, resp.data_events)
+        # The spec does not say whether a client RST is a client_disconnect or
+        # a connection_reset; a FIN must be client_disconnect.
+        kinds = ("client_disconnect", "connection_reset") if rst else "client_disconnect"
+        ctx.settle(before, [
+            inc("sse_requests_total", 1, service=ctx.svc, path=label, status="client_closed"),
+            inc("sse_requests_total", 1, service=ctx.svc, path=label),
+            inc("sse_errors_total", 1, service=ctx.svc, error_type=kinds),
+        ] + back_to_baseline(ctx, before))
+    return case
+
+
+def case_server_abort(ctx):
+    """The server closes after 2 of 10 events without ending the body."""
+    path, label = sse_path("server-abort")
+    before = ctx.scrape()
+    resp = client.request(ctx.server.port, client.events(path, {"events": 10, "abort_after": 2}))
+    expect(resp.truncated and resp.data_events == 2,
+           "ground truth: truncated=%s after %d events", resp.truncated, resp.data_events)
+    ctx.settle(before, [
+        inc("sse_requests_total", 1, service=ctx.svc, path=label, status="failure"),
+        inc("sse_requests_total", 1, service=ctx.svc, path=label),
+        inc("sse_errors_total", 1, service=ctx.svc, error_type="stream_truncated"),
+        inc("sse_chunks_streamed_total", resp.data_events, service=ctx.svc, path=label),
+    ] + back_to_baseline(ctx, before))
+
+
+def case_active_gauge(ctx):
+    """5 slow streams: the gauges rise by 5 while open, then come back."""
+    n = 5
+    path, label = sse_path("active")
+    before = ctx.scrape()
+    base_sse = ctx.baseline(before, "sse_active_connections")
+    base_conn = ctx.baseline(before, "http_connections_active")
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(
+        resps=parallel(ctx, [client.events(path, {"events": 20, "interval_ms": 100})] * n)), daemon=True)
+    worker.start()
+    try:
+        # The streams last ~2 s: poll while they are open.
+        ctx.settle(before, [gauge("sse_active_connections", base_sse + n, service=ctx.svc),
+                            gauge_at_least("http_connections_active", base_conn + n, service=ctx.svc)],
+                   timeout=1.8)
+    finally:
+        worker.join()
+    ground_truth_ok(out.get("resps", []), 20)
+    ctx.settle(before, [inc("sse_requests_total", n, service=ctx.svc, path=label, status="success")]
+               + back_to_baseline(ctx, before))
+
+
+def case_http_duration(ctx):
+    """Plain GETs: http_request_duration_seconds, and no SSE series."""
+    n, tag = 5, "duration"
+    label = "/items/%s/:id" % tag
+    before = ctx.scrape()
+    resps = [client.request(ctx.server.port, client.get("/items/%s/%s" % (tag, uid()))) for _ in range(n)]
+    expect(all(r.status == 200 and not r.is_sse for r in resps), "ground truth: %r",
+           [(r.status, r.headers.get("content-type")) for r in resps])
+    dur = sum(r.duration for r in resps)
+    ctx.settle(before, [
+        inc("http_requests_total", n, service=ctx.svc, method="GET", path=label, status="200"),
+        inc("http_request_duration_seconds_count", n, service=ctx.svc, method="GET", path=label),
+        near("http_request_duration_seconds_sum", dur, duration_tolerance(n, dur),
+             service=ctx.svc, method="GET", path=label),
+        inc("sse_requests_total", 0, service=ctx.svc, path=label),
+    ] + back_to_baseline(ctx, before))
+
+
+def case_path_normalisation(ctx):
+    """Numeric, UUID and long-hex segments collapse to :id; the query goes."""
+    tag = "normalise"
+    ids = ["12345", str(uuid.uuid4()), uuid.uuid4().hex, "77?page=2"]
+    before = ctx.scrape()
+    resps = [client.request(ctx.server.port, client.get("/items/%s/%s" % (tag, i))) for i in ids]
+    expect(all(r.status == 200 for r in resps), "ground truth: %r", [r.status for r in resps])
+    ctx.settle(before, [inc("http_requests_total", len(ids), service=ctx.svc, method="GET",
+                            path="/items/%s/:id" % tag, status="200")])
+
+
+def case_json_not_sse(ctx):
+    """A chat request with stream=false is plain HTTP, not an SSE request."""
+    before = ctx.scrape()
+    resp = client.request(ctx.server.port, client.chat(model="e2e-json", stream=False))
+    expect(resp.status == 200 and not resp.is_sse, "ground truth: %d %r", resp.status,
+           resp.headers.get("content-type"))
+    ctx.settle(before, [
+        inc("http_requests_total", 1, service=ctx.svc, method="POST", path=CHAT, status="200"),
+        inc("http_request_duration_seconds_count", 1, service=ctx.svc, method="POST", path=CHAT),
+        inc("sse_requests_total", 0, service=ctx.svc, path=CHAT),
+    ] + back_to_baseline(ctx, before))
+
+
+SERVER_CASES = [
+    ("basic_streams", case_basic_streams),
+    ("heartbeats", stream_case("heartbeats", {"events": 5, "heartbeats": 3})),
+    ("eol_crlf", stream_case("eol-crlf", {"events": 5, "eol": "crlf"})),
+    ("eol_cr", stream_case("eol-cr", {"events": 5, "eol": "cr"})),
+    ("multiline", stream_case("multiline", {"events": 5, "multiline": "1"})),
+    ("multiline_cr_heartbeats", stream_case("multiline-cr", {"events": 4, "multiline": "1", "eol": "cr",
+                                                             "heartbeats": 2})),
+    ("keep_alive", case_keep_alive),
+    ("pipelining", case_pipelining),
+    ("status_429", status_case(429, "rate_limited", rate_limit_extra)),
+    ("status_503", status_case(503, "failure", server_error_extra)),
+    ("status_504", status_case(504, "timeout", lambda ctx, label: [])),
+    ("client_abort", client_abort_case(rst=False)),
+    ("client_abort_rst", client_abort_case(rst=True)),
+    ("server_abort", case_server_abort),
+    ("active_gauge", case_active_gauge),
+    ("http_duration", case_http_duration),
+    ("path_normalisation", case_path_normalisation),
+    ("json_not_sse", case_json_not_sse),
+]
+
+
+def groups(tmp):
+    exporter = exporter_cases.Exporter(tmp)
+    out = []
+    for kind, start in launch.STARTERS.items():
+        def setup(start=start):
+            return Ctx(exporter.port(), start(tmp))
+        cases = [("%s:%s" % (kind, name), fn) for name, fn in SERVER_CASES]
+        out.append(Group(setup, cases, lambda ctx: launch.stop_server(ctx.server)))
+    return out + exporter_cases.groups(tmp, exporter)
