@@ -8,6 +8,7 @@
  * allows. All state lives in the decoder, so any split of the input gives
  * the same result and the same data bytes.
  */
+#include "ascii.h"
 #include "chunked.h"
 
 #include <string.h>
@@ -37,17 +38,6 @@ void chunked_init(struct chunked_decoder *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->state = CS_SIZE;
-}
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static void new_size_line(struct chunked_decoder *d)

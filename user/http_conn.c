@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <string.h>
 
+#include "ascii.h"
 #include "http_conn.h"
 #include "path_norm.h"
 
@@ -351,8 +352,7 @@ static bool starts_chunk(const char *buf, size_t len)
 {
 	size_t i = 0;
 
-	while (i < len && i < 16 && ((buf[i] >= '0' && buf[i] <= '9') ||
-				     ((buf[i] | 0x20) >= 'a' && (buf[i] | 0x20) <= 'f')))
+	while (i < len && i < 16 && hex_value(buf[i]) >= 0)
 		i++;
 	return i > 0 && i < len && (buf[i] == '\r' || buf[i] == ';');
 }

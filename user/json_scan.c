@@ -9,6 +9,7 @@
  * one byte at a time and keeps everything it needs in the struct, so the
  * result is the same for any split of the body.
  */
+#include "ascii.h"
 #include "json_scan.h"
 
 #include <string.h>
@@ -52,17 +53,6 @@ static void fail(struct json_scan *s)
 static bool is_ws(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Characters of true, false, null and numbers. */

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* Character classes shared by the parsers. Pure. */
+#ifndef SSE_ASCII_H
+#define SSE_ASCII_H
+
+/* Value of a hex digit, or -1. */
+static inline int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+#endif
