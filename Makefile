@@ -56,6 +56,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lm
 
+$(BUILD)/tests/test_web_config: tests/unit/test_web_config.c $(BUILD)/user/web_config.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lmicrohttpd -lcrypt
+
 $(BUILD):
 	@mkdir -p $(BUILD)/user $(BUILD)/tests
 

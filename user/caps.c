@@ -10,8 +10,8 @@
 
 int caps_drop_after_attach(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { 0 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {0};
 
 	/* the bounding set first: dropping it needs CAP_SETPCAP, which goes next */
 	for (int cap = 0; cap <= 63; cap++)

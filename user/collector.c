@@ -11,7 +11,7 @@
 #include "log.h"
 #include "proc.h"
 
-#define TABLE_SIZE 16384
+#define TABLE_SIZE    16384
 #define ADOPT_ID_BASE (1ull << 62) /* kernel ids count up from 1 */
 
 struct conn_entry {
@@ -61,15 +61,15 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 }
 
 static const struct http_conn_ops http_ops = {
-	.response = on_response,
-	.event = on_event,
-	.end = on_end,
+    .response = on_response,
+    .event = on_event,
+    .end = on_end,
 };
 
 /* ---- the table of tracked connections, by id ------------------------ */
 
-int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock,
-		   struct loader *l, const struct config *cfg)
+int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct loader *l,
+		   const struct config *cfg)
 {
 	memset(c, 0, sizeof(*c));
 	c->m = m;
@@ -194,7 +194,8 @@ static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct
 {
 	bool out = ev->dir == DIR_OUT;
 
-	if (out && looks_like_sse(ev->data, ev->len) && !http_looks_like_response(ev->data, ev->len)) {
+	if (out && looks_like_sse(ev->data, ev->len) &&
+	    !http_looks_like_response(ev->data, ev->len)) {
 		set_kernel_proto(c, e, PROTO_HTTP);
 		http_conn_adopt(e->http, ev->data, ev->len, ev->h.ts_ns);
 		return true;
@@ -420,15 +421,15 @@ static bool existing_selected(struct collector *c, pid_t tgid, uint16_t lport)
 static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t)
 {
 	struct collector *c = ctx;
-	struct conn_key key = { .tgid = tgid, .fd = fd };
+	struct conn_key key = {.tgid = tgid, .fd = fd};
 	struct conn_info info = {
-		.id = c->next_adopt_id,
-		.ino = t->inode,
-		.open_ns = now_ns(),
-		.lport = t->lport,
-		.rport = t->rport,
-		.role = ROLE_SERVER,
-		.proto = PROTO_ADOPT,
+	    .id = c->next_adopt_id,
+	    .ino = t->inode,
+	    .open_ns = now_ns(),
+	    .lport = t->lport,
+	    .rport = t->rport,
+	    .role = ROLE_SERVER,
+	    .proto = PROTO_ADOPT,
 	};
 	uint64_t one = 1;
 
@@ -480,7 +481,7 @@ static void refresh_maps(struct collector *c)
 	size_t n = loader_map_fill(c->l, fill, 16);
 
 	for (size_t i = 0; i < n; i++) {
-		const char *const name[] = { fill[i].name };
+		const char *const name[] = {fill[i].name};
 
 		metric_set(c->m->map_entries, name, fill[i].entries);
 		metric_set(c->m->map_max, name, fill[i].max_entries);

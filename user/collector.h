@@ -27,8 +27,8 @@ struct collector {
 	uint64_t next_adopt_id;
 };
 
-int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock,
-		   struct loader *l, const struct config *cfg);
+int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct loader *l,
+		   const struct config *cfg);
 void collector_free(struct collector *c);
 
 /* ring_buffer__new callback: one record. */

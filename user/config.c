@@ -30,39 +30,39 @@ enum {
 };
 
 static const struct option options[] = {
-	{ "web.listen-address", required_argument, NULL, OPT_LISTEN },
-	{ "web.telemetry-path", required_argument, NULL, OPT_PATH },
-	{ "web.config.file", required_argument, NULL, OPT_WEB_CONFIG },
-	{ "log.level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "pid", required_argument, NULL, OPT_PID },
-	{ "port", required_argument, NULL, OPT_PORT },
-	{ "exe", required_argument, NULL, OPT_EXE },
-	{ "cgroup", required_argument, NULL, OPT_CGROUP },
-	{ "limits.max-paths", required_argument, NULL, OPT_MAX_PATHS },
-	{ "limits.max-models", required_argument, NULL, OPT_MAX_MODELS },
-	{ "sse.idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "sweep.interval", required_argument, NULL, OPT_SWEEP },
-	{ 0 },
+    {"web.listen-address", required_argument, NULL, OPT_LISTEN},
+    {"web.telemetry-path", required_argument, NULL, OPT_PATH},
+    {"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
+    {"log.level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"exe", required_argument, NULL, OPT_EXE},
+    {"cgroup", required_argument, NULL, OPT_CGROUP},
+    {"limits.max-paths", required_argument, NULL, OPT_MAX_PATHS},
+    {"limits.max-models", required_argument, NULL, OPT_MAX_MODELS},
+    {"sse.idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"sweep.interval", required_argument, NULL, OPT_SWEEP},
+    {0},
 };
 
 static const char usage[] =
-	"Usage: sse_exporter [flags]\n"
-	"Prometheus metrics of the HTTP requests and Server-Sent-Events streams of\n"
-	"unmodified processes on this host, observed with eBPF.\n\n"
-	"  --web.listen-address=[HOST]:PORT  where to serve (default :9476)\n"
-	"  --web.telemetry-path=PATH         metrics path (default /metrics)\n"
-	"  --web.config.file=FILE            TLS and basic auth (exporter-toolkit format)\n"
-	"  --log.level=debug|info|warn|error (default info)\n"
-	"  --pid=PID --port=PORT --exe=GLOB --cgroup=PATH\n"
-	"                                    observe only matching processes (repeatable, OR)\n"
-	"  --limits.max-paths=N              distinct path labels per service (default 100)\n"
-	"  --limits.max-models=N             distinct model labels per service (default 50)\n"
-	"  --sse.idle-timeout=SECONDS        a stream closed by the server after this much\n"
-	"                                    silence counts as a timeout (default 30)\n"
-	"  --sweep.interval=SECONDS          check for connections closed unseen (default 2)\n"
-	"  --version, --help\n";
+    "Usage: sse_exporter [flags]\n"
+    "Prometheus metrics of the HTTP requests and Server-Sent-Events streams of\n"
+    "unmodified processes on this host, observed with eBPF.\n\n"
+    "  --web.listen-address=[HOST]:PORT  where to serve (default :9476)\n"
+    "  --web.telemetry-path=PATH         metrics path (default /metrics)\n"
+    "  --web.config.file=FILE            TLS and basic auth (exporter-toolkit format)\n"
+    "  --log.level=debug|info|warn|error (default info)\n"
+    "  --pid=PID --port=PORT --exe=GLOB --cgroup=PATH\n"
+    "                                    observe only matching processes (repeatable, OR)\n"
+    "  --limits.max-paths=N              distinct path labels per service (default 100)\n"
+    "  --limits.max-models=N             distinct model labels per service (default 50)\n"
+    "  --sse.idle-timeout=SECONDS        a stream closed by the server after this much\n"
+    "                                    silence counts as a timeout (default 30)\n"
+    "  --sweep.interval=SECONDS          check for connections closed unseen (default 2)\n"
+    "  --version, --help\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {

@@ -230,22 +230,23 @@ static void exchange_begin(struct http_conn *c, uint64_t ts)
 static void response_head_done(struct http_conn *c, uint64_t ts)
 {
 	const struct http_head *h = &c->resp_head;
+	int status = h->status;
 	bool head_req;
 
-	if (h->status >= 100 && h->status < 200 && h->status != 101) {
+	if (status >= 100 && status < 200 && status != 101) {
 		http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE); /* interim */
 		return;
 	}
 	exchange_begin(c, ts);
 	c->x.responded = true;
-	c->x.status = h->status;
+	c->x.status = status;
 	c->x.sse = h->event_stream;
 	head_req = c->x.has_request && !strcmp(c->x.req.method, "HEAD");
 	c->resp_body = http_body_mode(h, head_req);
 	c->resp_left = h->content_length > 0 ? (uint64_t)h->content_length : 0;
 	c->ops->response(c->ctx, &c->x);
 	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
-	if (h->status == 101) { /* another protocol from now on */
+	if (status == 101) { /* another protocol from now on */
 		c->upgraded = true;
 		c->in_state = c->out_state = SIDE_DEAD;
 		exchange_end(c, HTTP_END_COMPLETE, ts);
@@ -367,6 +368,7 @@ void http_conn_adopt(struct http_conn *c, const char *buf, size_t len, uint64_t 
 	c->resp_body = starts_chunk(buf, len) ? HTTP_BODY_CHUNKED : HTTP_BODY_UNTIL_CLOSE;
 	c->out_state = SIDE_BODY;
 	c->in_state = SIDE_DEAD; /* until a new request line resynchronises */
+	c->ops->response(c->ctx, &c->x);
 }
 
 void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts)

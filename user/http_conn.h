@@ -40,7 +40,7 @@ struct http_exchange {
 	bool has_request; /* false for streams adopted mid-way */
 	bool responded;	  /* response head written */
 	int status;
-	bool sse;	  /* Content-Type: text/event-stream */
+	bool sse; /* Content-Type: text/event-stream */
 	uint64_t t_accept;
 	uint64_t t_headers;
 	uint64_t t_first_data;
@@ -73,9 +73,9 @@ struct http_conn_ops {
 };
 
 enum http_side_state {
-	SIDE_HEAD,     /* reading a message head */
-	SIDE_BODY,     /* reading a body */
-	SIDE_DEAD,     /* not HTTP, upgraded, or lost sync: ignore */
+	SIDE_HEAD, /* reading a message head */
+	SIDE_BODY, /* reading a body */
+	SIDE_DEAD, /* not HTTP, upgraded, or lost sync: ignore */
 };
 
 struct http_conn {

@@ -40,9 +40,9 @@ static double family_sum(const struct family *f, const char *label, const char *
 void http_server_sample(struct http_server *s, double now)
 {
 	struct health_sample smp = {
-		.t = now,
-		.requests = family_sum(s->m->sse_requests, NULL, NULL),
-		.failed = family_sum(s->m->sse_requests, "status", "success"),
+	    .t = now,
+	    .requests = family_sum(s->m->sse_requests, NULL, NULL),
+	    .failed = family_sum(s->m->sse_requests, "status", "success"),
 	};
 
 	if (s->nsamples == HEALTH_WINDOW) {
@@ -53,7 +53,7 @@ void http_server_sample(struct http_server *s, double now)
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
-			    struct strbuf *body)
+			     struct strbuf *body)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -111,10 +111,10 @@ static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection 
 		      "{\"status\":\"%s\",\"version\":\"%s\",\"programs\":%zu,"
 		      "\"programs_required\":%zu,\"active_connections\":%.0f,"
 		      "\"requests_per_second\":%.3f,\"error_rate_percent\":%.2f}\n",
-		      healthy ? "healthy" : "degraded", SSE_EXPORTER_VERSION,
-		      s->programs_attached, s->programs_required, active, rps, err);
+		      healthy ? "healthy" : "degraded", SSE_EXPORTER_VERSION, s->programs_attached,
+		      s->programs_required, active, rps, err);
 	return reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-		    &body);
+		     &body);
 }
 
 static enum MHD_Result not_found(struct MHD_Connection *conn)
@@ -154,8 +154,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static int listen_addr(const struct config *cfg, struct sockaddr_storage *ss, char *err,
 		       size_t size)
 {
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+				 .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res;
 	char port[8];
 	int rc;
@@ -176,8 +176,8 @@ static int listen_addr(const struct config *cfg, struct sockaddr_storage *ss, ch
 int http_server_start(struct http_server *s, char *err, size_t size)
 {
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-	struct sockaddr_storage ss = { 0 };
-	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
+	struct sockaddr_storage ss = {0};
+	struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
 
 	if (listen_addr(s->cfg, &ss, err, size))
 		return -1;
@@ -192,8 +192,8 @@ int http_server_start(struct http_server *s, char *err, size_t size)
 	}
 	s->daemon = MHD_start_daemon(flags, s->cfg->listen_port, NULL, NULL, handle, s,
 				     MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-				     MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+				     (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
+				     (unsigned int)64, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!s->daemon) {
 		snprintf(err, size, "cannot listen on %s:%u (in use, or not allowed)",
 			 s->cfg->listen_host, s->cfg->listen_port);

@@ -96,7 +96,8 @@ static struct label_cap_entry *service_entry(struct label_cap *c, const char *se
 	return e;
 }
 
-const char *label_cap_admit(struct label_cap *c, const char *service, const char *value)
+const char *label_cap_admit(struct label_cap *c, const char *service, const char *value,
+			    bool count_drop)
 {
 	size_t slot = hash2(service, value, c->table_size);
 	struct label_cap_entry *e, *svc;
@@ -115,6 +116,7 @@ const char *label_cap_admit(struct label_cap *c, const char *service, const char
 	svc->count++;
 	return e->value;
 other:
-	c->dropped++;
+	if (count_drop)
+		c->dropped++;
 	return LABEL_OTHER;
 }

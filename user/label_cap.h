@@ -6,6 +6,7 @@
 #ifndef SSE_LABEL_CAP_H
 #define SSE_LABEL_CAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +27,10 @@ int label_cap_init(struct label_cap *c, const char *label, size_t max);
 void label_cap_free(struct label_cap *c);
 
 /* value when it is known for the service or there is room for it, else
- * LABEL_OTHER. The returned string lives as long as the cap. */
-const char *label_cap_admit(struct label_cap *c, const char *service, const char *value);
+ * LABEL_OTHER, counted in dropped when count_drop is set (callers count
+ * once per observation that was folded, not per lookup). The returned
+ * string lives as long as the cap. */
+const char *label_cap_admit(struct label_cap *c, const char *service, const char *value,
+			    bool count_drop);
 
 #endif

@@ -45,17 +45,20 @@ static int preflight(struct bpf_object *obj, char *err, size_t size)
 	char path[256];
 
 	if (geteuid() != 0) {
-		snprintf(err, size, "needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN): run with sudo");
+		snprintf(err, size,
+			 "needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN): run with sudo");
 		return -1;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		snprintf(err, size, "kernel has no BTF (/sys/kernel/btf/vmlinux): needs a kernel "
-				    "built with CONFIG_DEBUG_INFO_BTF=y");
+		snprintf(err, size,
+			 "kernel has no BTF (/sys/kernel/btf/vmlinux): needs a kernel "
+			 "built with CONFIG_DEBUG_INFO_BTF=y");
 		return -1;
 	}
 	if (!root) {
-		snprintf(err, size, "tracefs is not mounted: mount -t tracefs nodev "
-				    "/sys/kernel/tracing");
+		snprintf(err, size,
+			 "tracefs is not mounted: mount -t tracefs nodev "
+			 "/sys/kernel/tracing");
 		return -1;
 	}
 	bpf_object__for_each_program(prog, obj)
@@ -66,8 +69,9 @@ static int preflight(struct bpf_object *obj, char *err, size_t size)
 			continue;
 		snprintf(path, sizeof(path), "%s/events/%s", root, sec + 11);
 		if (access(path, F_OK)) {
-			snprintf(err, size, "kernel lacks the tracepoint %s (needs syscall "
-					    "tracepoints, CONFIG_FTRACE_SYSCALLS=y)",
+			snprintf(err, size,
+				 "kernel lacks the tracepoint %s (needs syscall "
+				 "tracepoints, CONFIG_FTRACE_SYSCALLS=y)",
 				 sec + 11);
 			return -1;
 		}
@@ -104,11 +108,11 @@ static int share_maps(struct loader *l)
 	struct {
 		struct bpf_map *to, *from;
 	} shared[] = {
-		{ l->io->maps.conns, l->track->maps.conns },
-		{ l->io->maps.sock_owner, l->track->maps.sock_owner },
-		{ l->io->maps.tracked_procs, l->track->maps.tracked_procs },
-		{ l->io->maps.events, l->track->maps.events },
-		{ l->io->maps.counters, l->track->maps.counters },
+	    {l->io->maps.conns, l->track->maps.conns},
+	    {l->io->maps.sock_owner, l->track->maps.sock_owner},
+	    {l->io->maps.tracked_procs, l->track->maps.tracked_procs},
+	    {l->io->maps.events, l->track->maps.events},
+	    {l->io->maps.counters, l->track->maps.counters},
 	};
 
 	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
@@ -119,8 +123,9 @@ static int share_maps(struct loader *l)
 
 static void load_error(char *err, size_t size, const char *what)
 {
-	snprintf(err, size, "cannot load %s: %s (kernel 5.17+ with BTF and ring buffers needed; "
-			    "--log.level=debug shows the verifier log)",
+	snprintf(err, size,
+		 "cannot load %s: %s (kernel 5.17+ with BTF and ring buffers needed; "
+		 "--log.level=debug shows the verifier log)",
 		 what, strerror(errno));
 }
 
@@ -180,7 +185,7 @@ static void *destroy_link(void *link)
 static void destroy_links(struct loader *l)
 {
 	pthread_t tids[LOADER_PROGS_MAX];
-	bool started[LOADER_PROGS_MAX] = { false };
+	bool started[LOADER_PROGS_MAX] = {false};
 
 	for (size_t i = 0; i < l->nlinks; i++)
 		started[i] = !pthread_create(&tids[i], NULL, destroy_link, l->links[i]);
@@ -247,10 +252,9 @@ static uint32_t count_entries(int fd, uint32_t key_size)
 size_t loader_map_fill(const struct loader *l, struct loader_map_fill *out, size_t n)
 {
 	const struct bpf_map *maps[] = {
-		l->track->maps.conns,	      l->track->maps.sock_owner,
-		l->track->maps.tracked_procs, l->track->maps.connecting,
-		l->track->maps.allowed_tgids, l->track->maps.allowed_ports,
-		l->io->maps.inflight,
+	    l->track->maps.conns,      l->track->maps.sock_owner,    l->track->maps.tracked_procs,
+	    l->track->maps.connecting, l->track->maps.allowed_tgids, l->track->maps.allowed_ports,
+	    l->io->maps.inflight,
 	};
 	size_t i;
 

@@ -30,8 +30,8 @@ struct loader {
 	struct sock_io_bpf *io;
 	struct bpf_link *links[LOADER_PROGS_MAX];
 	const char *names[LOADER_PROGS_MAX];
-	size_t nlinks;	   /* attached */
-	size_t nrequired;  /* programs that must attach */
+	size_t nlinks;	  /* attached */
+	size_t nrequired; /* programs that must attach */
 	int conns_fd, sock_owner_fd, tracked_procs_fd, counters_fd;
 	int allowed_tgids_fd, allowed_ports_fd, next_id_fd;
 };

@@ -8,7 +8,7 @@
 
 enum log_level log_threshold = LOG_INFO;
 
-static const char *const names[] = { "debug", "info", "warn", "error" };
+static const char *const names[] = {"debug", "info", "warn", "error"};
 
 int log_level_parse(const char *s)
 {

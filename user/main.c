@@ -41,14 +41,14 @@ static void set_build_info(struct metrics *m)
 
 	uname(&u);
 	snprintf(libbpf, sizeof(libbpf), "%u.%u", libbpf_major_version(), libbpf_minor_version());
-	metric_set(m->build_info, (const char *const[]){ SSE_EXPORTER_VERSION, libbpf, u.release },
+	metric_set(m->build_info, (const char *const[]){SSE_EXPORTER_VERSION, libbpf, u.release},
 		   1);
 }
 
 static void set_attached(struct metrics *m, const struct loader *l)
 {
 	for (size_t i = 0; i < l->nlinks; i++)
-		metric_set(m->prog_attached, (const char *const[]){ l->names[i] }, 1);
+		metric_set(m->prog_attached, (const char *const[]){l->names[i]}, 1);
 }
 
 static void run(struct collector *col, struct http_server *srv, struct ring_buffer *rb)
@@ -98,8 +98,8 @@ struct daemon {
 static int start(struct daemon *d, char *err, size_t size)
 {
 	struct loader_options lo = {
-		.selective = config_selective(&d->cfg),
-		.watch_exec = d->cfg.nexes || d->cfg.ncgroups,
+	    .selective = config_selective(&d->cfg),
+	    .watch_exec = d->cfg.nexes || d->cfg.ncgroups,
 	};
 
 	if (loader_open(&d->l, &lo, err, size))
@@ -152,9 +152,9 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	}
-	mc = (struct metrics_config){ .max_paths = d.cfg.max_paths,
-				      .max_models = d.cfg.max_models,
-				      .idle_ns = d.cfg.idle_timeout_s * 1000000000ull };
+	mc = (struct metrics_config){.max_paths = d.cfg.max_paths,
+				     .max_models = d.cfg.max_models,
+				     .idle_ns = d.cfg.idle_timeout_s * 1000000000ull};
 	if (metrics_init(&d.m, &mc))
 		return fail("out of memory");
 	pthread_mutex_init(&d.lock, NULL);

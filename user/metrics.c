@@ -6,73 +6,79 @@
 #include "outcome.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define NS   1e-9
+
+/* Division, not a multiplication by 1e-9: 75 ms must be exactly 0.075 so
+ * that it falls in the le="0.075" bucket. */
+static double seconds(uint64_t ns)
+{
+	return ns / 1e9;
+}
 
 /* Default buckets of the spec, in seconds or bytes. */
-static const double b_request[] = { 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-				    2.5,  5,	 10,   30,  60,	  120, 300 };
-static const double b_stream[] = { 0.5, 1, 2, 5, 10, 30, 60, 120, 300 };
-static const double b_ttfc[] = { 0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-				 0.25,	0.5,   0.75, 1,	   2.5,	 5,    7.5,  10 };
-static const double b_gap[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15,
-				0.2,   0.3,   0.4,  0.5,   0.75, 1,	    2.5 };
-static const double b_size[] = { 10, 50, 100, 500, 1000, 5000 };
-static const double b_stage[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-				  1,	 2.5,	5,     10,   30,   60,	 120, 300 };
-static const double b_http[] = { 0.01, 0.05, 0.1, 0.5, 1, 2, 5 };
+static const double b_request[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+				   2.5,	 5,	10,   30,  60,	 120, 300};
+static const double b_stream[] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300};
+static const double b_ttfc[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
+				0.25,  0.5,   0.75, 1,	  2.5,	5,    7.5,  10};
+static const double b_gap[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15,
+			       0.2,   0.3,   0.4,  0.5,	  0.75, 1,     2.5};
+static const double b_size[] = {10, 50, 100, 500, 1000, 5000};
+static const double b_stage[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+				 1,	2.5,   5,    10,    30,	  60,  120,  300};
+static const double b_http[] = {0.01, 0.05, 0.1, 0.5, 1, 2, 5};
 
-static const char *const l_service[] = { "service" };
-static const char *const l_path[] = { "service", "path" };
-static const char *const l_path_model[] = { "service", "path", "model" };
-static const char *const l_path_provider[] = { "service", "path", "provider" };
-static const char *const l_requests[] = { "service", "path", "model", "provider", "status", "code" };
-static const char *const l_stage[] = { "service", "stage" };
-static const char *const l_errors[] = { "service", "error_type", "stage" };
-static const char *const l_http[] = { "service", "method", "path", "status" };
-static const char *const l_http_dur[] = { "service", "method", "path" };
-static const char *const l_build[] = { "version", "libbpf_version", "kernel" };
-static const char *const l_program[] = { "program" };
-static const char *const l_map[] = { "map" };
-static const char *const l_label[] = { "label" };
+static const char *const l_service[] = {"service"};
+static const char *const l_path[] = {"service", "path"};
+static const char *const l_path_model[] = {"service", "path", "model"};
+static const char *const l_path_provider[] = {"service", "path", "provider"};
+static const char *const l_requests[] = {"service", "path", "model", "provider", "status", "code"};
+static const char *const l_stage[] = {"service", "stage"};
+static const char *const l_errors[] = {"service", "error_type", "stage"};
+static const char *const l_http[] = {"service", "method", "path", "status"};
+static const char *const l_http_dur[] = {"service", "method", "path"};
+static const char *const l_build[] = {"version", "libbpf_version", "kernel"};
+static const char *const l_program[] = {"program"};
+static const char *const l_map[] = {"map"};
+static const char *const l_label[] = {"label"};
 
-#define COUNTER(name, help, labels) \
+#define COUNTER(name, help, labels)                                                                \
 	registry_add(&m->reg, name, help, METRIC_COUNTER, labels, N(labels), NULL, 0)
 #define COUNTER0(name, help) registry_add(&m->reg, name, help, METRIC_COUNTER, NULL, 0, NULL, 0)
-#define GAUGE(name, help, labels) \
+#define GAUGE(name, help, labels)                                                                  \
 	registry_add(&m->reg, name, help, METRIC_GAUGE, labels, N(labels), NULL, 0)
 #define GAUGE0(name, help) registry_add(&m->reg, name, help, METRIC_GAUGE, NULL, 0, NULL, 0)
-#define HISTOGRAM(name, help, labels, buckets) \
+#define HISTOGRAM(name, help, labels, buckets)                                                     \
 	registry_add(&m->reg, name, help, METRIC_HISTOGRAM, labels, N(labels), buckets, N(buckets))
 
 static void add_server_side(struct metrics *m)
 {
 	m->sse_active = GAUGE("sse_active_connections", "SSE streams open now.", l_service);
-	m->sse_requests = COUNTER("sse_requests_total", "SSE requests ended, by outcome.",
-				  l_requests);
+	m->sse_requests =
+	    COUNTER("sse_requests_total", "SSE requests ended, by outcome.", l_requests);
 	m->sse_request_duration =
-		HISTOGRAM("sse_request_duration_seconds",
-			  "SSE requests: first request byte read to stream end.", l_path, b_request);
+	    HISTOGRAM("sse_request_duration_seconds",
+		      "SSE requests: first request byte read to stream end.", l_path, b_request);
 	m->sse_stream_duration =
-		HISTOGRAM("sse_stream_duration_seconds",
-			  "SSE streams: response headers written to stream end.", l_path, b_stream);
+	    HISTOGRAM("sse_stream_duration_seconds",
+		      "SSE streams: response headers written to stream end.", l_path, b_stream);
 	m->sse_ttfc = HISTOGRAM("sse_time_to_first_chunk_seconds",
 				"Last request byte read to first SSE data event written.",
 				l_path_model, b_ttfc);
-	m->sse_gap = HISTOGRAM("sse_inter_chunk_gap_seconds",
-			       "Time between consecutive SSE data events of one stream.", l_path,
-			       b_gap);
+	m->sse_gap =
+	    HISTOGRAM("sse_inter_chunk_gap_seconds",
+		      "Time between consecutive SSE data events of one stream.", l_path, b_gap);
 	m->sse_chunk_size = HISTOGRAM("sse_chunk_size_bytes",
 				      "Size on the wire of each SSE data event.", l_path, b_size);
 	m->sse_chunks = COUNTER("sse_chunks_streamed_total", "SSE data events written to clients.",
 				l_path_provider);
-	m->sse_heartbeats = COUNTER("sse_heartbeats_total",
-				    "Comment-only SSE events (keep-alive pings).", l_path);
+	m->sse_heartbeats =
+	    COUNTER("sse_heartbeats_total", "Comment-only SSE events (keep-alive pings).", l_path);
 	m->sse_bytes = COUNTER("sse_bytes_streamed_total",
 			       "SSE body bytes written to clients, without chunk framing.", l_path);
 	m->sse_stage = HISTOGRAM("sse_stage_duration_seconds",
 				 "Observable phases of streamed requests.", l_stage, b_stage);
-	m->sse_errors = COUNTER("sse_errors_total", "Failed SSE requests, by cause and phase.",
-				l_errors);
+	m->sse_errors =
+	    COUNTER("sse_errors_total", "Failed SSE requests, by cause and phase.", l_errors);
 	m->sse_rate_limited = COUNTER("sse_rate_limit_exceeded_total", "429 responses.", l_path);
 	m->http_requests = COUNTER("http_requests_total", "HTTP/1.x requests answered.", l_http);
 	m->http_duration = HISTOGRAM("http_request_duration_seconds",
@@ -92,11 +98,11 @@ static void add_self(struct metrics *m)
 				  "Records the kernel could not hand over: ring buffer full.");
 	m->map_entries = GAUGE("sse_exporter_map_entries", "Entries in each BPF map.", l_map);
 	m->map_max = GAUGE("sse_exporter_map_max_entries", "Capacity of each BPF map.", l_map);
-	m->series_dropped = COUNTER("sse_exporter_series_dropped_total",
-				    "Label values folded into \"other\" by cardinality caps.",
-				    l_label);
-	m->tracked_procs = GAUGE0("sse_exporter_tracked_processes",
-				  "Processes with connections observed now.");
+	m->series_dropped =
+	    COUNTER("sse_exporter_series_dropped_total",
+		    "Label values folded into \"other\" by cardinality caps.", l_label);
+	m->tracked_procs =
+	    GAUGE0("sse_exporter_tracked_processes", "Processes with connections observed now.");
 	m->scrape_duration = GAUGE0("sse_exporter_scrape_duration_seconds",
 				    "Time to render the previous /metrics response.");
 	m->bytes_uncopied = COUNTER0("sse_exporter_bytes_uncopied_total",
@@ -136,58 +142,62 @@ void metrics_free(struct metrics *m)
 
 void metrics_conn_open(struct metrics *m, const char *service)
 {
-	metric_add(m->http_conns, (const char *const[]){ service }, 1);
+	metric_add(m->http_conns, (const char *const[]){service}, 1);
 }
 
 void metrics_conn_close(struct metrics *m, const char *service)
 {
-	metric_add(m->http_conns, (const char *const[]){ service }, -1);
+	metric_add(m->http_conns, (const char *const[]){service}, -1);
 }
 
-static const char *path_of(struct metrics *m, const char *service, const struct http_exchange *x)
+/* Labels are looked up at every callback of an exchange; a folded value
+ * is counted as dropped once, at the exchange's end. */
+enum { LOOKUP, AT_END };
+
+static const char *path_of(struct metrics *m, const char *service, const struct http_exchange *x,
+			   bool at_end)
 {
-	return label_cap_admit(&m->paths, service, x->has_request ? x->req.path : "unknown");
+	return label_cap_admit(&m->paths, service, x->has_request ? x->req.path : "unknown",
+			       at_end);
 }
 
-static const char *model_of(struct metrics *m, const char *service,
-			    const struct http_exchange *x)
+static const char *model_of(struct metrics *m, const char *service, const struct http_exchange *x,
+			    bool at_end)
 {
 	if (!x->has_request || !x->req.model[0])
 		return "unknown";
-	return label_cap_admit(&m->models, service, x->req.model);
+	return label_cap_admit(&m->models, service, x->req.model, at_end);
 }
 
-static void count_http_request(struct metrics *m, const char *service,
+static void count_http_request(struct metrics *m, const char *service, const char *path,
 			       const struct http_exchange *x, uint64_t end)
 {
-	const char *path = path_of(m, service, x);
 	char code[8];
 
 	if (!x->has_request)
 		return;
 	snprintf(code, sizeof(code), "%d", x->status);
-	metric_add(m->http_requests, (const char *const[]){ service, x->req.method, path, code },
-		   1);
-	metric_observe(m->http_duration, (const char *const[]){ service, x->req.method, path },
-		       (end - x->req.t_first) * NS);
+	metric_add(m->http_requests, (const char *const[]){service, x->req.method, path, code}, 1);
+	metric_observe(m->http_duration, (const char *const[]){service, x->req.method, path},
+		       seconds(end - x->req.t_first));
 	if (x->status == 429)
-		metric_add(m->sse_rate_limited, (const char *const[]){ service, path }, 1);
+		metric_add(m->sse_rate_limited, (const char *const[]){service, path}, 1);
 }
 
 void metrics_response(struct metrics *m, const char *service, const struct http_exchange *x)
 {
 	if (!x->sse)
 		return;
-	metric_add(m->sse_active, (const char *const[]){ service }, 1);
+	metric_add(m->sse_active, (const char *const[]){service}, 1);
 	/* stream lifetimes stay out of the HTTP histogram */
-	count_http_request(m, service, x, x->t_headers);
+	count_http_request(m, service, path_of(m, service, x, LOOKUP), x, x->t_headers);
 }
 
 void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
 		   const struct sse_event *ev, uint64_t ts, uint64_t prev_event)
 {
-	const char *path = path_of(m, service, x);
-	const char *const sp[] = { service, path };
+	const char *path = path_of(m, service, x, LOOKUP);
+	const char *const sp[] = {service, path};
 
 	metric_add(m->sse_bytes, sp, ev->size);
 	if (ev->kind == SSE_EVENT_HEARTBEAT) {
@@ -196,22 +206,23 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 	}
 	if (ev->kind != SSE_EVENT_DATA)
 		return;
-	metric_add(m->sse_chunks, (const char *const[]){ service, path, "unknown" }, 1);
+	metric_add(m->sse_chunks, (const char *const[]){service, path, "unknown"}, 1);
 	metric_observe(m->sse_chunk_size, sp, ev->size);
 	if (prev_event)
-		metric_observe(m->sse_gap, sp, (ts - prev_event) * NS);
+		metric_observe(m->sse_gap, sp, seconds(ts - prev_event));
 	else if (x->has_request && x->req.complete)
-		metric_observe(m->sse_ttfc,
-			       (const char *const[]){ service, path, model_of(m, service, x) },
-			       (ts - x->req.t_last) * NS);
+		metric_observe(
+		    m->sse_ttfc,
+		    (const char *const[]){service, path, model_of(m, service, x, LOOKUP)},
+		    seconds(ts - x->req.t_last));
 }
 
 static void stage(struct metrics *m, const char *service, const char *name, uint64_t from,
 		  uint64_t to)
 {
 	if (from && to >= from)
-		metric_observe(m->sse_stage, (const char *const[]){ service, name },
-			       (to - from) * NS);
+		metric_observe(m->sse_stage, (const char *const[]){service, name},
+			       seconds(to - from));
 }
 
 static void observe_stages(struct metrics *m, const char *service, const struct http_exchange *x,
@@ -230,53 +241,52 @@ static void observe_stages(struct metrics *m, const char *service, const struct 
 		stage(m, service, "total", r->t_first, end);
 }
 
-static void end_sse(struct metrics *m, const char *service, const struct http_exchange *x,
-		    enum http_end why, uint64_t ts)
+static void end_sse(struct metrics *m, const char *service, const char *path,
+		    const struct http_exchange *x, enum http_end why, uint64_t ts)
 {
-	const char *path = path_of(m, service, x);
 	struct outcome o;
 	char code[8];
 
 	outcome_classify(x, why, ts, m->cfg.idle_ns, &o);
 	snprintf(code, sizeof(code), "%d", x->responded ? x->status : 0);
 	metric_add(m->sse_requests,
-		   (const char *const[]){ service, path, model_of(m, service, x), "unknown",
-					  o.status, code },
+		   (const char *const[]){service, path, model_of(m, service, x, AT_END), "unknown",
+					 o.status, code},
 		   1);
 	if (x->has_request)
-		metric_observe(m->sse_request_duration, (const char *const[]){ service, path },
-			       (ts - x->req.t_first) * NS);
+		metric_observe(m->sse_request_duration, (const char *const[]){service, path},
+			       seconds(ts - x->req.t_first));
 	if (x->sse)
-		metric_observe(m->sse_stream_duration, (const char *const[]){ service, path },
-			       (ts - x->t_headers) * NS);
+		metric_observe(m->sse_stream_duration, (const char *const[]){service, path},
+			       seconds(ts - x->t_headers));
 	if (o.error_type)
-		metric_add(m->sse_errors, (const char *const[]){ service, o.error_type, o.stage },
-			   1);
+		metric_add(m->sse_errors, (const char *const[]){service, o.error_type, o.stage}, 1);
 	observe_stages(m, service, x, ts);
 }
 
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 enum http_end why, uint64_t ts)
 {
+	const char *path = path_of(m, service, x, AT_END);
+
 	if (x->sse) {
-		metric_add(m->sse_active, (const char *const[]){ service }, -1);
+		metric_add(m->sse_active, (const char *const[]){service}, -1);
 		if (x->body_bytes > x->event_bytes) /* bytes after the last event */
-			metric_add(m->sse_bytes,
-				   (const char *const[]){ service, path_of(m, service, x) },
+			metric_add(m->sse_bytes, (const char *const[]){service, path},
 				   x->body_bytes - x->event_bytes);
 	} else if (x->responded) {
-		count_http_request(m, service, x, ts);
+		count_http_request(m, service, path, x, ts);
 	}
 	if (why == HTTP_END_LOST) {
 		metric_add(m->exchanges_lost, NULL, 1);
 		return;
 	}
 	if (exchange_is_sse(x))
-		end_sse(m, service, x, why, ts);
+		end_sse(m, service, path, x, why, ts);
 }
 
 void metrics_sync_caps(struct metrics *m)
 {
-	metric_set(m->series_dropped, (const char *const[]){ "path" }, m->paths.dropped);
-	metric_set(m->series_dropped, (const char *const[]){ "model" }, m->models.dropped);
+	metric_set(m->series_dropped, (const char *const[]){"path"}, m->paths.dropped);
+	metric_set(m->series_dropped, (const char *const[]){"model"}, m->models.dropped);
 }

@@ -24,14 +24,13 @@ struct metrics {
 
 	/* server side */
 	struct family *sse_active, *sse_requests, *sse_request_duration, *sse_stream_duration,
-		*sse_ttfc, *sse_gap, *sse_chunk_size, *sse_chunks, *sse_heartbeats, *sse_bytes,
-		*sse_stage, *sse_errors, *sse_rate_limited, *http_requests, *http_duration,
-		*http_conns;
+	    *sse_ttfc, *sse_gap, *sse_chunk_size, *sse_chunks, *sse_heartbeats, *sse_bytes,
+	    *sse_stage, *sse_errors, *sse_rate_limited, *http_requests, *http_duration, *http_conns;
 
 	/* the exporter itself */
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
-		*series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied,
-		*exchanges_lost, *conns_untracked;
+	    *series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied, *exchanges_lost,
+	    *conns_untracked;
 };
 
 int metrics_init(struct metrics *m, const struct metrics_config *cfg);

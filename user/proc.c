@@ -238,7 +238,7 @@ static void scan_process(void *ctx, pid_t tgid)
 
 void proc_scan_accepted(proc_conn_cb cb, void *ctx)
 {
-	struct scan_ctx s = { cb, ctx };
+	struct scan_ctx s = {cb, ctx};
 
 	proc_for_each_tgid(scan_process, &s);
 }

@@ -32,7 +32,7 @@ static void reset_event(struct sse_splitter *s)
 
 static void dispatch(struct sse_splitter *s, size_t end, sse_event_cb cb, void *ctx)
 {
-	struct sse_event ev = { .size = s->event_bytes, .end = end };
+	struct sse_event ev = {.size = s->event_bytes, .end = end};
 
 	if (s->has_data)
 		ev.kind = SSE_EVENT_DATA;
@@ -94,15 +94,37 @@ static size_t line_end(struct sse_splitter *s, const char *buf, size_t len, size
 	return used;
 }
 
-void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx)
+/* WHATWG: one leading U+FEFF is dropped. Its bytes are on the wire, so
+ * they count in the first event's size; a partial match was ordinary
+ * text after all and is replayed. Returns the bytes consumed. */
+static size_t skip_bom(struct sse_splitter *s, const char *buf, size_t len)
 {
+	static const char bom[3] = {'\xef', '\xbb', '\xbf'};
 	size_t i = 0;
 
-	if (len && s->saw_cr) {
-		s->saw_cr = false;
-		if (buf[0] == '\n') {
+	while (!s->started && i < len) {
+		if (buf[i] == bom[s->bom]) {
 			s->event_bytes++;
-			i = 1;
+			s->started = ++s->bom == sizeof(bom);
+			i++;
+			continue;
+		}
+		s->started = true;
+		for (uint8_t k = 0; k < s->bom; k++)
+			line_byte(s, bom[k]);
+	}
+	return i;
+}
+
+void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx)
+{
+	size_t i = skip_bom(s, buf, len);
+
+	if (i < len && s->saw_cr) {
+		s->saw_cr = false;
+		if (buf[i] == '\n') {
+			s->event_bytes++;
+			i++;
 		}
 	}
 	while (i < len) {

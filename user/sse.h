@@ -16,13 +16,15 @@
 struct sse_splitter {
 	uint64_t event_bytes; /* bytes of the event being read, line ends included */
 	uint32_t line_len;
-	uint8_t name_len;     /* bytes of the field name read so far */
-	char name[4];	      /* enough to recognise "data" */
-	bool in_name;	      /* reading a field name (before ':') */
-	bool saw_cr;	      /* a CR ended the last line: an LF next belongs to it */
+	uint8_t name_len; /* bytes of the field name read so far */
+	char name[4];	  /* enough to recognise "data" */
+	bool in_name;	  /* reading a field name (before ':') */
+	bool saw_cr;	  /* a CR ended the last line: an LF next belongs to it */
 	bool has_data;
 	bool has_comment;
 	bool has_field; /* a field other than data: event, id, retry, unknown */
+	bool started;	/* past the optional byte order mark */
+	uint8_t bom;	/* bytes of a leading byte order mark matched so far */
 };
 
 enum sse_event_kind {

@@ -41,14 +41,27 @@ static char *value_of(char *line)
 		return NULL;
 	for (v++; *v == ' ' || *v == '\t'; v++)
 		;
+	if (*v == '"' || *v == '\'') { /* quoted: up to the closing quote */
+		end = strchr(v + 1, *v);
+		if (!end)
+			return NULL;
+		*end = '\0';
+		return v + 1;
+	}
+	end = strstr(v, " #"); /* YAML: a comment starts at " #" */
+	if (end || (end = strstr(v, "\t#")))
+		*end = '\0';
 	end = v + strlen(v);
 	while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
 		*--end = '\0';
-	if (end - v >= 2 && (*v == '"' || *v == '\'') && end[-1] == *v) {
-		end[-1] = '\0';
-		v++;
-	}
 	return v;
+}
+
+static int replace_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? 0 : -1;
 }
 
 static int parse_line(struct web_config *w, char *line, int *section)
@@ -57,21 +70,26 @@ static int parse_line(struct web_config *w, char *line, int *section)
 	char *key = line + strspn(line, " \t");
 	char *v;
 
-	if (!*key || *key == '#' || *key == '\r')
-		return 0;
+	if (!*key || *key == '#' || *key == '\r' || *key == '-')
+		return 0; /* blank, comment, or an item of a list we do not use */
 	v = value_of(key);
 	if (!v)
 		return -1;
 	*strchr(key, ':') = '\0';
 	if (!indented) {
-		*section = !strcmp(key, "tls_server_config") ? 1 :
-			   !strcmp(key, "basic_auth_users") ? 2 : 0;
+		*section = !strcmp(key, "tls_server_config")  ? 1
+			   : !strcmp(key, "basic_auth_users") ? 2
+							      : 0;
 		return 0;
 	}
 	if (*section == 1 && !strcmp(key, "cert_file"))
-		return (w->cert_file = strdup(v)) ? 0 : -1;
+		return replace_str(&w->cert_file, v);
 	if (*section == 1 && !strcmp(key, "key_file"))
-		return (w->key_file = strdup(v)) ? 0 : -1;
+		return replace_str(&w->key_file, v);
+	/* never serve without a check the operator asked for */
+	if (*section == 1 && (!strcmp(key, "client_ca_file") ||
+			      (!strcmp(key, "client_auth_type") && strcmp(v, "NoClientCert"))))
+		return -2;
 	if (*section == 2 && w->nusers < USERS_MAX) {
 		w->users[w->nusers] = strdup(key);
 		w->hashes[w->nusers] = strdup(v);
@@ -87,11 +105,21 @@ struct web_config *web_config_parse(const char *text, char *err, size_t size)
 	char *copy = strdup(text), *save = NULL, *line;
 	int section = 0, lineno = 0;
 
+	err[0] = '\0';
 	if (!w || !copy)
 		goto fail;
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		lineno++;
-		if (parse_line(w, line, &section)) {
+		int rc = parse_line(w, line, &section);
+
+		if (rc == -2) {
+			snprintf(err, size,
+				 "web config line %d: client certificate authentication "
+				 "is not supported",
+				 lineno);
+			goto fail;
+		}
+		if (rc) {
 			snprintf(err, size, "web config: cannot parse line %d", lineno);
 			goto fail;
 		}
@@ -133,7 +161,6 @@ struct web_config *web_config_load(const char *path, char *err, size_t size)
 	char *text = read_file(path);
 	struct web_config *w;
 
-	err[0] = '\0';
 	if (!text) {
 		snprintf(err, size, "cannot read --web.config.file %s", path);
 		return NULL;
@@ -162,9 +189,9 @@ bool web_config_tls_options(struct web_config *w, struct MHD_OptionItem *opts, s
 {
 	if (!w->cert_pem || n < 3)
 		return false;
-	opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, w->cert_pem };
-	opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, w->key_pem };
-	opts[2] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, w->cert_pem};
+	opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, w->key_pem};
+	opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	return true;
 }
 
@@ -202,8 +229,7 @@ int web_config_deny(struct MHD_Connection *conn)
 	struct MHD_Response *r;
 	int ret;
 
-	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
-					    MHD_RESPMEM_PERSISTENT);
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
 	ret = MHD_queue_basic_auth_fail_response(conn, "sse_exporter", r);

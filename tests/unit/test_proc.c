@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests of the /proc/net/tcp{,6} line parser. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "proc.h"
+
+/* Lines as the kernel prints them (tcp4_seq_show, tcp6_seq_show). */
+static const char tcp_header[] =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+    "timeout inode                                                     \n";
+static const char tcp_listen[] =
+    "   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0 "
+    "       0 1680 1 00000000bd31e352 100 0 0 10 0                      \n";
+static const char tcp_established[] =
+    "   5: 0100007F:2504 0100007F:EAA6 01 00000000:00000000 02:000AF9A3 00000000  1000 "
+    "       0 4276119 2 0000000090dde47c 20 4 30 10 -1                  \n";
+static const char tcp_time_wait[] =
+    "   2: 0100007F:2504 0100007F:DE3C 06 00000000:00000000 03:00000B20 00000000     0 "
+    "       0 0 3 0000000034df2311                                      \n";
+static const char tcp6_header[] =
+    "  sl  local_address                         remote_address                        st "
+    "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+static const char tcp6_listen[] =
+    "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A "
+    "00000000:00000000 00:00000000 00000000     0        0 23456 1 ffff8881034a1200 100 0 0 "
+    "10 0\n";
+static const char tcp6_established[] =
+    "  12: 0000000000000000FFFF00000100007F:24F4 0000000000000000FFFF00000100007F:C7A2 01 "
+    "00000000:00000000 00:00000000 00000000   998        0 987654321 1 ffff8881034a0000 20 4 "
+    "28 10 -1\n";
+
+static void test_tcp_listen_line(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	memset(&e, 0xff, sizeof(e));
+	assert_int_equal(proc_parse_tcp_line(tcp_listen, &e), 0);
+	assert_int_equal(e.lport, 2024);
+	assert_int_equal(e.rport, 0);
+	assert_int_equal(e.state, 10);
+	assert_int_equal(e.inode, 1680);
+}
+
+static void test_tcp_established_line(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(proc_parse_tcp_line(tcp_established, &e), 0);
+	assert_int_equal(e.lport, 9476);
+	assert_int_equal(e.rport, 60070);
+	assert_int_equal(e.state, 1);
+	assert_int_equal(e.inode, 4276119);
+}
+
+static void test_tcp_time_wait_line(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(proc_parse_tcp_line(tcp_time_wait, &e), 0);
+	assert_int_equal(e.lport, 9476);
+	assert_int_equal(e.rport, 56892);
+	assert_int_equal(e.state, 6);
+	assert_int_equal(e.inode, 0);
+}
+
+static void test_tcp6_listen_line(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(proc_parse_tcp_line(tcp6_listen, &e), 0);
+	assert_int_equal(e.lport, 8080);
+	assert_int_equal(e.rport, 0);
+	assert_int_equal(e.state, 10);
+	assert_int_equal(e.inode, 23456);
+}
+
+static void test_tcp6_established_line(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(proc_parse_tcp_line(tcp6_established, &e), 0);
+	assert_int_equal(e.lport, 9460);
+	assert_int_equal(e.rport, 51106);
+	assert_int_equal(e.state, 1);
+	assert_int_equal(e.inode, 987654321);
+}
+
+static void test_line_without_newline(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(
+	    proc_parse_tcp_line("   0: 0100007F:0050 0100007F:D431 01 00000000:00000000 "
+				"00:00000000 00000000     0        0 77 1 0 20 4 30 10 -1",
+				&e),
+	    0);
+	assert_int_equal(e.lport, 80);
+	assert_int_equal(e.rport, 54321);
+	assert_int_equal(e.inode, 77);
+}
+
+static void test_large_inode(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(
+	    proc_parse_tcp_line("   0: 0100007F:0050 0100007F:D431 01 00000000:00000000 "
+				"00:00000000 00000000     0        0 4294967296 1 0\n",
+				&e),
+	    0);
+	assert_true(e.inode == 4294967296ull);
+}
+
+static void test_header_lines_rejected(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(proc_parse_tcp_line(tcp_header, &e), -1);
+	assert_int_equal(proc_parse_tcp_line(tcp6_header, &e), -1);
+}
+
+static void test_garbage_rejected(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "\n",
+	    "garbage",
+	    "   0:",
+	    "   0: 0100007F:0050",
+	    "   0: 0100007F:0050 0100007F:D431",
+	    "   0: 0100007F:0050 0100007F:D431 01",
+	    "   0: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000",
+	    "   0: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0",
+	    "   0: 0100007F 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 1 1 0",
+	    "   0: ZZZZZZZZ:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 1",
+	    "   x: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 1",
+	};
+	struct tcp_entry e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (proc_parse_tcp_line(bad[i], &e) != -1)
+			fail_msg("accepted: \"%s\"", bad[i]);
+}
+
+static void test_out_of_range_port_rejected(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(
+	    proc_parse_tcp_line("   0: 0100007F:10000 0100007F:D431 01 00000000:00000000 "
+				"00:00000000 00000000     0        0 77 1 0\n",
+				&e),
+	    -1);
+	assert_int_equal(
+	    proc_parse_tcp_line("   0: 0100007F:0050 0100007F:1FFFF 01 00000000:00000000 "
+				"00:00000000 00000000     0        0 77 1 0\n",
+				&e),
+	    -1);
+}
+
+static void test_out_of_range_state_rejected(void **state)
+{
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(
+	    proc_parse_tcp_line("   0: 0100007F:0050 0100007F:D431 100 00000000:00000000 "
+				"00:00000000 00000000     0        0 77 1 0\n",
+				&e),
+	    -1);
+}
+
+/* Every data line this machine has right now parses. */
+static void test_this_machines_proc_net_tcp(void **state)
+{
+	const char *files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+	char line[512];
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		FILE *fp = fopen(files[k], "r");
+		int lineno = 0;
+		struct tcp_entry e;
+
+		if (!fp)
+			continue; /* no IPv6, or no procfs in this sandbox */
+		while (fgets(line, sizeof(line), fp)) {
+			int rc = proc_parse_tcp_line(line, &e);
+
+			if (lineno++ == 0)
+				assert_int_equal(rc, -1);
+			else if (rc != 0)
+				fail_msg("%s: rejected \"%s\"", files[k], line);
+		}
+		fclose(fp);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_tcp_listen_line),
+	    cmocka_unit_test(test_tcp_established_line),
+	    cmocka_unit_test(test_tcp_time_wait_line),
+	    cmocka_unit_test(test_tcp6_listen_line),
+	    cmocka_unit_test(test_tcp6_established_line),
+	    cmocka_unit_test(test_line_without_newline),
+	    cmocka_unit_test(test_large_inode),
+	    cmocka_unit_test(test_header_lines_rejected),
+	    cmocka_unit_test(test_garbage_rejected),
+	    cmocka_unit_test(test_out_of_range_port_rejected),
+	    cmocka_unit_test(test_out_of_range_state_rejected),
+	    cmocka_unit_test(test_this_machines_proc_net_tcp),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
