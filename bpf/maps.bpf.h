@@ -69,8 +69,8 @@ static __always_inline void emit(void *rec, __u64 size)
 static __always_inline struct conn_key current_key(int fd)
 {
 	struct conn_key key = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.fd = fd,
+	    .tgid = bpf_get_current_pid_tgid() >> 32,
+	    .fd = fd,
 	};
 	return key;
 }

@@ -12,11 +12,11 @@
 #include <bpf/bpf_tracing.h>
 #include "maps.bpf.h"
 
-#define MSG_PEEK    2
-#define EPIPE	    32
-#define ECONNRESET  104
-#define ETIMEDOUT   110
-#define MMSG_MAX    4 /* messages of sendmmsg/recvmmsg looked at */
+#define MSG_PEEK   2
+#define EPIPE	   32
+#define ECONNRESET 104
+#define ETIMEDOUT  110
+#define MMSG_MAX   4 /* messages of sendmmsg/recvmmsg looked at */
 
 enum io_kind {
 	IO_BUF,	     /* read, write, recvfrom, sendto */
@@ -51,7 +51,7 @@ struct iov_cursor {
 	__u64 iov_left; /* iovecs not yet started */
 	__u64 base;	/* current iovec */
 	__u64 len;
-	__u64 done; /* bytes of the current iovec already copied */
+	__u64 done;  /* bytes of the current iovec already copied */
 	__u64 total; /* bytes the syscall moved */
 	__u64 off;   /* bytes copied so far */
 };
@@ -244,8 +244,7 @@ static __always_inline void copy_cursor(struct capture_scratch *w)
 		count(CNT_BYTES_UNCOPIED, w->c.total - w->c.off);
 }
 
-static __always_inline void capture(struct capture_scratch *w, const struct inflight *in,
-				    __s64 ret)
+static __always_inline void capture(struct capture_scratch *w, const struct inflight *in, __s64 ret)
 {
 	struct iov_cursor *c = &w->c;
 	struct user_msghdr msg;

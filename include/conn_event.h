@@ -42,9 +42,9 @@ enum conn_proto {
 /* Value of the conns map. Written by the kernel at accept/connect, by
  * user space for connections found in /proc at start-up. */
 struct conn_info {
-	__u64 id;     /* unique for the life of the exporter: pid and fd reuse safe */
-	__u64 sk;     /* struct sock address: links TCP state changes */
-	__u64 ino;    /* socket inode: user space checks it is still open */
+	__u64 id;  /* unique for the life of the exporter: pid and fd reuse safe */
+	__u64 sk;  /* struct sock address: links TCP state changes */
+	__u64 ino; /* socket inode: user space checks it is still open */
 	__u64 open_ns;
 	__u16 lport;
 	__u16 rport;
@@ -54,12 +54,12 @@ struct conn_info {
 };
 
 enum event_type {
-	EV_OPEN = 1,	  /* connection accepted or connected */
-	EV_CLOSE = 2,	  /* close() of a tracked fd */
-	EV_DATA = 3,	  /* bytes read or written on an HTTP connection */
-	EV_EXIT = 4,	  /* a process that owned tracked connections exited */
+	EV_OPEN = 1,	   /* connection accepted or connected */
+	EV_CLOSE = 2,	   /* close() of a tracked fd */
+	EV_DATA = 3,	   /* bytes read or written on an HTTP connection */
+	EV_EXIT = 4,	   /* a process that owned tracked connections exited */
 	EV_SOCK_STATE = 5, /* TCP state change of a tracked socket */
-	EV_EXEC = 6,	  /* a process exec'd (only when selection needs it) */
+	EV_EXEC = 6,	   /* a process exec'd (only when selection needs it) */
 };
 
 enum data_dir {
@@ -116,19 +116,19 @@ struct data_event {
 	__s32 fd;
 	__u8 dir;
 	__u8 flags;
-	__u16 len;     /* bytes in data[] */
-	__s64 ret;     /* syscall result: byte count, or -errno */
-	__u32 offset;  /* where data[0] is within the syscall's bytes */
-	__u32 seg;     /* record index within the syscall */
+	__u16 len;    /* bytes in data[] */
+	__s64 ret;    /* syscall result: byte count, or -errno */
+	__u32 offset; /* where data[0] is within the syscall's bytes */
+	__u32 seg;    /* record index within the syscall */
 	char data[CAPTURE_SEG_MAX];
 };
 
 /* Indices of the per-CPU counters array. */
 enum counter_idx {
-	CNT_EVENTS_LOST = 0,  /* ring buffer full: record dropped */
-	CNT_BYTES_UNCOPIED,   /* bytes beyond the per-syscall capture cap */
-	CNT_CONNS_FULL,	      /* conns map full: connection not tracked */
-	CNT_INFLIGHT_FULL,    /* inflight map full: syscall not followed */
+	CNT_EVENTS_LOST = 0, /* ring buffer full: record dropped */
+	CNT_BYTES_UNCOPIED,  /* bytes beyond the per-syscall capture cap */
+	CNT_CONNS_FULL,	     /* conns map full: connection not tracked */
+	CNT_INFLIGHT_FULL,   /* inflight map full: syscall not followed */
 	CNT_MAX,
 };
 
