@@ -67,13 +67,33 @@ def gauge_at_least(name, value, **filters):
     return Expect(name, filters, lambda v: v >= value - EPS, ">= %s" % fmt(value), absolute=True)
 
 
-def settle(port, before, expects, timeout=SETTLE_TIMEOUT):
+def settle(port, before, expects, timeout=SETTLE_TIMEOUT, own_paths=()):
     """Poll the exporter until every expectation holds; returns the scrape."""
     ok, after = metrics.wait_for(port, lambda s: all(e.holds(before, s) for e in expects), timeout)
     if not ok:
         bad = [e.describe(before, after) for e in expects if not e.holds(before, after)]
+        foreign = foreign_traffic(before, after, expects, own_paths)
+        if foreign:
+            bad.append("NOTE other traffic of the same service during this test: " + ", ".join(
+                '%s %s +%s' % (svc, path, fmt(n)) for (svc, path), n in sorted(foreign.items())))
         raise Failure("after %.0f s: %s" % (timeout, "; ".join(bad)))
     return after
+
+
+def foreign_traffic(before, after, expects, own_paths=()):
+    """{(service, path): requests} answered during the test by the services
+    it checks, on paths it did not use: another process with the same name
+    (comm) is busy, and checks by service alone are then unreliable."""
+    services = {e.filters.get("service") for e in expects}
+    paths = set(own_paths) | {e.filters.get("path") for e in expects}
+    out = {}
+    for (name, lbl), d in metrics.delta(before, after).items():
+        labels = dict(lbl)
+        if (name == "http_requests_total" and d > 0 and labels.get("service") in services
+                and labels.get("path") not in paths):
+            key = (labels.get("service"), labels.get("path"))
+            out[key] = out.get(key, 0) + d
+    return out
 
 
 def duration_tolerance(n, total):

@@ -137,11 +137,11 @@ def with_query(path, query):
     return path + ("?" + urlencode(query) if query else "")
 
 
-def chat(query=None, model="e2e-model", stream=True):
-    """POST /v1/chat/completions with an OpenAI-style JSON body."""
+def chat(query=None, model="e2e-model", stream=True, prefix=""):
+    """POST [prefix]/v1/chat/completions with an OpenAI-style JSON body."""
     body = {"model": model, "stream": stream,
             "messages": [{"role": "user", "content": "hi"}]}
-    return Req("POST", with_query("/v1/chat/completions", query), body)
+    return Req("POST", with_query(prefix + "/v1/chat/completions", query), body)
 
 
 def events(path, query=None):

@@ -44,8 +44,10 @@ def build_go(tmp):
         return out
     env = dict(os.environ, GOCACHE=str(Path(tmp) / "gocache"),
                GOPATH=str(Path(tmp) / "gopath"), GO111MODULE="off")
-    subprocess.run([GO, "build", "-o", str(out), "main.go"], cwd=SERVERS / "go_sse",
-                   env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run([GO, "build", "-o", str(out), "main.go"], cwd=SERVERS / "go_sse",
+                          env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError("go build failed: %s" % (proc.stdout + proc.stderr))
     return out
 
 

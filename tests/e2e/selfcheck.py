@@ -78,15 +78,15 @@ def healthy(server):
 # Cases (each takes the running Server)
 # --------------------------------------------------------------------------
 
-def stream_case(q, post=False):
+def stream_case(q, post=False, prefix=""):
     def case(server):
-        req = client.chat(q) if post else client.events("/events/self/1", q)
+        req = client.chat(q, prefix=prefix) if post else client.events("/events/self/1", q)
         check_stream(client.request(server.port, req), q)
     return case
 
 
 def case_chat_json(server):
-    resp = client.request(server.port, client.chat(stream=False))
+    resp = client.request(server.port, client.chat(stream=False, prefix="/self"))
     expect(resp.status == 200 and not resp.is_sse, "status %d type %r", resp.status,
            resp.headers.get("content-type"))
     expect("content-length" in resp.headers, "JSON answer without Content-Length")
@@ -185,6 +185,7 @@ SERVER_CASES = [
     ("heartbeats", stream_case({"events": 5, "heartbeats": 3})),
     ("heartbeats_surplus_crlf", stream_case({"events": 3, "heartbeats": 5, "eol": "crlf"})),
     ("chat_stream", stream_case({"events": 4}, post=True)),
+    ("chat_stream_prefixed", stream_case({"events": 4}, post=True, prefix="/self")),
     ("chat_json", case_chat_json),
     ("status_429", status_case(429)),
     ("status_503", status_case(503)),

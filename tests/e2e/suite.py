@@ -4,9 +4,12 @@ Every case: scrape, send traffic with the raw client, check the client got
 what it asked for (ground truth), then poll the exporter until the deltas
 match that ground truth. Cases run one after the other and filter by
 service (the server's process name) and by a path used only by that case,
-so they do not see each other's traffic. The POST cases share
-/v1/chat/completions and rely on running sequentially (plus a model name
-of their own where the metric has a model label).
+so they do not see each other's traffic, nor that of other processes with
+the same name (the chat endpoint gets a per-case prefix because other
+python3 services on the host, benchmarks for one, serve the bare
+/v1/chat/completions). Metrics labelled by service only (gauges, errors,
+stages) cannot be isolated that way: checks.settle() names any foreign
+traffic it saw when such a check fails.
 """
 import random
 import threading
@@ -21,7 +24,11 @@ import metrics
 from checks import duration_tolerance, gauge, gauge_at_least, inc, near
 from framework import Group, expect
 
-CHAT = "/v1/chat/completions"
+
+
+def chat_path(case):
+    """Prefix and path label of the chat endpoint for one case."""
+    return "/e2e-%s" % case, "/e2e-%s/v1/chat/completions" % case
 
 
 @dataclass
@@ -36,8 +43,8 @@ class Ctx:
     def scrape(self):
         return metrics.scrape(self.port)
 
-    def settle(self, before, expects, timeout=checks.SETTLE_TIMEOUT):
-        return checks.settle(self.port, before, expects, timeout)
+    def settle(self, before, expects, timeout=checks.SETTLE_TIMEOUT, own_paths=()):
+        return checks.settle(self.port, before, expects, timeout, own_paths)
 
     def baseline(self, before, name):
         return metrics.total(before, name, service=self.svc)
@@ -62,6 +69,20 @@ def ground_truth_ok(resps, data_events=None):
                    r.data_events, data_events)
 
 
+def data_event_bytes(resps):
+    """Bytes of the data events (heartbeats excluded) as received, line ends
+    included, chunk framing excluded: what sse_chunk_size_bytes observes
+    (the spec's "size of each SSE event on the wire" is read that way, the
+    same way as sse_bytes_streamed_total)."""
+    return sum(e.size for r in resps for e in r.events if e.kind == "data")
+
+
+def gaps(resps):
+    """Gaps between consecutive data events; heartbeats do not split a gap
+    (sse_inter_chunk_gap_seconds counts 5-1 gaps for a 5-event stream)."""
+    return sum(max(r.data_events - 1, 0) for r in resps)
+
+
 def parallel(ctx, reqs, **kw):
     return client.concurrently(lambda req: client.request(ctx.server.port, req, **kw),
                                [(r,) for r in reqs])
@@ -80,11 +101,12 @@ def back_to_baseline(ctx, before):
 def case_basic_streams(ctx):
     """10 concurrent chat streams of 5 events: the full server-side catalog."""
     n, model = 10, "e2e-basic-" + ctx.server.name
+    prefix, chat = chat_path("basic")
     # first_delay_ms separates time-to-first-chunk and stream lifetime from
     # the time to response headers (http_request_duration for SSE).
     q = {"events": 5, "interval_ms": 10, "first_delay_ms": 200}
     before = ctx.scrape()
-    resps = parallel(ctx, [client.chat(q, model)] * n)
+    resps = parallel(ctx, [client.chat(q, model, prefix=prefix)] * n)
     ground_truth_ok(resps, 5)
     svc, chunks = ctx.svc, sum(r.data_events for r in resps)
     dur = sum(r.duration for r in resps)
@@ -92,26 +114,26 @@ def case_basic_streams(ctx):
     ttfc = sum(r.ttfc for r in resps)
     head = sum(r.t_headers - r.t_start for r in resps)
     ctx.settle(before, [
-        inc("sse_requests_total", n, service=svc, path=CHAT, model=model, status="success", code="200"),
-        inc("sse_requests_total", n, service=svc, path=CHAT),
-        inc("sse_chunks_streamed_total", chunks, service=svc, path=CHAT),
-        inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=CHAT),
-        inc("sse_request_duration_seconds_count", n, service=svc, path=CHAT),
-        near("sse_request_duration_seconds_sum", dur, duration_tolerance(n, dur), service=svc, path=CHAT),
-        inc("sse_time_to_first_chunk_seconds_count", n, service=svc, path=CHAT, model=model),
+        inc("sse_requests_total", n, service=svc, path=chat, model=model, status="success", code="200"),
+        inc("sse_requests_total", n, service=svc, path=chat),
+        inc("sse_chunks_streamed_total", chunks, service=svc, path=chat),
+        inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=chat),
+        inc("sse_request_duration_seconds_count", n, service=svc, path=chat),
+        near("sse_request_duration_seconds_sum", dur, duration_tolerance(n, dur), service=svc, path=chat),
+        inc("sse_time_to_first_chunk_seconds_count", n, service=svc, path=chat, model=model),
         near("sse_time_to_first_chunk_seconds_sum", ttfc, duration_tolerance(n, ttfc),
-             service=svc, path=CHAT, model=model),
-        inc("sse_stream_duration_seconds_count", n, service=svc, path=CHAT),
+             service=svc, path=chat, model=model),
+        inc("sse_stream_duration_seconds_count", n, service=svc, path=chat),
         near("sse_stream_duration_seconds_sum", stream, duration_tolerance(n, stream),
-             service=svc, path=CHAT),
-        inc("sse_inter_chunk_gap_seconds_count", sum(r.data_events - 1 for r in resps),
-            service=svc, path=CHAT),
-        inc("sse_chunk_size_bytes_count", chunks, service=svc, path=CHAT),
-        inc("sse_heartbeats_total", 0, service=svc, path=CHAT),
-        inc("http_requests_total", n, service=svc, method="POST", path=CHAT, status="200"),
-        inc("http_request_duration_seconds_count", n, service=svc, method="POST", path=CHAT),
+             service=svc, path=chat),
+        inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=svc, path=chat),
+        inc("sse_chunk_size_bytes_count", chunks, service=svc, path=chat),
+        inc("sse_chunk_size_bytes_sum", data_event_bytes(resps), service=svc, path=chat),
+        inc("sse_heartbeats_total", 0, service=svc, path=chat),
+        inc("http_requests_total", n, service=svc, method="POST", path=chat, status="200"),
+        inc("http_request_duration_seconds_count", n, service=svc, method="POST", path=chat),
         near("http_request_duration_seconds_sum", head, duration_tolerance(n, head),
-             service=svc, method="POST", path=CHAT),
+             service=svc, method="POST", path=chat),
         # Each request was the first on its connection: every stage once.
         *[inc("sse_stage_duration_seconds_count", n, service=svc, stage=stage)
           for stage in ("queue", "first_byte", "first_chunk", "streaming", "total")],
@@ -132,6 +154,8 @@ def stream_case(tag, q, n=3):
             inc("sse_heartbeats_total", sum(r.heartbeats for r in resps), service=svc, path=label),
             inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=label),
             inc("sse_chunk_size_bytes_count", chunks, service=svc, path=label),
+            inc("sse_chunk_size_bytes_sum", data_event_bytes(resps), service=svc, path=label),
+            inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=svc, path=label),
         ] + back_to_baseline(ctx, before))
     return case
 
@@ -235,7 +259,7 @@ def case_active_gauge(ctx):
         # The streams last ~2 s: poll while they are open.
         ctx.settle(before, [gauge("sse_active_connections", base_sse + n, service=ctx.svc),
                             gauge_at_least("http_connections_active", base_conn + n, service=ctx.svc)],
-                   timeout=1.8)
+                   timeout=1.8, own_paths=[label])
     finally:
         worker.join()
     ground_truth_ok(out.get("resps", []), 20)
@@ -274,14 +298,15 @@ def case_path_normalisation(ctx):
 
 def case_json_not_sse(ctx):
     """A chat request with stream=false is plain HTTP, not an SSE request."""
+    prefix, chat = chat_path("json")
     before = ctx.scrape()
-    resp = client.request(ctx.server.port, client.chat(model="e2e-json", stream=False))
+    resp = client.request(ctx.server.port, client.chat(model="e2e-json", stream=False, prefix=prefix))
     expect(resp.status == 200 and not resp.is_sse, "ground truth: %d %r", resp.status,
            resp.headers.get("content-type"))
     ctx.settle(before, [
-        inc("http_requests_total", 1, service=ctx.svc, method="POST", path=CHAT, status="200"),
-        inc("http_request_duration_seconds_count", 1, service=ctx.svc, method="POST", path=CHAT),
-        inc("sse_requests_total", 0, service=ctx.svc, path=CHAT),
+        inc("http_requests_total", 1, service=ctx.svc, method="POST", path=chat, status="200"),
+        inc("http_request_duration_seconds_count", 1, service=ctx.svc, method="POST", path=chat),
+        inc("sse_requests_total", 0, service=ctx.svc, path=chat),
     ] + back_to_baseline(ctx, before))
 
 
@@ -310,7 +335,7 @@ SERVER_CASES = [
 
 def groups(tmp):
     exporter = exporter_cases.Exporter(tmp)
-    out = []
+    out = exporter_cases.first_groups(tmp, exporter)
     for kind, start in launch.STARTERS.items():
         def setup(start=start):
             return Ctx(exporter.port(), start(tmp))

@@ -84,7 +84,11 @@ def sse_or_error(request):
                              headers={"Cache-Control": "no-cache"})
 
 
+# Also under any prefix (/<case>/v1/chat/completions): each test case gets a
+# path label of its own, even while other python3 services on the host
+# serve the plain path.
 @app.post("/v1/chat/completions")
+@app.post("/{prefix:path}/v1/chat/completions")
 async def chat(request: Request):
     body = json.loads(await request.body() or b"{}")
     p = params(request)

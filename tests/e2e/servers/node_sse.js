@@ -89,7 +89,9 @@ function handle(req, res, body) {
   const url = new URL(req.url, 'http://localhost');
   const p = params(url.searchParams);
   const path = url.pathname;
-  if (req.method === 'POST' && path === '/v1/chat/completions') {
+  // Also under any prefix (/<case>/v1/chat/completions): each test case
+  // gets a path label of its own.
+  if (req.method === 'POST' && path.endsWith('/v1/chat/completions')) {
     const json = body.length ? JSON.parse(body) : {};
     if (p.status !== 200) return sendError(res, p.status);
     if (json.stream) return streamSSE(req, res, p);

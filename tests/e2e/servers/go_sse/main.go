@@ -145,7 +145,9 @@ func handler(w http.ResponseWriter, r *http.Request) {
 	p := parse(r)
 	path := r.URL.Path
 	switch {
-	case r.Method == "POST" && path == "/v1/chat/completions":
+	// Also under any prefix (/<case>/v1/chat/completions): each test case
+	// gets a path label of its own.
+	case r.Method == "POST" && strings.HasSuffix(path, "/v1/chat/completions"):
 		var body struct {
 			Stream bool `json:"stream"`
 		}
