@@ -26,7 +26,9 @@ enum io_kind {
 	IO_SENDFILE, /* sendfile: bytes move, we copy none */
 };
 
-/* What an enter probe leaves for its exit probe. */
+/* What an enter probe leaves for its exit probe, in task storage: the
+ * exit probe of every untracked syscall looks it up, and a task-local
+ * slot is cheaper than a hash lookup, with no insert or delete per call. */
 struct inflight {
 	__u64 ptr; /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 conn_id;
@@ -34,13 +36,14 @@ struct inflight {
 	__u32 vlen;
 	__u8 kind;
 	__u8 dir;
-	__u8 pad[6];
+	__u8 active; /* set by enter, cleared by exit */
+	__u8 pad[5];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_INFLIGHT);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
@@ -82,20 +85,23 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 {
 	struct conn_key key = current_key(fd);
 	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
-	struct inflight in = {};
-	__u64 tid;
+	struct inflight *in;
 
 	if (!info || info->proto == PROTO_OTHER)
 		return;
-	tid = bpf_get_current_pid_tgid();
-	in.ptr = ptr;
-	in.conn_id = info->id;
-	in.fd = fd;
-	in.vlen = vlen;
-	in.kind = kind;
-	in.dir = dir;
-	if (bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY))
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!in) {
 		count(CNT_INFLIGHT_FULL, 1);
+		return;
+	}
+	in->ptr = ptr;
+	in->conn_id = info->id;
+	in->fd = fd;
+	in->vlen = vlen;
+	in->kind = kind;
+	in->dir = dir;
+	in->active = 1;
 }
 
 /* The first bytes decide whether an unknown connection is HTTP: a server
@@ -234,6 +240,14 @@ static long copy_step(__u32 i, void *unused)
 	return 0;
 }
 
+static __always_inline void copy_one(struct capture_scratch *w, __u64 ptr, __u64 n)
+{
+	barrier_var(n); /* keep the bound on the register the helper gets */
+	if (n > CAPTURE_SEG_MAX || bpf_probe_read_user(w->ev.data, n, (void *)ptr))
+		return;
+	emit_data(&w->ev, n);
+}
+
 /* Copies the syscall's bytes, CAPTURE_SEG_MAX per record; what the record
  * cap leaves out is counted, and user space sees the gap through offset
  * and ret. */
@@ -253,6 +267,10 @@ static __always_inline void capture(struct capture_scratch *w, const struct infl
 	c->total = ret;
 	switch (in->kind) {
 	case IO_BUF:
+		if (ret <= CAPTURE_SEG_MAX) { /* an SSE event: no loop needed */
+			copy_one(w, in->ptr, ret);
+			return;
+		}
 		c->base = in->ptr;
 		c->len = ret;
 		break;
@@ -286,17 +304,16 @@ static __always_inline bool fatal_errno(__s64 ret)
 
 static __always_inline void io_exit(__s64 ret)
 {
-	__u64 tid = bpf_get_current_pid_tgid();
-	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
+	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
 	struct inflight copy;
 	struct conn_info *info;
 	struct conn_key key;
 	struct capture_scratch *w;
 
-	if (!in)
+	if (!in || !in->active)
 		return;
 	copy = *in;
-	bpf_map_delete_elem(&inflight, &tid);
+	in->active = 0;
 	key = current_key(copy.fd);
 	info = bpf_map_lookup_elem(&conns, &key);
 	if (!info || info->id != copy.conn_id || !classify(info, &copy, ret))

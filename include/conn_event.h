@@ -13,7 +13,7 @@
 #endif
 
 #define MAX_CONNS	    65536
-#define MAX_INFLIGHT	    16384 /* threads inside a tracked socket syscall */
+#define MAX_INFLIGHT	    16384 /* threads inside a connect() at once */
 #define MAX_FILTER_ENTRIES  1024
 #define CAPTURE_SEG_MAX	    4096 /* payload bytes of one ring buffer record */
 #define CAPTURE_SEGS_MAX    16	 /* records per syscall: 64 KiB, the rest is counted */
@@ -128,7 +128,7 @@ enum counter_idx {
 	CNT_EVENTS_LOST = 0, /* ring buffer full: record dropped */
 	CNT_BYTES_UNCOPIED,  /* bytes beyond the per-syscall capture cap */
 	CNT_CONNS_FULL,	     /* conns map full: connection not tracked */
-	CNT_INFLIGHT_FULL,   /* inflight map full: syscall not followed */
+	CNT_INFLIGHT_FULL,   /* no task storage for a syscall: not followed */
 	CNT_MAX,
 };
 

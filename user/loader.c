@@ -254,7 +254,6 @@ size_t loader_map_fill(const struct loader *l, struct loader_map_fill *out, size
 	const struct bpf_map *maps[] = {
 	    l->track->maps.conns,      l->track->maps.sock_owner,    l->track->maps.tracked_procs,
 	    l->track->maps.connecting, l->track->maps.allowed_tgids, l->track->maps.allowed_ports,
-	    l->io->maps.inflight,
 	};
 	size_t i;
 
