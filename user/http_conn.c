@@ -91,6 +91,21 @@ static void scan_body(void *ctx, const char *data, size_t len)
 	c->json_seen += len;
 }
 
+/* A head over HTTP_HEAD_MAX after a valid request line is still a request
+ * the server may answer: it is queued with what the start line told, so
+ * the answer is counted; where its body ends is unknown, so the inbound
+ * side waits for the next request line. Garbage queues nothing. */
+static void request_head_failed(struct http_conn *c, uint64_t ts)
+{
+	const struct http_head *h = &c->req_head;
+
+	if (h->start_line_done) {
+		request_head_done(c);
+		request_done(c, ts);
+	}
+	c->in_state = SIDE_DEAD;
+}
+
 /* Consumes request head bytes; returns bytes used or 0 when done for
  * this buffer. */
 static size_t request_head(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
@@ -106,7 +121,7 @@ static size_t request_head(struct http_conn *c, const char *buf, size_t len, uin
 	case HTTP_HEAD_NEED_MORE:
 		return len;
 	case HTTP_HEAD_ERROR:
-		c->in_state = SIDE_DEAD;
+		request_head_failed(c, ts);
 		return len;
 	case HTTP_HEAD_DONE:
 		break;

@@ -130,6 +130,11 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 		metrics_free(m);
 		return -1;
 	}
+	/* counters are exported from zero, not from their first event */
+	for (struct family *f = m->reg.first; f; f = f->next)
+		if (f->type == METRIC_COUNTER && !f->nlabels)
+			metric_add(f, NULL, 0);
+	metrics_sync_caps(m);
 	return 0;
 }
 
@@ -157,8 +162,9 @@ enum { LOOKUP, AT_END };
 static const char *path_of(struct metrics *m, const char *service, const struct http_exchange *x,
 			   bool at_end)
 {
-	return label_cap_admit(&m->paths, service, x->has_request ? x->req.path : "unknown",
-			       at_end);
+	if (!x->has_request)
+		return "unknown";
+	return label_cap_admit(&m->paths, service, x->req.path, at_end);
 }
 
 static const char *model_of(struct metrics *m, const char *service, const struct http_exchange *x,
@@ -277,7 +283,7 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 	} else if (x->responded) {
 		count_http_request(m, service, path, x, ts);
 	}
-	if (why == HTTP_END_LOST) {
+	if (why == HTTP_END_LOST || (x->responded && !x->has_request && !x->sse)) {
 		metric_add(m->exchanges_lost, NULL, 1);
 		return;
 	}

@@ -21,6 +21,7 @@ import client
 import exporter_cases
 import launch
 import metrics
+import robustness_cases
 from checks import duration_tolerance, gauge, gauge_at_least, inc, near
 from framework import Group, expect
 
@@ -341,4 +342,4 @@ def groups(tmp):
             return Ctx(exporter.port(), start(tmp))
         cases = [("%s:%s" % (kind, name), fn) for name, fn in SERVER_CASES]
         out.append(Group(setup, cases, lambda ctx: launch.stop_server(ctx.server)))
-    return out + exporter_cases.groups(tmp, exporter)
+    return out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)

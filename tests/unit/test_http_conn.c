@@ -477,6 +477,28 @@ static void test_content_length_sse_response(void **state)
 	assert_int_equal(f->r.end[0].x.body_bytes, 18);
 }
 
+/* A head over HTTP_HEAD_MAX: the request line is kept, the answer counted,
+ * and the next request line on the connection parses again. */
+static void test_oversized_head_still_answered(void **state)
+{
+	struct fixture *f = *state;
+	static char big[HTTP_HEAD_MAX + 64];
+
+	in(f, "GET /huge/7?x=1 HTTP/1.1\r\nHost: a\r\nX-Big: ", 1000);
+	memset(big, 'a', sizeof(big) - 1);
+	in(f, big, 1500);
+	out(f, "HTTP/1.1 431 Too Large\r\nContent-Length: 0\r\n\r\n", 2000);
+	assert_string_equal(f->r.order, "RX");
+	assert_true(f->r.end[0].x.has_request);
+	assert_int_equal(f->r.end[0].x.status, 431);
+	assert_string_equal(f->r.end[0].x.req.method, "GET");
+	assert_string_equal(f->r.end[0].x.req.path, "/huge/:id");
+	get(f, "/next", 3000);
+	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 4000);
+	assert_string_equal(f->r.order, "RXRX");
+	assert_string_equal(f->r.end[1].x.req.path, "/next");
+}
+
 static void test_head_response_has_no_body(void **state)
 {
 	struct fixture *f = *state;
@@ -995,6 +1017,7 @@ int main(void)
 	    T(test_head_and_get_responses_in_one_write),
 	    T(test_content_length_response),
 	    T(test_content_length_sse_response),
+	    T(test_oversized_head_still_answered),
 	    T(test_head_response_has_no_body),
 	    T(test_204_and_304_have_no_body),
 	    T(test_100_continue_is_ignored),

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The benchmark's floor: empty programs on exactly the hooks that
+ * conn_track.bpf.c and sock_io.bpf.c attach to. What a workload loses
+ * with these loaded is the price of the hooks themselves (on a nested VM
+ * an empty syscall tracepoint alone costs 100-200 ns per call), which no
+ * work in our programs can win back; tests/bench/bench.py compares the
+ * exporter's added cost with this one. Never loaded by the exporter.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#define EMPTY_TP(sec, name)                                                                        \
+	SEC("tracepoint/" sec)                                                                     \
+	int name(void *ctx)                                                                        \
+	{                                                                                          \
+		return 0;                                                                          \
+	}
+
+/* conn_track.bpf.c */
+EMPTY_TP("syscalls/sys_exit_accept4", floor_exit_accept4)
+EMPTY_TP("syscalls/sys_exit_accept", floor_exit_accept)
+EMPTY_TP("syscalls/sys_enter_connect", floor_enter_connect)
+EMPTY_TP("syscalls/sys_exit_connect", floor_exit_connect)
+EMPTY_TP("syscalls/sys_enter_close", floor_enter_close)
+EMPTY_TP("sock/inet_sock_set_state", floor_sock_state)
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(floor_process_exit, struct task_struct *task)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(floor_process_exec, struct task_struct *task)
+{
+	return 0;
+}
+
+/* sock_io.bpf.c */
+#define EMPTY_IO(name)                                                                             \
+	EMPTY_TP("syscalls/sys_enter_" #name, floor_enter_##name)                                  \
+	EMPTY_TP("syscalls/sys_exit_" #name, floor_exit_##name)
+
+EMPTY_IO(read)
+EMPTY_IO(readv)
+EMPTY_IO(recvfrom)
+EMPTY_IO(recvmsg)
+EMPTY_IO(recvmmsg)
+EMPTY_IO(write)
+EMPTY_IO(writev)
+EMPTY_IO(sendto)
+EMPTY_IO(sendmsg)
+EMPTY_IO(sendmmsg)
+EMPTY_IO(sendfile64)
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

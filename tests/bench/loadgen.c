@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Benchmark load generator (driven by tests/bench/bench.py).
+ *
+ *   loadgen untracked N   N write()s of 64 bytes on an accepted TCP socket
+ *                         whose first bytes read were not HTTP (the
+ *                         exporter marks it PROTO_OTHER), then N writes of
+ *                         64 bytes to /dev/null (a non-socket fd)
+ *   loadgen sse N         an accepted TCP connection that reads a real
+ *                         HTTP request, answers with an SSE response, and
+ *                         writes N events, one chunk each, one write()
+ *                         each
+ *   loadgen client PORT CONNS SECONDS EVENTS
+ *                         CONNS keep-alive connections each POSTing
+ *                         /v1/chat/completions?events=EVENTS&interval_ms=0
+ *                         to 127.0.0.1:PORT in a loop for SECONDS;
+ *                         counts the SSE data events received
+ *
+ * Timed loops are split into BATCHES batches; each figure is printed as
+ * "name median_ns_per_op mean_ns_per_op" where the median is over the
+ * batches (robust to an odd preemption) and the mean over the whole loop.
+ * With HOLD=1 in the environment, untracked and sse print
+ * "hold PID FD" after the timed loops and wait for a line on stdin
+ * before closing, so that the caller can look at the BPF maps.
+ *
+ * Nothing is pinned. The process accepts its own connections, so the
+ * exporter sees them as a server's.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCHES 50
+#define DRAIN_BUF (256 * 1024)
+
+static void die(const char *what)
+{
+	fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("write");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+struct timing {
+	double batch[BATCHES];
+	uint64_t total_ns;
+	long ops;
+};
+
+static void report(const char *name, struct timing *t)
+{
+	qsort(t->batch, BATCHES, sizeof(double), cmp_double);
+	printf("%s %.1f %.1f\n", name, (t->batch[BATCHES / 2 - 1] + t->batch[BATCHES / 2]) / 2,
+	       (double)t->total_ns / (double)t->ops);
+	fflush(stdout);
+}
+
+/* A connected pair on 127.0.0.1: *srv is the accepted end. */
+static void tcp_pair(int *srv, int *cli)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int one = 1, l;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen))
+		die("listen");
+	*cli = socket(AF_INET, SOCK_STREAM, 0);
+	if (*cli < 0 || connect(*cli, (struct sockaddr *)&a, sizeof(a)))
+		die("connect");
+	*srv = accept(l, NULL, NULL);
+	if (*srv < 0)
+		die("accept");
+	close(l);
+	/* one segment per write, as servers that stream do */
+	setsockopt(*srv, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Reads everything until EOF; returns the byte count. */
+static void *drain(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char *buf = malloc(DRAIN_BUF);
+	uint64_t total = 0;
+	ssize_t n;
+
+	if (!buf)
+		die("malloc");
+	while ((n = read(fd, buf, DRAIN_BUF)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("drain read");
+		}
+		total += (uint64_t)n;
+	}
+	free(buf);
+	return (void *)(uintptr_t)total;
+}
+
+/* N writes of len bytes of buf to fd, in BATCHES batches. */
+static void timed_writes(int fd, const char *buf, size_t len, long n, struct timing *t)
+{
+	long per = n / BATCHES;
+
+	t->ops = per * BATCHES;
+	t->total_ns = 0;
+	for (int b = 0; b < BATCHES; b++) {
+		uint64_t t0 = now_ns();
+
+		for (long i = 0; i < per; i++)
+			if (write(fd, buf, len) != (ssize_t)len)
+				die("timed write");
+		uint64_t dt = now_ns() - t0;
+
+		t->total_ns += dt;
+		t->batch[b] = (double)dt / (double)per;
+	}
+}
+
+/*
+ * Inline draining: batches of BATCH_OPS writes, and between two batches,
+ * untimed, the same thread reads everything the peer end holds. No other
+ * thread runs, so no cross-CPU wakeup lands in the timed loop: what is
+ * timed is the writer's syscall alone (with its loopback delivery). A
+ * batch fits the socket buffers, so a write never blocks.
+ */
+#define BATCH_OPS 256
+#define MAX_BATCHES 100000
+
+static double batch_ns[MAX_BATCHES];
+
+static void drain_nonblock(int fd)
+{
+	static char buf[DRAIN_BUF];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		die("drain");
+}
+
+static void inline_writes(int fd, int peer, const char *buf, size_t len, long n,
+			  struct timing *t)
+{
+	long nb = n / BATCH_OPS;
+
+	if (nb > MAX_BATCHES)
+		nb = MAX_BATCHES;
+	if (nb < BATCHES)
+		nb = BATCHES;
+	if (peer >= 0)
+		fcntl(peer, F_SETFL, fcntl(peer, F_GETFL) | O_NONBLOCK);
+	t->ops = nb * BATCH_OPS;
+	t->total_ns = 0;
+	for (long b = 0; b < nb; b++) {
+		uint64_t t0 = now_ns();
+
+		for (int i = 0; i < BATCH_OPS; i++)
+			if (write(fd, buf, len) != (ssize_t)len)
+				die("timed write");
+		uint64_t dt = now_ns() - t0;
+
+		t->total_ns += dt;
+		batch_ns[b] = (double)dt / BATCH_OPS;
+		if (peer >= 0)
+			drain_nonblock(peer);
+	}
+	qsort(batch_ns, (size_t)nb, sizeof(double), cmp_double);
+	/* report() takes the middle of batch[]: give it the middle of all */
+	for (int i = 0; i < BATCHES; i++)
+		t->batch[i] = batch_ns[nb / 2 - BATCHES / 2 + i];
+	if (peer >= 0)
+		fcntl(peer, F_SETFL, fcntl(peer, F_GETFL) & ~O_NONBLOCK);
+}
+
+static int inline_mode(void)
+{
+	const char *m = getenv("DRAIN");
+
+	return !m || strcmp(m, "thread");
+}
+
+static void hold(int fd)
+{
+	char line[16];
+
+	if (!getenv("HOLD"))
+		return;
+	printf("hold %d %d\n", (int)getpid(), fd);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin))
+		return;
+}
+
+static void finish_pair(int srv, int cli, pthread_t *reader)
+{
+	shutdown(srv, SHUT_WR);
+	if (reader)
+		pthread_join(*reader, NULL);
+	else
+		drain((void *)(intptr_t)cli);
+	close(cli);
+	close(srv);
+}
+
+static int mode_untracked(long n)
+{
+	char buf[64], first = 0x16; /* a TLS handshake's first byte */
+	struct timing t;
+	pthread_t reader;
+	int srv, cli, null, inl = inline_mode();
+
+	memset(buf, 'x', sizeof(buf));
+	tcp_pair(&srv, &cli);
+	/* The first bytes the server reads decide: not HTTP. */
+	write_all(cli, &first, 1);
+	if (read(srv, &first, 1) != 1)
+		die("first read");
+	if (inl) {
+		inline_writes(srv, cli, buf, sizeof(buf), n / 10, &t); /* warm up */
+		inline_writes(srv, cli, buf, sizeof(buf), n, &t);
+	} else {
+		if (pthread_create(&reader, NULL, drain, (void *)(intptr_t)cli))
+			die("pthread_create");
+		timed_writes(srv, buf, sizeof(buf), n / 10, &t);
+		timed_writes(srv, buf, sizeof(buf), n, &t);
+	}
+	report("socket_write", &t);
+
+	null = open("/dev/null", O_WRONLY);
+	if (null < 0)
+		die("/dev/null");
+	timed_writes(null, buf, sizeof(buf), n / 10, &t);
+	timed_writes(null, buf, sizeof(buf), n * 4, &t); /* 4x: each is cheaper */
+	report("devnull_write", &t);
+	close(null);
+
+	hold(srv);
+	finish_pair(srv, cli, inl ? NULL : &reader);
+	return 0;
+}
+
+static const char sse_body[] = "{\"model\":\"m\",\"stream\":true}";
+static const char sse_data[] =
+	"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":"
+	"[{\"delta\":{\"content\":\"tok\"}}]}\n\n";
+
+static void write_request(int fd)
+{
+	char req[512];
+	int len;
+
+	len = snprintf(req, sizeof(req),
+		       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+		       "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
+		       "Content-Length: %zu\r\n\r\n%s",
+		       strlen(sse_body), sse_body);
+	write_all(fd, req, (size_t)len);
+}
+
+/* The threaded client: writes the request, then reads to EOF. */
+static void *sse_client(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	write_request(fd);
+	return drain(arg);
+}
+
+static int mode_sse(long n)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+				   "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+	struct timing t;
+	pthread_t client;
+	char req[1024], chunk[256];
+	size_t got = 0;
+	int srv, cli, len, inl = inline_mode();
+	long warm = n / 10, written;
+
+	tcp_pair(&srv, &cli);
+	if (inl)
+		write_request(cli);
+	else if (pthread_create(&client, NULL, sse_client, (void *)(intptr_t)cli))
+		die("pthread_create");
+	/* Read the whole request, head and body, as a server does. */
+	while (got < sizeof(req) - 1) {
+		ssize_t r = read(srv, req + got, sizeof(req) - 1 - got);
+
+		if (r <= 0)
+			die("request read");
+		got += (size_t)r;
+		req[got] = '\0';
+		char *end = strstr(req, "\r\n\r\n");
+		if (end && got >= (size_t)(end + 4 - req) + strlen(sse_body))
+			break;
+	}
+	write_all(srv, head, sizeof(head) - 1);
+	len = snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n", strlen(sse_data), sse_data);
+	if (inl) {
+		inline_writes(srv, cli, chunk, (size_t)len, warm, &t); /* warm up, same stream */
+		written = t.ops;
+		inline_writes(srv, cli, chunk, (size_t)len, n, &t);
+	} else {
+		timed_writes(srv, chunk, (size_t)len, warm, &t);
+		written = t.ops;
+		timed_writes(srv, chunk, (size_t)len, n, &t);
+	}
+	written += t.ops;
+	write_all(srv, "0\r\n\r\n", 5);
+	report("sse_event", &t);
+	printf("sse_events_written %ld\n", written);
+	fflush(stdout);
+
+	hold(srv);
+	finish_pair(srv, cli, inl ? NULL : &client);
+	return 0;
+}
+
+/* ---- client mode: drive a real SSE server ---- */
+
+struct driver {
+	int port, events;
+	uint64_t deadline;
+	uint64_t data_events, requests, errors;
+};
+
+/* Minimal HTTP/1.1 response reader: head, then a chunked body in which
+ * "data:" at a line start is counted. Returns 0 at the end of a
+ * response, -1 on error or EOF. */
+struct resp {
+	char buf[65536];
+	size_t have, pos;
+	int fd;
+};
+
+/* Pause after each read of the client: data piles up, so a read takes
+ * several events and the clients wake, and steal the server's CPU, less. */
+static useconds_t client_pause_us;
+
+static int fill(struct resp *r)
+{
+	ssize_t n;
+
+	if (client_pause_us)
+		usleep(client_pause_us);
+
+	if (r->pos == r->have)
+		r->pos = r->have = 0;
+	if (r->have == sizeof(r->buf)) {
+		memmove(r->buf, r->buf + r->pos, r->have - r->pos);
+		r->have -= r->pos;
+		r->pos = 0;
+	}
+	n = read(r->fd, r->buf + r->have, sizeof(r->buf) - r->have);
+	if (n <= 0)
+		return -1;
+	r->have += (size_t)n;
+	return 0;
+}
+
+/* Index of "\r\n" at or after pos, filling as needed; -1 on EOF. */
+static long find_crlf(struct resp *r, size_t from_pos_off)
+{
+	for (;;) {
+		for (size_t i = r->pos + from_pos_off; i + 1 < r->have; i++)
+			if (r->buf[i] == '\r' && r->buf[i + 1] == '\n')
+				return (long)(i - r->pos);
+		if (r->pos > 0) {
+			memmove(r->buf, r->buf + r->pos, r->have - r->pos);
+			r->have -= r->pos;
+			r->pos = 0;
+		}
+		if (fill(r))
+			return -1;
+	}
+}
+
+static int read_response(struct resp *r, uint64_t *events)
+{
+	int chunked = 0, line_start = 1;
+	char match[6];
+	int matched = 0;
+
+	/* status line and headers */
+	for (;;) {
+		long e = find_crlf(r, 0);
+
+		if (e < 0)
+			return -1;
+		if (e == 0) {
+			r->pos += 2;
+			break;
+		}
+		if (e >= 26 && !strncasecmp(r->buf + r->pos, "transfer-encoding: chunked", 26))
+			chunked = 1;
+		r->pos += (size_t)e + 2;
+	}
+	if (!chunked)
+		return -1;
+	memcpy(match, "data:", 6);
+	for (;;) {
+		long e = find_crlf(r, 0);
+		unsigned long size;
+
+		if (e < 0)
+			return -1;
+		size = strtoul(r->buf + r->pos, NULL, 16);
+		r->pos += (size_t)e + 2;
+		if (size == 0) {
+			if (find_crlf(r, 0) < 0) /* trailer end */
+				return -1;
+			r->pos += 2;
+			return 0;
+		}
+		while (size) {
+			if (r->pos == r->have && fill(r))
+				return -1;
+			size_t n = r->have - r->pos < size ? r->have - r->pos : size;
+
+			for (size_t i = 0; i < n; i++) {
+				char ch = r->buf[r->pos + i];
+
+				if (line_start || matched) {
+					if (ch == match[matched]) {
+						if (++matched == 5) {
+							(*events)++;
+							matched = 0;
+						}
+					} else {
+						matched = 0;
+					}
+				}
+				line_start = ch == '\n';
+			}
+			r->pos += n;
+			size -= n;
+		}
+		while (r->have - r->pos < 2)
+			if (fill(r))
+				return -1;
+		r->pos += 2; /* chunk's CRLF */
+	}
+}
+
+static int connect_port(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		die("socket");
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void *drive(void *arg)
+{
+	struct driver *d = arg;
+	struct resp *r = calloc(1, sizeof(*r));
+	char req[512];
+	int len;
+
+	if (!r)
+		die("calloc");
+	len = snprintf(req, sizeof(req),
+		       "POST /v1/chat/completions?events=%d&interval_ms=0 HTTP/1.1\r\n"
+		       "Host: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+		       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		       d->events, strlen(sse_body), sse_body);
+	r->fd = -1;
+	while (now_ns() < d->deadline) {
+		uint64_t ev = 0;
+
+		if (r->fd < 0) {
+			r->fd = connect_port(d->port);
+			r->have = r->pos = 0;
+			if (r->fd < 0) {
+				d->errors++;
+				usleep(10000);
+				continue;
+			}
+		}
+		write_all(r->fd, req, (size_t)len);
+		if (read_response(r, &ev)) {
+			d->errors++;
+			close(r->fd);
+			r->fd = -1;
+		} else {
+			d->requests++;
+		}
+		/* events of a response cut by an error still arrived */
+		d->data_events += ev;
+	}
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+	return NULL;
+}
+
+static int mode_client(int port, int conns, double seconds, int events)
+{
+	struct driver *d = calloc((size_t)conns, sizeof(*d));
+	pthread_t *tids = calloc((size_t)conns, sizeof(*tids));
+	uint64_t t0 = now_ns(), ev = 0, req = 0, err = 0;
+	const char *pause = getenv("CLIENT_PAUSE_US");
+
+	client_pause_us = pause ? (useconds_t)atoi(pause) : 0;
+	if (!d || !tids)
+		die("calloc");
+	for (int i = 0; i < conns; i++) {
+		d[i].port = port;
+		d[i].events = events;
+		d[i].deadline = t0 + (uint64_t)(seconds * 1e9);
+		if (pthread_create(&tids[i], NULL, drive, &d[i]))
+			die("pthread_create");
+	}
+	for (int i = 0; i < conns; i++) {
+		pthread_join(tids[i], NULL);
+		ev += d[i].data_events;
+		req += d[i].requests;
+		err += d[i].errors;
+	}
+	double dt = (double)(now_ns() - t0) / 1e9;
+
+	printf("client_events %llu requests %llu errors %llu seconds %.3f events_per_s %.1f\n",
+	       (unsigned long long)ev, (unsigned long long)req, (unsigned long long)err, dt,
+	       (double)ev / dt);
+	free(d);
+	free(tids);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "untracked"))
+		return mode_untracked(atol(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "sse"))
+		return mode_sse(atol(argv[2]));
+	if (argc == 6 && !strcmp(argv[1], "client"))
+		return mode_client(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atoi(argv[5]));
+	fprintf(stderr, "usage: loadgen untracked N | sse N | client PORT CONNS SECONDS EVENTS\n");
+	return 2;
+}

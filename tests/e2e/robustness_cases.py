@@ -1,0 +1,830 @@
+"""Robustness tests: servers killed mid-stream, sockets that disappear
+without close(), hostile bytes, label caps, process selection, refusal to
+run unprivileged, sendfile bodies, and a port reused by a new process.
+
+Every server here runs under a name of its own (a copy of the Go server
+binary, or a symlink to python3 / nginx in tmp/rb-bin), so its comm, hence
+its `service` label, is unique to one test: service-only gauges and
+counters see no foreign traffic. The cases use their own exporters (not the
+suite's shared one), started with the flags they need:
+
+- `main`: every process, `--sweep.interval=1`;
+- `caps`: `--pid` of one server, `--limits.max-paths=5 --limits.max-models=3`;
+- `selection`: four exporters with `--pid`, `--port`, `--exe` selections.
+"""
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import checks
+import client
+import launch
+import metrics
+import procs
+from checks import gauge, inc
+from framework import Failure, Group, expect
+
+PROMTOOL = "/usr/bin/promtool"
+SWEEP_S = 1.0                       # --sweep.interval of the main exporter
+NOBODY = 65534
+
+
+def uid():
+    return str(random.randint(1, 10 ** 9))
+
+
+# --------------------------------------------------------------------------
+# Exporters and servers under unique names
+# --------------------------------------------------------------------------
+
+@dataclass
+class Exp:
+    child: procs.Child
+    port: int
+
+    def scrape(self):
+        return metrics.scrape(self.port)
+
+    def settle(self, before, expects, timeout=checks.SETTLE_TIMEOUT):
+        return checks.settle(self.port, before, expects, timeout)
+
+    def stop(self):
+        procs.stop(self.child)
+
+
+def start_exporter(tmp, name, args, timeout=30.0):
+    """An exporter with extra flags; returns once /health answers 200."""
+    if not (launch.REPO / launch.EXPORTER).exists():
+        raise RuntimeError("%s does not exist: run `make` first" % (launch.REPO / launch.EXPORTER))
+    port = procs.free_port()
+    child = procs.spawn("sse_exporter-%s-%d" % (name, port),
+                        [launch.EXPORTER, "--web.listen-address=127.0.0.1:%d" % port, "--log.level=info"]
+                        + list(args), tmp, cwd=launch.REPO)
+    try:
+        procs.wait_http(child, port, "/health", timeout=timeout)
+    except RuntimeError as e:
+        procs.stop(child)
+        raise RuntimeError("exporter %s %s never answered /health: %s" % (name, " ".join(args), e)) from None
+    return Exp(child, port)
+
+
+def start_exporters(tmp, specs):
+    """Several exporters started in parallel: {name: Exp}."""
+    out, errors = {}, []
+
+    def one(name, args):
+        try:
+            out[name] = start_exporter(tmp, name, args)
+        except Exception as e:   # noqa: BLE001 - re-raised below
+            errors.append(e)
+    threads = [threading.Thread(target=one, args=item, daemon=True) for item in specs.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for exp in out.values():
+            exp.stop()
+        raise errors[0]
+    return out
+
+
+def bin_dir(tmp):
+    d = Path(tmp) / "rb-bin"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def go_binary(tmp, name):
+    """A copy of the Go server named `name`: its own comm and exe path."""
+    dst = bin_dir(tmp) / name
+    if not dst.exists():
+        shutil.copy2(launch.build_go(tmp), dst)
+    return dst
+
+
+def alias(tmp, target, name):
+    """A symlink `name` -> target: exec through it gives comm `name`."""
+    dst = bin_dir(tmp) / name
+    if not dst.exists():
+        dst.symlink_to(target)
+    return dst
+
+
+def comm_of(pid):
+    with open("/proc/%d/comm" % pid) as f:
+        return f.read().strip()
+
+
+def start_server(tmp, name, argv, port=None, port_arg=True):
+    """argv + [port] (unless port_arg is false: the port is in argv's
+    config); the service label is the comm, checked here."""
+    port = port or procs.free_port()
+    child = procs.spawn("%s-%d" % (name, port), list(map(str, argv)) + ([str(port)] if port_arg else []), tmp)
+    server = launch.Server(name, name[:15], port, [child])
+    try:
+        procs.wait_http(child, port)
+        comm = comm_of(child.pid)
+        expect(comm == server.service, "server %s runs as comm %r, not %r", name, comm, server.service)
+    except Exception:
+        launch.stop_server(server)
+        raise
+    return server
+
+
+def start_go(tmp, name, port=None):
+    return start_server(tmp, name, [go_binary(tmp, name)], port)
+
+
+def start_fastapi(tmp, name):
+    return start_server(tmp, name, [alias(tmp, launch.PYTHON, name), launch.SERVERS / "fastapi_sse.py"])
+
+
+def start_fd_drop(tmp, name):
+    return start_server(tmp, name, [alias(tmp, launch.PYTHON, name), launch.SERVERS / "fd_drop_server.py"])
+
+
+# --------------------------------------------------------------------------
+# Helpers shared by the cases
+# --------------------------------------------------------------------------
+
+def ready(exp, srv, timeout=checks.SETTLE_TIMEOUT):
+    """The baseline scrape of a case: taken once the exporter has counted
+    the server's readiness GET /health (it lags by up to ~100 ms) and its
+    connection, so that they do not count as the case's traffic."""
+    svc = srv.service
+    ok, samples = metrics.wait_for(exp.port, lambda s: (
+        metrics.total(s, "http_requests_total", service=svc, path="/health") >= 1
+        and metrics.total(s, "http_connections_active", service=svc) == 0), timeout)
+    expect(ok, "the exporter never counted %s's readiness GET /health", svc)
+    return samples
+
+
+def in_background(fn, *args):
+    """Run fn(*args) in a thread; returns (thread, {"value"|"error": ...})."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn(*args)
+        except Exception as e:   # noqa: BLE001 - checked by the caller
+            out["error"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+def joined(thread, out, timeout=15.0):
+    thread.join(timeout)
+    expect(not thread.is_alive(), "ground truth: client still running after %.0f s", timeout)
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def streams(port, req, n):
+    return client.concurrently(lambda: client.request(port, req), [()] * n)
+
+
+def gauges(svc, value):
+    return [gauge(name, value, service=svc) for name in ("sse_active_connections", "http_connections_active")]
+
+
+def service_series(samples, svc):
+    return {(n, lbl): v for (n, lbl), v in samples.items() if dict(lbl).get("service") == svc}
+
+
+def label_values(samples, svc, label):
+    return {dict(lbl)[label] for (_, lbl) in service_series(samples, svc) if label in dict(lbl)}
+
+
+def new_requests(before, after, svc):
+    """{(method, path, status): n} answered by svc between the scrapes."""
+    out = {}
+    for (name, lbl), d in metrics.delta(before, after).items():
+        labels = dict(lbl)
+        if name == "http_requests_total" and labels.get("service") == svc and d:
+            key = (labels.get("method"), labels.get("path"), labels.get("status"))
+            out[key] = out.get(key, 0) + d
+    return out
+
+
+def settle_explained(exp, before, expects, svc, timeout=checks.SETTLE_TIMEOUT):
+    """checks.settle, and on failure every request the service was counted
+    for in the meantime (with hostile input the label is the question)."""
+    try:
+        return exp.settle(before, expects, timeout)
+    except Failure as e:
+        seen = new_requests(before, exp.scrape(), svc)
+        raise Failure("%s; counted for %s meanwhile: %s" % (
+            e, svc, ", ".join("%s %r %s +%s" % (k + (checks.fmt(n),)) for k, n in sorted(seen.items()))
+            or "nothing")) from None
+
+
+class SumOf(checks.Expect):
+    """The changes of several series add up to n (e.g. a request counted,
+    or else accounted as lost)."""
+
+    def __init__(self, parts, n):
+        super().__init__(" + ".join(checks.series(name, f) for name, f in parts), {},
+                         lambda d: abs(d - n) < checks.EPS, "+= %s" % checks.fmt(n))
+        self.parts = parts
+
+    def observed(self, before, after):
+        return sum(metrics.total(after, name, **f) - metrics.total(before, name, **f)
+                   for name, f in self.parts)
+
+    def describe(self, before, after):
+        each = ", ".join("%s" % checks.fmt(metrics.total(after, name, **f) - metrics.total(before, name, **f))
+                         for name, f in self.parts)
+        return "%s %s, got %s (%s)" % (self.name, self.want, checks.fmt(self.observed(before, after)), each)
+
+
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def exposition_ok(exp):
+    """The exporter is alive, /health is 200, /metrics is UTF-8 without raw
+    control bytes, every line parses and promtool has nothing to say."""
+    expect(exp.child.alive(), "the exporter died (status %s): %s", exp.child.popen.returncode,
+           exp.child.tail(10))
+    status, _, body = metrics.fetch(exp.port, "/health")
+    expect(status == 200, "/health answered %d: %s", status, body[:200])
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % exp.port, timeout=5) as r:
+        raw = r.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Failure("/metrics is not UTF-8: %s: %r" % (e, raw[max(e.start - 120, 0):e.end + 40])) from None
+    bad = CONTROL.search(text)
+    if bad:
+        i = bad.start()
+        raise Failure("/metrics has a raw control byte %r: %r" % (bad.group(), text[max(i - 120, 0):i + 40]))
+    try:
+        metrics.parse(text)
+    except metrics.ParseError as e:
+        raise Failure("/metrics does not parse: %s" % e) from None
+    proc = subprocess.run([PROMTOOL, "check", "metrics"], input=raw, capture_output=True, timeout=60)
+    said = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()
+    expect(proc.returncode == 0 and not said, "promtool exit %d: %s", proc.returncode, said[:1500])
+
+
+# --------------------------------------------------------------------------
+# Fixture of the main exporter (every process, --sweep.interval=1)
+# --------------------------------------------------------------------------
+
+class Main:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.exp = start_exporter(tmp, "main", ["--sweep.interval=%g" % SWEEP_S])
+        self.hostile = None
+
+    def hostile_server(self):
+        """One FastAPI server (comm rb_hostile) for all hostile-input cases."""
+        if self.hostile is None:
+            self.hostile = start_fastapi(self.tmp, "rb_hostile")
+        return self.hostile
+
+    def stop(self):
+        if self.hostile:
+            launch.stop_server(self.hostile)
+        self.exp.stop()
+
+
+# --------------------------------------------------------------------------
+# 1. SIGKILL of a server with streams in flight
+# --------------------------------------------------------------------------
+
+def case_kill_mid_stream(fx):
+    exp, n = fx.exp, 3
+    srv = start_go(fx.tmp, "rb_kill_go")
+    try:
+        svc = srv.service
+        path, label = "/events/rb-kill/%s" % uid(), "/events/rb-kill/:id"
+        before = ready(exp, srv)
+        # ~10 s streams: the kill cuts them long before their end.
+        worker = in_background(streams, srv.port, client.events(path, {"events": 100, "interval_ms": 100}), n)
+        exp.settle(before, gauges(svc, n))
+        procs.stop(srv.children[0], sig=signal.SIGKILL)
+        t_kill = time.monotonic()
+        resps = joined(*worker)
+        expect(all(r.status == 200 and r.truncated for r in resps), "ground truth: %r",
+               [(r.status, r.truncated, r.data_events) for r in resps])
+        streaming = sum(r.data_events > 0 for r in resps)
+        exp.settle(before, gauges(svc, 0) + [
+            inc("sse_requests_total", n, service=svc, path=label, status="failure", code="200"),
+            inc("sse_requests_total", n, service=svc, path=label),
+            inc("sse_errors_total", n, service=svc, error_type="stream_truncated"),
+            inc("sse_errors_total", streaming, service=svc, error_type="stream_truncated", stage="streaming"),
+            inc("sse_chunks_streamed_total", sum(r.data_events for r in resps), service=svc, path=label),
+            inc("http_requests_total", n, service=svc, path=label, status="200"),
+        ], timeout=3.0)
+        elapsed = time.monotonic() - t_kill
+        expect(elapsed <= 3.0, "settled %.1f s after the kill", elapsed)
+    finally:
+        launch.stop_server(srv)
+
+
+# --------------------------------------------------------------------------
+# 2. An fd that stops being the socket without close()
+# --------------------------------------------------------------------------
+
+def fd_drop_case(how, name):
+    def case(fx):
+        exp = fx.exp
+        srv = start_fd_drop(fx.tmp, name)
+        try:
+            svc = srv.service
+            before = ready(exp, srv)
+            base = metrics.total(before, "http_connections_active", service=svc)
+            with client.Connection(srv.port, timeout=10) as conn:
+                conn.send(client.get("/hold/%s/%s" % (how, uid())))
+                # The exporter counts the connection while the server holds it.
+                exp.settle(before, [gauge("http_connections_active", base + 1, service=svc)])
+                os.kill(srv.children[0].pid, signal.SIGUSR1)
+                t_drop = time.monotonic()
+                # Ground truth: the socket is gone (the client reads EOF).
+                try:
+                    got = conn.sock.recv(100)
+                except ConnectionResetError:
+                    got = b""
+                expect(got == b"", "ground truth: the server wrote %r instead of dropping the socket", got)
+                fds = "/proc/%d/fd" % srv.children[0].pid
+                left = [fd for fd in os.listdir(fds)
+                        if os.readlink(os.path.join(fds, fd)).startswith("socket:")]
+                expect(len(left) == 1, "ground truth: the server still holds %d sockets (want only its "
+                       "listener)", len(left))
+                margin = 1.5
+                exp.settle(before, [gauge("http_connections_active", base, service=svc),
+                                    gauge("sse_active_connections", 0, service=svc),
+                                    inc("http_requests_total", 0, service=svc)],
+                           timeout=SWEEP_S + margin)
+                elapsed = time.monotonic() - t_drop
+                expect(elapsed <= SWEEP_S + margin, "gauge back %.1f s after the %s", elapsed, how)
+        finally:
+            launch.stop_server(srv)
+    return case
+
+
+# --------------------------------------------------------------------------
+# 3. Hostile input against FastAPI (comm rb_hostile)
+# --------------------------------------------------------------------------
+
+def send_raw(port, data):
+    """Raw bytes on a new connection, closed after the first response;
+    returns it, or None if the server closed without one."""
+    with client.Connection(port, timeout=10) as conn:
+        t0 = time.monotonic()
+        conn.sock.sendall(data)
+        t1 = time.monotonic()
+        try:
+            return conn.read_response(t0, t1)
+        except client.PeerClosed:
+            return None
+
+
+def legit(port, tag):
+    """A plain GET on a fresh connection; returns its path (= its label)."""
+    label = "/items/rb-hostile-%s/ok" % tag
+    resp = client.request(port, client.get(label))
+    expect(resp.status == 200, "ground truth: legit GET answered %d", resp.status)
+    return label
+
+
+def legit_expects(svc, label):
+    return [inc("http_requests_total", 1, service=svc, method="GET", path=label, status="200"),
+            inc("http_request_duration_seconds_count", 1, service=svc, method="GET", path=label)]
+
+
+def hostile_case(fn):
+    """fn(port, svc) sends its input and returns (expects, n answered
+    requests to count for the service apart from the legit one)."""
+    def case(fx):
+        exp = fx.exp
+        srv = fx.hostile_server()
+        svc = srv.service
+        before = ready(exp, srv)
+        expects, n = fn(srv.port, svc)
+        label = legit(srv.port, fn.__name__)
+        settle_explained(exp, before, expects + legit_expects(svc, label) + gauges(svc, 0) + [
+            inc("http_requests_total", n + 1, service=svc)], svc)
+        exposition_ok(exp)
+    return case
+
+
+def garbage(port, svc):
+    """Binary garbage as the first bytes of a connection: not HTTP, so
+    nothing is counted for it."""
+    data = b"\x00\x01\xff\xfe\x16\x03\x01garbage\r\n\x00\x80\r\n\r\n" + bytes(range(256))
+    send_raw(port, data)
+    return [], 0
+
+
+def huge_header(port, svc):
+    """A 100 KB header: beyond the 64 KiB per-syscall capture and the head
+    limit, so the exchange is either counted or accounted as lost
+    (sse_exporter_exchanges_lost_total), never silently dropped."""
+    path = "/rb-hostile/huge/%s" % uid()
+    data = (b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000
+            + b"\r\nConnection: close\r\n\r\n")
+    resp = send_raw(port, data)
+    expect(resp is not None and resp.status > 0, "ground truth: no answer to the 100 KB header")
+    label = re.sub(r"/\d+$", "/:id", path)
+    return [SumOf([("http_requests_total", {"service": svc, "path": label, "status": str(resp.status)}),
+                   ("sse_exporter_exchanges_lost_total", {})], 1)], 0
+
+
+def label_forms(raw):
+    """Label values acceptable for raw bytes (a path or model): the text
+    itself when it is UTF-8, or with unsafe bytes/characters replaced by
+    '_'; control characters never stay raw (the exposition escapes \\n)."""
+    out = set()
+    for b in {raw, urllib.parse.unquote_to_bytes(raw)}:
+        out.add("".join(chr(c) if 0x20 < c < 0x7f and c not in b'"\\' else "_" for c in b))
+        out.add("".join(chr(c) if 0x20 <= c < 0x7f else "_" for c in b))
+        try:
+            s = b.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        out.add(s)
+        out.add("".join(c if c.isprintable() and c not in '"\\' else "_" for c in s))
+        out.add("".join(c if c.isprintable() else "_" for c in s))
+    return tuple(sorted(out))
+
+
+def path_chars(port, svc):
+    """Paths with '"', '\\', %0A, UTF-8 and a non-UTF-8 byte; each request is
+    counted once with the status the client got, under a label derived from
+    the path (exact, or unsafe bytes replaced)."""
+    n = uid()
+    raws = [b'/rb-hostile/q"uo\\te%0Aline/' + n.encode() + b"x",
+            b"/rb-hostile/u8/\xc3\xa9t\xc3\xa9/\xff\xfe/" + n.encode() + b"y"]
+    expects = []
+    for raw in raws:
+        resp = send_raw(port, b"GET " + raw + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        expect(resp is not None, "ground truth: no answer to GET %r", raw)
+        expects.append(inc("http_requests_total", 1, service=svc, method="GET", path=label_forms(raw),
+                           status=str(resp.status)))
+    return expects, len(raws)
+
+
+def model_escapes(port, svc):
+    """A JSON model with \\", \\\\ and \\n escapes: the label is the decoded
+    value (a newline escaped or replaced, never raw)."""
+    model = 'rb-hostile "q" \\b\\ \nl' + uid()
+    prefix = "/rb-hostile-model"
+    chat = prefix + "/v1/chat/completions"
+    resp = client.request(port, client.chat({"events": 3}, model, prefix=prefix))
+    expect(resp.status == 200 and resp.is_sse and resp.complete and resp.data_events == 3,
+           "ground truth: %d sse=%s complete=%s events=%d", resp.status, resp.is_sse, resp.complete,
+           resp.data_events)
+    forms = label_forms(model.encode())
+    return [inc("sse_requests_total", 1, service=svc, path=chat, model=forms, status="success", code="200"),
+            inc("sse_requests_total", 1, service=svc, path=chat),
+            inc("sse_time_to_first_chunk_seconds_count", 1, service=svc, path=chat, model=forms),
+            inc("http_requests_total", 1, service=svc, method="POST", path=chat, status="200")], 1
+
+
+def trailing_garbage(port, svc):
+    """A valid GET followed, in the same write, by 1000 random bytes: the
+    GET is counted once, the bytes after it nothing."""
+    seed = random.randrange(1 << 30)
+    tail = random.Random(seed).randbytes(1000)
+    path = "/items/rb-hostile-tail/ok"
+    resp = send_raw(port, client.get(path).encode() + tail)
+    expect(resp is not None and resp.status == 200, "ground truth (seed %d): %r", seed,
+           resp and resp.status)
+    return [inc("http_requests_total", 1, service=svc, method="GET", path=path, status="200")], 1
+
+
+# --------------------------------------------------------------------------
+# 7. sendfile: nginx serving a static file (comm rb_nginx)
+# --------------------------------------------------------------------------
+
+NGINX_CONF = """daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid @DIR@/nginx.pid;
+error_log @DIR@/error.log info;
+events { worker_connections 64; }
+http {
+    access_log @DIR@/access.log;
+    client_body_temp_path @DIR@/client_body;
+    proxy_temp_path @DIR@/proxy;
+    fastcgi_temp_path @DIR@/fastcgi;
+    uwsgi_temp_path @DIR@/uwsgi;
+    scgi_temp_path @DIR@/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 30s;
+    server {
+        listen 127.0.0.1:@PORT@;
+        root @DIR@/www;
+        location = /health { default_type application/json; return 200 '{"status": "ok"}'; }
+    }
+}
+"""
+
+
+def start_static_nginx(tmp, name, files):
+    port = procs.free_port()
+    ndir = Path(tmp) / ("%s-%d" % (name, port))
+    for rel, content in files.items():
+        (ndir / "www" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ndir / "www" / rel).write_bytes(content)
+    conf = NGINX_CONF.replace("@DIR@", str(ndir)).replace("@PORT@", str(port))
+    (ndir / "nginx.conf").write_text(conf)
+    try:
+        return start_server(tmp, name, [alias(tmp, launch.NGINX, name), "-p", ndir, "-c", ndir / "nginx.conf",
+                                        "-e", ndir / "error.log"], port, port_arg=False)
+    except Exception as e:
+        log = (ndir / "error.log").read_text(errors="replace") if (ndir / "error.log").exists() else ""
+        raise RuntimeError("%s\nnginx error.log:\n%s" % (e, log[-2000:])) from None
+
+
+def case_sendfile(fx):
+    exp, n = fx.exp, 3
+    rel = "rb-sendfile/%s/blob.bin" % uid()
+    blob = os.urandom(200 * 1024)
+    srv = start_static_nginx(fx.tmp, "rb_nginx", {rel: blob})
+    try:
+        svc, path = srv.service, "/" + rel
+        label = re.sub(r"/\d+/", "/:id/", path)
+        before = ready(exp, srv)
+        resps = client.keep_alive(srv.port, [client.get(path)] * n)
+        expect(all(r.status == 200 and r.body == blob for r in resps), "ground truth: %r",
+               [(r.status, len(r.body)) for r in resps])
+        exp.settle(before, gauges(svc, 0) + [
+            inc("http_requests_total", n, service=svc, method="GET", path=label, status="200"),
+            inc("http_requests_total", n, service=svc),
+            inc("http_request_duration_seconds_count", n, service=svc, method="GET", path=label),
+            inc("sse_requests_total", 0, service=svc),
+        ])
+    finally:
+        launch.stop_server(srv)
+
+
+# --------------------------------------------------------------------------
+# 8. A new process on the port of a killed one (same comm, new pid)
+# --------------------------------------------------------------------------
+
+def case_port_reuse(fx):
+    exp, name = fx.exp, "rb_reuse_go"
+    srv1 = start_go(fx.tmp, name)
+    port, svc, srv2 = srv1.port, srv1.service, None
+    try:
+        before = ready(exp, srv1)
+        old_get = "/items/rb-reuse-old/first"
+        old_path, old_label = "/events/rb-reuse-old/%s" % uid(), "/events/rb-reuse-old/:id"
+        idle = client.Connection(port, timeout=10)       # keep-alive, idle when the kill comes
+        t0, t1 = idle.send(client.get(old_get))
+        expect(idle.read_response(t0, t1).status == 200, "ground truth: first GET failed")
+        worker = in_background(client.request, port,
+                               client.events(old_path, {"events": 100, "interval_ms": 100}))
+        exp.settle(before, [gauge("http_connections_active", 2, service=svc),
+                            gauge("sse_active_connections", 1, service=svc)])
+        old_pid = srv1.children[0].pid
+        procs.stop(srv1.children[0], sig=signal.SIGKILL)
+        stream = joined(*worker)
+        expect(stream.truncated, "ground truth: the old stream was not cut by the kill")
+        try:
+            got = idle.sock.recv(100)
+        except ConnectionResetError:
+            got = b""
+        expect(got == b"", "ground truth: the idle connection got %r after the kill", got)
+        idle.close()
+        srv2 = start_go(fx.tmp, name, port=port)
+        expect(srv2.children[0].pid != old_pid, "ground truth: the same pid %d", old_pid)
+        new_get = "/items/rb-reuse-new/second"
+        new_path, new_label = "/events/rb-reuse-new/%s" % uid(), "/events/rb-reuse-new/:id"
+        resps = client.keep_alive(port, [client.get(new_get), client.events(new_path, {"events": 3})])
+        expect(resps[0].status == 200 and resps[1].complete and resps[1].data_events == 3,
+               "ground truth: %r", [(r.status, r.complete, r.data_events) for r in resps])
+        exp.settle(before, gauges(svc, 0) + [
+            inc("http_requests_total", 1, service=svc, path=old_get, status="200"),
+            inc("http_requests_total", 1, service=svc, path=new_get, status="200"),
+            inc("http_requests_total", 1, service=svc, path="/health", status="200"),   # srv2's readiness
+            inc("http_requests_total", 1, service=svc, path=old_label, status="200"),
+            inc("http_requests_total", 1, service=svc, path=new_label, status="200"),
+            inc("http_requests_total", 5, service=svc),
+            inc("sse_requests_total", 1, service=svc, path=old_label, status="failure"),
+            inc("sse_requests_total", 1, service=svc, path=old_label),
+            inc("sse_requests_total", 1, service=svc, path=new_label, status="success"),
+            inc("sse_requests_total", 1, service=svc, path=new_label),
+            inc("sse_errors_total", 1, service=svc),
+            inc("sse_chunks_streamed_total", stream.data_events, service=svc, path=old_label),
+            inc("sse_chunks_streamed_total", 3, service=svc, path=new_label),
+        ])
+    finally:
+        launch.stop_server(srv1)
+        if srv2:
+            launch.stop_server(srv2)
+
+
+# --------------------------------------------------------------------------
+# 4. Label caps
+# --------------------------------------------------------------------------
+
+CAP_PATHS, CAP_MODELS = 5, 3
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+
+
+class Caps:
+    def __init__(self, tmp):
+        self.server = start_go(tmp, "rb_caps_go")
+        try:
+            self.exp = start_exporter(tmp, "caps", ["--pid=%d" % self.server.children[0].pid,
+                                                    "--limits.max-paths=%d" % CAP_PATHS,
+                                                    "--limits.max-models=%d" % CAP_MODELS])
+        except Exception:
+            launch.stop_server(self.server)
+            raise
+
+    def stop(self):
+        self.exp.stop()
+        launch.stop_server(self.server)
+
+
+def case_label_caps(fx):
+    exp, port, svc = fx.exp, fx.server.port, fx.server.service
+    prefix = "/rb-caps"
+    chat = prefix + "/v1/chat/completions"
+    models = ["rb-caps-model-%d" % i for i in range(5)]
+    gets = ["/items/rb-caps/%s" % w for w in WORDS]
+    before = exp.scrape()
+    sent = []                      # (path label, model or None) per exchange, in order
+    for m in models:
+        r = client.request(port, client.chat({"events": 2}, m, prefix=prefix))
+        expect(r.status == 200 and r.complete, "ground truth: chat %s answered %d", m, r.status)
+        sent.append((chat, m))
+    for p in gets:
+        r = client.request(port, client.get(p))
+        expect(r.status == 200, "ground truth: GET %s answered %d", p, r.status)
+        sent.append((p, None))
+    after = exp.settle(before, [inc("http_requests_total", len(sent), service=svc),
+                                inc("sse_requests_total", len(models), service=svc)] + gauges(svc, 0))
+    paths = label_values(after, svc, "path") - {"other"}
+    kept_models = label_values(after, svc, "model") - {"other", "unknown"}
+    sent_paths = {p for p, _ in sent}
+    expect(len(paths) == CAP_PATHS and paths <= sent_paths,
+           "path values %s: want %d of the %d sent", sorted(paths), CAP_PATHS, len(sent_paths))
+    expect(len(kept_models) == CAP_MODELS and kept_models <= set(models),
+           "model values %s: want %d of the %d sent", sorted(kept_models), CAP_MODELS, len(models))
+    folded_paths = sum(p not in paths for p, _ in sent)
+    folded_sse_paths = sum(p not in paths for p, m in sent if m)
+    folded_models = sum(m not in kept_models for _, m in sent if m)
+    exp.settle(before, [
+        inc("http_requests_total", folded_paths, service=svc, path="other"),
+        inc("sse_requests_total", folded_sse_paths, service=svc, path="other"),
+        inc("sse_requests_total", folded_models, service=svc, model="other"),
+        inc("sse_exporter_series_dropped_total", folded_paths, label="path"),
+        inc("sse_exporter_series_dropped_total", folded_models, label="model"),
+    ])
+    expect(folded_paths == len(sent_paths) - CAP_PATHS and folded_models == len(models) - CAP_MODELS,
+           "folded %d paths and %d models (first come, first kept: want %d and %d)",
+           folded_paths, folded_models, len(sent_paths) - CAP_PATHS, len(models) - CAP_MODELS)
+
+
+# --------------------------------------------------------------------------
+# 5. Selection: --pid, --port, --exe (also for a process started later)
+# --------------------------------------------------------------------------
+
+class Selection:
+    """Servers rb_sel_a, rb_sel_b started first; four exporters; rb_sel_c
+    started after them (only --exe can pick it)."""
+
+    def __init__(self, tmp):
+        self.servers, self.exps = {}, {}
+        try:
+            for key in "ab":
+                self.servers[key] = start_go(tmp, "rb_sel_" + key)
+            a, b = self.servers["a"], self.servers["b"]
+            go_binary(tmp, "rb_sel_c")
+            self.exps = start_exporters(tmp, {
+                "pid": ["--pid=%d" % a.children[0].pid],
+                "port": ["--port=%d" % b.port],
+                "exe": ["--exe=*/rb_sel_a"],
+                "exe_later": ["--exe=%s/rb_sel_[c]" % bin_dir(tmp)],
+            })
+            self.servers["c"] = start_go(tmp, "rb_sel_c")
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        for exp in self.exps.values():
+            exp.stop()
+        for srv in self.servers.values():
+            launch.stop_server(srv)
+
+
+def selection_case(which, wanted):
+    def case(fx):
+        exp = fx.exps[which]
+        tag = "rb-sel-" + which.replace("_", "-")
+        get_path = "/items/%s/get" % tag
+        sse_path, sse_label = "/events/%s/%s" % (tag, uid()), "/events/%s/:id" % tag
+        before = exp.scrape()
+        for srv in fx.servers.values():
+            resps = client.keep_alive(srv.port, [client.get(get_path),
+                                                 client.events(sse_path, {"events": 3})])
+            expect(resps[0].status == 200 and resps[1].complete, "ground truth (%s): %r", srv.name,
+                   [(r.status, r.complete) for r in resps])
+        svc = fx.servers[wanted].service
+        after = exp.settle(before, gauges(svc, 0) + [
+            inc("http_requests_total", 1, service=svc, path=get_path, status="200"),
+            inc("sse_requests_total", 1, service=svc, path=sse_label, status="success"),
+            inc("http_requests_total", 1, service=svc, path=sse_label, status="200"),
+        ])
+        # The others were never observed by this exporter: not a single series.
+        for key, srv in fx.servers.items():
+            if key != wanted:
+                leaked = service_series(after, srv.service)
+                expect(not leaked, "%s (not selected) has series: %s", srv.service,
+                       ", ".join(checks.series(n, dict(l)) for n, l in sorted(leaked, key=str)[:5]))
+    return case
+
+
+# --------------------------------------------------------------------------
+# 6. Refusal to start: unprivileged user, bad flag
+# --------------------------------------------------------------------------
+
+def run_exporter(args, preexec=()):
+    exe = str(launch.REPO / launch.EXPORTER) if not os.path.isabs(launch.EXPORTER) else launch.EXPORTER
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(list(preexec) + [exe] + args, capture_output=True, text=True, timeout=10,
+                              cwd="/", stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise Failure("%s still running after 10 s" % " ".join(args)) from None
+    return proc, time.monotonic() - t0
+
+
+def one_line(stderr):
+    lines = stderr.splitlines()
+    expect(len(lines) == 1 and stderr.endswith("\n"), "stderr is not one line: %r", stderr[:500])
+    return lines[0]
+
+
+def case_not_root(_):
+    exe = launch.REPO / launch.EXPORTER
+    mode = exe.stat().st_mode
+    expect(mode & 0o001 and all(os.stat(p).st_mode & 0o001 for p in exe.parents),
+           "ground truth: %s is not executable by others", exe)
+    port = procs.free_port()
+    setpriv = ["/usr/bin/setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"]
+    proc, elapsed = run_exporter(["--web.listen-address=127.0.0.1:%d" % port], setpriv)
+    expect(proc.returncode not in (0, 126, 127) and elapsed < 5,
+           "exit status %s after %.1f s; stderr %r", proc.returncode, elapsed, proc.stderr[:300])
+    line = one_line(proc.stderr)
+    expect(line.startswith("sse_exporter: error:") and re.search(r"\b(root|sudo)\b", line),
+           "stderr %r: want `sse_exporter: error: ...` naming root/sudo", line)
+    expect(not procs.port_open(port), "port %d is open after the exporter exited", port)
+
+
+def case_bad_listen_address(_):
+    proc, elapsed = run_exporter(["--web.listen-address=bogus"])
+    expect(proc.returncode == 2 and elapsed < 5, "exit status %s after %.1f s (want 2); stderr %r",
+           proc.returncode, elapsed, proc.stderr[:300])
+    line = one_line(proc.stderr)
+    expect(line.startswith("sse_exporter:") and "bogus" in line, "stderr %r", line)
+
+
+# --------------------------------------------------------------------------
+
+def groups(tmp):
+    main_cases = [
+        ("robustness:kill_mid_stream", case_kill_mid_stream),
+        ("robustness:fd_closed_unseen_dup2", fd_drop_case("dup2", "rb_dup2_py")),
+        ("robustness:fd_closed_unseen_close_range", fd_drop_case("close_range", "rb_crange_py")),
+        ("robustness:hostile_garbage", hostile_case(garbage)),
+        ("robustness:hostile_huge_header", hostile_case(huge_header)),
+        ("robustness:hostile_path_chars", hostile_case(path_chars)),
+        ("robustness:hostile_model_escapes", hostile_case(model_escapes)),
+        ("robustness:hostile_trailing_garbage", hostile_case(trailing_garbage)),
+        ("robustness:sendfile", case_sendfile),
+        ("robustness:port_reuse_new_pid", case_port_reuse),
+    ]
+    return [
+        Group(lambda: None, [("robustness:not_root", case_not_root),
+                             ("robustness:bad_listen_address", case_bad_listen_address)]),
+        Group(lambda: Main(tmp), main_cases, lambda fx: fx.stop()),
+        Group(lambda: Caps(tmp), [("robustness:label_caps", case_label_caps)], lambda fx: fx.stop()),
+        Group(lambda: Selection(tmp), [("robustness:select_pid", selection_case("pid", "a")),
+                                       ("robustness:select_port", selection_case("port", "b")),
+                                       ("robustness:select_exe", selection_case("exe", "a")),
+                                       ("robustness:select_exe_started_later",
+                                        selection_case("exe_later", "c"))],
+              lambda fx: fx.stop()),
+    ]
