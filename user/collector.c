@@ -21,6 +21,7 @@ struct conn_entry {
 	struct conn_info info;
 	char service[SERVICE_NAME_MAX];
 	struct http_conn *http; /* only once the connection shows HTTP */
+	struct metrics_stream stream;
 	/* the syscall whose records are arriving */
 	int64_t sys_ret;
 	uint64_t sys_fed;
@@ -42,7 +43,7 @@ static void on_response(void *ctx, const struct http_exchange *x)
 {
 	struct conn_entry *e = ctx;
 
-	metrics_response(e->c->m, e->service, x);
+	metrics_response(e->c->m, e->service, x, &e->stream);
 }
 
 static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
@@ -50,7 +51,7 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 {
 	struct conn_entry *e = ctx;
 
-	metrics_event(e->c->m, e->service, x, ev, ts, prev);
+	metrics_event(e->c->m, e->service, x, &e->stream, ev, ts, prev);
 }
 
 static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts)
@@ -361,7 +362,6 @@ int collector_handle(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*h))
 		return 0;
-	pthread_mutex_lock(c->lock);
 	switch (h->type) {
 	case EV_OPEN:
 		if (size >= sizeof(struct open_event))
@@ -384,7 +384,6 @@ int collector_handle(void *ctx, void *data, size_t size)
 		select_tgid(c, h->tgid);
 		break;
 	}
-	pthread_mutex_unlock(c->lock);
 	return 0;
 }
 

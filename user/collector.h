@@ -31,7 +31,8 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 		   const struct config *cfg);
 void collector_free(struct collector *c);
 
-/* ring_buffer__new callback: one record. */
+/* ring_buffer__new callback: one record; the caller holds the lock for
+ * the whole batch. */
 int collector_handle(void *ctx, void *data, size_t size);
 
 /* Finds connections accepted before we started and adopts them. */

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/utsname.h>
 #include <time.h>
 
@@ -55,12 +56,18 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 {
 	double next_refresh = 0, next_sweep = 0, next_sample = 0;
 
+	int efd = ring_buffer__epoll_fd(rb);
+
 	while (!stopping) {
+		struct epoll_event ev;
 		double now;
 
-		if (ring_buffer__poll(rb, POLL_MS) < 0 && !stopping)
-			log_warn("ring buffer poll failed");
+		/* wait unlocked, so scrapes are served meanwhile; then one lock
+		 * for the whole batch, not one per record */
+		epoll_wait(efd, &ev, 1, POLL_MS);
+		pthread_mutex_lock(col->lock);
 		ring_buffer__consume(rb);
+		pthread_mutex_unlock(col->lock);
 		now = mono_seconds();
 		if (now >= next_refresh) {
 			collector_refresh_self(col);

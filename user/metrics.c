@@ -190,37 +190,54 @@ static void count_http_request(struct metrics *m, const char *service, const cha
 		metric_add(m->sse_rate_limited, (const char *const[]){service, path}, 1);
 }
 
-void metrics_response(struct metrics *m, const char *service, const struct http_exchange *x)
+static bool resolve_stream(struct metrics *m, const char *service, const struct http_exchange *x,
+			   struct metrics_stream *st)
+{
+	const char *const sp[] = { service, path_of(m, service, x, LOOKUP) };
+
+	st->path = sp[1];
+	st->bytes = family_series(m->sse_bytes, sp);
+	st->heartbeats = family_series(m->sse_heartbeats, sp);
+	st->chunks = family_series(m->sse_chunks, (const char *const[]){ service, sp[1], "unknown" });
+	st->chunk_size = family_series(m->sse_chunk_size, sp);
+	st->gap = family_series(m->sse_gap, sp);
+	return st->bytes && st->heartbeats && st->chunks && st->chunk_size && st->gap;
+}
+
+void metrics_response(struct metrics *m, const char *service, const struct http_exchange *x,
+		      struct metrics_stream *st)
 {
 	if (!x->sse)
 		return;
-	metric_add(m->sse_active, (const char *const[]){service}, 1);
+	if (!resolve_stream(m, service, x, st))
+		memset(st, 0, sizeof(*st)); /* out of memory: events go uncounted */
+	metric_add(m->sse_active, (const char *const[]){ service }, 1);
 	/* stream lifetimes stay out of the HTTP histogram */
 	count_http_request(m, service, path_of(m, service, x, LOOKUP), x, x->t_headers);
 }
 
 void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
-		   const struct sse_event *ev, uint64_t ts, uint64_t prev_event)
+		   const struct metrics_stream *st, const struct sse_event *ev, uint64_t ts,
+		   uint64_t prev_event)
 {
-	const char *path = path_of(m, service, x, LOOKUP);
-	const char *const sp[] = {service, path};
-
-	metric_add(m->sse_bytes, sp, ev->size);
+	if (!st->bytes)
+		return;
+	st->bytes->value += ev->size;
 	if (ev->kind == SSE_EVENT_HEARTBEAT) {
-		metric_add(m->sse_heartbeats, sp, 1);
+		st->heartbeats->value++;
 		return;
 	}
 	if (ev->kind != SSE_EVENT_DATA)
 		return;
-	metric_add(m->sse_chunks, (const char *const[]){service, path, "unknown"}, 1);
-	metric_observe(m->sse_chunk_size, sp, ev->size);
+	st->chunks->value++;
+	series_observe(m->sse_chunk_size, st->chunk_size, ev->size);
 	if (prev_event)
-		metric_observe(m->sse_gap, sp, seconds(ts - prev_event));
+		series_observe(m->sse_gap, st->gap, seconds(ts - prev_event));
 	else if (x->has_request && x->req.complete)
-		metric_observe(
-		    m->sse_ttfc,
-		    (const char *const[]){service, path, model_of(m, service, x, LOOKUP)},
-		    seconds(ts - x->req.t_last));
+		metric_observe(m->sse_ttfc,
+			       (const char *const[]){ service, st->path,
+						      model_of(m, service, x, LOOKUP) },
+			       seconds(ts - x->req.t_last));
 }
 
 static void stage(struct metrics *m, const char *service, const char *name, uint64_t from,

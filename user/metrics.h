@@ -33,6 +33,13 @@ struct metrics {
 	    *conns_untracked;
 };
 
+/* The series one SSE stream updates on every event, resolved when its
+ * response head is written: events then cost no label hashing. */
+struct metrics_stream {
+	const char *path;
+	struct series *bytes, *heartbeats, *chunks, *chunk_size, *gap;
+};
+
 int metrics_init(struct metrics *m, const struct metrics_config *cfg);
 void metrics_free(struct metrics *m);
 
@@ -40,10 +47,13 @@ void metrics_free(struct metrics *m);
 void metrics_conn_open(struct metrics *m, const char *service);
 void metrics_conn_close(struct metrics *m, const char *service);
 
-/* The http_conn_ops callbacks, with the connection's service. */
-void metrics_response(struct metrics *m, const char *service, const struct http_exchange *x);
+/* The http_conn_ops callbacks, with the connection's service; st is the
+ * connection's stream cache, filled by metrics_response for SSE. */
+void metrics_response(struct metrics *m, const char *service, const struct http_exchange *x,
+		      struct metrics_stream *st);
 void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
-		   const struct sse_event *ev, uint64_t ts, uint64_t prev_event);
+		   const struct metrics_stream *st, const struct sse_event *ev, uint64_t ts,
+		   uint64_t prev_event);
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 enum http_end why, uint64_t ts);
 

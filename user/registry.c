@@ -156,13 +156,17 @@ void metric_set(struct family *f, const char *const *values, double v)
 		s->value = v;
 }
 
+void series_observe(const struct family *f, struct series *s, double v)
+{
+	s->buckets[histogram_bucket(f->bounds, f->nbounds, v)]++;
+	s->sum += v;
+	s->count++;
+}
+
 void metric_observe(struct family *f, const char *const *values, double v)
 {
 	struct series *s = family_series(f, values);
 
-	if (!s)
-		return;
-	s->buckets[histogram_bucket(f->bounds, f->nbounds, v)]++;
-	s->sum += v;
-	s->count++;
+	if (s)
+		series_observe(f, s, v);
 }

@@ -60,6 +60,9 @@ struct family *registry_add(struct registry *r, const char *name, const char *he
  * when memory runs out. */
 struct series *family_series(struct family *f, const char *const *values);
 
+/* On a series already resolved: what hot paths use, no label hashing. */
+void series_observe(const struct family *f, struct series *s, double v);
+
 void metric_add(struct family *f, const char *const *values, double delta);
 void metric_set(struct family *f, const char *const *values, double v);
 void metric_observe(struct family *f, const char *const *values, double v);

@@ -25,13 +25,14 @@
 struct fixture {
 	struct metrics m;
 	struct http_conn c;
+	struct metrics_stream stream;
 };
 
 static void on_response(void *ctx, const struct http_exchange *x)
 {
 	struct fixture *f = ctx;
 
-	metrics_response(&f->m, SVC, x);
+	metrics_response(&f->m, SVC, x, &f->stream);
 }
 
 static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
@@ -39,7 +40,7 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 {
 	struct fixture *f = ctx;
 
-	metrics_event(&f->m, SVC, x, ev, ts, prev);
+	metrics_event(&f->m, SVC, x, &f->stream, ev, ts, prev);
 }
 
 static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts)
