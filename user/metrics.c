@@ -193,12 +193,12 @@ static void count_http_request(struct metrics *m, const char *service, const cha
 static bool resolve_stream(struct metrics *m, const char *service, const struct http_exchange *x,
 			   struct metrics_stream *st)
 {
-	const char *const sp[] = { service, path_of(m, service, x, LOOKUP) };
+	const char *const sp[] = {service, path_of(m, service, x, LOOKUP)};
 
 	st->path = sp[1];
 	st->bytes = family_series(m->sse_bytes, sp);
 	st->heartbeats = family_series(m->sse_heartbeats, sp);
-	st->chunks = family_series(m->sse_chunks, (const char *const[]){ service, sp[1], "unknown" });
+	st->chunks = family_series(m->sse_chunks, (const char *const[]){service, sp[1], "unknown"});
 	st->chunk_size = family_series(m->sse_chunk_size, sp);
 	st->gap = family_series(m->sse_gap, sp);
 	return st->bytes && st->heartbeats && st->chunks && st->chunk_size && st->gap;
@@ -211,7 +211,7 @@ void metrics_response(struct metrics *m, const char *service, const struct http_
 		return;
 	if (!resolve_stream(m, service, x, st))
 		memset(st, 0, sizeof(*st)); /* out of memory: events go uncounted */
-	metric_add(m->sse_active, (const char *const[]){ service }, 1);
+	metric_add(m->sse_active, (const char *const[]){service}, 1);
 	/* stream lifetimes stay out of the HTTP histogram */
 	count_http_request(m, service, path_of(m, service, x, LOOKUP), x, x->t_headers);
 }
@@ -234,10 +234,10 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 	if (prev_event)
 		series_observe(m->sse_gap, st->gap, seconds(ts - prev_event));
 	else if (x->has_request && x->req.complete)
-		metric_observe(m->sse_ttfc,
-			       (const char *const[]){ service, st->path,
-						      model_of(m, service, x, LOOKUP) },
-			       seconds(ts - x->req.t_last));
+		metric_observe(
+		    m->sse_ttfc,
+		    (const char *const[]){service, st->path, model_of(m, service, x, LOOKUP)},
+		    seconds(ts - x->req.t_last));
 }
 
 static void stage(struct metrics *m, const char *service, const char *name, uint64_t from,

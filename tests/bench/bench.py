@@ -8,32 +8,42 @@ Three configurations alternate in rounds, in an order rotated each round:
             syscall tracepoint alone adds 100-200 ns per call)
   exporter  build/sse_exporter, default options
 
-and every configuration runs the same measurements:
+Measurements (build/bench/loadgen, from tests/bench/loadgen.c):
 
   untracked write  64-byte write()s on an accepted TCP connection whose
                    first bytes read were not HTTP (PROTO_OTHER)
   /dev/null write  64-byte write()s on a non-socket fd
   sse event        one SSE event, one HTTP chunk, one write() on a tracked
                    HTTP stream
-  server           events/s that concurrent clients receive from the
+  server           events/s that concurrent C clients receive from the
                    FastAPI server tests/e2e/servers/fastapi_sse.py
 
 For the first three, a configuration's added cost is its ns/op minus the
 base ns/op of the same round; the figure is the median over rounds of the
 exporter's added cost divided by the median of the floor's. For the server,
-each configuration's events/s is divided by the base of the same round.
-Only ratios of one run are reported, never single absolute times.
+each configuration's events/s is divided by the base of the same round and
+the figure is the difference of the medians, in points. Only ratios of one
+run are reported, never single absolute times. [lo..hi] after a figure is
+a 90% bootstrap interval over the rounds: how far the figure can be trusted.
 
 The exporter figures are checked: the untracked connection must be in the
 conns map as PROTO_OTHER, and sse_chunks_streamed_total must grow by the
 events written; otherwise the figure is marked and a warning printed.
 
+Other activity on the machine (another exporter or e2e run loading BPF
+programs, busy processes) spoils a round: it is redone while the time
+budget allows, else dropped while enough clean rounds remain.
+
 Run as root from the repository (make bench does); stdlib only.
-Environment: BENCH_ROUNDS (5), BENCH_SERVER_SECONDS (5),
-BENCH_SERVER_CONNS (4), BENCH_SERVER_EVENTS (200).
+Environment: BENCH_ROUNDS (8), BENCH_SERVER_ROUNDS (10),
+BENCH_SERVER_SECONDS (3), BENCH_SERVER_CONNS (4), BENCH_SERVER_EVENTS (200),
+BENCH_BUDGET_SECONDS (230: the time after which spoilt rounds are no longer
+redone), BENCH_ALT_EXPORTER=PATH (a fourth configuration, "alt": another
+exporter binary, for A/B experiments; see tests/bench/experiments/).
 """
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -46,19 +56,26 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "build", "bench")
 EXPORTER = os.path.join(ROOT, "build", "sse_exporter")
+ALT_EXPORTER = os.environ.get("BENCH_ALT_EXPORTER")
 FLOOR_OBJ = os.path.join(ROOT, "build", "floor.bpf.o")
 SERVER = os.path.join(ROOT, "tests", "e2e", "servers", "fastapi_sse.py")
 BPFTOOL = "/usr/sbin/bpftool"
 PYTHON = "/usr/bin/python3"
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", 5))
-SERVER_SECONDS = float(os.environ.get("BENCH_SERVER_SECONDS", 5))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 8))
+MICRO_SECONDS = 0.5  # per timed loop: runs, not their length, average the noise out
+SERVER_ROUNDS = int(os.environ.get("BENCH_SERVER_ROUNDS", 10))
+SERVER_SECONDS = float(os.environ.get("BENCH_SERVER_SECONDS", 3))
 SERVER_CONNS = int(os.environ.get("BENCH_SERVER_CONNS", 4))
 SERVER_EVENTS = int(os.environ.get("BENCH_SERVER_EVENTS", 200))
-CONFIGS = ["base", "floor", "exporter"]
-PROGS_EXPECTED = {"base": 0, "floor": 30, "exporter": 30}
+BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 230))
+MIN_CLEAN_ROUNDS = 3  # below this, spoilt rounds are kept (with a warning)
 
-# name, unit, target ratio of the exporter's added cost to the floor's
+CONFIGS = ["base", "floor", "exporter"] + (["alt"] if ALT_EXPORTER else [])
+EXPORTERS = [c for c in CONFIGS if c in ("exporter", "alt")]
+PROGS_EXPECTED = {"base": 0, "floor": 30, "exporter": 30, "alt": 30}
+
+# title, key, target ratio of the exporter's added cost to the floor's
 MICRO = [
     ("untracked write", "socket_write", 1.2),
     ("/dev/null write", "devnull_write", 1.2),
@@ -66,7 +83,6 @@ MICRO = [
 ]
 SERVER_TARGET_POINTS = 2.0
 FOREIGN_CPU_MAX = 0.05  # of one CPU: more, from other processes, spoils a round
-BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 210))  # for redone rounds
 
 children = []
 warnings = []
@@ -102,7 +118,7 @@ def stop(p, timeout=15):
         children.remove(p)
 
 
-def stop_all(*_):
+def stop_all():
     for p in list(children):
         stop(p, 5)
 
@@ -146,6 +162,8 @@ def build_tools():
                        check=True)
 
 
+# ------------------------------------------------------- other activity
+
 def bpf_progs():
     """Tracing programs loaded now (tracepoint, tp_btf and the like)."""
     out = subprocess.run([BPFTOOL, "-j", "prog", "show"], capture_output=True, text=True)
@@ -179,17 +197,16 @@ def foreign_cpu(before, after, seconds):
     and the busiest of them."""
     ours = {os.getpid()} | {p.pid for p in children}
     used = {pid: t - before.get(pid, 0) for pid, t in after.items() if pid not in ours}
-    hz = os.sysconf("SC_CLK_TCK")
-    total = sum(used.values()) / hz / max(seconds, 1e-3)
+    total = sum(used.values()) / os.sysconf("SC_CLK_TCK") / max(seconds, 1e-3)
     top = max(used, key=used.get) if used else None
     return total, top
 
 
-def comm(pid):
+def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
-    except OSError:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:60]
+    except (OSError, TypeError):
         return "?"
 
 
@@ -222,11 +239,12 @@ class Config:
             line = self.proc.stdout.readline()
             if not line.startswith("ready"):
                 sys.exit("bench: floor_loader failed (%r)" % line)
-        elif self.name == "exporter":
+        elif self.name in EXPORTERS:
             self.port = free_port()
-            self.proc = spawn([EXPORTER, "--web.listen-address=127.0.0.1:%d" % self.port,
+            binary = ALT_EXPORTER if self.name == "alt" else EXPORTER
+            self.proc = spawn([binary, "--web.listen-address=127.0.0.1:%d" % self.port,
                                "--log.level=warn"])
-            wait_http("http://127.0.0.1:%d/health" % self.port, self.proc, "sse_exporter")
+            wait_http("http://127.0.0.1:%d/health" % self.port, self.proc, binary)
         time.sleep(0.3)  # let start-up work (/proc adoption) settle
 
     def foreign_progs(self):
@@ -262,19 +280,14 @@ class Config:
             time.sleep(0.1)
 
 
-def conns_map_id():
-    """The conns map of the newest exporter loaded."""
+def conn_proto(pid, fd):
+    """proto of (pid, fd) in the conns map of the newest exporter loaded."""
     out = subprocess.run([BPFTOOL, "-j", "map", "show"], capture_output=True, text=True)
     ids = [m["id"] for m in json.loads(out.stdout or "[]") if m.get("name") == "conns"]
-    return max(ids) if ids else None
-
-
-def conn_proto(pid, fd):
-    map_id = conns_map_id()
-    if map_id is None:
+    if not ids:
         return None
     key = [str(b) for b in struct.pack("<Ii", pid, fd)]
-    out = subprocess.run([BPFTOOL, "-j", "map", "lookup", "id", str(map_id), "key"] + key,
+    out = subprocess.run([BPFTOOL, "-j", "map", "lookup", "id", str(max(ids)), "key"] + key,
                          capture_output=True, text=True)
     if out.returncode:
         return None
@@ -287,8 +300,8 @@ def conn_proto(pid, fd):
 # ------------------------------------------------------------- measurements
 
 def loadgen(args, check=None):
-    """Runs loadgen; returns {name: median ns/op} and other lines' fields.
-    With check, HOLD=1 and check(pid, fd) runs while the fd is open."""
+    """Runs loadgen; returns its figures by name. With check, HOLD=1 and
+    check(pid, fd) runs while the measured connection is still open."""
     env = dict(os.environ)
     if check:
         env["HOLD"] = "1"
@@ -304,7 +317,7 @@ def loadgen(args, check=None):
         elif f[0] == "client_events":
             res.update({f[i]: float(f[i + 1]) for i in range(0, len(f), 2)})
         elif len(f) >= 2:
-            res[f[0]] = float(f[1])
+            res[f[0]] = float(f[1])  # name median_ns mean_ns: the median
     p.stdin.close()
     p.wait()
     children.remove(p)
@@ -318,43 +331,44 @@ class Bench:
         self.server_port = server_port
         self.n_untracked = 300000
         self.n_sse = 200000
-        # values[measure][config] = list over rounds
-        self.values = {}
-        self.flags = {}  # measure -> set of problems of the exporter figure
-        self.lost = 0
-        self.round = {}
-        self.redone = []
+        self.values = {}  # values[measure][config]: one value per kept round
+        self.round = {}  # the round in progress
+        self.flags = {}  # measure -> problems of an exporter figure
+        self.redone = 0
 
     def add(self, measure, config, value):
         self.round.setdefault(measure, {})[config] = value
 
-    def commit(self):
-        for measure, by_config in self.round.items():
+    def commit(self, values):
+        for measure, by_config in values.items():
             for config, value in by_config.items():
                 self.values.setdefault(measure, {c: [] for c in CONFIGS})[config].append(value)
-        self.round = {}
 
     def flag(self, measure, problem):
         self.flags.setdefault(measure, set()).add(problem)
         warn("%s: %s" % (measure, problem))
 
     def calibrate(self):
-        """Loop sizes for about one second per timed run, without BPF."""
+        """Loop sizes for MICRO_SECONDS per timed run, without BPF. What
+        varies is mostly from one run to the next (a run's batches agree
+        closely): many short runs beat a few long ones."""
         r = loadgen(["untracked", "20000"])
-        self.n_untracked = max(20000, int(1.0e9 / r["socket_write"]) // 1000 * 1000)
+        n = int(MICRO_SECONDS * 1e9 / r["socket_write"])
+        self.n_untracked = max(20000, n // 1000 * 1000)
         r = loadgen(["sse", "20000"])
-        self.n_sse = max(20000, int(1.0e9 / r["sse_event"]) // 1000 * 1000)
+        n = int(MICRO_SECONDS * 1e9 / r["sse_event"])
+        self.n_sse = max(20000, n // 1000 * 1000)
         log("calibrated: untracked N=%d, sse N=%d" % (self.n_untracked, self.n_sse))
 
-    def run_config(self, cfg):
-        exp = cfg.name == "exporter"
+    def run_micro(self, cfg):
+        exp = cfg.name in EXPORTERS
 
         def check_untracked(pid, fd):
             proto = conn_proto(pid, fd)
             if proto != 2:
                 self.flag("socket_write", "the untracked connection is not in the conns map "
-                          "as PROTO_OTHER (proto=%s): the exporter figure does not measure "
-                          "that path" % proto)
+                          "as PROTO_OTHER (proto=%s): the %s figure does not measure that "
+                          "path" % (proto, cfg.name))
 
         r = loadgen(["untracked", str(self.n_untracked)], check_untracked if exp else None)
         self.add("socket_write", cfg.name, r["socket_write"])
@@ -369,11 +383,15 @@ class Bench:
             written = r["sse_events_written"]
             grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written)
             if grown < written:
-                self.flag("sse_event", "sse_chunks_streamed_total grew by %d for %d events "
-                          "written: the exporter did not follow the stream" % (grown, written))
+                self.flag("sse_event", "%s: sse_chunks_streamed_total grew by %d for %d events "
+                          "written: the stream was not followed" % (cfg.name, grown, written))
+            self.check_lost(cfg, lost0)
 
+    def run_server(self, cfg):
+        exp = cfg.name in EXPORTERS
         if exp:
             chunks0 = cfg.metric("sse_chunks_streamed_total")
+            lost0 = cfg.metric("sse_exporter_events_lost_total")
         r = loadgen(["client", str(self.server_port), str(SERVER_CONNS), str(SERVER_SECONDS),
                      str(SERVER_EVENTS)])
         if r["errors"]:
@@ -383,53 +401,83 @@ class Bench:
             got = r["client_events"]
             grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, got)
             if grown < 0.99 * got:
-                self.flag("server", "sse_chunks_streamed_total grew by %d for %d events "
-                          "received: the exporter did not follow the server" % (grown, got))
-            lost = cfg.metric("sse_exporter_events_lost_total") - lost0
-            if lost:
-                self.lost += lost
-                warn("the exporter lost %d ring buffer records" % lost)
+                self.flag("server", "%s: sse_chunks_streamed_total grew by %d for %d events "
+                          "received: the server was not followed" % (cfg.name, grown, got))
+            self.check_lost(cfg, lost0)
 
-    def run_round(self, order):
+    def check_lost(self, cfg, lost0):
+        lost = cfg.metric("sse_exporter_events_lost_total") - lost0
+        if lost:
+            warn("%s lost %d ring buffer records" % (cfg.name, lost))
+
+    def run_round(self, order, work):
         """Returns why the round is spoilt, or None."""
         spoilt = None
+        self.round = {}
         for name in order:
             cfg = Config(name)
             cfg.start()
             try:
                 before, t0 = cpu_ticks(), time.monotonic()
-                self.run_config(cfg)
+                work(cfg)
                 share, top = foreign_cpu(before, cpu_ticks(), time.monotonic() - t0)
                 spoilt = spoilt or cfg.foreign_progs()
                 if share >= FOREIGN_CPU_MAX and not spoilt:
                     spoilt = "other processes used %.0f%% of a CPU during '%s' (busiest: " \
-                             "%d %s)" % (100 * share, name, top, comm(top))
+                             "%s %s)" % (100 * share, name, top, cmdline(top))
             finally:
                 cfg.stop()
         return spoilt
 
-    def run(self, start):
-        r = 0
-        while r < ROUNDS:
-            order = CONFIGS[r % 3:] + CONFIGS[:r % 3]
+    def run(self, phase, rounds, work, budget_end):
+        """rounds rounds of work(cfg) over the configurations, in an order
+        rotated per round. A round spoilt by other activity is redone,
+        after a wait for quiet, while the budget allows; one that cannot
+        be redone is dropped, unless fewer than MIN_CLEAN_ROUNDS clean
+        rounds remain."""
+        clean, unredone, n = 0, [], 0
+        while clean + len(unredone) < rounds:
+            order = CONFIGS[n % len(CONFIGS):] + CONFIGS[:n % len(CONFIGS)]
+            n += 1
             t0 = time.monotonic()
-            spoilt = self.run_round(order)
+            spoilt = self.run_round(order, work)
             took = time.monotonic() - t0
-            log("round %d/%d (%s): %.0f s%s" % (r + 1, ROUNDS, " ".join(order), took,
-                                                ", spoilt: " + spoilt if spoilt else ""))
-            left = BUDGET_SECONDS - (time.monotonic() - start)
-            if spoilt and left > took + 10 and wait_quiet(min(30, left - took)):
-                self.round = {}
-                self.redone.append(spoilt)
+            log("%s round %d/%d (%s): %.0f s%s" % (
+                phase, clean + len(unredone) + 1, rounds, " ".join(order), took,
+                ", spoilt: " + spoilt if spoilt else ""))
+            if not spoilt:
+                self.commit(self.round)
+                clean += 1
+                continue
+            left = budget_end - time.monotonic()
+            if left > took + 5 and wait_quiet(min(30, left - took)):
+                self.redone += 1
                 log("  redoing the round")
                 continue
-            if spoilt:
-                warn("round %d kept although spoilt: %s" % (r + 1, spoilt))
-            self.commit()
-            r += 1
+            unredone.append((spoilt, self.round))
+        for i, (reason, values) in enumerate(unredone):
+            if clean + i < MIN_CLEAN_ROUNDS:
+                self.commit(values)
+                warn("%s: a spoilt round is kept (too few clean ones): %s" % (phase, reason))
+            else:
+                warn("%s: a spoilt round is dropped: %s" % (phase, reason))
 
 
 # ------------------------------------------------------------------ report
+
+def bootstrap(rounds, stat, n=2000):
+    """90% interval of stat over rounds resampled with replacement."""
+    rng = random.Random(1)
+    idx = range(len(rounds))
+    vals = sorted(stat([rounds[rng.choice(idx)] for _ in idx]) for _ in range(n))
+    return vals[int(0.05 * n)], vals[int(0.95 * n) - 1]
+
+
+def ratio_of_medians(pairs):
+    """pairs: (exporter added, floor added) per round."""
+    f = statistics.median(p[1] for p in pairs)
+    return statistics.median(p[0] for p in pairs) / f if f > 0 else float("inf")
+
 
 def spread(xs):
     """Max minus min, relative to the median, in percent."""
@@ -437,71 +485,98 @@ def spread(xs):
     return 100.0 * (max(xs) - min(xs)) / m if m else 0.0
 
 
+def fmt_ratio(x):
+    return "%.2f" % x if x != float("inf") else "inf"
+
+
 def report(b):
     lines = []
     out = lines.append
     summary = {}
-    out("sse_exporter benchmark: %d rounds of base / floor / exporter, order rotated per "
-        "round" % ROUNDS)
+    nmicro = len(b.values["socket_write"]["base"])
+    nserver = len(b.values["server"]["base"]) if "server" in b.values else 0
+    out("sse_exporter benchmark: %s alternating, order rotated per round; %d rounds of "
+        "micro, %d of server" % (" / ".join(CONFIGS), nmicro, nserver))
     out("added = config ns/op - base ns/op of the same round; medians over rounds; "
-        "ratio = exporter added / floor added")
+        "ratio = exporter added / floor added [90% bootstrap interval]")
     out("")
-    hdr = "%-16s %11s %12s %15s %7s %8s %s" % ("measurement", "base ns/op", "floor added",
-                                               "exporter added", "ratio", "target", "result")
+    hdr = "%-18s %10s %11s %14s %19s %7s  %s" % (
+        "measurement", "base ns/op", "floor added", "exporter added", "ratio", "target",
+        "result")
     out(hdr)
     out("-" * len(hdr))
     per_round = []
     for title, key, target in MICRO:
         v = b.values[key]
         fa = [f - s for f, s in zip(v["floor"], v["base"])]
-        ea = [e - s for e, s in zip(v["exporter"], v["base"])]
-        mf, me = statistics.median(fa), statistics.median(ea)
-        ratio = me / mf if mf > 0 else float("inf")
-        mark = "*" if key in b.flags else ""
-        result = "PASS" if ratio <= target else "MISS"
-        if mark:
-            result += " (unverified*)"
-        out("%-16s %11.1f %12.1f %15.1f %6.2fx %7.1fx %s" % (
-            title, statistics.median(v["base"]), mf, me, ratio, target, result))
-        summary[key] = "%.2fx%s" % (ratio, mark)
-        rr = [e / f if f > 0 else float("inf") for e, f in zip(ea, fa)]
-        per_round.append("%-16s base spread %4.1f%%, floor added %.0f..%.0f, exporter added "
-                         "%.0f..%.0f, per-round ratio %.2f..%.2f" % (
-                             title, spread(v["base"]), min(fa), max(fa), min(ea), max(ea),
-                             min(rr), max(rr)))
+        for e in EXPORTERS:
+            ea = [x - s for x, s in zip(v[e], v["base"])]
+            pairs = list(zip(ea, fa))
+            ratio = ratio_of_medians(pairs)
+            lo, hi = bootstrap(pairs, ratio_of_medians)
+            mark = "*" if key in b.flags else ""
+            result = ("PASS" if ratio <= target else "MISS") + (" (unverified*)" if mark else "")
+            name = title if e == "exporter" else "  alt exporter"
+            out("%-18s %10.1f %11.1f %14.1f %6.2fx [%s..%s] %6.1fx  %s" % (
+                name, statistics.median(v["base"]), statistics.median(fa),
+                statistics.median(ea), ratio, fmt_ratio(lo), fmt_ratio(hi), target, result))
+            if e == "exporter":
+                summary[key] = "%.2fx%s" % (ratio, mark)
+            rr = [fmt_ratio(x / f) if f > 0 else "n/a" for x, f in pairs]
+            per_round.append("%-16s base spread %4.1f%%, floor added %.0f..%.0f, %s added "
+                             "%.0f..%.0f, ratio per round %s" % (
+                                 title, spread(v["base"]), min(fa), max(fa), e, min(ea),
+                                 max(ea), " ".join(rr)))
     out("")
-    v = b.values["server"]
-    fr = [100.0 * f / s for f, s in zip(v["floor"], v["base"])]
-    er = [100.0 * e / s for e, s in zip(v["exporter"], v["base"])]
-    mf, me = statistics.median(fr), statistics.median(er)
-    pts = mf - me
-    mark = "*" if "server" in b.flags else ""
-    hdr = "%-16s %11s %12s %15s %7s %8s %s" % ("server (FastAPI)", "base ev/s", "floor",
-                                               "exporter", "diff", "target", "result")
-    out(hdr)
-    out("-" * len(hdr))
-    result = "PASS" if pts <= SERVER_TARGET_POINTS else "MISS"
-    if mark:
-        result += " (unverified*)"
-    out("%-16s %11.0f %11.1f%% %14.1f%% %5.1fpt %6.1fpt %s" % (
-        "events/s", statistics.median(v["base"]), mf, me, pts, SERVER_TARGET_POINTS, result))
-    per_round.append("%-16s base spread %4.1f%%, floor %.1f..%.1f%%, exporter %.1f..%.1f%%" % (
-        "server", spread(v["base"]), min(fr), max(fr), min(er), max(er)))
-    out("  (%d keep-alive connections, POST /v1/chat/completions?events=%d&interval_ms=0, "
-        "%.0f s per run)" % (SERVER_CONNS, SERVER_EVENTS, SERVER_SECONDS))
-    out("")
+    srv = {}
+    if nserver:
+        v = b.values["server"]
+        rel = {c: [100.0 * x / s for x, s in zip(v[c], v["base"])] for c in CONFIGS}
+        hdr = "%-18s %10s %11s %14s %19s %7s  %s" % (
+            "server (FastAPI)", "base ev/s", "floor", "exporter", "floor - exporter",
+            "target", "result")
+        out(hdr)
+        out("-" * len(hdr))
+        for e in EXPORTERS:
+            pairs = list(zip(rel["floor"], rel[e]))
+
+            def diff(ps):
+                return statistics.median(p[0] for p in ps) - statistics.median(p[1] for p in ps)
+
+            pts = diff(pairs)
+            lo, hi = bootstrap(pairs, diff)
+            mark = "*" if "server" in b.flags else ""
+            result = ("PASS" if pts <= SERVER_TARGET_POINTS else "MISS") + (
+                " (unverified*)" if mark else "")
+            out("%-18s %10.0f %10.1f%% %13.1f%% %5.1fpt [%.1f..%.1f] %5.1fpt  %s" % (
+                "events/s" if e == "exporter" else "  alt exporter", statistics.median(v["base"]),
+                statistics.median(rel["floor"]), statistics.median(rel[e]), pts, lo, hi,
+                SERVER_TARGET_POINTS, result))
+            if e == "exporter":
+                srv = {"base": statistics.median(v["base"]),
+                       "floor": statistics.median(rel["floor"]),
+                       "exporter": statistics.median(rel[e]), "mark": mark}
+        out("  (%s, %d keep-alive connections, POST /v1/chat/completions?events=%d&"
+            "interval_ms=0, %.0f s per run; %% = events/s / base events/s of the same round)"
+            % (os.path.relpath(SERVER, ROOT), SERVER_CONNS, SERVER_EVENTS, SERVER_SECONDS))
+        per_round.append("%-16s base spread %4.1f%%, %s" % ("server", spread(v["base"]), ", ".join(
+            "%s %.1f..%.1f%%" % (c, min(rel[c]), max(rel[c])) for c in CONFIGS[1:])))
+        out("")
     out("variance across rounds (spread = (max - min) / median):")
     for line in per_round:
         out("  " + line)
     out("")
-    out("per round, ns/op (server: events/s), base / floor / exporter:")
+    out("per round, ns/op (server: events/s), %s:" % " / ".join(CONFIGS))
     for key in ["socket_write", "devnull_write", "sse_event", "server"]:
+        if key not in b.values:
+            continue
         v = b.values[key]
-        out("  %-14s %s" % (key, "  ".join(
-            "%.0f/%.0f/%.0f" % t for t in zip(v["base"], v["floor"], v["exporter"]))))
+        cells = ["/".join("%.0f" % x for x in t) for t in zip(*(v[c] for c in CONFIGS))]
+        for i in range(0, len(cells), 5):
+            out("  %-14s %s" % (key if i == 0 else "", "  ".join(cells[i:i + 5])))
     if b.redone:
         out("")
-        out("rounds redone (spoilt by other activity): %d" % len(b.redone))
+        out("rounds redone (spoilt by other activity on the machine): %d" % b.redone)
     if b.flags or warnings:
         out("")
         for w in warnings:
@@ -509,11 +584,13 @@ def report(b):
         if b.flags:
             out("* the exporter did not (fully) track this traffic: its figure is meaningless")
     out("")
-    out("bench: untracked write %s floor, sse event %s floor, server throughput "
-        "baseline=%.0f ev/s floor=%.1f%% exporter=%.1f%%%s" % (
-            summary["socket_write"], summary["sse_event"],
-            statistics.median(b.values["server"]["base"]),
-            mf, me, mark))
+    if srv:
+        tput = "baseline=%.0f ev/s floor=%.1f%% exporter=%.1f%%%s" % (
+            srv["base"], srv["floor"], srv["exporter"], srv["mark"])
+    else:
+        tput = "not measured"
+    out("bench: untracked write %s floor, sse event %s floor, server throughput %s" % (
+        summary["socket_write"], summary["sse_event"], tput))
     return "\n".join(lines) + "\n"
 
 
@@ -521,7 +598,7 @@ def main():
     os.chdir(ROOT)
     if os.geteuid() != 0:
         sys.exit("bench: needs root (BPF): sudo make bench")
-    for path in (EXPORTER, FLOOR_OBJ, SERVER):
+    for path in [EXPORTER, FLOOR_OBJ, SERVER] + ([ALT_EXPORTER] if ALT_EXPORTER else []):
         if not os.path.exists(path):
             sys.exit("bench: %s missing (make all builds the first two)" % path)
     signal.signal(signal.SIGTERM, on_signal)
@@ -538,7 +615,11 @@ def main():
         b = Bench(port)
         b.calibrate()
         loadgen(["client", str(port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)])  # warm up
-        b.run(t0)
+        # The micro phase may spend its share of the budget on redone rounds.
+        share = 0.4 if SERVER_ROUNDS else 1.0
+        b.run("micro", ROUNDS, b.run_micro, t0 + BUDGET_SECONDS * share)
+        if SERVER_ROUNDS:
+            b.run("server", SERVER_ROUNDS, b.run_server, t0 + BUDGET_SECONDS)
         text = report(b)
     finally:
         stop_all()
