@@ -37,7 +37,8 @@ struct inflight {
 	__u8 kind;
 	__u8 dir;
 	__u8 active; /* set by enter, cleared by exit */
-	__u8 pad[5];
+	__u8 proto;  /* of the connection at enter */
+	__u8 pad[4];
 };
 
 struct {
@@ -101,6 +102,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->vlen = vlen;
 	in->kind = kind;
 	in->dir = dir;
+	in->proto = info->proto;
 	in->active = 1;
 }
 
@@ -164,6 +166,22 @@ static __always_inline bool classify(struct conn_info *info, const struct inflig
 	return http;
 }
 
+static __always_inline void data_header(struct data_event *ev, const struct inflight *in,
+					__s64 ret)
+{
+	ev->h.type = EV_DATA;
+	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
+	ev->h.ts_ns = bpf_ktime_get_ns();
+	ev->h.conn_id = in->conn_id;
+	ev->fd = in->fd;
+	ev->dir = in->dir;
+	ev->flags = 0;
+	ev->len = 0;
+	ev->ret = ret;
+	ev->offset = 0;
+	ev->seg = 0;
+}
+
 static __always_inline struct capture_scratch *event_init(const struct inflight *in, __s64 ret)
 {
 	struct capture_scratch *w = scratch_area();
@@ -171,18 +189,36 @@ static __always_inline struct capture_scratch *event_init(const struct inflight 
 	if (!w)
 		return NULL;
 	__builtin_memset(&w->c, 0, sizeof(w->c));
-	w->ev.h.type = EV_DATA;
-	w->ev.h.tgid = bpf_get_current_pid_tgid() >> 32;
-	w->ev.h.ts_ns = bpf_ktime_get_ns();
-	w->ev.h.conn_id = in->conn_id;
-	w->ev.fd = in->fd;
-	w->ev.dir = in->dir;
-	w->ev.flags = 0;
-	w->ev.len = 0;
-	w->ev.ret = ret;
-	w->ev.offset = 0;
-	w->ev.seg = 0;
+	data_header(&w->ev, in, ret);
 	return w;
+}
+
+#define SMALL_RECORD (offsetof(struct data_event, data) + CAPTURE_SMALL_MAX)
+
+/* The common case, one SSE event in one write: read it straight into a
+ * ring record of fixed size, one copy instead of two. Returns false when
+ * the call is not such a case. */
+static __always_inline bool emit_small(const struct inflight *in, __s64 ret)
+{
+	struct data_event *ev;
+	__u64 n = ret;
+
+	if (in->kind != IO_BUF || ret <= 0 || ret > CAPTURE_SMALL_MAX)
+		return false;
+	ev = bpf_ringbuf_reserve(&events, SMALL_RECORD, 0);
+	if (!ev) {
+		count(CNT_EVENTS_LOST, 1);
+		return true;
+	}
+	data_header(ev, in, ret);
+	barrier_var(n); /* keep the bound on the register the helper gets */
+	if (n > CAPTURE_SMALL_MAX || bpf_probe_read_user(ev->data, n, (void *)in->ptr)) {
+		bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
+		return true;
+	}
+	ev->len = n;
+	bpf_ringbuf_submit(ev, ring_flags());
+	return true;
 }
 
 static __always_inline void emit_data(struct data_event *ev, __u32 n)
@@ -314,14 +350,20 @@ static __always_inline void io_exit(__s64 ret)
 		return;
 	copy = *in;
 	in->active = 0;
-	key = current_key(copy.fd);
-	info = bpf_map_lookup_elem(&conns, &key);
-	if (!info || info->id != copy.conn_id || !classify(info, &copy, ret))
-		return;
+	/* A connection known to be HTTP at enter needs no second lookup: if
+	 * it was closed meanwhile, user space drops records of unknown ids. */
+	if (copy.proto != PROTO_HTTP) {
+		key = current_key(copy.fd);
+		info = bpf_map_lookup_elem(&conns, &key);
+		if (!info || info->id != copy.conn_id || !classify(info, &copy, ret))
+			return;
+	}
 	if (ret == 0 && copy.dir == DIR_OUT)
 		return;
 	if (ret < 0 && !fatal_errno(ret))
 		return; /* EAGAIN and friends */
+	if (emit_small(&copy, ret))
+		return;
 	w = event_init(&copy, ret);
 	if (!w)
 		return;

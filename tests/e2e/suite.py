@@ -334,12 +334,20 @@ SERVER_CASES = [
 ]
 
 
+def settled(ctx):
+    """The launcher's readiness probe has closed its connection: wait until
+    the exporter has seen that, so no case starts from a moving baseline."""
+    metrics.wait_for(ctx.port, lambda samples: metrics.total(
+        samples, "http_connections_active", service=ctx.svc) == 0, timeout=10.0)
+    return ctx
+
+
 def groups(tmp):
     exporter = exporter_cases.Exporter(tmp)
     out = exporter_cases.first_groups(tmp, exporter)
     for kind, start in launch.STARTERS.items():
         def setup(start=start):
-            return Ctx(exporter.port(), start(tmp))
+            return settled(Ctx(exporter.port(), start(tmp)))
         cases = [("%s:%s" % (kind, name), fn) for name, fn in SERVER_CASES]
         out.append(Group(setup, cases, lambda ctx: launch.stop_server(ctx.server)))
     return out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
