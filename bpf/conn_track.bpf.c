@@ -105,6 +105,7 @@ static __always_inline void track(int fd, enum conn_role role)
 	}
 	bpf_map_update_elem(&sock_owner, &sk, &ev.key, BPF_ANY);
 	proc_conns_add(ev.key.tgid, 1);
+	bit_set(&procs_with_conns, ev.key.tgid);
 	ev.h.type = EV_OPEN;
 	ev.h.tgid = ev.key.tgid;
 	ev.h.ts_ns = ev.info.open_ns;
@@ -188,6 +189,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	if (!bpf_map_lookup_elem(&tracked_procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&tracked_procs, &tgid);
+	bit_clear(&procs_with_conns, tgid);
 	ev.h.type = EV_EXIT;
 	ev.h.tgid = tgid;
 	ev.h.ts_ns = bpf_ktime_get_ns();

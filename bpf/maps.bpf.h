@@ -31,6 +31,47 @@ struct {
 	__type(value, __u64);
 } tracked_procs SEC(".maps");
 
+/* One bit per tgid: the process owns tracked connections. An array lookup
+ * is inlined by the verifier, so every read/write of the many processes
+ * that own none leaves after a few instructions, before any hash lookup.
+ * A stale bit only costs that lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PID_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} procs_with_conns SEC(".maps");
+
+static __always_inline __u64 *bitmap_word(void *map, __u32 id)
+{
+	__u32 word = id / 64;
+
+	return bpf_map_lookup_elem(map, &word);
+}
+
+static __always_inline bool bit_test(void *map, __u32 id)
+{
+	__u64 *w = bitmap_word(map, id);
+
+	return w && (*w & (1ull << (id % 64)));
+}
+
+static __always_inline void bit_set(void *map, __u32 id)
+{
+	__u64 *w = bitmap_word(map, id);
+
+	if (w && !(*w & (1ull << (id % 64))))
+		__sync_fetch_and_or(w, 1ull << (id % 64));
+}
+
+static __always_inline void bit_clear(void *map, __u32 id)
+{
+	__u64 *w = bitmap_word(map, id);
+
+	if (w && (*w & (1ull << (id % 64))))
+		__sync_fetch_and_and(w, ~(1ull << (id % 64)));
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, EVENTS_RING_BYTES);

@@ -36,10 +36,18 @@ struct inflight {
 	__u32 vlen;
 	__u8 kind;
 	__u8 dir;
-	__u8 active; /* set by enter, cleared by exit */
-	__u8 proto;  /* of the connection at enter */
-	__u8 pad[4];
+	__u8 proto; /* of the connection at enter */
+	__u8 pad[5];
 };
+
+/* One bit per thread: a tracked call is in flight, its inflight slot is
+ * valid. The exit probe of every other call stops at this inlined test. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PID_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} threads_inflight SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -85,9 +93,12 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 				     enum data_dir dir)
 {
 	struct conn_key key = current_key(fd);
-	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+	struct conn_info *info;
 	struct inflight *in;
 
+	if (!bit_test(&procs_with_conns, key.tgid))
+		return;
+	info = bpf_map_lookup_elem(&conns, &key);
 	if (!info || info->proto == PROTO_OTHER)
 		return;
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
@@ -103,7 +114,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->kind = kind;
 	in->dir = dir;
 	in->proto = info->proto;
-	in->active = 1;
+	bit_set(&threads_inflight, (__u32)bpf_get_current_pid_tgid());
 }
 
 /* The first bytes decide whether an unknown connection is HTTP: a server
@@ -166,8 +177,7 @@ static __always_inline bool classify(struct conn_info *info, const struct inflig
 	return http;
 }
 
-static __always_inline void data_header(struct data_event *ev, const struct inflight *in,
-					__s64 ret)
+static __always_inline void data_header(struct data_event *ev, const struct inflight *in, __s64 ret)
 {
 	ev->h.type = EV_DATA;
 	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
@@ -340,16 +350,20 @@ static __always_inline bool fatal_errno(__s64 ret)
 
 static __always_inline void io_exit(__s64 ret)
 {
-	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+	__u32 tid = bpf_get_current_pid_tgid();
+	struct inflight *in;
 	struct inflight copy;
 	struct conn_info *info;
 	struct conn_key key;
 	struct capture_scratch *w;
 
-	if (!in || !in->active)
+	if (!bit_test(&threads_inflight, tid))
+		return;
+	bit_clear(&threads_inflight, tid);
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+	if (!in)
 		return;
 	copy = *in;
-	in->active = 0;
 	/* A connection known to be HTTP at enter needs no second lookup: if
 	 * it was closed meanwhile, user space drops records of unknown ids. */
 	if (copy.proto != PROTO_HTTP) {

@@ -417,6 +417,42 @@ static bool existing_selected(struct collector *c, pid_t tgid, uint16_t lport)
 	       bpf_map_lookup_elem(c->l->allowed_ports_fd, &lport, &v) == 0;
 }
 
+/* Sets bits of the kernel's gate in front of every read and write (this
+ * process owns tracked connections) without clearing any: the word is
+ * written only if bits are missing. A kernel accept setting another bit
+ * of the word in between can be lost; the sweep re-asserts every owner. */
+static void mark_bits(struct collector *c, uint32_t word, uint64_t want)
+{
+	uint64_t bits;
+
+	if (bpf_map_lookup_elem(c->l->procs_fd, &word, &bits) || (bits & want) == want)
+		return;
+	bits |= want;
+	bpf_map_update_elem(c->l->procs_fd, &word, &bits, BPF_ANY);
+}
+
+static void mark_process(struct collector *c, uint32_t tgid)
+{
+	mark_bits(c, tgid / 64, 1ull << (tgid % 64));
+}
+
+/* Every process with connections in the table has its bit. */
+static void remark_processes(struct collector *c)
+{
+	uint64_t *words = calloc(PID_BITMAP_WORDS, sizeof(*words));
+
+	if (!words)
+		return;
+	for (size_t i = 0; i < c->table_size; i++)
+		for (struct conn_entry *e = c->by_id[i]; e; e = e->next)
+			if (e->key.tgid / 64 < PID_BITMAP_WORDS)
+				words[e->key.tgid / 64] |= 1ull << (e->key.tgid % 64);
+	for (uint32_t w = 0; w < PID_BITMAP_WORDS; w++)
+		if (words[w])
+			mark_bits(c, w, words[w]);
+	free(words);
+}
+
 static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t)
 {
 	struct collector *c = ctx;
@@ -440,6 +476,7 @@ static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry
 		return;
 	c->next_adopt_id++;
 	bpf_map_update_elem(c->l->tracked_procs_fd, &key.tgid, &one, BPF_NOEXIST);
+	mark_process(c, key.tgid);
 	entry_add(c, &key, &info);
 }
 
@@ -471,6 +508,7 @@ void collector_sweep(struct collector *c)
 			entry_end(c, e, HTTP_END_LOST, ts);
 		}
 	}
+	remark_processes(c);
 	pthread_mutex_unlock(c->lock);
 }
 

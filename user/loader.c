@@ -113,6 +113,7 @@ static int share_maps(struct loader *l)
 	    {l->io->maps.tracked_procs, l->track->maps.tracked_procs},
 	    {l->io->maps.events, l->track->maps.events},
 	    {l->io->maps.counters, l->track->maps.counters},
+	    {l->io->maps.procs_with_conns, l->track->maps.procs_with_conns},
 	};
 
 	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
@@ -167,6 +168,7 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 	l->sock_owner_fd = bpf_map__fd(l->track->maps.sock_owner);
 	l->tracked_procs_fd = bpf_map__fd(l->track->maps.tracked_procs);
 	l->counters_fd = bpf_map__fd(l->track->maps.counters);
+	l->procs_fd = bpf_map__fd(l->track->maps.procs_with_conns);
 	l->allowed_tgids_fd = bpf_map__fd(l->track->maps.allowed_tgids);
 	l->allowed_ports_fd = bpf_map__fd(l->track->maps.allowed_ports);
 	l->next_id_fd = bpf_map__fd(l->track->maps.next_conn_id);

@@ -32,7 +32,7 @@ struct loader {
 	const char *names[LOADER_PROGS_MAX];
 	size_t nlinks;	  /* attached */
 	size_t nrequired; /* programs that must attach */
-	int conns_fd, sock_owner_fd, tracked_procs_fd, counters_fd;
+	int conns_fd, sock_owner_fd, tracked_procs_fd, counters_fd, procs_fd;
 	int allowed_tgids_fd, allowed_ports_fd, next_id_fd;
 };
 

@@ -116,6 +116,16 @@ static size_t skip_bom(struct sse_splitter *s, const char *buf, size_t len)
 	return i;
 }
 
+/* Bytes before the first CR or LF (all of them if there is none). */
+static size_t to_line_end(const char *buf, size_t len)
+{
+	const char *lf = memchr(buf, '\n', len);
+	size_t n = lf ? (size_t)(lf - buf) : len;
+	const char *cr = memchr(buf, '\r', n);
+
+	return cr ? (size_t)(cr - buf) : n;
+}
+
 void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx)
 {
 	size_t i = skip_bom(s, buf, len);
@@ -130,6 +140,15 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 	while (i < len) {
 		char c = buf[i];
 
+		/* past the field name only the line end matters: jump to it */
+		if (s->line_len && !s->in_name && c != '\r' && c != '\n') {
+			size_t n = to_line_end(buf + i, len - i);
+
+			s->event_bytes += n;
+			s->line_len += n;
+			i += n;
+			continue;
+		}
 		if (c == '\r' || c == '\n') {
 			i += line_end(s, buf, len, i, cb, ctx);
 			continue;

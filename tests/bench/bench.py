@@ -12,7 +12,10 @@ Measurements (build/bench/loadgen, from tests/bench/loadgen.c):
 
   untracked write  64-byte write()s on an accepted TCP connection whose
                    first bytes read were not HTTP (PROTO_OTHER)
-  /dev/null write  64-byte write()s on a non-socket fd
+  /dev/null write  64-byte write()s on a non-socket fd, by the same process
+                   (so the same exit path as the socket's, minus the socket)
+  unobserved proc  the same, by a process with no tracked connection yet
+                   (most processes on a host)
   sse event        one SSE event, one HTTP chunk, one write() on a tracked
                    HTTP stream
   server           events/s that concurrent C clients receive from the
@@ -39,7 +42,7 @@ Environment: BENCH_ROUNDS (8), BENCH_SERVER_ROUNDS (10),
 BENCH_SERVER_SECONDS (3), BENCH_SERVER_CONNS (4), BENCH_SERVER_EVENTS (200),
 BENCH_BUDGET_SECONDS (230: the time after which spoilt rounds are no longer
 redone), BENCH_ALT_EXPORTER=PATH (a fourth configuration, "alt": another
-exporter binary, for A/B experiments; see tests/bench/experiments/).
+exporter binary built from a variant, for A/B experiments in one run).
 """
 import json
 import os
@@ -79,6 +82,7 @@ PROGS_EXPECTED = {"base": 0, "floor": 30, "exporter": 30, "alt": 30}
 MICRO = [
     ("untracked write", "socket_write", 1.2),
     ("/dev/null write", "devnull_write", 1.2),
+    ("  unobserved proc", "devnull_unobserved", 1.2),
     ("sse event", "sse_event", 2.0),
 ]
 SERVER_TARGET_POINTS = 2.0
@@ -175,8 +179,9 @@ def bpf_progs():
 
 
 def cpu_ticks():
-    """pid -> user+system clock ticks of every user-space process."""
-    ticks = {}
+    """pid -> (parent pid, user+system clock ticks) of every user-space
+    process."""
+    procs = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -188,18 +193,58 @@ def cpu_ticks():
         f = stat[stat.rindex(")") + 2:].split()
         if int(f[6]) & 0x00200000 or f[1] == "2":  # PF_KTHREAD, or child of kthreadd
             continue
-        ticks[int(pid)] = int(f[11]) + int(f[12])
-    return ticks
+        procs[int(pid)] = (int(f[1]), int(f[11]) + int(f[12]))
+    return procs
 
 
-def foreign_cpu(before, after, seconds):
-    """Share of one CPU that processes other than ours used in between,
-    and the busiest of them."""
-    ours = {os.getpid()} | {p.pid for p in children}
-    used = {pid: t - before.get(pid, 0) for pid, t in after.items() if pid not in ours}
-    total = sum(used.values()) / os.sysconf("SC_CLK_TCK") / max(seconds, 1e-3)
+def foreign(before, after, seconds):
+    """Activity of processes that are not ours (not descendants of this
+    one) in between: the share of one CPU they used, the busiest of them,
+    and those that started."""
+    me = os.getpid()
+
+    def ours(pid):
+        for _ in range(64):
+            if pid == me:
+                return True
+            if pid not in after:
+                return False
+            pid = after[pid][0]
+        return False
+
+    others = [pid for pid in after if not ours(pid)]
+    used = {pid: after[pid][1] - before.get(pid, (0, 0))[1] for pid in others}
+    share = sum(used.values()) / os.sysconf("SC_CLK_TCK") / max(seconds, 1e-3)
     top = max(used, key=used.get) if used else None
-    return total, top
+    started = [pid for pid in others if pid not in before]
+    return share, top, started
+
+
+def spoiler(before, after, seconds, during):
+    """Why other activity spoils a measurement, or None."""
+    n = len(bpf_progs())
+    if n != PROGS_EXPECTED[during]:
+        return "%d tracing BPF programs loaded during '%s' (expected %d)" % (
+            n, during, PROGS_EXPECTED[during])
+    share, top, started = foreign(before, after, seconds)
+    if started:
+        return "processes started by others during '%s' (%s)" % (during, cmdline(started[0]))
+    if share >= FOREIGN_CPU_MAX:
+        return "other processes used %.0f%% of a CPU during '%s' (busiest: %s)" % (
+            100 * share, during, cmdline(top))
+    return None
+
+
+def cpu_ns(pid):
+    """CPU time of every thread of pid so far, in ns."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+    except OSError:
+        pass
+    return total
 
 
 def cmdline(pid):
@@ -217,8 +262,7 @@ def wait_quiet(limit):
     while True:
         before, t0 = cpu_ticks(), time.monotonic()
         time.sleep(1)
-        share, _ = foreign_cpu(before, cpu_ticks(), time.monotonic() - t0)
-        if not bpf_progs() and share < FOREIGN_CPU_MAX:
+        if not spoiler(before, cpu_ticks(), time.monotonic() - t0, "base"):
             return True
         if time.monotonic() > deadline:
             return False
@@ -247,13 +291,6 @@ class Config:
             wait_http("http://127.0.0.1:%d/health" % self.port, self.proc, binary)
         time.sleep(0.3)  # let start-up work (/proc adoption) settle
 
-    def foreign_progs(self):
-        n = len(bpf_progs())
-        if n != PROGS_EXPECTED[self.name]:
-            return "%d tracing BPF programs loaded during '%s' (expected %d)" % (
-                n, self.name, PROGS_EXPECTED[self.name])
-        return None
-
     def stop(self):
         if self.proc:
             stop(self.proc)
@@ -262,8 +299,12 @@ class Config:
         self.proc = None
 
     def metric(self, name):
-        """Sum of every sample of a metric of the running exporter."""
-        _, text = http_get("http://127.0.0.1:%d/metrics" % self.port, 5)
+        """Sum of every sample of a metric of the running exporter; None
+        when /metrics does not answer (a hung or dead exporter)."""
+        try:
+            _, text = http_get("http://127.0.0.1:%d/metrics" % self.port, 5)
+        except (OSError, ValueError):
+            return None
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):
@@ -271,10 +312,14 @@ class Config:
         return total
 
     def wait_metric(self, name, before, expected, timeout=5):
-        """Polls until the metric grew by expected; returns the growth."""
+        """Polls until the metric grew by expected; returns the growth, or
+        None when /metrics does not answer."""
         deadline = time.monotonic() + timeout
         while True:
-            grown = self.metric(name) - before
+            now = self.metric(name)
+            if now is None or before is None:
+                return None
+            grown = now - before
             if grown >= expected or time.monotonic() > deadline:
                 return grown
             time.sleep(0.1)
@@ -333,7 +378,7 @@ class Bench:
         self.n_sse = 200000
         self.values = {}  # values[measure][config]: one value per kept round
         self.round = {}  # the round in progress
-        self.flags = {}  # measure -> problems of an exporter figure
+        self.flags = {}  # (measure, config) -> problems of an exporter figure
         self.redone = 0
 
     def add(self, measure, config, value):
@@ -344,9 +389,17 @@ class Bench:
             for config, value in by_config.items():
                 self.values.setdefault(measure, {c: [] for c in CONFIGS})[config].append(value)
 
-    def flag(self, measure, problem):
-        self.flags.setdefault(measure, set()).add(problem)
-        warn("%s: %s" % (measure, problem))
+    def flag(self, measure, config, problem):
+        """Marks an exporter figure as not measuring what it claims; warns
+        the first time only."""
+        if (measure, config) not in self.flags:
+            warn("%s: %s" % (measure, problem))
+        self.flags.setdefault((measure, config), []).append(problem)
+
+    def metric_timeout(self, measure, config):
+        """Once a figure is known not to be tracked, do not wait long for
+        a metric that will not grow."""
+        return 1 if (measure, config) in self.flags else 5
 
     def calibrate(self):
         """Loop sizes for MICRO_SECONDS per timed run, without BPF. What
@@ -366,25 +419,33 @@ class Bench:
         def check_untracked(pid, fd):
             proto = conn_proto(pid, fd)
             if proto != 2:
-                self.flag("socket_write", "the untracked connection is not in the conns map "
-                          "as PROTO_OTHER (proto=%s): the %s figure does not measure that "
-                          "path" % (proto, cfg.name))
+                self.flag("socket_write", cfg.name,
+                          "the untracked connection is not in the conns map as PROTO_OTHER "
+                          "(proto=%s): the %s figure does not measure that path"
+                          % (proto, cfg.name))
 
         r = loadgen(["untracked", str(self.n_untracked)], check_untracked if exp else None)
         self.add("socket_write", cfg.name, r["socket_write"])
         self.add("devnull_write", cfg.name, r["devnull_write"])
+        self.add("devnull_unobserved", cfg.name, r["devnull_unobserved"])
 
         if exp:
             chunks0 = cfg.metric("sse_chunks_streamed_total")
             lost0 = cfg.metric("sse_exporter_events_lost_total")
+            cpu0 = cpu_ns(cfg.proc.pid)
         r = loadgen(["sse", str(self.n_sse)])
         self.add("sse_event", cfg.name, r["sse_event"])
         if exp:
             written = r["sse_events_written"]
-            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written)
-            if grown < written:
-                self.flag("sse_event", "%s: sse_chunks_streamed_total grew by %d for %d events "
-                          "written: the stream was not followed" % (cfg.name, grown, written))
+            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written,
+                                    self.metric_timeout("sse_event", cfg.name))
+            self.add("cpu_sse_event", cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / written)
+            if grown is None:
+                self.flag("sse_event", cfg.name, "%s: /metrics did not answer" % cfg.name)
+            elif grown < written:
+                self.flag("sse_event", cfg.name,
+                          "%s: sse_chunks_streamed_total grew by %d for %d events written: "
+                          "the stream was not followed" % (cfg.name, grown, written))
             self.check_lost(cfg, lost0)
 
     def run_server(self, cfg):
@@ -392,6 +453,7 @@ class Bench:
         if exp:
             chunks0 = cfg.metric("sse_chunks_streamed_total")
             lost0 = cfg.metric("sse_exporter_events_lost_total")
+            cpu0 = cpu_ns(cfg.proc.pid)
         r = loadgen(["client", str(self.server_port), str(SERVER_CONNS), str(SERVER_SECONDS),
                      str(SERVER_EVENTS)])
         if r["errors"]:
@@ -399,14 +461,20 @@ class Bench:
         self.add("server", cfg.name, r["events_per_s"])
         if exp:
             got = r["client_events"]
-            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, got)
-            if grown < 0.99 * got:
-                self.flag("server", "%s: sse_chunks_streamed_total grew by %d for %d events "
-                          "received: the server was not followed" % (cfg.name, grown, got))
+            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, got,
+                                    self.metric_timeout("server", cfg.name))
+            self.add("cpu_server", cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / max(got, 1))
+            if grown is None:
+                self.flag("server", cfg.name, "%s: /metrics did not answer" % cfg.name)
+            elif grown < 0.99 * got:
+                self.flag("server", cfg.name,
+                          "%s: sse_chunks_streamed_total grew by %d for %d events received: "
+                          "the server was not followed" % (cfg.name, grown, got))
             self.check_lost(cfg, lost0)
 
     def check_lost(self, cfg, lost0):
-        lost = cfg.metric("sse_exporter_events_lost_total") - lost0
+        now = cfg.metric("sse_exporter_events_lost_total")
+        lost = now - lost0 if now is not None and lost0 is not None else 0
         if lost:
             warn("%s lost %d ring buffer records" % (cfg.name, lost))
 
@@ -418,13 +486,13 @@ class Bench:
             cfg = Config(name)
             cfg.start()
             try:
+                # BPF programs are checked before and after: a short e2e
+                # test can load and unload an exporter in between, but
+                # then it also starts processes.
                 before, t0 = cpu_ticks(), time.monotonic()
+                spoilt = spoilt or spoiler(before, before, 1, name)
                 work(cfg)
-                share, top = foreign_cpu(before, cpu_ticks(), time.monotonic() - t0)
-                spoilt = spoilt or cfg.foreign_progs()
-                if share >= FOREIGN_CPU_MAX and not spoilt:
-                    spoilt = "other processes used %.0f%% of a CPU during '%s' (busiest: " \
-                             "%s %s)" % (100 * share, name, top, cmdline(top))
+                spoilt = spoilt or spoiler(before, cpu_ticks(), time.monotonic() - t0, name)
             finally:
                 cfg.stop()
         return spoilt
@@ -514,7 +582,7 @@ def report(b):
             pairs = list(zip(ea, fa))
             ratio = ratio_of_medians(pairs)
             lo, hi = bootstrap(pairs, ratio_of_medians)
-            mark = "*" if key in b.flags else ""
+            mark = "*" if (key, e) in b.flags else ""
             result = ("PASS" if ratio <= target else "MISS") + (" (unverified*)" if mark else "")
             name = title if e == "exporter" else "  alt exporter"
             out("%-18s %10.1f %11.1f %14.1f %6.2fx [%s..%s] %6.1fx  %s" % (
@@ -545,7 +613,7 @@ def report(b):
 
             pts = diff(pairs)
             lo, hi = bootstrap(pairs, diff)
-            mark = "*" if "server" in b.flags else ""
+            mark = "*" if ("server", e) in b.flags else ""
             result = ("PASS" if pts <= SERVER_TARGET_POINTS else "MISS") + (
                 " (unverified*)" if mark else "")
             out("%-18s %10.0f %10.1f%% %13.1f%% %5.1fpt [%.1f..%.1f] %5.1fpt  %s" % (
@@ -562,18 +630,28 @@ def report(b):
         per_round.append("%-16s base spread %4.1f%%, %s" % ("server", spread(v["base"]), ", ".join(
             "%s %.1f..%.1f%%" % (c, min(rel[c]), max(rel[c])) for c in CONFIGS[1:])))
         out("")
+    for key, what in (("cpu_sse_event", "SSE event written (sse event)"),
+                      ("cpu_server", "event received (server)")):
+        for e in EXPORTERS:
+            xs = b.values.get(key, {}).get(e)
+            if xs:
+                out("%s process: %.0f ns of CPU per %s, median over rounds" % (
+                    e, statistics.median(xs), what))
+    out("  (user space and ring buffer reading, beside the BPF cost that the measured "
+        "process pays in its syscalls)")
+    out("")
     out("variance across rounds (spread = (max - min) / median):")
     for line in per_round:
         out("  " + line)
     out("")
     out("per round, ns/op (server: events/s), %s:" % " / ".join(CONFIGS))
-    for key in ["socket_write", "devnull_write", "sse_event", "server"]:
+    for key in ["socket_write", "devnull_write", "devnull_unobserved", "sse_event", "server"]:
         if key not in b.values:
             continue
         v = b.values[key]
         cells = ["/".join("%.0f" % x for x in t) for t in zip(*(v[c] for c in CONFIGS))]
         for i in range(0, len(cells), 5):
-            out("  %-14s %s" % (key if i == 0 else "", "  ".join(cells[i:i + 5])))
+            out("  %-18s %s" % (key if i == 0 else "", "  ".join(cells[i:i + 5])))
     if b.redone:
         out("")
         out("rounds redone (spoilt by other activity on the machine): %d" % b.redone)
@@ -582,6 +660,8 @@ def report(b):
         for w in warnings:
             out("WARNING: " + w)
         if b.flags:
+            for (key, e), problems in sorted(b.flags.items()):
+                out("* %s, %s: not tracked in %d run(s)" % (key, e, len(problems)))
             out("* the exporter did not (fully) track this traffic: its figure is meaningless")
     out("")
     if srv:

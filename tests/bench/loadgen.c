@@ -2,10 +2,12 @@
 /*
  * Benchmark load generator (driven by tests/bench/bench.py).
  *
- *   loadgen untracked N   N write()s of 64 bytes on an accepted TCP socket
- *                         whose first bytes read were not HTTP (the
- *                         exporter marks it PROTO_OTHER), then N writes of
- *                         64 bytes to /dev/null (a non-socket fd)
+ *   loadgen untracked N   4N write()s of 64 bytes to /dev/null by a process
+ *                         with no tracked connection; N write()s of 64
+ *                         bytes on an accepted TCP socket whose first bytes
+ *                         read were not HTTP (the exporter marks it
+ *                         PROTO_OTHER); 4N writes to /dev/null again, now
+ *                         from a process with a tracked connection
  *   loadgen sse N         an accepted TCP connection that reads a real
  *                         HTTP request, answers with an SSE response, and
  *                         writes N events, one chunk each, one write()
@@ -41,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCHES 50
+#define BATCHES	  50
 #define DRAIN_BUF (256 * 1024)
 
 static void die(const char *what)
@@ -99,7 +101,7 @@ static void report(const char *name, struct timing *t)
 /* A connected pair on 127.0.0.1: *srv is the accepted end. */
 static void tcp_pair(int *srv, int *cli)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	int one = 1, l;
 
@@ -168,7 +170,7 @@ static void timed_writes(int fd, const char *buf, size_t len, long n, struct tim
  * timed is the writer's syscall alone (with its loopback delivery). A
  * batch fits the socket buffers, so a write never blocks.
  */
-#define BATCH_OPS 256
+#define BATCH_OPS   256
 #define MAX_BATCHES 100000
 
 static double batch_ns[MAX_BATCHES];
@@ -183,8 +185,7 @@ static void drain_nonblock(int fd)
 		die("drain");
 }
 
-static void inline_writes(int fd, int peer, const char *buf, size_t len, long n,
-			  struct timing *t)
+static void inline_writes(int fd, int peer, const char *buf, size_t len, long n, struct timing *t)
 {
 	long nb = n / BATCH_OPS;
 
@@ -255,6 +256,15 @@ static int mode_untracked(long n)
 	int srv, cli, null, inl = inline_mode();
 
 	memset(buf, 'x', sizeof(buf));
+	/* First as a process the exporter does not track at all: no
+	 * connection in the conns map, no task storage yet. */
+	null = open("/dev/null", O_WRONLY);
+	if (null < 0)
+		die("/dev/null");
+	timed_writes(null, buf, sizeof(buf), n / 10, &t);
+	timed_writes(null, buf, sizeof(buf), n * 4, &t); /* 4x: each is cheaper */
+	report("devnull_unobserved", &t);
+
 	tcp_pair(&srv, &cli);
 	/* The first bytes the server reads decide: not HTTP. */
 	write_all(cli, &first, 1);
@@ -271,11 +281,10 @@ static int mode_untracked(long n)
 	}
 	report("socket_write", &t);
 
-	null = open("/dev/null", O_WRONLY);
-	if (null < 0)
-		die("/dev/null");
+	/* Then as a process with a tracked connection, the same exit path
+	 * as the socket writes, without the socket. */
 	timed_writes(null, buf, sizeof(buf), n / 10, &t);
-	timed_writes(null, buf, sizeof(buf), n * 4, &t); /* 4x: each is cheaper */
+	timed_writes(null, buf, sizeof(buf), n * 4, &t);
 	report("devnull_write", &t);
 	close(null);
 
@@ -286,8 +295,8 @@ static int mode_untracked(long n)
 
 static const char sse_body[] = "{\"model\":\"m\",\"stream\":true}";
 static const char sse_data[] =
-	"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":"
-	"[{\"delta\":{\"content\":\"tok\"}}]}\n\n";
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":"
+    "[{\"delta\":{\"content\":\"tok\"}}]}\n\n";
 
 static void write_request(int fd)
 {
@@ -489,7 +498,7 @@ static int read_response(struct resp *r, uint64_t *events)
 
 static int connect_port(int port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
