@@ -16,7 +16,6 @@
 #define EPIPE	   32
 #define ECONNRESET 104
 #define ETIMEDOUT  110
-#define MMSG_MAX   4 /* messages of sendmmsg/recvmmsg looked at */
 
 enum io_kind {
 	IO_BUF,	     /* read, write, recvfrom, sendto */
