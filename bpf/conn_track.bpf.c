@@ -13,7 +13,11 @@
 #include "maps.bpf.h"
 #include "sock_lookup.bpf.h"
 
-#define EINPROGRESS 115
+#define ENETUNREACH  101
+#define ETIMEDOUT    110
+#define ECONNREFUSED 111
+#define EHOSTUNREACH 113
+#define EINPROGRESS  115
 
 const volatile __u32 self_tgid = 0;
 const volatile bool filter_active = false; /* --pid/--port/--exe/--cgroup given */
@@ -60,6 +64,14 @@ static __always_inline bool selected(__u32 tgid, __u16 lport)
 	       bpf_map_lookup_elem(&allowed_ports, &lport);
 }
 
+/* Errors that say the peer cannot be reached; EINTR, EALREADY and the
+ * like are the caller's business. */
+static __always_inline bool connect_error(long ret)
+{
+	return ret == -ECONNREFUSED || ret == -ETIMEDOUT || ret == -EHOSTUNREACH ||
+	       ret == -ENETUNREACH;
+}
+
 static __always_inline __u64 new_conn_id(void)
 {
 	__u32 zero = 0;
@@ -78,10 +90,22 @@ static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
 		bpf_map_update_elem(&tracked_procs, &tgid, &one, BPF_NOEXIST);
 }
 
-static __always_inline void track(int fd, enum conn_role role)
+/* A connect that failed at once, or whose RST came back before connect()
+ * returned (loopback): user space counts a failed upstream call. */
+static __always_inline void connect_failed(struct open_event *ev, int err)
+{
+	ev->err = err;
+	ev->h.type = EV_CONNECT_FAIL;
+	ev->h.tgid = ev->key.tgid;
+	ev->h.ts_ns = bpf_ktime_get_ns();
+	emit(ev, sizeof(*ev));
+}
+
+static __always_inline void track(int fd, enum conn_role role, int err)
 {
 	struct open_event ev = {};
 	struct tcp_sock_ref ref;
+	struct sock *sock;
 	__u64 sk;
 
 	if (fd < 0 || !fd_tcp_sock(fd, &ref))
@@ -89,6 +113,12 @@ static __always_inline void track(int fd, enum conn_role role)
 	ev.key = current_key(fd);
 	if (!selected(ev.key.tgid, ref.lport))
 		return;
+	sock = ref.sk;
+	sock_remote(sock, &ev.remote);
+	if (role == ROLE_CLIENT && (err || BPF_CORE_READ(sock, __sk_common.skc_state) == TCP_CLOSE)) {
+		connect_failed(&ev, err);
+		return;
+	}
 	ev.info.id = new_conn_id();
 	ev.info.sk = sk = (__u64)ref.sk;
 	ev.info.ino = ref.ino;
@@ -116,14 +146,14 @@ static __always_inline void track(int fd, enum conn_role role)
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
-	track(ctx->ret, ROLE_SERVER);
+	track(ctx->ret, ROLE_SERVER, 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
 int exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	track(ctx->ret, ROLE_SERVER);
+	track(ctx->ret, ROLE_SERVER, 0);
 	return 0;
 }
 
@@ -150,7 +180,9 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (!fd)
 		return 0;
 	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		track(*fd, ROLE_CLIENT);
+		track(*fd, ROLE_CLIENT, 0);
+	else if (connect_error(ctx->ret))
+		track(*fd, ROLE_CLIENT, ctx->ret);
 	bpf_map_delete_elem(&connecting, &tid);
 	return 0;
 }

@@ -10,34 +10,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
-#include "maps.bpf.h"
+#include "capture.bpf.h"
+#include "tls_state.bpf.h"
 
 #define MSG_PEEK   2
 #define EPIPE	   32
 #define ECONNRESET 104
 #define ETIMEDOUT  110
-
-enum io_kind {
-	IO_BUF,	     /* read, write, recvfrom, sendto */
-	IO_IOV,	     /* readv, writev */
-	IO_MSG,	     /* recvmsg, sendmsg */
-	IO_MMSG,     /* recvmmsg, sendmmsg */
-	IO_SENDFILE, /* sendfile: bytes move, we copy none */
-};
-
-/* What an enter probe leaves for its exit probe, in task storage: the
- * exit probe of every untracked syscall looks it up, and a task-local
- * slot is cheaper than a hash lookup, with no insert or delete per call. */
-struct inflight {
-	__u64 ptr; /* buffer, iovec array, msghdr or mmsghdr array */
-	__u64 conn_id;
-	__s32 fd;
-	__u32 vlen;
-	__u8 kind;
-	__u8 dir;
-	__u8 proto; /* of the connection at enter */
-	__u8 pad[5];
-};
 
 /* One bit per thread: a tracked call is in flight, its inflight slot is
  * valid. The exit probe of every other call stops at this inlined test. */
@@ -54,39 +33,6 @@ struct {
 	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
-
-/* Cursor over the bytes of one syscall, spread over up to
- * CAPTURE_IOVS_MAX iovecs. */
-struct iov_cursor {
-	__u64 iov;	/* user address of the iovec array */
-	__u64 iov_left; /* iovecs not yet started */
-	__u64 base;	/* current iovec */
-	__u64 len;
-	__u64 done;  /* bytes of the current iovec already copied */
-	__u64 total; /* bytes the syscall moved */
-	__u64 off;   /* bytes copied so far */
-};
-
-/* Per-CPU work area. The cursor lives here, not on the stack, so that the
- * verifier sees every bpf_loop step start from the same state. */
-struct capture_scratch {
-	struct iov_cursor c;
-	struct data_event ev;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct capture_scratch);
-} scratch SEC(".maps");
-
-static __always_inline struct capture_scratch *scratch_area(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&scratch, &zero);
-}
 
 static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind kind,
 				     enum data_dir dir)
@@ -160,185 +106,36 @@ static __always_inline __u64 first_buf(const struct inflight *in)
 	return (__u64)iov.iov_base;
 }
 
-/* Returns false when the bytes must not be copied. */
-static __always_inline bool classify(struct conn_info *info, const struct inflight *in, __s64 ret)
-{
-	bool http;
+#define TLS_HANDSHAKE_RECORD 0x16
 
-	if (info->proto == PROTO_HTTP || info->proto == PROTO_ADOPT)
-		return true;
+/* The first bytes decide the protocol: a server must first read a request
+ * line or a TLS ClientHello, a client must first write one. */
+static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
+					      const struct inflight *in)
+{
+	const void *buf;
+	__u8 b0 = 0;
+
+	/* a server that speaks first, or a client that reads first */
+	if ((info->role == ROLE_SERVER) != (in->dir == DIR_IN))
+		return PROTO_OTHER;
+	buf = (const void *)first_buf(in);
+	if (first_bytes_http(buf))
+		return PROTO_HTTP;
+	if (!bpf_probe_read_user(&b0, 1, buf) && b0 == TLS_HANDSHAKE_RECORD)
+		return PROTO_TLS;
+	return PROTO_OTHER;
+}
+
+/* Returns the protocol the bytes of this call belong to. */
+static __always_inline __u8 classify(struct conn_info *info, const struct inflight *in, __s64 ret)
+{
+	if (info->proto != PROTO_UNKNOWN)
+		return info->proto;
 	if (ret <= 0 || in->kind == IO_SENDFILE)
-		return false;
-	/* a server that speaks first, or a client that reads first: not HTTP */
-	http = (info->role == ROLE_SERVER) == (in->dir == DIR_IN) &&
-	       first_bytes_http((void *)first_buf(in));
-	info->proto = http ? PROTO_HTTP : PROTO_OTHER;
-	return http;
-}
-
-static __always_inline void data_header(struct data_event *ev, const struct inflight *in, __s64 ret)
-{
-	ev->h.type = EV_DATA;
-	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
-	ev->h.ts_ns = bpf_ktime_get_ns();
-	ev->h.conn_id = in->conn_id;
-	ev->fd = in->fd;
-	ev->dir = in->dir;
-	ev->flags = 0;
-	ev->len = 0;
-	ev->ret = ret;
-	ev->offset = 0;
-	ev->seg = 0;
-}
-
-static __always_inline struct capture_scratch *event_init(const struct inflight *in, __s64 ret)
-{
-	struct capture_scratch *w = scratch_area();
-
-	if (!w)
-		return NULL;
-	__builtin_memset(&w->c, 0, sizeof(w->c));
-	data_header(&w->ev, in, ret);
-	return w;
-}
-
-#define SMALL_RECORD (offsetof(struct data_event, data) + CAPTURE_SMALL_MAX)
-
-/* The common case, one SSE event in one write: read it straight into a
- * ring record of fixed size, one copy instead of two. Returns false when
- * the call is not such a case. */
-static __always_inline bool emit_small(const struct inflight *in, __s64 ret)
-{
-	struct data_event *ev;
-	__u64 n = ret;
-
-	if (in->kind != IO_BUF || ret <= 0 || ret > CAPTURE_SMALL_MAX)
-		return false;
-	ev = bpf_ringbuf_reserve(&events, SMALL_RECORD, 0);
-	if (!ev) {
-		count(CNT_EVENTS_LOST, 1);
-		return true;
-	}
-	data_header(ev, in, ret);
-	barrier_var(n); /* keep the bound on the register the helper gets */
-	if (n > CAPTURE_SMALL_MAX || bpf_probe_read_user(ev->data, n, (void *)in->ptr)) {
-		bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
-		return true;
-	}
-	ev->len = n;
-	bpf_ringbuf_submit(ev, ring_flags());
-	return true;
-}
-
-static __always_inline void emit_data(struct data_event *ev, __u32 n)
-{
-	if (n > CAPTURE_SEG_MAX)
-		n = CAPTURE_SEG_MAX;
-	ev->len = n;
-	emit(ev, offsetof(struct data_event, data) + n);
-	ev->seg++;
-}
-
-static __always_inline __u64 min_u64(__u64 a, __u64 b)
-{
-	return a < b ? a : b;
-}
-
-static __always_inline bool cursor_next(struct iov_cursor *c)
-{
-	struct iovec v;
-
-	if (!c->iov_left || bpf_probe_read_user(&v, sizeof(v), (void *)c->iov))
-		return false;
-	c->iov += sizeof(v);
-	c->iov_left--;
-	c->base = (__u64)v.iov_base;
-	c->len = v.iov_len;
-	c->done = 0;
-	return true;
-}
-
-/* One bpf_loop step: one record, or a move to the next iovec. */
-static long copy_step(__u32 i, void *unused)
-{
-	struct capture_scratch *w = scratch_area();
-	struct iov_cursor *c;
-	__u64 n;
-
-	if (!w)
-		return 1;
-	c = &w->c;
-	if (c->off >= c->total || w->ev.seg >= CAPTURE_SEGS_MAX)
-		return 1;
-	if (c->done >= c->len)
-		return cursor_next(c) ? 0 : 1;
-	n = min_u64(min_u64(c->len - c->done, c->total - c->off), CAPTURE_SEG_MAX);
-	barrier_var(n); /* keep the bound on the register the helper gets */
-	if (n > CAPTURE_SEG_MAX)
-		return 1;
-	if (bpf_probe_read_user(w->ev.data, n, (void *)(c->base + c->done)))
-		return 1;
-	w->ev.offset = c->off;
-	emit_data(&w->ev, n);
-	c->done += n;
-	c->off += n;
-	return 0;
-}
-
-static __always_inline void copy_one(struct capture_scratch *w, __u64 ptr, __u64 n)
-{
-	barrier_var(n); /* keep the bound on the register the helper gets */
-	if (n > CAPTURE_SEG_MAX || bpf_probe_read_user(w->ev.data, n, (void *)ptr))
-		return;
-	emit_data(&w->ev, n);
-}
-
-/* Copies the syscall's bytes, CAPTURE_SEG_MAX per record; what the record
- * cap leaves out is counted, and user space sees the gap through offset
- * and ret. */
-static __always_inline void copy_cursor(struct capture_scratch *w)
-{
-	bpf_loop(CAPTURE_SEGS_MAX + CAPTURE_IOVS_MAX, copy_step, NULL, 0);
-	if (w->c.total > w->c.off)
-		count(CNT_BYTES_UNCOPIED, w->c.total - w->c.off);
-}
-
-static __always_inline void capture(struct capture_scratch *w, const struct inflight *in, __s64 ret)
-{
-	struct iov_cursor *c = &w->c;
-	struct user_msghdr msg;
-	__u32 len0 = 0;
-
-	c->total = ret;
-	switch (in->kind) {
-	case IO_BUF:
-		if (ret <= CAPTURE_SEG_MAX) { /* an SSE event: no loop needed */
-			copy_one(w, in->ptr, ret);
-			return;
-		}
-		c->base = in->ptr;
-		c->len = ret;
-		break;
-	case IO_IOV:
-		c->iov = in->ptr;
-		c->iov_left = min_u64(in->vlen, CAPTURE_IOVS_MAX);
-		break;
-	case IO_MMSG: /* ret counts messages: copy the first, count the rest */
-	case IO_MSG:
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)in->ptr))
-			return;
-		c->iov = (__u64)msg.msg_iov;
-		c->iov_left = min_u64(msg.msg_iovlen, CAPTURE_IOVS_MAX);
-		if (in->kind == IO_MMSG) {
-			bpf_probe_read_user(&len0, sizeof(len0),
-					    (void *)in->ptr + sizeof(struct user_msghdr));
-			w->ev.ret = c->total = len0;
-		}
-		break;
-	default:
-		return;
-	}
-	copy_cursor(w);
+		return PROTO_UNKNOWN;
+	info->proto = first_bytes_proto(info, in);
+	return info->proto;
 }
 
 /* Errors that end a connection: the peer is gone. */
@@ -363,18 +160,26 @@ static __always_inline void io_exit(__s64 ret)
 	if (!in)
 		return;
 	copy = *in;
-	/* A connection known to be HTTP at enter needs no second lookup: if
-	 * it was closed meanwhile, user space drops records of unknown ids. */
-	if (copy.proto != PROTO_HTTP) {
+	/* A connection known to be HTTP or TLS at enter needs no second
+	 * lookup: if it was closed meanwhile, user space drops records of
+	 * unknown ids. */
+	if (copy.proto != PROTO_HTTP && copy.proto != PROTO_TLS) {
 		key = current_key(copy.fd);
 		info = bpf_map_lookup_elem(&conns, &key);
-		if (!info || info->id != copy.conn_id || !classify(info, &copy, ret))
+		if (!info || info->id != copy.conn_id)
+			return;
+		copy.proto = classify(info, &copy, ret);
+		if (copy.proto == PROTO_UNKNOWN || copy.proto == PROTO_OTHER)
 			return;
 	}
+	if (copy.proto == PROTO_TLS)
+		tls_syscall_seen(copy.fd, copy.dir, ret);
 	if (ret == 0 && copy.dir == DIR_OUT)
 		return;
 	if (ret < 0 && !fatal_errno(ret))
 		return; /* EAGAIN and friends */
+	if (copy.proto == PROTO_TLS && ret > 0)
+		return; /* ciphertext: the library hooks copy the plaintext */
 	if (emit_small(&copy, ret))
 		return;
 	w = event_init(&copy, ret);

@@ -39,6 +39,7 @@ enum conn_proto {
 	PROTO_HTTP = 1,	   /* copy bytes to user space */
 	PROTO_OTHER = 2,   /* count open/close only */
 	PROTO_ADOPT = 3,   /* opened before we started: user space decides */
+	PROTO_TLS = 4,	   /* TLS: the library hooks copy the plaintext */
 };
 
 /* Value of the conns map. Written by the kernel at accept/connect, by
@@ -62,6 +63,7 @@ enum event_type {
 	EV_EXIT = 4,	   /* a process that owned tracked connections exited */
 	EV_SOCK_STATE = 5, /* TCP state change of a tracked socket */
 	EV_EXEC = 6,	   /* a process exec'd (only when selection needs it) */
+	EV_CONNECT_FAIL = 7, /* an outbound connect failed (open_event, no entry) */
 };
 
 enum data_dir {
@@ -82,10 +84,21 @@ struct event_hdr {
 	__u64 conn_id;
 };
 
+/* Remote end of a connection, for user space only (provider of a call
+ * whose connect failed before any Host header was sent). */
+struct conn_addr {
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 port;
+	__u8 addr[16]; /* IPv4 in the first 4 bytes */
+};
+
 struct open_event {
 	struct event_hdr h;
 	struct conn_key key;
 	struct conn_info info;
+	struct conn_addr remote;
+	__s32 err; /* EV_CONNECT_FAIL: -errno, or 0 when reset while connecting */
+	__u32 pad;
 };
 
 struct close_event {
@@ -131,6 +144,7 @@ enum counter_idx {
 	CNT_BYTES_UNCOPIED,  /* bytes beyond the per-syscall capture cap */
 	CNT_CONNS_FULL,	     /* conns map full: connection not tracked */
 	CNT_INFLIGHT_FULL,   /* no task storage for a syscall: not followed */
+	CNT_TLS_UNMAPPED,    /* TLS plaintext whose socket was not known: dropped */
 	CNT_MAX,
 };
 

@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 
 #include "collector.h"
+#include "correlate.h"
 #include "log.h"
 #include "proc.h"
 
@@ -21,7 +22,12 @@ struct conn_entry {
 	struct conn_info info;
 	char service[SERVICE_NAME_MAX];
 	struct http_conn *http; /* only once the connection shows HTTP */
+	struct conn_addr remote;
+	/* server: the stream's series and its upstream provider */
 	struct metrics_stream stream;
+	struct correlation corr;
+	/* client: the calls it carries */
+	struct upstream_call *up;
 	/* the syscall whose records are arriving */
 	int64_t sys_ret;
 	uint64_t sys_fed;
@@ -43,7 +49,27 @@ static void on_response(void *ctx, const struct http_exchange *x)
 {
 	struct conn_entry *e = ctx;
 
+	corr_init(&e->corr);
 	metrics_response(e->c->m, e->service, x, &e->stream);
+}
+
+/* Each data event of an inbound stream votes for the upstream call of
+ * the same process that delivered data last (correlate.h). */
+static void correlate(struct conn_entry *e, const struct http_exchange *x, uint64_t ts)
+{
+	const struct upstream_call *u;
+	const char *provider;
+	bool mixed;
+
+	if (e->stream.provider || !x->has_request)
+		return;
+	u = upstream_latest(&e->c->upstreams, e->key.tgid, x->req.t_first, ts, &mixed);
+	if (!u)
+		return;
+	corr_vote(&e->corr, u->conn_id << 16 | (u->seq & 0xffff), u->provider, mixed);
+	provider = corr_decide(&e->corr, false);
+	if (provider)
+		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
 }
 
 static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
@@ -51,6 +77,8 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 {
 	struct conn_entry *e = ctx;
 
+	if (ev->kind == SSE_EVENT_DATA)
+		correlate(e, x, ts);
 	metrics_event(e->c->m, e->service, x, &e->stream, ev, ts, prev);
 }
 
@@ -58,7 +86,10 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 {
 	struct conn_entry *e = ctx;
 
-	metrics_end(e->c->m, e->service, x, why, ts);
+	if (x->sse && !e->stream.provider)
+		metrics_stream_provider(e->c->m, e->service, &e->stream,
+					corr_decide(&e->corr, true));
+	metrics_end(e->c->m, e->service, x, &e->stream, why, ts);
 }
 
 static const struct http_conn_ops http_ops = {
@@ -79,6 +110,16 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	c->cfg = cfg;
 	c->table_size = TABLE_SIZE;
 	c->next_adopt_id = ADOPT_ID_BASE;
+	provider_map_init(&c->providers);
+	for (size_t i = 0; i < cfg->nprovider_maps; i++) {
+		const char *why = "";
+
+		if (provider_map_add(&c->providers, cfg->provider_maps[i], &why)) {
+			log_error("--provider.map=%s: %s", cfg->provider_maps[i], why);
+			return -1;
+		}
+	}
+	upstream_index_init(&c->upstreams, m, &c->providers);
 	c->by_id = calloc(TABLE_SIZE, sizeof(*c->by_id));
 	return c->by_id ? 0 : -1;
 }
@@ -99,6 +140,9 @@ static struct conn_entry *find(struct collector *c, uint64_t id)
 
 static void entry_free(struct conn_entry *e)
 {
+	if (e->up)
+		upstream_call_release(e->up);
+	free(e->up);
 	free(e->http);
 	free(e);
 }
@@ -179,9 +223,22 @@ static void set_kernel_proto(struct collector *c, struct conn_entry *e, enum con
 
 static void on_open(struct collector *c, const struct open_event *ev)
 {
-	if (!entry_add(c, &ev->key, &ev->info))
+	struct conn_entry *e = entry_add(c, &ev->key, &ev->info);
+
+	if (!e) {
 		log_debug("connection %llu not followed: out of memory or duplicate id",
 			  (unsigned long long)ev->info.id);
+		return;
+	}
+	e->remote = ev->remote;
+}
+
+static void on_connect_failed(struct collector *c, const struct open_event *ev)
+{
+	char service[SERVICE_NAME_MAX];
+
+	proc_service_name(ev->key.tgid, service, sizeof(service));
+	upstream_connect_failed(&c->upstreams, service, &ev->remote, ev->h.ts_ns);
 }
 
 static bool looks_like_sse(const char *d, size_t n)
@@ -210,12 +267,18 @@ static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct
 	return false;
 }
 
+/* Requests are what a server reads and what a client writes. */
+static bool carries_requests(const struct conn_entry *e, uint8_t dir)
+{
+	return (dir == DIR_IN) == (e->info.role == ROLE_SERVER);
+}
+
 static void skip(struct conn_entry *e, uint8_t dir, uint64_t n, uint64_t ts)
 {
-	if (dir == DIR_OUT)
-		http_conn_out_skip(e->http, n, ts);
-	else
+	if (carries_requests(e, dir))
 		http_conn_in_skip(e->http, n, ts);
+	else
+		http_conn_out_skip(e->http, n, ts);
 }
 
 /* Bytes of the previous syscall that never arrived: lost records or the
@@ -242,19 +305,31 @@ static void feed_bytes(struct conn_entry *e, const struct data_event *ev)
 		return;
 	if (ev->offset > e->sys_fed)
 		skip(e, ev->dir, ev->offset - e->sys_fed, ts);
-	if (ev->dir == DIR_OUT)
-		http_conn_out(e->http, ev->data, ev->len, ts);
-	else
+	if (carries_requests(e, ev->dir))
 		http_conn_in(e->http, ev->data, ev->len, ts);
+	else
+		http_conn_out(e->http, ev->data, ev->len, ts);
 	e->sys_fed = ev->offset + ev->len;
 	if (e->sys_fed >= (uint64_t)ev->ret)
 		e->sys_open = false;
 }
 
+/* http_conn's ends are named from the server's side: for a client
+ * connection the peer that went away is the server. */
+static enum http_end peer_closed(const struct conn_entry *e)
+{
+	return e->info.role == ROLE_SERVER ? HTTP_END_PEER_CLOSED : HTTP_END_SERVER_CLOSE;
+}
+
+static enum http_end owner_closed(const struct conn_entry *e)
+{
+	return e->info.role == ROLE_SERVER ? HTTP_END_SERVER_CLOSE : HTTP_END_PEER_CLOSED;
+}
+
 /* EOF, EPIPE, ECONNRESET: the peer is gone; what was under way ends. */
 static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 {
-	enum http_end why = HTTP_END_PEER_CLOSED;
+	enum http_end why = peer_closed(e);
 
 	if ((ev->flags & DATA_F_ERROR) && ev->ret != -EPIPE)
 		why = HTTP_END_RESET;
@@ -263,20 +338,38 @@ static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 		http_conn_close(e->http, why, ev->h.ts_ns);
 }
 
+/* The first bytes of a connection: its HTTP state, and for a client the
+ * upstream call state its callbacks go to. */
+static int http_start(struct collector *c, struct conn_entry *e)
+{
+	e->http = malloc(sizeof(*e->http));
+	if (!e->http)
+		return -1;
+	if (e->info.role == ROLE_SERVER) {
+		http_conn_init(e->http, &http_ops, e, e->info.open_ns);
+		return 0;
+	}
+	e->up = malloc(sizeof(*e->up));
+	if (!e->up) {
+		free(e->http);
+		e->http = NULL;
+		return -1;
+	}
+	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->info.id, e->service, &e->remote);
+	http_conn_init(e->http, &upstream_ops, e->up, e->info.open_ns);
+	return 0;
+}
+
 static void on_data(struct collector *c, const struct data_event *ev, size_t size)
 {
 	struct conn_entry *e = find(c, ev->h.conn_id);
 	bool adopting;
 
-	if (!e || e->info.role != ROLE_SERVER || size < offsetof(struct data_event, data) + ev->len)
+	if (!e || size < offsetof(struct data_event, data) + ev->len)
 		return;
 	adopting = !e->http && e->info.proto == PROTO_ADOPT;
-	if (!e->http) {
-		e->http = malloc(sizeof(*e->http));
-		if (!e->http)
-			return;
-		http_conn_init(e->http, &http_ops, e, e->info.open_ns);
-	}
+	if (!e->http && http_start(c, e))
+		return;
 	if (adopting && ev->len && !adopt_decide(c, e, ev)) {
 		free(e->http);
 		e->http = NULL;
@@ -298,7 +391,7 @@ static void on_close(struct collector *c, const struct close_event *ev)
 		return;
 	if (e->http)
 		finish_syscall(e, ev->h.ts_ns);
-	entry_end(c, e, HTTP_END_SERVER_CLOSE, ev->h.ts_ns);
+	entry_end(c, e, owner_closed(e), ev->h.ts_ns);
 }
 
 static void end_process(struct collector *c, uint32_t tgid, enum http_end why, uint64_t ts)
@@ -323,7 +416,15 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	struct conn_entry *e = find(c, ev->h.conn_id);
 	enum http_end why;
 
+	if (e && e->info.role == ROLE_CLIENT && ev->oldstate == 2 /* TCP_SYN_SENT */) {
+		upstream_connect_failed(&c->upstreams, e->service, &e->remote, ev->h.ts_ns);
+		return;
+	}
 	if (!e || !e->http || !http_conn_busy(e->http))
+		return;
+	/* A provider's FIN may come before its last bytes are read: for a
+	 * client the read of EOF tells, not the FIN. */
+	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */ && e->info.role == ROLE_CLIENT)
 		return;
 	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */)
 		why = HTTP_END_PEER_CLOSED;
@@ -366,6 +467,10 @@ int collector_handle(void *ctx, void *data, size_t size)
 	case EV_OPEN:
 		if (size >= sizeof(struct open_event))
 			on_open(c, data);
+		break;
+	case EV_CONNECT_FAIL:
+		if (size >= sizeof(struct open_event))
+			on_connect_failed(c, data);
 		break;
 	case EV_DATA:
 		on_data(c, data, size);
@@ -537,7 +642,9 @@ void collector_refresh_self(struct collector *c)
 	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);
 	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
 	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL]);
+	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED]);
 	refresh_maps(c);
 	metrics_sync_caps(c->m);
+	metrics_breakers_refresh(c->m, now_ns());
 	pthread_mutex_unlock(c->lock);
 }

@@ -13,6 +13,8 @@
 #include "config.h"
 #include "loader.h"
 #include "metrics.h"
+#include "provider.h"
+#include "upstream.h"
 
 struct conn_entry;
 
@@ -25,6 +27,8 @@ struct collector {
 	size_t table_size;
 	size_t nconns;
 	uint64_t next_adopt_id;
+	struct provider_map providers;
+	struct upstream_index upstreams;
 };
 
 int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct loader *l,

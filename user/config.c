@@ -27,6 +27,11 @@ enum {
 	OPT_MAX_MODELS,
 	OPT_IDLE_TIMEOUT,
 	OPT_SWEEP,
+	OPT_PROVIDER_MAP,
+	OPT_BREAKER_FAILURES,
+	OPT_BREAKER_WINDOW,
+	OPT_BREAKER_COOLDOWN,
+	OPT_TLS_SCAN,
 };
 
 static const struct option options[] = {
@@ -44,6 +49,11 @@ static const struct option options[] = {
     {"limits.max-models", required_argument, NULL, OPT_MAX_MODELS},
     {"sse.idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"sweep.interval", required_argument, NULL, OPT_SWEEP},
+    {"provider.map", required_argument, NULL, OPT_PROVIDER_MAP},
+    {"breaker.failures", required_argument, NULL, OPT_BREAKER_FAILURES},
+    {"breaker.window", required_argument, NULL, OPT_BREAKER_WINDOW},
+    {"breaker.cooldown", required_argument, NULL, OPT_BREAKER_COOLDOWN},
+    {"tls.scan-interval", required_argument, NULL, OPT_TLS_SCAN},
     {0},
 };
 
@@ -62,6 +72,13 @@ static const char usage[] =
     "  --sse.idle-timeout=SECONDS        a stream closed by the server after this much\n"
     "                                    silence counts as a timeout (default 30)\n"
     "  --sweep.interval=SECONDS          check for connections closed unseen (default 2)\n"
+    "  --provider.map=HOST=NAME          provider label of an upstream host (repeatable;\n"
+    "                                    HOST may carry a port)\n"
+    "  --breaker.failures=N              consecutive failed upstream calls that open the\n"
+    "                                    inferred circuit breaker (default 5, max 64)\n"
+    "  --breaker.window=SECONDS          ... within this time (default 60)\n"
+    "  --breaker.cooldown=SECONDS        open -> half-open after this time (default 60)\n"
+    "  --tls.scan-interval=SECONDS       look for new OpenSSL copies to hook (default 5)\n"
     "  --version, --help\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -103,6 +120,10 @@ static void defaults(struct config *c)
 	c->max_models = 50;
 	c->idle_timeout_s = 30;
 	c->sweep_interval_s = 2;
+	c->breaker_failures = 5;
+	c->breaker_window_s = 60;
+	c->breaker_cooldown_s = 60;
+	c->tls_scan_interval_s = 5;
 }
 
 static int add_select(struct config *c, int opt, const char *arg)
@@ -129,6 +150,11 @@ static int add_select(struct config *c, int opt, const char *arg)
 		if (c->ncgroups == CONFIG_SELECT_MAX)
 			return -1;
 		c->cgroups[c->ncgroups++] = arg;
+		return 0;
+	case OPT_PROVIDER_MAP:
+		if (c->nprovider_maps == CONFIG_SELECT_MAX || !strchr(arg, '='))
+			return -1;
+		c->provider_maps[c->nprovider_maps++] = arg;
 		return 0;
 	}
 	return -1;
@@ -169,6 +195,23 @@ static int apply(struct config *c, int opt, const char *arg)
 			c->idle_timeout_s = v;
 		else
 			c->sweep_interval_s = v;
+		return 0;
+	case OPT_BREAKER_FAILURES:
+		if (parse_uint(arg, 64, &v) || !v)
+			return -1;
+		c->breaker_failures = v;
+		return 0;
+	case OPT_BREAKER_WINDOW:
+	case OPT_BREAKER_COOLDOWN:
+	case OPT_TLS_SCAN:
+		if (parse_uint(arg, 86400, &v) || !v)
+			return -1;
+		if (opt == OPT_BREAKER_WINDOW)
+			c->breaker_window_s = v;
+		else if (opt == OPT_BREAKER_COOLDOWN)
+			c->breaker_cooldown_s = v;
+		else
+			c->tls_scan_interval_s = v;
 		return 0;
 	}
 	return add_select(c, opt, arg);

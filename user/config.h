@@ -27,6 +27,12 @@ struct config {
 	size_t max_models;
 	unsigned int idle_timeout_s;
 	unsigned int sweep_interval_s;
+	const char *provider_maps[CONFIG_SELECT_MAX]; /* "HOST=NAME" */
+	size_t nprovider_maps;
+	unsigned int breaker_failures;
+	unsigned int breaker_window_s;
+	unsigned int breaker_cooldown_s;
+	unsigned int tls_scan_interval_s;
 };
 
 enum config_result {

@@ -51,6 +51,7 @@ static void request_head_done(struct http_conn *c)
 	const struct http_head *h = &c->req_head;
 
 	copy_str(c->req.method, sizeof(c->req.method), h->method);
+	copy_str(c->req.host, sizeof(c->req.host), h->host);
 	path_normalise(h->target, strnlen(h->target, sizeof(h->target)), c->req.path,
 		       sizeof(c->req.path));
 	c->req.wants_stream = h->accept_event_stream;
@@ -221,6 +222,8 @@ static void body_data(void *ctx, const char *data, size_t len)
 	struct http_conn *c = ctx;
 
 	c->x.body_bytes += len;
+	if (c->ops->body)
+		c->ops->body(c->ctx, &c->x, data, len);
 	if (c->x.sse)
 		sse_feed(&c->sse, data, len, on_sse_event, c);
 }

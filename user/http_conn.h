@@ -27,6 +27,7 @@ struct http_request {
 	char method[HTTP_METHOD_MAX];
 	char path[HTTP_PATH_LABEL_MAX];
 	char model[JSON_MODEL_MAX]; /* "" when absent */
+	char host[HTTP_HOST_MAX];   /* Host header, lower case, no port */
 	bool wants_stream;	    /* Accept: text/event-stream or "stream": true */
 	bool first_of_conn;	    /* queue stage is defined for these only */
 	bool complete;		    /* all of the request was read */
@@ -70,6 +71,8 @@ struct http_conn_ops {
 		      uint64_t ts, uint64_t prev_event);
 	/* the exchange is over */
 	void (*end)(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts);
+	/* optional: response body bytes, framing removed, before their events */
+	void (*body)(void *ctx, const struct http_exchange *x, const char *buf, size_t len);
 };
 
 enum http_side_state {

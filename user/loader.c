@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "log.h"
 #include "sock_io.skel.h"
+#include "ssl.skel.h"
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -102,23 +103,25 @@ static int attach_all(struct loader *l, struct bpf_object *obj, char *err, size_
 	return 0;
 }
 
-/* sock_io uses the maps conn_track created. */
-static int share_maps(struct loader *l)
+/* Maps of the same name are one map: later objects reuse those of the
+ * objects loaded before them. */
+static int share_maps(struct bpf_object *to, struct bpf_object *const *from, size_t nfrom)
 {
-	struct {
-		struct bpf_map *to, *from;
-	} shared[] = {
-	    {l->io->maps.conns, l->track->maps.conns},
-	    {l->io->maps.sock_owner, l->track->maps.sock_owner},
-	    {l->io->maps.tracked_procs, l->track->maps.tracked_procs},
-	    {l->io->maps.events, l->track->maps.events},
-	    {l->io->maps.counters, l->track->maps.counters},
-	    {l->io->maps.procs_with_conns, l->track->maps.procs_with_conns},
-	};
+	struct bpf_map *map, *src;
 
-	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
-		if (bpf_map__reuse_fd(shared[i].to, bpf_map__fd(shared[i].from)))
-			return -1;
+	bpf_object__for_each_map(map, to)
+	{
+		if (bpf_map__is_internal(map))
+			continue;
+		for (size_t i = 0; i < nfrom; i++) {
+			src = bpf_object__find_map_by_name(from[i], bpf_map__name(map));
+			if (!src)
+				continue;
+			if (bpf_map__reuse_fd(map, bpf_map__fd(src)))
+				return -1;
+			break;
+		}
+	}
 	return 0;
 }
 
@@ -134,7 +137,8 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 {
 	l->track = conn_track_bpf__open();
 	l->io = sock_io_bpf__open();
-	if (!l->track || !l->io) {
+	l->ssl = ssl_bpf__open();
+	if (!l->track || !l->io || !l->ssl) {
 		snprintf(err, size, "cannot open the BPF objects: %s", strerror(errno));
 		return -1;
 	}
@@ -148,10 +152,17 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 		load_error(err, size, "conn_track");
 		return -1;
 	}
-	if (share_maps(l) || sock_io_bpf__load(l->io)) {
+	if (share_maps(l->io->obj, (struct bpf_object *[]){l->track->obj}, 1) ||
+	    sock_io_bpf__load(l->io)) {
 		load_error(err, size, "sock_io");
 		return -1;
 	}
+	if (share_maps(l->ssl->obj, (struct bpf_object *[]){l->track->obj, l->io->obj}, 2) ||
+	    ssl_bpf__load(l->ssl)) {
+		load_error(err, size, "ssl");
+		return -1;
+	}
+	tls_attach_init(&l->tls, l->ssl);
 	return 0;
 }
 
@@ -184,27 +195,36 @@ static void *destroy_link(void *link)
 /* Every tracepoint detach waits for an RCU grace period (~70 ms on a
  * nested VM); in parallel they share them, and SIGTERM stays well within
  * its 2 s. */
-static void destroy_links(struct loader *l)
+static void destroy_links(struct bpf_link **links, size_t n)
 {
 	pthread_t tids[LOADER_PROGS_MAX];
 	bool started[LOADER_PROGS_MAX] = {false};
 
-	for (size_t i = 0; i < l->nlinks; i++)
-		started[i] = !pthread_create(&tids[i], NULL, destroy_link, l->links[i]);
-	for (size_t i = 0; i < l->nlinks; i++) {
-		if (started[i])
+	for (size_t i = 0; i < n && i < LOADER_PROGS_MAX; i++)
+		started[i] = !pthread_create(&tids[i], NULL, destroy_link, links[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (i < LOADER_PROGS_MAX && started[i])
 			pthread_join(tids[i], NULL);
 		else
-			bpf_link__destroy(l->links[i]);
+			bpf_link__destroy(links[i]);
 	}
-	l->nlinks = 0;
 }
 
 void loader_close(struct loader *l)
 {
-	destroy_links(l);
+	struct bpf_link **tls_links;
+	size_t ntls;
+
+	tls_links = tls_attach_take_links(&l->tls, &ntls);
+	destroy_links(tls_links, ntls);
+	free(tls_links);
+	tls_attach_free(&l->tls);
+	destroy_links(l->links, l->nlinks);
+	l->nlinks = 0;
+	ssl_bpf__destroy(l->ssl);
 	sock_io_bpf__destroy(l->io);
 	conn_track_bpf__destroy(l->track);
+	l->ssl = NULL;
 	l->io = NULL;
 	l->track = NULL;
 }

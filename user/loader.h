@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "conn_event.h"
+#include "tls_attach.h"
 
 struct bpf_link;
 struct bpf_map;
@@ -28,6 +29,8 @@ struct loader_options {
 struct loader {
 	struct conn_track_bpf *track;
 	struct sock_io_bpf *io;
+	struct ssl_bpf *ssl;
+	struct tls_attach tls; /* uprobes: optional, files found at run time */
 	struct bpf_link *links[LOADER_PROGS_MAX];
 	const char *names[LOADER_PROGS_MAX];
 	size_t nlinks;	  /* attached */

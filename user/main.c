@@ -50,11 +50,27 @@ static void set_attached(struct metrics *m, const struct loader *l)
 {
 	for (size_t i = 0; i < l->nlinks; i++)
 		metric_set(m->prog_attached, (const char *const[]){l->names[i]}, 1);
+	metric_set(m->tls_libraries, NULL, l->tls.nlibs);
+}
+
+/* New OpenSSL copies (libraries loaded, binaries started) since the last
+ * scan; files already hooked need nothing. */
+static void scan_tls(struct collector *col)
+{
+	size_t before = col->l->tls.nlibs;
+
+	tls_attach_scan(&col->l->tls);
+	if (col->l->tls.nlibs != before) {
+		pthread_mutex_lock(col->lock);
+		set_attached(col->m, col->l);
+		pthread_mutex_unlock(col->lock);
+	}
 }
 
 static void run(struct collector *col, struct http_server *srv, struct ring_buffer *rb)
 {
 	double next_refresh = 0, next_sweep = 0, next_sample = 0;
+	double next_tls = mono_seconds() + col->cfg->tls_scan_interval_s;
 
 	int efd = ring_buffer__epoll_fd(rb);
 
@@ -76,6 +92,10 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 		if (now >= next_sweep) {
 			collector_sweep(col);
 			next_sweep = now + col->cfg->sweep_interval_s;
+		}
+		if (now >= next_tls) {
+			scan_tls(col);
+			next_tls = now + col->cfg->tls_scan_interval_s;
 		}
 		if (now >= next_sample) {
 			pthread_mutex_lock(col->lock);
@@ -107,10 +127,12 @@ static int start(struct daemon *d, char *err, size_t size)
 	struct loader_options lo = {
 	    .selective = config_selective(&d->cfg),
 	    .watch_exec = d->cfg.nexes || d->cfg.ncgroups,
+	    .track_clients = true,
 	};
 
 	if (loader_open(&d->l, &lo, err, size))
 		return -1;
+	tls_attach_scan(&d->l.tls);
 	set_attached(&d->m, &d->l);
 	if (collector_init(&d->col, &d->m, &d->lock, &d->l, &d->cfg)) {
 		snprintf(err, size, "out of memory");
@@ -161,7 +183,12 @@ int main(int argc, char **argv)
 	}
 	mc = (struct metrics_config){.max_paths = d.cfg.max_paths,
 				     .max_models = d.cfg.max_models,
-				     .idle_ns = d.cfg.idle_timeout_s * 1000000000ull};
+				     .idle_ns = d.cfg.idle_timeout_s * 1000000000ull,
+				     .breaker = {
+					 .failures = d.cfg.breaker_failures,
+					 .window_ns = d.cfg.breaker_window_s * 1000000000ull,
+					 .cooldown_ns = d.cfg.breaker_cooldown_s * 1000000000ull,
+				     }};
 	if (metrics_init(&d.m, &mc))
 		return fail("out of memory");
 	pthread_mutex_init(&d.lock, NULL);

@@ -111,6 +111,10 @@ static void add_self(struct metrics *m)
 				     "Requests whose outcome is unknown because bytes were lost.");
 	m->conns_untracked = COUNTER0("sse_exporter_connections_untracked_total",
 				      "Connections not followed: connection map full.");
+	m->tls_libraries = GAUGE0("sse_exporter_tls_libraries",
+				  "OpenSSL copies (libraries, binaries) hooked with uprobes.");
+	m->tls_unmapped = COUNTER0("sse_exporter_tls_calls_unattributed_total",
+				   "TLS reads and writes whose socket was unknown: not counted.");
 }
 
 int metrics_init(struct metrics *m, const struct metrics_config *cfg)
@@ -120,11 +124,13 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 	registry_init(&m->reg);
 	if (label_cap_init(&m->paths, "path", cfg->max_paths))
 		return -1;
-	if (label_cap_init(&m->models, "model", cfg->max_models)) {
-		label_cap_free(&m->paths);
+	if (label_cap_init(&m->models, "model", cfg->max_models) ||
+	    label_cap_init(&m->providers, "provider", cfg->max_paths)) {
+		metrics_free(m);
 		return -1;
 	}
 	add_server_side(m);
+	metrics_add_upstream(m);
 	add_self(m);
 	if (m->reg.failed) {
 		metrics_free(m);
@@ -143,6 +149,7 @@ void metrics_free(struct metrics *m)
 	registry_free(&m->reg);
 	label_cap_free(&m->paths);
 	label_cap_free(&m->models);
+	label_cap_free(&m->providers);
 }
 
 void metrics_conn_open(struct metrics *m, const char *service)
@@ -198,10 +205,25 @@ static bool resolve_stream(struct metrics *m, const char *service, const struct 
 	st->path = sp[1];
 	st->bytes = family_series(m->sse_bytes, sp);
 	st->heartbeats = family_series(m->sse_heartbeats, sp);
-	st->chunks = family_series(m->sse_chunks, (const char *const[]){service, sp[1], "unknown"});
+	st->chunks = NULL; /* once the provider is known */
+	st->provider = NULL;
+	st->chunks_pending = 0;
 	st->chunk_size = family_series(m->sse_chunk_size, sp);
 	st->gap = family_series(m->sse_gap, sp);
-	return st->bytes && st->heartbeats && st->chunks && st->chunk_size && st->gap;
+	return st->bytes && st->heartbeats && st->chunk_size && st->gap;
+}
+
+void metrics_stream_provider(struct metrics *m, const char *service, struct metrics_stream *st,
+			     const char *provider)
+{
+	if (st->provider || !st->bytes)
+		return;
+	st->provider = label_cap_admit(&m->providers, service, provider, true);
+	st->chunks = family_series(m->sse_chunks,
+				   (const char *const[]){service, st->path, st->provider});
+	if (st->chunks)
+		st->chunks->value += st->chunks_pending;
+	st->chunks_pending = 0;
 }
 
 void metrics_response(struct metrics *m, const char *service, const struct http_exchange *x,
@@ -217,7 +239,7 @@ void metrics_response(struct metrics *m, const char *service, const struct http_
 }
 
 void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
-		   const struct metrics_stream *st, const struct sse_event *ev, uint64_t ts,
+		   struct metrics_stream *st, const struct sse_event *ev, uint64_t ts,
 		   uint64_t prev_event)
 {
 	if (!st->bytes)
@@ -229,7 +251,10 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 	}
 	if (ev->kind != SSE_EVENT_DATA)
 		return;
-	st->chunks->value++;
+	if (st->chunks)
+		st->chunks->value++;
+	else
+		st->chunks_pending++;
 	series_observe(m->sse_chunk_size, st->chunk_size, ev->size);
 	if (prev_event)
 		series_observe(m->sse_gap, st->gap, seconds(ts - prev_event));
@@ -265,7 +290,8 @@ static void observe_stages(struct metrics *m, const char *service, const struct 
 }
 
 static void end_sse(struct metrics *m, const char *service, const char *path,
-		    const struct http_exchange *x, enum http_end why, uint64_t ts)
+		    const struct http_exchange *x, const char *provider, enum http_end why,
+		    uint64_t ts)
 {
 	struct outcome o;
 	char code[8];
@@ -273,7 +299,7 @@ static void end_sse(struct metrics *m, const char *service, const char *path,
 	outcome_classify(x, why, ts, m->cfg.idle_ns, &o);
 	snprintf(code, sizeof(code), "%d", x->responded ? x->status : 0);
 	metric_add(m->sse_requests,
-		   (const char *const[]){service, path, model_of(m, service, x, AT_END), "unknown",
+		   (const char *const[]){service, path, model_of(m, service, x, AT_END), provider,
 					 o.status, code},
 		   1);
 	if (x->has_request)
@@ -288,10 +314,12 @@ static void end_sse(struct metrics *m, const char *service, const char *path,
 }
 
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
-		 enum http_end why, uint64_t ts)
+		 struct metrics_stream *st, enum http_end why, uint64_t ts)
 {
 	const char *path = path_of(m, service, x, AT_END);
 
+	if (x->sse && !st->provider)
+		metrics_stream_provider(m, service, st, "unknown");
 	if (x->sse) {
 		metric_add(m->sse_active, (const char *const[]){service}, -1);
 		if (x->body_bytes > x->event_bytes) /* bytes after the last event */
@@ -305,11 +333,13 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 		return;
 	}
 	if (exchange_is_sse(x))
-		end_sse(m, service, path, x, why, ts);
+		end_sse(m, service, path, x, x->sse && st->provider ? st->provider : "unknown",
+			why, ts);
 }
 
 void metrics_sync_caps(struct metrics *m)
 {
 	metric_set(m->series_dropped, (const char *const[]){"path"}, m->paths.dropped);
 	metric_set(m->series_dropped, (const char *const[]){"model"}, m->models.dropped);
+	metric_set(m->series_dropped, (const char *const[]){"provider"}, m->providers.dropped);
 }

@@ -5,15 +5,25 @@ exactly which bytes go on the wire (pipelining, keep-alive, aborts, RST)
 and must see the response body exactly as the server wrote it, because the
 exporter's counts are compared against what this client received.
 
+With `tls` (an ssl.SSLContext, e.g. tls.client_context(tmp)) every entry
+point speaks HTTPS instead: the same requests and the same ground truth,
+recorded from the decrypted stream. The TLS handshake is done when the
+connection opens, before any request's t_start. Closing never sends a
+close_notify: a normal close and a FIN abort are a bare FIN, as in
+plaintext, and an RST abort sets SO_LINGER 0 on the TCP socket under TLS.
+
 All times are time.monotonic() seconds.
 """
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
+
+from tls import SERVER_NAME as TLS_SERVER_NAME
 
 CR, LF = 0x0D, 0x0A
 
@@ -210,13 +220,16 @@ class Response:
 # --------------------------------------------------------------------------
 
 class Connection:
-    """One TCP connection; requests are sent and responses read explicitly so
-    that keep-alive and pipelining are under the caller's control."""
+    """One TCP connection (TLS over it with an SSLContext `tls`); requests
+    are sent and responses read explicitly so that keep-alive and pipelining
+    are under the caller's control."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=30.0):
+    def __init__(self, port, host="127.0.0.1", timeout=30.0, tls=None):
         self.host = host
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            self._start_tls(tls)
         self.buf = bytearray()
         self.last_recv = 0.0
         self.open = True
@@ -226,6 +239,21 @@ class Connection:
 
     def __exit__(self, *exc):
         self.close()
+
+    def _start_tls(self, ctx):
+        raw = self.sock
+        try:
+            # SNI as a browser sends it; the test certificate also names
+            # 127.0.0.1. wrap_socket() does the handshake.
+            self.sock = ctx.wrap_socket(raw, server_hostname=TLS_SERVER_NAME)
+        except BaseException:
+            raw.close()
+            raise
+
+    @property
+    def tls_version(self):
+        """"TLSv1.3" etc. on a TLS connection, None in plaintext."""
+        return self.sock.version() if isinstance(self.sock, ssl.SSLSocket) else None
 
     def send(self, *reqs):
         """Send the requests back to back; returns (t_start, t_sent)."""
@@ -238,7 +266,8 @@ class Connection:
         if not self.open:
             return
         if rst:
-            # SO_LINGER with a zero timeout turns close() into an RST.
+            # SO_LINGER with a zero timeout turns close() into an RST (on
+            # the TCP socket under TLS too: SSLSocket passes it through).
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
         self.open = False
@@ -250,6 +279,8 @@ class Connection:
             data = self.sock.recv(65536)
         except ConnectionResetError as e:
             raise PeerClosed("connection reset") from e
+        except ssl.SSLEOFError as e:   # TLS: FIN without close_notify
+            raise PeerClosed("connection closed without close_notify") from e
         if not data:
             raise PeerClosed("connection closed")
         self.last_recv = time.monotonic()
@@ -369,26 +400,26 @@ class _Abort(Exception):
 # Convenience entry points
 # --------------------------------------------------------------------------
 
-def request(port, req, abort_after_events=None, rst=False, timeout=30.0):
+def request(port, req, abort_after_events=None, rst=False, timeout=30.0, tls=None):
     """One request on a fresh connection, closed afterwards."""
-    with Connection(port, timeout=timeout) as conn:
+    with Connection(port, timeout=timeout, tls=tls) as conn:
         t_start, t_sent = conn.send(req)
         return conn.read_response(t_start, t_sent, req.method, abort_after_events, rst)
 
 
-def keep_alive(port, reqs, timeout=30.0):
+def keep_alive(port, reqs, timeout=30.0, tls=None):
     """Requests one after the other on a single connection."""
     out = []
-    with Connection(port, timeout=timeout) as conn:
+    with Connection(port, timeout=timeout, tls=tls) as conn:
         for req in reqs:
             t_start, t_sent = conn.send(req)
             out.append(conn.read_response(t_start, t_sent, req.method))
     return out
 
 
-def pipelined(port, reqs, timeout=30.0):
+def pipelined(port, reqs, timeout=30.0, tls=None):
     """All requests written back to back before any response is read."""
-    with Connection(port, timeout=timeout) as conn:
+    with Connection(port, timeout=timeout, tls=tls) as conn:
         t_start, t_sent = conn.send(*reqs)
         return [conn.read_response(t_start, t_sent, r.method) for r in reqs]
 

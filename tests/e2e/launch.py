@@ -1,14 +1,16 @@
 """Launchers for the SSE test servers, the exporter and Prometheus.
 
-Every launcher returns only once its process answers on its port, so tests
-never depend on fixed sleeps.
+Every launcher returns only once its process answers on its port (over
+TLS for the *_tls ones), so tests never depend on fixed sleeps.
 """
 import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import client
 import procs
+import tls
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO = E2E_DIR.parent.parent
@@ -25,10 +27,25 @@ PROMETHEUS = "/usr/bin/prometheus"
 
 @dataclass
 class Server:
-    name: str            # prefix of test names: fastapi, node, go, nginx
+    name: str            # prefix of test names: fastapi, node, go, nginx, fastapi-tls, ...
     service: str         # `service` label the exporter should give it (comm)
     port: int
     children: list = field(default_factory=list)
+    tls: object = None   # client ssl.SSLContext if the server speaks HTTPS
+
+    # The client entry points, over TLS when the server speaks it: cases
+    # written against these run unchanged on plaintext and TLS servers.
+    def request(self, req, **kw):
+        return client.request(self.port, req, tls=self.tls, **kw)
+
+    def keep_alive(self, reqs, **kw):
+        return client.keep_alive(self.port, reqs, tls=self.tls, **kw)
+
+    def pipelined(self, reqs, **kw):
+        return client.pipelined(self.port, reqs, tls=self.tls, **kw)
+
+    def connect(self, **kw):
+        return client.Connection(self.port, tls=self.tls, **kw)
 
 
 def stop_server(server):
@@ -51,48 +68,69 @@ def build_go(tmp):
     return out
 
 
-def _start(name, service, argv, tmp, cwd=None):
+def tls_setup(tmp, with_tls):
+    """(client SSLContext, [CERT, KEY] server arguments), or (None, [])."""
+    if not with_tls:
+        return None, []
+    cert, key = tls.cert_files(tmp)
+    return tls.client_context(tmp), [str(cert), str(key)]
+
+
+def _start(name, service, argv, tmp, cwd=None, with_tls=False):
+    """argv PORT [CERT KEY]: the servers take the certificate after the port."""
+    ctx, tls_args = tls_setup(tmp, with_tls)
     port = procs.free_port()
-    child = procs.spawn("%s-%d" % (name, port), argv + [str(port)], tmp, cwd=cwd)
-    server = Server(name, service, port, [child])
+    child = procs.spawn("%s-%d" % (name, port), argv + [str(port)] + tls_args, tmp, cwd=cwd)
+    server = Server(name, service, port, [child], ctx)
     try:
-        procs.wait_http(child, port)
+        procs.wait_http(child, port, tls=ctx)
     except Exception:
         stop_server(server)
         raise
     return server
 
 
-def start_fastapi(tmp, name="fastapi"):
+def start_fastapi(tmp, name="fastapi", with_tls=False):
     # Started as /usr/bin/python3 so that comm is "python3".
-    return _start(name, "python3", [PYTHON, str(SERVERS / "fastapi_sse.py")], tmp)
+    return _start(name, "python3", [PYTHON, str(SERVERS / "fastapi_sse.py")], tmp, with_tls=with_tls)
 
 
-def start_node(tmp):
-    return _start("node", "node", [NODE, str(SERVERS / "node_sse.js")], tmp)
+def start_node(tmp, name="node", with_tls=False):
+    return _start(name, "node", [NODE, str(SERVERS / "node_sse.js")], tmp, with_tls=with_tls)
 
 
 def start_go(tmp, name="go"):
     return _start(name, "go_sse", [str(build_go(tmp))], tmp)
 
 
-def start_nginx(tmp):
-    """nginx (master + 1 worker) in front of its own FastAPI backend."""
-    backend = start_fastapi(tmp, name="nginx-backend")
+def nginx_tls_directives(tmp, with_tls):
+    """(@SSL@, @TLS@) of nginx.conf.tmpl: the listen flag and the certificate."""
+    if not with_tls:
+        return "", ""
+    cert, key = tls.cert_files(tmp)
+    return " ssl", "ssl_certificate %s; ssl_certificate_key %s;" % (cert, key)
+
+
+def start_nginx(tmp, name="nginx", with_tls=False):
+    """nginx (master + 1 worker) in front of its own plaintext FastAPI
+    backend; with_tls: nginx terminates TLS."""
+    backend = start_fastapi(tmp, name=name + "-backend")
+    ctx, _ = tls_setup(tmp, with_tls)
+    ssl_flag, tls_directives = nginx_tls_directives(tmp, with_tls)
     port = procs.free_port()
-    ndir = Path(tmp) / ("nginx-%d" % port)
+    ndir = Path(tmp) / ("%s-%d" % (name, port))
     ndir.mkdir()
     conf = (SERVERS / "nginx.conf.tmpl").read_text()
-    for key, value in (("@DIR@", str(ndir)), ("@PORT@", str(port)),
-                       ("@BACKEND@", str(backend.port))):
+    for key, value in (("@DIR@", str(ndir)), ("@PORT@", str(port)), ("@SSL@", ssl_flag),
+                       ("@TLS@", tls_directives), ("@BACKEND@", str(backend.port))):
         conf = conf.replace(key, value)
     (ndir / "nginx.conf").write_text(conf)
     # -e: log startup errors here too, before nginx.conf's error_log applies.
-    child = procs.spawn("nginx-%d" % port, [NGINX, "-p", str(ndir), "-c", str(ndir / "nginx.conf"),
-                                            "-e", str(ndir / "error.log")], tmp)
-    server = Server("nginx", "nginx", port, backend.children + [child])
+    child = procs.spawn("%s-%d" % (name, port), [NGINX, "-p", str(ndir), "-c", str(ndir / "nginx.conf"),
+                                                 "-e", str(ndir / "error.log")], tmp)
+    server = Server(name, "nginx", port, backend.children + [child], ctx)
     try:
-        procs.wait_http(child, port)
+        procs.wait_http(child, port, tls=ctx)
     except Exception as e:
         log = (ndir / "error.log").read_text(errors="replace") if (ndir / "error.log").exists() else ""
         stop_server(server)
@@ -100,7 +138,24 @@ def start_nginx(tmp):
     return server
 
 
+def start_fastapi_tls(tmp, name="fastapi-tls"):
+    """uvicorn with --ssl-certfile/--ssl-keyfile (Python's ssl, libssl.so)."""
+    return start_fastapi(tmp, name, with_tls=True)
+
+
+def start_node_tls(tmp, name="node-tls"):
+    """Node `https` (OpenSSL linked into the node binary)."""
+    return start_node(tmp, name, with_tls=True)
+
+
+def start_nginx_tls(tmp, name="nginx-tls"):
+    """nginx terminating TLS in front of the plaintext FastAPI backend."""
+    return start_nginx(tmp, name, with_tls=True)
+
+
 STARTERS = {"fastapi": start_fastapi, "node": start_node, "go": start_go, "nginx": start_nginx}
+# The same servers and API over HTTPS, with the run's self-signed certificate.
+TLS_STARTERS = {"fastapi-tls": start_fastapi_tls, "node-tls": start_node_tls, "nginx-tls": start_nginx_tls}
 
 
 def start_exporter(tmp, timeout=30.0):

@@ -108,8 +108,9 @@ def port_open(port):
         return False
 
 
-def wait_http(child, port, path="/health", timeout=15.0, want=200):
-    """Poll until the port accepts connections and GET path answers `want`.
+def wait_http(child, port, path="/health", timeout=15.0, want=200, tls=None):
+    """Poll until the port accepts connections and GET path answers `want`
+    (over TLS with an SSLContext `tls`: the handshake must succeed too).
     Raises RuntimeError with the child's log if it dies or never gets there."""
     deadline = time.monotonic() + timeout
     last = "port closed"
@@ -119,7 +120,7 @@ def wait_http(child, port, path="/health", timeout=15.0, want=200):
                                % (child.name, child.popen.returncode, child.tail()))
         if port_open(port):
             try:
-                status = client.request(port, client.get(path), timeout=2.0).status
+                status = client.request(port, client.get(path), timeout=2.0, tls=tls).status
                 if status == want:
                     return
                 last = "GET %s answered %d" % (path, status)

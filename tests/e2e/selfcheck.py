@@ -70,7 +70,7 @@ def check_error(resp, status):
 
 
 def healthy(server):
-    resp = client.request(server.port, client.get("/health"))
+    resp = server.request(client.get("/health"))
     expect(resp.status == 200, "server unhealthy afterwards: /health answered %d", resp.status)
 
 
@@ -81,12 +81,12 @@ def healthy(server):
 def stream_case(q, post=False, prefix=""):
     def case(server):
         req = client.chat(q, prefix=prefix) if post else client.events("/events/self/1", q)
-        check_stream(client.request(server.port, req), q)
+        check_stream(server.request(req), q)
     return case
 
 
 def case_chat_json(server):
-    resp = client.request(server.port, client.chat(stream=False, prefix="/self"))
+    resp = server.request(client.chat(stream=False, prefix="/self"))
     expect(resp.status == 200 and not resp.is_sse, "status %d type %r", resp.status,
            resp.headers.get("content-type"))
     expect("content-length" in resp.headers, "JSON answer without Content-Length")
@@ -96,14 +96,14 @@ def case_chat_json(server):
 def status_case(status):
     def case(server):
         q = {"status": status}
-        check_error(client.request(server.port, client.events("/events/self/2", q)), status)
-        check_error(client.request(server.port, client.chat(q)), status)
+        check_error(server.request(client.events("/events/self/2", q)), status)
+        check_error(server.request(client.chat(q)), status)
     return case
 
 
 def case_server_abort(server):
     q = {"events": 10, "abort_after": 2}
-    resp = client.request(server.port, client.events("/events/self/3", q))
+    resp = server.request(client.events("/events/self/3", q))
     expect(resp.truncated, "server did not cut the stream short")
     check_stream(resp, q)
 
@@ -111,7 +111,7 @@ def case_server_abort(server):
 def client_abort_case(rst):
     def case(server):
         q = {"events": 10, "interval_ms": 100}
-        resp = client.request(server.port, client.events("/events/self/4", q),
+        resp = server.request(client.events("/events/self/4", q),
                               abort_after_events=2, rst=rst)
         expect(resp.client_aborted and resp.data_events == 2,
                "aborted=%s after %d data events, want 2", resp.client_aborted, resp.data_events)
@@ -122,7 +122,7 @@ def client_abort_case(rst):
 
 def case_first_delay(server):
     q = {"events": 2, "first_delay_ms": 300}
-    resp = client.request(server.port, client.events("/events/self/5", q))
+    resp = server.request(client.events("/events/self/5", q))
     check_stream(resp, q)
     # Headers must be flushed before the first event, or the exporter's
     # first_byte/first_chunk stages would be indistinguishable.
@@ -132,7 +132,7 @@ def case_first_delay(server):
 
 def case_pacing(server):
     q = {"events": 5, "interval_ms": 100}
-    resp = client.request(server.port, client.events("/events/self/6", q))
+    resp = server.request(client.events("/events/self/6", q))
     check_stream(resp, q)
     data = [e for e in resp.events if e.kind == "data"]
     # Each event must reach the client on its own (no proxy buffering).
@@ -144,14 +144,14 @@ def case_keep_alive(server):
     q = {"events": 3}
     reqs = [client.events("/events/self/7", q), client.chat(q), client.events("/events/self/8", q),
             client.get("/items/self/9")]
-    resps = client.keep_alive(server.port, reqs)
+    resps = server.keep_alive(reqs)
     for resp in resps[:3]:
         check_stream(resp, q)
     expect(resps[3].status == 200 and resps[3].json()["id"] == "9", "item answer %r", resps[3].body)
 
 
 def case_pipelining(server):
-    resps = client.pipelined(server.port, [client.get("/items/self/11"), client.get("/items/self/12")])
+    resps = server.pipelined([client.get("/items/self/11"), client.get("/items/self/12")])
     ids = [r.json()["id"] if r.status == 200 else r.status for r in resps]
     expect(ids == ["11", "12"], "pipelined answers %r", ids)
 
@@ -159,8 +159,7 @@ def case_pipelining(server):
 def case_concurrency(server):
     q = {"events": 10, "interval_ms": 100}
     t0 = time.monotonic()
-    resps = client.concurrently(client.request,
-                                [(server.port, client.events("/events/self/%d" % i, q)) for i in range(5)])
+    resps = client.concurrently(server.request, [(client.events("/events/self/%d" % i, q),) for i in range(5)])
     for resp in resps:
         check_stream(resp, q)
     wall = time.monotonic() - t0
@@ -169,9 +168,9 @@ def case_concurrency(server):
 
 def case_plain(server):
     healthy(server)
-    resp = client.request(server.port, client.get("/items/self/123"))
+    resp = server.request(client.get("/items/self/123"))
     expect(resp.status == 200 and resp.json()["id"] == "123", "item answer %d %r", resp.status, resp.body)
-    resp = client.request(server.port, client.get("/nope"))
+    resp = server.request(client.get("/nope"))
     expect(resp.status == 404, "unknown path answered %d", resp.status)
 
 
@@ -200,6 +199,24 @@ SERVER_CASES = [
     ("concurrency", case_concurrency),
     ("plain_json", case_plain),
 ]
+
+
+def case_tls_only(server):
+    """The TLS servers really speak TLS (with the run's certificate, which
+    the client verifies), and only TLS: a plaintext request gets no answer."""
+    with server.connect() as conn:
+        expect(conn.tls_version in ("TLSv1.2", "TLSv1.3"), "TLS version %r", conn.tls_version)
+        t_start, t_sent = conn.send(client.get("/health"))
+        resp = conn.read_response(t_start, t_sent)
+        expect(resp.status == 200, "GET /health over TLS answered %d", resp.status)
+    try:
+        status = client.request(server.port, client.get("/health"), timeout=5.0).status
+    except (OSError, client.PeerClosed, client.ProtocolError):
+        status = None   # uvicorn and node close, nginx answers 400
+    expect(status != 200, "a plaintext GET /health on the TLS port answered 200")
+
+
+TLS_CASES = [("tls_only", case_tls_only)]
 
 
 # --------------------------------------------------------------------------
@@ -235,7 +252,8 @@ def case_parser(_fixture):
 
 def groups(tmp):
     out = [Group(lambda: None, [("selfcheck:client:sse_parser", case_parser)])]
-    for kind, start in launch.STARTERS.items():
-        cases = [("selfcheck:%s:%s" % (kind, name), fn) for name, fn in SERVER_CASES]
+    for kind, start in {**launch.STARTERS, **launch.TLS_STARTERS}.items():
+        own = SERVER_CASES + (TLS_CASES if kind in launch.TLS_STARTERS else [])
+        cases = [("selfcheck:%s:%s" % (kind, name), fn) for name, fn in own]
         out.append(Group(lambda start=start: start(tmp), cases, launch.stop_server))
     return out

@@ -85,7 +85,7 @@ def gaps(resps):
 
 
 def parallel(ctx, reqs, **kw):
-    return client.concurrently(lambda req: client.request(ctx.server.port, req, **kw),
+    return client.concurrently(lambda req: ctx.server.request(req, **kw),
                                [(r,) for r in reqs])
 
 
@@ -165,7 +165,7 @@ def case_keep_alive(ctx):
     """3 SSE requests one after the other on one connection."""
     path, label = sse_path("keepalive")
     before = ctx.scrape()
-    resps = client.keep_alive(ctx.server.port, [client.events(path, {"events": 4})] * 3)
+    resps = ctx.server.keep_alive([client.events(path, {"events": 4})] * 3)
     ground_truth_ok(resps, 4)
     ctx.settle(before, [
         inc("sse_requests_total", 3, service=ctx.svc, path=label, status="success", code="200"),
@@ -178,7 +178,7 @@ def case_pipelining(ctx):
     """2 plain GETs written back to back before reading either answer."""
     tag = "pipelined"
     before = ctx.scrape()
-    resps = client.pipelined(ctx.server.port, [client.get("/items/%s/%s" % (tag, uid()))] * 2)
+    resps = ctx.server.pipelined([client.get("/items/%s/%s" % (tag, uid()))] * 2)
     expect(all(r.status == 200 for r in resps), "ground truth: statuses %r", [r.status for r in resps])
     label = "/items/%s/:id" % tag
     ctx.settle(before, [
@@ -192,7 +192,7 @@ def status_case(code, status, extra):
     def case(ctx):
         path, label = sse_path("status-%d" % code)
         before = ctx.scrape()
-        resp = client.request(ctx.server.port, client.events(path, {"status": code}))
+        resp = ctx.server.request(client.events(path, {"status": code}))
         expect(resp.status == code, "ground truth: status %d, want %d", resp.status, code)
         ctx.settle(before, [
             inc("sse_requests_total", 1, service=ctx.svc, path=label, status=status, code=str(code)),
@@ -215,7 +215,7 @@ def client_abort_case(rst):
     def case(ctx):
         path, label = sse_path("client-abort-rst" if rst else "client-abort")
         before = ctx.scrape()
-        resp = client.request(ctx.server.port, client.events(path, {"events": 10, "interval_ms": 100}),
+        resp = ctx.server.request(client.events(path, {"events": 10, "interval_ms": 100}),
                               abort_after_events=2, rst=rst)
         expect(resp.client_aborted and resp.data_events == 2,
                "ground truth: aborted=%s after %d events", resp.client_aborted, resp.data_events)
@@ -234,7 +234,7 @@ def case_server_abort(ctx):
     """The server closes after 2 of 10 events without ending the body."""
     path, label = sse_path("server-abort")
     before = ctx.scrape()
-    resp = client.request(ctx.server.port, client.events(path, {"events": 10, "abort_after": 2}))
+    resp = ctx.server.request(client.events(path, {"events": 10, "abort_after": 2}))
     expect(resp.truncated and resp.data_events == 2,
            "ground truth: truncated=%s after %d events", resp.truncated, resp.data_events)
     ctx.settle(before, [
@@ -273,7 +273,7 @@ def case_http_duration(ctx):
     n, tag = 5, "duration"
     label = "/items/%s/:id" % tag
     before = ctx.scrape()
-    resps = [client.request(ctx.server.port, client.get("/items/%s/%s" % (tag, uid()))) for _ in range(n)]
+    resps = [ctx.server.request(client.get("/items/%s/%s" % (tag, uid()))) for _ in range(n)]
     expect(all(r.status == 200 and not r.is_sse for r in resps), "ground truth: %r",
            [(r.status, r.headers.get("content-type")) for r in resps])
     dur = sum(r.duration for r in resps)
@@ -291,7 +291,7 @@ def case_path_normalisation(ctx):
     tag = "normalise"
     ids = ["12345", str(uuid.uuid4()), uuid.uuid4().hex, "77?page=2"]
     before = ctx.scrape()
-    resps = [client.request(ctx.server.port, client.get("/items/%s/%s" % (tag, i))) for i in ids]
+    resps = [ctx.server.request(client.get("/items/%s/%s" % (tag, i))) for i in ids]
     expect(all(r.status == 200 for r in resps), "ground truth: %r", [r.status for r in resps])
     ctx.settle(before, [inc("http_requests_total", len(ids), service=ctx.svc, method="GET",
                             path="/items/%s/:id" % tag, status="200")])
@@ -301,13 +301,48 @@ def case_json_not_sse(ctx):
     """A chat request with stream=false is plain HTTP, not an SSE request."""
     prefix, chat = chat_path("json")
     before = ctx.scrape()
-    resp = client.request(ctx.server.port, client.chat(model="e2e-json", stream=False, prefix=prefix))
+    resp = ctx.server.request(client.chat(model="e2e-json", stream=False, prefix=prefix))
     expect(resp.status == 200 and not resp.is_sse, "ground truth: %d %r", resp.status,
            resp.headers.get("content-type"))
     ctx.settle(before, [
         inc("http_requests_total", 1, service=ctx.svc, method="POST", path=chat, status="200"),
         inc("http_request_duration_seconds_count", 1, service=ctx.svc, method="POST", path=chat),
         inc("sse_requests_total", 0, service=ctx.svc, path=chat),
+    ] + back_to_baseline(ctx, before))
+
+
+def case_counted_once(ctx):
+    """One connection: an SSE stream, then a plain GET on it (keep-alive).
+    Every count is exactly what the client received, on the case's paths
+    and over the whole service. Over TLS this is the no-double-counting
+    proof: the socket hooks see the same exchange as ciphertext, which must
+    not be counted as well, not as SSE bytes (more than the plaintext
+    body), nor as requests under another path, nor as errors."""
+    tag = "once"
+    path, label = sse_path(tag)
+    item, item_label = "/items/%s/%s" % (tag, uid()), "/items/%s/:id" % tag
+    before = ctx.scrape()
+    stream, plain = ctx.server.keep_alive([client.events(path, {"events": 5, "heartbeats": 2}),
+                                           client.get(item)])
+    ground_truth_ok([stream], 5)
+    expect(plain.status == 200 and not plain.is_sse, "ground truth: GET %s answered %d %r", item,
+           plain.status, plain.headers.get("content-type"))
+    svc = ctx.svc
+    per_stream = []
+    for where in ({"path": label}, {}):      # the case's path, then the whole service
+        per_stream += [
+            inc("sse_requests_total", 1, service=svc, **where),
+            inc("sse_bytes_streamed_total", stream.body_bytes, service=svc, **where),
+            inc("sse_chunks_streamed_total", stream.data_events, service=svc, **where),
+            inc("sse_heartbeats_total", stream.heartbeats, service=svc, **where),
+            inc("sse_chunk_size_bytes_sum", data_event_bytes([stream]), service=svc, **where),
+        ]
+    ctx.settle(before, per_stream + [
+        inc("http_requests_total", 1, service=svc, method="GET", path=label, status="200"),
+        inc("http_requests_total", 1, service=svc, method="GET", path=item_label, status="200"),
+        inc("http_requests_total", 2, service=svc),
+        inc("http_request_duration_seconds_count", 2, service=svc),
+        inc("sse_errors_total", 0, service=svc),
     ] + back_to_baseline(ctx, before))
 
 
@@ -331,23 +366,33 @@ SERVER_CASES = [
     ("http_duration", case_http_duration),
     ("path_normalisation", case_path_normalisation),
     ("json_not_sse", case_json_not_sse),
+    ("counted_once", case_counted_once),
 ]
 
 
-def settled(ctx):
-    """The launcher's readiness probe has closed its connection: wait until
-    the exporter has seen that, so no case starts from a moving baseline."""
-    metrics.wait_for(ctx.port, lambda samples: metrics.total(
-        samples, "http_connections_active", service=ctx.svc) == 0, timeout=10.0)
+def settled(ctx, before):
+    """The launcher's readiness probe (GET /health, `before` was scraped
+    before the launch) is counted and its connection closed: wait until the
+    exporter has seen that, so no case starts from a moving baseline. (The
+    gauge alone is 0 too before the exporter has seen the probe at all.)"""
+    def quiet(samples):
+        probes = (metrics.total(samples, "http_requests_total", service=ctx.svc, path="/health")
+                  - metrics.total(before, "http_requests_total", service=ctx.svc, path="/health"))
+        return probes >= 1 and metrics.total(samples, "http_connections_active", service=ctx.svc) == 0
+    metrics.wait_for(ctx.port, quiet, timeout=10.0)
     return ctx
 
 
 def groups(tmp):
     exporter = exporter_cases.Exporter(tmp)
     out = exporter_cases.first_groups(tmp, exporter)
-    for kind, start in launch.STARTERS.items():
+    # The TLS servers (fastapi-tls, node-tls, nginx-tls) run the very same
+    # cases: the client's ground truth is the decrypted stream, and every
+    # server-side metric must come out as in plaintext.
+    for kind, start in {**launch.STARTERS, **launch.TLS_STARTERS}.items():
         def setup(start=start):
-            return settled(Ctx(exporter.port(), start(tmp)))
+            before = metrics.scrape(exporter.port())
+            return settled(Ctx(exporter.port(), start(tmp)), before)
         cases = [("%s:%s" % (kind, name), fn) for name, fn in SERVER_CASES]
         out.append(Group(setup, cases, lambda ctx: launch.stop_server(ctx.server)))
     return out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "chunked.h"
+#include "split.h"
 
 #define SINK_MAX (1 << 20)
 
@@ -32,65 +33,43 @@ static void sink_cb(void *ctx, const char *data, size_t len)
 }
 
 struct run {
+	struct chunked_decoder d;
 	enum chunked_result res;
 	size_t used; /* bytes of the whole input consumed */
 	struct sink out;
 };
 
-/* Feeds in pieces starting at cuts[] (ascending), stopping like a caller. */
-static void feed_cuts(struct run *r, const char *in, size_t len, const size_t *cuts, size_t ncuts)
+static void run_start(void *vr)
 {
-	struct chunked_decoder d;
-	size_t start = 0, k;
+	struct run *r = vr;
 
-	chunked_init(&d);
+	chunked_init(&r->d);
 	r->out.len = 0;
 	r->out.calls = 0;
 	r->res = CHUNKED_MORE;
 	r->used = 0;
-	for (k = 0; k <= ncuts; k++) {
-		size_t end = k < ncuts ? cuts[k] : len;
-		size_t used = 12345;
-
-		r->res = chunked_feed(&d, in + start, end - start, &used, sink_cb, &r->out);
-		if (r->res == CHUNKED_MORE)
-			assert_int_equal(used, end - start);
-		else
-			assert_true(used <= end - start);
-		r->used = start + used;
-		if (r->res != CHUNKED_MORE)
-			return;
-		start = end;
-	}
 }
 
-static void feed_whole(struct run *r, const char *in, size_t len)
+/* Feeds one piece; stops at the first final result, like a caller. */
+static bool run_feed(void *vr, const char *in, size_t off, size_t len)
 {
-	feed_cuts(r, in, len, NULL, 0);
-}
+	struct run *r = vr;
+	size_t used = 12345;
 
-static void feed_bytewise(struct run *r, const char *in, size_t len)
-{
-	struct chunked_decoder d;
-	size_t i, used;
-
-	chunked_init(&d);
-	r->out.len = 0;
-	r->out.calls = 0;
-	r->res = CHUNKED_MORE;
-	r->used = 0;
-	for (i = 0; i < len; i++) {
-		r->res = chunked_feed(&d, in + i, 1, &used, sink_cb, &r->out);
-		r->used = i + used;
-		if (r->res != CHUNKED_MORE)
-			return;
-		assert_int_equal(used, 1);
-	}
+	r->res = chunked_feed(&r->d, in + off, len, &used, sink_cb, &r->out);
+	if (r->res == CHUNKED_MORE)
+		assert_int_equal(used, len);
+	else
+		assert_true(used <= len);
+	r->used = off + used;
+	return r->res == CHUNKED_MORE;
 }
 
 /* On ERROR only the outcome must agree: data before the error may differ. */
-static void assert_same(const struct run *a, const struct run *b)
+static void assert_same(const void *va, const void *vb)
 {
+	const struct run *a = va, *b = vb;
+
 	assert_int_equal(a->res, b->res);
 	assert_int_equal(a->used, b->used);
 	if (a->res == CHUNKED_ERROR)
@@ -99,30 +78,19 @@ static void assert_same(const struct run *a, const struct run *b)
 	assert_memory_equal(a->out.data, b->out.data, a->out.len);
 }
 
+static const struct split_driver driver = {
+    .start = run_start,
+    .feed = run_feed,
+    .same = assert_same,
+    .pairs_max = 200,
+};
+
 static struct run R, other;
 
 /* Whole, every split point, every pair of split points (short), bytewise. */
 static void decode_all_ways(const char *in, size_t len)
 {
-	size_t i, j;
-
-	feed_whole(&R, in, len);
-	for (i = 1; i < len; i++) {
-		feed_cuts(&other, in, len, &i, 1);
-		assert_same(&R, &other);
-	}
-	if (len <= 200) {
-		for (i = 1; i < len; i++) {
-			for (j = i + 1; j < len; j++) {
-				size_t cuts[2] = {i, j};
-
-				feed_cuts(&other, in, len, cuts, 2);
-				assert_same(&R, &other);
-			}
-		}
-	}
-	feed_bytewise(&other, in, len);
-	assert_same(&R, &other);
+	split_all_ways(&driver, &R, &other, in, len);
 }
 
 static void decode_str(const char *in)
@@ -336,7 +304,7 @@ static void test_long_lines(void **state)
 	memset(in + n, 'e', 3000);
 	n += 3000;
 	n += (size_t)snprintf(in + n, sizeof(in) - n, "\r\nab\r\n0\r\n\r\n");
-	feed_whole(&R, in, n);
+	split_feed_whole(&driver, &R, in, n);
 	assert_int_equal(R.res, CHUNKED_DONE);
 	assert_data("ab");
 
@@ -344,18 +312,18 @@ static void test_long_lines(void **state)
 	n = (size_t)snprintf(in, sizeof(in), "2;");
 	memset(in + n, 'e', 5000);
 	n += 5000;
-	feed_whole(&R, in, n);
+	split_feed_whole(&driver, &R, in, n);
 	assert_int_equal(R.res, CHUNKED_ERROR);
-	feed_bytewise(&other, in, n);
+	split_feed_bytewise(&driver, &other, in, n);
 	assert_same(&R, &other);
 
 	/* nor an endless trailer section, even in short lines */
 	n = (size_t)snprintf(in, sizeof(in), "0\r\n");
 	while (n < 70000)
 		n += (size_t)snprintf(in + n, sizeof(in) - n, "X-T: 123456789\r\n");
-	feed_whole(&R, in, n);
+	split_feed_whole(&driver, &R, in, n);
 	assert_int_equal(R.res, CHUNKED_ERROR);
-	feed_bytewise(&other, in, n);
+	split_feed_bytewise(&driver, &other, in, n);
 	assert_same(&R, &other);
 }
 
@@ -415,40 +383,13 @@ static void test_big_chunk(void **state)
 
 /* ---- robustness ---- */
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
-
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545f4914f6cdd1dULL) >> 32);
-}
-
-static size_t random_cuts(size_t len, size_t *cuts)
-{
-	size_t n = 0, pos = 0;
-
-	while (n < 8 && len > 1 && pos < len - 1) {
-		pos += 1 + rnd() % (len - 1 - pos);
-		cuts[n++] = pos;
-	}
-	return n;
-}
-
 static void check_random(const char *buf, size_t len)
 {
-	size_t cuts[8], nc;
-
-	feed_whole(&R, buf, len);
+	split_feed_whole(&driver, &R, buf, len);
 	assert_true(R.res == CHUNKED_MORE || R.res == CHUNKED_DONE || R.res == CHUNKED_ERROR);
 	assert_true(R.used <= len);
 	assert_true(R.out.len <= R.used);
-	nc = random_cuts(len, cuts);
-	feed_cuts(&other, buf, len, cuts, nc);
-	assert_same(&R, &other);
-	feed_bytewise(&other, buf, len);
-	assert_same(&R, &other);
+	split_check_random(&driver, &R, &other, buf, len);
 }
 
 static void test_random_bytes(void **state)
@@ -459,13 +400,10 @@ static void test_random_bytes(void **state)
 
 	(void)state;
 	for (iter = 0; iter < 20000; iter++) {
-		size_t len = rnd() % sizeof(buf), i;
+		size_t len = split_rnd() % sizeof(buf);
 
-		for (i = 0; i < len; i++) {
-			/* mostly framing characters, so that framing gets exercised */
-			buf[i] =
-			    (rnd() % 4) ? alphabet[rnd() % (sizeof(alphabet) - 1)] : (char)rnd();
-		}
+		/* mostly framing characters, so that framing gets exercised */
+		split_random_bytes(buf, len, alphabet, sizeof(alphabet) - 1);
 		check_random(buf, len);
 	}
 }
@@ -479,16 +417,11 @@ static void test_mutated_streams(void **state)
 
 	(void)state;
 	for (iter = 0; iter < 20000; iter++) {
+		static const char alphabet[] = "\r\n;0aF \t";
 		size_t len = sizeof(seed) - 1;
-		int m, muts = 1 + (int)(rnd() % 3);
 
 		memcpy(buf, seed, len);
-		for (m = 0; m < muts; m++) {
-			static const char alphabet[] = "\r\n;0aF \t";
-
-			buf[rnd() % len] =
-			    (rnd() & 1) ? (char)rnd() : alphabet[rnd() % (sizeof(alphabet) - 1)];
-		}
+		split_mutate(buf, len, alphabet, sizeof(alphabet) - 1, 3);
 		check_random(buf, len);
 	}
 }

@@ -10,69 +10,51 @@
 #include <cmocka.h>
 
 #include "http_head.h"
+#include "split.h"
 
 #define REQ HTTP_HEAD_REQUEST
 #define RSP HTTP_HEAD_RESPONSE
 
 struct run {
+	enum http_head_kind kind; /* set before feeding */
 	enum http_head_result res;
 	size_t used; /* bytes of the whole input that belonged to the head */
 	struct http_head h;
 };
 
+static void run_start(void *vr)
+{
+	struct run *r = vr;
+
+	http_head_init(&r->h, r->kind);
+	r->res = HTTP_HEAD_NEED_MORE;
+	r->used = 0;
+}
+
 /*
- * Feeds in[0..len) in pieces: cuts[] are the offsets where a new buffer
- * starts (ascending). Stops at the first result that is not NEED_MORE,
- * exactly like a caller would.
+ * Feeds one piece. Stops at the first result that is not NEED_MORE,
+ * exactly like a caller would; the byte that ends the head or shows an
+ * error is always consumed.
  */
-static void feed_cuts(struct run *r, enum http_head_kind kind, const char *in, size_t len,
-		      const size_t *cuts, size_t ncuts)
+static bool run_feed(void *vr, const char *in, size_t off, size_t len)
 {
-	size_t start = 0, k;
+	struct run *r = vr;
+	size_t used = 12345;
 
-	http_head_init(&r->h, kind);
-	r->res = HTTP_HEAD_NEED_MORE;
-	r->used = 0;
-	for (k = 0; k <= ncuts; k++) {
-		size_t end = k < ncuts ? cuts[k] : len;
-		size_t used = 12345;
-
-		r->res = http_head_feed(&r->h, in + start, end - start, &used);
-		if (r->res == HTTP_HEAD_NEED_MORE)
-			assert_int_equal(used, end - start);
-		else
-			assert_true(used <= end - start);
-		r->used = start + used;
-		if (r->res != HTTP_HEAD_NEED_MORE)
-			return;
-		start = end;
-	}
-}
-
-static void feed_whole(struct run *r, enum http_head_kind kind, const char *in, size_t len)
-{
-	feed_cuts(r, kind, in, len, NULL, 0);
-}
-
-static void feed_bytewise(struct run *r, enum http_head_kind kind, const char *in, size_t len)
-{
-	size_t i, used;
-
-	http_head_init(&r->h, kind);
-	r->res = HTTP_HEAD_NEED_MORE;
-	r->used = 0;
-	for (i = 0; i < len; i++) {
-		r->res = http_head_feed(&r->h, in + i, 1, &used);
-		assert_int_equal(used, 1);
-		r->used = i + used;
-		if (r->res != HTTP_HEAD_NEED_MORE)
-			return;
-	}
+	r->res = http_head_feed(&r->h, in + off, len, &used);
+	if (r->res == HTTP_HEAD_NEED_MORE)
+		assert_int_equal(used, len);
+	else
+		assert_true(used <= len && (used > 0 || len == 0));
+	r->used = off + used;
+	return r->res == HTTP_HEAD_NEED_MORE;
 }
 
 /* The result fields and the outcome must not depend on the split. */
-static void assert_same(const struct run *a, const struct run *b)
+static void assert_same(const void *va, const void *vb)
 {
+	const struct run *a = va, *b = vb;
+
 	assert_int_equal(a->res, b->res);
 	assert_int_equal(a->used, b->used);
 	if (a->res != HTTP_HEAD_DONE)
@@ -93,6 +75,25 @@ static void assert_same(const struct run *a, const struct run *b)
 	assert_int_equal(http_body_mode(&a->h, false), http_body_mode(&b->h, false));
 }
 
+static const struct split_driver driver = {
+    .start = run_start,
+    .feed = run_feed,
+    .same = assert_same,
+    .pairs_max = 160,
+};
+
+static void feed_whole(struct run *r, enum http_head_kind kind, const char *in, size_t len)
+{
+	r->kind = kind;
+	split_feed_whole(&driver, r, in, len);
+}
+
+static void feed_bytewise(struct run *r, enum http_head_kind kind, const char *in, size_t len)
+{
+	r->kind = kind;
+	split_feed_bytewise(&driver, r, in, len);
+}
+
 /*
  * Parses in whole, then with every single split point, every pair of split
  * points (short inputs) and one byte at a time; all must agree. Returns
@@ -101,25 +102,10 @@ static void assert_same(const struct run *a, const struct run *b)
 static void parse_all_ways(struct run *r, enum http_head_kind kind, const char *in, size_t len)
 {
 	static struct run other;
-	size_t i, j;
 
-	feed_whole(r, kind, in, len);
-	for (i = 1; i < len; i++) {
-		feed_cuts(&other, kind, in, len, &i, 1);
-		assert_same(r, &other);
-	}
-	if (len <= 160) {
-		for (i = 1; i < len; i++) {
-			for (j = i + 1; j < len; j++) {
-				size_t cuts[2] = {i, j};
-
-				feed_cuts(&other, kind, in, len, cuts, 2);
-				assert_same(r, &other);
-			}
-		}
-	}
-	feed_bytewise(&other, kind, in, len);
-	assert_same(r, &other);
+	r->kind = kind;
+	other.kind = kind;
+	split_all_ways(&driver, r, &other, in, len);
 }
 
 static struct run R; /* big (line buffer): keep it off the stack */
@@ -908,17 +894,6 @@ static void test_looks_like_response(void **state)
 
 /* ---- robustness ---- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint32_t rnd(void)
-{
-	/* xorshift64*: deterministic, good enough to stir bytes */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545f4914f6cdd1dULL) >> 32);
-}
-
 static void assert_sane(const struct run *r, size_t len)
 {
 	const struct http_head *h = &r->h;
@@ -939,20 +914,6 @@ static void assert_sane(const struct run *r, size_t len)
 		assert_true(http_body_mode(h, false) <= HTTP_BODY_UNTIL_CLOSE);
 }
 
-/* Random cut points, at most 8, ascending. */
-static size_t random_cuts(size_t len, size_t *cuts)
-{
-	size_t n = 0, pos = 0;
-
-	while (n < 8 && len > 1 && pos < len - 1) {
-		pos += 1 + rnd() % (len - 1 - pos);
-		if (pos >= len)
-			break;
-		cuts[n++] = pos;
-	}
-	return n;
-}
-
 static void test_random_bytes(void **state)
 {
 	static char buf[700];
@@ -961,20 +922,19 @@ static void test_random_bytes(void **state)
 
 	(void)state;
 	for (iter = 0; iter < 20000; iter++) {
-		size_t len = rnd() % sizeof(buf), i, cuts[8], nc;
+		size_t len = split_rnd() % sizeof(buf), i;
 		enum http_head_kind kind = (iter & 1) ? REQ : RSP;
 
 		for (i = 0; i < len; i++)
-			buf[i] = (char)rnd();
+			buf[i] = (char)split_rnd();
 		/* half of them start like HTTP to get past the start line */
 		if (iter % 4 < 2 && len > 20)
 			memcpy(buf, kind == REQ ? "GET / HTTP/1.1\r\n" : "HTTP/1.1 200 \r\n",
 			       kind == REQ ? 16 : 15);
 		feed_whole(&a, kind, buf, len);
 		assert_sane(&a, len);
-		nc = random_cuts(len, cuts);
-		feed_cuts(&b, kind, buf, len, cuts, nc);
-		assert_same(&a, &b);
+		b.kind = kind;
+		split_check_random(&driver, &a, &b, buf, len);
 	}
 }
 
@@ -995,25 +955,16 @@ static void test_mutated_heads(void **state)
 	(void)state;
 	for (iter = 0; iter < 4000; iter++) {
 		const char *seed = seeds[iter & 1];
-		size_t len = strlen(seed), i, cuts[8], nc;
+		static const char alphabet[] = "\r\n :,;\t\0aZ9[]";
+		size_t len = strlen(seed);
 		enum http_head_kind kind = (iter & 1) ? RSP : REQ;
-		int m, muts = 1 + (int)(rnd() % 4);
 
 		memcpy(buf, seed, len);
-		for (m = 0; m < muts; m++) {
-			static const char alphabet[] = "\r\n :,;\t\0aZ9[]";
-
-			i = rnd() % len;
-			buf[i] =
-			    (rnd() & 1) ? (char)rnd() : alphabet[rnd() % (sizeof(alphabet) - 1)];
-		}
+		split_mutate(buf, len, alphabet, sizeof(alphabet) - 1, 4);
 		feed_whole(&a, kind, buf, len);
 		assert_sane(&a, len);
-		nc = random_cuts(len, cuts);
-		feed_cuts(&b, kind, buf, len, cuts, nc);
-		assert_same(&a, &b);
-		feed_bytewise(&b, kind, buf, len);
-		assert_same(&a, &b);
+		b.kind = kind;
+		split_check_random(&driver, &a, &b, buf, len);
 	}
 }
 

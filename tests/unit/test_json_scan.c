@@ -10,67 +10,42 @@
 #include <cmocka.h>
 
 #include "json_scan.h"
+#include "split.h"
 
 static struct json_scan S, other;
 
-static void scan_cuts(struct json_scan *s, const char *in, size_t len, const size_t *cuts,
-		      size_t ncuts)
+static void scan_start(void *run)
 {
-	size_t start = 0, k;
-
-	json_scan_init(s);
-	for (k = 0; k <= ncuts; k++) {
-		size_t end = k < ncuts ? cuts[k] : len;
-
-		json_scan_feed(s, in + start, end - start);
-		start = end;
-	}
+	json_scan_init(run);
 }
 
-static void scan_bytewise(struct json_scan *s, const char *in, size_t len)
+static bool scan_feed(void *run, const char *in, size_t off, size_t len)
 {
-	size_t i;
-
-	json_scan_init(s);
-	for (i = 0; i < len; i++)
-		json_scan_feed(s, in + i, 1);
+	json_scan_feed(run, in + off, len);
+	return true; /* a failed scan ignores the rest by itself */
 }
 
-static void assert_same(const struct json_scan *a, const struct json_scan *b)
+static void assert_same(const void *va, const void *vb)
 {
+	const struct json_scan *a = va, *b = vb;
+
 	assert_int_equal(a->failed, b->failed);
 	assert_int_equal(a->model_found, b->model_found);
 	assert_string_equal(a->model, b->model);
 	assert_int_equal(a->stream, b->stream);
 }
 
+static const struct split_driver driver = {
+    .start = scan_start,
+    .feed = scan_feed,
+    .same = assert_same,
+    .pairs_max = 200,
+};
+
 /* Whole, every split point, every pair of split points (short), bytewise. */
-static void scan_all_ways(const char *in, size_t len)
-{
-	size_t i, j;
-
-	scan_cuts(&S, in, len, NULL, 0);
-	for (i = 1; i < len; i++) {
-		scan_cuts(&other, in, len, &i, 1);
-		assert_same(&S, &other);
-	}
-	if (len <= 200) {
-		for (i = 1; i < len; i++) {
-			for (j = i + 1; j < len; j++) {
-				size_t cuts[2] = {i, j};
-
-				scan_cuts(&other, in, len, cuts, 2);
-				assert_same(&S, &other);
-			}
-		}
-	}
-	scan_bytewise(&other, in, len);
-	assert_same(&S, &other);
-}
-
 static void scan(const char *in)
 {
-	scan_all_ways(in, strlen(in));
+	split_all_ways(&driver, &S, &other, in, strlen(in));
 }
 
 static void assert_model(const char *want)
@@ -207,14 +182,14 @@ static void test_deep_nesting(void **state)
 	for (i = 30000; i-- > 0;)
 		in[n++] = (i & 1) ? '}' : ']';
 	n += (size_t)snprintf(in + n, sizeof(in) - n, ",\"model\":\"top\",\"stream\":false}");
-	scan_cuts(&S, in, n, NULL, 0);
+	split_feed_whole(&driver, &S, in, n);
 	assert_false(S.failed);
 	assert_model("top");
 	assert_int_equal(S.stream, 0);
-	scan_bytewise(&other, in, n);
+	split_feed_bytewise(&driver, &other, in, n);
 	assert_same(&S, &other);
 	for (i = 1; i < n; i += 997) {
-		scan_cuts(&other, in, n, &i, 1);
+		split_feed(&driver, &other, in, n, &i, 1);
 		assert_same(&S, &other);
 	}
 }
@@ -406,41 +381,16 @@ static void test_realistic_body(void **state)
 
 /* ---- robustness ---- */
 
-static uint64_t rng_state = 0xda3e39cb94b95bdbULL;
-
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545f4914f6cdd1dULL) >> 32);
-}
-
-static size_t random_cuts(size_t len, size_t *cuts)
-{
-	size_t n = 0, pos = 0;
-
-	while (n < 8 && len > 1 && pos < len - 1) {
-		pos += 1 + rnd() % (len - 1 - pos);
-		cuts[n++] = pos;
-	}
-	return n;
-}
-
 static void check_random(const char *buf, size_t len)
 {
-	size_t cuts[8], nc, i;
+	size_t i;
 
-	scan_cuts(&S, buf, len, NULL, 0);
+	split_feed_whole(&driver, &S, buf, len);
 	assert_true(S.stream >= -1 && S.stream <= 1);
 	assert_true(memchr(S.model, 0, sizeof(S.model)) != NULL);
 	for (i = 0; S.model[i]; i++)
 		assert_true(S.model[i] >= 0x20 && S.model[i] < 0x7f);
-	nc = random_cuts(len, cuts);
-	scan_cuts(&other, buf, len, cuts, nc);
-	assert_same(&S, &other);
-	scan_bytewise(&other, buf, len);
-	assert_same(&S, &other);
+	split_check_random(&driver, &S, &other, buf, len);
 }
 
 static void test_random_bytes(void **state)
@@ -451,11 +401,9 @@ static void test_random_bytes(void **state)
 
 	(void)state;
 	for (iter = 0; iter < 20000; iter++) {
-		size_t len = rnd() % sizeof(buf), i;
+		size_t len = split_rnd() % sizeof(buf);
 
-		for (i = 0; i < len; i++)
-			buf[i] =
-			    (rnd() % 4) ? alphabet[rnd() % (sizeof(alphabet) - 1)] : (char)rnd();
+		split_random_bytes(buf, len, alphabet, sizeof(alphabet) - 1);
 		if (len > 0 && (iter & 1))
 			buf[0] = '{';
 		check_random(buf, len);
@@ -475,16 +423,11 @@ static void test_mutated_bodies(void **state)
 	assert_model("gpt-4\\o");
 	assert_int_equal(S.stream, 1);
 	for (iter = 0; iter < 20000; iter++) {
+		static const char alphabet[] = "{}[]\":,\\ u";
 		size_t len = sizeof(seed) - 1;
-		int m, muts = 1 + (int)(rnd() % 3);
 
 		memcpy(buf, seed, len);
-		for (m = 0; m < muts; m++) {
-			static const char alphabet[] = "{}[]\":,\\ u";
-
-			buf[rnd() % len] =
-			    (rnd() & 1) ? (char)rnd() : alphabet[rnd() % (sizeof(alphabet) - 1)];
-		}
+		split_mutate(buf, len, alphabet, sizeof(alphabet) - 1, 3);
 		check_random(buf, len);
 	}
 }

@@ -47,7 +47,7 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 {
 	struct fixture *f = ctx;
 
-	metrics_end(&f->m, SVC, x, why, ts);
+	metrics_end(&f->m, SVC, x, &f->stream, why, ts);
 }
 
 static const struct http_conn_ops ops = {
@@ -230,8 +230,9 @@ static const double b_size[] = {10, 50, 100, 500, 1000, 5000};
 static const double b_stage[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 				 1,	2.5,   5,    10,    30,	  60,  120,  300};
 static const double b_http[] = {0.01, 0.05, 0.1, 0.5, 1, 2, 5};
+static const double b_provider[] = {0.1, 0.5, 1, 2, 5, 10, 20, 30};
 
-/* The server-side table of ../shared/spec/metrics.md. */
+/* The server-side, client-side and own tables of ../shared/spec/metrics.md. */
 static const struct spec_family spec[] = {
     {"sse_active_connections", METRIC_GAUGE, {"service"}, NULL, 0},
     {"sse_requests_total",
@@ -265,6 +266,25 @@ static const struct spec_family spec[] = {
      b_http,
      N(b_http)},
     {"http_connections_active", METRIC_GAUGE, {"service"}, NULL, 0},
+    /* client side */
+    {"sse_provider_requests_total",
+     METRIC_COUNTER,
+     {"service", "provider", "model", "status"},
+     NULL,
+     0},
+    {"sse_provider_latency_seconds",
+     METRIC_HISTOGRAM,
+     {"service", "provider"},
+     b_provider,
+     N(b_provider)},
+    {"sse_provider_time_to_first_chunk_seconds",
+     METRIC_HISTOGRAM,
+     {"service", "provider", "model"},
+     b_ttfc,
+     N(b_ttfc)},
+    {"sse_circuit_breaker_failures_total", METRIC_COUNTER, {"service", "provider"}, NULL, 0},
+    {"sse_circuit_breaker_state", METRIC_GAUGE, {"service", "provider"}, NULL, 0},
+    {"llm_tokens_used_total", METRIC_COUNTER, {"service", "provider", "model", "type"}, NULL, 0},
     {"sse_exporter_build_info", METRIC_GAUGE, {"version", "libbpf_version", "kernel"}, NULL, 0},
     {"sse_exporter_bpf_program_attached", METRIC_GAUGE, {"program"}, NULL, 0},
     {"sse_exporter_events_lost_total", METRIC_COUNTER, {NULL}, NULL, 0},
@@ -300,7 +320,7 @@ static void test_catalog_matches_spec(void **state)
 		if (fam->type == METRIC_COUNTER && !fam->nlabels)
 			assert_int_equal(fam->nseries, 1);
 		else if (!strcmp(sp->name, "sse_exporter_series_dropped_total"))
-			assert_int_equal(fam->nseries, 2);
+			assert_int_equal(fam->nseries, 3); /* path, model, provider */
 		else
 			assert_int_equal(fam->nseries, 0);
 	}

@@ -1,4 +1,7 @@
-"""FastAPI SSE test server: `/usr/bin/python3 fastapi_sse.py PORT`.
+"""FastAPI SSE test server: `/usr/bin/python3 fastapi_sse.py PORT [CERT KEY]`.
+
+With CERT and KEY (PEM files) uvicorn serves HTTPS, as with
+--ssl-certfile/--ssl-keyfile; the API and the bodies are the same.
 
 Implements the shared e2e server API (see tests/e2e/README.md). Every
 server must emit byte-identical SSE bodies for the same query, so that the
@@ -116,5 +119,6 @@ async def health():
 
 
 if __name__ == "__main__":
+    cert, key = (sys.argv[2:4] + [None, None])[:2]
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]),
-                log_level="warning", access_log=False)
+                ssl_certfile=cert, ssl_keyfile=key, log_level="warning", access_log=False)

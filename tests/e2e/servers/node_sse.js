@@ -1,8 +1,11 @@
-// Node SSE test server: `/usr/bin/node node_sse.js PORT`.
-// Built-in `http` only. Implements the shared e2e server API (see
-// tests/e2e/README.md) with SSE bodies byte-identical to the other servers.
+// Node SSE test server: `/usr/bin/node node_sse.js PORT [CERT KEY]`.
+// Built-in `http` only, or `https` given CERT and KEY (PEM files).
+// Implements the shared e2e server API (see tests/e2e/README.md) with SSE
+// bodies byte-identical to the other servers, over either.
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 
 const CHUNK = '{"id":"x","object":"chat.completion.chunk","choices":[{"delta":{"content":"tok"}}]}';
 // The same JSON split over two data lines; joined with "\n" it is still valid.
@@ -106,10 +109,15 @@ function handle(req, res, body) {
   return sendJSON(res, 404, { error: { code: 404, message: 'not found' } });
 }
 
-const server = http.createServer((req, res) => {
+function onRequest(req, res) {
   const parts = [];
   req.on('data', (d) => parts.push(d));
   req.on('end', () => handle(req, res, Buffer.concat(parts).toString()));
-});
+}
+
+const [certFile, keyFile] = process.argv.slice(3, 5);
+const server = certFile
+  ? https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, onRequest)
+  : http.createServer(onRequest);
 server.keepAliveTimeout = 30000;
 server.listen(parseInt(process.argv[2], 10), '127.0.0.1');

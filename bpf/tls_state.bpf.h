@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Which socket an OpenSSL SSL object writes to. The library hooks see an
+ * SSL pointer, the syscall hooks see an fd; this state, shared by
+ * ssl.bpf.c and sock_io.bpf.c, links them in one of three ways:
+ *
+ *  - socket BIO (nginx, blocking clients): the ciphertext read or write
+ *    happens inside SSL_read or SSL_do_handshake, on the same thread;
+ *  - memory BIO (Python asyncio, Node): the process reads ciphertext
+ *    from the socket, then hands it to the library on the same thread, so
+ *    the last TLS read of the thread names the socket of the next
+ *    SSL_read or SSL_do_handshake;
+ *  - a handshake that has read nothing yet (a client's ClientHello): the
+ *    next TLS write of the thread names its socket.
+ *
+ * Once linked, an SSL object keeps its socket until SSL_free.
+ */
+#ifndef SSE_TLS_STATE_BPF_H
+#define SSE_TLS_STATE_BPF_H
+
+#include "maps.bpf.h"
+
+#define MAX_SSL_OBJECTS 65536
+#define MAX_TLS_THREADS 16384
+
+struct ssl_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+enum ssl_link_flags {
+	SSL_SOCKET_BIO = 1 << 0, /* ciphertext moves inside the library call */
+};
+
+struct ssl_link {
+	__s32 fd;
+	__u32 flags;
+	/* a write that failed with EAGAIN on a socket BIO: OpenSSL wants it
+	 * retried with the same arguments, and the retry is not new data */
+	__u64 retry_buf;
+	__u64 retry_len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_SSL_OBJECTS);
+	__type(key, struct ssl_key);
+	__type(value, struct ssl_link);
+} ssl_links SEC(".maps");
+
+enum ssl_call_kind {
+	SSL_CALL_NONE = 0,
+	SSL_CALL_READ,
+	SSL_CALL_HANDSHAKE,
+};
+
+/* Per thread: the library call in flight, and what the syscall hooks saw
+ * last. */
+struct tls_thread {
+	__u64 call_ssl;	 /* SSL_read/SSL_do_handshake in flight, else 0 */
+	__u64 call_buf;	 /* its plaintext buffer */
+	__u64 call_lenp; /* SSL_read_ex: where the byte count goes */
+	__s32 call_fd;	 /* TLS socket it read or wrote, -1 if none */
+	__u8 call_kind;
+	__u8 read_fresh;    /* a TLS read since the last library call */
+	__u8 pad[2];
+	__s32 last_read_fd;
+	__s32 pad2;
+	__u64 pending_ssl;    /* handshake waiting for its first write */
+	__u64 last_write_ssl; /* last SSL_write: an EAGAIN below is its retry */
+	__u64 last_write_buf;
+	__u64 last_write_len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_TLS_THREADS);
+	__type(key, __u64);
+	__type(value, struct tls_thread);
+} tls_threads SEC(".maps");
+
+static __always_inline struct tls_thread *tls_thread_get(bool create)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
+	struct tls_thread zero = {.call_fd = -1, .last_read_fd = -1};
+
+	if (t || !create)
+		return t;
+	bpf_map_update_elem(&tls_threads, &id, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&tls_threads, &id);
+}
+
+static __always_inline struct ssl_key ssl_key_of(__u64 ssl)
+{
+	struct ssl_key k = {
+	    .tgid = bpf_get_current_pid_tgid() >> 32,
+	    .ssl = ssl,
+	};
+	return k;
+}
+
+static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
+{
+	struct ssl_key k = ssl_key_of(ssl);
+	struct ssl_link v = {.fd = fd, .flags = flags};
+
+	bpf_map_update_elem(&ssl_links, &k, &v, BPF_ANY);
+}
+
+/* Called by the syscall hooks for every completed read or write of a TLS
+ * connection: the ciphertext itself is never copied. */
+static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 ret)
+{
+	struct tls_thread *t = tls_thread_get(true);
+	struct ssl_key k;
+	struct ssl_link *link;
+
+	if (!t)
+		return;
+	if (t->call_ssl) { /* inside the library: a socket BIO */
+		t->call_fd = fd;
+		return;
+	}
+	if (dir == DIR_IN) {
+		if (ret > 0) {
+			t->last_read_fd = fd;
+			t->read_fresh = 1;
+		}
+		return;
+	}
+	if (ret > 0 && t->pending_ssl) {
+		ssl_link_set(t->pending_ssl, fd, 0);
+		t->pending_ssl = 0;
+	}
+	if (ret == -11 /* EAGAIN */ && t->last_write_ssl) {
+		k = ssl_key_of(t->last_write_ssl);
+		link = bpf_map_lookup_elem(&ssl_links, &k);
+		if (link && link->fd == fd && (link->flags & SSL_SOCKET_BIO)) {
+			link->retry_buf = t->last_write_buf;
+			link->retry_len = t->last_write_len;
+		}
+	}
+}
+
+#endif

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <bpf/libbpf.h>
+
+#include "elf_sym.h"
+#include "log.h"
+#include "ssl.skel.h"
+#include "tls_attach.h"
+
+enum { SYM_WRITE, SYM_WRITE_EX, SYM_READ, SYM_READ_EX, SYM_HANDSHAKE, SYM_FREE, SYM_MAX };
+
+static const char *const symbols[SYM_MAX] = {
+    "SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free",
+};
+
+struct probe {
+	int sym;
+	bool ret;
+	struct bpf_program *prog;
+};
+
+void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel)
+{
+	memset(t, 0, sizeof(*t));
+	t->skel = skel;
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	p = realloc(*arr, ncap * size);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static struct tls_file *known_file(struct tls_attach *t, const struct stat *st)
+{
+	for (size_t i = 0; i < t->nfiles; i++)
+		if (t->files[i].dev == st->st_dev && t->files[i].ino == st->st_ino)
+			return &t->files[i];
+	return NULL;
+}
+
+static int remember(struct tls_attach *t, const struct stat *st, bool openssl)
+{
+	if (grow((void **)&t->files, &t->files_cap, t->nfiles, sizeof(*t->files)))
+		return -1;
+	t->files[t->nfiles++] = (struct tls_file){st->st_dev, st->st_ino, openssl};
+	return 0;
+}
+
+static int attach_probe(struct tls_attach *t, const struct probe *p, const char *path,
+			size_t offset)
+{
+	struct bpf_link *link;
+
+	if (grow((void **)&t->links, &t->links_cap, t->nlinks, sizeof(*t->links)))
+		return -1;
+	link = bpf_program__attach_uprobe(p->prog, p->ret, -1, path, offset);
+	if (!link) {
+		log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(p->prog),
+			 symbols[p->sym], path, strerror(errno));
+		return -1;
+	}
+	t->links[t->nlinks++] = link;
+	return 0;
+}
+
+static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
+{
+	struct ssl_bpf *s = t->skel;
+	const struct probe probes[] = {
+	    {SYM_WRITE, false, s->progs.ssl_write_enter},
+	    {SYM_WRITE_EX, false, s->progs.ssl_write_ex_enter},
+	    {SYM_READ, false, s->progs.ssl_read_enter},
+	    {SYM_READ, true, s->progs.ssl_read_exit},
+	    {SYM_READ_EX, false, s->progs.ssl_read_ex_enter},
+	    {SYM_READ_EX, true, s->progs.ssl_read_exit},
+	    {SYM_HANDSHAKE, false, s->progs.ssl_handshake_enter},
+	    {SYM_HANDSHAKE, true, s->progs.ssl_handshake_exit},
+	    {SYM_FREE, false, s->progs.ssl_free_enter},
+	};
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
+		if (off[probes[i].sym] && attach_probe(t, &probes[i], path, off[probes[i].sym]))
+			err = -1;
+	return err;
+}
+
+int tls_attach_file(struct tls_attach *t, const char *path)
+{
+	size_t off[SYM_MAX];
+	struct stat st;
+	bool openssl;
+
+	if (stat(path, &st) || !S_ISREG(st.st_mode) || known_file(t, &st))
+		return 0;
+	/* without SSL_read and SSL_write there is nothing to follow */
+	openssl = elf_func_offsets(path, symbols, SYM_MAX, off) > 0 && off[SYM_WRITE] &&
+		  off[SYM_READ];
+	if (remember(t, &st, openssl))
+		return -1;
+	if (!openssl)
+		return 0;
+	if (attach_all(t, path, off))
+		return -1;
+	t->nlibs++;
+	log_info("TLS: OpenSSL hooked in %s", path);
+	return 1;
+}
+
+static bool is_libssl(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	return base && !strncmp(base + 1, "libssl.so", 9);
+}
+
+/* The libssl files a process maps, seen through its root (containers). */
+static void scan_maps(struct tls_attach *t, const char *pid)
+{
+	char path[512], line[1024], *file;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		file = strchr(line, '/');
+		if (!file || !is_libssl(file))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/root%s", pid, file);
+		tls_attach_file(t, path);
+	}
+	fclose(f);
+}
+
+void tls_attach_scan(struct tls_attach *t)
+{
+	char path[300];
+	struct dirent *d;
+	DIR *dir = opendir("/proc");
+
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		if (!isdigit((unsigned char)d->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/exe", d->d_name);
+		tls_attach_file(t, path);
+		scan_maps(t, d->d_name);
+	}
+	closedir(dir);
+}
+
+struct bpf_link **tls_attach_take_links(struct tls_attach *t, size_t *n)
+{
+	struct bpf_link **links = t->links;
+
+	*n = t->nlinks;
+	t->links = NULL;
+	t->nlinks = t->links_cap = 0;
+	return links;
+}
+
+void tls_attach_free(struct tls_attach *t)
+{
+	for (size_t i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i]);
+	free(t->links);
+	free(t->files);
+	memset(t, 0, sizeof(*t));
+}

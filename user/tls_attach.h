@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Finds the OpenSSL copies processes use (libssl.so.* they map, and
+ * executables that carry OpenSSL and export its symbols, like Node) and
+ * attaches the ssl.bpf.c uprobes to each file once. A uprobe belongs to
+ * the file, not to a process: processes started later that use a file
+ * already attached are seen from their first call; new files are found
+ * by the next scan.
+ */
+#ifndef SSE_TLS_ATTACH_H
+#define SSE_TLS_ATTACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct ssl_bpf;
+struct bpf_link;
+
+struct tls_file {
+	dev_t dev;
+	ino_t ino;
+	bool openssl; /* false: checked, not an OpenSSL we can hook */
+};
+
+struct tls_attach {
+	struct ssl_bpf *skel;
+	struct tls_file *files; /* every file checked, so each is read once */
+	size_t nfiles, files_cap;
+	struct bpf_link **links;
+	size_t nlinks, links_cap;
+	size_t nlibs; /* files attached */
+};
+
+void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel);
+
+/* Attaches to path if it is an OpenSSL not seen before. Returns 1 when
+ * attached now, 0 when not OpenSSL or already known, -1 on error. */
+int tls_attach_file(struct tls_attach *t, const char *path);
+
+/* Checks the executables and libssl mappings of every process. */
+void tls_attach_scan(struct tls_attach *t);
+
+/* Hands the links over for detaching (the caller destroys them). */
+struct bpf_link **tls_attach_take_links(struct tls_attach *t, size_t *n);
+void tls_attach_free(struct tls_attach *t);
+
+#endif

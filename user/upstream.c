@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "upstream.h"
+
+static struct upstream_call **bucket(struct upstream_index *idx, uint32_t tgid)
+{
+	return &idx->buckets[(tgid * 2654435761u) % UPSTREAM_BUCKETS];
+}
+
+void upstream_index_init(struct upstream_index *idx, struct metrics *m,
+			 const struct provider_map *providers)
+{
+	memset(idx, 0, sizeof(*idx));
+	idx->m = m;
+	idx->providers = providers;
+}
+
+void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uint32_t tgid,
+			uint64_t conn_id, const char *service, const struct conn_addr *remote)
+{
+	struct upstream_call **head = bucket(idx, tgid);
+
+	memset(u, 0, sizeof(*u));
+	u->idx = idx;
+	u->tgid = tgid;
+	u->conn_id = conn_id;
+	u->service = service;
+	u->remote = *remote;
+	snprintf(u->provider, sizeof(u->provider), "unknown");
+	u->next = *head;
+	if (*head)
+		(*head)->pprev = &u->next;
+	u->pprev = head;
+	*head = u;
+}
+
+void upstream_call_release(struct upstream_call *u)
+{
+	if (!u->pprev)
+		return;
+	*u->pprev = u->next;
+	if (u->next)
+		u->next->pprev = u->pprev;
+	u->pprev = NULL;
+}
+
+/* ---- provider by remote address, for connects that fail -------------- */
+
+static bool same_addr(const struct conn_addr *a, const struct conn_addr *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+static void learn(struct upstream_index *idx, const struct conn_addr *a, const char *provider)
+{
+	struct learned_addr *l = NULL;
+
+	for (unsigned int i = 0; i < UPSTREAM_LEARNED && !l; i++)
+		if (same_addr(&idx->learned[i].addr, a))
+			l = &idx->learned[i];
+	if (!l)
+		l = &idx->learned[idx->learned_next++ % UPSTREAM_LEARNED];
+	l->addr = *a;
+	snprintf(l->provider, sizeof(l->provider), "%s", provider);
+}
+
+/* The provider last seen at this address, else the address itself put
+ * through the mapping (users may map an IP). */
+static void provider_by_addr(const struct upstream_index *idx, const struct conn_addr *a,
+			     char out[PROVIDER_NAME_MAX])
+{
+	char ip[INET6_ADDRSTRLEN], host[INET6_ADDRSTRLEN + 8];
+
+	for (unsigned int i = 0; i < UPSTREAM_LEARNED; i++) {
+		if (idx->learned[i].provider[0] && same_addr(&idx->learned[i].addr, a)) {
+			snprintf(out, PROVIDER_NAME_MAX, "%s", idx->learned[i].provider);
+			return;
+		}
+	}
+	if (!inet_ntop(a->family == 10 ? AF_INET6 : AF_INET, a->addr, ip, sizeof(ip))) {
+		snprintf(out, PROVIDER_NAME_MAX, "unknown");
+		return;
+	}
+	snprintf(host, sizeof(host), a->family == 10 ? "[%s]:%u" : "%s:%u", ip, a->port);
+	provider_name(idx->providers, host, out);
+}
+
+void upstream_connect_failed(struct upstream_index *idx, const char *service,
+			     const struct conn_addr *remote, uint64_t ts)
+{
+	char provider[PROVIDER_NAME_MAX];
+
+	provider_by_addr(idx, remote, provider);
+	metrics_upstream_connect_failed(idx->m, service, provider, ts);
+}
+
+/* ---- http_conn callbacks: requests written, responses read ------------ */
+
+static void on_response(void *ctx, const struct http_exchange *x)
+{
+	struct upstream_call *u = ctx;
+	char host[HTTP_HOST_MAX + 8];
+
+	u->seq++;
+	if (x->has_request && x->req.host[0]) {
+		/* with the port, so that user entries for host:port match */
+		snprintf(host, sizeof(host), "%s:%u", x->req.host, u->remote.port);
+		provider_name(u->idx->providers, host, u->provider);
+	} else {
+		provider_by_addr(u->idx, &u->remote, u->provider);
+	}
+	usage_scan_init(&u->usage, x->sse);
+	u->usage_on = true;
+}
+
+static void on_body(void *ctx, const struct http_exchange *x, const char *buf, size_t len)
+{
+	struct upstream_call *u = ctx;
+
+	if (u->usage_on)
+		usage_scan_feed(&u->usage, buf, len);
+	if (!x->sse)
+		u->t_last_data = x->t_last_write;
+}
+
+static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
+		     uint64_t ts, uint64_t prev)
+{
+	struct upstream_call *u = ctx;
+
+	if (ev->kind != SSE_EVENT_DATA)
+		return;
+	u->t_last_data = ts;
+	if (!prev)
+		metrics_upstream_first_chunk(u->idx->m, u->service, u->provider, x, ts);
+}
+
+static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts)
+{
+	struct upstream_call *u = ctx;
+	struct usage usage;
+
+	if (!x->responded)
+		provider_by_addr(u->idx, &u->remote, u->provider);
+	else if (x->has_request && x->req.host[0])
+		learn(u->idx, &u->remote, u->provider);
+	if (u->usage_on)
+		usage_scan_result(&u->usage, &usage);
+	metrics_upstream_end(u->idx->m, u->service, u->provider, x, why, ts,
+			     u->usage_on ? &usage : NULL);
+	u->usage_on = false;
+}
+
+const struct http_conn_ops upstream_ops = {
+    .response = on_response,
+    .event = on_event,
+    .end = on_end,
+    .body = on_body,
+};
+
+/* ---- correlation -------------------------------------------------------- */
+
+const struct upstream_call *upstream_latest(const struct upstream_index *idx, uint32_t tgid,
+					    uint64_t since, uint64_t ts, bool *mixed)
+{
+	const struct upstream_call *u = idx->buckets[(tgid * 2654435761u) % UPSTREAM_BUCKETS];
+	const struct upstream_call *best = NULL, *first = NULL;
+
+	*mixed = false;
+	for (; u; u = u->next) {
+		if (u->tgid != tgid || !u->t_last_data || u->t_last_data < since)
+			continue;
+		if (!first)
+			first = u;
+		else if (strcmp(first->provider, u->provider))
+			*mixed = true;
+		if (u->t_last_data <= ts && (!best || u->t_last_data > best->t_last_data))
+			best = u;
+	}
+	return best;
+}

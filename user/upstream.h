@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Upstream calls: the HTTP/1.x requests observed processes send on
+ * connections they opened. Each client connection gets an upstream_call
+ * that receives its http_conn callbacks (requests are what the process
+ * writes, responses what it reads), extracts token usage from response
+ * bodies, and sits in a per-process index that the correlation of
+ * inbound streams with upstream calls searches.
+ */
+#ifndef SSE_UPSTREAM_H
+#define SSE_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn_event.h"
+#include "http_conn.h"
+#include "metrics.h"
+#include "provider.h"
+#include "usage_scan.h"
+
+#define UPSTREAM_BUCKETS 1024
+#define UPSTREAM_LEARNED 128 /* remembered address -> provider pairs */
+
+struct upstream_call {
+	struct upstream_call *next, **pprev; /* in the index, by process */
+	struct upstream_index *idx;
+	uint32_t tgid;
+	uint64_t conn_id;
+	uint32_t seq; /* exchanges on the connection so far */
+	const char *service;
+	struct conn_addr remote;
+	char provider[PROVIDER_NAME_MAX];
+	struct usage_scan usage;
+	bool usage_on;
+	uint64_t t_last_data; /* last response data (SSE data event or body bytes) read */
+};
+
+struct learned_addr {
+	struct conn_addr addr;
+	char provider[PROVIDER_NAME_MAX];
+};
+
+struct upstream_index {
+	struct metrics *m;
+	const struct provider_map *providers;
+	struct upstream_call *buckets[UPSTREAM_BUCKETS];
+	struct learned_addr learned[UPSTREAM_LEARNED];
+	unsigned int learned_next;
+};
+
+extern const struct http_conn_ops upstream_ops;
+
+void upstream_index_init(struct upstream_index *idx, struct metrics *m,
+			 const struct provider_map *providers);
+
+void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uint32_t tgid,
+			uint64_t conn_id, const char *service, const struct conn_addr *remote);
+void upstream_call_release(struct upstream_call *u);
+
+/* A connect to remote failed: a failed call, provider by address. */
+void upstream_connect_failed(struct upstream_index *idx, const char *service,
+			     const struct conn_addr *remote, uint64_t ts);
+
+/* The upstream call of process tgid that read data last at or before ts,
+ * and no earlier than since; *mixed tells whether calls of other providers
+ * read data in that time too. NULL when none did. */
+const struct upstream_call *upstream_latest(const struct upstream_index *idx, uint32_t tgid,
+					    uint64_t since, uint64_t ts, bool *mixed);
+
+#endif

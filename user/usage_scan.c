@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Token usage from a response body (see usage_scan.h).
+ *
+ * Two layers, both taking one byte (or one run of plain bytes) at a time
+ * and keeping all they need in the struct, so that any split of the body
+ * gives the same result: an event-stream line splitter that passes on the
+ * values of data fields, and a JSON scanner that keeps one bit per open
+ * container (object or array, usage object or not) instead of a parse
+ * tree. Containers deeper than USAGE_DEPTH_MAX are skipped by counting
+ * brackets, so memory is fixed however deep the body nests.
+ */
+#include "ascii.h"
+#include "usage_scan.h"
+
+#include <string.h>
+
+enum {
+	UJ_VALUE,	 /* a value: after ':', after ',' in an array, top level */
+	UJ_VALUE_OR_END, /* after '[': a value or ']' */
+	UJ_KEY_OR_END,	 /* after '{': a key or '}' */
+	UJ_KEY_START,	 /* after ',' in an object: a key */
+	UJ_KEY,		 /* inside a key */
+	UJ_COLON,	 /* after a key */
+	UJ_STRING,	 /* inside a string value */
+	UJ_LITERAL,	 /* inside a number, true, false or null */
+	UJ_AFTER_VALUE,	 /* ',' or the closing bracket; at top level, another value */
+	UJ_SKIP,	 /* inside a value nested too deep, outside strings */
+	UJ_SKIP_STRING,	 /* inside a string of such a value */
+};
+
+enum {
+	WANT_NONE,
+	WANT_USAGE, /* an object value is a usage object */
+	WANT_PROMPT,
+	WANT_COMPLETION,
+	WANT_TOTAL,
+};
+
+/* Lines of an event stream. */
+enum {
+	LN_START,  /* nothing of the line yet */
+	LN_NAME,   /* in a field name */
+	LN_DATA,   /* in the value of a data field: JSON text */
+	LN_IGNORE, /* in a comment or another field's value */
+};
+
+static const struct {
+	const char *key;
+	uint8_t want;
+} keys[] = {
+    {"usage", WANT_USAGE},
+    {"usageMetadata", WANT_USAGE},
+    {"prompt_tokens", WANT_PROMPT},
+    {"input_tokens", WANT_PROMPT},
+    {"promptTokenCount", WANT_PROMPT},
+    {"completion_tokens", WANT_COMPLETION},
+    {"output_tokens", WANT_COMPLETION},
+    {"candidatesTokenCount", WANT_COMPLETION},
+    {"total_tokens", WANT_TOTAL},
+    {"totalTokenCount", WANT_TOTAL},
+};
+
+/* ---- JSON ---- */
+
+static void json_init(struct usage_json *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->state = UJ_VALUE;
+}
+
+static void fail(struct usage_json *j)
+{
+	j->failed = true;
+}
+
+static bool is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Characters of true, false, null and numbers. */
+static bool is_literal_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' ||
+	       c == '+' || c == '.';
+}
+
+static uint32_t top_bit(const struct usage_json *j)
+{
+	return j->depth ? 1u << (j->depth - 1) : 0;
+}
+
+static bool in_object(const struct usage_json *j)
+{
+	return j->obj_bits & top_bit(j);
+}
+
+static bool in_usage(const struct usage_json *j)
+{
+	return j->usage_bits & top_bit(j);
+}
+
+static void push(struct usage_json *j, bool object, bool usage)
+{
+	uint32_t bit;
+
+	if (j->depth == USAGE_DEPTH_MAX) {
+		j->skip_depth = 1;
+		j->state = UJ_SKIP;
+		return;
+	}
+	j->depth++;
+	bit = top_bit(j);
+	j->obj_bits = object ? j->obj_bits | bit : j->obj_bits & ~bit;
+	j->usage_bits = usage ? j->usage_bits | bit : j->usage_bits & ~bit;
+	j->want = WANT_NONE;
+	j->state = object ? UJ_KEY_OR_END : UJ_VALUE_OR_END;
+}
+
+static void pop(struct usage_json *j)
+{
+	j->depth--;
+	j->want = WANT_NONE;
+	j->state = UJ_AFTER_VALUE;
+}
+
+static void value_start(struct usage_json *j, unsigned char c)
+{
+	if (is_ws(c))
+		return;
+	if (c == '"') {
+		j->escape = false;
+		j->state = UJ_STRING;
+	} else if (c == '{') {
+		push(j, true, j->want == WANT_USAGE);
+	} else if (c == '[') {
+		push(j, false, false);
+	} else if (is_literal_char(c)) {
+		j->lit[0] = (char)c;
+		j->lit_len = 1;
+		j->lit_number = is_digit(c);
+		j->lit_value = is_digit(c) ? c - '0' : 0;
+		j->state = UJ_LITERAL;
+	} else {
+		fail(j);
+	}
+}
+
+/* At top level a value may follow another one: NDJSON, or two texts. */
+static void after_value(struct usage_json *j, unsigned char c)
+{
+	if (j->depth == 0) {
+		value_start(j, c);
+	} else if (is_ws(c)) {
+		return;
+	} else if (c == ',') {
+		j->want = WANT_NONE;
+		j->state = in_object(j) ? UJ_KEY_START : UJ_VALUE;
+	} else if (c == (in_object(j) ? '}' : ']')) {
+		pop(j);
+	} else {
+		fail(j);
+	}
+}
+
+static void begin_key(struct usage_json *j)
+{
+	j->state = UJ_KEY;
+	j->escape = false;
+	j->esc_hex = 0;
+	j->key_len = 0;
+	j->key_other = false;
+}
+
+static void key_start(struct usage_json *j, unsigned char c, bool end_ok)
+{
+	if (c == '"')
+		begin_key(j);
+	else if (c == '}' && end_ok)
+		pop(j);
+	else if (!is_ws(c))
+		fail(j);
+}
+
+/* One decoded character of a key: kept while the key may be one of ours. */
+static void key_char(struct usage_json *j, unsigned int ch)
+{
+	if (ch == 0 || ch >= 0x80 || j->key_len >= USAGE_KEY_MAX)
+		j->key_other = true;
+	else
+		j->key[j->key_len++] = (char)ch;
+}
+
+static void key_escape(struct usage_json *j, unsigned char c)
+{
+	static const char from[] = "\"\\/bfnrt";
+	static const char to[] = "\"\\/\b\f\n\r\t";
+	const char *p;
+
+	if (c == 'u') {
+		j->esc_hex = 4;
+		j->esc_value = 0;
+		return;
+	}
+	p = c ? strchr(from, c) : NULL;
+	if (p)
+		key_char(j, (unsigned char)to[p - from]);
+	else
+		fail(j); /* not a JSON escape */
+}
+
+/* Keys are decoded: "usag\u0065" is the key usage. */
+static void key_byte(struct usage_json *j, unsigned char c)
+{
+	if (j->esc_hex > 0) {
+		int v = hex_value(c);
+
+		if (v < 0) {
+			fail(j);
+			return;
+		}
+		j->esc_value = (uint16_t)(j->esc_value * 16 + v);
+		if (--j->esc_hex == 0)
+			key_char(j, j->esc_value);
+	} else if (j->escape) {
+		j->escape = false;
+		key_escape(j, c);
+	} else if (c == '\\') {
+		j->escape = true;
+	} else if (c == '"') {
+		j->state = UJ_COLON;
+	} else {
+		key_char(j, c);
+	}
+}
+
+/* Usage keys count in any object, token keys only in a usage object. */
+static void choose_want(struct usage_json *j)
+{
+	size_t i;
+
+	j->want = WANT_NONE;
+	if (j->key_other)
+		return;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strlen(keys[i].key) != j->key_len || memcmp(keys[i].key, j->key, j->key_len))
+			continue;
+		if (keys[i].want == WANT_USAGE || in_usage(j))
+			j->want = keys[i].want;
+		return;
+	}
+}
+
+static void colon(struct usage_json *j, unsigned char c)
+{
+	if (c == ':') {
+		choose_want(j);
+		j->state = UJ_VALUE;
+	} else if (!is_ws(c)) {
+		fail(j);
+	}
+}
+
+/* Value strings are skipped: only where they end matters. */
+static void string_byte(struct usage_json *j, unsigned char c, uint8_t end_state)
+{
+	if (j->escape)
+		j->escape = false; /* \uXXXX needs nothing: hex has no '"' */
+	else if (c == '\\')
+		j->escape = true;
+	else if (c == '"')
+		j->state = end_state;
+}
+
+static void skip_byte(struct usage_json *j, unsigned char c)
+{
+	if (c == '"') {
+		j->escape = false;
+		j->state = UJ_SKIP_STRING;
+	} else if (c == '{' || c == '[') {
+		if (j->skip_depth == UINT32_MAX)
+			fail(j); /* cannot track deeper: stop rather than guess */
+		else
+			j->skip_depth++;
+	} else if ((c == '}' || c == ']') && --j->skip_depth == 0) {
+		j->state = UJ_AFTER_VALUE;
+	}
+}
+
+static void count(struct usage *max, uint8_t want, int64_t v)
+{
+	int64_t *field;
+
+	if (want == WANT_PROMPT)
+		field = &max->prompt;
+	else if (want == WANT_COMPLETION)
+		field = &max->completion;
+	else if (want == WANT_TOTAL)
+		field = &max->total;
+	else
+		return;
+	if (v > *field)
+		*field = v;
+}
+
+/*
+ * A word is true, false or null, or the text is not JSON: without this
+ * check, prose such as "see {...}" would pass for a run of values.
+ * Numbers are not checked further: only plain digits count anyway.
+ */
+static bool literal_ok(const struct usage_json *j)
+{
+	static const char *const words[] = {"true", "false", "null"};
+	size_t i;
+
+	if (j->lit[0] == '-' || is_digit((unsigned char)j->lit[0]))
+		return true;
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strlen(words[i]) == j->lit_len && memcmp(words[i], j->lit, j->lit_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The literal counts once a valid delimiter ends it: a number cut short
+ * by the end of the body ("12" of "123") is not a token count.
+ */
+static void literal_byte(struct usage_scan *s, unsigned char c)
+{
+	struct usage_json *j = &s->json;
+	uint8_t want = j->want;
+
+	if (is_literal_char(c)) {
+		if (j->lit_len < sizeof(j->lit))
+			j->lit[j->lit_len] = (char)c;
+		if (j->lit_len < UINT8_MAX)
+			j->lit_len++;
+		if (!is_digit(c))
+			j->lit_number = false;
+		else if (j->lit_value <= USAGE_TOKENS_MAX)
+			j->lit_value = j->lit_value * 10 + (c - '0');
+		return;
+	}
+	if (!literal_ok(j)) {
+		fail(j);
+		return;
+	}
+	j->state = UJ_AFTER_VALUE;
+	after_value(j, c);
+	if (!j->failed && j->lit_number && j->lit_value <= USAGE_TOKENS_MAX)
+		count(&s->max, want, (int64_t)j->lit_value);
+}
+
+static void json_byte(struct usage_scan *s, unsigned char c)
+{
+	struct usage_json *j = &s->json;
+
+	switch (j->state) {
+	case UJ_VALUE:
+		value_start(j, c);
+		break;
+	case UJ_VALUE_OR_END:
+		if (c == ']')
+			pop(j);
+		else
+			value_start(j, c);
+		break;
+	case UJ_KEY_OR_END:
+	case UJ_KEY_START:
+		key_start(j, c, j->state == UJ_KEY_OR_END);
+		break;
+	case UJ_KEY:
+		key_byte(j, c);
+		break;
+	case UJ_COLON:
+		colon(j, c);
+		break;
+	case UJ_STRING:
+		string_byte(j, c, UJ_AFTER_VALUE);
+		break;
+	case UJ_LITERAL:
+		literal_byte(s, c);
+		break;
+	case UJ_AFTER_VALUE:
+		after_value(j, c);
+		break;
+	case UJ_SKIP:
+		skip_byte(j, c);
+		break;
+	default: /* UJ_SKIP_STRING */
+		string_byte(j, c, UJ_SKIP);
+		break;
+	}
+}
+
+static void json_feed(struct usage_scan *s, const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && !s->json.failed; i++)
+		json_byte(s, (unsigned char)buf[i]);
+}
+
+/* ---- event stream ---- */
+
+static bool name_is_data(const struct usage_scan *s)
+{
+	return s->name_len == 4 && memcmp(s->name, "data", 4) == 0;
+}
+
+static void name_byte(struct usage_scan *s, char c)
+{
+	if (s->name_len < sizeof(s->name))
+		s->name[s->name_len] = c;
+	if (s->name_len < UINT8_MAX)
+		s->name_len++;
+}
+
+/* Data lines of one event are joined with "\n", as the browser does. */
+static void begin_data_line(struct usage_scan *s)
+{
+	if (s->has_data)
+		json_feed(s, "\n", 1);
+	s->has_data = true;
+}
+
+/* A blank line ends the event: the next one is a new JSON text. */
+static void end_event(struct usage_scan *s)
+{
+	json_init(&s->json);
+	s->has_data = false;
+}
+
+static void line_end(struct usage_scan *s, char c)
+{
+	s->saw_cr = c == '\r';
+	if (s->line_state == LN_START)
+		end_event(s);
+	else if (s->line_state == LN_NAME && name_is_data(s))
+		begin_data_line(s); /* "data" alone: an empty data line */
+	s->line_state = LN_START;
+}
+
+/*
+ * WHATWG drops one leading U+FEFF. A partial match was the start of a
+ * field name after all: one that cannot be "data", since the bytes are
+ * not ASCII. Returns the bytes consumed.
+ */
+static size_t bom_byte(struct usage_scan *s, char c)
+{
+	static const char bom[3] = {'\xef', '\xbb', '\xbf'};
+
+	if (c == bom[s->bom]) {
+		s->started = ++s->bom == sizeof(bom);
+		return 1;
+	}
+	s->started = true;
+	if (s->bom > 0) {
+		s->line_state = LN_NAME;
+		s->name_len = UINT8_MAX;
+	}
+	return 0;
+}
+
+/* Bytes before the first CR or LF (all of them if there is none). */
+static size_t to_line_end(const char *buf, size_t len)
+{
+	const char *lf = memchr(buf, '\n', len);
+	size_t n = lf ? (size_t)(lf - buf) : len;
+	const char *cr = memchr(buf, '\r', n);
+
+	return cr ? (size_t)(cr - buf) : n;
+}
+
+static size_t field_byte(struct usage_scan *s, char c)
+{
+	if (s->line_state == LN_START) {
+		s->name_len = 0;
+		s->line_state = c == ':' ? LN_IGNORE : LN_NAME;
+		if (c == ':')
+			return 1; /* a comment */
+	}
+	if (c != ':') {
+		name_byte(s, c);
+	} else if (name_is_data(s)) {
+		/* the space WHATWG drops after the colon is JSON white space */
+		begin_data_line(s);
+		s->line_state = LN_DATA;
+	} else {
+		s->line_state = LN_IGNORE;
+	}
+	return 1;
+}
+
+/* Consumes at least one byte of buf; returns how many. */
+static size_t sse_step(struct usage_scan *s, const char *buf, size_t len)
+{
+	char c = buf[0];
+	size_t n;
+
+	if (s->saw_cr) {
+		s->saw_cr = false;
+		if (c == '\n')
+			return 1; /* the LF of a CRLF */
+	}
+	if (!s->started && bom_byte(s, c))
+		return 1;
+	if (c == '\r' || c == '\n') {
+		line_end(s, c);
+		return 1;
+	}
+	if (s->line_state == LN_START || s->line_state == LN_NAME)
+		return field_byte(s, c);
+	n = to_line_end(buf, len);
+	if (s->line_state == LN_DATA)
+		json_feed(s, buf, n);
+	return n;
+}
+
+/* ---- API ---- */
+
+void usage_scan_init(struct usage_scan *s, bool sse)
+{
+	memset(s, 0, sizeof(*s));
+	s->sse = sse;
+	s->line_state = LN_START;
+	json_init(&s->json);
+	s->max.prompt = -1;
+	s->max.completion = -1;
+	s->max.total = -1;
+}
+
+void usage_scan_feed(struct usage_scan *s, const char *buf, size_t len)
+{
+	size_t i = 0;
+
+	if (!s->sse) {
+		json_feed(s, buf, len);
+		return;
+	}
+	while (i < len)
+		i += sse_step(s, buf + i, len - i);
+}
+
+void usage_scan_result(const struct usage_scan *s, struct usage *u)
+{
+	*u = s->max;
+	if (u->total < 0 && u->prompt >= 0 && u->completion >= 0)
+		u->total = u->prompt + u->completion;
+}
