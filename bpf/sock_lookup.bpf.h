@@ -63,12 +63,16 @@ static __always_inline bool fd_tcp_sock(int fd, struct tcp_sock_ref *ref)
 
 static __always_inline void sock_remote(struct sock *sk, struct conn_addr *a)
 {
+	__u32 v4;
+
 	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	a->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (a->family == AF_INET6)
+	if (a->family == AF_INET6) {
 		BPF_CORE_READ_INTO(&a->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	else
-		BPF_CORE_READ_INTO(&a->addr[0], sk, __sk_common.skc_daddr);
+	} else {
+		v4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(a->addr, &v4, sizeof(v4));
+	}
 }
 
 #endif

@@ -99,6 +99,7 @@ struct open_event {
 	struct conn_addr remote;
 	__s32 err; /* EV_CONNECT_FAIL: -errno, or 0 when reset while connecting */
 	__u32 pad;
+	char comm[16]; /* the owner may be gone before user space looks in /proc */
 };
 
 struct close_event {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -221,6 +222,14 @@ static void set_kernel_proto(struct collector *c, struct conn_entry *e, enum con
 
 /* ---- records ----------------------------------------------------------- */
 
+/* The process's name, from the event when the process is gone already. */
+static void service_of(const struct open_event *ev, char service[SERVICE_NAME_MAX])
+{
+	proc_service_name(ev->key.tgid, service, SERVICE_NAME_MAX);
+	if (!strcmp(service, "unknown") && ev->comm[0])
+		snprintf(service, SERVICE_NAME_MAX, "%.15s", ev->comm);
+}
+
 static void on_open(struct collector *c, const struct open_event *ev)
 {
 	struct conn_entry *e = entry_add(c, &ev->key, &ev->info);
@@ -231,13 +240,16 @@ static void on_open(struct collector *c, const struct open_event *ev)
 		return;
 	}
 	e->remote = ev->remote;
+	/* a server's name is in the connection gauge already: keep it */
+	if (e->info.role == ROLE_CLIENT && !strcmp(e->service, "unknown"))
+		service_of(ev, e->service);
 }
 
 static void on_connect_failed(struct collector *c, const struct open_event *ev)
 {
 	char service[SERVICE_NAME_MAX];
 
-	proc_service_name(ev->key.tgid, service, sizeof(service));
+	service_of(ev, service);
 	upstream_connect_failed(&c->upstreams, service, &ev->remote, ev->h.ts_ns);
 }
 

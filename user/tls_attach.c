@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
@@ -102,6 +104,24 @@ static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
 	return err;
 }
 
+/* /proc/PID/exe and /proc/PID/root/... name the file through one
+ * process; the log says which file it is. */
+static const char *display_path(const char *path)
+{
+	static char target[PATH_MAX];
+	ssize_t n;
+
+	if (strncmp(path, "/proc/", 6))
+		return path;
+	if (strstr(path, "/root/"))
+		return strstr(path, "/root/") + 5;
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return path;
+	target[n] = '\0';
+	return target;
+}
+
 int tls_attach_file(struct tls_attach *t, const char *path)
 {
 	size_t off[SYM_MAX];
@@ -120,7 +140,7 @@ int tls_attach_file(struct tls_attach *t, const char *path)
 	if (attach_all(t, path, off))
 		return -1;
 	t->nlibs++;
-	log_info("TLS: OpenSSL hooked in %s", path);
+	log_info("TLS: OpenSSL hooked in %s", display_path(path));
 	return 1;
 }
 

@@ -10,7 +10,6 @@
  * tree. Containers deeper than USAGE_DEPTH_MAX are skipped by counting
  * brackets, so memory is fixed however deep the body nests.
  */
-#include "ascii.h"
 #include "usage_scan.h"
 
 #include <string.h>
@@ -173,7 +172,6 @@ static void begin_key(struct usage_json *j)
 {
 	j->state = UJ_KEY;
 	j->escape = false;
-	j->esc_hex = 0;
 	j->key_len = 0;
 	j->key_other = false;
 }
@@ -188,54 +186,31 @@ static void key_start(struct usage_json *j, unsigned char c, bool end_ok)
 		fail(j);
 }
 
-/* One decoded character of a key: kept while the key may be one of ours. */
-static void key_char(struct usage_json *j, unsigned int ch)
+/* A byte of a key: kept while the key may still be one of ours. */
+static void key_char(struct usage_json *j, unsigned char c)
 {
-	if (ch == 0 || ch >= 0x80 || j->key_len >= USAGE_KEY_MAX)
+	if (c == 0 || c >= 0x80 || j->key_len >= USAGE_KEY_MAX)
 		j->key_other = true;
 	else
-		j->key[j->key_len++] = (char)ch;
+		j->key[j->key_len++] = (char)c;
 }
 
-static void key_escape(struct usage_json *j, unsigned char c)
+/*
+ * A byte of a key or string value; only where it ends matters, and for
+ * a key its bytes. A key written with escapes is none of ours: encoders
+ * escape quotes, backslashes and control characters, never the letters
+ * of "usage" or "prompt_tokens".
+ */
+static void string_byte(struct usage_json *j, unsigned char c, uint8_t end_state)
 {
-	static const char from[] = "\"\\/bfnrt";
-	static const char to[] = "\"\\/\b\f\n\r\t";
-	const char *p;
-
-	if (c == 'u') {
-		j->esc_hex = 4;
-		j->esc_value = 0;
-		return;
-	}
-	p = c ? strchr(from, c) : NULL;
-	if (p)
-		key_char(j, (unsigned char)to[p - from]);
-	else
-		fail(j); /* not a JSON escape */
-}
-
-/* Keys are decoded: "usag\u0065" is the key usage. */
-static void key_byte(struct usage_json *j, unsigned char c)
-{
-	if (j->esc_hex > 0) {
-		int v = hex_value(c);
-
-		if (v < 0) {
-			fail(j);
-			return;
-		}
-		j->esc_value = (uint16_t)(j->esc_value * 16 + v);
-		if (--j->esc_hex == 0)
-			key_char(j, j->esc_value);
-	} else if (j->escape) {
-		j->escape = false;
-		key_escape(j, c);
+	if (j->escape) {
+		j->escape = false; /* \uXXXX needs nothing: hex has no '"' */
 	} else if (c == '\\') {
 		j->escape = true;
+		j->key_other = true;
 	} else if (c == '"') {
-		j->state = UJ_COLON;
-	} else {
+		j->state = end_state;
+	} else if (j->state == UJ_KEY) {
 		key_char(j, c);
 	}
 }
@@ -265,17 +240,6 @@ static void colon(struct usage_json *j, unsigned char c)
 	} else if (!is_ws(c)) {
 		fail(j);
 	}
-}
-
-/* Value strings are skipped: only where they end matters. */
-static void string_byte(struct usage_json *j, unsigned char c, uint8_t end_state)
-{
-	if (j->escape)
-		j->escape = false; /* \uXXXX needs nothing: hex has no '"' */
-	else if (c == '\\')
-		j->escape = true;
-	else if (c == '"')
-		j->state = end_state;
 }
 
 static void skip_byte(struct usage_json *j, unsigned char c)
@@ -377,7 +341,7 @@ static void json_byte(struct usage_scan *s, unsigned char c)
 		key_start(j, c, j->state == UJ_KEY_OR_END);
 		break;
 	case UJ_KEY:
-		key_byte(j, c);
+		string_byte(j, c, UJ_COLON);
 		break;
 	case UJ_COLON:
 		colon(j, c);

@@ -12,8 +12,9 @@
  *   total:      total_tokens, totalTokenCount
  * Only plain non-negative integers up to USAGE_TOKENS_MAX; members of
  * objects nested in a usage object (prompt_tokens_details, billed_units)
- * do not count. A number counts once it is followed by a delimiter, even
- * if the document breaks later.
+ * do not count, nor keys written with escapes ("usag\u0065"). A number
+ * counts once it is followed by a delimiter, even if the document breaks
+ * later.
  *
  * Over the whole body each field is the largest value seen: OpenAI sends
  * usage once, Anthropic sends input tokens in message_start and the
@@ -54,8 +55,6 @@ struct usage_json {
 	uint32_t skip_depth; /* brackets open in a skipped too-deep value */
 	uint8_t want;	     /* what the value of the current member is for */
 	bool escape;	     /* previous string byte was a backslash */
-	uint8_t esc_hex;     /* hex digits of a \uXXXX escape in a key still expected */
-	uint16_t esc_value;
 	uint8_t key_len;
 	bool key_other; /* the key cannot be one we look for */
 	char key[USAGE_KEY_MAX];

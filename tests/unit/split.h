@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct split_driver {
 	void (*start)(void *run);
@@ -132,27 +133,48 @@ static inline void split_check_random(const struct split_driver *d, const void *
 }
 
 /*
- * Random bytes: mostly from alphabet[0..n) (so that the syntax gets
- * exercised), one in four any byte.
+ * Checks one random input: feeds buf[0..len) and asserts (typically with
+ * split_check_random). It may edit buf first; iter counts the inputs.
  */
-static inline void split_random_bytes(char *buf, size_t len, const char *alphabet, size_t n)
-{
-	size_t i;
+typedef void (*split_check_fn)(char *buf, size_t len, unsigned int iter);
 
-	for (i = 0; i < len; i++)
-		buf[i] = (split_rnd() % 4) ? alphabet[split_rnd() % n] : (char)split_rnd();
+/*
+ * iters random inputs of up to size - 1 bytes in buf: mostly bytes from
+ * alphabet[0..n) (so that the syntax gets exercised), one in four any byte.
+ */
+static inline void split_random_inputs(char *buf, size_t size, const char *alphabet, size_t n,
+				       unsigned int iters, split_check_fn check)
+{
+	unsigned int iter;
+	size_t len, i;
+
+	for (iter = 0; iter < iters; iter++) {
+		len = split_rnd() % size;
+		for (i = 0; i < len; i++)
+			buf[i] = (split_rnd() % 4) ? alphabet[split_rnd() % n] : (char)split_rnd();
+		check(buf, len, iter);
+	}
 }
 
-/* Replaces 1 to max bytes of buf by random ones, half of them from alphabet[0..n). */
-static inline void split_mutate(char *buf, size_t len, const char *alphabet, size_t n,
-				unsigned int max)
+/*
+ * iters copies of seed[0..len) in buf, each with 1 to max bytes replaced
+ * by random ones, half of them from alphabet[0..n).
+ */
+static inline void split_mutations(char *buf, const char *seed, size_t len, const char *alphabet,
+				   size_t n, unsigned int max, unsigned int iters,
+				   split_check_fn check)
 {
-	unsigned int m, muts = 1 + split_rnd() % max;
+	unsigned int iter, m, muts;
 
-	for (m = 0; m < muts && len > 0; m++) {
-		size_t at = split_rnd() % len;
+	for (iter = 0; iter < iters; iter++) {
+		memcpy(buf, seed, len);
+		muts = 1 + split_rnd() % max;
+		for (m = 0; m < muts && len > 0; m++) {
+			size_t at = split_rnd() % len;
 
-		buf[at] = (split_rnd() & 1) ? (char)split_rnd() : alphabet[split_rnd() % n];
+			buf[at] = (split_rnd() & 1) ? (char)split_rnd() : alphabet[split_rnd() % n];
+		}
+		check(buf, len, iter);
 	}
 }
 

@@ -383,8 +383,9 @@ static void test_big_chunk(void **state)
 
 /* ---- robustness ---- */
 
-static void check_random(const char *buf, size_t len)
+static void check_random(char *buf, size_t len, unsigned int iter)
 {
+	(void)iter;
 	split_feed_whole(&driver, &R, buf, len);
 	assert_true(R.res == CHUNKED_MORE || R.res == CHUNKED_DONE || R.res == CHUNKED_ERROR);
 	assert_true(R.used <= len);
@@ -394,36 +395,24 @@ static void check_random(const char *buf, size_t len)
 
 static void test_random_bytes(void **state)
 {
+	/* mostly framing characters, so that framing gets exercised */
 	static const char alphabet[] = "0123456789abcdefABCDEF\r\n;\t =x";
 	static char buf[400];
-	int iter;
 
 	(void)state;
-	for (iter = 0; iter < 20000; iter++) {
-		size_t len = split_rnd() % sizeof(buf);
-
-		/* mostly framing characters, so that framing gets exercised */
-		split_random_bytes(buf, len, alphabet, sizeof(alphabet) - 1);
-		check_random(buf, len);
-	}
+	split_random_inputs(buf, sizeof(buf), alphabet, sizeof(alphabet) - 1, 20000, check_random);
 }
 
 static void test_mutated_streams(void **state)
 {
 	static const char seed[] = "5;a=b\r\nhello\r\nA\r\n0123456789\n3 \r\nxyz\r\n"
 				   "0\r\nT: v\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+	static const char alphabet[] = "\r\n;0aF \t";
 	static char buf[sizeof(seed)];
-	int iter;
 
 	(void)state;
-	for (iter = 0; iter < 20000; iter++) {
-		static const char alphabet[] = "\r\n;0aF \t";
-		size_t len = sizeof(seed) - 1;
-
-		memcpy(buf, seed, len);
-		split_mutate(buf, len, alphabet, sizeof(alphabet) - 1, 3);
-		check_random(buf, len);
-	}
+	split_mutations(buf, seed, sizeof(seed) - 1, alphabet, sizeof(alphabet) - 1, 3, 20000,
+			check_random);
 }
 
 int main(void)

@@ -914,58 +914,65 @@ static void assert_sane(const struct run *r, size_t len)
 		assert_true(http_body_mode(h, false) <= HTTP_BODY_UNTIL_CLOSE);
 }
 
+static enum http_head_kind fuzz_kind;
+
+static void check_head(enum http_head_kind kind, const char *buf, size_t len)
+{
+	static struct run a, b;
+
+	feed_whole(&a, kind, buf, len);
+	assert_sane(&a, len);
+	b.kind = kind;
+	split_check_random(&driver, &a, &b, buf, len);
+}
+
+/* Requests and responses in turn; half start like HTTP to pass the start line. */
+static void check_random_head(char *buf, size_t len, unsigned int iter)
+{
+	enum http_head_kind kind = (iter & 1) ? REQ : RSP;
+
+	if (iter % 4 < 2 && len > 20)
+		memcpy(buf, kind == REQ ? "GET / HTTP/1.1\r\n" : "HTTP/1.1 200 \r\n",
+		       kind == REQ ? 16 : 15);
+	check_head(kind, buf, len);
+}
+
+static void check_mutated_head(char *buf, size_t len, unsigned int iter)
+{
+	(void)iter;
+	check_head(fuzz_kind, buf, len);
+}
+
 static void test_random_bytes(void **state)
 {
+	static const char alphabet[] = "\r\n :;,\t0123456789abcdefHTP/.-";
 	static char buf[700];
-	static struct run a, b;
-	int iter;
 
 	(void)state;
-	for (iter = 0; iter < 20000; iter++) {
-		size_t len = split_rnd() % sizeof(buf), i;
-		enum http_head_kind kind = (iter & 1) ? REQ : RSP;
-
-		for (i = 0; i < len; i++)
-			buf[i] = (char)split_rnd();
-		/* half of them start like HTTP to get past the start line */
-		if (iter % 4 < 2 && len > 20)
-			memcpy(buf, kind == REQ ? "GET / HTTP/1.1\r\n" : "HTTP/1.1 200 \r\n",
-			       kind == REQ ? 16 : 15);
-		feed_whole(&a, kind, buf, len);
-		assert_sane(&a, len);
-		b.kind = kind;
-		split_check_random(&driver, &a, &b, buf, len);
-	}
+	split_random_inputs(buf, sizeof(buf), alphabet, sizeof(alphabet) - 1, 20000,
+			    check_random_head);
 }
 
 /* Valid heads with a few bytes mutated: same result for every split. */
 static void test_mutated_heads(void **state)
 {
-	static const char *const seeds[] = {
+	static const char req[] =
 	    "POST /v1/chat/completions HTTP/1.1\r\nHost: [::1]:8000\r\nAccept: "
 	    "text/event-stream\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"
-	    "Connection: keep-alive, upgrade\r\nUpgrade: x\r\n\r\nbody",
+	    "Connection: keep-alive, upgrade\r\nUpgrade: x\r\n\r\nbody";
+	static const char rsp[] =
 	    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: gzip, "
-	    "chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n",
-	};
+	    "chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n";
+	static const char alphabet[] = "\r\n :,;\t\0aZ9[]";
 	static char buf[512];
-	static struct run a, b;
-	int iter;
 
 	(void)state;
-	for (iter = 0; iter < 4000; iter++) {
-		const char *seed = seeds[iter & 1];
-		static const char alphabet[] = "\r\n :,;\t\0aZ9[]";
-		size_t len = strlen(seed);
-		enum http_head_kind kind = (iter & 1) ? RSP : REQ;
-
-		memcpy(buf, seed, len);
-		split_mutate(buf, len, alphabet, sizeof(alphabet) - 1, 4);
-		feed_whole(&a, kind, buf, len);
-		assert_sane(&a, len);
-		b.kind = kind;
-		split_check_random(&driver, &a, &b, buf, len);
-	}
+	fuzz_kind = REQ;
+	split_mutations(buf, req, sizeof(req) - 1, alphabet, sizeof(alphabet) - 1, 4, 2000,
+			check_mutated_head);
+	fuzz_kind = RSP;
+	split_mutations(buf, rsp, sizeof(rsp) - 1, alphabet, sizeof(alphabet) - 1, 4, 2000,
+			check_mutated_head);
 }
 
 int main(void)

@@ -106,24 +106,29 @@ static void test_long_host_truncated(void **state)
 
 static void test_user_map(void **state)
 {
+	static const char *const want[][2] = {
+	    {"llm.corp.example", "corp"},
+	    {"LLM.corp.example.:443", "corp"},
+	    {"127.0.0.1:8443", "local"},
+	    /* an entry with a port matches only that port */
+	    {"127.0.0.1", "127.0.0.1"},
+	    {"127.0.0.1:8444", "127.0.0.1"},
+	    {"azure.openai.example", "Azure-OpenAI"},
+	    {"[::1]:9000", "v6"},
+	    {"[::1]:9001", "___1_"},
+	    /* built-ins still apply */
+	    {"api.groq.com", "groq"},
+	};
+	size_t i;
+
 	(void)state;
 	provider_map_init(&M);
 	add_ok("llm.corp.example=corp");
 	add_ok("127.0.0.1:8443=local");
 	add_ok("Azure.OpenAI.example.=Azure-OpenAI");
 	add_ok("[::1]:9000=v6");
-
-	assert_name(&M, "llm.corp.example", "corp");
-	assert_name(&M, "LLM.corp.example.:443", "corp");
-	assert_name(&M, "127.0.0.1:8443", "local");
-	/* an entry with a port matches only that port */
-	assert_name(&M, "127.0.0.1", "127.0.0.1");
-	assert_name(&M, "127.0.0.1:8444", "127.0.0.1");
-	assert_name(&M, "azure.openai.example", "Azure-OpenAI");
-	assert_name(&M, "[::1]:9000", "v6");
-	assert_name(&M, "[::1]:9001", "___1_");
-	/* built-ins still apply */
-	assert_name(&M, "api.groq.com", "groq");
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_name(&M, want[i][0], want[i][1]);
 }
 
 static void test_user_map_precedence(void **state)

@@ -218,13 +218,13 @@ static void test_keys_in_strings_ignored(void **state)
 static void test_escaped_keys(void **state)
 {
 	(void)state;
-	scan(JSON, "{\"usag\\u0065\":{\"prompt\\u005ftokens\":3,\"total\\/tokens\":9}}");
-	assert_usage(3, -1, -1);
-	scan(JSON, "{\"usage\":{\"prompt_tokens\\u0000\":3,\"prompt_tokens\\u00e9\":4}}");
-	assert_usage(-1, -1, -1);
-	/* a bad escape in a key ends the scan */
-	scan(JSON, "{\"usage\":{\"completion_tokens\":1,\"\\x\":2,\"prompt_tokens\":3}}");
-	assert_usage(-1, 1, -1);
+	/* escapes in a key make it none of ours; in values, they are skipped */
+	scan(JSON, "{\"usag\\u0065\":{\"prompt_tokens\":3},\"usage\":{\"prompt\\u005ftokens\":4,"
+		   "\"total_tokens\\\"\":5,\"\\\\\":\"\\\\\",\"completion_tokens\":6}}");
+	assert_usage(-1, 6, -1);
+	scan(JSON, "{\"usage\":{\"prompt_tokens\\u0000\":3,\"prompt_tokens\xc3\xa9\":4,"
+		   "\"prompt_tokens\\\"\":5,\"\xc3\xa9\":\"\\u00e9\\\"\",\"total_tokens\":6}}");
+	assert_usage(-1, -1, 6);
 }
 
 static void test_number_forms(void **state)
@@ -490,11 +490,12 @@ static void test_long_stream(void **state)
 	split_check_random(&driver, &S, &other, in, n);
 }
 
-static void check_random(bool sse, const char *buf, size_t len)
+/* Odd inputs as an event stream, even ones as JSON. */
+static void check_random(char *buf, size_t len, unsigned int iter)
 {
 	struct usage u;
 
-	mode_sse = sse;
+	mode_sse = iter & 1;
 	split_feed_whole(&driver, &S, buf, len);
 	usage_scan_result(&S, &u);
 	assert_true(u.prompt >= -1 && u.prompt <= (int64_t)USAGE_TOKENS_MAX);
@@ -507,15 +508,9 @@ static void test_random_bytes(void **state)
 {
 	static const char alphabet[] = "{}[]\":,\\ \n\r0123456789udata:sgeprompt_tokens";
 	static char buf[300];
-	int iter;
 
 	(void)state;
-	for (iter = 0; iter < 20000; iter++) {
-		size_t len = split_rnd() % sizeof(buf);
-
-		split_random_bytes(buf, len, alphabet, sizeof(alphabet) - 1);
-		check_random(iter & 1, buf, len);
-	}
+	split_random_inputs(buf, sizeof(buf), alphabet, sizeof(alphabet) - 1, 20000, check_random);
 }
 
 static void test_mutated_streams(void **state)
@@ -524,20 +519,14 @@ static void test_mutated_streams(void **state)
 	    "event: message_start\r\ndata: {\"message\":{\"usage\":{\"input_tokens\":25,"
 	    "\"output_tokens\":1}}}\r\n\r\n: ping\ndata: {\"s\":\"a\\\"}\",\"usage\":\n"
 	    "data: {\"output_tokens\":15,\"x\":{\"input_tokens\":9}}}\n\ndata: [DONE]\n\n";
+	static const char alphabet[] = "{}[]\":,\\ \r\n9";
 	static char buf[sizeof(seed)];
-	int iter;
 
 	(void)state;
 	scan(SSE, seed);
 	assert_usage(25, 15, 40);
-	for (iter = 0; iter < 20000; iter++) {
-		static const char alphabet[] = "{}[]\":,\\ \r\n9";
-		size_t len = sizeof(seed) - 1;
-
-		memcpy(buf, seed, len);
-		split_mutate(buf, len, alphabet, sizeof(alphabet) - 1, 3);
-		check_random(iter & 1, buf, len);
-	}
+	split_mutations(buf, seed, sizeof(seed) - 1, alphabet, sizeof(alphabet) - 1, 3, 20000,
+			check_random);
 }
 
 int main(void)
