@@ -31,23 +31,18 @@ static void add_ok(const char *spec)
 		fail_msg("%s: %s", spec, why);
 }
 
+/* Every built-in host, each in another form: case, port and a trailing dot do not matter. */
 static void test_builtins(void **state)
 {
 	static const char *const cases[][2] = {
 	    {"api.openai.com", "openai"},
-	    {"api.anthropic.com", "anthropic"},
-	    {"api.cohere.com", "cohere"},
-	    {"api.cohere.ai", "cohere"},
-	    {"generativelanguage.googleapis.com", "gemini"},
-	    {"api.deepseek.com", "deepseek"},
-	    {"api.groq.com", "groq"},
-	    {"api.mistral.ai", "mistral"},
-	    /* case, trailing dot and port do not matter */
-	    {"API.OpenAI.com", "openai"},
-	    {"api.openai.com.", "openai"},
-	    {"api.openai.com:443", "openai"},
-	    {"Api.Anthropic.Com.:8443", "anthropic"},
-	    {"api.openai.com:junk", "openai"},
+	    {"API.ANTHROPIC.COM", "anthropic"},
+	    {"api.cohere.com:443", "cohere"},
+	    {"api.cohere.ai.", "cohere"},
+	    {"GenerativeLanguage.googleapis.com.:443", "gemini"},
+	    {"api.deepseek.com:8443", "deepseek"},
+	    {"Api.Groq.Com.", "groq"},
+	    {"api.mistral.ai:junk", "mistral"},
 	};
 	size_t i;
 
