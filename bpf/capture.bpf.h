@@ -29,7 +29,8 @@ struct inflight {
 	__u8 kind;
 	__u8 dir;
 	__u8 proto; /* of the connection at enter */
-	__u8 pad[5];
+	__u8 role;
+	__u8 pad[4];
 };
 
 /* Cursor over the bytes of one syscall, spread over up to

@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * The benchmark's floor: empty programs on exactly the hooks that
- * conn_track.bpf.c and sock_io.bpf.c attach to. What a workload loses
- * with these loaded is the price of the hooks themselves (on a nested VM
- * an empty syscall tracepoint alone costs 100-200 ns per call), which no
- * work in our programs can win back; tests/bench/bench.py compares the
- * exporter's added cost with this one. Never loaded by the exporter.
+ * conn_track.bpf.c, sock_io.bpf.c and ssl.bpf.c attach to. What a
+ * workload loses with these loaded is the price of the hooks themselves
+ * (on a nested VM an empty syscall tracepoint alone costs 100-200 ns per
+ * call, an empty uprobe 11-13 us), which no work in our programs can win
+ * back; tests/bench/bench.py compares the exporter's added cost with this
+ * one. Never loaded by the exporter.
+ *
+ * The uprobes have no target here: tests/bench/floor_loader.c attaches
+ * them to libssl.so.3 by program name, as user/tls_attach.c does the
+ * exporter's (SSL_write and SSL_write_ex at entry only; SSL_read,
+ * SSL_read_ex and SSL_do_handshake at entry and return, one return
+ * program for both reads; SSL_free at entry).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -54,5 +61,22 @@ EMPTY_IO(sendto)
 EMPTY_IO(sendmsg)
 EMPTY_IO(sendmmsg)
 EMPTY_IO(sendfile64)
+
+/* ssl.bpf.c */
+#define EMPTY_UPROBE(sec, name)                                                                    \
+	SEC(sec)                                                                                   \
+	int name(void *ctx)                                                                        \
+	{                                                                                          \
+		return 0;                                                                          \
+	}
+
+EMPTY_UPROBE("uprobe", floor_ssl_write_enter)
+EMPTY_UPROBE("uprobe", floor_ssl_write_ex_enter)
+EMPTY_UPROBE("uprobe", floor_ssl_read_enter)
+EMPTY_UPROBE("uprobe", floor_ssl_read_ex_enter)
+EMPTY_UPROBE("uretprobe", floor_ssl_read_exit)
+EMPTY_UPROBE("uprobe", floor_ssl_handshake_enter)
+EMPTY_UPROBE("uretprobe", floor_ssl_handshake_exit)
+EMPTY_UPROBE("uprobe", floor_ssl_free_enter)
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -59,6 +59,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->kind = kind;
 	in->dir = dir;
 	in->proto = info->proto;
+	in->role = info->role;
 	bit_set(&threads_inflight, (__u32)bpf_get_current_pid_tgid());
 }
 
@@ -173,7 +174,7 @@ static __always_inline void io_exit(__s64 ret)
 			return;
 	}
 	if (copy.proto == PROTO_TLS)
-		tls_syscall_seen(copy.fd, copy.dir, ret);
+		tls_syscall_seen(copy.fd, copy.dir, ret, copy.role);
 	if (ret == 0 && copy.dir == DIR_OUT)
 		return;
 	if (ret < 0 && !fatal_errno(ret))

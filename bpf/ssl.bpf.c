@@ -130,12 +130,14 @@ static __always_inline __s32 call_socket(struct tls_thread *t, bool *known)
 			ssl_link_set(t->call_ssl, t->call_fd, SSL_SOCKET_BIO);
 		return t->call_fd;
 	}
-	if (link)
+	if (link && !(link->flags & SSL_LINK_WEAK))
 		return link->fd;
 	if (fresh && t->last_read_fd >= 0) {
 		ssl_link_set(t->call_ssl, t->last_read_fd, 0);
 		return t->last_read_fd;
 	}
+	if (link)
+		return link->fd;
 	*known = false;
 	return -1;
 }

@@ -11,9 +11,12 @@
  *    the last TLS read of the thread names the socket of the next
  *    SSL_read or SSL_do_handshake;
  *  - a handshake that has read nothing yet (a client's ClientHello): the
- *    next TLS write of the thread names its socket.
+ *    next TLS write of the thread on a client connection names its socket.
+ *    This link is weak: an asynchronous server may start a handshake
+ *    before anything arrives, and write to another connection next; the
+ *    read that later feeds the handshake replaces it.
  *
- * Once linked, an SSL object keeps its socket until SSL_free.
+ * Once linked firmly, an SSL object keeps its socket until SSL_free.
  */
 #ifndef SSE_TLS_STATE_BPF_H
 #define SSE_TLS_STATE_BPF_H
@@ -31,6 +34,7 @@ struct ssl_key {
 
 enum ssl_link_flags {
 	SSL_SOCKET_BIO = 1 << 0, /* ciphertext moves inside the library call */
+	SSL_LINK_WEAK = 1 << 1,	 /* guessed from a write: a read may correct it */
 };
 
 struct ssl_link {
@@ -111,7 +115,7 @@ static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 
 /* Called by the syscall hooks for every completed read or write of a TLS
  * connection: the ciphertext itself is never copied. */
-static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 ret)
+static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 ret, __u8 role)
 {
 	struct tls_thread *t = tls_thread_get(true);
 	struct ssl_key k;
@@ -130,8 +134,8 @@ static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 
 		}
 		return;
 	}
-	if (ret > 0 && t->pending_ssl) {
-		ssl_link_set(t->pending_ssl, fd, 0);
+	if (ret > 0 && t->pending_ssl && role == ROLE_CLIENT) {
+		ssl_link_set(t->pending_ssl, fd, SSL_LINK_WEAK);
 		t->pending_ssl = 0;
 	}
 	if (ret == -11 /* EAGAIN */ && t->last_write_ssl) {

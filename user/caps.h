@@ -3,10 +3,12 @@
 #ifndef SSE_CAPS_H
 #define SSE_CAPS_H
 
+#include <stdbool.h>
+
 /* Keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (reading other processes'
- * /proc entries) and CAP_PERFMON with CAP_BPF (uprobes on OpenSSL copies
- * found after start); map fds already open need none. Returns -1 on
- * failure. */
-int caps_drop_after_attach(void);
+ * /proc entries); with keep_attach also CAP_SYS_ADMIN, CAP_PERFMON and
+ * CAP_BPF, to hook OpenSSL copies found after start. Map fds already open
+ * need none. Returns -1 on failure. */
+int caps_drop_after_attach(bool keep_attach);
 
 #endif

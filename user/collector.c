@@ -498,7 +498,10 @@ int collector_handle(void *ctx, void *data, size_t size)
 			on_sock_state(c, data);
 		break;
 	case EV_EXEC:
-		select_tgid(c, h->tgid);
+		if (config_selective(c->cfg))
+			select_tgid(c, h->tgid);
+		if (c->cfg->tls_scan_interval_s)
+			tls_attach_exec(&c->l->tls, h->tgid);
 		break;
 	}
 	return 0;

@@ -78,7 +78,9 @@ static const char usage[] =
     "                                    inferred circuit breaker (default 5, max 64)\n"
     "  --breaker.window=SECONDS          ... within this time (default 60)\n"
     "  --breaker.cooldown=SECONDS        open -> half-open after this time (default 60)\n"
-    "  --tls.scan-interval=SECONDS       look for new OpenSSL copies to hook (default 5)\n"
+    "  --tls.scan-interval=SECONDS       look for new OpenSSL copies to hook (default 5);\n"
+    "                                    0: only those found at start, and drop\n"
+    "                                    CAP_SYS_ADMIN after attaching\n"
     "  --version, --help\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -203,8 +205,8 @@ static int apply(struct config *c, int opt, const char *arg)
 		return 0;
 	case OPT_BREAKER_WINDOW:
 	case OPT_BREAKER_COOLDOWN:
-	case OPT_TLS_SCAN:
-		if (parse_uint(arg, 86400, &v) || !v)
+	case OPT_TLS_SCAN: /* 0: no hooks after start, fewer capabilities kept */
+		if (parse_uint(arg, 86400, &v) || (!v && opt != OPT_TLS_SCAN))
 			return -1;
 		if (opt == OPT_BREAKER_WINDOW)
 			c->breaker_window_s = v;

@@ -172,6 +172,31 @@ static void scan_maps(struct tls_attach *t, const char *pid)
 	fclose(f);
 }
 
+/* Where OpenSSL usually lives: hooked at start even if no process uses it
+ * yet, so that the first process to load it is seen from its first call. */
+static const char *const well_known[] = {
+    "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+    "/usr/lib/aarch64-linux-gnu/libssl.so.3",
+    "/usr/lib64/libssl.so.3",
+    "/usr/lib/libssl.so.3",
+    "/usr/bin/node",
+    "/usr/local/bin/node",
+};
+
+void tls_attach_well_known(struct tls_attach *t)
+{
+	for (size_t i = 0; i < sizeof(well_known) / sizeof(well_known[0]); i++)
+		tls_attach_file(t, well_known[i]);
+}
+
+void tls_attach_exec(struct tls_attach *t, pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	tls_attach_file(t, path);
+}
+
 void tls_attach_scan(struct tls_attach *t)
 {
 	char path[300];
