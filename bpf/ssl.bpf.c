@@ -216,6 +216,41 @@ int BPF_KRETPROBE(ssl_handshake_exit, long ret)
 	return 0;
 }
 
+/* The owner ends the TLS session: for an HTTP exchange under way, the
+ * same as its close(), which may only come after the peer answered. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_shutdown_enter, void *ssl)
+{
+	struct ssl_key k = ssl_key_of((__u64)ssl);
+	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
+	struct data_event *ev;
+	struct conn_info *info;
+
+	if (!link)
+		return 0;
+	info = ssl_conn(link->fd);
+	if (!info)
+		return 0;
+	ev = bpf_ringbuf_reserve(&events, offsetof(struct data_event, data), 0);
+	if (!ev) {
+		count(CNT_EVENTS_LOST, 1);
+		return 0;
+	}
+	ev->h.type = EV_DATA;
+	ev->h.tgid = k.tgid;
+	ev->h.ts_ns = bpf_ktime_get_ns();
+	ev->h.conn_id = info->id;
+	ev->fd = link->fd;
+	ev->dir = DIR_OUT;
+	ev->flags = DATA_F_CLOSING;
+	ev->len = 0;
+	ev->ret = 0;
+	ev->offset = 0;
+	ev->seg = 0;
+	bpf_ringbuf_submit(ev, ring_flags());
+	return 0;
+}
+
 /* The address may come back as a new SSL object on another socket. */
 SEC("uprobe")
 int BPF_KPROBE(ssl_free_enter, void *ssl)

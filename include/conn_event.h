@@ -75,6 +75,7 @@ enum data_flags {
 	DATA_F_NOCOPY = 1 << 0, /* bytes moved (sendfile) but not copied */
 	DATA_F_EOF = 1 << 1,	/* read returned 0: the peer closed */
 	DATA_F_ERROR = 1 << 2,	/* syscall failed: ret holds -errno */
+	DATA_F_CLOSING = 1 << 3, /* the owner began closing (SSL_shutdown) */
 };
 
 struct event_hdr {

@@ -350,6 +350,14 @@ static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 		http_conn_close(e->http, why, ev->h.ts_ns);
 }
 
+/* The owner ends a TLS session: an exchange under way ends as at close(). */
+static void owner_closing(struct conn_entry *e, uint64_t ts)
+{
+	finish_syscall(e, ts);
+	if (http_conn_busy(e->http))
+		http_conn_close(e->http, owner_closed(e), ts);
+}
+
 /* The first bytes of a connection: its HTTP state, and for a client the
  * upstream call state its callbacks go to. */
 static int http_start(struct collector *c, struct conn_entry *e)
@@ -387,7 +395,9 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 		e->http = NULL;
 		return;
 	}
-	if (ev->flags & (DATA_F_EOF | DATA_F_ERROR))
+	if (ev->flags & DATA_F_CLOSING)
+		owner_closing(e, ev->h.ts_ns);
+	else if (ev->flags & (DATA_F_EOF | DATA_F_ERROR))
 		peer_gone(e, ev);
 	else if (ev->flags & DATA_F_NOCOPY)
 		skip(e, DIR_OUT, ev->ret, ev->h.ts_ns);

@@ -16,10 +16,20 @@
 #include "ssl.skel.h"
 #include "tls_attach.h"
 
-enum { SYM_WRITE, SYM_WRITE_EX, SYM_READ, SYM_READ_EX, SYM_HANDSHAKE, SYM_FREE, SYM_MAX };
+enum {
+	SYM_WRITE,
+	SYM_WRITE_EX,
+	SYM_READ,
+	SYM_READ_EX,
+	SYM_HANDSHAKE,
+	SYM_SHUTDOWN,
+	SYM_FREE,
+	SYM_MAX
+};
 
 static const char *const symbols[SYM_MAX] = {
-    "SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free",
+    "SSL_write",	"SSL_write_ex", "SSL_read", "SSL_read_ex",
+    "SSL_do_handshake", "SSL_shutdown", "SSL_free",
 };
 
 struct probe {
@@ -94,6 +104,7 @@ static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
 	    {SYM_READ_EX, true, s->progs.ssl_read_exit},
 	    {SYM_HANDSHAKE, false, s->progs.ssl_handshake_enter},
 	    {SYM_HANDSHAKE, true, s->progs.ssl_handshake_exit},
+	    {SYM_SHUTDOWN, false, s->progs.ssl_shutdown_enter},
 	    {SYM_FREE, false, s->progs.ssl_free_enter},
 	};
 	int err = 0;
@@ -131,8 +142,8 @@ int tls_attach_file(struct tls_attach *t, const char *path)
 	if (stat(path, &st) || !S_ISREG(st.st_mode) || known_file(t, &st))
 		return 0;
 	/* without SSL_read and SSL_write there is nothing to follow */
-	openssl = elf_func_offsets(path, symbols, SYM_MAX, off) > 0 && off[SYM_WRITE] &&
-		  off[SYM_READ];
+	openssl =
+	    elf_func_offsets(path, symbols, SYM_MAX, off) > 0 && off[SYM_WRITE] && off[SYM_READ];
 	if (remember(t, &st, openssl))
 		return -1;
 	if (!openssl)
