@@ -49,6 +49,23 @@ static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u
 		capture(w, &in, len);
 }
 
+/* A record without bytes that tells user space how the session ends. */
+static __always_inline void emit_marker(struct conn_info *info, __s32 fd, enum data_dir dir,
+					__u8 flags)
+{
+	struct inflight in = {.conn_id = info->id, .fd = fd, .dir = dir};
+	struct data_event *ev;
+
+	ev = bpf_ringbuf_reserve(&events, offsetof(struct data_event, data), 0);
+	if (!ev) {
+		count(CNT_EVENTS_LOST, 1);
+		return;
+	}
+	data_header(ev, &in, 0);
+	ev->flags = flags;
+	bpf_ringbuf_submit(ev, ring_flags());
+}
+
 static __always_inline void ssl_write(__u64 ssl, __u64 buf, __s64 len)
 {
 	struct ssl_key k = ssl_key_of(ssl);
@@ -142,6 +159,35 @@ static __always_inline __s32 call_socket(struct tls_thread *t, bool *known)
 	return -1;
 }
 
+/* SSL_read_ex returns 0 for "no data yet" and for "the peer closed the
+ * session" alike; the library records the latter in ssl->shutdown, at
+ * the same place from OpenSSL 1.1.1 to 3.1 (after version, method, three
+ * BIOs, rwstate, handshake_func, server, new_session, quiet_shutdown). */
+#define SSL_SHUTDOWN_OFFSET    68
+#define SSL_RECEIVED_SHUTDOWN 2
+
+static __always_inline bool peer_sent_close_notify(__u64 ssl)
+{
+	int shutdown = 0;
+
+	return !bpf_probe_read_user(&shutdown, sizeof(shutdown), (void *)(ssl + SSL_SHUTDOWN_OFFSET)) &&
+	       (shutdown & SSL_RECEIVED_SHUTDOWN);
+}
+
+/* Once per session: the peer's close_notify reads as the EOF of a
+ * plaintext connection. */
+static __always_inline void peer_closed(__u64 ssl, __s32 fd)
+{
+	struct ssl_key k = ssl_key_of(ssl);
+	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
+	struct conn_info *info = ssl_conn(fd);
+
+	if (!link || !info || (link->flags & SSL_PEER_CLOSED))
+		return;
+	link->flags |= SSL_PEER_CLOSED;
+	emit_marker(info, fd, DIR_IN, DATA_F_EOF);
+}
+
 static __always_inline void call_exit(int ret)
 {
 	struct tls_thread *t = tls_thread_get(false);
@@ -170,8 +216,11 @@ static __always_inline void call_exit(int ret)
 	} else if (ret > 0) {
 		n = (__u32)ret;
 	}
-	if (!n)
+	if (!n) {
+		if (known && peer_sent_close_notify(ssl))
+			peer_closed(ssl, fd);
 		return;
+	}
 	if (!known) {
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
@@ -223,7 +272,6 @@ int BPF_KPROBE(ssl_shutdown_enter, void *ssl)
 {
 	struct ssl_key k = ssl_key_of((__u64)ssl);
 	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
-	struct data_event *ev;
 	struct conn_info *info;
 
 	if (!link)
@@ -231,23 +279,7 @@ int BPF_KPROBE(ssl_shutdown_enter, void *ssl)
 	info = ssl_conn(link->fd);
 	if (!info)
 		return 0;
-	ev = bpf_ringbuf_reserve(&events, offsetof(struct data_event, data), 0);
-	if (!ev) {
-		count(CNT_EVENTS_LOST, 1);
-		return 0;
-	}
-	ev->h.type = EV_DATA;
-	ev->h.tgid = k.tgid;
-	ev->h.ts_ns = bpf_ktime_get_ns();
-	ev->h.conn_id = info->id;
-	ev->fd = link->fd;
-	ev->dir = DIR_OUT;
-	ev->flags = DATA_F_CLOSING;
-	ev->len = 0;
-	ev->ret = 0;
-	ev->offset = 0;
-	ev->seg = 0;
-	bpf_ringbuf_submit(ev, ring_flags());
+	emit_marker(info, link->fd, DIR_OUT, DATA_F_CLOSING);
 	return 0;
 }
 

@@ -35,6 +35,7 @@ struct ssl_key {
 enum ssl_link_flags {
 	SSL_SOCKET_BIO = 1 << 0, /* ciphertext moves inside the library call */
 	SSL_LINK_WEAK = 1 << 1,	 /* guessed from a write: a read may correct it */
+	SSL_PEER_CLOSED = 1 << 2, /* the peer's close_notify was reported */
 };
 
 struct ssl_link {

@@ -27,8 +27,10 @@ struct conn_entry {
 	/* server: the stream's series and its upstream provider */
 	struct metrics_stream stream;
 	struct correlation corr;
-	/* client: the calls it carries */
+	/* client: the calls it carries, and whether the server's FIN came
+	 * before the owner closed (the server ended it, not the caller) */
 	struct upstream_call *up;
+	bool peer_fin;
 	/* the syscall whose records are arriving */
 	int64_t sys_ret;
 	uint64_t sys_fed;
@@ -54,20 +56,22 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	metrics_response(e->c->m, e->service, x, &e->stream);
 }
 
-/* Each data event of an inbound stream votes for the upstream call of
- * the same process that delivered data last (correlate.h). */
-static void correlate(struct conn_entry *e, const struct http_exchange *x, uint64_t ts)
+/* Each data event of an inbound stream lists the upstream calls of the
+ * same process that could have fed it (correlate.h). */
+static void correlate(struct conn_entry *e, const struct http_exchange *x)
 {
 	const struct upstream_call *u;
 	const char *provider;
-	bool mixed;
 
 	if (e->stream.provider || !x->has_request)
 		return;
-	u = upstream_latest(&e->c->upstreams, e->key.tgid, x->req.t_first, ts, &mixed);
+	u = upstream_first(&e->c->upstreams, e->key.tgid);
 	if (!u)
 		return;
-	corr_vote(&e->corr, u->conn_id << 16 | (u->seq & 0xffff), u->provider, mixed);
+	corr_event(&e->corr);
+	for (; u; u = u->next)
+		if (u->tgid == e->key.tgid && u->t_last_data >= x->req.t_first)
+			corr_vote(&e->corr, u->conn_id << 16 | (u->seq & 0xffff), u->provider);
 	provider = corr_decide(&e->corr, false);
 	if (provider)
 		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
@@ -79,7 +83,7 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 	struct conn_entry *e = ctx;
 
 	if (ev->kind == SSE_EVENT_DATA)
-		correlate(e, x, ts);
+		correlate(e, x);
 	metrics_event(e->c->m, e->service, x, &e->stream, ev, ts, prev);
 }
 
@@ -335,7 +339,9 @@ static enum http_end peer_closed(const struct conn_entry *e)
 
 static enum http_end owner_closed(const struct conn_entry *e)
 {
-	return e->info.role == ROLE_SERVER ? HTTP_END_SERVER_CLOSE : HTTP_END_PEER_CLOSED;
+	if (e->info.role == ROLE_SERVER)
+		return HTTP_END_SERVER_CLOSE;
+	return e->peer_fin ? HTTP_END_SERVER_CLOSE : HTTP_END_PEER_CLOSED;
 }
 
 /* EOF, EPIPE, ECONNRESET: the peer is gone; what was under way ends. */
@@ -446,8 +452,10 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 		return;
 	/* A provider's FIN may come before its last bytes are read: for a
 	 * client the read of EOF tells, not the FIN. */
-	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */ && e->info.role == ROLE_CLIENT)
+	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */ && e->info.role == ROLE_CLIENT) {
+		e->peer_fin = true;
 		return;
+	}
 	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */)
 		why = HTTP_END_PEER_CLOSED;
 	else if (ev->oldstate == 1 /* ESTABLISHED */ || ev->oldstate == 8)

@@ -8,14 +8,13 @@ void corr_init(struct correlation *k)
 	memset(k, 0, sizeof(*k));
 }
 
-static void copy_provider(char *dst, const char *src)
+void corr_event(struct correlation *k)
 {
-	strncpy(dst, src, CORR_PROVIDER_MAX - 1);
-	dst[CORR_PROVIDER_MAX - 1] = '\0';
+	k->events++;
 }
 
 /* The slot of call, or the least voted one to reuse: a call with few
- * votes among many is noise anyway. */
+ * votes is out of the running anyway. */
 static struct corr_candidate *slot_for(struct correlation *k, uint64_t call)
 {
 	struct corr_candidate *least = &k->cand[0];
@@ -31,51 +30,30 @@ static struct corr_candidate *slot_for(struct correlation *k, uint64_t call)
 	return least;
 }
 
-void corr_vote(struct correlation *k, uint64_t call, const char *provider, bool mixed)
+void corr_vote(struct correlation *k, uint64_t call, const char *provider)
 {
 	struct corr_candidate *c = slot_for(k, call);
 
-	if (!k->votes)
-		copy_provider(k->only, provider);
-	else if (strcmp(k->only, provider))
-		k->mixed = true;
-	k->mixed |= mixed;
-	k->votes++;
-	if (!c->votes)
-		copy_provider(c->provider, provider);
+	if (!c->votes) {
+		strncpy(c->provider, provider, CORR_PROVIDER_MAX - 1);
+		c->provider[CORR_PROVIDER_MAX - 1] = '\0';
+	}
 	c->votes++;
 }
 
-static const char *majority(const struct correlation *k)
-{
-	const struct corr_candidate *top = NULL, *second = NULL;
-
-	for (int i = 0; i < CORR_SLOTS; i++) {
-		const struct corr_candidate *c = &k->cand[i];
-
-		if (!c->votes)
-			continue;
-		if (!top || c->votes > top->votes) {
-			second = top;
-			top = c;
-		} else if (!second || c->votes > second->votes) {
-			second = c;
-		}
-	}
-	if (!top || top->votes < CORR_MIN_VOTES)
-		return NULL;
-	if (second && top->votes < CORR_MARGIN * second->votes)
-		return NULL;
-	return top->provider;
-}
-
+/* Only when every call that could have fed the stream agrees. */
 const char *corr_decide(const struct correlation *k, bool final)
 {
 	const char *p = NULL;
 
-	if (k->votes && !k->mixed)
-		p = k->only;
-	else if (k->votes)
-		p = majority(k);
+	for (int i = 0; k->events && i < CORR_SLOTS; i++) {
+		const struct corr_candidate *c = &k->cand[i];
+
+		if (!c->votes)
+			continue;
+		if (p && strcmp(p, c->provider))
+			return final ? "unknown" : NULL; /* two providers were under way */
+		p = c->provider;
+	}
 	return p ? p : final ? "unknown" : NULL;
 }

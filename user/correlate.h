@@ -2,15 +2,13 @@
 /*
  * Which upstream call served an inbound SSE stream, for its `provider`
  * label. An asynchronous gateway serves many streams on one thread, so
- * threads say nothing; what links a stream to its upstream call is time:
- * a gateway forwards each upstream event soon after reading it, so the
- * upstream call that delivered data last before an inbound event was
- * written is, more often than any other, the one feeding that stream.
- * Each inbound data event votes for that call; a call wins with a clear
- * majority. When every upstream call under way belongs to one provider,
- * no vote is needed. Otherwise it stays undecided, and a stream that ends
- * undecided is labelled "unknown": never a guess. docs/design.md has the
- * reasoning and the measured accuracy. Pure.
+ * threads say nothing; and timing and event counts, measured, named the
+ * wrong provider for a fifth of the streams of a gateway with two busy
+ * providers (docs/design.md). So only what is certain is said: each
+ * inbound data event lists the upstream calls of the same process that
+ * delivered data since the stream's request began; when all of them, over
+ * the stream, belong to one provider, that is the provider. Otherwise the
+ * stream is labelled "unknown": never a guess. Pure.
  */
 #ifndef SSE_CORRELATE_H
 #define SSE_CORRELATE_H
@@ -18,10 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CORR_SLOTS	  8
+#define CORR_SLOTS	  16
 #define CORR_PROVIDER_MAX 64
-#define CORR_MIN_VOTES	  3 /* a winner needs this many votes ... */
-#define CORR_MARGIN	  2 /* ... and this many times the runner-up's */
 
 struct corr_candidate {
 	uint64_t call; /* upstream call id */
@@ -31,16 +27,15 @@ struct corr_candidate {
 
 struct correlation {
 	struct corr_candidate cand[CORR_SLOTS];
-	uint32_t votes;	  /* events that saw an upstream call */
-	bool mixed;	  /* calls of more than one provider were under way */
-	char only[CORR_PROVIDER_MAX]; /* the provider, while not mixed */
+	uint32_t events; /* inbound data events that looked for a call */
 };
 
 void corr_init(struct correlation *k);
 
-/* One inbound data event: call delivered upstream data last before it;
- * mixed says calls of another provider were under way as well. */
-void corr_vote(struct correlation *k, uint64_t call, const char *provider, bool mixed);
+/* One inbound data event: corr_event once, then corr_vote for every call
+ * that could have fed it. */
+void corr_event(struct correlation *k);
+void corr_vote(struct correlation *k, uint64_t call, const char *provider);
 
 /* The provider, or NULL while undecided; with final (the stream ended),
  * "unknown" instead of NULL. */

@@ -114,6 +114,7 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	}
 	usage_scan_init(&u->usage, x->sse);
 	u->usage_on = true;
+	u->data_events = 0;
 }
 
 static void on_body(void *ctx, const struct http_exchange *x, const char *buf, size_t len)
@@ -134,6 +135,7 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 	if (ev->kind != SSE_EVENT_DATA)
 		return;
 	u->t_last_data = ts;
+	u->data_events = x->data_events;
 	if (!prev)
 		metrics_upstream_first_chunk(u->idx->m, u->service, u->provider, x, ts);
 }
@@ -163,22 +165,7 @@ const struct http_conn_ops upstream_ops = {
 
 /* ---- correlation -------------------------------------------------------- */
 
-const struct upstream_call *upstream_latest(const struct upstream_index *idx, uint32_t tgid,
-					    uint64_t since, uint64_t ts, bool *mixed)
+const struct upstream_call *upstream_first(const struct upstream_index *idx, uint32_t tgid)
 {
-	const struct upstream_call *u = idx->buckets[(tgid * 2654435761u) % UPSTREAM_BUCKETS];
-	const struct upstream_call *best = NULL, *first = NULL;
-
-	*mixed = false;
-	for (; u; u = u->next) {
-		if (u->tgid != tgid || !u->t_last_data || u->t_last_data < since)
-			continue;
-		if (!first)
-			first = u;
-		else if (strcmp(first->provider, u->provider))
-			*mixed = true;
-		if (u->t_last_data <= ts && (!best || u->t_last_data > best->t_last_data))
-			best = u;
-	}
-	return best;
+	return idx->buckets[(tgid * 2654435761u) % UPSTREAM_BUCKETS];
 }

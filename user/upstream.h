@@ -34,6 +34,7 @@ struct upstream_call {
 	struct usage_scan usage;
 	bool usage_on;
 	uint64_t t_last_data; /* last response data (SSE data event or body bytes) read */
+	uint64_t data_events; /* of the response under way */
 };
 
 struct learned_addr {
@@ -62,10 +63,8 @@ void upstream_call_release(struct upstream_call *u);
 void upstream_connect_failed(struct upstream_index *idx, const char *service,
 			     const struct conn_addr *remote, uint64_t ts);
 
-/* The upstream call of process tgid that read data last at or before ts,
- * and no earlier than since; *mixed tells whether calls of other providers
- * read data in that time too. NULL when none did. */
-const struct upstream_call *upstream_latest(const struct upstream_index *idx, uint32_t tgid,
-					    uint64_t since, uint64_t ts, bool *mixed);
+/* The upstream calls of process tgid (and of others sharing its bucket:
+ * callers check tgid) whose response delivered data since `since`. */
+const struct upstream_call *upstream_first(const struct upstream_index *idx, uint32_t tgid);
 
 #endif

@@ -5,7 +5,9 @@ Three configurations alternate in rounds, in an order rotated each round:
   base      no BPF program loaded
   floor     build/floor.bpf.o: empty programs on the exporter's exact hooks
             (the price of the hooks themselves: on a nested VM an empty
-            syscall tracepoint alone adds 100-200 ns per call)
+            syscall tracepoint alone adds 100-200 ns per call, an empty
+            uprobe 11-13 us), its uprobes on the OpenSSL functions of
+            /usr/lib/x86_64-linux-gnu/libssl.so.3 that the exporter hooks
   exporter  build/sse_exporter, default options
 
 Measurements (build/bench/loadgen, from tests/bench/loadgen.c):
@@ -18,20 +20,29 @@ Measurements (build/bench/loadgen, from tests/bench/loadgen.c):
                    (most processes on a host)
   sse event        one SSE event, one HTTP chunk, one write() on a tracked
                    HTTP stream
+  ssl write        the same event over TLS: one SSL_write (OpenSSL 3,
+                   socket BIO, blocking) on a tracked TLS stream that the
+                   same process serves, its ciphertext drained unread
   server           events/s that concurrent C clients receive from the
                    FastAPI server tests/e2e/servers/fastapi_sse.py
+  tls server       the same with the server under uvicorn with TLS (a
+                   self-signed certificate made with the openssl CLI) and
+                   C clients over OpenSSL
 
-For the first three, a configuration's added cost is its ns/op minus the
-base ns/op of the same round; the figure is the median over rounds of the
-exporter's added cost divided by the median of the floor's. For the server,
-each configuration's events/s is divided by the base of the same round and
-the figure is the difference of the medians, in points. Only ratios of one
+For the micro measurements, a configuration's added cost is its ns/op
+minus the base ns/op of the same round; the figure is the median over
+rounds of the exporter's added cost divided by the median of the floor's.
+For the servers, each configuration's events/s is divided by the base of
+the same round and the figure is the difference of the medians, in points;
+beside it, the median over rounds of exporter events/s / floor events/s. Only ratios of one
 run are reported, never single absolute times. [lo..hi] after a figure is
 a 90% bootstrap interval over the rounds: how far the figure can be trusted.
 
 The exporter figures are checked: the untracked connection must be in the
-conns map as PROTO_OTHER, and sse_chunks_streamed_total must grow by the
-events written; otherwise the figure is marked and a warning printed.
+conns map as PROTO_OTHER, the TLS one as PROTO_TLS, and
+sse_chunks_streamed_total must grow by the events written (over TLS too:
+the exporter sees them only through its SSL_write uprobe); otherwise the
+figure is marked and a warning printed.
 
 Other activity on the machine (another exporter or e2e run loading BPF
 programs, busy processes) spoils a round: it is redone while the time
@@ -39,20 +50,24 @@ budget allows, else dropped while enough clean rounds remain.
 
 Run as root from the repository (make bench does); stdlib only.
 Environment: BENCH_ROUNDS (8), BENCH_SERVER_ROUNDS (10),
-BENCH_SERVER_SECONDS (3), BENCH_SERVER_CONNS (4), BENCH_SERVER_EVENTS (200),
-BENCH_BUDGET_SECONDS (230: the time after which spoilt rounds are no longer
+BENCH_SERVER_SECONDS (3, also for the TLS server), BENCH_SERVER_CONNS (4),
+BENCH_SERVER_EVENTS (200), BENCH_TLS_SERVER (1; 0 skips the TLS server),
+BENCH_BUDGET_SECONDS (330: the time after which spoilt rounds are no longer
 redone), BENCH_ALT_EXPORTER=PATH (a fourth configuration, "alt": another
 exporter binary built from a variant, for A/B experiments in one run).
 """
 import json
 import os
 import random
+import shutil
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -64,6 +79,7 @@ FLOOR_OBJ = os.path.join(ROOT, "build", "floor.bpf.o")
 SERVER = os.path.join(ROOT, "tests", "e2e", "servers", "fastapi_sse.py")
 BPFTOOL = "/usr/sbin/bpftool"
 PYTHON = "/usr/bin/python3"
+OPENSSL = "/usr/bin/openssl"
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 8))
 MICRO_SECONDS = 0.5  # per timed loop: runs, not their length, average the noise out
@@ -71,12 +87,14 @@ SERVER_ROUNDS = int(os.environ.get("BENCH_SERVER_ROUNDS", 10))
 SERVER_SECONDS = float(os.environ.get("BENCH_SERVER_SECONDS", 3))
 SERVER_CONNS = int(os.environ.get("BENCH_SERVER_CONNS", 4))
 SERVER_EVENTS = int(os.environ.get("BENCH_SERVER_EVENTS", 200))
-BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 230))
+TLS_SERVER = os.environ.get("BENCH_TLS_SERVER", "1") != "0"
+BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 330))
 MIN_CLEAN_ROUNDS = 3  # below this, spoilt rounds are kept (with a warning)
 
 CONFIGS = ["base", "floor", "exporter"] + (["alt"] if ALT_EXPORTER else [])
 EXPORTERS = [c for c in CONFIGS if c in ("exporter", "alt")]
-PROGS_EXPECTED = {"base": 0, "floor": 30, "exporter": 30, "alt": 30}
+PROGS_EXPECTED = {"base": 0, "floor": 38, "exporter": 38, "alt": 38}  # see count_progs()
+PROTO_OTHER, PROTO_TLS = 2, 4  # include/conn_event.h
 
 # title, key, target ratio of the exporter's added cost to the floor's
 MICRO = [
@@ -84,7 +102,10 @@ MICRO = [
     ("/dev/null write", "devnull_write", 1.2),
     ("  unobserved proc", "devnull_unobserved", 1.2),
     ("sse event", "sse_event", 2.0),
+    ("ssl write", "ssl_write", 1.1),
 ]
+# title, key: events/s of the servers, target in points of base
+SERVERS = [("server (FastAPI)", "server"), ("TLS server", "tls_server")]
 SERVER_TARGET_POINTS = 2.0
 FOREIGN_CPU_MAX = 0.05  # of one CPU: more, from other processes, spoils a round
 
@@ -139,7 +160,9 @@ def free_port():
 
 
 def http_get(url, timeout=2):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    # https: the bench's own self-signed certificate, not verified
+    ctx = ssl._create_unverified_context() if url.startswith("https:") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=ctx) as r:
         return r.status, r.read().decode()
 
 
@@ -159,11 +182,56 @@ def wait_http(url, proc, what, timeout=30):
 
 def build_tools():
     os.makedirs(OUT, exist_ok=True)
+    # floor_loader resolves the OpenSSL symbols with the exporter's own code
+    extra = {"floor_loader": ["-I" + os.path.join(ROOT, "user"),
+                              os.path.join(ROOT, "build", "user", "elf_sym.o")],
+             "loadgen": ["-lssl", "-lcrypto"]}
     for name in ("floor_loader", "loadgen"):
         src = os.path.join(ROOT, "tests", "bench", name + ".c")
         subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-                        os.path.join(OUT, name), src, "-lbpf", "-lelf", "-lz", "-lpthread"],
-                       check=True)
+                        os.path.join(OUT, name), src] + extra[name] +
+                       ["-lbpf", "-lelf", "-lz", "-lpthread"], check=True)
+
+
+def count_progs(objs):
+    """BPF programs in object files: their global functions (the static
+    ones are inlined), as bpftool prog show will list them loaded."""
+    n = 0
+    for obj in objs:
+        out = subprocess.run(["readelf", "-sW", obj], capture_output=True, text=True)
+        if out.returncode:
+            return None
+        n += sum(1 for line in out.stdout.splitlines()
+                 if len(line.split()) >= 8 and line.split()[3:5] == ["FUNC", "GLOBAL"]
+                 and line.split()[6] != "UND")
+    return n
+
+
+def expected_progs():
+    """The floor's and the exporter's program counts, from their objects:
+    a program added to the exporter meanwhile must not make every round
+    look spoilt. The floor should match the exporter."""
+    exp = sorted(os.path.join(ROOT, "build", f[:-2] + ".o")
+                 for f in os.listdir(os.path.join(ROOT, "bpf"))
+                 if f.endswith(".bpf.c") and f != "floor.bpf.c")
+    n_exp, n_floor = count_progs(exp), count_progs([FLOOR_OBJ])
+    if n_exp is not None:
+        PROGS_EXPECTED["exporter"] = PROGS_EXPECTED["alt"] = n_exp
+    if n_floor is not None:
+        PROGS_EXPECTED["floor"] = n_floor
+    if PROGS_EXPECTED["floor"] != PROGS_EXPECTED["exporter"]:
+        warn("the floor has %d programs, the exporter %d: bpf/floor.bpf.c does not match "
+             "the exporter's hooks" % (PROGS_EXPECTED["floor"], PROGS_EXPECTED["exporter"]))
+
+
+def make_cert(tmp):
+    """A self-signed EC certificate for the TLS measurements."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 # ------------------------------------------------------- other activity
@@ -372,10 +440,13 @@ def loadgen(args, check=None):
 
 
 class Bench:
-    def __init__(self, server_port):
+    def __init__(self, server_port, tls_port, cert, key):
         self.server_port = server_port
+        self.tls_port = tls_port  # None: no TLS server
+        self.cert, self.key = cert, key
         self.n_untracked = 300000
         self.n_sse = 200000
+        self.n_ssl = 30000
         self.values = {}  # values[measure][config]: one value per kept round
         self.round = {}  # the round in progress
         self.flags = {}  # (measure, config) -> problems of an exporter figure
@@ -411,7 +482,19 @@ class Bench:
         r = loadgen(["sse", "20000"])
         n = int(MICRO_SECONDS * 1e9 / r["sse_event"])
         self.n_sse = max(20000, n // 1000 * 1000)
-        log("calibrated: untracked N=%d, sse N=%d" % (self.n_untracked, self.n_sse))
+        # SSL_write with the floor's uprobe: on a nested VM the uprobe is
+        # several times the call, so a run sized without it would last
+        # seconds. The loop's minimum is 50 batches of 256.
+        cfg = Config("floor")
+        cfg.start()
+        try:
+            r = loadgen(["ssl", "12800", self.cert, self.key])
+        finally:
+            cfg.stop()
+        n = int(MICRO_SECONDS * 1e9 / r["ssl_write"])
+        self.n_ssl = max(12800, n // 256 * 256)
+        log("calibrated: untracked N=%d, sse N=%d, ssl N=%d (%.0f ns/SSL_write with the "
+            "floor)" % (self.n_untracked, self.n_sse, self.n_ssl, r["ssl_write"]))
 
     def run_micro(self, cfg):
         exp = cfg.name in EXPORTERS
@@ -448,26 +531,59 @@ class Bench:
                           "the stream was not followed" % (cfg.name, grown, written))
             self.check_lost(cfg, lost0)
 
+        def check_tls(pid, fd):
+            proto = conn_proto(pid, fd)
+            if proto != PROTO_TLS:
+                self.flag("ssl_write", cfg.name,
+                          "the TLS connection is not in the conns map as PROTO_TLS "
+                          "(proto=%s): the %s figure does not measure that path"
+                          % (proto, cfg.name))
+
+        if exp:
+            chunks0 = cfg.metric("sse_chunks_streamed_total")
+            lost0 = cfg.metric("sse_exporter_events_lost_total")
+            cpu0 = cpu_ns(cfg.proc.pid)
+        r = loadgen(["ssl", str(self.n_ssl), self.cert, self.key], check_tls if exp else None)
+        self.add("ssl_write", cfg.name, r["ssl_write"])
+        if exp:
+            written = r["ssl_events_written"]
+            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written,
+                                    self.metric_timeout("ssl_write", cfg.name))
+            self.add("cpu_ssl_write", cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / written)
+            if grown is None:
+                self.flag("ssl_write", cfg.name, "%s: /metrics did not answer" % cfg.name)
+            elif grown < written:
+                self.flag("ssl_write", cfg.name,
+                          "%s: sse_chunks_streamed_total grew by %d for %d events written "
+                          "with SSL_write: the TLS stream was not followed"
+                          % (cfg.name, grown, written))
+            self.check_lost(cfg, lost0)
+
     def run_server(self, cfg):
+        self.run_one_server(cfg, "server", "client", self.server_port)
+        if self.tls_port:
+            self.run_one_server(cfg, "tls_server", "tlsclient", self.tls_port)
+
+    def run_one_server(self, cfg, key, mode, port):
         exp = cfg.name in EXPORTERS
         if exp:
             chunks0 = cfg.metric("sse_chunks_streamed_total")
             lost0 = cfg.metric("sse_exporter_events_lost_total")
             cpu0 = cpu_ns(cfg.proc.pid)
-        r = loadgen(["client", str(self.server_port), str(SERVER_CONNS), str(SERVER_SECONDS),
+        r = loadgen([mode, str(port), str(SERVER_CONNS), str(SERVER_SECONDS),
                      str(SERVER_EVENTS)])
         if r["errors"]:
-            warn("server run (%s): %d request errors" % (cfg.name, r["errors"]))
-        self.add("server", cfg.name, r["events_per_s"])
+            warn("%s run (%s): %d request errors" % (key, cfg.name, r["errors"]))
+        self.add(key, cfg.name, r["events_per_s"])
         if exp:
             got = r["client_events"]
             grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, got,
-                                    self.metric_timeout("server", cfg.name))
-            self.add("cpu_server", cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / max(got, 1))
+                                    self.metric_timeout(key, cfg.name))
+            self.add("cpu_" + key, cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / max(got, 1))
             if grown is None:
-                self.flag("server", cfg.name, "%s: /metrics did not answer" % cfg.name)
+                self.flag(key, cfg.name, "%s: /metrics did not answer" % cfg.name)
             elif grown < 0.99 * got:
-                self.flag("server", cfg.name,
+                self.flag(key, cfg.name,
                           "%s: sse_chunks_streamed_total grew by %d for %d events received: "
                           "the server was not followed" % (cfg.name, grown, got))
             self.check_lost(cfg, lost0)
@@ -597,12 +713,14 @@ def report(b):
                                  max(ea), " ".join(rr)))
     out("")
     srv = {}
-    if nserver:
-        v = b.values["server"]
+    for title, skey in SERVERS:
+        if not len(b.values.get(skey, {}).get("base", [])):
+            continue
+        v = b.values[skey]
         rel = {c: [100.0 * x / s for x, s in zip(v[c], v["base"])] for c in CONFIGS}
-        hdr = "%-18s %10s %11s %14s %19s %7s  %s" % (
-            "server (FastAPI)", "base ev/s", "floor", "exporter", "floor - exporter",
-            "target", "result")
+        hdr = "%-18s %10s %11s %14s %19s %7s  %-6s %s" % (
+            title, "base ev/s", "floor", "exporter", "floor - exporter", "target", "result",
+            "exporter/floor ev/s")
         out(hdr)
         out("-" * len(hdr))
         for e in EXPORTERS:
@@ -611,27 +729,37 @@ def report(b):
             def diff(ps):
                 return statistics.median(p[0] for p in ps) - statistics.median(p[1] for p in ps)
 
+            def ratio(ps):
+                return statistics.median(p[1] / p[0] for p in ps)
+
             pts = diff(pairs)
             lo, hi = bootstrap(pairs, diff)
-            mark = "*" if ("server", e) in b.flags else ""
+            rt = ratio(pairs)
+            rlo, rhi = bootstrap(pairs, ratio)
+            mark = "*" if (skey, e) in b.flags else ""
             result = ("PASS" if pts <= SERVER_TARGET_POINTS else "MISS") + (
                 " (unverified*)" if mark else "")
-            out("%-18s %10.0f %10.1f%% %13.1f%% %5.1fpt [%.1f..%.1f] %5.1fpt  %s" % (
-                "events/s" if e == "exporter" else "  alt exporter", statistics.median(v["base"]),
-                statistics.median(rel["floor"]), statistics.median(rel[e]), pts, lo, hi,
-                SERVER_TARGET_POINTS, result))
+            out("%-18s %10.0f %10.1f%% %13.1f%% %5.1fpt [%.1f..%.1f] %5.1fpt  %-6s %.3f [%.3f..%.3f]"
+                % ("events/s" if e == "exporter" else "  alt exporter",
+                   statistics.median(v["base"]), statistics.median(rel["floor"]),
+                   statistics.median(rel[e]), pts, lo, hi, SERVER_TARGET_POINTS, result, rt,
+                   rlo, rhi))
             if e == "exporter":
-                srv = {"base": statistics.median(v["base"]),
-                       "floor": statistics.median(rel["floor"]),
-                       "exporter": statistics.median(rel[e]), "mark": mark}
-        out("  (%s, %d keep-alive connections, POST /v1/chat/completions?events=%d&"
+                srv[skey] = {"base": statistics.median(v["base"]),
+                             "floor": statistics.median(rel["floor"]),
+                             "exporter": statistics.median(rel[e]), "ratio": rt,
+                             "mark": mark}
+        out("  (%s%s, %d keep-alive connections, POST /v1/chat/completions?events=%d&"
             "interval_ms=0, %.0f s per run; %% = events/s / base events/s of the same round)"
-            % (os.path.relpath(SERVER, ROOT), SERVER_CONNS, SERVER_EVENTS, SERVER_SECONDS))
-        per_round.append("%-16s base spread %4.1f%%, %s" % ("server", spread(v["base"]), ", ".join(
+            % (os.path.relpath(SERVER, ROOT), " under uvicorn with TLS, OpenSSL clients"
+               if skey == "tls_server" else "", SERVER_CONNS, SERVER_EVENTS, SERVER_SECONDS))
+        per_round.append("%-16s base spread %4.1f%%, %s" % (skey, spread(v["base"]), ", ".join(
             "%s %.1f..%.1f%%" % (c, min(rel[c]), max(rel[c])) for c in CONFIGS[1:])))
         out("")
     for key, what in (("cpu_sse_event", "SSE event written (sse event)"),
-                      ("cpu_server", "event received (server)")):
+                      ("cpu_ssl_write", "SSE event written with SSL_write (ssl write)"),
+                      ("cpu_server", "event received (server)"),
+                      ("cpu_tls_server", "event received (tls server)")):
         for e in EXPORTERS:
             xs = b.values.get(key, {}).get(e)
             if xs:
@@ -645,7 +773,7 @@ def report(b):
         out("  " + line)
     out("")
     out("per round, ns/op (server: events/s), %s:" % " / ".join(CONFIGS))
-    for key in ["socket_write", "devnull_write", "devnull_unobserved", "sse_event", "server"]:
+    for key in [k for _, k, _ in MICRO] + [k for _, k in SERVERS]:
         if key not in b.values:
             continue
         v = b.values[key]
@@ -664,13 +792,18 @@ def report(b):
                 out("* %s, %s: not tracked in %d run(s)" % (key, e, len(problems)))
             out("* the exporter did not (fully) track this traffic: its figure is meaningless")
     out("")
-    if srv:
-        tput = "baseline=%.0f ev/s floor=%.1f%% exporter=%.1f%%%s" % (
-            srv["base"], srv["floor"], srv["exporter"], srv["mark"])
-    else:
-        tput = "not measured"
-    out("bench: untracked write %s floor, sse event %s floor, server throughput %s" % (
-        summary["socket_write"], summary["sse_event"], tput))
+
+    def tput(skey):
+        if skey not in srv:
+            return "not measured"
+        t = srv[skey]
+        return "baseline=%.0f ev/s floor=%.1f%% exporter=%.1f%% (%.3fx floor)%s" % (
+            t["base"], t["floor"], t["exporter"], t["ratio"], t["mark"])
+
+    out("bench: untracked write %s floor, sse event %s floor, ssl write %s floor, "
+        "server throughput %s, TLS server throughput %s" % (
+            summary["socket_write"], summary["sse_event"], summary["ssl_write"],
+            tput("server"), tput("tls_server")))
     return "\n".join(lines) + "\n"
 
 
@@ -684,17 +817,27 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     t0 = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="sse-bench-")
     try:
         build_tools()
+        expected_progs()
+        cert, key = make_cert(tmp)
         if not wait_quiet(20):
             warn("the machine is not quiet (other tracing BPF programs or busy processes: an "
                  "e2e run?); spoilt rounds are redone while time allows")
         port = free_port()
         server = spawn([PYTHON, SERVER, str(port)], stdout=subprocess.DEVNULL)
         wait_http("http://127.0.0.1:%d/health" % port, server, "FastAPI server")
-        b = Bench(port)
+        tls_port = None
+        if TLS_SERVER and SERVER_ROUNDS:
+            tls_port = free_port()
+            server = spawn([PYTHON, SERVER, str(tls_port), cert, key], stdout=subprocess.DEVNULL)
+            wait_http("https://127.0.0.1:%d/health" % tls_port, server, "FastAPI TLS server")
+        b = Bench(port, tls_port, cert, key)
         b.calibrate()
         loadgen(["client", str(port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)])  # warm up
+        if tls_port:
+            loadgen(["tlsclient", str(tls_port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)])
         # The micro phase may spend its share of the budget on redone rounds.
         share = 0.4 if SERVER_ROUNDS else 1.0
         b.run("micro", ROUNDS, b.run_micro, t0 + BUDGET_SECONDS * share)
@@ -703,6 +846,7 @@ def main():
         text = report(b)
     finally:
         stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
     log("")
     sys.stdout.write(text)
     with open(os.path.join(OUT, "results.txt"), "w") as f:

@@ -2,10 +2,17 @@
 /*
  * Benchmark helper: loads a BPF object file (default build/floor.bpf.o,
  * the empty programs on the exporter's hooks), attaches every program,
- * prints "ready" and waits for SIGTERM or SIGINT. Detaches in parallel
- * threads: each tracepoint detach waits for an RCU grace period.
+ * prints "ready N" (N links) and waits for SIGTERM or SIGINT. Detaches in
+ * parallel threads: each tracepoint detach waits for an RCU grace period.
  *
  *   floor_loader [OBJ]
+ *
+ * Uprobe programs have no target in their section: those named in
+ * ssl_probes[] below are attached to the OpenSSL functions of
+ * $FLOOR_LIBSSL (default /usr/lib/x86_64-linux-gnu/libssl.so.3) the way
+ * user/tls_attach.c attaches the exporter's, offsets resolved by the
+ * exporter's own user/elf_sym.c (libbpf 1.1 does not match versioned
+ * names such as SSL_write@@OPENSSL_3.0.0).
  *
  * The object may have maps (tests/bench/experiments/ uses this to load
  * variants of the exporter's programs); they are created empty.
@@ -14,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +29,28 @@
 
 #include <bpf/libbpf.h>
 
-#define MAX_LINKS 128
+#include "elf_sym.h"
+
+#define MAX_LINKS     128
+#define DEFAULT_SSL   "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+
+/* As user/tls_attach.c: program, function, at its return. */
+static const struct {
+	const char *prog, *sym;
+	bool ret;
+} ssl_probes[] = {
+    {"floor_ssl_write_enter", "SSL_write", false},
+    {"floor_ssl_write_ex_enter", "SSL_write_ex", false},
+    {"floor_ssl_read_enter", "SSL_read", false},
+    {"floor_ssl_read_exit", "SSL_read", true},
+    {"floor_ssl_read_ex_enter", "SSL_read_ex", false},
+    {"floor_ssl_read_exit", "SSL_read_ex", true},
+    {"floor_ssl_handshake_enter", "SSL_do_handshake", false},
+    {"floor_ssl_handshake_exit", "SSL_do_handshake", true},
+    {"floor_ssl_shutdown_enter", "SSL_shutdown", false},
+    {"floor_ssl_free_enter", "SSL_free", false},
+};
+#define N_SSL_PROBES (sizeof(ssl_probes) / sizeof(ssl_probes[0]))
 
 static volatile sig_atomic_t stop;
 
@@ -38,6 +67,50 @@ static int print_warnings(enum libbpf_print_level level, const char *fmt, va_lis
 	return vfprintf(stderr, fmt, ap);
 }
 
+static bool is_uprobe(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	return !strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9);
+}
+
+/* Attaches prog wherever ssl_probes[] names it; returns the links made,
+ * or -1 (with links[] holding those made so far, counted in *n). */
+static int attach_ssl(struct bpf_program *prog, const char *lib, const size_t *off,
+		      struct bpf_link **links, size_t *n)
+{
+	const char *name = bpf_program__name(prog);
+	int made = 0;
+
+	for (size_t i = 0; i < N_SSL_PROBES; i++) {
+		struct bpf_link *link;
+
+		if (strcmp(ssl_probes[i].prog, name))
+			continue;
+		if (!off[i]) {
+			fprintf(stderr, "floor_loader: %s not found in %s\n", ssl_probes[i].sym, lib);
+			return -1;
+		}
+		if (*n == MAX_LINKS) {
+			fprintf(stderr, "floor_loader: more than %d links\n", MAX_LINKS);
+			return -1;
+		}
+		link = bpf_program__attach_uprobe(prog, ssl_probes[i].ret, -1, lib, off[i]);
+		if (!link) {
+			fprintf(stderr, "floor_loader: cannot attach %s to %s in %s: %s\n", name,
+				ssl_probes[i].sym, lib, strerror(errno));
+			return -1;
+		}
+		links[(*n)++] = link;
+		made++;
+	}
+	if (!made) {
+		fprintf(stderr, "floor_loader: no target for the uprobe program %s\n", name);
+		return -1;
+	}
+	return made;
+}
+
 static void *destroy_link(void *link)
 {
 	bpf_link__destroy(link);
@@ -47,6 +120,9 @@ static void *destroy_link(void *link)
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "build/floor.bpf.o";
+	const char *lib = getenv("FLOOR_LIBSSL") ? getenv("FLOOR_LIBSSL") : DEFAULT_SSL;
+	const char *syms[N_SSL_PROBES];
+	size_t off[N_SSL_PROBES];
 	struct bpf_link *links[MAX_LINKS];
 	pthread_t tids[MAX_LINKS];
 	int started[MAX_LINKS];
@@ -73,10 +149,21 @@ int main(int argc, char **argv)
 		bpf_object__close(obj);
 		return 1;
 	}
+	for (size_t i = 0; i < N_SSL_PROBES; i++)
+		syms[i] = ssl_probes[i].sym;
+	if (elf_func_offsets(lib, syms, N_SSL_PROBES, off) < 0)
+		memset(off, 0, sizeof(off)); /* reported if a program needs them */
 	bpf_object__for_each_program(prog, obj)
 	{
 		struct bpf_link *link;
 
+		if (is_uprobe(prog)) {
+			if (attach_ssl(prog, lib, off, links, &n) < 0) {
+				rc = 1;
+				break;
+			}
+			continue;
+		}
 		if (n == MAX_LINKS) {
 			fprintf(stderr, "floor_loader: more than %d programs\n", MAX_LINKS);
 			rc = 1;

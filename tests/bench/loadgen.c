@@ -6,17 +6,29 @@
  *                         with no tracked connection; N write()s of 64
  *                         bytes on an accepted TCP socket whose first bytes
  *                         read were not HTTP (the exporter marks it
- *                         PROTO_OTHER); 4N writes to /dev/null again, now
+ *                         PROTO_OTHER: neither HTTP nor a TLS
+ *                         ClientHello); 4N writes to /dev/null again, now
  *                         from a process with a tracked connection
  *   loadgen sse N         an accepted TCP connection that reads a real
  *                         HTTP request, answers with an SSE response, and
  *                         writes N events, one chunk each, one write()
  *                         each
+ *   loadgen ssl N CERT KEY
+ *                         the same SSE response as sse, over TLS (OpenSSL,
+ *                         the system's libssl.so.3, socket BIOs): the
+ *                         server end reads the request with SSL_read and
+ *                         writes N events with one SSL_write each; the
+ *                         client end drains the ciphertext with plain
+ *                         read()s, so no library call but the timed
+ *                         SSL_write runs in the timed loop or between
  *   loadgen client PORT CONNS SECONDS EVENTS
  *                         CONNS keep-alive connections each POSTing
  *                         /v1/chat/completions?events=EVENTS&interval_ms=0
  *                         to 127.0.0.1:PORT in a loop for SECONDS;
  *                         counts the SSE data events received
+ *   loadgen tlsclient PORT CONNS SECONDS EVENTS
+ *                         the same over TLS (the server's certificate is
+ *                         not verified)
  *
  * Timed loops are split into BATCHES batches; each figure is printed as
  * "name median_ns_per_op mean_ns_per_op" where the median is over the
@@ -42,6 +54,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define BATCHES	  50
 #define DRAIN_BUF (256 * 1024)
@@ -250,7 +265,8 @@ static void finish_pair(int srv, int cli, pthread_t *reader)
 
 static int mode_untracked(long n)
 {
-	char buf[64], first = 0x16; /* a TLS handshake's first byte */
+	/* a RESP array's first byte (Redis): neither HTTP nor TLS (0x16) */
+	char buf[64], first = '*';
 	struct timing t;
 	pthread_t reader;
 	int srv, cli, null, inl = inline_mode();
@@ -370,10 +386,181 @@ static int mode_sse(long n)
 	return 0;
 }
 
+/* ---- ssl mode: the same SSE response over TLS ---- */
+
+static void die_ssl(const char *what)
+{
+	fprintf(stderr, "loadgen: %s failed:\n", what);
+	ERR_print_errors_fp(stderr);
+	exit(1);
+}
+
+static SSL_CTX *server_ctx(const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		die_ssl("server context");
+	SSL_CTX_set_num_tickets(ctx, 0); /* nothing but the events after the handshake */
+	return ctx;
+}
+
+static SSL_CTX *client_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx)
+		die_ssl("client context");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return ctx;
+}
+
+static void set_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+/* One step of a non-blocking handshake: 1 done, 0 wants more. */
+static int handshake_step(SSL *s, const char *who)
+{
+	int r = SSL_do_handshake(s), e;
+
+	if (r == 1)
+		return 1;
+	e = SSL_get_error(s, r);
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		die_ssl(who);
+	return 0;
+}
+
+/* SSL_write of all of len; the socket is blocking, so it writes all or
+ * fails. */
+static void ssl_write_all(SSL *s, const void *buf, size_t len)
+{
+	if (SSL_write(s, buf, (int)len) != (int)len)
+		die_ssl("SSL_write");
+}
+
+/* As inline_writes, with SSL_write: batches of BATCH_OPS writes of one
+ * TLS record each, and between two batches, untimed, the peer's
+ * ciphertext read and thrown away with plain read()s. A warm-up (t->ops
+ * 0 on entry) may be shorter than BATCHES batches: a uprobe makes each
+ * SSL_write cost tens of microseconds on a nested VM. */
+static void ssl_inline_writes(SSL *s, int peer, const char *buf, size_t len, long n,
+			      struct timing *t)
+{
+	long nb = n / BATCH_OPS;
+	int warm = t->ops == 0;
+
+	if (nb > MAX_BATCHES)
+		nb = MAX_BATCHES;
+	if (nb < (warm ? 1 : BATCHES))
+		nb = warm ? 1 : BATCHES;
+	t->ops = nb * BATCH_OPS;
+	t->total_ns = 0;
+	for (long b = 0; b < nb; b++) {
+		uint64_t t0 = now_ns();
+
+		for (int i = 0; i < BATCH_OPS; i++)
+			if (SSL_write(s, buf, (int)len) != (int)len)
+				die_ssl("timed SSL_write");
+		uint64_t dt = now_ns() - t0;
+
+		t->total_ns += dt;
+		batch_ns[b] = (double)dt / BATCH_OPS;
+		drain_nonblock(peer);
+	}
+	if (warm)
+		return;
+	qsort(batch_ns, (size_t)nb, sizeof(double), cmp_double);
+	for (int i = 0; i < BATCHES; i++)
+		t->batch[i] = batch_ns[nb / 2 - BATCHES / 2 + i];
+}
+
+static int mode_ssl(long n, const char *cert, const char *key)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+				   "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+	SSL_CTX *sctx = server_ctx(cert, key), *cctx = client_ctx();
+	SSL *ss, *cs;
+	struct timing t = {.ops = 0};
+	char req[1024], chunk[256];
+	size_t got = 0;
+	int srv, cli, len, sdone = 0, cdone = 0;
+	long warm = n / 10, written;
+
+	tcp_pair(&srv, &cli);
+	ss = SSL_new(sctx);
+	cs = SSL_new(cctx);
+	if (!ss || !cs || !SSL_set_fd(ss, srv) || !SSL_set_fd(cs, cli))
+		die_ssl("SSL_new");
+	SSL_set_accept_state(ss);
+	SSL_set_connect_state(cs);
+	/* Both ends in this thread: non-blocking, turn about. */
+	set_nonblock(srv, 1);
+	set_nonblock(cli, 1);
+	for (int i = 0; !(sdone && cdone); i++) {
+		if (i > 1000) {
+			fprintf(stderr, "loadgen: TLS handshake does not end\n");
+			return 1;
+		}
+		if (!cdone)
+			cdone = handshake_step(cs, "client handshake");
+		if (!sdone)
+			sdone = handshake_step(ss, "server handshake");
+	}
+	/* The request, then read by the server as a server does. */
+	len = snprintf(req, sizeof(req),
+		       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+		       "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
+		       "Content-Length: %zu\r\n\r\n%s",
+		       strlen(sse_body), sse_body);
+	set_nonblock(cli, 0);
+	ssl_write_all(cs, req, (size_t)len);
+	set_nonblock(srv, 0);
+	while (got < sizeof(req) - 1) {
+		int r = SSL_read(ss, req + got, (int)(sizeof(req) - 1 - got));
+
+		if (r <= 0)
+			die_ssl("request SSL_read");
+		got += (size_t)r;
+		req[got] = '\0';
+		char *end = strstr(req, "\r\n\r\n");
+		if (end && got >= (size_t)(end + 4 - req) + strlen(sse_body))
+			break;
+	}
+	/* From here the client end is only drained, never decrypted. */
+	set_nonblock(cli, 1);
+	ssl_write_all(ss, head, sizeof(head) - 1);
+	len = snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n", strlen(sse_data), sse_data);
+	ssl_inline_writes(ss, cli, chunk, (size_t)len, warm, &t); /* warm up, same stream */
+	written = t.ops;
+	ssl_inline_writes(ss, cli, chunk, (size_t)len, n, &t);
+	written += t.ops;
+	ssl_write_all(ss, "0\r\n\r\n", 5);
+	report("ssl_write", &t);
+	printf("ssl_events_written %ld\n", written);
+	fflush(stdout);
+
+	hold(srv);
+	drain_nonblock(cli);
+	SSL_free(cs);
+	SSL_free(ss);
+	close(cli);
+	close(srv);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	return 0;
+}
+
 /* ---- client mode: drive a real SSE server ---- */
 
 struct driver {
 	int port, events;
+	SSL_CTX *tls; /* tlsclient: every connection speaks TLS */
 	uint64_t deadline;
 	uint64_t data_events, requests, errors;
 };
@@ -385,6 +572,7 @@ struct resp {
 	char buf[65536];
 	size_t have, pos;
 	int fd;
+	SSL *ssl; /* over TLS, else NULL */
 };
 
 /* Pause after each read of the client: data piles up, so a read takes
@@ -405,7 +593,10 @@ static int fill(struct resp *r)
 		r->have -= r->pos;
 		r->pos = 0;
 	}
-	n = read(r->fd, r->buf + r->have, sizeof(r->buf) - r->have);
+	if (r->ssl)
+		n = SSL_read(r->ssl, r->buf + r->have, (int)(sizeof(r->buf) - r->have));
+	else
+		n = read(r->fd, r->buf + r->have, sizeof(r->buf) - r->have);
 	if (n <= 0)
 		return -1;
 	r->have += (size_t)n;
@@ -512,6 +703,43 @@ static int connect_port(int port)
 	return fd;
 }
 
+static void disconnect(struct resp *r)
+{
+	if (r->ssl)
+		SSL_free(r->ssl);
+	r->ssl = NULL;
+	close(r->fd);
+	r->fd = -1;
+}
+
+/* A new connection for r, with its TLS handshake in tlsclient mode. */
+static int reconnect(struct resp *r, const struct driver *d)
+{
+	r->fd = connect_port(d->port);
+	r->have = r->pos = 0;
+	if (r->fd < 0 || !d->tls)
+		return r->fd < 0 ? -1 : 0;
+	r->ssl = SSL_new(d->tls);
+	if (!r->ssl || !SSL_set_fd(r->ssl, r->fd) || SSL_connect(r->ssl) != 1) {
+		ERR_clear_error();
+		disconnect(r);
+		return -1;
+	}
+	return 0;
+}
+
+static int send_request(struct resp *r, const char *req, size_t len)
+{
+	if (!r->ssl) {
+		write_all(r->fd, req, len);
+		return 0;
+	}
+	if (SSL_write(r->ssl, req, (int)len) == (int)len)
+		return 0;
+	ERR_clear_error();
+	return -1;
+}
+
 static void *drive(void *arg)
 {
 	struct driver *d = arg;
@@ -530,20 +758,14 @@ static void *drive(void *arg)
 	while (now_ns() < d->deadline) {
 		uint64_t ev = 0;
 
-		if (r->fd < 0) {
-			r->fd = connect_port(d->port);
-			r->have = r->pos = 0;
-			if (r->fd < 0) {
-				d->errors++;
-				usleep(10000);
-				continue;
-			}
-		}
-		write_all(r->fd, req, (size_t)len);
-		if (read_response(r, &ev)) {
+		if (r->fd < 0 && reconnect(r, d)) {
 			d->errors++;
-			close(r->fd);
-			r->fd = -1;
+			usleep(10000);
+			continue;
+		}
+		if (send_request(r, req, (size_t)len) || read_response(r, &ev)) {
+			d->errors++;
+			disconnect(r);
 		} else {
 			d->requests++;
 		}
@@ -551,13 +773,14 @@ static void *drive(void *arg)
 		d->data_events += ev;
 	}
 	if (r->fd >= 0)
-		close(r->fd);
+		disconnect(r);
 	free(r);
 	return NULL;
 }
 
-static int mode_client(int port, int conns, double seconds, int events)
+static int mode_client(int port, int conns, double seconds, int events, int tls)
 {
+	SSL_CTX *ctx = tls ? client_ctx() : NULL;
 	struct driver *d = calloc((size_t)conns, sizeof(*d));
 	pthread_t *tids = calloc((size_t)conns, sizeof(*tids));
 	uint64_t t0 = now_ns(), ev = 0, req = 0, err = 0;
@@ -569,6 +792,7 @@ static int mode_client(int port, int conns, double seconds, int events)
 	for (int i = 0; i < conns; i++) {
 		d[i].port = port;
 		d[i].events = events;
+		d[i].tls = ctx;
 		d[i].deadline = t0 + (uint64_t)(seconds * 1e9);
 		if (pthread_create(&tids[i], NULL, drive, &d[i]))
 			die("pthread_create");
@@ -586,6 +810,8 @@ static int mode_client(int port, int conns, double seconds, int events)
 	       (double)ev / dt);
 	free(d);
 	free(tids);
+	if (ctx)
+		SSL_CTX_free(ctx);
 	return 0;
 }
 
@@ -595,8 +821,12 @@ int main(int argc, char **argv)
 		return mode_untracked(atol(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "sse"))
 		return mode_sse(atol(argv[2]));
-	if (argc == 6 && !strcmp(argv[1], "client"))
-		return mode_client(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atoi(argv[5]));
-	fprintf(stderr, "usage: loadgen untracked N | sse N | client PORT CONNS SECONDS EVENTS\n");
+	if (argc == 5 && !strcmp(argv[1], "ssl"))
+		return mode_ssl(atol(argv[2]), argv[3], argv[4]);
+	if (argc == 6 && (!strcmp(argv[1], "client") || !strcmp(argv[1], "tlsclient")))
+		return mode_client(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atoi(argv[5]),
+				   !strcmp(argv[1], "tlsclient"));
+	fprintf(stderr, "usage: loadgen untracked N | sse N | ssl N CERT KEY |\n"
+			"       loadgen client|tlsclient PORT CONNS SECONDS EVENTS\n");
 	return 2;
 }

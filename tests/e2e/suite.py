@@ -22,6 +22,7 @@ import exporter_cases
 import launch
 import metrics
 import robustness_cases
+import upstream_cases
 from checks import duration_tolerance, gauge, gauge_at_least, inc, near
 from framework import Group, expect
 
@@ -395,4 +396,5 @@ def groups(tmp):
             return settled(Ctx(exporter.port(), start(tmp)), before)
         cases = [("%s:%s" % (kind, name), fn) for name, fn in SERVER_CASES]
         out.append(Group(setup, cases, lambda ctx: launch.stop_server(ctx.server)))
-    return out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
+    return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
+            + upstream_cases.groups(tmp))

@@ -22,16 +22,21 @@ per host as it would with real providers. The Host header is not used.
 Everything is decided by fields of the JSON request body, so the test knows
 the ground truth from what it asked:
 
-| field | default | effect |
-|---|---|---|
-| `chunks` | 3 | content events |
-| `interval_ms` | 10 | sleep before every event but the first |
-| `first_delay_ms` | 0 | sleep before the first event (headers go first); non-streamed: before the answer |
-| `prompt_tokens`, `completion_tokens` | 11, 7 | P and C of the usage (total = P + C) |
-| `fail_status` | | answer at once with that status and a JSON error body |
-| `reset_after` | | after that many events, reset the connection (RST, SO_LINGER 0) |
-| `close_after` | | after that many events, close (TLS close_notify + FIN) without ending the body |
-| `split_usage` | false | write the event carrying the final usage in pieces cut after `"usage":` and inside every multi-digit number of it, `split_delay_ms` (30) apart: a reader gets it over several reads |
+- `chunks` (3): content events;
+- `interval_ms` (10): sleep before every event but the first;
+- `first_delay_ms` (0): sleep before the first event (the headers go
+  first); not streamed: before the answer;
+- `prompt_tokens`, `completion_tokens` (11, 7): P and C of the usage
+  (total = P + C);
+- `fail_status`: answer at once with that status and a JSON error body;
+- `reset_after`: after that many events, when the next one is due, reset
+  the connection (RST: SO_LINGER 0);
+- `close_after`: after that many events, when the next one is due, close
+  (TLS close_notify + FIN) without ending the body;
+- `split_usage` (false): write the event carrying the final usage in pieces
+  cut after `"usage":` and after the first digit of every number of two
+  digits or more in it, `split_delay_ms` (30) apart, each piece its own
+  HTTP chunk and TLS record: a reader gets it over several reads.
 
 Each request answered appends one JSON line to LOG, written (and flushed)
 before the last byte of the answer: `id` (the body's `e2e_id`), `port`
@@ -91,7 +96,8 @@ class Call:
                     "completion_tokens": self.completion, "t_received": time.monotonic()}
 
     def log(self, outcome, status=200):
-        self.rec.update(outcome=outcome, status=status, body_sha1=self.sha1.hexdigest(), t_done=time.monotonic())
+        self.rec.update(outcome=outcome, status=status, body_sha1=self.sha1.hexdigest(),
+                        t_done=time.monotonic())
         LOG.write(dumps(self.rec) + "\n")
         LOG.flush()
 
@@ -106,6 +112,14 @@ class Call:
         try:
             for i, (text, final_usage) in enumerate(events):
                 await asyncio.sleep(self.first_delay if i == 0 else self.interval)
+                # Cut when the next event is due, not right after the last
+                # one: an RST makes the data the peer has not read yet
+                # unreadable, so the peer must have had time to read it.
+                if i in (self.reset_after, self.close_after):
+                    self.log("reset" if i == self.reset_after else "closed")
+                    if i == self.reset_after:
+                        self.reset()
+                    raise StreamAbort()
                 pieces = usage_pieces(text) if final_usage and self.split_usage else [text]
                 for k, piece in enumerate(pieces):
                     if k:
@@ -115,24 +129,10 @@ class Call:
                 if final_usage:
                     self.rec["pieces"] = [len(piece.encode()) for piece in pieces]
                 self.rec["events"] += 1
-                if self.rec["events"] == self.reset_after:
-                    await self.drained()
-                    self.log("reset")
-                    self.reset()
-                    raise StreamAbort()
-                if self.rec["events"] == self.close_after:
-                    self.log("closed")
-                    raise StreamAbort()
             self.log("complete")
         except (asyncio.CancelledError, GeneratorExit):   # the caller went away
             self.log("client_gone")
             raise
-
-    async def drained(self):
-        """Before an RST (which discards unsent data), let what was written
-        reach the peer: the caller must see exactly `reset_after` events."""
-        while self.transport.get_write_buffer_size():
-            await asyncio.sleep(0.005)
 
 
 def usage_pieces(text):
@@ -143,8 +143,8 @@ def usage_pieces(text):
     return [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
 
 
-def sse(events_text):
-    return StreamingResponse(events_text, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+def sse(body):
+    return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 # --------------------------------------------------------------------------
@@ -201,10 +201,11 @@ def anthropic_events(call):
     start = {"message": {"id": "msg_e2e", "type": "message", "role": "assistant", "model": call.model,
                          "content": [], "stop_reason": None,
                          "usage": {"input_tokens": call.prompt, "output_tokens": 1}}}
-    deltas = [anthropic_event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "tok "}})
-              for _ in range(call.chunks)]
+    delta = {"index": 0, "delta": {"type": "text_delta", "text": "tok "}}
+    deltas = [anthropic_event("content_block_delta", delta) for _ in range(call.chunks)]
     out = [anthropic_event("message_start", start),
-           anthropic_event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+           anthropic_event("content_block_start", {"index": 0,
+                                                   "content_block": {"type": "text", "text": ""}}),
            anthropic_event("ping", {})] + deltas + [anthropic_event("content_block_stop", {"index": 0})]
     final = anthropic_event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
                                               "usage": {"output_tokens": call.completion}})
@@ -238,7 +239,9 @@ def main():
     LOG = open(log, "a", encoding="utf-8")
     sockets = []
     for port in ports.split(","):
-        sock = socket.socket()
+        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted
+        # sockets only then (else Nagle holds events back).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", int(port)))
         sockets.append(sock)

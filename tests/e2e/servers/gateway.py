@@ -75,8 +75,9 @@ def finish(rec, outcome, error=None):
 
 def error_answer(rec):
     code = 504 if rec["outcome"] == "timeout" else 502
-    return JSONResponse({"error": {"code": code, "message": "upstream call failed",
-                                   "upstream_status": rec["status"], "detail": rec["error"]}}, status_code=code)
+    body = {"error": {"code": code, "message": "upstream call failed", "upstream_status": rec["status"],
+                      "detail": rec["error"]}}
+    return JSONResponse(body, status_code=code)
 
 
 def upstream_request(body, rec):
@@ -92,7 +93,8 @@ def upstream_request(body, rec):
         if event == "http11.send_request_body.complete":
             rec["t_written"] = time.monotonic()
 
-    url = "https://127.0.0.1:%d%s" % (UPSTREAMS[host], "/v1/messages" if anthropic else "/v1/chat/completions")
+    path = "/v1/messages" if anthropic else "/v1/chat/completions"
+    url = "https://127.0.0.1:%d%s" % (UPSTREAMS[host], path)
     return STATE["client"].build_request("POST", url, content=json.dumps(body).encode(), headers=headers,
                                          timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, read=read_s),
                                          extensions={"trace": trace})
@@ -176,8 +178,9 @@ async def health():
 async def startup():
     # One client for the whole process: its pool is shared by all requests.
     ctx = ssl.create_default_context(cafile=STATE["cafile"])
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     STATE["client"] = httpx.AsyncClient(verify=ctx, http1=True, http2=False, timeout=DEFAULT_TIMEOUT_S,
-                                        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+                                        limits=limits)
 
 
 @app.on_event("shutdown")
