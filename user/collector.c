@@ -518,7 +518,7 @@ int collector_handle(void *ctx, void *data, size_t size)
 	case EV_EXEC:
 		if (config_selective(c->cfg))
 			select_tgid(c, h->tgid);
-		if (c->cfg->tls_scan_interval_s)
+		if (c->cfg->tls && c->cfg->tls_scan_interval_s)
 			tls_attach_exec(&c->l->tls, h->tgid);
 		break;
 	}

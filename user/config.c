@@ -32,6 +32,7 @@ enum {
 	OPT_BREAKER_WINDOW,
 	OPT_BREAKER_COOLDOWN,
 	OPT_TLS_SCAN,
+	OPT_TLS,
 };
 
 static const struct option options[] = {
@@ -54,6 +55,7 @@ static const struct option options[] = {
     {"breaker.window", required_argument, NULL, OPT_BREAKER_WINDOW},
     {"breaker.cooldown", required_argument, NULL, OPT_BREAKER_COOLDOWN},
     {"tls.scan-interval", required_argument, NULL, OPT_TLS_SCAN},
+    {"tls", no_argument, NULL, OPT_TLS},
     {0},
 };
 
@@ -78,6 +80,9 @@ static const char usage[] =
     "                                    inferred circuit breaker (default 5, max 64)\n"
     "  --breaker.window=SECONDS          ... within this time (default 60)\n"
     "  --breaker.cooldown=SECONDS        open -> half-open after this time (default 60)\n"
+    "  --tls                             hook OpenSSL: TLS plaintext and upstream calls\n"
+    "                                    over TLS (off by default: detaching takes ~0.1 s\n"
+    "                                    per hook on some kernels)\n"
     "  --tls.scan-interval=SECONDS       look for new OpenSSL copies to hook (default 5);\n"
     "                                    0: only those found at start, and drop\n"
     "                                    CAP_SYS_ADMIN after attaching\n"
@@ -197,6 +202,9 @@ static int apply(struct config *c, int opt, const char *arg)
 			c->idle_timeout_s = v;
 		else
 			c->sweep_interval_s = v;
+		return 0;
+	case OPT_TLS:
+		c->tls = true;
 		return 0;
 	case OPT_BREAKER_FAILURES:
 		if (parse_uint(arg, 64, &v) || !v)

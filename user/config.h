@@ -33,6 +33,7 @@ struct config {
 	unsigned int breaker_window_s;
 	unsigned int breaker_cooldown_s;
 	unsigned int tls_scan_interval_s;
+	bool tls; /* hook OpenSSL */
 };
 
 enum config_result {

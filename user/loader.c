@@ -195,31 +195,43 @@ static void *destroy_link(void *link)
 /* Every tracepoint detach waits for an RCU grace period (~70 ms on a
  * nested VM); in parallel they share them, and SIGTERM stays well within
  * its 2 s. */
+#define DETACH_THREADS_MAX 256
+
 static void destroy_links(struct bpf_link **links, size_t n)
 {
-	pthread_t tids[LOADER_PROGS_MAX];
-	bool started[LOADER_PROGS_MAX] = {false};
+	pthread_t tids[DETACH_THREADS_MAX];
+	bool started[DETACH_THREADS_MAX] = {false};
 
-	for (size_t i = 0; i < n && i < LOADER_PROGS_MAX; i++)
+	for (size_t i = 0; i < n && i < DETACH_THREADS_MAX; i++)
 		started[i] = !pthread_create(&tids[i], NULL, destroy_link, links[i]);
 	for (size_t i = 0; i < n; i++) {
-		if (i < LOADER_PROGS_MAX && started[i])
+		if (i < DETACH_THREADS_MAX && started[i])
 			pthread_join(tids[i], NULL);
 		else
 			bpf_link__destroy(links[i]);
 	}
 }
 
+/* All links at once: each detach waits for a grace period, and in
+ * parallel they share them. */
 void loader_close(struct loader *l)
 {
-	struct bpf_link **tls_links;
+	struct bpf_link **tls_links, **all;
 	size_t ntls;
 
 	tls_links = tls_attach_take_links(&l->tls, &ntls);
-	destroy_links(tls_links, ntls);
+	all = calloc(ntls + l->nlinks, sizeof(*all));
+	if (all) {
+		memcpy(all, l->links, l->nlinks * sizeof(*all));
+		memcpy(all + l->nlinks, tls_links, ntls * sizeof(*all));
+		destroy_links(all, ntls + l->nlinks);
+	} else {
+		destroy_links(tls_links, ntls);
+		destroy_links(l->links, l->nlinks);
+	}
+	free(all);
 	free(tls_links);
 	tls_attach_free(&l->tls);
-	destroy_links(l->links, l->nlinks);
 	l->nlinks = 0;
 	ssl_bpf__destroy(l->ssl);
 	sock_io_bpf__destroy(l->io);

@@ -93,7 +93,7 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 			collector_sweep(col);
 			next_sweep = now + col->cfg->sweep_interval_s;
 		}
-		if (col->cfg->tls_scan_interval_s && now >= next_tls) {
+		if (col->cfg->tls && col->cfg->tls_scan_interval_s && now >= next_tls) {
 			scan_tls(col);
 			next_tls = now + col->cfg->tls_scan_interval_s;
 		}
@@ -132,8 +132,10 @@ static int start(struct daemon *d, char *err, size_t size)
 
 	if (loader_open(&d->l, &lo, err, size))
 		return -1;
-	tls_attach_well_known(&d->l.tls);
-	tls_attach_scan(&d->l.tls);
+	if (d->cfg.tls) {
+		tls_attach_well_known(&d->l.tls);
+		tls_attach_scan(&d->l.tls);
+	}
 	set_attached(&d->m, &d->l);
 	if (collector_init(&d->col, &d->m, &d->lock, &d->l, &d->cfg)) {
 		snprintf(err, size, "out of memory");
@@ -152,7 +154,7 @@ static int start(struct daemon *d, char *err, size_t size)
 	d->srv.programs_required = d->l.nrequired;
 	if (http_server_start(&d->srv, err, size))
 		return -1;
-	if (caps_drop_after_attach(d->cfg.tls_scan_interval_s > 0))
+	if (caps_drop_after_attach(d->cfg.tls && d->cfg.tls_scan_interval_s > 0))
 		log_warn("could not drop capabilities; continuing with all of them");
 	collector_scan_existing(&d->col);
 	return 0;

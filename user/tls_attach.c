@@ -184,14 +184,15 @@ static void scan_maps(struct tls_attach *t, const char *pid)
 }
 
 /* Where OpenSSL usually lives: hooked at start even if no process uses it
- * yet, so that the first process to load it is seen from its first call. */
+ * yet, so that the first process to load it is seen from its first call.
+ * Binaries (Node) are hooked at exec or by the scan: every hooked file
+ * adds ~0.1 s to detaching (uprobe perf events are released one at a
+ * time), and SIGTERM must finish within 2 s. */
 static const char *const well_known[] = {
     "/usr/lib/x86_64-linux-gnu/libssl.so.3",
     "/usr/lib/aarch64-linux-gnu/libssl.so.3",
     "/usr/lib64/libssl.so.3",
     "/usr/lib/libssl.so.3",
-    "/usr/bin/node",
-    "/usr/local/bin/node",
 };
 
 void tls_attach_well_known(struct tls_attach *t)

@@ -38,7 +38,7 @@ void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel);
  * attached now, 0 when not OpenSSL or already known, -1 on error. */
 int tls_attach_file(struct tls_attach *t, const char *path);
 
-/* The usual places of libssl.so.3 and Node. */
+/* The usual places of libssl.so.3. */
 void tls_attach_well_known(struct tls_attach *t);
 
 /* A process exec'd: its executable may carry OpenSSL (Node). */

@@ -158,13 +158,14 @@ STARTERS = {"fastapi": start_fastapi, "node": start_node, "go": start_go, "nginx
 TLS_STARTERS = {"fastapi-tls": start_fastapi_tls, "node-tls": start_node_tls, "nginx-tls": start_nginx_tls}
 
 
-def start_exporter(tmp, timeout=30.0):
-    """The one exporter of the run; returns (child, port) once /health is 200."""
+def start_exporter(tmp, timeout=30.0, extra=("--tls",)):
+    """The one exporter of the run (OpenSSL hooked: the TLS and upstream
+    groups need it); returns (child, port) once /health is 200."""
     if not (REPO / EXPORTER).exists():   # an absolute EXPORTER wins over REPO
         raise RuntimeError("%s does not exist: run `make` first" % (REPO / EXPORTER))
     port = procs.free_port()
     child = procs.spawn("sse_exporter", [EXPORTER, "--web.listen-address=127.0.0.1:%d" % port,
-                                         "--log.level=info"], tmp, cwd=REPO)
+                                         "--log.level=info"] + list(extra), tmp, cwd=REPO)
     try:
         procs.wait_http(child, port, "/health", timeout=timeout)
     except RuntimeError as e:
