@@ -45,7 +45,7 @@ import procs
 import robustness_cases
 import tls
 from checks import SETTLE_TIMEOUT, duration_tolerance, gauge, inc, near
-from framework import Group, expect
+from framework import Failure, Group, expect
 
 GATEWAY, PROVIDER, REFUSABLE = "up_gateway", "up_provider", "up_provider_r"   # comms
 EXPORTER_FLAGS = ["--tls", "--provider.map=llm.internal=custom", "--breaker.failures=5", "--breaker.window=60",
@@ -640,9 +640,12 @@ def case_correlation(fx):
                                  SETTLE_TIMEOUT)
     text = corr_text(corr_figures(before, after, by_provider), seed)
     expect(ok, "correlation of the gateway's streams with their upstream calls (want all counted%s): %s",
-           ", >= 99 %% correct, none wrong" if STRICT else "", text)
-    fx.settle(before, [e for p, cs in by_provider.items() for e in succeeded_expects(p, model, cs)],
-              *map(corr_prefix, CORR))
+           ", >= 99 % correct, none wrong" if STRICT else "", text)
+    try:
+        fx.settle(before, [e for p, cs in by_provider.items() for e in succeeded_expects(p, model, cs)],
+                  *map(corr_prefix, CORR))
+    except Failure as e:
+        raise Failure("%s; correlation figures: %s" % (e, text)) from None
     print("NOTE upstream:correlation: %s" % text, flush=True)
 
 
