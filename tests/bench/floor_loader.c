@@ -31,8 +31,8 @@
 
 #include "elf_sym.h"
 
-#define MAX_LINKS     128
-#define DEFAULT_SSL   "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+#define MAX_LINKS   128
+#define DEFAULT_SSL "/usr/lib/x86_64-linux-gnu/libssl.so.3"
 
 /* As user/tls_attach.c: program, function, at its return. */
 static const struct {
@@ -88,7 +88,8 @@ static int attach_ssl(struct bpf_program *prog, const char *lib, const size_t *o
 		if (strcmp(ssl_probes[i].prog, name))
 			continue;
 		if (!off[i]) {
-			fprintf(stderr, "floor_loader: %s not found in %s\n", ssl_probes[i].sym, lib);
+			fprintf(stderr, "floor_loader: %s not found in %s\n", ssl_probes[i].sym,
+				lib);
 			return -1;
 		}
 		if (*n == MAX_LINKS) {
