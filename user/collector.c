@@ -56,7 +56,7 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	metrics_response(e->c->m, e->service, x, &e->stream);
 }
 
-/* Each data event of an inbound stream lists the upstream calls of the
+/* Each data event of an inbound stream looks at the upstream calls of the
  * same process that could have fed it (correlate.h). */
 static void correlate(struct conn_entry *e, const struct http_exchange *x)
 {
@@ -65,13 +65,9 @@ static void correlate(struct conn_entry *e, const struct http_exchange *x)
 
 	if (e->stream.provider || !x->has_request)
 		return;
-	u = upstream_first(&e->c->upstreams, e->key.tgid);
-	if (!u)
-		return;
-	corr_event(&e->corr);
-	for (; u; u = u->next)
+	for (u = upstream_first(&e->c->upstreams, e->key.tgid); u; u = u->next)
 		if (u->tgid == e->key.tgid && u->t_last_data >= x->req.t_first)
-			corr_vote(&e->corr, u->conn_id << 16 | (u->seq & 0xffff), u->provider);
+			corr_note(&e->corr, u->provider);
 	provider = corr_decide(&e->corr, false);
 	if (provider)
 		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
@@ -381,7 +377,7 @@ static int http_start(struct collector *c, struct conn_entry *e)
 		e->http = NULL;
 		return -1;
 	}
-	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->info.id, e->service, &e->remote);
+	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->service, &e->remote);
 	http_conn_init(e->http, &upstream_ops, e->up, e->info.open_ns);
 	return 0;
 }

@@ -126,7 +126,8 @@ static int start(struct daemon *d, char *err, size_t size)
 {
 	struct loader_options lo = {
 	    .selective = config_selective(&d->cfg),
-	    .watch_exec = true, /* selection rules, and executables carrying OpenSSL */
+	    /* selection rules, and executables that may carry OpenSSL */
+	    .watch_exec = d->cfg.nexes || d->cfg.ncgroups || d->cfg.tls,
 	    .track_clients = true,
 	};
 

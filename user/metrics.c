@@ -9,7 +9,7 @@
 
 /* Division, not a multiplication by 1e-9: 75 ms must be exactly 0.075 so
  * that it falls in the le="0.075" bucket. */
-static double seconds(uint64_t ns)
+double seconds(uint64_t ns)
 {
 	return ns / 1e9;
 }
@@ -18,8 +18,8 @@ static double seconds(uint64_t ns)
 static const double b_request[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 				   2.5,	 5,	10,   30,  60,	 120, 300};
 static const double b_stream[] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300};
-static const double b_ttfc[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-				0.25,  0.5,   0.75, 1,	  2.5,	5,    7.5,  10};
+const double metrics_ttfc_buckets[METRICS_TTFC_BUCKETS] = {
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10};
 static const double b_gap[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15,
 			       0.2,   0.3,   0.4,  0.5,	  0.75, 1,     2.5};
 static const double b_size[] = {10, 50, 100, 500, 1000, 5000};
@@ -63,7 +63,7 @@ static void add_server_side(struct metrics *m)
 		      "SSE streams: response headers written to stream end.", l_path, b_stream);
 	m->sse_ttfc = HISTOGRAM("sse_time_to_first_chunk_seconds",
 				"Last request byte read to first SSE data event written.",
-				l_path_model, b_ttfc);
+				l_path_model, metrics_ttfc_buckets);
 	m->sse_gap =
 	    HISTOGRAM("sse_inter_chunk_gap_seconds",
 		      "Time between consecutive SSE data events of one stream.", l_path, b_gap);
@@ -219,8 +219,8 @@ void metrics_stream_provider(struct metrics *m, const char *service, struct metr
 	if (st->provider || !st->bytes)
 		return;
 	st->provider = label_cap_admit(&m->providers, service, provider, true);
-	st->chunks = family_series(m->sse_chunks,
-				   (const char *const[]){service, st->path, st->provider});
+	st->chunks =
+	    family_series(m->sse_chunks, (const char *const[]){service, st->path, st->provider});
 	if (st->chunks)
 		st->chunks->value += st->chunks_pending;
 	st->chunks_pending = 0;
@@ -333,8 +333,8 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 		return;
 	}
 	if (exchange_is_sse(x))
-		end_sse(m, service, path, x, x->sse && st->provider ? st->provider : "unknown",
-			why, ts);
+		end_sse(m, service, path, x, x->sse && st->provider ? st->provider : "unknown", why,
+			ts);
 }
 
 void metrics_sync_caps(struct metrics *m)

@@ -13,6 +13,13 @@
 #include "registry.h"
 
 #define METRICS_BREAKERS_MAX 256
+#define METRICS_TTFC_BUCKETS 16
+
+/* Upstream time to first chunk has the same buckets as the inbound one. */
+extern const double metrics_ttfc_buckets[METRICS_TTFC_BUCKETS];
+
+/* Nanoseconds to seconds, exactly on bucket bounds. */
+double seconds(uint64_t ns);
 
 struct metrics_config {
 	size_t max_paths;  /* per service */

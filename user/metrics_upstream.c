@@ -8,8 +8,6 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const double b_latency[] = {0.1, 0.5, 1, 2, 5, 10, 20, 30};
-static const double b_ttfc[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-				0.25,  0.5,   0.75, 1,	  2.5,	5,    7.5,  10};
 
 static const char *const l_calls[] = {"service", "provider", "model", "status"};
 static const char *const l_provider[] = {"service", "provider"};
@@ -22,34 +20,29 @@ static const char *const status_names[] = {
     [UPSTREAM_TIMEOUT] = "timeout",
 };
 
-static double seconds(uint64_t ns)
-{
-	return ns / 1e9;
-}
-
 void metrics_add_upstream(struct metrics *m)
 {
 	struct registry *r = &m->reg;
 
-	m->up_requests = registry_add(r, "sse_provider_requests_total",
-				      "Upstream calls ended, by outcome.", METRIC_COUNTER, l_calls,
-				      N(l_calls), NULL, 0);
-	m->up_latency = registry_add(r, "sse_provider_latency_seconds",
-				     "Upstream calls: request written to response complete.",
-				     METRIC_HISTOGRAM, l_provider, N(l_provider), b_latency,
-				     N(b_latency));
+	m->up_requests =
+	    registry_add(r, "sse_provider_requests_total", "Upstream calls ended, by outcome.",
+			 METRIC_COUNTER, l_calls, N(l_calls), NULL, 0);
+	m->up_latency =
+	    registry_add(r, "sse_provider_latency_seconds",
+			 "Upstream calls: request written to response complete.", METRIC_HISTOGRAM,
+			 l_provider, N(l_provider), b_latency, N(b_latency));
 	m->up_ttfc = registry_add(r, "sse_provider_time_to_first_chunk_seconds",
 				  "Upstream calls: request written to first SSE data event read.",
-				  METRIC_HISTOGRAM, l_provider_model, N(l_provider_model), b_ttfc,
-				  N(b_ttfc));
-	m->breaker_failures = registry_add(
-	    r, "sse_circuit_breaker_failures_total",
-	    "Failed upstream calls: connect failure, reset, 5xx, timeout.", METRIC_COUNTER,
-	    l_provider, N(l_provider), NULL, 0);
-	m->breaker_state = registry_add(
-	    r, "sse_circuit_breaker_state",
-	    "Inferred breaker state per provider: 0 closed, 1 half-open, 2 open.", METRIC_GAUGE,
-	    l_provider, N(l_provider), NULL, 0);
+				  METRIC_HISTOGRAM, l_provider_model, N(l_provider_model),
+				  metrics_ttfc_buckets, METRICS_TTFC_BUCKETS);
+	m->breaker_failures =
+	    registry_add(r, "sse_circuit_breaker_failures_total",
+			 "Failed upstream calls: connect failure, reset, 5xx, timeout.",
+			 METRIC_COUNTER, l_provider, N(l_provider), NULL, 0);
+	m->breaker_state =
+	    registry_add(r, "sse_circuit_breaker_state",
+			 "Inferred breaker state per provider: 0 closed, 1 half-open, 2 open.",
+			 METRIC_GAUGE, l_provider, N(l_provider), NULL, 0);
 	m->tokens = registry_add(r, "llm_tokens_used_total",
 				 "LLM tokens from usage objects of upstream responses.",
 				 METRIC_COUNTER, l_tokens, N(l_tokens), NULL, 0);
@@ -75,8 +68,7 @@ static void classify_answered(const struct http_exchange *x, enum http_end why,
 	}
 }
 
-void upstream_classify(const struct http_exchange *x, enum http_end why,
-		       struct upstream_outcome *o)
+void upstream_classify(const struct http_exchange *x, enum http_end why, struct upstream_outcome *o)
 {
 	if (why == HTTP_END_LOST || !x->has_request) {
 		*o = (struct upstream_outcome){UPSTREAM_UNCOUNTED, 0};
@@ -108,8 +100,7 @@ static const char *model_label(struct metrics *m, const char *service,
 	return label_cap_admit(&m->models, service, x->req.model, at_end);
 }
 
-static struct breaker_slot *breaker_of(struct metrics *m, const char *service,
-				       const char *provider)
+static struct breaker_slot *breaker_of(struct metrics *m, const char *service, const char *provider)
 {
 	struct breaker_slot *s;
 
@@ -133,8 +124,8 @@ static void set_breaker_gauge(struct metrics *m, const struct breaker_slot *s, u
 		   breaker_state(&s->b, &m->cfg.breaker, now));
 }
 
-static void breaker_note(struct metrics *m, const char *service, const char *provider,
-			 int result, uint64_t ts)
+static void breaker_note(struct metrics *m, const char *service, const char *provider, int result,
+			 uint64_t ts)
 {
 	struct breaker_slot *s;
 
@@ -173,10 +164,10 @@ static void add_tokens(struct metrics *m, const char *const *labels3, const stru
 
 	for (size_t i = 0; i < N(v); i++)
 		if (v[i] > 0)
-			metric_add(m->tokens,
-				   (const char *const[]){labels3[0], labels3[1], labels3[2],
-							 types[i]},
-				   v[i]);
+			metric_add(
+			    m->tokens,
+			    (const char *const[]){labels3[0], labels3[1], labels3[2], types[i]},
+			    v[i]);
 }
 
 void metrics_upstream_end(struct metrics *m, const char *service, const char *provider,
@@ -204,8 +195,8 @@ void metrics_upstream_end(struct metrics *m, const char *service, const char *pr
 	breaker_note(m, service, p, o.breaker, ts);
 }
 
-void metrics_upstream_connect_failed(struct metrics *m, const char *service,
-				     const char *provider, uint64_t ts)
+void metrics_upstream_connect_failed(struct metrics *m, const char *service, const char *provider,
+				     uint64_t ts)
 {
 	const char *p = provider_label(m, service, provider, true);
 

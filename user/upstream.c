@@ -5,9 +5,9 @@
 
 #include "upstream.h"
 
-static struct upstream_call **bucket(struct upstream_index *idx, uint32_t tgid)
+static unsigned int bucket_of(uint32_t tgid)
 {
-	return &idx->buckets[(tgid * 2654435761u) % UPSTREAM_BUCKETS];
+	return (tgid * 2654435761u) % UPSTREAM_BUCKETS;
 }
 
 void upstream_index_init(struct upstream_index *idx, struct metrics *m,
@@ -19,14 +19,13 @@ void upstream_index_init(struct upstream_index *idx, struct metrics *m,
 }
 
 void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uint32_t tgid,
-			uint64_t conn_id, const char *service, const struct conn_addr *remote)
+			const char *service, const struct conn_addr *remote)
 {
-	struct upstream_call **head = bucket(idx, tgid);
+	struct upstream_call **head = &idx->buckets[bucket_of(tgid)];
 
 	memset(u, 0, sizeof(*u));
 	u->idx = idx;
 	u->tgid = tgid;
-	u->conn_id = conn_id;
 	u->service = service;
 	u->remote = *remote;
 	snprintf(u->provider, sizeof(u->provider), "unknown");
@@ -104,7 +103,6 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	struct upstream_call *u = ctx;
 	char host[HTTP_HOST_MAX + 8];
 
-	u->seq++;
 	if (x->has_request && x->req.host[0]) {
 		/* with the port, so that user entries for host:port match */
 		snprintf(host, sizeof(host), "%s:%u", x->req.host, u->remote.port);
@@ -114,7 +112,6 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	}
 	usage_scan_init(&u->usage, x->sse);
 	u->usage_on = true;
-	u->data_events = 0;
 }
 
 static void on_body(void *ctx, const struct http_exchange *x, const char *buf, size_t len)
@@ -135,7 +132,6 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 	if (ev->kind != SSE_EVENT_DATA)
 		return;
 	u->t_last_data = ts;
-	u->data_events = x->data_events;
 	if (!prev)
 		metrics_upstream_first_chunk(u->idx->m, u->service, u->provider, x, ts);
 }
@@ -167,5 +163,5 @@ const struct http_conn_ops upstream_ops = {
 
 const struct upstream_call *upstream_first(const struct upstream_index *idx, uint32_t tgid)
 {
-	return idx->buckets[(tgid * 2654435761u) % UPSTREAM_BUCKETS];
+	return idx->buckets[bucket_of(tgid)];
 }

@@ -26,15 +26,12 @@ struct upstream_call {
 	struct upstream_call *next, **pprev; /* in the index, by process */
 	struct upstream_index *idx;
 	uint32_t tgid;
-	uint64_t conn_id;
-	uint32_t seq; /* exchanges on the connection so far */
 	const char *service;
 	struct conn_addr remote;
 	char provider[PROVIDER_NAME_MAX];
 	struct usage_scan usage;
 	bool usage_on;
 	uint64_t t_last_data; /* last response data (SSE data event or body bytes) read */
-	uint64_t data_events; /* of the response under way */
 };
 
 struct learned_addr {
@@ -56,15 +53,15 @@ void upstream_index_init(struct upstream_index *idx, struct metrics *m,
 			 const struct provider_map *providers);
 
 void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uint32_t tgid,
-			uint64_t conn_id, const char *service, const struct conn_addr *remote);
+			const char *service, const struct conn_addr *remote);
 void upstream_call_release(struct upstream_call *u);
 
 /* A connect to remote failed: a failed call, provider by address. */
 void upstream_connect_failed(struct upstream_index *idx, const char *service,
 			     const struct conn_addr *remote, uint64_t ts);
 
-/* The upstream calls of process tgid (and of others sharing its bucket:
- * callers check tgid) whose response delivered data since `since`. */
+/* The upstream calls of process tgid, and of others sharing its bucket:
+ * callers check tgid. */
 const struct upstream_call *upstream_first(const struct upstream_index *idx, uint32_t tgid);
 
 #endif

@@ -519,24 +519,8 @@ class Bench:
         self.add("devnull_write", cfg.name, r["devnull_write"])
         self.add("devnull_unobserved", cfg.name, r["devnull_unobserved"])
 
-        if exp:
-            chunks0 = cfg.metric("sse_chunks_streamed_total")
-            lost0 = cfg.metric("sse_exporter_events_lost_total")
-            cpu0 = cpu_ns(cfg.proc.pid)
-        r = loadgen(["sse", str(self.n_sse)])
-        self.add("sse_event", cfg.name, r["sse_event"])
-        if exp:
-            written = r["sse_events_written"]
-            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written,
-                                    self.metric_timeout("sse_event", cfg.name))
-            self.add("cpu_sse_event", cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / written)
-            if grown is None:
-                self.flag("sse_event", cfg.name, "%s: /metrics did not answer" % cfg.name)
-            elif grown < written:
-                self.flag("sse_event", cfg.name,
-                          "%s: sse_chunks_streamed_total grew by %d for %d events written: "
-                          "the stream was not followed" % (cfg.name, grown, written))
-            self.check_lost(cfg, lost0)
+        self.followed(cfg, exp, "sse_event", "sse_event", "sse_events_written", "the stream",
+                      lambda: loadgen(["sse", str(self.n_sse)]))
 
         def check_tls(pid, fd):
             proto = conn_proto(pid, fd)
@@ -546,25 +530,34 @@ class Bench:
                           "(proto=%s): the %s figure does not measure that path"
                           % (proto, cfg.name))
 
+        self.followed(cfg, exp, "ssl_write", "ssl_write_p10", "ssl_events_written",
+                      "the TLS stream (SSL_write)",
+                      lambda: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
+                                      check_tls if exp else None))
+
+    def followed(self, cfg, exp, figure, result_key, written_key, what, run):
+        """One loadgen measurement of events on a followed stream; for the
+        exporter, sse_chunks_streamed_total must grow by the events written,
+        and its CPU per event is recorded."""
         if exp:
             chunks0 = cfg.metric("sse_chunks_streamed_total")
             lost0 = cfg.metric("sse_exporter_events_lost_total")
             cpu0 = cpu_ns(cfg.proc.pid)
-        r = loadgen(["ssl", str(self.n_ssl), self.cert, self.key], check_tls if exp else None)
-        self.add("ssl_write", cfg.name, r["ssl_write_p10"])
-        if exp:
-            written = r["ssl_events_written"]
-            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written,
-                                    self.metric_timeout("ssl_write", cfg.name))
-            self.add("cpu_ssl_write", cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / written)
-            if grown is None:
-                self.flag("ssl_write", cfg.name, "%s: /metrics did not answer" % cfg.name)
-            elif grown < written:
-                self.flag("ssl_write", cfg.name,
-                          "%s: sse_chunks_streamed_total grew by %d for %d events written "
-                          "with SSL_write: the TLS stream was not followed"
-                          % (cfg.name, grown, written))
-            self.check_lost(cfg, lost0)
+        r = run()
+        self.add(figure, cfg.name, r[result_key])
+        if not exp:
+            return
+        written = r[written_key]
+        grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written,
+                                self.metric_timeout(figure, cfg.name))
+        self.add("cpu_" + figure, cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / written)
+        if grown is None:
+            self.flag(figure, cfg.name, "%s: /metrics did not answer" % cfg.name)
+        elif grown < written:
+            self.flag(figure, cfg.name,
+                      "%s: sse_chunks_streamed_total grew by %d for %d events written: %s was "
+                      "not followed" % (cfg.name, grown, written, what))
+        self.check_lost(cfg, lost0)
 
     def run_server(self, cfg):
         self.run_one_server(cfg, "server", "client", self.server_port, SERVER_SECONDS)
