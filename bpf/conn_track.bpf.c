@@ -116,7 +116,8 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	sock = ref.sk;
 	sock_remote(sock, &ev.remote);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	if (role == ROLE_CLIENT && (err || BPF_CORE_READ(sock, __sk_common.skc_state) == TCP_CLOSE)) {
+	if (role == ROLE_CLIENT &&
+	    (err || BPF_CORE_READ(sock, __sk_common.skc_state) == TCP_CLOSE)) {
 		connect_failed(&ev, err);
 		return;
 	}

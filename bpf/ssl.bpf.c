@@ -29,24 +29,66 @@ static __always_inline struct conn_info *ssl_conn(__s32 fd)
 	return info && info->proto == PROTO_TLS ? info : NULL;
 }
 
-static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf,
-					   __s64 len, enum data_dir dir)
-{
-	struct inflight in = {
-	    .ptr = buf,
-	    .conn_id = info->id,
-	    .fd = fd,
-	    .kind = IO_BUF,
-	    .dir = dir,
-	    .proto = PROTO_TLS,
-	};
-	struct capture_scratch *w;
+/* Copy state of one plaintext buffer, on the stack: a uprobe program can
+ * be preempted, so a per-CPU scratch area could be overwritten under it
+ * by another program on the same CPU. */
+struct plain_copy {
+	struct inflight in;
+	__u64 len;
+	__u64 off;
+	__u32 seg;
+};
 
-	if (emit_small(&in, len))
+/* One bpf_loop step: one full-size record, reserved and filled in place. */
+static long plain_step(__u32 i, void *ctx)
+{
+	struct plain_copy *p = ctx;
+	struct data_event *ev;
+	__u64 n;
+
+	if (p->off >= p->len || p->seg >= CAPTURE_SEGS_MAX)
+		return 1;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(CNT_EVENTS_LOST, 1);
+		return 1;
+	}
+	data_header(ev, &p->in, p->len);
+	n = min_u64(p->len - p->off, CAPTURE_SEG_MAX);
+	barrier_var(n); /* keep the bound on the register the helper gets */
+	if (n > CAPTURE_SEG_MAX || bpf_probe_read_user(ev->data, n, (void *)(p->in.ptr + p->off))) {
+		bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
+		return 1;
+	}
+	ev->len = n;
+	ev->offset = p->off;
+	ev->seg = p->seg++;
+	bpf_ringbuf_submit(ev, ring_flags());
+	p->off += n;
+	return 0;
+}
+
+static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
+					   enum data_dir dir)
+{
+	struct plain_copy p = {
+	    .in =
+		{
+		    .ptr = buf,
+		    .conn_id = info->id,
+		    .fd = fd,
+		    .kind = IO_BUF,
+		    .dir = dir,
+		    .proto = PROTO_TLS,
+		},
+	    .len = len,
+	};
+
+	if (emit_small(&p.in, len))
 		return;
-	w = event_init(&in, len);
-	if (w)
-		capture(w, &in, len);
+	bpf_loop(CAPTURE_SEGS_MAX, plain_step, &p, 0);
+	if (p.len > p.off)
+		count(CNT_BYTES_UNCOPIED, p.len - p.off);
 }
 
 /* A record without bytes that tells user space how the session ends. */
@@ -149,7 +191,7 @@ static __always_inline __s32 call_socket(struct tls_thread *t, bool *known)
 	}
 	if (link && !(link->flags & SSL_LINK_WEAK))
 		return link->fd;
-	if (fresh && t->last_read_fd >= 0) {
+	if (fresh && t->last_read_fd >= 0 && fd_free_for(t->last_read_fd, t->call_ssl)) {
 		ssl_link_set(t->call_ssl, t->last_read_fd, 0);
 		return t->last_read_fd;
 	}
@@ -163,14 +205,15 @@ static __always_inline __s32 call_socket(struct tls_thread *t, bool *known)
  * session" alike; the library records the latter in ssl->shutdown, at
  * the same place from OpenSSL 1.1.1 to 3.1 (after version, method, three
  * BIOs, rwstate, handshake_func, server, new_session, quiet_shutdown). */
-#define SSL_SHUTDOWN_OFFSET    68
+#define SSL_SHUTDOWN_OFFSET   68
 #define SSL_RECEIVED_SHUTDOWN 2
 
 static __always_inline bool peer_sent_close_notify(__u64 ssl)
 {
 	int shutdown = 0;
 
-	return !bpf_probe_read_user(&shutdown, sizeof(shutdown), (void *)(ssl + SSL_SHUTDOWN_OFFSET)) &&
+	return !bpf_probe_read_user(&shutdown, sizeof(shutdown),
+				    (void *)(ssl + SSL_SHUTDOWN_OFFSET)) &&
 	       (shutdown & SSL_RECEIVED_SHUTDOWN);
 }
 

@@ -33,8 +33,8 @@ struct ssl_key {
 };
 
 enum ssl_link_flags {
-	SSL_SOCKET_BIO = 1 << 0, /* ciphertext moves inside the library call */
-	SSL_LINK_WEAK = 1 << 1,	 /* guessed from a write: a read may correct it */
+	SSL_SOCKET_BIO = 1 << 0,  /* ciphertext moves inside the library call */
+	SSL_LINK_WEAK = 1 << 1,	  /* guessed from a write: a read may correct it */
 	SSL_PEER_CLOSED = 1 << 2, /* the peer's close_notify was reported */
 };
 
@@ -68,7 +68,7 @@ struct tls_thread {
 	__u64 call_lenp; /* SSL_read_ex: where the byte count goes */
 	__s32 call_fd;	 /* TLS socket it read or wrote, -1 if none */
 	__u8 call_kind;
-	__u8 read_fresh;    /* a TLS read since the last library call */
+	__u8 read_fresh; /* a TLS read since the last library call */
 	__u8 pad[2];
 	__s32 last_read_fd;
 	__s32 pad2;
@@ -84,6 +84,22 @@ struct {
 	__type(key, __u64);
 	__type(value, struct tls_thread);
 } tls_threads SEC(".maps");
+
+/* The other way round: which SSL object a connection's socket belongs
+ * to, so that a read or write of a socket already taken is not taken as
+ * the socket of another SSL object (an asyncio reader paused after its
+ * recv() leaves that read "fresh" for the next handshake on the thread). */
+struct fd_owner {
+	__u64 ssl;
+	__u64 conn_id; /* the connection it was for: fds are reused */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_SSL_OBJECTS);
+	__type(key, struct conn_key);
+	__type(value, struct fd_owner);
+} ssl_fd_owners SEC(".maps");
 
 static __always_inline struct tls_thread *tls_thread_get(bool create)
 {
@@ -106,12 +122,35 @@ static __always_inline struct ssl_key ssl_key_of(__u64 ssl)
 	return k;
 }
 
+/* False when fd's connection already belongs to another SSL object. */
+static __always_inline bool fd_free_for(__s32 fd, __u64 ssl)
+{
+	struct conn_key key = current_key(fd);
+	struct fd_owner *o = bpf_map_lookup_elem(&ssl_fd_owners, &key);
+	struct conn_info *info;
+
+	if (!o || o->ssl == ssl)
+		return true;
+	info = bpf_map_lookup_elem(&conns, &key);
+	return !info || info->id != o->conn_id;
+}
+
 static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 {
 	struct ssl_key k = ssl_key_of(ssl);
 	struct ssl_link v = {.fd = fd, .flags = flags};
+	struct conn_key key = current_key(fd);
+	struct fd_owner o = {.ssl = ssl};
+	struct conn_info *info;
 
 	bpf_map_update_elem(&ssl_links, &k, &v, BPF_ANY);
+	if (flags & SSL_LINK_WEAK)
+		return;
+	info = bpf_map_lookup_elem(&conns, &key);
+	if (!info)
+		return;
+	o.conn_id = info->id;
+	bpf_map_update_elem(&ssl_fd_owners, &key, &o, BPF_ANY);
 }
 
 /* Called by the syscall hooks for every completed read or write of a TLS
@@ -135,7 +174,7 @@ static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 
 		}
 		return;
 	}
-	if (ret > 0 && t->pending_ssl && role == ROLE_CLIENT) {
+	if (ret > 0 && t->pending_ssl && role == ROLE_CLIENT && fd_free_for(fd, t->pending_ssl)) {
 		ssl_link_set(t->pending_ssl, fd, SSL_LINK_WEAK);
 		t->pending_ssl = 0;
 	}

@@ -57,12 +57,12 @@ struct conn_info {
 };
 
 enum event_type {
-	EV_OPEN = 1,	   /* connection accepted or connected */
-	EV_CLOSE = 2,	   /* close() of a tracked fd */
-	EV_DATA = 3,	   /* bytes read or written on an HTTP connection */
-	EV_EXIT = 4,	   /* a process that owned tracked connections exited */
-	EV_SOCK_STATE = 5, /* TCP state change of a tracked socket */
-	EV_EXEC = 6,	   /* a process exec'd (only when selection needs it) */
+	EV_OPEN = 1,	     /* connection accepted or connected */
+	EV_CLOSE = 2,	     /* close() of a tracked fd */
+	EV_DATA = 3,	     /* bytes read or written on an HTTP connection */
+	EV_EXIT = 4,	     /* a process that owned tracked connections exited */
+	EV_SOCK_STATE = 5,   /* TCP state change of a tracked socket */
+	EV_EXEC = 6,	     /* a process exec'd (only when selection needs it) */
 	EV_CONNECT_FAIL = 7, /* an outbound connect failed (open_event, no entry) */
 };
 
@@ -72,9 +72,9 @@ enum data_dir {
 };
 
 enum data_flags {
-	DATA_F_NOCOPY = 1 << 0, /* bytes moved (sendfile) but not copied */
-	DATA_F_EOF = 1 << 1,	/* read returned 0: the peer closed */
-	DATA_F_ERROR = 1 << 2,	/* syscall failed: ret holds -errno */
+	DATA_F_NOCOPY = 1 << 0,	 /* bytes moved (sendfile) but not copied */
+	DATA_F_EOF = 1 << 1,	 /* read returned 0: the peer closed */
+	DATA_F_ERROR = 1 << 2,	 /* syscall failed: ret holds -errno */
 	DATA_F_CLOSING = 1 << 3, /* the owner began closing (SSL_shutdown) */
 };
 

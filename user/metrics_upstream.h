@@ -44,8 +44,8 @@ void metrics_upstream_end(struct metrics *m, const char *service, const char *pr
 			  const struct usage *usage);
 
 /* A connect that failed: a failed call with no request. */
-void metrics_upstream_connect_failed(struct metrics *m, const char *service,
-				     const char *provider, uint64_t ts);
+void metrics_upstream_connect_failed(struct metrics *m, const char *service, const char *provider,
+				     uint64_t ts);
 
 /* Moves open breakers to half-open as time passes. */
 void metrics_breakers_refresh(struct metrics *m, uint64_t now);
