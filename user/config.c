@@ -33,6 +33,7 @@ enum {
 	OPT_BREAKER_COOLDOWN,
 	OPT_TLS_SCAN,
 	OPT_TLS,
+	OPT_NO_TLS,
 };
 
 static const struct option options[] = {
@@ -56,6 +57,7 @@ static const struct option options[] = {
     {"breaker.cooldown", required_argument, NULL, OPT_BREAKER_COOLDOWN},
     {"tls.scan-interval", required_argument, NULL, OPT_TLS_SCAN},
     {"tls", no_argument, NULL, OPT_TLS},
+    {"no-tls", no_argument, NULL, OPT_NO_TLS},
     {0},
 };
 
@@ -80,9 +82,8 @@ static const char usage[] =
     "                                    inferred circuit breaker (default 5, max 64)\n"
     "  --breaker.window=SECONDS          ... within this time (default 60)\n"
     "  --breaker.cooldown=SECONDS        open -> half-open after this time (default 60)\n"
-    "  --tls                             hook OpenSSL: TLS plaintext and upstream calls\n"
-    "                                    over TLS (off by default: detaching takes ~0.1 s\n"
-    "                                    per hook on some kernels)\n"
+    "  --no-tls                          do not hook OpenSSL (TLS plaintext, upstream\n"
+    "                                    calls over TLS); --tls: hook it (default)\n"
     "  --tls.scan-interval=SECONDS       look for new OpenSSL copies to hook (default 5);\n"
     "                                    0: only those found at start, and drop\n"
     "                                    CAP_SYS_ADMIN after attaching\n"
@@ -131,6 +132,7 @@ static void defaults(struct config *c)
 	c->breaker_window_s = 60;
 	c->breaker_cooldown_s = 60;
 	c->tls_scan_interval_s = 5;
+	c->tls = true;
 }
 
 static int add_select(struct config *c, int opt, const char *arg)
@@ -204,7 +206,8 @@ static int apply(struct config *c, int opt, const char *arg)
 			c->sweep_interval_s = v;
 		return 0;
 	case OPT_TLS:
-		c->tls = true;
+	case OPT_NO_TLS:
+		c->tls = opt == OPT_TLS;
 		return 0;
 	case OPT_BREAKER_FAILURES:
 		if (parse_uint(arg, 64, &v) || !v)

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "sock_io.skel.h"
 #include "ssl.skel.h"
+#include "uprobe_multi.h"
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -135,6 +136,9 @@ static void load_error(char *err, size_t size, const char *what)
 
 static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
+	struct bpf_program *prog;
+	bool multi;
+
 	l->track = conn_track_bpf__open();
 	l->io = sock_io_bpf__open();
 	l->ssl = ssl_bpf__open();
@@ -157,12 +161,16 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 		load_error(err, size, "sock_io");
 		return -1;
 	}
+	multi = uprobe_multi_supported();
+	if (multi)
+		bpf_object__for_each_program(prog, l->ssl->obj)
+		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
 	if (share_maps(l->ssl->obj, (struct bpf_object *[]){l->track->obj, l->io->obj}, 2) ||
 	    ssl_bpf__load(l->ssl)) {
 		load_error(err, size, "ssl");
 		return -1;
 	}
-	tls_attach_init(&l->tls, l->ssl);
+	tls_attach_init(&l->tls, l->ssl, multi);
 	return 0;
 }
 
@@ -186,51 +194,57 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 	return 0;
 }
 
-static void *destroy_link(void *link)
+static void *release_link(void *link)
 {
-	bpf_link__destroy(link);
+	tls_link_release(link);
 	return NULL;
 }
 
-/* Every tracepoint detach waits for an RCU grace period (~70 ms on a
- * nested VM); in parallel they share them, and SIGTERM stays well within
- * its 2 s. */
+/* Every detach waits for a grace period (~70 ms on a nested VM); in
+ * parallel they share them, and SIGTERM stays well within its 2 s. */
 #define DETACH_THREADS_MAX 256
 
-static void destroy_links(struct bpf_link **links, size_t n)
+static void release_links(struct tls_link *links, size_t n)
 {
 	pthread_t tids[DETACH_THREADS_MAX];
 	bool started[DETACH_THREADS_MAX] = {false};
 
 	for (size_t i = 0; i < n && i < DETACH_THREADS_MAX; i++)
-		started[i] = !pthread_create(&tids[i], NULL, destroy_link, links[i]);
+		started[i] = !pthread_create(&tids[i], NULL, release_link, &links[i]);
 	for (size_t i = 0; i < n; i++) {
 		if (i < DETACH_THREADS_MAX && started[i])
 			pthread_join(tids[i], NULL);
 		else
-			bpf_link__destroy(links[i]);
+			tls_link_release(&links[i]);
 	}
 }
 
-/* All links at once: each detach waits for a grace period, and in
- * parallel they share them. */
+/* All links at once, the tracepoints' and the uprobes'. */
 void loader_close(struct loader *l)
 {
-	struct bpf_link **tls_links, **all;
-	size_t ntls;
+	struct tls_link *tls, *all;
+	size_t ntls, n;
 
-	tls_links = tls_attach_take_links(&l->tls, &ntls);
-	all = calloc(ntls + l->nlinks, sizeof(*all));
+	tls = tls_attach_take_links(&l->tls, &ntls);
+	n = ntls + l->nlinks;
+	all = calloc(n ? n : 1, sizeof(*all));
+	for (size_t i = 0; i < l->nlinks; i++) {
+		struct tls_link link = {l->links[i], -1};
+
+		if (all)
+			all[ntls + i] = link;
+		else
+			tls_link_release(&link); /* one by one: slow, but released */
+	}
 	if (all) {
-		memcpy(all, l->links, l->nlinks * sizeof(*all));
-		memcpy(all + l->nlinks, tls_links, ntls * sizeof(*all));
-		destroy_links(all, ntls + l->nlinks);
+		if (ntls)
+			memcpy(all, tls, ntls * sizeof(*all));
+		release_links(all, n);
 	} else {
-		destroy_links(tls_links, ntls);
-		destroy_links(l->links, l->nlinks);
+		release_links(tls, ntls);
 	}
 	free(all);
-	free(tls_links);
+	free(tls);
 	tls_attach_free(&l->tls);
 	l->nlinks = 0;
 	ssl_bpf__destroy(l->ssl);

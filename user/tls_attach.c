@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ssl.skel.h"
 #include "tls_attach.h"
+#include "uprobe_multi.h"
 
 enum {
 	SYM_WRITE,
@@ -32,16 +33,20 @@ static const char *const symbols[SYM_MAX] = {
     "SSL_do_handshake", "SSL_shutdown", "SSL_free",
 };
 
+/* A program and the functions it hooks (one return program serves both
+ * reads). */
 struct probe {
-	int sym;
-	bool ret;
 	struct bpf_program *prog;
+	bool ret;
+	int syms[2];
+	int nsyms;
 };
 
-void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel)
+void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel, bool multi)
 {
 	memset(t, 0, sizeof(*t));
 	t->skel = skel;
+	t->multi = multi;
 }
 
 static int grow(void **arr, size_t *cap, size_t n, size_t size)
@@ -75,20 +80,38 @@ static int remember(struct tls_attach *t, const struct stat *st, bool openssl)
 	return 0;
 }
 
-static int attach_probe(struct tls_attach *t, const struct probe *p, const char *path,
-			size_t offset)
+static int keep_link(struct tls_attach *t, struct bpf_link *link, int fd)
+{
+	if (grow((void **)&t->links, &t->links_cap, t->nlinks, sizeof(*t->links))) {
+		tls_link_release(&(struct tls_link){link, fd});
+		return -1;
+	}
+	t->links[t->nlinks++] = (struct tls_link){link, fd};
+	return 0;
+}
+
+static int attach_multi(struct tls_attach *t, const struct probe *p, const char *path,
+			const size_t *off)
+{
+	size_t offsets[2];
+	int fd;
+
+	for (int i = 0; i < p->nsyms; i++)
+		offsets[i] = off[p->syms[i]];
+	fd = uprobe_multi_attach(bpf_program__fd(p->prog), path, offsets, p->nsyms, p->ret);
+	return fd < 0 ? -1 : keep_link(t, NULL, fd);
+}
+
+static int attach_single(struct tls_attach *t, const struct probe *p, const char *path,
+			 const size_t *off)
 {
 	struct bpf_link *link;
 
-	if (grow((void **)&t->links, &t->links_cap, t->nlinks, sizeof(*t->links)))
-		return -1;
-	link = bpf_program__attach_uprobe(p->prog, p->ret, -1, path, offset);
-	if (!link) {
-		log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(p->prog),
-			 symbols[p->sym], path, strerror(errno));
-		return -1;
+	for (int i = 0; i < p->nsyms; i++) {
+		link = bpf_program__attach_uprobe(p->prog, p->ret, -1, path, off[p->syms[i]]);
+		if (!link || keep_link(t, link, -1))
+			return -1;
 	}
-	t->links[t->nlinks++] = link;
 	return 0;
 }
 
@@ -96,22 +119,35 @@ static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
 {
 	struct ssl_bpf *s = t->skel;
 	const struct probe probes[] = {
-	    {SYM_WRITE, false, s->progs.ssl_write_enter},
-	    {SYM_WRITE_EX, false, s->progs.ssl_write_ex_enter},
-	    {SYM_READ, false, s->progs.ssl_read_enter},
-	    {SYM_READ, true, s->progs.ssl_read_exit},
-	    {SYM_READ_EX, false, s->progs.ssl_read_ex_enter},
-	    {SYM_READ_EX, true, s->progs.ssl_read_exit},
-	    {SYM_HANDSHAKE, false, s->progs.ssl_handshake_enter},
-	    {SYM_HANDSHAKE, true, s->progs.ssl_handshake_exit},
-	    {SYM_SHUTDOWN, false, s->progs.ssl_shutdown_enter},
-	    {SYM_FREE, false, s->progs.ssl_free_enter},
+	    {s->progs.ssl_write_enter, false, {SYM_WRITE}, 1},
+	    {s->progs.ssl_write_ex_enter, false, {SYM_WRITE_EX}, 1},
+	    {s->progs.ssl_read_enter, false, {SYM_READ}, 1},
+	    {s->progs.ssl_read_ex_enter, false, {SYM_READ_EX}, 1},
+	    {s->progs.ssl_read_exit, true, {SYM_READ, SYM_READ_EX}, 2},
+	    {s->progs.ssl_handshake_enter, false, {SYM_HANDSHAKE}, 1},
+	    {s->progs.ssl_handshake_exit, true, {SYM_HANDSHAKE}, 1},
+	    {s->progs.ssl_shutdown_enter, false, {SYM_SHUTDOWN}, 1},
+	    {s->progs.ssl_free_enter, false, {SYM_FREE}, 1},
 	};
 	int err = 0;
 
-	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
-		if (off[probes[i].sym] && attach_probe(t, &probes[i], path, off[probes[i].sym]))
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		struct probe p = probes[i];
+		int n = 0;
+
+		/* symbols this copy lacks (SSL_read_ex before 1.1.1) */
+		for (int j = 0; j < p.nsyms; j++)
+			if (off[p.syms[j]])
+				p.syms[n++] = p.syms[j];
+		p.nsyms = n;
+		if (!n)
+			continue;
+		if (t->multi ? attach_multi(t, &p, path, off) : attach_single(t, &p, path, off)) {
+			log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(p.prog),
+				 symbols[p.syms[0]], path, strerror(errno));
 			err = -1;
+		}
+	}
 	return err;
 }
 
@@ -185,9 +221,8 @@ static void scan_maps(struct tls_attach *t, const char *pid)
 
 /* Where OpenSSL usually lives: hooked at start even if no process uses it
  * yet, so that the first process to load it is seen from its first call.
- * Binaries (Node) are hooked at exec or by the scan: every hooked file
- * adds ~0.1 s to detaching (uprobe perf events are released one at a
- * time), and SIGTERM must finish within 2 s. */
+ * Binaries (Node) are hooked when they exec or by the scan: on kernels
+ * without uprobe_multi every hooked file adds ~1 s to detaching. */
 static const char *const well_known[] = {
     "/usr/lib/x86_64-linux-gnu/libssl.so.3",
     "/usr/lib/aarch64-linux-gnu/libssl.so.3",
@@ -227,9 +262,19 @@ void tls_attach_scan(struct tls_attach *t)
 	closedir(dir);
 }
 
-struct bpf_link **tls_attach_take_links(struct tls_attach *t, size_t *n)
+void tls_link_release(struct tls_link *l)
 {
-	struct bpf_link **links = t->links;
+	if (l->link)
+		bpf_link__destroy(l->link);
+	else if (l->fd >= 0)
+		close(l->fd);
+	l->link = NULL;
+	l->fd = -1;
+}
+
+struct tls_link *tls_attach_take_links(struct tls_attach *t, size_t *n)
+{
+	struct tls_link *links = t->links;
 
 	*n = t->nlinks;
 	t->links = NULL;
@@ -240,7 +285,7 @@ struct bpf_link **tls_attach_take_links(struct tls_attach *t, size_t *n)
 void tls_attach_free(struct tls_attach *t)
 {
 	for (size_t i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
+		tls_link_release(&t->links[i]);
 	free(t->links);
 	free(t->files);
 	memset(t, 0, sizeof(*t));

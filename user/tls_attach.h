@@ -23,16 +23,25 @@ struct tls_file {
 	bool openssl; /* false: checked, not an OpenSSL we can hook */
 };
 
+/* A libbpf link (perf-event uprobes) or the fd of a uprobe_multi link. */
+struct tls_link {
+	struct bpf_link *link;
+	int fd;
+};
+
+void tls_link_release(struct tls_link *l);
+
 struct tls_attach {
 	struct ssl_bpf *skel;
 	struct tls_file *files; /* every file checked, so each is read once */
 	size_t nfiles, files_cap;
-	struct bpf_link **links;
+	struct tls_link *links;
 	size_t nlinks, links_cap;
+	bool multi;   /* uprobe_multi links: programs were loaded for them */
 	size_t nlibs; /* files attached */
 };
 
-void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel);
+void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel, bool multi);
 
 /* Attaches to path if it is an OpenSSL not seen before. Returns 1 when
  * attached now, 0 when not OpenSSL or already known, -1 on error. */
@@ -48,7 +57,7 @@ void tls_attach_exec(struct tls_attach *t, pid_t pid);
 void tls_attach_scan(struct tls_attach *t);
 
 /* Hands the links over for detaching (the caller destroys them). */
-struct bpf_link **tls_attach_take_links(struct tls_attach *t, size_t *n);
+struct tls_link *tls_attach_take_links(struct tls_attach *t, size_t *n);
 void tls_attach_free(struct tls_attach *t);
 
 #endif

@@ -8,8 +8,8 @@ Three configurations alternate in rounds, in an order rotated each round:
             syscall tracepoint alone adds 100-200 ns per call, an empty
             uprobe 11-13 us), its uprobes on the OpenSSL functions of
             /usr/lib/x86_64-linux-gnu/libssl.so.3 that the exporter hooks
-  exporter  build/sse_exporter, default options plus --tls (OpenSSL hooks
-            are opt-in; BENCH_EXPORTER_ARGS replaces "--tls")
+  exporter  build/sse_exporter with default options (BENCH_EXPORTER_ARGS
+            adds others)
 
 Measurements (build/bench/loadgen, from tests/bench/loadgen.c):
 
@@ -58,7 +58,7 @@ Environment: BENCH_ROUNDS (8), BENCH_SERVER_ROUNDS (10),
 BENCH_SERVER_SECONDS (3), BENCH_TLS_SERVER_SECONDS (2; 0 skips the TLS
 server), BENCH_SERVER_CONNS (4), BENCH_SERVER_EVENTS (200),
 BENCH_BUDGET_SECONDS (330: the time after which spoilt rounds are no longer
-redone), BENCH_EXPORTER_ARGS ("--tls": the exporter's options),
+redone), BENCH_EXPORTER_ARGS (extra exporter options),
 BENCH_ALT_EXPORTER=PATH (a fourth configuration, "alt": another exporter
 binary built from a variant, for A/B experiments in one run).
 """
@@ -81,7 +81,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OUT = os.path.join(ROOT, "build", "bench")
 EXPORTER = os.path.join(ROOT, "build", "sse_exporter")
 ALT_EXPORTER = os.environ.get("BENCH_ALT_EXPORTER")
-EXPORTER_ARGS = os.environ.get("BENCH_EXPORTER_ARGS", "--tls").split()
+EXPORTER_ARGS = os.environ.get("BENCH_EXPORTER_ARGS", "").split()
 FLOOR_OBJ = os.path.join(ROOT, "build", "floor.bpf.o")
 SERVER = os.path.join(ROOT, "tests", "e2e", "servers", "fastapi_sse.py")
 BPFTOOL = "/usr/sbin/bpftool"
@@ -191,7 +191,8 @@ def build_tools():
     os.makedirs(OUT, exist_ok=True)
     # floor_loader resolves the OpenSSL symbols with the exporter's own code
     extra = {"floor_loader": ["-I" + os.path.join(ROOT, "user"),
-                              os.path.join(ROOT, "build", "user", "elf_sym.o")],
+                              os.path.join(ROOT, "build", "user", "elf_sym.o"),
+                              os.path.join(ROOT, "build", "user", "uprobe_multi.o")],
              "loadgen": ["-lssl", "-lcrypto"]}
     for name in ("floor_loader", "loadgen"):
         src = os.path.join(ROOT, "tests", "bench", name + ".c")

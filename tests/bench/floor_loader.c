@@ -10,7 +10,8 @@
  * Uprobe programs have no target in their section: those named in
  * ssl_probes[] below are attached to the OpenSSL functions of
  * $FLOOR_LIBSSL (default /usr/lib/x86_64-linux-gnu/libssl.so.3) the way
- * user/tls_attach.c attaches the exporter's, offsets resolved by the
+ * user/tls_attach.c attaches the exporter's (uprobe_multi links where the
+ * kernel has them, one probe per function), offsets resolved by the
  * exporter's own user/elf_sym.c (libbpf 1.1 does not match versioned
  * names such as SSL_write@@OPENSSL_3.0.0).
  *
@@ -30,6 +31,7 @@
 #include <bpf/libbpf.h>
 
 #include "elf_sym.h"
+#include "uprobe_multi.h"
 
 #define MAX_LINKS   128
 #define DEFAULT_SSL "/usr/lib/x86_64-linux-gnu/libssl.so.3"
@@ -52,7 +54,14 @@ static const struct {
 };
 #define N_SSL_PROBES (sizeof(ssl_probes) / sizeof(ssl_probes[0]))
 
+/* a libbpf link, or the fd of a uprobe_multi link */
+struct floor_link {
+	struct bpf_link *link;
+	int fd;
+};
+
 static volatile sig_atomic_t stop;
+static bool multi;
 
 static void on_signal(int sig)
 {
@@ -77,13 +86,14 @@ static bool is_uprobe(const struct bpf_program *prog)
 /* Attaches prog wherever ssl_probes[] names it; returns the links made,
  * or -1 (with links[] holding those made so far, counted in *n). */
 static int attach_ssl(struct bpf_program *prog, const char *lib, const size_t *off,
-		      struct bpf_link **links, size_t *n)
+		      struct floor_link *links, size_t *n)
 {
 	const char *name = bpf_program__name(prog);
 	int made = 0;
 
 	for (size_t i = 0; i < N_SSL_PROBES; i++) {
-		struct bpf_link *link;
+		struct bpf_link *link = NULL;
+		int fd = -1;
 
 		if (strcmp(ssl_probes[i].prog, name))
 			continue;
@@ -96,13 +106,17 @@ static int attach_ssl(struct bpf_program *prog, const char *lib, const size_t *o
 			fprintf(stderr, "floor_loader: more than %d links\n", MAX_LINKS);
 			return -1;
 		}
-		link = bpf_program__attach_uprobe(prog, ssl_probes[i].ret, -1, lib, off[i]);
-		if (!link) {
+		if (multi)
+			fd = uprobe_multi_attach(bpf_program__fd(prog), lib, &off[i], 1,
+						 ssl_probes[i].ret);
+		else
+			link = bpf_program__attach_uprobe(prog, ssl_probes[i].ret, -1, lib, off[i]);
+		if (!link && fd < 0) {
 			fprintf(stderr, "floor_loader: cannot attach %s to %s in %s: %s\n", name,
 				ssl_probes[i].sym, lib, strerror(errno));
 			return -1;
 		}
-		links[(*n)++] = link;
+		links[(*n)++] = (struct floor_link){link, fd};
 		made++;
 	}
 	if (!made) {
@@ -112,9 +126,17 @@ static int attach_ssl(struct bpf_program *prog, const char *lib, const size_t *o
 	return made;
 }
 
-static void *destroy_link(void *link)
+static void release(struct floor_link *l)
 {
-	bpf_link__destroy(link);
+	if (l->link)
+		bpf_link__destroy(l->link);
+	else
+		close(l->fd);
+}
+
+static void *release_thread(void *link)
+{
+	release(link);
 	return NULL;
 }
 
@@ -124,7 +146,7 @@ int main(int argc, char **argv)
 	const char *lib = getenv("FLOOR_LIBSSL") ? getenv("FLOOR_LIBSSL") : DEFAULT_SSL;
 	const char *syms[N_SSL_PROBES];
 	size_t off[N_SSL_PROBES];
-	struct bpf_link *links[MAX_LINKS];
+	struct floor_link links[MAX_LINKS];
 	pthread_t tids[MAX_LINKS];
 	int started[MAX_LINKS];
 	struct bpf_object *obj;
@@ -144,6 +166,12 @@ int main(int argc, char **argv)
 	if (!obj) {
 		fprintf(stderr, "floor_loader: cannot open %s: %s\n", path, strerror(errno));
 		return 1;
+	}
+	multi = uprobe_multi_supported();
+	bpf_object__for_each_program(prog, obj)
+	{
+		if (multi && is_uprobe(prog))
+			bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
 	}
 	if (bpf_object__load(obj)) {
 		fprintf(stderr, "floor_loader: cannot load %s: %s\n", path, strerror(errno));
@@ -178,7 +206,7 @@ int main(int argc, char **argv)
 			rc = 1;
 			break;
 		}
-		links[n++] = link;
+		links[n++] = (struct floor_link){link, -1};
 	}
 
 	if (rc == 0) {
@@ -195,12 +223,12 @@ int main(int argc, char **argv)
 	}
 
 	for (size_t i = 0; i < n; i++)
-		started[i] = !pthread_create(&tids[i], NULL, destroy_link, links[i]);
+		started[i] = !pthread_create(&tids[i], NULL, release_thread, &links[i]);
 	for (size_t i = 0; i < n; i++) {
 		if (started[i])
 			pthread_join(tids[i], NULL);
 		else
-			bpf_link__destroy(links[i]);
+			release(&links[i]);
 	}
 	bpf_object__close(obj);
 	return rc;

@@ -436,8 +436,7 @@ def owned_bpf_objects(pid):
 
 def case_sigterm(exporter):
     """SIGTERM: exit 0 within 2 s, leaving none of its BPF objects behind
-    (default flags: without --tls, whose uprobes take ~0.1 s each to
-    release on this kernel)."""
+    (default flags: OpenSSL hooked, every uprobe released too)."""
     child, _ = launch.start_exporter(exporter.tmp, extra=())
     owned = owned_bpf_objects(child.pid)
     expect(owned["prog"], "the exporter holds no BPF program fd: %r", owned)

@@ -158,9 +158,9 @@ STARTERS = {"fastapi": start_fastapi, "node": start_node, "go": start_go, "nginx
 TLS_STARTERS = {"fastapi-tls": start_fastapi_tls, "node-tls": start_node_tls, "nginx-tls": start_nginx_tls}
 
 
-def start_exporter(tmp, timeout=30.0, extra=("--tls",)):
-    """The one exporter of the run (OpenSSL hooked: the TLS and upstream
-    groups need it); returns (child, port) once /health is 200."""
+def start_exporter(tmp, timeout=30.0, extra=()):
+    """The one exporter of the run, default flags; returns (child, port)
+    once /health is 200."""
     if not (REPO / EXPORTER).exists():   # an absolute EXPORTER wins over REPO
         raise RuntimeError("%s does not exist: run `make` first" % (REPO / EXPORTER))
     port = procs.free_port()

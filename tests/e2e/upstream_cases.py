@@ -48,7 +48,7 @@ from checks import SETTLE_TIMEOUT, duration_tolerance, gauge, inc, near
 from framework import Failure, Group, expect
 
 GATEWAY, PROVIDER, REFUSABLE = "up_gateway", "up_provider", "up_provider_r"   # comms
-EXPORTER_FLAGS = ["--tls", "--provider.map=llm.internal=custom", "--breaker.failures=5", "--breaker.window=60",
+EXPORTER_FLAGS = ["--provider.map=llm.internal=custom", "--breaker.failures=5", "--breaker.window=60",
                   "--breaker.cooldown=3"]
 BREAKER_FAILURES, COOLDOWN_S = 5, 3.0
 
