@@ -33,6 +33,25 @@ struct inflight {
 	__u8 pad[4];
 };
 
+/* Where the first transferred bytes are, for the protocol decision and TLS record matching. */
+static __always_inline __u64 first_buf(const struct inflight *in)
+{
+	struct user_msghdr msg;
+	struct iovec iov;
+	__u64 iovp = in->ptr;
+
+	if (in->kind == IO_BUF)
+		return in->ptr;
+	if (in->kind == IO_MSG || in->kind == IO_MMSG) {
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)in->ptr))
+			return 0;
+		iovp = (__u64)msg.msg_iov;
+	}
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)iovp))
+		return 0;
+	return (__u64)iov.iov_base;
+}
+
 /* Cursor over the bytes of one syscall, spread over up to
  * CAPTURE_IOVS_MAX iovecs. */
 struct iov_cursor {

@@ -88,25 +88,6 @@ static __always_inline bool first_bytes_http(const void *ubuf)
 	return false;
 }
 
-/* Where the first transferred bytes are, for the protocol decision. */
-static __always_inline __u64 first_buf(const struct inflight *in)
-{
-	struct user_msghdr msg;
-	struct iovec iov;
-	__u64 iovp = in->ptr;
-
-	if (in->kind == IO_BUF)
-		return in->ptr;
-	if (in->kind == IO_MSG || in->kind == IO_MMSG) {
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)in->ptr))
-			return 0;
-		iovp = (__u64)msg.msg_iov;
-	}
-	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)iovp))
-		return 0;
-	return (__u64)iov.iov_base;
-}
-
 #define TLS_HANDSHAKE_RECORD 0x16
 
 /* The first bytes decide the protocol: a server must first read a request
@@ -174,7 +155,7 @@ static __always_inline void io_exit(__s64 ret)
 			return;
 	}
 	if (copy.proto == PROTO_TLS)
-		tls_syscall_seen(copy.fd, copy.dir, ret, copy.role);
+		tls_syscall_seen(&copy, ret);
 	if (ret == 0 && copy.dir == DIR_OUT)
 		return;
 	if (ret < 0 && !fatal_errno(ret))

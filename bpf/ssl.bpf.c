@@ -20,6 +20,105 @@
 #include "capture.bpf.h"
 #include "tls_state.bpf.h"
 
+/* OpenSSL 3.0 and 3.1 on 64-bit: ssl_st begins with version, method,
+ * rbio, wbio; bio_st with libctx, method, two callbacks, cb_arg, five
+ * ints, ptr; a memory BIO's ptr is {BUF_MEM *buf, *readp}; a BUF_MEM
+ * begins with length, data. */
+#define SSL30_RBIO   16
+#define SSL30_WBIO   24
+#define BIO30_METHOD 8
+#define BIO30_PTR    64
+#define BIO_TYPE_MEM 0x0401
+
+struct buf_mem {
+	__u64 length;
+	__u64 data;
+};
+
+static __always_inline __u64 read_ptr(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (addr)
+		bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+/* The bytes of a memory BIO: those it holds unread, or those at the
+ * start of its buffer (a write BIO the process emptied: its last output). */
+static __always_inline bool mem_bio_bytes(__u64 bio, bool unread, struct buf_mem *out)
+{
+	__u64 method = read_ptr(bio ? bio + BIO30_METHOD : 0);
+	__u64 bm;
+	int type = 0;
+
+	if (!method || bpf_probe_read_user(&type, sizeof(type), (void *)method) ||
+	    type != BIO_TYPE_MEM)
+		return false;
+	bm = read_ptr(read_ptr(bio + BIO30_PTR) + (unread ? 8 : 0));
+	return bm && !bpf_probe_read_user(out, sizeof(*out), (void *)bm) &&
+	       out->length >= TLS_HEAD_LEN;
+}
+
+/* The socket whose record began with the bytes this BIO holds, if any
+ * (-1); *mem tells whether it was a memory BIO at all. */
+static __always_inline __s32 socket_of_bytes(__u64 bio, bool unread, bool *mem)
+{
+	struct tls_head_key k = {.tgid = bpf_get_current_pid_tgid() >> 32};
+	struct conn_key key;
+	struct conn_info *info;
+	struct tls_head *h;
+	struct buf_mem bm;
+
+	if (!mem_bio_bytes(bio, unread, &bm))
+		return -1;
+	*mem = true;
+	if (bpf_probe_read_user(k.head, sizeof(k.head), (void *)bm.data))
+		return -1;
+	h = bpf_map_lookup_elem(&tls_heads, &k);
+	if (!h)
+		return -1;
+	key = current_key(h->fd);
+	info = bpf_map_lookup_elem(&conns, &key);
+	return info && info->id == h->conn_id ? h->fd : -1;
+}
+
+/* At a call of an SSL object not linked exactly: the bytes its write BIO
+ * last handed out, or those its read BIO was fed, name its socket. */
+static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_link *link)
+{
+	bool mem = false;
+	__s32 fd = -1;
+
+	if (bpf_get_attach_cookie(ctx) == SSL_LAYOUT_30) {
+		fd = socket_of_bytes(read_ptr(ssl + SSL30_WBIO), false, &mem);
+		if (fd < 0)
+			fd = socket_of_bytes(read_ptr(ssl + SSL30_RBIO), true, &mem);
+	}
+	if (fd >= 0) {
+		ssl_link_set(ssl, fd, SSL_LINK_EXACT);
+	} else if (!mem && link) {
+		link->flags |= SSL_NO_CONTENT; /* not worth trying again */
+	} else {
+		struct tls_thread *t = tls_thread_get(true);
+
+		if (t) /* records may name it: remember them for a while */
+			t->inexact_ns = bpf_ktime_get_ns();
+	}
+}
+
+/* Before a call: an SSL object whose socket is not proven yet tries. */
+static __always_inline struct ssl_link *ssl_link_checked(void *ctx, __u64 ssl)
+{
+	struct ssl_key k = ssl_key_of(ssl);
+	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
+
+	if (link && (link->flags & (SSL_SOCKET_BIO | SSL_LINK_EXACT | SSL_NO_CONTENT)))
+		return link;
+	link_by_content(ctx, ssl, link);
+	return bpf_map_lookup_elem(&ssl_links, &k);
+}
+
 /* The tracked TLS connection behind an SSL object, or NULL. */
 static __always_inline struct conn_info *ssl_conn(__s32 fd)
 {
@@ -108,20 +207,25 @@ static __always_inline void emit_marker(struct conn_info *info, __s32 fd, enum d
 	bpf_ringbuf_submit(ev, ring_flags());
 }
 
-static __always_inline void ssl_write(__u64 ssl, __u64 buf, __s64 len)
+static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len)
 {
 	struct ssl_key k = ssl_key_of(ssl);
-	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
+	struct ssl_link *link;
 	struct tls_thread *t;
 	struct conn_info *info;
 
 	if (len <= 0)
 		return;
+	link = ssl_link_checked(ctx, ssl);
 	if (!link) {
-		/* not a connection we track, or linked later: count it only
+		/* not a connection we track, or not linked yet: count it only
 		 * if its process owns tracked connections */
-		if (bit_test(&procs_with_conns, k.tgid))
-			count(CNT_TLS_UNMAPPED, 1);
+		if (!bit_test(&procs_with_conns, k.tgid))
+			return;
+		count(CNT_TLS_UNMAPPED, 1);
+		t = tls_thread_get(true);
+		if (t)
+			t->out_ssl = ssl; /* its send names the socket */
 		return;
 	}
 	if (link->retry_len) {
@@ -131,12 +235,14 @@ static __always_inline void ssl_write(__u64 ssl, __u64 buf, __s64 len)
 		if (retry)
 			return;
 	}
-	if (link->flags & SSL_SOCKET_BIO) {
+	if (link->flags & (SSL_SOCKET_BIO | SSL_LINK_WEAK) && !(link->flags & SSL_LINK_EXACT)) {
 		t = tls_thread_get(true);
-		if (t) {
+		if (t && (link->flags & SSL_SOCKET_BIO)) {
 			t->last_write_ssl = ssl;
 			t->last_write_buf = buf;
 			t->last_write_len = len;
+		} else if (t) {
+			t->out_ssl = ssl; /* its send confirms or corrects the link */
 		}
 	}
 	info = ssl_conn(link->fd);
@@ -147,24 +253,26 @@ static __always_inline void ssl_write(__u64 ssl, __u64 buf, __s64 len)
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
 {
-	ssl_write((__u64)ssl, (__u64)buf, num);
+	ssl_write(ctx, (__u64)ssl, (__u64)buf, num);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num)
 {
-	ssl_write((__u64)ssl, (__u64)buf, num);
+	ssl_write(ctx, (__u64)ssl, (__u64)buf, num);
 	return 0;
 }
 
-static __always_inline void call_enter(__u64 ssl, __u64 buf, __u64 lenp, enum ssl_call_kind kind)
+static __always_inline void call_enter(void *ctx, __u64 ssl, __u64 buf, __u64 lenp,
+				       enum ssl_call_kind kind)
 {
 	struct tls_thread *t;
 
 	/* only processes that own tracked connections have TLS ones */
 	if (!bit_test(&procs_with_conns, bpf_get_current_pid_tgid() >> 32))
 		return;
+	ssl_link_checked(ctx, ssl);
 	t = tls_thread_get(true);
 	if (!t)
 		return;
@@ -173,6 +281,14 @@ static __always_inline void call_enter(__u64 ssl, __u64 buf, __u64 lenp, enum ss
 	t->call_lenp = lenp;
 	t->call_fd = -1;
 	t->call_kind = kind;
+}
+
+static __always_inline bool ssl_link_firm(__u64 ssl)
+{
+	struct ssl_key k = ssl_key_of(ssl);
+	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
+
+	return link && !(link->flags & SSL_LINK_WEAK);
 }
 
 /* Which socket the call's SSL object belongs to, learning it if new. */
@@ -192,7 +308,7 @@ static __always_inline __s32 call_socket(struct tls_thread *t, bool *known)
 	if (link && !(link->flags & SSL_LINK_WEAK))
 		return link->fd;
 	if (fresh && t->last_read_fd >= 0 && fd_free_for(t->last_read_fd, t->call_ssl)) {
-		ssl_link_set(t->call_ssl, t->last_read_fd, 0);
+		ssl_link_set(t->call_ssl, t->last_read_fd, SSL_LINK_WEAK);
 		return t->last_read_fd;
 	}
 	if (link)
@@ -248,11 +364,10 @@ static __always_inline void call_exit(int ret)
 	kind = t->call_kind;
 	fd = call_socket(t, &known);
 	t->call_ssl = 0;
-	if (kind == SSL_CALL_HANDSHAKE) {
-		if (!known) /* nothing read yet: the ClientHello write tells */
-			t->pending_ssl = ssl;
+	if (t->call_fd < 0 && !ssl_link_firm(ssl))
+		t->out_ssl = ssl; /* records it produced, if any, go out next */
+	if (kind == SSL_CALL_HANDSHAKE)
 		return;
-	}
 	if (lenp) {
 		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)lenp))
 			return;
@@ -276,14 +391,14 @@ static __always_inline void call_exit(int ret)
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
 {
-	call_enter((__u64)ssl, (__u64)buf, 0, SSL_CALL_READ);
+	call_enter(ctx, (__u64)ssl, (__u64)buf, 0, SSL_CALL_READ);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *readbytes)
 {
-	call_enter((__u64)ssl, (__u64)buf, (__u64)readbytes, SSL_CALL_READ);
+	call_enter(ctx, (__u64)ssl, (__u64)buf, (__u64)readbytes, SSL_CALL_READ);
 	return 0;
 }
 
@@ -297,7 +412,7 @@ int BPF_KRETPROBE(ssl_read_exit, long ret)
 SEC("uprobe")
 int BPF_KPROBE(ssl_handshake_enter, void *ssl)
 {
-	call_enter((__u64)ssl, 0, 0, SSL_CALL_HANDSHAKE);
+	call_enter(ctx, (__u64)ssl, 0, 0, SSL_CALL_HANDSHAKE);
 	return 0;
 }
 

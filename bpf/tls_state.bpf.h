@@ -5,23 +5,38 @@
  * ssl.bpf.c and sock_io.bpf.c, links them in one of three ways:
  *
  *  - socket BIO (nginx, blocking clients): the ciphertext read or write
- *    happens inside SSL_read or SSL_do_handshake, on the same thread;
- *  - memory BIO (Python asyncio, Node): the process reads ciphertext
- *    from the socket, then hands it to the library on the same thread, so
- *    the last TLS read of the thread names the socket of the next
- *    SSL_read or SSL_do_handshake;
- *  - a handshake that has read nothing yet (a client's ClientHello): the
- *    next TLS write of the thread on a client connection names its socket.
- *    This link is weak: an asynchronous server may start a handshake
- *    before anything arrives, and write to another connection next; the
- *    read that later feeds the handshake replaces it.
+ *    happens inside SSL_read, SSL_write or SSL_do_handshake, on the same
+ *    thread: exact.
+ *  - memory BIO (Python asyncio and anyio, Node), writes: the library puts
+ *    the records into a memory buffer and the process sends them right
+ *    after, on the same thread, before any other library call (asyncio's
+ *    transport.write, anyio's flush, Node's EncOut). The first TLS write
+ *    of the thread after a library call names that call's socket: firm.
+ *  - memory BIO, reads: the last TLS read of the thread before the call.
+ *    Weak: anyio reads several sockets in one pass of the event loop and
+ *    feeds each SSL object later, so the next write corrects it. A client
+ *    writes first (ClientHello) and a server answers the ClientHello
+ *    before any data moves, so data is attributed by firm links.
+ *  - memory BIO, by content (OpenSSL layouts user space recognised): the
+ *    first bytes of every TLS record read or written outside the library
+ *    are remembered with their socket; at its next call an SSL object not
+ *    linked exactly looks up the bytes its read BIO holds and those its
+ *    write BIO last handed out. A match is exact and overrides the order
+ *    rules above, which anyio defeats: its send() yields to the event loop
+ *    between the library call and the syscall, so other connections' calls
+ *    come in between.
  *
- * Once linked firmly, an SSL object keeps its socket until SSL_free.
+ * A socket taken firmly by one SSL object is not given to another (an
+ * asyncio transport may flush buffered records of one connection right
+ * after a library call on another). Once firm, a link lasts until
+ * SSL_free.
  */
 #ifndef SSE_TLS_STATE_BPF_H
 #define SSE_TLS_STATE_BPF_H
 
+#include "capture.bpf.h"
 #include "maps.bpf.h"
+#include "ssl_layout.h"
 
 #define MAX_SSL_OBJECTS 65536
 #define MAX_TLS_THREADS 16384
@@ -34,9 +49,34 @@ struct ssl_key {
 
 enum ssl_link_flags {
 	SSL_SOCKET_BIO = 1 << 0,  /* ciphertext moves inside the library call */
-	SSL_LINK_WEAK = 1 << 1,	  /* guessed from a write: a read may correct it */
+	SSL_LINK_WEAK = 1 << 1,	  /* guessed from a read: a write corrects it */
 	SSL_PEER_CLOSED = 1 << 2, /* the peer's close_notify was reported */
+	SSL_LINK_EXACT = 1 << 3,  /* proven by the records' bytes */
+	SSL_NO_CONTENT = 1 << 4,  /* BIOs whose bytes we cannot read (Node's) */
 };
+
+#define TLS_HEAD_LEN 16
+
+/* The first bytes of a TLS record read or written outside the library:
+ * encrypted, so 16 of them name one record. */
+struct tls_head_key {
+	__u32 tgid;
+	__u32 pad;
+	__u8 head[TLS_HEAD_LEN];
+};
+
+struct tls_head {
+	__s32 fd;
+	__u32 pad;
+	__u64 conn_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct tls_head_key);
+	__type(value, struct tls_head);
+} tls_heads SEC(".maps");
 
 struct ssl_link {
 	__s32 fd;
@@ -72,11 +112,16 @@ struct tls_thread {
 	__u8 pad[2];
 	__s32 last_read_fd;
 	__s32 pad2;
-	__u64 pending_ssl;    /* handshake waiting for its first write */
+	__u64 out_ssl;	      /* memory BIO: whose records the next write carries */
 	__u64 last_write_ssl; /* last SSL_write: an EAGAIN below is its retry */
 	__u64 last_write_buf;
 	__u64 last_write_len;
+	__u64 inexact_ns; /* last call of an SSL object not linked exactly */
 };
+
+/* Record bytes are remembered only on threads where an SSL object not
+ * linked exactly made a call lately: elsewhere nobody would look. */
+#define TLS_HEADS_WINDOW_NS 1000000000ull
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -135,14 +180,21 @@ static __always_inline bool fd_free_for(__s32 fd, __u64 ssl)
 	return !info || info->id != o->conn_id;
 }
 
+/* Links ssl to fd; an exact link is never replaced by a guess. */
 static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 {
 	struct ssl_key k = ssl_key_of(ssl);
 	struct ssl_link v = {.fd = fd, .flags = flags};
+	struct ssl_link *old = bpf_map_lookup_elem(&ssl_links, &k);
 	struct conn_key key = current_key(fd);
 	struct fd_owner o = {.ssl = ssl};
 	struct conn_info *info;
 
+	if (old && (old->flags & SSL_LINK_EXACT) && !(flags & SSL_LINK_EXACT))
+		return;
+	if (old && old->fd == fd) /* same socket: keep what was learned of it */
+		v = *old;
+	v.flags = (v.flags & ~(__u32)SSL_LINK_WEAK) | flags;
 	bpf_map_update_elem(&ssl_links, &k, &v, BPF_ANY);
 	if (flags & SSL_LINK_WEAK)
 		return;
@@ -153,11 +205,25 @@ static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 	bpf_map_update_elem(&ssl_fd_owners, &key, &o, BPF_ANY);
 }
 
+static __always_inline void remember_head(const struct inflight *in, struct tls_thread *t)
+{
+	struct tls_head_key k = {.tgid = bpf_get_current_pid_tgid() >> 32};
+	struct tls_head v = {.fd = in->fd, .conn_id = in->conn_id};
+
+	if (!t->inexact_ns || bpf_ktime_get_ns() - t->inexact_ns > TLS_HEADS_WINDOW_NS)
+		return;
+	if (bpf_probe_read_user(k.head, sizeof(k.head), (void *)first_buf(in)))
+		return;
+	bpf_map_update_elem(&tls_heads, &k, &v, BPF_ANY);
+}
+
 /* Called by the syscall hooks for every completed read or write of a TLS
  * connection: the ciphertext itself is never copied. */
-static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 ret, __u8 role)
+static __always_inline void tls_syscall_seen(const struct inflight *in, __s64 ret)
 {
 	struct tls_thread *t = tls_thread_get(true);
+	enum data_dir dir = in->dir;
+	__s32 fd = in->fd;
 	struct ssl_key k;
 	struct ssl_link *link;
 
@@ -167,6 +233,8 @@ static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 
 		t->call_fd = fd;
 		return;
 	}
+	if (ret >= TLS_HEAD_LEN)
+		remember_head(in, t);
 	if (dir == DIR_IN) {
 		if (ret > 0) {
 			t->last_read_fd = fd;
@@ -174,9 +242,10 @@ static __always_inline void tls_syscall_seen(__s32 fd, enum data_dir dir, __s64 
 		}
 		return;
 	}
-	if (ret > 0 && t->pending_ssl && role == ROLE_CLIENT && fd_free_for(fd, t->pending_ssl)) {
-		ssl_link_set(t->pending_ssl, fd, SSL_LINK_WEAK);
-		t->pending_ssl = 0;
+	if (ret > 0 && t->out_ssl) {
+		if (fd_free_for(fd, t->out_ssl))
+			ssl_link_set(t->out_ssl, fd, 0);
+		t->out_ssl = 0;
 	}
 	if (ret == -11 /* EAGAIN */ && t->last_write_ssl) {
 		k = ssl_key_of(t->last_write_ssl);

@@ -56,16 +56,22 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	metrics_response(e->c->m, e->service, x, &e->stream);
 }
 
-/* Each data event of an inbound stream looks at the upstream calls of the
- * same process that could have fed it (correlate.h). */
-static void correlate(struct conn_entry *e, const struct http_exchange *x)
+/* Each data event of an inbound stream looks for the same data read from
+ * an upstream call of the process, else notes the calls that could have
+ * fed it (correlate.h). */
+static void correlate(struct conn_entry *e, const struct http_exchange *x,
+		      const struct sse_event *ev, uint64_t ts)
 {
 	const struct upstream_call *u;
-	const char *provider;
+	const char *provider = NULL;
 
 	if (e->stream.provider || !x->has_request)
 		return;
-	for (u = upstream_first(&e->c->upstreams, e->key.tgid); u; u = u->next)
+	if (ev->data_hash != SSE_DATA_HASH_EMPTY)
+		provider = corr_index_find(&e->c->upstreams.events, e->key.tgid, ev->data_hash, ts);
+	if (provider)
+		corr_match(&e->corr, provider);
+	for (u = upstream_first(&e->c->upstreams, e->key.tgid); u && !provider; u = u->next)
 		if (u->tgid == e->key.tgid && u->t_last_data >= x->req.t_first)
 			corr_note(&e->corr, u->provider);
 	provider = corr_decide(&e->corr, false);
@@ -79,7 +85,7 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 	struct conn_entry *e = ctx;
 
 	if (ev->kind == SSE_EVENT_DATA)
-		correlate(e, x);
+		correlate(e, x, ev, ts);
 	metrics_event(e->c->m, e->service, x, &e->stream, ev, ts, prev);
 }
 

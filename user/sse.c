@@ -6,6 +6,27 @@
 void sse_splitter_init(struct sse_splitter *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->data_hash = SSE_DATA_HASH_EMPTY;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Bytes of a field value: hashed if it is data's. */
+static void value_bytes(struct sse_splitter *s, const char *p, size_t n)
+{
+	if (!s->in_data || !n)
+		return;
+	if (s->value_start && p[0] == ' ') {
+		p++;
+		n--;
+	}
+	s->value_start = false;
+	s->data_hash = fnv1a(s->data_hash, p, n);
 }
 
 static bool name_is_data(const struct sse_splitter *s)
@@ -16,10 +37,15 @@ static bool name_is_data(const struct sse_splitter *s)
 static void end_field_name(struct sse_splitter *s)
 {
 	s->in_name = false;
-	if (name_is_data(s))
-		s->has_data = true;
-	else
+	if (!name_is_data(s)) {
 		s->has_field = true;
+		return;
+	}
+	if (s->has_data) /* lines of one event's data are joined by LF */
+		s->data_hash = fnv1a(s->data_hash, "\n", 1);
+	s->has_data = true;
+	s->in_data = true;
+	s->value_start = true;
 }
 
 static void reset_event(struct sse_splitter *s)
@@ -28,11 +54,12 @@ static void reset_event(struct sse_splitter *s)
 	s->has_data = false;
 	s->has_comment = false;
 	s->has_field = false;
+	s->data_hash = SSE_DATA_HASH_EMPTY;
 }
 
 static void dispatch(struct sse_splitter *s, size_t end, sse_event_cb cb, void *ctx)
 {
-	struct sse_event ev = {.size = s->event_bytes, .end = end};
+	struct sse_event ev = {.size = s->event_bytes, .end = end, .data_hash = s->data_hash};
 
 	if (s->has_data)
 		ev.kind = SSE_EVENT_DATA;
@@ -88,6 +115,7 @@ static size_t line_end(struct sse_splitter *s, const char *buf, size_t len, size
 	s->event_bytes += used;
 	if (s->in_name)
 		end_field_name(s);
+	s->in_data = false;
 	s->line_len = 0;
 	if (blank)
 		dispatch(s, i + used, cb, ctx);
@@ -144,6 +172,7 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 		if (s->line_len && !s->in_name && c != '\r' && c != '\n') {
 			size_t n = to_line_end(buf + i, len - i);
 
+			value_bytes(s, buf + i, n);
 			s->event_bytes += n;
 			s->line_len += n;
 			i += n;

@@ -4,7 +4,9 @@
  * end with CRLF, LF or CR; a blank line ends an event; a line starting
  * with ':' is a comment; a "data" field (with or without a colon) makes
  * the event a data event. Works on pieces of any size and keeps only a
- * few bytes of state. Pure.
+ * few bytes of state. Each event carries a hash of its data (the data
+ * lines' values joined by LF, as a client's onmessage gets it): the same
+ * data relayed by a gateway hashes the same, whatever its framing. Pure.
  */
 #ifndef SSE_SSE_H
 #define SSE_SSE_H
@@ -22,9 +24,12 @@ struct sse_splitter {
 	bool saw_cr;	  /* a CR ended the last line: an LF next belongs to it */
 	bool has_data;
 	bool has_comment;
-	bool has_field; /* a field other than data: event, id, retry, unknown */
-	bool started;	/* past the optional byte order mark */
-	uint8_t bom;	/* bytes of a leading byte order mark matched so far */
+	bool has_field;	  /* a field other than data: event, id, retry, unknown */
+	bool started;	  /* past the optional byte order mark */
+	bool in_data;	  /* reading the value of a data field */
+	bool value_start; /* ... and nothing of it yet: a leading space is dropped */
+	uint64_t data_hash;
+	uint8_t bom; /* bytes of a leading byte order mark matched so far */
 };
 
 enum sse_event_kind {
@@ -35,9 +40,12 @@ enum sse_event_kind {
 
 struct sse_event {
 	enum sse_event_kind kind;
-	uint64_t size; /* bytes on the wire, from the end of the previous event */
-	size_t end;    /* offset in the fed buffer just past the event */
+	uint64_t size;	    /* bytes on the wire, from the end of the previous event */
+	size_t end;	    /* offset in the fed buffer just past the event */
+	uint64_t data_hash; /* FNV-1a of the data, SSE_DATA_HASH_EMPTY if none */
 };
+
+#define SSE_DATA_HASH_EMPTY 0xcbf29ce484222325ull /* FNV-1a of nothing */
 
 typedef void (*sse_event_cb)(void *ctx, const struct sse_event *ev);
 

@@ -13,6 +13,7 @@
 
 #include "elf_sym.h"
 #include "log.h"
+#include "ssl_layout.h"
 #include "ssl.skel.h"
 #include "tls_attach.h"
 #include "uprobe_multi.h"
@@ -91,32 +92,48 @@ static int keep_link(struct tls_attach *t, struct bpf_link *link, int fd)
 }
 
 static int attach_multi(struct tls_attach *t, const struct probe *p, const char *path,
-			const size_t *off)
+			const size_t *off, uint64_t layout)
 {
 	size_t offsets[2];
 	int fd;
 
 	for (int i = 0; i < p->nsyms; i++)
 		offsets[i] = off[p->syms[i]];
-	fd = uprobe_multi_attach(bpf_program__fd(p->prog), path, offsets, p->nsyms, p->ret);
+	fd = uprobe_multi_attach(bpf_program__fd(p->prog), path, offsets, p->nsyms, p->ret, layout);
 	return fd < 0 ? -1 : keep_link(t, NULL, fd);
 }
 
 static int attach_single(struct tls_attach *t, const struct probe *p, const char *path,
-			 const size_t *off)
+			 const size_t *off, uint64_t layout)
 {
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = p->ret, .bpf_cookie = layout);
 	struct bpf_link *link;
 
 	for (int i = 0; i < p->nsyms; i++) {
-		link = bpf_program__attach_uprobe(p->prog, p->ret, -1, path, off[p->syms[i]]);
+		link = bpf_program__attach_uprobe_opts(p->prog, -1, path, off[p->syms[i]], &opts);
 		if (!link || keep_link(t, link, -1))
 			return -1;
 	}
 	return 0;
 }
 
+/* Which struct layout the probes may assume (the cookie they get): 3.0
+ * and 3.1 have SSL_CTX_new_ex; 3.2 reorganised the SSL object (and
+ * brought QUIC). Others get none: their records are not matched by
+ * content. */
+static uint64_t openssl_layout(const char *path)
+{
+	static const char *const marks[] = {"SSL_CTX_new_ex", "OSSL_QUIC_client_method"};
+	size_t off[2];
+
+	if (elf_func_offsets(path, marks, 2, off) < 0)
+		return SSL_LAYOUT_UNKNOWN;
+	return off[0] && !off[1] ? SSL_LAYOUT_30 : SSL_LAYOUT_UNKNOWN;
+}
+
 static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
 {
+	uint64_t layout = openssl_layout(path);
 	struct ssl_bpf *s = t->skel;
 	const struct probe probes[] = {
 	    {s->progs.ssl_write_enter, false, {SYM_WRITE}, 1},
@@ -142,7 +159,8 @@ static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
 		p.nsyms = n;
 		if (!n)
 			continue;
-		if (t->multi ? attach_multi(t, &p, path, off) : attach_single(t, &p, path, off)) {
+		if (t->multi ? attach_multi(t, &p, path, off, layout)
+			     : attach_single(t, &p, path, off, layout)) {
 			log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(p.prog),
 				 symbols[p.syms[0]], path, strerror(errno));
 			err = -1;

@@ -53,15 +53,24 @@ bool uprobe_multi_supported(void)
 }
 
 int uprobe_multi_attach(int prog_fd, const char *path, const size_t *offsets, size_t n,
-			bool retprobe)
+			bool retprobe, uint64_t cookie)
 {
+	uint64_t cookies[UPROBE_MULTI_MAX];
 	struct uprobe_multi_attr attr;
+
+	if (n > UPROBE_MULTI_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		cookies[i] = cookie;
 
 	memset(&attr, 0, sizeof(attr));
 	attr.prog_fd = prog_fd;
 	attr.attach_type = UPROBE_MULTI_ATTACH_TYPE;
 	attr.path = (uintptr_t)path;
 	attr.offsets = (uintptr_t)offsets;
+	attr.cookies = (uintptr_t)cookies;
 	attr.cnt = n;
 	attr.flags = retprobe ? UPROBE_MULTI_RETURN : 0;
 	return syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));

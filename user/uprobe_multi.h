@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* BPF_TRACE_UPROBE_MULTI: the expected attach type programs must be
  * loaded with to be attached this way (and then only this way). */
@@ -20,9 +21,12 @@
 /* Whether the running kernel knows the attach type (from its BTF). */
 bool uprobe_multi_supported(void);
 
+#define UPROBE_MULTI_MAX 8 /* offsets per call */
+
 /* Attaches prog_fd at the n file offsets of path (entry or return
- * probes). Returns the link fd (closing it detaches), or -1 with errno. */
+ * probes), each with the cookie. Returns the link fd (closing it
+ * detaches), or -1 with errno. */
 int uprobe_multi_attach(int prog_fd, const char *path, const size_t *offsets, size_t n,
-			bool retprobe);
+			bool retprobe, uint64_t cookie);
 
 #endif

@@ -16,6 +16,7 @@ void upstream_index_init(struct upstream_index *idx, struct metrics *m,
 	memset(idx, 0, sizeof(*idx));
 	idx->m = m;
 	idx->providers = providers;
+	corr_index_init(&idx->events);
 }
 
 void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uint32_t tgid,
@@ -112,6 +113,7 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	}
 	usage_scan_init(&u->usage, x->sse);
 	u->usage_on = true;
+	u->call = ++u->idx->calls;
 }
 
 static void on_body(void *ctx, const struct http_exchange *x, const char *buf, size_t len)
@@ -132,6 +134,8 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 	if (ev->kind != SSE_EVENT_DATA)
 		return;
 	u->t_last_data = ts;
+	if (ev->data_hash != SSE_DATA_HASH_EMPTY)
+		corr_index_learn(&u->idx->events, u->tgid, u->call, ev->data_hash, u->provider, ts);
 	if (!prev)
 		metrics_upstream_first_chunk(u->idx->m, u->service, u->provider, x, ts);
 }

@@ -4,8 +4,9 @@
  * connections they opened. Each client connection gets an upstream_call
  * that receives its http_conn callbacks (requests are what the process
  * writes, responses what it reads), extracts token usage from response
- * bodies, and sits in a per-process index that the correlation of
- * inbound streams with upstream calls searches.
+ * bodies, remembers the data events it reads for the correlation of
+ * inbound streams with upstream calls, and sits in a per-process index
+ * for that correlation's fallback.
  */
 #ifndef SSE_UPSTREAM_H
 #define SSE_UPSTREAM_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "conn_event.h"
+#include "correlate.h"
 #include "http_conn.h"
 #include "metrics.h"
 #include "provider.h"
@@ -32,6 +34,7 @@ struct upstream_call {
 	struct usage_scan usage;
 	bool usage_on;
 	uint64_t t_last_data; /* last response data (SSE data event or body bytes) read */
+	uint64_t call;	      /* number of the exchange under way, for the correlation */
 };
 
 struct learned_addr {
@@ -45,6 +48,8 @@ struct upstream_index {
 	struct upstream_call *buckets[UPSTREAM_BUCKETS];
 	struct learned_addr learned[UPSTREAM_LEARNED];
 	unsigned int learned_next;
+	struct corr_index events; /* data events read, by hash */
+	uint64_t calls;		  /* exchanges answered so far */
 };
 
 extern const struct http_conn_ops upstream_ops;

@@ -17,6 +17,7 @@ struct rec_event {
 	enum sse_event_kind kind;
 	uint64_t size;
 	size_t end; /* offset in the whole input, not in the piece */
+	uint64_t data_hash;
 };
 
 /* Collects events; base is the offset of the piece being fed. */
@@ -36,6 +37,7 @@ static void rec_cb(void *ctx, const struct sse_event *ev)
 	r->ev[r->n].kind = ev->kind;
 	r->ev[r->n].size = ev->size;
 	r->ev[r->n].end = r->base + ev->end;
+	r->ev[r->n].data_hash = ev->data_hash;
 	r->n++;
 }
 
@@ -84,6 +86,7 @@ static void assert_same(const struct rec *a, const struct rec *b)
 		assert_int_equal(a->ev[i].kind, b->ev[i].kind);
 		assert_int_equal(a->ev[i].size, b->ev[i].size);
 		assert_int_equal(a->ev[i].end, b->ev[i].end);
+		assert_int_equal(a->ev[i].data_hash, b->ev[i].data_hash);
 	}
 }
 
@@ -484,6 +487,51 @@ static void test_long_field_name_and_line(void **state)
 	assert_int_equal(r.ev[0].size, 1008);
 }
 
+/* ---- data hash: what a client's onmessage gets, not the framing ---- */
+
+static uint64_t hash_of(const char *in)
+{
+	struct rec r;
+
+	feed_whole(&r, in);
+	assert_int_equal(r.n, 1);
+	return r.ev[0].data_hash;
+}
+
+static void test_data_hash_ignores_framing(void **state)
+{
+	uint64_t h = hash_of("data: a\ndata: b\n\n");
+
+	(void)state;
+	assert_int_not_equal(h, SSE_DATA_HASH_EMPTY);
+	assert_int_equal(hash_of("data:a\r\ndata:b\r\n\r\n"), h);
+	assert_int_equal(hash_of("event: x\ndata: a\nid: 7\ndata: b\n\n"), h);
+	assert_int_equal(hash_of(": note\ndata: a\rdata: b\r\r"), h);
+}
+
+static void test_data_hash_follows_the_data(void **state)
+{
+	uint64_t h = hash_of("data: a\ndata: b\n\n");
+
+	(void)state;
+	assert_int_not_equal(hash_of("data: ab\n\n"), h);
+	assert_int_not_equal(hash_of("data: a\n\n"), h);
+	assert_int_not_equal(hash_of("data: b\ndata: a\n\n"), h);
+	/* only one leading space belongs to the framing */
+	assert_int_not_equal(hash_of("data:  a\ndata: b\n\n"), h);
+	/* "data: a:b" keeps its colon */
+	assert_int_not_equal(hash_of("data: a:b\n\n"), hash_of("data: ab\n\n"));
+}
+
+static void test_data_hash_empty_without_data(void **state)
+{
+	(void)state;
+	assert_int_equal(hash_of(": heartbeat\n\n"), SSE_DATA_HASH_EMPTY);
+	assert_int_equal(hash_of("event: e\nid: 1\n\n"), SSE_DATA_HASH_EMPTY);
+	assert_int_equal(hash_of("data\n\n"), SSE_DATA_HASH_EMPTY);
+	assert_int_not_equal(hash_of("data\ndata\n\n"), SSE_DATA_HASH_EMPTY);
+}
+
 /* ---- any split gives the same result ---- */
 
 static const char split_lf[] = ": hb\n\ndata: {\"a\":1}\ndata: x\n\nevent: e\nid: 9\n\n"
@@ -607,6 +655,9 @@ int main(void)
 	    cmocka_unit_test(test_unterminated_event_not_dispatched),
 	    cmocka_unit_test(test_null_callback_is_allowed),
 	    cmocka_unit_test(test_long_field_name_and_line),
+	    cmocka_unit_test(test_data_hash_ignores_framing),
+	    cmocka_unit_test(test_data_hash_follows_the_data),
+	    cmocka_unit_test(test_data_hash_empty_without_data),
 	    cmocka_unit_test(test_every_split_point_lf),
 	    cmocka_unit_test(test_every_split_point_crlf),
 	    cmocka_unit_test(test_every_split_point_cr),

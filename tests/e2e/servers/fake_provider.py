@@ -56,6 +56,7 @@ import socket
 import struct
 import sys
 import time
+import uuid
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -87,6 +88,8 @@ class Call:
         self.close_after = num("close_after", -1)
         self.split_usage, self.split_delay = bool(body.get("split_usage")), num("split_delay_ms", 30) / 1000
         self.model = body.get("model", "unknown")
+        # unique per completion, as the providers' own (chatcmpl-..., msg_...)
+        self.completion_id = "chatcmpl-" + uuid.uuid4().hex
         self.transport = request.scope.get("e2e.transport")
         self.sha1 = hashlib.sha1()
         self.rec = {"id": body.get("e2e_id"), "port": request.scope["server"][1],
@@ -152,7 +155,7 @@ def sse(body):
 # --------------------------------------------------------------------------
 
 def openai_chunk(call, choices, usage):
-    return "data: " + dumps({"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1700000000,
+    return "data: " + dumps({"id": call.completion_id, "object": "chat.completion.chunk", "created": 1700000000,
                              "model": call.model, "choices": choices, "usage": usage}) + "\n\n"
 
 
@@ -177,7 +180,7 @@ async def chat(request: Request):
     if call.rec["stream"]:
         return sse(call.stream(openai_events(call)))
     await asyncio.sleep(call.first_delay)
-    body = {"id": "chatcmpl-e2e", "object": "chat.completion", "created": 1700000000, "model": call.model,
+    body = {"id": call.completion_id, "object": "chat.completion", "created": 1700000000, "model": call.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "tok " * call.completion},
                          "finish_reason": "stop"}], "usage": openai_usage(call)}
     call.log("complete")
@@ -198,7 +201,7 @@ def anthropic_event(kind, data):
 
 
 def anthropic_events(call):
-    start = {"message": {"id": "msg_e2e", "type": "message", "role": "assistant", "model": call.model,
+    start = {"message": {"id": "msg_" + call.completion_id[9:], "type": "message", "role": "assistant", "model": call.model,
                          "content": [], "stop_reason": None,
                          "usage": {"input_tokens": call.prompt, "output_tokens": 1}}}
     delta = {"index": 0, "delta": {"type": "text_delta", "text": "tok "}}
