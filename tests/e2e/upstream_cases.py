@@ -29,7 +29,6 @@ request written -> first data event read -> response complete).
 import bisect
 import hashlib
 import json
-import os
 import random
 import signal
 import time
@@ -600,15 +599,10 @@ def corr_figures(before, after, calls_by_provider):
                                        ("chunks", "sse_chunks_streamed_total", chunk_want))}
 
 
-# The 99 % target of issue 3 is not met yet (docs/design.md, "Correlation"):
-# by default the case checks that every stream and chunk is counted and
-# reports correct / unknown / wrong; E2E_CORRELATION_STRICT=1 checks the
-# target (and no wrong label).
-STRICT = os.environ.get("E2E_CORRELATION_STRICT") == "1"
-
-
 def corr_good(figures):
-    return all(s["counted"] == total and (not STRICT or s["correct"] >= 0.99 * total and not s["wrong"])
+    """Issue 3's target: every stream and chunk counted, at least 99 %
+    labelled with their provider, none with another."""
+    return all(s["counted"] == total and s["correct"] >= 0.99 * total and not s["wrong"]
                for s, total in figures.values())
 
 
@@ -639,24 +633,19 @@ def case_correlation(fx):
     ok, after = metrics.wait_for(exp.port, lambda s: corr_good(corr_figures(before, s, by_provider)),
                                  SETTLE_TIMEOUT)
     text = corr_text(corr_figures(before, after, by_provider), seed)
-    expect(ok, "correlation of the gateway's streams with their upstream calls (want all counted%s): %s",
-           ", >= 99 % correct, none wrong" if STRICT else "", text)
-    # Upstream calls of 20 concurrent TLS connections of an anyio client are
-    # not all attributed yet (issue 3 note: the "last TLS read of the
-    # thread" link is wrong when a task reads its ciphertext after other
-    # recv()s): their exact counts are checked with STRICT only, and the
-    # share counted is reported.
+    expect(ok, "correlation of the gateway's streams with their upstream calls (want all counted, "
+           ">= 99 %% correct, none wrong): %s", text)
+    # The upstream calls of 20 concurrent TLS connections of one anyio
+    # client, each exactly as the provider and gateway logged it.
     made = sum(len(cs) for cs in by_provider.values())
     counted = metrics.total(after, "sse_provider_requests_total", service=GATEWAY, model=model) - \
         metrics.total(before, "sse_provider_requests_total", service=GATEWAY, model=model)
     text += "; upstream calls counted: %d of %d" % (counted, made)
-    if STRICT:
-        try:
-            fx.settle(before, [e for p, cs in by_provider.items() for e in succeeded_expects(p, model, cs)],
-                      *map(corr_prefix, CORR))
-        except Failure as e:
-            raise Failure("%s; correlation figures: %s" % (e, text)) from None
-    expect(counted > 0, "no upstream call of the correlation run was counted: %s", text)
+    try:
+        fx.settle(before, [e for p, cs in by_provider.items() for e in succeeded_expects(p, model, cs)],
+                  *map(corr_prefix, CORR))
+    except Failure as e:
+        raise Failure("%s; correlation figures: %s" % (e, text)) from None
     print("NOTE upstream:correlation: %s" % text, flush=True)
 
 
