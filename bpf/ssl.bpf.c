@@ -368,8 +368,8 @@ static __always_inline void call_exit(int ret)
 		t->out_ssl = ssl; /* records it produced, if any, go out next */
 	if (kind == SSL_CALL_HANDSHAKE)
 		return;
-	if (lenp) {
-		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)lenp))
+	if (lenp) { /* SSL_read_ex: 1 and a count, or 0 (no data, or the end) */
+		if (ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)lenp))
 			return;
 	} else if (ret > 0) {
 		n = (__u32)ret;

@@ -108,7 +108,7 @@ static int attach_ssl(struct bpf_program *prog, const char *lib, const size_t *o
 		}
 		if (multi)
 			fd = uprobe_multi_attach(bpf_program__fd(prog), lib, &off[i], 1,
-						 ssl_probes[i].ret);
+						 ssl_probes[i].ret, 0);
 		else
 			link = bpf_program__attach_uprobe(prog, ssl_probes[i].ret, -1, lib, off[i]);
 		if (!link && fd < 0) {

@@ -76,11 +76,11 @@ def tls_setup(tmp, with_tls):
     return tls.client_context(tmp), [str(cert), str(key)]
 
 
-def _start(name, service, argv, tmp, cwd=None, with_tls=False):
+def _start(name, service, argv, tmp, cwd=None, with_tls=False, env=None):
     """argv PORT [CERT KEY]: the servers take the certificate after the port."""
     ctx, tls_args = tls_setup(tmp, with_tls)
     port = procs.free_port()
-    child = procs.spawn("%s-%d" % (name, port), argv + [str(port)] + tls_args, tmp, cwd=cwd)
+    child = procs.spawn("%s-%d" % (name, port), argv + [str(port)] + tls_args, tmp, cwd=cwd, env=env)
     server = Server(name, service, port, [child], ctx)
     try:
         procs.wait_http(child, port, tls=ctx)
@@ -90,9 +90,10 @@ def _start(name, service, argv, tmp, cwd=None, with_tls=False):
     return server
 
 
-def start_fastapi(tmp, name="fastapi", with_tls=False):
+def start_fastapi(tmp, name="fastapi", with_tls=False, env=None):
     # Started as /usr/bin/python3 so that comm is "python3".
-    return _start(name, "python3", [PYTHON, str(SERVERS / "fastapi_sse.py")], tmp, with_tls=with_tls)
+    return _start(name, "python3", [PYTHON, str(SERVERS / "fastapi_sse.py")], tmp, with_tls=with_tls,
+                  env=env)
 
 
 def start_node(tmp, name="node", with_tls=False):

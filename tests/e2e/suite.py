@@ -11,10 +11,14 @@ python3 services on the host, benchmarks for one, serve the bare
 stages) cannot be isolated that way: checks.settle() names any foreign
 traffic it saw when such a check fails.
 """
+import os
 import random
+import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import checks
 import client
@@ -384,6 +388,54 @@ def settled(ctx, before):
     return ctx
 
 
+# A libssl the exporter cannot know at start: a private copy, loaded by a
+# server started later through LD_LIBRARY_PATH. Only the periodic scan of
+# /proc/*/maps finds it (--tls.scan-interval, default 5 s).
+SYSTEM_LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+SCAN_INTERVAL_S = 5.0
+
+
+def tls_libraries(samples):
+    return metrics.total(samples, "sse_exporter_tls_libraries")
+
+
+def start_libssl_copy(tmp, exporter_port):
+    """fastapi-tls on its own copy of libssl, started after the exporter;
+    ready once the exporter counts one more hooked library."""
+    libdir = Path(tmp) / "libssl-copy"
+    libdir.mkdir(exist_ok=True)
+    shutil.copy2(os.path.realpath(SYSTEM_LIBSSL), libdir / "libssl.so.3")
+    before = metrics.scrape(exporter_port)
+    t0 = time.monotonic()
+    server = launch.start_fastapi(tmp, "fastapi-tls-libcopy", with_tls=True,
+                                  env=dict(os.environ, LD_LIBRARY_PATH=str(libdir)))
+    maps = Path("/proc/%d/maps" % server.children[0].pid).read_text()
+    expect(str(libdir) in maps, "the server does not map the copy of libssl in %s", libdir)
+    ok, _ = metrics.wait_for(exporter_port, lambda s: tls_libraries(s) > tls_libraries(before),
+                             timeout=SCAN_INTERVAL_S + 5.0)
+    delay = time.monotonic() - t0
+    expect(ok, "the copy of libssl was not hooked within %.0f s of the server's start",
+           SCAN_INTERVAL_S + 5.0)
+    print("NOTE fastapi-tls-libcopy: libssl copy hooked %.1f s after the server started "
+          "(scan interval %.0f s)" % (delay, SCAN_INTERVAL_S), flush=True)
+    return settled(Ctx(exporter_port, server), before)
+
+
+def case_library_found_later(ctx):
+    """After the scan hooked its copy of libssl, the server's TLS streams
+    are measured like any other."""
+    prefix, chat = chat_path("libcopy")
+    model = "e2e-libcopy"
+    before = ctx.scrape()
+    resps = parallel(ctx, [client.chat({"events": 4, "interval_ms": 10}, model, prefix=prefix)] * 3)
+    ground_truth_ok(resps, 4)
+    ctx.settle(before, [
+        inc("sse_requests_total", 3, service=ctx.svc, path=chat, model=model, status="success", code="200"),
+        inc("sse_chunks_streamed_total", sum(r.data_events for r in resps), service=ctx.svc, path=chat),
+        inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=ctx.svc, path=chat),
+    ])
+
+
 def groups(tmp):
     exporter = exporter_cases.Exporter(tmp)
     out = exporter_cases.first_groups(tmp, exporter)
@@ -396,5 +448,8 @@ def groups(tmp):
             return settled(Ctx(exporter.port(), start(tmp)), before)
         cases = [("%s:%s" % (kind, name), fn) for name, fn in SERVER_CASES]
         out.append(Group(setup, cases, lambda ctx: launch.stop_server(ctx.server)))
+    out.append(Group(lambda: start_libssl_copy(tmp, exporter.port()),
+                     [("fastapi-tls-libcopy:found_by_scan", case_library_found_later)],
+                     lambda ctx: launch.stop_server(ctx.server)))
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
             + upstream_cases.groups(tmp))

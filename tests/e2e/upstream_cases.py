@@ -661,11 +661,7 @@ METRIC_CASES = [
                                         completion_tokens=8)),
     ("provider_unknown_host", stream_case("up-unmapped", "llm-unmapped.e2e.test", chunks=3, prompt_tokens=6,
                                           completion_tokens=10)),
-    # "close" (the provider ends the TLS session mid-body) is counted as the
-    # caller's timeout for now: the exporter does not yet see the peer's
-    # close_notify before the caller closes (issue 3 note); it is left out
-    # rather than asserted wrong.
-    ("provider_failures", failure_case("up-fail", ["503", "400", "reset"], "failure", 2)),
+    ("provider_failures", failure_case("up-fail", ["503", "400", "reset", "close"], "failure", 3)),
     ("provider_timeouts", failure_case("up-timeout", ["504", "gateway_timeout"], "timeout", 2)),
     ("connect_refused", case_connect_refused),
     ("circuit_breaker", case_breaker),
