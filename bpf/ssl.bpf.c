@@ -97,8 +97,12 @@ static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_lin
 	}
 	if (fd >= 0) {
 		ssl_link_set(ssl, fd, SSL_LINK_EXACT);
-	} else if (!mem && link) {
-		link->flags |= SSL_NO_CONTENT; /* not worth trying again */
+	} else if (!mem) {
+		/* socket BIOs (linked by the call itself), Node's own BIOs, an
+		 * unknown layout: not worth trying again, nor recording
+		 * records for (that costs ~1 us per TLS syscall) */
+		if (link)
+			link->flags |= SSL_NO_CONTENT;
 	} else {
 		struct tls_thread *t = tls_thread_get(true);
 
