@@ -2,12 +2,13 @@
 upstream calls"), and the provider label of its own inbound streams.
 
 Fixture (one per run):
-- servers/fake_provider.py over TLS (the run's certificate, tls.py): one
-  process listening on one port per upstream host (HOSTS, SELF_HOST), and a
-  second one for REFUSED_HOST alone, which case_connect_refused stops;
-- servers/gateway.py: plaintext inbound, forwards each call over HTTPS to
-  127.0.0.1:port-of-host with an explicit `Host: <host>` header, one httpx
-  client (pooled) on one event-loop thread;
+- servers/fake_provider.py over TLS (the run's certificate, tls.py), but
+  plaintext HTTP for PLAIN_HOSTS: one process listening on one port per
+  upstream host (HOSTS, SELF_HOST), and a second one for REFUSED_HOST
+  alone, which case_connect_refused stops;
+- servers/gateway.py: plaintext inbound, forwards each call over HTTPS (or
+  HTTP) to 127.0.0.1:port-of-host with an explicit `Host: <host>` header,
+  one httpx client (pooled) on one event-loop thread;
 - an exporter of its own with EXPORTER_FLAGS, started in the background
   while the servers start; the `servers_*` cases do not need it (they check
   the servers and the ground truth alone, and also run as
@@ -58,7 +59,9 @@ HOSTS = {
     "llm.internal": "custom",             # --provider.map
     "llm-unmapped.e2e.test": "llm-unmapped.e2e.test",   # unknown host: the host itself
     "api.groq.com": "groq",               # circuit breaker
+    "api.deepseek.com": "deepseek",       # plaintext HTTP (PLAIN_HOSTS)
 }
+PLAIN_HOSTS = {"api.deepseek.com"}        # served over plaintext HTTP, the others over TLS
 REFUSED_HOST = "api.mistral.ai"           # its own provider process, stopped mid-case
 SELF_HOST = "selfcheck.e2e.test"          # servers_* cases: traffic no metric case filters on
 DEAD_HOST = "dead.e2e.test"               # nothing ever listens there
@@ -140,9 +143,9 @@ class Upstream:
         *ports, gw_port = free_ports(len(hosts) + 1)
         self.ports = dict(zip(hosts, ports))
         self.logs = {name: self.dir / (name + ".jsonl") for name in (GATEWAY, PROVIDER, REFUSABLE)}
-        upstreams = ["%s=%d" % hp for hp in self.ports.items()]
+        upstreams = ["%s=%s" % (h, port_arg(h, p)) for h, p in self.ports.items()]
         specs = [   # name, script, ports, arguments after the ports, TLS
-            (PROVIDER, "fake_provider.py", [self.ports[h] for h in list(HOSTS) + [SELF_HOST]],
+            (PROVIDER, "fake_provider.py", [port_arg(h, self.ports[h]) for h in list(HOSTS) + [SELF_HOST]],
              [cert, key, self.logs[PROVIDER]], self.tls),
             (REFUSABLE, "fake_provider.py", [self.ports[REFUSED_HOST]], [cert, key, self.logs[REFUSABLE]],
              self.tls),
@@ -244,17 +247,25 @@ class Upstream:
         return c
 
 
+def port_arg(host, port):
+    """How the provider and the gateway are told a host's port: http:PORT
+    for plaintext HTTP."""
+    return "http:%d" % port if host in PLAIN_HOSTS else str(port)
+
+
 def start_server(tmp, name, script, ports, args, ctx):
     """python3 (through a symlink `name`: comm == service) running
     servers/SCRIPT; the provider takes PORT[,PORT...] first, the gateway its
-    PORT. Ready once GET /health answers on every port (TLS with ctx)."""
+    PORT. Ready once GET /health answers on every port (TLS with ctx, but on
+    http:PORT)."""
     argv = [robustness_cases.alias(tmp, launch.PYTHON, name), launch.SERVERS / script,
             ",".join(map(str, ports))] + list(args)
-    child = procs.spawn("%s-%d" % (name, ports[0]), list(map(str, argv)), tmp)
-    server = launch.Server(name, name, ports[0], [child], ctx)
+    child = procs.spawn("%s-%s" % (name, ports[0]), list(map(str, argv)), tmp)
+    server = launch.Server(name, name, int(ports[0]), [child], ctx)
     try:
-        for port in ports:
-            procs.wait_http(child, port, tls=ctx)
+        for port in map(str, ports):
+            plain = port.startswith("http:")
+            procs.wait_http(child, int(port[5:] if plain else port), tls=None if plain else ctx)
         comm = robustness_cases.comm_of(child.pid)
         expect(comm == name, "%s runs as comm %r", name, comm)
     except Exception:
@@ -657,6 +668,8 @@ METRIC_CASES = [
     ("usage_split_over_reads", stream_case("up-split", "api.openai.com", chunks=2, split_usage=True,
                                            prompt_tokens=1234, completion_tokens=567)),
     ("json_answer", case_json),
+    ("stream_plaintext", stream_case("up-plain", "api.deepseek.com", chunks=3, interval_ms=20,
+                                     prompt_tokens=7, completion_tokens=9)),
     ("provider_map_custom", stream_case("up-custom", "llm.internal", chunks=3, prompt_tokens=5,
                                         completion_tokens=8)),
     ("provider_unknown_host", stream_case("up-unmapped", "llm-unmapped.e2e.test", chunks=3, prompt_tokens=6,

@@ -236,21 +236,34 @@ async def asgi(scope, receive, send):
     await app(scope, receive, send)
 
 
+def listening(port):
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted
+    # sockets only then (else Nagle holds events back).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+async def serve(tls_ports, plain_ports, cert, key):
+    common = dict(log_level="warning", access_log=False, lifespan="off", http="h11")
+    servers = [(uvicorn.Config(asgi, ssl_certfile=cert, ssl_keyfile=key, **common), tls_ports),
+               (uvicorn.Config(asgi, **common), plain_ports)]
+    await asyncio.gather(*(uvicorn.Server(config).serve(sockets=[listening(p) for p in ports])
+                           for config, ports in servers if ports))
+
+
 def main():
     global LOG
     ports, cert, key, log = sys.argv[1:5]
     LOG = open(log, "a", encoding="utf-8")
-    sockets = []
-    for port in ports.split(","):
-        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted
-        # sockets only then (else Nagle holds events back).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", int(port)))
-        sockets.append(sock)
-    config = uvicorn.Config(asgi, ssl_certfile=cert, ssl_keyfile=key, log_level="warning",
-                            access_log=False, lifespan="off", http="h11")
-    uvicorn.Server(config).run(sockets=sockets)
+    tls_ports, plain_ports = [], []
+    for port in ports.split(","):   # http:PORT serves plaintext HTTP
+        if port.startswith("http:"):
+            plain_ports.append(int(port[5:]))
+        else:
+            tls_ports.append(int(port))
+    asyncio.run(serve(tls_ports, plain_ports, cert, key))
 
 
 if __name__ == "__main__":

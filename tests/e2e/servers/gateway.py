@@ -94,7 +94,8 @@ def upstream_request(body, rec):
             rec["t_written"] = time.monotonic()
 
     path = "/v1/messages" if anthropic else "/v1/chat/completions"
-    url = "https://127.0.0.1:%d%s" % (UPSTREAMS[host], path)
+    scheme, port = UPSTREAMS[host]
+    url = "%s://127.0.0.1:%d%s" % (scheme, port, path)
     return STATE["client"].build_request("POST", url, content=json.dumps(body).encode(), headers=headers,
                                          timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, read=read_s),
                                          extensions={"trace": trace})
@@ -190,9 +191,10 @@ async def shutdown():
 
 def main():
     port, logfile, STATE["cafile"] = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    for arg in sys.argv[4:]:
+    for arg in sys.argv[4:]:   # HOST=PORT (HTTPS) or HOST=http:PORT
         host, _, upstream_port = arg.partition("=")
-        UPSTREAMS[host] = int(upstream_port)
+        plain = upstream_port.startswith("http:")
+        UPSTREAMS[host] = ("http" if plain else "https", int(upstream_port[5:] if plain else upstream_port))
     STATE["log"] = open(logfile, "a", encoding="utf-8")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http="h11")
 
