@@ -160,6 +160,22 @@ static void test_limits_and_timers(void **state)
 	assert_int_equal(c.sweep_interval_s, 5);
 }
 
+static void test_tls_on_by_default(void **state)
+{
+	struct config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "--log.level=info"), CONFIG_RUN);
+	assert_true(c.tls);
+	assert_int_equal(c.tls_scan_interval_s, 5);
+	assert_int_equal(PARSE(&c, "--no-tls"), CONFIG_RUN);
+	assert_false(c.tls);
+	assert_int_equal(PARSE(&c, "--no-tls", "--tls", "--tls.scan-interval=0"), CONFIG_RUN);
+	assert_true(c.tls);
+	assert_int_equal(c.tls_scan_interval_s, 0);
+	assert_int_equal(PARSE(&c, "--tls.scan-interval=86401"), CONFIG_EXIT_USAGE);
+}
+
 static void test_bad_port_values(void **state)
 {
 	struct config c;
@@ -347,6 +363,7 @@ int main(void)
 	    T(test_repeated_port),
 	    T(test_exe_and_cgroup),
 	    T(test_limits_and_timers),
+	    T(test_tls_on_by_default),
 	    T(test_bad_port_values),
 	    T(test_bad_pid_values),
 	    T(test_bad_limits),
