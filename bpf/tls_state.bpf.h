@@ -2,7 +2,7 @@
 /*
  * Which socket an OpenSSL SSL object writes to. The library hooks see an
  * SSL pointer, the syscall hooks see an fd; this state, shared by
- * ssl.bpf.c and sock_io.bpf.c, links them in one of three ways:
+ * ssl.bpf.c and sock_io.bpf.c, links them in these ways:
  *
  *  - socket BIO (nginx, blocking clients): the ciphertext read or write
  *    happens inside SSL_read, SSL_write or SSL_do_handshake, on the same
@@ -26,10 +26,10 @@
  *    between the library call and the syscall, so other connections' calls
  *    come in between.
  *
- * A socket taken firmly by one SSL object is not given to another (an
- * asyncio transport may flush buffered records of one connection right
- * after a library call on another). Once firm, a link lasts until
- * SSL_free.
+ * A socket taken firmly by one SSL object is not given to another by the
+ * order rules (an asyncio transport may flush buffered records of one
+ * connection right after a library call on another). An exact link (socket
+ * BIO or content) lasts until SSL_free; only content corrects a firm one.
  */
 #ifndef SSE_TLS_STATE_BPF_H
 #define SSE_TLS_STATE_BPF_H
