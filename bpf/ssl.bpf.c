@@ -9,9 +9,9 @@
  *
  * A uprobe costs ~1.7 us on bare metal (11-13 us in a nested VM), so the
  * hot path takes as few as it can: SSL_write is captured at entry only
- * (OpenSSL writes all of it or asks for a retry with the same arguments,
- * which tls_state.bpf.h recognises); SSL_read needs its return to know
- * the bytes.
+ * (OpenSSL writes all of it or, after EAGAIN, is called again with the
+ * same bytes first, which retried_bytes() skips); SSL_read needs its
+ * return to know the bytes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -134,7 +134,10 @@ static __always_inline struct conn_info *ssl_conn(__s32 fd)
 
 /* Copy state of one plaintext buffer, on the stack: a uprobe program can
  * be preempted, so a per-CPU scratch area could be overwritten under it
- * by another program on the same CPU. */
+ * by another program on the same CPU. The verifier follows the stack
+ * through every bpf_loop step, which bounds the records per call lower
+ * than the syscall path's (TLS records hold 16 KiB at most anyway). */
+#define PLAIN_SEGS_MAX 16
 struct plain_copy {
 	struct inflight in;
 	__u64 len;
@@ -149,7 +152,7 @@ static long plain_step(__u32 i, void *ctx)
 	struct data_event *ev;
 	__u64 n;
 
-	if (p->off >= p->len || p->seg >= CAPTURE_SEGS_MAX)
+	if (p->off >= p->len || p->seg >= PLAIN_SEGS_MAX)
 		return 1;
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -189,7 +192,7 @@ static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u
 
 	if (emit_small(&p.in, len))
 		return;
-	bpf_loop(CAPTURE_SEGS_MAX, plain_step, &p, 0);
+	bpf_loop(PLAIN_SEGS_MAX, plain_step, &p, 0);
 	if (p.len > p.off)
 		count(CNT_BYTES_UNCOPIED, p.len - p.off);
 }
@@ -211,12 +214,26 @@ static __always_inline void emit_marker(struct conn_info *info, __s32 fd, enum d
 	bpf_ringbuf_submit(ev, ring_flags());
 }
 
+/* Bytes at the start of a retried write that the blocked one already
+ * counted: up to where the last write's bytes ended, in the same buffer
+ * (same start, or advanced past what was sent), else as many as it had
+ * (a moved buffer holds the same bytes first). */
+static __always_inline __u64 retried_bytes(const struct ssl_link *link, __u64 buf)
+{
+	__u64 end = link->last_buf + link->last_len;
+
+	if (buf >= link->last_buf && buf <= end)
+		return end - buf;
+	return link->last_len;
+}
+
 static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len)
 {
 	struct ssl_key k = ssl_key_of(ssl);
 	struct ssl_link *link;
 	struct tls_thread *t;
 	struct conn_info *info;
+	__u64 skip = 0;
 
 	if (len <= 0)
 		return;
@@ -232,26 +249,21 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 			t->out_ssl = ssl; /* its send names the socket */
 		return;
 	}
-	if (link->retry_len) {
-		bool retry = link->retry_buf == buf && link->retry_len == (__u64)len;
-
-		link->retry_len = 0;
-		if (retry)
-			return;
+	if (link->flags & SSL_WRITE_RETRY) {
+		link->flags &= ~SSL_WRITE_RETRY;
+		skip = retried_bytes(link, buf);
 	}
-	if (link->flags & (SSL_SOCKET_BIO | SSL_LINK_WEAK) && !(link->flags & SSL_LINK_EXACT)) {
+	if (link->flags & SSL_SOCKET_BIO) {
+		link->last_buf = buf;
+		link->last_len = len;
+	} else if ((link->flags & SSL_LINK_WEAK) && !(link->flags & SSL_LINK_EXACT)) {
 		t = tls_thread_get(true);
-		if (t && (link->flags & SSL_SOCKET_BIO)) {
-			t->last_write_ssl = ssl;
-			t->last_write_buf = buf;
-			t->last_write_len = len;
-		} else if (t) {
+		if (t)
 			t->out_ssl = ssl; /* its send confirms or corrects the link */
-		}
 	}
 	info = ssl_conn(link->fd);
-	if (info)
-		emit_plaintext(info, link->fd, buf, len, DIR_OUT);
+	if (info && skip < (__u64)len)
+		emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT);
 }
 
 SEC("uprobe")

@@ -53,6 +53,7 @@ enum ssl_link_flags {
 	SSL_PEER_CLOSED = 1 << 2, /* the peer's close_notify was reported */
 	SSL_LINK_EXACT = 1 << 3,  /* proven by the records' bytes */
 	SSL_NO_CONTENT = 1 << 4,  /* BIOs whose bytes we cannot read (Node's) */
+	SSL_WRITE_RETRY = 1 << 5, /* a socket-BIO write hit EAGAIN: the next is a retry */
 };
 
 #define TLS_HEAD_LEN 16
@@ -81,10 +82,12 @@ struct {
 struct ssl_link {
 	__s32 fd;
 	__u32 flags;
-	/* a write that failed with EAGAIN on a socket BIO: OpenSSL wants it
-	 * retried with the same arguments, and the retry is not new data */
-	__u64 retry_buf;
-	__u64 retry_len;
+	/* socket BIO: the plaintext the last SSL_write was given (all of it
+	 * counted at entry). After EAGAIN OpenSSL wants the same bytes again,
+	 * maybe followed by more (nginx appends), from the same buffer, from
+	 * where it stopped (partial-write mode) or from a moved buffer. */
+	__u64 last_buf;
+	__u64 last_len;
 };
 
 struct {
@@ -112,10 +115,7 @@ struct tls_thread {
 	__u8 pad[2];
 	__s32 last_read_fd;
 	__s32 pad2;
-	__u64 out_ssl;	      /* memory BIO: whose records the next write carries */
-	__u64 last_write_ssl; /* last SSL_write: an EAGAIN below is its retry */
-	__u64 last_write_buf;
-	__u64 last_write_len;
+	__u64 out_ssl;	  /* memory BIO: whose records the next write carries */
 	__u64 inexact_ns; /* last call of an SSL object not linked exactly */
 };
 
@@ -217,6 +217,23 @@ static __always_inline void remember_head(const struct inflight *in, struct tls_
 	bpf_map_update_elem(&tls_heads, &k, &v, BPF_ANY);
 }
 
+/* A write outside SSL_read blocked: the SSL_write of the socket's SSL
+ * object will be called again for the same bytes. */
+static __always_inline void mark_write_retry(__s32 fd)
+{
+	struct conn_key key = current_key(fd);
+	struct fd_owner *o = bpf_map_lookup_elem(&ssl_fd_owners, &key);
+	struct ssl_link *link;
+	struct ssl_key k;
+
+	if (!o)
+		return;
+	k = ssl_key_of(o->ssl);
+	link = bpf_map_lookup_elem(&ssl_links, &k);
+	if (link && link->fd == fd && (link->flags & SSL_SOCKET_BIO))
+		link->flags |= SSL_WRITE_RETRY;
+}
+
 /* Called by the syscall hooks for every completed read or write of a TLS
  * connection: the ciphertext itself is never copied. */
 static __always_inline void tls_syscall_seen(const struct inflight *in, __s64 ret)
@@ -224,8 +241,6 @@ static __always_inline void tls_syscall_seen(const struct inflight *in, __s64 re
 	struct tls_thread *t = tls_thread_get(true);
 	enum data_dir dir = in->dir;
 	__s32 fd = in->fd;
-	struct ssl_key k;
-	struct ssl_link *link;
 
 	if (!t)
 		return;
@@ -247,14 +262,8 @@ static __always_inline void tls_syscall_seen(const struct inflight *in, __s64 re
 			ssl_link_set(t->out_ssl, fd, 0);
 		t->out_ssl = 0;
 	}
-	if (ret == -11 /* EAGAIN */ && t->last_write_ssl) {
-		k = ssl_key_of(t->last_write_ssl);
-		link = bpf_map_lookup_elem(&ssl_links, &k);
-		if (link && link->fd == fd && (link->flags & SSL_SOCKET_BIO)) {
-			link->retry_buf = t->last_write_buf;
-			link->retry_len = t->last_write_len;
-		}
-	}
+	if (ret == -11 /* EAGAIN */)
+		mark_write_retry(fd);
 }
 
 #endif

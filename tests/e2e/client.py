@@ -224,9 +224,15 @@ class Connection:
     are sent and responses read explicitly so that keep-alive and pipelining
     are under the caller's control."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=30.0, tls=None):
+    def __init__(self, port, host="127.0.0.1", timeout=30.0, tls=None, rcvbuf=None):
         self.host = host
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:   # before connect(): the window the peer may fill
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             self._start_tls(tls)
@@ -405,6 +411,18 @@ def request(port, req, abort_after_events=None, rst=False, timeout=30.0, tls=Non
     with Connection(port, timeout=timeout, tls=tls) as conn:
         t_start, t_sent = conn.send(req)
         return conn.read_response(t_start, t_sent, req.method, abort_after_events, rst)
+
+
+def stalled(port, req, stall_s, rcvbuf=4096, timeout=30.0, tls=None):
+    """One request from a client that reads nothing for stall_s, through a
+    small receive buffer: a fast server fills its socket and its writes
+    block (EAGAIN) meanwhile. Then the buffer grows and the response is
+    read at full speed."""
+    with Connection(port, timeout=timeout, tls=tls, rcvbuf=rcvbuf) as conn:
+        t_start, t_sent = conn.send(req)
+        time.sleep(stall_s)   # the slow reader under test, not a wait for readiness
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        return conn.read_response(t_start, t_sent, req.method)
 
 
 def keep_alive(port, reqs, timeout=30.0, tls=None):

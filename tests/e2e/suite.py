@@ -250,6 +250,23 @@ def case_server_abort(ctx):
     ] + back_to_baseline(ctx, before))
 
 
+def case_backpressure(ctx):
+    """A client that stops reading for a second: the server's writes block
+    and are retried (over TLS, SSL_write is called again with the bytes it
+    was given before, maybe more); every event and byte counts once."""
+    n, model = 3000, "e2e-stall-" + ctx.server.name
+    prefix, chat = chat_path("stall")
+    before = ctx.scrape()
+    resp = client.stalled(ctx.server.port, client.chat({"events": n, "interval_ms": 0}, model, prefix=prefix),
+                          1.0, tls=ctx.server.tls)
+    ground_truth_ok([resp], n)
+    ctx.settle(before, [
+        inc("sse_requests_total", 1, service=ctx.svc, path=chat, model=model, status="success", code="200"),
+        inc("sse_chunks_streamed_total", n, service=ctx.svc, path=chat),
+        inc("sse_bytes_streamed_total", resp.body_bytes, service=ctx.svc, path=chat),
+    ])
+
+
 def case_active_gauge(ctx):
     """5 slow streams: the gauges rise by 5 while open, then come back."""
     n = 5
@@ -371,6 +388,7 @@ SERVER_CASES = [
     ("http_duration", case_http_duration),
     ("path_normalisation", case_path_normalisation),
     ("json_not_sse", case_json_not_sse),
+    ("backpressure", case_backpressure),
     ("counted_once", case_counted_once),
 ]
 
