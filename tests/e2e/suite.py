@@ -264,7 +264,7 @@ def case_backpressure(ctx):
         inc("sse_requests_total", 1, service=ctx.svc, path=chat, model=model, status="success", code="200"),
         inc("sse_chunks_streamed_total", n, service=ctx.svc, path=chat),
         inc("sse_bytes_streamed_total", resp.body_bytes, service=ctx.svc, path=chat),
-    ])
+    ] + back_to_baseline(ctx, before))
 
 
 def case_active_gauge(ctx):
