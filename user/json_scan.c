@@ -15,18 +15,17 @@
 #include <string.h>
 
 enum {
-	JS_START,	  /* before the top-level '{' */
-	JS_KEY_OR_END,	  /* after '{': a key or '}' */
-	JS_KEY_START,	  /* after ',': a key */
-	JS_KEY,		  /* inside a key string */
-	JS_COLON,	  /* after a key */
-	JS_VALUE,	  /* after ':' */
-	JS_STRING,	  /* inside a top-level string value */
-	JS_LITERAL,	  /* inside true/false/null or a number */
-	JS_NESTED,	  /* inside a nested object or array, outside strings */
-	JS_NESTED_STRING, /* inside a string of a nested value */
-	JS_AFTER_VALUE,	  /* after a value: ',' or '}' */
-	JS_END,		  /* top-level object closed: the rest is ignored */
+	JS_START,	/* before the top-level '{' */
+	JS_KEY_OR_END,	/* after '{': a key or '}' */
+	JS_KEY_START,	/* after ',': a key */
+	JS_KEY,		/* inside a key string */
+	JS_COLON,	/* after a key */
+	JS_VALUE,	/* after ':' */
+	JS_STRING,	/* inside a top-level string value */
+	JS_LITERAL,	/* inside true/false/null or a number */
+	JS_NESTED,	/* inside a nested object or array */
+	JS_AFTER_VALUE, /* after a value: ',' or '}' */
+	JS_END,		/* top-level object closed: the rest is ignored */
 };
 
 enum {
@@ -196,7 +195,7 @@ static void value_start(struct json_scan *s, unsigned char c)
 		}
 		s->state = JS_STRING;
 	} else if (c == '{' || c == '[') {
-		s->depth = 1;
+		json_skip_start(&s->skip);
 		s->state = JS_NESTED;
 	} else if (is_literal_char(c)) {
 		s->lit[0] = (char)c;
@@ -220,31 +219,18 @@ static void literal_byte(struct json_scan *s, unsigned char c)
 	after_value(s, c);
 }
 
-/* Brackets are counted, not matched: only the depth matters here. */
 static void nested_byte(struct json_scan *s, unsigned char c)
 {
-	if (c == '"') {
-		s->escape = false;
-		s->state = JS_NESTED_STRING;
-	} else if (c == '{' || c == '[') {
-		if (s->depth == UINT32_MAX)
-			fail(s); /* cannot track deeper: stop rather than guess */
-		else
-			s->depth++;
-	} else if (c == '}' || c == ']') {
-		if (--s->depth == 0)
-			s->state = JS_AFTER_VALUE;
+	switch (json_skip_byte(&s->skip, c)) {
+	case JSON_SKIP_DONE:
+		s->state = JS_AFTER_VALUE;
+		break;
+	case JSON_SKIP_TOO_DEEP:
+		fail(s);
+		break;
+	case JSON_SKIP_MORE:
+		break;
 	}
-}
-
-static void nested_string_byte(struct json_scan *s, unsigned char c)
-{
-	if (s->escape)
-		s->escape = false; /* \uXXXX needs nothing: hex has no '"' */
-	else if (c == '\\')
-		s->escape = true;
-	else if (c == '"')
-		s->state = JS_NESTED;
 }
 
 static void scan_byte(struct json_scan *s, unsigned char c)
@@ -285,9 +271,6 @@ static void scan_byte(struct json_scan *s, unsigned char c)
 		break;
 	case JS_NESTED:
 		nested_byte(s, c);
-		break;
-	case JS_NESTED_STRING:
-		nested_string_byte(s, c);
 		break;
 	case JS_AFTER_VALUE:
 		after_value(s, c);

@@ -13,15 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json_skip.h"
+
 #define JSON_MODEL_MAX 64
 
 struct json_scan {
 	/* scanner state (internal) */
 	uint8_t state;
-	uint32_t depth;	    /* nesting depth of a skipped value, saturating */
-	bool escape;	    /* previous string byte was a backslash */
-	uint8_t esc_hex;    /* hex digits of a \uXXXX escape still expected */
-	uint16_t esc_value; /* code unit of that escape so far */
+	struct json_skip skip; /* a nested value being skipped */
+	bool escape;	       /* previous string byte was a backslash */
+	uint8_t esc_hex;       /* hex digits of a \uXXXX escape still expected */
+	uint16_t esc_value;    /* code unit of that escape so far */
 	uint8_t key_len;
 	char key[8]; /* current top-level key, only if short */
 	bool key_overflow;

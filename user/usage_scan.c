@@ -24,8 +24,7 @@ enum {
 	UJ_STRING,	 /* inside a string value */
 	UJ_LITERAL,	 /* inside a number, true, false or null */
 	UJ_AFTER_VALUE,	 /* ',' or the closing bracket; at top level, another value */
-	UJ_SKIP,	 /* inside a value nested too deep, outside strings */
-	UJ_SKIP_STRING,	 /* inside a string of such a value */
+	UJ_SKIP,	 /* inside a value nested too deep */
 };
 
 enum {
@@ -110,7 +109,7 @@ static void push(struct usage_json *j, bool object, bool usage)
 	uint32_t bit;
 
 	if (j->depth == USAGE_DEPTH_MAX) {
-		j->skip_depth = 1;
+		json_skip_start(&j->skip);
 		j->state = UJ_SKIP;
 		return;
 	}
@@ -244,16 +243,15 @@ static void colon(struct usage_json *j, unsigned char c)
 
 static void skip_byte(struct usage_json *j, unsigned char c)
 {
-	if (c == '"') {
-		j->escape = false;
-		j->state = UJ_SKIP_STRING;
-	} else if (c == '{' || c == '[') {
-		if (j->skip_depth == UINT32_MAX)
-			fail(j); /* cannot track deeper: stop rather than guess */
-		else
-			j->skip_depth++;
-	} else if ((c == '}' || c == ']') && --j->skip_depth == 0) {
+	switch (json_skip_byte(&j->skip, c)) {
+	case JSON_SKIP_DONE:
 		j->state = UJ_AFTER_VALUE;
+		break;
+	case JSON_SKIP_TOO_DEEP:
+		fail(j);
+		break;
+	case JSON_SKIP_MORE:
+		break;
 	}
 }
 
@@ -355,11 +353,8 @@ static void json_byte(struct usage_scan *s, unsigned char c)
 	case UJ_AFTER_VALUE:
 		after_value(j, c);
 		break;
-	case UJ_SKIP:
+	default: /* UJ_SKIP */
 		skip_byte(j, c);
-		break;
-	default: /* UJ_SKIP_STRING */
-		string_byte(j, c, UJ_SKIP);
 		break;
 	}
 }

@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json_skip.h"
+
 /* Larger values are not token counts: treated as not seen. */
 #define USAGE_TOKENS_MAX (1ULL << 40)
 /* Containers nested deeper than this are skipped unread. */
@@ -49,12 +51,12 @@ struct usage {
 /* JSON scanner of one text (internal). */
 struct usage_json {
 	uint8_t state;
-	uint8_t depth;	     /* open containers, at most USAGE_DEPTH_MAX */
-	uint32_t obj_bits;   /* bit d-1: the container at depth d is an object */
-	uint32_t usage_bits; /* bit d-1: ... and the value of a usage key */
-	uint32_t skip_depth; /* brackets open in a skipped too-deep value */
-	uint8_t want;	     /* what the value of the current member is for */
-	bool escape;	     /* previous string byte was a backslash */
+	uint8_t depth;	       /* open containers, at most USAGE_DEPTH_MAX */
+	uint32_t obj_bits;     /* bit d-1: the container at depth d is an object */
+	uint32_t usage_bits;   /* bit d-1: ... and the value of a usage key */
+	struct json_skip skip; /* a value nested too deep, being skipped */
+	uint8_t want;	       /* what the value of the current member is for */
+	bool escape;	       /* previous string byte was a backslash */
 	uint8_t key_len;
 	bool key_other; /* the key cannot be one we look for */
 	char key[USAGE_KEY_MAX];
