@@ -71,7 +71,9 @@ static void correlate(struct conn_entry *e, const struct http_exchange *x,
 		provider = corr_index_find(&e->c->upstreams.events, e->key.tgid, ev->data_hash, ts);
 	if (provider)
 		corr_match(&e->corr, provider);
-	for (u = upstream_first(&e->c->upstreams, e->key.tgid); u && !provider; u = u->next)
+	/* once two providers fed it, the fallback's answer is final */
+	for (u = upstream_first(&e->c->upstreams, e->key.tgid); u && !provider && !e->corr.mixed;
+	     u = u->next)
 		if (u->tgid == e->key.tgid && u->t_last_data >= x->req.t_first)
 			corr_note(&e->corr, u->provider);
 	provider = corr_decide(&e->corr, false);
