@@ -23,10 +23,12 @@ from pathlib import Path
 import checks
 import client
 import exporter_cases
+import flag_cases
 import launch
 import metrics
 import robustness_cases
 import upstream_cases
+import webconfig_cases
 from checks import duration_tolerance, gauge, gauge_at_least, inc, near
 from framework import Group, expect
 
@@ -470,4 +472,4 @@ def groups(tmp):
                      [("fastapi-tls-libcopy:found_by_scan", case_library_found_later)],
                      lambda ctx: launch.stop_server(ctx.server)))
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
-            + upstream_cases.groups(tmp))
+            + upstream_cases.groups(tmp) + flag_cases.groups(tmp) + webconfig_cases.groups(tmp))
