@@ -25,6 +25,7 @@ import client
 import exporter_cases
 import flag_cases
 import launch
+import own_metrics_cases
 import metrics
 import robustness_cases
 import upstream_cases
@@ -472,4 +473,5 @@ def groups(tmp):
                      [("fastapi-tls-libcopy:found_by_scan", case_library_found_later)],
                      lambda ctx: launch.stop_server(ctx.server)))
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
-            + upstream_cases.groups(tmp) + flag_cases.groups(tmp) + webconfig_cases.groups(tmp))
+            + upstream_cases.groups(tmp) + flag_cases.groups(tmp) + webconfig_cases.groups(tmp)
+            + own_metrics_cases.groups(tmp))
