@@ -5,6 +5,7 @@ client measured, and calls settle(): the exporter catches up
 asynchronously, so the expectations are polled until they all hold, and on
 timeout the failure lists every one that does not, with the value seen.
 """
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -67,17 +68,59 @@ def gauge_at_least(name, value, **filters):
     return Expect(name, filters, lambda v: v >= value - EPS, ">= %s" % fmt(value), absolute=True)
 
 
-def settle(port, before, expects, timeout=SETTLE_TIMEOUT, own_paths=()):
-    """Poll the exporter until every expectation holds; returns the scrape."""
+# How long a settled value must then stay unchanged: a count that arrives
+# late (a connection swept a second time, a close seen late) lands within
+# one sweep of the exporter, plus the time to turn it into metrics.
+DEFAULT_SWEEP_S = 2.0      # the exporter's --sweep.interval default
+STAY_MARGIN_S = 0.5
+_sweep_of_port = {}
+
+
+def register_sweep(port, seconds):
+    """The exporter on `port` runs with --sweep.interval=seconds."""
+    _sweep_of_port[port] = seconds
+
+
+def stay_seconds(port):
+    return _sweep_of_port.get(port, DEFAULT_SWEEP_S) + STAY_MARGIN_S
+
+
+def no_loss():
+    """No kernel event was dropped: every case that is not about loss
+    expects the ring buffer to keep up."""
+    return inc("sse_exporter_events_lost_total", 0)
+
+
+def settle(port, before, expects, timeout=SETTLE_TIMEOUT, own_paths=(), stay=True, loss_ok=False):
+    """Poll the exporter until every expectation holds, then (stay) scrape
+    again after a sweep interval and a margin and require every observed
+    value unchanged, so that a late count is not absorbed by the next
+    case's baseline. Transient states (gauges while streams are open) pass
+    stay=False. Returns the last scrape."""
+    expects = list(expects) + ([] if loss_ok else [no_loss()])
     ok, after = metrics.wait_for(port, lambda s: all(e.holds(before, s) for e in expects), timeout)
     if not ok:
-        bad = [e.describe(before, after) for e in expects if not e.holds(before, after)]
-        foreign = foreign_traffic(before, after, expects, own_paths)
-        if foreign:
-            bad.append("NOTE other traffic of the same service during this test: " + ", ".join(
-                '%s %s +%s' % (svc, path, fmt(n)) for (svc, path), n in sorted(foreign.items())))
-        raise Failure("after %.0f s: %s" % (timeout, "; ".join(bad)))
-    return after
+        fail(before, after, expects, own_paths, "after %.0f s" % timeout,
+             [e.describe(before, after) for e in expects if not e.holds(before, after)])
+    if not stay:
+        return after
+    time.sleep(stay_seconds(port))   # proving absence of change: nothing to poll for
+    later = metrics.scrape(port)
+    moved = ["%s: %s then %s" % (series(e.name, e.filters), fmt(e.observed(before, after)),
+                                 fmt(e.observed(before, later)))
+             for e in expects if abs(e.observed(before, later) - e.observed(before, after)) > EPS]
+    if moved:
+        fail(before, later, expects, own_paths,
+             "values changed %.1f s after they matched" % stay_seconds(port), moved)
+    return later
+
+
+def fail(before, after, expects, own_paths, when, problems):
+    foreign = foreign_traffic(before, after, expects, own_paths)
+    if foreign:
+        problems.append("NOTE other traffic of the same service during this test: " + ", ".join(
+            '%s %s +%s' % (svc, path, fmt(n)) for (svc, path), n in sorted(foreign.items())))
+    raise Failure("%s: %s" % (when, "; ".join(problems)))
 
 
 def foreign_traffic(before, after, expects, own_paths=()):

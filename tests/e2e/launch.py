@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import checks
 import client
 import procs
 import tls
@@ -159,9 +160,14 @@ STARTERS = {"fastapi": start_fastapi, "node": start_node, "go": start_go, "nginx
 TLS_STARTERS = {"fastapi-tls": start_fastapi_tls, "node-tls": start_node_tls, "nginx-tls": start_nginx_tls}
 
 
-def start_exporter(tmp, timeout=30.0, extra=()):
-    """The one exporter of the run, default flags; returns (child, port)
-    once /health is 200."""
+# The shared exporter sweeps every second: checks.settle() waits one sweep
+# after values match to see that they stay, on every case.
+SHARED_EXPORTER_FLAGS = ("--sweep.interval=1",)
+
+
+def start_exporter(tmp, timeout=30.0, extra=SHARED_EXPORTER_FLAGS):
+    """An exporter with `extra` flags; returns (child, port) once /health
+    is 200, its sweep interval registered for checks.settle()."""
     if not (REPO / EXPORTER).exists():   # an absolute EXPORTER wins over REPO
         raise RuntimeError("%s does not exist: run `make` first" % (REPO / EXPORTER))
     port = procs.free_port()
@@ -173,7 +179,15 @@ def start_exporter(tmp, timeout=30.0, extra=()):
         procs.stop(child)
         raise RuntimeError("exporter never answered /health with 200: %s\n--- full exporter log ---\n%s"
                            % (e, child.log.read_text(errors="replace"))) from None
+    checks.register_sweep(port, sweep_interval(extra))
     return child, port
+
+
+def sweep_interval(args):
+    for arg in args:
+        if arg.startswith("--sweep.interval="):
+            return float(arg.split("=", 1)[1])
+    return checks.DEFAULT_SWEEP_S
 
 
 def start_prometheus(tmp, target_port, timeout=30.0):

@@ -52,8 +52,8 @@ class Ctx:
     def scrape(self):
         return metrics.scrape(self.port)
 
-    def settle(self, before, expects, timeout=checks.SETTLE_TIMEOUT, own_paths=()):
-        return checks.settle(self.port, before, expects, timeout, own_paths)
+    def settle(self, before, expects, timeout=checks.SETTLE_TIMEOUT, own_paths=(), stay=True):
+        return checks.settle(self.port, before, expects, timeout, own_paths, stay)
 
     def baseline(self, before, name):
         return metrics.total(before, name, service=self.svc)
@@ -285,7 +285,7 @@ def case_active_gauge(ctx):
         # The streams last ~2 s: poll while they are open.
         ctx.settle(before, [gauge("sse_active_connections", base_sse + n, service=ctx.svc),
                             gauge_at_least("http_connections_active", base_conn + n, service=ctx.svc)],
-                   timeout=1.8, own_paths=[label])
+                   timeout=1.8, own_paths=[label], stay=False)
     finally:
         worker.join()
     ground_truth_ok(out.get("resps", []), 20)
@@ -405,7 +405,10 @@ def settled(ctx, before):
         probes = (metrics.total(samples, "http_requests_total", service=ctx.svc, path="/health")
                   - metrics.total(before, "http_requests_total", service=ctx.svc, path="/health"))
         return probes >= 1 and metrics.total(samples, "http_connections_active", service=ctx.svc) == 0
-    metrics.wait_for(ctx.port, quiet, timeout=10.0)
+    ok, samples = metrics.wait_for(ctx.port, quiet, timeout=10.0)
+    expect(ok, "the launcher's probe of %s never settled: /health requests %s, http_connections_active %s",
+           ctx.svc, metrics.total(samples, "http_requests_total", service=ctx.svc, path="/health"),
+           metrics.total(samples, "http_connections_active", service=ctx.svc))
     return ctx
 
 
