@@ -33,6 +33,7 @@ class Server:
     port: int
     children: list = field(default_factory=list)
     tls: object = None   # client ssl.SSLContext if the server speaks HTTPS
+    times_log: Path = None   # E2E_TIMES_LOG of the server (tests/e2e/README.md)
 
     # The client entry points, over TLS when the server speaks it: cases
     # written against these run unchanged on plaintext and TLS servers.
@@ -81,8 +82,10 @@ def _start(name, service, argv, tmp, cwd=None, with_tls=False, env=None):
     """argv PORT [CERT KEY]: the servers take the certificate after the port."""
     ctx, tls_args = tls_setup(tmp, with_tls)
     port = procs.free_port()
+    times_log = Path(tmp) / ("%s-%d.times.jsonl" % (name, port))
+    env = dict(env or os.environ, E2E_TIMES_LOG=str(times_log))
     child = procs.spawn("%s-%d" % (name, port), argv + [str(port)] + tls_args, tmp, cwd=cwd, env=env)
-    server = Server(name, service, port, [child], ctx)
+    server = Server(name, service, port, [child], ctx, times_log)
     try:
         procs.wait_http(child, port, tls=ctx)
     except Exception:

@@ -28,6 +28,7 @@ import launch
 import own_metrics_cases
 import metrics
 import robustness_cases
+import timing
 import upstream_cases
 import webconfig_cases
 from checks import duration_tolerance, gauge, gauge_at_least, inc, near
@@ -78,6 +79,27 @@ def ground_truth_ok(resps, data_events=None):
                    r.data_events, data_events)
 
 
+def line_ends(body):
+    """{"crlf", "lf", "cr"}: the line ends a body uses."""
+    crlf = body.count(b"\r\n")
+    counts = {"crlf": crlf, "lf": body.count(b"\n") - crlf, "cr": body.count(b"\r") - crlf}
+    return {k for k, v in counts.items() if v}
+
+
+def wire_ok(resps, q):
+    """The server sent what the query asked for, so that a server ignoring
+    heartbeats=, eol= or multiline= cannot turn a case into another one."""
+    want_eol, lines = q.get("eol", "lf"), 2 if q.get("multiline") == "1" else 1
+    for r in resps:
+        expect(r.heartbeats == int(q.get("heartbeats", 0)), "ground truth: %d heartbeats, want %s",
+               r.heartbeats, q.get("heartbeats", 0))
+        expect(line_ends(r.body) == {want_eol}, "ground truth: line ends %s, want %s",
+               sorted(line_ends(r.body)), want_eol)
+        data = [e.data for e in r.events if e.kind == "data"]
+        bad = [d for d in data[:-1] if d.count("\n") + 1 != lines] + [d for d in data[-1:] if d != "[DONE]"]
+        expect(not bad, "ground truth: data events %r, want %d line(s) each and [DONE] last", bad[:2], lines)
+
+
 def data_event_bytes(resps):
     """Bytes of the data events (heartbeats excluded) as received, line ends
     included, chunk framing excluded: what sse_chunk_size_bytes observes
@@ -108,7 +130,8 @@ def back_to_baseline(ctx, before):
 # --------------------------------------------------------------------------
 
 def case_basic_streams(ctx):
-    """10 concurrent chat streams of 5 events: the full server-side catalog."""
+    """10 concurrent chat streams of 5 events: the full server-side catalog,
+    durations to the millisecond."""
     n, model = 10, "e2e-basic-" + ctx.server.name
     prefix, chat = chat_path("basic")
     # first_delay_ms separates time-to-first-chunk and stream lifetime from
@@ -118,44 +141,68 @@ def case_basic_streams(ctx):
     resps = parallel(ctx, [client.chat(q, model, prefix=prefix)] * n)
     ground_truth_ok(resps, 5)
     svc, chunks = ctx.svc, sum(r.data_events for r in resps)
-    dur = sum(r.duration for r in resps)
-    stream = sum(r.stream_duration for r in resps)
-    ttfc = sum(r.ttfc for r in resps)
-    head = sum(r.t_headers - r.t_start for r in resps)
     ctx.settle(before, [
         inc("sse_requests_total", n, service=svc, path=chat, model=model, status="success", code="200"),
         inc("sse_requests_total", n, service=svc, path=chat),
         inc("sse_chunks_streamed_total", chunks, service=svc, path=chat),
         inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=chat),
-        inc("sse_request_duration_seconds_count", n, service=svc, path=chat),
-        near("sse_request_duration_seconds_sum", dur, duration_tolerance(n, dur), service=svc, path=chat),
-        inc("sse_time_to_first_chunk_seconds_count", n, service=svc, path=chat, model=model),
-        near("sse_time_to_first_chunk_seconds_sum", ttfc, duration_tolerance(n, ttfc),
-             service=svc, path=chat, model=model),
-        inc("sse_stream_duration_seconds_count", n, service=svc, path=chat),
-        near("sse_stream_duration_seconds_sum", stream, duration_tolerance(n, stream),
-             service=svc, path=chat),
-        inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=svc, path=chat),
         inc("sse_chunk_size_bytes_count", chunks, service=svc, path=chat),
         inc("sse_chunk_size_bytes_sum", data_event_bytes(resps), service=svc, path=chat),
         inc("sse_heartbeats_total", 0, service=svc, path=chat),
         inc("http_requests_total", n, service=svc, method="POST", path=chat, status="200"),
-        inc("http_request_duration_seconds_count", n, service=svc, method="POST", path=chat),
+        # Each request was the first on its connection: queue once each.
+        inc("sse_stage_duration_seconds_count", n, service=svc, stage="queue"),
+    ] + duration_expects(ctx, resps, chat, chat, model) + back_to_baseline(ctx, before))
+
+
+def duration_expects(ctx, resps, path, label, model):
+    """Every duration family of the case's streams (the only traffic of the
+    service meanwhile: stages are labelled by service alone)."""
+    n, svc = len(resps), ctx.svc
+    if ctx.server.times_log is None:
+        return client_duration_expects(ctx, resps, label, model)
+    out, f = timing.stream_expects(ctx.server, path, label, n, model)
+    for stage, values in (("first_byte", f["head"]), ("first_chunk", f["first_chunk"]),
+                          ("streaming", f["streaming"]), ("total", f["request"])):
+        out += timing.histogram("sse_stage_duration_seconds", values, service=svc, stage=stage)
+    return out
+
+
+def client_duration_expects(ctx, resps, label, model):
+    """nginx logs no times of its own writes: the client's, with the
+    tolerance of checks.duration_tolerance."""
+    n, svc = len(resps), ctx.svc
+    dur = sum(r.duration for r in resps)
+    stream = sum(r.stream_duration for r in resps)
+    ttfc = sum(r.ttfc for r in resps)
+    head = sum(r.t_headers - r.t_start for r in resps)
+    return [
+        inc("sse_request_duration_seconds_count", n, service=svc, path=label),
+        near("sse_request_duration_seconds_sum", dur, duration_tolerance(n, dur), service=svc, path=label),
+        inc("sse_time_to_first_chunk_seconds_count", n, service=svc, path=label, model=model),
+        near("sse_time_to_first_chunk_seconds_sum", ttfc, duration_tolerance(n, ttfc),
+             service=svc, path=label, model=model),
+        inc("sse_stream_duration_seconds_count", n, service=svc, path=label),
+        near("sse_stream_duration_seconds_sum", stream, duration_tolerance(n, stream),
+             service=svc, path=label),
+        inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=svc, path=label),
+        inc("http_request_duration_seconds_count", n, service=svc, method="POST", path=label),
         near("http_request_duration_seconds_sum", head, duration_tolerance(n, head),
-             service=svc, method="POST", path=chat),
-        # Each request was the first on its connection: every stage once.
+             service=svc, method="POST", path=label),
         *[inc("sse_stage_duration_seconds_count", n, service=svc, stage=stage)
-          for stage in ("queue", "first_byte", "first_chunk", "streaming", "total")],
-    ] + back_to_baseline(ctx, before))
+          for stage in ("first_byte", "first_chunk", "streaming", "total")],
+    ]
 
 
 def stream_case(tag, q, n=3):
-    """n streams with the given query: events, heartbeats and bytes exact."""
+    """n streams with the given query: events, heartbeats and bytes exact,
+    what the server sent checked against the query, gaps to the ms."""
     def case(ctx):
         path, label = sse_path(tag)
         before = ctx.scrape()
         resps = parallel(ctx, [client.events(path, q)] * n)
         ground_truth_ok(resps, int(q.get("events", 5)))
+        wire_ok(resps, q)
         svc, chunks = ctx.svc, sum(r.data_events for r in resps)
         ctx.settle(before, [
             inc("sse_requests_total", n, service=svc, path=label, status="success", code="200"),
@@ -164,9 +211,16 @@ def stream_case(tag, q, n=3):
             inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=label),
             inc("sse_chunk_size_bytes_count", chunks, service=svc, path=label),
             inc("sse_chunk_size_bytes_sum", data_event_bytes(resps), service=svc, path=label),
-            inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=svc, path=label),
-        ] + back_to_baseline(ctx, before))
+        ] + gap_expects(ctx, resps, path.split("?")[0], label) + back_to_baseline(ctx, before))
     return case
+
+
+def gap_expects(ctx, resps, path, label):
+    if ctx.server.times_log is None:
+        return [inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=ctx.svc, path=label)]
+    f = timing.figures(timing.server_streams(ctx.server, path, len(resps)))
+    return (timing.histogram("sse_inter_chunk_gap_seconds", f["gaps"], service=ctx.svc, path=label)
+            + timing.histogram("sse_stream_duration_seconds", f["stream"], service=ctx.svc, path=label))
 
 
 def case_keep_alive(ctx):
@@ -301,14 +355,12 @@ def case_http_duration(ctx):
     resps = [ctx.server.request(client.get("/items/%s/%s" % (tag, uid()))) for _ in range(n)]
     expect(all(r.status == 200 and not r.is_sse for r in resps), "ground truth: %r",
            [(r.status, r.headers.get("content-type")) for r in resps])
-    dur = sum(r.duration for r in resps)
     ctx.settle(before, [
         inc("http_requests_total", n, service=ctx.svc, method="GET", path=label, status="200"),
-        inc("http_request_duration_seconds_count", n, service=ctx.svc, method="GET", path=label),
-        near("http_request_duration_seconds_sum", dur, duration_tolerance(n, dur),
-             service=ctx.svc, method="GET", path=label),
         inc("sse_requests_total", 0, service=ctx.svc, path=label),
-    ] + back_to_baseline(ctx, before))
+    ] + timing.client_bounded("http_request_duration_seconds", [r.duration for r in resps],
+                              service=ctx.svc, method="GET", path=label)
+      + back_to_baseline(ctx, before))
 
 
 def case_path_normalisation(ctx):

@@ -9,11 +9,14 @@ self-check can compare what the client received with a reference body.
 """
 import asyncio
 import json
+import os
 import sys
+import time
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 CHUNK = '{"id":"x","object":"chat.completion.chunk","choices":[{"delta":{"content":"tok"}}]}'
 # The same JSON split over two data lines; joined with "\n" it is still valid.
@@ -63,14 +66,33 @@ def plan(p):
             yield "data", data_event(p, i)
 
 
-async def sse_body(p):
+TIMES_LOG = os.environ.get("E2E_TIMES_LOG")
+
+
+def log_times(times):
+    """One JSON line per complete stream (E2E_TIMES_LOG): the monotonic
+    times the exporter's durations are compared with."""
+    if TIMES_LOG:
+        with open(TIMES_LOG, "a") as f:
+            f.write(json.dumps(times) + "\n")
+
+
+async def sse_body(p, times):
+    # The generator runs again only after Starlette handed the previous
+    # piece to uvicorn, which writes it at once: times taken on resuming are
+    # the write times (the first entry follows the headers' write).
+    times["t_headers"] = time.monotonic()
     sent_data = 0
     for n, (kind, text) in enumerate(plan(p)):
         await asyncio.sleep(p["first_delay"] if n == 0 else p["interval"])
         yield text.encode()
+        if kind == "data":
+            times["t_data"].append(time.monotonic())
         sent_data += kind == "data"
         if sent_data == p["abort_after"] < p["events"]:
             raise StreamAbort()
+    times["t_end"] = time.monotonic()   # the terminating chunk follows at once
+    log_times(times)
 
 
 def error_response(status):
@@ -79,11 +101,24 @@ def error_response(status):
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class TimedH11(H11Protocol):
+    """uvicorn's h11 protocol, noting when the bytes that started a request
+    arrived: the handler itself may run several ms later when the event
+    loop has other connections to serve."""
+
+    def data_received(self, data):
+        t, scope = time.monotonic(), self.scope
+        super().data_received(data)
+        if self.scope is not scope:      # a request began in these bytes
+            self.scope["e2e_t_request"] = t
+
+
 def sse_or_error(request):
     p = params(request)
     if p["status"] != 200:
         return error_response(p["status"])
-    return StreamingResponse(sse_body(p), media_type="text/event-stream",
+    times = {"path": request.url.path, "t_request": request.scope.get("e2e_t_request"), "t_data": []}
+    return StreamingResponse(sse_body(p, times), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
@@ -120,5 +155,5 @@ async def health():
 
 if __name__ == "__main__":
     cert, key = (sys.argv[2:4] + [None, None])[:2]
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]),
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), http=TimedH11,
                 ssl_certfile=cert, ssl_keyfile=key, log_level="warning", access_log=False)

@@ -62,10 +62,26 @@ function sendError(res, status) {
   sendJSON(res, status, { error: { code: status, message: `status ${status} requested` } }, extra);
 }
 
+const TIMES_LOG = process.env.E2E_TIMES_LOG;
+
+// CLOCK_MONOTONIC in seconds, the exporter's clock.
+function now() {
+  return Number(process.hrtime.bigint()) / 1e9;
+}
+
+// One JSON line per complete stream (E2E_TIMES_LOG): the times the
+// exporter's durations are compared with. Writes to a socket are tried at
+// once, so a time taken right after write() is the write's time.
+function logTimes(times) {
+  if (TIMES_LOG) fs.appendFileSync(TIMES_LOG, JSON.stringify(times) + '\n');
+}
+
 function streamSSE(req, res, p) {
   if (p.status !== 200) return sendError(res, p.status);
+  const times = { path: new URL(req.url, 'http://localhost').pathname, t_request: req.tRequest, t_data: [] };
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
   res.flushHeaders(); // headers go out now, not with the first event
+  times.t_headers = now();
   const events = plan(p);
   let next = 0;
   let sentData = 0;
@@ -81,8 +97,14 @@ function streamSSE(req, res, p) {
       return;
     }
     res.write(text);
-    if (next < events.length) timer = setTimeout(step, p.interval);
-    else res.end();
+    if (kind === 'data') times.t_data.push(now());
+    if (next < events.length) {
+      timer = setTimeout(step, p.interval);
+      return;
+    }
+    res.end();
+    times.t_end = now();
+    logTimes(times);
   };
   if (events.length === 0) res.end();
   else timer = setTimeout(step, p.firstDelay);
@@ -110,6 +132,7 @@ function handle(req, res, body) {
 }
 
 function onRequest(req, res) {
+  req.tRequest = now();
   const parts = [];
   req.on('data', (d) => parts.push(d));
   req.on('end', () => handle(req, res, Buffer.concat(parts).toString()));

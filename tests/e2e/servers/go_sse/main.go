@@ -11,7 +11,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 const chunk = `{"id":"x","object":"chat.completion.chunk","choices":[{"delta":{"content":"tok"}}]}`
@@ -92,6 +95,46 @@ func plan(p params) []event {
 	return out
 }
 
+// streamTimes is one line of the E2E_TIMES_LOG file per complete stream:
+// the CLOCK_MONOTONIC times (seconds) the exporter's durations are compared
+// with, each taken right after the Flush that wrote the piece.
+type streamTimes struct {
+	Path     string    `json:"path"`
+	TRequest float64   `json:"t_request"`
+	THeaders float64   `json:"t_headers"`
+	TData    []float64 `json:"t_data"`
+	TEnd     float64   `json:"t_end"`
+}
+
+var (
+	timesLog  *os.File
+	timesMu   sync.Mutex
+	monoBase  float64   // CLOCK_MONOTONIC at startWall
+	startWall time.Time // carries Go's monotonic reading
+)
+
+func initClock() {
+	var ts syscall.Timespec
+	const clockMonotonic = 1
+	startWall = time.Now()
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0)
+	monoBase = float64(ts.Sec) + float64(ts.Nsec)/1e9
+}
+
+func now() float64 {
+	return monoBase + time.Since(startWall).Seconds()
+}
+
+func logTimes(t *streamTimes) {
+	if timesLog == nil {
+		return
+	}
+	line, _ := json.Marshal(t)
+	timesMu.Lock()
+	timesLog.Write(append(line, '\n'))
+	timesMu.Unlock()
+}
+
 func sendJSON(w http.ResponseWriter, status int, v interface{}) {
 	body, _ := json.Marshal(v)
 	w.Header().Set("Content-Type", "application/json")
@@ -108,7 +151,7 @@ func sendError(w http.ResponseWriter, status int) {
 		"code": status, "message": fmt.Sprintf("status %d requested", status)}})
 }
 
-func streamSSE(w http.ResponseWriter, r *http.Request, p params) {
+func streamSSE(w http.ResponseWriter, r *http.Request, p params, tRequest float64) {
 	if p.status != 200 {
 		sendError(w, p.status)
 		return
@@ -118,6 +161,7 @@ func streamSSE(w http.ResponseWriter, r *http.Request, p params) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(200)
 	flusher.Flush() // headers go out now, not with the first event
+	times := streamTimes{Path: r.URL.Path, TRequest: tRequest, THeaders: now(), TData: []float64{}}
 	sentData := 0
 	for i, ev := range plan(p) {
 		delay := p.interval
@@ -132,6 +176,7 @@ func streamSSE(w http.ResponseWriter, r *http.Request, p params) {
 		io.WriteString(w, ev.text)
 		flusher.Flush()
 		if ev.data {
+			times.TData = append(times.TData, now())
 			sentData++
 		}
 		if sentData == p.abortAfter && sentData < p.events {
@@ -139,9 +184,13 @@ func streamSSE(w http.ResponseWriter, r *http.Request, p params) {
 			panic(http.ErrAbortHandler)
 		}
 	}
+	// net/http writes the terminating chunk as soon as the handler returns.
+	times.TEnd = now()
+	logTimes(&times)
 }
 
 func handler(w http.ResponseWriter, r *http.Request) {
+	tRequest := now()
 	p := parse(r)
 	path := r.URL.Path
 	switch {
@@ -155,14 +204,14 @@ func handler(w http.ResponseWriter, r *http.Request) {
 		if p.status != 200 {
 			sendError(w, p.status)
 		} else if body.Stream {
-			streamSSE(w, r, p)
+			streamSSE(w, r, p, tRequest)
 		} else {
 			sendJSON(w, 200, map[string]interface{}{"id": "x", "object": "chat.completion",
 				"choices": []interface{}{map[string]interface{}{
 					"message": map[string]string{"role": "assistant", "content": "tok"}}}})
 		}
 	case r.Method == "GET" && strings.HasPrefix(path, "/events/"):
-		streamSSE(w, r, p)
+		streamSSE(w, r, p, tRequest)
 	case r.Method == "GET" && strings.HasPrefix(path, "/items/"):
 		sendJSON(w, 200, map[string]string{"id": path[strings.LastIndex(path, "/")+1:], "name": "item"})
 	case r.Method == "GET" && path == "/health":
@@ -176,6 +225,15 @@ func main() {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: go_sse PORT")
 		os.Exit(2)
+	}
+	initClock()
+	if path := os.Getenv("E2E_TIMES_LOG"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		timesLog = f
 	}
 	server := &http.Server{Addr: "127.0.0.1:" + os.Args[1], Handler: http.HandlerFunc(handler)}
 	if err := server.ListenAndServe(); err != nil {
