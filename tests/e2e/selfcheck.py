@@ -9,6 +9,7 @@ import time
 
 import client
 import launch
+import timing
 from framework import Group, expect
 
 CHUNK = '{"id":"x","object":"chat.completion.chunk","choices":[{"delta":{"content":"tok"}}]}'
@@ -166,6 +167,29 @@ def case_concurrency(server):
     expect(wall < 2.5, "5 concurrent 1 s streams took %.2f s: not concurrent", wall)
 
 
+def case_times_log(server):
+    """The stream times a server logs (timing.py's ground truth) are on the
+    client's clock: ordered, one per data event, inside the interval in
+    which the client sent the request and received the stream, and within
+    TOLERANCE_S of the client's receipt of each event (the server stamps
+    after its write returns; the client may have woken up on the other
+    core before that)."""
+    q = {"events": 4, "interval_ms": 20, "first_delay_ms": 50}
+    path = "/events/self-times/%d" % time.monotonic_ns()
+    resp = server.request(client.events(path, q))
+    check_stream(resp, q)
+    rec = timing.server_streams(server, path, 1)[0]
+    t = [rec["t_request"], rec["t_headers"]] + rec["t_data"] + [rec["t_end"]]
+    expect(len(rec["t_data"]) == 4, "%d data times logged, want 4", len(rec["t_data"]))
+    expect(t == sorted(t), "times not in order: %r", t)
+    tol = timing.TOLERANCE_S
+    expect(resp.t_start <= t[0] and t[-1] <= resp.t_end + tol, "server times %.6f..%.6f outside the "
+           "client's %.6f..%.6f", t[0], t[-1], resp.t_start, resp.t_end)
+    data = [e.time for e in resp.events if e.kind == "data"]
+    late = [c - w for c, w in zip(data, rec["t_data"]) if abs(c - w) >= tol]
+    expect(not late, "data events received %r s after the logged writes", late)
+
+
 def case_plain(server):
     healthy(server)
     resp = server.request(client.get("/items/self/123"))
@@ -199,6 +223,8 @@ SERVER_CASES = [
     ("concurrency", case_concurrency),
     ("plain_json", case_plain),
 ]
+# nginx does not log the times of its writes (E2E_TIMES_LOG): the others do.
+TIMES_CASES = [("times_log", case_times_log)]
 
 
 def case_tls_only(server):
@@ -253,7 +279,8 @@ def case_parser(_fixture):
 def groups(tmp):
     out = [Group(lambda: None, [("selfcheck:client:sse_parser", case_parser)])]
     for kind, start in {**launch.STARTERS, **launch.TLS_STARTERS}.items():
-        own = SERVER_CASES + (TLS_CASES if kind in launch.TLS_STARTERS else [])
+        own = (SERVER_CASES + (TLS_CASES if kind in launch.TLS_STARTERS else [])
+               + ([] if kind.startswith("nginx") else TIMES_CASES))
         cases = [("selfcheck:%s:%s" % (kind, name), fn) for name, fn in own]
         out.append(Group(lambda start=start: start(tmp), cases, launch.stop_server))
     return out
