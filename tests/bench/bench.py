@@ -43,11 +43,43 @@ beside it, the median over rounds of exporter events/s / floor events/s. Only ra
 run are reported, never single absolute times. [lo..hi] after a figure is
 a 90% bootstrap interval over the rounds: how far the figure can be trusted.
 
-The exporter figures are checked: the untracked connection must be in the
-conns map as PROTO_OTHER, the TLS one as PROTO_TLS, and
-sse_chunks_streamed_total must grow by the events written (over TLS too:
-the exporter sees them only through its SSL_write uprobe); otherwise the
-figure is marked and a warning printed.
+The exporter really followed what was measured, or its figure means
+nothing; checked in every round, for each exporter configuration:
+
+  - the untracked connection is in that exporter's own conns map (found
+    through the exporter's file descriptors, not another exporter's that
+    may run on the host) as PROTO_OTHER, the TLS one as PROTO_TLS;
+  - sse_chunks_streamed_total grew by exactly the events written (sse,
+    ssl: over TLS the exporter sees them only through its SSL_write
+    uprobe) or received by the clients (servers: every response is read
+    to its end, so that is what the server wrote), and sse_requests_total
+    by exactly the requests. More is a failure too. Only the series of the
+    measured process count: service is its process name (loadgen's, the
+    server's) and path one that only this run uses,
+    /bench<8 random letters>/<measurement>/v1/chat/completions (loadgen
+    sends its requests there, the e2e servers answer under any prefix), so
+    other processes' traffic cannot make the check pass. The
+    counts are read once sse_requests_total shows every measured stream
+    ended: the exporter handles a connection's records in order, so
+    nothing of them is still queued;
+  - sse_exporter_events_lost_total is 0 at the end of the exporter's part
+    of the round (a new exporter per round: any record lost meanwhile).
+
+Verdict: the last line printed is "bench: PASS: <figures>" or "bench:
+FAIL: <reasons>" (a MISS against a target, a figure not tracked exactly,
+records lost, and in which round); a failure exits with status 1. A
+setup failure (a process not ready in time, loadgen failing) exits at
+once with a "bench: ..." line. Spoilt rounds (below) are no failure.
+
+No fixed sleep synchronises anything: the servers are ready when /health
+answers 200; the floor once floor_loader printed "ready N" and holds N
+BPF links; an exporter once /health answers 200 (all its programs
+attached) and it logged "... programs attached, serving" (its start-up
+scan of existing connections is done by then; it runs with
+--log.level=info, its warnings and errors are shown when it stops);
+loadgen says when a connection is held open for the map checks. The
+remaining time.sleep()s are poll intervals of those waits, with
+timeouts, and wait_quiet()'s measurement window.
 
 Other activity on the machine (another exporter or e2e run loading BPF
 programs, busy processes) spoils a round: it is redone while the time
@@ -58,13 +90,19 @@ Environment: BENCH_ROUNDS (8), BENCH_SERVER_ROUNDS (10),
 BENCH_SERVER_SECONDS (3), BENCH_TLS_SERVER_SECONDS (2; 0 skips the TLS
 server), BENCH_SERVER_CONNS (4), BENCH_SERVER_EVENTS (200),
 BENCH_BUDGET_SECONDS (330: the time after which spoilt rounds are no longer
-redone), BENCH_EXPORTER_ARGS (extra exporter options),
+redone), BENCH_EXPORTER_ARGS (extra exporter options; --log.level=info
+follows them),
+BENCH_EXPORTER=PATH (the exporter binary, default build/sse_exporter: a
+mutant built outside the tree shows that the checks fail),
 BENCH_ALT_EXPORTER=PATH (a fourth configuration, "alt": another exporter
-binary built from a variant, for A/B experiments in one run).
+binary built from a variant, for A/B experiments in one run; its MISSes
+and checks count in the verdict like the exporter's).
 """
 import json
 import os
 import random
+import re
+import selectors
 import shutil
 import signal
 import socket
@@ -79,7 +117,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "build", "bench")
-EXPORTER = os.path.join(ROOT, "build", "sse_exporter")
+EXPORTER = os.environ.get("BENCH_EXPORTER") or os.path.join(ROOT, "build", "sse_exporter")
 ALT_EXPORTER = os.environ.get("BENCH_ALT_EXPORTER")
 EXPORTER_ARGS = os.environ.get("BENCH_EXPORTER_ARGS", "").split()
 FLOOR_OBJ = os.path.join(ROOT, "build", "floor.bpf.o")
@@ -115,9 +153,19 @@ MICRO = [
 SERVERS = [("server (FastAPI)", "server"), ("TLS server", "tls_server")]
 SERVER_TARGET_POINTS = 2.0
 FOREIGN_CPU_MAX = 0.05  # of one CPU: more, from other processes, spoils a round
+READY_TIMEOUT = 30  # s, for a process to be ready (a loaded machine is slow to load BPF)
+
+# The bench's requests go to /<RUN_TAG>/<measurement>/v1/chat/completions,
+# a path no other process uses: the tracking checks read only the series of
+# that path and of the measured process's service. Letters past f only:
+# the exporter's path normalisation folds digits and long hex into :id.
+RUN_TAG = "bench" + "".join(random.SystemRandom().choice("ghijklmnopqrstuvwxyz")
+                            for _ in range(8))
+LOADGEN_SERVICE = "loadgen"  # its comm: the service label of its series
 
 children = []
 warnings = []
+TMP = None  # the run's temporary directory
 
 
 def log(msg):
@@ -173,7 +221,9 @@ def http_get(url, timeout=2):
         return r.status, r.read().decode()
 
 
-def wait_http(url, proc, what, timeout=30):
+def wait_http(url, proc, what, timeout=READY_TIMEOUT):
+    """Waits for url to answer 200 (readiness), polling; exits the bench if
+    proc dies or timeout passes first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -183,8 +233,57 @@ def wait_http(url, proc, what, timeout=30):
                 return
         except OSError:
             pass
-        time.sleep(0.05)
+        time.sleep(0.05)  # poll interval of a readiness wait, not a synchronisation
     sys.exit("bench: %s not ready after %d s" % (what, timeout))
+
+
+def wait_log(path, text, proc, what, timeout=READY_TIMEOUT):
+    """Waits for a line containing text in the log file path (a process's
+    own statement that it is ready), polling; exits the bench if proc dies
+    or timeout passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path, errors="replace") as f:
+            if any(text in line for line in f):
+                return
+        if proc.poll() is not None:
+            sys.exit("bench: %s exited with %d before it was ready" % (what, proc.returncode))
+        time.sleep(0.02)  # poll interval of a readiness wait, not a synchronisation
+    sys.exit("bench: %s did not log %r within %d s" % (what, text, timeout))
+
+
+def read_line(proc, what, timeout=READY_TIMEOUT):
+    """The next line of proc's stdout (a pipe), waiting at most timeout;
+    exits the bench on timeout or end of file."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            sys.exit("bench: %s printed nothing within %d s" % (what, timeout))
+    line = proc.stdout.readline()
+    if not line:
+        sys.exit("bench: %s exited (%s) before it was ready" % (what, proc.wait()))
+    return line
+
+
+def bpf_fds(pid, key):
+    """Values of the key (prog_id, map_id, link_id) lines in the fdinfo of
+    pid's BPF file descriptors: what that process holds."""
+    ids = []
+    d = "/proc/%d/fdinfo" % pid
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return ids
+    for fd in names:
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        ids.append(int(line.split()[1]))
+                        break
+        except (OSError, ValueError):
+            continue
+    return ids
 
 
 def build_tools():
@@ -323,6 +422,11 @@ def cpu_ns(pid):
     return total
 
 
+def proc_comm(pid):
+    with open("/proc/%d/comm" % pid) as f:
+        return f.read().strip()
+
+
 def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -337,7 +441,7 @@ def wait_quiet(limit):
     deadline = time.monotonic() + limit
     while True:
         before, t0 = cpu_ticks(), time.monotonic()
-        time.sleep(1)
+        time.sleep(1)  # the window in which others' CPU use is measured, not a synchronisation
         if not spoiler(before, cpu_ticks(), time.monotonic() - t0, "base"):
             return True
         if time.monotonic() > deadline:
@@ -351,64 +455,125 @@ class Config:
         self.name = name
         self.proc = None
         self.port = None
+        self.log = None  # an exporter's stderr, in TMP
 
     def start(self):
+        """Starts the configuration and returns once it is ready: the floor
+        loader has said "ready N" and holds N BPF links (its programs are
+        attached); an exporter answers /health with 200 (every required
+        program attached) and has logged that it serves, which it does
+        once its start-up scan of the connections open before it is done.
+        """
         if self.name == "floor":
             self.proc = spawn([os.path.join(OUT, "floor_loader"), FLOOR_OBJ],
                               stdout=subprocess.PIPE, text=True)
-            line = self.proc.stdout.readline()
-            if not line.startswith("ready"):
+            line = read_line(self.proc, "floor_loader")
+            f = line.split()
+            if len(f) != 2 or f[0] != "ready" or not f[1].isdigit() or not int(f[1]):
                 sys.exit("bench: floor_loader failed (%r)" % line)
+            links = len(bpf_fds(self.proc.pid, "link_id"))
+            if links != int(f[1]):
+                sys.exit("bench: floor_loader said %r but holds %d BPF links" % (line, links))
         elif self.name in EXPORTERS:
             self.port = free_port()
             binary = ALT_EXPORTER if self.name == "alt" else EXPORTER
-            self.proc = spawn([binary, "--web.listen-address=127.0.0.1:%d" % self.port,
-                               "--log.level=warn"] + EXPORTER_ARGS)
+            self.log = os.path.join(TMP, "%s-%d.log" % (self.name, self.port))
+            with open(self.log, "w") as log_file:
+                # --log.level=info last: its "serving" line is the readiness
+                self.proc = spawn([binary, "--web.listen-address=127.0.0.1:%d" % self.port] +
+                                  EXPORTER_ARGS + ["--log.level=info"], stderr=log_file)
             wait_http("http://127.0.0.1:%d/health" % self.port, self.proc, binary)
-        time.sleep(0.3)  # let start-up work (/proc adoption) settle
+            wait_log(self.log, "programs attached, serving", self.proc, binary)
 
     def stop(self):
         if self.proc:
             stop(self.proc)
             if self.proc.returncode not in (0, -signal.SIGTERM):
                 warn("%s exited with %s" % (self.name, self.proc.returncode))
+        if self.log:
+            # what --log.level=warn used to show on the terminal
+            with open(self.log, errors="replace") as f:
+                for line in f:
+                    if "level=warn" in line or "level=error" in line:
+                        log("  %s: %s" % (self.name, line.rstrip()))
+            os.unlink(self.log)
+            self.log = None
         self.proc = None
 
-    def metric(self, name):
-        """Sum of every sample of a metric of the running exporter; None
-        when /metrics does not answer (a hung or dead exporter)."""
+    def scrape(self):
+        """The samples of the running exporter's /metrics as (name, labels,
+        value); None when /metrics does not answer (a hung or dead
+        exporter)."""
         try:
             _, text = http_get("http://127.0.0.1:%d/metrics" % self.port, 5)
         except (OSError, ValueError):
             return None
-        total = 0.0
+        samples = []
         for line in text.splitlines():
-            if line.startswith(name + "{") or line.startswith(name + " "):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+            if not line or line[0] == "#":
+                continue
+            head, _, value = line.rpartition(" ")
+            name, _, labels = head.partition("{")
+            try:
+                samples.append((name, dict(LABEL_RE.findall(labels)), float(value)))
+            except ValueError:
+                continue
+        return samples
 
-    def wait_metric(self, name, before, expected, timeout=5):
-        """Polls until the metric grew by expected; returns the growth, or
-        None when /metrics does not answer."""
+    def metric(self, name, **labels):
+        """Sum of the samples of a metric whose labels have the values given
+        (all of them without labels); None when /metrics does not answer."""
+        samples = self.scrape()
+        if samples is None:
+            return None
+        return sum(v for n, lb, v in samples
+                   if n == name and all(lb.get(k) == x for k, x in labels.items()))
+
+    def stream_counts(self, service, path):
+        """(sse_chunks_streamed_total, sse_requests_total) of the series of
+        one service and path, summed over their other labels; None when
+        /metrics does not answer."""
+        samples = self.scrape()
+        if samples is None:
+            return None
+        got = {"sse_chunks_streamed_total": 0.0, "sse_requests_total": 0.0}
+        for n, lb, v in samples:
+            if n in got and lb.get("service") == service and lb.get("path") == path:
+                got[n] += v
+        return got["sse_chunks_streamed_total"], got["sse_requests_total"]
+
+    def wait_streams(self, service, path, before, requests, timeout):
+        """Polls until sse_requests_total of the series grew by requests
+        (every measured stream ended); returns the growth of (chunks,
+        requests) then, or at timeout; None when /metrics does not answer.
+        The exporter handles a connection's records in order and a stream
+        ends with its last one, so the chunk count is final by then:
+        comparing it exactly cannot race with records still queued."""
         deadline = time.monotonic() + timeout
         while True:
-            now = self.metric(name)
+            now = self.stream_counts(service, path)
             if now is None or before is None:
                 return None
-            grown = now - before
-            if grown >= expected or time.monotonic() > deadline:
+            grown = (now[0] - before[0], now[1] - before[1])
+            if grown[1] >= requests or time.monotonic() > deadline:
                 return grown
-            time.sleep(0.1)
+            time.sleep(0.05)  # poll interval of a wait for the streams' end
 
 
-def conn_proto(pid, fd):
-    """proto of (pid, fd) in the conns map of the newest exporter loaded."""
+LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def conn_proto(exporter_pid, pid, fd):
+    """proto of (pid, fd) in the conns map of the exporter exporter_pid
+    (not another exporter that may run on the host and track it too)."""
+    mine = set(bpf_fds(exporter_pid, "map_id"))
     out = subprocess.run([BPFTOOL, "-j", "map", "show"], capture_output=True, text=True)
-    ids = [m["id"] for m in json.loads(out.stdout or "[]") if m.get("name") == "conns"]
-    if not ids:
+    ids = [m["id"] for m in json.loads(out.stdout or "[]")
+           if m.get("name") == "conns" and m.get("id") in mine]
+    if len(ids) != 1:
         return None
     key = [str(b) for b in struct.pack("<Ii", pid, fd)]
-    out = subprocess.run([BPFTOOL, "-j", "map", "lookup", "id", str(max(ids)), "key"] + key,
+    out = subprocess.run([BPFTOOL, "-j", "map", "lookup", "id", str(ids[0]), "key"] + key,
                          capture_output=True, text=True)
     if out.returncode:
         return None
@@ -420,12 +585,15 @@ def conn_proto(pid, fd):
 
 # ------------------------------------------------------------- measurements
 
-def loadgen(args, check=None):
+def loadgen(args, check=None, path=None):
     """Runs loadgen; returns its figures by name. With check, HOLD=1 and
-    check(pid, fd) runs while the measured connection is still open."""
+    check(pid, fd) runs while the measured connection is still open. With
+    path (from bench_path()), its requests go to that path."""
     env = dict(os.environ)
+    env.pop("HOLD", None)
     if check:
         env["HOLD"] = "1"
+    env["LOADGEN_PREFIX"] = path[:-len(API_PATH)] if path else ""
     p = spawn([os.path.join(OUT, "loadgen")] + args, stdin=subprocess.PIPE,
               stdout=subprocess.PIPE, text=True, env=env)
     res = {}
@@ -447,17 +615,28 @@ def loadgen(args, check=None):
     return res
 
 
+API_PATH = "/v1/chat/completions"
+
+
+def bench_path(measure):
+    """The path, as the exporter labels it, of one measurement's requests."""
+    return "/%s/%s%s" % (RUN_TAG, measure, API_PATH)
+
+
 class Bench:
-    def __init__(self, server_port, tls_port, cert, key):
+    def __init__(self, server_port, tls_port, cert, key, server_service, tls_service):
         self.server_port = server_port
         self.tls_port = tls_port  # None: no TLS server
+        self.service = {"server": server_service, "tls_server": tls_service}
         self.cert, self.key = cert, key
         self.n_untracked = 300000
         self.n_sse = 200000
         self.n_ssl = 30000
         self.values = {}  # values[measure][config]: one value per kept round
         self.round = {}  # the round in progress
+        self.round_label = ""  # "micro round 3", for the failure reasons
         self.flags = {}  # (measure, config) -> problems of an exporter figure
+        self.lost = []  # (config, round label, records lost): failures
         self.redone = 0
 
     def add(self, measure, config, value):
@@ -468,11 +647,13 @@ class Bench:
             for config, value in by_config.items():
                 self.values.setdefault(measure, {c: [] for c in CONFIGS})[config].append(value)
 
-    def flag(self, measure, config, problem):
-        """Marks an exporter figure as not measuring what it claims; warns
-        the first time only."""
+    def flag(self, measure, config, problem, detail=""):
+        """Marks an exporter figure as not measuring what it claims (a
+        failure of the bench, whether the round is kept or not); warns, with
+        the detail, the first time only."""
+        problem = "%s: %s (%s)" % (config, problem, self.round_label)
         if (measure, config) not in self.flags:
-            warn("%s: %s" % (measure, problem))
+            warn("%s: %s%s" % (measure, problem, detail and ": " + detail))
         self.flags.setdefault((measure, config), []).append(problem)
 
     def metric_timeout(self, measure, config):
@@ -508,57 +689,74 @@ class Bench:
         exp = cfg.name in EXPORTERS
 
         def check_untracked(pid, fd):
-            proto = conn_proto(pid, fd)
-            if proto != 2:
+            proto = conn_proto(cfg.proc.pid, pid, fd)
+            if proto != PROTO_OTHER:
                 self.flag("socket_write", cfg.name,
-                          "the untracked connection is not in the conns map as PROTO_OTHER "
-                          "(proto=%s): the %s figure does not measure that path"
-                          % (proto, cfg.name))
+                          "the untracked connection is not in its conns map as PROTO_OTHER "
+                          "(proto=%s)" % proto, "the figure does not measure that path")
 
         r = loadgen(["untracked", str(self.n_untracked)], check_untracked if exp else None)
         self.add("socket_write", cfg.name, r["socket_write"])
         self.add("devnull_write", cfg.name, r["devnull_write"])
         self.add("devnull_unobserved", cfg.name, r["devnull_unobserved"])
 
-        self.followed(cfg, exp, "sse_event", "sse_event", "sse_events_written", "the stream",
-                      lambda: loadgen(["sse", str(self.n_sse)]))
+        path = bench_path("sse")
+        self.followed(cfg, exp, "sse_event", "sse_event", "sse_events_written", path,
+                      "the stream", lambda: loadgen(["sse", str(self.n_sse)], path=path))
 
         def check_tls(pid, fd):
-            proto = conn_proto(pid, fd)
+            proto = conn_proto(cfg.proc.pid, pid, fd)
             if proto != PROTO_TLS:
                 self.flag("ssl_write", cfg.name,
-                          "the TLS connection is not in the conns map as PROTO_TLS "
-                          "(proto=%s): the %s figure does not measure that path"
-                          % (proto, cfg.name))
+                          "the TLS connection is not in its conns map as PROTO_TLS "
+                          "(proto=%s)" % proto, "the figure does not measure that path")
 
-        self.followed(cfg, exp, "ssl_write", "ssl_write_p10", "ssl_events_written",
+        tpath = bench_path("ssl")
+        self.followed(cfg, exp, "ssl_write", "ssl_write_p10", "ssl_events_written", tpath,
                       "the TLS stream (SSL_write)",
                       lambda: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
-                                      check_tls if exp else None))
+                                      check_tls if exp else None, path=tpath))
 
-    def followed(self, cfg, exp, figure, result_key, written_key, what, run):
-        """One loadgen measurement of events on a followed stream; for the
-        exporter, sse_chunks_streamed_total must grow by the events written,
-        and its CPU per event is recorded."""
+    def followed(self, cfg, exp, figure, result_key, written_key, path, what, run):
+        """One loadgen measurement of events on a followed stream (one
+        request); for an exporter, its CPU per event is recorded and the
+        tracking checked."""
         if exp:
-            chunks0 = cfg.metric("sse_chunks_streamed_total")
-            lost0 = cfg.metric("sse_exporter_events_lost_total")
+            before = cfg.stream_counts(LOADGEN_SERVICE, path)
             cpu0 = cpu_ns(cfg.proc.pid)
         r = run()
         self.add(figure, cfg.name, r[result_key])
         if not exp:
             return
-        written = r[written_key]
-        grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, written,
-                                self.metric_timeout(figure, cfg.name))
+        written = int(r[written_key])
+        grown = cfg.wait_streams(LOADGEN_SERVICE, path, before, 1,
+                                 self.metric_timeout(figure, cfg.name))
         self.add("cpu_" + figure, cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / written)
+        self.check_tracked(cfg, figure, LOADGEN_SERVICE, path, grown, written, 1,
+                           "events written", what)
+
+    def check_tracked(self, cfg, figure, service, path, grown, events, requests, what_events,
+                      what):
+        """The exporter followed the measured traffic: in the series of the
+        measured process's service and of the bench's own path, and only
+        there, sse_chunks_streamed_total grew by exactly the events and
+        sse_requests_total by exactly the requests. More is a failure too:
+        an exporter that counts twice, or counts other traffic, has not
+        measured what the figure claims."""
         if grown is None:
-            self.flag(figure, cfg.name, "%s: /metrics did not answer" % cfg.name)
-        elif grown < written:
-            self.flag(figure, cfg.name,
-                      "%s: sse_chunks_streamed_total grew by %d for %d events written: %s was "
-                      "not followed" % (cfg.name, grown, written, what))
-        self.check_lost(cfg, lost0)
+            self.flag(figure, cfg.name, "/metrics did not answer")
+            return
+        chunks, reqs = int(grown[0]), int(grown[1])
+        wrong = []
+        if chunks != events:
+            wrong.append("sse_chunks_streamed_total grew by %d for %d %s" % (
+                chunks, events, what_events))
+        if reqs != requests:
+            wrong.append("sse_requests_total grew by %d for %d requests" % (reqs, requests))
+        if wrong:
+            self.flag(figure, cfg.name, ", ".join(wrong),
+                      "%s was not followed exactly (series service=\"%s\", path=\"%s\")"
+                      % (what, service, path))
 
     def run_server(self, cfg):
         self.run_one_server(cfg, "server", "client", self.server_port, SERVER_SECONDS)
@@ -568,32 +766,42 @@ class Bench:
 
     def run_one_server(self, cfg, key, mode, port, seconds):
         exp = cfg.name in EXPORTERS
+        service, path = self.service[key], bench_path(key.replace("_", ""))
         if exp:
-            chunks0 = cfg.metric("sse_chunks_streamed_total")
-            lost0 = cfg.metric("sse_exporter_events_lost_total")
+            before = cfg.stream_counts(service, path)
             cpu0 = cpu_ns(cfg.proc.pid)
-        r = loadgen([mode, str(port), str(SERVER_CONNS), str(seconds), str(SERVER_EVENTS)])
-        if r["errors"]:
-            warn("%s run (%s): %d request errors" % (key, cfg.name, r["errors"]))
+        r = loadgen([mode, str(port), str(SERVER_CONNS), str(seconds), str(SERVER_EVENTS)],
+                    path=path)
+        errors = int(r["errors"])
+        if errors and not exp:
+            warn("%s run (%s): %d request errors" % (key, cfg.name, errors))
         self.add(key, cfg.name, r["events_per_s"])
-        if exp:
-            got = r["client_events"]
-            grown = cfg.wait_metric("sse_chunks_streamed_total", chunks0, got,
-                                    self.metric_timeout(key, cfg.name))
-            self.add("cpu_" + key, cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / max(got, 1))
-            if grown is None:
-                self.flag(key, cfg.name, "%s: /metrics did not answer" % cfg.name)
-            elif grown < 0.99 * got:
-                self.flag(key, cfg.name,
-                          "%s: sse_chunks_streamed_total grew by %d for %d events received: "
-                          "the server was not followed" % (cfg.name, grown, got))
-            self.check_lost(cfg, lost0)
+        if not exp:
+            return
+        # Each request is read to its end: with no error, the server wrote
+        # exactly the events received.
+        got, requests = int(r["client_events"]), int(r["requests"])
+        grown = cfg.wait_streams(service, path, before, requests + errors,
+                                 self.metric_timeout(key, cfg.name))
+        self.add("cpu_" + key, cfg.name, (cpu_ns(cfg.proc.pid) - cpu0) / max(got, 1))
+        if errors:
+            self.flag(key, cfg.name, "%d request errors" % errors,
+                      "the events the server wrote are not known: the tracking cannot be "
+                      "checked")
+            return
+        self.check_tracked(cfg, key, service, path, grown, got, requests, "events received",
+                           "the server")
 
-    def check_lost(self, cfg, lost0):
-        now = cfg.metric("sse_exporter_events_lost_total")
-        lost = now - lost0 if now is not None and lost0 is not None else 0
-        if lost:
-            warn("%s lost %d ring buffer records" % (cfg.name, lost))
+    def check_lost(self, cfg):
+        """Records lost by the exporter since it started (this round): any
+        is a failure of the bench."""
+        lost = cfg.metric("sse_exporter_events_lost_total")
+        if lost is None:
+            self.lost.append((cfg.name, self.round_label, None))
+            warn("%s: /metrics did not answer at the end of %s" % (cfg.name, self.round_label))
+        elif lost:
+            self.lost.append((cfg.name, self.round_label, int(lost)))
+            warn("%s lost %d ring buffer records in %s" % (cfg.name, lost, self.round_label))
 
     def run_round(self, order, work):
         """Returns why the round is spoilt, or None."""
@@ -610,6 +818,8 @@ class Bench:
                 spoilt = spoilt or spoiler(before, before, 1, name)
                 work(cfg)
                 spoilt = spoilt or spoiler(before, cpu_ticks(), time.monotonic() - t0, name)
+                if name in EXPORTERS:
+                    self.check_lost(cfg)
             finally:
                 cfg.stop()
         return spoilt
@@ -620,15 +830,18 @@ class Bench:
         after a wait for quiet, while the budget allows; one that cannot
         be redone is dropped, unless fewer than MIN_CLEAN_ROUNDS clean
         rounds remain."""
-        clean, unredone, n = 0, [], 0
+        clean, unredone, n, redos = 0, [], 0, {}
         while clean + len(unredone) < rounds:
             order = CONFIGS[n % len(CONFIGS):] + CONFIGS[:n % len(CONFIGS)]
             n += 1
+            k = clean + len(unredone) + 1
+            self.round_label = "%s round %d%s" % (
+                phase, k, " (redo %d)" % redos[k] if k in redos else "")
             t0 = time.monotonic()
             spoilt = self.run_round(order, work)
             took = time.monotonic() - t0
             log("%s round %d/%d (%s): %.0f s%s" % (
-                phase, clean + len(unredone) + 1, rounds, " ".join(order), took,
+                phase, k, rounds, " ".join(order), took,
                 ", spoilt: " + spoilt if spoilt else ""))
             if not spoilt:
                 self.commit(self.round)
@@ -637,6 +850,7 @@ class Bench:
             left = budget_end - time.monotonic()
             if left > took + 5 and wait_quiet(min(30, left - took)):
                 self.redone += 1
+                redos[k] = redos.get(k, 0) + 1
                 log("  redoing the round")
                 continue
             unredone.append((spoilt, self.round))
@@ -675,9 +889,12 @@ def fmt_ratio(x):
 
 
 def report(b):
+    """The report's text, its figures in one line, and the reasons for
+    which the bench fails (none: it passes)."""
     lines = []
     out = lines.append
     summary = {}
+    misses = []
     nmicro = len(b.values["socket_write"]["base"])
     nserver = len(b.values["server"]["base"]) if "server" in b.values else 0
     out("sse_exporter benchmark: %s alternating, order rotated per round; %d rounds of "
@@ -702,6 +919,9 @@ def report(b):
             mark = "*" if (key, e) in b.flags else ""
             result = ("PASS" if ratio <= target else "MISS") + (" (unverified*)" if mark else "")
             name = title if e == "exporter" else "  alt exporter"
+            if ratio > target:
+                misses.append("%s%s %sx > target %.1fx" % (
+                    "" if e == "exporter" else "alt: ", title.strip(), fmt_ratio(ratio), target))
             out("%-18s %10.1f %11.1f %14.1f %6.2fx [%s..%s] %6.1fx  %s" % (
                 name, statistics.median(v["base"]), statistics.median(fa),
                 statistics.median(ea), ratio, fmt_ratio(lo), fmt_ratio(hi), target, result))
@@ -740,6 +960,9 @@ def report(b):
             mark = "*" if (skey, e) in b.flags else ""
             result = ("PASS" if pts <= SERVER_TARGET_POINTS else "MISS") + (
                 " (unverified*)" if mark else "")
+            if pts > SERVER_TARGET_POINTS:
+                misses.append("%s%s throughput %.1fpt below the floor > target %.1fpt" % (
+                    "" if e == "exporter" else "alt: ", title, pts, SERVER_TARGET_POINTS))
             out("%-18s %10.0f %10.1f%% %13.1f%% %5.1fpt [%.1f..%.1f] %5.1fpt  %-6s %.3f [%.3f..%.3f]"
                 % ("events/s" if e == "exporter" else "  alt exporter",
                    statistics.median(v["base"]), statistics.median(rel["floor"]),
@@ -750,10 +973,11 @@ def report(b):
                              "floor": statistics.median(rel["floor"]),
                              "exporter": statistics.median(rel[e]), "ratio": rt,
                              "mark": mark}
-        out("  (%s%s, %d keep-alive connections, POST /v1/chat/completions?events=%d&"
+        out("  (%s%s, %d keep-alive connections, POST %s?events=%d&"
             "interval_ms=0, %.0f s per run; %% = events/s / base events/s of the same round)"
             % (os.path.relpath(SERVER, ROOT), " under uvicorn with TLS, OpenSSL clients"
-               if skey == "tls_server" else "", SERVER_CONNS, SERVER_EVENTS,
+               if skey == "tls_server" else "", SERVER_CONNS,
+               bench_path(skey.replace("_", "")), SERVER_EVENTS,
                TLS_SERVER_SECONDS if skey == "tls_server" else SERVER_SECONDS))
         per_round.append("%-16s base spread %4.1f%%, %s" % (skey, spread(v["base"]), ", ".join(
             "%s %.1f..%.1f%%" % (c, min(rel[c]), max(rel[c])) for c in CONFIGS[1:])))
@@ -792,7 +1016,7 @@ def report(b):
         if b.flags:
             for (key, e), problems in sorted(b.flags.items()):
                 out("* %s, %s: not tracked in %d run(s)" % (key, e, len(problems)))
-            out("* the exporter did not (fully) track this traffic: its figure is meaningless")
+            out("* the exporter did not track this traffic exactly: its figure is meaningless")
     out("")
 
     def tput(skey):
@@ -802,11 +1026,23 @@ def report(b):
         return "baseline=%.0f ev/s floor=%.1f%% exporter=%.1f%% (%.3fx floor)%s" % (
             t["base"], t["floor"], t["exporter"], t["ratio"], t["mark"])
 
-    out("bench: untracked write %s floor, sse event %s floor, ssl write %s floor, "
-        "server throughput %s, TLS server throughput %s" % (
-            summary["socket_write"], summary["sse_event"], summary["ssl_write"],
-            tput("server"), tput("tls_server")))
-    return "\n".join(lines) + "\n"
+    figures = ("untracked write %s floor, sse event %s floor, ssl write %s floor, "
+               "server throughput %s, TLS server throughput %s" % (
+                   summary["socket_write"], summary["sse_event"], summary["ssl_write"],
+                   tput("server"), tput("tls_server")))
+    out("summary: " + figures)
+
+    failures = list(misses)
+    for (key, e), problems in sorted(b.flags.items()):
+        title = {k: t.strip() for t, k, _ in MICRO}.get(key, dict((k, t) for t, k in SERVERS).get(
+            key, key))
+        failures.append("%s not tracked: %s%s" % (
+            title, problems[0], " and %d more run(s)" % (len(problems) - 1)
+            if len(problems) > 1 else ""))
+    for name, label, lost in b.lost:
+        failures.append("%s/metrics did not answer at the end of %s" % (name, label)
+                        if lost is None else "events lost %d in %s (%s)" % (lost, label, name))
+    return "\n".join(lines) + "\n", figures, failures
 
 
 def main():
@@ -818,8 +1054,9 @@ def main():
             sys.exit("bench: %s missing (make all builds the first two)" % path)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    global TMP
     t0 = time.monotonic()
-    tmp = tempfile.mkdtemp(prefix="sse-bench-")
+    tmp = TMP = tempfile.mkdtemp(prefix="sse-bench-")
     try:
         build_tools()
         expected_progs()
@@ -830,30 +1067,40 @@ def main():
         port = free_port()
         server = spawn([PYTHON, SERVER, str(port)], stdout=subprocess.DEVNULL)
         wait_http("http://127.0.0.1:%d/health" % port, server, "FastAPI server")
-        tls_port = None
+        # the service label of its series: its process name, as the exporter reads it
+        service = proc_comm(server.pid)
+        tls_port, tls_service = None, None
         if TLS_SERVER_SECONDS and SERVER_ROUNDS:
             tls_port = free_port()
             server = spawn([PYTHON, SERVER, str(tls_port), cert, key], stdout=subprocess.DEVNULL)
             wait_http("https://127.0.0.1:%d/health" % tls_port, server, "FastAPI TLS server")
-        b = Bench(port, tls_port, cert, key)
+            tls_service = proc_comm(server.pid)
+        b = Bench(port, tls_port, cert, key, service, tls_service)
         b.calibrate()
-        loadgen(["client", str(port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)])  # warm up
+        warm = bench_path("warmup")
+        loadgen(["client", str(port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)], path=warm)
         if tls_port:
-            loadgen(["tlsclient", str(tls_port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)])
+            loadgen(["tlsclient", str(tls_port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)],
+                    path=warm)
         # The micro phase may spend its share of the budget on redone rounds.
         share = 0.4 if SERVER_ROUNDS else 1.0
         b.run("micro", ROUNDS, b.run_micro, t0 + BUDGET_SECONDS * share)
         if SERVER_ROUNDS:
             b.run("server", SERVER_ROUNDS, b.run_server, t0 + BUDGET_SECONDS)
-        text = report(b)
+        text, figures, failures = report(b)
     finally:
         stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
+    # The last line is the verdict, with its reasons; a failure exits 1.
+    verdict = ("bench: FAIL: " + "; ".join(failures) if failures else
+               "bench: PASS: " + figures)
     log("")
     sys.stdout.write(text)
     with open(os.path.join(OUT, "results.txt"), "w") as f:
-        f.write(text)
+        f.write(text + "\n" + verdict + "\n")
     log("(%.0f s; table in build/bench/results.txt)" % (time.monotonic() - t0))
+    log(verdict)
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":

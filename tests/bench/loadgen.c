@@ -26,6 +26,7 @@
  *   loadgen client PORT CONNS SECONDS EVENTS
  *                         CONNS keep-alive connections each POSTing
  *                         /v1/chat/completions?events=EVENTS&interval_ms=0
+ *                         (after LOADGEN_PREFIX, below)
  *                         to 127.0.0.1:PORT in a loop for SECONDS;
  *                         counts the SSE data events received
  *   loadgen tlsclient PORT CONNS SECONDS EVENTS
@@ -35,6 +36,11 @@
  * Timed loops are split into BATCHES batches; each figure is printed as
  * "name median_ns_per_op mean_ns_per_op" where the median is over the
  * batches (robust to an odd preemption) and the mean over the whole loop.
+ * With LOADGEN_PREFIX=/some/prefix in the environment, the requests of
+ * sse, ssl, client and tlsclient go to /some/prefix/v1/chat/completions
+ * (the e2e servers serve that path under any prefix): bench.py gives each
+ * measurement a path of its own, so that it can tell the series of its
+ * traffic from that of other processes on the host.
  * With HOLD=1 in the environment, untracked and sse print
  * "hold PID FD" after the timed loops and wait for a line on stdin
  * before closing, so that the caller can look at the BPF maps.
@@ -316,16 +322,28 @@ static const char sse_data[] =
     "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":"
     "[{\"delta\":{\"content\":\"tok\"}}]}\n\n";
 
+/* LOADGEN_PREFIX, or "" */
+static const char *prefix(void)
+{
+	const char *p = getenv("LOADGEN_PREFIX");
+
+	if (p && strlen(p) > 200) {
+		fprintf(stderr, "loadgen: LOADGEN_PREFIX too long\n");
+		exit(2);
+	}
+	return p ? p : "";
+}
+
 static void write_request(int fd)
 {
 	char req[512];
 	int len;
 
 	len = snprintf(req, sizeof(req),
-		       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+		       "POST %s/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
 		       "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
 		       "Content-Length: %zu\r\n\r\n%s",
-		       strlen(sse_body), sse_body);
+		       prefix(), strlen(sse_body), sse_body);
 	write_all(fd, req, (size_t)len);
 }
 
@@ -526,10 +544,10 @@ static int mode_ssl(long n, const char *cert, const char *key)
 	}
 	/* The request, then read by the server as a server does. */
 	len = snprintf(req, sizeof(req),
-		       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+		       "POST %s/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
 		       "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
 		       "Content-Length: %zu\r\n\r\n%s",
-		       strlen(sse_body), sse_body);
+		       prefix(), strlen(sse_body), sse_body);
 	set_nonblock(cli, 0);
 	ssl_write_all(cs, req, (size_t)len);
 	set_nonblock(srv, 0);
@@ -762,10 +780,10 @@ static void *drive(void *arg)
 	if (!r)
 		die("calloc");
 	len = snprintf(req, sizeof(req),
-		       "POST /v1/chat/completions?events=%d&interval_ms=0 HTTP/1.1\r\n"
+		       "POST %s/v1/chat/completions?events=%d&interval_ms=0 HTTP/1.1\r\n"
 		       "Host: 127.0.0.1\r\nAccept: text/event-stream\r\n"
 		       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-		       d->events, strlen(sse_body), sse_body);
+		       prefix(), d->events, strlen(sse_body), sse_body);
 	r->fd = -1;
 	while (now_ns() < d->deadline) {
 		uint64_t ev = 0;
