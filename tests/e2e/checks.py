@@ -137,14 +137,3 @@ def foreign_traffic(before, after, expects, own_paths=()):
             key = (labels.get("service"), labels.get("path"))
             out[key] = out.get(key, 0) + d
     return out
-
-
-def duration_tolerance(n, total):
-    """Allowed difference between the exporter's and the client's sum of n
-    durations. The client times from its send() to its recv(), the exporter
-    from syscall timestamps inside the server: the two differ by loopback
-    transit, scheduling and (client side) Python parsing under the GIL with
-    several threads, a few ms per request and more on a loaded host. 50 ms
-    per request or 20 % of the total, whichever is larger, absorbs that but
-    still catches wrong units, missing requests and wrong end points."""
-    return max(0.05 * n, 0.2 * total)

@@ -44,7 +44,7 @@ import metrics
 import procs
 import robustness_cases
 import tls
-from checks import SETTLE_TIMEOUT, duration_tolerance, gauge, inc, near
+from checks import SETTLE_TIMEOUT, gauge, inc, near
 from framework import Failure, Group, expect
 
 GATEWAY, PROVIDER, REFUSABLE = "up_gateway", "up_provider", "up_provider_r"   # comms
@@ -294,6 +294,11 @@ def ended(provider, status, n, model):
             for st in STATUSES] + [inc("sse_provider_requests_total", n, **labels)]
 
 
+# Per call: the gateway notes its times in httpx's callbacks, within a
+# few ms of the SSL calls the exporter stamps (an asyncio loop with TLS).
+GATEWAY_TOLERANCE_S = 0.003
+
+
 def succeeded_expects(provider, model, calls):
     """n successful calls of one model to one provider (and no other call
     to that provider in the case, for the metrics without a model label)."""
@@ -302,12 +307,12 @@ def succeeded_expects(provider, model, calls):
     labels = dict(service=GATEWAY, provider=provider)
     out = ended(provider, "success", n, model) + [
         inc("sse_provider_latency_seconds_count", n, **labels),
-        near("sse_provider_latency_seconds_sum", lat, duration_tolerance(n, lat), **labels),
+        near("sse_provider_latency_seconds_sum", lat, n * GATEWAY_TOLERANCE_S, **labels),
         inc("sse_provider_time_to_first_chunk_seconds_count", len(streamed), model=model, **labels),
         breaker_failures(provider, 0)]
     if streamed:
         out.append(near("sse_provider_time_to_first_chunk_seconds_sum", ttfc,
-                        duration_tolerance(len(streamed), ttfc), model=model, **labels))
+                        len(streamed) * GATEWAY_TOLERANCE_S, model=model, **labels))
     return out + tokens(provider, model, sum(c.prov["prompt_tokens"] for c in calls),
                         sum(c.prov["completion_tokens"] for c in calls))
 
