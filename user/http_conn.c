@@ -29,9 +29,11 @@ void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *
 	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
 }
 
+/* A request whose body is still being read is under way too: a client
+ * that leaves then went away mid-request. */
 bool http_conn_busy(const struct http_conn *c)
 {
-	return c->in_exchange || c->q_len > 0;
+	return c->in_exchange || c->q_len > 0 || c->in_state == SIDE_BODY;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -408,6 +410,7 @@ void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts)
 		memset(&c->x, 0, sizeof(c->x));
 		c->x.req = c->req;
 		c->x.has_request = true;
+		c->x.t_accept = c->t_accept;
 		c->ops->end(c->ctx, &c->x, why, ts);
 	}
 	c->in_state = c->out_state = SIDE_DEAD;

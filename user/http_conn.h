@@ -131,7 +131,8 @@ void http_conn_adopt(struct http_conn *c, const char *buf, size_t len, uint64_t 
 /* The connection ended: every open exchange ends with why. */
 void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts);
 
-/* True when a response is being written: a peer FIN now is an abort. */
+/* True when a request is being read or answered: a peer FIN now is an
+ * abort. */
 bool http_conn_busy(const struct http_conn *c);
 
 #endif

@@ -775,9 +775,11 @@ static void test_close_during_request_body(void **state)
 	size_t n = chat_request(req, sizeof(req), "/v1/chat");
 
 	http_conn_in(&f->c, req, n - 5, 1000);
+	assert_true(http_conn_busy(&f->c)); /* a FIN now leaves mid-request */
 	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 2000);
 	assert_string_equal(f->r.order, "X");
 	assert_true(f->r.end[0].x.has_request);
+	assert_int_equal(f->r.end[0].x.t_accept, 100); /* its queue stage */
 	assert_false(f->r.end[0].x.req.complete);
 	assert_false(f->r.end[0].x.responded);
 	assert_string_equal(f->r.end[0].x.req.path, "/v1/chat");
