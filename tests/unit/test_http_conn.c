@@ -563,11 +563,10 @@ static void test_interim_and_final_in_one_write(void **state)
 }
 
 /*
- * BUG (user/http_conn.c, response_head_done): fails at the last assertion.
- * h points to c->resp_head, which is re-initialised before the
- * "h->status == 101" test, so the test never holds: the 101 ends like a
- * bodiless response, c->upgraded stays false and both sides keep parsing
- * (and resynchronising on) the upgraded protocol's bytes.
+ * A 101 hands the connection to another protocol: nothing after it is
+ * parsed as HTTP on either side, even bytes that look like HTTP (a
+ * regression test: the status was once tested after the response head was
+ * re-initialised, so both sides kept parsing the upgraded bytes).
  */
 static void test_101_upgrade_stops_parsing(void **state)
 {

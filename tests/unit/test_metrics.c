@@ -677,11 +677,9 @@ static void test_path_cap_folds_into_other(void **state)
 }
 
 /*
- * BUG? (user/metrics.c, path_of/model_of): fails. label_cap_admit runs
- * once per callback (response, every event, end), and each call on a
- * capped value counts as a drop, so one folded stream of 3 events counts
- * 5 "label values folded into other" (spec: sse_exporter_series_dropped
- * _total). Expected: 1 for one folded value in one exchange.
+ * One folded value in one exchange is one drop in
+ * sse_exporter_series_dropped_total, however many callbacks (response,
+ * every event, end) look the capped label up.
  */
 static void test_series_dropped_counts_folded_value_once(void **state)
 {
@@ -701,10 +699,9 @@ static void test_series_dropped_counts_folded_value_once(void **state)
 }
 
 /*
- * BUG (user/collector.c adopt_decide + user/http_conn.c http_conn_adopt):
- * fails. An adopted stream never gets a response callback, so
- * metrics_response never raises sse_active_connections, but metrics_end
- * lowers it when the stream ends: the gauge ends at -1 instead of 0.
+ * An adopted stream gets no response callback, yet its end lowers
+ * sse_active_connections: adopting must raise the gauge, so that it comes
+ * back to 0, not -1.
  */
 static void test_adopted_stream_active_gauge_balanced(void **state)
 {
@@ -725,11 +722,9 @@ static void test_adopted_stream_active_gauge_balanced(void **state)
 }
 
 /*
- * BUG (user/metrics.c, NS = 1e-9): fails. Durations are converted with
- * ns * 1e-9, which is not exact: 75000000 * 1e-9 = 0.07500000000000001 and
- * 60000000 * 1e-9 = 0.06000000000000001, so a gap of exactly 75 ms or a
- * TTFC of exactly 60 ms lands above the le="0.075"/le="0.06" bucket it
- * equals (also 0.15, 0.3, 7.5, 30, 60, 120). ns / 1e9 is exact for these.
+ * A duration equal to a bucket bound counts in that bucket: ns * 1e-9 is
+ * not exact (75000000 * 1e-9 = 0.07500000000000001, also 0.06, 0.15, 0.3,
+ * 7.5, 30, 60, 120), ns / 1e9 is.
  */
 static void test_duration_equal_to_bound_in_that_bucket(void **state)
 {

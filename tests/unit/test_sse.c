@@ -348,10 +348,9 @@ static void test_colon_in_value_does_not_change_name(void **state)
 }
 
 /*
- * BUG (user/sse.c, line_byte): fails. WHATWG decodes the stream as UTF-8,
- * which strips one leading byte order mark; the splitter keeps it in the
- * first field name, so "\xEF\xBB\xBFdata: x" is not a data field and the
- * stream's first event is reported EMPTY (not counted, no TTFC).
+ * WHATWG decodes the stream as UTF-8, which strips one leading byte order
+ * mark: "\xEF\xBB\xBFdata: x" is a data field, and the stream's first
+ * event counts (with its TTFC).
  */
 static void test_leading_bom_stripped(void **state)
 {

@@ -182,7 +182,10 @@ static void test_users_only_in_their_section(void **state)
 		     "tls_server_config:\n"
 		     "  cert_file: a.crt\n"
 		     "  key_file: a.key\n"
-		     "  carol: not-a-user\n");
+		     "  min_version: TLS12\n"
+		     "http_server_config:\n"
+		     "  headers:\n"
+		     "    carol: not-a-user\n");
 	assert_null(web_config_user_hash(w, "alice"));
 	assert_null(web_config_user_hash(w, "carol"));
 	assert_string_equal(web_config_user_hash(w, "bob"), HASH_BOB);
@@ -210,6 +213,39 @@ static void test_unparseable_line_reports_its_number(void **state)
 		  "line 3");
 }
 
+/* A misspelt section must not quietly drop the password or the TLS. */
+static void test_unknown_top_level_key_is_error(void **state)
+{
+	(void)state;
+	parse_bad("basic_auth_user:\n"
+		  "  alice: " HASH_ALICE "\n",
+		  "line 1: unknown or unsupported key \"basic_auth_user\"");
+	parse_bad("# TLS\n"
+		  "\n"
+		  "tls_server_confg:\n"
+		  "  cert_file: a.crt\n"
+		  "  key_file: a.key\n",
+		  "line 3: unknown or unsupported key \"tls_server_confg\"");
+	parse_bad("  alice: " HASH_ALICE "\n", "line 1: unknown or unsupported key \"alice\"");
+}
+
+static void test_unknown_tls_key_is_error(void **state)
+{
+	(void)state;
+	parse_bad("tls_server_config:\n"
+		  "  cert: inline-pem\n"
+		  "  key: inline-pem\n",
+		  "line 2: unknown or unsupported key \"cert\"");
+	parse_bad("tls_server_config:\n"
+		  "  cert_file: a.crt\n"
+		  "  key_flie: a.key\n",
+		  "line 3: unknown or unsupported key \"key_flie\"");
+	parse_bad("tls_server_config:\n"
+		  "  client_allowed_sans:\n"
+		  "    - x\n",
+		  "client certificate authentication is not supported");
+}
+
 static void test_many_users(void **state)
 {
 	char text[8192], name[16];
@@ -235,10 +271,9 @@ static void test_free_null(void **state)
 }
 
 /*
- * BUG (user/web_config.c, value_of): fails. YAML ends a plain value at
- * " #" (a comment), so in the exporter-toolkit format "alice: <hash>
- * # admin" gives alice the hash alone; here the comment becomes part of
- * the hash and alice can never log in.
+ * YAML ends a plain value at " #" (a comment): in the exporter-toolkit
+ * format "alice: <hash> # admin" gives alice the hash alone, or she could
+ * never log in.
  */
 static void test_inline_comment_not_part_of_value(void **state)
 {
@@ -256,10 +291,9 @@ static void test_inline_comment_not_part_of_value(void **state)
 }
 
 /*
- * BUG (user/web_config.c, parse_line): fails. A valid exporter-toolkit
- * file with a YAML list (tls_server_config.cipher_suites,
- * curve_preferences) is refused with "cannot parse line 4": list items
- * have no colon. Keys this parser does not use should be skipped.
+ * A valid exporter-toolkit file with YAML lists (tls_server_config
+ * .cipher_suites, curve_preferences) is accepted: list items have no
+ * colon, and keys this parser does not use are skipped.
  */
 static void test_unused_list_values_accepted(void **state)
 {
@@ -351,6 +385,34 @@ static void test_load_without_tls_has_no_tls_options(void **state)
 	free(yml_path);
 }
 
+static void load_bad_hash(const char *hash)
+{
+	char yml[256], err[256] = "";
+	char *yml_path;
+
+	snprintf(yml, sizeof(yml), "basic_auth_users:\n  bob: %s\n", hash);
+	yml_path = write_temp(yml);
+	assert_null(web_config_load(yml_path, err, sizeof(err)));
+	if (!strstr(err, "bob is not a bcrypt hash"))
+		fail_msg("%s: error \"%s\"", hash, err);
+	unlink(yml_path);
+	free(yml_path);
+}
+
+static void test_load_rejects_non_bcrypt_hashes(void **state)
+{
+	(void)state;
+	load_bad_hash("s3cret");
+	load_bad_hash("\"\"");
+	/* SHA-512 crypt: libcrypt would verify it, the format does not allow it */
+	load_bad_hash(
+	    "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc."
+	    "eoxqOmSuNp2xS0ktL3nh/");
+	load_bad_hash("$2y$03$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze");
+	load_bad_hash("$2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPz");
+	load_bad_hash("$2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJP!e");
+}
+
 static void test_load_missing_file(void **state)
 {
 	char err[256] = "";
@@ -375,12 +437,15 @@ int main(void)
 	    cmocka_unit_test(test_users_only_in_their_section),
 	    cmocka_unit_test(test_empty_config),
 	    cmocka_unit_test(test_unparseable_line_reports_its_number),
+	    cmocka_unit_test(test_unknown_top_level_key_is_error),
+	    cmocka_unit_test(test_unknown_tls_key_is_error),
 	    cmocka_unit_test(test_many_users),
 	    cmocka_unit_test(test_free_null),
 	    cmocka_unit_test(test_inline_comment_not_part_of_value),
 	    cmocka_unit_test(test_unused_list_values_accepted),
 	    cmocka_unit_test(test_load_reads_quoted_cert_and_key_paths),
 	    cmocka_unit_test(test_load_without_tls_has_no_tls_options),
+	    cmocka_unit_test(test_load_rejects_non_bcrypt_hashes),
 	    cmocka_unit_test(test_load_missing_file),
 	};
 
