@@ -62,6 +62,7 @@ struct iov_cursor {
 	__u64 done;  /* bytes of the current iovec already copied */
 	__u64 total; /* bytes the syscall moved */
 	__u64 off;   /* bytes copied so far */
+	__u64 fill;  /* of those, bytes in the record not emitted yet */
 };
 
 /* Per-CPU work area. The cursor lives here, not on the stack, so that the
@@ -69,6 +70,10 @@ struct iov_cursor {
 struct capture_scratch {
 	struct iov_cursor c;
 	struct data_event ev;
+	/* A record fills from several iovecs: the copy into it starts at a
+	 * variable offset below CAPTURE_SEG_MAX with a length up to
+	 * CAPTURE_SEG_MAX, which the verifier must see stay in the value. */
+	char spill[CAPTURE_SEG_MAX];
 };
 
 struct {
@@ -167,12 +172,28 @@ static __always_inline bool cursor_next(struct iov_cursor *c)
 	return true;
 }
 
-/* One bpf_loop step: one record, or a move to the next iovec. */
+static __always_inline void flush_record(struct capture_scratch *w)
+{
+	struct iov_cursor *c = &w->c;
+	__u64 n = c->fill;
+
+	barrier_var(n); /* bound checked on the register emitted from */
+	if (!n || n > CAPTURE_SEG_MAX)
+		return;
+	w->ev.offset = c->off - n;
+	emit_data(&w->ev, n);
+	c->fill = 0;
+}
+
+/* One bpf_loop step: a piece of an iovec into the record being filled, or
+ * a move to the next iovec. Pieces of consecutive iovecs share records, so
+ * a writev of a thousand small chunk pieces (a stream's backlog flushed
+ * after a blocked write) needs a few records, not one per iovec. */
 static long copy_step(__u32 i, void *unused)
 {
 	struct capture_scratch *w = scratch_area();
 	struct iov_cursor *c;
-	__u64 n;
+	__u64 n, fill;
 
 	if (!w)
 		return 1;
@@ -181,16 +202,18 @@ static long copy_step(__u32 i, void *unused)
 		return 1;
 	if (c->done >= c->len)
 		return cursor_next(c) ? 0 : 1;
-	n = min_u64(min_u64(c->len - c->done, c->total - c->off), CAPTURE_SEG_MAX);
+	fill = c->fill & (CAPTURE_SEG_MAX - 1); /* below CAPTURE_SEG_MAX: flushed when full */
+	n = min_u64(min_u64(c->len - c->done, c->total - c->off), CAPTURE_SEG_MAX - fill);
 	barrier_var(n); /* keep the bound on the register the helper gets */
 	if (n > CAPTURE_SEG_MAX)
 		return 1;
-	if (bpf_probe_read_user(w->ev.data, n, (void *)(c->base + c->done)))
+	if (bpf_probe_read_user(w->ev.data + fill, n, (void *)(c->base + c->done)))
 		return 1;
-	w->ev.offset = c->off;
-	emit_data(&w->ev, n);
+	c->fill = fill + n;
 	c->done += n;
 	c->off += n;
+	if (c->fill >= CAPTURE_SEG_MAX || c->off >= c->total)
+		flush_record(w);
 	return 0;
 }
 
@@ -207,7 +230,10 @@ static __always_inline void copy_one(struct capture_scratch *w, __u64 ptr, __u64
  * and ret. */
 static __always_inline void copy_cursor(struct capture_scratch *w)
 {
-	bpf_loop(CAPTURE_SEGS_MAX + CAPTURE_IOVS_MAX, copy_step, NULL, 0);
+	/* a step per piece and one per iovec: at most two per iovec, plus one
+	 * per record that splits an iovec */
+	bpf_loop(2 * CAPTURE_IOVS_MAX + CAPTURE_SEGS_MAX, copy_step, NULL, 0);
+	flush_record(w); /* the loop stopped short: a bad iovec or the cap */
 	if (w->c.total > w->c.off)
 		count(CNT_BYTES_UNCOPIED, w->c.total - w->c.off);
 }

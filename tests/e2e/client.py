@@ -14,10 +14,12 @@ plaintext, and an RST abort sets SO_LINGER 0 on the TCP socket under TLS.
 
 All times are time.monotonic() seconds.
 """
+import fcntl
 import json
 import socket
 import ssl
 import struct
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from urllib.parse import urlencode
 from tls import SERVER_NAME as TLS_SERVER_NAME
 
 CR, LF = 0x0D, 0x0A
+SMALL_MSS = 536
 
 
 class ProtocolError(Exception):
@@ -231,6 +234,10 @@ class Connection:
         else:   # before connect(): the window the peer may fill
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            # Loopback's 64 KiB MSS lets the peer's send buffer grow to MBs
+            # (it scales with the segment size): small segments keep it
+            # small enough for a stream to fill it.
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, SMALL_MSS)
             self.sock.settimeout(timeout)
             self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -239,6 +246,7 @@ class Connection:
         self.buf = bytearray()
         self.last_recv = 0.0
         self.open = True
+        self.pace = None            # (bytes, seconds): a slow reader's recv()s
 
     def __enter__(self):
         return self
@@ -281,8 +289,12 @@ class Connection:
     # -- low-level reads ---------------------------------------------------
 
     def _fill(self):
+        size = 65536
+        if self.pace:
+            size, pause = self.pace
+            time.sleep(pause)    # the slow reader under test, not a wait
         try:
-            data = self.sock.recv(65536)
+            data = self.sock.recv(size)
         except ConnectionResetError as e:
             raise PeerClosed("connection reset") from e
         except ssl.SSLEOFError as e:   # TLS: FIN without close_notify
@@ -413,16 +425,46 @@ def request(port, req, abort_after_events=None, rst=False, timeout=30.0, tls=Non
         return conn.read_response(t_start, t_sent, req.method, abort_after_events, rst)
 
 
-def stalled(port, req, stall_s, rcvbuf=4096, timeout=30.0, tls=None):
+@dataclass
+class Stall:
+    """Queues of the stalled connection when the reader resumed."""
+    server_unsent: int     # the server socket's send queue (bytes)
+    client_unread: int     # the client socket's receive queue (bytes)
+
+
+def stalled(port, req, stall_s, rcvbuf=4096, timeout=30.0, tls=None, pace=None):
     """One request from a client that reads nothing for stall_s, through a
     small receive buffer: a fast server fills its socket and its writes
     block (EAGAIN) meanwhile. Then the buffer grows and the response is
-    read at full speed."""
+    read at full speed, or (pace=(bytes, seconds)) slowly, so the server
+    keeps hitting a full socket. Returns (Response, Stall)."""
     with Connection(port, timeout=timeout, tls=tls, rcvbuf=rcvbuf) as conn:
         t_start, t_sent = conn.send(req)
         time.sleep(stall_s)   # the slow reader under test, not a wait for readiness
-        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        return conn.read_response(t_start, t_sent, req.method)
+        queues = Stall(tcp_send_queue(conn.sock.getpeername()[1], conn.sock.getsockname()[1]),
+                       unread_bytes(conn.sock))
+        if pace is None:
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        conn.pace = pace
+        return conn.read_response(t_start, t_sent, req.method), queues
+
+
+def unread_bytes(sock):
+    """SIOCINQ (FIONREAD): bytes received by the kernel, not read yet."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
+def tcp_send_queue(local_port, remote_port):
+    """Send queue of the loopback TCP socket local_port -> remote_port
+    (another process's: /proc/net/tcp, tx_queue)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+                if (local, remote) == (local_port, remote_port):
+                    return int(fields[4].split(":")[0], 16)
+    raise ProtocolError("no TCP socket %d -> %d" % (local_port, remote_port))
 
 
 def keep_alive(port, reqs, timeout=30.0, tls=None):

@@ -304,21 +304,31 @@ def case_server_abort(ctx):
     ] + back_to_baseline(ctx, before))
 
 
-def case_backpressure(ctx):
-    """A client that stops reading for a second: the server's writes block
-    and are retried (over TLS, SSL_write is called again with the bytes it
-    was given before, maybe more); every event and byte counts once."""
-    n, model = 3000, "e2e-stall-" + ctx.server.name
-    prefix, chat = chat_path("stall")
-    before = ctx.scrape()
-    resp = client.stalled(ctx.server.port, client.chat({"events": n, "interval_ms": 0}, model, prefix=prefix),
-                          1.0, tls=ctx.server.tls)
-    ground_truth_ok([resp], n)
-    ctx.settle(before, [
-        inc("sse_requests_total", 1, service=ctx.svc, path=chat, model=model, status="success", code="200"),
-        inc("sse_chunks_streamed_total", n, service=ctx.svc, path=chat),
-        inc("sse_bytes_streamed_total", resp.body_bytes, service=ctx.svc, path=chat),
-    ] + back_to_baseline(ctx, before))
+def backpressure_case(tag, pace):
+    """A client that stops reading for a second through a small receive
+    buffer, then reads at full speed, or (pace) slowly to the end: the
+    server's writes block and are retried (over TLS, SSL_write is called
+    again with the bytes it was given before, maybe more); every event and
+    byte counts once."""
+    def case(ctx):
+        n, model = 3000, "e2e-%s-%s" % (tag, ctx.server.name)
+        prefix, chat = chat_path(tag)
+        before = ctx.scrape()
+        resp, stall = client.stalled(ctx.server.port, client.chat({"events": n, "interval_ms": 0}, model,
+                                                                 prefix=prefix),
+                                     1.0, tls=ctx.server.tls, pace=pace)
+        ground_truth_ok([resp], n)
+        # The server had bytes it could not hand to its socket when the
+        # reader resumed: it wrote as fast as it could, so it was blocked.
+        expect(0 < stall.server_unsent and stall.server_unsent + stall.client_unread < resp.body_bytes,
+               "the server's writes never blocked: %d bytes queued in its socket, %d in the client's, "
+               "of a %d-byte body", stall.server_unsent, stall.client_unread, resp.body_bytes)
+        ctx.settle(before, [
+            inc("sse_requests_total", 1, service=ctx.svc, path=chat, model=model, status="success", code="200"),
+            inc("sse_chunks_streamed_total", n, service=ctx.svc, path=chat),
+            inc("sse_bytes_streamed_total", resp.body_bytes, service=ctx.svc, path=chat),
+        ] + back_to_baseline(ctx, before))
+    return case
 
 
 def case_active_gauge(ctx):
@@ -440,7 +450,8 @@ SERVER_CASES = [
     ("http_duration", case_http_duration),
     ("path_normalisation", case_path_normalisation),
     ("json_not_sse", case_json_not_sse),
-    ("backpressure", case_backpressure),
+    ("backpressure", backpressure_case("stall", None)),
+    ("slow_reader", backpressure_case("slow", (1024, 0.001))),
     ("counted_once", case_counted_once),
 ]
 
