@@ -18,7 +18,7 @@
 #define PID_BITMAP_WORDS    (4194304 / 64) /* PID_MAX_LIMIT bits */
 #define CAPTURE_SEG_MAX	    4096	   /* payload bytes of one ring buffer record */
 #define CAPTURE_SMALL_MAX   512		   /* a write this small goes in one fixed-size record */
-#define CAPTURE_SEGS_MAX    64 /* records per syscall: <= 256 KiB, the rest is counted */
+#define CAPTURE_SEGS_MAX    64	 /* records per syscall: <= 256 KiB, the rest is counted */
 #define CAPTURE_IOVS_MAX    1024 /* iovecs looked at per readv/writev/sendmsg: UIO_MAXIOV */
 #define EVENTS_RING_BYTES   (16 << 20)
 #define EVENTS_WAKEUP_BYTES (1 << 20) /* below this, user space polls on a timer */
