@@ -560,6 +560,31 @@ class Config:
             time.sleep(0.05)  # poll interval of a wait for the streams' end
 
 
+DIAG_COUNTERS = ["sse_exporter_events_lost_total", "sse_exporter_exchanges_lost_total",
+                 "sse_exporter_tls_calls_unattributed_total",
+                 "sse_exporter_connections_untracked_total", "sse_exporter_bytes_uncopied_total"]
+
+
+def diagnosis(cfg, service, path):
+    """For a failed tracking check: the exporter's own loss counters (since
+    it started, this round), and the path's events counted under another
+    service, if any."""
+    samples = cfg.scrape()
+    if samples is None:
+        return "/metrics did not answer"
+    got = {n: 0 for n in DIAG_COUNTERS}
+    elsewhere = {}
+    for n, lb, v in samples:
+        if n in got:
+            got[n] += v
+        elif (n == "sse_chunks_streamed_total" and lb.get("path") == path and
+              lb.get("service") != service):
+            elsewhere[lb.get("service")] = elsewhere.get(lb.get("service"), 0) + v
+    return ", ".join(["%s %d" % (n[len("sse_exporter_"):], v) for n, v in got.items()] +
+                     ["%d of the path's events under service=\"%s\"" % (v, sv)
+                      for sv, v in sorted(elsewhere.items())])
+
+
 LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -659,7 +684,7 @@ class Bench:
     def metric_timeout(self, measure, config):
         """Once a figure is known not to be tracked, do not wait long for
         a metric that will not grow."""
-        return 1 if (measure, config) in self.flags else 5
+        return 1 if (measure, config) in self.flags else 10
 
     def calibrate(self):
         """Loop sizes for MICRO_SECONDS per timed run, without BPF. What
@@ -755,8 +780,8 @@ class Bench:
             wrong.append("sse_requests_total grew by %d for %d requests" % (reqs, requests))
         if wrong:
             self.flag(figure, cfg.name, ", ".join(wrong),
-                      "%s was not followed exactly (series service=\"%s\", path=\"%s\")"
-                      % (what, service, path))
+                      "%s was not followed exactly (series service=\"%s\", path=\"%s\"; %s)"
+                      % (what, service, path, diagnosis(cfg, service, path)))
 
     def run_server(self, cfg):
         self.run_one_server(cfg, "server", "client", self.server_port, SERVER_SECONDS)
