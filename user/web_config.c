@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <crypt.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,60 @@ static int replace_str(char **dst, const char *v)
 	return *dst ? 0 : -1;
 }
 
-static int parse_line(struct web_config *w, char *line, int *section)
+static bool in_list(const char *key, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(key, *list))
+			return true;
+	return false;
+}
+
+enum section { NONE, TLS, USERS, HTTP };
+
+/* A key the parser does not know or cannot apply: an error. */
+static int unknown_key(const char *key, char *err, size_t size, int lineno)
+{
+	snprintf(err, size, "web config line %d: unknown or unsupported key \"%s\"", lineno, key);
+	return -1;
+}
+
+/* Keys of tls_server_config that only tune the handshake: accepted, not applied. */
+static const char *const tls_tuning_keys[] = {"cipher_suites",
+					      "curve_preferences",
+					      "min_version",
+					      "max_version",
+					      "prefer_server_cipher_suites",
+					      "client_auth_type",
+					      NULL};
+/* Client certificate checks: never serve without a check the operator asked for. */
+static const char *const client_auth_keys[] = {"client_ca_file", "client_ca", "client_allowed_sans",
+					       NULL};
+
+static int tls_key(struct web_config *w, const char *key, const char *v, char *err, size_t size,
+		   int lineno)
+{
+	if (!strcmp(key, "cert_file"))
+		return replace_str(&w->cert_file, v);
+	if (!strcmp(key, "key_file"))
+		return replace_str(&w->key_file, v);
+	if (in_list(key, client_auth_keys) ||
+	    (!strcmp(key, "client_auth_type") && strcmp(v, "NoClientCert"))) {
+		snprintf(err, size,
+			 "web config line %d: client certificate authentication is not supported",
+			 lineno);
+		return -1;
+	}
+	return in_list(key, tls_tuning_keys) ? 0 : unknown_key(key, err, size, lineno);
+}
+
+/*
+ * 0, or -1 with err set (left empty: out of memory). Unknown keys are
+ * errors, as in exporter-toolkit: a misspelt "basic_auth_users" or
+ * "tls_server_config" must not quietly serve without the password or the
+ * TLS the operator asked for.
+ */
+static int parse_line(struct web_config *w, char *line, enum section *section, char *err,
+		      size_t size, int lineno)
 {
 	bool indented = line[0] == ' ' || line[0] == '\t';
 	char *key = line + strspn(line, " \t");
@@ -73,57 +127,44 @@ static int parse_line(struct web_config *w, char *line, int *section)
 	if (!*key || *key == '#' || *key == '\r' || *key == '-')
 		return 0; /* blank, comment, or an item of a list we do not use */
 	v = value_of(key);
-	if (!v)
+	if (!v) {
+		snprintf(err, size, "web config: cannot parse line %d", lineno);
 		return -1;
+	}
 	*strchr(key, ':') = '\0';
 	if (!indented) {
-		*section = !strcmp(key, "tls_server_config")  ? 1
-			   : !strcmp(key, "basic_auth_users") ? 2
-							      : 0;
-		return 0;
+		*section = !strcmp(key, "tls_server_config")	? TLS
+			   : !strcmp(key, "basic_auth_users")	? USERS
+			   : !strcmp(key, "http_server_config") ? HTTP
+								: NONE;
+		return *section == NONE ? unknown_key(key, err, size, lineno) : 0;
 	}
-	if (*section == 1 && !strcmp(key, "cert_file"))
-		return replace_str(&w->cert_file, v);
-	if (*section == 1 && !strcmp(key, "key_file"))
-		return replace_str(&w->key_file, v);
-	/* never serve without a check the operator asked for */
-	if (*section == 1 && (!strcmp(key, "client_ca_file") ||
-			      (!strcmp(key, "client_auth_type") && strcmp(v, "NoClientCert"))))
-		return -2;
-	if (*section == 2 && w->nusers < USERS_MAX) {
+	if (*section == TLS)
+		return tls_key(w, key, v, err, size, lineno);
+	if (*section == HTTP)
+		return 0; /* http2, headers (and their entries): not applied */
+	if (*section == USERS && w->nusers < USERS_MAX) {
 		w->users[w->nusers] = strdup(key);
 		w->hashes[w->nusers] = strdup(v);
 		w->nusers++;
 		return w->users[w->nusers - 1] && w->hashes[w->nusers - 1] ? 0 : -1;
 	}
-	return 0;
+	return *section == USERS ? 0 : unknown_key(key, err, size, lineno);
 }
 
 struct web_config *web_config_parse(const char *text, char *err, size_t size)
 {
 	struct web_config *w = calloc(1, sizeof(*w));
-	char *copy = strdup(text), *save = NULL, *line;
-	int section = 0, lineno = 0;
+	char *copy = strdup(text), *rest = copy, *line;
+	enum section section = NONE;
+	int lineno = 0;
 
 	err[0] = '\0';
 	if (!w || !copy)
 		goto fail;
-	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		lineno++;
-		int rc = parse_line(w, line, &section);
-
-		if (rc == -2) {
-			snprintf(err, size,
-				 "web config line %d: client certificate authentication "
-				 "is not supported",
-				 lineno);
+	while ((line = strsep(&rest, "\n"))) /* blank lines too: true line numbers */
+		if (parse_line(w, line, &section, err, size, ++lineno))
 			goto fail;
-		}
-		if (rc) {
-			snprintf(err, size, "web config: cannot parse line %d", lineno);
-			goto fail;
-		}
-	}
 	if (!w->cert_file != !w->key_file) {
 		snprintf(err, size, "web config: tls_server_config needs cert_file and key_file");
 		goto fail;
@@ -156,6 +197,38 @@ static char *read_file(const char *path)
 	return buf;
 }
 
+/*
+ * "$2a$", "$2b$" or "$2y$" (htpasswd -B), a cost of 04 to 31, then 53
+ * characters of bcrypt's base64: exporter-toolkit refuses to start on
+ * anything else, and so do we rather than answer 401 to everyone, or
+ * accept another crypt(3) scheme than the format allows.
+ */
+static bool is_bcrypt(const char *h)
+{
+	static const char b64[] =
+	    "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	int cost;
+
+	if (strlen(h) != 60 || strncmp(h, "$2", 2) || !strchr("aby", h[2]) || h[3] != '$' ||
+	    h[6] != '$' || !isdigit((unsigned char)h[4]) || !isdigit((unsigned char)h[5]))
+		return false;
+	cost = (h[4] - '0') * 10 + (h[5] - '0');
+	return cost >= 4 && cost <= 31 && strspn(h + 7, b64) == 53;
+}
+
+static bool hashes_ok(const struct web_config *w, char *err, size_t size)
+{
+	for (size_t i = 0; i < w->nusers; i++)
+		if (!is_bcrypt(w->hashes[i])) {
+			snprintf(err, size,
+				 "web config: basic_auth_users: the password of %s is not a "
+				 "bcrypt hash (make one with htpasswd -nbB USER PASSWORD)",
+				 w->users[i]);
+			return false;
+		}
+	return true;
+}
+
 struct web_config *web_config_load(const char *path, char *err, size_t size)
 {
 	char *text = read_file(path);
@@ -167,6 +240,10 @@ struct web_config *web_config_load(const char *path, char *err, size_t size)
 	}
 	w = web_config_parse(text, err, size);
 	free(text);
+	if (w && !hashes_ok(w, err, size)) {
+		web_config_free(w);
+		return NULL;
+	}
 	if (!w || !w->cert_file)
 		return w;
 	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
