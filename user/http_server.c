@@ -91,7 +91,9 @@ static enum MHD_Result metrics_page(struct http_server *s, struct MHD_Connection
 
 static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection *conn)
 {
-	bool healthy = s->programs_attached == s->programs_required && s->programs_required;
+	/* asked of the kernel now, not remembered from the start */
+	size_t attached = loader_links_alive(s->loader);
+	bool healthy = attached == s->programs_required && s->programs_required;
 	double rps = 0, err = 0;
 	struct strbuf body;
 	double active;
@@ -111,7 +113,7 @@ static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection 
 		      "{\"status\":\"%s\",\"version\":\"%s\",\"programs\":%zu,"
 		      "\"programs_required\":%zu,\"active_connections\":%.0f,"
 		      "\"requests_per_second\":%.3f,\"error_rate_percent\":%.2f}\n",
-		      healthy ? "healthy" : "degraded", SSE_EXPORTER_VERSION, s->programs_attached,
+		      healthy ? "healthy" : "degraded", SSE_EXPORTER_VERSION, attached,
 		      s->programs_required, active, rps, err);
 	return reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
 		     &body);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "loader.h"
 #include "metrics.h"
 
 #define HEALTH_WINDOW 13 /* samples 5 s apart: one minute of rates */
@@ -22,7 +23,7 @@ struct http_server {
 	const struct config *cfg;
 	struct metrics *m;
 	pthread_mutex_t *lock;
-	size_t programs_attached;
+	const struct loader *loader; /* its links are checked at each /health */
 	size_t programs_required;
 	struct health_sample window[HEALTH_WINDOW];
 	size_t nsamples;

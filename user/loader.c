@@ -81,6 +81,35 @@ static int preflight(struct bpf_object *obj, char *err, size_t size)
 	return 0;
 }
 
+/* The kernel id of the link behind fd; 0 if fd is not a BPF link. */
+static uint32_t link_id(int fd)
+{
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+bool loader_link_alive(const struct loader *l, size_t i)
+{
+	if (i >= l->nlinks)
+		return false;
+	/* no id at start (legacy perf-event attach): nothing to compare */
+	return !l->link_ids[i] || link_id(bpf_link__fd(l->links[i])) == l->link_ids[i];
+}
+
+size_t loader_links_alive(const struct loader *l)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->nlinks; i++)
+		n += loader_link_alive(l, i);
+	return n;
+}
+
 static int attach_all(struct loader *l, struct bpf_object *obj, char *err, size_t size)
 {
 	struct bpf_program *prog;
@@ -99,6 +128,7 @@ static int attach_all(struct loader *l, struct bpf_object *obj, char *err, size_
 			return -1;
 		}
 		l->names[l->nlinks] = bpf_program__name(prog);
+		l->link_ids[l->nlinks] = link_id(bpf_link__fd(link));
 		l->links[l->nlinks++] = link;
 	}
 	return 0;

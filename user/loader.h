@@ -33,6 +33,8 @@ struct loader {
 	struct tls_attach tls; /* uprobes: optional, files found at run time */
 	struct bpf_link *links[LOADER_PROGS_MAX];
 	const char *names[LOADER_PROGS_MAX];
+	/* kernel ids of the links made at start: /health checks them */
+	uint32_t link_ids[LOADER_PROGS_MAX];
 	size_t nlinks;	  /* attached */
 	size_t nrequired; /* programs that must attach */
 	int conns_fd, sock_owner_fd, tracked_procs_fd, counters_fd, procs_fd;
@@ -45,6 +47,15 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 void loader_close(struct loader *l);
 
 int loader_events_fd(const struct loader *l);
+
+/* Whether link i still holds its program: its fd still names the link made
+ * at start. No kernel detaches our link types from outside (perf_event,
+ * raw_tracepoint, uprobe_multi: BPF_LINK_DETACH is EOPNOTSUPP), so a link
+ * goes only when its fd is closed, by a bug or by someone else (ptrace). */
+bool loader_link_alive(const struct loader *l, size_t i);
+
+/* How many of the required links are alive now. */
+size_t loader_links_alive(const struct loader *l);
 
 /* Sum over CPUs of each kernel counter (enum counter_idx). */
 int loader_counters(const struct loader *l, uint64_t out[CNT_MAX]);

@@ -49,7 +49,8 @@ static void set_build_info(struct metrics *m)
 static void set_attached(struct metrics *m, const struct loader *l)
 {
 	for (size_t i = 0; i < l->nlinks; i++)
-		metric_set(m->prog_attached, (const char *const[]){l->names[i]}, 1);
+		metric_set(m->prog_attached, (const char *const[]){l->names[i]},
+			   loader_link_alive(l, i));
 	metric_set(m->tls_libraries, NULL, l->tls.nlibs);
 }
 
@@ -87,6 +88,9 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 		now = mono_seconds();
 		if (now >= next_refresh) {
 			collector_refresh_self(col);
+			pthread_mutex_lock(col->lock);
+			set_attached(col->m, col->l); /* a link may have gone */
+			pthread_mutex_unlock(col->lock);
 			next_refresh = now + 1;
 		}
 		if (now >= next_sweep) {
@@ -151,8 +155,11 @@ static int start(struct daemon *d, char *err, size_t size)
 	d->srv.cfg = &d->cfg;
 	d->srv.m = &d->m;
 	d->srv.lock = &d->lock;
-	d->srv.programs_attached = d->l.nlinks;
+	d->srv.loader = &d->l;
 	d->srv.programs_required = d->l.nrequired;
+	/* the rates' first sample: every count is 0 until the loop starts,
+	 * and what it then counts happened after /health answered */
+	http_server_sample(&d->srv, mono_seconds());
 	if (http_server_start(&d->srv, err, size))
 		return -1;
 	if (caps_drop_after_attach(d->cfg.tls && d->cfg.tls_scan_interval_s > 0))
