@@ -1089,12 +1089,13 @@ def case_error_stage_request(fx):
         launch.stop_server(srv)
 
 
-QUEUE_S = 0.3   # the client idles this long between connect and first request
+QUEUE_S = 0.4   # the client idles this long between connect and first request
 # Allowed difference per connection between the exporter's queue stage
 # (server's accept -> its read of the first byte) and the client's (connect
-# returned -> send): two loopback wakeups, a few ms, more on a loaded host;
-# far below QUEUE_S, so a stage measured between other points still fails.
-QUEUE_TOL_S = 0.05
+# returned -> send): two wakeups of the server, a few ms, far more when
+# other test runs load the 2 cores; well below QUEUE_S, so a stage measured
+# between other points (a zero queue, or one that includes a stream) fails.
+QUEUE_TOL_S = 0.1
 
 
 def two_streams_on_one_connection(port, path):
