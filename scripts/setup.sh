@@ -5,7 +5,7 @@ set -e
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
 libmicrohttpd-dev libcmocka-dev prometheus python3 python3-fastapi \
 python3-uvicorn python3-httpx python3-aiohttp nginx-light golang-go \
-redis-server wrk nodejs openssl libssl-dev"
+redis-server wrk nodejs openssl libssl-dev gdb"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
