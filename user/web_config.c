@@ -143,13 +143,18 @@ static int parse_line(struct web_config *w, char *line, enum section *section, c
 		return tls_key(w, key, v, err, size, lineno);
 	if (*section == HTTP)
 		return 0; /* http2, headers (and their entries): not applied */
-	if (*section == USERS && w->nusers < USERS_MAX) {
+	if (*section == USERS) {
+		if (w->nusers == USERS_MAX) {
+			snprintf(err, size, "line %d: more than %d basic_auth_users", lineno,
+				 USERS_MAX);
+			return -1;
+		}
 		w->users[w->nusers] = strdup(key);
 		w->hashes[w->nusers] = strdup(v);
 		w->nusers++;
 		return w->users[w->nusers - 1] && w->hashes[w->nusers - 1] ? 0 : -1;
 	}
-	return *section == USERS ? 0 : unknown_key(key, err, size, lineno);
+	return unknown_key(key, err, size, lineno);
 }
 
 struct web_config *web_config_parse(const char *text, char *err, size_t size)
@@ -293,8 +298,10 @@ bool web_config_authorized(struct web_config *w, struct MHD_Connection *conn)
 	user = MHD_basic_auth_get_username_password(conn, &pass);
 	hash = user && pass ? web_config_user_hash(w, user) : NULL;
 	memset(&data, 0, sizeof(data));
-	out = hash ? crypt_r(pass, hash, &data) : NULL;
-	ok = out && out[0] != '*' && !strcmp(out, hash);
+	/* an unknown user costs a bcrypt round too, so that answer times do
+	 * not tell which user names exist */
+	out = crypt_r(pass ? pass : "", hash ? hash : w->hashes[0], &data);
+	ok = hash && out && out[0] != '*' && !strcmp(out, hash);
 	MHD_free(user);
 	MHD_free(pass);
 	return ok;

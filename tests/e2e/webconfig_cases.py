@@ -306,6 +306,26 @@ def case_wrong_user(fx):
     still_serving(fx)
 
 
+def answer_time(exp, auth):
+    """Median of 3 answer times of /metrics with `auth` (denied)."""
+    times = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        denied(exp, "timing", "/metrics", auth)
+        times.append(time.monotonic() - t0)
+    return sorted(times)[1]
+
+
+def case_unknown_user_timing(fx):
+    """An unknown user name costs a bcrypt round like a wrong password, so
+    answer times do not tell which user names exist (bcrypt at this cost
+    takes tens of ms; a table lookup alone takes microseconds)."""
+    known = answer_time(fx.exp, basic("alice", "wrong"))
+    unknown = answer_time(fx.exp, basic("mallory", "wrong"))
+    expect(unknown >= known / 2, "an unknown user is answered in %.1f ms, a wrong password in %.1f ms",
+           unknown * 1e3, known * 1e3)
+
+
 def case_no_credentials(fx):
     """Every path, known or not, and HEAD: the password comes first."""
     for path in ("/metrics", "/metrics/json", "/health", "/", "/no-such-page"):
@@ -478,7 +498,8 @@ BAD_CONFIGS = [
 
 def groups(tmp):
     tls_cases = [("basic_auth_ok", case_basic_auth_ok), ("wrong_password", case_wrong_password),
-                 ("wrong_user", case_wrong_user), ("no_credentials", case_no_credentials),
+                 ("wrong_user", case_wrong_user), ("unknown_user_timing", case_unknown_user_timing),
+                 ("no_credentials", case_no_credentials),
                  ("malformed_credentials", case_malformed_credentials),
                  ("plaintext_client", case_plaintext_client),
                  ("presents_configured_cert", case_presents_configured_cert)]

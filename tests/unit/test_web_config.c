@@ -246,22 +246,35 @@ static void test_unknown_tls_key_is_error(void **state)
 		  "client certificate authentication is not supported");
 }
 
+static void users_text(char *text, size_t size, int users)
+{
+	size_t n = snprintf(text, size, "basic_auth_users:\n");
+
+	for (int i = 0; i < users; i++)
+		n += snprintf(text + n, size - n, "  user%d: hash%d\n", i, i);
+}
+
 static void test_many_users(void **state)
 {
-	char text[8192], name[16];
+	char text[8192];
 	struct web_config *w;
-	size_t n = 0;
 
 	(void)state;
-	n += snprintf(text + n, sizeof(text) - n, "basic_auth_users:\n");
-	for (int i = 0; i < 40; i++)
-		n += snprintf(text + n, sizeof(text) - n, "  user%d: hash%d\n", i, i);
+	users_text(text, sizeof(text), 32);
 	w = parse_ok(text);
 	assert_string_equal(web_config_user_hash(w, "user0"), "hash0");
 	assert_string_equal(web_config_user_hash(w, "user31"), "hash31");
-	snprintf(name, sizeof(name), "user%d", 39);
-	(void)web_config_user_hash(w, name); /* beyond the table: no crash */
 	web_config_free(w);
+}
+
+/* A user beyond the table is refused at start, not silently unable to log in. */
+static void test_too_many_users_is_error(void **state)
+{
+	char text[8192];
+
+	(void)state;
+	users_text(text, sizeof(text), 33);
+	parse_bad(text, "line 34: more than 32 basic_auth_users");
 }
 
 static void test_free_null(void **state)
@@ -440,6 +453,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_top_level_key_is_error),
 	    cmocka_unit_test(test_unknown_tls_key_is_error),
 	    cmocka_unit_test(test_many_users),
+	    cmocka_unit_test(test_too_many_users_is_error),
 	    cmocka_unit_test(test_free_null),
 	    cmocka_unit_test(test_inline_comment_not_part_of_value),
 	    cmocka_unit_test(test_unused_list_values_accepted),
