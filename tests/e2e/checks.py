@@ -116,11 +116,26 @@ def settle(port, before, expects, timeout=SETTLE_TIMEOUT, own_paths=(), stay=Tru
 
 
 def fail(before, after, expects, own_paths, when, problems):
+    losses = own_losses(before, after)
+    if losses:
+        problems.append("NOTE the exporter's own counters moved: " + ", ".join(
+            "%s +%s" % (name, fmt(n)) for name, n in losses))
     foreign = foreign_traffic(before, after, expects, own_paths)
     if foreign:
         problems.append("NOTE other traffic of the same service during this test: " + ", ".join(
             '%s %s +%s' % (svc, path, fmt(n)) for (svc, path), n in sorted(foreign.items())))
     raise Failure("%s: %s" % (when, "; ".join(problems)))
+
+
+def own_losses(before, after):
+    """[(name, increase)] of the exporter's counters of things it missed
+    (lost events or exchanges, uncopied bytes, untracked connections...)."""
+    out = {}
+    for (name, _), d in metrics.delta(before, after).items():
+        if name.startswith("sse_exporter_") and name.endswith("_total") and d > 0 \
+                and name != "sse_exporter_series_dropped_total":
+            out[name] = out.get(name, 0) + d
+    return sorted(out.items())
 
 
 def foreign_traffic(before, after, expects, own_paths=()):

@@ -502,6 +502,10 @@ def start_libssl_copy(tmp, exporter_port):
            SCAN_INTERVAL_S + 5.0)
     print("NOTE fastapi-tls-libcopy: libssl copy hooked %.1f s after the server started "
           "(scan interval %.0f s)" % (delay, SCAN_INTERVAL_S), flush=True)
+    # The launcher's probe came before the hook: its plaintext was not
+    # seen. A probe now is, and settles like any server's.
+    before = metrics.scrape(exporter_port)
+    expect(server.request(client.get("/health")).status == 200, "GET /health failed after the hook")
     return settled(Ctx(exporter_port, server), before)
 
 
