@@ -25,6 +25,7 @@ import client
 import exporter_cases
 import flag_cases
 import launch
+import outcome_cases
 import own_metrics_cases
 import metrics
 import robustness_cases
@@ -541,4 +542,4 @@ def groups(tmp):
                      lambda ctx: launch.stop_server(ctx.server)))
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
             + upstream_cases.groups(tmp) + flag_cases.groups(tmp) + webconfig_cases.groups(tmp)
-            + own_metrics_cases.groups(tmp))
+            + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp))
