@@ -76,9 +76,7 @@ def client_bounded(name, durations, tol=TOLERANCE_S, **filters):
     """Histogram `name` of requests the client timed from before its send()
     to after its last recv(): the exporter's read-to-write interval lies
     inside each, shorter by the two wakeups on loopback (< tol each)."""
-    n, total = len(durations), sum(durations)
-    return [checks.inc(name + "_count", n, **filters),
-            Between(name + "_sum", filters, total - 2 * n * tol, total)]
+    return histogram_within(name, durations, -2 * tol, 0.0, **filters)
 
 
 def stream_expects(server, path, label, n, model=None):
@@ -105,12 +103,19 @@ class Between(checks.Expect):
 
 def histogram(name, values, tol=TOLERANCE_S, **filters):
     """Count, sum and every bucket (the spec's bounds) of histogram `name`
-    against the true values of its observations."""
-    bounds = CATALOG[name][2]
-    out = [checks.inc(name + "_count", len(values), **filters),
-           checks.near(name + "_sum", sum(values), len(values) * tol, **filters)]
-    for b in bounds:
-        lo = sum(v <= b - tol for v in values)
-        hi = sum(v <= b + tol for v in values)
+    against the true values of its observations, each within tol."""
+    return histogram_within(name, values, -tol, tol, **filters)
+
+
+def histogram_within(name, values, below, above, **filters):
+    """Histogram `name` of observations each in [v + below, v + above] for
+    the true values v: count, sum, and every bucket between the counts
+    those intervals allow."""
+    n, total = len(values), sum(values)
+    out = [checks.inc(name + "_count", n, **filters),
+           Between(name + "_sum", filters, total + n * below, total + n * above)]
+    for b in CATALOG[name][2]:
+        lo = sum(v + above <= b for v in values)
+        hi = sum(v + below <= b for v in values)
         out.append(Between(name + "_bucket", dict(filters, le="%.15g" % b), lo, hi))
     return out
