@@ -36,6 +36,8 @@ struct conn_entry {
 	uint64_t sys_fed;
 	uint8_t sys_dir;
 	bool sys_open;
+	/* sweeps that found the fd gone after the kernel saw it closed */
+	uint8_t sweeps_gone;
 };
 
 static uint64_t now_ns(void)
@@ -633,6 +635,24 @@ void collector_scan_existing(struct collector *c)
 	pthread_mutex_unlock(c->lock);
 }
 
+/* The fd no longer holds the connection's socket. While the kernel still
+ * maps the fd to this connection, no close() was seen: it went unseen
+ * (dup2, close_range, a process gone). Otherwise the kernel saw the close,
+ * and its event is still in the ring buffer behind the connection's last
+ * records (user space lags under load): ending it now would lose the
+ * exchange those records finish. A sweep later it is over, unless the
+ * event was lost (counted as such). */
+static bool closed_unseen(struct collector *c, struct conn_entry *e)
+{
+	struct conn_info cur;
+
+	if (proc_socket_inode(e->key.tgid, e->key.fd) == e->info.ino)
+		return false;
+	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) == 0 && cur.id == e->info.id)
+		return true;
+	return ++e->sweeps_gone > 1;
+}
+
 void collector_sweep(struct collector *c)
 {
 	uint64_t ts = now_ns();
@@ -643,7 +663,7 @@ void collector_sweep(struct collector *c)
 
 		for (; e; e = next) {
 			next = e->next;
-			if (proc_socket_inode(e->key.tgid, e->key.fd) == e->info.ino)
+			if (!closed_unseen(c, e))
 				continue;
 			log_debug("connection %d/%d closed unseen", e->key.tgid, e->key.fd);
 			kernel_forget(c, e);
