@@ -20,10 +20,10 @@ import urllib.request
 
 import checks
 import client
+import isolated
 import launch
 import metrics
 import procs
-import robustness_cases as rc
 from checks import inc
 from framework import Failure, Group, expect
 
@@ -34,7 +34,7 @@ GDB = "/usr/bin/gdb"
 
 def short_uid():
     """Digits for process names: comm keeps 15 bytes, so names stay short."""
-    return rc.uid()[-5:]
+    return isolated.uid()[-5:]
 
 
 class Exporter:
@@ -79,7 +79,7 @@ class AdoptFixture:
     def __init__(self, tmp, exporter):
         if exporter.child is not None:
             raise RuntimeError("the exporter is already running: this test must run first")
-        self.server = rc.start_go(tmp, "ex_adopt_" + short_uid())
+        self.server = isolated.start_go(tmp, "ex_adopt_" + short_uid())
         self.threads = [self._open_stream(i) for i in range(self.STREAMS)]
         try:
             self.port = exporter.port()
@@ -342,7 +342,7 @@ def start_usage_server(tmp, name):
     script = os.path.join(tmp, "usage_server.py")
     with open(script, "w") as f:
         f.write(USAGE_SERVER)
-    return rc.start_server(tmp, name, [rc.alias(tmp, launch.PYTHON, name), script])
+    return isolated.start_server(tmp, name, [isolated.alias(tmp, launch.PYTHON, name), script])
 
 
 def catalog_traffic(tmp):
@@ -353,7 +353,7 @@ def catalog_traffic(tmp):
     upstream calls they are; the 503 feeds the breaker, the usage the
     token counter)."""
     n = short_uid()
-    servers = [rc.start_go(tmp, "ex_cat_" + n), start_usage_server(tmp, "ex_usage_" + n)]
+    servers = [isolated.start_go(tmp, "ex_cat_" + n), start_usage_server(tmp, "ex_usage_" + n)]
     try:
         go, usage = servers
         got = [go.request(client.events("/events/catalog/%d" % i, q)).status
@@ -418,10 +418,10 @@ class Solo:
     between two scrapes nothing moves unless the case drives traffic."""
 
     def __init__(self, tmp):
-        self.server = rc.start_go(tmp, "ex_solo_" + short_uid())
+        self.server = isolated.start_go(tmp, "ex_solo_" + short_uid())
         try:
             self.t_spawn = time.monotonic()
-            self.exp = rc.start_exporter(tmp, "solo", ["--pid=%d" % self.server.children[0].pid])
+            self.exp = isolated.start_exporter(tmp, "solo", ["--pid=%d" % self.server.children[0].pid])
         except Exception:
             launch.stop_server(self.server)
             raise
@@ -443,7 +443,7 @@ def solo_traffic(fx, tag):
     """A bit of everything, so the exposition has many series with labels,
     histograms and statuses: 2 streams with heartbeats, a chat stream
     with a model, a 429, a 503 and a plain GET; settled."""
-    path, label = "/events/%s/%s" % (tag, rc.uid()), "/events/%s/:id" % tag
+    path, label = "/events/%s/%s" % (tag, isolated.uid()), "/events/%s/:id" % tag
     before = fx.exp.scrape()
     reqs = [client.events(path, {"events": 4, "heartbeats": 2})] * 2 + [
         client.chat({"events": 3}, "e2e-json-" + tag, prefix="/" + tag),
@@ -453,7 +453,7 @@ def solo_traffic(fx, tag):
     expect(got == [200, 200, 200, 429, 503, 200], "ground truth: statuses %r", got)
     fx.exp.settle(before, [inc("sse_requests_total", 5, service=fx.svc),
                            inc("sse_requests_total", 2, service=fx.svc, path=label, status="success"),
-                           inc("http_requests_total", 6, service=fx.svc)] + rc.gauges(fx.svc, 0))
+                           inc("http_requests_total", 6, service=fx.svc)] + isolated.gauges(fx.svc, 0))
 
 
 # Rendering time of the previous response: by definition not the same in
@@ -544,9 +544,9 @@ def case_health_active(fx):
     of sse_active_connections read just before and just after it; both
     return to 0 when the streams end."""
     n, tag = 4, "health-active"
-    path = "/events/%s/%s" % (tag, rc.uid())
+    path = "/events/%s/%s" % (tag, isolated.uid())
     req = client.events(path, {"events": 30, "interval_ms": 100})
-    worker = rc.in_background(rc.streams, fx.server.port, req, n)
+    worker = isolated.in_background(isolated.streams, fx.server.port, req, n)
     seen, deadline = [], time.monotonic() + 2.5     # the streams last ~3 s
     while time.monotonic() < deadline:
         before = metrics.total(metrics.scrape(fx.port), "sse_active_connections")
@@ -555,7 +555,7 @@ def case_health_active(fx):
         seen.append((before, active, after))
         if before == after == n:
             break
-    resps = rc.joined(*worker)
+    resps = isolated.joined(*worker)
     expect(all(r.status == 200 and r.complete and r.data_events == 30 for r in resps),
            "ground truth: %r", [(r.status, r.complete, r.data_events) for r in resps])
     expect(seen[-1][0] == seen[-1][2] == n, "sse_active_connections never %d while the streams were open "
@@ -686,7 +686,7 @@ def case_health_rates(fx):
     later samples, whose times the poller brackets, give spans that differ
     by the time between them."""
     ok_n, fail_q = 15, [{"status": 503}] * 3 + [{"status": 429}] * 2
-    path, label = "/events/health-rates/%s" % rc.uid(), "/events/health-rates/:id"
+    path, label = "/events/health-rates/%s" % isolated.uid(), "/events/health-rates/:id"
     before = fx.exp.scrape()
     expect(metrics.total(before, "sse_requests_total") == 0, "ground truth: SSE requests before the case")
     reqs = [client.events(path, {"events": 2})] * ok_n + [client.events(path, q) for q in fail_q]
@@ -722,10 +722,10 @@ class PromFixture:
     fills the exporter's ring buffer."""
 
     def __init__(self, tmp):
-        self.server = rc.start_go(tmp, "ex_prom_" + short_uid())
+        self.server = isolated.start_go(tmp, "ex_prom_" + short_uid())
         self.exp, self.child = None, None
         try:
-            self.exp = rc.start_exporter(tmp, "prom", ["--pid=%d" % self.server.children[0].pid])
+            self.exp = isolated.start_exporter(tmp, "prom", ["--pid=%d" % self.server.children[0].pid])
             self.exporter_port = self.exp.port
             self.before = metrics.scrape(self.exporter_port)
             self.child, self.port = launch.start_prometheus(tmp, self.exporter_port)

@@ -16,17 +16,17 @@ import time
 from pathlib import Path
 
 import client
+import isolated
 import launch
 import metrics
 import procs
-import robustness_cases as rc
 from checks import inc
 from framework import Failure, Group, expect
 
 
 def short_uid():
     """Digits for process names: comm keeps 15 bytes, so names stay short."""
-    return rc.uid()[-5:]
+    return isolated.uid()[-5:]
 
 
 def stop_all(exps, servers):
@@ -44,7 +44,7 @@ def sse_exchange(srv, tag):
     """One plain GET and one 3-event SSE stream on a keep-alive connection;
     returns (get path, SSE path label) once the client got both whole."""
     get_path = "/items/%s/get" % tag
-    sse_path, label = "/events/%s/%s" % (tag, rc.uid()), "/events/%s/:id" % tag
+    sse_path, label = "/events/%s/%s" % (tag, isolated.uid()), "/events/%s/:id" % tag
     resps = srv.keep_alive([client.get(get_path), client.events(sse_path, {"events": 3})])
     expect(resps[0].status == 200 and resps[1].status == 200 and resps[1].complete
            and resps[1].data_events == 3, "ground truth (%s): %r", srv.name,
@@ -77,7 +77,7 @@ class Telemetry:
 
     def __init__(self, tmp):
         # --pid=1: init serves nothing, so the exporter stays idle.
-        self.exp = rc.start_exporter(tmp, "telemetry", ["--web.telemetry-path=" + TELEMETRY_PATH, "--pid=1"])
+        self.exp = isolated.start_exporter(tmp, "telemetry", ["--web.telemetry-path=" + TELEMETRY_PATH, "--pid=1"])
 
     def stop(self):
         self.exp.stop()
@@ -142,7 +142,7 @@ ENTER_CGROUP = 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"'
 
 
 def start_go_in(tmp, name, cgdir):
-    return rc.start_server(tmp, name, ["/bin/sh", "-c", ENTER_CGROUP, "sh", cgdir, rc.go_binary(tmp, name)])
+    return isolated.start_server(tmp, name, ["/bin/sh", "-c", ENTER_CGROUP, "sh", cgdir, isolated.go_binary(tmp, name)])
 
 
 class Cgroup:
@@ -162,7 +162,7 @@ class Cgroup:
                 d.mkdir()
             self.servers["in"] = start_go_in(tmp, "cg_in_" + n, self.dirs[0])
             self.servers["out"] = start_go_in(tmp, "cg_out_" + n, self.dirs[2])
-            self.exp = rc.start_exporter(tmp, "cgroup", ["--cgroup=" + self.rel])
+            self.exp = isolated.start_exporter(tmp, "cgroup", ["--cgroup=" + self.rel])
             self.servers["late"] = start_go_in(tmp, "cg_late_" + n, self.dirs[1])
         except Exception:
             self.stop()
@@ -196,7 +196,7 @@ def selected(exp, srv):
     after it: it is selected when the exporter has handled its exec, a
     moment after the exec, and what the server did before that (its
     launcher's readiness GET) may be missed. GETs until one is counted."""
-    path, label = "/items/fl-probe/%s" % rc.uid(), "/items/fl-probe/:id"
+    path, label = "/items/fl-probe/%s" % isolated.uid(), "/items/fl-probe/:id"
     deadline = time.monotonic() + SELECT_TIMEOUT_S
     while True:
         expect(srv.request(client.get(path)).status == 200, "ground truth: GET %s failed", path)
@@ -238,12 +238,12 @@ def start_tls_fastapi(tmp, name):
     """FastAPI over HTTPS (Python's ssl, the system libssl) under comm `name`."""
     ctx, tls_args = launch.tls_setup(tmp, True)
     port = procs.free_port()
-    argv = [str(rc.alias(tmp, launch.PYTHON, name)), str(launch.SERVERS / "fastapi_sse.py"), str(port)]
+    argv = [str(isolated.alias(tmp, launch.PYTHON, name)), str(launch.SERVERS / "fastapi_sse.py"), str(port)]
     child = procs.spawn("%s-%d" % (name, port), argv + tls_args, tmp)
     server = launch.Server(name, name[:15], port, [child], ctx)
     try:
         procs.wait_http(child, port, tls=ctx, timeout=30.0)
-        comm = rc.comm_of(child.pid)
+        comm = isolated.comm_of(child.pid)
         expect(comm == server.service, "server %s runs as comm %r", name, comm)
     except Exception:
         launch.stop_server(server)
@@ -275,9 +275,9 @@ class NoTls:
         self.servers, self.exps = {}, {}
         try:
             self.servers["tls"] = start_tls_fastapi(tmp, "nt_tls_" + n)
-            self.servers["plain"] = rc.start_go(tmp, "nt_plain_" + n)
+            self.servers["plain"] = isolated.start_go(tmp, "nt_plain_" + n)
             pids = ["--pid=%d" % s.children[0].pid for s in self.servers.values()]
-            self.exps = rc.start_exporters(tmp, {"notls": ["--no-tls"] + pids, "tls": pids})
+            self.exps = isolated.start_exporters(tmp, {"notls": ["--no-tls"] + pids, "tls": pids})
         except Exception:
             self.stop()
             raise
@@ -367,10 +367,10 @@ class Caps:
     `default`, each selecting the server."""
 
     def __init__(self, tmp):
-        self.server, self.exps = rc.start_go(tmp, "caps_go_" + short_uid()), {}
+        self.server, self.exps = isolated.start_go(tmp, "caps_go_" + short_uid()), {}
         try:
             pid = "--pid=%d" % self.server.children[0].pid
-            self.exps = rc.start_exporters(tmp, {"scan0": ["--tls.scan-interval=0", pid], "default": [pid]})
+            self.exps = isolated.start_exporters(tmp, {"scan0": ["--tls.scan-interval=0", pid], "default": [pid]})
         except Exception:
             self.stop()
             raise

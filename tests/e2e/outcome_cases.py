@@ -1,8 +1,8 @@
 """Outcome tests: how streams end, on an exporter of their own
 (`--sse.idle-timeout=1`): idle and 408/504 timeouts, the error stages
 request and first_byte, and the queue stage once per keep-alive
-connection. Servers run under names of their own (robustness_cases'
-helpers), so `service`-only series see no foreign traffic.
+connection. Servers run under names of their own (isolated.py), so
+`service`-only series see no foreign traffic.
 """
 import json
 import time
@@ -11,8 +11,8 @@ import client
 import launch
 from checks import gauge, inc, near
 from framework import Group, expect
-from robustness_cases import (SWEEP_S, gauges, ready, start_exporter, start_fastapi, start_go,
-                              start_proxy_nginx, uid)
+from isolated import SWEEP_S, gauges, ready, start_exporter, start_fastapi, start_go, uid
+from robustness_cases import start_proxy_nginx
 
 IDLE_S = 1         # --sse.idle-timeout of the outcomes exporter
 PROXY_READ_S = 2   # nginx's proxy_read_timeout: it closes a stream silent this long

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 import client
+import isolated
 import launch
 import metrics
 import procs
-import robustness_cases as rc
 import tls
 from checks import gauge, inc
 from framework import Group, expect
@@ -55,13 +55,13 @@ def start_om_go(tmp, name):
     dst = om_dir(tmp) / name
     if not dst.exists():
         shutil.copy2(launch.build_go(tmp), dst)
-    return rc.start_server(tmp, name, [dst])
+    return isolated.start_server(tmp, name, [dst])
 
 
 def start_helper(tmp, name, mode, port, args=()):
     """servers/own_metrics_server.py MODE PORT ARGS under comm `name`."""
-    exe = rc.alias(tmp, launch.PYTHON, name)
-    return rc.start_server(tmp, name, [exe, OWN_SERVER, mode, port] + list(args), port, port_arg=False)
+    exe = isolated.alias(tmp, launch.PYTHON, name)
+    return isolated.start_server(tmp, name, [exe, OWN_SERVER, mode, port] + list(args), port, port_arg=False)
 
 
 def selected_connection(exp, srv, timeout=5.0):
@@ -90,7 +90,7 @@ class Own:
     def __init__(self, tmp):
         self.tmp = tmp
         self.ports = {"big": procs.free_port(), "relay": procs.free_port()}
-        self.exp = rc.start_exporter(tmp, "own", ["--exe=%s/om_*" % om_dir(tmp)]
+        self.exp = isolated.start_exporter(tmp, "own", ["--exe=%s/om_*" % om_dir(tmp)]
                                      + ["--port=%d" % p for p in self.ports.values()])
 
     def stop(self):
@@ -156,7 +156,7 @@ def case_bytes_uncopied(fx):
     srv = start_helper(fx.tmp, "om_big_py", "big", fx.ports["big"])
     try:
         svc = srv.service
-        before = rc.ready(exp, srv)
+        before = isolated.ready(exp, srv)
         sends = [("/big/300000", 300000), ("/big/100000", 100000), ("/iov/70/5000", 350000),
                  ("/iov/1000/100", 100000)]
         for path, size in sends:
@@ -193,7 +193,7 @@ def case_tls_calls_unattributed(fx):
         cert, _ = tls.cert_files(fx.tmp)
         srv = start_helper(fx.tmp, "om_relay_py", "relay", fx.ports["relay"], [peer.port, cert])
         svc = srv.service
-        before = rc.ready(exp, srv)
+        before = isolated.ready(exp, srv)
         calls = 0
         for i in range(RELAYS):
             r = srv.request(client.get("/relay/%d" % i))
@@ -248,7 +248,7 @@ class Full:
         try:
             for i in range(n):
                 self.helpers.append(start_helper(tmp, "om_leak%d_py" % i, "leak", procs.free_port()))
-            self.exp = rc.start_exporter(tmp, "own-full", ["--sweep.interval=1000000"]
+            self.exp = isolated.start_exporter(tmp, "own-full", ["--sweep.interval=1000000"]
                                          + ["--pid=%d" % h.children[0].pid for h in self.helpers])
         except Exception:
             self.stop()

@@ -13,21 +13,16 @@ suite's shared one), started with the flags they need:
   process-wide lost-exchange counter is that server's;
 - `caps`: `--pid` of one server, `--limits.max-paths=5 --limits.max-models=3`;
 - `selection`: four exporters with `--pid`, `--port`, `--exe` selections.
-
-Its helpers for unique names and dedicated exporters serve the other
-groups that need them (outcome_cases, own_metrics_cases, ...).
+The helpers for both are in isolated.py.
 """
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import checks
@@ -37,183 +32,17 @@ import metrics
 import procs
 from checks import gauge, inc
 from framework import Failure, Group, expect
+from isolated import (SWEEP_S, alias, bin_dir, gauges, go_binary, in_background, joined, ready,
+                      start_exporter, start_exporters, start_fastapi, start_fd_drop, start_go,
+                      start_server, streams, uid)
 
 PROMTOOL = "/usr/bin/promtool"
-SWEEP_S = 1.0                       # --sweep.interval of the main exporter
 NOBODY = 65534
-
-
-def uid():
-    return str(random.randint(1, 10 ** 9))
-
-
-# --------------------------------------------------------------------------
-# Exporters and servers under unique names
-# --------------------------------------------------------------------------
-
-@dataclass
-class Exp:
-    child: procs.Child
-    port: int
-
-    def scrape(self):
-        return metrics.scrape(self.port)
-
-    def settle(self, before, expects, timeout=checks.SETTLE_TIMEOUT, stay=True):
-        return checks.settle(self.port, before, expects, timeout, stay=stay)
-
-    def settle_within(self, before, expects, seconds, since):
-        """The expectations hold at most `seconds` after `since` (a
-        monotonic time), and then stay."""
-        self.settle(before, expects, timeout=seconds, stay=False)
-        elapsed = time.monotonic() - since
-        expect(elapsed <= seconds, "settled %.1f s after the event (want <= %.1f s)", elapsed, seconds)
-        return self.settle(before, expects)
-
-    def stop(self):
-        procs.stop(self.child)
-
-
-def start_exporter(tmp, name, args, timeout=30.0):
-    """An exporter with extra flags; returns once /health answers 200."""
-    if not (launch.REPO / launch.EXPORTER).exists():
-        raise RuntimeError("%s does not exist: run `make` first" % (launch.REPO / launch.EXPORTER))
-    port = procs.free_port()
-    child = procs.spawn("sse_exporter-%s-%d" % (name, port),
-                        [launch.EXPORTER, "--web.listen-address=127.0.0.1:%d" % port, "--log.level=info"]
-                        + list(args), tmp, cwd=launch.REPO)
-    try:
-        procs.wait_http(child, port, "/health", timeout=timeout)
-    except RuntimeError as e:
-        procs.stop(child)
-        raise RuntimeError("exporter %s %s never answered /health: %s" % (name, " ".join(args), e)) from None
-    for arg in args:   # settle() waits one sweep to see that values stay
-        if arg.startswith("--sweep.interval="):
-            checks.register_sweep(port, float(arg.split("=", 1)[1]))
-    return Exp(child, port)
-
-
-def start_exporters(tmp, specs):
-    """Several exporters started in parallel: {name: Exp}."""
-    out, errors = {}, []
-
-    def one(name, args):
-        try:
-            out[name] = start_exporter(tmp, name, args)
-        except Exception as e:   # noqa: BLE001 - re-raised below
-            errors.append(e)
-    threads = [threading.Thread(target=one, args=item, daemon=True) for item in specs.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        for exp in out.values():
-            exp.stop()
-        raise errors[0]
-    return out
-
-
-def bin_dir(tmp):
-    d = Path(tmp) / "rb-bin"
-    d.mkdir(exist_ok=True)
-    return d
-
-
-def go_binary(tmp, name):
-    """A copy of the Go server named `name`: its own comm and exe path."""
-    dst = bin_dir(tmp) / name
-    if not dst.exists():
-        shutil.copy2(launch.build_go(tmp), dst)
-    return dst
-
-
-def alias(tmp, target, name):
-    """A symlink `name` -> target: exec through it gives comm `name`."""
-    dst = bin_dir(tmp) / name
-    if not dst.exists():
-        dst.symlink_to(target)
-    return dst
-
-
-def comm_of(pid):
-    with open("/proc/%d/comm" % pid) as f:
-        return f.read().strip()
-
-
-def start_server(tmp, name, argv, port=None, port_arg=True):
-    """argv + [port] (unless port_arg is false: the port is in argv's
-    config); the service label is the comm, checked here."""
-    port = port or procs.free_port()
-    child = procs.spawn("%s-%d" % (name, port), list(map(str, argv)) + ([str(port)] if port_arg else []), tmp)
-    server = launch.Server(name, name[:15], port, [child])
-    try:
-        procs.wait_http(child, port)
-        comm = comm_of(child.pid)
-        expect(comm == server.service, "server %s runs as comm %r, not %r", name, comm, server.service)
-    except Exception:
-        launch.stop_server(server)
-        raise
-    return server
-
-
-def start_go(tmp, name, port=None):
-    return start_server(tmp, name, [go_binary(tmp, name)], port)
-
-
-def start_fastapi(tmp, name):
-    return start_server(tmp, name, [alias(tmp, launch.PYTHON, name), launch.SERVERS / "fastapi_sse.py"])
-
-
-def start_fd_drop(tmp, name):
-    return start_server(tmp, name, [alias(tmp, launch.PYTHON, name), launch.SERVERS / "fd_drop_server.py"])
 
 
 # --------------------------------------------------------------------------
 # Helpers shared by the cases
 # --------------------------------------------------------------------------
-
-def ready(exp, srv, timeout=checks.SETTLE_TIMEOUT):
-    """The baseline scrape of a case: taken once the exporter has counted
-    the server's readiness GET /health (it lags by up to ~100 ms) and its
-    connection, so that they do not count as the case's traffic."""
-    svc = srv.service
-    ok, samples = metrics.wait_for(exp.port, lambda s: (
-        metrics.total(s, "http_requests_total", service=svc, path="/health") >= 1
-        and metrics.total(s, "http_connections_active", service=svc) == 0), timeout)
-    expect(ok, "the exporter never counted %s's readiness GET /health", svc)
-    return samples
-
-
-def in_background(fn, *args):
-    """Run fn(*args) in a thread; returns (thread, {"value"|"error": ...})."""
-    out = {}
-
-    def run():
-        try:
-            out["value"] = fn(*args)
-        except Exception as e:   # noqa: BLE001 - checked by the caller
-            out["error"] = e
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, out
-
-
-def joined(thread, out, timeout=15.0):
-    thread.join(timeout)
-    expect(not thread.is_alive(), "ground truth: client still running after %.0f s", timeout)
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
-def streams(port, req, n):
-    return client.concurrently(lambda: client.request(port, req), [()] * n)
-
-
-def gauges(svc, value):
-    return [gauge(name, value, service=svc) for name in ("sse_active_connections", "http_connections_active")]
-
 
 def service_series(samples, svc):
     return {(n, lbl): v for (n, lbl), v in samples.items() if dict(lbl).get("service") == svc}

@@ -15,7 +15,7 @@ Fixture (one per run):
   `selfcheck_groups()`).
 
 Both servers run /usr/bin/python3 through a symlink named GATEWAY /
-PROVIDER (robustness_cases.alias), so their comm, hence the `service`
+PROVIDER (isolated.alias), so their comm, hence the `service`
 label, belongs to this group alone. Client-side metrics are filtered by
 service=GATEWAY and provider, and by model where the metric has that label:
 every case uses models of its own. Histograms and breaker metrics labelled
@@ -39,10 +39,10 @@ from pathlib import Path
 
 import checks
 import client
+import isolated
 import launch
 import metrics
 import procs
-import robustness_cases
 import timing
 import tls
 from checks import SETTLE_TIMEOUT, gauge, inc
@@ -154,9 +154,9 @@ class Upstream:
              self.tls),
             (GATEWAY, "gateway.py", [gw_port], [self.logs[GATEWAY], cert] + upstreams, None),
         ]
-        self.exporter = (robustness_cases.in_background(robustness_cases.start_exporter, tmp, "upstream",
+        self.exporter = (isolated.in_background(isolated.start_exporter, tmp, "upstream",
                                                         EXPORTER_FLAGS) if with_exporter else None)
-        starts = [robustness_cases.in_background(start_server, tmp, *spec) for spec in specs]
+        starts = [isolated.in_background(start_server, tmp, *spec) for spec in specs]
         self.servers, errors = {}, []
         for (name, *_), (thread, out) in zip(specs, starts):
             thread.join()
@@ -172,7 +172,7 @@ class Upstream:
     def exp(self):
         """The group's exporter (raises its start-up error in every case)."""
         expect(self.exporter is not None, "this fixture has no exporter")
-        exp = robustness_cases.joined(*self.exporter, timeout=60.0)
+        exp = isolated.joined(*self.exporter, timeout=60.0)
         expect(exp.child.alive(), "the group's exporter died (exit status %s):\n%s",
                exp.child.popen.returncode, exp.child.tail())
         return exp
@@ -261,7 +261,7 @@ def start_server(tmp, name, script, ports, args, ctx):
     servers/SCRIPT; the provider takes PORT[,PORT...] first, the gateway its
     PORT. Ready once GET /health answers on every port (TLS with ctx, but on
     http:PORT)."""
-    argv = [robustness_cases.alias(tmp, launch.PYTHON, name), launch.SERVERS / script,
+    argv = [isolated.alias(tmp, launch.PYTHON, name), launch.SERVERS / script,
             ",".join(map(str, ports))] + list(args)
     child = procs.spawn("%s-%s" % (name, ports[0]), list(map(str, argv)), tmp)
     server = launch.Server(name, name, int(ports[0]), [child], ctx)
@@ -269,7 +269,7 @@ def start_server(tmp, name, script, ports, args, ctx):
         for port in map(str, ports):
             plain = port.startswith("http:")
             procs.wait_http(child, int(port[5:] if plain else port), tls=None if plain else ctx)
-        comm = robustness_cases.comm_of(child.pid)
+        comm = isolated.comm_of(child.pid)
         expect(comm == name, "%s runs as comm %r", name, comm)
     except Exception:
         launch.stop_server(server)
