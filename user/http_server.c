@@ -139,10 +139,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)upload;
 	(void)upload_size;
 	(void)state;
-	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return not_found(conn);
+	/* credentials first: nothing, not even which methods exist, is told
+	 * to a client without them */
 	if (s->web && !web_config_authorized(s->web, conn))
 		return web_config_deny(conn);
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return not_found(conn);
 	snprintf(json_path, sizeof(json_path), "%s/json", s->cfg->telemetry_path);
 	if (!strcmp(url, s->cfg->telemetry_path))
 		return metrics_page(s, conn, false);

@@ -327,10 +327,11 @@ def case_unknown_user_timing(fx):
 
 
 def case_no_credentials(fx):
-    """Every path, known or not, and HEAD: the password comes first."""
+    """Every path, known or not, and every method: the password comes first."""
     for path in ("/metrics", "/metrics/json", "/health", "/", "/no-such-page"):
         denied(fx.exp, "no credentials", path, None)
-    denied(fx.exp, "no credentials", "/metrics", None, method="HEAD")
+    for method in ("HEAD", "POST", "DELETE"):
+        denied(fx.exp, "no credentials", "/metrics", None, method=method)
     still_serving(fx)
 
 
