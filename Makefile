@@ -14,8 +14,7 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
-	    -DSSE_EXPORTER_VERSION=\"$(VERSION)\"
+CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
 LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lcrypt -lpthread -lm
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	      -Wno-unused-parameter -Iinclude -Ivmlinux
@@ -30,7 +29,8 @@ PURE_SRCS := user/http_head.c user/chunked.c user/sse.c user/path_norm.c \
 	     user/label_cap.c user/http_conn.c user/outcome.c \
 	     user/strbuf.c user/metrics.c user/proc.c user/config.c user/log.c \
 	     user/usage_scan.c user/provider.c user/breaker.c \
-	     user/metrics_upstream.c user/correlate.c user/upstream.c user/json_skip.c
+	     user/metrics_upstream.c user/correlate.c user/upstream.c user/json_skip.c \
+	     user/version.c
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 ALL_USER  := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(ALL_USER))
@@ -38,7 +38,7 @@ USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(ALL_USER))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit e2e bench deps clean format check-format
+.PHONY: all run test unit e2e bench deps clean format check-format FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates
 .SECONDARY:
 all: $(BUILD)/sse_exporter
@@ -52,6 +52,13 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 $(BUILD)/user/%.o: user/%.c $(wildcard include/*.h user/*.h) $(SKELS) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The version is compiled into one object, rebuilt whenever it changes, so
+# that an incremental build does not tell two versions.
+$(BUILD)/build_version.h: FORCE | $(BUILD)
+	@echo '#define SSE_EXPORTER_VERSION "$(VERSION)"' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/user/version.o: $(BUILD)/build_version.h
 
 $(BUILD)/sse_exporter: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)

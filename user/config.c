@@ -7,10 +7,7 @@
 
 #include "config.h"
 #include "log.h"
-
-#ifndef SSE_EXPORTER_VERSION
-#define SSE_EXPORTER_VERSION "dev"
-#endif
+#include "version.h"
 
 enum {
 	OPT_LISTEN = 256,
@@ -243,7 +240,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv)
 			return CONFIG_EXIT_OK;
 		}
 		if (opt == OPT_VERSION) {
-			printf("sse_exporter %s\n", SSE_EXPORTER_VERSION);
+			printf("sse_exporter %s\n", sse_exporter_version);
 			return CONFIG_EXIT_OK;
 		}
 		if (opt == '?' || apply(c, opt, optarg)) {

@@ -11,10 +11,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "web_config.h"
-
-#ifndef SSE_EXPORTER_VERSION
-#define SSE_EXPORTER_VERSION "dev"
-#endif
+#include "version.h"
 
 static double mono_seconds(void)
 {
@@ -113,7 +110,7 @@ static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection 
 		      "{\"status\":\"%s\",\"version\":\"%s\",\"programs\":%zu,"
 		      "\"programs_required\":%zu,\"active_connections\":%.0f,"
 		      "\"requests_per_second\":%.3f,\"error_rate_percent\":%.2f}\n",
-		      healthy ? "healthy" : "degraded", SSE_EXPORTER_VERSION, attached,
+		      healthy ? "healthy" : "degraded", sse_exporter_version, attached,
 		      s->programs_required, active, rps, err);
 	return reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
 		     &body);

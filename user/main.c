@@ -16,6 +16,7 @@
 #include "collector.h"
 #include "http_server.h"
 #include "log.h"
+#include "version.h"
 
 #define POLL_MS 100 /* records wait at most this long: no wakeup per event */
 
@@ -42,7 +43,7 @@ static void set_build_info(struct metrics *m)
 
 	uname(&u);
 	snprintf(libbpf, sizeof(libbpf), "%u.%u", libbpf_major_version(), libbpf_minor_version());
-	metric_set(m->build_info, (const char *const[]){SSE_EXPORTER_VERSION, libbpf, u.release},
+	metric_set(m->build_info, (const char *const[]){sse_exporter_version, libbpf, u.release},
 		   1);
 }
 
@@ -211,7 +212,7 @@ int main(int argc, char **argv)
 		rc = fail(err);
 	} else {
 		log_info("sse_exporter %s: %zu programs attached, serving %s on %s:%u",
-			 SSE_EXPORTER_VERSION, d.l.nlinks, d.cfg.telemetry_path,
+			 sse_exporter_version, d.l.nlinks, d.cfg.telemetry_path,
 			 d.cfg.listen_host[0] ? d.cfg.listen_host : "*", d.cfg.listen_port);
 		run(&d.col, &d.srv, d.rb);
 		log_info("detaching");
