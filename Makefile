@@ -15,7 +15,7 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lcrypt -lpthread -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lpthread -lm
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	      -Wno-unused-parameter -Iinclude -Ivmlinux
 
@@ -69,7 +69,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 
 $(BUILD)/tests/test_web_config: tests/unit/test_web_config.c $(BUILD)/user/web_config.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lmicrohttpd -lcrypt
+	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lmicrohttpd -lgnutls -lcrypt
 
 $(BUILD):
 	@mkdir -p $(BUILD)/user $(BUILD)/tests

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <crypt.h>
 #include <ctype.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,27 @@ static bool hashes_ok(const struct web_config *w, char *err, size_t size)
 	return true;
 }
 
+/* The pair GnuTLS will serve, checked before anything listens:
+ * libmicrohttpd opens its socket first and fails on a bad pair only after,
+ * so a port would open for a moment on a configuration that is refused. */
+static bool tls_pair_ok(const struct web_config *w, char *err, size_t size)
+{
+	gnutls_datum_t cert = {(unsigned char *)w->cert_pem, strlen(w->cert_pem)};
+	gnutls_datum_t key = {(unsigned char *)w->key_pem, strlen(w->key_pem)};
+	gnutls_certificate_credentials_t cred;
+	int rc = gnutls_certificate_allocate_credentials(&cred);
+
+	if (rc == GNUTLS_E_SUCCESS) {
+		rc = gnutls_certificate_set_x509_key_mem(cred, &cert, &key, GNUTLS_X509_FMT_PEM);
+		gnutls_certificate_free_credentials(cred);
+	}
+	if (rc < 0)
+		snprintf(err, size,
+			 "TLS cert_file %s and key_file %s: %s (not a matching PEM pair?)",
+			 w->cert_file, w->key_file, gnutls_strerror(rc));
+	return rc >= 0;
+}
+
 struct web_config *web_config_load(const char *path, char *err, size_t size)
 {
 	char *text = read_file(path);
@@ -261,6 +283,10 @@ struct web_config *web_config_load(const char *path, char *err, size_t size)
 	if (!w->cert_pem || !w->key_pem) {
 		snprintf(err, size, "cannot read TLS cert_file %s or key_file %s", w->cert_file,
 			 w->key_file);
+		web_config_free(w);
+		return NULL;
+	}
+	if (!tls_pair_ok(w, err, size)) {
 		web_config_free(w);
 		return NULL;
 	}

@@ -341,10 +341,33 @@ static char *write_temp(const char *content)
 	return path;
 }
 
+/* A matching pair (self-signed P-256, CN sse-exporter-unit): loading checks
+ * that the key belongs to the certificate before anything listens. */
+static const char cert[] = "-----BEGIN CERTIFICATE-----\n"
+			   "MIIBjzCCATWgAwIBAgIUTOeaOtVbzC1rNqggGU++zM1EAIAwCgYIKoZIzj0EAwIw\n"
+			   "HDEaMBgGA1UEAwwRc3NlLWV4cG9ydGVyLXVuaXQwIBcNMjYxMjAzMDkzNDQ0WhgP\n"
+			   "MjEyNjExMDkwOTM0NDRaMBwxGjAYBgNVBAMMEXNzZS1leHBvcnRlci11bml0MFkw\n"
+			   "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEBbhVu4dpmm5dNrgzlGtddZ+OV1mVdEYD\n"
+			   "4DX/h0zB4Ms0mqrmWvIXeVQe/S5eOZQ1+8L222PV5Yng6sy9Gn9ZcKNTMFEwHQYD\n"
+			   "VR0OBBYEFByZtg8asow4wzOD3WqreKwYcoWYMB8GA1UdIwQYMBaAFByZtg8asow4\n"
+			   "wzOD3WqreKwYcoWYMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIg\n"
+			   "Zu3BKrkGcS3Jp85GiUykTvABk5rMp553nxspiIEYeVUCIQCj3Q4iOXf54J0I0Iqz\n"
+			   "f8ACpFbrOzywoJ7e8HPy4FAgUQ==\n"
+			   "-----END CERTIFICATE-----\n";
+static const char key[] = "-----BEGIN PRIVATE KEY-----\n"
+			  "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgqn75rLiXcaplPJsM\n"
+			  "gVXeMZ2FQTJwTi58J/U5bQZHD2WhRANCAAQFuFW7h2mabl02uDOUa111n45XWZV0\n"
+			  "RgPgNf+HTMHgyzSaquZa8hd5VB79Ll45lDX7wvbbY9XlieDqzL0af1lw\n"
+			  "-----END PRIVATE KEY-----\n";
+
+static const char other_key[] = "-----BEGIN PRIVATE KEY-----\n"
+				"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXLvUdR3uiJLo3OQI\n"
+				"NeLAyCrSKqPJR/uLG2VeGhADRMihRANCAASM0yPNPkJ9094KzlrUZNegTGbHMQ2+\n"
+				"us1rKsRR9liuXQyYlFRKTET5e0K1YqiqxKwD15mve0QkK9+EliLuqewr\n"
+				"-----END PRIVATE KEY-----\n";
+
 static void test_load_reads_quoted_cert_and_key_paths(void **state)
 {
-	static const char cert[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-	static const char key[] = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
 	struct MHD_OptionItem opts[3];
 	char *cert_path, *key_path, *yml_path;
 	char yml[512], err[256] = "";
@@ -377,6 +400,33 @@ static void test_load_reads_quoted_cert_and_key_paths(void **state)
 	free(cert_path);
 	free(key_path);
 	free(yml_path);
+}
+
+/* A key of another certificate is refused at load, with a line saying so. */
+static void test_load_refuses_mismatched_pair(void **state)
+{
+	char *cert_path, *key_path, *yml_path;
+	char yml[512], err[256] = "";
+	struct web_config *w;
+
+	(void)state;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		skip();
+	cert_path = write_temp(cert);
+	key_path = write_temp(other_key);
+	snprintf(yml, sizeof(yml), "tls_server_config:\n  cert_file: %s\n  key_file: %s\n",
+		 cert_path, key_path);
+	yml_path = write_temp(yml);
+	w = web_config_load(yml_path, err, sizeof(err));
+	web_config_free(w);
+	unlink(cert_path);
+	unlink(key_path);
+	unlink(yml_path);
+	free(cert_path);
+	free(key_path);
+	free(yml_path);
+	assert_null(w);
+	assert_non_null(strstr(err, "not a matching PEM pair"));
 }
 
 static void test_load_without_tls_has_no_tls_options(void **state)
@@ -458,6 +508,7 @@ int main(void)
 	    cmocka_unit_test(test_inline_comment_not_part_of_value),
 	    cmocka_unit_test(test_unused_list_values_accepted),
 	    cmocka_unit_test(test_load_reads_quoted_cert_and_key_paths),
+	    cmocka_unit_test(test_load_refuses_mismatched_pair),
 	    cmocka_unit_test(test_load_without_tls_has_no_tls_options),
 	    cmocka_unit_test(test_load_rejects_non_bcrypt_hashes),
 	    cmocka_unit_test(test_load_missing_file),
