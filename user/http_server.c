@@ -196,10 +196,8 @@ int http_server_start(struct http_server *s, char *err, size_t size)
 				     (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
 				     (unsigned int)64, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!s->daemon) {
-		snprintf(err, size, "cannot listen on %s:%u (in use, or not allowed%s)",
-			 s->cfg->listen_host, s->cfg->listen_port,
-			 flags & MHD_USE_TLS ? ", or cert_file and key_file are not a matching pair"
-					     : "");
+		snprintf(err, size, "cannot listen on %s:%u (in use, or not allowed)",
+			 s->cfg->listen_host, s->cfg->listen_port);
 		web_config_free(s->web);
 		s->web = NULL;
 		return -1;

@@ -256,6 +256,26 @@ static bool tls_pair_ok(const struct web_config *w, char *err, size_t size)
 	return rc >= 0;
 }
 
+/* The TLS half, if the file asks for it: the PEM files read into memory
+ * (libmicrohttpd takes them so) and checked as a pair. */
+static bool tls_ok(struct web_config *w, char *err, size_t size)
+{
+	if (!w->cert_file)
+		return true;
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		snprintf(err, size, "web config asks for TLS but libmicrohttpd has no TLS support");
+		return false;
+	}
+	w->cert_pem = read_file(w->cert_file);
+	w->key_pem = read_file(w->key_file);
+	if (!w->cert_pem || !w->key_pem) {
+		snprintf(err, size, "cannot read TLS cert_file %s or key_file %s", w->cert_file,
+			 w->key_file);
+		return false;
+	}
+	return tls_pair_ok(w, err, size);
+}
+
 struct web_config *web_config_load(const char *path, char *err, size_t size)
 {
 	char *text = read_file(path);
@@ -267,26 +287,7 @@ struct web_config *web_config_load(const char *path, char *err, size_t size)
 	}
 	w = web_config_parse(text, err, size);
 	free(text);
-	if (w && !hashes_ok(w, err, size)) {
-		web_config_free(w);
-		return NULL;
-	}
-	if (!w || !w->cert_file)
-		return w;
-	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
-		snprintf(err, size, "web config asks for TLS but libmicrohttpd has no TLS support");
-		web_config_free(w);
-		return NULL;
-	}
-	w->cert_pem = read_file(w->cert_file);
-	w->key_pem = read_file(w->key_file);
-	if (!w->cert_pem || !w->key_pem) {
-		snprintf(err, size, "cannot read TLS cert_file %s or key_file %s", w->cert_file,
-			 w->key_file);
-		web_config_free(w);
-		return NULL;
-	}
-	if (!tls_pair_ok(w, err, size)) {
+	if (w && (!hashes_ok(w, err, size) || !tls_ok(w, err, size))) {
 		web_config_free(w);
 		return NULL;
 	}

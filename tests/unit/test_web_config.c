@@ -366,24 +366,41 @@ static const char other_key[] = "-----BEGIN PRIVATE KEY-----\n"
 				"us1rKsRR9liuXQyYlFRKTET5e0K1YqiqxKwD15mve0QkK9+EliLuqewr\n"
 				"-----END PRIVATE KEY-----\n";
 
-static void test_load_reads_quoted_cert_and_key_paths(void **state)
+/* web_config_load of a file naming a cert and a key file (paths quoted
+ * both ways YAML allows) that hold cert_pem and key_pem; the files are gone
+ * when it returns, as the PEM is read at load. */
+static struct web_config *load_tls(const char *cert_pem, const char *key_pem, char *err,
+				   size_t size)
 {
-	struct MHD_OptionItem opts[3];
-	char *cert_path, *key_path, *yml_path;
-	char yml[512], err[256] = "";
+	char *cert_path = write_temp(cert_pem), *key_path = write_temp(key_pem), *yml_path;
 	struct web_config *w;
+	char yml[512];
 
-	(void)state;
-	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		skip();
-	cert_path = write_temp(cert);
-	key_path = write_temp(key);
 	snprintf(yml, sizeof(yml),
 		 "tls_server_config:\n  cert_file: \"%s\"\n  key_file: '%s'\n"
 		 "basic_auth_users:\n  alice: " HASH_ALICE "\n",
 		 cert_path, key_path);
 	yml_path = write_temp(yml);
-	w = web_config_load(yml_path, err, sizeof(err));
+	w = web_config_load(yml_path, err, size);
+	unlink(cert_path);
+	unlink(key_path);
+	unlink(yml_path);
+	free(cert_path);
+	free(key_path);
+	free(yml_path);
+	return w;
+}
+
+static void test_load_reads_quoted_cert_and_key_paths(void **state)
+{
+	struct MHD_OptionItem opts[3];
+	char err[256] = "";
+	struct web_config *w;
+
+	(void)state;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		skip();
+	w = load_tls(cert, key, err, sizeof(err));
 	if (!w)
 		fail_msg("load failed: %s", err);
 	assert_true(web_config_tls_options(w, opts, 3));
@@ -394,37 +411,19 @@ static void test_load_reads_quoted_cert_and_key_paths(void **state)
 	assert_int_equal(opts[2].option, MHD_OPTION_END);
 	assert_false(web_config_tls_options(w, opts, 2));
 	web_config_free(w);
-	unlink(cert_path);
-	unlink(key_path);
-	unlink(yml_path);
-	free(cert_path);
-	free(key_path);
-	free(yml_path);
 }
 
 /* A key of another certificate is refused at load, with a line saying so. */
 static void test_load_refuses_mismatched_pair(void **state)
 {
-	char *cert_path, *key_path, *yml_path;
-	char yml[512], err[256] = "";
+	char err[256] = "";
 	struct web_config *w;
 
 	(void)state;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 		skip();
-	cert_path = write_temp(cert);
-	key_path = write_temp(other_key);
-	snprintf(yml, sizeof(yml), "tls_server_config:\n  cert_file: %s\n  key_file: %s\n",
-		 cert_path, key_path);
-	yml_path = write_temp(yml);
-	w = web_config_load(yml_path, err, sizeof(err));
+	w = load_tls(cert, other_key, err, sizeof(err));
 	web_config_free(w);
-	unlink(cert_path);
-	unlink(key_path);
-	unlink(yml_path);
-	free(cert_path);
-	free(key_path);
-	free(yml_path);
 	assert_null(w);
 	assert_non_null(strstr(err, "not a matching PEM pair"));
 }
