@@ -91,13 +91,13 @@ def no_loss():
     return inc("sse_exporter_events_lost_total", 0)
 
 
-def settle(port, before, expects, timeout=SETTLE_TIMEOUT, own_paths=(), stay=True, loss_ok=False):
+def settle(port, before, expects, timeout=SETTLE_TIMEOUT, own_paths=(), stay=True):
     """Poll the exporter until every expectation holds, then (stay) scrape
     again after a sweep interval and a margin and require every observed
     value unchanged, so that a late count is not absorbed by the next
     case's baseline. Transient states (gauges while streams are open) pass
     stay=False. Returns the last scrape."""
-    expects = list(expects) + ([] if loss_ok else [no_loss()])
+    expects = list(expects) + [no_loss()]
     ok, after = metrics.wait_for(port, lambda s: all(e.holds(before, s) for e in expects), timeout)
     if not ok:
         fail(before, after, expects, own_paths, "after %.0f s" % timeout,

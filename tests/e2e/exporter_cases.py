@@ -4,7 +4,7 @@ a real Prometheus scraping it, and a clean shutdown on SIGTERM.
 Most cases use the suite's shared exporter. Those that compare exact values
 of the whole exposition or of /health (which sums over every service) use
 exporters of their own that select one server with --pid, started under a
-name of its own (robustness_cases' helpers), so nothing foreign moves the
+name of its own (isolated.py), so nothing foreign moves the
 figures: `solo` (/metrics/json against /metrics, the /health gauge, a
 required program gone) and `rates` (the /health rates from a fresh start).
 """
@@ -30,11 +30,6 @@ from framework import Failure, Group, expect
 PROMTOOL = "/usr/bin/promtool"
 BPFTOOL = "/usr/sbin/bpftool"
 GDB = "/usr/bin/gdb"
-
-
-def short_uid():
-    """Digits for process names: comm keeps 15 bytes, so names stay short."""
-    return isolated.uid()[-5:]
 
 
 class Exporter:
@@ -79,7 +74,7 @@ class AdoptFixture:
     def __init__(self, tmp, exporter):
         if exporter.child is not None:
             raise RuntimeError("the exporter is already running: this test must run first")
-        self.server = isolated.start_go(tmp, "ex_adopt_" + short_uid())
+        self.server = isolated.start_go(tmp, "ex_adopt_" + isolated.short_uid())
         self.threads = [self._open_stream(i) for i in range(self.STREAMS)]
         try:
             self.port = exporter.port()
@@ -352,7 +347,7 @@ def catalog_traffic(tmp):
     provider (client side: the runner is an observed process whose
     upstream calls they are; the 503 feeds the breaker, the usage the
     token counter)."""
-    n = short_uid()
+    n = isolated.short_uid()
     servers = [isolated.start_go(tmp, "ex_cat_" + n), start_usage_server(tmp, "ex_usage_" + n)]
     try:
         go, usage = servers
@@ -418,7 +413,7 @@ class Solo:
     between two scrapes nothing moves unless the case drives traffic."""
 
     def __init__(self, tmp):
-        self.server = isolated.start_go(tmp, "ex_solo_" + short_uid())
+        self.server = isolated.start_go(tmp, "ex_solo_" + isolated.short_uid())
         try:
             self.t_spawn = time.monotonic()
             self.exp = isolated.start_exporter(tmp, "solo", ["--pid=%d" % self.server.children[0].pid])
@@ -722,7 +717,7 @@ class PromFixture:
     fills the exporter's ring buffer."""
 
     def __init__(self, tmp):
-        self.server = isolated.start_go(tmp, "ex_prom_" + short_uid())
+        self.server = isolated.start_go(tmp, "ex_prom_" + isolated.short_uid())
         self.exp, self.child = None, None
         try:
             self.exp = isolated.start_exporter(tmp, "prom", ["--pid=%d" % self.server.children[0].pid])
@@ -876,12 +871,7 @@ def owned_bpf_objects(pid):
     out = {"prog": set(), "map": set(), "link": set()}
     fdinfo = "/proc/%d/fdinfo" % pid
     for fd in os.listdir(fdinfo):
-        try:
-            with open(os.path.join(fdinfo, fd)) as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-        except OSError:
-            continue
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        fields = read_fdinfo(os.path.join(fdinfo, fd))
         for kind in ("link", "prog", "map"):
             if kind + "_id" in fields:
                 out[kind].add(int(fields[kind + "_id"]))

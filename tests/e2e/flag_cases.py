@@ -2,8 +2,8 @@
 --tls.scan-interval=0 with the capability drop.
 
 Each group starts its own exporters with the flag under test (never the
-suite's shared one) and servers under names of their own (robustness_cases'
-helpers: a copy of the Go server or a python3 symlink named for the case),
+suite's shared one) and servers under names of their own (isolated.py:
+a copy of the Go server or a python3 symlink named for the case),
 so a `service` label sees no foreign traffic. Every absence a case asserts
 (a server not observed, a TLS stream not counted, a capability gone) comes
 with a control that shows the same check sees the presence: a server that
@@ -22,11 +22,6 @@ import metrics
 import procs
 from checks import inc
 from framework import Failure, Group, expect
-
-
-def short_uid():
-    """Digits for process names: comm keeps 15 bytes, so names stay short."""
-    return isolated.uid()[-5:]
 
 
 def stop_all(exps, servers):
@@ -152,7 +147,7 @@ class Cgroup:
     selected tree, `out` in the sibling. The exporter: --cgroup=/e2e-cg-N."""
 
     def __init__(self, tmp):
-        n = short_uid()
+        n = isolated.short_uid()
         root = cgroup2_root()
         self.rel = "/e2e-cg-%s" % n
         self.dirs = [root / self.rel[1:], root / self.rel[1:] / "late", root / (self.rel[1:] + "-other")]
@@ -271,7 +266,7 @@ class NoTls:
     the control `tls` (default flags), both selecting both servers."""
 
     def __init__(self, tmp):
-        n = short_uid()
+        n = isolated.short_uid()
         self.servers, self.exps = {}, {}
         try:
             self.servers["tls"] = start_tls_fastapi(tmp, "nt_tls_" + n)
@@ -367,7 +362,7 @@ class Caps:
     `default`, each selecting the server."""
 
     def __init__(self, tmp):
-        self.server, self.exps = isolated.start_go(tmp, "caps_go_" + short_uid()), {}
+        self.server, self.exps = isolated.start_go(tmp, "caps_go_" + isolated.short_uid()), {}
         try:
             pid = "--pid=%d" % self.server.children[0].pid
             self.exps = isolated.start_exporters(tmp, {"scan0": ["--tls.scan-interval=0", pid], "default": [pid]})

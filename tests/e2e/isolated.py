@@ -26,7 +26,13 @@ SWEEP_S = 1.0    # --sweep.interval of the dedicated exporters that sweep
 
 
 def uid():
+    """A numeric path segment: the exporter must collapse it to :id."""
     return str(random.randint(1, 10 ** 9))
+
+
+def short_uid():
+    """Digits for process names: comm keeps 15 bytes, so names stay short."""
+    return uid()[-5:]
 
 
 # --------------------------------------------------------------------------
@@ -89,9 +95,10 @@ def bin_dir(tmp):
     return d
 
 
-def go_binary(tmp, name):
-    """A copy of the Go server named `name`: its own comm and exe path."""
-    dst = bin_dir(tmp) / name
+def go_binary(tmp, name, directory=None):
+    """A copy of the Go server named `name` (in `directory`, else
+    tmp/rb-bin): its own comm and exe path."""
+    dst = Path(directory or bin_dir(tmp)) / name
     if not dst.exists():
         shutil.copy2(launch.build_go(tmp), dst)
     return dst

@@ -6,6 +6,7 @@ connection. Servers run under names of their own (isolated.py), so
 """
 import json
 import time
+from contextlib import contextmanager
 
 import client
 import launch
@@ -88,22 +89,28 @@ def case_idle_timeout(fx):
         launch.stop_server(backend)
 
 
+@contextmanager
+def go_case(fx, tag):
+    """A Go server of the case's own (rb_TAG_go) for the duration of the
+    block: (server, request path, its path label, baseline scrape)."""
+    srv = start_go(fx.tmp, "rb_%s_go" % tag)
+    try:
+        yield srv, "/events/rb-%s/%s" % (tag, uid()), "/events/rb-%s/:id" % tag, ready(fx.exp, srv)
+    finally:
+        launch.stop_server(srv)
+
+
 def case_timeout_status(fx):
     """408 and 504 answers to stream requests are timeouts: status timeout
     with the code, error timeout at stage first_byte (no event was
     written). A 503 beside them is failure/server_error: the code, not
     the mere error, makes the timeout."""
-    exp = fx.exp
-    srv = start_go(fx.tmp, "rb_408_go")
-    try:
-        svc = srv.service
-        path, label = "/events/rb-408/%s" % uid(), "/events/rb-408/:id"
-        before = ready(exp, srv)
-        codes = (408, 504, 503)
+    with go_case(fx, "408") as (srv, path, label, before):
+        svc, codes = srv.service, (408, 504, 503)
         for code in codes:
             r = srv.request(client.events(path, {"status": code}))
             expect(r.status == code and r.complete, "ground truth: answered %d, want %d", r.status, code)
-        exp.settle(before, gauges(svc, 0) + [
+        fx.exp.settle(before, gauges(svc, 0) + [
             inc("sse_requests_total", 1, service=svc, path=label, status="timeout", code="408"),
             inc("sse_requests_total", 1, service=svc, path=label, status="timeout", code="504"),
             inc("sse_requests_total", 1, service=svc, path=label, status="failure", code="503"),
@@ -112,8 +119,6 @@ def case_timeout_status(fx):
             inc("sse_errors_total", 1, service=svc, error_type="server_error", stage="first_byte"),
             inc("sse_errors_total", len(codes), service=svc),
         ] + [inc("http_requests_total", 1, service=svc, path=label, status=str(c)) for c in codes])
-    finally:
-        launch.stop_server(srv)
 
 
 def read_head_only(conn):
@@ -130,17 +135,13 @@ def case_error_stage_first_byte(fx):
     """The client leaves after the response head and before the first
     event (the server holds it back 2 s): client_closed with code 200,
     error client_disconnect at stage first_byte."""
-    exp = fx.exp
-    srv = start_go(fx.tmp, "rb_fbyte_go")
-    try:
+    with go_case(fx, "fbyte") as (srv, path, label, before):
         svc = srv.service
-        path, label = "/events/rb-fbyte/%s" % uid(), "/events/rb-fbyte/:id"
-        before = ready(exp, srv)
         with srv.connect(timeout=10) as conn:
             conn.send(client.events(path, {"first_delay_ms": 2000, "events": 2}))
             early = read_head_only(conn)
             expect(b"data:" not in early, "ground truth: an event came with the head: %r", early[:200])
-        exp.settle(before, [
+        fx.exp.settle(before, [
             gauge("sse_active_connections", 0, service=svc),
             inc("sse_requests_total", 1, service=svc, path=label, status="client_closed", code="200"),
             inc("sse_requests_total", 1, service=svc),
@@ -148,8 +149,6 @@ def case_error_stage_first_byte(fx):
             inc("sse_errors_total", 1, service=svc),
             inc("sse_chunks_streamed_total", 0, service=svc),
         ])
-    finally:
-        launch.stop_server(srv)
 
 
 def server_read_all(server_port, client_port, timeout=5.0):
@@ -237,12 +236,8 @@ def case_queue_stage_keep_alive(fx):
     (accept -> first request byte) is observed once per connection and
     lasts about as long as the client idled; every other stage once per
     request."""
-    exp = fx.exp
-    srv = start_go(fx.tmp, "rb_queue_go")
-    try:
+    with go_case(fx, "queue") as (srv, path, label, before):
         svc = srv.service
-        path, label = "/events/rb-queue/%s" % uid(), "/events/rb-queue/:id"
-        before = ready(exp, srv)
         conns = [two_streams_on_one_connection(srv.port, path) for _ in range(2)]
         resps = [r for _, rs in conns for r in rs]
         expect(all(r.status == 200 and r.complete and r.data_events == 2 for r in resps),
@@ -250,14 +245,12 @@ def case_queue_stage_keep_alive(fx):
         queued = sum(q for q, _ in conns)
         stages = [inc("sse_stage_duration_seconds_count", len(resps), service=svc, stage=stage)
                   for stage in ("first_byte", "first_chunk", "streaming", "total")]
-        exp.settle(before, gauges(svc, 0) + stages + [
+        fx.exp.settle(before, gauges(svc, 0) + stages + [
             inc("sse_requests_total", len(resps), service=svc, path=label, status="success"),
             inc("sse_stage_duration_seconds_count", len(conns), service=svc, stage="queue"),
             near("sse_stage_duration_seconds_sum", queued, QUEUE_TOL_S * len(conns), service=svc,
                  stage="queue"),
         ])
-    finally:
-        launch.stop_server(srv)
 
 
 # --------------------------------------------------------------------------

@@ -17,7 +17,6 @@ use exporters that select only this file's processes:
 import math
 import os
 import resource
-import shutil
 import socket
 import struct
 import time
@@ -52,10 +51,7 @@ def om_dir(tmp):
 def start_om_go(tmp, name):
     """A copy of the Go server named `name` in om-bin: the `own` exporter's
     --exe glob selects it when it starts."""
-    dst = om_dir(tmp) / name
-    if not dst.exists():
-        shutil.copy2(launch.build_go(tmp), dst)
-    return isolated.start_server(tmp, name, [dst])
+    return isolated.start_server(tmp, name, [isolated.go_binary(tmp, name, om_dir(tmp))])
 
 
 def start_helper(tmp, name, mode, port, args=()):

@@ -12,7 +12,6 @@ stages) cannot be isolated that way: checks.settle() names any foreign
 traffic it saw when such a check fails.
 """
 import os
-import random
 import shutil
 import threading
 import time
@@ -24,10 +23,11 @@ import checks
 import client
 import exporter_cases
 import flag_cases
+import isolated
 import launch
+import metrics
 import outcome_cases
 import own_metrics_cases
-import metrics
 import robustness_cases
 import timing
 import upstream_cases
@@ -61,14 +61,9 @@ class Ctx:
         return metrics.total(before, name, service=self.svc)
 
 
-def uid():
-    """A numeric path segment: the exporter must collapse it to :id."""
-    return str(random.randint(1, 10 ** 9))
-
-
 def sse_path(case):
     """(request path, expected path label) of an SSE endpoint for one case."""
-    return "/events/%s/%s" % (case, uid()), "/events/%s/:id" % case
+    return "/events/%s/%s" % (case, isolated.uid()), "/events/%s/:id" % case
 
 
 def ground_truth_ok(resps, data_events=None):
@@ -207,16 +202,17 @@ def stream_case(tag, q, n=3):
             inc("sse_bytes_streamed_total", sum(r.body_bytes for r in resps), service=svc, path=label),
             inc("sse_chunk_size_bytes_count", chunks, service=svc, path=label),
             inc("sse_chunk_size_bytes_sum", data_event_bytes(resps), service=svc, path=label),
-        ] + gap_expects(ctx, resps, path.split("?")[0], label) + back_to_baseline(ctx, before))
+        ] + gap_expects(ctx, resps, path, label) + back_to_baseline(ctx, before))
     return case
 
 
 def gap_expects(ctx, resps, path, label):
+    """Gaps counted; with the server's times, every duration family of the
+    path to the millisecond (gaps between events with heartbeats, CR line
+    ends, multi-line data)."""
     if ctx.server.times_log is None:
         return [inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=ctx.svc, path=label)]
-    f = timing.figures(timing.server_streams(ctx.server, path, len(resps)))
-    return (timing.histogram("sse_inter_chunk_gap_seconds", f["gaps"], service=ctx.svc, path=label)
-            + timing.histogram("sse_stream_duration_seconds", f["stream"], service=ctx.svc, path=label))
+    return timing.stream_expects(ctx.server, path, label, len(resps))[0]
 
 
 def case_keep_alive(ctx):
@@ -236,7 +232,7 @@ def case_pipelining(ctx):
     """2 plain GETs written back to back before reading either answer."""
     tag = "pipelined"
     before = ctx.scrape()
-    resps = ctx.server.pipelined([client.get("/items/%s/%s" % (tag, uid()))] * 2)
+    resps = ctx.server.pipelined([client.get("/items/%s/%s" % (tag, isolated.uid()))] * 2)
     expect(all(r.status == 200 for r in resps), "ground truth: statuses %r", [r.status for r in resps])
     label = "/items/%s/:id" % tag
     ctx.settle(before, [
@@ -358,7 +354,7 @@ def case_http_duration(ctx):
     n, tag = 5, "duration"
     label = "/items/%s/:id" % tag
     before = ctx.scrape()
-    resps = [ctx.server.request(client.get("/items/%s/%s" % (tag, uid()))) for _ in range(n)]
+    resps = [ctx.server.request(client.get("/items/%s/%s" % (tag, isolated.uid()))) for _ in range(n)]
     expect(all(r.status == 200 and not r.is_sse for r in resps), "ground truth: %r",
            [(r.status, r.headers.get("content-type")) for r in resps])
     ctx.settle(before, [
@@ -403,7 +399,7 @@ def case_counted_once(ctx):
     body), nor as requests under another path, nor as errors."""
     tag = "once"
     path, label = sse_path(tag)
-    item, item_label = "/items/%s/%s" % (tag, uid()), "/items/%s/:id" % tag
+    item, item_label = "/items/%s/%s" % (tag, isolated.uid()), "/items/%s/:id" % tag
     before = ctx.scrape()
     stream, plain = ctx.server.keep_alive([client.events(path, {"events": 5, "heartbeats": 2}),
                                            client.get(item)])

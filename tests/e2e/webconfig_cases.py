@@ -140,12 +140,7 @@ class Exp:
 
 def spawn(tmp, name, config):
     """The exporter with --web.config.file=config on a free port; not waited for."""
-    if not (launch.REPO / launch.EXPORTER).exists():
-        raise RuntimeError("%s does not exist: run `make` first" % (launch.REPO / launch.EXPORTER))
-    port = procs.free_port()
-    argv = [launch.EXPORTER, "--web.listen-address=127.0.0.1:%d" % port, "--log.level=info",
-            "--web.config.file=%s" % config]
-    return procs.spawn("sse_exporter-webconfig-%s-%d" % (name, port), argv, tmp, cwd=launch.REPO), port
+    return launch.spawn_exporter(tmp, ["--web.config.file=%s" % config], "sse_exporter-webconfig-" + name)
 
 
 def wait_ready(exp, auth, timeout=START_TIMEOUT):
