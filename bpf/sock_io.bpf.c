@@ -60,6 +60,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->dir = dir;
 	in->proto = info->proto;
 	in->role = info->role;
+	in->flags = 0;
 	bit_set(&threads_inflight, (__u32)bpf_get_current_pid_tgid());
 }
 

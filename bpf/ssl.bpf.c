@@ -175,7 +175,7 @@ static long plain_step(__u32 i, void *ctx)
 }
 
 static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
-					   enum data_dir dir)
+					   enum data_dir dir, __u8 flags)
 {
 	struct plain_copy p = {
 	    .in =
@@ -186,6 +186,7 @@ static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u
 		    .kind = IO_BUF,
 		    .dir = dir,
 		    .proto = PROTO_TLS,
+		    .flags = flags,
 		},
 	    .len = len,
 	};
@@ -227,6 +228,24 @@ static __always_inline __u64 retried_bytes(const struct ssl_link *link, __u64 bu
 	return link->last_len;
 }
 
+/* ssl->statem.in_init, OpenSSL 1.1.1 to 3.1: the state machine follows
+ * shutdown (68) and begins with seven enums. */
+#define SSL30_IN_INIT 100
+
+/* SSL_write before the handshake finished drives the handshake first. With
+ * a memory BIO it fails while the peer's next flight is not in yet, and
+ * the caller makes it again with the same bytes (Node does at every turn
+ * of the handshake), or it completes the handshake and succeeds: only
+ * what follows on the connection tells which, so user space waits. */
+static __always_inline bool handshake_unfinished(void *ctx, __u64 ssl)
+{
+	int in_init = 0;
+
+	return bpf_get_attach_cookie(ctx) == SSL_LAYOUT_30 &&
+	       !bpf_probe_read_user(&in_init, sizeof(in_init), (void *)(ssl + SSL30_IN_INIT)) &&
+	       in_init;
+}
+
 static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len)
 {
 	struct ssl_key k = ssl_key_of(ssl);
@@ -263,7 +282,8 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	}
 	info = ssl_conn(link->fd);
 	if (info && skip < (__u64)len)
-		emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT);
+		emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT,
+			       handshake_unfinished(ctx, ssl) ? DATA_F_TENTATIVE : 0);
 }
 
 SEC("uprobe")
@@ -401,7 +421,7 @@ static __always_inline void call_exit(int ret)
 	}
 	info = ssl_conn(fd);
 	if (info)
-		emit_plaintext(info, fd, buf, n, DIR_IN);
+		emit_plaintext(info, fd, buf, n, DIR_IN, 0);
 }
 
 SEC("uprobe")

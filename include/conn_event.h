@@ -76,6 +76,10 @@ enum data_flags {
 	DATA_F_EOF = 1 << 1,	 /* read returned 0: the peer closed */
 	DATA_F_ERROR = 1 << 2,	 /* syscall failed: ret holds -errno */
 	DATA_F_CLOSING = 1 << 3, /* the owner began closing (SSL_shutdown) */
+	/* a TLS write made before the handshake finished: it may fail and be
+	 * made again with the same bytes, so user space waits for what
+	 * follows before counting it */
+	DATA_F_TENTATIVE = 1 << 4,
 };
 
 struct event_hdr {

@@ -10,6 +10,7 @@
 
 #include "collector.h"
 #include "correlate.h"
+#include "held_write.h"
 #include "log.h"
 #include "proc.h"
 
@@ -36,6 +37,7 @@ struct conn_entry {
 	uint64_t sys_fed;
 	uint8_t sys_dir;
 	bool sys_open;
+	struct held_write held; /* a TLS write that may be retried */
 	/* sweeps that found the fd gone after the kernel saw it closed */
 	uint8_t sweeps_gone;
 };
@@ -155,6 +157,7 @@ static void entry_free(struct conn_entry *e)
 		upstream_call_release(e->up);
 	free(e->up);
 	free(e->http);
+	held_write_drop(&e->held);
 	free(e);
 }
 
@@ -336,6 +339,40 @@ static void feed_bytes(struct conn_entry *e, const struct data_event *ev)
 		e->sys_open = false;
 }
 
+/* A held write went out: its bytes are parsed as the call they were. */
+static void commit_held(struct conn_entry *e)
+{
+	struct held_write *h = &e->held;
+
+	finish_syscall(e, h->ts);
+	if (carries_requests(e, h->dir))
+		http_conn_in(e->http, h->buf, h->len, h->ts);
+	else
+		http_conn_out(e->http, h->buf, h->len, h->ts);
+	if (h->ret > (int64_t)h->len)
+		skip(e, h->dir, h->ret - h->len, h->ts);
+	held_write_drop(h);
+}
+
+/* TLS writes made before the handshake finished wait for what follows
+ * (held_write.h); a connection that ends first never sent them. Returns
+ * true when ev was taken. */
+static bool hold_tentative(struct conn_entry *e, const struct data_event *ev)
+{
+	struct held_write *h = &e->held;
+
+	if (held_write_continue(h, ev))
+		return true;
+	if (h->buf) {
+		if (held_write_retried_by(h, ev) ||
+		    (ev->flags & (DATA_F_EOF | DATA_F_ERROR | DATA_F_CLOSING)))
+			held_write_drop(h);
+		else
+			commit_held(e);
+	}
+	return held_write_is_tentative(ev) && held_write_start(h, ev) == 0;
+}
+
 /* http_conn's ends are named from the server's side: for a client
  * connection the peer that went away is the server. */
 static enum http_end peer_closed(const struct conn_entry *e)
@@ -407,6 +444,8 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 		e->http = NULL;
 		return;
 	}
+	if (hold_tentative(e, ev))
+		return;
 	if (ev->flags & DATA_F_CLOSING)
 		owner_closing(e, ev->h.ts_ns);
 	else if (ev->flags & (DATA_F_EOF | DATA_F_ERROR))
