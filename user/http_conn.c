@@ -192,8 +192,18 @@ void http_conn_in_skip(struct http_conn *c, uint64_t len, uint64_t ts)
 
 /* ---- responses --------------------------------------------------------- */
 
+/* The response is known for what it is: its callback can go. */
+static void sniff_done(struct http_conn *c, bool sse)
+{
+	c->sniffing = false;
+	c->x.sse = sse;
+	c->ops->response(c->ctx, &c->x);
+}
+
 static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
 {
+	if (c->sniffing)
+		sniff_done(c, false);
 	c->in_exchange = false;
 	c->ops->end(c->ctx, &c->x, why, ts);
 	if (c->out_state != SIDE_DEAD)
@@ -223,6 +233,8 @@ static void body_data(void *ctx, const char *data, size_t len)
 {
 	struct http_conn *c = ctx;
 
+	if (c->sniffing && len)
+		sniff_done(c, sse_body_start(data, len));
 	c->x.body_bytes += len;
 	if (c->ops->body)
 		c->ops->body(c->ctx, &c->x, data, len);
@@ -264,7 +276,12 @@ static void response_head_done(struct http_conn *c, uint64_t ts)
 	head_req = c->x.has_request && !strcmp(c->x.req.method, "HEAD");
 	c->resp_body = http_body_mode(h, head_req);
 	c->resp_left = h->content_length > 0 ? (uint64_t)h->content_length : 0;
-	c->ops->response(c->ctx, &c->x);
+	/* Some servers stream without any Content-Type (SDKs read them
+	 * anyway): asked for a stream, the body's first bytes decide. */
+	c->sniffing = !h->has_content_type && c->x.has_request && c->x.req.wants_stream &&
+		      status / 100 == 2 && c->resp_body != HTTP_BODY_NONE;
+	if (!c->sniffing)
+		c->ops->response(c->ctx, &c->x);
 	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
 	if (status == 101) { /* another protocol from now on */
 		c->upgraded = true;
@@ -350,6 +367,8 @@ void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts)
 {
 	if (c->in_exchange)
 		c->x.t_last_write = ts;
+	if (c->sniffing)
+		sniff_done(c, false); /* the bytes that would tell are gone */
 	if (c->out_state == SIDE_BODY && !c->x.sse) {
 		if (c->resp_body == HTTP_BODY_UNTIL_CLOSE) {
 			c->x.body_bytes += len;

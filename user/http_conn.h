@@ -41,7 +41,8 @@ struct http_exchange {
 	bool has_request; /* false for streams adopted mid-way */
 	bool responded;	  /* response head written */
 	int status;
-	bool sse; /* Content-Type: text/event-stream */
+	bool sse; /* Content-Type: text/event-stream, or an event-stream body
+		   * without Content-Type answering a request for a stream */
 	uint64_t t_accept;
 	uint64_t t_headers;
 	uint64_t t_first_data;
@@ -108,6 +109,7 @@ struct http_conn {
 	struct chunked_decoder resp_chunks;
 	struct sse_splitter sse;
 	bool in_exchange; /* x holds a response being written */
+	bool sniffing;	  /* no Content-Type: the body's first bytes tell */
 	struct http_exchange x;
 	uint64_t now; /* timestamp of the bytes being fed */
 };

@@ -198,6 +198,7 @@ static void on_content_type(struct http_head *h, struct span v)
 {
 	struct span mt = before_params(v);
 
+	h->has_content_type = true;
 	h->event_stream = span_ieq(mt, "text/event-stream");
 	h->json = is_json_type(mt);
 }

@@ -55,6 +55,7 @@ struct http_head {
 	int status;		      /* response: status code, 100..999 */
 	int64_t content_length;	      /* -1 when absent or invalid */
 	bool chunked;		      /* Transfer-Encoding ends in chunked */
+	bool has_content_type;	      /* a Content-Type field was seen */
 	bool event_stream;	      /* Content-Type: text/event-stream */
 	bool json;		      /* Content-Type: application/json (or +json) */
 	bool accept_event_stream;     /* request Accept lists text/event-stream */

@@ -187,3 +187,30 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 		i++;
 	}
 }
+
+static bool field_start(const char *buf, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len <= n)
+		return !memcmp(buf, name, len);
+	return !memcmp(buf, name, n) && (buf[n] == ':' || buf[n] == '\r' || buf[n] == '\n');
+}
+
+bool sse_body_start(const char *buf, size_t len)
+{
+	static const char *const fields[] = {"data", "event", "id", "retry"};
+
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) {
+		buf += 3;
+		len -= 3;
+	}
+	if (!len)
+		return false;
+	if (buf[0] == ':')
+		return true;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (field_start(buf, len, fields[i]))
+			return true;
+	return false;
+}

@@ -55,4 +55,12 @@ void sse_splitter_init(struct sse_splitter *s);
  * that ends inside buf, in order. */
 void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx);
 
+/*
+ * Whether a body that begins with buf (len > 0) reads as an event stream:
+ * after an optional byte order mark, a comment (':') or one of the fields
+ * data, event, id, retry followed by ':' or a line end, or a prefix of one
+ * when buf ends first. JSON, HTML and plain text do not.
+ */
+bool sse_body_start(const char *buf, size_t len);
+
 #endif

@@ -1001,6 +1001,91 @@ static void test_adopt_raw_stream_server_close_is_complete(void **state)
 	assert_int_equal(f->r.end[0].x.heartbeats, 1);
 }
 
+/* ---- streams without Content-Type ---- */
+
+#define UNTYPED_HEAD                                                                               \
+	"HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+static void chat(struct fixture *f, uint64_t ts)
+{
+	char req[512];
+	size_t n = chat_request(req, sizeof(req), "/v1/chat/completions");
+
+	http_conn_in(&f->c, req, n, ts);
+}
+
+/* Asked for a stream, answered with an event-stream body and no
+ * Content-Type: followed as a stream, its head's time kept. */
+static void test_untyped_stream_followed(void **state)
+{
+	struct fixture *f = *state;
+
+	chat(f, 1000);
+	out(f, UNTYPED_HEAD, 2000);
+	assert_int_equal(f->r.nresp, 0); /* the body decides */
+	out(f, chunk("data: {\"a\":1}\n\n"), 3000);
+	out(f, chunk("data: [DONE]\n\n"), 4000);
+	out(f, "0\r\n\r\n", 5000);
+	assert_string_equal(f->r.order, "REEX");
+	assert_true(f->r.resp[0].sse);
+	assert_int_equal(f->r.resp[0].t_headers, 2000);
+	assert_int_equal(f->r.end[0].x.data_events, 2);
+	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
+}
+
+/* The field name may be cut by the first write. */
+static void test_untyped_stream_first_byte_alone(void **state)
+{
+	struct fixture *f = *state;
+
+	chat(f, 1000);
+	out(f, UNTYPED_HEAD "1\r\nd\r\n", 2000);
+	out(f, chunk("ata: x\n\n"), 3000);
+	assert_string_equal(f->r.order, "RE");
+	assert_true(f->r.resp[0].sse);
+}
+
+static void test_untyped_json_answer_is_not_a_stream(void **state)
+{
+	struct fixture *f = *state;
+
+	chat(f, 1000);
+	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"data\":1", 2000);
+	assert_string_equal(f->r.order, "RX");
+	assert_false(f->r.resp[0].sse);
+}
+
+/* Not asked for a stream, or typed otherwise: the header is believed. */
+static void test_untyped_body_needs_a_stream_request(void **state)
+{
+	struct fixture *f = *state;
+
+	get(f, "/plain", 1000);
+	out(f, UNTYPED_HEAD, 2000);
+	assert_string_equal(f->r.order, "R");
+	out(f, chunk("data: x\n\n"), 3000);
+	assert_false(f->r.resp[0].sse);
+	assert_int_equal(f->r.nev, 0);
+	chat(f, 4000);
+	out(f,
+	    "0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\n"
+	    "data: x\n\n",
+	    5000);
+	assert_false(f->r.resp[1].sse);
+	assert_int_equal(f->r.nev, 0);
+}
+
+/* An empty body ends the exchange: the response is reported first. */
+static void test_untyped_empty_body(void **state)
+{
+	struct fixture *f = *state;
+
+	chat(f, 1000);
+	out(f, UNTYPED_HEAD "0\r\n\r\n", 2000);
+	assert_string_equal(f->r.order, "RX");
+	assert_false(f->r.resp[0].sse);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1050,6 +1135,11 @@ int main(void)
 	    T(test_adopt_chunked_stream),
 	    T(test_adopt_raw_stream),
 	    T(test_adopt_raw_stream_server_close_is_complete),
+	    T(test_untyped_stream_followed),
+	    T(test_untyped_stream_first_byte_alone),
+	    T(test_untyped_json_answer_is_not_a_stream),
+	    T(test_untyped_body_needs_a_stream_request),
+	    T(test_untyped_empty_body),
 	};
 #undef T
 

@@ -627,6 +627,49 @@ static void test_bytewise_crlf_same_kinds_and_total(void **state)
 	assert_int_equal(size_sum(&bytes) + 1, size_sum(&whole));
 }
 
+/* ---- recognising an event-stream body by its first bytes ---- */
+
+static bool body_start(const char *s)
+{
+	return sse_body_start(s, strlen(s));
+}
+
+static void test_body_start_fields_and_comments(void **state)
+{
+	(void)state;
+	assert_true(body_start("data: {}\n\n"));
+	assert_true(body_start("data\n\n"));
+	assert_true(body_start("event: ping\r\n"));
+	assert_true(body_start("id:7\n"));
+	assert_true(body_start("retry: 100\n"));
+	assert_true(body_start(": keep-alive\n\n"));
+	assert_true(body_start("\xef\xbb\xbf"
+			       "data: x\n\n"));
+}
+
+/* A first write may end inside the field name. */
+static void test_body_start_prefixes(void **state)
+{
+	(void)state;
+	assert_true(body_start("d"));
+	assert_true(body_start("dat"));
+	assert_true(body_start("ev"));
+	assert_true(body_start("data"));
+	assert_false(body_start("dx"));
+}
+
+static void test_body_start_other_bodies(void **state)
+{
+	(void)state;
+	assert_false(body_start("{\"data\": 1}"));
+	assert_false(body_start("[1]"));
+	assert_false(body_start("<html>"));
+	assert_false(body_start("database ready\n"));
+	assert_false(body_start(" data: x\n"));
+	assert_false(body_start("\xef\xbb\xbf"));
+	assert_false(body_start("\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -665,6 +708,9 @@ int main(void)
 	    cmocka_unit_test(test_bytewise_lf_same_as_whole),
 	    cmocka_unit_test(test_bytewise_cr_same_as_whole),
 	    cmocka_unit_test(test_bytewise_crlf_same_kinds_and_total),
+	    cmocka_unit_test(test_body_start_fields_and_comments),
+	    cmocka_unit_test(test_body_start_prefixes),
+	    cmocka_unit_test(test_body_start_other_bodies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
