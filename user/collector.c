@@ -66,7 +66,6 @@ static void on_response(void *ctx, const struct http_exchange *x)
 static void correlate(struct conn_entry *e, const struct http_exchange *x,
 		      const struct sse_event *ev, uint64_t ts)
 {
-	const struct upstream_call *u;
 	const char *provider = NULL;
 
 	if (e->stream.provider || !x->has_request)
@@ -75,11 +74,6 @@ static void correlate(struct conn_entry *e, const struct http_exchange *x,
 		provider = corr_index_find(&e->c->upstreams.events, e->key.tgid, ev->data_hash, ts);
 	if (provider)
 		corr_match(&e->corr, provider);
-	/* once two providers fed it, the fallback's answer is final */
-	for (u = upstream_first(&e->c->upstreams, e->key.tgid); u && !provider && !e->corr.mixed;
-	     u = u->next)
-		if (u->tgid == e->key.tgid && u->t_last_data >= x->req.t_first)
-			corr_note(&e->corr, u->provider);
 	provider = corr_decide(&e->corr, false);
 	if (provider)
 		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
@@ -95,14 +89,28 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 	metrics_event(e->c->m, e->service, x, &e->stream, ev, ts, prev);
 }
 
+/* A request for a stream ends, answered with events or not (an error
+ * relayed from a failed call): without a match by content, the calls of
+ * the process that were busy meanwhile name the provider (correlate.h). */
+static const char *provider_at_end(struct conn_entry *e, const struct http_exchange *x)
+{
+	if (e->stream.provider)
+		return e->stream.provider;
+	if (!x->has_request || !(x->sse || x->req.wants_stream))
+		return NULL;
+	if (!e->corr.matched)
+		upstream_note_since(&e->c->upstreams, e->key.tgid, x->req.t_first, &e->corr);
+	return corr_decide(&e->corr, true);
+}
+
 static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts)
 {
 	struct conn_entry *e = ctx;
+	const char *provider = provider_at_end(e, x);
 
-	if (x->sse && !e->stream.provider)
-		metrics_stream_provider(e->c->m, e->service, &e->stream,
-					corr_decide(&e->corr, true));
-	metrics_end(e->c->m, e->service, x, &e->stream, why, ts);
+	if (x->sse && provider)
+		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
+	metrics_end(e->c->m, e->service, x, &e->stream, provider, why, ts);
 }
 
 static const struct http_conn_ops http_ops = {
@@ -263,7 +271,7 @@ static void on_connect_failed(struct collector *c, const struct open_event *ev)
 	char service[SERVICE_NAME_MAX];
 
 	service_of(ev, service);
-	upstream_connect_failed(&c->upstreams, service, &ev->remote, ev->h.ts_ns);
+	upstream_connect_failed(&c->upstreams, ev->key.tgid, service, &ev->remote, ev->h.ts_ns);
 }
 
 static bool looks_like_sse(const char *d, size_t n)
@@ -490,7 +498,8 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	enum http_end why;
 
 	if (e && e->info.role == ROLE_CLIENT && ev->oldstate == 2 /* TCP_SYN_SENT */) {
-		upstream_connect_failed(&c->upstreams, e->service, &e->remote, ev->h.ts_ns);
+		upstream_connect_failed(&c->upstreams, e->key.tgid, e->service, &e->remote,
+					ev->h.ts_ns);
 		return;
 	}
 	if (!e || !e->http || !http_conn_busy(e->http))

@@ -314,7 +314,7 @@ static void end_sse(struct metrics *m, const char *service, const char *path,
 }
 
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
-		 struct metrics_stream *st, enum http_end why, uint64_t ts)
+		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts)
 {
 	const char *path = path_of(m, service, x, AT_END);
 
@@ -332,9 +332,13 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 		metric_add(m->exchanges_lost, NULL, 1);
 		return;
 	}
-	if (exchange_is_sse(x))
-		end_sse(m, service, path, x, x->sse && st->provider ? st->provider : "unknown", why,
-			ts);
+	if (!exchange_is_sse(x))
+		return;
+	if (x->sse)
+		provider = st->provider;
+	else if (provider)
+		provider = label_cap_admit(&m->providers, service, provider, true);
+	end_sse(m, service, path, x, provider ? provider : "unknown", why, ts);
 }
 
 void metrics_sync_caps(struct metrics *m)

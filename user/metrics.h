@@ -84,8 +84,10 @@ void metrics_response(struct metrics *m, const char *service, const struct http_
 void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
 		   struct metrics_stream *st, const struct sse_event *ev, uint64_t ts,
 		   uint64_t prev_event);
+/* provider: of a request for a stream answered without events (NULL:
+ * unknown); a stream's own is in st. */
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
-		 struct metrics_stream *st, enum http_end why, uint64_t ts);
+		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts);
 
 /* Correlation named the stream's provider: held events are counted. */
 void metrics_stream_provider(struct metrics *m, const char *service, struct metrics_stream *st,

@@ -88,12 +88,23 @@ static void provider_by_addr(const struct upstream_index *idx, const struct conn
 	provider_name(idx->providers, host, out);
 }
 
-void upstream_connect_failed(struct upstream_index *idx, const char *service,
+static void remember_end(struct upstream_index *idx, uint32_t tgid, const char *provider,
+			 uint64_t ts)
+{
+	struct ended_call *c = &idx->ended[idx->ended_next++ % UPSTREAM_ENDED];
+
+	c->tgid = tgid;
+	c->t_end = ts;
+	snprintf(c->provider, sizeof(c->provider), "%s", provider);
+}
+
+void upstream_connect_failed(struct upstream_index *idx, uint32_t tgid, const char *service,
 			     const struct conn_addr *remote, uint64_t ts)
 {
 	char provider[PROVIDER_NAME_MAX];
 
 	provider_by_addr(idx, remote, provider);
+	remember_end(idx, tgid, provider, ts);
 	metrics_upstream_connect_failed(idx->m, service, provider, ts);
 }
 
@@ -151,6 +162,7 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 		learn(u->idx, &u->remote, u->provider);
 	if (u->usage_on)
 		usage_scan_result(&u->usage, &usage);
+	remember_end(u->idx, u->tgid, u->provider, ts);
 	metrics_upstream_end(u->idx->m, u->service, u->provider, x, why, ts,
 			     u->usage_on ? &usage : NULL);
 	u->usage_on = false;
@@ -168,4 +180,15 @@ const struct http_conn_ops upstream_ops = {
 const struct upstream_call *upstream_first(const struct upstream_index *idx, uint32_t tgid)
 {
 	return idx->buckets[bucket_of(tgid)];
+}
+
+void upstream_note_since(const struct upstream_index *idx, uint32_t tgid, uint64_t since,
+			 struct correlation *k)
+{
+	for (const struct upstream_call *u = upstream_first(idx, tgid); u && !k->mixed; u = u->next)
+		if (u->tgid == tgid && u->t_last_data >= since)
+			corr_note(k, u->provider);
+	for (unsigned int i = 0; i < UPSTREAM_ENDED && !k->mixed; i++)
+		if (idx->ended[i].tgid == tgid && idx->ended[i].t_end >= since)
+			corr_note(k, idx->ended[i].provider);
 }

@@ -23,6 +23,7 @@
 
 #define UPSTREAM_BUCKETS 1024
 #define UPSTREAM_LEARNED 128 /* remembered address -> provider pairs */
+#define UPSTREAM_ENDED	 256 /* calls remembered after they ended */
 
 struct upstream_call {
 	struct upstream_call *next, **pprev; /* in the index, by process */
@@ -42,12 +43,22 @@ struct learned_addr {
 	char provider[PROVIDER_NAME_MAX];
 };
 
+/* A call that ended (or a connect that failed): its connection may be
+ * gone before the gateway answers its own client. */
+struct ended_call {
+	uint32_t tgid;
+	uint64_t t_end;
+	char provider[PROVIDER_NAME_MAX];
+};
+
 struct upstream_index {
 	struct metrics *m;
 	const struct provider_map *providers;
 	struct upstream_call *buckets[UPSTREAM_BUCKETS];
 	struct learned_addr learned[UPSTREAM_LEARNED];
 	unsigned int learned_next;
+	struct ended_call ended[UPSTREAM_ENDED];
+	unsigned int ended_next;
 	struct corr_index events; /* data events read, by hash */
 	uint64_t calls;		  /* exchanges answered so far */
 };
@@ -62,11 +73,17 @@ void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uin
 void upstream_call_release(struct upstream_call *u);
 
 /* A connect to remote failed: a failed call, provider by address. */
-void upstream_connect_failed(struct upstream_index *idx, const char *service,
+void upstream_connect_failed(struct upstream_index *idx, uint32_t tgid, const char *service,
 			     const struct conn_addr *remote, uint64_t ts);
 
 /* The upstream calls of process tgid, and of others sharing its bucket:
  * callers check tgid. */
 const struct upstream_call *upstream_first(const struct upstream_index *idx, uint32_t tgid);
+
+/* Correlation fallback: notes in k the provider of every call of process
+ * tgid that read data (live calls) or ended (calls ended or connects
+ * failed lately) at or after since. */
+void upstream_note_since(const struct upstream_index *idx, uint32_t tgid, uint64_t since,
+			 struct correlation *k);
 
 #endif

@@ -47,7 +47,7 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 {
 	struct fixture *f = ctx;
 
-	metrics_end(&f->m, SVC, x, &f->stream, why, ts);
+	metrics_end(&f->m, SVC, x, &f->stream, NULL, why, ts);
 }
 
 static const struct http_conn_ops ops = {

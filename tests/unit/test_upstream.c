@@ -5,12 +5,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "correlate.h"
 #include "metrics_upstream.h"
+#include "upstream.h"
 
 static void test_corr_nothing_seen(void **state)
 {
@@ -180,6 +183,75 @@ static void test_classify_without_request(void **state)
 	assert_int_equal(o.status, UPSTREAM_UNCOUNTED);
 }
 
+/* ---- fallback: calls busy while a request ran ---- */
+
+struct note_fixture {
+	struct metrics m;
+	struct upstream_index idx;
+	struct upstream_call call;
+};
+
+static struct note_fixture *note_setup(void)
+{
+	struct metrics_config cfg = {.max_paths = 10, .max_models = 10, .idle_ns = 1000000000};
+	struct note_fixture *f = calloc(1, sizeof(*f));
+	const struct conn_addr remote = {.family = 2, .port = 443, .addr = {10, 0, 0, 1}};
+
+	assert_non_null(f);
+	assert_int_equal(metrics_init(&f->m, &cfg), 0);
+	upstream_index_init(&f->idx, &f->m, NULL);
+	upstream_call_init(&f->call, &f->idx, 7, "gw", &remote);
+	snprintf(f->call.provider, sizeof(f->call.provider), "openai");
+	return f;
+}
+
+static void note_teardown(struct note_fixture *f)
+{
+	upstream_call_release(&f->call);
+	metrics_free(&f->m);
+	free(f);
+}
+
+static const char *noted(struct note_fixture *f, uint32_t tgid, uint64_t since)
+{
+	static struct correlation k;
+
+	corr_init(&k);
+	upstream_note_since(&f->idx, tgid, since, &k);
+	return corr_decide(&k, true);
+}
+
+/* A live call that read data during the request names its provider;
+ * one that read before it, or another process's, does not. */
+static void test_note_live_calls(void **state)
+{
+	struct note_fixture *f = note_setup();
+
+	(void)state;
+	f->call.t_last_data = 500;
+	assert_string_equal(noted(f, 7, 400), "openai");
+	assert_string_equal(noted(f, 7, 600), "unknown");
+	assert_string_equal(noted(f, 8, 400), "unknown");
+	note_teardown(f);
+}
+
+/* A connect that failed is remembered after it ended, with the provider
+ * of its address (a user mapping here). */
+static void test_note_ended_calls(void **state)
+{
+	struct note_fixture *f = note_setup();
+	const struct conn_addr dead = {.family = 2, .port = 443, .addr = {10, 0, 0, 2}};
+
+	(void)state;
+	upstream_connect_failed(&f->idx, 9, "gw", &dead, 1000);
+	assert_string_equal(noted(f, 9, 900), "10.0.0.2");
+	assert_string_equal(noted(f, 9, 1001), "unknown");
+	upstream_connect_failed(&f->idx, 7, "gw", &dead, 1000);
+	f->call.t_last_data = 1000;
+	assert_string_equal(noted(f, 7, 900), "unknown"); /* two providers: no guess */
+	note_teardown(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +265,8 @@ int main(void)
 	    cmocka_unit_test(test_index_full_keeps_the_newest),
 	    cmocka_unit_test(test_classify),
 	    cmocka_unit_test(test_classify_without_request),
+	    cmocka_unit_test(test_note_live_calls),
+	    cmocka_unit_test(test_note_ended_calls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
