@@ -256,14 +256,15 @@ def port_arg(host, port):
     return "http:%d" % port if host in PLAIN_HOSTS else str(port)
 
 
-def start_server(tmp, name, script, ports, args, ctx):
-    """python3 (through a symlink `name`: comm == service) running
-    servers/SCRIPT; the provider takes PORT[,PORT...] first, the gateway its
-    PORT. Ready once GET /health answers on every port (TLS with ctx, but on
-    http:PORT)."""
-    argv = [isolated.alias(tmp, launch.PYTHON, name), launch.SERVERS / script,
+def start_server(tmp, name, script, ports, args, ctx, env=None):
+    """python3, or node for a .js SCRIPT (through a symlink `name`: comm ==
+    service) running servers/SCRIPT; the provider takes PORT[,PORT...]
+    first, the gateway its PORT. Ready once GET /health answers on every
+    port (TLS with ctx, but on http:PORT)."""
+    interpreter = launch.NODE if script.endswith(".js") else launch.PYTHON
+    argv = [isolated.alias(tmp, interpreter, name), launch.SERVERS / script,
             ",".join(map(str, ports))] + list(args)
-    child = procs.spawn("%s-%s" % (name, ports[0]), list(map(str, argv)), tmp)
+    child = procs.spawn("%s-%s" % (name, ports[0]), list(map(str, argv)), tmp, env=env)
     server = launch.Server(name, name, int(ports[0]), [child], ctx)
     try:
         for port in map(str, ports):
@@ -281,16 +282,16 @@ def start_server(tmp, name, script, ports, args, ctx):
 # Expected metric changes
 # --------------------------------------------------------------------------
 
-def tokens(provider, model, prompt, completion):
+def tokens(provider, model, prompt, completion, service=GATEWAY):
     values = {"prompt": prompt, "completion": completion, "total": prompt + completion}
-    return [inc("llm_tokens_used_total", values[t], service=GATEWAY, provider=provider, model=model, type=t)
+    return [inc("llm_tokens_used_total", values[t], service=service, provider=provider, model=model, type=t)
             for t in TOKEN_TYPES]
 
 
-def ended(provider, status, n, model):
+def ended(provider, status, n, model, service=GATEWAY):
     """n calls of `model` to provider ended with `status`, none with another
     status (named in the failure message with its count if it got some)."""
-    labels = dict(service=GATEWAY, provider=provider, model=model)
+    labels = dict(service=service, provider=provider, model=model)
     return [inc("sse_provider_requests_total", n if st == status else 0, status=st, **labels)
             for st in STATUSES] + [inc("sse_provider_requests_total", n, **labels)]
 
@@ -329,8 +330,8 @@ def inbound_expects(prefix, provider, model, calls):
                 path=path, provider=provider)]
 
 
-def breaker_failures(provider, n):
-    return inc("sse_circuit_breaker_failures_total", n, service=GATEWAY, provider=provider)
+def breaker_failures(provider, n, service=GATEWAY):
+    return inc("sse_circuit_breaker_failures_total", n, service=service, provider=provider)
 
 
 # --------------------------------------------------------------------------
