@@ -17,6 +17,7 @@ use exporters that select only this file's processes:
 import math
 import os
 import resource
+import shutil
 import socket
 import struct
 import time
@@ -307,6 +308,21 @@ def case_connections_untracked(fx):
           % (size - used + EXTRA, time.monotonic() - t0), flush=True)
 
 
+def case_tls_libraries(fx):
+    """sse_exporter_tls_libraries: a Node binary (OpenSSL inside) that no
+    process ran before is hooked when a process execs it, and counted once,
+    for good."""
+    exp = fx.exp
+    node = om_dir(fx.tmp) / "om_node"
+    shutil.copy2(launch.NODE, node)
+    before = exp.scrape()
+    srv = isolated.start_server(fx.tmp, "om_node", [node, launch.SERVERS / "node_sse.js"])
+    try:
+        exp.settle(before, [inc("sse_exporter_tls_libraries", 1)], timeout=10.0)
+    finally:
+        launch.stop_server(srv)
+
+
 # --------------------------------------------------------------------------
 
 def groups(tmp):
@@ -314,7 +330,8 @@ def groups(tmp):
         Group(lambda: Own(tmp), [("own:tracked_processes", case_tracked_processes),
                                  ("own:map_entries", case_map_entries),
                                  ("own:bytes_uncopied", case_bytes_uncopied),
-                                 ("own:tls_calls_unattributed", case_tls_calls_unattributed)],
+                                 ("own:tls_calls_unattributed", case_tls_calls_unattributed),
+                                 ("own:tls_libraries", case_tls_libraries)],
               lambda fx: fx.stop()),
         Group(lambda: Full(tmp), [("own:connections_untracked", case_connections_untracked)],
               lambda fx: fx.stop()),
