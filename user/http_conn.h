@@ -41,7 +41,8 @@ struct http_exchange {
 	bool has_request; /* false for streams adopted mid-way */
 	bool responded;	  /* response head written */
 	int status;
-	bool sse; /* Content-Type: text/event-stream */
+	bool sse;		 /* Content-Type: text/event-stream */
+	enum http_coding coding; /* Content-Encoding of the response */
 	uint64_t t_accept;
 	uint64_t t_headers;
 	uint64_t t_first_data;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "body_inflate.h"
 #include "conn_event.h"
 #include "correlate.h"
 #include "http_conn.h"
@@ -33,8 +34,10 @@ struct upstream_call {
 	char provider[PROVIDER_NAME_MAX];
 	struct usage_scan usage;
 	bool usage_on;
-	uint64_t t_last_data; /* last response data (SSE data event or body bytes) read */
-	uint64_t call;	      /* number of the exchange under way, for the correlation */
+	bool undecoded;		     /* the body's usage is unreadable past here (counted) */
+	struct body_inflate inflate; /* a gzip or deflate body, for the usage scan */
+	uint64_t t_last_data;	     /* last response data (SSE data event or body bytes) read */
+	uint64_t call;		     /* number of the exchange under way, for the correlation */
 };
 
 struct learned_addr {
