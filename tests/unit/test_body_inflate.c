@@ -9,15 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include <zlib.h>
 
 #include "body_inflate.h"
 #include "usage_scan.h"
+#include "compress.h"
 #include "split.h"
-
-#define GZIP_BITS (15 + 16)
-#define ZLIB_BITS 15
-#define RAW_BITS  (-15)
 
 #define OUT_KEPT 8192 /* output bytes kept for comparison; the rest counted */
 
@@ -110,24 +106,6 @@ static int teardown(void **state)
 	body_inflate_end(&R.b);
 	body_inflate_end(&other.b);
 	return 0;
-}
-
-/* Compresses in[0..len) with windowBits bits; returns the size. */
-static size_t compress_as(int bits, const void *in, size_t len, unsigned char *out, size_t size)
-{
-	z_stream z;
-	size_t n;
-
-	memset(&z, 0, sizeof(z));
-	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)size;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	n = z.total_out;
-	deflateEnd(&z);
-	return n;
 }
 
 static void inflate_all_ways(bool deflate, const unsigned char *in, size_t len)

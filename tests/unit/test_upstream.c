@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <zlib.h>
 
+#include "compress.h"
 #include "correlate.h"
 #include "metrics.h"
 #include "metrics_upstream.h"
@@ -256,23 +256,6 @@ static void call_answer(const char *coding, const void *body, size_t len)
 	http_conn_out(&F.c, (const char *)body + len / 3, len - len / 3, F.now += SEC / 10);
 }
 
-static size_t gzip_of(const char *in, size_t len, unsigned char *out, size_t size)
-{
-	z_stream z;
-	size_t n;
-
-	memset(&z, 0, sizeof(z));
-	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)size;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	n = z.total_out;
-	deflateEnd(&z);
-	return n;
-}
-
 /* The value of the series of family name whose labels are want[], or -1. */
 static double value_of(const char *name, const char *const *want)
 {
@@ -305,7 +288,7 @@ static double undecoded(const char *reason)
 static void test_gzip_answer_tokens(void **state)
 {
 	unsigned char z[512];
-	size_t n = gzip_of(answer, strlen(answer), z, sizeof(z));
+	size_t n = compress_as(GZIP_BITS, answer, strlen(answer), z, sizeof(z));
 
 	(void)state;
 	call_answer("gzip", z, n);
@@ -325,7 +308,7 @@ static void test_gzip_answer_tokens(void **state)
 static void test_undecoded_answers_counted(void **state)
 {
 	unsigned char z[512];
-	size_t n = gzip_of(answer, strlen(answer), z, sizeof(z));
+	size_t n = compress_as(GZIP_BITS, answer, strlen(answer), z, sizeof(z));
 
 	(void)state;
 	call_answer("br", z, n);
@@ -345,7 +328,7 @@ static void test_undecoded_answers_counted(void **state)
 static void test_cut_body_released(void **state)
 {
 	unsigned char z[512];
-	size_t n = gzip_of(answer, strlen(answer), z, sizeof(z));
+	size_t n = compress_as(GZIP_BITS, answer, strlen(answer), z, sizeof(z));
 	char head[256];
 	int hn = snprintf(head, sizeof(head),
 			  "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
