@@ -41,8 +41,9 @@ struct http_exchange {
 	bool has_request; /* false for streams adopted mid-way */
 	bool responded;	  /* response head written */
 	int status;
-	bool sse;		 /* Content-Type: text/event-stream */
-	enum http_coding coding; /* Content-Encoding of the response */
+	bool sse; /* Content-Type: text/event-stream */
+	/* Content-Encoding of the response */
+	enum http_coding coding;
 	uint64_t t_accept;
 	uint64_t t_headers;
 	uint64_t t_first_data;

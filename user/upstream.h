@@ -34,10 +34,13 @@ struct upstream_call {
 	char provider[PROVIDER_NAME_MAX];
 	struct usage_scan usage;
 	bool usage_on;
-	bool undecoded;		     /* the body's usage is unreadable past here (counted) */
-	struct body_inflate inflate; /* a gzip or deflate body, for the usage scan */
-	uint64_t t_last_data;	     /* last response data (SSE data event or body bytes) read */
-	uint64_t call;		     /* number of the exchange under way, for the correlation */
+	uint64_t t_last_data; /* last response data (SSE data event or body bytes) read */
+	uint64_t call;	      /* number of the exchange under way, for the correlation */
+
+	/* a gzip or deflate body, inflated for the usage scan */
+	struct body_inflate inflate;
+	/* the body's usage is unreadable past here (and counted) */
+	bool undecoded;
 };
 
 struct learned_addr {
