@@ -30,7 +30,7 @@ PURE_SRCS := user/http_head.c user/chunked.c user/sse.c user/path_norm.c \
 	     user/strbuf.c user/metrics.c user/proc.c user/config.c user/log.c \
 	     user/usage_scan.c user/provider.c user/breaker.c \
 	     user/metrics_upstream.c user/correlate.c user/upstream.c user/json_skip.c \
-	     user/held_write.c \
+	     user/held_write.c user/body_inflate.c \
 	     user/version.c
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 ALL_USER  := $(wildcard user/*.c)
@@ -66,7 +66,7 @@ $(BUILD)/sse_exporter: $(USER_OBJS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lm
+	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lm -lz
 
 $(BUILD)/tests/test_web_config: tests/unit/test_web_config.c $(BUILD)/user/web_config.o
 	@mkdir -p $(dir $@)

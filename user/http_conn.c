@@ -273,6 +273,7 @@ static void response_head_done(struct http_conn *c, uint64_t ts)
 	c->x.responded = true;
 	c->x.status = status;
 	c->x.sse = h->event_stream;
+	c->x.coding = h->coding;
 	head_req = c->x.has_request && !strcmp(c->x.req.method, "HEAD");
 	c->resp_body = http_body_mode(h, head_req);
 	c->resp_left = h->content_length > 0 ? (uint64_t)h->content_length : 0;

@@ -43,6 +43,8 @@ struct http_exchange {
 	int status;
 	bool sse; /* Content-Type: text/event-stream, or an event-stream body
 		   * without Content-Type answering a request for a stream */
+	/* Content-Encoding of the response */
+	enum http_coding coding;
 	uint64_t t_accept;
 	uint64_t t_headers;
 	uint64_t t_first_data;

@@ -203,6 +203,34 @@ static void on_content_type(struct http_head *h, struct span v)
 	h->json = is_json_type(mt);
 }
 
+static enum http_coding coding_of(struct span c)
+{
+	if (span_ieq(c, "gzip") || span_ieq(c, "x-gzip"))
+		return HTTP_CODING_GZIP;
+	if (span_ieq(c, "deflate"))
+		return HTTP_CODING_DEFLATE;
+	if (span_ieq(c, "br"))
+		return HTTP_CODING_BR;
+	return HTTP_CODING_OTHER;
+}
+
+/*
+ * Repeated fields add to the list (RFC 9110 8.4). Codings applied in turn
+ * ("gzip, br") are rare and are not undone one after the other: such a
+ * chain is OTHER.
+ */
+static void on_content_encoding(struct http_head *h, struct span v)
+{
+	struct list_iter it = {v.p, v.p + v.n, false};
+	struct span e;
+
+	while (list_next(&it, &e)) {
+		if (e.n == 0 || span_ieq(e, "identity"))
+			continue;
+		h->coding = h->coding == HTTP_CODING_IDENTITY ? coding_of(e) : HTTP_CODING_OTHER;
+	}
+}
+
 static void on_accept(struct http_head *h, struct span v)
 {
 	struct list_iter it = {v.p, v.p + v.n, false};
@@ -267,6 +295,8 @@ static void on_field(struct http_head *h, struct span name, struct span v)
 		on_transfer_encoding(h, v);
 	else if (span_ieq(name, "content-type"))
 		on_content_type(h, v);
+	else if (span_ieq(name, "content-encoding"))
+		on_content_encoding(h, v);
 	else if (span_ieq(name, "accept"))
 		on_accept(h, v);
 	else if (span_ieq(name, "connection"))

@@ -23,6 +23,15 @@ enum http_head_kind {
 	HTTP_HEAD_RESPONSE,
 };
 
+/* The content coding of a body, from Content-Encoding. */
+enum http_coding {
+	HTTP_CODING_IDENTITY, /* none listed, or only "identity" */
+	HTTP_CODING_GZIP,     /* gzip or x-gzip */
+	HTTP_CODING_DEFLATE,  /* deflate */
+	HTTP_CODING_BR,	      /* Brotli */
+	HTTP_CODING_OTHER,    /* any other coding, or several applied in turn */
+};
+
 enum http_head_result {
 	HTTP_HEAD_NEED_MORE, /* all input used, head not finished */
 	HTTP_HEAD_DONE,	     /* head finished; *used bytes belonged to it */
@@ -62,6 +71,7 @@ struct http_head {
 	bool connection_close;	      /* Connection: close */
 	bool connection_keep_alive;   /* Connection: keep-alive */
 	bool upgrade;		      /* request or 101 response switches protocol */
+	enum http_coding coding;      /* Content-Encoding */
 };
 
 void http_head_init(struct http_head *h, enum http_head_kind kind);

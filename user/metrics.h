@@ -52,6 +52,7 @@ struct metrics {
 	/* client side */
 	struct family *up_requests, *up_latency, *up_ttfc, *breaker_failures, *breaker_state,
 	    *tokens;
+	struct family *bodies_undecoded; /* the exporter's own, about upstream bodies */
 
 	/* the exporter itself */
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,

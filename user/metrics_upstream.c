@@ -13,11 +13,19 @@ static const char *const l_calls[] = {"service", "provider", "model", "status"};
 static const char *const l_provider[] = {"service", "provider"};
 static const char *const l_provider_model[] = {"service", "provider", "model"};
 static const char *const l_tokens[] = {"service", "provider", "model", "type"};
+static const char *const l_reason[] = {"reason"};
 
 static const char *const status_names[] = {
     [UPSTREAM_SUCCESS] = "success",
     [UPSTREAM_FAILURE] = "failure",
     [UPSTREAM_TIMEOUT] = "timeout",
+};
+
+static const char *const undecoded_names[UNDECODED_REASONS] = {
+    [UNDECODED_BR] = "br",
+    [UNDECODED_UNSUPPORTED] = "unsupported",
+    [UNDECODED_INFLATE_ERROR] = "inflate_error",
+    [UNDECODED_CAP] = "cap",
 };
 
 void metrics_add_upstream(struct metrics *m)
@@ -46,6 +54,19 @@ void metrics_add_upstream(struct metrics *m)
 	m->tokens = registry_add(r, "llm_tokens_used_total",
 				 "LLM tokens from usage objects of upstream responses.",
 				 METRIC_COUNTER, l_tokens, N(l_tokens), NULL, 0);
+	m->bodies_undecoded =
+	    registry_add(r, "sse_exporter_bodies_undecoded_total",
+			 "Upstream response bodies whose token usage could not be read: "
+			 "content coding not decoded, or the inflated size cap reached.",
+			 METRIC_COUNTER, l_reason, N(l_reason), NULL, 0);
+	/* every reason from zero, so that a first occurrence is an increase */
+	for (size_t i = 0; m->bodies_undecoded && i < UNDECODED_REASONS; i++)
+		metric_add(m->bodies_undecoded, &undecoded_names[i], 0);
+}
+
+void metrics_upstream_undecoded(struct metrics *m, enum body_undecoded why)
+{
+	metric_add(m->bodies_undecoded, &undecoded_names[why], 1);
 }
 
 static void classify_answered(const struct http_exchange *x, enum http_end why,

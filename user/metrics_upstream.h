@@ -47,6 +47,17 @@ void metrics_upstream_end(struct metrics *m, const char *service, const char *pr
 void metrics_upstream_connect_failed(struct metrics *m, const char *service, const char *provider,
 				     uint64_t ts);
 
+/* Why the token usage of an upstream response body could not be read. */
+enum body_undecoded {
+	UNDECODED_BR,		 /* Brotli: not decoded */
+	UNDECODED_UNSUPPORTED,	 /* another coding, or a chain of codings */
+	UNDECODED_INFLATE_ERROR, /* gzip or deflate that zlib refused */
+	UNDECODED_CAP,		 /* inflated past BODY_INFLATE_CAP_BYTES */
+	UNDECODED_REASONS,
+};
+
+void metrics_upstream_undecoded(struct metrics *m, enum body_undecoded why);
+
 /* Moves open breakers to half-open as time passes. */
 void metrics_breakers_refresh(struct metrics *m, uint64_t now);
 

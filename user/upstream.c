@@ -39,6 +39,7 @@ void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uin
 
 void upstream_call_release(struct upstream_call *u)
 {
+	body_inflate_end(&u->inflate);
 	if (!u->pprev)
 		return;
 	*u->pprev = u->next;
@@ -124,7 +125,53 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	}
 	usage_scan_init(&u->usage, x->sse);
 	u->usage_on = true;
+	u->undecoded = false;
+	body_inflate_end(&u->inflate); /* a previous body cut short */
+	body_inflate_init(&u->inflate, x->coding == HTTP_CODING_DEFLATE);
 	u->call = ++u->idx->calls;
+}
+
+static void scan_inflated(void *ctx, const char *buf, size_t len)
+{
+	usage_scan_feed(ctx, buf, len);
+}
+
+static void note_undecoded(struct upstream_call *u, enum body_undecoded why)
+{
+	u->undecoded = true;
+	metrics_upstream_undecoded(u->idx->m, why);
+}
+
+/*
+ * Compressed bodies are inflated for the scan. A body that cannot be is
+ * counted once, at its first byte or where decoding stopped; what was
+ * read before still counts.
+ */
+static void scan_body(struct upstream_call *u, const struct http_exchange *x, const char *buf,
+		      size_t len)
+{
+	enum body_inflate_status st;
+
+	if (u->undecoded)
+		return;
+	switch (x->coding) {
+	case HTTP_CODING_IDENTITY:
+		usage_scan_feed(&u->usage, buf, len);
+		break;
+	case HTTP_CODING_GZIP:
+	case HTTP_CODING_DEFLATE:
+		st = body_inflate_feed(&u->inflate, buf, len, scan_inflated, &u->usage);
+		if (st != BODY_INFLATE_MORE)
+			note_undecoded(u, st == BODY_INFLATE_CAP ? UNDECODED_CAP
+								 : UNDECODED_INFLATE_ERROR);
+		break;
+	case HTTP_CODING_BR:
+		note_undecoded(u, UNDECODED_BR);
+		break;
+	default:
+		note_undecoded(u, UNDECODED_UNSUPPORTED);
+		break;
+	}
 }
 
 static void on_body(void *ctx, const struct http_exchange *x, const char *buf, size_t len)
@@ -132,7 +179,7 @@ static void on_body(void *ctx, const struct http_exchange *x, const char *buf, s
 	struct upstream_call *u = ctx;
 
 	if (u->usage_on)
-		usage_scan_feed(&u->usage, buf, len);
+		scan_body(u, x, buf, len);
 	if (!x->sse)
 		u->t_last_data = x->t_last_write;
 }
@@ -166,6 +213,7 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 	metrics_upstream_end(u->idx->m, u->service, u->provider, x, why, ts,
 			     u->usage_on ? &usage : NULL);
 	u->usage_on = false;
+	body_inflate_end(&u->inflate);
 }
 
 const struct http_conn_ops upstream_ops = {

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "body_inflate.h"
 #include "conn_event.h"
 #include "correlate.h"
 #include "http_conn.h"
@@ -36,6 +37,11 @@ struct upstream_call {
 	bool usage_on;
 	uint64_t t_last_data; /* last response data (SSE data event or body bytes) read */
 	uint64_t call;	      /* number of the exchange under way, for the correlation */
+
+	/* a gzip or deflate body, inflated for the usage scan */
+	struct body_inflate inflate;
+	/* the body's usage is unreadable past here (and counted) */
+	bool undecoded;
 };
 
 struct learned_addr {

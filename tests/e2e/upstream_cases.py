@@ -28,12 +28,14 @@ per call (what the provider sent; the gateway's outcome and its times:
 request written -> first data event read -> response complete).
 """
 import bisect
+import gzip
 import hashlib
 import json
 import random
 import signal
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -435,6 +437,12 @@ def case_servers_provider(fx):
     resp = direct(fx, "/v1/chat/completions", chat_body(SELF_HOST, model, stream=False, **usage))[0]
     expect(resp.status == 200 and "content-length" in resp.headers and resp.json()["usage"] == {
         "prompt_tokens": 42, "completion_tokens": 9, "total_tokens": 51}, "JSON answer %r", resp.body[:300])
+    for encoding, decode in CODED.items():
+        resp = direct(fx, "/v1/chat/completions", chat_body(SELF_HOST, model, stream=False, encoding=encoding,
+                                                             **usage))[0]
+        coding = resp.headers.get("content-encoding")
+        expect(coding == ENCODINGS[encoding] and json.loads(decode(resp.body))["usage"]["total_tokens"] == 51,
+               "%s answer: Content-Encoding %r, %r", encoding, coding, resp.body[:100])
     resp = direct(fx, "/v1/chat/completions", chat_body(SELF_HOST, model, fail_status=503))[0]
     expect(resp.status == 503 and resp.json()["error"]["code"] == 503, "503 answer %r", resp.body[:300])
     # Python's SSLSocket reads an RST as a ragged EOF too: servers_gateway
@@ -451,7 +459,8 @@ def case_servers_gateway(fx):
     """Through the gateway: faithful relay with the right Host, JSON
     answers, every failure scenario classified as the spec does."""
     model = new_model("self")
-    for body in (chat_body(SELF_HOST, model, chunks=3), chat_body(SELF_HOST, model, stream=False)):
+    for body in (chat_body(SELF_HOST, model, chunks=3), chat_body(SELF_HOST, model, stream=False),
+                 chat_body(SELF_HOST, model, stream=False, encoding="gzip")):
         c = fx.call("self", body)
         fx.succeeded(c)
         expect(c.prov["path"] == "/v1/chat/completions" and c.prov["host"] == SELF_HOST,
@@ -511,6 +520,65 @@ def case_json(fx):
                                      prompt_tokens=21, completion_tokens=13))
     fx.succeeded(c)
     fx.settle(before, succeeded_expects("openai", model, [c]), "up-json")
+
+
+# The provider's `encoding` field -> the Content-Encoding it answers with,
+# and how the bytes decode (servers/fake_provider.py).
+ENCODINGS = {"gzip": "gzip", "deflate": "deflate", "deflate-raw": "deflate", "br": "br"}
+CODED = {"gzip": gzip.decompress, "deflate": zlib.decompress,
+         "deflate-raw": lambda data: zlib.decompress(data, wbits=-15), "br": lambda data: data}
+UNDECODED_REASONS = ("br", "unsupported", "inflate_error", "cap")
+
+
+def undecoded(**by_reason):
+    return [inc("sse_exporter_bodies_undecoded_total", by_reason.get(r, 0), reason=r) for r in UNDECODED_REASONS]
+
+
+def coded_call(fx, prefix, model, encoding, prompt, completion):
+    """A non-streamed call answered with that Content-Encoding; the gateway
+    asked for gzip and deflate (httpx does by default) and relayed the JSON
+    with the provider's usage."""
+    c = fx.call(prefix, chat_body("api.openai.com", model, stream=False, encoding=encoding,
+                                  prompt_tokens=prompt, completion_tokens=completion))
+    fx.succeeded(c)
+    asked = {e.strip() for e in (c.prov["accept_encoding"] or "").split(",")}
+    expect({"gzip", "deflate"} <= asked and c.prov["encoding"] == ENCODINGS[encoding],
+           "ground truth: the gateway asked for %r, the provider answered %r", c.prov["accept_encoding"],
+           c.prov["encoding"])
+    usage = c.resp.json()["usage"]
+    expect((usage["prompt_tokens"], usage["completion_tokens"]) == (c.prov["prompt_tokens"],
+                                                                   c.prov["completion_tokens"]),
+           "ground truth: the client got usage %r, the provider logged %r", usage, c.prov)
+    return c
+
+
+def case_json_gzip(fx):
+    """A gzip JSON answer with usage: its tokens, exactly (issue 9: 940 and
+    803 were lost)."""
+    exp, model = fx.exp(), new_model("gzip")
+    before = exp.scrape()
+    c = coded_call(fx, "up-gzip", model, "gzip", 940, 803)
+    fx.settle(before, succeeded_expects("openai", model, [c]) + undecoded(), "up-gzip")
+
+
+def case_json_deflate(fx):
+    """deflate answers, zlib-wrapped as the RFC says and raw as some servers
+    send them: tokens of both."""
+    exp, model = fx.exp(), new_model("deflate")
+    before = exp.scrape()
+    calls = [coded_call(fx, "up-deflate", model, "deflate", 31, 17),
+             coded_call(fx, "up-deflate", model, "deflate-raw", 5, 300)]
+    fx.settle(before, succeeded_expects("openai", model, calls) + undecoded(), "up-deflate")
+
+
+def case_json_br(fx):
+    """A br answer is not decoded: counted once as undecoded, no tokens,
+    the call itself counted."""
+    exp, model = fx.exp(), new_model("br")
+    before = exp.scrape()
+    coded_call(fx, "up-br", model, "br", 940, 803)
+    fx.settle(before, ended("openai", "success", 1, model) + tokens("openai", model, 0, 0)
+              + undecoded(br=1), "up-br")
 
 
 def failure_case(prefix, scenarios, status, breaker):
@@ -673,6 +741,9 @@ METRIC_CASES = [
     ("usage_split_over_reads", stream_case("up-split", "api.openai.com", chunks=2, split_usage=True,
                                            prompt_tokens=1234, completion_tokens=567)),
     ("json_answer", case_json),
+    ("json_gzip", case_json_gzip),
+    ("json_deflate", case_json_deflate),
+    ("json_br", case_json_br),
     ("stream_plaintext", stream_case("up-plain", "api.deepseek.com", chunks=3, interval_ms=20,
                                      prompt_tokens=7, completion_tokens=9)),
     ("provider_map_custom", stream_case("up-custom", "llm.internal", chunks=3, prompt_tokens=5,

@@ -72,6 +72,7 @@ static void assert_same(const void *va, const void *vb)
 	assert_int_equal(a->h.connection_close, b->h.connection_close);
 	assert_int_equal(a->h.connection_keep_alive, b->h.connection_keep_alive);
 	assert_int_equal(a->h.upgrade, b->h.upgrade);
+	assert_int_equal(a->h.coding, b->h.coding);
 	assert_int_equal(http_body_mode(&a->h, false), http_body_mode(&b->h, false));
 }
 
@@ -485,6 +486,39 @@ static void test_content_type(void **state)
 		       "Content-Type: text/event-stream\r\n\r\n");
 	assert_true(R.h.event_stream);
 	assert_false(R.h.json);
+}
+
+static enum http_coding coding_of(const char *fields)
+{
+	char in[512];
+
+	snprintf(in, sizeof(in), "HTTP/1.1 200 OK\r\n%sContent-Length: 3\r\n\r\n", fields);
+	parse_str(RSP, in);
+	assert_int_equal(R.res, HTTP_HEAD_DONE);
+	return R.h.coding;
+}
+
+static void test_content_encoding(void **state)
+{
+	(void)state;
+	assert_int_equal(coding_of(""), HTTP_CODING_IDENTITY);
+	assert_int_equal(coding_of("Content-Encoding: identity\r\n"), HTTP_CODING_IDENTITY);
+	assert_int_equal(coding_of("Content-Encoding:\r\n"), HTTP_CODING_IDENTITY);
+	assert_int_equal(coding_of("Content-Encoding: gzip\r\n"), HTTP_CODING_GZIP);
+	assert_int_equal(coding_of("content-encoding:GZIP \r\n"), HTTP_CODING_GZIP);
+	assert_int_equal(coding_of("Content-Encoding: x-gzip\r\n"), HTTP_CODING_GZIP);
+	assert_int_equal(coding_of("Content-Encoding: deflate\r\n"), HTTP_CODING_DEFLATE);
+	assert_int_equal(coding_of("Content-Encoding: br\r\n"), HTTP_CODING_BR);
+	assert_int_equal(coding_of("Content-Encoding: zstd\r\n"), HTTP_CODING_OTHER);
+	assert_int_equal(coding_of("Content-Encoding: gzipx\r\n"), HTTP_CODING_OTHER);
+	/* identity and empty elements add no coding */
+	assert_int_equal(coding_of("Content-Encoding: identity, gzip,\r\n"), HTTP_CODING_GZIP);
+	/* a chain, in one field or several, is not undone */
+	assert_int_equal(coding_of("Content-Encoding: gzip, br\r\n"), HTTP_CODING_OTHER);
+	assert_int_equal(coding_of("Content-Encoding: gzip\r\nContent-Encoding: gzip\r\n"),
+			 HTTP_CODING_OTHER);
+	/* Transfer-Encoding is a hop's framing, not the body's coding */
+	assert_int_equal(coding_of("Transfer-Encoding: gzip, chunked\r\n"), HTTP_CODING_IDENTITY);
 }
 
 static void test_accept(void **state)
@@ -994,6 +1028,7 @@ int main(void)
 	    cmocka_unit_test(test_content_length),
 	    cmocka_unit_test(test_transfer_encoding),
 	    cmocka_unit_test(test_content_type),
+	    cmocka_unit_test(test_content_encoding),
 	    cmocka_unit_test(test_accept),
 	    cmocka_unit_test(test_connection_and_upgrade),
 	    cmocka_unit_test(test_host),

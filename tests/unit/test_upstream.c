@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* Correlation of inbound streams with upstream calls, and the outcome
- * rules of upstream calls (metrics.md, client side). */
+/* Correlation of inbound streams with upstream calls, the outcome rules
+ * of upstream calls (metrics.md, client side), and the token usage of
+ * compressed answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,9 @@
 
 #include <cmocka.h>
 
+#include "compress.h"
 #include "correlate.h"
+#include "metrics.h"
 #include "metrics_upstream.h"
 #include "upstream.h"
 
@@ -252,6 +255,165 @@ static void test_note_ended_calls(void **state)
 	note_teardown(f);
 }
 
+/* ---- usage of compressed answers, through upstream_ops ---- */
+
+#define SVC "svc"
+
+static const char answer[] =
+    "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
+    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"}}],"
+    "\"usage\":{\"prompt_tokens\":940,\"completion_tokens\":803,\"total_tokens\":1743}}";
+
+/* A client connection to api.openai.com: the process writes requests and
+ * reads answers, so requests go in and answers out, as the collector
+ * feeds them. Static: the index is large. */
+static struct {
+	struct metrics m;
+	struct upstream_index idx;
+	struct upstream_call u;
+	struct http_conn c;
+	uint64_t now;
+} F;
+
+static int up_setup(void **state)
+{
+	struct metrics_config cfg = {.max_paths = 10, .max_models = 10, .idle_ns = 30 * SEC};
+	struct conn_addr remote = {.family = 2, .port = 443, .addr = {10, 0, 0, 1}};
+
+	(void)state;
+	memset(&F, 0, sizeof(F));
+	if (metrics_init(&F.m, &cfg))
+		return -1;
+	upstream_index_init(&F.idx, &F.m, NULL);
+	upstream_call_init(&F.u, &F.idx, 10, SVC, &remote);
+	http_conn_init(&F.c, &upstream_ops, &F.u, SEC);
+	F.now = 2 * SEC;
+	return 0;
+}
+
+static int up_teardown(void **state)
+{
+	(void)state;
+	upstream_call_release(&F.u);
+	metrics_free(&F.m);
+	return 0;
+}
+
+static void call_request(void)
+{
+	static const char body[] = "{\"model\":\"gpt-4o\",\"messages\":[]}";
+	char req[256];
+	int n = snprintf(req, sizeof(req),
+			 "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			 strlen(body), body);
+
+	http_conn_in(&F.c, req, (size_t)n, F.now += SEC / 10);
+}
+
+/* An answer with this coding and body, the body read in two pieces. */
+static void call_answer(const char *coding, const void *body, size_t len)
+{
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+			 "Content-Encoding: %s\r\nContent-Length: %zu\r\n\r\n",
+			 coding, len);
+
+	call_request();
+	http_conn_out(&F.c, head, (size_t)n, F.now += SEC / 10);
+	http_conn_out(&F.c, body, len / 3, F.now += SEC / 10);
+	http_conn_out(&F.c, (const char *)body + len / 3, len - len / 3, F.now += SEC / 10);
+}
+
+/* The value of the series of family name whose labels are want[], or -1. */
+static double value_of(const char *name, const char *const *want)
+{
+	for (struct family *f = F.m.reg.first; f; f = f->next) {
+		if (strcmp(f->name, name))
+			continue;
+		for (struct series *s = f->first; s; s = s->list_next) {
+			size_t i = 0;
+
+			while (i < f->nlabels && !strcmp(s->labels[i], want[i]))
+				i++;
+			if (i == f->nlabels)
+				return s->value;
+		}
+	}
+	return -1;
+}
+
+static double tokens(const char *type)
+{
+	return value_of("llm_tokens_used_total",
+			(const char *const[]){SVC, "openai", "gpt-4o", type});
+}
+
+static double undecoded(const char *reason)
+{
+	return value_of("sse_exporter_bodies_undecoded_total", (const char *const[]){reason});
+}
+
+static void test_gzip_answer_tokens(void **state)
+{
+	unsigned char z[512];
+	size_t n = compress_as(GZIP_BITS, answer, strlen(answer), z, sizeof(z));
+
+	(void)state;
+	call_answer("gzip", z, n);
+	assert_true(tokens("prompt") == 940);
+	assert_true(tokens("completion") == 803);
+	assert_true(tokens("total") == 1743);
+	assert_false(F.u.inflate.z_live); /* freed at the call's end */
+	/* every reason is exported, from zero */
+	assert_true(undecoded("br") == 0 && undecoded("unsupported") == 0 &&
+		    undecoded("inflate_error") == 0 && undecoded("cap") == 0);
+	/* the next answer on the connection starts afresh */
+	call_answer("x-gzip", z, n);
+	assert_true(tokens("prompt") == 2 * 940);
+}
+
+/* What cannot be read is counted once per body, and no tokens come of it. */
+static void test_undecoded_answers_counted(void **state)
+{
+	unsigned char z[512];
+	size_t n = compress_as(GZIP_BITS, answer, strlen(answer), z, sizeof(z));
+
+	(void)state;
+	call_answer("br", z, n);
+	assert_true(undecoded("br") == 1);
+	call_answer("gzip, br", z, n);
+	assert_true(undecoded("unsupported") == 1);
+	call_answer("gzip", answer, strlen(answer)); /* says gzip, is not */
+	assert_true(undecoded("inflate_error") == 1);
+	assert_true(tokens("prompt") == -1);
+	assert_true(undecoded("cap") == 0);
+	/* the call itself is counted all the same */
+	assert_true(value_of("sse_provider_requests_total",
+			     (const char *const[]){SVC, "openai", "gpt-4o", "success"}) == 3);
+}
+
+/* A body cut short keeps zlib's state until the connection goes. */
+static void test_cut_body_released(void **state)
+{
+	unsigned char z[512];
+	size_t n = compress_as(GZIP_BITS, answer, strlen(answer), z, sizeof(z));
+	char head[256];
+	int hn = snprintf(head, sizeof(head),
+			  "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+			  "Content-Length: %zu\r\n\r\n",
+			  n);
+
+	(void)state;
+	call_request();
+	http_conn_out(&F.c, head, (size_t)hn, F.now += SEC / 10);
+	http_conn_out(&F.c, (const char *)z, n / 2, F.now += SEC / 10);
+	assert_true(F.u.inflate.z_live);
+	upstream_call_release(&F.u); /* valgrind tells whether it leaked */
+	assert_false(F.u.inflate.z_live);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +429,9 @@ int main(void)
 	    cmocka_unit_test(test_classify_without_request),
 	    cmocka_unit_test(test_note_live_calls),
 	    cmocka_unit_test(test_note_ended_calls),
+	    cmocka_unit_test_setup_teardown(test_gzip_answer_tokens, up_setup, up_teardown),
+	    cmocka_unit_test_setup_teardown(test_undecoded_answers_counted, up_setup, up_teardown),
+	    cmocka_unit_test_setup_teardown(test_cut_body_released, up_setup, up_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

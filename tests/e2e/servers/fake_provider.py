@@ -36,7 +36,15 @@ the ground truth from what it asked:
 - `split_usage` (false): write the event carrying the final usage in pieces
   cut after `"usage":` and after the first digit of every number of two
   digits or more in it, `split_delay_ms` (30) apart, each piece its own
-  HTTP chunk and TLS record: a reader gets it over several reads.
+  HTTP chunk and TLS record: a reader gets it over several reads;
+- `encoding`: the `chat.completion` JSON (not streamed) is sent with this
+  Content-Encoding: `gzip`, `deflate` (zlib-wrapped, as RFC 9110 says),
+  `deflate-raw` (raw deflate labelled `deflate`, as some servers send) or
+  `br`. There is no Brotli encoder here, so `br` sends the JSON as it is,
+  labelled `br`: what an exporter does with a body it cannot decode is the
+  point, and httpx (without the brotli module) passes an unknown coding
+  through, so the gateway still reads the JSON. The caller's
+  Accept-Encoding is not consulted, only logged.
 
 Each request answered appends one JSON line to LOG, written (and flushed)
 before the last byte of the answer: `id` (the body's `e2e_id`), `port`
@@ -44,11 +52,14 @@ before the last byte of the answer: `id` (the body's `e2e_id`), `port`
 `path`, `model`, `stream`, `status`, `outcome` (`complete`,
 `error_status`, `reset`, `closed`, `client_gone`), `events`, `pieces`
 (sizes of the writes of the final usage event), `prompt_tokens`,
-`completion_tokens`,
+`completion_tokens`, `accept_encoding` (the request's, or null),
+`encoding` and `encoded_bytes` (Content-Encoding and size of a coded JSON
+answer, else null),
 `body_sha1` (of the SSE body bytes written), `t_received`, `t_done`
 (time.monotonic(): comparable across processes).
 """
 import asyncio
+import gzip
 import hashlib
 import json
 import re
@@ -57,10 +68,11 @@ import struct
 import sys
 import time
 import uuid
+import zlib
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 app = FastAPI()
 LOG = None
@@ -88,6 +100,7 @@ class Call:
         self.close_after = num("close_after", -1)
         self.split_usage, self.split_delay = bool(body.get("split_usage")), num("split_delay_ms", 30) / 1000
         self.model = body.get("model", "unknown")
+        self.encoding = body.get("encoding")
         # unique per completion, as the providers' own (chatcmpl-..., msg_...)
         self.completion_id = "chatcmpl-" + uuid.uuid4().hex
         self.transport = request.scope.get("e2e.transport")
@@ -96,7 +109,8 @@ class Call:
                     "peer": request.scope["client"][1], "host": request.headers.get("host"),
                     "path": request.url.path, "model": self.model, "stream": bool(body.get("stream")),
                     "status": 200, "outcome": None, "events": 0, "pieces": [], "prompt_tokens": self.prompt,
-                    "completion_tokens": self.completion, "t_received": time.monotonic()}
+                    "completion_tokens": self.completion, "accept_encoding": request.headers.get("accept-encoding"),
+                    "encoding": None, "encoded_bytes": None, "t_received": time.monotonic()}
 
     def log(self, outcome, status=200):
         self.rec.update(outcome=outcome, status=status, body_sha1=self.sha1.hexdigest(),
@@ -183,8 +197,28 @@ async def chat(request: Request):
     body = {"id": call.completion_id, "object": "chat.completion", "created": 1700000000, "model": call.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "tok " * call.completion},
                          "finish_reason": "stop"}], "usage": openai_usage(call)}
+    if call.encoding:
+        return encoded(call, dumps(body).encode())
     call.log("complete")
     return JSONResponse(body)
+
+
+def raw_deflate(data):
+    z = zlib.compressobj(wbits=-15)
+    return z.compress(data) + z.flush()
+
+
+# encoding field -> (Content-Encoding, the body coded)
+ENCODINGS = {"gzip": ("gzip", gzip.compress), "deflate": ("deflate", zlib.compress),
+             "deflate-raw": ("deflate", raw_deflate), "br": ("br", lambda data: data)}
+
+
+def encoded(call, data):
+    coding, encode = ENCODINGS[call.encoding]
+    data = encode(data)
+    call.rec.update(encoding=coding, encoded_bytes=len(data))
+    call.log("complete")
+    return Response(data, media_type="application/json", headers={"Content-Encoding": coding})
 
 
 def failure(call, body):
