@@ -22,13 +22,17 @@
 
 /* OpenSSL 3.0 and 3.1 on 64-bit: ssl_st begins with version, method,
  * rbio, wbio; bio_st with libctx, method, two callbacks, cb_arg, five
- * ints, ptr; a memory BIO's ptr is {BUF_MEM *buf, *readp}; a BUF_MEM
- * begins with length, data. */
-#define SSL30_RBIO   16
-#define SSL30_WBIO   24
-#define BIO30_METHOD 8
-#define BIO30_PTR    64
-#define BIO_TYPE_MEM 0x0401
+ * ints (init, shutdown, flags, retry_reason, num: a descriptor BIO's fd),
+ * ptr; bio_method_st begins with the int type; a memory BIO's ptr is
+ * {BUF_MEM *buf, *readp}; a BUF_MEM begins with length, data. */
+#define SSL30_RBIO	16
+#define SSL30_WBIO	24
+#define BIO30_METHOD	8
+#define BIO30_NUM	56
+#define BIO30_PTR	64
+#define BIO_TYPE_MEM	0x0401
+#define BIO_TYPE_FD	0x0504
+#define BIO_TYPE_SOCKET 0x0505
 
 struct buf_mem {
 	__u64 length;
@@ -44,20 +48,54 @@ static __always_inline __u64 read_ptr(__u64 addr)
 	return v;
 }
 
+static __always_inline int bio_type(__u64 bio)
+{
+	__u64 method = read_ptr(bio ? bio + BIO30_METHOD : 0);
+	int type = 0;
+
+	if (method)
+		bpf_probe_read_user(&type, sizeof(type), (void *)method);
+	return type;
+}
+
 /* The bytes of a memory BIO: those it holds unread, or those at the
  * start of its buffer (a write BIO the process emptied: its last output). */
 static __always_inline bool mem_bio_bytes(__u64 bio, bool unread, struct buf_mem *out)
 {
-	__u64 method = read_ptr(bio ? bio + BIO30_METHOD : 0);
 	__u64 bm;
-	int type = 0;
 
-	if (!method || bpf_probe_read_user(&type, sizeof(type), (void *)method) ||
-	    type != BIO_TYPE_MEM)
+	if (bio_type(bio) != BIO_TYPE_MEM)
 		return false;
 	bm = read_ptr(read_ptr(bio + BIO30_PTR) + (unread ? 8 : 0));
 	return bm && !bpf_probe_read_user(out, sizeof(*out), (void *)bm) &&
 	       out->length >= TLS_HEAD_LEN;
+}
+
+/* A socket or fd BIO holds its descriptor: proof before any byte moves,
+ * for an SSL object met long after its handshake (a connection older
+ * than the exporter) or one whose handshake runs inside SSL_write, which
+ * is not followed as a call (openssl s_client). The read BIO, because
+ * OpenSSL puts a buffering BIO in front of the write BIO while it
+ * handshakes. -1 for other BIOs. */
+static __always_inline __s32 descriptor_of(__u64 bio)
+{
+	int type = bio_type(bio);
+	__s32 fd = -1;
+
+	if (type == BIO_TYPE_SOCKET || type == BIO_TYPE_FD)
+		bpf_probe_read_user(&fd, sizeof(fd), (void *)(bio + BIO30_NUM));
+	return fd;
+}
+
+/* A connection found in /proc at start turns out to carry TLS: its
+ * plaintext now comes from the library hooks, its ciphertext from no one. */
+static __always_inline void adopted_is_tls(__s32 fd)
+{
+	struct conn_key key = current_key(fd);
+	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+
+	if (info && info->proto == PROTO_ADOPT)
+		info->proto = PROTO_TLS;
 }
 
 /* The socket whose record began with the bytes this BIO holds, if any
@@ -83,14 +121,21 @@ static __always_inline __s32 socket_of_bytes(__u64 bio, bool unread, bool *mem)
 	return info && info->id == h->conn_id ? h->fd : -1;
 }
 
-/* At a call of an SSL object not linked exactly: the bytes its write BIO
- * last handed out, or those its read BIO was fed, name its socket. */
+/* At a call of an SSL object not linked exactly: its socket BIO names
+ * its socket; else the bytes its write BIO last handed out, or those its
+ * read BIO was fed. */
 static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_link *link)
 {
 	bool mem = false;
 	__s32 fd = -1;
 
 	if (bpf_get_attach_cookie(ctx) == SSL_LAYOUT_30) {
+		fd = descriptor_of(read_ptr(ssl + SSL30_RBIO));
+		if (fd >= 0) {
+			adopted_is_tls(fd);
+			ssl_link_set(ssl, fd, SSL_SOCKET_BIO);
+			return;
+		}
 		fd = socket_of_bytes(read_ptr(ssl + SSL30_WBIO), false, &mem);
 		if (fd < 0)
 			fd = socket_of_bytes(read_ptr(ssl + SSL30_RBIO), true, &mem);
@@ -98,9 +143,8 @@ static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_lin
 	if (fd >= 0) {
 		ssl_link_set(ssl, fd, SSL_LINK_EXACT);
 	} else if (!mem) {
-		/* socket BIOs (linked by the call itself), Node's own BIOs, an
-		 * unknown layout: not worth trying again, nor recording
-		 * records for (that costs ~1 us per TLS syscall) */
+		/* Node's own BIOs, an unknown layout: not worth trying again,
+		 * nor recording records for (that costs ~1 us per TLS syscall) */
 		if (link)
 			link->flags |= SSL_NO_CONTENT;
 	} else {
@@ -235,14 +279,14 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	struct conn_info *info;
 	__u64 skip = 0;
 
+	/* only processes that own tracked connections have TLS ones */
+	if (!bit_test(&procs_with_conns, k.tgid))
+		return;
+	/* before the length: s_client handshakes in SSL_write(ssl, buf, 0) */
+	link = ssl_link_checked(ctx, ssl);
 	if (len <= 0)
 		return;
-	link = ssl_link_checked(ctx, ssl);
 	if (!link) {
-		/* not a connection we track, or not linked yet: count it only
-		 * if its process owns tracked connections */
-		if (!bit_test(&procs_with_conns, k.tgid))
-			return;
 		count(CNT_TLS_UNMAPPED, 1);
 		t = tls_thread_get(true);
 		if (t)
