@@ -483,6 +483,31 @@ int BPF_KRETPROBE(ssl_handshake_exit, long ret)
 	return 0;
 }
 
+/* BIO_f_ssl (openssl s_server -WWW and -HTTP, daemons that stack BIOs):
+ * its read and write methods call the library's internal functions, not
+ * SSL_read or SSL_write, and handshake inside them too. They take what
+ * SSL_read_ex and SSL_write_ex take, with the BIO for the SSL object: its
+ * ptr points at a BIO_SSL, whose first member is the SSL object. Only
+ * attached to OpenSSL 3.0 and 3.1 (the cookie's layout). */
+static __always_inline __u64 ssl_of_bio(__u64 bio)
+{
+	return read_ptr(read_ptr(bio + BIO30_PTR));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(bio_ssl_write_enter, void *bio, const void *buf, size_t num)
+{
+	ssl_write(ctx, ssl_of_bio((__u64)bio), (__u64)buf, num);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(bio_ssl_read_enter, void *bio, void *buf, size_t num, size_t *readbytes)
+{
+	call_enter(ctx, ssl_of_bio((__u64)bio), (__u64)buf, (__u64)readbytes, SSL_CALL_READ);
+	return 0;
+}
+
 /* The owner ends the TLS session: for an HTTP exchange under way, the
  * same as its close(), which may only come after the peer answered. */
 SEC("uprobe")
