@@ -26,6 +26,7 @@ import flag_cases
 import isolated
 import launch
 import metrics
+import openssl_cli_cases
 import outcome_cases
 import own_metrics_cases
 import robustness_cases
@@ -536,4 +537,5 @@ def groups(tmp):
                      lambda ctx: launch.stop_server(ctx.server)))
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
             + upstream_cases.groups(tmp) + flag_cases.groups(tmp) + webconfig_cases.groups(tmp)
-            + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp))
+            + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp)
+            + openssl_cli_cases.groups(tmp))
