@@ -30,7 +30,8 @@ struct inflight {
 	__u8 dir;
 	__u8 proto; /* of the connection at enter */
 	__u8 role;
-	__u8 pad[4];
+	__u8 flags; /* of the records: DATA_F_HELD for held TLS plaintext */
+	__u8 pad[3];
 };
 
 /* Where the first transferred bytes are, for the protocol decision and TLS record matching. */
@@ -98,7 +99,7 @@ static __always_inline void data_header(struct data_event *ev, const struct infl
 	ev->h.conn_id = in->conn_id;
 	ev->fd = in->fd;
 	ev->dir = in->dir;
-	ev->flags = 0;
+	ev->flags = in->flags;
 	ev->len = 0;
 	ev->ret = ret;
 	ev->offset = 0;

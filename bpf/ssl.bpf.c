@@ -183,7 +183,7 @@ static __always_inline struct conn_info *ssl_conn(__s32 fd)
  * than the syscall path's (TLS records hold 16 KiB at most anyway). */
 #define PLAIN_SEGS_MAX 16
 struct plain_copy {
-	struct inflight in;
+	struct inflight in; /* conn_id and fd: the SSL object and -1 for held plaintext */
 	__u64 len;
 	__u64 off;
 	__u32 seg;
@@ -218,18 +218,19 @@ static long plain_step(__u32 i, void *ctx)
 	return 0;
 }
 
-static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
-					   enum data_dir dir)
+static __always_inline void emit_records(__u64 conn_id, __s32 fd, __u64 buf, __s64 len,
+					 enum data_dir dir, __u8 flags)
 {
 	struct plain_copy p = {
 	    .in =
 		{
 		    .ptr = buf,
-		    .conn_id = info->id,
+		    .conn_id = conn_id,
 		    .fd = fd,
 		    .kind = IO_BUF,
 		    .dir = dir,
 		    .proto = PROTO_TLS,
+		    .flags = flags,
 		},
 	    .len = len,
 	};
@@ -239,6 +240,29 @@ static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u
 	bpf_loop(PLAIN_SEGS_MAX, plain_step, &p, 0);
 	if (p.len > p.off)
 		count(CNT_BYTES_UNCOPIED, p.len - p.off);
+}
+
+static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
+					   enum data_dir dir)
+{
+	emit_records(info->id, fd, buf, len, dir, 0);
+}
+
+/* A write of an SSL object whose socket is not known (a connection older
+ * than the exporter, memory BIO: the send right after names the socket).
+ * The caller's buffer holds the plaintext now, not at that send: copy it
+ * now, for user space to hold until the link (tls_state.bpf.h). One write
+ * per SSL object: the link comes at its send. */
+static __always_inline void hold_plaintext(__u64 ssl, __u64 buf, __s64 len)
+{
+	struct ssl_key k = ssl_key_of(ssl);
+	__u8 one = 1;
+
+	if (bpf_map_update_elem(&ssl_held, &k, &one, BPF_NOEXIST)) {
+		count(CNT_TLS_UNMAPPED, 1);
+		return;
+	}
+	emit_records(ssl, -1, buf, len, DIR_OUT, DATA_F_HELD);
 }
 
 /* A record without bytes that tells user space how the session ends. */
@@ -287,10 +311,10 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	if (len <= 0)
 		return;
 	if (!link) {
-		count(CNT_TLS_UNMAPPED, 1);
 		t = tls_thread_get(true);
 		if (t)
 			t->out_ssl = ssl; /* its send names the socket */
+		hold_plaintext(ssl, buf, len);
 		return;
 	}
 	if (link->flags & SSL_WRITE_RETRY) {
@@ -533,6 +557,7 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	struct ssl_key k = ssl_key_of((__u64)ssl);
 
 	bpf_map_delete_elem(&ssl_links, &k);
+	bpf_map_delete_elem(&ssl_held, &k);
 	return 0;
 }
 

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import adopt_cases
 import checks
 import client
 import exporter_cases
@@ -538,4 +539,4 @@ def groups(tmp):
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
             + upstream_cases.groups(tmp) + flag_cases.groups(tmp) + webconfig_cases.groups(tmp)
             + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp)
-            + openssl_cli_cases.groups(tmp))
+            + openssl_cli_cases.groups(tmp) + adopt_cases.groups(tmp))
