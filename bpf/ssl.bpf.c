@@ -176,6 +176,19 @@ static __always_inline struct conn_info *ssl_conn(__s32 fd)
 	return info && info->proto == PROTO_TLS ? info : NULL;
 }
 
+/* The same for a call's plaintext: a socket BIO names sockets nobody
+ * tracks too (not selected, or the conns map was full), whose calls count
+ * as unattributed, as they did before their socket could be named. */
+static __always_inline struct conn_info *ssl_data_conn(__s32 fd)
+{
+	struct conn_key key = current_key(fd);
+	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+
+	if (!info)
+		count(CNT_TLS_UNMAPPED, 1);
+	return info && info->proto == PROTO_TLS ? info : NULL;
+}
+
 /* Copy state of one plaintext buffer, on the stack: a uprobe program can
  * be preempted, so a per-CPU scratch area could be overwritten under it
  * by another program on the same CPU. The verifier follows the stack
@@ -329,7 +342,7 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 		if (t)
 			t->out_ssl = ssl; /* its send confirms or corrects the link */
 	}
-	info = ssl_conn(link->fd);
+	info = ssl_data_conn(link->fd);
 	if (info && skip < (__u64)len)
 		emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT);
 }
@@ -467,7 +480,7 @@ static __always_inline void call_exit(int ret)
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
 	}
-	info = ssl_conn(fd);
+	info = ssl_data_conn(fd);
 	if (info)
 		emit_plaintext(info, fd, buf, n, DIR_IN);
 }
