@@ -261,17 +261,33 @@ static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u
 	emit_records(info->id, fd, buf, len, dir, 0);
 }
 
+/* ssl->statem.in_init (OpenSSL 3.0, 3.1: the state machine follows
+ * shutdown; checked on 3.0.19): 0 once the handshake is over. */
+#define SSL30_IN_INIT 100
+
+static __always_inline bool handshake_over(void *ctx, __u64 ssl)
+{
+	int in_init = 1;
+
+	if (bpf_get_attach_cookie(ctx) != SSL_LAYOUT_30)
+		return false;
+	bpf_probe_read_user(&in_init, sizeof(in_init), (void *)(ssl + SSL30_IN_INIT));
+	return !in_init;
+}
+
 /* A write of an SSL object whose socket is not known (a connection older
  * than the exporter, memory BIO: the send right after names the socket).
  * The caller's buffer holds the plaintext now, not at that send: copy it
  * now, for user space to hold until the link (tls_state.bpf.h). One write
- * per SSL object: the link comes at its send. */
-static __always_inline void hold_plaintext(__u64 ssl, __u64 buf, __s64 len)
+ * per SSL object: the link comes at its send. Only after the handshake: a
+ * write that starts one fails (wants the peer's answer) and is made again
+ * once linked, and would be counted twice. */
+static __always_inline void hold_plaintext(void *ctx, __u64 ssl, __u64 buf, __s64 len)
 {
 	struct ssl_key k = ssl_key_of(ssl);
 	__u8 one = 1;
 
-	if (bpf_map_update_elem(&ssl_held, &k, &one, BPF_NOEXIST)) {
+	if (!handshake_over(ctx, ssl) || bpf_map_update_elem(&ssl_held, &k, &one, BPF_NOEXIST)) {
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
 	}
@@ -327,7 +343,7 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 		t = tls_thread_get(true);
 		if (t)
 			t->out_ssl = ssl; /* its send names the socket */
-		hold_plaintext(ssl, buf, len);
+		hold_plaintext(ctx, ssl, buf, len);
 		return;
 	}
 	if (link->flags & SSL_WRITE_RETRY) {
