@@ -30,7 +30,7 @@ struct inflight {
 	__u8 dir;
 	__u8 proto; /* of the connection at enter */
 	__u8 role;
-	__u8 flags; /* data_flags of the records */
+	__u8 flags; /* of the records: DATA_F_TENTATIVE, DATA_F_HELD */
 	__u8 pad[3];
 };
 

@@ -110,9 +110,25 @@ static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 	return PROTO_OTHER;
 }
 
-/* Returns the protocol the bytes of this call belong to. */
+/* A TLS record header: content type 20-23 (change cipher spec, alert,
+ * handshake, application data), version 3.x. No request line, response
+ * or SSE event begins so. */
+static __always_inline bool tls_record(const struct inflight *in)
+{
+	__u8 b[3] = {};
+
+	return !bpf_probe_read_user(b, sizeof(b), (const void *)first_buf(in)) && b[0] >= 0x14 &&
+	       b[0] <= 0x17 && b[1] == 3 && b[2] <= 4;
+}
+
+/* Returns the protocol the bytes of this call belong to. A connection
+ * older than the exporter whose bytes are TLS records is TLS: its
+ * plaintext comes from the library hooks, which link its SSL object at
+ * its next call; user space decides the others from their bytes. */
 static __always_inline __u8 classify(struct conn_info *info, const struct inflight *in, __s64 ret)
 {
+	if (info->proto == PROTO_ADOPT && ret > 0 && in->kind != IO_SENDFILE && tls_record(in))
+		info->proto = PROTO_TLS;
 	if (info->proto != PROTO_UNKNOWN)
 		return info->proto;
 	if (ret <= 0 || in->kind == IO_SENDFILE)

@@ -22,13 +22,17 @@
 
 /* OpenSSL 3.0 and 3.1 on 64-bit: ssl_st begins with version, method,
  * rbio, wbio; bio_st with libctx, method, two callbacks, cb_arg, five
- * ints, ptr; a memory BIO's ptr is {BUF_MEM *buf, *readp}; a BUF_MEM
- * begins with length, data. */
-#define SSL30_RBIO   16
-#define SSL30_WBIO   24
-#define BIO30_METHOD 8
-#define BIO30_PTR    64
-#define BIO_TYPE_MEM 0x0401
+ * ints (init, shutdown, flags, retry_reason, num: a descriptor BIO's fd),
+ * ptr; bio_method_st begins with the int type; a memory BIO's ptr is
+ * {BUF_MEM *buf, *readp}; a BUF_MEM begins with length, data. */
+#define SSL30_RBIO	16
+#define SSL30_WBIO	24
+#define BIO30_METHOD	8
+#define BIO30_NUM	56
+#define BIO30_PTR	64
+#define BIO_TYPE_MEM	0x0401
+#define BIO_TYPE_FD	0x0504
+#define BIO_TYPE_SOCKET 0x0505
 
 struct buf_mem {
 	__u64 length;
@@ -44,20 +48,54 @@ static __always_inline __u64 read_ptr(__u64 addr)
 	return v;
 }
 
+static __always_inline int bio_type(__u64 bio)
+{
+	__u64 method = read_ptr(bio ? bio + BIO30_METHOD : 0);
+	int type = 0;
+
+	if (method)
+		bpf_probe_read_user(&type, sizeof(type), (void *)method);
+	return type;
+}
+
 /* The bytes of a memory BIO: those it holds unread, or those at the
  * start of its buffer (a write BIO the process emptied: its last output). */
 static __always_inline bool mem_bio_bytes(__u64 bio, bool unread, struct buf_mem *out)
 {
-	__u64 method = read_ptr(bio ? bio + BIO30_METHOD : 0);
 	__u64 bm;
-	int type = 0;
 
-	if (!method || bpf_probe_read_user(&type, sizeof(type), (void *)method) ||
-	    type != BIO_TYPE_MEM)
+	if (bio_type(bio) != BIO_TYPE_MEM)
 		return false;
 	bm = read_ptr(read_ptr(bio + BIO30_PTR) + (unread ? 8 : 0));
 	return bm && !bpf_probe_read_user(out, sizeof(*out), (void *)bm) &&
 	       out->length >= TLS_HEAD_LEN;
+}
+
+/* A socket or fd BIO holds its descriptor: proof before any byte moves,
+ * for an SSL object met long after its handshake (a connection older
+ * than the exporter) or one whose handshake runs inside SSL_write, which
+ * is not followed as a call (openssl s_client). The read BIO, because
+ * OpenSSL puts a buffering BIO in front of the write BIO while it
+ * handshakes. -1 for other BIOs. */
+static __always_inline __s32 descriptor_of(__u64 bio)
+{
+	int type = bio_type(bio);
+	__s32 fd = -1;
+
+	if (type == BIO_TYPE_SOCKET || type == BIO_TYPE_FD)
+		bpf_probe_read_user(&fd, sizeof(fd), (void *)(bio + BIO30_NUM));
+	return fd;
+}
+
+/* A connection found in /proc at start turns out to carry TLS: its
+ * plaintext now comes from the library hooks, its ciphertext from no one. */
+static __always_inline void adopted_is_tls(__s32 fd)
+{
+	struct conn_key key = current_key(fd);
+	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+
+	if (info && info->proto == PROTO_ADOPT)
+		info->proto = PROTO_TLS;
 }
 
 /* The socket whose record began with the bytes this BIO holds, if any
@@ -83,14 +121,21 @@ static __always_inline __s32 socket_of_bytes(__u64 bio, bool unread, bool *mem)
 	return info && info->id == h->conn_id ? h->fd : -1;
 }
 
-/* At a call of an SSL object not linked exactly: the bytes its write BIO
- * last handed out, or those its read BIO was fed, name its socket. */
+/* At a call of an SSL object not linked exactly: its socket BIO names
+ * its socket; else the bytes its write BIO last handed out, or those its
+ * read BIO was fed. */
 static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_link *link)
 {
 	bool mem = false;
 	__s32 fd = -1;
 
 	if (bpf_get_attach_cookie(ctx) == SSL_LAYOUT_30) {
+		fd = descriptor_of(read_ptr(ssl + SSL30_RBIO));
+		if (fd >= 0) {
+			adopted_is_tls(fd);
+			ssl_link_set(ssl, fd, SSL_SOCKET_BIO);
+			return;
+		}
 		fd = socket_of_bytes(read_ptr(ssl + SSL30_WBIO), false, &mem);
 		if (fd < 0)
 			fd = socket_of_bytes(read_ptr(ssl + SSL30_RBIO), true, &mem);
@@ -98,9 +143,8 @@ static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_lin
 	if (fd >= 0) {
 		ssl_link_set(ssl, fd, SSL_LINK_EXACT);
 	} else if (!mem) {
-		/* socket BIOs (linked by the call itself), Node's own BIOs, an
-		 * unknown layout: not worth trying again, nor recording
-		 * records for (that costs ~1 us per TLS syscall) */
+		/* Node's own BIOs, an unknown layout: not worth trying again,
+		 * nor recording records for (that costs ~1 us per TLS syscall) */
 		if (link)
 			link->flags |= SSL_NO_CONTENT;
 	} else {
@@ -132,6 +176,19 @@ static __always_inline struct conn_info *ssl_conn(__s32 fd)
 	return info && info->proto == PROTO_TLS ? info : NULL;
 }
 
+/* The same for a call's plaintext: a socket BIO names sockets nobody
+ * tracks too (not selected, or the conns map was full), whose calls count
+ * as unattributed, as they did before their socket could be named. */
+static __always_inline struct conn_info *ssl_data_conn(__s32 fd)
+{
+	struct conn_key key = current_key(fd);
+	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+
+	if (!info)
+		count(CNT_TLS_UNMAPPED, 1);
+	return info && info->proto == PROTO_TLS ? info : NULL;
+}
+
 /* Copy state of one plaintext buffer, on the stack: a uprobe program can
  * be preempted, so a per-CPU scratch area could be overwritten under it
  * by another program on the same CPU. The verifier follows the stack
@@ -139,7 +196,7 @@ static __always_inline struct conn_info *ssl_conn(__s32 fd)
  * than the syscall path's (TLS records hold 16 KiB at most anyway). */
 #define PLAIN_SEGS_MAX 16
 struct plain_copy {
-	struct inflight in;
+	struct inflight in; /* conn_id and fd: the SSL object and -1 for held plaintext */
 	__u64 len;
 	__u64 off;
 	__u32 seg;
@@ -174,14 +231,14 @@ static long plain_step(__u32 i, void *ctx)
 	return 0;
 }
 
-static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
-					   enum data_dir dir, __u8 flags)
+static __always_inline void emit_records(__u64 conn_id, __s32 fd, __u64 buf, __s64 len,
+					 enum data_dir dir, __u8 flags)
 {
 	struct plain_copy p = {
 	    .in =
 		{
 		    .ptr = buf,
-		    .conn_id = info->id,
+		    .conn_id = conn_id,
 		    .fd = fd,
 		    .kind = IO_BUF,
 		    .dir = dir,
@@ -196,6 +253,48 @@ static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u
 	bpf_loop(PLAIN_SEGS_MAX, plain_step, &p, 0);
 	if (p.len > p.off)
 		count(CNT_BYTES_UNCOPIED, p.len - p.off);
+}
+
+static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
+					   enum data_dir dir, __u8 flags)
+{
+	emit_records(info->id, fd, buf, len, dir, flags);
+}
+
+/* ssl->statem.in_init, OpenSSL 1.1.1 to 3.1: the state machine follows
+ * shutdown (68) and begins with seven enums (checked on 3.0.19 and in
+ * Node's copy). */
+#define SSL30_IN_INIT 100
+
+/* 1 while the handshake runs, 0 once it is over, -1: layout unknown. */
+static __always_inline int handshake_state(void *ctx, __u64 ssl)
+{
+	int in_init = 0;
+
+	if (bpf_get_attach_cookie(ctx) != SSL_LAYOUT_30 ||
+	    bpf_probe_read_user(&in_init, sizeof(in_init), (void *)(ssl + SSL30_IN_INIT)))
+		return -1;
+	return in_init != 0;
+}
+
+/* A write of an SSL object whose socket is not known (a connection older
+ * than the exporter, memory BIO: the send right after names the socket).
+ * The caller's buffer holds the plaintext now, not at that send: copy it
+ * now, for user space to hold until the link (tls_state.bpf.h). One write
+ * per SSL object: the link comes at its send. Only after the handshake: a
+ * write that starts one fails (wants the peer's answer) and is made again
+ * once linked, and would be counted twice. */
+static __always_inline void hold_plaintext(void *ctx, __u64 ssl, __u64 buf, __s64 len)
+{
+	struct ssl_key k = ssl_key_of(ssl);
+	__u8 one = 1;
+
+	if (handshake_state(ctx, ssl) != 0 ||
+	    bpf_map_update_elem(&ssl_held, &k, &one, BPF_NOEXIST)) {
+		count(CNT_TLS_UNMAPPED, 1);
+		return;
+	}
+	emit_records(ssl, -1, buf, len, DIR_OUT, DATA_F_HELD);
 }
 
 /* A record without bytes that tells user space how the session ends. */
@@ -228,22 +327,14 @@ static __always_inline __u64 retried_bytes(const struct ssl_link *link, __u64 bu
 	return link->last_len;
 }
 
-/* ssl->statem.in_init, OpenSSL 1.1.1 to 3.1: the state machine follows
- * shutdown (68) and begins with seven enums. */
-#define SSL30_IN_INIT 100
-
 /* SSL_write before the handshake finished drives the handshake first. With
  * a memory BIO it fails while the peer's next flight is not in yet, and
  * the caller makes it again with the same bytes (Node does at every turn
  * of the handshake), or it completes the handshake and succeeds: only
  * what follows on the connection tells which, so user space waits. */
-static __always_inline bool handshake_unfinished(void *ctx, __u64 ssl)
+static __always_inline __u8 write_flags(void *ctx, __u64 ssl)
 {
-	int in_init = 0;
-
-	return bpf_get_attach_cookie(ctx) == SSL_LAYOUT_30 &&
-	       !bpf_probe_read_user(&in_init, sizeof(in_init), (void *)(ssl + SSL30_IN_INIT)) &&
-	       in_init;
+	return handshake_state(ctx, ssl) == 1 ? DATA_F_TENTATIVE : 0;
 }
 
 static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len)
@@ -254,18 +345,18 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	struct conn_info *info;
 	__u64 skip = 0;
 
+	/* only processes that own tracked connections have TLS ones */
+	if (!bit_test(&procs_with_conns, k.tgid))
+		return;
+	/* before the length: s_client handshakes in SSL_write(ssl, buf, 0) */
+	link = ssl_link_checked(ctx, ssl);
 	if (len <= 0)
 		return;
-	link = ssl_link_checked(ctx, ssl);
 	if (!link) {
-		/* not a connection we track, or not linked yet: count it only
-		 * if its process owns tracked connections */
-		if (!bit_test(&procs_with_conns, k.tgid))
-			return;
-		count(CNT_TLS_UNMAPPED, 1);
 		t = tls_thread_get(true);
 		if (t)
 			t->out_ssl = ssl; /* its send names the socket */
+		hold_plaintext(ctx, ssl, buf, len);
 		return;
 	}
 	if (link->flags & SSL_WRITE_RETRY) {
@@ -280,10 +371,10 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 		if (t)
 			t->out_ssl = ssl; /* its send confirms or corrects the link */
 	}
-	info = ssl_conn(link->fd);
+	info = ssl_data_conn(link->fd);
 	if (info && skip < (__u64)len)
 		emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT,
-			       handshake_unfinished(ctx, ssl) ? DATA_F_TENTATIVE : 0);
+			       write_flags(ctx, ssl));
 }
 
 SEC("uprobe")
@@ -419,7 +510,7 @@ static __always_inline void call_exit(int ret)
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
 	}
-	info = ssl_conn(fd);
+	info = ssl_data_conn(fd);
 	if (info)
 		emit_plaintext(info, fd, buf, n, DIR_IN, 0);
 }
@@ -459,6 +550,31 @@ int BPF_KRETPROBE(ssl_handshake_exit, long ret)
 	return 0;
 }
 
+/* BIO_f_ssl (openssl s_server -WWW and -HTTP, daemons that stack BIOs):
+ * its read and write methods call the library's internal functions, not
+ * SSL_read or SSL_write, and handshake inside them too. They take what
+ * SSL_read_ex and SSL_write_ex take, with the BIO for the SSL object: its
+ * ptr points at a BIO_SSL, whose first member is the SSL object. Only
+ * attached to OpenSSL 3.0 and 3.1 (the cookie's layout). */
+static __always_inline __u64 ssl_of_bio(__u64 bio)
+{
+	return read_ptr(read_ptr(bio + BIO30_PTR));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(bio_ssl_write_enter, void *bio, const void *buf, size_t num)
+{
+	ssl_write(ctx, ssl_of_bio((__u64)bio), (__u64)buf, num);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(bio_ssl_read_enter, void *bio, void *buf, size_t num, size_t *readbytes)
+{
+	call_enter(ctx, ssl_of_bio((__u64)bio), (__u64)buf, (__u64)readbytes, SSL_CALL_READ);
+	return 0;
+}
+
 /* The owner ends the TLS session: for an HTTP exchange under way, the
  * same as its close(), which may only come after the peer answered. */
 SEC("uprobe")
@@ -484,6 +600,7 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	struct ssl_key k = ssl_key_of((__u64)ssl);
 
 	bpf_map_delete_elem(&ssl_links, &k);
+	bpf_map_delete_elem(&ssl_held, &k);
 	return 0;
 }
 

@@ -26,6 +26,13 @@
  *    between the library call and the syscall, so other connections' calls
  *    come in between.
  *
+ * A connection older than the exporter (found in /proc, PROTO_ADOPT) is
+ * met in the middle of its session: a socket BIO names its fd at the first
+ * call; a memory BIO's first write comes before any syscall could name
+ * the socket, so its plaintext is copied at once, held in user space under
+ * the SSL object's address (DATA_F_HELD), and handed to the connection by
+ * an EV_TLS_LINK record when a firm or exact link is made.
+ *
  * A socket taken firmly by one SSL object is not given to another by the
  * order rules (an asyncio transport may flush buffered records of one
  * connection right after a library call on another). An exact link (socket
@@ -148,6 +155,15 @@ struct {
 	__type(value, struct fd_owner);
 } ssl_fd_owners SEC(".maps");
 
+/* SSL objects with held plaintext (one write each at most: a second
+ * before the link is counted as unattributed, not held). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ssl_key);
+	__type(value, __u8);
+} ssl_held SEC(".maps");
+
 static __always_inline struct tls_thread *tls_thread_get(bool create)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -182,6 +198,22 @@ static __always_inline bool fd_free_for(__s32 fd, __u64 ssl)
 	return !info || info->id != o->conn_id;
 }
 
+/* The plaintext held for ssl goes to this connection. */
+static __always_inline void release_held(const struct ssl_key *k, __s32 fd, __u64 conn_id)
+{
+	struct tls_link_event ev = {
+	    .h = {.type = EV_TLS_LINK, .tgid = k->tgid, .conn_id = conn_id},
+	    .fd = fd,
+	    .ssl = k->ssl,
+	};
+
+	if (!bpf_map_lookup_elem(&ssl_held, k))
+		return;
+	bpf_map_delete_elem(&ssl_held, k);
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	emit(&ev, sizeof(ev));
+}
+
 /* Links ssl to fd; an exact link is never replaced by a guess. */
 static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 {
@@ -205,6 +237,7 @@ static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 		return;
 	o.conn_id = info->id;
 	bpf_map_update_elem(&ssl_fd_owners, &key, &o, BPF_ANY);
+	release_held(&k, fd, info->id);
 }
 
 static __always_inline void remember_head(const struct inflight *in, struct tls_thread *t)

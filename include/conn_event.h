@@ -64,6 +64,7 @@ enum event_type {
 	EV_SOCK_STATE = 5,   /* TCP state change of a tracked socket */
 	EV_EXEC = 6,	     /* a process exec'd (only when selection needs it) */
 	EV_CONNECT_FAIL = 7, /* an outbound connect failed (open_event, no entry) */
+	EV_TLS_LINK = 8,     /* held TLS plaintext belongs to a connection */
 };
 
 enum data_dir {
@@ -80,6 +81,11 @@ enum data_flags {
 	 * made again with the same bytes, so user space waits for what
 	 * follows before counting it */
 	DATA_F_TENTATIVE = 1 << 4,
+	/* TLS plaintext written by an SSL object whose socket is not known
+	 * yet (a connection older than the exporter: its first write since
+	 * start): h.conn_id holds the SSL object's address, fd is -1; user
+	 * space holds it until an EV_TLS_LINK names the connection */
+	DATA_F_HELD = 1 << 5,
 };
 
 struct event_hdr {
@@ -124,6 +130,16 @@ struct sock_state_event {
 	struct event_hdr h;
 	__s32 oldstate;
 	__s32 newstate;
+};
+
+/* The SSL object's held plaintext (DATA_F_HELD) is the next bytes the
+ * connection h.conn_id (fd) wrote: sent once per held write, when the
+ * syscalls name the object's socket. */
+struct tls_link_event {
+	struct event_hdr h;
+	__s32 fd;
+	__u32 pad;
+	__u64 ssl;
 };
 
 /*

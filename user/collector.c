@@ -141,6 +141,7 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 		}
 	}
 	upstream_index_init(&c->upstreams, m, &c->providers);
+	tls_held_init(&c->held);
 	c->by_id = calloc(TABLE_SIZE, sizeof(*c->by_id));
 	return c->by_id ? 0 : -1;
 }
@@ -181,6 +182,7 @@ void collector_free(struct collector *c)
 	}
 	free(c->by_id);
 	c->by_id = NULL;
+	tls_held_free(&c->held);
 }
 
 static struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
@@ -230,15 +232,21 @@ static void entry_end(struct collector *c, struct conn_entry *e, enum http_end w
 	entry_free(e);
 }
 
+/* An adopted connection the kernel found to be TLS stays TLS when its
+ * plaintext shows HTTP: its bytes come from the library hooks. */
 static void set_kernel_proto(struct collector *c, struct conn_entry *e, enum conn_proto proto)
 {
 	struct conn_info cur;
 
 	e->info.proto = proto;
-	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) == 0 && cur.id == e->info.id) {
-		cur.proto = proto;
-		bpf_map_update_elem(c->l->conns_fd, &e->key, &cur, BPF_EXIST);
+	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) || cur.id != e->info.id)
+		return;
+	if (cur.proto == PROTO_TLS && proto == PROTO_HTTP) {
+		e->info.proto = PROTO_TLS;
+		return;
 	}
+	cur.proto = proto;
+	bpf_map_update_elem(c->l->conns_fd, &e->key, &cur, BPF_EXIST);
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -279,31 +287,31 @@ static bool looks_like_sse(const char *d, size_t n)
 	return (n && d[0] == ':') || memmem(d, n, "data:", 5);
 }
 
+/* Requests are what a server reads and what a client writes. */
+static bool carries_requests(const struct conn_entry *e, uint8_t dir)
+{
+	return (dir == DIR_IN) == (e->info.role == ROLE_SERVER);
+}
+
 /* A connection found in /proc shows what it is with its first bytes: a
  * request, a response, SSE events of a stream under way, or none. */
 static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct data_event *ev)
 {
-	bool out = ev->dir == DIR_OUT;
+	bool requests = carries_requests(e, ev->dir);
 
-	if (out && looks_like_sse(ev->data, ev->len) &&
+	if (!requests && looks_like_sse(ev->data, ev->len) &&
 	    !http_looks_like_response(ev->data, ev->len)) {
 		set_kernel_proto(c, e, PROTO_HTTP);
 		http_conn_adopt(e->http, ev->data, ev->len, ev->h.ts_ns);
 		return true;
 	}
-	if ((!out && http_looks_like_request(ev->data, ev->len)) ||
-	    (out && http_looks_like_response(ev->data, ev->len))) {
+	if ((requests && http_looks_like_request(ev->data, ev->len)) ||
+	    (!requests && http_looks_like_response(ev->data, ev->len))) {
 		set_kernel_proto(c, e, PROTO_HTTP);
 		return true;
 	}
 	set_kernel_proto(c, e, PROTO_OTHER);
 	return false;
-}
-
-/* Requests are what a server reads and what a client writes. */
-static bool carries_requests(const struct conn_entry *e, uint8_t dir)
-{
-	return (dir == DIR_IN) == (e->info.role == ROLE_SERVER);
 }
 
 static void skip(struct conn_entry *e, uint8_t dir, uint64_t n, uint64_t ts)
@@ -439,10 +447,17 @@ static int http_start(struct collector *c, struct conn_entry *e)
 
 static void on_data(struct collector *c, const struct data_event *ev, size_t size)
 {
-	struct conn_entry *e = find(c, ev->h.conn_id);
+	struct conn_entry *e;
 	bool adopting;
 
-	if (!e || size < offsetof(struct data_event, data) + ev->len)
+	if (size < offsetof(struct data_event, data) + ev->len)
+		return;
+	if (ev->flags & DATA_F_HELD) {
+		tls_held_add(&c->held, ev, offsetof(struct data_event, data) + ev->len);
+		return;
+	}
+	e = find(c, ev->h.conn_id);
+	if (!e)
 		return;
 	adopting = !e->http && e->info.proto == PROTO_ADOPT;
 	if (!e->http && http_start(c, e))
@@ -462,6 +477,16 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 		skip(e, DIR_OUT, ev->ret, ev->h.ts_ns);
 	else
 		feed_bytes(e, ev);
+}
+
+static void replay_held(void *ctx, struct data_event *ev, size_t size)
+{
+	on_data(ctx, ev, size);
+}
+
+static void on_tls_link(struct collector *c, const struct tls_link_event *ev)
+{
+	tls_held_take(&c->held, ev->h.tgid, ev->ssl, ev->h.conn_id, ev->fd, replay_held, c);
 }
 
 static void on_close(struct collector *c, const struct close_event *ev)
@@ -562,6 +587,10 @@ int collector_handle(void *ctx, void *data, size_t size)
 	case EV_CLOSE:
 		on_close(c, data);
 		break;
+	case EV_TLS_LINK:
+		if (size >= sizeof(struct tls_link_event))
+			on_tls_link(c, data);
+		break;
 	case EV_EXIT:
 		end_process(c, h->tgid, HTTP_END_PROCESS_EXIT, h->ts_ns);
 		break;
@@ -645,7 +674,7 @@ static void remark_processes(struct collector *c)
 	free(words);
 }
 
-static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t)
+static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t, bool accepted)
 {
 	struct collector *c = ctx;
 	struct conn_key key = {.tgid = tgid, .fd = fd};
@@ -655,9 +684,10 @@ static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry
 	    .open_ns = now_ns(),
 	    .lport = t->lport,
 	    .rport = t->rport,
-	    .role = ROLE_SERVER,
+	    .role = accepted ? ROLE_SERVER : ROLE_CLIENT,
 	    .proto = PROTO_ADOPT,
 	};
+	struct conn_entry *e;
 	uint64_t one = 1;
 
 	if (!existing_selected(c, tgid, t->lport))
@@ -669,7 +699,9 @@ static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry
 	c->next_adopt_id++;
 	bpf_map_update_elem(c->l->tracked_procs_fd, &key.tgid, &one, BPF_NOEXIST);
 	mark_process(c, key.tgid);
-	entry_add(c, &key, &info);
+	e = entry_add(c, &key, &info);
+	if (e) /* a provider by address when a call fails before its head */
+		e->remote = t->remote;
 }
 
 void collector_scan_existing(struct collector *c)
@@ -678,8 +710,9 @@ void collector_scan_existing(struct collector *c)
 
 	pthread_mutex_lock(c->lock);
 	before = c->nconns;
-	proc_scan_accepted(adopt_existing, c);
-	log_info("found %zu connections accepted before start", c->nconns - before);
+	/* clients too: the kernel follows connects only from now on */
+	proc_scan_established(adopt_existing, c);
+	log_info("found %zu connections opened before start", c->nconns - before);
 	pthread_mutex_unlock(c->lock);
 }
 
@@ -719,6 +752,7 @@ void collector_sweep(struct collector *c)
 		}
 	}
 	remark_processes(c);
+	tls_held_expire(&c->held, ts);
 	pthread_mutex_unlock(c->lock);
 }
 
@@ -747,7 +781,7 @@ void collector_refresh_self(struct collector *c)
 	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);
 	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
 	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL]);
-	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED]);
+	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
 	refresh_maps(c);
 	metrics_sync_caps(c->m);
 	metrics_breakers_refresh(c->m, now_ns());

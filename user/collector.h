@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "metrics.h"
 #include "provider.h"
+#include "tls_held.h"
 #include "upstream.h"
 
 struct conn_entry;
@@ -29,6 +30,7 @@ struct collector {
 	uint64_t next_adopt_id;
 	struct provider_map providers;
 	struct upstream_index upstreams;
+	struct tls_held held; /* TLS plaintext waiting for its connection */
 };
 
 int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct loader *l,
@@ -39,7 +41,7 @@ void collector_free(struct collector *c);
  * the whole batch. */
 int collector_handle(void *ctx, void *data, size_t size);
 
-/* Finds connections accepted before we started and adopts them. */
+/* Finds connections opened before we started and adopts them. */
 void collector_scan_existing(struct collector *c);
 
 /* Drops connections whose fd is no longer their socket (close or exit

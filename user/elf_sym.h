@@ -14,4 +14,14 @@
  * Returns how many were found, or -1 if path is not a readable ELF file. */
 int elf_func_offsets(const char *path, const char *const *names, size_t n, size_t *offsets);
 
+/* File offsets of functions a BIO_METHOD table holds, found through the
+ * exported function that returns the table (BIO_f_ssl): x86-64 code
+ * "lea table(%rip), %rax; ret", then each slot's pointer from its
+ * relocation (shared object) or the file (fixed address). The int the
+ * table begins with must be type. offsets[i] is the function in
+ * slots[i] (a byte offset into the table), 0 when not found. Returns how
+ * many were found, or -1 if path is not a readable ELF file. */
+int elf_method_funcs(const char *path, const char *getter, int type, const size_t *slots, size_t n,
+		     size_t *offsets);
+
 #endif

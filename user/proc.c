@@ -104,6 +104,27 @@ bool proc_cgroup_matches(pid_t tgid, const char *const *prefixes, size_t n)
 	return match;
 }
 
+/* The kernel prints an address as 32-bit words in %08X of their value
+ * in memory: each word back to its bytes gives network order. */
+static int parse_addr(const char *hex, struct conn_addr *a)
+{
+	size_t len = strlen(hex);
+
+	if (len != 8 && len != 32)
+		return -1;
+	a->family = len == 8 ? 2 /* AF_INET */ : 10 /* AF_INET6 */;
+	for (size_t w = 0; w < len / 8; w++) {
+		char word[9];
+		uint32_t v;
+
+		memcpy(word, hex + w * 8, 8);
+		word[8] = '\0';
+		v = strtoul(word, NULL, 16);
+		memcpy(a->addr + w * 4, &v, sizeof(v));
+	}
+	return 0;
+}
+
 int proc_parse_tcp_line(const char *line, struct tcp_entry *e)
 {
 	unsigned int lport, rport, state;
@@ -116,6 +137,10 @@ int proc_parse_tcp_line(const char *line, struct tcp_entry *e)
 		   laddr, &lport, raddr, &rport, &state, &inode);
 	if (n != 6 || lport > 65535 || rport > 65535 || state > 255)
 		return -1;
+	memset(&e->remote, 0, sizeof(e->remote));
+	if (parse_addr(raddr, &e->remote))
+		return -1;
+	e->remote.port = rport;
 	e->lport = lport;
 	e->rport = rport;
 	e->state = state;
@@ -140,7 +165,7 @@ void proc_for_each_tgid(void (*cb)(void *ctx, pid_t tgid), void *ctx)
 	closedir(d);
 }
 
-/* Accepted connections of one network namespace, by inode. */
+/* Established connections of one network namespace, by inode. */
 struct netns_conns {
 	uint8_t listening[PORTS_BITS / 8];
 	struct tcp_entry *conns;
@@ -182,15 +207,17 @@ static void netns_read(struct netns_conns *ns, pid_t tgid, const char *file)
 	fclose(f);
 }
 
-static const struct tcp_entry *netns_accepted(const struct netns_conns *ns, uint64_t ino)
+static const struct tcp_entry *netns_find(const struct netns_conns *ns, uint64_t ino)
 {
-	for (size_t i = 0; i < ns->n; i++) {
-		const struct tcp_entry *e = &ns->conns[i];
-
-		if (e->inode == ino)
-			return ns->listening[e->lport / 8] & (1 << (e->lport % 8)) ? e : NULL;
-	}
+	for (size_t i = 0; i < ns->n; i++)
+		if (ns->conns[i].inode == ino)
+			return &ns->conns[i];
 	return NULL;
+}
+
+static bool netns_listening(const struct netns_conns *ns, uint16_t port)
+{
+	return ns->listening[port / 8] & (1 << (port % 8));
 }
 
 struct scan_ctx {
@@ -211,10 +238,10 @@ static void scan_fds(struct netns_conns *ns, pid_t tgid, const struct scan_ctx *
 	while ((de = readdir(d))) {
 		int fd = atoi(de->d_name);
 		uint64_t ino = de->d_name[0] != '.' ? proc_socket_inode(tgid, fd) : 0;
-		const struct tcp_entry *e = ino ? netns_accepted(ns, ino) : NULL;
+		const struct tcp_entry *e = ino ? netns_find(ns, ino) : NULL;
 
 		if (e)
-			s->cb(s->ctx, tgid, fd, e);
+			s->cb(s->ctx, tgid, fd, e, netns_listening(ns, e->lport));
 	}
 	closedir(d);
 }
@@ -236,7 +263,7 @@ static void scan_process(void *ctx, pid_t tgid)
 	free(ns);
 }
 
-void proc_scan_accepted(proc_conn_cb cb, void *ctx)
+void proc_scan_established(proc_conn_cb cb, void *ctx)
 {
 	struct scan_ctx s = {cb, ctx};
 

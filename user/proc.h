@@ -2,7 +2,7 @@
 /*
  * What /proc tells about observed processes: their name, whether an fd is
  * still the socket we track, whether they match the selection flags, and
- * the TCP connections they accepted before the exporter started.
+ * the TCP connections they had before the exporter started.
  */
 #ifndef SSE_PROC_H
 #define SSE_PROC_H
@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "conn_event.h"
 
 #define SERVICE_NAME_MAX 64
 
@@ -29,16 +31,19 @@ struct tcp_entry {
 	uint16_t rport;
 	uint8_t state; /* TCP_ESTABLISHED = 1, TCP_LISTEN = 10, ... */
 	uint64_t inode;
+	struct conn_addr remote;
 };
 
 /* Parses a data line; returns -1 for the header or garbage. Pure. */
 int proc_parse_tcp_line(const char *line, struct tcp_entry *e);
 
-typedef void (*proc_conn_cb)(void *ctx, pid_t tgid, int fd, const struct tcp_entry *e);
+/* accepted: the local port is listening in the process's network
+ * namespace; else the process connected. */
+typedef void (*proc_conn_cb)(void *ctx, pid_t tgid, int fd, const struct tcp_entry *e,
+			     bool accepted);
 
-/* Calls cb for every established TCP connection that a process accepted
- * (its local port is listening in its network namespace). */
-void proc_scan_accepted(proc_conn_cb cb, void *ctx);
+/* Calls cb for every established TCP connection of every process. */
+void proc_scan_established(proc_conn_cb cb, void *ctx);
 
 /* Calls cb for every process id in /proc. */
 void proc_for_each_tgid(void (*cb)(void *ctx, pid_t tgid), void *ctx);

@@ -26,12 +26,17 @@ enum {
 	SYM_HANDSHAKE,
 	SYM_SHUTDOWN,
 	SYM_FREE,
-	SYM_MAX
+	SYM_MAX,
+	/* BIO_f_ssl's methods, found through its table, not by name */
+	SYM_BIO_WRITE = SYM_MAX,
+	SYM_BIO_READ,
+	SYM_ALL
 };
 
-static const char *const symbols[SYM_MAX] = {
-    "SSL_write",	"SSL_write_ex", "SSL_read", "SSL_read_ex",
-    "SSL_do_handshake", "SSL_shutdown", "SSL_free",
+static const char *const symbols[SYM_ALL] = {
+    "SSL_write",   "SSL_write_ex",	     "SSL_read",
+    "SSL_read_ex", "SSL_do_handshake",	     "SSL_shutdown",
+    "SSL_free",	   "BIO_f_ssl write method", "BIO_f_ssl read method",
 };
 
 /* A program and the functions it hooks (one return program serves both
@@ -39,7 +44,7 @@ static const char *const symbols[SYM_MAX] = {
 struct probe {
 	struct bpf_program *prog;
 	bool ret;
-	int syms[2];
+	int syms[3];
 	int nsyms;
 };
 
@@ -94,7 +99,7 @@ static int keep_link(struct tls_attach *t, struct bpf_link *link, int fd)
 static int attach_multi(struct tls_attach *t, const struct probe *p, const char *path,
 			const size_t *off, uint64_t layout)
 {
-	size_t offsets[2];
+	size_t offsets[3];
 	int fd;
 
 	for (int i = 0; i < p->nsyms; i++)
@@ -131,7 +136,24 @@ static uint64_t openssl_layout(const char *path)
 	return off[0] && !off[1] ? SSL_LAYOUT_30 : SSL_LAYOUT_UNKNOWN;
 }
 
-static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
+/* OpenSSL 3.0 and 3.1: BIO_f_ssl's table is a bio_method_st (int type,
+ * name, bwrite, bwrite_old, bread, ...) of type BIO_TYPE_SSL. */
+#define BIO_TYPE_SSL	 0x0207
+#define BIO_METHOD_WRITE 16
+#define BIO_METHOD_READ	 32
+
+static void bio_ssl_methods(const char *path, size_t *off)
+{
+	static const size_t slots[2] = {BIO_METHOD_WRITE, BIO_METHOD_READ};
+	size_t found[2];
+
+	if (elf_method_funcs(path, "BIO_f_ssl", BIO_TYPE_SSL, slots, 2, found) != 2)
+		return;
+	off[SYM_BIO_WRITE] = found[0];
+	off[SYM_BIO_READ] = found[1];
+}
+
+static int attach_all(struct tls_attach *t, const char *path, size_t *off)
 {
 	uint64_t layout = openssl_layout(path);
 	struct ssl_bpf *s = t->skel;
@@ -140,13 +162,18 @@ static int attach_all(struct tls_attach *t, const char *path, const size_t *off)
 	    {s->progs.ssl_write_ex_enter, false, {SYM_WRITE_EX}, 1},
 	    {s->progs.ssl_read_enter, false, {SYM_READ}, 1},
 	    {s->progs.ssl_read_ex_enter, false, {SYM_READ_EX}, 1},
-	    {s->progs.ssl_read_exit, true, {SYM_READ, SYM_READ_EX}, 2},
+	    {s->progs.ssl_read_exit, true, {SYM_READ, SYM_READ_EX, SYM_BIO_READ}, 3},
 	    {s->progs.ssl_handshake_enter, false, {SYM_HANDSHAKE}, 1},
 	    {s->progs.ssl_handshake_exit, true, {SYM_HANDSHAKE}, 1},
 	    {s->progs.ssl_shutdown_enter, false, {SYM_SHUTDOWN}, 1},
 	    {s->progs.ssl_free_enter, false, {SYM_FREE}, 1},
+	    {s->progs.bio_ssl_write_enter, false, {SYM_BIO_WRITE}, 1},
+	    {s->progs.bio_ssl_read_enter, false, {SYM_BIO_READ}, 1},
 	};
 	int err = 0;
+
+	if (layout == SSL_LAYOUT_30)
+		bio_ssl_methods(path, off);
 
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
 		struct probe p = probes[i];
@@ -189,7 +216,7 @@ static const char *display_path(const char *path)
 
 int tls_attach_file(struct tls_attach *t, const char *path)
 {
-	size_t off[SYM_MAX];
+	size_t off[SYM_ALL] = {0};
 	struct stat st;
 	bool openssl;
 

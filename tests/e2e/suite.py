@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import adopt_cases
 import checks
 import client
 import exporter_cases
@@ -27,6 +28,7 @@ import isolated
 import launch
 import metrics
 import node_gateway_cases
+import openssl_cli_cases
 import outcome_cases
 import own_metrics_cases
 import robustness_cases
@@ -536,5 +538,6 @@ def groups(tmp):
                      [("fastapi-tls-libcopy:found_by_scan", case_library_found_later)],
                      lambda ctx: launch.stop_server(ctx.server)))
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
-            + upstream_cases.groups(tmp) + node_gateway_cases.groups(tmp) + flag_cases.groups(tmp) + webconfig_cases.groups(tmp)
-            + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp))
+            + upstream_cases.groups(tmp) + node_gateway_cases.groups(tmp) + flag_cases.groups(tmp)
+            + webconfig_cases.groups(tmp) + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp)
+            + openssl_cli_cases.groups(tmp) + adopt_cases.groups(tmp))

@@ -36,6 +36,25 @@ static const char tcp6_established[] =
     "00000000:00000000 00:00000000 00000000   998        0 987654321 1 ffff8881034a0000 20 4 "
     "28 10 -1\n";
 
+/* The remote address in network order, the port in host order: as the
+ * kernel's open events carry it. */
+static void test_remote_address(void **state)
+{
+	static const uint8_t v4[4] = {127, 0, 0, 1};
+	static const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+	struct tcp_entry e;
+
+	(void)state;
+	assert_int_equal(proc_parse_tcp_line(tcp_established, &e), 0);
+	assert_int_equal(e.remote.family, 2);
+	assert_int_equal(e.remote.port, 60070);
+	assert_memory_equal(e.remote.addr, v4, sizeof(v4));
+	assert_int_equal(proc_parse_tcp_line(tcp6_established, &e), 0);
+	assert_int_equal(e.remote.family, 10);
+	assert_int_equal(e.remote.port, 0xC7A2);
+	assert_memory_equal(e.remote.addr, mapped, sizeof(mapped));
+}
+
 static void test_tcp_listen_line(void **state)
 {
 	struct tcp_entry e;
@@ -217,6 +236,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tcp_listen_line),
+	    cmocka_unit_test(test_remote_address),
 	    cmocka_unit_test(test_tcp_established_line),
 	    cmocka_unit_test(test_tcp_time_wait_line),
 	    cmocka_unit_test(test_tcp6_listen_line),

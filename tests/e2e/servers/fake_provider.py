@@ -280,7 +280,10 @@ def listening(port):
 
 
 async def serve(tls_ports, plain_ports, cert, key):
-    common = dict(log_level="warning", access_log=False, lifespan="off", http="h11")
+    # Idle connections kept a minute, not uvicorn's 5 s: remote providers
+    # keep them for minutes, and a gateway's pool outlives an exporter's
+    # start (adopt_cases.py).
+    common = dict(log_level="warning", access_log=False, lifespan="off", http="h11", timeout_keep_alive=60)
     servers = [(uvicorn.Config(asgi, ssl_certfile=cert, ssl_keyfile=key, **common), tls_ports),
                (uvicorn.Config(asgi, **common), plain_ports)]
     await asyncio.gather(*(uvicorn.Server(config).serve(sockets=[listening(p) for p in ports])
