@@ -4,8 +4,8 @@ exporter started (or restarted) while it is busy must follow the calls on
 them from its first one.
 
 The upstream group's servers (upstream_cases.Upstream: fake providers over
-TLS, the Python gateway) and a Node gateway (servers/node_gateway.js: a
-keep-alive https.Agent, OpenSSL inside the node binary) are started
+TLS, the Python gateway) and a Node gateway (servers/gateway_node.js, style
+`relay`: a keep-alive https.Agent, OpenSSL inside the node binary) are started
 without an exporter; calls through each gateway fill its pool with POOL
 connections to one provider host; then an
 exporter of its own starts, selecting only the gateway and the providers
@@ -51,7 +51,7 @@ class Adopt:
     def start_node(self):
         port = procs.free_port()
         upstreams = ["%s=%d" % (h, p) for h, p in self.up.ports.items() if h not in up.PLAIN_HOSTS]
-        argv = [isolated.alias(self.tmp, "/usr/bin/node", NODE_GATEWAY), launch.SERVERS / "node_gateway.js",
+        argv = [isolated.alias(self.tmp, "/usr/bin/node", NODE_GATEWAY), launch.SERVERS / "gateway_node.js",
                 port, self.up.dir / "node_gateway.jsonl", tls.cert_files(self.tmp)[0]] + upstreams
         return isolated.start_server(self.tmp, NODE_GATEWAY, argv, port, port_arg=False)
 

@@ -1,4 +1,5 @@
-"""Upstream calls of a Node gateway (servers/gateway_node.js), the shape of
+"""Upstream calls of a Node gateway (servers/gateway_node.js, style
+`axios`), the shape of
 the express + axios gateways found in the field: one keep-alive
 https.Agent pool whose connections carry calls of different models, each
 request written head first and body second, idle pooled connections closed
@@ -44,7 +45,7 @@ class NodeGateway:
         try:
             self.servers.append(up.start_server(tmp, PROVIDER, "fake_provider.py", [self.provider_port],
                                                 [cert, key, self.logs[PROVIDER]], self.tls))
-            env = dict(os.environ, E2E_GATEWAY_IDLE_MS=str(IDLE_MS))
+            env = dict(os.environ, E2E_GATEWAY_STYLE="axios", E2E_GATEWAY_IDLE_MS=str(IDLE_MS))
             self.gateway = up.start_server(tmp, GATEWAY, "gateway_node.js", [gw_port],
                                            [self.logs[GATEWAY], cert, "%s=%d" % (HOST, self.provider_port)],
                                            None, env=env)

@@ -1,29 +1,33 @@
-// LLM gateway on Node (built-in http/https only), the second gateway of
-// the upstream group, shaped like the express + axios gateways found in
-// the field:
+// LLM gateway on Node (built-in http/https only):
 //
 //     /usr/bin/node gateway_node.js PORT LOG CAFILE HOST=PORT [HOST=PORT...]
 //
-// Same API, arguments and log records as gateway.py (see its docstring),
-// with these differences, each one a way the exporter has been fooled:
-// - upstream calls go through one https.Agent with keep-alive (at most
-//   MAX_SOCKETS connections per host, so calls of different models share
-//   connections) that closes a connection idle for IDLE_MS
-//   (E2E_GATEWAY_IDLE_MS, default 1000);
-// - each upstream request is written in two writes, the head first
-//   (flushHeaders), then the JSON body;
-// - streamed answers carry no Content-Type at all, and every upstream
-//   event is re-serialised (its JSON gets a "gateway" member), so that no
-//   event the gateway writes has the bytes of one it read.
-// Records also carry `local_port`: the upstream connection the call used.
+// Same API, arguments and log records as gateway.py (see its docstring);
+// records also carry `local_port`, the upstream connection the call used.
+// Upstream calls go through one keep-alive https.Agent (OpenSSL inside the
+// node binary). E2E_GATEWAY_STYLE picks how it behaves:
+// - `relay` (default): streams typed text/event-stream, upstream events
+//   relayed byte for byte, each request in one write, pooled connections
+//   kept while the provider keeps them;
+// - `axios`: the express + axios gateways found in the field, each trait a
+//   way the exporter has been fooled: at most 2 connections per host (calls
+//   of different models share them), each request written head first
+//   (flushHeaders) and body second, connections idle for
+//   E2E_GATEWAY_IDLE_MS (default 1000) closed, streams answered without
+//   any Content-Type and every event re-serialised (its JSON gets a
+//   "gateway" member), so that no event written has the bytes of one read.
 'use strict';
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
 const tls = require('tls');
 
-const MAX_SOCKETS = 2;
-const IDLE_MS = parseInt(process.env.E2E_GATEWAY_IDLE_MS || '1000', 10);
+const STYLES = {
+  relay: { maxSockets: 100, idleMs: 0, typed: true, rewrite: false, splitHead: false },
+  axios: { maxSockets: 2, idleMs: 1000, typed: false, rewrite: true, splitHead: true },
+};
+const STYLE = STYLES[process.env.E2E_GATEWAY_STYLE || 'relay'];
+const IDLE_MS = parseInt(process.env.E2E_GATEWAY_IDLE_MS || String(STYLE.idleMs), 10);
 const DEFAULT_TIMEOUT_MS = 10000;
 const TIMEOUT_STATUSES = [408, 504];
 const upstreams = {}; // host -> port
@@ -82,7 +86,9 @@ function reserialise(lines) {
 function relay(up, res, rec) {
   let pending = '';
   let lines = [];
-  res.writeHead(200, { 'Cache-Control': 'no-cache' }); // no Content-Type
+  const headers = { 'Cache-Control': 'no-cache' };
+  if (STYLE.typed) headers['Content-Type'] = 'text/event-stream';
+  res.writeHead(200, headers);
   up.setEncoding('utf8');
   up.on('data', (text) => {
     pending += text;
@@ -97,7 +103,7 @@ function relay(up, res, rec) {
       if (!lines.length) continue;
       if (rec.t_first_data === null && lines.some((l) => l.startsWith('data:'))) rec.t_first_data = now();
       rec.events++;
-      res.write(reserialise(lines).join('\n') + '\n\n');
+      res.write((STYLE.rewrite ? reserialise(lines) : lines).join('\n') + '\n\n');
       lines = [];
     }
   });
@@ -166,9 +172,13 @@ function chat(req, res, body) {
     if (!res.headersSent) errorAnswer(res, rec);
   });
   up.on('finish', () => { rec.t_written = now(); });
-  up.flushHeaders();
-  up.write(payload);
-  up.end();
+  if (STYLE.splitHead) {
+    up.flushHeaders();
+    up.write(payload);
+    up.end();
+  } else {
+    up.end(payload);
+  }
 }
 
 function route(req, res) {
@@ -192,7 +202,7 @@ function main() {
     upstreams[arg.slice(0, eq)] = parseInt(arg.slice(eq + 1), 10);
   }
   logFd = fs.openSync(logfile, 'a');
-  agent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS, timeout: IDLE_MS,
+  agent = new https.Agent({ keepAlive: true, maxSockets: STYLE.maxSockets, timeout: IDLE_MS,
     ca: fs.readFileSync(cafile) });
   http.createServer(route).listen(parseInt(port, 10), '127.0.0.1');
 }
