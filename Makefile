@@ -30,7 +30,7 @@ PURE_SRCS := user/http_head.c user/chunked.c user/sse.c user/path_norm.c \
 	     user/strbuf.c user/metrics.c user/proc.c user/config.c user/log.c \
 	     user/usage_scan.c user/provider.c user/breaker.c \
 	     user/metrics_upstream.c user/correlate.c user/upstream.c user/json_skip.c \
-	     user/held_write.c user/body_inflate.c user/tls_held.c \
+	     user/tentative_write.c user/body_inflate.c user/tls_held.c \
 	     user/version.c
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 ALL_USER  := $(wildcard user/*.c)

@@ -10,7 +10,7 @@
 
 #include "collector.h"
 #include "correlate.h"
-#include "held_write.h"
+#include "tentative_write.h"
 #include "log.h"
 #include "proc.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "held_write.h"
+#include "tentative_write.h"
 
 static struct data_event ev;
 

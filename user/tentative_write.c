@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "held_write.h"
+#include "tentative_write.h"
 
 static void append(struct held_write *h, const struct data_event *ev)
 {
