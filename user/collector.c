@@ -37,7 +37,7 @@ struct conn_entry {
 	uint64_t sys_fed;
 	uint8_t sys_dir;
 	bool sys_open;
-	struct held_write held; /* a TLS write that may be retried */
+	struct tentative_write tentative; /* a TLS write that may be retried */
 	/* sweeps that found the fd gone after the kernel saw it closed */
 	uint8_t sweeps_gone;
 };
@@ -166,7 +166,7 @@ static void entry_free(struct conn_entry *e)
 		upstream_call_release(e->up);
 	free(e->up);
 	free(e->http);
-	held_write_drop(&e->held);
+	tentative_write_drop(&e->tentative);
 	free(e);
 }
 
@@ -355,10 +355,10 @@ static void feed_bytes(struct conn_entry *e, const struct data_event *ev)
 		e->sys_open = false;
 }
 
-/* A held write went out: its bytes are parsed as the call they were. */
-static void commit_held(struct conn_entry *e)
+/* A tentative write went out: its bytes are parsed as the call they were. */
+static void commit_tentative(struct conn_entry *e)
 {
-	struct held_write *h = &e->held;
+	struct tentative_write *h = &e->tentative;
 
 	finish_syscall(e, h->ts);
 	if (carries_requests(e, h->dir))
@@ -367,26 +367,26 @@ static void commit_held(struct conn_entry *e)
 		http_conn_out(e->http, h->buf, h->len, h->ts);
 	if (h->ret > (int64_t)h->len)
 		skip(e, h->dir, h->ret - h->len, h->ts);
-	held_write_drop(h);
+	tentative_write_drop(h);
 }
 
 /* TLS writes made before the handshake finished wait for what follows
- * (held_write.h); a connection that ends first never sent them. Returns
+ * (tentative_write.h); a connection that ends first never sent them. Returns
  * true when ev was taken. */
 static bool hold_tentative(struct conn_entry *e, const struct data_event *ev)
 {
-	struct held_write *h = &e->held;
+	struct tentative_write *h = &e->tentative;
 
-	if (held_write_continue(h, ev))
+	if (tentative_write_continue(h, ev))
 		return true;
 	if (h->buf) {
-		if (held_write_retried_by(h, ev) ||
+		if (tentative_write_retried_by(h, ev) ||
 		    (ev->flags & (DATA_F_EOF | DATA_F_ERROR | DATA_F_CLOSING)))
-			held_write_drop(h);
+			tentative_write_drop(h);
 		else
-			commit_held(e);
+			commit_tentative(e);
 	}
-	return held_write_is_tentative(ev) && held_write_start(h, ev) == 0;
+	return tentative_write_is(ev) && tentative_write_start(h, ev) == 0;
 }
 
 /* http_conn's ends are named from the server's side: for a client

@@ -4,22 +4,22 @@
 
 #include "tentative_write.h"
 
-static void append(struct held_write *h, const struct data_event *ev)
+static void append(struct tentative_write *h, const struct data_event *ev)
 {
 	uint32_t n = ev->len;
 
-	if (ev->offset != h->len || h->len >= HELD_WRITE_MAX)
+	if (ev->offset != h->len || h->len >= TENTATIVE_WRITE_MAX)
 		return; /* a record lost in between: the rest counts as uncopied */
-	if (n > HELD_WRITE_MAX - h->len)
-		n = HELD_WRITE_MAX - h->len;
+	if (n > TENTATIVE_WRITE_MAX - h->len)
+		n = TENTATIVE_WRITE_MAX - h->len;
 	memcpy(h->buf + h->len, ev->data, n);
 	h->len += n;
 }
 
-int held_write_start(struct held_write *h, const struct data_event *ev)
+int tentative_write_start(struct tentative_write *h, const struct data_event *ev)
 {
-	held_write_drop(h);
-	h->buf = malloc(HELD_WRITE_MAX);
+	tentative_write_drop(h);
+	h->buf = malloc(TENTATIVE_WRITE_MAX);
 	if (!h->buf)
 		return -1;
 	h->ret = ev->ret;
@@ -29,15 +29,15 @@ int held_write_start(struct held_write *h, const struct data_event *ev)
 	return 0;
 }
 
-bool held_write_continue(struct held_write *h, const struct data_event *ev)
+bool tentative_write_continue(struct tentative_write *h, const struct data_event *ev)
 {
-	if (!h->buf || ev->seg == 0 || !held_write_is_tentative(ev) || ev->dir != h->dir)
+	if (!h->buf || ev->seg == 0 || !tentative_write_is(ev) || ev->dir != h->dir)
 		return false;
 	append(h, ev);
 	return true;
 }
 
-bool held_write_retried_by(const struct held_write *h, const struct data_event *ev)
+bool tentative_write_retried_by(const struct tentative_write *h, const struct data_event *ev)
 {
 	uint32_t n = h->len < ev->len ? h->len : ev->len;
 
@@ -46,7 +46,7 @@ bool held_write_retried_by(const struct held_write *h, const struct data_event *
 	       !memcmp(ev->data, h->buf, n);
 }
 
-void held_write_drop(struct held_write *h)
+void tentative_write_drop(struct tentative_write *h)
 {
 	free(h->buf);
 	memset(h, 0, sizeof(*h));

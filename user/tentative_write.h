@@ -8,8 +8,8 @@
  * the same bytes is its retry (the held one failed); anything else shows
  * it was sent. Until then its bytes wait here. Pure.
  */
-#ifndef SSE_HELD_WRITE_H
-#define SSE_HELD_WRITE_H
+#ifndef SSE_TENTATIVE_WRITE_H
+#define SSE_TENTATIVE_WRITE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,9 +17,9 @@
 
 #include "conn_event.h"
 
-#define HELD_WRITE_MAX 65536 /* the TLS hooks copy no more per call */
+#define TENTATIVE_WRITE_MAX 65536 /* the TLS hooks copy no more per call */
 
-struct held_write {
+struct tentative_write {
 	char *buf; /* NULL while nothing is held */
 	uint32_t len;
 	int64_t ret; /* the call's byte count: bytes past len were not copied */
@@ -28,20 +28,20 @@ struct held_write {
 };
 
 /* Whether ev is a record of a tentative write (the first one starts it). */
-static inline bool held_write_is_tentative(const struct data_event *ev)
+static inline bool tentative_write_is(const struct data_event *ev)
 {
 	return ev->flags & DATA_F_TENTATIVE;
 }
 
 /* Starts holding the write whose first record is ev; -1: out of memory. */
-int held_write_start(struct held_write *h, const struct data_event *ev);
+int tentative_write_start(struct tentative_write *h, const struct data_event *ev);
 
 /* True when ev is a later record of the held write (and keeps it). */
-bool held_write_continue(struct held_write *h, const struct data_event *ev);
+bool tentative_write_continue(struct tentative_write *h, const struct data_event *ev);
 
 /* True when ev is the first record of a write that repeats the held one. */
-bool held_write_retried_by(const struct held_write *h, const struct data_event *ev);
+bool tentative_write_retried_by(const struct tentative_write *h, const struct data_event *ev);
 
-void held_write_drop(struct held_write *h);
+void tentative_write_drop(struct tentative_write *h);
 
 #endif
