@@ -12,7 +12,8 @@
  * them to libssl.so.3 by program name, as user/tls_attach.c does the
  * exporter's (SSL_write and SSL_write_ex at entry only; SSL_read,
  * SSL_read_ex and SSL_do_handshake at entry and return, one return
- * program for both reads; SSL_shutdown and SSL_free at entry).
+ * program for both reads and BIO_f_ssl's read method; SSL_shutdown,
+ * SSL_free and BIO_f_ssl's write method at entry).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -79,5 +80,7 @@ EMPTY_UPROBE("uprobe", floor_ssl_handshake_enter)
 EMPTY_UPROBE("uretprobe", floor_ssl_handshake_exit)
 EMPTY_UPROBE("uprobe", floor_ssl_shutdown_enter)
 EMPTY_UPROBE("uprobe", floor_ssl_free_enter)
+EMPTY_UPROBE("uprobe", floor_bio_ssl_write_enter)
+EMPTY_UPROBE("uprobe", floor_bio_ssl_read_enter)
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

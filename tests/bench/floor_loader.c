@@ -51,8 +51,25 @@ static const struct {
     {"floor_ssl_handshake_exit", "SSL_do_handshake", true},
     {"floor_ssl_shutdown_enter", "SSL_shutdown", false},
     {"floor_ssl_free_enter", "SSL_free", false},
+    /* BIO_f_ssl's methods, found through its table (last: see bio_ssl_methods) */
+    {"floor_bio_ssl_write_enter", "BIO_f_ssl write method", false},
+    {"floor_bio_ssl_read_enter", "BIO_f_ssl read method", false},
+    {"floor_ssl_read_exit", "BIO_f_ssl read method", true},
 };
 #define N_SSL_PROBES (sizeof(ssl_probes) / sizeof(ssl_probes[0]))
+#define N_BIO_PROBES 3
+
+/* As user/tls_attach.c: bwrite and bread of BIO_f_ssl's bio_method_st. */
+static void bio_ssl_methods(const char *lib, size_t *off)
+{
+	static const size_t slots[2] = {16, 32};
+	size_t found[2] = {0, 0};
+	size_t *bio = off + N_SSL_PROBES - N_BIO_PROBES;
+
+	elf_method_funcs(lib, "BIO_f_ssl", 0x0207 /* BIO_TYPE_SSL */, slots, 2, found);
+	bio[0] = found[0];
+	bio[1] = bio[2] = found[1];
+}
 
 /* a libbpf link, or the fd of a uprobe_multi link */
 struct floor_link {
@@ -180,8 +197,9 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < N_SSL_PROBES; i++)
 		syms[i] = ssl_probes[i].sym;
-	if (elf_func_offsets(lib, syms, N_SSL_PROBES, off) < 0)
+	if (elf_func_offsets(lib, syms, N_SSL_PROBES - N_BIO_PROBES, off) < 0)
 		memset(off, 0, sizeof(off)); /* reported if a program needs them */
+	bio_ssl_methods(lib, off);
 	bpf_object__for_each_program(prog, obj)
 	{
 		struct bpf_link *link;
