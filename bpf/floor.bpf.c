@@ -9,7 +9,7 @@
  * one. Never loaded by the exporter.
  *
  * The uprobes have no target here: tests/bench/floor_loader.c attaches
- * them to libssl.so.3 by program name, as user/tls_attach.c does the
+ * them to libssl.so.3 by program name, as user/kernel/tls_attach.c does the
  * exporter's (SSL_write and SSL_write_ex at entry only; SSL_read,
  * SSL_read_ex and SSL_do_handshake at entry and return, one return
  * program for both reads and BIO_f_ssl's read method; SSL_shutdown,

@@ -12,11 +12,11 @@
 
 #include <bpf/libbpf.h>
 
-#include "caps.h"
-#include "collector.h"
-#include "http_server.h"
-#include "log.h"
-#include "version.h"
+#include "kernel/caps.h"
+#include "track/collector.h"
+#include "web/http_server.h"
+#include "core/log.h"
+#include "core/version.h"
 
 #define POLL_MS 100 /* records wait at most this long: no wakeup per event */
 

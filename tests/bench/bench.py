@@ -290,8 +290,8 @@ def build_tools():
     os.makedirs(OUT, exist_ok=True)
     # floor_loader resolves the OpenSSL symbols with the exporter's own code
     extra = {"floor_loader": ["-I" + os.path.join(ROOT, "user"),
-                              os.path.join(ROOT, "build", "user", "elf_sym.o"),
-                              os.path.join(ROOT, "build", "user", "uprobe_multi.o")],
+                              os.path.join(ROOT, "build", "user", "kernel", "elf_sym.o"),
+                              os.path.join(ROOT, "build", "user", "kernel", "uprobe_multi.o")],
              "loadgen": ["-lssl", "-lcrypto"]}
     for name in ("floor_loader", "loadgen"):
         src = os.path.join(ROOT, "tests", "bench", name + ".c")

@@ -10,9 +10,9 @@
  * Uprobe programs have no target in their section: those named in
  * ssl_probes[] below are attached to the OpenSSL functions of
  * $FLOOR_LIBSSL (default /usr/lib/x86_64-linux-gnu/libssl.so.3) the way
- * user/tls_attach.c attaches the exporter's (uprobe_multi links where the
+ * user/kernel/tls_attach.c attaches the exporter's (uprobe_multi links where the
  * kernel has them, one probe per function), offsets resolved by the
- * exporter's own user/elf_sym.c (libbpf 1.1 does not match versioned
+ * exporter's own user/kernel/elf_sym.c (libbpf 1.1 does not match versioned
  * names such as SSL_write@@OPENSSL_3.0.0).
  *
  * The object may have maps (tests/bench/experiments/ uses this to load
@@ -30,13 +30,13 @@
 
 #include <bpf/libbpf.h>
 
-#include "elf_sym.h"
-#include "uprobe_multi.h"
+#include "kernel/elf_sym.h"
+#include "kernel/uprobe_multi.h"
 
 #define MAX_LINKS   128
 #define DEFAULT_SSL "/usr/lib/x86_64-linux-gnu/libssl.so.3"
 
-/* As user/tls_attach.c: program, function, at its return. */
+/* As user/kernel/tls_attach.c: program, function, at its return. */
 static const struct {
 	const char *prog, *sym;
 	bool ret;
@@ -59,7 +59,7 @@ static const struct {
 #define N_SSL_PROBES (sizeof(ssl_probes) / sizeof(ssl_probes[0]))
 #define N_BIO_PROBES 3
 
-/* As user/tls_attach.c: bwrite and bread of BIO_f_ssl's bio_method_st. */
+/* As user/kernel/tls_attach.c: bwrite and bread of BIO_f_ssl's bio_method_st. */
 static void bio_ssl_methods(const char *lib, size_t *off)
 {
 	static const size_t slots[2] = {16, 32};

@@ -653,7 +653,7 @@ def case_health_degraded(fx):
 # /health rates, from a fresh exporter of one server
 # --------------------------------------------------------------------------
 
-HEALTH_SAMPLE_S = 5.0      # user/http_server.h: the rates' counter samples
+HEALTH_SAMPLE_S = 5.0      # user/web/http_server.h: the rates' counter samples
 
 
 def rps_changes(port, count, timeout):

@@ -320,7 +320,7 @@ def case_no_tls(fx):
 
 CAPS = {2: "CAP_DAC_READ_SEARCH", 19: "CAP_SYS_PTRACE", 21: "CAP_SYS_ADMIN", 38: "CAP_PERFMON",
         39: "CAP_BPF"}
-# user/caps.c: /proc of other processes needs these two for good; uprobes
+# user/kernel/caps.c: /proc of other processes needs these two for good; uprobes
 # on OpenSSL copies found after start need CAP_SYS_ADMIN (perf event),
 # CAP_PERFMON and CAP_BPF, kept only while scanning for them.
 KEEP_ALWAYS = {2, 19}

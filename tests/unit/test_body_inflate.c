@@ -10,8 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "body_inflate.h"
-#include "usage_scan.h"
+#include "proto/body_inflate.h"
+#include "llm/usage_scan.h"
 #include "compress.h"
 #include "split.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "breaker.h"
+#include "llm/breaker.h"
 
 #define S(x) ((uint64_t)(x)*1000000000ULL)
 

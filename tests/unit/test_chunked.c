@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "chunked.h"
+#include "proto/chunked.h"
 #include "split.h"
 
 #define SINK_MAX (1 << 20)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "histogram.h"
+#include "metrics/histogram.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

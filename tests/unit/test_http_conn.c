@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "http_conn.h"
+#include "proto/http_conn.h"
 
 #define REC_MAX 32
 

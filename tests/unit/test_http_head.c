@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "http_head.h"
+#include "proto/http_head.h"
 #include "split.h"
 
 #define REQ HTTP_HEAD_REQUEST

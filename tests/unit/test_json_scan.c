@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "json_scan.h"
+#include "proto/json_scan.h"
 #include "split.h"
 
 static struct json_scan S, other;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "label_cap.h"
+#include "metrics/label_cap.h"
 
 static void test_admits_up_to_max(void **state)
 {

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "histogram.h"
-#include "http_conn.h"
-#include "metrics.h"
+#include "metrics/histogram.h"
+#include "proto/http_conn.h"
+#include "metrics/metrics.h"
 
 #define N(a)  (sizeof(a) / sizeof((a)[0]))
 #define MS    1000000ull

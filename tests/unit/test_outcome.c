@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "outcome.h"
+#include "metrics/outcome.h"
 
 #define MS   1000000ull
 #define IDLE (30000 * MS)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "path_norm.h"
+#include "proto/path_norm.h"
 
 static char out[512];
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "proc.h"
+#include "ident/proc.h"
 
 /* Lines as the kernel prints them (tcp4_seq_show, tcp6_seq_show). */
 static const char tcp_header[] =

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "provider.h"
+#include "llm/provider.h"
 
 static struct provider_map M;
 

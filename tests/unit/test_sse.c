@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "sse.h"
+#include "proto/sse.h"
 
 #define EVENTS_MAX 64
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "tentative_write.h"
+#include "track/tentative_write.h"
 
 static struct data_event ev;
 

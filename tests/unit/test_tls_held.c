@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "tls_held.h"
+#include "track/tls_held.h"
 
 struct seen {
 	int n;

@@ -13,10 +13,10 @@
 #include <cmocka.h>
 
 #include "compress.h"
-#include "correlate.h"
-#include "metrics.h"
-#include "metrics_upstream.h"
-#include "upstream.h"
+#include "llm/correlate.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_upstream.h"
+#include "llm/upstream.h"
 
 static void test_corr_nothing_seen(void **state)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "usage_scan.h"
+#include "llm/usage_scan.h"
 #include "split.h"
 
 #define SSE  true

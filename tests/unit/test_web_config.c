@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests of the --web.config.file parser (exporter-toolkit format).
- * Not in PURE_SRCS: build with user/web_config.c -lmicrohttpd -lcrypt.
+ * Not in UNIT_OBJS: built with user/web/web_config.c -lmicrohttpd -lcrypt.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <microhttpd.h>
 
-#include "web_config.h"
+#include "web/web_config.h"
 
 #define HASH_ALICE "$2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze"
 #define HASH_BOB   "$2y$10$hLqFl9jSjoAAy95Z/zw8Ye8wkdMBM8c5Bn1ptYqP/AXyV0.oy0S8m"

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "log.h"
-#include "version.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/version.h"
 
 enum {
 	OPT_LISTEN = 256,

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
+#include "core/strbuf.h"
 
 void strbuf_init(struct strbuf *b)
 {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "ident/proc.h"
 
 #define TCP_ESTABLISHED 1
 #define TCP_CLOSE_WAIT	8

@@ -6,7 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "caps.h"
+#include "kernel/caps.h"
 
 /* /proc of other processes */
 #define KEEP_LOW (1u << CAP_SYS_PTRACE) | (1u << CAP_DAC_READ_SEARCH)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "elf_sym.h"
+#include "kernel/elf_sym.h"
 
 /* Symbol names may carry a version: "SSL_write@@OPENSSL_3.0.0". */
 static bool name_matches(const char *sym, const char *want)

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "conn_event.h"
-#include "tls_attach.h"
+#include "kernel/tls_attach.h"
 
 struct bpf_link;
 struct bpf_map;

@@ -8,7 +8,7 @@
 #include <linux/bpf.h>
 #include <bpf/btf.h>
 
-#include "uprobe_multi.h"
+#include "kernel/uprobe_multi.h"
 
 #define UPROBE_MULTI_RETURN 1U
 

@@ -4,7 +4,7 @@
  * last BREAKER_FAILURES_MAX failure times of the streak, not only the
  * last N, so that a larger N set at run time sees the streak as it is.
  */
-#include "breaker.h"
+#include "llm/breaker.h"
 
 #include <string.h>
 

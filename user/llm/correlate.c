@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "correlate.h"
+#include "llm/correlate.h"
 
 #define PROBES 4 /* slots an entry may sit in: a small bucket */
 

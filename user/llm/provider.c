@@ -4,7 +4,7 @@
  * compared as spans of the caller's string, so that a lookup copies
  * nothing but the label it writes.
  */
-#include "provider.h"
+#include "llm/provider.h"
 
 #include <stdbool.h>
 #include <stddef.h>

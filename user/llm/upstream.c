@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "upstream.h"
+#include "llm/upstream.h"
 
 static unsigned int bucket_of(uint32_t tgid)
 {

@@ -10,7 +10,7 @@
  * tree. Containers deeper than USAGE_DEPTH_MAX are skipped by counting
  * brackets, so memory is fixed however deep the body nests.
  */
-#include "usage_scan.h"
+#include "llm/usage_scan.h"
 
 #include <string.h>
 

@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json_skip.h"
+#include "proto/json_skip.h"
 
 /* Larger values are not token counts: treated as not seen. */
 #define USAGE_TOKENS_MAX (1ULL << 40)

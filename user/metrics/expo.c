@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "expo.h"
+#include "metrics/expo.h"
 
 static const char *type_name(enum metric_type t)
 {

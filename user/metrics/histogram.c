@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "histogram.h"
+#include "metrics/histogram.h"
 
 size_t histogram_bucket(const double *bounds, size_t n, double v)
 {

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "label_cap.h"
+#include "metrics/label_cap.h"
 
 #define TABLE_SIZE 1024
 

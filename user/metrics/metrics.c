@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "outcome.h"
+#include "metrics/metrics.h"
+#include "metrics/outcome.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

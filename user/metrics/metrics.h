@@ -6,11 +6,11 @@
 #ifndef SSE_METRICS_H
 #define SSE_METRICS_H
 
-#include "breaker.h"
-#include "http_conn.h"
-#include "label_cap.h"
-#include "metrics_upstream.h"
-#include "registry.h"
+#include "llm/breaker.h"
+#include "proto/http_conn.h"
+#include "metrics/label_cap.h"
+#include "metrics/metrics_upstream.h"
+#include "metrics/registry.h"
 
 #define METRICS_BREAKERS_MAX 256
 #define METRICS_TTFC_BUCKETS 16

@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "metrics_upstream.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_upstream.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

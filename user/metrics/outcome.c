@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stddef.h>
 
-#include "outcome.h"
+#include "metrics/outcome.h"
 
 bool exchange_is_sse(const struct http_exchange *x)
 {

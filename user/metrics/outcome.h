@@ -7,7 +7,7 @@
 #ifndef SSE_OUTCOME_H
 #define SSE_OUTCOME_H
 
-#include "http_conn.h"
+#include "proto/http_conn.h"
 
 struct outcome {
 	const char *status;	/* success, failure, rate_limited, client_closed, timeout */

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "histogram.h"
-#include "registry.h"
+#include "metrics/histogram.h"
+#include "metrics/registry.h"
 
 #define TABLE_SIZE 256
 

@@ -8,7 +8,7 @@
  * state is allocated with the first two body bytes and freed as soon as
  * decoding stops, and by body_inflate_end otherwise.
  */
-#include "body_inflate.h"
+#include "proto/body_inflate.h"
 
 #include <limits.h>
 #include <string.h>

@@ -8,8 +8,8 @@
  * allows. All state lives in the decoder, so any split of the input gives
  * the same result and the same data bytes.
  */
-#include "ascii.h"
-#include "chunked.h"
+#include "core/ascii.h"
+#include "proto/chunked.h"
 
 #include <string.h>
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <string.h>
 
-#include "ascii.h"
-#include "http_conn.h"
-#include "path_norm.h"
+#include "core/ascii.h"
+#include "proto/http_conn.h"
+#include "proto/path_norm.h"
 
 static void copy_str(char *dst, size_t size, const char *src)
 {

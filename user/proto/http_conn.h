@@ -13,10 +13,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chunked.h"
-#include "http_head.h"
-#include "json_scan.h"
-#include "sse.h"
+#include "proto/chunked.h"
+#include "proto/http_head.h"
+#include "proto/json_scan.h"
+#include "proto/sse.h"
 
 #define HTTP_PATH_LABEL_MAX 128
 #define HTTP_PIPELINE_MAX   8

@@ -12,7 +12,7 @@
  * bytes are kept. Header field lines are collected in h->line and looked
  * at once complete; a line that does not fit is skipped.
  */
-#include "http_head.h"
+#include "proto/http_head.h"
 
 #include <string.h>
 #include <strings.h>

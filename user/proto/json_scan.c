@@ -9,8 +9,8 @@
  * one byte at a time and keeps everything it needs in the struct, so the
  * result is the same for any split of the body.
  */
-#include "ascii.h"
-#include "json_scan.h"
+#include "core/ascii.h"
+#include "proto/json_scan.h"
 
 #include <string.h>
 

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json_skip.h"
+#include "proto/json_skip.h"
 
 #define JSON_MODEL_MAX 64
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "json_skip.h"
+#include "proto/json_skip.h"
 
 void json_skip_start(struct json_skip *k)
 {

@@ -7,7 +7,7 @@
  * aim at the ids that explode label cardinality (numeric ids, UUIDs,
  * hashes, opaque tokens) while leaving words like "v1" or "completions".
  */
-#include "path_norm.h"
+#include "proto/path_norm.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <string.h>
 
-#include "sse.h"
+#include "proto/sse.h"
 
 void sse_splitter_init(struct sse_splitter *s)
 {

@@ -8,11 +8,11 @@
 
 #include <bpf/bpf.h>
 
-#include "collector.h"
-#include "correlate.h"
-#include "tentative_write.h"
-#include "log.h"
-#include "proc.h"
+#include "track/collector.h"
+#include "llm/correlate.h"
+#include "track/tentative_write.h"
+#include "core/log.h"
+#include "ident/proc.h"
 
 #define TABLE_SIZE    16384
 #define ADOPT_ID_BASE (1ull << 62) /* kernel ids count up from 1 */

@@ -10,12 +10,12 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "loader.h"
-#include "metrics.h"
-#include "provider.h"
-#include "tls_held.h"
-#include "upstream.h"
+#include "core/config.h"
+#include "kernel/loader.h"
+#include "metrics/metrics.h"
+#include "llm/provider.h"
+#include "track/tls_held.h"
+#include "llm/upstream.h"
 
 struct conn_entry;
 

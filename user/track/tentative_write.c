@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tentative_write.h"
+#include "track/tentative_write.h"
 
 static void append(struct tentative_write *h, const struct data_event *ev)
 {

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tls_held.h"
+#include "track/tls_held.h"
 
 /* A held write is one SSL_write: the kernel copies at most 16 records. */
 #define SLOT_BYTES_MAX (20 * (sizeof(uint32_t) + sizeof(struct data_event)))

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "expo.h"
-#include "http_server.h"
-#include "log.h"
-#include "web_config.h"
-#include "version.h"
+#include "metrics/expo.h"
+#include "web/http_server.h"
+#include "core/log.h"
+#include "web/web_config.h"
+#include "core/version.h"
 
 static double mono_seconds(void)
 {

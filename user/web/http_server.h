@@ -6,9 +6,9 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "config.h"
-#include "loader.h"
-#include "metrics.h"
+#include "core/config.h"
+#include "kernel/loader.h"
+#include "metrics/metrics.h"
 
 #define HEALTH_WINDOW 13 /* samples 5 s apart: one minute of rates */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "web_config.h"
+#include "web/web_config.h"
 
 #define USERS_MAX 32
 
