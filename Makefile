@@ -43,8 +43,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all run test unit e2e bench deps clean format check-format check-layers FORCE
-# skeletons and BPF objects are kept, not deleted as intermediates
+# skeletons and BPF objects are kept, not deleted as intermediates; a
+# target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
+.DELETE_ON_ERROR:
 all: $(BUILD)/sse_exporter
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*.h bpf/*.h) | $(BUILD)

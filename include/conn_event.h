@@ -111,6 +111,7 @@ struct open_event {
 	__s32 err; /* EV_CONNECT_FAIL: -errno, or 0 when reset while connecting */
 	__u32 pad;
 	char comm[16]; /* the owner may be gone before user space looks in /proc */
+	__u32 pad_end;
 };
 
 struct close_event {
@@ -169,5 +170,23 @@ enum counter_idx {
 	CNT_TLS_UNMAPPED,    /* TLS plaintext whose socket was not known: dropped */
 	CNT_MAX,
 };
+
+/* Both compilers must lay every record out alike: sizes, and the offsets
+ * user space reads records by. A change here is a change of the contract. */
+#define SSE_LAYOUT(type, size) _Static_assert(sizeof(struct type) == (size), #type " layout")
+SSE_LAYOUT(conn_key, 8);
+SSE_LAYOUT(conn_info, 40);
+SSE_LAYOUT(event_hdr, 24);
+SSE_LAYOUT(conn_addr, 20);
+SSE_LAYOUT(open_event, 120);
+SSE_LAYOUT(close_event, 32);
+SSE_LAYOUT(exit_event, 24);
+SSE_LAYOUT(exec_event, 24);
+SSE_LAYOUT(sock_state_event, 32);
+SSE_LAYOUT(tls_link_event, 40);
+SSE_LAYOUT(data_event, 48 + CAPTURE_SEG_MAX);
+_Static_assert(__builtin_offsetof(struct open_event, comm) == 100, "open_event layout");
+_Static_assert(__builtin_offsetof(struct data_event, data) == 48, "data_event layout");
+#undef SSE_LAYOUT
 
 #endif

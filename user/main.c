@@ -3,6 +3,7 @@
  * sse_exporter: loads the eBPF programs, turns what they see into
  * Prometheus metrics, serves them, and detaches on SIGTERM or SIGINT.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,8 +70,20 @@ static void scan_tls(struct collector *col)
 	}
 }
 
+/* A failure that repeats every loop is told once: the loop goes on (the
+ * next round may succeed) and the log stays readable. */
+static void log_once(bool *told, const char *what, int err)
+{
+	if (*told)
+		return;
+	*told = true;
+	log_error("%s: %s (not repeated)", what, strerror(-err));
+}
+
 static void run(struct collector *col, struct http_server *srv, struct ring_buffer *rb)
 {
+	bool warned_wait = false, warned_consume = false;
+	int consumed;
 	double next_refresh = 0, next_sweep = 0, next_sample = 0;
 	double next_tls = mono_seconds() + col->cfg->tls_scan_interval_s;
 
@@ -82,10 +95,13 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 
 		/* wait unlocked, so scrapes are served meanwhile; then one lock
 		 * for the whole batch, not one per record */
-		epoll_wait(efd, &ev, 1, POLL_MS);
+		if (epoll_wait(efd, &ev, 1, POLL_MS) < 0 && errno != EINTR)
+			log_once(&warned_wait, "waiting for the ring buffer", -errno);
 		pthread_mutex_lock(col->lock);
-		ring_buffer__consume(rb);
+		consumed = ring_buffer__consume(rb);
 		pthread_mutex_unlock(col->lock);
+		if (consumed < 0)
+			log_once(&warned_consume, "reading the ring buffer", consumed);
 		now = mono_seconds();
 		if (now >= next_refresh) {
 			collector_refresh_self(col);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,7 +113,7 @@ static int parse_addr(const char *hex, struct conn_addr *a)
 
 	if (len != 8 && len != 32)
 		return -1;
-	a->family = len == 8 ? 2 /* AF_INET */ : 10 /* AF_INET6 */;
+	a->family = len == 8 ? AF_INET : AF_INET6;
 	for (size_t w = 0; w < len / 8; w++) {
 		char word[9];
 		uint32_t v;

@@ -81,11 +81,11 @@ static void provider_by_addr(const struct upstream_index *idx, const struct conn
 			return;
 		}
 	}
-	if (!inet_ntop(a->family == 10 ? AF_INET6 : AF_INET, a->addr, ip, sizeof(ip))) {
+	if (!inet_ntop(a->family == AF_INET6 ? AF_INET6 : AF_INET, a->addr, ip, sizeof(ip))) {
 		snprintf(out, PROVIDER_NAME_MAX, "unknown");
 		return;
 	}
-	snprintf(host, sizeof(host), a->family == 10 ? "[%s]:%u" : "%s:%u", ip, a->port);
+	snprintf(host, sizeof(host), a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
 	provider_name(idx->providers, host, out);
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,7 +523,7 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	struct conn_entry *e = find(c, ev->h.conn_id);
 	enum http_end why;
 
-	if (e && e->info.role == ROLE_CLIENT && ev->oldstate == 2 /* TCP_SYN_SENT */) {
+	if (e && e->info.role == ROLE_CLIENT && ev->oldstate == TCP_SYN_SENT) {
 		upstream_connect_failed(&c->upstreams, e->key.tgid, e->service, &e->remote,
 					ev->h.ts_ns);
 		return;
@@ -531,13 +532,13 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 		return;
 	/* A provider's FIN may come before its last bytes are read: for a
 	 * client the read of EOF tells, not the FIN. */
-	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */ && e->info.role == ROLE_CLIENT) {
+	if (ev->newstate == TCP_CLOSE_WAIT && e->info.role == ROLE_CLIENT) {
 		e->peer_fin = true;
 		return;
 	}
-	if (ev->newstate == 8 /* TCP_CLOSE_WAIT */)
+	if (ev->newstate == TCP_CLOSE_WAIT)
 		why = HTTP_END_PEER_CLOSED;
-	else if (ev->oldstate == 1 /* ESTABLISHED */ || ev->oldstate == 8)
+	else if (ev->oldstate == TCP_ESTABLISHED || ev->oldstate == TCP_CLOSE_WAIT)
 		why = HTTP_END_RESET;
 	else
 		return;
