@@ -16,6 +16,7 @@
 #include "kernel/caps.h"
 #include "track/collector.h"
 #include "web/http_server.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/version.h"
 
@@ -27,14 +28,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
-}
-
-static double mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void set_build_info(struct metrics *m)

@@ -3,6 +3,13 @@
 #ifndef SSE_ASCII_H
 #define SSE_ASCII_H
 
+#include <stdbool.h>
+
+static inline bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 /* Value of a hex digit, or -1. */
 static inline int hex_value(unsigned char c)
 {

@@ -174,8 +174,8 @@ static const char *path_of(struct metrics *m, const char *service, const struct 
 	return label_cap_admit(&m->paths, service, x->req.path, at_end);
 }
 
-static const char *model_of(struct metrics *m, const char *service, const struct http_exchange *x,
-			    bool at_end)
+const char *metrics_model_label(struct metrics *m, const char *service,
+				const struct http_exchange *x, bool at_end)
 {
 	if (!x->has_request || !x->req.model[0])
 		return "unknown";
@@ -259,10 +259,10 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 	if (prev_event)
 		series_observe(m->sse_gap, st->gap, seconds(ts - prev_event));
 	else if (x->has_request && x->req.complete)
-		metric_observe(
-		    m->sse_ttfc,
-		    (const char *const[]){service, st->path, model_of(m, service, x, LOOKUP)},
-		    seconds(ts - x->req.t_last));
+		metric_observe(m->sse_ttfc,
+			       (const char *const[]){service, st->path,
+						     metrics_model_label(m, service, x, LOOKUP)},
+			       seconds(ts - x->req.t_last));
 }
 
 static void stage(struct metrics *m, const char *service, const char *name, uint64_t from,
@@ -299,8 +299,8 @@ static void end_sse(struct metrics *m, const char *service, const char *path,
 	outcome_classify(x, why, ts, m->cfg.idle_ns, &o);
 	snprintf(code, sizeof(code), "%d", x->responded ? x->status : 0);
 	metric_add(m->sse_requests,
-		   (const char *const[]){service, path, model_of(m, service, x, AT_END), provider,
-					 o.status, code},
+		   (const char *const[]){service, path, metrics_model_label(m, service, x, AT_END),
+					 provider, o.status, code},
 		   1);
 	if (x->has_request)
 		metric_observe(m->sse_request_duration, (const char *const[]){service, path},

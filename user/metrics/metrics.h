@@ -90,6 +90,10 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts);
 
+/* The `model` label of an exchange (capped; "unknown" without one). */
+const char *metrics_model_label(struct metrics *m, const char *service,
+				const struct http_exchange *x, bool at_end);
+
 /* Correlation named the stream's provider: held events are counted. */
 void metrics_stream_provider(struct metrics *m, const char *service, struct metrics_stream *st,
 			     const char *provider);

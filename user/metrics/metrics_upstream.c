@@ -113,14 +113,6 @@ static const char *provider_label(struct metrics *m, const char *service, const 
 	return label_cap_admit(&m->providers, service, provider, at_end);
 }
 
-static const char *model_label(struct metrics *m, const char *service,
-			       const struct http_exchange *x, bool at_end)
-{
-	if (!x->has_request || !x->req.model[0])
-		return "unknown";
-	return label_cap_admit(&m->models, service, x->req.model, at_end);
-}
-
 static struct breaker_slot *breaker_of(struct metrics *m, const char *service, const char *provider)
 {
 	struct breaker_slot *s;
@@ -174,7 +166,7 @@ void metrics_upstream_first_chunk(struct metrics *m, const char *service, const 
 		return;
 	metric_observe(m->up_ttfc,
 		       (const char *const[]){service, provider_label(m, service, provider, false),
-					     model_label(m, service, x, false)},
+					     metrics_model_label(m, service, x, false)},
 		       seconds(ts - x->req.t_last));
 }
 
@@ -205,7 +197,7 @@ void metrics_upstream_end(struct metrics *m, const char *service, const char *pr
 		return;
 	}
 	p = provider_label(m, service, provider, true);
-	model = model_label(m, service, x, true);
+	model = metrics_model_label(m, service, x, true);
 	metric_add(m->up_requests, (const char *const[]){service, p, model, status_names[o.status]},
 		   1);
 	if (x->responded && x->req.complete && ts >= x->req.t_last)

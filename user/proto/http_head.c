@@ -12,6 +12,7 @@
  * bytes are kept. Header field lines are collected in h->line and looked
  * at once complete; a line that does not fit is skipped.
  */
+#include "core/ascii.h"
 #include "proto/http_head.h"
 
 #include <string.h>
@@ -37,11 +38,6 @@ struct span {
 	const char *p;
 	size_t n;
 };
-
-static bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
 
 static bool is_ows(unsigned char c)
 {

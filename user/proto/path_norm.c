@@ -7,6 +7,7 @@
  * aim at the ids that explode label cardinality (numeric ids, UUIDs,
  * hashes, opaque tokens) while leaving words like "v1" or "completions".
  */
+#include "core/ascii.h"
 #include "proto/path_norm.h"
 
 #include <stdbool.h>
@@ -35,11 +36,6 @@ static void put_str(struct out *o, const char *s)
 {
 	while (*s)
 		put(o, *s++);
-}
-
-static bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
 }
 
 static bool is_hex(unsigned char c)

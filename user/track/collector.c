@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "track/collector.h"
+#include "core/clock.h"
 #include "llm/correlate.h"
 #include "track/tentative_write.h"
 #include "core/log.h"
@@ -42,14 +43,6 @@ struct conn_entry {
 	/* sweeps that found the fd gone after the kernel saw it closed */
 	uint8_t sweeps_gone;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* ---- http_conn callbacks: a connection's exchanges become metrics ---- */
 
@@ -682,7 +675,7 @@ static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry
 	struct conn_info info = {
 	    .id = c->next_adopt_id,
 	    .ino = t->inode,
-	    .open_ns = now_ns(),
+	    .open_ns = mono_ns(),
 	    .lport = t->lport,
 	    .rport = t->rport,
 	    .role = accepted ? ROLE_SERVER : ROLE_CLIENT,
@@ -737,7 +730,7 @@ static bool closed_unseen(struct collector *c, struct conn_entry *e)
 
 void collector_sweep(struct collector *c)
 {
-	uint64_t ts = now_ns();
+	uint64_t ts = mono_ns();
 
 	pthread_mutex_lock(c->lock);
 	for (size_t i = 0; i < c->table_size; i++) {
@@ -785,6 +778,6 @@ void collector_refresh_self(struct collector *c)
 	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
 	refresh_maps(c);
 	metrics_sync_caps(c->m);
-	metrics_breakers_refresh(c->m, now_ns());
+	metrics_breakers_refresh(c->m, mono_ns());
 	pthread_mutex_unlock(c->lock);
 }

@@ -11,15 +11,8 @@
 #include "web/http_server.h"
 #include "core/log.h"
 #include "web/web_config.h"
+#include "core/clock.h"
 #include "core/version.h"
-
-static double mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static double family_sum(const struct family *f, const char *label, const char *skip_value)
 {
