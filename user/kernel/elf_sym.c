@@ -142,6 +142,33 @@ static GElf_Addr pointer_at(Elf *elf, int fd, GElf_Addr addr)
 	return v;
 }
 
+/* path as an ELF file (elf_end() and close() it), or NULL with *fd -1. */
+static Elf *elf_open(const char *path, int *fd)
+{
+	Elf *elf;
+
+	*fd = -1;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return NULL;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return NULL;
+	elf = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF)
+		return elf;
+	if (elf)
+		elf_end(elf);
+	close(*fd);
+	*fd = -1;
+	return NULL;
+}
+
+static void elf_close(Elf *elf, int fd)
+{
+	elf_end(elf);
+	close(fd);
+}
+
 int elf_method_funcs(const char *path, const char *getter, int type, const size_t *slots, size_t n,
 		     size_t *offsets)
 {
@@ -151,28 +178,18 @@ int elf_method_funcs(const char *path, const char *getter, int type, const size_
 	Elf *elf;
 
 	memset(offsets, 0, n * sizeof(*offsets));
-	if (elf_version(EV_CURRENT) == EV_NONE)
+	elf = elf_open(path, &fd);
+	if (!elf)
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
-		found = -1;
-		goto out;
-	}
-	if (eh.e_machine == EM_X86_64)
+	if (gelf_getehdr(elf, &eh) && eh.e_machine == EM_X86_64)
 		table = returned_address(elf, fd, func_addr(elf, getter));
-	if (!table || !read_at(fd, segment_offset(elf, table, false), &t, sizeof(t)) || t != type)
-		goto out;
-	for (size_t k = 0; k < n; k++) {
-		offsets[k] = vaddr_to_offset(elf, pointer_at(elf, fd, table + slots[k]));
-		found += offsets[k] != 0;
+	if (table && read_at(fd, segment_offset(elf, table, false), &t, sizeof(t)) && t == type) {
+		for (size_t k = 0; k < n; k++) {
+			offsets[k] = vaddr_to_offset(elf, pointer_at(elf, fd, table + slots[k]));
+			found += offsets[k] != 0;
+		}
 	}
-out:
-	if (elf)
-		elf_end(elf);
-	close(fd);
+	elf_close(elf, fd);
 	return found;
 }
 
@@ -184,25 +201,15 @@ int elf_func_offsets(const char *path, const char *const *names, size_t n, size_
 	Elf *elf;
 
 	memset(offsets, 0, n * sizeof(*offsets));
-	if (elf_version(EV_CURRENT) == EV_NONE)
+	elf = elf_open(path, &fd);
+	if (!elf)
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		found = -1;
-		goto out;
-	}
 	while ((scn = elf_nextscn(elf, scn)))
 		if (gelf_getshdr(scn, &sh) &&
 		    (sh.sh_type == SHT_DYNSYM || sh.sh_type == SHT_SYMTAB))
 			scan_section(elf, scn, &sh, names, n, offsets);
 	for (size_t k = 0; k < n; k++)
 		found += offsets[k] != 0;
-out:
-	if (elf)
-		elf_end(elf);
-	close(fd);
+	elf_close(elf, fd);
 	return found;
 }
