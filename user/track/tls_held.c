@@ -4,8 +4,12 @@
 
 #include "track/tls_held.h"
 
+/* Records are kept one after another, each behind its size and padded,
+ * so that every one stays aligned for struct data_event. */
+#define REC_HEAD	sizeof(uint64_t)
+#define REC_SPACE(size) (REC_HEAD + (((size) + 7) & ~(size_t)7))
 /* A held write is one SSL_write: the kernel copies at most 16 records. */
-#define SLOT_BYTES_MAX (20 * (sizeof(uint32_t) + sizeof(struct data_event)))
+#define SLOT_BYTES_MAX (20 * REC_SPACE(sizeof(struct data_event)))
 
 void tls_held_init(struct tls_held *h)
 {
@@ -54,7 +58,7 @@ static struct tls_held_slot *slot_for(struct tls_held *h, uint32_t tgid, uint64_
 void tls_held_add(struct tls_held *h, const struct data_event *ev, size_t size)
 {
 	struct tls_held_slot *s = slot_for(h, ev->h.tgid, ev->h.conn_id);
-	uint32_t n = size;
+	uint64_t n = size;
 	size_t need;
 
 	if (!s->ssl) {
@@ -62,7 +66,7 @@ void tls_held_add(struct tls_held *h, const struct data_event *ev, size_t size)
 		s->ssl = ev->h.conn_id;
 		s->ts = ev->h.ts_ns;
 	}
-	need = s->len + sizeof(n) + size;
+	need = s->len + REC_SPACE(size);
 	if (need > SLOT_BYTES_MAX) {
 		slot_drop(h, s);
 		return;
@@ -78,8 +82,8 @@ void tls_held_add(struct tls_held *h, const struct data_event *ev, size_t size)
 		s->buf = p;
 		s->cap = cap;
 	}
-	memcpy(s->buf + s->len, &n, sizeof(n));
-	memcpy(s->buf + s->len + sizeof(n), ev, size);
+	memcpy(s->buf + s->len, &n, REC_HEAD);
+	memcpy(s->buf + s->len + REC_HEAD, ev, size);
 	s->len = need;
 }
 
@@ -93,17 +97,17 @@ size_t tls_held_take(struct tls_held *h, uint32_t tgid, uint64_t ssl, uint64_t c
 
 		if (s->ssl != ssl || s->tgid != tgid)
 			continue;
-		for (size_t off = 0; off + sizeof(uint32_t) <= s->len; count++) {
+		for (size_t off = 0; off + REC_HEAD <= s->len; count++) {
 			struct data_event *ev;
-			uint32_t n;
+			uint64_t n;
 
-			memcpy(&n, s->buf + off, sizeof(n));
-			ev = (struct data_event *)(s->buf + off + sizeof(n));
+			memcpy(&n, s->buf + off, REC_HEAD);
+			ev = (struct data_event *)(s->buf + off + REC_HEAD);
 			ev->h.conn_id = conn_id;
 			ev->fd = fd;
 			ev->flags &= ~DATA_F_HELD;
 			fn(ctx, ev, n);
-			off += sizeof(n) + n;
+			off += REC_SPACE(n);
 		}
 		slot_clear(s);
 	}

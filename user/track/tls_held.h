@@ -22,7 +22,7 @@ struct tls_held_slot {
 	uint32_t tgid;
 	uint64_t ssl; /* 0: free */
 	uint64_t ts;  /* of its first record */
-	char *buf;    /* records, each a uint32_t size then the record */
+	char *buf;    /* records, each after its size, 8-byte aligned */
 	size_t len, cap;
 };
 
