@@ -167,26 +167,28 @@ static __always_inline struct ssl_link *ssl_link_checked(void *ctx, __u64 ssl)
 	return bpf_map_lookup_elem(&ssl_links, &k);
 }
 
-/* The tracked TLS connection behind an SSL object, or NULL. */
-static __always_inline struct conn_info *ssl_conn(__s32 fd)
+/* The tracked TLS connection behind an SSL object, or NULL. A call's
+ * plaintext (counted) names untracked sockets too: a socket BIO names
+ * sockets nobody tracks (not selected, or the conns map was full), whose
+ * calls count as unattributed, as before their socket could be named. */
+static __always_inline struct conn_info *tls_conn_of(__s32 fd, bool count_untracked)
 {
 	struct conn_key key = current_key(fd);
 	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
 
+	if (!info && count_untracked)
+		count(CNT_TLS_UNMAPPED, 1);
 	return info && info->proto == PROTO_TLS ? info : NULL;
 }
 
-/* The same for a call's plaintext: a socket BIO names sockets nobody
- * tracks too (not selected, or the conns map was full), whose calls count
- * as unattributed, as they did before their socket could be named. */
+static __always_inline struct conn_info *ssl_conn(__s32 fd)
+{
+	return tls_conn_of(fd, false);
+}
+
 static __always_inline struct conn_info *ssl_data_conn(__s32 fd)
 {
-	struct conn_key key = current_key(fd);
-	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
-
-	if (!info)
-		count(CNT_TLS_UNMAPPED, 1);
-	return info && info->proto == PROTO_TLS ? info : NULL;
+	return tls_conn_of(fd, true);
 }
 
 /* Copy state of one plaintext buffer, on the stack: a uprobe program can

@@ -308,6 +308,15 @@ static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct
 	return false;
 }
 
+/* Bytes of one direction to the parser. */
+static void feed(struct conn_entry *e, uint8_t dir, const char *buf, size_t len, uint64_t ts)
+{
+	if (carries_requests(e, dir))
+		http_conn_in(e->http, buf, len, ts);
+	else
+		http_conn_out(e->http, buf, len, ts);
+}
+
 static void skip(struct conn_entry *e, uint8_t dir, uint64_t n, uint64_t ts)
 {
 	if (carries_requests(e, dir))
@@ -340,10 +349,7 @@ static void feed_bytes(struct conn_entry *e, const struct data_event *ev)
 		return;
 	if (ev->offset > e->sys_fed)
 		skip(e, ev->dir, ev->offset - e->sys_fed, ts);
-	if (carries_requests(e, ev->dir))
-		http_conn_in(e->http, ev->data, ev->len, ts);
-	else
-		http_conn_out(e->http, ev->data, ev->len, ts);
+	feed(e, ev->dir, ev->data, ev->len, ts);
 	e->sys_fed = ev->offset + ev->len;
 	if (e->sys_fed >= (uint64_t)ev->ret)
 		e->sys_open = false;
@@ -355,10 +361,7 @@ static void commit_tentative(struct conn_entry *e)
 	struct tentative_write *h = &e->tentative;
 
 	finish_syscall(e, h->ts);
-	if (carries_requests(e, h->dir))
-		http_conn_in(e->http, h->buf, h->len, h->ts);
-	else
-		http_conn_out(e->http, h->buf, h->len, h->ts);
+	feed(e, h->dir, h->buf, h->len, h->ts);
 	if (h->ret > (int64_t)h->len)
 		skip(e, h->dir, h->ret - h->len, h->ts);
 	tentative_write_drop(h);

@@ -8,10 +8,10 @@ static void append(struct tentative_write *h, const struct data_event *ev)
 {
 	uint32_t n = ev->len;
 
-	if (ev->offset != h->len || h->len >= TENTATIVE_WRITE_MAX)
+	if (ev->offset != h->len || h->len >= h->cap)
 		return; /* a record lost in between: the rest counts as uncopied */
-	if (n > TENTATIVE_WRITE_MAX - h->len)
-		n = TENTATIVE_WRITE_MAX - h->len;
+	if (n > h->cap - h->len)
+		n = h->cap - h->len;
 	memcpy(h->buf + h->len, ev->data, n);
 	h->len += n;
 }
@@ -19,7 +19,8 @@ static void append(struct tentative_write *h, const struct data_event *ev)
 int tentative_write_start(struct tentative_write *h, const struct data_event *ev)
 {
 	tentative_write_drop(h);
-	h->buf = malloc(TENTATIVE_WRITE_MAX);
+	h->cap = ev->ret > 0 && ev->ret < TENTATIVE_WRITE_MAX ? ev->ret : TENTATIVE_WRITE_MAX;
+	h->buf = malloc(h->cap);
 	if (!h->buf)
 		return -1;
 	h->ret = ev->ret;

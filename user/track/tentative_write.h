@@ -20,9 +20,9 @@
 #define TENTATIVE_WRITE_MAX 65536 /* the TLS hooks copy no more per call */
 
 struct tentative_write {
-	char *buf; /* NULL while nothing is held */
-	uint32_t len;
-	int64_t ret; /* the call's byte count: bytes past len were not copied */
+	char *buf;	   /* NULL while nothing is held */
+	uint32_t len, cap; /* cap: the call's bytes, up to TENTATIVE_WRITE_MAX */
+	int64_t ret;	   /* the call's byte count: bytes past len were not copied */
 	uint64_t ts;
 	uint8_t dir;
 };
