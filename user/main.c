@@ -13,12 +13,12 @@
 
 #include <bpf/libbpf.h>
 
-#include "kernel/caps.h"
-#include "track/collector.h"
-#include "web/http_server.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "kernel/caps.h"
+#include "track/collector.h"
+#include "web/http_server.h"
 
 #define POLL_MS 100 /* records wait at most this long: no wakeup per event */
 

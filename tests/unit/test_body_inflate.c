@@ -10,9 +10,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "proto/body_inflate.h"
-#include "llm/usage_scan.h"
 #include "compress.h"
+#include "llm/usage_scan.h"
+#include "proto/body_inflate.h"
 #include "split.h"
 
 #define OUT_KEPT 8192 /* output bytes kept for comparison; the rest counted */

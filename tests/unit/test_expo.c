@@ -11,9 +11,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/strbuf.h"
 #include "metrics/expo.h"
 #include "metrics/registry.h"
-#include "core/strbuf.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "metrics/histogram.h"
-#include "proto/http_conn.h"
 #include "metrics/metrics.h"
+#include "proto/http_conn.h"
 
 #define N(a)  (sizeof(a) / sizeof((a)[0]))
 #define MS    1000000ull

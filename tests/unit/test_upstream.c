@@ -14,9 +14,9 @@
 
 #include "compress.h"
 #include "llm/correlate.h"
+#include "llm/upstream.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_upstream.h"
-#include "llm/upstream.h"
 
 static void test_corr_nothing_seen(void **state)
 {

@@ -11,11 +11,11 @@
 #include <bpf/libbpf.h>
 
 #include "conn_track.skel.h"
-#include "kernel/loader.h"
 #include "core/log.h"
+#include "kernel/loader.h"
+#include "kernel/uprobe_multi.h"
 #include "sock_io.skel.h"
 #include "ssl.skel.h"
-#include "kernel/uprobe_multi.h"
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {

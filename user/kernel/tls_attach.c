@@ -11,12 +11,12 @@
 
 #include <bpf/libbpf.h>
 
-#include "kernel/elf_sym.h"
 #include "core/log.h"
-#include "ssl_layout.h"
-#include "ssl.skel.h"
+#include "kernel/elf_sym.h"
 #include "kernel/tls_attach.h"
 #include "kernel/uprobe_multi.h"
+#include "ssl.skel.h"
+#include "ssl_layout.h"
 
 enum {
 	SYM_WRITE,

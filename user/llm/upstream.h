@@ -14,13 +14,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proto/body_inflate.h"
 #include "conn_event.h"
 #include "llm/correlate.h"
-#include "proto/http_conn.h"
-#include "metrics/metrics.h"
 #include "llm/provider.h"
 #include "llm/usage_scan.h"
+#include "metrics/metrics.h"
+#include "proto/body_inflate.h"
+#include "proto/http_conn.h"
 
 #define UPSTREAM_BUCKETS 1024
 #define UPSTREAM_LEARNED 128 /* remembered address -> provider pairs */

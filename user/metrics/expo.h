@@ -3,8 +3,8 @@
 #ifndef SSE_EXPO_H
 #define SSE_EXPO_H
 
-#include "metrics/registry.h"
 #include "core/strbuf.h"
+#include "metrics/registry.h"
 
 #define EXPO_TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

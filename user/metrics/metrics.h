@@ -7,10 +7,10 @@
 #define SSE_METRICS_H
 
 #include "llm/breaker.h"
-#include "proto/http_conn.h"
 #include "metrics/label_cap.h"
 #include "metrics/metrics_upstream.h"
 #include "metrics/registry.h"
+#include "proto/http_conn.h"
 
 #define METRICS_BREAKERS_MAX 256
 #define METRICS_TTFC_BUCKETS 16

@@ -7,8 +7,8 @@
 #ifndef SSE_METRICS_UPSTREAM_H
 #define SSE_METRICS_UPSTREAM_H
 
-#include "proto/http_conn.h"
 #include "llm/usage_scan.h"
+#include "proto/http_conn.h"
 
 struct metrics;
 

@@ -9,12 +9,12 @@
 
 #include <bpf/bpf.h>
 
-#include "track/collector.h"
 #include "core/clock.h"
-#include "llm/correlate.h"
-#include "track/tentative_write.h"
 #include "core/log.h"
 #include "ident/proc.h"
+#include "llm/correlate.h"
+#include "track/collector.h"
+#include "track/tentative_write.h"
 
 #define TABLE_SIZE    16384
 #define ADOPT_ID_BASE (1ull << 62) /* kernel ids count up from 1 */

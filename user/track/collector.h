@@ -12,10 +12,10 @@
 
 #include "core/config.h"
 #include "kernel/loader.h"
-#include "metrics/metrics.h"
 #include "llm/provider.h"
-#include "track/tls_held.h"
 #include "llm/upstream.h"
+#include "metrics/metrics.h"
+#include "track/tls_held.h"
 
 struct conn_entry;
 

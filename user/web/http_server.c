@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/version.h"
 #include "metrics/expo.h"
 #include "web/http_server.h"
-#include "core/log.h"
 #include "web/web_config.h"
-#include "core/clock.h"
-#include "core/version.h"
 
 static double family_sum(const struct family *f, const char *label, const char *skip_value)
 {
