@@ -333,10 +333,19 @@ static __always_inline __u64 retried_bytes(const struct ssl_link *link, __u64 bu
  * a memory BIO it fails while the peer's next flight is not in yet, and
  * the caller makes it again with the same bytes (Node does at every turn
  * of the handshake), or it completes the handshake and succeeds: only
- * what follows on the connection tells which, so user space waits. */
-static __always_inline __u8 write_flags(void *ctx, __u64 ssl)
+ * what follows on the connection tells which, so user space waits. Once
+ * the handshake is seen over, the link remembers it: no read per write
+ * (a TLS 1.2 renegotiation later is not looked for). */
+static __always_inline __u8 write_flags(void *ctx, __u64 ssl, struct ssl_link *link)
 {
-	return handshake_state(ctx, ssl) == 1 ? DATA_F_TENTATIVE : 0;
+	int state;
+
+	if (link->flags & SSL_HANDSHAKEN)
+		return 0;
+	state = handshake_state(ctx, ssl);
+	if (state == 0)
+		link->flags |= SSL_HANDSHAKEN;
+	return state == 1 ? DATA_F_TENTATIVE : 0;
 }
 
 static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len)
@@ -376,7 +385,7 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	info = ssl_data_conn(link->fd);
 	if (info && skip < (__u64)len)
 		emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT,
-			       write_flags(ctx, ssl));
+			       write_flags(ctx, ssl, link));
 }
 
 SEC("uprobe")

@@ -61,6 +61,7 @@ enum ssl_link_flags {
 	SSL_LINK_EXACT = 1 << 3,  /* proven by the records' bytes */
 	SSL_NO_CONTENT = 1 << 4,  /* BIOs whose bytes we cannot read (Node's) */
 	SSL_WRITE_RETRY = 1 << 5, /* a socket-BIO write hit EAGAIN: the next is a retry */
+	SSL_HANDSHAKEN = 1 << 6,  /* seen with its handshake over: writes need no check */
 };
 
 #define TLS_HEAD_LEN 16
