@@ -191,7 +191,7 @@ CATALOG = {
     "sse_exporter_tracked_processes": ("gauge", set(), None),
     "sse_exporter_scrape_duration_seconds": ("gauge", set(), None),
     "sse_exporter_bytes_uncopied_total": ("counter", set(), None),
-    "sse_exporter_exchanges_lost_total": ("counter", set(), None),
+    "sse_exporter_exchanges_lost_total": ("counter", {"service", "reason"}, None),
     "sse_exporter_bodies_undecoded_total": ("counter", {"reason"}, None),
     "sse_exporter_connections_untracked_total": ("counter", set(), None),
     "sse_exporter_tls_libraries": ("gauge", set(), None),

@@ -86,7 +86,8 @@ def selected_connection(exp, srv, timeout=5.0):
 class Own:
     def __init__(self, tmp):
         self.tmp = tmp
-        self.ports = {"big": procs.free_port(), "relay": procs.free_port()}
+        self.ports = {"big": procs.free_port(), "relay": procs.free_port(),
+                      "lost": procs.free_port()}
         self.exp = isolated.start_exporter(tmp, "own", ["--exe=%s/om_*" % om_dir(tmp)]
                                      + ["--port=%d" % p for p in self.ports.values()])
 
@@ -166,6 +167,40 @@ def case_bytes_uncopied(fx):
             inc("http_requests_total", 2, service=svc, path="/big/:id", status="200"),
             inc("http_requests_total", 2, service=svc, path="/iov/:id/:id", status="200"),
             inc("http_requests_total", len(sends), service=svc),
+        ])
+    finally:
+        launch.stop_server(srv)
+
+
+def case_exchanges_lost(fx):
+    """sse_exporter_exchanges_lost_total says why: an event stream whose
+    one event of 300 000 bytes is a single send() crosses the capture
+    bound, and the parser cannot know where the chunk after it starts
+    (bytes_missed); a stream whose next chunk size is not hex lost its
+    framing (framing). Neither counts as a request with an outcome."""
+    exp = fx.exp
+    srv = start_helper(fx.tmp, "om_lost_py", "big", fx.ports["lost"])
+    try:
+        svc = srv.service
+        before = isolated.ready(exp, srv)
+        r = srv.request(client.get("/bigevent/300000"))
+        expect(r.status == 200 and r.complete and r.body_bytes == 300000,
+               "ground truth: /bigevent answered %d with %d bytes", r.status, r.body_bytes)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
+            raw.sendall(client.get("/badchunk").encode())
+            got = b""
+            while True:
+                data = raw.recv(65536)
+                if not data:
+                    break
+                got += data
+        expect(b"\r\nzz\r\n" in got, "ground truth: /badchunk sent %r", got[-40:])
+        exp.settle(before, [
+            inc("sse_exporter_exchanges_lost_total", 1, service=svc, reason="bytes_missed"),
+            inc("sse_exporter_exchanges_lost_total", 1, service=svc, reason="framing"),
+            inc("sse_exporter_exchanges_lost_total", 2, service=svc),
+            inc("sse_requests_total", 0, service=svc),
+            gauge("sse_active_connections", 0, service=svc),
         ])
     finally:
         launch.stop_server(srv)
@@ -330,6 +365,7 @@ def groups(tmp):
         Group(lambda: Own(tmp), [("own:tracked_processes", case_tracked_processes),
                                  ("own:map_entries", case_map_entries),
                                  ("own:bytes_uncopied", case_bytes_uncopied),
+                                 ("own:exchanges_lost", case_exchanges_lost),
                                  ("own:tls_calls_unattributed", case_tls_calls_unattributed),
                                  ("own:tls_libraries", case_tls_libraries)],
               lambda fx: fx.stop()),

@@ -901,7 +901,7 @@ static void test_out_skip_beyond_body_loses_sync(void **state)
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 2000);
 	http_conn_out_skip(&f->c, 11, 3000);
 	assert_string_equal(f->r.order, "RX");
-	assert_int_equal(f->r.end[0].why, HTTP_END_LOST);
+	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_BYTES);
 	/* a write starting a response resynchronises */
 	get(f, "/next", 4000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 5000);
@@ -918,7 +918,20 @@ static void test_out_skip_in_sse_stream_is_lost(void **state)
 	out(f, chunk("data: a\n\n"), 3000);
 	http_conn_out_skip(&f->c, 50, 4000);
 	assert_string_equal(f->r.order, "REX");
-	assert_int_equal(f->r.end[0].why, HTTP_END_LOST);
+	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_BYTES);
+	assert_int_equal(f->r.end[0].ts, 4000);
+}
+
+static void test_broken_chunk_framing_is_lost(void **state)
+{
+	struct fixture *f = *state;
+
+	get(f, "/s", 1000);
+	out(f, SSE_HEAD, 2000);
+	out(f, chunk("data: a\n\n"), 3000);
+	out(f, "zz\r\ndata: b\n\n\r\n", 4000); /* not a chunk size */
+	assert_string_equal(f->r.order, "REX");
+	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_FRAMING);
 	assert_int_equal(f->r.end[0].ts, 4000);
 }
 
@@ -1131,6 +1144,7 @@ int main(void)
 	    T(test_out_skip_ending_the_body),
 	    T(test_out_skip_beyond_body_loses_sync),
 	    T(test_out_skip_in_sse_stream_is_lost),
+	    T(test_broken_chunk_framing_is_lost),
 	    T(test_in_skip_inside_request_body),
 	    T(test_adopt_chunked_stream),
 	    T(test_adopt_raw_stream),

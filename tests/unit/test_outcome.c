@@ -243,8 +243,26 @@ static void test_lost_uses_status(void **state)
 	struct outcome o;
 
 	(void)state;
-	classify(&x, HTTP_END_LOST, 1200 * MS, &o);
+	classify(&x, HTTP_END_LOST_BYTES, 1200 * MS, &o);
 	assert_outcome(&o, "failure", "server_error", "streaming");
+	classify(&x, HTTP_END_LOST_CLOSE, 1200 * MS, &o);
+	assert_outcome(&o, "failure", "server_error", "streaming");
+}
+
+static void test_lost_reasons(void **state)
+{
+	struct http_exchange x = streaming(200);
+	struct http_exchange unasked = {.responded = true, .status = 200};
+
+	(void)state;
+	assert_string_equal(outcome_lost(&x, HTTP_END_LOST_BYTES), "bytes_missed");
+	assert_string_equal(outcome_lost(&x, HTTP_END_LOST_FRAMING), "framing");
+	assert_string_equal(outcome_lost(&x, HTTP_END_LOST_CLOSE), "close_unseen");
+	assert_null(outcome_lost(&x, HTTP_END_COMPLETE));
+	assert_null(outcome_lost(&x, HTTP_END_RESET));
+	assert_string_equal(outcome_lost(&unasked, HTTP_END_COMPLETE), "no_request");
+	unasked.responded = false; /* nothing asked, nothing answered */
+	assert_null(outcome_lost(&unasked, HTTP_END_PEER_CLOSED));
 }
 
 static void test_is_sse_by_response_content_type(void **state)
@@ -301,6 +319,7 @@ int main(void)
 	    cmocka_unit_test(test_stage_first_byte_before_data),
 	    cmocka_unit_test(test_adopted_stream_stage_streaming),
 	    cmocka_unit_test(test_lost_uses_status),
+	    cmocka_unit_test(test_lost_reasons),
 	    cmocka_unit_test(test_is_sse_by_response_content_type),
 	    cmocka_unit_test(test_is_sse_by_request),
 	    cmocka_unit_test(test_is_sse_ignores_stale_request_fields),

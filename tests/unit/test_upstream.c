@@ -172,7 +172,9 @@ static void test_classify(void **state)
 	expect_outcome(200, HTTP_END_PROCESS_EXIT, UPSTREAM_FAILURE, 0);
 	expect_outcome(0, HTTP_END_PEER_CLOSED, UPSTREAM_TIMEOUT, -1);
 	expect_outcome(0, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
-	expect_outcome(200, HTTP_END_LOST, UPSTREAM_UNCOUNTED, 0);
+	expect_outcome(200, HTTP_END_LOST_BYTES, UPSTREAM_UNCOUNTED, 0);
+	expect_outcome(200, HTTP_END_LOST_FRAMING, UPSTREAM_UNCOUNTED, 0);
+	expect_outcome(200, HTTP_END_LOST_CLOSE, UPSTREAM_UNCOUNTED, 0);
 }
 
 static void test_classify_without_request(void **state)

@@ -40,6 +40,7 @@ static const char *const l_build[] = {"version", "libbpf_version", "kernel"};
 static const char *const l_program[] = {"program"};
 static const char *const l_map[] = {"map"};
 static const char *const l_label[] = {"label"};
+static const char *const l_lost[] = {"service", "reason"};
 
 #define COUNTER(name, help, labels)                                                                \
 	registry_add(&m->reg, name, help, METRIC_COUNTER, labels, N(labels), NULL, 0)
@@ -107,8 +108,8 @@ static void add_self(struct metrics *m)
 				    "Time to render the previous /metrics response.");
 	m->bytes_uncopied = COUNTER0("sse_exporter_bytes_uncopied_total",
 				     "Socket bytes beyond the per-syscall capture cap.");
-	m->exchanges_lost = COUNTER0("sse_exporter_exchanges_lost_total",
-				     "Requests whose outcome is unknown because bytes were lost.");
+	m->exchanges_lost = COUNTER("sse_exporter_exchanges_lost_total",
+				    "Requests whose outcome is unknown, by why it is.", l_lost);
 	m->conns_untracked = COUNTER0("sse_exporter_connections_untracked_total",
 				      "Connections not followed: connection map full.");
 	m->tls_libraries = GAUGE0("sse_exporter_tls_libraries",
@@ -313,6 +314,17 @@ static void end_sse(struct metrics *m, const char *service, const char *path,
 	observe_stages(m, service, x, ts);
 }
 
+bool metrics_lost(struct metrics *m, const char *service, const struct http_exchange *x,
+		  enum http_end why)
+{
+	const char *reason = outcome_lost(x, why);
+
+	if (!reason)
+		return false;
+	metric_add(m->exchanges_lost, (const char *const[]){service, reason}, 1);
+	return true;
+}
+
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts)
 {
@@ -328,10 +340,9 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 	} else if (x->responded) {
 		count_http_request(m, service, path, x, ts);
 	}
-	if (why == HTTP_END_LOST || (x->responded && !x->has_request && !x->sse)) {
-		metric_add(m->exchanges_lost, NULL, 1);
+	/* a stream is counted without its request: only missed bytes lose it */
+	if ((http_end_lost(why) || !x->sse) && metrics_lost(m, service, x, why))
 		return;
-	}
 	if (!exchange_is_sse(x))
 		return;
 	if (x->sse)

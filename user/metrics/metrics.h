@@ -87,6 +87,10 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 		   uint64_t prev_event);
 /* provider: of a request for a stream answered without events (NULL:
  * unknown); a stream's own is in st. */
+/* Counts an exchange whose outcome is unknown (outcome_lost); false when
+ * it is known. */
+bool metrics_lost(struct metrics *m, const char *service, const struct http_exchange *x,
+		  enum http_end why);
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts);
 

@@ -91,7 +91,7 @@ static void classify_answered(const struct http_exchange *x, enum http_end why,
 
 void upstream_classify(const struct http_exchange *x, enum http_end why, struct upstream_outcome *o)
 {
-	if (why == HTTP_END_LOST || !x->has_request) {
+	if (http_end_lost(why) || !x->has_request) {
 		*o = (struct upstream_outcome){UPSTREAM_UNCOUNTED, 0};
 		return;
 	}
@@ -192,8 +192,7 @@ void metrics_upstream_end(struct metrics *m, const char *service, const char *pr
 
 	upstream_classify(x, why, &o);
 	if (o.status == UPSTREAM_UNCOUNTED) {
-		if (why == HTTP_END_LOST)
-			metric_add(m->exchanges_lost, NULL, 1);
+		metrics_lost(m, service, x, why);
 		return;
 	}
 	p = provider_label(m, service, provider, true);

@@ -42,7 +42,9 @@ void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t
 	o->stage = stage_of(x);
 	switch (why) {
 	case HTTP_END_COMPLETE:
-	case HTTP_END_LOST:
+	case HTTP_END_LOST_BYTES:
+	case HTTP_END_LOST_FRAMING:
+	case HTTP_END_LOST_CLOSE:
 		by_status(x->status, o);
 		break;
 	case HTTP_END_PEER_CLOSED:
@@ -64,5 +66,19 @@ void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t
 	case HTTP_END_PROCESS_EXIT:
 		o->error_type = "stream_truncated";
 		break;
+	}
+}
+
+const char *outcome_lost(const struct http_exchange *x, enum http_end why)
+{
+	switch (why) {
+	case HTTP_END_LOST_BYTES:
+		return "bytes_missed";
+	case HTTP_END_LOST_FRAMING:
+		return "framing";
+	case HTTP_END_LOST_CLOSE:
+		return "close_unseen";
+	default:
+		return x->responded && !x->has_request ? "no_request" : NULL;
 	}
 }

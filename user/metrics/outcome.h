@@ -22,4 +22,10 @@ bool exchange_is_sse(const struct http_exchange *x);
 void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t ts,
 		      uint64_t idle_ns, struct outcome *o);
 
+/* Why nobody can tell how an exchange ended, NULL when it is known: the
+ * `reason` of sse_exporter_exchanges_lost_total. "no_request": a response
+ * whose request was not seen (its bytes were missed, or the connection was
+ * adopted mid-exchange). */
+const char *outcome_lost(const struct http_exchange *x, enum http_end why);
+
 #endif

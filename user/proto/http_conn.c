@@ -328,7 +328,7 @@ static size_t response_body(struct http_conn *c, const char *buf, size_t len, ui
 			break;
 		case CHUNKED_ERROR:
 			c->out_state = SIDE_DEAD;
-			exchange_end(c, HTTP_END_LOST, ts);
+			exchange_end(c, HTTP_END_LOST_FRAMING, ts);
 			break;
 		}
 		return used;
@@ -385,7 +385,7 @@ void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts)
 	}
 	c->out_state = SIDE_DEAD;
 	if (c->in_exchange)
-		exchange_end(c, HTTP_END_LOST, ts);
+		exchange_end(c, HTTP_END_LOST_BYTES, ts);
 }
 
 /* A chunk-size line: hex digits, optional extension, CRLF. */

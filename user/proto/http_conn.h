@@ -62,8 +62,16 @@ enum http_end {
 	HTTP_END_RESET,	       /* connection reset */
 	HTTP_END_SERVER_CLOSE, /* server closed before the body ended */
 	HTTP_END_PROCESS_EXIT, /* server process died */
-	HTTP_END_LOST,	       /* bytes were lost: outcome unknown */
+	/* the outcome is unknown, because: */
+	HTTP_END_LOST_BYTES,   /* bytes of the exchange were not seen */
+	HTTP_END_LOST_FRAMING, /* the body's framing broke: sync lost */
+	HTTP_END_LOST_CLOSE,   /* the connection ended unseen (its close record was lost) */
 };
+
+static inline bool http_end_lost(enum http_end why)
+{
+	return why >= HTTP_END_LOST_BYTES;
+}
 
 struct http_conn_ops {
 	/* response head written */

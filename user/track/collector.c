@@ -745,7 +745,7 @@ void collector_sweep(struct collector *c)
 				continue;
 			log_debug("connection %d/%d closed unseen", e->key.tgid, e->key.fd);
 			kernel_forget(c, e);
-			entry_end(c, e, HTTP_END_LOST, ts);
+			entry_end(c, e, HTTP_END_LOST_CLOSE, ts);
 		}
 	}
 	remark_processes(c);

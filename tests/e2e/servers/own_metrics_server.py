@@ -15,6 +15,10 @@ and single-threaded (the stdlib's http.server for `big` and `relay`):
   K iovecs of SIZE bytes (K <= 1024, the kernel's limit). The exporter's
   capture bound (256 KiB per syscall) is then crossed by a known number
   of bytes.
+  `GET /bigevent/N` answers a chunked event stream whose one event of N
+  bytes is ONE send(), then the last chunk: beyond the bound, the event's
+  bytes are missed. `GET /badchunk` answers an event stream with one
+  event, then a chunk size that is not hex, and closes: the framing broke.
 - `relay`: `GET /relay/ANYTHING` makes one HTTPS request (`GET
   /items/om-relay/1`, Connection: close) to 127.0.0.1:PEER_PORT over a new
   blocking TLS connection (Python's ssl: OpenSSL with a socket BIO) and
@@ -83,6 +87,27 @@ def iov(h, k, size):
     assert sent == int(k) * int(size), sent
 
 
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+def chunk(data):
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def big_event(h, n):
+    h.connection.sendall(SSE_HEAD)
+    h.connection.sendall(chunk(b"data: " + b"e" * (int(n) - 8) + b"\n\n"))
+    h.connection.sendall(b"0\r\n\r\n")
+
+
+def bad_chunk(h):
+    h.connection.sendall(SSE_HEAD)
+    h.connection.sendall(chunk(b"data: a\n\n"))
+    h.connection.sendall(b"zz\r\ndata: b\n\n\r\n")
+    h.close_connection = True
+
+
 def relay_to(peer_port, cafile):
     ctx = ssl.create_default_context(cafile=cafile)
 
@@ -134,7 +159,8 @@ def main():
     srv.server_bind()
     srv.server_activate()
     if mode == "big":
-        Handler.routes = ((r"/big/(\d+)", big), (r"/iov/(\d+)/(\d+)", iov))
+        Handler.routes = ((r"/big/(\d+)", big), (r"/iov/(\d+)/(\d+)", iov),
+                          (r"/bigevent/(\d+)", big_event), (r"/badchunk", bad_chunk))
     elif mode == "relay":
         Handler.routes = ((r"/relay/(.*)", relay_to(int(sys.argv[3]), sys.argv[4])),)
     elif mode == "leak":
