@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests of the exchange outcome classification (spec status mapping). */
+/* Unit tests of the exchange outcome classification (spec status mapping),
+ * served requests and upstream calls. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -301,6 +302,62 @@ static void test_is_sse_ignores_stale_request_fields(void **state)
 	assert_false(exchange_is_sse(&x));
 }
 
+/* ---- upstream calls, in the caller's terms ---- */
+
+static struct http_exchange answered(int status)
+{
+	struct http_exchange x;
+
+	memset(&x, 0, sizeof(x));
+	x.has_request = true;
+	x.req.complete = true;
+	x.responded = status > 0;
+	x.status = status;
+	return x;
+}
+
+static void expect_outcome(int status, enum http_end why, enum upstream_status want, int breaker)
+{
+	struct http_exchange x = answered(status);
+	struct upstream_outcome o;
+
+	upstream_classify(&x, why, &o);
+	assert_int_equal(o.status, want);
+	assert_int_equal(o.breaker, breaker);
+}
+
+static void test_upstream_classify(void **state)
+{
+	(void)state;
+	expect_outcome(200, HTTP_END_COMPLETE, UPSTREAM_SUCCESS, 1);
+	expect_outcome(503, HTTP_END_COMPLETE, UPSTREAM_FAILURE, -1);
+	expect_outcome(504, HTTP_END_COMPLETE, UPSTREAM_TIMEOUT, -1);
+	expect_outcome(408, HTTP_END_COMPLETE, UPSTREAM_TIMEOUT, -1);
+	expect_outcome(429, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0); /* 4xx: no breaker effect */
+	expect_outcome(400, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0);
+	/* in the caller's terms: PEER_CLOSED is the caller giving up */
+	expect_outcome(200, HTTP_END_PEER_CLOSED, UPSTREAM_TIMEOUT, -1);
+	expect_outcome(200, HTTP_END_SERVER_CLOSE, UPSTREAM_FAILURE, -1);
+	expect_outcome(200, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
+	expect_outcome(200, HTTP_END_PROCESS_EXIT, UPSTREAM_FAILURE, 0);
+	expect_outcome(0, HTTP_END_PEER_CLOSED, UPSTREAM_TIMEOUT, -1);
+	expect_outcome(0, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
+	expect_outcome(200, HTTP_END_LOST_BYTES, UPSTREAM_UNCOUNTED, 0);
+	expect_outcome(200, HTTP_END_LOST_FRAMING, UPSTREAM_UNCOUNTED, 0);
+	expect_outcome(200, HTTP_END_LOST_CLOSE, UPSTREAM_UNCOUNTED, 0);
+}
+
+static void test_upstream_classify_without_request(void **state)
+{
+	struct http_exchange x = answered(200);
+	struct upstream_outcome o;
+
+	(void)state;
+	x.has_request = false;
+	upstream_classify(&x, HTTP_END_COMPLETE, &o);
+	assert_int_equal(o.status, UPSTREAM_UNCOUNTED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +377,8 @@ int main(void)
 	    cmocka_unit_test(test_adopted_stream_stage_streaming),
 	    cmocka_unit_test(test_lost_uses_status),
 	    cmocka_unit_test(test_lost_reasons),
+	    cmocka_unit_test(test_upstream_classify),
+	    cmocka_unit_test(test_upstream_classify_without_request),
 	    cmocka_unit_test(test_is_sse_by_response_content_type),
 	    cmocka_unit_test(test_is_sse_by_request),
 	    cmocka_unit_test(test_is_sse_ignores_stale_request_fields),

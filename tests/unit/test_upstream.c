@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Correlation of inbound streams with upstream calls, the outcome rules
- * of upstream calls (metrics.md, client side), and the token usage of
- * compressed answers. */
+/* Correlation of inbound streams with upstream calls, the provider
+ * fallback, and the token usage of compressed answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,60 +133,6 @@ static void test_corr_two_providers_never_guess(void **state)
 	assert_string_equal(corr_decide(&k, true), "unknown");
 }
 
-static struct http_exchange answered(int status)
-{
-	struct http_exchange x;
-
-	memset(&x, 0, sizeof(x));
-	x.has_request = true;
-	x.req.complete = true;
-	x.responded = status > 0;
-	x.status = status;
-	return x;
-}
-
-static void expect_outcome(int status, enum http_end why, enum upstream_status want, int breaker)
-{
-	struct http_exchange x = answered(status);
-	struct upstream_outcome o;
-
-	upstream_classify(&x, why, &o);
-	assert_int_equal(o.status, want);
-	assert_int_equal(o.breaker, breaker);
-}
-
-static void test_classify(void **state)
-{
-	(void)state;
-	expect_outcome(200, HTTP_END_COMPLETE, UPSTREAM_SUCCESS, 1);
-	expect_outcome(503, HTTP_END_COMPLETE, UPSTREAM_FAILURE, -1);
-	expect_outcome(504, HTTP_END_COMPLETE, UPSTREAM_TIMEOUT, -1);
-	expect_outcome(408, HTTP_END_COMPLETE, UPSTREAM_TIMEOUT, -1);
-	expect_outcome(429, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0); /* 4xx: no breaker effect */
-	expect_outcome(400, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0);
-	/* in the caller's terms: PEER_CLOSED is the caller giving up */
-	expect_outcome(200, HTTP_END_PEER_CLOSED, UPSTREAM_TIMEOUT, -1);
-	expect_outcome(200, HTTP_END_SERVER_CLOSE, UPSTREAM_FAILURE, -1);
-	expect_outcome(200, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
-	expect_outcome(200, HTTP_END_PROCESS_EXIT, UPSTREAM_FAILURE, 0);
-	expect_outcome(0, HTTP_END_PEER_CLOSED, UPSTREAM_TIMEOUT, -1);
-	expect_outcome(0, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
-	expect_outcome(200, HTTP_END_LOST_BYTES, UPSTREAM_UNCOUNTED, 0);
-	expect_outcome(200, HTTP_END_LOST_FRAMING, UPSTREAM_UNCOUNTED, 0);
-	expect_outcome(200, HTTP_END_LOST_CLOSE, UPSTREAM_UNCOUNTED, 0);
-}
-
-static void test_classify_without_request(void **state)
-{
-	struct http_exchange x = answered(200);
-	struct upstream_outcome o;
-
-	(void)state;
-	x.has_request = false;
-	upstream_classify(&x, HTTP_END_COMPLETE, &o);
-	assert_int_equal(o.status, UPSTREAM_UNCOUNTED);
-}
-
 /* ---- fallback: calls busy while a request ran ---- */
 
 struct note_fixture {
@@ -204,7 +149,7 @@ static struct note_fixture *note_setup(void)
 
 	assert_non_null(f);
 	assert_int_equal(metrics_init(&f->m, &cfg), 0);
-	upstream_index_init(&f->idx, &f->m, NULL);
+	upstream_index_init(&f->idx, &f->m.up, NULL);
 	upstream_call_init(&f->call, &f->idx, 7, "gw", &remote);
 	snprintf(f->call.provider, sizeof(f->call.provider), "openai");
 	return f;
@@ -286,7 +231,7 @@ static int up_setup(void **state)
 	memset(&F, 0, sizeof(F));
 	if (metrics_init(&F.m, &cfg))
 		return -1;
-	upstream_index_init(&F.idx, &F.m, NULL);
+	upstream_index_init(&F.idx, &F.m.up, NULL);
 	upstream_call_init(&F.u, &F.idx, 10, SVC, &remote);
 	http_conn_init(&F.c, &upstream_ops, &F.u, SEC);
 	F.now = 2 * SEC;
@@ -427,8 +372,6 @@ int main(void)
 	    cmocka_unit_test(test_index_data_of_several_calls_is_no_answer),
 	    cmocka_unit_test(test_index_forgets_stale_entries),
 	    cmocka_unit_test(test_index_full_keeps_the_newest),
-	    cmocka_unit_test(test_classify),
-	    cmocka_unit_test(test_classify_without_request),
 	    cmocka_unit_test(test_note_live_calls),
 	    cmocka_unit_test(test_note_ended_calls),
 	    cmocka_unit_test_setup_teardown(test_gzip_answer_tokens, up_setup, up_teardown),

@@ -10,7 +10,7 @@ static unsigned int bucket_of(uint32_t tgid)
 	return (tgid * 2654435761u) % UPSTREAM_BUCKETS;
 }
 
-void upstream_index_init(struct upstream_index *idx, struct metrics *m,
+void upstream_index_init(struct upstream_index *idx, struct upstream_metrics *m,
 			 const struct provider_map *providers)
 {
 	memset(idx, 0, sizeof(*idx));

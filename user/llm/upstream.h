@@ -18,7 +18,7 @@
 #include "llm/correlate.h"
 #include "llm/provider.h"
 #include "llm/usage_scan.h"
-#include "metrics/metrics.h"
+#include "metrics/metrics_upstream.h"
 #include "proto/body_inflate.h"
 #include "proto/http_conn.h"
 
@@ -58,7 +58,7 @@ struct ended_call {
 };
 
 struct upstream_index {
-	struct metrics *m;
+	struct upstream_metrics *m;
 	const struct provider_map *providers;
 	struct upstream_call *buckets[UPSTREAM_BUCKETS];
 	struct learned_addr learned[UPSTREAM_LEARNED];
@@ -71,7 +71,7 @@ struct upstream_index {
 
 extern const struct http_conn_ops upstream_ops;
 
-void upstream_index_init(struct upstream_index *idx, struct metrics *m,
+void upstream_index_init(struct upstream_index *idx, struct upstream_metrics *m,
 			 const struct provider_map *providers);
 
 void upstream_call_init(struct upstream_call *u, struct upstream_index *idx, uint32_t tgid,

@@ -7,19 +7,10 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Division, not a multiplication by 1e-9: 75 ms must be exactly 0.075 so
- * that it falls in the le="0.075" bucket. */
-double seconds(uint64_t ns)
-{
-	return ns / 1e9;
-}
-
 /* Default buckets of the spec, in seconds or bytes. */
 static const double b_request[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 				   2.5,	 5,	10,   30,  60,	 120, 300};
 static const double b_stream[] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300};
-const double metrics_ttfc_buckets[METRICS_TTFC_BUCKETS] = {
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10};
 static const double b_gap[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15,
 			       0.2,   0.3,   0.4,  0.5,	  0.75, 1,     2.5};
 static const double b_size[] = {10, 50, 100, 500, 1000, 5000};
@@ -123,16 +114,12 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
 	registry_init(&m->reg);
-	if (label_cap_init(&m->paths, "path", cfg->max_paths))
+	if (metric_labels_init(&m->labels, cfg->max_paths, cfg->max_models))
 		return -1;
-	if (label_cap_init(&m->models, "model", cfg->max_models) ||
-	    label_cap_init(&m->providers, "provider", cfg->max_paths)) {
-		metrics_free(m);
-		return -1;
-	}
 	add_server_side(m);
-	metrics_add_upstream(m);
+	upstream_metrics_init(&m->up, &m->reg, &m->labels, &cfg->breaker);
 	add_self(m);
+	m->up.lost = m->exchanges_lost;
 	if (m->reg.failed) {
 		metrics_free(m);
 		return -1;
@@ -148,9 +135,7 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 void metrics_free(struct metrics *m)
 {
 	registry_free(&m->reg);
-	label_cap_free(&m->paths);
-	label_cap_free(&m->models);
-	label_cap_free(&m->providers);
+	metric_labels_free(&m->labels);
 }
 
 void metrics_conn_open(struct metrics *m, const char *service)
@@ -163,25 +148,8 @@ void metrics_conn_close(struct metrics *m, const char *service)
 	metric_add(m->http_conns, (const char *const[]){service}, -1);
 }
 
-/* Labels are looked up at every callback of an exchange; a folded value
- * is counted as dropped once, at the exchange's end. */
+/* label_*()'s at_end */
 enum { LOOKUP, AT_END };
-
-static const char *path_of(struct metrics *m, const char *service, const struct http_exchange *x,
-			   bool at_end)
-{
-	if (!x->has_request)
-		return "unknown";
-	return label_cap_admit(&m->paths, service, x->req.path, at_end);
-}
-
-const char *metrics_model_label(struct metrics *m, const char *service,
-				const struct http_exchange *x, bool at_end)
-{
-	if (!x->has_request || !x->req.model[0])
-		return "unknown";
-	return label_cap_admit(&m->models, service, x->req.model, at_end);
-}
 
 static void count_http_request(struct metrics *m, const char *service, const char *path,
 			       const struct http_exchange *x, uint64_t end)
@@ -201,7 +169,7 @@ static void count_http_request(struct metrics *m, const char *service, const cha
 static bool resolve_stream(struct metrics *m, const char *service, const struct http_exchange *x,
 			   struct metrics_stream *st)
 {
-	const char *const sp[] = {service, path_of(m, service, x, LOOKUP)};
+	const char *const sp[] = {service, label_path(&m->labels, service, x, LOOKUP)};
 
 	st->path = sp[1];
 	st->bytes = family_series(m->sse_bytes, sp);
@@ -219,7 +187,7 @@ void metrics_stream_provider(struct metrics *m, const char *service, struct metr
 {
 	if (st->provider || !st->bytes)
 		return;
-	st->provider = label_cap_admit(&m->providers, service, provider, true);
+	st->provider = label_provider(&m->labels, service, provider, true);
 	st->chunks =
 	    family_series(m->sse_chunks, (const char *const[]){service, st->path, st->provider});
 	if (st->chunks)
@@ -236,7 +204,7 @@ void metrics_response(struct metrics *m, const char *service, const struct http_
 		memset(st, 0, sizeof(*st)); /* out of memory: events go uncounted */
 	metric_add(m->sse_active, (const char *const[]){service}, 1);
 	/* stream lifetimes stay out of the HTTP histogram */
-	count_http_request(m, service, path_of(m, service, x, LOOKUP), x, x->t_headers);
+	count_http_request(m, service, label_path(&m->labels, service, x, LOOKUP), x, x->t_headers);
 }
 
 void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
@@ -262,7 +230,7 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 	else if (x->has_request && x->req.complete)
 		metric_observe(m->sse_ttfc,
 			       (const char *const[]){service, st->path,
-						     metrics_model_label(m, service, x, LOOKUP)},
+						     label_model(&m->labels, service, x, LOOKUP)},
 			       seconds(ts - x->req.t_last));
 }
 
@@ -300,7 +268,7 @@ static void end_sse(struct metrics *m, const char *service, const char *path,
 	outcome_classify(x, why, ts, m->cfg.idle_ns, &o);
 	snprintf(code, sizeof(code), "%d", x->responded ? x->status : 0);
 	metric_add(m->sse_requests,
-		   (const char *const[]){service, path, metrics_model_label(m, service, x, AT_END),
+		   (const char *const[]){service, path, label_model(&m->labels, service, x, AT_END),
 					 provider, o.status, code},
 		   1);
 	if (x->has_request)
@@ -314,21 +282,10 @@ static void end_sse(struct metrics *m, const char *service, const char *path,
 	observe_stages(m, service, x, ts);
 }
 
-bool metrics_lost(struct metrics *m, const char *service, const struct http_exchange *x,
-		  enum http_end why)
-{
-	const char *reason = outcome_lost(x, why);
-
-	if (!reason)
-		return false;
-	metric_add(m->exchanges_lost, (const char *const[]){service, reason}, 1);
-	return true;
-}
-
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts)
 {
-	const char *path = path_of(m, service, x, AT_END);
+	const char *path = label_path(&m->labels, service, x, AT_END);
 
 	if (x->sse && !st->provider)
 		metrics_stream_provider(m, service, st, "unknown");
@@ -341,20 +298,21 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 		count_http_request(m, service, path, x, ts);
 	}
 	/* a stream is counted without its request: only missed bytes lose it */
-	if ((http_end_lost(why) || !x->sse) && metrics_lost(m, service, x, why))
+	if ((http_end_lost(why) || !x->sse) && count_lost(m->exchanges_lost, service, x, why))
 		return;
 	if (!exchange_is_sse(x))
 		return;
 	if (x->sse)
 		provider = st->provider;
 	else if (provider)
-		provider = label_cap_admit(&m->providers, service, provider, true);
+		provider = label_provider(&m->labels, service, provider, true);
 	end_sse(m, service, path, x, provider ? provider : "unknown", why, ts);
 }
 
 void metrics_sync_caps(struct metrics *m)
 {
-	metric_set(m->series_dropped, (const char *const[]){"path"}, m->paths.dropped);
-	metric_set(m->series_dropped, (const char *const[]){"model"}, m->models.dropped);
-	metric_set(m->series_dropped, (const char *const[]){"provider"}, m->providers.dropped);
+	metric_set(m->series_dropped, (const char *const[]){"path"}, m->labels.paths.dropped);
+	metric_set(m->series_dropped, (const char *const[]){"model"}, m->labels.models.dropped);
+	metric_set(m->series_dropped, (const char *const[]){"provider"},
+		   m->labels.providers.dropped);
 }

@@ -7,19 +7,10 @@
 #define SSE_METRICS_H
 
 #include "llm/breaker.h"
-#include "metrics/label_cap.h"
+#include "metrics/labels.h"
 #include "metrics/metrics_upstream.h"
 #include "metrics/registry.h"
 #include "proto/http_conn.h"
-
-#define METRICS_BREAKERS_MAX 256
-#define METRICS_TTFC_BUCKETS 16
-
-/* Upstream time to first chunk has the same buckets as the inbound one. */
-extern const double metrics_ttfc_buckets[METRICS_TTFC_BUCKETS];
-
-/* Nanoseconds to seconds, exactly on bucket bounds. */
-double seconds(uint64_t ns);
 
 struct metrics_config {
 	size_t max_paths;  /* per service */
@@ -28,31 +19,17 @@ struct metrics_config {
 	struct breaker_config breaker;
 };
 
-/* The inferred breaker of one (service, provider). */
-struct breaker_slot {
-	char service[64];
-	char provider[64];
-	struct breaker b;
-};
-
 struct metrics {
 	struct registry reg;
 	struct metrics_config cfg;
-	struct label_cap paths;
-	struct label_cap models;
-	struct label_cap providers;
-	struct breaker_slot breakers[METRICS_BREAKERS_MAX];
-	size_t nbreakers;
+	struct metric_labels labels;
 
 	/* server side */
 	struct family *sse_active, *sse_requests, *sse_request_duration, *sse_stream_duration,
 	    *sse_ttfc, *sse_gap, *sse_chunk_size, *sse_chunks, *sse_heartbeats, *sse_bytes,
 	    *sse_stage, *sse_errors, *sse_rate_limited, *http_requests, *http_duration, *http_conns;
 
-	/* client side */
-	struct family *up_requests, *up_latency, *up_ttfc, *breaker_failures, *breaker_state,
-	    *tokens;
-	struct family *bodies_undecoded; /* the exporter's own, about upstream bodies */
+	struct upstream_metrics up; /* client side */
 
 	/* the exporter itself */
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
@@ -87,16 +64,8 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 		   uint64_t prev_event);
 /* provider: of a request for a stream answered without events (NULL:
  * unknown); a stream's own is in st. */
-/* Counts an exchange whose outcome is unknown (outcome_lost); false when
- * it is known. */
-bool metrics_lost(struct metrics *m, const char *service, const struct http_exchange *x,
-		  enum http_end why);
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts);
-
-/* The `model` label of an exchange (capped; "unknown" without one). */
-const char *metrics_model_label(struct metrics *m, const char *service,
-				const struct http_exchange *x, bool at_end);
 
 /* Correlation named the stream's provider: held events are counted. */
 void metrics_stream_provider(struct metrics *m, const char *service, struct metrics_stream *st,

@@ -2,50 +2,53 @@
 /*
  * The client side of the catalog: upstream calls of observed processes,
  * their outcome, latency, tokens, and the circuit breaker such a client
- * would be running. No I/O; the caller holds the lock.
+ * would be running. Registered in the registry it is given, with the
+ * labels the server side shares. No I/O; the caller holds the lock.
  */
 #ifndef SSE_METRICS_UPSTREAM_H
 #define SSE_METRICS_UPSTREAM_H
 
+#include "llm/breaker.h"
 #include "llm/usage_scan.h"
+#include "metrics/labels.h"
+#include "metrics/registry.h"
 #include "proto/http_conn.h"
 
-struct metrics;
+#define METRICS_BREAKERS_MAX 256
 
-enum upstream_status {
-	UPSTREAM_SUCCESS,
-	UPSTREAM_FAILURE,
-	UPSTREAM_TIMEOUT,
-	UPSTREAM_UNCOUNTED, /* bytes lost, or no request seen */
+/* The inferred breaker of one (service, provider). */
+struct breaker_slot {
+	char service[64];
+	char provider[64];
+	struct breaker b;
 };
 
-/* What an ended call counts as. */
-struct upstream_outcome {
-	enum upstream_status status;
-	int breaker; /* +1 success, -1 failure, 0 neither (4xx, caller died) */
+struct upstream_metrics {
+	struct family *requests, *latency, *ttfc, *breaker_failures, *breaker_state, *tokens;
+	struct family *bodies_undecoded; /* the exporter's own, about upstream bodies */
+	struct family *lost;		 /* the owner's lost-exchange counter, set by it */
+	struct metric_labels *labels;
+	struct breaker_config breaker;
+	struct breaker_slot breakers[METRICS_BREAKERS_MAX];
+	size_t nbreakers;
 };
 
-/* Pure: the rules of the spec's client section. x is seen from the
- * caller: its request was written, its response read. why is in the
- * caller's terms: PEER_CLOSED means the caller gave up, SERVER_CLOSE that
- * the provider closed. */
-void upstream_classify(const struct http_exchange *x, enum http_end why,
-		       struct upstream_outcome *o);
-
-void metrics_add_upstream(struct metrics *m);
+/* Registers the families in r (r->failed tells a failure). */
+void upstream_metrics_init(struct upstream_metrics *u, struct registry *r,
+			   struct metric_labels *labels, const struct breaker_config *breaker);
 
 /* The first upstream SSE data event of a call was read at ts. */
-void metrics_upstream_first_chunk(struct metrics *m, const char *service, const char *provider,
-				  const struct http_exchange *x, uint64_t ts);
+void metrics_upstream_first_chunk(struct upstream_metrics *u, const char *service,
+				  const char *provider, const struct http_exchange *x, uint64_t ts);
 
 /* A call ended; usage may be NULL. */
-void metrics_upstream_end(struct metrics *m, const char *service, const char *provider,
+void metrics_upstream_end(struct upstream_metrics *u, const char *service, const char *provider,
 			  const struct http_exchange *x, enum http_end why, uint64_t ts,
 			  const struct usage *usage);
 
 /* A connect that failed: a failed call with no request. */
-void metrics_upstream_connect_failed(struct metrics *m, const char *service, const char *provider,
-				     uint64_t ts);
+void metrics_upstream_connect_failed(struct upstream_metrics *u, const char *service,
+				     const char *provider, uint64_t ts);
 
 /* Why the token usage of an upstream response body could not be read. */
 enum body_undecoded {
@@ -56,9 +59,9 @@ enum body_undecoded {
 	UNDECODED_REASONS,
 };
 
-void metrics_upstream_undecoded(struct metrics *m, enum body_undecoded why);
+void metrics_upstream_undecoded(struct upstream_metrics *u, enum body_undecoded why);
 
 /* Moves open breakers to half-open as time passes. */
-void metrics_breakers_refresh(struct metrics *m, uint64_t now);
+void metrics_breakers_refresh(struct upstream_metrics *u, uint64_t now);
 
 #endif

@@ -69,6 +69,44 @@ void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t
 	}
 }
 
+static void classify_answered(const struct http_exchange *x, enum http_end why,
+			      struct upstream_outcome *o)
+{
+	if (x->status == 408 || x->status == 504) {
+		*o = (struct upstream_outcome){UPSTREAM_TIMEOUT, -1};
+	} else if (x->status >= 500) {
+		*o = (struct upstream_outcome){UPSTREAM_FAILURE, -1};
+	} else if (x->status >= 400) {
+		*o = (struct upstream_outcome){UPSTREAM_FAILURE, 0};
+	} else if (why == HTTP_END_COMPLETE) {
+		*o = (struct upstream_outcome){UPSTREAM_SUCCESS, 1};
+	} else if (why == HTTP_END_PEER_CLOSED) {
+		*o = (struct upstream_outcome){UPSTREAM_TIMEOUT, -1};
+	} else if (why == HTTP_END_PROCESS_EXIT) {
+		*o = (struct upstream_outcome){UPSTREAM_FAILURE, 0};
+	} else { /* reset, or the provider closed before the body ended */
+		*o = (struct upstream_outcome){UPSTREAM_FAILURE, -1};
+	}
+}
+
+void upstream_classify(const struct http_exchange *x, enum http_end why, struct upstream_outcome *o)
+{
+	if (http_end_lost(why) || !x->has_request) {
+		*o = (struct upstream_outcome){UPSTREAM_UNCOUNTED, 0};
+		return;
+	}
+	if (x->responded) {
+		classify_answered(x, why, o);
+		return;
+	}
+	if (why == HTTP_END_PEER_CLOSED) /* gave up waiting for the head */
+		*o = (struct upstream_outcome){UPSTREAM_TIMEOUT, -1};
+	else if (why == HTTP_END_PROCESS_EXIT)
+		*o = (struct upstream_outcome){UPSTREAM_FAILURE, 0};
+	else
+		*o = (struct upstream_outcome){UPSTREAM_FAILURE, -1};
+}
+
 const char *outcome_lost(const struct http_exchange *x, enum http_end why)
 {
 	switch (why) {

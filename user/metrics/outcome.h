@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * How an exchange ended, in the spec's words: the `status` of
- * sse_requests_total and the `error_type`/`stage` of sse_errors_total.
+ * sse_requests_total and the `error_type`/`stage` of sse_errors_total for
+ * a served request, the `status` and breaker effect of an upstream call.
  * Pure.
  */
 #ifndef SSE_OUTCOME_H
@@ -21,6 +22,26 @@ bool exchange_is_sse(const struct http_exchange *x);
 /* idle_ns: a server closing a stream silent for this long timed it out. */
 void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t ts,
 		      uint64_t idle_ns, struct outcome *o);
+
+enum upstream_status {
+	UPSTREAM_SUCCESS,
+	UPSTREAM_FAILURE,
+	UPSTREAM_TIMEOUT,
+	UPSTREAM_UNCOUNTED, /* bytes lost, or no request seen */
+};
+
+/* What an ended upstream call counts as. */
+struct upstream_outcome {
+	enum upstream_status status;
+	int breaker; /* +1 success, -1 failure, 0 neither (4xx, caller died) */
+};
+
+/* The rules of the spec's client section. x is seen from the caller: its
+ * request was written, its response read. why is in the caller's terms:
+ * PEER_CLOSED means the caller gave up, SERVER_CLOSE that the provider
+ * closed. */
+void upstream_classify(const struct http_exchange *x, enum http_end why,
+		       struct upstream_outcome *o);
 
 /* Why nobody can tell how an exchange ended, NULL when it is known: the
  * `reason` of sse_exporter_exchanges_lost_total. "no_request": a response

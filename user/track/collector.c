@@ -134,7 +134,7 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 			return -1;
 		}
 	}
-	upstream_index_init(&c->upstreams, m, &c->providers);
+	upstream_index_init(&c->upstreams, &m->up, &c->providers);
 	tls_held_init(&c->held);
 	c->by_id = calloc(TABLE_SIZE, sizeof(*c->by_id));
 	return c->by_id ? 0 : -1;
@@ -781,6 +781,6 @@ void collector_refresh_self(struct collector *c)
 	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
 	refresh_maps(c);
 	metrics_sync_caps(c->m);
-	metrics_breakers_refresh(c->m, mono_ns());
+	metrics_breakers_refresh(&c->m->up, mono_ns());
 	pthread_mutex_unlock(c->lock);
 }
