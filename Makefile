@@ -71,7 +71,10 @@ $(BUILD)/sse_exporter: $(USER_OBJS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(UNIT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lm -lz
+	$(CC) $(CFLAGS) $(TEST_DEFS) $^ -o $@ -lcmocka -lm -lz
+
+# The catalog test reads docs/metrics.md when it runs, from any directory.
+$(BUILD)/tests/test_catalog: TEST_DEFS = -DMETRICS_DOC='"$(CURDIR)/docs/metrics.md"'
 
 $(BUILD)/tests/test_web_config: tests/unit/test_web_config.c $(BUILD)/user/web/web_config.o
 	@mkdir -p $(dir $@)
