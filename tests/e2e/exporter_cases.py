@@ -24,6 +24,7 @@ import isolated
 import launch
 import metrics
 import procs
+from catalog import CATALOG
 from checks import inc
 from framework import Failure, Group, expect
 
@@ -135,70 +136,11 @@ def sample(port, svc, seen):
 
 
 # --------------------------------------------------------------------------
-# The metric contract (docs: /work/shared/spec/metrics.md)
+# The metric catalog (docs/metrics.md, read by catalog.py)
 # --------------------------------------------------------------------------
 
-# family: (type, label names, default buckets or None). Every family the
-# exporter exposes must be here (README's tables: server side, client side,
-# the exporter's own metrics), and every one here but NOT_PRODUCED must be
-# exposed with samples once case_catalog's traffic went by.
-TTFC_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
-CATALOG = {
-    "sse_active_connections": ("gauge", {"service"}, None),
-    "sse_requests_total": ("counter", {"service", "path", "model", "provider", "status", "code"}, None),
-    "sse_request_duration_seconds": ("histogram", {"service", "path"},
-                                     [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]),
-    "sse_stream_duration_seconds": ("histogram", {"service", "path"}, [0.5, 1, 2, 5, 10, 30, 60, 120, 300]),
-    "sse_time_to_first_chunk_seconds": ("histogram", {"service", "path", "model"}, TTFC_BUCKETS),
-    "sse_inter_chunk_gap_seconds": ("histogram", {"service", "path"},
-                                    [0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4,
-                                     0.5, 0.75, 1, 2.5]),
-    "sse_chunk_size_bytes": ("histogram", {"service", "path"}, [10, 50, 100, 500, 1000, 5000]),
-    "sse_chunks_streamed_total": ("counter", {"service", "path", "provider"}, None),
-    "sse_heartbeats_total": ("counter", {"service", "path"}, None),
-    "sse_bytes_streamed_total": ("counter", {"service", "path"}, None),
-    "sse_stage_duration_seconds": ("histogram", {"service", "stage"},
-                                   [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                    60, 120, 300]),
-    "sse_errors_total": ("counter", {"service", "error_type", "stage"}, None),
-    "sse_rate_limit_exceeded_total": ("counter", {"service", "path"}, None),
-    "http_requests_total": ("counter", {"service", "method", "path", "status"}, None),
-    "http_request_duration_seconds": ("histogram", {"service", "method", "path"},
-                                      [0.01, 0.05, 0.1, 0.5, 1, 2, 5]),
-    "http_connections_active": ("gauge", {"service"}, None),
-    # Client side: upstream calls of observed processes.
-    "sse_provider_requests_total": ("counter", {"service", "provider", "model", "status"}, None),
-    "sse_provider_latency_seconds": ("histogram", {"service", "provider"}, [0.1, 0.5, 1, 2, 5, 10, 20, 30]),
-    "sse_provider_time_to_first_chunk_seconds": ("histogram", {"service", "provider", "model"},
-                                                 TTFC_BUCKETS),
-    "sse_circuit_breaker_failures_total": ("counter", {"service", "provider"}, None),
-    "sse_circuit_breaker_state": ("gauge", {"service", "provider"}, None),
-    "llm_tokens_used_total": ("counter", {"service", "provider", "model", "type"}, None),
-    # Redis traffic (spec); README: not produced yet.
-    "sse_cache_hits_total": ("counter", {"service", "tier"}, None),
-    "sse_cache_misses_total": ("counter", {"service", "tier"}, None),
-    "sse_queue_produce_attempts_total": ("counter", {"service", "queue_type"}, None),
-    "sse_queue_produce_success_total": ("counter", {"service", "queue_type"}, None),
-    "sse_queue_produce_failures_total": ("counter", {"service", "queue_type", "reason"}, None),
-    "sse_queue_depth": ("gauge", {"service", "queue_name"}, None),
-    # The exporter's own metrics (README, "The exporter itself").
-    "sse_exporter_build_info": ("gauge", {"version", "libbpf_version", "kernel"}, None),
-    "sse_exporter_bpf_program_attached": ("gauge", {"program"}, None),
-    "sse_exporter_events_lost_total": ("counter", set(), None),
-    "sse_exporter_map_entries": ("gauge", {"map"}, None),
-    "sse_exporter_map_max_entries": ("gauge", {"map"}, None),
-    "sse_exporter_series_dropped_total": ("counter", {"label"}, None),
-    "sse_exporter_tracked_processes": ("gauge", set(), None),
-    "sse_exporter_scrape_duration_seconds": ("gauge", set(), None),
-    "sse_exporter_bytes_uncopied_total": ("counter", set(), None),
-    "sse_exporter_exchanges_lost_total": ("counter", {"service", "reason"}, None),
-    "sse_exporter_bodies_undecoded_total": ("counter", {"reason"}, None),
-    "sse_exporter_connections_untracked_total": ("counter", set(), None),
-    "sse_exporter_tls_libraries": ("gauge", set(), None),
-    "sse_exporter_tls_calls_unattributed_total": ("counter", set(), None),
-}
-NOT_PRODUCED = {"sse_cache_hits_total", "sse_cache_misses_total", "sse_queue_produce_attempts_total",
-                "sse_queue_produce_success_total", "sse_queue_produce_failures_total", "sse_queue_depth"}
+# Every family the exporter exposes must be in CATALOG, and every one there
+# must be exposed with samples once case_catalog's traffic went by.
 OWN_METRICS = [name for name in CATALOG if name.startswith("sse_exporter_")]
 CATALOG_TYPES = {name: spec[0] for name, spec in CATALOG.items()}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -362,13 +304,13 @@ def catalog_traffic(tmp):
 
 
 def case_catalog(exporter):
-    """Every family exposed is in the catalog with its type; every catalog
-    family the exporter produces is exposed and has samples after traffic
+    """Every family exposed is in the catalog (docs/metrics.md) with its
+    type; every catalog family is exposed and has samples after traffic
     that exercises it; label names and default buckets are the ones the
-    spec fixes (dashboards and alerts depend on them)."""
+    catalog fixes (dashboards and alerts depend on them)."""
     port = exporter.port()
     catalog_traffic(exporter.tmp)
-    produced = set(CATALOG) - NOT_PRODUCED
+    produced = set(CATALOG)
     ok, _ = metrics.wait_for(port, lambda s: produced <= {family_of(n, CATALOG_TYPES) for n, _ in s}, 5.0)
     _, _, text = metrics.fetch(port)
     types, samples = metrics.families(text), metrics.parse(text)

@@ -25,7 +25,7 @@ import json
 import time
 
 import checks
-from exporter_cases import CATALOG
+from catalog import CATALOG
 from framework import expect
 
 TOLERANCE_S = 0.003
