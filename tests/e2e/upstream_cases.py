@@ -1,4 +1,4 @@
-"""Upstream LLM calls of an observed gateway (metrics.md, "Client side:
+"""Upstream LLM calls of an observed gateway (docs/metrics.md, "Client side:
 upstream calls"), and the provider label of its own inbound streams.
 
 Fixture (one per run):

@@ -1,6 +1,6 @@
 """`--web.config.file`: TLS and basic auth on the exporter's own endpoints.
 
-The file is the exporter-toolkit web config (/work/shared/spec/cli.md). No
+The file is in the Prometheus exporter-toolkit web config format. No
 other test starts the exporter with it, so an authentication bypass would
 pass every other test: these start exporters of their own, for real.
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests of the command line (../shared/spec/cli.md). */
+/* Unit tests of the command line (README, "Flags"). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

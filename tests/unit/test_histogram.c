@@ -14,7 +14,7 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The default buckets of ../shared/spec/metrics.md. */
+/* The default buckets of docs/metrics.md, as test data. */
 static const double spec_request[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 				      2.5,  5,	   10,	 30,  60,   120, 300};
 static const double spec_stream[] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300};

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The command line of ../shared/spec/cli.md. */
+/* The command line (README, "Flags"; --help). */
 #ifndef SSE_CONFIG_H
 #define SSE_CONFIG_H
 

@@ -49,7 +49,7 @@ struct breaker {
 	uint8_t count; /* failures in the ring */
 };
 
-/* The spec's defaults: 5 failures within 60 s, 60 s cooldown. */
+/* The defaults (docs/metrics.md, README): 5 failures within 60 s, 60 s cooldown. */
 void breaker_config_default(struct breaker_config *c);
 
 void breaker_init(struct breaker *b);

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
-/* The spec's table (metrics.md, common labels). */
+/* The built-in table (docs/metrics.md, labels). */
 static const struct {
 	const char *host;
 	const char *name;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `provider` label from an upstream Host header value: the spec's
- * built-in hosts (api.openai.com -> openai, ...), then user mappings given
- * as --provider.map=HOST=NAME, else the host name itself. Fixed-size
- * storage. Pure.
+ * The `provider` label from an upstream Host header value: the built-in
+ * hosts of docs/metrics.md (api.openai.com -> openai, ...), then user
+ * mappings given as --provider.map=HOST=NAME, else the host name itself.
+ * Fixed-size storage. Pure.
  *
  * Hosts compare case-insensitively and without a trailing dot. A user
  * entry with a port ("127.0.0.1:8443=local") matches only that host and

@@ -7,7 +7,7 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Default buckets of the spec, in seconds or bytes. */
+/* Default buckets (docs/metrics.md), in seconds or bytes. */
 static const double b_request[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 				   2.5,	 5,	10,   30,  60,	 120, 300};
 static const double b_stream[] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300};

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The metric catalog of ../shared/spec/metrics.md and the rules that turn
- * observed exchanges into it. No I/O; the caller holds the lock.
+ * The metric catalog of docs/metrics.md and the rules that turn observed
+ * exchanges into it. No I/O; the caller holds the lock.
  */
 #ifndef SSE_METRICS_H
 #define SSE_METRICS_H

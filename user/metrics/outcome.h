@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * How an exchange ended, in the spec's words: the `status` of
+ * How an exchange ended, in the words of docs/metrics.md: the `status` of
  * sse_requests_total and the `error_type`/`stage` of sse_errors_total for
  * a served request, the `status` and breaker effect of an upstream call.
  * Pure.
@@ -36,7 +36,7 @@ struct upstream_outcome {
 	int breaker; /* +1 success, -1 failure, 0 neither (4xx, caller died) */
 };
 
-/* The rules of the spec's client section. x is seen from the caller: its
+/* The rules of docs/metrics.md's client side. x is seen from the caller: its
  * request was written, its response read. why is in the caller's terms:
  * PEER_CLOSED means the caller gave up, SERVER_CLOSE that the provider
  * closed. */
