@@ -42,7 +42,7 @@ FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit e2e bench deps clean format check-format check-layers FORCE
+.PHONY: all run test unit e2e bench deps clean format check-format check-layers check-tree FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -97,11 +97,12 @@ e2e: all
 	scripts/mounts.sh
 	/usr/bin/python3 tests/e2e/run.py
 
-# The layer check, then unit tests: a parser bug shows there, not as an e2e
-# mismatch; then the servers against the reference bodies, since the e2e
-# ground truth leans on them.
+# The layer and tree checks, then unit tests: a parser bug shows there, not
+# as an e2e mismatch; then the servers against the reference bodies, since
+# the e2e ground truth leans on them.
 test: deps all $(UNIT_BINS)
 	@scripts/check_layers.sh
+	@scripts/check_tree.sh
 	@scripts/run_unit.sh $(UNIT_BINS)
 	@scripts/mounts.sh
 	/usr/bin/python3 tests/e2e/run.py --selfcheck
@@ -116,6 +117,9 @@ format:
 
 check-layers:
 	@scripts/check_layers.sh
+
+check-tree:
+	@scripts/check_tree.sh
 
 check-format:
 	clang-format --dry-run --Werror $(FORMATTED)
