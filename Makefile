@@ -15,6 +15,9 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
+# make unit-san: the unit tests and what they link, in a build of their own
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS   += $(if $(SANITIZE),$(SAN_FLAGS))
 LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lpthread -lm
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	      -Wno-unused-parameter -Iinclude -Ivmlinux
@@ -42,7 +45,7 @@ FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit e2e bench deps clean format check-format check-layers check-tree FORCE
+.PHONY: all run test unit unit-san e2e bench deps clean format check-format check-layers check-tree FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -55,9 +58,13 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*.h bpf/*.h) | $(BUILD)
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@
 
-$(BUILD)/user/%.o: user/%.c $(wildcard include/*.h) $(USER_HDRS) $(SKELS) | $(BUILD)
+$(BUILD)/user/%.o: user/%.c $(wildcard include/*.h) $(USER_HDRS) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The objects that include a skeleton: the unit tests link none of them, so
+# that their builds compile no BPF.
+$(BUILD)/user/kernel/loader.o $(BUILD)/user/kernel/tls_attach.o: $(SKELS)
 
 # The version is compiled into one object, rebuilt whenever it changes, so
 # that an incremental build does not tell two versions.
@@ -93,17 +100,23 @@ run: deps all
 unit: $(UNIT_BINS)
 	@scripts/run_unit.sh $(UNIT_BINS)
 
+# The unit tests again under ASan and UBSan: a read past a buffer, a
+# misaligned access or an overflow fails them where the plain build passes.
+unit-san:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=1 unit
+
 e2e: all
 	scripts/mounts.sh
 	/usr/bin/python3 tests/e2e/run.py
 
-# The layer and tree checks, then unit tests: a parser bug shows there, not
-# as an e2e mismatch; then the servers against the reference bodies, since
-# the e2e ground truth leans on them.
+# The layer and tree checks, then unit tests, plain and sanitized: a parser
+# bug shows there, not as an e2e mismatch; then the servers against the
+# reference bodies, since the e2e ground truth leans on them.
 test: deps all $(UNIT_BINS)
 	@scripts/check_layers.sh
 	@scripts/check_tree.sh
 	@scripts/run_unit.sh $(UNIT_BINS)
+	@$(MAKE) --no-print-directory unit-san
 	@scripts/mounts.sh
 	/usr/bin/python3 tests/e2e/run.py --selfcheck
 	/usr/bin/python3 tests/e2e/run.py

@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include "http_classify.h"
 #include "capture.bpf.h"
 #include "tls_state.bpf.h"
 
@@ -64,50 +65,26 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	bit_set(&threads_inflight, (__u32)bpf_get_current_pid_tgid());
 }
 
-/* The first bytes decide whether an unknown connection is HTTP: a server
- * must first read a request line, a client must first write one. */
-static __always_inline bool first_bytes_http(const void *ubuf)
-{
-	char b[8] = {};
-
-	if (bpf_probe_read_user(b, sizeof(b), ubuf))
-		return false;
-	switch (b[0]) {
-	case 'G':
-		return b[1] == 'E' && b[2] == 'T' && b[3] == ' ';
-	case 'P':
-		return (b[1] == 'O' && b[2] == 'S' && b[3] == 'T' && b[4] == ' ') ||
-		       (b[1] == 'U' && b[2] == 'T' && b[3] == ' ') ||
-		       (b[1] == 'A' && b[2] == 'T' && b[3] == 'C' && b[4] == 'H');
-	case 'D':
-		return b[1] == 'E' && b[2] == 'L' && b[3] == 'E' && b[4] == 'T';
-	case 'H':
-		return b[1] == 'E' && b[2] == 'A' && b[3] == 'D' && b[4] == ' ';
-	case 'O':
-		return b[1] == 'P' && b[2] == 'T' && b[3] == 'I' && b[4] == 'O';
-	}
-	return false;
-}
-
 #define TLS_HANDSHAKE_RECORD 0x16
 
 /* The first bytes decide the protocol: a server must first read a request
- * line or a TLS ClientHello, a client must first write one. */
+ * line or a TLS ClientHello, a client must first write one. Only the bytes
+ * the call moved are looked at: the rest of the buffer is stale (recvmmsg
+ * and sendmmsg count messages, not bytes: 8 bytes of the first are read). */
 static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
-					      const struct inflight *in)
+					      const struct inflight *in, __s64 ret)
 {
-	const void *buf;
-	__u8 b0 = 0;
+	char b[HTTP_CLASSIFY_LEN] = {};
+	__u64 len = ret < HTTP_CLASSIFY_LEN && in->kind != IO_MMSG ? ret : HTTP_CLASSIFY_LEN;
 
 	/* a server that speaks first, or a client that reads first */
 	if ((info->role == ROLE_SERVER) != (in->dir == DIR_IN))
 		return PROTO_OTHER;
-	buf = (const void *)first_buf(in);
-	if (first_bytes_http(buf))
+	if (bpf_probe_read_user(b, len, (const void *)first_buf(in)))
+		return PROTO_OTHER;
+	if (http_looks_like_request(b, len))
 		return PROTO_HTTP;
-	if (!bpf_probe_read_user(&b0, 1, buf) && b0 == TLS_HANDSHAKE_RECORD)
-		return PROTO_TLS;
-	return PROTO_OTHER;
+	return b[0] == TLS_HANDSHAKE_RECORD ? PROTO_TLS : PROTO_OTHER;
 }
 
 /* A TLS record header: content type 20-23 (change cipher spec, alert,
@@ -133,7 +110,7 @@ static __always_inline __u8 classify(struct conn_info *info, const struct inflig
 		return info->proto;
 	if (ret <= 0 || in->kind == IO_SENDFILE)
 		return PROTO_UNKNOWN;
-	info->proto = first_bytes_proto(info, in);
+	info->proto = first_bytes_proto(info, in, ret);
 	return info->proto;
 }
 

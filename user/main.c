@@ -173,7 +173,7 @@ static int start(struct daemon *d, char *err, size_t size)
 	if (http_server_start(&d->srv, err, size))
 		return -1;
 	if (caps_drop_after_attach(d->cfg.tls && d->cfg.tls_scan_interval_s > 0))
-		log_warn("could not drop capabilities; continuing with all of them");
+		log_warn("could not drop every capability; continuing with more than needed");
 	collector_scan_existing(&d->col);
 	return 0;
 }

@@ -884,48 +884,6 @@ static void test_realistic_exchange(void **state)
 	assert_int_equal(http_body_mode(&R.h, false), HTTP_BODY_CHUNKED);
 }
 
-static void test_looks_like_request(void **state)
-{
-	static const char *const yes[] = {
-	    "GET /",	 "POST /x",	  "PUT /",   "DELETE /", "PATCH /", "HEAD /",
-	    "OPTIONS *", "CONNECT a:443", "TRACE /", "GET ",	 "G",	    "GE",
-	    "GET",	 "POS",		  "OPTIONS", "OPTION",	 "CONNECT", "D",
-	};
-	static const char *const no[] = {
-	    "get /",  "GETX /",	  "GET/",  "FOO /", "PRI * HTTP/2.0", "HTTP/1.1 200", "\x16\x03",
-	    " GET /", "OPTIONSX", "POSTX", "X",	    "PROPFIND /",
-	};
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (!http_looks_like_request(yes[i], strlen(yes[i])))
-			fail_msg("rejected: %s", yes[i]);
-	}
-	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
-		if (http_looks_like_request(no[i], strlen(no[i])))
-			fail_msg("accepted: %s", no[i]);
-	}
-	assert_false(http_looks_like_request("", 0));
-	/* only len bytes are looked at */
-	assert_true(http_looks_like_request("GEX", 2));
-	assert_false(http_looks_like_request("GEX", 3));
-}
-
-static void test_looks_like_response(void **state)
-{
-	(void)state;
-	assert_true(http_looks_like_response("HTTP/1.1 200 OK", 15));
-	assert_true(http_looks_like_response("HTTP/1.0 ", 9));
-	assert_true(http_looks_like_response("HTTP/1.", 7));
-	assert_true(http_looks_like_response("HTT", 3)); /* prefix rule */
-	assert_false(http_looks_like_response("HTTP/2 200", 10));
-	assert_false(http_looks_like_response("http/1.1 200", 12));
-	assert_false(http_looks_like_response("GET / HTTP/1.1", 14));
-	assert_false(http_looks_like_response("", 0));
-	assert_false(http_looks_like_response("HTTX", 4));
-}
-
 /* ---- robustness ---- */
 
 static void assert_sane(const struct run *r, size_t len)
@@ -1042,8 +1000,6 @@ int main(void)
 	    cmocka_unit_test(test_used_and_pipelining),
 	    cmocka_unit_test(test_cr_lf_split_at_end),
 	    cmocka_unit_test(test_realistic_exchange),
-	    cmocka_unit_test(test_looks_like_request),
-	    cmocka_unit_test(test_looks_like_response),
 	    cmocka_unit_test(test_random_bytes),
 	    cmocka_unit_test(test_mutated_heads),
 	};

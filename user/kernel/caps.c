@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
 #include <linux/capability.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,14 +27,18 @@ int caps_drop_after_attach(bool keep_attach)
 	uint32_t high = keep_attach ? ATTACH_HIGH : 0;
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2] = {0};
+	int err = 0;
 
-	/* the bounding set first: dropping it needs CAP_SETPCAP, which goes next */
+	/* the bounding set first: dropping it needs CAP_SETPCAP, which goes
+	 * next. EINVAL is a capability this kernel does not have; on another
+	 * error the rest is dropped still. */
 	for (int cap = 0; cap <= 63; cap++)
-		if (!kept(cap, low, high))
-			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+		if (!kept(cap, low, high) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) &&
+		    errno != EINVAL)
+			err = -1;
 	data[0].effective = data[0].permitted = low;
 	data[1].effective = data[1].permitted = high;
 	if (syscall(SYS_capset, &hdr, data))
 		return -1;
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ? -1 : err;
 }

@@ -8,7 +8,8 @@
 /* Keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (reading other processes'
  * /proc entries); with keep_attach also CAP_SYS_ADMIN, CAP_PERFMON and
  * CAP_BPF, to hook OpenSSL copies found after start. Map fds already open
- * need none. Returns -1 on failure. */
+ * need none. Returns -1 on failure; a bounding set that cannot be lowered
+ * does not keep the rest from being dropped. */
 int caps_drop_after_attach(bool keep_attach);
 
 #endif

@@ -117,13 +117,13 @@ static GElf_Addr returned_address(Elf *elf, int fd, GElf_Addr fn)
 }
 
 /* The value the loader stores at addr: a relative relocation's addend in
- * a shared object, else what the file holds there. */
+ * a shared object, else what the file holds there; 0 when unreadable. */
 static GElf_Addr pointer_at(Elf *elf, int fd, GElf_Addr addr)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
 	GElf_Rela r;
-	uint64_t v = 0;
+	uint64_t v;
 
 	while ((scn = elf_nextscn(elf, scn))) {
 		Elf_Data *data;
@@ -138,8 +138,8 @@ static GElf_Addr pointer_at(Elf *elf, int fd, GElf_Addr addr)
 			    GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE)
 				return r.r_addend;
 	}
-	read_at(fd, segment_offset(elf, addr, false), &v, sizeof(v));
-	return v;
+	/* a short read may have filled part of v */
+	return read_at(fd, segment_offset(elf, addr, false), &v, sizeof(v)) ? v : 0;
 }
 
 /* path as an ELF file (elf_end() and close() it), or NULL with *fd -1. */

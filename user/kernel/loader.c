@@ -294,6 +294,7 @@ int loader_counters(const struct loader *l, uint64_t out[CNT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t *vals;
+	int err = 0;
 
 	if (ncpu <= 0)
 		return -1;
@@ -301,14 +302,16 @@ int loader_counters(const struct loader *l, uint64_t out[CNT_MAX])
 	if (!vals)
 		return -1;
 	for (uint32_t i = 0; i < CNT_MAX; i++) {
+		if (bpf_map_lookup_elem(l->counters_fd, &i, vals)) {
+			err = -1;
+			break;
+		}
 		out[i] = 0;
-		if (bpf_map_lookup_elem(l->counters_fd, &i, vals))
-			continue;
 		for (int c = 0; c < ncpu; c++)
 			out[i] += vals[c];
 	}
 	free(vals);
-	return 0;
+	return err;
 }
 
 static uint32_t count_entries(int fd, uint32_t key_size)

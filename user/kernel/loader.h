@@ -57,7 +57,9 @@ bool loader_link_alive(const struct loader *l, size_t i);
 /* How many of the required links are alive now. */
 size_t loader_links_alive(const struct loader *l);
 
-/* Sum over CPUs of each kernel counter (enum counter_idx). */
+/* Sum over CPUs of each kernel counter (enum counter_idx). Returns -1,
+ * out not to be used, when one cannot be read: a counter read as 0 would
+ * go backwards. */
 int loader_counters(const struct loader *l, uint64_t out[CNT_MAX]);
 
 struct loader_map_fill {

@@ -225,8 +225,14 @@ int tls_attach_file(struct tls_attach *t, const char *path)
 	/* without SSL_read and SSL_write there is nothing to follow */
 	openssl =
 	    elf_func_offsets(path, symbols, SYM_MAX, off) > 0 && off[SYM_WRITE] && off[SYM_READ];
-	if (remember(t, &st, openssl))
+	if (remember(t, &st, openssl)) {
+		/* the next scan tries again: said once */
+		if (!t->told_nomem)
+			log_warn("TLS: out of memory, %s not hooked (not repeated)",
+				 display_path(path));
+		t->told_nomem = true;
 		return -1;
+	}
 	if (!openssl)
 		return 0;
 	if (attach_all(t, path, off))

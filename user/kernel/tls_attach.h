@@ -39,6 +39,7 @@ struct tls_attach {
 	size_t nlinks, links_cap;
 	bool multi;   /* uprobe_multi links: programs were loaded for them */
 	size_t nlibs; /* files attached */
+	bool told_nomem;
 };
 
 void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel, bool multi);

@@ -31,7 +31,7 @@ enum phase {
 	PH_ERROR,
 };
 
-static const char version_prefix[] = "HTTP/1."; /* then one digit */
+static const char version_prefix[] = HTTP_VERSION_PREFIX;
 #define VERSION_PREFIX_LEN (sizeof(version_prefix) - 1)
 
 struct span {
@@ -563,41 +563,7 @@ enum http_head_result http_head_feed(struct http_head *h, const char *buf, size_
 	return HTTP_HEAD_NEED_MORE;
 }
 
-/* ---- classification and body length ---- */
-
-static const char *const request_starts[] = {
-    "GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD ", "OPTIONS ", "CONNECT ", "TRACE ",
-};
-
-/*
- * A buffer shorter than "METHOD " counts as a request when it is a prefix
- * of one (so "PO" is true, "POX" false): the first read of a connection
- * may be tiny, and the head parser still refuses it later if it is not
- * HTTP. An empty buffer says nothing and is false.
- */
-bool http_looks_like_request(const char *buf, size_t len)
-{
-	size_t i;
-
-	if (len == 0)
-		return false;
-	for (i = 0; i < sizeof(request_starts) / sizeof(request_starts[0]); i++) {
-		size_t n = strlen(request_starts[i]);
-
-		if (memcmp(buf, request_starts[i], len < n ? len : n) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Same prefix rule as http_looks_like_request(): "HTTP/" alone is true. */
-bool http_looks_like_response(const char *buf, size_t len)
-{
-	if (len == 0)
-		return false;
-	return memcmp(buf, version_prefix, len < VERSION_PREFIX_LEN ? len : VERSION_PREFIX_LEN) ==
-	       0;
-}
+/* ---- body length ---- */
 
 /*
  * RFC 9112 6.3. Content-Length 0 is reported as NONE so that callers have

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* http_looks_like_request() and _response(): the kernel programs' own test */
+#include "http_classify.h"
+
 #define HTTP_METHOD_MAX 16
 #define HTTP_TARGET_MAX 256
 #define HTTP_HOST_MAX	128
@@ -85,17 +88,6 @@ void http_head_init(struct http_head *h, enum http_head_kind kind);
  */
 enum http_head_result http_head_feed(struct http_head *h, const char *buf, size_t len,
 				     size_t *used);
-
-/*
- * True when buf starts like an HTTP/1.x request line: one of GET, POST,
- * PUT, DELETE, PATCH, HEAD, OPTIONS, CONNECT, TRACE followed by a space.
- * A buffer shorter than that is true when it is a prefix of one ("PO"),
- * false otherwise; an empty buffer is false.
- */
-bool http_looks_like_request(const char *buf, size_t len);
-
-/* True when buf starts with "HTTP/1." (same prefix rule: "HTTP/" is true). */
-bool http_looks_like_response(const char *buf, size_t len);
 
 enum http_body_mode {
 	HTTP_BODY_NONE,	       /* no body follows the head */
