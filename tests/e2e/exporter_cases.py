@@ -23,6 +23,7 @@ import client
 import isolated
 import launch
 import metrics
+import own_metrics_cases
 import procs
 from catalog import CATALOG
 from checks import inc
@@ -141,7 +142,10 @@ def sample(port, svc, seen):
 
 # Every family the exporter exposes must be in CATALOG, and every one there
 # must be exposed with samples once case_catalog's traffic went by.
-OWN_METRICS = [name for name in CATALOG if name.startswith("sse_exporter_")]
+# the exporter's own families, but those by service: they have series once
+# a service gives them one (exchanges_lost)
+OWN_METRICS = [name for name, (_, labels, _) in CATALOG.items()
+               if name.startswith("sse_exporter_") and "service" not in labels]
 CATALOG_TYPES = {name: spec[0] for name, spec in CATALOG.items()}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -215,6 +219,7 @@ def case_health(exporter):
 
 
 def case_own_metrics(exporter):
+    metrics.scrape(exporter.port())     # scrape_duration tells the previous scrape's
     samples = metrics.scrape(exporter.port())
     missing = [n for n in OWN_METRICS if not metrics.select(samples, n)]
     expect(not missing, "no samples of %s", ", ".join(missing))
@@ -283,6 +288,14 @@ def start_usage_server(tmp, name):
     return isolated.start_server(tmp, name, [isolated.alias(tmp, launch.PYTHON, name), script])
 
 
+def raw_exchange(port, req):
+    """Sends req on a new connection and reads until the server closes."""
+    with client.Connection(port, timeout=10) as conn:
+        conn.sock.sendall(req.encode())
+        while conn.sock.recv(65536):
+            pass
+
+
 def catalog_traffic(tmp):
     """Traffic that gives every produced family samples, whatever ran
     before: a Go server's SSE streams with heartbeats, a 429 and a 503
@@ -291,13 +304,16 @@ def catalog_traffic(tmp):
     upstream calls they are; the 503 feeds the breaker, the usage the
     token counter)."""
     n = isolated.short_uid()
-    servers = [isolated.start_go(tmp, "ex_cat_" + n), start_usage_server(tmp, "ex_usage_" + n)]
+    servers = [isolated.start_go(tmp, "ex_cat_" + n), start_usage_server(tmp, "ex_usage_" + n),
+               # its /badchunk breaks a stream's framing: a lost exchange
+               own_metrics_cases.start_helper(tmp, "ex_lost_" + n, "big", procs.free_port())]
     try:
-        go, usage = servers
+        go, usage, lossy = servers
         got = [go.request(client.events("/events/catalog/%d" % i, q)).status
                for i, q in enumerate([{"events": 3, "heartbeats": 2}, {"status": 429}, {"status": 503}])]
         got.append(usage.request(client.chat(model="e2e-catalog", stream=False)).status)
         expect(got == [200, 429, 503, 200], "ground truth: statuses %r", got)
+        raw_exchange(lossy.port, client.get("/badchunk"))
     finally:
         for srv in servers:
             launch.stop_server(srv)
