@@ -10,23 +10,38 @@
 #include <cmocka.h>
 
 #include "proto/sse.h"
+#include "split.h"
 
 #define EVENTS_MAX 64
+#define DATA_MAX   1024
 
 struct rec_event {
 	enum sse_event_kind kind;
 	uint64_t size;
 	size_t end; /* offset in the whole input, not in the piece */
 	uint64_t data_hash;
+	size_t data_end; /* the data callback's bytes so far */
 };
 
-/* Collects events; base is the offset of the piece being fed. */
+/* Collects events and data; base is the offset of the piece being fed. */
 struct rec {
+	struct sse_splitter s;
 	struct rec_event ev[EVENTS_MAX];
 	size_t n;
 	size_t base;
 	size_t piece_len;
+	char data[DATA_MAX];
+	size_t data_len;
 };
+
+static void rec_data(void *ctx, const char *buf, size_t len)
+{
+	struct rec *r = ctx;
+
+	assert_true(len > 0 && len <= DATA_MAX - r->data_len);
+	memcpy(r->data + r->data_len, buf, len);
+	r->data_len += len;
+}
 
 static void rec_cb(void *ctx, const struct sse_event *ev)
 {
@@ -38,45 +53,26 @@ static void rec_cb(void *ctx, const struct sse_event *ev)
 	r->ev[r->n].size = ev->size;
 	r->ev[r->n].end = r->base + ev->end;
 	r->ev[r->n].data_hash = ev->data_hash;
+	r->ev[r->n].data_end = r->data_len;
 	r->n++;
 }
 
-static void rec_feed(struct sse_splitter *s, struct rec *r, const char *buf, size_t len)
+static void rec_start(void *run)
 {
+	struct rec *r = run;
+
+	memset(r, 0, sizeof(*r));
+	sse_splitter_init(&r->s, rec_data);
+}
+
+static bool rec_feed(void *run, const char *in, size_t off, size_t len)
+{
+	struct rec *r = run;
+
 	r->piece_len = len;
-	sse_feed(s, buf, len, rec_cb, r);
+	sse_feed(&r->s, in + off, len, rec_cb, r);
 	r->base += len;
-}
-
-/* Feeds in pieces cut at cuts[] (ascending offsets). */
-static void feed_cuts(struct rec *r, const char *in, size_t len, const size_t *cuts, size_t ncuts)
-{
-	struct sse_splitter s;
-	size_t start = 0;
-
-	memset(r, 0, sizeof(*r));
-	sse_splitter_init(&s);
-	for (size_t k = 0; k <= ncuts; k++) {
-		size_t end = k < ncuts ? cuts[k] : len;
-
-		rec_feed(&s, r, in + start, end - start);
-		start = end;
-	}
-}
-
-static void feed_whole(struct rec *r, const char *in)
-{
-	feed_cuts(r, in, strlen(in), NULL, 0);
-}
-
-static void feed_bytewise(struct rec *r, const char *in, size_t len)
-{
-	struct sse_splitter s;
-
-	memset(r, 0, sizeof(*r));
-	sse_splitter_init(&s);
-	for (size_t i = 0; i < len; i++)
-		rec_feed(&s, r, in + i, 1);
+	return true;
 }
 
 static void assert_same(const struct rec *a, const struct rec *b)
@@ -87,7 +83,28 @@ static void assert_same(const struct rec *a, const struct rec *b)
 		assert_int_equal(a->ev[i].size, b->ev[i].size);
 		assert_int_equal(a->ev[i].end, b->ev[i].end);
 		assert_int_equal(a->ev[i].data_hash, b->ev[i].data_hash);
+		assert_int_equal(a->ev[i].data_end, b->ev[i].data_end);
 	}
+	assert_int_equal(a->data_len, b->data_len);
+	assert_memory_equal(a->data, b->data, a->data_len);
+}
+
+/* Splits move where an event ends (see expected_for_split): the
+ * callers compare, not split_all_ways. */
+static const struct split_driver driver = {
+    .start = rec_start,
+    .feed = rec_feed,
+};
+
+/* Feeds in pieces cut at cuts[] (ascending offsets). */
+static void feed_cuts(struct rec *r, const char *in, size_t len, const size_t *cuts, size_t ncuts)
+{
+	split_feed(&driver, r, in, len, cuts, ncuts);
+}
+
+static void feed_whole(struct rec *r, const char *in)
+{
+	split_feed_whole(&driver, r, in, strlen(in));
 }
 
 static uint64_t size_sum(const struct rec *r)
@@ -392,15 +409,13 @@ static void test_several_events_in_one_buffer(void **state)
 
 static void test_end_offsets_are_per_piece(void **state)
 {
-	struct sse_splitter s;
 	struct rec r;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	sse_splitter_init(&s);
-	rec_feed(&s, &r, "data: a\n", 8);
+	rec_start(&r);
+	rec_feed(&r, "data: a\n", 0, 8);
 	assert_int_equal(r.n, 0);
-	rec_feed(&s, &r, "\ndata: b\n\nxx", 12);
+	rec_feed(&r, "\ndata: b\n\nxx", 0, 12);
 	assert_int_equal(r.n, 2);
 	/* rec adds the piece's base (8): ends 1 and 10 within the piece */
 	assert_int_equal(r.ev[0].end, 9);
@@ -448,14 +463,13 @@ static void test_unterminated_event_not_dispatched(void **state)
 
 static void test_null_callback_is_allowed(void **state)
 {
-	struct sse_splitter s;
 	struct rec r;
 
 	(void)state;
-	sse_splitter_init(&s);
-	sse_feed(&s, "data: a\n\n", 9, NULL, NULL);
-	memset(&r, 0, sizeof(r));
-	rec_feed(&s, &r, "data: b\n\n", 9);
+	rec_start(&r);
+	sse_splitter_init(&r.s, NULL); /* nor a data callback */
+	sse_feed(&r.s, "data: a\n\n", 9, NULL, NULL);
+	rec_feed(&r, "data: b\n\n", 0, 9);
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.ev[0].size, 9); /* state was reset by the first */
 }
@@ -531,6 +545,34 @@ static void test_data_hash_empty_without_data(void **state)
 	assert_int_not_equal(hash_of("data\ndata\n\n"), SSE_DATA_HASH_EMPTY);
 }
 
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = SSE_DATA_HASH_EMPTY;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* The data callback gets what the hash covers, before the event. */
+static void test_data_callback_gets_the_data(void **state)
+{
+	static const char want[] = "a\n b\n\nc:d";
+	struct rec r;
+
+	(void)state;
+	feed_whole(&r, "event: x\ndata: a\n: c\ndata:  b\rdata\r\ndata:c:d\n\n"
+		       ": hb\n\ndata: e\n\n");
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.ev[0].data_end, sizeof(want) - 1);
+	assert_memory_equal(r.data, want, sizeof(want) - 1);
+	assert_int_equal(r.ev[0].data_hash, fnv1a(want, sizeof(want) - 1));
+	assert_int_equal(r.ev[1].data_end, r.ev[0].data_end);
+	assert_int_equal(r.ev[2].data_end, r.ev[1].data_end + 1);
+	assert_memory_equal(r.data + r.ev[1].data_end, "e", 1);
+	assert_int_equal(r.ev[2].data_hash, fnv1a("e", 1));
+}
+
 /* ---- any split gives the same result ---- */
 
 static const char split_lf[] = ": hb\n\ndata: {\"a\":1}\ndata: x\n\nevent: e\nid: 9\n\n"
@@ -597,7 +639,7 @@ static void test_bytewise_lf_same_as_whole(void **state)
 
 	(void)state;
 	feed_whole(&whole, split_lf);
-	feed_bytewise(&bytes, split_lf, strlen(split_lf));
+	split_feed_bytewise(&driver, &bytes, split_lf, strlen(split_lf));
 	assert_same(&bytes, &whole);
 }
 
@@ -607,7 +649,7 @@ static void test_bytewise_cr_same_as_whole(void **state)
 
 	(void)state;
 	feed_whole(&whole, split_cr);
-	feed_bytewise(&bytes, split_cr, strlen(split_cr));
+	split_feed_bytewise(&driver, &bytes, split_cr, strlen(split_cr));
 	assert_same(&bytes, &whole);
 }
 
@@ -618,7 +660,7 @@ static void test_bytewise_crlf_same_kinds_and_total(void **state)
 
 	(void)state;
 	feed_whole(&whole, split_crlf);
-	feed_bytewise(&bytes, split_crlf, strlen(split_crlf));
+	split_feed_bytewise(&driver, &bytes, split_crlf, strlen(split_crlf));
 	assert_int_equal(bytes.n, whole.n);
 	for (size_t i = 0; i < whole.n; i++) {
 		assert_int_equal(bytes.ev[i].kind, whole.ev[i].kind);
@@ -700,6 +742,7 @@ int main(void)
 	    cmocka_unit_test(test_data_hash_ignores_framing),
 	    cmocka_unit_test(test_data_hash_follows_the_data),
 	    cmocka_unit_test(test_data_hash_empty_without_data),
+	    cmocka_unit_test(test_data_callback_gets_the_data),
 	    cmocka_unit_test(test_every_split_point_lf),
 	    cmocka_unit_test(test_every_split_point_crlf),
 	    cmocka_unit_test(test_every_split_point_cr),

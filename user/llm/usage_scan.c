@@ -4,15 +4,17 @@
  *
  * Two layers, both taking one byte (or one run of plain bytes) at a time
  * and keeping all they need in the struct, so that any split of the body
- * gives the same result: an event-stream line splitter that passes on the
- * values of data fields, and a JSON scanner that keeps one bit per open
- * container (object or array, usage object or not) instead of a parse
- * tree. Containers deeper than USAGE_DEPTH_MAX are skipped by counting
+ * gives the same result: the event-stream splitter of proto/sse.c, which
+ * passes on the data of each event, and a JSON scanner that keeps one bit
+ * per open container (object or array, usage object or not) instead of a
+ * parse tree. Containers deeper than USAGE_DEPTH_MAX are skipped by counting
  * brackets, so memory is fixed however deep the body nests.
  */
 #include "llm/usage_scan.h"
 
 #include <string.h>
+
+#include "core/ascii.h"
 
 enum {
 	UJ_VALUE,	 /* a value: after ':', after ',' in an array, top level */
@@ -33,14 +35,6 @@ enum {
 	WANT_PROMPT,
 	WANT_COMPLETION,
 	WANT_TOTAL,
-};
-
-/* Lines of an event stream. */
-enum {
-	LN_START,  /* nothing of the line yet */
-	LN_NAME,   /* in a field name */
-	LN_DATA,   /* in the value of a data field: JSON text */
-	LN_IGNORE, /* in a comment or another field's value */
 };
 
 static const struct {
@@ -75,11 +69,6 @@ static void fail(struct usage_json *j)
 static bool is_ws(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
 }
 
 /* Characters of true, false, null and numbers. */
@@ -369,118 +358,18 @@ static void json_feed(struct usage_scan *s, const char *buf, size_t len)
 
 /* ---- event stream ---- */
 
-static bool name_is_data(const struct usage_scan *s)
+static void event_data(void *ctx, const char *buf, size_t len)
 {
-	return s->name_len == 4 && memcmp(s->name, "data", 4) == 0;
+	json_feed(ctx, buf, len);
 }
 
-static void name_byte(struct usage_scan *s, char c)
+/* Each event's data is a JSON text of its own. */
+static void event_end(void *ctx, const struct sse_event *ev)
 {
-	if (s->name_len < sizeof(s->name))
-		s->name[s->name_len] = c;
-	if (s->name_len < UINT8_MAX)
-		s->name_len++;
-}
+	struct usage_scan *s = ctx;
 
-/* Data lines of one event are joined with "\n", as the browser does. */
-static void begin_data_line(struct usage_scan *s)
-{
-	if (s->has_data)
-		json_feed(s, "\n", 1);
-	s->has_data = true;
-}
-
-/* A blank line ends the event: the next one is a new JSON text. */
-static void end_event(struct usage_scan *s)
-{
+	(void)ev;
 	json_init(&s->json);
-	s->has_data = false;
-}
-
-static void line_end(struct usage_scan *s, char c)
-{
-	s->saw_cr = c == '\r';
-	if (s->line_state == LN_START)
-		end_event(s);
-	else if (s->line_state == LN_NAME && name_is_data(s))
-		begin_data_line(s); /* "data" alone: an empty data line */
-	s->line_state = LN_START;
-}
-
-/*
- * WHATWG drops one leading U+FEFF. A partial match was the start of a
- * field name after all: one that cannot be "data", since the bytes are
- * not ASCII. Returns the bytes consumed.
- */
-static size_t bom_byte(struct usage_scan *s, char c)
-{
-	static const char bom[3] = {'\xef', '\xbb', '\xbf'};
-
-	if (c == bom[s->bom]) {
-		s->started = ++s->bom == sizeof(bom);
-		return 1;
-	}
-	s->started = true;
-	if (s->bom > 0) {
-		s->line_state = LN_NAME;
-		s->name_len = UINT8_MAX;
-	}
-	return 0;
-}
-
-/* Bytes before the first CR or LF (all of them if there is none). */
-static size_t to_line_end(const char *buf, size_t len)
-{
-	const char *lf = memchr(buf, '\n', len);
-	size_t n = lf ? (size_t)(lf - buf) : len;
-	const char *cr = memchr(buf, '\r', n);
-
-	return cr ? (size_t)(cr - buf) : n;
-}
-
-static size_t field_byte(struct usage_scan *s, char c)
-{
-	if (s->line_state == LN_START) {
-		s->name_len = 0;
-		s->line_state = c == ':' ? LN_IGNORE : LN_NAME;
-		if (c == ':')
-			return 1; /* a comment */
-	}
-	if (c != ':') {
-		name_byte(s, c);
-	} else if (name_is_data(s)) {
-		/* the space WHATWG drops after the colon is JSON white space */
-		begin_data_line(s);
-		s->line_state = LN_DATA;
-	} else {
-		s->line_state = LN_IGNORE;
-	}
-	return 1;
-}
-
-/* Consumes at least one byte of buf; returns how many. */
-static size_t sse_step(struct usage_scan *s, const char *buf, size_t len)
-{
-	char c = buf[0];
-	size_t n;
-
-	if (s->saw_cr) {
-		s->saw_cr = false;
-		if (c == '\n')
-			return 1; /* the LF of a CRLF */
-	}
-	if (!s->started && bom_byte(s, c))
-		return 1;
-	if (c == '\r' || c == '\n') {
-		line_end(s, c);
-		return 1;
-	}
-	if (s->line_state == LN_START || s->line_state == LN_NAME)
-		return field_byte(s, c);
-	n = to_line_end(buf, len);
-	if (s->line_state == LN_DATA)
-		json_feed(s, buf, n);
-	return n;
 }
 
 /* ---- API ---- */
@@ -489,7 +378,7 @@ void usage_scan_init(struct usage_scan *s, bool sse)
 {
 	memset(s, 0, sizeof(*s));
 	s->sse = sse;
-	s->line_state = LN_START;
+	sse_splitter_init(&s->events, event_data);
 	json_init(&s->json);
 	s->max.prompt = -1;
 	s->max.completion = -1;
@@ -498,14 +387,10 @@ void usage_scan_init(struct usage_scan *s, bool sse)
 
 void usage_scan_feed(struct usage_scan *s, const char *buf, size_t len)
 {
-	size_t i = 0;
-
-	if (!s->sse) {
+	if (s->sse)
+		sse_feed(&s->events, buf, len, event_end, s);
+	else
 		json_feed(s, buf, len);
-		return;
-	}
-	while (i < len)
-		i += sse_step(s, buf + i, len - i);
 }
 
 void usage_scan_result(const struct usage_scan *s, struct usage *u)

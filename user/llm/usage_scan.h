@@ -21,12 +21,11 @@
  * running output count in each message_delta, some servers repeat the
  * running usage on every chunk. The largest is right for all of them.
  *
- * An event-stream body is split into events by the WHATWG rules (CRLF, LF
- * or CR line ends, a leading byte order mark dropped); the data lines of
- * one event, joined with "\n", are one JSON text, and each event starts
- * the JSON scan afresh, so that "[DONE]" or a broken event cannot affect
- * the next. Any other body is one JSON text. Several top-level values in
- * a row (NDJSON) are accepted.
+ * An event-stream body is split into events by proto/sse.h (the WHATWG
+ * rules); the data lines of one event, joined with "\n", are one JSON
+ * text, and each event starts the JSON scan afresh, so that "[DONE]" or a
+ * broken event cannot affect the next. Any other body is one JSON text.
+ * Several top-level values in a row (NDJSON) are accepted.
  */
 #ifndef SSE_USAGE_SCAN_H
 #define SSE_USAGE_SCAN_H
@@ -36,6 +35,7 @@
 #include <stdint.h>
 
 #include "proto/json_skip.h"
+#include "proto/sse.h"
 
 /* Larger values are not token counts: treated as not seen. */
 #define USAGE_TOKENS_MAX (1ULL << 40)
@@ -68,15 +68,8 @@ struct usage_json {
 };
 
 struct usage_scan {
-	/* event-stream splitting (internal) */
 	bool sse;
-	uint8_t line_state;
-	uint8_t name_len; /* bytes of the field name so far (saturating) */
-	char name[4];	  /* enough to recognise "data" */
-	bool saw_cr;	  /* the last byte was a CR: an LF next belongs to it */
-	bool has_data;	  /* the event has had a data line */
-	bool started;	  /* past the optional byte order mark */
-	uint8_t bom;	  /* bytes of a byte order mark matched so far */
+	struct sse_splitter events; /* an event-stream body's (internal) */
 	struct usage_json json;
 
 	/* results so far: the largest value of each field */

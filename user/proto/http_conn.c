@@ -255,7 +255,7 @@ static void exchange_begin(struct http_conn *c, uint64_t ts)
 	c->x.t_headers = ts;
 	c->x.t_last_write = ts;
 	c->in_exchange = true;
-	sse_splitter_init(&c->sse);
+	sse_splitter_init(&c->sse, NULL);
 	chunked_init(&c->resp_chunks);
 }
 

@@ -3,9 +3,10 @@
 
 #include "proto/sse.h"
 
-void sse_splitter_init(struct sse_splitter *s)
+void sse_splitter_init(struct sse_splitter *s, sse_data_cb data)
 {
 	memset(s, 0, sizeof(*s));
+	s->data = data;
 	s->data_hash = SSE_DATA_HASH_EMPTY;
 }
 
@@ -16,8 +17,15 @@ static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
 	return h;
 }
 
-/* Bytes of a field value: hashed if it is data's. */
-static void value_bytes(struct sse_splitter *s, const char *p, size_t n)
+static void data_bytes(struct sse_splitter *s, const char *p, size_t n, void *ctx)
+{
+	s->data_hash = fnv1a(s->data_hash, p, n);
+	if (s->data && n)
+		s->data(ctx, p, n);
+}
+
+/* Bytes of a field value: data's are hashed and passed on. */
+static void value_bytes(struct sse_splitter *s, const char *p, size_t n, void *ctx)
 {
 	if (!s->in_data || !n)
 		return;
@@ -26,7 +34,7 @@ static void value_bytes(struct sse_splitter *s, const char *p, size_t n)
 		n--;
 	}
 	s->value_start = false;
-	s->data_hash = fnv1a(s->data_hash, p, n);
+	data_bytes(s, p, n, ctx);
 }
 
 static bool name_is_data(const struct sse_splitter *s)
@@ -34,7 +42,7 @@ static bool name_is_data(const struct sse_splitter *s)
 	return s->name_len == 4 && memcmp(s->name, "data", 4) == 0;
 }
 
-static void end_field_name(struct sse_splitter *s)
+static void end_field_name(struct sse_splitter *s, void *ctx)
 {
 	s->in_name = false;
 	if (!name_is_data(s)) {
@@ -42,7 +50,7 @@ static void end_field_name(struct sse_splitter *s)
 		return;
 	}
 	if (s->has_data) /* lines of one event's data are joined by LF */
-		s->data_hash = fnv1a(s->data_hash, "\n", 1);
+		data_bytes(s, "\n", 1, ctx);
 	s->has_data = true;
 	s->in_data = true;
 	s->value_start = true;
@@ -76,7 +84,7 @@ static void dispatch(struct sse_splitter *s, size_t end, sse_event_cb cb, void *
 	}
 }
 
-static void line_byte(struct sse_splitter *s, char c)
+static void line_byte(struct sse_splitter *s, char c, void *ctx)
 {
 	if (s->line_len++ == 0) {
 		if (c == ':') {
@@ -89,7 +97,7 @@ static void line_byte(struct sse_splitter *s, char c)
 	if (!s->in_name)
 		return;
 	if (c == ':') {
-		end_field_name(s);
+		end_field_name(s, ctx);
 		return;
 	}
 	if (s->name_len < sizeof(s->name))
@@ -114,7 +122,7 @@ static size_t line_end(struct sse_splitter *s, const char *buf, size_t len, size
 	}
 	s->event_bytes += used;
 	if (s->in_name)
-		end_field_name(s);
+		end_field_name(s, ctx);
 	s->in_data = false;
 	s->line_len = 0;
 	if (blank)
@@ -125,7 +133,7 @@ static size_t line_end(struct sse_splitter *s, const char *buf, size_t len, size
 /* WHATWG: one leading U+FEFF is dropped. Its bytes are on the wire, so
  * they count in the first event's size; a partial match was ordinary
  * text after all and is replayed. Returns the bytes consumed. */
-static size_t skip_bom(struct sse_splitter *s, const char *buf, size_t len)
+static size_t skip_bom(struct sse_splitter *s, const char *buf, size_t len, void *ctx)
 {
 	static const char bom[3] = {'\xef', '\xbb', '\xbf'};
 	size_t i = 0;
@@ -139,7 +147,7 @@ static size_t skip_bom(struct sse_splitter *s, const char *buf, size_t len)
 		}
 		s->started = true;
 		for (uint8_t k = 0; k < s->bom; k++)
-			line_byte(s, bom[k]);
+			line_byte(s, bom[k], ctx);
 	}
 	return i;
 }
@@ -156,7 +164,7 @@ static size_t to_line_end(const char *buf, size_t len)
 
 void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx)
 {
-	size_t i = skip_bom(s, buf, len);
+	size_t i = skip_bom(s, buf, len, ctx);
 
 	if (i < len && s->saw_cr) {
 		s->saw_cr = false;
@@ -172,7 +180,7 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 		if (s->line_len && !s->in_name && c != '\r' && c != '\n') {
 			size_t n = to_line_end(buf + i, len - i);
 
-			value_bytes(s, buf + i, n);
+			value_bytes(s, buf + i, n, ctx);
 			s->event_bytes += n;
 			s->line_len += n;
 			i += n;
@@ -183,7 +191,7 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 			continue;
 		}
 		s->event_bytes++;
-		line_byte(s, c);
+		line_byte(s, c, ctx);
 		i++;
 	}
 }

@@ -15,7 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Bytes of the data of the event being read, as they come: the values of
+ * its data lines joined by LF, what the hash covers (a JSON scan reads
+ * the data this way without keeping it).
+ */
+typedef void (*sse_data_cb)(void *ctx, const char *buf, size_t len);
+
 struct sse_splitter {
+	sse_data_cb data;     /* optional */
 	uint64_t event_bytes; /* bytes of the event being read, line ends included */
 	uint32_t line_len;
 	uint8_t name_len; /* bytes of the field name read so far */
@@ -49,10 +57,12 @@ struct sse_event {
 
 typedef void (*sse_event_cb)(void *ctx, const struct sse_event *ev);
 
-void sse_splitter_init(struct sse_splitter *s);
+/* data may be NULL. */
+void sse_splitter_init(struct sse_splitter *s, sse_data_cb data);
 
 /* Feeds body bytes (chunk framing already removed); cb gets every event
- * that ends inside buf, in order. */
+ * that ends inside buf, in order, after the data callback (same ctx) got
+ * the event's data. */
 void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx);
 
 /*
