@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +10,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/log.h"
+#include "ident/proc.h"
 #include "kernel/elf_sym.h"
 #include "kernel/tls_attach.h"
 #include "kernel/uprobe_multi.h"
@@ -250,12 +249,12 @@ static bool is_libssl(const char *path)
 }
 
 /* The libssl files a process maps, seen through its root (containers). */
-static void scan_maps(struct tls_attach *t, const char *pid)
+static void scan_maps(struct tls_attach *t, pid_t pid)
 {
 	char path[512], line[1024], *file;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return;
@@ -264,7 +263,7 @@ static void scan_maps(struct tls_attach *t, const char *pid)
 		file = strchr(line, '/');
 		if (!file || !is_libssl(file))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/root%s", pid, file);
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, file);
 		tls_attach_file(t, path);
 	}
 	fclose(f);
@@ -295,22 +294,15 @@ void tls_attach_exec(struct tls_attach *t, pid_t pid)
 	tls_attach_file(t, path);
 }
 
+static void scan_process(void *ctx, pid_t pid)
+{
+	tls_attach_exec(ctx, pid);
+	scan_maps(ctx, pid);
+}
+
 void tls_attach_scan(struct tls_attach *t)
 {
-	char path[300];
-	struct dirent *d;
-	DIR *dir = opendir("/proc");
-
-	if (!dir)
-		return;
-	while ((d = readdir(dir))) {
-		if (!isdigit((unsigned char)d->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/exe", d->d_name);
-		tls_attach_file(t, path);
-		scan_maps(t, d->d_name);
-	}
-	closedir(dir);
+	proc_for_each_tgid(scan_process, t);
 }
 
 void tls_link_release(struct tls_link *l)
