@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,31 +223,6 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 	return 0;
 }
 
-static void *release_link(void *link)
-{
-	tls_link_release(link);
-	return NULL;
-}
-
-/* Every detach waits for a grace period (~70 ms on a nested VM); in
- * parallel they share them, and SIGTERM stays well within its 2 s. */
-#define DETACH_THREADS_MAX 256
-
-static void release_links(struct tls_link *links, size_t n)
-{
-	pthread_t tids[DETACH_THREADS_MAX];
-	bool started[DETACH_THREADS_MAX] = {false};
-
-	for (size_t i = 0; i < n && i < DETACH_THREADS_MAX; i++)
-		started[i] = !pthread_create(&tids[i], NULL, release_link, &links[i]);
-	for (size_t i = 0; i < n; i++) {
-		if (i < DETACH_THREADS_MAX && started[i])
-			pthread_join(tids[i], NULL);
-		else
-			tls_link_release(&links[i]);
-	}
-}
-
 /* All links at once, the tracepoints' and the uprobes'. */
 void loader_close(struct loader *l)
 {
@@ -269,9 +243,9 @@ void loader_close(struct loader *l)
 	if (all) {
 		if (ntls)
 			memcpy(all, tls, ntls * sizeof(*all));
-		release_links(all, n);
+		tls_links_release(all, n);
 	} else {
-		release_links(tls, ntls);
+		tls_links_release(tls, ntls);
 	}
 	free(all);
 	free(tls);

@@ -30,6 +30,8 @@ struct tls_link {
 };
 
 void tls_link_release(struct tls_link *l);
+/* Releases n links in parallel: each detach waits for a grace period. */
+void tls_links_release(struct tls_link *links, size_t n);
 
 struct tls_attach {
 	struct ssl_bpf *skel;
