@@ -8,12 +8,9 @@
  * back; tests/bench/bench.py compares the exporter's added cost with this
  * one. Never loaded by the exporter.
  *
- * The uprobes have no target here: tests/bench/floor_loader.c attaches
- * them to libssl.so.3 by program name, as user/kernel/tls_attach.c does the
- * exporter's (SSL_write and SSL_write_ex at entry only; SSL_read,
- * SSL_read_ex and SSL_do_handshake at entry and return, one return
- * program for both reads and BIO_f_ssl's read method; SSL_shutdown,
- * SSL_free and BIO_f_ssl's write method at entry).
+ * The uprobes have no target here: tests/bench/floor_loader.c has
+ * user/kernel/tls_attach.c attach them to libssl.so.3 from the table it
+ * attaches the exporter's with, by name ("floor_" + the exporter's).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -288,10 +288,11 @@ def bpf_fds(pid, key):
 
 def build_tools():
     os.makedirs(OUT, exist_ok=True)
-    # floor_loader resolves the OpenSSL symbols with the exporter's own code
-    extra = {"floor_loader": ["-I" + os.path.join(ROOT, "user"),
-                              os.path.join(ROOT, "build", "user", "kernel", "elf_sym.o"),
-                              os.path.join(ROOT, "build", "user", "kernel", "uprobe_multi.o")],
+    # floor_loader attaches the OpenSSL probes with the exporter's own code
+    objs = ["core/log.o", "ident/proc.o", "kernel/elf_sym.o", "kernel/tls_attach.o",
+            "kernel/uprobe_multi.o"]
+    extra = {"floor_loader": ["-I" + os.path.join(ROOT, d) for d in ("user", "include")] +
+             [os.path.join(ROOT, "build", "user", o) for o in objs],
              "loadgen": ["-lssl", "-lcrypto"]}
     for name in ("floor_loader", "loadgen"):
         src = os.path.join(ROOT, "tests", "bench", name + ".c")

@@ -199,7 +199,10 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 		load_error(err, size, "ssl");
 		return -1;
 	}
-	tls_attach_init(&l->tls, l->ssl, multi);
+	if (tls_attach_init(&l->tls, l->ssl->obj, "", multi)) {
+		snprintf(err, size, "ssl: a uprobe program is missing");
+		return -1;
+	}
 	return 0;
 }
 

@@ -15,7 +15,6 @@
 #include "kernel/elf_sym.h"
 #include "kernel/tls_attach.h"
 #include "kernel/uprobe_multi.h"
-#include "ssl.skel.h"
 #include "ssl_layout.h"
 
 enum {
@@ -39,20 +38,45 @@ static const char *const symbols[SYM_ALL] = {
     "SSL_free",	   "BIO_f_ssl write method", "BIO_f_ssl read method",
 };
 
-/* A program and the functions it hooks (one return program serves both
- * reads). */
+/* A program of ssl.bpf.c and the functions it hooks (one return program
+ * serves both reads and BIO_f_ssl's read method). */
 struct probe {
-	struct bpf_program *prog;
+	const char *prog;
 	bool ret;
 	int syms[3];
 	int nsyms;
 };
 
-void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel, bool multi)
+static const struct probe probes[] = {
+    {"ssl_write_enter", false, {SYM_WRITE}, 1},
+    {"ssl_write_ex_enter", false, {SYM_WRITE_EX}, 1},
+    {"ssl_read_enter", false, {SYM_READ}, 1},
+    {"ssl_read_ex_enter", false, {SYM_READ_EX}, 1},
+    {"ssl_read_exit", true, {SYM_READ, SYM_READ_EX, SYM_BIO_READ}, 3},
+    {"ssl_handshake_enter", false, {SYM_HANDSHAKE}, 1},
+    {"ssl_handshake_exit", true, {SYM_HANDSHAKE}, 1},
+    {"ssl_shutdown_enter", false, {SYM_SHUTDOWN}, 1},
+    {"ssl_free_enter", false, {SYM_FREE}, 1},
+    {"bio_ssl_write_enter", false, {SYM_BIO_WRITE}, 1},
+    {"bio_ssl_read_enter", false, {SYM_BIO_READ}, 1},
+};
+_Static_assert(sizeof(probes) / sizeof(probes[0]) == TLS_PROBES, "TLS_PROBES");
+
+int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *prefix, bool multi)
 {
+	char name[64];
+
 	memset(t, 0, sizeof(*t));
-	t->skel = skel;
 	t->multi = multi;
+	for (size_t i = 0; i < TLS_PROBES; i++) {
+		snprintf(name, sizeof(name), "%s%s", prefix, probes[i].prog);
+		t->progs[i] = bpf_object__find_program_by_name(obj, name);
+		if (!t->progs[i]) {
+			log_error("no BPF program %s", name);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int grow(void **arr, size_t *cap, size_t n, size_t size)
@@ -96,26 +120,26 @@ static int keep_link(struct tls_attach *t, struct bpf_link *link, int fd)
 	return 0;
 }
 
-static int attach_multi(struct tls_attach *t, const struct probe *p, const char *path,
-			const size_t *off, uint64_t layout)
+static int attach_multi(struct tls_attach *t, struct bpf_program *prog, const struct probe *p,
+			const char *path, const size_t *off, uint64_t layout)
 {
 	size_t offsets[3];
 	int fd;
 
 	for (int i = 0; i < p->nsyms; i++)
 		offsets[i] = off[p->syms[i]];
-	fd = uprobe_multi_attach(bpf_program__fd(p->prog), path, offsets, p->nsyms, p->ret, layout);
+	fd = uprobe_multi_attach(bpf_program__fd(prog), path, offsets, p->nsyms, p->ret, layout);
 	return fd < 0 ? -1 : keep_link(t, NULL, fd);
 }
 
-static int attach_single(struct tls_attach *t, const struct probe *p, const char *path,
-			 const size_t *off, uint64_t layout)
+static int attach_single(struct tls_attach *t, struct bpf_program *prog, const struct probe *p,
+			 const char *path, const size_t *off, uint64_t layout)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = p->ret, .bpf_cookie = layout);
 	struct bpf_link *link;
 
 	for (int i = 0; i < p->nsyms; i++) {
-		link = bpf_program__attach_uprobe_opts(p->prog, -1, path, off[p->syms[i]], &opts);
+		link = bpf_program__attach_uprobe_opts(prog, -1, path, off[p->syms[i]], &opts);
 		if (!link || keep_link(t, link, -1))
 			return -1;
 	}
@@ -156,26 +180,13 @@ static void bio_ssl_methods(const char *path, size_t *off)
 static int attach_all(struct tls_attach *t, const char *path, size_t *off)
 {
 	uint64_t layout = openssl_layout(path);
-	struct ssl_bpf *s = t->skel;
-	const struct probe probes[] = {
-	    {s->progs.ssl_write_enter, false, {SYM_WRITE}, 1},
-	    {s->progs.ssl_write_ex_enter, false, {SYM_WRITE_EX}, 1},
-	    {s->progs.ssl_read_enter, false, {SYM_READ}, 1},
-	    {s->progs.ssl_read_ex_enter, false, {SYM_READ_EX}, 1},
-	    {s->progs.ssl_read_exit, true, {SYM_READ, SYM_READ_EX, SYM_BIO_READ}, 3},
-	    {s->progs.ssl_handshake_enter, false, {SYM_HANDSHAKE}, 1},
-	    {s->progs.ssl_handshake_exit, true, {SYM_HANDSHAKE}, 1},
-	    {s->progs.ssl_shutdown_enter, false, {SYM_SHUTDOWN}, 1},
-	    {s->progs.ssl_free_enter, false, {SYM_FREE}, 1},
-	    {s->progs.bio_ssl_write_enter, false, {SYM_BIO_WRITE}, 1},
-	    {s->progs.bio_ssl_read_enter, false, {SYM_BIO_READ}, 1},
-	};
 	int err = 0;
 
 	if (layout == SSL_LAYOUT_30)
 		bio_ssl_methods(path, off);
 
-	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+	for (size_t i = 0; i < TLS_PROBES; i++) {
+		struct bpf_program *prog = t->progs[i];
 		struct probe p = probes[i];
 		int n = 0;
 
@@ -186,9 +197,9 @@ static int attach_all(struct tls_attach *t, const char *path, size_t *off)
 		p.nsyms = n;
 		if (!n)
 			continue;
-		if (t->multi ? attach_multi(t, &p, path, off, layout)
-			     : attach_single(t, &p, path, off, layout)) {
-			log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(p.prog),
+		if (t->multi ? attach_multi(t, prog, &p, path, off, layout)
+			     : attach_single(t, prog, &p, path, off, layout)) {
+			log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(prog),
 				 symbols[p.syms[0]], path, strerror(errno));
 			err = -1;
 		}

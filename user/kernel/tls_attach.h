@@ -14,8 +14,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct ssl_bpf;
 struct bpf_link;
+struct bpf_object;
+struct bpf_program;
+
+/* Uprobe programs of ssl.bpf.c, in the order of tls_attach.c's table. */
+#define TLS_PROBES 11
 
 struct tls_file {
 	dev_t dev;
@@ -34,7 +38,7 @@ void tls_link_release(struct tls_link *l);
 void tls_links_release(struct tls_link *links, size_t n);
 
 struct tls_attach {
-	struct ssl_bpf *skel;
+	struct bpf_program *progs[TLS_PROBES];
 	struct tls_file *files; /* every file checked, so each is read once */
 	size_t nfiles, files_cap;
 	struct tls_link *links;
@@ -44,7 +48,12 @@ struct tls_attach {
 	bool told_nomem;
 };
 
-void tls_attach_init(struct tls_attach *t, struct ssl_bpf *skel, bool multi);
+/*
+ * Finds the programs in obj, loaded: each named prefix + the name of
+ * its ssl.bpf.c counterpart ("" for the exporter's, "floor_" for the
+ * benchmark's empty ones). Returns -1 (logged) when one is missing.
+ */
+int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *prefix, bool multi);
 
 /* Attaches to path if it is an OpenSSL not seen before. Returns 1 when
  * attached now, 0 when not OpenSSL or already known, -1 on error. */
