@@ -186,12 +186,7 @@ static void test_deep_nesting(void **state)
 	assert_false(S.failed);
 	assert_model("top");
 	assert_int_equal(S.stream, 0);
-	split_feed_bytewise(&driver, &other, in, n);
-	assert_same(&S, &other);
-	for (i = 1; i < n; i += 997) {
-		split_feed(&driver, &other, in, n, &i, 1);
-		assert_same(&S, &other);
-	}
+	split_check_sparse(&driver, &S, &other, in, n, 997);
 }
 
 static void test_model_escapes(void **state)
