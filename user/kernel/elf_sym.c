@@ -41,23 +41,42 @@ static size_t vaddr_to_offset(Elf *elf, GElf_Addr addr)
 	return segment_offset(elf, addr, true);
 }
 
-static void scan_section(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char *const *names,
-			 size_t n, size_t *offsets)
+/* The next section of type type after *scn: its entries and their count
+ * (NULL when there is none). */
+static Elf_Data *next_table(Elf *elf, Elf_Scn **scn, GElf_Word type, GElf_Shdr *sh, size_t *count)
 {
-	Elf_Data *data = elf_getdata(scn, NULL);
-	size_t count = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
+	Elf_Data *data;
+
+	while ((*scn = elf_nextscn(elf, *scn))) {
+		if (!gelf_getshdr(*scn, sh) || sh->sh_type != type || !sh->sh_entsize)
+			continue;
+		data = elf_getdata(*scn, NULL);
+		*count = sh->sh_size / sh->sh_entsize;
+		if (data)
+			return data;
+	}
+	return NULL;
+}
+
+/* The name of symbol i of a symbol table if it is a defined function,
+ * else NULL. */
+static const char *func_name(Elf *elf, Elf_Data *data, const GElf_Shdr *sh, size_t i, GElf_Sym *sym)
+{
+	if (!gelf_getsym(data, i, sym) || GELF_ST_TYPE(sym->st_info) != STT_FUNC ||
+	    sym->st_shndx == SHN_UNDEF || !sym->st_value)
+		return NULL;
+	return elf_strptr(elf, sh->sh_link, sym->st_name);
+}
+
+static void scan_section(Elf *elf, Elf_Data *data, const GElf_Shdr *sh, size_t count,
+			 const char *const *names, size_t n, size_t *offsets)
+{
 	GElf_Sym sym;
 
-	for (size_t i = 0; data && i < count; i++) {
-		const char *name;
+	for (size_t i = 0; i < count; i++) {
+		const char *name = func_name(elf, data, sh, i, &sym);
 
-		if (!gelf_getsym(data, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-		    sym.st_shndx == SHN_UNDEF || !sym.st_value)
-			continue;
-		name = elf_strptr(elf, sh->sh_link, sym.st_name);
-		if (!name)
-			continue;
-		for (size_t k = 0; k < n; k++)
+		for (size_t k = 0; name && k < n; k++)
 			if (!offsets[k] && name_matches(name, names[k]))
 				offsets[k] = vaddr_to_offset(elf, sym.st_value);
 	}
@@ -67,24 +86,15 @@ static void scan_section(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char
 static GElf_Addr func_addr(Elf *elf, const char *name)
 {
 	Elf_Scn *scn = NULL;
+	Elf_Data *data;
 	GElf_Shdr sh;
 	GElf_Sym sym;
+	size_t count;
 
-	while ((scn = elf_nextscn(elf, scn))) {
-		Elf_Data *data;
-		size_t count;
+	while ((data = next_table(elf, &scn, SHT_DYNSYM, &sh, &count))) {
+		for (size_t i = 0; i < count; i++) {
+			const char *s = func_name(elf, data, &sh, i, &sym);
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
-			continue;
-		data = elf_getdata(scn, NULL);
-		count = sh.sh_size / sh.sh_entsize;
-		for (size_t i = 0; data && i < count; i++) {
-			const char *s;
-
-			if (!gelf_getsym(data, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
-				continue;
-			s = elf_strptr(elf, sh.sh_link, sym.st_name);
 			if (s && name_matches(s, name))
 				return sym.st_value;
 		}
@@ -121,23 +131,17 @@ static GElf_Addr returned_address(Elf *elf, int fd, GElf_Addr fn)
 static GElf_Addr pointer_at(Elf *elf, int fd, GElf_Addr addr)
 {
 	Elf_Scn *scn = NULL;
+	Elf_Data *data;
 	GElf_Shdr sh;
 	GElf_Rela r;
 	uint64_t v;
+	size_t count;
 
-	while ((scn = elf_nextscn(elf, scn))) {
-		Elf_Data *data;
-		size_t count;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
-			continue;
-		data = elf_getdata(scn, NULL);
-		count = sh.sh_size / sh.sh_entsize;
-		for (size_t i = 0; data && i < count; i++)
+	while ((data = next_table(elf, &scn, SHT_RELA, &sh, &count)))
+		for (size_t i = 0; i < count; i++)
 			if (gelf_getrela(data, i, &r) && r.r_offset == addr &&
 			    GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE)
 				return r.r_addend;
-	}
 	/* a short read may have filled part of v */
 	return read_at(fd, segment_offset(elf, addr, false), &v, sizeof(v)) ? v : 0;
 }
@@ -195,19 +199,23 @@ int elf_method_funcs(const char *path, const char *getter, int type, const size_
 
 int elf_func_offsets(const char *path, const char *const *names, size_t n, size_t *offsets)
 {
-	Elf_Scn *scn = NULL;
+	static const GElf_Word tables[] = {SHT_DYNSYM, SHT_SYMTAB};
+	Elf_Data *data;
 	GElf_Shdr sh;
 	int fd, found = 0;
+	size_t count;
 	Elf *elf;
 
 	memset(offsets, 0, n * sizeof(*offsets));
 	elf = elf_open(path, &fd);
 	if (!elf)
 		return -1;
-	while ((scn = elf_nextscn(elf, scn)))
-		if (gelf_getshdr(scn, &sh) &&
-		    (sh.sh_type == SHT_DYNSYM || sh.sh_type == SHT_SYMTAB))
-			scan_section(elf, scn, &sh, names, n, offsets);
+	for (size_t t = 0; t < 2; t++) {
+		Elf_Scn *scn = NULL;
+
+		while ((data = next_table(elf, &scn, tables[t], &sh, &count)))
+			scan_section(elf, data, &sh, count, names, n, offsets);
+	}
 	for (size_t k = 0; k < n; k++)
 		found += offsets[k] != 0;
 	elf_close(elf, fd);
