@@ -163,6 +163,21 @@ static size_t request_body(struct http_conn *c, const char *buf, size_t len, uin
 	return used;
 }
 
+typedef size_t (*side_fn)(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
+
+/* Bytes of one side, to its head or body parser until used up or the
+ * side is lost. */
+static void side_feed(struct http_conn *c, const enum http_side_state *state, side_fn head,
+		      side_fn body, const char *buf, size_t len, uint64_t ts)
+{
+	while (len > 0 && *state != SIDE_DEAD) {
+		size_t used = *state == SIDE_HEAD ? head(c, buf, len, ts) : body(c, buf, len, ts);
+
+		buf += used;
+		len -= used;
+	}
+}
+
 void http_conn_in(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
 {
 	/* After lost bytes, a read that starts a request resynchronises. */
@@ -170,13 +185,7 @@ void http_conn_in(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
 		http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
 		c->in_state = SIDE_HEAD;
 	}
-	while (len > 0 && c->in_state != SIDE_DEAD) {
-		size_t used = c->in_state == SIDE_HEAD ? request_head(c, buf, len, ts)
-						       : request_body(c, buf, len, ts);
-
-		buf += used;
-		len -= used;
-	}
+	side_feed(c, &c->in_state, request_head, request_body, buf, len, ts);
 }
 
 void http_conn_in_skip(struct http_conn *c, uint64_t len, uint64_t ts)
@@ -355,13 +364,7 @@ void http_conn_out(struct http_conn *c, const char *buf, size_t len, uint64_t ts
 	}
 	if (c->in_exchange)
 		c->x.t_last_write = ts;
-	while (len > 0 && c->out_state != SIDE_DEAD) {
-		size_t used = c->out_state == SIDE_HEAD ? response_head(c, buf, len, ts)
-							: response_body(c, buf, len, ts);
-
-		buf += used;
-		len -= used;
-	}
+	side_feed(c, &c->out_state, response_head, response_body, buf, len, ts);
 }
 
 void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts)
