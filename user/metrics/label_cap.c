@@ -63,7 +63,9 @@ static size_t hash2(const char *a, const char *b, size_t size)
 	return h % size;
 }
 
-static struct label_cap_entry *entry_new(const char *service, const char *value)
+/* A new entry, put first in its hash chain *head; NULL without memory. */
+static struct label_cap_entry *entry_add(struct label_cap_entry **head, const char *service,
+					 const char *value)
 {
 	struct label_cap_entry *e = calloc(1, sizeof(*e));
 
@@ -77,6 +79,8 @@ static struct label_cap_entry *entry_new(const char *service, const char *value)
 		free(e);
 		return NULL;
 	}
+	e->next = *head;
+	*head = e;
 	return e;
 }
 
@@ -88,12 +92,7 @@ static struct label_cap_entry *service_entry(struct label_cap *c, const char *se
 	for (e = c->services[slot]; e; e = e->next)
 		if (!strcmp(e->service, service))
 			return e;
-	e = entry_new(service, NULL);
-	if (!e)
-		return NULL;
-	e->next = c->services[slot];
-	c->services[slot] = e;
-	return e;
+	return entry_add(&c->services[slot], service, NULL);
 }
 
 const char *label_cap_admit(struct label_cap *c, const char *service, const char *value,
@@ -108,11 +107,9 @@ const char *label_cap_admit(struct label_cap *c, const char *service, const char
 	svc = service_entry(c, service);
 	if (!svc || svc->count >= c->max)
 		goto other;
-	e = entry_new(service, value);
+	e = entry_add(&c->table[slot], service, value);
 	if (!e)
 		goto other;
-	e->next = c->table[slot];
-	c->table[slot] = e;
 	svc->count++;
 	return e->value;
 other:
