@@ -16,12 +16,14 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#define EMPTY_TP(sec, name)                                                                        \
-	SEC("tracepoint/" sec)                                                                     \
+#define EMPTY(sec, name)                                                                           \
+	SEC(sec)                                                                                   \
 	int name(void *ctx)                                                                        \
 	{                                                                                          \
 		return 0;                                                                          \
 	}
+
+#define EMPTY_TP(tp, name) EMPTY("tracepoint/" tp, name)
 
 /* conn_track.bpf.c */
 EMPTY_TP("syscalls/sys_exit_accept4", floor_exit_accept4)
@@ -61,23 +63,16 @@ EMPTY_IO(sendmmsg)
 EMPTY_IO(sendfile64)
 
 /* ssl.bpf.c */
-#define EMPTY_UPROBE(sec, name)                                                                    \
-	SEC(sec)                                                                                   \
-	int name(void *ctx)                                                                        \
-	{                                                                                          \
-		return 0;                                                                          \
-	}
-
-EMPTY_UPROBE("uprobe", floor_ssl_write_enter)
-EMPTY_UPROBE("uprobe", floor_ssl_write_ex_enter)
-EMPTY_UPROBE("uprobe", floor_ssl_read_enter)
-EMPTY_UPROBE("uprobe", floor_ssl_read_ex_enter)
-EMPTY_UPROBE("uretprobe", floor_ssl_read_exit)
-EMPTY_UPROBE("uprobe", floor_ssl_handshake_enter)
-EMPTY_UPROBE("uretprobe", floor_ssl_handshake_exit)
-EMPTY_UPROBE("uprobe", floor_ssl_shutdown_enter)
-EMPTY_UPROBE("uprobe", floor_ssl_free_enter)
-EMPTY_UPROBE("uprobe", floor_bio_ssl_write_enter)
-EMPTY_UPROBE("uprobe", floor_bio_ssl_read_enter)
+EMPTY("uprobe", floor_ssl_write_enter)
+EMPTY("uprobe", floor_ssl_write_ex_enter)
+EMPTY("uprobe", floor_ssl_read_enter)
+EMPTY("uprobe", floor_ssl_read_ex_enter)
+EMPTY("uretprobe", floor_ssl_read_exit)
+EMPTY("uprobe", floor_ssl_handshake_enter)
+EMPTY("uretprobe", floor_ssl_handshake_exit)
+EMPTY("uprobe", floor_ssl_shutdown_enter)
+EMPTY("uprobe", floor_ssl_free_enter)
+EMPTY("uprobe", floor_bio_ssl_write_enter)
+EMPTY("uprobe", floor_bio_ssl_read_enter)
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -714,14 +714,18 @@ class Bench:
     def run_micro(self, cfg):
         exp = cfg.name in EXPORTERS
 
-        def check_untracked(pid, fd):
-            proto = conn_proto(cfg.proc.pid, pid, fd)
-            if proto != PROTO_OTHER:
-                self.flag("socket_write", cfg.name,
-                          "the untracked connection is not in its conns map as PROTO_OTHER "
-                          "(proto=%s)" % proto, "the figure does not measure that path")
+        def check_proto(figure, conn, want, want_name):
+            """A loadgen check: the connection is in the exporter's conns map as want."""
+            def check(pid, fd):
+                proto = conn_proto(cfg.proc.pid, pid, fd)
+                if proto != want:
+                    self.flag(figure, cfg.name,
+                              "the %s is not in its conns map as %s (proto=%s)"
+                              % (conn, want_name, proto), "the figure does not measure that path")
+            return check if exp else None
 
-        r = loadgen(["untracked", str(self.n_untracked)], check_untracked if exp else None)
+        r = loadgen(["untracked", str(self.n_untracked)],
+                    check_proto("socket_write", "untracked connection", PROTO_OTHER, "PROTO_OTHER"))
         self.add("socket_write", cfg.name, r["socket_write"])
         self.add("devnull_write", cfg.name, r["devnull_write"])
         self.add("devnull_unobserved", cfg.name, r["devnull_unobserved"])
@@ -730,18 +734,12 @@ class Bench:
         self.followed(cfg, exp, "sse_event", "sse_event", "sse_events_written", path,
                       "the stream", lambda: loadgen(["sse", str(self.n_sse)], path=path))
 
-        def check_tls(pid, fd):
-            proto = conn_proto(cfg.proc.pid, pid, fd)
-            if proto != PROTO_TLS:
-                self.flag("ssl_write", cfg.name,
-                          "the TLS connection is not in its conns map as PROTO_TLS "
-                          "(proto=%s)" % proto, "the figure does not measure that path")
-
         tpath = bench_path("ssl")
         self.followed(cfg, exp, "ssl_write", "ssl_write_p10", "ssl_events_written", tpath,
                       "the TLS stream (SSL_write)",
                       lambda: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
-                                      check_tls if exp else None, path=tpath))
+                                      check_proto("ssl_write", "TLS connection", PROTO_TLS,
+                                                  "PROTO_TLS"), path=tpath))
 
     def followed(self, cfg, exp, figure, result_key, written_key, path, what, run):
         """One loadgen measurement of events on a followed stream (one

@@ -166,6 +166,17 @@ static void *drain(void *arg)
 	return (void *)(uintptr_t)total;
 }
 
+/* The time n writes of len bytes of buf to fd take, in ns. */
+static uint64_t write_batch(int fd, const char *buf, size_t len, long n)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < n; i++)
+		if (write(fd, buf, len) != (ssize_t)len)
+			die("timed write");
+	return now_ns() - t0;
+}
+
 /* N writes of len bytes of buf to fd, in BATCHES batches. */
 static void timed_writes(int fd, const char *buf, size_t len, long n, struct timing *t)
 {
@@ -174,12 +185,7 @@ static void timed_writes(int fd, const char *buf, size_t len, long n, struct tim
 	t->ops = per * BATCHES;
 	t->total_ns = 0;
 	for (int b = 0; b < BATCHES; b++) {
-		uint64_t t0 = now_ns();
-
-		for (long i = 0; i < per; i++)
-			if (write(fd, buf, len) != (ssize_t)len)
-				die("timed write");
-		uint64_t dt = now_ns() - t0;
+		uint64_t dt = write_batch(fd, buf, len, per);
 
 		t->total_ns += dt;
 		t->batch[b] = (double)dt / (double)per;
@@ -221,12 +227,7 @@ static void inline_writes(int fd, int peer, const char *buf, size_t len, long n,
 	t->ops = nb * BATCH_OPS;
 	t->total_ns = 0;
 	for (long b = 0; b < nb; b++) {
-		uint64_t t0 = now_ns();
-
-		for (int i = 0; i < BATCH_OPS; i++)
-			if (write(fd, buf, len) != (ssize_t)len)
-				die("timed write");
-		uint64_t dt = now_ns() - t0;
+		uint64_t dt = write_batch(fd, buf, len, BATCH_OPS);
 
 		t->total_ns += dt;
 		batch_ns[b] = (double)dt / BATCH_OPS;
