@@ -88,9 +88,7 @@ static void assert_same(const void *va, const void *vb)
 	assert_memory_equal(a->out, b->out, a->out_len < OUT_KEPT ? a->out_len : OUT_KEPT);
 	usage_scan_result(&a->scan, &ua);
 	usage_scan_result(&b->scan, &ub);
-	assert_int_equal(ua.prompt, ub.prompt);
-	assert_int_equal(ua.completion, ub.completion);
-	assert_int_equal(ua.total, ub.total);
+	assert_memory_equal(&ua, &ub, sizeof(ua));
 }
 
 static const struct split_driver driver = {

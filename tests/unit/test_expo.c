@@ -174,19 +174,43 @@ static bool json_valid(const char *s)
 
 /* ---- helpers ---- */
 
-static char *render_text(const struct registry *r, struct strbuf *b)
+/* The registry of a test and the buffer it renders into. */
+static struct registry R;
+static struct strbuf B;
+
+static int fresh(void **state)
 {
-	strbuf_init(b);
-	expo_text(r, b);
+	(void)state;
+	registry_init(&R);
+	strbuf_init(&B);
+	return 0;
+}
+
+static int release(void **state)
+{
+	(void)state;
+	strbuf_free(&B);
+	registry_free(&R);
+	return 0;
+}
+
+/* A test of R, fresh for it. */
+#define R_TEST(t) cmocka_unit_test_setup_teardown(t, fresh, release)
+
+/* R in b, which holds nothing else. */
+static char *render_text(struct strbuf *b)
+{
+	strbuf_free(b);
+	expo_text(&R, b);
 	assert_false(b->oom);
 	assert_non_null(b->buf);
 	return b->buf;
 }
 
-static char *render_json(const struct registry *r, struct strbuf *b)
+static char *render_json(struct strbuf *b)
 {
-	strbuf_init(b);
-	expo_json(r, b);
+	strbuf_free(b);
+	expo_json(&R, b);
 	assert_false(b->oom);
 	assert_non_null(b->buf);
 	return b->buf;
@@ -281,110 +305,85 @@ static void test_escape_label_backslash_quote_newline(void **state)
 
 static void test_counter_without_labels(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "x_total", "Things.", METRIC_COUNTER, NULL, 0, NULL, 0);
+	f = registry_add(&R, "x_total", "Things.", METRIC_COUNTER, NULL, 0, NULL, 0);
 	assert_non_null(f);
 	metric_add(f, NULL, 2);
 	metric_add(f, NULL, 1);
-	assert_string_equal(render_text(&r, &b), "# HELP x_total Things.\n"
-						 "# TYPE x_total counter\n"
-						 "x_total 3\n");
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_string_equal(render_text(&B), "# HELP x_total Things.\n"
+					     "# TYPE x_total counter\n"
+					     "x_total 3\n");
 }
 
 static void test_counter_with_labels(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "req_total", "Requests.", METRIC_COUNTER, l_ab, 2, NULL, 0);
+	f = registry_add(&R, "req_total", "Requests.", METRIC_COUNTER, l_ab, 2, NULL, 0);
 	metric_add(f, (const char *const[]){"x", "y"}, 1);
 	metric_add(f, (const char *const[]){"x", "z"}, 4);
 	metric_add(f, (const char *const[]){"x", "y"}, 1);
-	assert_string_equal(render_text(&r, &b), "# HELP req_total Requests.\n"
-						 "# TYPE req_total counter\n"
-						 "req_total{a=\"x\",b=\"y\"} 2\n"
-						 "req_total{a=\"x\",b=\"z\"} 4\n");
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_string_equal(render_text(&B), "# HELP req_total Requests.\n"
+					     "# TYPE req_total counter\n"
+					     "req_total{a=\"x\",b=\"y\"} 2\n"
+					     "req_total{a=\"x\",b=\"z\"} 4\n");
 }
 
 static void test_gauge_set_and_add(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "g", "A gauge.", METRIC_GAUGE, l_path, 1, NULL, 0);
+	f = registry_add(&R, "g", "A gauge.", METRIC_GAUGE, l_path, 1, NULL, 0);
 	metric_set(f, (const char *const[]){"/a"}, 7);
 	metric_set(f, (const char *const[]){"/a"}, 0.5);
 	metric_add(f, (const char *const[]){"/b"}, 1);
 	metric_add(f, (const char *const[]){"/b"}, -2);
-	assert_string_equal(render_text(&r, &b), "# HELP g A gauge.\n"
-						 "# TYPE g gauge\n"
-						 "g{path=\"/a\"} 0.5\n"
-						 "g{path=\"/b\"} -1\n");
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_string_equal(render_text(&B), "# HELP g A gauge.\n"
+					     "# TYPE g gauge\n"
+					     "g{path=\"/a\"} 0.5\n"
+					     "g{path=\"/b\"} -1\n");
 }
 
 static void test_histogram_text_exact(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 	const char *const v[] = {"/x"};
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "d_seconds", "Durations.", METRIC_HISTOGRAM, l_path, 1, b_three, 3);
+	f = registry_add(&R, "d_seconds", "Durations.", METRIC_HISTOGRAM, l_path, 1, b_three, 3);
 	metric_observe(f, v, 0.01);  /* le 0.025 */
 	metric_observe(f, v, 0.025); /* le 0.025: equal to the bound */
 	metric_observe(f, v, 2);     /* le 300 */
 	metric_observe(f, v, 300);   /* le 300 */
 	metric_observe(f, v, 301);   /* +Inf */
-	assert_string_equal(render_text(&r, &b), "# HELP d_seconds Durations.\n"
-						 "# TYPE d_seconds histogram\n"
-						 "d_seconds_bucket{path=\"/x\",le=\"0.025\"} 2\n"
-						 "d_seconds_bucket{path=\"/x\",le=\"1\"} 2\n"
-						 "d_seconds_bucket{path=\"/x\",le=\"300\"} 4\n"
-						 "d_seconds_bucket{path=\"/x\",le=\"+Inf\"} 5\n"
-						 "d_seconds_sum{path=\"/x\"} 603.035\n"
-						 "d_seconds_count{path=\"/x\"} 5\n");
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_string_equal(render_text(&B), "# HELP d_seconds Durations.\n"
+					     "# TYPE d_seconds histogram\n"
+					     "d_seconds_bucket{path=\"/x\",le=\"0.025\"} 2\n"
+					     "d_seconds_bucket{path=\"/x\",le=\"1\"} 2\n"
+					     "d_seconds_bucket{path=\"/x\",le=\"300\"} 4\n"
+					     "d_seconds_bucket{path=\"/x\",le=\"+Inf\"} 5\n"
+					     "d_seconds_sum{path=\"/x\"} 603.035\n"
+					     "d_seconds_count{path=\"/x\"} 5\n");
 }
 
 static void test_histogram_without_labels(void **state)
 {
 	static const double bounds[] = {0.1};
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "h", "H.", METRIC_HISTOGRAM, NULL, 0, bounds, 1);
+	f = registry_add(&R, "h", "H.", METRIC_HISTOGRAM, NULL, 0, bounds, 1);
 	metric_observe(f, NULL, 0.05);
-	assert_string_equal(render_text(&r, &b), "# HELP h H.\n"
-						 "# TYPE h histogram\n"
-						 "h_bucket{le=\"0.1\"} 1\n"
-						 "h_bucket{le=\"+Inf\"} 1\n"
-						 "h_sum 0.05\n"
-						 "h_count 1\n");
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_string_equal(render_text(&B), "# HELP h H.\n"
+					     "# TYPE h histogram\n"
+					     "h_bucket{le=\"0.1\"} 1\n"
+					     "h_bucket{le=\"+Inf\"} 1\n"
+					     "h_sum 0.05\n"
+					     "h_count 1\n");
 }
 
 /* Every spec bucket bound renders as written in the spec. */
@@ -397,116 +396,88 @@ static void test_le_formatting_of_spec_bounds(void **state)
 					   "0.06",  "0.075", "0.08", "0.15", "0.2",   "0.3",
 					   "0.4",   "0.75",  "2.5",  "7.5",  "10",    "30",
 					   "60",    "120",   "300",  "1000", "5000"};
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 	char line[64];
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "h", "H.", METRIC_HISTOGRAM, NULL, 0, bounds, N(bounds));
+	f = registry_add(&R, "h", "H.", METRIC_HISTOGRAM, NULL, 0, bounds, N(bounds));
 	metric_observe(f, NULL, 0);
-	render_text(&r, &b);
+	render_text(&B);
 	for (size_t i = 0; i < N(want); i++) {
 		snprintf(line, sizeof(line), "h_bucket{le=\"%s\"} 1\n", want[i]);
-		assert_non_null(strstr(b.buf, line));
+		assert_non_null(strstr(B.buf, line));
 	}
-	assert_null(strstr(b.buf, "e+"));
-	assert_null(strstr(b.buf, "e-"));
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_null(strstr(B.buf, "e+"));
+	assert_null(strstr(B.buf, "e-"));
 }
 
 static void test_label_values_escaped_in_output(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "c_total", "C.", METRIC_COUNTER, l_path, 1, NULL, 0);
+	f = registry_add(&R, "c_total", "C.", METRIC_COUNTER, l_path, 1, NULL, 0);
 	metric_add(f, (const char *const[]){"a\\b\"c\nd"}, 1);
-	render_text(&r, &b);
-	assert_non_null(strstr(b.buf, "c_total{path=\"a\\\\b\\\"c\\nd\"} 1\n"));
-	strbuf_free(&b);
-	registry_free(&r);
+	render_text(&B);
+	assert_non_null(strstr(B.buf, "c_total{path=\"a\\\\b\\\"c\\nd\"} 1\n"));
 }
 
 static void test_help_escaped(void **state)
 {
-	struct registry r;
-	struct strbuf b;
-
 	(void)state;
-	registry_init(&r);
-	registry_add(&r, "c_total", "Back\\slash, \"quotes\"\nand a newline.", METRIC_COUNTER, NULL,
+	registry_add(&R, "c_total", "Back\\slash, \"quotes\"\nand a newline.", METRIC_COUNTER, NULL,
 		     0, NULL, 0);
-	render_text(&r, &b);
+	render_text(&B);
 	/* HELP escapes backslash and newline only; quotes stay */
-	assert_string_equal(b.buf, "# HELP c_total Back\\\\slash, \"quotes\"\\nand a newline.\n"
+	assert_string_equal(B.buf, "# HELP c_total Back\\\\slash, \"quotes\"\\nand a newline.\n"
 				   "# TYPE c_total counter\n");
-	strbuf_free(&b);
-	registry_free(&r);
 }
 
 static void test_families_in_registration_order(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	char *p1, *p2, *p3;
 
 	(void)state;
-	registry_init(&r);
-	metric_add(registry_add(&r, "zz_total", "Z.", METRIC_COUNTER, NULL, 0, NULL, 0), NULL, 1);
-	metric_set(registry_add(&r, "aa", "A.", METRIC_GAUGE, NULL, 0, NULL, 0), NULL, 1);
-	metric_add(registry_add(&r, "mm_total", "M.", METRIC_COUNTER, NULL, 0, NULL, 0), NULL, 1);
-	render_text(&r, &b);
-	p1 = strstr(b.buf, "# HELP zz_total");
-	p2 = strstr(b.buf, "# HELP aa");
-	p3 = strstr(b.buf, "# HELP mm_total");
+	metric_add(registry_add(&R, "zz_total", "Z.", METRIC_COUNTER, NULL, 0, NULL, 0), NULL, 1);
+	metric_set(registry_add(&R, "aa", "A.", METRIC_GAUGE, NULL, 0, NULL, 0), NULL, 1);
+	metric_add(registry_add(&R, "mm_total", "M.", METRIC_COUNTER, NULL, 0, NULL, 0), NULL, 1);
+	render_text(&B);
+	p1 = strstr(B.buf, "# HELP zz_total");
+	p2 = strstr(B.buf, "# HELP aa");
+	p3 = strstr(B.buf, "# HELP mm_total");
 	assert_non_null(p1);
 	assert_non_null(p2);
 	assert_non_null(p3);
 	assert_true(p1 < p2 && p2 < p3);
-	strbuf_free(&b);
-	registry_free(&r);
 }
 
 static void test_series_creation_order_stable(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "c_total", "C.", METRIC_COUNTER, l_path, 1, NULL, 0);
+	f = registry_add(&R, "c_total", "C.", METRIC_COUNTER, l_path, 1, NULL, 0);
 	metric_add(f, (const char *const[]){"/b"}, 1);
 	metric_add(f, (const char *const[]){"/a"}, 1);
 	metric_add(f, (const char *const[]){"/c"}, 1);
 	metric_add(f, (const char *const[]){"/a"}, 1); /* an update does not move it */
-	assert_string_equal(render_text(&r, &b), "# HELP c_total C.\n"
-						 "# TYPE c_total counter\n"
-						 "c_total{path=\"/b\"} 1\n"
-						 "c_total{path=\"/a\"} 2\n"
-						 "c_total{path=\"/c\"} 1\n");
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_string_equal(render_text(&B), "# HELP c_total C.\n"
+					     "# TYPE c_total counter\n"
+					     "c_total{path=\"/b\"} 1\n"
+					     "c_total{path=\"/a\"} 2\n"
+					     "c_total{path=\"/c\"} 1\n");
 }
 
 /* More series than hash slots: all distinct, all found again, in order. */
 static void test_many_series_found_again(void **state)
 {
-	struct registry r;
 	struct family *f;
 	struct series *first[1000];
 	char name[32];
 	size_t i = 0;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "c_total", "C.", METRIC_COUNTER, l_ab, 2, NULL, 0);
+	f = registry_add(&R, "c_total", "C.", METRIC_COUNTER, l_ab, 2, NULL, 0);
 	for (i = 0; i < N(first); i++) {
 		snprintf(name, sizeof(name), "v%zu", i);
 		first[i] = family_series(f, (const char *const[]){name, "k"});
@@ -522,92 +493,71 @@ static void test_many_series_found_again(void **state)
 	for (const struct series *s = f->first; s; s = s->list_next, i++)
 		assert_ptr_equal(s, first[i]);
 	assert_int_equal(i, N(first));
-	registry_free(&r);
 }
 
 /* ("ab","c") and ("a","bc") are different series. */
 static void test_label_boundaries_distinguish_series(void **state)
 {
-	struct registry r;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "c_total", "C.", METRIC_COUNTER, l_ab, 2, NULL, 0);
+	f = registry_add(&R, "c_total", "C.", METRIC_COUNTER, l_ab, 2, NULL, 0);
 	metric_add(f, (const char *const[]){"ab", "c"}, 1);
 	metric_add(f, (const char *const[]){"a", "bc"}, 5);
 	assert_int_equal(f->nseries, 2);
 	assert_true(family_series(f, (const char *const[]){"ab", "c"})->value == 1);
 	assert_true(family_series(f, (const char *const[]){"a", "bc"})->value == 5);
-	registry_free(&r);
 }
 
 static void test_family_clear(void **state)
 {
-	struct registry r;
-	struct strbuf b;
 	struct family *f;
 
 	(void)state;
-	registry_init(&r);
-	f = registry_add(&r, "g", "G.", METRIC_GAUGE, l_path, 1, NULL, 0);
+	f = registry_add(&R, "g", "G.", METRIC_GAUGE, l_path, 1, NULL, 0);
 	metric_set(f, (const char *const[]){"/a"}, 1);
 	metric_set(f, (const char *const[]){"/b"}, 2);
 	family_clear(f);
 	assert_int_equal(f->nseries, 0);
 	assert_null(f->first);
-	assert_string_equal(render_text(&r, &b), "# HELP g G.\n# TYPE g gauge\n");
-	strbuf_free(&b);
+	assert_string_equal(render_text(&B), "# HELP g G.\n# TYPE g gauge\n");
 	/* usable again, and the old series are gone from the hash table too */
 	metric_set(f, (const char *const[]){"/b"}, 5);
 	assert_int_equal(f->nseries, 1);
 	assert_true(family_series(f, (const char *const[]){"/b"})->value == 5);
-	assert_string_equal(render_text(&r, &b), "# HELP g G.\n# TYPE g gauge\ng{path=\"/b\"} 5\n");
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_string_equal(render_text(&B), "# HELP g G.\n# TYPE g gauge\ng{path=\"/b\"} 5\n");
 }
 
 static void test_too_many_labels_fails(void **state)
 {
 	static const char *const seven[] = {"a", "b", "c", "d", "e", "f", "g"};
-	struct registry r;
 
 	(void)state;
-	registry_init(&r);
-	assert_false(r.failed);
-	assert_null(registry_add(&r, "x", "X.", METRIC_COUNTER, seven, 7, NULL, 0));
-	assert_true(r.failed);
-	assert_null(r.first);
-	registry_free(&r);
+	assert_false(R.failed);
+	assert_null(registry_add(&R, "x", "X.", METRIC_COUNTER, seven, 7, NULL, 0));
+	assert_true(R.failed);
+	assert_null(R.first);
 }
 
 static void test_empty_registry_renders_nothing(void **state)
 {
-	struct registry r;
-	struct strbuf b;
-
 	(void)state;
-	registry_init(&r);
-	strbuf_init(&b);
-	expo_text(&r, &b);
-	assert_int_equal(b.len, 0);
-	strbuf_free(&b);
-	assert_string_equal(render_json(&r, &b), "{\"metrics\":[]}\n");
-	assert_true(json_valid(b.buf));
-	strbuf_free(&b);
+	expo_text(&R, &B);
+	assert_int_equal(B.len, 0);
+	assert_string_equal(render_json(&B), "{\"metrics\":[]}\n");
+	assert_true(json_valid(B.buf));
 }
 
 /* ---- JSON ---- */
 
-static void fill_sample_registry(struct registry *r)
+static void fill_sample_registry(void)
 {
 	struct family *c, *g, *h, *e;
 
-	registry_init(r);
-	c = registry_add(r, "req_total", "Requests \"all\".", METRIC_COUNTER, l_ab, 2, NULL, 0);
-	g = registry_add(r, "active", "Active.", METRIC_GAUGE, NULL, 0, NULL, 0);
-	h = registry_add(r, "d_seconds", "D.", METRIC_HISTOGRAM, l_path, 1, b_three, 3);
-	e = registry_add(r, "empty_total", "Nothing yet.", METRIC_COUNTER, l_path, 1, NULL, 0);
+	c = registry_add(&R, "req_total", "Requests \"all\".", METRIC_COUNTER, l_ab, 2, NULL, 0);
+	g = registry_add(&R, "active", "Active.", METRIC_GAUGE, NULL, 0, NULL, 0);
+	h = registry_add(&R, "d_seconds", "D.", METRIC_HISTOGRAM, l_path, 1, b_three, 3);
+	e = registry_add(&R, "empty_total", "Nothing yet.", METRIC_COUNTER, l_path, 1, NULL, 0);
 	assert_non_null(e);
 	metric_add(c, (const char *const[]){"x", "q\"uo\\te\n"}, 3);
 	metric_add(c, (const char *const[]){"y", "\x01"}, 1);
@@ -618,59 +568,47 @@ static void fill_sample_registry(struct registry *r)
 
 static void test_json_parses(void **state)
 {
-	struct registry r;
-	struct strbuf b;
-
 	(void)state;
-	fill_sample_registry(&r);
-	render_json(&r, &b);
-	assert_true(json_valid(b.buf));
-	strbuf_free(&b);
-	registry_free(&r);
+	fill_sample_registry();
+	render_json(&B);
+	assert_true(json_valid(B.buf));
 }
 
 static void test_json_keys_and_values(void **state)
 {
-	struct registry r;
-	struct strbuf b;
-
 	(void)state;
-	fill_sample_registry(&r);
-	render_json(&r, &b);
-	assert_true(strncmp(b.buf, "{\"metrics\":[", 12) == 0);
-	assert_non_null(strstr(b.buf, "{\"name\":\"req_total\",\"type\":\"counter\","
+	fill_sample_registry();
+	render_json(&B);
+	assert_true(strncmp(B.buf, "{\"metrics\":[", 12) == 0);
+	assert_non_null(strstr(B.buf, "{\"name\":\"req_total\",\"type\":\"counter\","
 				      "\"help\":\"Requests \\\"all\\\".\",\"samples\":["));
-	assert_non_null(strstr(b.buf, "{\"labels\":{\"a\":\"x\",\"b\":\"q\\\"uo\\\\te\\u000a\"},"
+	assert_non_null(strstr(B.buf, "{\"labels\":{\"a\":\"x\",\"b\":\"q\\\"uo\\\\te\\u000a\"},"
 				      "\"value\":3}"));
-	assert_non_null(strstr(b.buf, "{\"labels\":{\"a\":\"y\",\"b\":\"\\u0001\"},\"value\":1}"));
+	assert_non_null(strstr(B.buf, "{\"labels\":{\"a\":\"y\",\"b\":\"\\u0001\"},\"value\":1}"));
 	/* NaN is not JSON */
-	assert_non_null(strstr(b.buf, "{\"labels\":{},\"value\":null}"));
-	assert_non_null(strstr(b.buf, "\"type\":\"histogram\""));
-	assert_non_null(strstr(b.buf, "{\"labels\":{\"path\":\"/p\"},\"buckets\":{\"0.025\":1,"
+	assert_non_null(strstr(B.buf, "{\"labels\":{},\"value\":null}"));
+	assert_non_null(strstr(B.buf, "\"type\":\"histogram\""));
+	assert_non_null(strstr(B.buf, "{\"labels\":{\"path\":\"/p\"},\"buckets\":{\"0.025\":1,"
 				      "\"1\":1,\"300\":1,\"+Inf\":2},\"sum\":500.02,\"count\":2}"));
-	assert_non_null(strstr(b.buf, "{\"name\":\"empty_total\",\"type\":\"counter\","
+	assert_non_null(strstr(B.buf, "{\"name\":\"empty_total\",\"type\":\"counter\","
 				      "\"help\":\"Nothing yet.\",\"samples\":[]}"));
-	assert_true(b.len > 2 && strcmp(b.buf + b.len - 3, "]}\n") == 0);
-	strbuf_free(&b);
-	registry_free(&r);
+	assert_true(B.len > 2 && strcmp(B.buf + B.len - 3, "]}\n") == 0);
 }
 
 static void test_json_same_series_order_as_text(void **state)
 {
-	struct registry r;
-	struct strbuf t, j;
+	struct strbuf j;
 
 	(void)state;
-	fill_sample_registry(&r);
-	render_text(&r, &t);
-	render_json(&r, &j);
-	assert_true(strstr(t.buf, "req_total{a=\"x\"") < strstr(t.buf, "req_total{a=\"y\""));
+	strbuf_init(&j);
+	fill_sample_registry();
+	render_text(&B);
+	render_json(&j);
+	assert_true(strstr(B.buf, "req_total{a=\"x\"") < strstr(B.buf, "req_total{a=\"y\""));
 	assert_true(strstr(j.buf, "{\"a\":\"x\"") < strstr(j.buf, "{\"a\":\"y\""));
 	assert_true(strstr(j.buf, "\"req_total\"") < strstr(j.buf, "\"active\""));
 	assert_true(strstr(j.buf, "\"active\"") < strstr(j.buf, "\"d_seconds\""));
-	strbuf_free(&t);
 	strbuf_free(&j);
-	registry_free(&r);
 }
 
 static void test_json_checker_rejects_broken_json(void **state)
@@ -693,24 +631,24 @@ int main(void)
 	    cmocka_unit_test(test_number_fractions),
 	    cmocka_unit_test(test_number_specials),
 	    cmocka_unit_test(test_escape_label_backslash_quote_newline),
-	    cmocka_unit_test(test_counter_without_labels),
-	    cmocka_unit_test(test_counter_with_labels),
-	    cmocka_unit_test(test_gauge_set_and_add),
-	    cmocka_unit_test(test_histogram_text_exact),
-	    cmocka_unit_test(test_histogram_without_labels),
-	    cmocka_unit_test(test_le_formatting_of_spec_bounds),
-	    cmocka_unit_test(test_label_values_escaped_in_output),
-	    cmocka_unit_test(test_help_escaped),
-	    cmocka_unit_test(test_families_in_registration_order),
-	    cmocka_unit_test(test_series_creation_order_stable),
-	    cmocka_unit_test(test_many_series_found_again),
-	    cmocka_unit_test(test_label_boundaries_distinguish_series),
-	    cmocka_unit_test(test_family_clear),
-	    cmocka_unit_test(test_too_many_labels_fails),
-	    cmocka_unit_test(test_empty_registry_renders_nothing),
-	    cmocka_unit_test(test_json_parses),
-	    cmocka_unit_test(test_json_keys_and_values),
-	    cmocka_unit_test(test_json_same_series_order_as_text),
+	    R_TEST(test_counter_without_labels),
+	    R_TEST(test_counter_with_labels),
+	    R_TEST(test_gauge_set_and_add),
+	    R_TEST(test_histogram_text_exact),
+	    R_TEST(test_histogram_without_labels),
+	    R_TEST(test_le_formatting_of_spec_bounds),
+	    R_TEST(test_label_values_escaped_in_output),
+	    R_TEST(test_help_escaped),
+	    R_TEST(test_families_in_registration_order),
+	    R_TEST(test_series_creation_order_stable),
+	    R_TEST(test_many_series_found_again),
+	    R_TEST(test_label_boundaries_distinguish_series),
+	    R_TEST(test_family_clear),
+	    R_TEST(test_too_many_labels_fails),
+	    R_TEST(test_empty_registry_renders_nothing),
+	    R_TEST(test_json_parses),
+	    R_TEST(test_json_keys_and_values),
+	    R_TEST(test_json_same_series_order_as_text),
 	    cmocka_unit_test(test_json_checker_rejects_broken_json),
 	};
 

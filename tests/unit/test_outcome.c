@@ -39,215 +39,146 @@ static struct http_exchange streaming(int status)
 	return x;
 }
 
-static void classify(const struct http_exchange *x, enum http_end why, uint64_t ts,
-		     struct outcome *o)
+/* Classifies x ended by why at ts and checks the outcome (error_type
+ * NULL: none). */
+static void expect(const struct http_exchange *x, enum http_end why, uint64_t ts,
+		   const char *status, const char *error_type, const char *stage)
 {
-	memset(o, 0xa5, sizeof(*o)); /* garbage: every field must be set */
-	outcome_classify(x, why, ts, IDLE, o);
-}
+	struct outcome o;
 
-static void assert_outcome(const struct outcome *o, const char *status, const char *error_type,
-			   const char *stage)
-{
-	assert_string_equal(o->status, status);
+	memset(&o, 0xa5, sizeof(o)); /* garbage: every field must be set */
+	outcome_classify(x, why, ts, IDLE, &o);
+	assert_string_equal(o.status, status);
 	if (error_type)
-		assert_string_equal(o->error_type, error_type);
+		assert_string_equal(o.error_type, error_type);
 	else
-		assert_null(o->error_type);
-	assert_string_equal(o->stage, stage);
+		assert_null(o.error_type);
+	assert_string_equal(o.stage, stage);
 }
 
-static void test_2xx_complete_is_success(void **state)
-{
-	int codes[] = {200, 201, 204, 299};
-	struct http_exchange x;
-	struct outcome o;
+struct end_case {
+	int code;
+	bool data; /* the response sent data */
+	enum http_end why;
+	uint64_t ts;
+	const char *status, *error_type, *stage;
+};
 
-	(void)state;
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		x = streaming(codes[i]);
-		classify(&x, HTTP_END_COMPLETE, 1200 * MS, &o);
-		assert_outcome(&o, "success", NULL, "streaming");
+static void expect_cases(const struct end_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct end_case *c = &cases[i];
+		struct http_exchange x = streaming(c->code);
+
+		if (!c->data)
+			x.t_first_data = 0;
+		expect(&x, c->why, c->ts, c->status, c->error_type, c->stage);
 	}
 }
 
-static void test_429_is_rate_limited(void **state)
+/* What the status decides of a response that ended as framed. */
+static void test_status_codes(void **state)
 {
-	struct http_exchange x = streaming(429);
-	struct outcome o;
+	static const struct end_case cases[] = {
+	    {200, true, HTTP_END_COMPLETE, 1200 * MS, "success", NULL, "streaming"},
+	    {201, true, HTTP_END_COMPLETE, 1200 * MS, "success", NULL, "streaming"},
+	    {204, true, HTTP_END_COMPLETE, 1200 * MS, "success", NULL, "streaming"},
+	    {299, true, HTTP_END_COMPLETE, 1200 * MS, "success", NULL, "streaming"},
+	    {429, false, HTTP_END_COMPLETE, 1200 * MS, "rate_limited", NULL, "first_byte"},
+	    {408, false, HTTP_END_COMPLETE, 1200 * MS, "timeout", "timeout", "first_byte"},
+	    {504, false, HTTP_END_COMPLETE, 1200 * MS, "timeout", "timeout", "first_byte"},
+	    {500, false, HTTP_END_COMPLETE, 1200 * MS, "failure", "server_error", "first_byte"},
+	    {502, false, HTTP_END_COMPLETE, 1200 * MS, "failure", "server_error", "first_byte"},
+	    {503, false, HTTP_END_COMPLETE, 1200 * MS, "failure", "server_error", "first_byte"},
+	    {599, false, HTTP_END_COMPLETE, 1200 * MS, "failure", "server_error", "first_byte"},
+	    /* other 4xx: a failure without an error type */
+	    {400, false, HTTP_END_COMPLETE, 1200 * MS, "failure", NULL, "first_byte"},
+	    {401, false, HTTP_END_COMPLETE, 1200 * MS, "failure", NULL, "first_byte"},
+	    {403, false, HTTP_END_COMPLETE, 1200 * MS, "failure", NULL, "first_byte"},
+	    {404, false, HTTP_END_COMPLETE, 1200 * MS, "failure", NULL, "first_byte"},
+	    {413, false, HTTP_END_COMPLETE, 1200 * MS, "failure", NULL, "first_byte"},
+	    {499, false, HTTP_END_COMPLETE, 1200 * MS, "failure", NULL, "first_byte"},
+	};
 
 	(void)state;
-	x.sse = false;
-	x.t_first_data = 0;
-	classify(&x, HTTP_END_COMPLETE, 1200 * MS, &o);
-	assert_outcome(&o, "rate_limited", NULL, "first_byte");
+	expect_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-static void test_408_and_504_are_timeout(void **state)
+/* How a stream that sent data (last write at 1100 ms) ended decides. */
+static void test_end_reasons(void **state)
 {
-	struct http_exchange x;
-	struct outcome o;
+	static const struct end_case cases[] = {
+	    {200, true, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	     "streaming"},
+	    {200, true, HTTP_END_RESET, 1200 * MS, "client_closed", "connection_reset",
+	     "streaming"},
+	    /* the server closed after the idle timeout, or before it */
+	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS + IDLE, "timeout", "timeout", "streaming"},
+	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS + 10 * IDLE, "timeout", "timeout",
+	     "streaming"},
+	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS + IDLE - 1, "failure", "stream_truncated",
+	     "streaming"},
+	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS, "failure", "stream_truncated",
+	     "streaming"},
+	    {200, true, HTTP_END_PROCESS_EXIT, 1200 * MS, "failure", "stream_truncated",
+	     "streaming"},
+	    /* bytes lost: the status is all we know */
+	    {503, true, HTTP_END_LOST_BYTES, 1200 * MS, "failure", "server_error", "streaming"},
+	    {503, true, HTTP_END_LOST_CLOSE, 1200 * MS, "failure", "server_error", "streaming"},
+	};
 
 	(void)state;
-	x = streaming(408);
-	x.t_first_data = 0;
-	classify(&x, HTTP_END_COMPLETE, 1200 * MS, &o);
-	assert_outcome(&o, "timeout", "timeout", "first_byte");
-	x = streaming(504);
-	x.t_first_data = 0;
-	classify(&x, HTTP_END_COMPLETE, 1200 * MS, &o);
-	assert_outcome(&o, "timeout", "timeout", "first_byte");
-}
-
-static void test_5xx_is_failure_server_error(void **state)
-{
-	int codes[] = {500, 502, 503, 599};
-	struct http_exchange x;
-	struct outcome o;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		x = streaming(codes[i]);
-		x.t_first_data = 0;
-		classify(&x, HTTP_END_COMPLETE, 1200 * MS, &o);
-		assert_outcome(&o, "failure", "server_error", "first_byte");
-	}
-}
-
-static void test_other_4xx_is_failure_without_error(void **state)
-{
-	int codes[] = {400, 401, 403, 404, 413, 499};
-	struct http_exchange x;
-	struct outcome o;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		x = streaming(codes[i]);
-		x.t_first_data = 0;
-		classify(&x, HTTP_END_COMPLETE, 1200 * MS, &o);
-		assert_outcome(&o, "failure", NULL, "first_byte");
-	}
-}
-
-static void test_peer_closed_is_client_disconnect(void **state)
-{
-	struct http_exchange x = streaming(200);
-	struct outcome o;
-
-	(void)state;
-	classify(&x, HTTP_END_PEER_CLOSED, 1200 * MS, &o);
-	assert_outcome(&o, "client_closed", "client_disconnect", "streaming");
-}
-
-static void test_reset_is_connection_reset(void **state)
-{
-	struct http_exchange x = streaming(200);
-	struct outcome o;
-
-	(void)state;
-	classify(&x, HTTP_END_RESET, 1200 * MS, &o);
-	assert_outcome(&o, "client_closed", "connection_reset", "streaming");
-}
-
-static void test_server_close_after_idle_is_timeout(void **state)
-{
-	struct http_exchange x = streaming(200);
-	struct outcome o;
-
-	(void)state;
-	classify(&x, HTTP_END_SERVER_CLOSE, x.t_last_write + IDLE, &o);
-	assert_outcome(&o, "timeout", "timeout", "streaming");
-	classify(&x, HTTP_END_SERVER_CLOSE, x.t_last_write + 10 * IDLE, &o);
-	assert_outcome(&o, "timeout", "timeout", "streaming");
-}
-
-static void test_server_close_before_idle_is_truncated(void **state)
-{
-	struct http_exchange x = streaming(200);
-	struct outcome o;
-
-	(void)state;
-	classify(&x, HTTP_END_SERVER_CLOSE, x.t_last_write + IDLE - 1, &o);
-	assert_outcome(&o, "failure", "stream_truncated", "streaming");
-	classify(&x, HTTP_END_SERVER_CLOSE, x.t_last_write, &o);
-	assert_outcome(&o, "failure", "stream_truncated", "streaming");
+	expect_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_server_close_without_response_is_truncated(void **state)
 {
 	struct http_exchange x = streaming(0);
-	struct outcome o;
 
 	(void)state;
 	x.responded = false;
 	x.sse = false;
 	x.t_first_data = 0;
 	x.t_last_write = 0;
-	classify(&x, HTTP_END_SERVER_CLOSE, 1000000 * MS, &o);
-	assert_outcome(&o, "failure", "stream_truncated", "first_byte");
-}
-
-static void test_process_exit_is_truncated(void **state)
-{
-	struct http_exchange x = streaming(200);
-	struct outcome o;
-
-	(void)state;
-	classify(&x, HTTP_END_PROCESS_EXIT, 1200 * MS, &o);
-	assert_outcome(&o, "failure", "stream_truncated", "streaming");
+	expect(&x, HTTP_END_SERVER_CLOSE, 1000000 * MS, "failure", "stream_truncated",
+	       "first_byte");
 }
 
 static void test_stage_request_when_request_incomplete(void **state)
 {
 	struct http_exchange x = streaming(0);
-	struct outcome o;
 
 	(void)state;
 	x.req.complete = false;
 	x.responded = false;
 	x.sse = false;
 	x.t_first_data = 0;
-	classify(&x, HTTP_END_PEER_CLOSED, 1200 * MS, &o);
-	assert_outcome(&o, "client_closed", "client_disconnect", "request");
+	expect(&x, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	       "request");
 }
 
 static void test_stage_first_byte_before_data(void **state)
 {
 	struct http_exchange x = streaming(200);
-	struct outcome o;
 
 	(void)state;
 	x.t_first_data = 0;
 	x.data_events = 0;
-	classify(&x, HTTP_END_RESET, 1200 * MS, &o);
-	assert_outcome(&o, "client_closed", "connection_reset", "first_byte");
+	expect(&x, HTTP_END_RESET, 1200 * MS, "client_closed", "connection_reset", "first_byte");
 	x.responded = false;
-	classify(&x, HTTP_END_PEER_CLOSED, 1200 * MS, &o);
-	assert_outcome(&o, "client_closed", "client_disconnect", "first_byte");
+	expect(&x, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	       "first_byte");
 }
 
 static void test_adopted_stream_stage_streaming(void **state)
 {
 	struct http_exchange x = streaming(200);
-	struct outcome o;
 
 	(void)state;
 	memset(&x.req, 0, sizeof(x.req));
 	x.has_request = false;
-	classify(&x, HTTP_END_PEER_CLOSED, 1200 * MS, &o);
-	assert_outcome(&o, "client_closed", "client_disconnect", "streaming");
-}
-
-static void test_lost_uses_status(void **state)
-{
-	struct http_exchange x = streaming(503);
-	struct outcome o;
-
-	(void)state;
-	classify(&x, HTTP_END_LOST_BYTES, 1200 * MS, &o);
-	assert_outcome(&o, "failure", "server_error", "streaming");
-	classify(&x, HTTP_END_LOST_CLOSE, 1200 * MS, &o);
-	assert_outcome(&o, "failure", "server_error", "streaming");
+	expect(&x, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	       "streaming");
 }
 
 static void test_lost_reasons(void **state)
@@ -361,21 +292,12 @@ static void test_upstream_classify_without_request(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_2xx_complete_is_success),
-	    cmocka_unit_test(test_429_is_rate_limited),
-	    cmocka_unit_test(test_408_and_504_are_timeout),
-	    cmocka_unit_test(test_5xx_is_failure_server_error),
-	    cmocka_unit_test(test_other_4xx_is_failure_without_error),
-	    cmocka_unit_test(test_peer_closed_is_client_disconnect),
-	    cmocka_unit_test(test_reset_is_connection_reset),
-	    cmocka_unit_test(test_server_close_after_idle_is_timeout),
-	    cmocka_unit_test(test_server_close_before_idle_is_truncated),
+	    cmocka_unit_test(test_status_codes),
+	    cmocka_unit_test(test_end_reasons),
 	    cmocka_unit_test(test_server_close_without_response_is_truncated),
-	    cmocka_unit_test(test_process_exit_is_truncated),
 	    cmocka_unit_test(test_stage_request_when_request_incomplete),
 	    cmocka_unit_test(test_stage_first_byte_before_data),
 	    cmocka_unit_test(test_adopted_stream_stage_streaming),
-	    cmocka_unit_test(test_lost_uses_status),
 	    cmocka_unit_test(test_lost_reasons),
 	    cmocka_unit_test(test_upstream_classify),
 	    cmocka_unit_test(test_upstream_classify_without_request),

@@ -37,9 +37,7 @@ static void assert_same(const void *va, const void *vb)
 
 	usage_scan_result(va, &a);
 	usage_scan_result(vb, &b);
-	assert_int_equal(a.prompt, b.prompt);
-	assert_int_equal(a.completion, b.completion);
-	assert_int_equal(a.total, b.total);
+	assert_memory_equal(&a, &b, sizeof(a));
 }
 
 static const struct split_driver driver = {
