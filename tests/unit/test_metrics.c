@@ -402,6 +402,24 @@ static void test_second_stream_has_no_queue_stage(void **state)
 
 /* ---- other outcomes ---- */
 
+/* The chat request counted once as status with code, and its error once. */
+static void assert_failed(struct fixture *f, const char *status, const char *code,
+			  const char *error_type, const char *stage)
+{
+	assert_close(
+	    SERIES(&f->m, "sse_requests_total", SVC, CHAT, MODEL, "unknown", status, code)->value,
+	    1);
+	assert_close(SERIES(&f->m, "sse_errors_total", SVC, error_type, stage)->value, 1);
+}
+
+/* A chat stream that has sent one event, at 1100 ms. */
+static void one_event_stream(struct fixture *f)
+{
+	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
+	out(f, sse_head, 1050 * MS);
+	out_chunk(f, ev1, 1100 * MS);
+}
+
 static void test_rate_limited_json_answer(void **state)
 {
 	struct fixture *f = *state;
@@ -428,28 +446,16 @@ static void test_server_error_answer(void **state)
 
 	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
 	out(f, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", 1030 * MS);
-	assert_close(
-	    SERIES(&f->m, "sse_requests_total", SVC, CHAT, MODEL, "unknown", "failure", "503")
-		->value,
-	    1);
-	assert_close(SERIES(&f->m, "sse_errors_total", SVC, "server_error", "first_byte")->value,
-		     1);
+	assert_failed(f, "failure", "503", "server_error", "first_byte");
 }
 
 static void test_client_disconnect_mid_stream(void **state)
 {
 	struct fixture *f = *state;
 
-	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
-	out(f, sse_head, 1050 * MS);
-	out_chunk(f, ev1, 1100 * MS);
+	one_event_stream(f);
 	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 1200 * MS);
-	assert_close(
-	    SERIES(&f->m, "sse_requests_total", SVC, CHAT, MODEL, "unknown", "client_closed", "200")
-		->value,
-	    1);
-	assert_close(
-	    SERIES(&f->m, "sse_errors_total", SVC, "client_disconnect", "streaming")->value, 1);
+	assert_failed(f, "client_closed", "200", "client_disconnect", "streaming");
 	assert_close(SERIES(&f->m, "sse_active_connections", SVC)->value, 0);
 }
 
@@ -457,31 +463,18 @@ static void test_server_close_after_idle_is_timeout(void **state)
 {
 	struct fixture *f = *state;
 
-	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
-	out(f, sse_head, 1050 * MS);
-	out_chunk(f, ev1, 1100 * MS);
+	one_event_stream(f);
 	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 1100 * MS + f->m.cfg.idle_ns);
-	assert_close(
-	    SERIES(&f->m, "sse_requests_total", SVC, CHAT, MODEL, "unknown", "timeout", "200")
-		->value,
-	    1);
-	assert_close(SERIES(&f->m, "sse_errors_total", SVC, "timeout", "streaming")->value, 1);
+	assert_failed(f, "timeout", "200", "timeout", "streaming");
 }
 
 static void test_server_close_early_is_truncated(void **state)
 {
 	struct fixture *f = *state;
 
-	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
-	out(f, sse_head, 1050 * MS);
-	out_chunk(f, ev1, 1100 * MS);
+	one_event_stream(f);
 	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 1200 * MS);
-	assert_close(
-	    SERIES(&f->m, "sse_requests_total", SVC, CHAT, MODEL, "unknown", "failure", "200")
-		->value,
-	    1);
-	assert_close(SERIES(&f->m, "sse_errors_total", SVC, "stream_truncated", "streaming")->value,
-		     1);
+	assert_failed(f, "failure", "200", "stream_truncated", "streaming");
 }
 
 static void test_unanswered_stream_request_code_0(void **state)
@@ -490,12 +483,7 @@ static void test_unanswered_stream_request_code_0(void **state)
 
 	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
 	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 1100 * MS);
-	assert_close(
-	    SERIES(&f->m, "sse_requests_total", SVC, CHAT, MODEL, "unknown", "client_closed", "0")
-		->value,
-	    1);
-	assert_close(
-	    SERIES(&f->m, "sse_errors_total", SVC, "client_disconnect", "first_byte")->value, 1);
+	assert_failed(f, "client_closed", "0", "client_disconnect", "first_byte");
 	assert_int_equal(nseries(&f->m, "http_requests_total"), 0);
 }
 
