@@ -10,6 +10,11 @@ static inline bool is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
+static inline bool is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
+}
+
 /* Value of a hex digit, or -1. */
 static inline int hex_value(unsigned char c)
 {

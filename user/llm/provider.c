@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/ascii.h"
+
 /* The built-in table (docs/metrics.md, labels). */
 static const struct {
 	const char *host;
@@ -36,11 +38,6 @@ struct host_port {
 static char lower(char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
 /* Case-insensitive: does the span equal the lower-case string s? */

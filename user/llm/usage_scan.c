@@ -66,18 +66,6 @@ static void fail(struct usage_json *j)
 	j->failed = true;
 }
 
-static bool is_ws(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Characters of true, false, null and numbers. */
-static bool is_literal_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' ||
-	       c == '+' || c == '.';
-}
-
 static uint32_t top_bit(const struct usage_json *j)
 {
 	return j->depth ? 1u << (j->depth - 1) : 0;
@@ -119,7 +107,7 @@ static void pop(struct usage_json *j)
 
 static void value_start(struct usage_json *j, unsigned char c)
 {
-	if (is_ws(c))
+	if (json_is_ws(c))
 		return;
 	if (c == '"') {
 		j->escape = false;
@@ -128,7 +116,7 @@ static void value_start(struct usage_json *j, unsigned char c)
 		push(j, true, j->want == WANT_USAGE);
 	} else if (c == '[') {
 		push(j, false, false);
-	} else if (is_literal_char(c)) {
+	} else if (json_is_literal_char(c)) {
 		j->lit[0] = (char)c;
 		j->lit_len = 1;
 		j->lit_number = is_digit(c);
@@ -144,7 +132,7 @@ static void after_value(struct usage_json *j, unsigned char c)
 {
 	if (j->depth == 0) {
 		value_start(j, c);
-	} else if (is_ws(c)) {
+	} else if (json_is_ws(c)) {
 		return;
 	} else if (c == ',') {
 		j->want = WANT_NONE;
@@ -170,7 +158,7 @@ static void key_start(struct usage_json *j, unsigned char c, bool end_ok)
 		begin_key(j);
 	else if (c == '}' && end_ok)
 		pop(j);
-	else if (!is_ws(c))
+	else if (!json_is_ws(c))
 		fail(j);
 }
 
@@ -225,7 +213,7 @@ static void colon(struct usage_json *j, unsigned char c)
 	if (c == ':') {
 		choose_want(j);
 		j->state = UJ_VALUE;
-	} else if (!is_ws(c)) {
+	} else if (!json_is_ws(c)) {
 		fail(j);
 	}
 }
@@ -288,7 +276,7 @@ static void literal_byte(struct usage_scan *s, unsigned char c)
 	struct usage_json *j = &s->json;
 	uint8_t want = j->want;
 
-	if (is_literal_char(c)) {
+	if (json_is_literal_char(c)) {
 		if (j->lit_len < sizeof(j->lit))
 			j->lit[j->lit_len] = (char)c;
 		if (j->lit_len < UINT8_MAX)

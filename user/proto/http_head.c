@@ -47,7 +47,7 @@ static bool is_ows(unsigned char c)
 /* RFC 9110 5.6.2 tchar: the characters a method or field name may use. */
 static bool is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
+	if (is_alnum(c))
 		return true;
 	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }

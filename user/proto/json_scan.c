@@ -49,18 +49,6 @@ static void fail(struct json_scan *s)
 	s->failed = true;
 }
 
-static bool is_ws(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Characters of true, false, null and numbers. */
-static bool is_literal_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '+' || c == '.';
-}
-
 /*
  * One decoded character of a top-level string: a raw byte, or the code
  * unit of an escape. Key characters are kept while the key may still be
@@ -172,7 +160,7 @@ static void literal_end(struct json_scan *s)
 
 static void after_value(struct json_scan *s, unsigned char c)
 {
-	if (is_ws(c))
+	if (json_is_ws(c))
 		return;
 	if (c == ',')
 		s->state = JS_KEY_START;
@@ -184,7 +172,7 @@ static void after_value(struct json_scan *s, unsigned char c)
 
 static void value_start(struct json_scan *s, unsigned char c)
 {
-	if (is_ws(c))
+	if (json_is_ws(c))
 		return;
 	if (c == '"') {
 		if (s->want == WANT_MODEL) {
@@ -197,7 +185,7 @@ static void value_start(struct json_scan *s, unsigned char c)
 	} else if (c == '{' || c == '[') {
 		json_skip_start(&s->skip);
 		s->state = JS_NESTED;
-	} else if (is_literal_char(c)) {
+	} else if (json_is_literal_char(c)) {
 		s->lit[0] = (char)c;
 		s->lit_len = 1;
 		s->state = JS_LITERAL;
@@ -208,7 +196,7 @@ static void value_start(struct json_scan *s, unsigned char c)
 
 static void literal_byte(struct json_scan *s, unsigned char c)
 {
-	if (is_literal_char(c)) {
+	if (json_is_literal_char(c)) {
 		/* lit_len == LIT_MAX means "too long to be true/false" */
 		if (s->lit_len < LIT_MAX)
 			s->lit[s->lit_len++] = (char)c;
@@ -239,7 +227,7 @@ static void scan_byte(struct json_scan *s, unsigned char c)
 	case JS_START:
 		if (c == '{')
 			s->state = JS_KEY_OR_END;
-		else if (!is_ws(c))
+		else if (!json_is_ws(c))
 			fail(s);
 		break;
 	case JS_KEY_OR_END:
@@ -248,7 +236,7 @@ static void scan_byte(struct json_scan *s, unsigned char c)
 			begin_key(s);
 		else if (c == '}' && s->state == JS_KEY_OR_END)
 			s->state = JS_END;
-		else if (!is_ws(c))
+		else if (!json_is_ws(c))
 			fail(s);
 		break;
 	case JS_KEY:
@@ -259,7 +247,7 @@ static void scan_byte(struct json_scan *s, unsigned char c)
 		if (c == ':') {
 			choose_want(s);
 			s->state = JS_VALUE;
-		} else if (!is_ws(c)) {
+		} else if (!json_is_ws(c)) {
 			fail(s);
 		}
 		break;

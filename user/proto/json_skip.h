@@ -3,13 +3,27 @@
  * Skips one nested JSON value (an object or array whose opening bracket
  * was read) byte by byte, in any split of the input. Brackets are counted,
  * not matched: only the depth matters to the scanners that skip (json_scan,
- * usage_scan). Pure.
+ * usage_scan), which also share the byte classes below. Pure.
  */
 #ifndef SSE_JSON_SKIP_H
 #define SSE_JSON_SKIP_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "core/ascii.h"
+
+/* JSON white space. */
+static inline bool json_is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Characters of true, false, null and numbers. */
+static inline bool json_is_literal_char(unsigned char c)
+{
+	return is_alnum(c) || c == '-' || c == '+' || c == '.';
+}
 
 struct json_skip {
 	uint32_t depth; /* brackets open */

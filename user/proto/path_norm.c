@@ -45,8 +45,7 @@ static bool is_hex(unsigned char c)
 
 static bool is_token(unsigned char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-	       c == '-';
+	return is_alnum(c) || c == '_' || c == '-';
 }
 
 /* Bytes a label may carry unchanged: printable ASCII without '"' and '\'. */
