@@ -49,17 +49,27 @@ static void set_attached(struct metrics *m, const struct loader *l)
 	metric_set(m->tls_libraries, NULL, l->tls.nlibs);
 }
 
+struct daemon {
+	struct config cfg;
+	struct metrics m;
+	pthread_mutex_t lock;
+	struct loader l;
+	struct collector col;
+	struct http_server srv;
+	struct ring_buffer *rb;
+};
+
 /* New OpenSSL copies (libraries loaded, binaries started) since the last
  * scan; files already hooked need nothing. */
-static void scan_tls(struct collector *col)
+static void scan_tls(struct daemon *d)
 {
-	size_t before = col->l->tls.nlibs;
+	size_t before = d->l.tls.nlibs;
 
-	tls_attach_scan(&col->l->tls);
-	if (col->l->tls.nlibs != before) {
-		pthread_mutex_lock(col->lock);
-		set_attached(col->m, col->l);
-		pthread_mutex_unlock(col->lock);
+	tls_attach_scan(&d->l.tls);
+	if (d->l.tls.nlibs != before) {
+		pthread_mutex_lock(&d->lock);
+		set_attached(&d->m, &d->l);
+		pthread_mutex_unlock(&d->lock);
 	}
 }
 
@@ -73,14 +83,15 @@ static void log_once(bool *told, const char *what, int err)
 	log_error("%s: %s (not repeated)", what, strerror(-err));
 }
 
-static void run(struct collector *col, struct http_server *srv, struct ring_buffer *rb)
+static void run(struct daemon *d)
 {
+	struct collector *col = &d->col;
 	bool warned_wait = false, warned_consume = false;
 	int consumed;
 	double next_refresh = 0, next_sweep = 0, next_sample = 0;
 	double next_tls = mono_seconds() + col->cfg->tls_scan_interval_s;
 
-	int efd = ring_buffer__epoll_fd(rb);
+	int efd = ring_buffer__epoll_fd(d->rb);
 
 	while (!stopping) {
 		struct epoll_event ev;
@@ -91,7 +102,7 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 		if (epoll_wait(efd, &ev, 1, POLL_MS) < 0 && errno != EINTR)
 			log_once(&warned_wait, "waiting for the ring buffer", -errno);
 		pthread_mutex_lock(col->lock);
-		consumed = ring_buffer__consume(rb);
+		consumed = ring_buffer__consume(d->rb);
 		pthread_mutex_unlock(col->lock);
 		if (consumed < 0)
 			log_once(&warned_consume, "reading the ring buffer", consumed);
@@ -99,7 +110,7 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 		if (now >= next_refresh) {
 			collector_refresh_self(col);
 			pthread_mutex_lock(col->lock);
-			set_attached(col->m, col->l); /* a link may have gone */
+			set_attached(col->m, &d->l); /* a link may have gone */
 			pthread_mutex_unlock(col->lock);
 			next_refresh = now + 1;
 		}
@@ -108,12 +119,12 @@ static void run(struct collector *col, struct http_server *srv, struct ring_buff
 			next_sweep = now + col->cfg->sweep_interval_s;
 		}
 		if (col->cfg->tls && col->cfg->tls_scan_interval_s && now >= next_tls) {
-			scan_tls(col);
+			scan_tls(d);
 			next_tls = now + col->cfg->tls_scan_interval_s;
 		}
 		if (now >= next_sample) {
 			pthread_mutex_lock(col->lock);
-			http_server_sample(srv, now);
+			http_server_sample(&d->srv, now);
 			pthread_mutex_unlock(col->lock);
 			next_sample = now + 5;
 		}
@@ -125,16 +136,6 @@ static int fail(const char *what)
 	fprintf(stderr, "sse_exporter: error: %s\n", what);
 	return 1;
 }
-
-struct daemon {
-	struct config cfg;
-	struct metrics m;
-	pthread_mutex_t lock;
-	struct loader l;
-	struct collector col;
-	struct http_server srv;
-	struct ring_buffer *rb;
-};
 
 static int start(struct daemon *d, char *err, size_t size)
 {
@@ -152,7 +153,7 @@ static int start(struct daemon *d, char *err, size_t size)
 		tls_attach_scan(&d->l.tls);
 	}
 	set_attached(&d->m, &d->l);
-	if (collector_init(&d->col, &d->m, &d->lock, &d->l, &d->cfg)) {
+	if (collector_init(&d->col, &d->m, &d->lock, &d->l.maps, &d->l.tls, &d->cfg)) {
 		snprintf(err, size, "out of memory");
 		return -1;
 	}
@@ -223,7 +224,7 @@ int main(int argc, char **argv)
 		log_info("sse_exporter %s: %zu programs attached, serving %s on %s:%u",
 			 sse_exporter_version, d.l.nlinks, d.cfg.telemetry_path,
 			 d.cfg.listen_host[0] ? d.cfg.listen_host : "*", d.cfg.listen_port);
-		run(&d.col, &d.srv, d.rb);
+		run(&d);
 		log_info("detaching");
 	}
 	stop(&d);

@@ -206,6 +206,65 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 	return 0;
 }
 
+/* ---- the maps user space reads and writes: bpf(2) behind kmaps_ops ---- */
+
+static int map_lookup(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	return bpf_map_lookup_elem(km->fd[map], key, value) ? -errno : 0;
+}
+
+static int map_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
+		      enum kmap_flag flag)
+{
+	static const uint64_t flags[] = {
+	    [KMAP_ANY] = BPF_ANY,
+	    [KMAP_NOEXIST] = BPF_NOEXIST,
+	    [KMAP_EXIST] = BPF_EXIST,
+	};
+
+	return bpf_map_update_elem(km->fd[map], key, value, flags[flag]) ? -errno : 0;
+}
+
+static int map_delete(struct kmaps *km, enum kmap map, const void *key)
+{
+	return bpf_map_delete_elem(km->fd[map], key) ? -errno : 0;
+}
+
+static int map_next_key(struct kmaps *km, enum kmap map, const void *key, void *next)
+{
+	return bpf_map_get_next_key(km->fd[map], key, next) ? -errno : 0;
+}
+
+static const struct kmaps_ops bpf_maps = {
+    .lookup = map_lookup,
+    .update = map_update,
+    .delete = map_delete,
+    .next_key = map_next_key,
+};
+
+static void maps_init(struct kmaps *km, const struct conn_track_bpf *t)
+{
+	const struct bpf_map *maps[KMAP_COUNT] = {
+	    [KMAP_CONNS] = t->maps.conns,
+	    [KMAP_SOCK_OWNER] = t->maps.sock_owner,
+	    [KMAP_TRACKED_PROCS] = t->maps.tracked_procs,
+	    [KMAP_PROCS] = t->maps.procs_with_conns,
+	    [KMAP_ALLOWED_TGIDS] = t->maps.allowed_tgids,
+	    [KMAP_ALLOWED_PORTS] = t->maps.allowed_ports,
+	    [KMAP_CONNECTING] = t->maps.connecting,
+	    [KMAP_COUNTERS] = t->maps.counters,
+	};
+
+	km->ops = &bpf_maps;
+	km->ncpus = libbpf_num_possible_cpus();
+	for (int i = 0; i < KMAP_COUNT; i++) {
+		km->fd[i] = bpf_map__fd(maps[i]);
+		km->name[i] = bpf_map__name(maps[i]);
+		km->key_size[i] = bpf_map__key_size(maps[i]);
+		km->max_entries[i] = bpf_map__max_entries(maps[i]);
+	}
+}
+
 int loader_open(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
 	memset(l, 0, sizeof(*l));
@@ -215,14 +274,7 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 		loader_close(l);
 		return -1;
 	}
-	l->conns_fd = bpf_map__fd(l->track->maps.conns);
-	l->sock_owner_fd = bpf_map__fd(l->track->maps.sock_owner);
-	l->tracked_procs_fd = bpf_map__fd(l->track->maps.tracked_procs);
-	l->counters_fd = bpf_map__fd(l->track->maps.counters);
-	l->procs_fd = bpf_map__fd(l->track->maps.procs_with_conns);
-	l->allowed_tgids_fd = bpf_map__fd(l->track->maps.allowed_tgids);
-	l->allowed_ports_fd = bpf_map__fd(l->track->maps.allowed_ports);
-	l->next_id_fd = bpf_map__fd(l->track->maps.next_conn_id);
+	maps_init(&l->maps, l->track);
 	return 0;
 }
 
@@ -265,60 +317,4 @@ void loader_close(struct loader *l)
 int loader_events_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->track->maps.events);
-}
-
-int loader_counters(const struct loader *l, uint64_t out[CNT_MAX])
-{
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
-	int err = 0;
-
-	if (ncpu <= 0)
-		return -1;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -1;
-	for (uint32_t i = 0; i < CNT_MAX; i++) {
-		if (bpf_map_lookup_elem(l->counters_fd, &i, vals)) {
-			err = -1;
-			break;
-		}
-		out[i] = 0;
-		for (int c = 0; c < ncpu; c++)
-			out[i] += vals[c];
-	}
-	free(vals);
-	return err;
-}
-
-static uint32_t count_entries(int fd, uint32_t key_size)
-{
-	char key[64], next[64];
-	void *prev = NULL;
-	uint32_t n = 0;
-
-	if (key_size > sizeof(key))
-		return 0;
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, key_size);
-		prev = key;
-		n++;
-	}
-	return n;
-}
-
-size_t loader_map_fill(const struct loader *l, struct loader_map_fill *out, size_t n)
-{
-	const struct bpf_map *maps[] = {
-	    l->track->maps.conns,      l->track->maps.sock_owner,    l->track->maps.tracked_procs,
-	    l->track->maps.connecting, l->track->maps.allowed_tgids, l->track->maps.allowed_ports,
-	};
-	size_t i;
-
-	for (i = 0; i < n && i < sizeof(maps) / sizeof(maps[0]); i++) {
-		out[i].name = bpf_map__name(maps[i]);
-		out[i].max_entries = bpf_map__max_entries(maps[i]);
-		out[i].entries = count_entries(bpf_map__fd(maps[i]), bpf_map__key_size(maps[i]));
-	}
-	return i;
 }

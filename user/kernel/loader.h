@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loads and attaches the kernel programs, shares their maps, and reads
- * the kernel-side counters. Everything taken here is released by
- * loader_close, on every path.
+ * Loads and attaches the kernel programs, shares their maps, and gives
+ * user space the maps it reads and writes (kernel/kmaps.h). Everything
+ * taken here is released by loader_close, on every path.
  */
 #ifndef SSE_LOADER_H
 #define SSE_LOADER_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "conn_event.h"
+#include "kernel/kmaps.h"
 #include "kernel/tls_attach.h"
 
 struct bpf_link;
@@ -35,10 +36,9 @@ struct loader {
 	const char *names[LOADER_PROGS_MAX];
 	/* kernel ids of the links made at start: /health checks them */
 	uint32_t link_ids[LOADER_PROGS_MAX];
-	size_t nlinks;	  /* attached */
-	size_t nrequired; /* programs that must attach */
-	int conns_fd, sock_owner_fd, tracked_procs_fd, counters_fd, procs_fd;
-	int allowed_tgids_fd, allowed_ports_fd, next_id_fd;
+	size_t nlinks;	   /* attached */
+	size_t nrequired;  /* programs that must attach */
+	struct kmaps maps; /* what user space reads and writes of the kernel's maps */
 };
 
 /* Preflight, load, attach. On failure returns -1 with one line in err
@@ -56,19 +56,5 @@ bool loader_link_alive(const struct loader *l, size_t i);
 
 /* How many of the required links are alive now. */
 size_t loader_links_alive(const struct loader *l);
-
-/* Sum over CPUs of each kernel counter (enum counter_idx). Returns -1,
- * out not to be used, when one cannot be read: a counter read as 0 would
- * go backwards. */
-int loader_counters(const struct loader *l, uint64_t out[CNT_MAX]);
-
-struct loader_map_fill {
-	const char *name;
-	uint32_t entries;
-	uint32_t max_entries;
-};
-
-/* Fill of every map we own; returns how many were written to out. */
-size_t loader_map_fill(const struct loader *l, struct loader_map_fill *out, size_t n);
 
 #endif

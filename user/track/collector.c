@@ -7,11 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-
 #include "core/clock.h"
 #include "core/log.h"
 #include "ident/proc.h"
+#include "kernel/kmaps.h"
 #include "llm/correlate.h"
 #include "track/collector.h"
 #include "track/tentative_write.h"
@@ -115,13 +114,14 @@ static const struct http_conn_ops http_ops = {
 
 /* ---- the table of tracked connections, by id ------------------------ */
 
-int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct loader *l,
-		   const struct config *cfg)
+int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct kmaps *km,
+		   struct tls_attach *tls, const struct config *cfg)
 {
 	memset(c, 0, sizeof(*c));
 	c->m = m;
 	c->lock = lock;
-	c->l = l;
+	c->km = km;
+	c->tls = tls;
 	c->cfg = cfg;
 	c->table_size = TABLE_SIZE;
 	c->next_adopt_id = ADOPT_ID_BASE;
@@ -206,10 +206,10 @@ static void kernel_forget(struct collector *c, const struct conn_entry *e)
 {
 	struct conn_info cur;
 
-	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) == 0 && cur.id == e->info.id) {
-		bpf_map_delete_elem(c->l->conns_fd, &e->key);
+	if (kmaps_lookup(c->km, KMAP_CONNS, &e->key, &cur) == 0 && cur.id == e->info.id) {
+		kmaps_delete(c->km, KMAP_CONNS, &e->key);
 		if (e->info.sk)
-			bpf_map_delete_elem(c->l->sock_owner_fd, &e->info.sk);
+			kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
 	}
 }
 
@@ -233,14 +233,14 @@ static void set_kernel_proto(struct collector *c, struct conn_entry *e, enum con
 	struct conn_info cur;
 
 	e->info.proto = proto;
-	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) || cur.id != e->info.id)
+	if (kmaps_lookup(c->km, KMAP_CONNS, &e->key, &cur) || cur.id != e->info.id)
 		return;
 	if (cur.proto == PROTO_TLS && proto == PROTO_HTTP) {
 		e->info.proto = PROTO_TLS;
 		return;
 	}
 	cur.proto = proto;
-	bpf_map_update_elem(c->l->conns_fd, &e->key, &cur, BPF_EXIST);
+	kmaps_update(c->km, KMAP_CONNS, &e->key, &cur, KMAP_EXIST);
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -557,9 +557,9 @@ static void select_tgid(struct collector *c, pid_t tgid)
 	uint8_t one = 1;
 
 	if (selected_by_rules(c->cfg, tgid))
-		bpf_map_update_elem(c->l->allowed_tgids_fd, &key, &one, BPF_ANY);
+		kmaps_update(c->km, KMAP_ALLOWED_TGIDS, &key, &one, KMAP_ANY);
 	else
-		bpf_map_delete_elem(c->l->allowed_tgids_fd, &key);
+		kmaps_delete(c->km, KMAP_ALLOWED_TGIDS, &key);
 }
 
 int collector_handle(void *ctx, void *data, size_t size)
@@ -599,7 +599,7 @@ int collector_handle(void *ctx, void *data, size_t size)
 		if (config_selective(c->cfg))
 			select_tgid(c, h->tgid);
 		if (c->cfg->tls && c->cfg->tls_scan_interval_s)
-			tls_attach_exec(&c->l->tls, h->tgid);
+			tls_attach_exec(c->tls, h->tgid);
 		break;
 	}
 	return 0;
@@ -617,7 +617,7 @@ void collector_select_initial(struct collector *c)
 	uint8_t one = 1;
 
 	for (size_t i = 0; i < c->cfg->nports; i++)
-		bpf_map_update_elem(c->l->allowed_ports_fd, &c->cfg->ports[i], &one, BPF_ANY);
+		kmaps_update(c->km, KMAP_ALLOWED_PORTS, &c->cfg->ports[i], &one, KMAP_ANY);
 	if (c->cfg->npids || c->cfg->nexes || c->cfg->ncgroups)
 		proc_for_each_tgid(select_cb, c);
 }
@@ -631,8 +631,8 @@ static bool existing_selected(struct collector *c, pid_t tgid, uint16_t lport)
 		return false;
 	if (!config_selective(c->cfg))
 		return true;
-	return bpf_map_lookup_elem(c->l->allowed_tgids_fd, &key, &v) == 0 ||
-	       bpf_map_lookup_elem(c->l->allowed_ports_fd, &lport, &v) == 0;
+	return kmaps_lookup(c->km, KMAP_ALLOWED_TGIDS, &key, &v) == 0 ||
+	       kmaps_lookup(c->km, KMAP_ALLOWED_PORTS, &lport, &v) == 0;
 }
 
 /* Sets bits of the kernel's gate in front of every read and write (this
@@ -643,10 +643,10 @@ static void mark_bits(struct collector *c, uint32_t word, uint64_t want)
 {
 	uint64_t bits;
 
-	if (bpf_map_lookup_elem(c->l->procs_fd, &word, &bits) || (bits & want) == want)
+	if (kmaps_lookup(c->km, KMAP_PROCS, &word, &bits) || (bits & want) == want)
 		return;
 	bits |= want;
-	bpf_map_update_elem(c->l->procs_fd, &word, &bits, BPF_ANY);
+	kmaps_update(c->km, KMAP_PROCS, &word, &bits, KMAP_ANY);
 }
 
 static void mark_process(struct collector *c, uint32_t tgid)
@@ -691,10 +691,10 @@ static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry
 		return;
 	/* BPF_NOEXIST: a connection accepted since we attached is the
 	 * kernel's already, with better information */
-	if (bpf_map_update_elem(c->l->conns_fd, &key, &info, BPF_NOEXIST))
+	if (kmaps_update(c->km, KMAP_CONNS, &key, &info, KMAP_NOEXIST))
 		return;
 	c->next_adopt_id++;
-	bpf_map_update_elem(c->l->tracked_procs_fd, &key.tgid, &one, BPF_NOEXIST);
+	kmaps_update(c->km, KMAP_TRACKED_PROCS, &key.tgid, &one, KMAP_NOEXIST);
 	mark_process(c, key.tgid);
 	e = entry_add(c, &key, &info);
 	if (e) /* a provider by address when a call fails before its head */
@@ -726,7 +726,7 @@ static bool closed_unseen(struct collector *c, struct conn_entry *e)
 
 	if (proc_socket_inode(e->key.tgid, e->key.fd) == e->info.ino)
 		return false;
-	if (bpf_map_lookup_elem(c->l->conns_fd, &e->key, &cur) == 0 && cur.id == e->info.id)
+	if (kmaps_lookup(c->km, KMAP_CONNS, &e->key, &cur) == 0 && cur.id == e->info.id)
 		return true;
 	return ++e->sweeps_gone > 1;
 }
@@ -753,18 +753,22 @@ void collector_sweep(struct collector *c)
 	pthread_mutex_unlock(c->lock);
 }
 
+/* The maps whose fill is exported. */
+static const enum kmap filled[] = {
+    KMAP_CONNS,	     KMAP_SOCK_OWNER,	 KMAP_TRACKED_PROCS,
+    KMAP_CONNECTING, KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS,
+};
+
 static void refresh_maps(struct collector *c)
 {
-	struct loader_map_fill fill[16];
-	size_t n = loader_map_fill(c->l, fill, 16);
+	for (size_t i = 0; i < sizeof(filled) / sizeof(filled[0]); i++) {
+		const char *const name[] = {c->km->name[filled[i]]};
+		uint32_t entries = kmaps_entries(c->km, filled[i]);
 
-	for (size_t i = 0; i < n; i++) {
-		const char *const name[] = {fill[i].name};
-
-		metric_set(c->m->map_entries, name, fill[i].entries);
-		metric_set(c->m->map_max, name, fill[i].max_entries);
-		if (!strcmp(fill[i].name, "tracked_procs"))
-			metric_set(c->m->tracked_procs, NULL, fill[i].entries);
+		metric_set(c->m->map_entries, name, entries);
+		metric_set(c->m->map_max, name, c->km->max_entries[filled[i]]);
+		if (filled[i] == KMAP_TRACKED_PROCS)
+			metric_set(c->m->tracked_procs, NULL, entries);
 	}
 }
 
@@ -772,7 +776,7 @@ void collector_refresh_self(struct collector *c)
 {
 	uint64_t cnt[CNT_MAX];
 
-	if (loader_counters(c->l, cnt))
+	if (kmaps_counters(c->km, cnt))
 		return;
 	pthread_mutex_lock(c->lock);
 	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);

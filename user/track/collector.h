@@ -11,7 +11,8 @@
 #include <stdint.h>
 
 #include "core/config.h"
-#include "kernel/loader.h"
+#include "kernel/kmaps.h"
+#include "kernel/tls_attach.h"
 #include "llm/provider.h"
 #include "llm/upstream.h"
 #include "metrics/metrics.h"
@@ -22,7 +23,8 @@ struct conn_entry;
 struct collector {
 	struct metrics *m;
 	pthread_mutex_t *lock; /* guards m against the HTTP server's scrapes */
-	struct loader *l;
+	struct kmaps *km;
+	struct tls_attach *tls;
 	const struct config *cfg;
 	struct conn_entry **by_id;
 	size_t table_size;
@@ -33,8 +35,8 @@ struct collector {
 	struct tls_held held; /* TLS plaintext waiting for its connection */
 };
 
-int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct loader *l,
-		   const struct config *cfg);
+int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct kmaps *km,
+		   struct tls_attach *tls, const struct config *cfg);
 void collector_free(struct collector *c);
 
 /* ring_buffer__new callback: one record; the caller holds the lock for

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel maps user space reads and writes. Every access goes through
+ * here: the loader plugs in the kernel's maps (struct kmaps_ops over
+ * bpf(2)), a unit test maps of its own, so that the code deciding what to
+ * write needs no kernel. Pure: the ops do the I/O.
+ */
+#ifndef SSE_KMAPS_H
+#define SSE_KMAPS_H
+
+#include <stdint.h>
+
+#include "conn_event.h"
+
+enum kmap {
+	KMAP_CONNS,	    /* conn_key -> conn_info */
+	KMAP_SOCK_OWNER,    /* struct sock address -> conn_key */
+	KMAP_TRACKED_PROCS, /* tgid -> connections seen */
+	KMAP_PROCS,	    /* procs_with_conns: bitmap words of tgids */
+	KMAP_ALLOWED_TGIDS, /* selection: tgid -> 1 */
+	KMAP_ALLOWED_PORTS, /* selection: local port -> 1 */
+	KMAP_CONNECTING,    /* connect() under way */
+	KMAP_COUNTERS,	    /* per-CPU counters, enum counter_idx */
+	KMAP_COUNT,
+};
+
+/* How an update treats an existing entry: BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
+enum kmap_flag {
+	KMAP_ANY,
+	KMAP_NOEXIST,
+	KMAP_EXIST,
+};
+
+struct kmaps;
+
+/* 0 or -errno, as bpf(2) answers. */
+struct kmaps_ops {
+	int (*lookup)(struct kmaps *km, enum kmap map, const void *key, void *value);
+	int (*update)(struct kmaps *km, enum kmap map, const void *key, const void *value,
+		      enum kmap_flag flag);
+	int (*delete)(struct kmaps *km, enum kmap map, const void *key);
+	/* the key after key (NULL: the first); -ENOENT after the last */
+	int (*next_key)(struct kmaps *km, enum kmap map, const void *key, void *next);
+};
+
+struct kmaps {
+	const struct kmaps_ops *ops;
+	/* filled by the owner */
+	int fd[KMAP_COUNT];
+	const char *name[KMAP_COUNT];
+	uint32_t key_size[KMAP_COUNT];
+	uint32_t max_entries[KMAP_COUNT];
+	int ncpus; /* values of KMAP_COUNTERS per key */
+};
+
+int kmaps_lookup(struct kmaps *km, enum kmap map, const void *key, void *value);
+int kmaps_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
+		 enum kmap_flag flag);
+int kmaps_delete(struct kmaps *km, enum kmap map, const void *key);
+
+/* Entries in map now (a walk over its keys). */
+uint32_t kmaps_entries(struct kmaps *km, enum kmap map);
+
+/* Sum over CPUs of each kernel counter. Returns -1, out not to be used,
+ * when one cannot be read: a counter read as 0 would go backwards. */
+int kmaps_counters(struct kmaps *km, uint64_t out[CNT_MAX]);
+
+#endif
