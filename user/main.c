@@ -59,6 +59,16 @@ struct daemon {
 	struct ring_buffer *rb;
 };
 
+/* The gauges, when OpenSSL copies were hooked since before. */
+static void tls_hooked(struct daemon *d, size_t before)
+{
+	if (d->l.tls.nlibs == before)
+		return;
+	pthread_mutex_lock(&d->lock);
+	set_attached(&d->m, &d->l);
+	pthread_mutex_unlock(&d->lock);
+}
+
 /* New OpenSSL copies (libraries loaded, binaries started) since the last
  * scan; files already hooked need nothing. */
 static void scan_tls(struct daemon *d)
@@ -66,11 +76,22 @@ static void scan_tls(struct daemon *d)
 	size_t before = d->l.tls.nlibs;
 
 	tls_attach_scan(&d->l.tls);
-	if (d->l.tls.nlibs != before) {
-		pthread_mutex_lock(&d->lock);
-		set_attached(&d->m, &d->l);
-		pthread_mutex_unlock(&d->lock);
-	}
+	tls_hooked(d, before);
+}
+
+/* The executables of processes that exec'd during the batch, hooked if
+ * they carry OpenSSL (Node), once the lock is released. At the exec record
+ * itself would not be much sooner: either way it is user space's lag
+ * after the exec, and a process that just started is not making TLS calls
+ * yet. */
+static void attach_execs(struct daemon *d)
+{
+	size_t n, before = d->l.tls.nlibs;
+	const pid_t *pids = collector_take_execs(&d->col, &n);
+
+	for (size_t i = 0; i < n; i++)
+		tls_attach_exec(&d->l.tls, pids[i]);
+	tls_hooked(d, before);
 }
 
 /* A failure that repeats every loop is told once: the loop goes on (the
@@ -104,6 +125,7 @@ static void run(struct daemon *d)
 		pthread_mutex_lock(col->lock);
 		consumed = ring_buffer__consume(d->rb);
 		pthread_mutex_unlock(col->lock);
+		attach_execs(d);
 		if (consumed < 0)
 			log_once(&warned_consume, "reading the ring buffer", consumed);
 		now = mono_seconds();
@@ -153,7 +175,7 @@ static int start(struct daemon *d, char *err, size_t size)
 		tls_attach_scan(&d->l.tls);
 	}
 	set_attached(&d->m, &d->l);
-	if (collector_init(&d->col, &d->m, &d->lock, &d->l.maps, &d->l.tls, &d->cfg)) {
+	if (collector_init(&d->col, &d->m, &d->lock, &d->l.maps, &d->cfg)) {
 		snprintf(err, size, "out of memory");
 		return -1;
 	}

@@ -115,13 +115,12 @@ static const struct http_conn_ops http_ops = {
 /* ---- the table of tracked connections, by id ------------------------ */
 
 int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct kmaps *km,
-		   struct tls_attach *tls, const struct config *cfg)
+		   const struct config *cfg)
 {
 	memset(c, 0, sizeof(*c));
 	c->m = m;
 	c->lock = lock;
 	c->km = km;
-	c->tls = tls;
 	c->cfg = cfg;
 	c->table_size = TABLE_SIZE;
 	c->next_adopt_id = ADOPT_ID_BASE;
@@ -177,6 +176,9 @@ void collector_free(struct collector *c)
 	free(c->by_id);
 	c->by_id = NULL;
 	tls_held_free(&c->held);
+	free(c->execs);
+	c->execs = NULL;
+	c->nexecs = c->execs_cap = 0;
 }
 
 static struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
@@ -562,6 +564,29 @@ static void select_tgid(struct collector *c, pid_t tgid)
 		kmaps_delete(c->km, KMAP_ALLOWED_TGIDS, &key);
 }
 
+/* An executable to check for OpenSSL after the batch. Without memory it
+ * waits for the next TLS scan. */
+static void queue_exec(struct collector *c, pid_t tgid)
+{
+	if (c->nexecs == c->execs_cap) {
+		size_t cap = c->execs_cap ? 2 * c->execs_cap : 64;
+		pid_t *p = realloc(c->execs, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		c->execs = p;
+		c->execs_cap = cap;
+	}
+	c->execs[c->nexecs++] = tgid;
+}
+
+const pid_t *collector_take_execs(struct collector *c, size_t *n)
+{
+	*n = c->nexecs;
+	c->nexecs = 0;
+	return c->execs;
+}
+
 int collector_handle(void *ctx, void *data, size_t size)
 {
 	struct collector *c = ctx;
@@ -599,7 +624,7 @@ int collector_handle(void *ctx, void *data, size_t size)
 		if (config_selective(c->cfg))
 			select_tgid(c, h->tgid);
 		if (c->cfg->tls && c->cfg->tls_scan_interval_s)
-			tls_attach_exec(c->tls, h->tgid);
+			queue_exec(c, h->tgid);
 		break;
 	}
 	return 0;

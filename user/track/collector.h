@@ -9,10 +9,10 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/config.h"
 #include "kernel/kmaps.h"
-#include "kernel/tls_attach.h"
 #include "llm/provider.h"
 #include "llm/upstream.h"
 #include "metrics/metrics.h"
@@ -24,7 +24,6 @@ struct collector {
 	struct metrics *m;
 	pthread_mutex_t *lock; /* guards m against the HTTP server's scrapes */
 	struct kmaps *km;
-	struct tls_attach *tls;
 	const struct config *cfg;
 	struct conn_entry **by_id;
 	size_t table_size;
@@ -33,15 +32,24 @@ struct collector {
 	struct provider_map providers;
 	struct upstream_index upstreams;
 	struct tls_held held; /* TLS plaintext waiting for its connection */
+	/* processes that exec'd during the batch (collector_take_execs) */
+	pid_t *execs;
+	size_t nexecs, execs_cap;
 };
 
 int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct kmaps *km,
-		   struct tls_attach *tls, const struct config *cfg);
+		   const struct config *cfg);
 void collector_free(struct collector *c);
 
 /* ring_buffer__new callback: one record; the caller holds the lock for
  * the whole batch. */
 int collector_handle(void *ctx, void *data, size_t size);
+
+/* The processes that exec'd since the last call (with --tls and its scan
+ * on), whose executables may carry OpenSSL: the caller checks them after
+ * the batch, outside the lock, as reading ELF files and attaching uprobes
+ * must not hold up a scrape. Valid until the next batch. */
+const pid_t *collector_take_execs(struct collector *c, size_t *n);
 
 /* Finds connections opened before we started and adopts them. */
 void collector_scan_existing(struct collector *c);
