@@ -3,6 +3,12 @@
  * Turns the kernel's ring buffer records into metrics: keeps one
  * http_conn per tracked connection, feeds it bytes and lifecycle events,
  * and keeps the kernel maps and the gauges true when closes are missed.
+ * By job: conn_table (the connections, by id), dispatch (each record to
+ * its handler), conn_bytes (a connection's bytes and their gaps),
+ * kernel_sync (what the kernel's maps must hold), housekeeping (/proc
+ * adoption, the sweep, the gauges read from the kernel); collector.c
+ * holds the state and a connection's start and end. Only kernel/kmaps
+ * reaches the kernel, so all of it runs in unit tests.
  */
 #ifndef SSE_COLLECTOR_H
 #define SSE_COLLECTOR_H
@@ -16,18 +22,15 @@
 #include "llm/provider.h"
 #include "llm/upstream.h"
 #include "metrics/metrics.h"
+#include "track/conn_table.h"
 #include "track/tls_held.h"
-
-struct conn_entry;
 
 struct collector {
 	struct metrics *m;
 	pthread_mutex_t *lock; /* guards m against the HTTP server's scrapes */
 	struct kmaps *km;
 	const struct config *cfg;
-	struct conn_entry **by_id;
-	size_t table_size;
-	size_t nconns;
+	struct conn_table conns;
 	uint64_t next_adopt_id;
 	struct provider_map providers;
 	struct upstream_index upstreams;
@@ -63,5 +66,11 @@ void collector_select_initial(struct collector *c);
 
 /* Refreshes the gauges read from the kernel: counters, map fill. */
 void collector_refresh_self(struct collector *c);
+
+/* Within track/: a connection starts being followed (NULL: out of memory
+ * or a duplicate id), and ends, with its exchanges under way. */
+struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
+			     const struct conn_info *info);
+void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts);
 
 #endif

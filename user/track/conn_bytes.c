@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+#include "track/conn_bytes.h"
+
+bool conn_carries_requests(const struct conn_entry *e, uint8_t dir)
+{
+	return (dir == DIR_IN) == (e->info.role == ROLE_SERVER);
+}
+
+/* Bytes of one direction to the parser. */
+static void feed(struct conn_entry *e, uint8_t dir, const char *buf, size_t len, uint64_t ts)
+{
+	if (conn_carries_requests(e, dir))
+		http_conn_in(e->http, buf, len, ts);
+	else
+		http_conn_out(e->http, buf, len, ts);
+}
+
+void conn_skip(struct conn_entry *e, uint8_t dir, uint64_t n, uint64_t ts)
+{
+	if (conn_carries_requests(e, dir))
+		http_conn_in_skip(e->http, n, ts);
+	else
+		http_conn_out_skip(e->http, n, ts);
+}
+
+/* Bytes of the previous syscall that never arrived: lost records or the
+ * per-syscall cap. */
+void conn_finish_syscall(struct conn_entry *e, uint64_t ts)
+{
+	if (e->sys_open && e->sys_ret > 0 && e->sys_fed < (uint64_t)e->sys_ret)
+		conn_skip(e, e->sys_dir, e->sys_ret - e->sys_fed, ts);
+	e->sys_open = false;
+}
+
+void conn_feed_bytes(struct conn_entry *e, const struct data_event *ev)
+{
+	uint64_t ts = ev->h.ts_ns;
+
+	if (ev->seg == 0) {
+		conn_finish_syscall(e, ts);
+		e->sys_open = true;
+		e->sys_ret = ev->ret;
+		e->sys_fed = 0;
+		e->sys_dir = ev->dir;
+	}
+	if (!e->sys_open || e->sys_dir != ev->dir || ev->offset < e->sys_fed)
+		return;
+	if (ev->offset > e->sys_fed)
+		conn_skip(e, ev->dir, ev->offset - e->sys_fed, ts);
+	feed(e, ev->dir, ev->data, ev->len, ts);
+	e->sys_fed = ev->offset + ev->len;
+	if (e->sys_fed >= (uint64_t)ev->ret)
+		e->sys_open = false;
+}
+
+/* A tentative write went out: its bytes are parsed as the call they were. */
+static void commit_tentative(struct conn_entry *e)
+{
+	struct tentative_write *h = &e->tentative;
+
+	conn_finish_syscall(e, h->ts);
+	feed(e, h->dir, h->buf, h->len, h->ts);
+	if (h->ret > (int64_t)h->len)
+		conn_skip(e, h->dir, h->ret - h->len, h->ts);
+	tentative_write_drop(h);
+}
+
+/* A connection that ends before a held write settles never sent it. */
+bool conn_hold_tentative(struct conn_entry *e, const struct data_event *ev)
+{
+	struct tentative_write *h = &e->tentative;
+
+	if (tentative_write_continue(h, ev))
+		return true;
+	if (h->buf) {
+		if (tentative_write_retried_by(h, ev) ||
+		    (ev->flags & (DATA_F_EOF | DATA_F_ERROR | DATA_F_CLOSING)))
+			tentative_write_drop(h);
+		else
+			commit_tentative(e);
+	}
+	return tentative_write_is(ev) && tentative_write_start(h, ev) == 0;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The connections followed now, by the id the kernel gave each at accept
+ * or connect (unique for the exporter's life: a reused fd or pid is a new
+ * id). An entry holds all user space knows of one connection: its HTTP
+ * state, the syscall whose records are arriving, its stream's series.
+ */
+#ifndef SSE_CONN_TABLE_H
+#define SSE_CONN_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn_event.h"
+#include "ident/proc.h"
+#include "llm/correlate.h"
+#include "llm/upstream.h"
+#include "metrics/metrics.h"
+#include "proto/http_conn.h"
+#include "track/tentative_write.h"
+
+struct collector;
+
+struct conn_entry {
+	struct conn_entry *next;
+	struct collector *c;
+	struct conn_key key;
+	struct conn_info info;
+	char service[SERVICE_NAME_MAX];
+	struct http_conn *http; /* only once the connection shows HTTP */
+	struct conn_addr remote;
+	/* server: the stream's series and its upstream provider */
+	struct metrics_stream stream;
+	struct correlation corr;
+	/* client: the calls it carries, and whether the server's FIN came
+	 * before the owner closed (the server ended it, not the caller) */
+	struct upstream_call *up;
+	bool peer_fin;
+	/* the syscall whose records are arriving */
+	int64_t sys_ret;
+	uint64_t sys_fed;
+	uint8_t sys_dir;
+	bool sys_open;
+	struct tentative_write tentative; /* a TLS write that may be retried */
+	/* sweeps that found the fd gone after the kernel saw it closed */
+	uint8_t sweeps_gone;
+};
+
+struct conn_table {
+	struct conn_entry **by_id; /* buckets of chained entries */
+	size_t size;		   /* buckets */
+	size_t n;		   /* entries */
+};
+
+int conn_table_init(struct conn_table *t, size_t size);
+/* Frees every entry, then the table. */
+void conn_table_free(struct conn_table *t);
+
+struct conn_entry *conn_table_find(const struct conn_table *t, uint64_t id);
+
+/* A zeroed entry with key and info; NULL when the id is in the table
+ * already (ids are unique: a duplicate is a bug upstream) or memory ran
+ * out. */
+struct conn_entry *conn_table_add(struct conn_table *t, const struct conn_key *key,
+				  const struct conn_info *info);
+
+/* Unlinks e and frees it with all it holds. */
+void conn_table_remove(struct conn_table *t, struct conn_entry *e);
+
+/* Every entry as e (n: the next one, b: the bucket); the body may remove
+ * e, no other entry. */
+#define conn_table_for_each(t, b, e, n)                                                            \
+	for ((b) = 0; (b) < (t)->size; (b)++)                                                      \
+		for ((e) = (t)->by_id[b]; (e) && ((n) = (e)->next, 1); (e) = (n))
+
+#endif

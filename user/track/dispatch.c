@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "ident/proc.h"
+#include "llm/correlate.h"
+#include "track/collector.h"
+#include "track/conn_bytes.h"
+#include "track/kernel_sync.h"
+
+/* ---- http_conn callbacks: a connection's exchanges become metrics ---- */
+
+static void on_response(void *ctx, const struct http_exchange *x)
+{
+	struct conn_entry *e = ctx;
+
+	corr_init(&e->corr);
+	metrics_response(e->c->m, e->service, x, &e->stream);
+}
+
+/* Each data event of an inbound stream looks for the same data read from
+ * an upstream call of the process, else notes the calls that could have
+ * fed it (correlate.h). */
+static void correlate(struct conn_entry *e, const struct http_exchange *x,
+		      const struct sse_event *ev, uint64_t ts)
+{
+	const char *provider = NULL;
+
+	if (e->stream.provider || !x->has_request)
+		return;
+	if (ev->data_hash != SSE_DATA_HASH_EMPTY)
+		provider = corr_index_find(&e->c->upstreams.events, e->key.tgid, ev->data_hash, ts);
+	if (provider)
+		corr_match(&e->corr, provider);
+	provider = corr_decide(&e->corr, false);
+	if (provider)
+		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
+}
+
+static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
+		     uint64_t ts, uint64_t prev)
+{
+	struct conn_entry *e = ctx;
+
+	if (ev->kind == SSE_EVENT_DATA)
+		correlate(e, x, ev, ts);
+	metrics_event(e->c->m, e->service, x, &e->stream, ev, ts, prev);
+}
+
+/* A request for a stream ends, answered with events or not (an error
+ * relayed from a failed call): without a match by content, the calls of
+ * the process that were busy meanwhile name the provider (correlate.h). */
+static const char *provider_at_end(struct conn_entry *e, const struct http_exchange *x)
+{
+	if (e->stream.provider)
+		return e->stream.provider;
+	if (!x->has_request || !(x->sse || x->req.wants_stream))
+		return NULL;
+	if (!e->corr.matched)
+		upstream_note_since(&e->c->upstreams, e->key.tgid, x->req.t_first, &e->corr);
+	return corr_decide(&e->corr, true);
+}
+
+static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts)
+{
+	struct conn_entry *e = ctx;
+	const char *provider = provider_at_end(e, x);
+
+	if (x->sse && provider)
+		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
+	metrics_end(e->c->m, e->service, x, &e->stream, provider, why, ts);
+}
+
+static const struct http_conn_ops http_ops = {
+    .response = on_response,
+    .event = on_event,
+    .end = on_end,
+};
+
+/* The first bytes of a connection: its HTTP state, and for a client the
+ * upstream call state its callbacks go to. */
+static int http_start(struct collector *c, struct conn_entry *e)
+{
+	e->http = malloc(sizeof(*e->http));
+	if (!e->http)
+		return -1;
+	if (e->info.role == ROLE_SERVER) {
+		http_conn_init(e->http, &http_ops, e, e->info.open_ns);
+		return 0;
+	}
+	e->up = malloc(sizeof(*e->up));
+	if (!e->up) {
+		free(e->http);
+		e->http = NULL;
+		return -1;
+	}
+	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->service, &e->remote);
+	http_conn_init(e->http, &upstream_ops, e->up, e->info.open_ns);
+	return 0;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+/* The process's name, from the event when the process is gone already. */
+static void service_of(const struct open_event *ev, char service[SERVICE_NAME_MAX])
+{
+	proc_service_name(ev->key.tgid, service, SERVICE_NAME_MAX);
+	if (!strcmp(service, "unknown") && ev->comm[0])
+		snprintf(service, SERVICE_NAME_MAX, "%.15s", ev->comm);
+}
+
+static void on_open(struct collector *c, const struct open_event *ev)
+{
+	struct conn_entry *e = entry_add(c, &ev->key, &ev->info);
+
+	if (!e) {
+		log_debug("connection %llu not followed: out of memory or duplicate id",
+			  (unsigned long long)ev->info.id);
+		return;
+	}
+	e->remote = ev->remote;
+	/* a server's name is in the connection gauge already: keep it */
+	if (e->info.role == ROLE_CLIENT && !strcmp(e->service, "unknown"))
+		service_of(ev, e->service);
+}
+
+static void on_connect_failed(struct collector *c, const struct open_event *ev)
+{
+	char service[SERVICE_NAME_MAX];
+
+	service_of(ev, service);
+	upstream_connect_failed(&c->upstreams, ev->key.tgid, service, &ev->remote, ev->h.ts_ns);
+}
+
+static bool looks_like_sse(const char *d, size_t n)
+{
+	return (n && d[0] == ':') || memmem(d, n, "data:", 5);
+}
+
+/* A connection found in /proc shows what it is with its first bytes: a
+ * request, a response, SSE events of a stream under way, or none. */
+static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct data_event *ev)
+{
+	bool requests = conn_carries_requests(e, ev->dir);
+
+	if (!requests && looks_like_sse(ev->data, ev->len) &&
+	    !http_looks_like_response(ev->data, ev->len)) {
+		kernel_set_proto(c, e, PROTO_HTTP);
+		http_conn_adopt(e->http, ev->data, ev->len, ev->h.ts_ns);
+		return true;
+	}
+	if ((requests && http_looks_like_request(ev->data, ev->len)) ||
+	    (!requests && http_looks_like_response(ev->data, ev->len))) {
+		kernel_set_proto(c, e, PROTO_HTTP);
+		return true;
+	}
+	kernel_set_proto(c, e, PROTO_OTHER);
+	return false;
+}
+
+/* http_conn's ends are named from the server's side: for a client
+ * connection the peer that went away is the server. */
+static enum http_end peer_closed(const struct conn_entry *e)
+{
+	return e->info.role == ROLE_SERVER ? HTTP_END_PEER_CLOSED : HTTP_END_SERVER_CLOSE;
+}
+
+static enum http_end owner_closed(const struct conn_entry *e)
+{
+	if (e->info.role == ROLE_SERVER)
+		return HTTP_END_SERVER_CLOSE;
+	return e->peer_fin ? HTTP_END_SERVER_CLOSE : HTTP_END_PEER_CLOSED;
+}
+
+/* EOF, EPIPE, ECONNRESET: the peer is gone; what was under way ends. */
+static void peer_gone(struct conn_entry *e, const struct data_event *ev)
+{
+	enum http_end why = peer_closed(e);
+
+	if ((ev->flags & DATA_F_ERROR) && ev->ret != -EPIPE)
+		why = HTTP_END_RESET;
+	conn_finish_syscall(e, ev->h.ts_ns);
+	if (http_conn_busy(e->http))
+		http_conn_close(e->http, why, ev->h.ts_ns);
+}
+
+/* The owner ends a TLS session: an exchange under way ends as at close(). */
+static void owner_closing(struct conn_entry *e, uint64_t ts)
+{
+	conn_finish_syscall(e, ts);
+	if (http_conn_busy(e->http))
+		http_conn_close(e->http, owner_closed(e), ts);
+}
+
+static void on_data(struct collector *c, const struct data_event *ev, size_t size)
+{
+	struct conn_entry *e;
+	bool adopting;
+
+	if (size < offsetof(struct data_event, data) + ev->len)
+		return;
+	if (ev->flags & DATA_F_HELD) {
+		tls_held_add(&c->held, ev, offsetof(struct data_event, data) + ev->len);
+		return;
+	}
+	e = conn_table_find(&c->conns, ev->h.conn_id);
+	if (!e)
+		return;
+	adopting = !e->http && e->info.proto == PROTO_ADOPT;
+	if (!e->http && http_start(c, e))
+		return;
+	if (adopting && ev->len && !adopt_decide(c, e, ev)) {
+		free(e->http);
+		e->http = NULL;
+		return;
+	}
+	if (conn_hold_tentative(e, ev))
+		return;
+	if (ev->flags & DATA_F_CLOSING)
+		owner_closing(e, ev->h.ts_ns);
+	else if (ev->flags & (DATA_F_EOF | DATA_F_ERROR))
+		peer_gone(e, ev);
+	else if (ev->flags & DATA_F_NOCOPY)
+		conn_skip(e, DIR_OUT, ev->ret, ev->h.ts_ns);
+	else
+		conn_feed_bytes(e, ev);
+}
+
+static void replay_held(void *ctx, struct data_event *ev, size_t size)
+{
+	on_data(ctx, ev, size);
+}
+
+static void on_tls_link(struct collector *c, const struct tls_link_event *ev)
+{
+	tls_held_take(&c->held, ev->h.tgid, ev->ssl, ev->h.conn_id, ev->fd, replay_held, c);
+}
+
+static void on_close(struct collector *c, const struct close_event *ev)
+{
+	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
+
+	if (!e)
+		return;
+	if (e->http)
+		conn_finish_syscall(e, ev->h.ts_ns);
+	entry_end(c, e, owner_closed(e), ev->h.ts_ns);
+}
+
+static void end_process(struct collector *c, uint32_t tgid, enum http_end why, uint64_t ts)
+{
+	struct conn_entry *e, *next;
+	size_t b;
+
+	conn_table_for_each(&c->conns, b, e, next) {
+		if (e->key.tgid != tgid)
+			continue;
+		kernel_forget(c, e);
+		entry_end(c, e, why, ts);
+	}
+}
+
+/* CLOSE_WAIT: the client sent FIN. CLOSE straight from ESTABLISHED or
+ * CLOSE_WAIT, before the owner closed: a reset. */
+static void on_sock_state(struct collector *c, const struct sock_state_event *ev)
+{
+	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
+	enum http_end why;
+
+	if (e && e->info.role == ROLE_CLIENT && ev->oldstate == TCP_SYN_SENT) {
+		upstream_connect_failed(&c->upstreams, e->key.tgid, e->service, &e->remote,
+					ev->h.ts_ns);
+		return;
+	}
+	if (!e || !e->http || !http_conn_busy(e->http))
+		return;
+	/* A provider's FIN may come before its last bytes are read: for a
+	 * client the read of EOF tells, not the FIN. */
+	if (ev->newstate == TCP_CLOSE_WAIT && e->info.role == ROLE_CLIENT) {
+		e->peer_fin = true;
+		return;
+	}
+	if (ev->newstate == TCP_CLOSE_WAIT)
+		why = HTTP_END_PEER_CLOSED;
+	else if (ev->oldstate == TCP_ESTABLISHED || ev->oldstate == TCP_CLOSE_WAIT)
+		why = HTTP_END_RESET;
+	else
+		return;
+	conn_finish_syscall(e, ev->h.ts_ns);
+	http_conn_close(e->http, why, ev->h.ts_ns);
+}
+
+/* An executable to check for OpenSSL after the batch. Without memory it
+ * waits for the next TLS scan. */
+static void queue_exec(struct collector *c, pid_t tgid)
+{
+	if (c->nexecs == c->execs_cap) {
+		size_t cap = c->execs_cap ? 2 * c->execs_cap : 64;
+		pid_t *p = realloc(c->execs, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		c->execs = p;
+		c->execs_cap = cap;
+	}
+	c->execs[c->nexecs++] = tgid;
+}
+
+const pid_t *collector_take_execs(struct collector *c, size_t *n)
+{
+	*n = c->nexecs;
+	c->nexecs = 0;
+	return c->execs;
+}
+
+int collector_handle(void *ctx, void *data, size_t size)
+{
+	struct collector *c = ctx;
+	const struct event_hdr *h = data;
+
+	if (size < sizeof(*h))
+		return 0;
+	switch (h->type) {
+	case EV_OPEN:
+		if (size >= sizeof(struct open_event))
+			on_open(c, data);
+		break;
+	case EV_CONNECT_FAIL:
+		if (size >= sizeof(struct open_event))
+			on_connect_failed(c, data);
+		break;
+	case EV_DATA:
+		on_data(c, data, size);
+		break;
+	case EV_CLOSE:
+		on_close(c, data);
+		break;
+	case EV_TLS_LINK:
+		if (size >= sizeof(struct tls_link_event))
+			on_tls_link(c, data);
+		break;
+	case EV_EXIT:
+		end_process(c, h->tgid, HTTP_END_PROCESS_EXIT, h->ts_ns);
+		break;
+	case EV_SOCK_STATE:
+		if (size >= sizeof(struct sock_state_event))
+			on_sock_state(c, data);
+		break;
+	case EV_EXEC:
+		if (config_selective(c->cfg))
+			kernel_select(c, h->tgid);
+		if (c->cfg->tls && c->cfg->tls_scan_interval_s)
+			queue_exec(c, h->tgid);
+		break;
+	}
+	return 0;
+}

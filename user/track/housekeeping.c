@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+#include "core/clock.h"
+#include "core/log.h"
+#include "ident/proc.h"
+#include "kernel/kmaps.h"
+#include "track/collector.h"
+#include "track/kernel_sync.h"
+
+static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t, bool accepted)
+{
+	struct collector *c = ctx;
+	struct conn_key key = {.tgid = tgid, .fd = fd};
+	struct conn_info info = {
+	    .id = c->next_adopt_id,
+	    .ino = t->inode,
+	    .open_ns = mono_ns(),
+	    .lport = t->lport,
+	    .rport = t->rport,
+	    .role = accepted ? ROLE_SERVER : ROLE_CLIENT,
+	    .proto = PROTO_ADOPT,
+	};
+	struct conn_entry *e;
+
+	if (!kernel_selected(c, tgid, t->lport) || kernel_adopt(c, &key, &info))
+		return;
+	c->next_adopt_id++;
+	e = entry_add(c, &key, &info);
+	if (e) /* a provider by address when a call fails before its head */
+		e->remote = t->remote;
+}
+
+void collector_scan_existing(struct collector *c)
+{
+	size_t before;
+
+	pthread_mutex_lock(c->lock);
+	before = c->conns.n;
+	/* clients too: the kernel follows connects only from now on */
+	proc_scan_established(adopt_existing, c);
+	log_info("found %zu connections opened before start", c->conns.n - before);
+	pthread_mutex_unlock(c->lock);
+}
+
+/* The fd no longer holds the connection's socket. While the kernel still
+ * maps the fd to this connection, no close() was seen: it went unseen
+ * (dup2, close_range, a process gone). Otherwise the kernel saw the close,
+ * and its event is still in the ring buffer behind the connection's last
+ * records (user space lags under load): ending it now would lose the
+ * exchange those records finish. A sweep later it is over, unless the
+ * event was lost (counted as such). */
+static bool closed_unseen(struct collector *c, struct conn_entry *e)
+{
+	if (proc_socket_inode(e->key.tgid, e->key.fd) == e->info.ino)
+		return false;
+	if (kernel_holds(c, e))
+		return true;
+	return ++e->sweeps_gone > 1;
+}
+
+void collector_sweep(struct collector *c)
+{
+	uint64_t ts = mono_ns();
+	struct conn_entry *e, *next;
+	size_t b;
+
+	pthread_mutex_lock(c->lock);
+	conn_table_for_each(&c->conns, b, e, next) {
+		if (!closed_unseen(c, e))
+			continue;
+		log_debug("connection %d/%d closed unseen", e->key.tgid, e->key.fd);
+		kernel_forget(c, e);
+		entry_end(c, e, HTTP_END_LOST_CLOSE, ts);
+	}
+	kernel_remark(c);
+	tls_held_expire(&c->held, ts);
+	pthread_mutex_unlock(c->lock);
+}
+
+/* The maps whose fill is exported. */
+static const enum kmap filled[] = {
+    KMAP_CONNS,	     KMAP_SOCK_OWNER,	 KMAP_TRACKED_PROCS,
+    KMAP_CONNECTING, KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS,
+};
+
+static void refresh_maps(struct collector *c)
+{
+	for (size_t i = 0; i < sizeof(filled) / sizeof(filled[0]); i++) {
+		const char *const name[] = {c->km->name[filled[i]]};
+		uint32_t entries = kmaps_entries(c->km, filled[i]);
+
+		metric_set(c->m->map_entries, name, entries);
+		metric_set(c->m->map_max, name, c->km->max_entries[filled[i]]);
+		if (filled[i] == KMAP_TRACKED_PROCS)
+			metric_set(c->m->tracked_procs, NULL, entries);
+	}
+}
+
+void collector_refresh_self(struct collector *c)
+{
+	uint64_t cnt[CNT_MAX];
+
+	if (kmaps_counters(c->km, cnt))
+		return;
+	pthread_mutex_lock(c->lock);
+	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);
+	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
+	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL]);
+	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
+	refresh_maps(c);
+	metrics_sync_caps(c->m);
+	metrics_breakers_refresh(&c->m->up, mono_ns());
+	pthread_mutex_unlock(c->lock);
+}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "ident/proc.h"
+#include "kernel/kmaps.h"
+#include "track/kernel_sync.h"
+
+/* The kernel's entry of e's key, when it is still e's. */
+static bool kernel_entry(struct collector *c, const struct conn_entry *e, struct conn_info *cur)
+{
+	return kmaps_lookup(c->km, KMAP_CONNS, &e->key, cur) == 0 && cur->id == e->info.id;
+}
+
+bool kernel_holds(struct collector *c, const struct conn_entry *e)
+{
+	struct conn_info cur;
+
+	return kernel_entry(c, e, &cur);
+}
+
+void kernel_forget(struct collector *c, const struct conn_entry *e)
+{
+	struct conn_info cur;
+
+	if (!kernel_entry(c, e, &cur))
+		return;
+	kmaps_delete(c->km, KMAP_CONNS, &e->key);
+	if (e->info.sk)
+		kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
+}
+
+/* An adopted connection the kernel found to be TLS stays TLS when its
+ * plaintext shows HTTP: its bytes come from the library hooks. */
+void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto proto)
+{
+	struct conn_info cur;
+
+	e->info.proto = proto;
+	if (!kernel_entry(c, e, &cur))
+		return;
+	if (cur.proto == PROTO_TLS && proto == PROTO_HTTP) {
+		e->info.proto = PROTO_TLS;
+		return;
+	}
+	cur.proto = proto;
+	kmaps_update(c->km, KMAP_CONNS, &e->key, &cur, KMAP_EXIST);
+}
+
+static bool selected_by_rules(const struct config *cfg, pid_t tgid)
+{
+	for (size_t i = 0; i < cfg->npids; i++)
+		if (cfg->pids[i] == tgid)
+			return true;
+	return (cfg->nexes && proc_exe_matches(tgid, cfg->exes, cfg->nexes)) ||
+	       (cfg->ncgroups && proc_cgroup_matches(tgid, cfg->cgroups, cfg->ncgroups));
+}
+
+void kernel_select(struct collector *c, pid_t tgid)
+{
+	uint32_t key = tgid;
+	uint8_t one = 1;
+
+	if (selected_by_rules(c->cfg, tgid))
+		kmaps_update(c->km, KMAP_ALLOWED_TGIDS, &key, &one, KMAP_ANY);
+	else
+		kmaps_delete(c->km, KMAP_ALLOWED_TGIDS, &key);
+}
+
+static void select_cb(void *ctx, pid_t tgid)
+{
+	kernel_select(ctx, tgid);
+}
+
+void collector_select_initial(struct collector *c)
+{
+	uint8_t one = 1;
+
+	for (size_t i = 0; i < c->cfg->nports; i++)
+		kmaps_update(c->km, KMAP_ALLOWED_PORTS, &c->cfg->ports[i], &one, KMAP_ANY);
+	if (c->cfg->npids || c->cfg->nexes || c->cfg->ncgroups)
+		proc_for_each_tgid(select_cb, c);
+}
+
+bool kernel_selected(struct collector *c, pid_t tgid, uint16_t lport)
+{
+	uint32_t key = tgid;
+	uint8_t v;
+
+	if (tgid == getpid())
+		return false;
+	if (!config_selective(c->cfg))
+		return true;
+	return kmaps_lookup(c->km, KMAP_ALLOWED_TGIDS, &key, &v) == 0 ||
+	       kmaps_lookup(c->km, KMAP_ALLOWED_PORTS, &lport, &v) == 0;
+}
+
+/* Sets bits of the kernel's gate in front of every read and write (this
+ * process owns tracked connections) without clearing any: the word is
+ * written only if bits are missing. A kernel accept setting another bit
+ * of the word in between can be lost; the sweep re-asserts every owner. */
+static void mark_bits(struct collector *c, uint32_t word, uint64_t want)
+{
+	uint64_t bits;
+
+	if (kmaps_lookup(c->km, KMAP_PROCS, &word, &bits) || (bits & want) == want)
+		return;
+	bits |= want;
+	kmaps_update(c->km, KMAP_PROCS, &word, &bits, KMAP_ANY);
+}
+
+int kernel_adopt(struct collector *c, const struct conn_key *key, const struct conn_info *info)
+{
+	uint64_t one = 1;
+
+	/* BPF_NOEXIST: a connection accepted since we attached is the
+	 * kernel's already, with better information */
+	if (kmaps_update(c->km, KMAP_CONNS, key, info, KMAP_NOEXIST))
+		return -1;
+	kmaps_update(c->km, KMAP_TRACKED_PROCS, &key->tgid, &one, KMAP_NOEXIST);
+	mark_bits(c, key->tgid / 64, 1ull << (key->tgid % 64));
+	return 0;
+}
+
+void kernel_remark(struct collector *c)
+{
+	uint64_t *words = calloc(PID_BITMAP_WORDS, sizeof(*words));
+	struct conn_entry *e, *next;
+	size_t b;
+
+	if (!words)
+		return;
+	conn_table_for_each(&c->conns, b, e, next)
+		if (e->key.tgid / 64 < PID_BITMAP_WORDS)
+			words[e->key.tgid / 64] |= 1ull << (e->key.tgid % 64);
+	for (uint32_t w = 0; w < PID_BITMAP_WORDS; w++)
+		if (words[w])
+			mark_bits(c, w, words[w]);
+	free(words);
+}

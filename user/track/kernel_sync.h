@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What user space keeps true in the kernel's maps (kernel/kmaps.h): the
+ * entries of connections it ended, the protocol of connections it
+ * adopted, the processes selected by --pid/--port/--exe/--cgroup, and the
+ * bitmap of processes with tracked connections that gates every read and
+ * write hook.
+ */
+#ifndef SSE_KERNEL_SYNC_H
+#define SSE_KERNEL_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "track/collector.h"
+
+/* Whether the kernel still maps e's key to e (no close() seen, the fd
+ * not reused since). */
+bool kernel_holds(struct collector *c, const struct conn_entry *e);
+
+/* Removes the kernel's entries of e, unless the key was reused since. */
+void kernel_forget(struct collector *c, const struct conn_entry *e);
+
+/* e's first bytes showed what it carries (an adopted connection). */
+void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto proto);
+
+/* Selects tgid or not by the selection rules (it exec'd, or at start). */
+void kernel_select(struct collector *c, pid_t tgid);
+
+/* Whether a connection of tgid on local port lport, found in /proc, is
+ * one the selection follows. */
+bool kernel_selected(struct collector *c, pid_t tgid, uint16_t lport);
+
+/* Hands the kernel a connection opened before we started; -1 when the
+ * kernel follows the key already (accepted since we attached) or cannot. */
+int kernel_adopt(struct collector *c, const struct conn_key *key, const struct conn_info *info);
+
+/* Every process with connections in the table has its bit. */
+void kernel_remark(struct collector *c);
+
+#endif
