@@ -1,0 +1,795 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the collector: ring buffer records in, metrics and kernel
+ * map writes out, with kernel maps of the test's own (kernel/kmaps.h).
+ * Connections belong to this process, so that /proc answers the sweep.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "track/collector.h"
+
+#define MS	 1000000ull
+#define GONE_FD	 1000000 /* no such fd in this process */
+#define REQUEST	 "GET /s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+
+/* ---- kernel maps of the test's own: a few entries per map ---- */
+
+#define FAKE_ENTRIES 16
+
+struct fake_entry {
+	bool used;
+	char key[8];
+	char value[40];
+};
+
+struct fake_map {
+	struct fake_entry e[FAKE_ENTRIES];
+	size_t key_size, value_size;
+	bool array; /* every key present, zero until written */
+};
+
+static struct fake_map maps[KMAP_COUNT];
+
+static struct fake_entry *fake_find(enum kmap map, const void *key)
+{
+	struct fake_map *m = &maps[map];
+
+	for (int i = 0; i < FAKE_ENTRIES; i++)
+		if (m->e[i].used && !memcmp(m->e[i].key, key, m->key_size))
+			return &m->e[i];
+	return NULL;
+}
+
+static int fake_lookup(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	struct fake_entry *e = fake_find(map, key);
+
+	(void)km;
+	if (!e && maps[map].array) {
+		memset(value, 0, maps[map].value_size);
+		return 0;
+	}
+	if (!e)
+		return -ENOENT;
+	memcpy(value, e->value, maps[map].value_size);
+	return 0;
+}
+
+static int fake_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
+		       enum kmap_flag flag)
+{
+	struct fake_entry *e = fake_find(map, key);
+
+	(void)km;
+	if (e && flag == KMAP_NOEXIST)
+		return -EEXIST;
+	if (!e && flag == KMAP_EXIST)
+		return -ENOENT;
+	for (int i = 0; !e && i < FAKE_ENTRIES; i++)
+		if (!maps[map].e[i].used)
+			e = &maps[map].e[i];
+	if (!e)
+		return -E2BIG;
+	e->used = true;
+	memcpy(e->key, key, maps[map].key_size);
+	memcpy(e->value, value, maps[map].value_size);
+	return 0;
+}
+
+static int fake_delete(struct kmaps *km, enum kmap map, const void *key)
+{
+	struct fake_entry *e = fake_find(map, key);
+
+	(void)km;
+	if (!e)
+		return -ENOENT;
+	e->used = false;
+	return 0;
+}
+
+static const struct kmaps_ops fake_ops = {
+    .lookup = fake_lookup,
+    .update = fake_update,
+    .delete = fake_delete,
+};
+
+static void fake_reset(void)
+{
+	static const size_t sizes[KMAP_COUNT][2] = {
+	    [KMAP_CONNS] = {sizeof(struct conn_key), sizeof(struct conn_info)},
+	    [KMAP_SOCK_OWNER] = {sizeof(uint64_t), sizeof(struct conn_key)},
+	    [KMAP_TRACKED_PROCS] = {sizeof(uint32_t), sizeof(uint64_t)},
+	    [KMAP_PROCS] = {sizeof(uint32_t), sizeof(uint64_t)},
+	    [KMAP_ALLOWED_TGIDS] = {sizeof(uint32_t), sizeof(uint8_t)},
+	    [KMAP_ALLOWED_PORTS] = {sizeof(uint16_t), sizeof(uint8_t)},
+	    [KMAP_CONNECTING] = {sizeof(uint64_t), sizeof(int32_t)},
+	    [KMAP_COUNTERS] = {sizeof(uint32_t), sizeof(uint64_t)},
+	};
+
+	memset(maps, 0, sizeof(maps));
+	for (int i = 0; i < KMAP_COUNT; i++) {
+		maps[i].key_size = sizes[i][0];
+		maps[i].value_size = sizes[i][1];
+	}
+	maps[KMAP_PROCS].array = maps[KMAP_COUNTERS].array = true;
+}
+
+/* ---- fixture: a collector on those maps ---- */
+
+struct fixture {
+	struct collector c;
+	struct metrics m;
+	struct config cfg;
+	struct kmaps km;
+	pthread_mutex_t lock;
+	uint64_t ts;
+	uint32_t tgid;
+};
+
+static int setup(void **state)
+{
+	struct metrics_config mc = {.max_paths = 100, .max_models = 50, .idle_ns = 30000 * MS};
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f || metrics_init(&f->m, &mc)) {
+		free(f);
+		return -1;
+	}
+	fake_reset();
+	f->km.ops = &fake_ops;
+	pthread_mutex_init(&f->lock, NULL);
+	f->ts = 1000 * MS;
+	f->tgid = getpid();
+	if (collector_init(&f->c, &f->m, &f->lock, &f->km, &f->cfg)) {
+		metrics_free(&f->m);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	collector_free(&f->c);
+	metrics_free(&f->m);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	return 0;
+}
+
+/* ---- records, as the kernel would send them ---- */
+
+static void record(struct fixture *f, void *ev, size_t size)
+{
+	assert_int_equal(collector_handle(&f->c, ev, size), 0);
+}
+
+static struct event_hdr hdr(struct fixture *f, uint32_t type, uint64_t id)
+{
+	f->ts += MS;
+	return (struct event_hdr){.type = type, .tgid = f->tgid, .ts_ns = f->ts, .conn_id = id};
+}
+
+static struct conn_key key_of(struct fixture *f, int32_t fd)
+{
+	return (struct conn_key){.tgid = f->tgid, .fd = fd};
+}
+
+/* An accept as the kernel sees it: its map entries, then its record. */
+static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, uint8_t proto)
+{
+	struct open_event ev = {
+	    .h = hdr(f, EV_OPEN, id),
+	    .key = key_of(f, fd),
+	    .info = {.id = id,
+		     .sk = 0x1000 + id,
+		     .ino = ino,
+		     .open_ns = f->ts,
+		     .role = ROLE_SERVER,
+		     .proto = proto},
+	};
+
+	assert_int_equal(fake_update(NULL, KMAP_CONNS, &ev.key, &ev.info, KMAP_ANY), 0);
+	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &ev.info.sk, &ev.key, KMAP_ANY), 0);
+	record(f, &ev, sizeof(ev));
+}
+
+static void data(struct fixture *f, uint64_t id, uint8_t dir, uint8_t flags, int64_t ret,
+		 uint32_t seg, uint32_t offset, const char *bytes, size_t len)
+{
+	struct data_event ev = {
+	    .h = hdr(f, EV_DATA, id),
+	    .dir = dir,
+	    .flags = flags,
+	    .len = len,
+	    .ret = ret,
+	    .offset = offset,
+	    .seg = seg,
+	};
+
+	memcpy(ev.data, bytes, len);
+	record(f, &ev, offsetof(struct data_event, data) + len);
+}
+
+/* One syscall's bytes in records of seg bytes; the records whose bit is
+ * set in lost never arrive. */
+static void syscall_io(struct fixture *f, uint64_t id, uint8_t dir, const char *s, size_t seg,
+		       uint32_t lost)
+{
+	size_t n = strlen(s);
+
+	for (uint32_t i = 0; i * seg < n; i++) {
+		size_t off = i * seg, len = n - off < seg ? n - off : seg;
+
+		if (!(lost & (1u << i)))
+			data(f, id, dir, 0, (int64_t)n, i, (uint32_t)off, s + off, len);
+	}
+}
+
+static void io(struct fixture *f, uint64_t id, uint8_t dir, const char *s)
+{
+	syscall_io(f, id, dir, s, CAPTURE_SEG_MAX, 0);
+}
+
+static void close_conn(struct fixture *f, uint64_t id, int32_t fd)
+{
+	struct close_event ev = {.h = hdr(f, EV_CLOSE, id), .key = key_of(f, fd)};
+
+	record(f, &ev, sizeof(ev));
+}
+
+/* The kernel saw close(): its entry is gone, its record still coming. */
+static void kernel_close(struct fixture *f, int32_t fd)
+{
+	struct conn_key key = key_of(f, fd);
+
+	fake_delete(NULL, KMAP_CONNS, &key);
+}
+
+/* A stream under way: request read, head and one event written. */
+static void stream(struct fixture *f, uint64_t id)
+{
+	io(f, id, DIR_IN, REQUEST);
+	io(f, id, DIR_OUT, SSE_HEAD);
+	io(f, id, DIR_OUT, "data: a\n\n");
+}
+
+/* ---- what came out ---- */
+
+static struct family *family(struct fixture *f, const char *name)
+{
+	for (struct family *fam = f->m.reg.first; fam; fam = fam->next)
+		if (!strcmp(fam->name, name))
+			return fam;
+	fail_msg("no family %s", name);
+	return NULL;
+}
+
+/* Sum of a family's series whose label i is value (i < 0: all). */
+static double total(struct fixture *f, const char *name, int i, const char *value)
+{
+	struct family *fam = family(f, name);
+	double sum = 0;
+
+	for (struct series *s = fam->first; s; s = s->list_next)
+		if (i < 0 || !strcmp(s->labels[i], value))
+			sum += s->value;
+	return sum;
+}
+
+#define LOST(f)		  total(f, "sse_exporter_exchanges_lost_total", -1, NULL)
+#define HTTP_REQUESTS(f)  total(f, "http_requests_total", -1, NULL)
+#define SSE_ENDED(f, why) total(f, "sse_requests_total", 4, why)
+#define CONNS_ACTIVE(f)	  total(f, "http_connections_active", -1, NULL)
+
+static bool kernel_has(struct fixture *f, int32_t fd, uint64_t id)
+{
+	struct conn_key key = key_of(f, fd);
+	struct fake_entry *e = fake_find(KMAP_CONNS, &key);
+	struct conn_info info;
+
+	if (!e)
+		return false;
+	memcpy(&info, e->value, sizeof(info));
+	return info.id == id;
+}
+
+static uint8_t kernel_proto(struct fixture *f, int32_t fd)
+{
+	struct conn_key key = key_of(f, fd);
+	struct conn_info info;
+
+	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	return info.proto;
+}
+
+/* ---- a connection's life ---- */
+
+static void test_open_then_close(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	assert_true(CONNS_ACTIVE(f) == 1);
+	close_conn(f, 1, 5);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_int_equal(f->c.conns.n, 0);
+	assert_true(CONNS_ACTIVE(f) == 0);
+}
+
+/* The owner's close ends the stream under way as the server's doing: a
+ * body delimited by the close is complete. Not lost. */
+static void test_close_ends_stream(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	close_conn(f, 1, 5);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(LOST(f) == 0);
+}
+
+/* Records of a connection no longer followed change nothing. */
+static void test_records_after_close_ignored(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	close_conn(f, 1, 5);
+	stream(f, 1);
+	close_conn(f, 1, 5);
+	assert_int_equal(f->c.conns.n, 0);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	assert_true(CONNS_ACTIVE(f) == 0);
+}
+
+static void sock_state(struct fixture *f, uint64_t id, int32_t from, int32_t to)
+{
+	struct sock_state_event ev = {
+	    .h = hdr(f, EV_SOCK_STATE, id), .oldstate = from, .newstate = to};
+
+	record(f, &ev, sizeof(ev));
+}
+
+/* The peer's FIN while a stream is written: the client left. A close
+ * straight from ESTABLISHED before the owner's: a reset. */
+static void test_peer_fin_or_reset_ends_stream(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	sock_state(f, 1, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	stream(f, 2);
+	sock_state(f, 2, TCP_ESTABLISHED, TCP_CLOSE);
+	assert_true(SSE_ENDED(f, "client_closed") == 2);
+	assert_true(total(f, "sse_errors_total", 1, "client_disconnect") == 1);
+	assert_true(total(f, "sse_errors_total", 1, "connection_reset") == 1);
+	assert_non_null(conn_table_find(&f->c.conns, 1)); /* closed by its owner later */
+}
+
+/* A process exit ends every connection of the process and only those,
+ * its kernel entries removed, what was under way ended (not lost). */
+static void test_exit_ends_process(void **state)
+{
+	struct fixture *f = *state;
+	struct exit_event ev;
+	uint32_t other = f->tgid;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	f->tgid = other + 1;
+	open_conn(f, 3, 5, 0, PROTO_UNKNOWN);
+	f->tgid = other;
+	ev = (struct exit_event){.h = hdr(f, EV_EXIT, 0)};
+	record(f, &ev, sizeof(ev));
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_null(conn_table_find(&f->c.conns, 2));
+	assert_non_null(conn_table_find(&f->c.conns, 3));
+	assert_false(kernel_has(f, 5, 1));
+	assert_false(kernel_has(f, 6, 2));
+	assert_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
+	assert_non_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1003}));
+	f->tgid = other + 1;
+	assert_true(kernel_has(f, 5, 3));
+	assert_true(SSE_ENDED(f, "failure") == 1);
+	assert_true(LOST(f) == 0);
+}
+
+/* ---- bytes and their gaps ---- */
+
+#define HEAD100 "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+#define BODY100                                                                                    \
+	"0123456789012345678901234567890123456789012345678901234567890123456789"                   \
+	"012345678901234567890123456789"
+#define GET	 "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+#define OK_SHORT "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+/* Two keep-alive exchanges; the first response comes in records of 20
+ * bytes, those of lost missing. The second is read right only if the
+ * first's missing bytes were skipped by count. */
+static void two_exchanges(struct fixture *f, uint32_t lost)
+{
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, GET);
+	syscall_io(f, 1, DIR_OUT, HEAD100 BODY100, 20, lost);
+	io(f, 1, DIR_IN, GET);
+	io(f, 1, DIR_OUT, OK_SHORT);
+}
+
+static void test_records_whole(void **state)
+{
+	struct fixture *f = *state;
+
+	two_exchanges(f, 0);
+	assert_true(HTTP_REQUESTS(f) == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* A record lost inside a body of known length: skipped by count, the
+ * framing holds. */
+static void test_gap_in_length_body_skipped(void **state)
+{
+	struct fixture *f = *state;
+
+	two_exchanges(f, 1u << 4);
+	assert_true(HTTP_REQUESTS(f) == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* The last records of a syscall lost: the next syscall's first record
+ * tells, and the rest is skipped. */
+static void test_tail_lost_skipped_at_next_syscall(void **state)
+{
+	struct fixture *f = *state;
+
+	two_exchanges(f, 1u << 6 | 1u << 5 | 1u << 4);
+	assert_true(HTTP_REQUESTS(f) == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* Bytes lost inside an event stream: the events cannot be told apart any
+ * more, so the exchange is lost, not misread. */
+static void test_gap_in_stream_loses_exchange(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, REQUEST);
+	io(f, 1, DIR_OUT, SSE_HEAD);
+	syscall_io(f, 1, DIR_OUT, "data: one\n\ndata: two\n\n", 8, 1u << 1);
+	assert_true(LOST(f) == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 0);
+}
+
+/* A record that does not fit the syscall under way (the first records of
+ * a later one lost) is dropped, never fed out of place: here it would
+ * count an event twice. */
+static void test_record_out_of_place_dropped(void **state)
+{
+	struct fixture *f = *state;
+	const char *events = "data: 1\n\ndata: 2\n\ndata: 3\n\n";
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, REQUEST);
+	io(f, 1, DIR_OUT, SSE_HEAD);
+	syscall_io(f, 1, DIR_OUT, events, 9, 1u << 2);	 /* 18 of 27 bytes came */
+	data(f, 1, DIR_OUT, 0, 27, 1, 9, events + 9, 9); /* a later call's 2nd record */
+	close_conn(f, 1, 5);				 /* the 9 missing bytes: lost */
+	assert_true(LOST(f) == 1);
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 2);
+}
+
+/* sendfile: bytes moved, not copied, skipped by count. */
+static void test_sendfile_body_skipped(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, GET);
+	io(f, 1, DIR_OUT, HEAD100);
+	data(f, 1, DIR_OUT, DATA_F_NOCOPY, 100, 0, 0, "", 0);
+	io(f, 1, DIR_IN, GET);
+	io(f, 1, DIR_OUT, OK_SHORT);
+	assert_true(HTTP_REQUESTS(f) == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* The read of EOF or a write's EPIPE: the client left; ECONNRESET: its
+ * connection was reset. */
+static void test_eof_epipe_reset(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	data(f, 1, DIR_IN, DATA_F_EOF, 0, 0, 0, "", 0);
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	stream(f, 2);
+	data(f, 2, DIR_OUT, DATA_F_ERROR, -EPIPE, 0, 0, "", 0);
+	open_conn(f, 3, 7, 0, PROTO_UNKNOWN);
+	stream(f, 3);
+	data(f, 3, DIR_IN, DATA_F_ERROR, -ECONNRESET, 0, 0, "", 0);
+	assert_true(SSE_ENDED(f, "client_closed") == 3);
+	assert_true(total(f, "sse_errors_total", 1, "client_disconnect") == 2);
+	assert_true(total(f, "sse_errors_total", 1, "connection_reset") == 1);
+	assert_true(LOST(f) == 0);
+}
+
+/* ---- connections found in /proc: the first bytes decide ---- */
+
+static void test_adopted_stream(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	io(f, 1, DIR_OUT, "data: a\n\n");
+	assert_int_equal(kernel_proto(f, 5), PROTO_HTTP);
+	assert_true(total(f, "sse_active_connections", -1, NULL) == 1);
+	io(f, 1, DIR_OUT, "data: b\n\n");
+	close_conn(f, 1, 5); /* no provider to wait for any more */
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 2);
+}
+
+static void test_adopted_not_http(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	io(f, 1, DIR_IN, "\x16\x03\x01 binary");
+	assert_int_equal(kernel_proto(f, 5), PROTO_OTHER);
+	assert_null(conn_table_find(&f->c.conns, 1)->http);
+}
+
+/* The kernel found TLS records on it: its plaintext showing HTTP keeps it
+ * TLS, whose bytes come from the library hooks. */
+static void test_adopted_tls_stays_tls(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key key = key_of(f, 5);
+	struct conn_info info;
+
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	info.proto = PROTO_TLS;
+	fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_EXIST);
+	io(f, 1, DIR_IN, GET);
+	assert_int_equal(kernel_proto(f, 5), PROTO_TLS);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->info.proto, PROTO_TLS);
+}
+
+/* ---- the sweep ---- */
+
+struct sock {
+	int fd;
+	uint64_t ino;
+};
+
+static struct sock sock_open(void)
+{
+	struct sock s = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+	struct stat st;
+
+	assert_true(s.fd >= 0);
+	assert_int_equal(fstat(s.fd, &st), 0);
+	s.ino = st.st_ino;
+	return s;
+}
+
+/* The fd still holds the connection's socket: never released. */
+static void test_sweep_keeps_open_fd(void **state)
+{
+	struct fixture *f = *state;
+	struct sock s = sock_open();
+
+	open_conn(f, 1, s.fd, s.ino, PROTO_UNKNOWN);
+	kernel_close(f, s.fd); /* even with no kernel entry */
+	for (int i = 0; i < 3; i++)
+		collector_sweep(&f->c);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	close(s.fd);
+}
+
+/* The fd is gone and the kernel still maps it to the connection: its
+ * close() went unseen. Released at once, its kernel entries with it, the
+ * exchange under way lost. */
+static void test_sweep_releases_closed_unseen(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
+	stream(f, 1);
+	collector_sweep(&f->c);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_false(kernel_has(f, GONE_FD, 1));
+	assert_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
+	assert_true(LOST(f) == 1);
+	assert_true(CONNS_ACTIVE(f) == 0);
+}
+
+/* The kernel saw the close: its record is still on its way behind the
+ * stream's last records. The sweep waits, and the close record ends the
+ * stream as the server closing it. */
+static void test_sweep_waits_for_close_record(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
+	stream(f, 1);
+	kernel_close(f, GONE_FD);
+	collector_sweep(&f->c);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	io(f, 1, DIR_OUT, "data: b\n\n");
+	close_conn(f, 1, GONE_FD);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* ... and when the close record was lost, the next sweep ends it. */
+static void test_sweep_later_when_close_record_lost(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
+	stream(f, 1);
+	kernel_close(f, GONE_FD);
+	collector_sweep(&f->c);
+	assert_true(LOST(f) == 0);
+	collector_sweep(&f->c);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_true(LOST(f) == 1);
+}
+
+/* The fd was reused by a new connection before the old one's close was
+ * seen: the old entry goes a sweep later, the kernel's entry, now the new
+ * connection's, stays. */
+static void test_sweep_fd_reused(void **state)
+{
+	struct fixture *f = *state;
+	struct sock s = sock_open();
+
+	open_conn(f, 1, s.fd, s.ino + 1, PROTO_UNKNOWN);
+	open_conn(f, 2, s.fd, s.ino, PROTO_UNKNOWN);
+	collector_sweep(&f->c);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	collector_sweep(&f->c);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_non_null(conn_table_find(&f->c.conns, 2));
+	assert_true(kernel_has(f, s.fd, 2));
+	assert_non_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
+	close(s.fd);
+}
+
+/* Every process with connections gets its bit in the kernel's gate back;
+ * bits of other processes stay. */
+static void test_sweep_remarks_processes(void **state)
+{
+	struct fixture *f = *state;
+	struct sock s = sock_open();
+	uint32_t word = f->tgid / 64;
+	uint64_t other = 1ull << ((f->tgid + 1) % 64), bits = other;
+
+	open_conn(f, 1, s.fd, s.ino, PROTO_UNKNOWN);
+	fake_update(NULL, KMAP_PROCS, &word, &bits, KMAP_ANY);
+	collector_sweep(&f->c);
+	assert_int_equal(fake_lookup(NULL, KMAP_PROCS, &word, &bits), 0);
+	assert_true(bits & (1ull << (f->tgid % 64)));
+	assert_true(bits & other);
+	close(s.fd);
+}
+
+/* ---- exec ---- */
+
+static void exec_record(struct fixture *f, uint32_t tgid)
+{
+	struct exec_event ev = {.h = hdr(f, EV_EXEC, 0)};
+
+	ev.h.tgid = tgid;
+	record(f, &ev, sizeof(ev));
+}
+
+/* Executables are handed over after the batch, once each, for the TLS
+ * attach that must not run under the lock. */
+static void test_exec_queued_for_tls(void **state)
+{
+	struct fixture *f = *state;
+	const pid_t *pids;
+	size_t n;
+
+	f->cfg.tls = true;
+	f->cfg.tls_scan_interval_s = 5;
+	for (uint32_t tgid = 100; tgid < 200; tgid++)
+		exec_record(f, tgid);
+	pids = collector_take_execs(&f->c, &n);
+	assert_int_equal(n, 100);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pids[i], 100 + i);
+	collector_take_execs(&f->c, &n);
+	assert_int_equal(n, 0);
+}
+
+static void test_exec_without_tls_not_queued(void **state)
+{
+	struct fixture *f = *state;
+	size_t n;
+
+	f->cfg.tls = true; /* --tls.scan-interval=0: no attach after start */
+	exec_record(f, 100);
+	f->cfg.tls = false;
+	f->cfg.tls_scan_interval_s = 5;
+	exec_record(f, 101);
+	collector_take_execs(&f->c, &n);
+	assert_int_equal(n, 0);
+}
+
+/* With a selection, an exec'd process is selected or unselected by the
+ * rules. */
+static void test_exec_selects(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t chosen = 4242, other = 4243;
+	uint8_t one = 1;
+
+	f->cfg.pids[f->cfg.npids++] = (pid_t)chosen;
+	fake_update(NULL, KMAP_ALLOWED_TGIDS, &other, &one, KMAP_ANY);
+	exec_record(f, chosen);
+	exec_record(f, other);
+	assert_non_null(fake_find(KMAP_ALLOWED_TGIDS, &chosen));
+	assert_null(fake_find(KMAP_ALLOWED_TGIDS, &other));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_open_then_close),
+	    T(test_close_ends_stream),
+	    T(test_records_after_close_ignored),
+	    T(test_peer_fin_or_reset_ends_stream),
+	    T(test_exit_ends_process),
+	    T(test_records_whole),
+	    T(test_gap_in_length_body_skipped),
+	    T(test_tail_lost_skipped_at_next_syscall),
+	    T(test_gap_in_stream_loses_exchange),
+	    T(test_record_out_of_place_dropped),
+	    T(test_sendfile_body_skipped),
+	    T(test_eof_epipe_reset),
+	    T(test_adopted_stream),
+	    T(test_adopted_not_http),
+	    T(test_adopted_tls_stays_tls),
+	    T(test_sweep_keeps_open_fd),
+	    T(test_sweep_releases_closed_unseen),
+	    T(test_sweep_waits_for_close_record),
+	    T(test_sweep_later_when_close_record_lost),
+	    T(test_sweep_fd_reused),
+	    T(test_sweep_remarks_processes),
+	    T(test_exec_queued_for_tls),
+	    T(test_exec_without_tls_not_queued),
+	    T(test_exec_selects),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
