@@ -100,10 +100,26 @@ static int fake_delete(struct kmaps *km, enum kmap map, const void *key)
 	return 0;
 }
 
+static int fake_next_key(struct kmaps *km, enum kmap map, const void *key, void *next)
+{
+	struct fake_entry *e = key ? fake_find(map, key) : NULL;
+	int i = e ? (int)(e - maps[map].e) + 1 : 0;
+
+	(void)km;
+	for (; i < FAKE_ENTRIES; i++) {
+		if (maps[map].e[i].used) {
+			memcpy(next, maps[map].e[i].key, maps[map].key_size);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 static const struct kmaps_ops fake_ops = {
     .lookup = fake_lookup,
     .update = fake_update,
     .delete = fake_delete,
+    .next_key = fake_next_key,
 };
 
 static void fake_reset(void)
@@ -126,6 +142,11 @@ static void fake_reset(void)
 	}
 	maps[KMAP_PROCS].array = maps[KMAP_COUNTERS].array = true;
 }
+
+static const char *const map_names[KMAP_COUNT] = {
+    "conns",	     "sock_owner",    "tracked_procs", "procs_with_conns",
+    "allowed_tgids", "allowed_ports", "connecting",    "counters",
+};
 
 /* ---- fixture: a collector on those maps ---- */
 
@@ -150,6 +171,12 @@ static int setup(void **state)
 	}
 	fake_reset();
 	f->km.ops = &fake_ops;
+	f->km.ncpus = 1;
+	for (int i = 0; i < KMAP_COUNT; i++) {
+		f->km.name[i] = map_names[i];
+		f->km.key_size[i] = maps[i].key_size;
+		f->km.max_entries[i] = FAKE_ENTRIES;
+	}
 	pthread_mutex_init(&f->lock, NULL);
 	f->ts = 1000 * MS;
 	f->tgid = getpid();
@@ -700,6 +727,26 @@ static void test_sweep_remarks_processes(void **state)
 	close(s.fd);
 }
 
+/* ---- the exporter's own gauges ---- */
+
+/* The kernel's counters and the fill of its maps, into the gauges. */
+static void test_refresh_self(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t idx = CNT_EVENTS_LOST;
+	uint64_t n = 3;
+
+	fake_update(NULL, KMAP_COUNTERS, &idx, &n, KMAP_ANY);
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_events_lost_total", -1, NULL) == 3);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 2);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "sock_owner") == 2);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "allowed_ports") == 0);
+	assert_true(total(f, "sse_exporter_map_max_entries", 0, "conns") == FAKE_ENTRIES);
+}
+
 /* ---- exec ---- */
 
 static void exec_record(struct fixture *f, uint32_t tgid)
@@ -786,6 +833,7 @@ int main(void)
 	    T(test_sweep_later_when_close_record_lost),
 	    T(test_sweep_fd_reused),
 	    T(test_sweep_remarks_processes),
+	    T(test_refresh_self),
 	    T(test_exec_queued_for_tls),
 	    T(test_exec_without_tls_not_queued),
 	    T(test_exec_selects),

@@ -82,31 +82,37 @@ static const enum kmap filled[] = {
     KMAP_CONNECTING, KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS,
 };
 
-static void refresh_maps(struct collector *c)
-{
-	for (size_t i = 0; i < sizeof(filled) / sizeof(filled[0]); i++) {
-		const char *const name[] = {c->km->name[filled[i]]};
-		uint32_t entries = kmaps_entries(c->km, filled[i]);
+#define NFILLED (sizeof(filled) / sizeof(filled[0]))
 
-		metric_set(c->m->map_entries, name, entries);
+static void set_fill(struct collector *c, const uint32_t entries[NFILLED])
+{
+	for (size_t i = 0; i < NFILLED; i++) {
+		const char *const name[] = {c->km->name[filled[i]]};
+
+		metric_set(c->m->map_entries, name, entries[i]);
 		metric_set(c->m->map_max, name, c->km->max_entries[filled[i]]);
 		if (filled[i] == KMAP_TRACKED_PROCS)
-			metric_set(c->m->tracked_procs, NULL, entries);
+			metric_set(c->m->tracked_procs, NULL, entries[i]);
 	}
 }
 
+/* The kernel is read before the lock is taken: walking a map costs a
+ * syscall per entry, and a scrape must not wait for 65536 of them. */
 void collector_refresh_self(struct collector *c)
 {
 	uint64_t cnt[CNT_MAX];
+	uint32_t entries[NFILLED];
 
 	if (kmaps_counters(c->km, cnt))
 		return;
+	for (size_t i = 0; i < NFILLED; i++)
+		entries[i] = kmaps_entries(c->km, filled[i]);
 	pthread_mutex_lock(c->lock);
 	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);
 	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
 	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL]);
 	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
-	refresh_maps(c);
+	set_fill(c, entries);
 	metrics_sync_caps(c->m);
 	metrics_breakers_refresh(&c->m->up, mono_ns());
 	pthread_mutex_unlock(c->lock);
