@@ -42,6 +42,8 @@ struct fake_map {
 };
 
 static struct fake_map maps[KMAP_COUNT];
+/* -errno: every lookup or update of the map fails so */
+static int lookup_fails[KMAP_COUNT], update_fails[KMAP_COUNT];
 
 static struct fake_entry *fake_find(enum kmap map, const void *key)
 {
@@ -58,6 +60,8 @@ static int fake_lookup(struct kmaps *km, enum kmap map, const void *key, void *v
 	struct fake_entry *e = fake_find(map, key);
 
 	(void)km;
+	if (lookup_fails[map])
+		return lookup_fails[map];
 	if (!e && maps[map].array) {
 		memset(value, 0, maps[map].value_size);
 		return 0;
@@ -74,6 +78,8 @@ static int fake_update(struct kmaps *km, enum kmap map, const void *key, const v
 	struct fake_entry *e = fake_find(map, key);
 
 	(void)km;
+	if (update_fails[map])
+		return update_fails[map];
 	if (e && flag == KMAP_NOEXIST)
 		return -EEXIST;
 	if (!e && flag == KMAP_EXIST)
@@ -136,6 +142,8 @@ static void fake_reset(void)
 	};
 
 	memset(maps, 0, sizeof(maps));
+	memset(lookup_fails, 0, sizeof(lookup_fails));
+	memset(update_fails, 0, sizeof(update_fails));
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		maps[i].key_size = sizes[i][0];
 		maps[i].value_size = sizes[i][1];
@@ -747,6 +755,44 @@ static void test_refresh_self(void **state)
 	assert_true(total(f, "sse_exporter_map_max_entries", 0, "conns") == FAKE_ENTRIES);
 }
 
+/* Counters that cannot be read keep their last values (read as 0 they
+ * would go backwards); the rest is refreshed, the failure shows. */
+static void test_refresh_counters_unreadable(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t idx = CNT_EVENTS_LOST;
+	uint64_t n = 3;
+
+	fake_update(NULL, KMAP_COUNTERS, &idx, &n, KMAP_ANY);
+	collector_refresh_self(&f->c);
+	n = 5;
+	fake_update(NULL, KMAP_COUNTERS, &idx, &n, KMAP_ANY);
+	lookup_fails[KMAP_COUNTERS] = -EBADF;
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_events_lost_total", -1, NULL) == 3);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 1);
+	assert_true(total(f, "sse_exporter_map_errors_total", 0, "counters") == 1);
+}
+
+/* Failed map writes are counted by map and op; the ops made are exported
+ * from zero. */
+static void test_map_errors_exported(void **state)
+{
+	struct fixture *f = *state;
+	struct sock s = sock_open();
+
+	open_conn(f, 1, s.fd, s.ino, PROTO_UNKNOWN);
+	update_fails[KMAP_PROCS] = -ENOMEM;
+	collector_sweep(&f->c); /* the process's bit cannot be set */
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_map_errors_total", 0, "procs_with_conns") == 1);
+	assert_true(total(f, "sse_exporter_map_errors_total", 1, "update") == 1);
+	assert_true(total(f, "sse_exporter_map_errors_total", -1, NULL) == 1);
+	assert_true(family(f, "sse_exporter_map_errors_total")->nseries > 1); /* zeros too */
+	close(s.fd);
+}
+
 /* ---- exec ---- */
 
 static void exec_record(struct fixture *f, uint32_t tgid)
@@ -834,6 +880,8 @@ int main(void)
 	    T(test_sweep_fd_reused),
 	    T(test_sweep_remarks_processes),
 	    T(test_refresh_self),
+	    T(test_refresh_counters_unreadable),
+	    T(test_map_errors_exported),
 	    T(test_exec_queued_for_tls),
 	    T(test_exec_without_tls_not_queued),
 	    T(test_exec_selects),

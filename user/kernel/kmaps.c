@@ -1,23 +1,48 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "kernel/kmaps.h"
+
+const char *const kmap_op_names[KMAP_OPS] = {"lookup", "update", "delete"};
+
+/* A lookup or delete of a key the kernel removed, an update of an entry
+ * gone since (KMAP_EXIST), the creation of one present (KMAP_NOEXIST). */
+static bool answer(enum kmap_op op, enum kmap_flag flag, int err)
+{
+	if (err == -ENOENT)
+		return op != KMAP_UPDATE || flag == KMAP_EXIST;
+	return err == -EEXIST && op == KMAP_UPDATE && flag == KMAP_NOEXIST;
+}
+
+static int counted(struct kmaps *km, enum kmap map, enum kmap_op op, enum kmap_flag flag, int err)
+{
+	km->used[map][op] = true;
+	if (!err || answer(op, flag, err))
+		return err;
+	if (!km->failed[map][op]++)
+		log_warn("kernel map %s: %s failed: %s (counted in "
+			 "sse_exporter_map_errors_total, not logged again)",
+			 km->name[map], kmap_op_names[op], strerror(-err));
+	return err;
+}
 
 int kmaps_lookup(struct kmaps *km, enum kmap map, const void *key, void *value)
 {
-	return km->ops->lookup(km, map, key, value);
+	return counted(km, map, KMAP_LOOKUP, KMAP_ANY, km->ops->lookup(km, map, key, value));
 }
 
 int kmaps_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
 		 enum kmap_flag flag)
 {
-	return km->ops->update(km, map, key, value, flag);
+	return counted(km, map, KMAP_UPDATE, flag, km->ops->update(km, map, key, value, flag));
 }
 
 int kmaps_delete(struct kmaps *km, enum kmap map, const void *key)
 {
-	return km->ops->delete (km, map, key);
+	return counted(km, map, KMAP_DELETE, KMAP_ANY, km->ops->delete (km, map, key));
 }
 
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
@@ -28,7 +53,8 @@ uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
 
 	if (km->key_size[map] > sizeof(key))
 		return 0;
-	while (km->ops->next_key(km, map, prev, next) == 0) {
+	while (counted(km, map, KMAP_LOOKUP, KMAP_ANY, km->ops->next_key(km, map, prev, next)) ==
+	       0) {
 		memcpy(key, next, km->key_size[map]);
 		prev = key;
 		n++;

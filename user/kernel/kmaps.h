@@ -3,11 +3,15 @@
  * The kernel maps user space reads and writes. Every access goes through
  * here: the loader plugs in the kernel's maps (struct kmaps_ops over
  * bpf(2)), a unit test maps of its own, so that the code deciding what to
- * write needs no kernel. Pure: the ops do the I/O.
+ * write needs no kernel. A failure is counted by map and operation
+ * (sse_exporter_map_errors_total) and logged the first time; "no such
+ * entry" and "already there" are answers, not failures. Pure: the ops do
+ * the I/O.
  */
 #ifndef SSE_KMAPS_H
 #define SSE_KMAPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conn_event.h"
@@ -23,6 +27,15 @@ enum kmap {
 	KMAP_COUNTERS,	    /* per-CPU counters, enum counter_idx */
 	KMAP_COUNT,
 };
+
+enum kmap_op {
+	KMAP_LOOKUP, /* walks too */
+	KMAP_UPDATE,
+	KMAP_DELETE,
+	KMAP_OPS,
+};
+
+extern const char *const kmap_op_names[KMAP_OPS];
 
 /* How an update treats an existing entry: BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
 enum kmap_flag {
@@ -51,6 +64,9 @@ struct kmaps {
 	uint32_t key_size[KMAP_COUNT];
 	uint32_t max_entries[KMAP_COUNT];
 	int ncpus; /* values of KMAP_COUNTERS per key */
+	/* operations made, whose failures are then exported (from zero) */
+	bool used[KMAP_COUNT][KMAP_OPS];
+	uint64_t failed[KMAP_COUNT][KMAP_OPS];
 };
 
 int kmaps_lookup(struct kmaps *km, enum kmap map, const void *key, void *value);

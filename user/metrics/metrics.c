@@ -30,6 +30,7 @@ static const char *const l_http_dur[] = {"service", "method", "path"};
 static const char *const l_build[] = {"version", "libbpf_version", "kernel"};
 static const char *const l_program[] = {"program"};
 static const char *const l_map[] = {"map"};
+static const char *const l_map_op[] = {"map", "op"};
 static const char *const l_label[] = {"label"};
 static const char *const l_lost[] = {"service", "reason"};
 
@@ -107,6 +108,10 @@ static void add_self(struct metrics *m)
 				  "OpenSSL copies (libraries, binaries) hooked with uprobes.");
 	m->tls_unmapped = COUNTER0("sse_exporter_tls_calls_unattributed_total",
 				   "TLS reads and writes whose socket was unknown: not counted.");
+	m->map_errors = COUNTER("sse_exporter_map_errors_total",
+				"Reads and writes of BPF maps by the exporter that failed "
+				"(a full map, no memory), by map and operation.",
+				l_map_op);
 }
 
 int metrics_init(struct metrics *m, const struct metrics_config *cfg)

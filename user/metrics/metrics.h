@@ -34,7 +34,7 @@ struct metrics {
 	/* the exporter itself */
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
 	    *series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied, *exchanges_lost,
-	    *conns_untracked, *tls_libraries, *tls_unmapped;
+	    *conns_untracked, *tls_libraries, *tls_unmapped, *map_errors;
 };
 
 /* The series one SSE stream updates on every event, resolved when its

@@ -35,6 +35,7 @@ struct collector {
 	struct provider_map providers;
 	struct upstream_index upstreams;
 	struct tls_held held; /* TLS plaintext waiting for its connection */
+	uint64_t untracked;   /* found in /proc, not adopted: the map was full */
 	/* processes that exec'd during the batch (collector_take_execs) */
 	pid_t *execs;
 	size_t nexecs, execs_cap;

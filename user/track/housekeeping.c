@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "ident/proc.h"
@@ -20,8 +22,14 @@ static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry
 	    .proto = PROTO_ADOPT,
 	};
 	struct conn_entry *e;
+	int err;
 
-	if (!kernel_selected(c, tgid, t->lport) || kernel_adopt(c, &key, &info))
+	if (!kernel_selected(c, tgid, t->lport))
+		return;
+	err = kernel_adopt(c, &key, &info);
+	if (err == -E2BIG)
+		c->untracked++;
+	if (err)
 		return;
 	c->next_adopt_id++;
 	e = entry_add(c, &key, &info);
@@ -96,23 +104,42 @@ static void set_fill(struct collector *c, const uint32_t entries[NFILLED])
 	}
 }
 
+static void set_map_errors(struct collector *c)
+{
+	for (int map = 0; map < KMAP_COUNT; map++)
+		for (int op = 0; op < KMAP_OPS; op++)
+			if (c->km->used[map][op])
+				metric_set(
+				    c->m->map_errors,
+				    (const char *const[]){c->km->name[map], kmap_op_names[op]},
+				    c->km->failed[map][op]);
+}
+
+static void set_counters(struct collector *c, const uint64_t cnt[CNT_MAX])
+{
+	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);
+	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
+	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL] + c->untracked);
+	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
+}
+
 /* The kernel is read before the lock is taken: walking a map costs a
- * syscall per entry, and a scrape must not wait for 65536 of them. */
+ * syscall per entry, and a scrape must not wait for 65536 of them.
+ * Counters that cannot be read keep their last values; the failure shows
+ * in the map errors. */
 void collector_refresh_self(struct collector *c)
 {
 	uint64_t cnt[CNT_MAX];
 	uint32_t entries[NFILLED];
+	bool counted = kmaps_counters(c->km, cnt) == 0;
 
-	if (kmaps_counters(c->km, cnt))
-		return;
 	for (size_t i = 0; i < NFILLED; i++)
 		entries[i] = kmaps_entries(c->km, filled[i]);
 	pthread_mutex_lock(c->lock);
-	metric_set(c->m->events_lost, NULL, cnt[CNT_EVENTS_LOST] + cnt[CNT_INFLIGHT_FULL]);
-	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
-	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL]);
-	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
+	if (counted)
+		set_counters(c, cnt);
 	set_fill(c, entries);
+	set_map_errors(c);
 	metrics_sync_caps(c->m);
 	metrics_breakers_refresh(&c->m->up, mono_ns());
 	pthread_mutex_unlock(c->lock);

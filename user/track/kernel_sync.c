@@ -112,11 +112,12 @@ static void mark_bits(struct collector *c, uint32_t word, uint64_t want)
 int kernel_adopt(struct collector *c, const struct conn_key *key, const struct conn_info *info)
 {
 	uint64_t one = 1;
-
-	/* BPF_NOEXIST: a connection accepted since we attached is the
+	/* KMAP_NOEXIST: a connection accepted since we attached is the
 	 * kernel's already, with better information */
-	if (kmaps_update(c->km, KMAP_CONNS, key, info, KMAP_NOEXIST))
-		return -1;
+	int err = kmaps_update(c->km, KMAP_CONNS, key, info, KMAP_NOEXIST);
+
+	if (err)
+		return err;
 	kmaps_update(c->km, KMAP_TRACKED_PROCS, &key->tgid, &one, KMAP_NOEXIST);
 	mark_bits(c, key->tgid / 64, 1ull << (key->tgid % 64));
 	return 0;

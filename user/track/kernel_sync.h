@@ -32,8 +32,9 @@ void kernel_select(struct collector *c, pid_t tgid);
  * one the selection follows. */
 bool kernel_selected(struct collector *c, pid_t tgid, uint16_t lport);
 
-/* Hands the kernel a connection opened before we started; -1 when the
- * kernel follows the key already (accepted since we attached) or cannot. */
+/* Hands the kernel a connection opened before we started: 0, -EEXIST
+ * when the kernel follows the key already (accepted since we attached),
+ * another -errno when it cannot (-E2BIG: the map is full). */
 int kernel_adopt(struct collector *c, const struct conn_key *key, const struct conn_info *info);
 
 /* Every process with connections in the table has its bit. */

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests of the kernel maps' front: which failures count. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kernel/kmaps.h"
+
+/* Every op answers what the test says; a walk yields walk_keys keys. */
+static int answer;
+static int walk_keys;
+
+/* A counter is 5 on every CPU. */
+static int op_lookup(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	(void)key;
+	for (int i = 0; i < (map == KMAP_COUNTERS ? km->ncpus : 1); i++)
+		((uint64_t *)value)[i] = 5;
+	return answer;
+}
+
+static int op_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
+		     enum kmap_flag flag)
+{
+	(void)km, (void)map, (void)key, (void)value, (void)flag;
+	return answer;
+}
+
+static int op_delete(struct kmaps *km, enum kmap map, const void *key)
+{
+	(void)km, (void)map, (void)key;
+	return answer;
+}
+
+static int op_next_key(struct kmaps *km, enum kmap map, const void *key, void *next)
+{
+	uint32_t k = key ? *(const uint32_t *)key + 1 : 0;
+
+	(void)km, (void)map;
+	if ((int)k < walk_keys) {
+		memcpy(next, &k, sizeof(k));
+		return 0;
+	}
+	return answer ? answer : -ENOENT;
+}
+
+static const struct kmaps_ops ops = {op_lookup, op_update, op_delete, op_next_key};
+
+static struct kmaps maps(void)
+{
+	struct kmaps km = {.ops = &ops, .ncpus = 2};
+
+	for (int i = 0; i < KMAP_COUNT; i++) {
+		km.name[i] = "m";
+		km.key_size[i] = sizeof(uint32_t);
+	}
+	answer = 0;
+	walk_keys = 0;
+	return km;
+}
+
+static uint64_t failures(const struct kmaps *km)
+{
+	uint64_t n = 0;
+
+	for (int m = 0; m < KMAP_COUNT; m++)
+		for (int op = 0; op < KMAP_OPS; op++)
+			n += km->failed[m][op];
+	return n;
+}
+
+/* "No such entry" and "already there" are what was asked, not failures;
+ * each op's result is handed back as it came. */
+static void test_answers_not_counted(void **state)
+{
+	struct kmaps km = maps();
+	uint32_t k = 1;
+	uint64_t v = 0;
+
+	(void)state;
+	answer = -ENOENT;
+	assert_int_equal(kmaps_lookup(&km, KMAP_CONNS, &k, &v), -ENOENT);
+	assert_int_equal(kmaps_delete(&km, KMAP_CONNS, &k), -ENOENT);
+	assert_int_equal(kmaps_update(&km, KMAP_CONNS, &k, &v, KMAP_EXIST), -ENOENT);
+	answer = -EEXIST;
+	assert_int_equal(kmaps_update(&km, KMAP_CONNS, &k, &v, KMAP_NOEXIST), -EEXIST);
+	assert_int_equal(failures(&km), 0);
+	assert_true(km.used[KMAP_CONNS][KMAP_LOOKUP]);
+	assert_true(km.used[KMAP_CONNS][KMAP_UPDATE]);
+	assert_true(km.used[KMAP_CONNS][KMAP_DELETE]);
+	assert_false(km.used[KMAP_PROCS][KMAP_LOOKUP]);
+}
+
+/* Anything else is a failure of that map and op. */
+static void test_failures_counted(void **state)
+{
+	struct kmaps km = maps();
+	uint32_t k = 1;
+	uint64_t v = 0;
+
+	(void)state;
+	answer = -E2BIG;
+	assert_int_equal(kmaps_update(&km, KMAP_CONNS, &k, &v, KMAP_NOEXIST), -E2BIG);
+	assert_int_equal(kmaps_update(&km, KMAP_CONNS, &k, &v, KMAP_NOEXIST), -E2BIG);
+	answer = -ENOENT; /* an entry to create with KMAP_ANY cannot be missing */
+	kmaps_update(&km, KMAP_PROCS, &k, &v, KMAP_ANY);
+	answer = -EEXIST; /* nor be there already */
+	kmaps_update(&km, KMAP_PROCS, &k, &v, KMAP_EXIST);
+	answer = -EBADF;
+	kmaps_lookup(&km, KMAP_ALLOWED_TGIDS, &k, &v);
+	answer = -EPERM;
+	kmaps_delete(&km, KMAP_SOCK_OWNER, &k);
+	assert_int_equal(km.failed[KMAP_CONNS][KMAP_UPDATE], 2);
+	assert_int_equal(km.failed[KMAP_PROCS][KMAP_UPDATE], 2);
+	assert_int_equal(km.failed[KMAP_ALLOWED_TGIDS][KMAP_LOOKUP], 1);
+	assert_int_equal(km.failed[KMAP_SOCK_OWNER][KMAP_DELETE], 1);
+	assert_int_equal(failures(&km), 6);
+}
+
+/* A walk ends on "no such entry"; any other end is a failed lookup. */
+static void test_walk(void **state)
+{
+	struct kmaps km = maps();
+
+	(void)state;
+	walk_keys = 3;
+	assert_int_equal(kmaps_entries(&km, KMAP_CONNECTING), 3);
+	assert_int_equal(failures(&km), 0);
+	assert_true(km.used[KMAP_CONNECTING][KMAP_LOOKUP]);
+	answer = -EFAULT;
+	assert_int_equal(kmaps_entries(&km, KMAP_CONNECTING), 3);
+	assert_int_equal(km.failed[KMAP_CONNECTING][KMAP_LOOKUP], 1);
+}
+
+/* Per-CPU counters are summed over the CPUs; one that cannot be read
+ * fails the whole read. */
+static void test_counters(void **state)
+{
+	struct kmaps km = maps();
+	uint64_t out[CNT_MAX];
+
+	(void)state;
+	km.ncpus = 3;
+	assert_int_equal(kmaps_counters(&km, out), 0);
+	for (int i = 0; i < CNT_MAX; i++)
+		assert_int_equal(out[i], 15);
+	answer = -EBADF; /* a counter read as 0 would go backwards: no result */
+	assert_int_equal(kmaps_counters(&km, out), -1);
+	assert_int_equal(km.failed[KMAP_COUNTERS][KMAP_LOOKUP], 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_answers_not_counted),
+	    cmocka_unit_test(test_failures_counted),
+	    cmocka_unit_test(test_walk),
+	    cmocka_unit_test(test_counters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
