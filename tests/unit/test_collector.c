@@ -166,6 +166,7 @@ struct fixture {
 	pthread_mutex_t lock;
 	uint64_t ts;
 	uint32_t tgid;
+	uint8_t role; /* of the connections opened */
 };
 
 static int setup(void **state)
@@ -188,6 +189,7 @@ static int setup(void **state)
 	pthread_mutex_init(&f->lock, NULL);
 	f->ts = 1000 * MS;
 	f->tgid = getpid();
+	f->role = ROLE_SERVER;
 	if (collector_init(&f->c, &f->m, &f->lock, &f->km, &f->cfg)) {
 		metrics_free(&f->m);
 		free(f);
@@ -236,7 +238,7 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 		     .sk = 0x1000 + id,
 		     .ino = ino,
 		     .open_ns = f->ts,
-		     .role = ROLE_SERVER,
+		     .role = f->role,
 		     .proto = proto},
 	};
 
@@ -597,6 +599,37 @@ static void test_adopted_not_http(void **state)
 	assert_null(conn_table_find(&f->c.conns, 1)->http);
 }
 
+static size_t upstream_calls(struct fixture *f)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < UPSTREAM_BUCKETS; b++)
+		for (struct upstream_call *u = f->c.upstreams.buckets[b]; u; u = u->next)
+			n++;
+	return n;
+}
+
+/* A client connection whose first bytes are not HTTP (a database's) is
+ * left alone for good: its records still in the ring buffer from before
+ * the kernel was told are not parsed, and no upstream call of it stays in
+ * the index. */
+static void test_adopted_client_not_http_left_alone(void **state)
+{
+	struct fixture *f = *state;
+
+	f->role = ROLE_CLIENT;
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	io(f, 1, DIR_IN, "+OK\r\n");
+	assert_int_equal(kernel_proto(f, 5), PROTO_OTHER);
+	assert_int_equal(upstream_calls(f), 0);
+	io(f, 1, DIR_OUT, GET);
+	io(f, 1, DIR_IN, OK_SHORT);
+	assert_int_equal(upstream_calls(f), 0);
+	assert_true(total(f, "sse_provider_requests_total", -1, NULL) == 0);
+	close_conn(f, 1, 5);
+	assert_int_equal(upstream_calls(f), 0);
+}
+
 /* The kernel found TLS records on it: its plaintext showing HTTP keeps it
  * TLS, whose bytes come from the library hooks. */
 static void test_adopted_tls_stays_tls(void **state)
@@ -872,6 +905,7 @@ int main(void)
 	    T(test_eof_epipe_reset),
 	    T(test_adopted_stream),
 	    T(test_adopted_not_http),
+	    T(test_adopted_client_not_http_left_alone),
 	    T(test_adopted_tls_stays_tls),
 	    T(test_sweep_keeps_open_fd),
 	    T(test_sweep_releases_closed_unseen),

@@ -25,12 +25,19 @@ struct conn_entry *conn_table_find(const struct conn_table *t, uint64_t id)
 	return *slot_of(t, id);
 }
 
-static void entry_free(struct conn_entry *e)
+void conn_drop_http(struct conn_entry *e)
 {
 	if (e->up)
 		upstream_call_release(e->up);
 	free(e->up);
 	free(e->http);
+	e->up = NULL;
+	e->http = NULL;
+}
+
+static void entry_free(struct conn_entry *e)
+{
+	conn_drop_http(e);
 	tentative_write_drop(&e->tentative);
 	free(e);
 }

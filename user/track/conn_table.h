@@ -65,6 +65,9 @@ struct conn_entry *conn_table_find(const struct conn_table *t, uint64_t id);
 struct conn_entry *conn_table_add(struct conn_table *t, const struct conn_key *key,
 				  const struct conn_info *info);
 
+/* Frees e's HTTP state and a client's upstream call. */
+void conn_drop_http(struct conn_entry *e);
+
 /* Unlinks e and frees it with all it holds. */
 void conn_table_remove(struct conn_table *t, struct conn_entry *e);
 

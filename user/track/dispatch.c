@@ -208,14 +208,15 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 		return;
 	}
 	e = conn_table_find(&c->conns, ev->h.conn_id);
-	if (!e)
+	/* PROTO_OTHER: found in /proc and not HTTP; records of it from
+	 * before the kernel was told are still coming */
+	if (!e || e->info.proto == PROTO_OTHER)
 		return;
 	adopting = !e->http && e->info.proto == PROTO_ADOPT;
 	if (!e->http && http_start(c, e))
 		return;
 	if (adopting && ev->len && !adopt_decide(c, e, ev)) {
-		free(e->http);
-		e->http = NULL;
+		conn_drop_http(e);
 		return;
 	}
 	if (conn_hold_tentative(e, ev))
