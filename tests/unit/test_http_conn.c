@@ -116,12 +116,12 @@ static int teardown(void **state)
 
 static void in(struct fixture *f, const char *s, uint64_t ts)
 {
-	http_conn_in(&f->c, s, strlen(s), ts);
+	http_conn_request_bytes(&f->c, s, strlen(s), ts);
 }
 
 static void out(struct fixture *f, const char *s, uint64_t ts)
 {
-	http_conn_out(&f->c, s, strlen(s), ts);
+	http_conn_response_bytes(&f->c, s, strlen(s), ts);
 }
 
 /* ---- messages ---- */
@@ -172,10 +172,10 @@ static void test_chunked_sse_exchange(void **state)
 	size_t n = chat_request(req, sizeof(req), "/v1/chat/completions?trace=1");
 
 	/* the request in three reads: inside the head, inside the body */
-	http_conn_in(&f->c, req, 20, 1000);
-	http_conn_in(&f->c, req + 20, n - 20 - 10, 1001);
+	http_conn_request_bytes(&f->c, req, 20, 1000);
+	http_conn_request_bytes(&f->c, req + 20, n - 20 - 10, 1001);
 	assert_int_equal(f->r.nresp, 0);
-	http_conn_in(&f->c, req + n - 10, 10, 1002);
+	http_conn_request_bytes(&f->c, req + n - 10, 10, 1002);
 	assert_true(http_conn_busy(&f->c)); /* a request waits for its answer */
 
 	out(f, SSE_HEAD, 2000);
@@ -247,9 +247,9 @@ static void test_chunked_sse_bytewise(void **state)
 			     chunk("data: a\r\n\r\n"), chunk(":hb\r\n\r\n"),
 			     chunk("event: x\r\ndata: b\r\n\r\n"));
 	for (size_t i = 0; i < n; i++)
-		http_conn_in(&f->c, req + i, 1, ts++);
+		http_conn_request_bytes(&f->c, req + i, 1, ts++);
 	for (size_t i = 0; i < m; i++)
-		http_conn_out(&f->c, resp + i, 1, ts++);
+		http_conn_response_bytes(&f->c, resp + i, 1, ts++);
 	assert_string_equal(f->r.order, "REEEX");
 	assert_int_equal(f->r.resp[0].req.t_first, 1000);
 	assert_int_equal(f->r.resp[0].req.t_last, 1000 + n - 1);
@@ -361,7 +361,7 @@ static void test_pipelined_posts_with_bodies(void **state)
 	size_t n = chat_request(two, sizeof(two), "/v1/a");
 
 	n += chat_request(two + n, sizeof(two) - n, "/v1/b");
-	http_conn_in(&f->c, two, n, 1000);
+	http_conn_request_bytes(&f->c, two, n, 1000);
 	out(f, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\n{}" SSE_HEAD, 2000);
 	out(f, chunk("data: x\n\n"), 3000);
 	out(f, "0\r\n\r\n", 4000);
@@ -585,7 +585,7 @@ static void test_101_upgrade_stops_parsing(void **state)
 	out(f, frame, 3000);
 	in(f, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n", 4000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 5000);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 6000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 6000);
 	assert_string_equal(f->r.order, "RX");
 }
 
@@ -597,7 +597,7 @@ static void test_json_model_and_stream(void **state)
 	char req[512];
 	size_t n = chat_request(req, sizeof(req), "/v1/chat/completions");
 
-	http_conn_in(&f->c, req, n, 1000);
+	http_conn_request_bytes(&f->c, req, n, 1000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2000);
 	assert_string_equal(f->r.resp[0].req.model, "gpt-4o");
 	assert_true(f->r.resp[0].req.wants_stream);
@@ -665,7 +665,7 @@ static void test_server_close_ends_close_delimited_response(void **state)
 	out(f, "data: b\n\n", 3000);
 	assert_string_equal(f->r.order, "REE");
 	assert_true(http_conn_busy(&f->c));
-	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 4000);
+	http_conn_close(&f->c, HTTP_END_RESPONDER_CLOSED, 4000);
 	assert_string_equal(f->r.order, "REEX");
 	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
 	assert_int_equal(f->r.end[0].ts, 4000);
@@ -679,9 +679,9 @@ static void test_server_close_mid_chunked_stream(void **state)
 	get(f, "/s", 1000);
 	out(f, SSE_HEAD, 2000);
 	out(f, chunk("data: a\n\n"), 3000);
-	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 4000);
+	http_conn_close(&f->c, HTTP_END_RESPONDER_CLOSED, 4000);
 	assert_string_equal(f->r.order, "REX");
-	assert_int_equal(f->r.end[0].why, HTTP_END_SERVER_CLOSE);
+	assert_int_equal(f->r.end[0].why, HTTP_END_RESPONDER_CLOSED);
 	assert_int_equal(f->r.end[0].ts, 4000);
 	assert_int_equal(f->r.end[0].x.t_last_write, 3000);
 }
@@ -692,9 +692,9 @@ static void test_server_close_mid_content_length_body(void **state)
 
 	get(f, "/s", 1000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 2000);
-	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 3000);
+	http_conn_close(&f->c, HTTP_END_RESPONDER_CLOSED, 3000);
 	assert_string_equal(f->r.order, "RX");
-	assert_int_equal(f->r.end[0].why, HTTP_END_SERVER_CLOSE);
+	assert_int_equal(f->r.end[0].why, HTTP_END_RESPONDER_CLOSED);
 }
 
 static void test_peer_closed_mid_stream(void **state)
@@ -705,15 +705,15 @@ static void test_peer_closed_mid_stream(void **state)
 	out(f, SSE_HEAD, 2000);
 	out(f, chunk("data: a\n\n"), 3000);
 	out(f, chunk("data: b\n\n"), 3500);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 4000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 4000);
 	assert_string_equal(f->r.order, "REEX");
-	assert_int_equal(f->r.end[0].why, HTTP_END_PEER_CLOSED);
+	assert_int_equal(f->r.end[0].why, HTTP_END_REQUESTER_CLOSED);
 	assert_int_equal(f->r.end[0].ts, 4000);
 	assert_int_equal(f->r.end[0].x.data_events, 2);
 	assert_true(f->r.end[0].x.sse);
 	/* nothing after the end */
 	out(f, chunk("data: c\n\n"), 5000);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 6000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 6000);
 	assert_string_equal(f->r.order, "REEX");
 }
 
@@ -736,10 +736,10 @@ static void test_queued_requests_end_with_close_reason(void **state)
 	get(f, "/a", 1000);
 	get(f, "/b", 1001);
 	assert_true(http_conn_busy(&f->c));
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 5000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 5000);
 	assert_string_equal(f->r.order, "XX");
 	for (size_t i = 0; i < 2; i++) {
-		assert_int_equal(f->r.end[i].why, HTTP_END_PEER_CLOSED);
+		assert_int_equal(f->r.end[i].why, HTTP_END_REQUESTER_CLOSED);
 		assert_int_equal(f->r.end[i].ts, 5000);
 		assert_true(f->r.end[i].x.has_request);
 		assert_false(f->r.end[i].x.responded);
@@ -773,9 +773,9 @@ static void test_close_during_request_body(void **state)
 	char req[512];
 	size_t n = chat_request(req, sizeof(req), "/v1/chat");
 
-	http_conn_in(&f->c, req, n - 5, 1000);
+	http_conn_request_bytes(&f->c, req, n - 5, 1000);
 	assert_true(http_conn_busy(&f->c)); /* a FIN now leaves mid-request */
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 2000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 2000);
 	assert_string_equal(f->r.order, "X");
 	assert_true(f->r.end[0].x.has_request);
 	assert_int_equal(f->r.end[0].x.t_accept, 100); /* its queue stage */
@@ -783,7 +783,7 @@ static void test_close_during_request_body(void **state)
 	assert_false(f->r.end[0].x.responded);
 	assert_string_equal(f->r.end[0].x.req.path, "/v1/chat");
 	assert_int_equal(f->r.end[0].x.req.t_first, 1000);
-	assert_int_equal(f->r.end[0].why, HTTP_END_PEER_CLOSED);
+	assert_int_equal(f->r.end[0].why, HTTP_END_REQUESTER_CLOSED);
 }
 
 static void test_close_idle_connection_reports_nothing(void **state)
@@ -792,7 +792,7 @@ static void test_close_idle_connection_reports_nothing(void **state)
 
 	get(f, "/a", 1000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2000);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 3000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 3000);
 	assert_string_equal(f->r.order, "RX");
 	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
 }
@@ -806,16 +806,16 @@ static void test_garbage_no_callbacks(void **state)
 
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (char)(i * 37 + 11);
-	http_conn_in(&f->c, "\x16\x03\x01\x02\x00\x01", 6, 1000);
-	http_conn_in(&f->c, junk, sizeof(junk), 1001);
-	http_conn_out(&f->c, junk, sizeof(junk), 1002);
-	http_conn_out(&f->c, "\x00\x01\x02", 3, 1003);
-	http_conn_in(&f->c, "", 0, 1004);
-	http_conn_out(&f->c, "", 0, 1005);
-	http_conn_out_skip(&f->c, 100, 1006);
-	http_conn_in_skip(&f->c, 100, 1007);
+	http_conn_request_bytes(&f->c, "\x16\x03\x01\x02\x00\x01", 6, 1000);
+	http_conn_request_bytes(&f->c, junk, sizeof(junk), 1001);
+	http_conn_response_bytes(&f->c, junk, sizeof(junk), 1002);
+	http_conn_response_bytes(&f->c, "\x00\x01\x02", 3, 1003);
+	http_conn_request_bytes(&f->c, "", 0, 1004);
+	http_conn_response_bytes(&f->c, "", 0, 1005);
+	http_conn_response_gap(&f->c, 100, 1006);
+	http_conn_request_gap(&f->c, 100, 1007);
 	assert_false(http_conn_busy(&f->c));
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 2000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 2000);
 	assert_int_equal(f->r.norder, 0);
 }
 
@@ -826,7 +826,7 @@ static void test_garbage_request_line_no_callbacks(void **state)
 	in(f, "GET /x HTTP/9.9\r\n\r\n", 1000);
 	in(f, "NOT HTTP AT ALL\r\n\r\n", 1001);
 	out(f, "SSH-2.0-OpenSSH_9.2\r\n", 1002);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 2000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 2000);
 	assert_int_equal(f->r.norder, 0);
 }
 
@@ -834,8 +834,8 @@ static void test_resync_after_garbage(void **state)
 {
 	struct fixture *f = *state;
 
-	http_conn_in(&f->c, "\x16\x03\x01\x02\x00", 5, 1000);
-	http_conn_out(&f->c, "\x16\x03\x03\x00\x31", 5, 1001);
+	http_conn_request_bytes(&f->c, "\x16\x03\x01\x02\x00", 5, 1000);
+	http_conn_response_bytes(&f->c, "\x16\x03\x03\x00\x31", 5, 1001);
 	assert_int_equal(f->r.norder, 0);
 	get(f, "/after", 2000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 3000);
@@ -866,7 +866,7 @@ static void test_out_skip_inside_content_length_body(void **state)
 
 	get(f, "/file", 1000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", 2000);
-	http_conn_out_skip(&f->c, 5, 3000);
+	http_conn_response_gap(&f->c, 5, 3000);
 	assert_string_equal(f->r.order, "R");
 	out(f, "cde", 4000);
 	assert_string_equal(f->r.order, "RX");
@@ -886,7 +886,7 @@ static void test_out_skip_ending_the_body(void **state)
 
 	get(f, "/file", 1000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 2000);
-	http_conn_out_skip(&f->c, 10, 3000);
+	http_conn_response_gap(&f->c, 10, 3000);
 	assert_string_equal(f->r.order, "RX");
 	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
 	assert_int_equal(f->r.end[0].ts, 3000);
@@ -899,7 +899,7 @@ static void test_out_skip_beyond_body_loses_sync(void **state)
 
 	get(f, "/file", 1000);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 2000);
-	http_conn_out_skip(&f->c, 11, 3000);
+	http_conn_response_gap(&f->c, 11, 3000);
 	assert_string_equal(f->r.order, "RX");
 	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_BYTES);
 	/* a write starting a response resynchronises */
@@ -916,7 +916,7 @@ static void test_out_skip_in_sse_stream_is_lost(void **state)
 	get(f, "/s", 1000);
 	out(f, SSE_HEAD, 2000);
 	out(f, chunk("data: a\n\n"), 3000);
-	http_conn_out_skip(&f->c, 50, 4000);
+	http_conn_response_gap(&f->c, 50, 4000);
 	assert_string_equal(f->r.order, "REX");
 	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_BYTES);
 	assert_int_equal(f->r.end[0].ts, 4000);
@@ -940,7 +940,7 @@ static void test_in_skip_inside_request_body(void **state)
 	struct fixture *f = *state;
 
 	in(f, "POST /up HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{", 1000);
-	http_conn_in_skip(&f->c, 998, 1001);
+	http_conn_request_gap(&f->c, 998, 1001);
 	in(f, "}", 1002);
 	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2000);
 	assert_string_equal(f->r.order, "RX");
@@ -995,9 +995,9 @@ static void test_adopt_raw_stream(void **state)
 	assert_int_equal(f->r.ev[1].kind, SSE_EVENT_DATA);
 	assert_int_equal(f->r.ev[1].prev, 1000);
 	assert_int_equal(f->r.nend, 0);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 3000);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 3000);
 	assert_int_equal(f->r.nend, 1);
-	assert_int_equal(f->r.end[0].why, HTTP_END_PEER_CLOSED);
+	assert_int_equal(f->r.end[0].why, HTTP_END_REQUESTER_CLOSED);
 	assert_int_equal(f->r.end[0].x.data_events, 2);
 	assert_int_equal(f->r.end[0].x.body_bytes, strlen(first) + 9);
 }
@@ -1008,7 +1008,7 @@ static void test_adopt_raw_stream_server_close_is_complete(void **state)
 
 	http_conn_adopt(&f->c, ": hb\n\n", 6, 1000);
 	out(f, ": hb\n\n", 1000);
-	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 2000);
+	http_conn_close(&f->c, HTTP_END_RESPONDER_CLOSED, 2000);
 	assert_int_equal(f->r.nend, 1);
 	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
 	assert_int_equal(f->r.end[0].x.heartbeats, 1);
@@ -1024,7 +1024,7 @@ static void chat(struct fixture *f, uint64_t ts)
 	char req[512];
 	size_t n = chat_request(req, sizeof(req), "/v1/chat/completions");
 
-	http_conn_in(&f->c, req, n, ts);
+	http_conn_request_bytes(&f->c, req, n, ts);
 }
 
 /* Asked for a stream, answered with an event-stream body and no

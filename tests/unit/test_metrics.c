@@ -161,8 +161,8 @@ static void chat_request(struct fixture *f, const char *target, uint64_t t1, uin
 			 "Content-Length: %zu\r\n\r\n%s",
 			 target, strlen(chat_body), chat_body);
 
-	http_conn_in(&f->c, req, 30, t1);
-	http_conn_in(&f->c, req + 30, n - 30, t2);
+	http_conn_request_bytes(&f->c, req, 30, t1);
+	http_conn_request_bytes(&f->c, req + 30, n - 30, t2);
 }
 
 static void get_request(struct fixture *f, const char *path, uint64_t ts)
@@ -170,12 +170,12 @@ static void get_request(struct fixture *f, const char *path, uint64_t ts)
 	char req[256];
 
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-	http_conn_in(&f->c, req, strlen(req), ts);
+	http_conn_request_bytes(&f->c, req, strlen(req), ts);
 }
 
 static void out(struct fixture *f, const char *s, uint64_t ts)
 {
-	http_conn_out(&f->c, s, strlen(s), ts);
+	http_conn_response_bytes(&f->c, s, strlen(s), ts);
 }
 
 static void out_chunk(struct fixture *f, const char *data, uint64_t ts)
@@ -454,7 +454,7 @@ static void test_client_disconnect_mid_stream(void **state)
 	struct fixture *f = *state;
 
 	one_event_stream(f);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 1200 * MS);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 1200 * MS);
 	assert_failed(f, "client_closed", "200", "client_disconnect", "streaming");
 	assert_close(SERIES(&f->m, "sse_active_connections", SVC)->value, 0);
 }
@@ -464,7 +464,7 @@ static void test_server_close_after_idle_is_timeout(void **state)
 	struct fixture *f = *state;
 
 	one_event_stream(f);
-	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 1100 * MS + f->m.cfg.idle_ns);
+	http_conn_close(&f->c, HTTP_END_RESPONDER_CLOSED, 1100 * MS + f->m.cfg.idle_ns);
 	assert_failed(f, "timeout", "200", "timeout", "streaming");
 }
 
@@ -473,7 +473,7 @@ static void test_server_close_early_is_truncated(void **state)
 	struct fixture *f = *state;
 
 	one_event_stream(f);
-	http_conn_close(&f->c, HTTP_END_SERVER_CLOSE, 1200 * MS);
+	http_conn_close(&f->c, HTTP_END_RESPONDER_CLOSED, 1200 * MS);
 	assert_failed(f, "failure", "200", "stream_truncated", "streaming");
 }
 
@@ -482,7 +482,7 @@ static void test_unanswered_stream_request_code_0(void **state)
 	struct fixture *f = *state;
 
 	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 1100 * MS);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 1100 * MS);
 	assert_failed(f, "client_closed", "0", "client_disconnect", "first_byte");
 	assert_int_equal(nseries(&f->m, "http_requests_total"), 0);
 }
@@ -519,7 +519,7 @@ static void test_model_unknown_when_absent(void **state)
 	struct fixture *f = *state;
 	static const char req[] = "GET /events HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n";
 
-	http_conn_in(&f->c, req, strlen(req), 1010 * MS);
+	http_conn_request_bytes(&f->c, req, strlen(req), 1010 * MS);
 	out(f, sse_head, 1050 * MS);
 	out_chunk(f, ev1, 1100 * MS);
 	out(f, "0\r\n\r\n", 1200 * MS);
@@ -553,7 +553,7 @@ static void test_lost_exchange_counted(void **state)
 
 	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
 	out(f, sse_head, 1050 * MS);
-	http_conn_out_skip(&f->c, 100, 1100 * MS);
+	http_conn_response_gap(&f->c, 100, 1100 * MS);
 	assert_close(SERIES(&f->m, "sse_exporter_exchanges_lost_total", SVC, "bytes_missed")->value,
 		     1);
 	assert_int_equal(nseries(&f->m, "sse_requests_total"), 0);
@@ -623,7 +623,7 @@ static void test_adopted_stream_active_gauge_balanced(void **state)
 	http_conn_adopt(&f->c, first, strlen(first), 1000 * MS);
 	out(f, first, 1000 * MS);
 	out(f, "data: {\"c\":\"y\"}\n\n", 1100 * MS);
-	http_conn_close(&f->c, HTTP_END_PEER_CLOSED, 1200 * MS);
+	http_conn_close(&f->c, HTTP_END_REQUESTER_CLOSED, 1200 * MS);
 	assert_close(SERIES(&f->m, "sse_requests_total", SVC, "unknown", "unknown", "unknown",
 			    "client_closed", "200")
 			 ->value,

@@ -108,17 +108,18 @@ static void test_status_codes(void **state)
 static void test_end_reasons(void **state)
 {
 	static const struct end_case cases[] = {
-	    {200, true, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	    {200, true, HTTP_END_REQUESTER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
 	     "streaming"},
 	    {200, true, HTTP_END_RESET, 1200 * MS, "client_closed", "connection_reset",
 	     "streaming"},
 	    /* the server closed after the idle timeout, or before it */
-	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS + IDLE, "timeout", "timeout", "streaming"},
-	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS + 10 * IDLE, "timeout", "timeout",
+	    {200, true, HTTP_END_RESPONDER_CLOSED, 1100 * MS + IDLE, "timeout", "timeout",
 	     "streaming"},
-	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS + IDLE - 1, "failure", "stream_truncated",
+	    {200, true, HTTP_END_RESPONDER_CLOSED, 1100 * MS + 10 * IDLE, "timeout", "timeout",
 	     "streaming"},
-	    {200, true, HTTP_END_SERVER_CLOSE, 1100 * MS, "failure", "stream_truncated",
+	    {200, true, HTTP_END_RESPONDER_CLOSED, 1100 * MS + IDLE - 1, "failure",
+	     "stream_truncated", "streaming"},
+	    {200, true, HTTP_END_RESPONDER_CLOSED, 1100 * MS, "failure", "stream_truncated",
 	     "streaming"},
 	    {200, true, HTTP_END_PROCESS_EXIT, 1200 * MS, "failure", "stream_truncated",
 	     "streaming"},
@@ -140,7 +141,7 @@ static void test_server_close_without_response_is_truncated(void **state)
 	x.sse = false;
 	x.t_first_data = 0;
 	x.t_last_write = 0;
-	expect(&x, HTTP_END_SERVER_CLOSE, 1000000 * MS, "failure", "stream_truncated",
+	expect(&x, HTTP_END_RESPONDER_CLOSED, 1000000 * MS, "failure", "stream_truncated",
 	       "first_byte");
 }
 
@@ -153,7 +154,7 @@ static void test_stage_request_when_request_incomplete(void **state)
 	x.responded = false;
 	x.sse = false;
 	x.t_first_data = 0;
-	expect(&x, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	expect(&x, HTTP_END_REQUESTER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
 	       "request");
 }
 
@@ -166,7 +167,7 @@ static void test_stage_first_byte_before_data(void **state)
 	x.data_events = 0;
 	expect(&x, HTTP_END_RESET, 1200 * MS, "client_closed", "connection_reset", "first_byte");
 	x.responded = false;
-	expect(&x, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	expect(&x, HTTP_END_REQUESTER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
 	       "first_byte");
 }
 
@@ -177,7 +178,7 @@ static void test_adopted_stream_stage_streaming(void **state)
 	(void)state;
 	memset(&x.req, 0, sizeof(x.req));
 	x.has_request = false;
-	expect(&x, HTTP_END_PEER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
+	expect(&x, HTTP_END_REQUESTER_CLOSED, 1200 * MS, "client_closed", "client_disconnect",
 	       "streaming");
 }
 
@@ -194,7 +195,7 @@ static void test_lost_reasons(void **state)
 	assert_null(outcome_lost(&x, HTTP_END_RESET));
 	assert_string_equal(outcome_lost(&unasked, HTTP_END_COMPLETE), "no_request");
 	unasked.responded = false; /* nothing asked, nothing answered */
-	assert_null(outcome_lost(&unasked, HTTP_END_PEER_CLOSED));
+	assert_null(outcome_lost(&unasked, HTTP_END_REQUESTER_CLOSED));
 }
 
 static void test_is_sse_by_response_content_type(void **state)
@@ -267,11 +268,11 @@ static void test_upstream_classify(void **state)
 	expect_outcome(429, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0); /* 4xx: no breaker effect */
 	expect_outcome(400, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0);
 	/* in the caller's terms: PEER_CLOSED is the caller giving up */
-	expect_outcome(200, HTTP_END_PEER_CLOSED, UPSTREAM_TIMEOUT, -1);
-	expect_outcome(200, HTTP_END_SERVER_CLOSE, UPSTREAM_FAILURE, -1);
+	expect_outcome(200, HTTP_END_REQUESTER_CLOSED, UPSTREAM_TIMEOUT, -1);
+	expect_outcome(200, HTTP_END_RESPONDER_CLOSED, UPSTREAM_FAILURE, -1);
 	expect_outcome(200, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
 	expect_outcome(200, HTTP_END_PROCESS_EXIT, UPSTREAM_FAILURE, 0);
-	expect_outcome(0, HTTP_END_PEER_CLOSED, UPSTREAM_TIMEOUT, -1);
+	expect_outcome(0, HTTP_END_REQUESTER_CLOSED, UPSTREAM_TIMEOUT, -1);
 	expect_outcome(0, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
 	expect_outcome(200, HTTP_END_LOST_BYTES, UPSTREAM_UNCOUNTED, 0);
 	expect_outcome(200, HTTP_END_LOST_FRAMING, UPSTREAM_UNCOUNTED, 0);

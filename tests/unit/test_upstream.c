@@ -255,7 +255,7 @@ static void call_request(void)
 			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 			 strlen(body), body);
 
-	http_conn_in(&F.c, req, (size_t)n, F.now += SEC / 10);
+	http_conn_request_bytes(&F.c, req, (size_t)n, F.now += SEC / 10);
 }
 
 /* An answer with this coding and body, the body read in two pieces. */
@@ -268,9 +268,10 @@ static void call_answer(const char *coding, const void *body, size_t len)
 			 coding, len);
 
 	call_request();
-	http_conn_out(&F.c, head, (size_t)n, F.now += SEC / 10);
-	http_conn_out(&F.c, body, len / 3, F.now += SEC / 10);
-	http_conn_out(&F.c, (const char *)body + len / 3, len - len / 3, F.now += SEC / 10);
+	http_conn_response_bytes(&F.c, head, (size_t)n, F.now += SEC / 10);
+	http_conn_response_bytes(&F.c, body, len / 3, F.now += SEC / 10);
+	http_conn_response_bytes(&F.c, (const char *)body + len / 3, len - len / 3,
+				 F.now += SEC / 10);
 }
 
 /* The value of the series of family name whose labels are want[], or -1. */
@@ -354,8 +355,8 @@ static void test_cut_body_released(void **state)
 
 	(void)state;
 	call_request();
-	http_conn_out(&F.c, head, (size_t)hn, F.now += SEC / 10);
-	http_conn_out(&F.c, (const char *)z, n / 2, F.now += SEC / 10);
+	http_conn_response_bytes(&F.c, head, (size_t)hn, F.now += SEC / 10);
+	http_conn_response_bytes(&F.c, (const char *)z, n / 2, F.now += SEC / 10);
 	assert_true(F.u.inflate.z_live);
 	upstream_call_release(&F.u); /* valgrind tells whether it leaked */
 	assert_false(F.u.inflate.z_live);

@@ -47,7 +47,7 @@ void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t
 	case HTTP_END_LOST_CLOSE:
 		by_status(x->status, o);
 		break;
-	case HTTP_END_PEER_CLOSED:
+	case HTTP_END_REQUESTER_CLOSED:
 		o->status = "client_closed";
 		o->error_type = "client_disconnect";
 		break;
@@ -55,7 +55,7 @@ void outcome_classify(const struct http_exchange *x, enum http_end why, uint64_t
 		o->status = "client_closed";
 		o->error_type = "connection_reset";
 		break;
-	case HTTP_END_SERVER_CLOSE:
+	case HTTP_END_RESPONDER_CLOSED:
 		if (x->responded && ts - x->t_last_write >= idle_ns) {
 			o->status = "timeout";
 			o->error_type = "timeout";
@@ -80,7 +80,7 @@ static void classify_answered(const struct http_exchange *x, enum http_end why,
 		*o = (struct upstream_outcome){UPSTREAM_FAILURE, 0};
 	} else if (why == HTTP_END_COMPLETE) {
 		*o = (struct upstream_outcome){UPSTREAM_SUCCESS, 1};
-	} else if (why == HTTP_END_PEER_CLOSED) {
+	} else if (why == HTTP_END_REQUESTER_CLOSED) {
 		*o = (struct upstream_outcome){UPSTREAM_TIMEOUT, -1};
 	} else if (why == HTTP_END_PROCESS_EXIT) {
 		*o = (struct upstream_outcome){UPSTREAM_FAILURE, 0};
@@ -99,7 +99,7 @@ void upstream_classify(const struct http_exchange *x, enum http_end why, struct 
 		classify_answered(x, why, o);
 		return;
 	}
-	if (why == HTTP_END_PEER_CLOSED) /* gave up waiting for the head */
+	if (why == HTTP_END_REQUESTER_CLOSED) /* gave up waiting for the head */
 		*o = (struct upstream_outcome){UPSTREAM_TIMEOUT, -1};
 	else if (why == HTTP_END_PROCESS_EXIT)
 		*o = (struct upstream_outcome){UPSTREAM_FAILURE, 0};

@@ -36,10 +36,9 @@ struct upstream_outcome {
 	int breaker; /* +1 success, -1 failure, 0 neither (4xx, caller died) */
 };
 
-/* The rules of docs/metrics.md's client side. x is seen from the caller: its
- * request was written, its response read. why is in the caller's terms:
- * PEER_CLOSED means the caller gave up, SERVER_CLOSE that the provider
- * closed. */
+/* The rules of docs/metrics.md's client side. The observed process is
+ * the requester: REQUESTER_CLOSED means it gave up, RESPONDER_CLOSED that
+ * the provider closed. */
 void upstream_classify(const struct http_exchange *x, enum http_end why,
 		       struct upstream_outcome *o);
 

@@ -33,7 +33,7 @@ void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *
  * that leaves then went away mid-request. */
 bool http_conn_busy(const struct http_conn *c)
 {
-	return c->in_exchange || c->q_len > 0 || c->in_state == SIDE_BODY;
+	return c->in_exchange || c->q_len > 0 || c->req_state == SIDE_BODY;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -79,7 +79,7 @@ static void request_done(struct http_conn *c, uint64_t ts)
 	c->queue[(c->q_head + c->q_len) % HTTP_PIPELINE_MAX] = c->req;
 	c->q_len++;
 	http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
-	c->in_state = SIDE_HEAD;
+	c->req_state = SIDE_HEAD;
 }
 
 static void scan_body(void *ctx, const char *data, size_t len)
@@ -106,7 +106,7 @@ static void request_head_failed(struct http_conn *c, uint64_t ts)
 		request_head_done(c);
 		request_done(c, ts);
 	}
-	c->in_state = SIDE_DEAD;
+	c->req_state = SIDE_DEAD;
 }
 
 /* Consumes request head bytes; returns bytes used or 0 when done for
@@ -133,7 +133,7 @@ static size_t request_head(struct http_conn *c, const char *buf, size_t len, uin
 	if (c->req_body == HTTP_BODY_NONE)
 		request_done(c, ts);
 	else
-		c->in_state = SIDE_BODY;
+		c->req_state = SIDE_BODY;
 	return used;
 }
 
@@ -149,7 +149,7 @@ static size_t request_body(struct http_conn *c, const char *buf, size_t len, uin
 			request_done(c, ts);
 			break;
 		case CHUNKED_ERROR:
-			c->in_state = SIDE_DEAD;
+			c->req_state = SIDE_DEAD;
 			break;
 		}
 		return used;
@@ -178,25 +178,25 @@ static void side_feed(struct http_conn *c, const enum http_side_state *state, si
 	}
 }
 
-void http_conn_in(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+void http_conn_request_bytes(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
 {
 	/* After lost bytes, a read that starts a request resynchronises. */
-	if (c->in_state == SIDE_DEAD && !c->upgraded && http_looks_like_request(buf, len)) {
+	if (c->req_state == SIDE_DEAD && !c->upgraded && http_looks_like_request(buf, len)) {
 		http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
-		c->in_state = SIDE_HEAD;
+		c->req_state = SIDE_HEAD;
 	}
-	side_feed(c, &c->in_state, request_head, request_body, buf, len, ts);
+	side_feed(c, &c->req_state, request_head, request_body, buf, len, ts);
 }
 
-void http_conn_in_skip(struct http_conn *c, uint64_t len, uint64_t ts)
+void http_conn_request_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 {
-	if (c->in_state == SIDE_BODY && c->req_body == HTTP_BODY_LENGTH && len <= c->req_left) {
+	if (c->req_state == SIDE_BODY && c->req_body == HTTP_BODY_LENGTH && len <= c->req_left) {
 		c->req_left -= len;
 		if (c->req_left == 0)
 			request_done(c, ts);
 		return;
 	}
-	c->in_state = SIDE_DEAD;
+	c->req_state = SIDE_DEAD;
 }
 
 /* ---- responses --------------------------------------------------------- */
@@ -215,8 +215,8 @@ static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
 		sniff_done(c, false);
 	c->in_exchange = false;
 	c->ops->end(c->ctx, &c->x, why, ts);
-	if (c->out_state != SIDE_DEAD)
-		c->out_state = SIDE_HEAD;
+	if (c->resp_state != SIDE_DEAD)
+		c->resp_state = SIDE_HEAD;
 }
 
 static void on_sse_event(void *ctx, const struct sse_event *ev)
@@ -295,12 +295,12 @@ static void response_head_done(struct http_conn *c, uint64_t ts)
 	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
 	if (status == 101) { /* another protocol from now on */
 		c->upgraded = true;
-		c->in_state = c->out_state = SIDE_DEAD;
+		c->req_state = c->resp_state = SIDE_DEAD;
 		exchange_end(c, HTTP_END_COMPLETE, ts);
 	} else if (c->resp_body == HTTP_BODY_NONE) {
 		exchange_end(c, HTTP_END_COMPLETE, ts);
 	} else {
-		c->out_state = SIDE_BODY;
+		c->resp_state = SIDE_BODY;
 	}
 }
 
@@ -314,7 +314,7 @@ static size_t response_head(struct http_conn *c, const char *buf, size_t len, ui
 	case HTTP_HEAD_NEED_MORE:
 		return len;
 	case HTTP_HEAD_ERROR:
-		c->out_state = SIDE_DEAD;
+		c->resp_state = SIDE_DEAD;
 		return len;
 	case HTTP_HEAD_DONE:
 		break;
@@ -336,7 +336,7 @@ static size_t response_body(struct http_conn *c, const char *buf, size_t len, ui
 			exchange_end(c, HTTP_END_COMPLETE, ts);
 			break;
 		case CHUNKED_ERROR:
-			c->out_state = SIDE_DEAD;
+			c->resp_state = SIDE_DEAD;
 			exchange_end(c, HTTP_END_LOST_FRAMING, ts);
 			break;
 		}
@@ -355,25 +355,25 @@ static size_t response_body(struct http_conn *c, const char *buf, size_t len, ui
 	}
 }
 
-void http_conn_out(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
+void http_conn_response_bytes(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
 {
 	c->now = ts;
-	if (c->out_state == SIDE_DEAD && !c->upgraded && http_looks_like_response(buf, len)) {
+	if (c->resp_state == SIDE_DEAD && !c->upgraded && http_looks_like_response(buf, len)) {
 		http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
-		c->out_state = SIDE_HEAD;
+		c->resp_state = SIDE_HEAD;
 	}
 	if (c->in_exchange)
 		c->x.t_last_write = ts;
-	side_feed(c, &c->out_state, response_head, response_body, buf, len, ts);
+	side_feed(c, &c->resp_state, response_head, response_body, buf, len, ts);
 }
 
-void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts)
+void http_conn_response_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 {
 	if (c->in_exchange)
 		c->x.t_last_write = ts;
 	if (c->sniffing)
 		sniff_done(c, false); /* the bytes that would tell are gone */
-	if (c->out_state == SIDE_BODY && !c->x.sse) {
+	if (c->resp_state == SIDE_BODY && !c->x.sse) {
 		if (c->resp_body == HTTP_BODY_UNTIL_CLOSE) {
 			c->x.body_bytes += len;
 			return;
@@ -386,7 +386,7 @@ void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts)
 			return;
 		}
 	}
-	c->out_state = SIDE_DEAD;
+	c->resp_state = SIDE_DEAD;
 	if (c->in_exchange)
 		exchange_end(c, HTTP_END_LOST_BYTES, ts);
 }
@@ -409,8 +409,8 @@ void http_conn_adopt(struct http_conn *c, const char *buf, size_t len, uint64_t 
 	c->x.sse = true;
 	/* a stream under way writes whole chunks: framing can be picked up */
 	c->resp_body = starts_chunk(buf, len) ? HTTP_BODY_CHUNKED : HTTP_BODY_UNTIL_CLOSE;
-	c->out_state = SIDE_BODY;
-	c->in_state = SIDE_DEAD; /* until a new request line resynchronises */
+	c->resp_state = SIDE_BODY;
+	c->req_state = SIDE_DEAD; /* until a new request line resynchronises */
 	c->ops->response(c->ctx, &c->x);
 }
 
@@ -419,23 +419,23 @@ void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts)
 	if (c->in_exchange) {
 		/* a body delimited by the close ends normally when the server
 		 * closes */
-		bool delimits = c->out_state == SIDE_BODY && c->resp_body == HTTP_BODY_UNTIL_CLOSE;
+		bool delimits = c->resp_state == SIDE_BODY && c->resp_body == HTTP_BODY_UNTIL_CLOSE;
 
-		exchange_end(c, why == HTTP_END_SERVER_CLOSE && delimits ? HTTP_END_COMPLETE : why,
-			     ts);
+		exchange_end(
+		    c, why == HTTP_END_RESPONDER_CLOSED && delimits ? HTTP_END_COMPLETE : why, ts);
 	}
 	while (c->q_len) {
 		exchange_begin(c, ts);
 		c->in_exchange = false;
 		c->ops->end(c->ctx, &c->x, why, ts);
 	}
-	if (c->in_state == SIDE_BODY) { /* the head was read, the body not */
+	if (c->req_state == SIDE_BODY) { /* the head was read, the body not */
 		memset(&c->x, 0, sizeof(c->x));
 		c->x.req = c->req;
 		c->x.has_request = true;
 		c->x.t_accept = c->t_accept;
 		c->ops->end(c->ctx, &c->x, why, ts);
 	}
-	c->in_state = c->out_state = SIDE_DEAD;
+	c->req_state = c->resp_state = SIDE_DEAD;
 	c->upgraded = true; /* no resynchronisation after the end */
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One observed server-side HTTP/1.x connection, rebuilt from the bytes
- * its process read and wrote, with the kernel's timestamps. Requests are
- * queued as they are read (pipelining) and matched in order with the
- * responses written; response bodies are de-framed and, for SSE, split
- * into events. What happens is reported through http_conn_ops. Pure: the
+ * One observed HTTP/1.x connection, rebuilt from its bytes with the
+ * kernel's timestamps, in the terms of the exchange rather than of the
+ * observed side: for a server the requests are what it reads and the
+ * responses what it writes, for a client (an upstream call) the reverse.
+ * Requests are queued as they come (pipelining) and matched in order with
+ * the responses; response bodies are de-framed and, for SSE, split into
+ * events. What happens is reported through http_conn_ops. Pure: the
  * caller feeds bytes and lifecycle events, nothing here does I/O.
  */
 #ifndef SSE_HTTP_CONN_H
@@ -57,11 +59,11 @@ struct http_exchange {
 };
 
 enum http_end {
-	HTTP_END_COMPLETE,     /* response body ended as framed */
-	HTTP_END_PEER_CLOSED,  /* client closed (FIN, EOF or EPIPE) first */
-	HTTP_END_RESET,	       /* connection reset */
-	HTTP_END_SERVER_CLOSE, /* server closed before the body ended */
-	HTTP_END_PROCESS_EXIT, /* server process died */
+	HTTP_END_COMPLETE,	   /* response body ended as framed */
+	HTTP_END_REQUESTER_CLOSED, /* the requesting side closed (FIN, EOF or EPIPE) first */
+	HTTP_END_RESET,		   /* connection reset */
+	HTTP_END_RESPONDER_CLOSED, /* the responding side closed before the body ended */
+	HTTP_END_PROCESS_EXIT,	   /* the observed process died */
 	/* the outcome is unknown, because: */
 	HTTP_END_LOST_BYTES,   /* bytes of the exchange were not seen */
 	HTTP_END_LOST_FRAMING, /* the body's framing broke: sync lost */
@@ -99,8 +101,8 @@ struct http_conn {
 	bool seen_request;
 	bool upgraded; /* 101, or ended: never resynchronise */
 
-	/* inbound: requests */
-	enum http_side_state in_state;
+	/* requests */
+	enum http_side_state req_state;
 	struct http_head req_head;
 	enum http_body_mode req_body;
 	uint64_t req_left;
@@ -111,14 +113,14 @@ struct http_conn {
 	struct http_request queue[HTTP_PIPELINE_MAX];
 	unsigned int q_head, q_len;
 
-	/* outbound: responses */
-	enum http_side_state out_state;
+	/* responses */
+	enum http_side_state resp_state;
 	struct http_head resp_head;
 	enum http_body_mode resp_body;
 	uint64_t resp_left;
 	struct chunked_decoder resp_chunks;
 	struct sse_splitter sse;
-	bool in_exchange; /* x holds a response being written */
+	bool in_exchange; /* x holds a response under way */
 	bool sniffing;	  /* no Content-Type: the body's first bytes tell */
 	struct http_exchange x;
 	uint64_t now; /* timestamp of the bytes being fed */
@@ -127,17 +129,17 @@ struct http_conn {
 void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *ctx,
 		    uint64_t t_accept);
 
-/* Bytes the process read (in) or wrote (out) at ts. */
-void http_conn_in(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
-void http_conn_out(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
+/* Bytes of requests or of responses, seen at ts. */
+void http_conn_request_bytes(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
+void http_conn_response_bytes(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
 
-/* Bytes written that we did not see (sendfile, capture cap, lost
- * records): bodies of known length skip them, anything else loses sync. */
-void http_conn_out_skip(struct http_conn *c, uint64_t len, uint64_t ts);
-void http_conn_in_skip(struct http_conn *c, uint64_t len, uint64_t ts);
+/* Bytes that went by unseen (sendfile, capture cap, lost records):
+ * bodies of known length skip them, anything else loses sync. */
+void http_conn_response_gap(struct http_conn *c, uint64_t len, uint64_t ts);
+void http_conn_request_gap(struct http_conn *c, uint64_t len, uint64_t ts);
 
 /* Starts following a stream already under way; buf is its next write,
- * which the caller then feeds with http_conn_out. */
+ * which the caller then feeds with http_conn_response_bytes. */
 void http_conn_adopt(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
 
 /* The connection ended: every open exchange ends with why. */

@@ -10,17 +10,17 @@ bool conn_carries_requests(const struct conn_entry *e, uint8_t dir)
 static void feed(struct conn_entry *e, uint8_t dir, const char *buf, size_t len, uint64_t ts)
 {
 	if (conn_carries_requests(e, dir))
-		http_conn_in(e->http, buf, len, ts);
+		http_conn_request_bytes(e->http, buf, len, ts);
 	else
-		http_conn_out(e->http, buf, len, ts);
+		http_conn_response_bytes(e->http, buf, len, ts);
 }
 
 void conn_skip(struct conn_entry *e, uint8_t dir, uint64_t n, uint64_t ts)
 {
 	if (conn_carries_requests(e, dir))
-		http_conn_in_skip(e->http, n, ts);
+		http_conn_request_gap(e->http, n, ts);
 	else
-		http_conn_out_skip(e->http, n, ts);
+		http_conn_response_gap(e->http, n, ts);
 }
 
 /* Bytes of the previous syscall that never arrived: lost records or the

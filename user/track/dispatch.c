@@ -162,18 +162,18 @@ static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct
 	return false;
 }
 
-/* http_conn's ends are named from the server's side: for a client
- * connection the peer that went away is the server. */
+/* http_conn's ends are named by role in the exchange: for a client
+ * connection the peer that went away is the responder. */
 static enum http_end peer_closed(const struct conn_entry *e)
 {
-	return e->info.role == ROLE_SERVER ? HTTP_END_PEER_CLOSED : HTTP_END_SERVER_CLOSE;
+	return e->info.role == ROLE_SERVER ? HTTP_END_REQUESTER_CLOSED : HTTP_END_RESPONDER_CLOSED;
 }
 
 static enum http_end owner_closed(const struct conn_entry *e)
 {
 	if (e->info.role == ROLE_SERVER)
-		return HTTP_END_SERVER_CLOSE;
-	return e->peer_fin ? HTTP_END_SERVER_CLOSE : HTTP_END_PEER_CLOSED;
+		return HTTP_END_RESPONDER_CLOSED;
+	return e->peer_fin ? HTTP_END_RESPONDER_CLOSED : HTTP_END_REQUESTER_CLOSED;
 }
 
 /* EOF, EPIPE, ECONNRESET: the peer is gone; what was under way ends. */
@@ -286,7 +286,7 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 		return;
 	}
 	if (ev->newstate == TCP_CLOSE_WAIT)
-		why = HTTP_END_PEER_CLOSED;
+		why = HTTP_END_REQUESTER_CLOSED;
 	else if (ev->oldstate == TCP_ESTABLISHED || ev->oldstate == TCP_CLOSE_WAIT)
 		why = HTTP_END_RESET;
 	else
