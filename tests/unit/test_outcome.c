@@ -267,7 +267,7 @@ static void test_upstream_classify(void **state)
 	expect_outcome(408, HTTP_END_COMPLETE, UPSTREAM_TIMEOUT, -1);
 	expect_outcome(429, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0); /* 4xx: no breaker effect */
 	expect_outcome(400, HTTP_END_COMPLETE, UPSTREAM_FAILURE, 0);
-	/* in the caller's terms: PEER_CLOSED is the caller giving up */
+	/* the observed process is the requester: REQUESTER_CLOSED is it giving up */
 	expect_outcome(200, HTTP_END_REQUESTER_CLOSED, UPSTREAM_TIMEOUT, -1);
 	expect_outcome(200, HTTP_END_RESPONDER_CLOSED, UPSTREAM_FAILURE, -1);
 	expect_outcome(200, HTTP_END_RESET, UPSTREAM_FAILURE, -1);
