@@ -157,7 +157,13 @@ def ready(exp, srv, timeout=checks.SETTLE_TIMEOUT):
     ok, samples = metrics.wait_for(exp.port, lambda s: (
         metrics.total(s, "http_requests_total", service=svc, path="/health") >= 1
         and metrics.total(s, "http_connections_active", service=svc) == 0), timeout)
-    expect(ok, "the exporter never counted %s's readiness GET /health", svc)
+    if not ok:
+        seen = {"%s %s" % (n, dict(lbl)): v for (n, lbl), v in samples.items()
+                if dict(lbl).get("service") == svc and n in (
+                    "http_requests_total", "http_connections_active",
+                    "sse_exporter_exchanges_lost_total")}
+        expect(False, "the exporter never counted %s's readiness GET /health; it has %r, "
+               "events lost %s", svc, seen, metrics.total(samples, "sse_exporter_events_lost_total"))
     return samples
 
 
