@@ -39,6 +39,9 @@ void collector_free(struct collector *c)
 	free(c->execs);
 	c->execs = NULL;
 	c->nexecs = c->execs_cap = 0;
+	free(c->probes);
+	c->probes = NULL;
+	c->probes_cap = 0;
 }
 
 struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,

@@ -39,6 +39,10 @@ struct collector {
 	/* processes that exec'd during the batch (collector_take_execs) */
 	pid_t *execs;
 	size_t nexecs, execs_cap;
+	/* the sweep's copy of the table (housekeeping.c), kept between sweeps */
+	struct sweep_probe *probes;
+	size_t probes_cap;
+	bool told_sweep_nomem;
 };
 
 int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct kmaps *km,

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdlib.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -49,6 +50,42 @@ void collector_scan_existing(struct collector *c)
 	pthread_mutex_unlock(c->lock);
 }
 
+/* What the sweep asks /proc about one connection, copied out of the table
+ * so that the asking (a readlink per connection) runs unlocked. */
+struct sweep_probe {
+	uint64_t id;
+	struct conn_key key;
+	uint64_t ino;
+};
+
+/* Copies the table into c->probes (grown as needed); returns how many. */
+static size_t sweep_snapshot(struct collector *c)
+{
+	struct conn_entry *e, *next;
+	size_t b, n = 0;
+
+	pthread_mutex_lock(c->lock);
+	if (c->conns.n > c->probes_cap) {
+		struct sweep_probe *p = realloc(c->probes, c->conns.n * sizeof(*p));
+
+		if (p) {
+			c->probes = p;
+			c->probes_cap = c->conns.n;
+		} else if (!c->told_sweep_nomem) {
+			log_warn("sweep: out of memory, some connections closed unseen stay until "
+				 "later (not repeated)");
+			c->told_sweep_nomem = true;
+		}
+	}
+	conn_table_for_each(&c->conns, b, e, next) {
+		if (n == c->probes_cap)
+			break;
+		c->probes[n++] = (struct sweep_probe){e->info.id, e->key, e->info.ino};
+	}
+	pthread_mutex_unlock(c->lock);
+	return n;
+}
+
 /* The fd no longer holds the connection's socket. While the kernel still
  * maps the fd to this connection, no close() was seen: it went unseen
  * (dup2, close_range, a process gone). Otherwise the kernel saw the close,
@@ -58,22 +95,27 @@ void collector_scan_existing(struct collector *c)
  * event was lost (counted as such). */
 static bool closed_unseen(struct collector *c, struct conn_entry *e)
 {
-	if (proc_socket_inode(e->key.tgid, e->key.fd) == e->info.ino)
-		return false;
 	if (kernel_holds(c, e))
 		return true;
 	return ++e->sweeps_gone > 1;
 }
 
+/* Connections whose fd went elsewhere, found unlocked, are judged under the
+ * lock: one that ended meanwhile is no longer in the table. */
 void collector_sweep(struct collector *c)
 {
 	uint64_t ts = mono_ns();
-	struct conn_entry *e, *next;
-	size_t b;
+	size_t n = sweep_snapshot(c), gone = 0;
+	struct sweep_probe *p = c->probes;
+	struct conn_entry *e;
 
+	for (size_t i = 0; i < n; i++)
+		if (proc_socket_inode(p[i].key.tgid, p[i].key.fd) != p[i].ino)
+			p[gone++] = p[i];
 	pthread_mutex_lock(c->lock);
-	conn_table_for_each(&c->conns, b, e, next) {
-		if (!closed_unseen(c, e))
+	for (size_t i = 0; i < gone; i++) {
+		e = conn_table_find(&c->conns, p[i].id);
+		if (!e || !closed_unseen(c, e))
 			continue;
 		log_debug("connection %d/%d closed unseen", e->key.tgid, e->key.fd);
 		kernel_forget(c, e);
