@@ -57,6 +57,7 @@ static struct kmaps maps(void)
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		km.name[i] = "m";
 		km.key_size[i] = sizeof(uint32_t);
+		km.max_entries[i] = 100;
 	}
 	answer = 0;
 	walk_keys = 0;
@@ -136,6 +137,17 @@ static void test_walk(void **state)
 	assert_int_equal(km.failed[KMAP_CONNECTING][KMAP_LOOKUP], 1);
 }
 
+/* A walk that keeps being restarted (the kernel deleted the key walked
+ * from) stops at the map's capacity. */
+static void test_walk_bounded(void **state)
+{
+	struct kmaps km = maps();
+
+	(void)state;
+	walk_keys = 1000;
+	assert_int_equal(kmaps_entries(&km, KMAP_CONNS), 100);
+}
+
 /* Per-CPU counters are summed over the CPUs; one that cannot be read
  * fails the whole read. */
 static void test_counters(void **state)
@@ -159,6 +171,7 @@ int main(void)
 	    cmocka_unit_test(test_answers_not_counted),
 	    cmocka_unit_test(test_failures_counted),
 	    cmocka_unit_test(test_walk),
+	    cmocka_unit_test(test_walk_bounded),
 	    cmocka_unit_test(test_counters),
 	};
 

@@ -53,8 +53,9 @@ uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
 
 	if (km->key_size[map] > sizeof(key))
 		return 0;
-	while (counted(km, map, KMAP_LOOKUP, KMAP_ANY, km->ops->next_key(km, map, prev, next)) ==
-	       0) {
+	/* bounded: the kernel deleting the key walked from restarts the walk */
+	while (n < km->max_entries[map] && counted(km, map, KMAP_LOOKUP, KMAP_ANY,
+						   km->ops->next_key(km, map, prev, next)) == 0) {
 		memcpy(key, next, km->key_size[map]);
 		prev = key;
 		n++;
