@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/array.h"
 #include "ident/proc.h"
 
 #define TCP_ESTABLISHED 1
@@ -175,15 +176,8 @@ struct netns_conns {
 
 static void netns_add(struct netns_conns *ns, const struct tcp_entry *e)
 {
-	if (ns->n == ns->cap) {
-		size_t cap = ns->cap ? ns->cap * 2 : 256;
-		struct tcp_entry *p = realloc(ns->conns, cap * sizeof(*p));
-
-		if (!p)
-			return;
-		ns->conns = p;
-		ns->cap = cap;
-	}
+	if (array_reserve((void **)&ns->conns, &ns->cap, ns->n + 1, sizeof(*ns->conns)))
+		return;
 	ns->conns[ns->n++] = *e;
 }
 

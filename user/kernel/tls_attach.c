@@ -10,6 +10,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "core/array.h"
 #include "core/log.h"
 #include "ident/proc.h"
 #include "kernel/elf_sym.h"
@@ -79,21 +80,6 @@ int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *pr
 	return 0;
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	p = realloc(*arr, ncap * size);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static struct tls_file *known_file(struct tls_attach *t, const struct stat *st)
 {
 	for (size_t i = 0; i < t->nfiles; i++)
@@ -104,7 +90,7 @@ static struct tls_file *known_file(struct tls_attach *t, const struct stat *st)
 
 static int remember(struct tls_attach *t, const struct stat *st, bool openssl)
 {
-	if (grow((void **)&t->files, &t->files_cap, t->nfiles, sizeof(*t->files)))
+	if (array_reserve((void **)&t->files, &t->files_cap, t->nfiles + 1, sizeof(*t->files)))
 		return -1;
 	t->files[t->nfiles++] = (struct tls_file){st->st_dev, st->st_ino, openssl};
 	return 0;
@@ -112,7 +98,7 @@ static int remember(struct tls_attach *t, const struct stat *st, bool openssl)
 
 static int keep_link(struct tls_attach *t, struct bpf_link *link, int fd)
 {
-	if (grow((void **)&t->links, &t->links_cap, t->nlinks, sizeof(*t->links))) {
+	if (array_reserve((void **)&t->links, &t->links_cap, t->nlinks + 1, sizeof(*t->links))) {
 		tls_link_release(&(struct tls_link){link, fd});
 		return -1;
 	}

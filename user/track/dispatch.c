@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "core/log.h"
 #include "ident/proc.h"
 #include "llm/correlate.h"
@@ -299,15 +300,8 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
  * waits for the next TLS scan. */
 static void queue_exec(struct collector *c, pid_t tgid)
 {
-	if (c->nexecs == c->execs_cap) {
-		size_t cap = c->execs_cap ? 2 * c->execs_cap : 64;
-		pid_t *p = realloc(c->execs, cap * sizeof(*p));
-
-		if (!p)
-			return;
-		c->execs = p;
-		c->execs_cap = cap;
-	}
+	if (array_reserve((void **)&c->execs, &c->execs_cap, c->nexecs + 1, sizeof(*c->execs)))
+		return;
 	c->execs[c->nexecs++] = tgid;
 }
 

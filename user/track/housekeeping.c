@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <stdlib.h>
 
+#include "core/array.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "ident/proc.h"
@@ -65,17 +65,11 @@ static size_t sweep_snapshot(struct collector *c)
 	size_t b, n = 0;
 
 	pthread_mutex_lock(c->lock);
-	if (c->conns.n > c->probes_cap) {
-		struct sweep_probe *p = realloc(c->probes, c->conns.n * sizeof(*p));
-
-		if (p) {
-			c->probes = p;
-			c->probes_cap = c->conns.n;
-		} else if (!c->told_sweep_nomem) {
-			log_warn("sweep: out of memory, some connections closed unseen stay until "
-				 "later (not repeated)");
-			c->told_sweep_nomem = true;
-		}
+	if (array_reserve((void **)&c->probes, &c->probes_cap, c->conns.n, sizeof(*c->probes)) &&
+	    !c->told_sweep_nomem) {
+		log_warn("sweep: out of memory, some connections closed unseen stay until later "
+			 "(not repeated)");
+		c->told_sweep_nomem = true;
 	}
 	conn_table_for_each(&c->conns, b, e, next) {
 		if (n == c->probes_cap)
