@@ -50,8 +50,10 @@ fail:
 static const char *const bundle_dirs[] = {
     "/run/containerd/io.containerd.runtime.v2.task/k8s.io/%s/config.json",
     "/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/%s/config.json",
-    "/run/containers/storage/overlay-containers/%s/userdata/config.json", /* CRI-O, podman */
-    "/run/containerd/io.containerd.runtime.v2.task/moby/%s/config.json",  /* docker */
+    "/run/containers/storage/overlay-containers/%s/userdata/config.json", /* CRI-O */
+    /* podman (root): no names in it, those are in containers.json there */
+    "/var/lib/containers/storage/overlay-containers/%s/userdata/config.json",
+    "/run/containerd/io.containerd.runtime.v2.task/moby/%s/config.json", /* docker */
 };
 
 static void read_bundle(const struct ident_roots *r, struct process_identity *id)
