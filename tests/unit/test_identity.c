@@ -117,6 +117,18 @@ static void test_unit_then_comm(void **state)
 	assert_string_equal(resolve(t, 45, "uvicorn").service, "uvicorn");
 }
 
+/* podman: the name from its state, not its bundle (measured with 4.3). */
+static void test_podman_container(void **state)
+{
+	struct tree *t = *state;
+
+	PUT(t, "/proc/48/cgroup", "0::/libpod_parent/libpod-" ID "\n");
+	PUT(t, "/var/lib/containers/storage/overlay-containers/containers.json",
+	    "[{\"id\":\"" ID "\",\"names\":[\"gateway\"]}]");
+	assert_string_equal(resolve(t, 48, "python3").oci.container, "gateway");
+	assert_string_equal(resolve(t, 48, "python3").service, "gateway");
+}
+
 /* A process gone, a bundle missing or garbage: the name is all there is. */
 static void test_missing_and_broken_files(void **state)
 {
@@ -141,6 +153,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kubernetes_pod, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_otel_name_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unit_then_comm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_podman_container, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_and_broken_files, setup, teardown),
 	};
 

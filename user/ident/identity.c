@@ -7,6 +7,7 @@
 
 #include "ident/environ.h"
 #include "ident/identity.h"
+#include "ident/podman_names.h"
 
 /* The larger files read (a bundle's config.json) are tens of KiB. */
 #define READ_MAX (1 << 20)
@@ -75,6 +76,24 @@ static void read_bundle(const struct ident_roots *r, struct process_identity *id
 	}
 }
 
+#define PODMAN_STATE "/var/lib/containers/storage/overlay-containers/containers.json"
+
+/* podman's bundle has no name: its own state has. */
+static void read_podman_name(const struct ident_roots *r, struct process_identity *id)
+{
+	char path[512];
+	size_t len;
+	char *json;
+
+	snprintf(path, sizeof(path), "%s%s", r->host, PODMAN_STATE);
+	json = read_small_file(path, &len);
+	if (!json)
+		return;
+	podman_container_name(json, len, id->cgroup.container_id, id->oci.container,
+			      sizeof(id->oci.container));
+	free(json);
+}
+
 static void read_proc(const struct ident_roots *r, pid_t tgid, const char *file,
 		      void (*use)(const char *text, size_t len, struct process_identity *id),
 		      struct process_identity *id)
@@ -128,6 +147,8 @@ void identity_resolve(const struct ident_roots *r, pid_t tgid, const char *comm,
 	read_proc(r, tgid, "cgroup", use_cgroup, id);
 	if (id->cgroup.container_id[0])
 		read_bundle(r, id);
+	if (id->cgroup.runtime == RUNTIME_PODMAN && !id->oci.container[0])
+		read_podman_name(r, id);
 	read_proc(r, tgid, "environ", use_environ, id);
 	if (!id->service[0])
 		default_service(id, comm);
