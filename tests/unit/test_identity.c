@@ -64,10 +64,12 @@ static int teardown(void **state)
 
 static struct process_identity resolve(const struct tree *t, int pid, const char *comm)
 {
+	static const enum service_source order[] = {SERVICE_FROM_OTEL, SERVICE_FROM_CONTAINER,
+						    SERVICE_FROM_UNIT, SERVICE_FROM_COMM};
 	struct ident_roots r = {t->proc, t->root};
 	struct process_identity id;
 
-	identity_resolve(&r, pid, comm, &id);
+	identity_resolve(&r, pid, comm, order, 4, &id);
 	return id;
 }
 
@@ -129,6 +131,25 @@ static void test_podman_container(void **state)
 	assert_string_equal(resolve(t, 48, "python3").service, "gateway");
 }
 
+/* --ident.service-from: the container before the OTel name, no comm. */
+static void test_service_order(void **state)
+{
+	static const enum service_source order[] = {SERVICE_FROM_CONTAINER, SERVICE_FROM_OTEL};
+	struct tree *t = *state;
+	struct ident_roots r = {t->proc, t->root};
+	struct process_identity id;
+
+	put(t, "/proc/50/cgroup", pod_cgroup, sizeof(pod_cgroup) - 1);
+	put(t, "/run/containerd/io.containerd.runtime.v2.task/k8s.io/" ID "/config.json", bundle,
+	    sizeof(bundle) - 1);
+	PUT(t, "/proc/50/environ", "OTEL_SERVICE_NAME=checkout\0");
+	identity_resolve(&r, 50, "node", order, 2, &id);
+	assert_string_equal(id.service, "api");
+	assert_string_equal(id.otel_service, "checkout");
+	identity_resolve(&r, 51, "node", order, 2, &id); /* gone: no source has a name */
+	assert_string_equal(id.service, "");
+}
+
 /* A process gone, a bundle missing or garbage: the name is all there is. */
 static void test_missing_and_broken_files(void **state)
 {
@@ -154,6 +175,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_otel_name_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unit_then_comm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_podman_container, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_service_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_and_broken_files, setup, teardown),
 	};
 

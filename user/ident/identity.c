@@ -117,23 +117,37 @@ static void use_cgroup(const char *text, size_t len, struct process_identity *id
 
 static void use_environ(const char *text, size_t len, struct process_identity *id)
 {
-	environ_service_name(text, len, id->service, sizeof(id->service));
+	environ_service_name(text, len, id->otel_service, sizeof(id->otel_service));
 }
 
-/* The service when the process names none: its container, its systemd
- * unit, its name. */
-static void default_service(struct process_identity *id, const char *comm)
+/* A source's name for the process, "" when it has none. */
+static const char *service_source(const struct process_identity *id, enum service_source s,
+				  const char *comm, size_t *len)
 {
-	const char *name = comm;
-	size_t n;
+	const char *name = "";
 
-	if (id->oci.container[0])
+	if (s == SERVICE_FROM_OTEL)
+		name = id->otel_service;
+	else if (s == SERVICE_FROM_CONTAINER)
 		name = id->oci.container;
-	else if (id->cgroup.unit[0])
+	else if (s == SERVICE_FROM_UNIT)
 		name = id->cgroup.unit;
-	n = strlen(name);
-	if (name == id->cgroup.unit)
-		n -= strlen(".service");
+	else if (s == SERVICE_FROM_COMM)
+		name = comm;
+	*len = strlen(name);
+	if (s == SERVICE_FROM_UNIT && *len)
+		*len -= strlen(".service");
+	return name;
+}
+
+static void pick_service(struct process_identity *id, const enum service_source *order,
+			 size_t norder, const char *comm)
+{
+	const char *name = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < norder && !n; i++)
+		name = service_source(id, order[i], comm, &n);
 	if (n >= sizeof(id->service))
 		n = sizeof(id->service) - 1;
 	memcpy(id->service, name, n);
@@ -141,7 +155,7 @@ static void default_service(struct process_identity *id, const char *comm)
 }
 
 void identity_resolve(const struct ident_roots *r, pid_t tgid, const char *comm,
-		      struct process_identity *id)
+		      const enum service_source *order, size_t norder, struct process_identity *id)
 {
 	memset(id, 0, sizeof(*id));
 	read_proc(r, tgid, "cgroup", use_cgroup, id);
@@ -150,6 +164,5 @@ void identity_resolve(const struct ident_roots *r, pid_t tgid, const char *comm,
 	if (id->cgroup.runtime == RUNTIME_PODMAN && !id->oci.container[0])
 		read_podman_name(r, id);
 	read_proc(r, tgid, "environ", use_environ, id);
-	if (!id->service[0])
-		default_service(id, comm);
+	pick_service(id, order, norder, comm);
 }

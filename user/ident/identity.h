@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include "core/config.h"
 #include "ident/cgroup.h"
 #include "ident/oci_config.h"
 
@@ -23,14 +24,15 @@ struct ident_roots {
 };
 
 struct process_identity {
-	char service[IDENTITY_SERVICE_MAX];
+	char service[IDENTITY_SERVICE_MAX];	 /* "" when no source in the order has one */
+	char otel_service[IDENTITY_SERVICE_MAX]; /* the one it gives itself, "" if none */
 	struct cgroup_ident cgroup;
 	struct oci_ident oci; /* "" where no bundle was found */
 };
 
-/* comm: the process name, the service's last resort. Never fails: what
- * cannot be read is left empty. */
+/* The service is the first source of order that has a name (comm: the
+ * process name). Never fails: what cannot be read is left empty. */
 void identity_resolve(const struct ident_roots *r, pid_t tgid, const char *comm,
-		      struct process_identity *id);
+		      const enum service_source *order, size_t norder, struct process_identity *id);
 
 #endif
