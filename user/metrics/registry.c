@@ -223,6 +223,19 @@ static size_t family_drop(struct family *f, const char *value)
 	return dropped;
 }
 
+void family_remove(struct family *f, const char *const *values)
+{
+	struct series *s = f->first, *prev = NULL;
+
+	for (; s; prev = s, s = s->list_next) {
+		if (!labels_equal(s, values, f->nlabels))
+			continue;
+		unlink_series(f, s, prev);
+		series_free(s, f->nlabels);
+		return;
+	}
+}
+
 size_t registry_drop(struct registry *r, const char *first_label, const char *value)
 {
 	size_t dropped = 0;

@@ -87,6 +87,9 @@ void metric_observe(struct family *f, const char *const *values, double v);
 /* Drops every series: for gauges rebuilt from scratch at each scrape. */
 void family_clear(struct family *f);
 
+/* Drops the series with these label values, if there is one. */
+void family_remove(struct family *f, const char *const *values);
+
 /* Drops, in every family whose first label slot is named first_label,
  * the series whose value there is value; returns how many. */
 size_t registry_drop(struct registry *r, const char *first_label, const char *value);
