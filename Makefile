@@ -78,7 +78,7 @@ $(BUILD)/sse_exporter: $(USER_OBJS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(UNIT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_DEFS) $^ -o $@ -lcmocka -lm -lz
+	$(CC) $(CFLAGS) $(TEST_DEFS) $^ -o $@ -lcmocka -lm -lz -lgnutls -lpthread
 
 # The catalog test reads docs/metrics.md when it runs, from any directory.
 $(BUILD)/tests/test_catalog: TEST_DEFS = -DMETRICS_DOC='"$(CURDIR)/docs/metrics.md"'

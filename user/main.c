@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/utsname.h>
@@ -57,7 +58,37 @@ struct daemon {
 	struct collector col;
 	struct http_server srv;
 	struct ring_buffer *rb;
+	struct kube_cache kc;
+	struct kube_cache *kube; /* &kc with --kubelet.enrich */
 };
+
+/* --kubelet.url, else the node's kubelet: NODE_IP from the downward API. */
+static int kubelet_setup(struct daemon *d, char *err, size_t size)
+{
+	static char url[128];
+	const char *ip = getenv("NODE_IP");
+	struct kubelet_config k = {
+	    .url = d->cfg.kubelet_url,
+	    .token_file = d->cfg.kubelet_token_file,
+	    .ca_file = d->cfg.kubelet_ca_file,
+	    .insecure = d->cfg.kubelet_insecure,
+	};
+
+	if (!k.url && (!ip || !ip[0])) {
+		snprintf(err, size,
+			 "--kubelet.enrich needs --kubelet.url or NODE_IP in the environment "
+			 "(status.hostIP from the downward API)");
+		return -1;
+	}
+	if (!k.url) {
+		snprintf(url, sizeof(url),
+			 strchr(ip, ':') ? "https://[%s]:10250" : "https://%s:10250", ip);
+		k.url = url;
+	}
+	kube_cache_init(&d->kc, &k, d->cfg.kubelet_interval_s);
+	d->kube = &d->kc;
+	return 0;
+}
 
 /* The gauges, when OpenSSL copies were hooked since before. */
 static void tls_hooked(struct daemon *d, size_t before)
@@ -168,6 +199,8 @@ static int start(struct daemon *d, char *err, size_t size)
 	    .track_clients = true,
 	};
 
+	if (d->cfg.kubelet && kubelet_setup(d, err, size))
+		return -1;
 	if (loader_open(&d->l, &lo, err, size))
 		return -1;
 	if (d->cfg.tls) {
@@ -175,7 +208,7 @@ static int start(struct daemon *d, char *err, size_t size)
 		tls_attach_scan(&d->l.tls);
 	}
 	set_attached(&d->m, &d->l);
-	if (collector_init(&d->col, &d->m, &d->lock, &d->l.maps, &d->cfg)) {
+	if (collector_init(&d->col, &d->m, &d->lock, &d->l.maps, &d->cfg, d->kube)) {
 		snprintf(err, size, "out of memory");
 		return -1;
 	}
@@ -197,6 +230,10 @@ static int start(struct daemon *d, char *err, size_t size)
 		return -1;
 	if (caps_drop_after_attach(d->cfg.tls && d->cfg.tls_scan_interval_s > 0))
 		log_warn("could not drop every capability; continuing with more than needed");
+	if (d->kube && kube_cache_start(d->kube)) {
+		snprintf(err, size, "cannot start the kubelet poller");
+		return -1;
+	}
 	collector_scan_existing(&d->col);
 	return 0;
 }
@@ -207,6 +244,8 @@ static void stop(struct daemon *d)
 	ring_buffer__free(d->rb);
 	loader_close(&d->l);
 	collector_free(&d->col);
+	if (d->kube)
+		kube_cache_stop(d->kube);
 	metrics_free(&d->m);
 }
 

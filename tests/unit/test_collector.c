@@ -190,7 +190,7 @@ static int setup(void **state)
 	f->ts = 1000 * MS;
 	f->tgid = getpid();
 	f->role = ROLE_SERVER;
-	if (collector_init(&f->c, &f->m, &f->lock, &f->km, &f->cfg)) {
+	if (collector_init(&f->c, &f->m, &f->lock, &f->km, &f->cfg, NULL)) {
 		metrics_free(&f->m);
 		free(f);
 		return -1;

@@ -51,9 +51,15 @@ static void test_defaults(void **state)
 	assert_false(config_selective(&c));
 	assert_null(c.host_root);
 	assert_int_equal(c.stale_after_s, 300);
-	assert_int_equal(c.nservice_from, 4);
+	assert_int_equal(c.nservice_from, 7);
 	assert_int_equal(c.service_from[0], SERVICE_FROM_OTEL);
-	assert_int_equal(c.service_from[3], SERVICE_FROM_COMM);
+	assert_int_equal(c.service_from[1], SERVICE_FROM_ANNOTATION);
+	assert_int_equal(c.service_from[6], SERVICE_FROM_COMM);
+	assert_false(c.kubelet);
+	assert_null(c.kubelet_url);
+	assert_string_equal(c.kubelet_token_file,
+			    "/var/run/secrets/kubernetes.io/serviceaccount/token");
+	assert_int_equal(c.kubelet_interval_s, 30);
 }
 
 static void test_listen_address_flag(void **state)
@@ -358,6 +364,17 @@ static void test_identity_flags(void **state)
 	assert_int_equal(c.service_from[1], SERVICE_FROM_COMM);
 	assert_int_equal(PARSE(&c, "--ident.service-from=unit"), CONFIG_RUN);
 	assert_int_equal(c.nservice_from, 1);
+	assert_int_equal(PARSE(&c, "--kubelet.enrich", "--kubelet.url=https://10.0.0.7:10250",
+			       "--kubelet.token-file=/t", "--kubelet.ca-file=/ca",
+			       "--kubelet.insecure-skip-verify", "--kubelet.interval=5",
+			       "--ident.service-from=workload,app,annotation"),
+			 CONFIG_RUN);
+	assert_true(c.kubelet && c.kubelet_insecure);
+	assert_string_equal(c.kubelet_url, "https://10.0.0.7:10250");
+	assert_string_equal(c.kubelet_token_file, "/t");
+	assert_string_equal(c.kubelet_ca_file, "/ca");
+	assert_int_equal(c.kubelet_interval_s, 5);
+	assert_int_equal(c.service_from[0], SERVICE_FROM_WORKLOAD);
 }
 
 static void test_identity_flags_invalid(void **state)

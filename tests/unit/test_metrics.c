@@ -211,9 +211,9 @@ static void success_stream(struct fixture *f)
 
 /* ---- the catalog (names, types, labels, buckets: test_catalog.c) ---- */
 
-/* Label-less counters and the caps' and undecoded bodies' counters are
- * exported from zero, so that a first occurrence is an increase; every
- * other family starts empty. */
+/* Label-less counters and the caps', undecoded bodies' and kubelet polls'
+ * counters are exported from zero, so that a first occurrence is an
+ * increase; every other family starts empty. */
 static void test_families_start_state(void **state)
 {
 	struct fixture *f = *state;
@@ -227,6 +227,8 @@ static void test_families_start_state(void **state)
 			assert_int_equal(fam->nseries, 3); /* path, model, provider */
 		else if (!strcmp(fam->name, "sse_exporter_bodies_undecoded_total"))
 			assert_int_equal(fam->nseries, UNDECODED_REASONS);
+		else if (!strcmp(fam->name, "sse_exporter_kubelet_polls_total"))
+			assert_int_equal(fam->nseries, 2); /* success, failure */
 		else
 			assert_int_equal(fam->nseries, 0);
 	}

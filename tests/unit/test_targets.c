@@ -38,7 +38,7 @@ static int setup(void **state)
 	f->cfg.service_from[0] = SERVICE_FROM_COMM;
 	f->cfg.nservice_from = 1;
 	f->cfg.host_root = "/";
-	if (metrics_init(&f->m, &mc) || targets_init(&f->t, &f->m, &f->cfg)) {
+	if (metrics_init(&f->m, &mc) || targets_init(&f->t, &f->m, &f->cfg, NULL)) {
 		free(f);
 		return -1;
 	}

@@ -34,6 +34,12 @@ enum {
 	OPT_HOST_ROOT,
 	OPT_SERVICE_FROM,
 	OPT_STALE_AFTER,
+	OPT_KUBELET,
+	OPT_KUBELET_URL,
+	OPT_KUBELET_TOKEN,
+	OPT_KUBELET_CA,
+	OPT_KUBELET_INSECURE,
+	OPT_KUBELET_INTERVAL,
 };
 
 static const struct option options[] = {
@@ -61,6 +67,12 @@ static const struct option options[] = {
     {"ident.host-root", required_argument, NULL, OPT_HOST_ROOT},
     {"ident.service-from", required_argument, NULL, OPT_SERVICE_FROM},
     {"series.stale-after", required_argument, NULL, OPT_STALE_AFTER},
+    {"kubelet.enrich", no_argument, NULL, OPT_KUBELET},
+    {"kubelet.url", required_argument, NULL, OPT_KUBELET_URL},
+    {"kubelet.token-file", required_argument, NULL, OPT_KUBELET_TOKEN},
+    {"kubelet.ca-file", required_argument, NULL, OPT_KUBELET_CA},
+    {"kubelet.insecure-skip-verify", no_argument, NULL, OPT_KUBELET_INSECURE},
+    {"kubelet.interval", required_argument, NULL, OPT_KUBELET_INTERVAL},
     {0},
 };
 
@@ -92,10 +104,17 @@ static const char usage[] =
     "                                    CAP_SYS_ADMIN after attaching\n"
     "  --ident.host-root=PATH            where the host's files are (default: / on the\n"
     "                                    host, /proc/1/root in a container)\n"
-    "  --ident.service-from=LIST         service label sources, in order (default\n"
-    "                                    otel,container,unit,comm)\n"
+    "  --ident.service-from=LIST         service label sources, in order (default otel,\n"
+    "                                    annotation,app,workload,container,unit,comm)\n"
     "  --series.stale-after=SECONDS      drop the series of a pod or process gone this\n"
     "                                    long (default 300)\n"
+    "  --kubelet.enrich                  pod annotations, labels and owners from the\n"
+    "                                    kubelet's /pods (RBAC: nodes/proxy get)\n"
+    "  --kubelet.url=URL                 (default https://$NODE_IP:10250)\n"
+    "  --kubelet.token-file=FILE         (default the service account's token)\n"
+    "  --kubelet.ca-file=FILE            (default the service account's ca.crt)\n"
+    "  --kubelet.insecure-skip-verify    do not verify the kubelet's certificate\n"
+    "  --kubelet.interval=SECONDS        poll period (default 30; and on a new pod)\n"
     "  --version, --help\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -128,6 +147,8 @@ int config_parse_listen(const char *s, char *host, size_t host_size, uint16_t *p
 	return 0;
 }
 
+#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+
 static void defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -143,6 +164,9 @@ static void defaults(struct config *c)
 	c->tls_scan_interval_s = 5;
 	c->tls = true;
 	c->stale_after_s = 300;
+	c->kubelet_token_file = SA_DIR "/token";
+	c->kubelet_ca_file = SA_DIR "/ca.crt";
+	c->kubelet_interval_s = 30;
 	for (int i = 0; i < SERVICE_SOURCES; i++)
 		c->service_from[i] = i;
 	c->nservice_from = SERVICE_SOURCES;
@@ -150,6 +174,9 @@ static void defaults(struct config *c)
 
 static const char *const source_names[SERVICE_SOURCES] = {
     [SERVICE_FROM_OTEL] = "otel",
+    [SERVICE_FROM_ANNOTATION] = "annotation",
+    [SERVICE_FROM_APP] = "app",
+    [SERVICE_FROM_WORKLOAD] = "workload",
     [SERVICE_FROM_CONTAINER] = "container",
     [SERVICE_FROM_UNIT] = "unit",
     [SERVICE_FROM_COMM] = "comm",
@@ -261,6 +288,22 @@ static int apply(struct config *c, int opt, const char *arg)
 		if (parse_uint(arg, 30 * 86400, &v) || !v)
 			return -1;
 		c->stale_after_s = v;
+		return 0;
+	case OPT_KUBELET:
+	case OPT_KUBELET_INSECURE:
+		*(opt == OPT_KUBELET ? &c->kubelet : &c->kubelet_insecure) = true;
+		return 0;
+	case OPT_KUBELET_URL:
+		c->kubelet_url = arg;
+		return strncmp(arg, "https://", 8) ? -1 : 0;
+	case OPT_KUBELET_TOKEN:
+	case OPT_KUBELET_CA:
+		*(opt == OPT_KUBELET_TOKEN ? &c->kubelet_token_file : &c->kubelet_ca_file) = arg;
+		return 0;
+	case OPT_KUBELET_INTERVAL:
+		if (parse_uint(arg, 86400, &v) || !v)
+			return -1;
+		c->kubelet_interval_s = v;
 		return 0;
 	case OPT_TLS:
 	case OPT_NO_TLS:

@@ -12,10 +12,14 @@
 
 /* Where a process's service label comes from, tried in the order given. */
 enum service_source {
-	SERVICE_FROM_OTEL,	/* OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES */
-	SERVICE_FROM_CONTAINER, /* Kubernetes, podman or docker container name */
-	SERVICE_FROM_UNIT,	/* systemd service unit, without ".service" */
-	SERVICE_FROM_COMM,	/* the process name */
+	SERVICE_FROM_OTEL, /* OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES */
+	/* from the kubelet (--kubelet.enrich): */
+	SERVICE_FROM_ANNOTATION, /* the pod's resource.opentelemetry.io/service.name */
+	SERVICE_FROM_APP,	 /* the pod's label app.kubernetes.io/name */
+	SERVICE_FROM_WORKLOAD,	 /* the Deployment, StatefulSet, ... owning the pod */
+	SERVICE_FROM_CONTAINER,	 /* Kubernetes, podman or docker container name */
+	SERVICE_FROM_UNIT,	 /* systemd service unit, without ".service" */
+	SERVICE_FROM_COMM,	 /* the process name */
 	SERVICE_SOURCES,
 };
 
@@ -47,6 +51,12 @@ struct config {
 	enum service_source service_from[SERVICE_SOURCES];
 	size_t nservice_from;
 	unsigned int stale_after_s; /* a gone target's series are dropped then */
+	bool kubelet;		    /* pod metadata from the kubelet's /pods */
+	const char *kubelet_url;    /* NULL: https://$NODE_IP:10250 */
+	const char *kubelet_token_file;
+	const char *kubelet_ca_file;
+	bool kubelet_insecure;
+	unsigned int kubelet_interval_s;
 };
 
 enum config_result {

@@ -67,3 +67,13 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 	va_end(ap);
 	b->len += n;
 }
+
+char *strbuf_take(struct strbuf *b)
+{
+	char *out = b->oom ? NULL : b->buf ? b->buf : strdup("");
+
+	if (out != b->buf)
+		free(b->buf);
+	strbuf_init(b);
+	return out;
+}

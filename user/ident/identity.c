@@ -128,6 +128,12 @@ static const char *service_source(const struct process_identity *id, enum servic
 
 	if (s == SERVICE_FROM_OTEL)
 		name = id->otel_service;
+	else if (s == SERVICE_FROM_ANNOTATION)
+		name = id->kube.otel_service;
+	else if (s == SERVICE_FROM_APP)
+		name = id->kube.app_name;
+	else if (s == SERVICE_FROM_WORKLOAD)
+		name = id->kube.workload;
 	else if (s == SERVICE_FROM_CONTAINER)
 		name = id->oci.container;
 	else if (s == SERVICE_FROM_UNIT)
@@ -140,8 +146,8 @@ static const char *service_source(const struct process_identity *id, enum servic
 	return name;
 }
 
-static void pick_service(struct process_identity *id, const enum service_source *order,
-			 size_t norder, const char *comm)
+void identity_pick_service(struct process_identity *id, const enum service_source *order,
+			   size_t norder, const char *comm)
 {
 	const char *name = "";
 	size_t n = 0;
@@ -164,5 +170,5 @@ void identity_resolve(const struct ident_roots *r, pid_t tgid, const char *comm,
 	if (id->cgroup.runtime == RUNTIME_PODMAN && !id->oci.container[0])
 		read_podman_name(r, id);
 	read_proc(r, tgid, "environ", use_environ, id);
-	pick_service(id, order, norder, comm);
+	identity_pick_service(id, order, norder, comm);
 }

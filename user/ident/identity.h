@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "ident/cgroup.h"
+#include "ident/kube_pods.h"
 #include "ident/oci_config.h"
 
 #define IDENTITY_SERVICE_MAX 64
@@ -28,11 +29,16 @@ struct process_identity {
 	char otel_service[IDENTITY_SERVICE_MAX]; /* the one it gives itself, "" if none */
 	struct cgroup_ident cgroup;
 	struct oci_ident oci; /* "" where no bundle was found */
+	struct kube_pod kube; /* the kubelet's, filled by the caller; "" without */
 };
 
 /* The service is the first source of order that has a name (comm: the
  * process name). Never fails: what cannot be read is left empty. */
 void identity_resolve(const struct ident_roots *r, pid_t tgid, const char *comm,
 		      const enum service_source *order, size_t norder, struct process_identity *id);
+
+/* Picks the service again, once the caller filled kube. */
+void identity_pick_service(struct process_identity *id, const enum service_source *order,
+			   size_t norder, const char *comm);
 
 #endif

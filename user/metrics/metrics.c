@@ -34,6 +34,7 @@ static const char *const l_map[] = {"map"};
 static const char *const l_map_op[] = {"map", "op"};
 static const char *const l_label[] = {"label"};
 static const char *const l_lost[] = {TARGET_LABELS, "reason"};
+static const char *const l_result[] = {"result"};
 static const char *const l_target_info[] = {TARGET_LABELS, "container_id", "pod_uid",
 					    "image",	   "comm",	   "pid"};
 
@@ -122,6 +123,9 @@ static void add_self(struct metrics *m)
 	m->series_expired = COUNTER0("sse_exporter_series_expired_total",
 				     "Series dropped because their pod or process was gone for "
 				     "--series.stale-after.");
+	m->kubelet_polls =
+	    COUNTER("sse_exporter_kubelet_polls_total",
+		    "Reads of the kubelet's /pods (--kubelet.enrich), by result.", l_result);
 }
 
 int metrics_init(struct metrics *m, const struct metrics_config *cfg)
@@ -144,7 +148,14 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 		if (f->type == METRIC_COUNTER && !f->nlabels)
 			metric_add(f, NULL, 0);
 	metrics_sync_caps(m);
+	metrics_kubelet_polls(m, 0, 0);
 	return 0;
+}
+
+void metrics_kubelet_polls(struct metrics *m, uint64_t ok, uint64_t failed)
+{
+	metric_set(m->kubelet_polls, (const char *const[]){"success"}, ok);
+	metric_set(m->kubelet_polls, (const char *const[]){"failure"}, failed);
 }
 
 void metrics_free(struct metrics *m)

@@ -35,7 +35,7 @@ struct metrics {
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
 	    *series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied, *exchanges_lost,
 	    *conns_untracked, *tls_libraries, *tls_unmapped, *map_errors, *target_info,
-	    *series_expired;
+	    *series_expired, *kubelet_polls;
 };
 
 /* What sse_exporter_target_info tells of one observed process beside its
@@ -86,6 +86,9 @@ void metrics_target_down(struct metrics *m, const char *key, const struct target
 /* A target without processes for --series.stale-after: its series and
  * label caps are dropped, the series counted in series_expired. */
 void metrics_forget_target(struct metrics *m, const char *key);
+
+/* The kubelet poller's counts so far. */
+void metrics_kubelet_polls(struct metrics *m, uint64_t ok, uint64_t failed);
 
 /* Copies the label caps' drop counts into series_dropped. */
 void metrics_sync_caps(struct metrics *m);

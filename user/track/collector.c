@@ -9,7 +9,7 @@
 #define ADOPT_ID_BASE (1ull << 62) /* kernel ids count up from 1 */
 
 int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct kmaps *km,
-		   const struct config *cfg)
+		   const struct config *cfg, struct kube_cache *kube)
 {
 	memset(c, 0, sizeof(*c));
 	c->m = m;
@@ -28,7 +28,7 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	}
 	upstream_index_init(&c->upstreams, &m->up, &c->providers);
 	tls_held_init(&c->held);
-	if (targets_init(&c->targets, m, cfg))
+	if (targets_init(&c->targets, m, cfg, kube))
 		return -1;
 	return conn_table_init(&c->conns, TABLE_SIZE);
 }

@@ -47,8 +47,9 @@ struct collector {
 	bool told_sweep_nomem;
 };
 
+/* kube: the kubelet's pods (NULL without --kubelet.enrich) */
 int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock, struct kmaps *km,
-		   const struct config *cfg);
+		   const struct config *cfg, struct kube_cache *kube);
 void collector_free(struct collector *c);
 
 /* ring_buffer__new callback: one record; the caller holds the lock for

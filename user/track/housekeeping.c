@@ -118,6 +118,7 @@ void collector_sweep(struct collector *c)
 	kernel_remark(c);
 	tls_held_expire(&c->held, ts);
 	targets_check_alive(&c->targets);
+	targets_enrich(&c->targets);
 	targets_expire(&c->targets, ts, c->cfg->stale_after_s * 1000000000ull);
 	pthread_mutex_unlock(c->lock);
 }
@@ -167,10 +168,12 @@ static void set_counters(struct collector *c, const uint64_t cnt[CNT_MAX])
  * in the map errors. */
 void collector_refresh_self(struct collector *c)
 {
-	uint64_t cnt[CNT_MAX];
+	uint64_t cnt[CNT_MAX], polls_ok = 0, polls_failed = 0;
 	uint32_t entries[NFILLED];
 	bool counted = kmaps_counters(c->km, cnt) == 0;
 
+	if (c->targets.kube)
+		kube_cache_polls(c->targets.kube, &polls_ok, &polls_failed);
 	for (size_t i = 0; i < NFILLED; i++)
 		entries[i] = kmaps_entries(c->km, filled[i]);
 	pthread_mutex_lock(c->lock);
@@ -180,5 +183,6 @@ void collector_refresh_self(struct collector *c)
 	set_map_errors(c);
 	metrics_sync_caps(c->m);
 	metrics_breakers_refresh(&c->m->up, mono_ns());
+	metrics_kubelet_polls(c->m, polls_ok, polls_failed);
 	pthread_mutex_unlock(c->lock);
 }

@@ -9,6 +9,8 @@
 #include "track/targets.h"
 
 #define TABLE_SIZE 4096
+/* sweeps that ask the kubelet's answers for a pod before giving up */
+#define KUBE_MISSES_MAX 10
 
 /* How many processes name one target, and since when none has. */
 struct target_life {
@@ -33,7 +35,8 @@ const char *targets_host_root(const struct config *cfg)
 	return "/proc/1/root";
 }
 
-int targets_init(struct targets *t, struct metrics *m, const struct config *cfg)
+int targets_init(struct targets *t, struct metrics *m, const struct config *cfg,
+		 struct kube_cache *kube)
 {
 	memset(t, 0, sizeof(*t));
 	t->by_tgid = calloc(TABLE_SIZE, sizeof(*t->by_tgid));
@@ -45,6 +48,7 @@ int targets_init(struct targets *t, struct metrics *m, const struct config *cfg)
 	t->roots.host = targets_host_root(cfg);
 	t->order = cfg->service_from;
 	t->norder = cfg->nservice_from;
+	t->kube = kube;
 	return 0;
 }
 
@@ -77,6 +81,12 @@ static struct target_life *life_of(struct targets *t, const char *key)
 	return l;
 }
 
+static void life_leave(struct target_life *l)
+{
+	if (!--l->live)
+		l->gone_ns = mono_ns();
+}
+
 static void facts_of(const struct target *tg, struct target_facts *f)
 {
 	*f = (struct target_facts){
@@ -88,11 +98,36 @@ static void facts_of(const struct target *tg, struct target_facts *f)
 	};
 }
 
-/* Reads who the process is; comm is the last resort of every order. */
+/* The kubelet's word on the pod, when it has one; a pod it has not
+ * named yet stays pending. */
+static void enrich(struct targets *t, struct target *tg)
+{
+	tg->kube_pending = false;
+	if (!t->kube || !tg->id.cgroup.pod_uid[0])
+		return;
+	if (!kube_cache_lookup(t->kube, tg->id.cgroup.pod_uid, &tg->id.kube)) {
+		tg->kube_pending = ++tg->kube_misses < KUBE_MISSES_MAX;
+		return;
+	}
+	identity_pick_service(&tg->id, t->order, t->norder, tg->comm);
+}
+
+/* comm is the last resort of every order; the runtime's names of the pod
+ * win over the kubelet's (they are there from the first request). */
+static void make_key(struct target *tg, char *key, size_t size)
+{
+	const struct oci_ident *oci = &tg->id.oci;
+	const struct kube_pod *kube = &tg->id.kube;
+
+	target_key(key, size, tg->id.service[0] ? tg->id.service : tg->comm,
+		   oci->namespace[0] ? oci->namespace : kube->namespace,
+		   oci->pod[0] ? oci->pod : kube->name, oci->container);
+}
+
+/* Reads who the process is. */
 static struct target *resolve(struct targets *t, pid_t tgid, uint64_t start_ticks, const char *comm)
 {
 	struct target *tg = calloc(1, sizeof(*tg));
-	const struct oci_ident *oci;
 	struct target_facts f;
 
 	if (!tg)
@@ -103,9 +138,8 @@ static struct target *resolve(struct targets *t, pid_t tgid, uint64_t start_tick
 	if (!strcmp(tg->comm, "unknown") && comm && comm[0])
 		snprintf(tg->comm, sizeof(tg->comm), "%s", comm);
 	identity_resolve(&t->roots, tgid, tg->comm, t->order, t->norder, &tg->id);
-	oci = &tg->id.oci;
-	target_key(tg->key, sizeof(tg->key), tg->id.service[0] ? tg->id.service : tg->comm,
-		   oci->namespace, oci->pod, oci->container);
+	enrich(t, tg);
+	make_key(tg, tg->key, sizeof(tg->key));
 	tg->life = life_of(t, tg->key);
 	if (!tg->life) {
 		free(tg);
@@ -137,8 +171,9 @@ void target_put(struct targets *t, struct target *tg)
 	facts_of(tg, &f);
 	if (!info_shared(t, tg))
 		metrics_target_down(t->m, tg->key, &f);
-	if (!--tg->life->live)
-		tg->life->gone_ns = mono_ns();
+	life_leave(tg->life);
+	if (tg->first_life)
+		life_leave(tg->first_life);
 	free(tg);
 }
 
@@ -197,6 +232,39 @@ void targets_check_alive(struct targets *t)
 				unlist(t, tg);
 		}
 	}
+}
+
+/* The target under its new name from now on; the old life is kept until
+ * the target ends. */
+static void rename_target(struct targets *t, struct target *tg, const char *key)
+{
+	struct target_life *l = life_of(t, key);
+	struct target_facts f;
+
+	if (!l)
+		return; /* keeps its name: no memory for another */
+	facts_of(tg, &f);
+	metrics_target_down(t->m, tg->key, &f);
+	tg->first_life = tg->life;
+	tg->life = l;
+	l->live++;
+	snprintf(tg->key, sizeof(tg->key), "%s", key);
+	metrics_target_up(t->m, tg->key, &f);
+}
+
+void targets_enrich(struct targets *t)
+{
+	char key[TARGET_KEY_MAX];
+
+	for (size_t b = 0; t->kube && b < t->size; b++)
+		for (struct target *tg = t->by_tgid[b]; tg; tg = tg->next) {
+			if (!tg->kube_pending)
+				continue;
+			enrich(t, tg);
+			make_key(tg, key, sizeof(key));
+			if (!tg->kube_pending && strcmp(key, tg->key))
+				rename_target(t, tg, key);
+		}
 }
 
 void targets_expire(struct targets *t, uint64_t now, uint64_t stale_ns)

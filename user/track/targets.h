@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "ident/identity.h"
+#include "ident/kube_cache.h"
 #include "metrics/metrics.h"
 
 struct target_life;
@@ -26,7 +27,14 @@ struct target {
 	uint64_t start_ticks;
 	unsigned int refs; /* the table's while listed, and one per holder */
 	bool listed;	   /* in the table: the process is believed alive */
+	/* a pod the kubelet's last answer lacked: asked again at each sweep,
+	 * kube_misses times at most */
+	bool kube_pending;
+	uint8_t kube_misses;
 	struct target_life *life;
+	/* the life it had before the kubelet named it: kept, as its
+	 * connections' streams may still hold series of the old key */
+	struct target_life *first_life;
 	struct process_identity id;
 	char comm[16];
 	char key[TARGET_KEY_MAX]; /* the label value of its series */
@@ -41,9 +49,11 @@ struct targets {
 	struct ident_roots roots;
 	const enum service_source *order;
 	size_t norder;
+	struct kube_cache *kube; /* NULL without --kubelet.enrich */
 };
 
-int targets_init(struct targets *t, struct metrics *m, const struct config *cfg);
+int targets_init(struct targets *t, struct metrics *m, const struct config *cfg,
+		 struct kube_cache *kube);
 void targets_free(struct targets *t);
 
 /* The host's files as the exporter sees them: "" on the host, through
@@ -63,6 +73,10 @@ void targets_exit(struct targets *t, pid_t tgid);
 /* Unlists processes that are gone without an exit record (lost, or
  * never followed): one /proc read per process. */
 void targets_check_alive(struct targets *t);
+
+/* Pods the kubelet had not named yet are named once it does: their
+ * series move to the new name. */
+void targets_enrich(struct targets *t);
 
 /* Drops the series of targets without a process since stale_ns. */
 void targets_expire(struct targets *t, uint64_t now, uint64_t stale_ns);
