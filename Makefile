@@ -45,7 +45,8 @@ FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit unit-san e2e bench deps clean format check-format check-layers check-tree FORCE
+.PHONY: all run test unit unit-san e2e bench deps clean format check-format check-layers check-tree \
+	check-deploy FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -109,12 +110,14 @@ e2e: all
 	scripts/mounts.sh
 	/usr/bin/python3 tests/e2e/run.py
 
-# The layer and tree checks, then unit tests, plain and sanitized: a parser
-# bug shows there, not as an e2e mismatch; then the servers against the
-# reference bodies, since the e2e ground truth leans on them.
+# The layer, tree and manifest checks, then unit tests, plain and
+# sanitized: a parser bug shows there, not as an e2e mismatch; then the
+# servers against the reference bodies, since the e2e ground truth leans
+# on them.
 test: deps all $(UNIT_BINS)
 	@scripts/check_layers.sh
 	@scripts/check_tree.sh
+	@$(MAKE) --no-print-directory check-deploy
 	@scripts/run_unit.sh $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit-san
 	@scripts/mounts.sh
@@ -133,6 +136,12 @@ check-layers:
 
 check-tree:
 	@scripts/check_tree.sh
+
+# deploy/kubernetes without a cluster: kubectl's client side and our own
+# checks, then each of those checks shown to fail on a broken copy.
+check-deploy:
+	@/usr/bin/python3 tests/deploy/check_manifests.py
+	@/usr/bin/python3 tests/deploy/test_check_manifests.py
 
 check-format:
 	clang-format --dry-run --Werror $(FORMATTED)
