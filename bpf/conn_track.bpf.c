@@ -90,6 +90,14 @@ static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
 		bpf_map_update_elem(&tracked_procs, &tgid, &one, BPF_NOEXIST);
 }
 
+/* The thread group leader's start, the one /proc/PID/stat shows. */
+static __always_inline __u64 current_proc_start(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, group_leader, start_boottime);
+}
+
 /* A connect that failed at once, or whose RST came back before connect()
  * returned (loopback): user space counts a failed upstream call. */
 static __always_inline void connect_failed(struct open_event *ev, int err)
@@ -116,6 +124,7 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	sock = ref.sk;
 	sock_remote(sock, &ev.remote);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	ev.proc_start_ns = current_proc_start();
 	if (role == ROLE_CLIENT &&
 	    (err || BPF_CORE_READ(sock, __sk_common.skc_state) == TCP_CLOSE)) {
 		connect_failed(&ev, err);

@@ -109,7 +109,9 @@ struct open_event {
 	struct conn_info info;
 	struct conn_addr remote;
 	__s32 err; /* EV_CONNECT_FAIL: -errno, or 0 when reset while connecting */
-	__u32 pad;
+	/* the owner's start (boot clock, as /proc/PID/stat's starttime): a
+	 * pid reused by another process is another process to user space */
+	__u64 proc_start_ns;
 	char comm[16]; /* the owner may be gone before user space looks in /proc */
 	__u32 pad_end;
 };
@@ -178,14 +180,14 @@ SSE_LAYOUT(conn_key, 8);
 SSE_LAYOUT(conn_info, 40);
 SSE_LAYOUT(event_hdr, 24);
 SSE_LAYOUT(conn_addr, 20);
-SSE_LAYOUT(open_event, 120);
+SSE_LAYOUT(open_event, 128);
 SSE_LAYOUT(close_event, 32);
 SSE_LAYOUT(exit_event, 24);
 SSE_LAYOUT(exec_event, 24);
 SSE_LAYOUT(sock_state_event, 32);
 SSE_LAYOUT(tls_link_event, 40);
 SSE_LAYOUT(data_event, 48 + CAPTURE_SEG_MAX);
-_Static_assert(__builtin_offsetof(struct open_event, comm) == 100, "open_event layout");
+_Static_assert(__builtin_offsetof(struct open_event, comm) == 104, "open_event layout");
 _Static_assert(__builtin_offsetof(struct data_event, data) == 48, "data_event layout");
 #undef SSE_LAYOUT
 

@@ -8,6 +8,10 @@ import os
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "metrics.md")
 HEADER = "| metric | type | labels | buckets | meaning |"
+# Labels left out where they have no value (docs/metrics.md, "Labels"): a
+# process outside Kubernetes has no namespace or pod, outside a container
+# no container.
+OPTIONAL = {"namespace", "pod", "container", "container_id", "pod_uid", "image"}
 
 
 def cells(row):

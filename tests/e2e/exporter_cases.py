@@ -25,7 +25,7 @@ import launch
 import metrics
 import own_metrics_cases
 import procs
-from catalog import CATALOG
+from catalog import CATALOG, OPTIONAL
 from checks import inc
 from framework import Failure, Group, expect
 
@@ -342,7 +342,7 @@ def case_catalog(exporter):
         if fam not in CATALOG:
             continue
         have = set(dict(lbl)) - ({"le"} if sname.endswith("_bucket") else set())
-        if have != CATALOG[fam][1]:
+        if not have <= CATALOG[fam][1] or CATALOG[fam][1] - have - OPTIONAL:
             problems.append("%s has labels %s, want %s" % (sname, sorted(have), sorted(CATALOG[fam][1])))
     problems += bucket_problems(samples)
     expect(ok and not problems, "%s", "; ".join(sorted(set(problems))[:20]))

@@ -217,14 +217,24 @@ static const struct family *reg_find(const struct registry *r, const char *name)
 	return NULL;
 }
 
-/* The registered labels or buckets, as a row gives them. */
+/* The registered labels (a compound slot's one by one) or buckets, as a
+ * row gives them. */
 static const char *list_of(const struct family *f, bool bounds, char *buf, size_t size)
 {
-	char num[32];
+	char num[32], name[CELL_MAX];
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < (bounds ? f->nbounds : f->nlabels); i++)
-		append(buf, size, bounds ? bound_text(f->bounds[i], num) : f->label_names[i]);
+	for (size_t i = 0; i < (bounds ? f->nbounds : f->nlabels); i++) {
+		const char *names = bounds ? "" : f->label_names[i], *values = "";
+		struct label_part p;
+
+		if (bounds)
+			append(buf, size, bound_text(f->bounds[i], num));
+		while (label_part_next(&names, &values, &p)) {
+			snprintf(name, sizeof(name), "%.*s", (int)p.name_len, p.name);
+			append(buf, size, name);
+		}
+	}
 	return buf;
 }
 
@@ -368,26 +378,30 @@ static const struct drift {
 	const char *blamed;	  /* what the one problem says */
 } drifts[] = {
     {"sse_heartbeats_total", "", "sse_heartbeats_total: registered but has no row"},
-    {"sse_heartbeats_total", "| `sse_heartbeats_total` | counter | service, path, stage | | x |",
+    {"sse_heartbeats_total",
+     "| `sse_heartbeats_total` | counter | service, namespace, pod, container, path, stage | | x |",
      "sse_heartbeats_total: documented labels differ"},
-    {"sse_heartbeats_total", "| `sse_heartbeats_total` | counter | path, service | | x |",
+    {"sse_heartbeats_total",
+     "| `sse_heartbeats_total` | counter | path, service, namespace, pod, container | | x |",
      "sse_heartbeats_total: documented labels differ"},
-    {"sse_heartbeats_total", "| `sse_heartbeats_total` | gauge | service, path | | x |",
+    {"sse_heartbeats_total",
+     "| `sse_heartbeats_total` | gauge | service, namespace, pod, container, path | | x |",
      "sse_heartbeats_total: documented type differs"},
     {"sse_chunk_size_bytes",
-     "| `sse_chunk_size_bytes` | histogram | service, path | 10, 50, 100, 500, 1000 | x |",
+     "| `sse_chunk_size_bytes` | histogram | service, namespace, pod, container, path | 10, 50, "
+     "100, 500, 1000 | x |",
      "sse_chunk_size_bytes: documented buckets differ"},
     {"sse_heartbeats_total",
-     "| `sse_heartbeats_total` | counter | service, path | | x |\n"
-     "| `sse_pings_total` | counter | service, path | | x |",
+     "| `sse_heartbeats_total` | counter | service, namespace, pod, container, path | | x |\n"
+     "| `sse_pings_total` | counter | service, namespace, pod, container, path | | x |",
      "sse_pings_total: documented but not registered"},
     {"sse_heartbeats_total",
-     "| `sse_heartbeats_total` | counter | service, path | | x |\n"
-     "| `sse_heartbeats_total` | counter | service, path | | x |",
+     "| `sse_heartbeats_total` | counter | service, namespace, pod, container, path | | x |\n"
+     "| `sse_heartbeats_total` | counter | service, namespace, pod, container, path | | x |",
      "sse_heartbeats_total: documented twice"},
     {"sse_heartbeats_total",
-     "| `sse_heartbeats_total` | counter | service, path | | x |\n"
-     "| `sse_pings_total` | count | service, path | | x |",
+     "| `sse_heartbeats_total` | counter | service, namespace, pod, container, path | | x |\n"
+     "| `sse_pings_total` | count | service, namespace, pod, container, path | | x |",
      "not a catalog row: | `sse_pings_total` | count"},
 };
 

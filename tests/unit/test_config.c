@@ -49,6 +49,11 @@ static void test_defaults(void **state)
 	assert_int_equal(c.idle_timeout_s, 30);
 	assert_int_equal(c.sweep_interval_s, 2);
 	assert_false(config_selective(&c));
+	assert_null(c.host_root);
+	assert_int_equal(c.stale_after_s, 300);
+	assert_int_equal(c.nservice_from, 4);
+	assert_int_equal(c.service_from[0], SERVICE_FROM_OTEL);
+	assert_int_equal(c.service_from[3], SERVICE_FROM_COMM);
 }
 
 static void test_listen_address_flag(void **state)
@@ -338,6 +343,38 @@ static void test_listen_host_too_long(void **state)
 	assert_int_equal(config_parse_listen("abcdefgh:80", h, sizeof(h), &p), -1);
 }
 
+static void test_identity_flags(void **state)
+{
+	struct config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "--ident.host-root=/proc/1/root", "--series.stale-after=60",
+			       "--ident.service-from=container,comm"),
+			 CONFIG_RUN);
+	assert_string_equal(c.host_root, "/proc/1/root");
+	assert_int_equal(c.stale_after_s, 60);
+	assert_int_equal(c.nservice_from, 2);
+	assert_int_equal(c.service_from[0], SERVICE_FROM_CONTAINER);
+	assert_int_equal(c.service_from[1], SERVICE_FROM_COMM);
+	assert_int_equal(PARSE(&c, "--ident.service-from=unit"), CONFIG_RUN);
+	assert_int_equal(c.nservice_from, 1);
+}
+
+static void test_identity_flags_invalid(void **state)
+{
+	static const char *const bad[] = {
+	    "--ident.service-from=",	      "--ident.service-from=otel,otel",
+	    "--ident.service-from=comm,otel", "--ident.service-from=pod",
+	    "--ident.service-from=otel,",     "--ident.host-root=relative",
+	    "--series.stale-after=0",	      "--series.stale-after=x",
+	};
+	struct config c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(PARSE(&c, (char *)bad[i]), CONFIG_EXIT_USAGE);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, reset_log, reset_log)
@@ -360,6 +397,8 @@ int main(void)
 	    T(test_listen_forms),
 	    T(test_listen_invalid),
 	    T(test_listen_host_too_long),
+	    T(test_identity_flags),
+	    T(test_identity_flags_invalid),
 	};
 #undef T
 

@@ -332,6 +332,89 @@ static void test_counter_with_labels(void **state)
 					     "req_total{a=\"x\",b=\"z\"} 4\n");
 }
 
+/* A compound slot: one value carries service, namespace, pod, container;
+ * empty parts are left out, the separator never reaches the output. */
+static const char *const l_target_path[] = {"service,namespace,pod,container", "path"};
+
+static void test_compound_slot_expands_and_skips_empty_parts(void **state)
+{
+	struct family *f;
+
+	(void)state;
+	f = registry_add(&R, "c_total", "C.", METRIC_COUNTER, l_target_path, 2, NULL, 0);
+	metric_add(f,
+		   (const char *const[]){"api\x1f"
+					 "shop\x1f"
+					 "web-1\x1f"
+					 "api",
+					 "/a"},
+		   1);
+	metric_add(f, (const char *const[]){"python3", "/a"}, 2);
+	metric_add(f,
+		   (const char *const[]){"nginx\x1f\x1f\x1f"
+					 "edge",
+					 ""},
+		   3);
+	assert_string_equal(
+	    render_text(&B),
+	    "# HELP c_total C.\n"
+	    "# TYPE c_total counter\n"
+	    "c_total{service=\"api\",namespace=\"shop\",pod=\"web-1\",container=\"api\","
+	    "path=\"/a\"} 1\n"
+	    "c_total{service=\"python3\",path=\"/a\"} 2\n"
+	    "c_total{service=\"nginx\",container=\"edge\"} 3\n");
+	assert_non_null(strstr(render_json(&B), "{\"labels\":{\"service\":\"nginx\",\"container\":"
+						"\"edge\"},\"value\":3}"));
+}
+
+static void test_all_labels_empty_writes_no_braces(void **state)
+{
+	struct family *f;
+
+	(void)state;
+	f = registry_add(&R, "h", "H.", METRIC_HISTOGRAM, l_path, 1, b_three, 1);
+	metric_observe(f, (const char *const[]){""}, 0.01);
+	assert_non_null(strstr(render_text(&B), "\nh_bucket{le=\"0.025\"} 1\n"));
+	assert_non_null(strstr(render_text(&B), "\nh_count 1\n"));
+}
+
+/* A gone target's series leave every family that names targets first,
+ * and only those; the rest of each family stays in order. */
+static void test_registry_drop_by_first_label(void **state)
+{
+	struct family *f, *g, *other;
+
+	(void)state;
+	f = registry_add(&R, "f_total", "F.", METRIC_COUNTER, l_target_path, 2, NULL, 0);
+	g = registry_add(&R, "g", "G.", METRIC_HISTOGRAM, l_target_path, 2, b_three, 3);
+	other = registry_add(&R, "o", "O.", METRIC_GAUGE, l_path, 1, NULL, 0);
+	for (int i = 0; i < 3; i++) {
+		metric_add(f, (const char *const[]){"a", i ? "/x" : "/y"}, 1);
+		metric_add(f, (const char *const[]){"b", i ? "/x" : "/y"}, 1);
+	}
+	metric_observe(g, (const char *const[]){"a", "/x"}, 1);
+	metric_set(other, (const char *const[]){"a"}, 1);
+	assert_int_equal(registry_drop(&R, l_target_path[0], "a"), 3);
+	assert_int_equal(f->nseries, 2);
+	assert_int_equal(g->nseries, 0);
+	assert_int_equal(other->nseries, 1);
+	assert_string_equal(render_text(&B), "# HELP f_total F.\n"
+					     "# TYPE f_total counter\n"
+					     "f_total{service=\"b\",path=\"/y\"} 1\n"
+					     "f_total{service=\"b\",path=\"/x\"} 2\n"
+					     "# HELP g G.\n"
+					     "# TYPE g histogram\n"
+					     "# HELP o O.\n"
+					     "# TYPE o gauge\n"
+					     "o{path=\"a\"} 1\n");
+	/* the hash chains were kept: a dropped series starts again at zero */
+	metric_add(f, (const char *const[]){"a", "/x"}, 1);
+	metric_add(f, (const char *const[]){"b", "/x"}, 1);
+	assert_non_null(strstr(render_text(&B), "f_total{service=\"a\",path=\"/x\"} 1\n"));
+	assert_non_null(strstr(render_text(&B), "f_total{service=\"b\",path=\"/x\"} 3\n"));
+	assert_int_equal(registry_drop(&R, l_target_path[0], "nobody"), 0);
+}
+
 static void test_gauge_set_and_add(void **state)
 {
 	struct family *f;
@@ -646,6 +729,9 @@ int main(void)
 	    R_TEST(test_family_clear),
 	    R_TEST(test_too_many_labels_fails),
 	    R_TEST(test_empty_registry_renders_nothing),
+	    R_TEST(test_compound_slot_expands_and_skips_empty_parts),
+	    R_TEST(test_all_labels_empty_writes_no_braces),
+	    R_TEST(test_registry_drop_by_first_label),
 	    R_TEST(test_json_parses),
 	    R_TEST(test_json_keys_and_values),
 	    R_TEST(test_json_same_series_order_as_text),

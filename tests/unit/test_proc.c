@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "ident/proc.h"
@@ -200,6 +202,35 @@ static void test_this_machines_proc_net_tcp(void **state)
 	}
 }
 
+/* starttime is field 22, counted from the last ')': a name may hold both
+ * spaces and parentheses. */
+static void test_start_ticks_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(proc_parse_start_ticks("1 (systemd) S 0 1 1 0 -1 4194560 1 2 3 4 5 6 7 "
+						"8 20 0 1 0 17 1000 200"),
+			 17);
+	assert_int_equal(proc_parse_start_ticks("7 (a) b) (c d) R 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 "
+						"20 0 1 0 123456789 0 0"),
+			 123456789);
+	assert_int_equal(proc_parse_start_ticks("7 (a) R 1 7"), 0);
+	assert_int_equal(proc_parse_start_ticks("garbage"), 0);
+	assert_int_equal(proc_parse_start_ticks(""), 0);
+}
+
+/* This process started before now on the boot clock, and is not 0. */
+static void test_start_ticks_of_self(void **state)
+{
+	struct timespec now;
+	uint64_t start = proc_start_ticks(getpid());
+
+	(void)state;
+	clock_gettime(CLOCK_BOOTTIME, &now);
+	assert_true(start > 0);
+	assert_true(start <= proc_ticks_of_ns(now.tv_sec * 1000000000ull + now.tv_nsec));
+	assert_int_equal(proc_start_ticks(0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +243,8 @@ int main(void)
 	    cmocka_unit_test(test_out_of_range_port_rejected),
 	    cmocka_unit_test(test_out_of_range_state_rejected),
 	    cmocka_unit_test(test_this_machines_proc_net_tcp),
+	    cmocka_unit_test(test_start_ticks_parse),
+	    cmocka_unit_test(test_start_ticks_of_self),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,6 +31,9 @@ enum {
 	OPT_TLS_SCAN,
 	OPT_TLS,
 	OPT_NO_TLS,
+	OPT_HOST_ROOT,
+	OPT_SERVICE_FROM,
+	OPT_STALE_AFTER,
 };
 
 static const struct option options[] = {
@@ -55,6 +58,9 @@ static const struct option options[] = {
     {"tls.scan-interval", required_argument, NULL, OPT_TLS_SCAN},
     {"tls", no_argument, NULL, OPT_TLS},
     {"no-tls", no_argument, NULL, OPT_NO_TLS},
+    {"ident.host-root", required_argument, NULL, OPT_HOST_ROOT},
+    {"ident.service-from", required_argument, NULL, OPT_SERVICE_FROM},
+    {"series.stale-after", required_argument, NULL, OPT_STALE_AFTER},
     {0},
 };
 
@@ -84,6 +90,12 @@ static const char usage[] =
     "  --tls.scan-interval=SECONDS       look for new OpenSSL copies to hook (default 5);\n"
     "                                    0: only those found at start, and drop\n"
     "                                    CAP_SYS_ADMIN after attaching\n"
+    "  --ident.host-root=PATH            where the host's files are (default: / on the\n"
+    "                                    host, /proc/1/root in a container)\n"
+    "  --ident.service-from=LIST         service label sources, in order (default\n"
+    "                                    otel,container,unit,comm)\n"
+    "  --series.stale-after=SECONDS      drop the series of a pod or process gone this\n"
+    "                                    long (default 300)\n"
     "  --version, --help\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -130,6 +142,44 @@ static void defaults(struct config *c)
 	c->breaker_cooldown_s = 60;
 	c->tls_scan_interval_s = 5;
 	c->tls = true;
+	c->stale_after_s = 300;
+	for (int i = 0; i < SERVICE_SOURCES; i++)
+		c->service_from[i] = i;
+	c->nservice_from = SERVICE_SOURCES;
+}
+
+static const char *const source_names[SERVICE_SOURCES] = {
+    [SERVICE_FROM_OTEL] = "otel",
+    [SERVICE_FROM_CONTAINER] = "container",
+    [SERVICE_FROM_UNIT] = "unit",
+    [SERVICE_FROM_COMM] = "comm",
+};
+
+/* "otel,container,...": each source at most once, comm last if at all
+ * (it always gives a name, so nothing after it would be tried). */
+static int parse_service_from(struct config *c, const char *arg)
+{
+	const char *p = arg;
+	size_t len = strlen(arg);
+
+	c->nservice_from = 0;
+	if (len && arg[len - 1] == ',')
+		return -1;
+	while (*p) {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < SERVICE_SOURCES; i++)
+			if (strlen(source_names[i]) == n && !strncmp(p, source_names[i], n))
+				break;
+		if (i == SERVICE_SOURCES)
+			return -1;
+		for (size_t j = 0; j < c->nservice_from; j++)
+			if (c->service_from[j] == i || c->service_from[j] == SERVICE_FROM_COMM)
+				return -1;
+		c->service_from[c->nservice_from++] = i;
+		p += n + (p[n] == ',');
+	}
+	return c->nservice_from ? 0 : -1;
 }
 
 static int add_select(struct config *c, int opt, const char *arg)
@@ -201,6 +251,16 @@ static int apply(struct config *c, int opt, const char *arg)
 			c->idle_timeout_s = v;
 		else
 			c->sweep_interval_s = v;
+		return 0;
+	case OPT_HOST_ROOT:
+		c->host_root = arg;
+		return arg[0] == '/' ? 0 : -1;
+	case OPT_SERVICE_FROM:
+		return parse_service_from(c, arg);
+	case OPT_STALE_AFTER:
+		if (parse_uint(arg, 30 * 86400, &v) || !v)
+			return -1;
+		c->stale_after_s = v;
 		return 0;
 	case OPT_TLS:
 	case OPT_NO_TLS:

@@ -10,6 +10,15 @@
 
 #define CONFIG_SELECT_MAX 64
 
+/* Where a process's service label comes from, tried in the order given. */
+enum service_source {
+	SERVICE_FROM_OTEL,	/* OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES */
+	SERVICE_FROM_CONTAINER, /* Kubernetes, podman or docker container name */
+	SERVICE_FROM_UNIT,	/* systemd service unit, without ".service" */
+	SERVICE_FROM_COMM,	/* the process name */
+	SERVICE_SOURCES,
+};
+
 struct config {
 	char listen_host[256]; /* "" means every address */
 	uint16_t listen_port;
@@ -33,7 +42,11 @@ struct config {
 	unsigned int breaker_window_s;
 	unsigned int breaker_cooldown_s;
 	unsigned int tls_scan_interval_s;
-	bool tls; /* hook OpenSSL */
+	bool tls;	       /* hook OpenSSL */
+	const char *host_root; /* the host's files; NULL: "/" or /proc/1/root */
+	enum service_source service_from[SERVICE_SOURCES];
+	size_t nservice_from;
+	unsigned int stale_after_s; /* a gone target's series are dropped then */
 };
 
 enum config_result {

@@ -39,6 +39,47 @@ void proc_service_name(pid_t tgid, char *out, size_t size)
 		snprintf(out, size, "unknown");
 }
 
+uint64_t proc_parse_start_ticks(const char *stat)
+{
+	/* the name in parentheses may hold spaces and ')': fields count from
+	 * the last ')'; starttime is field 22, the 20th after it */
+	const char *p = strrchr(stat, ')');
+	unsigned long long ticks;
+	int field = 2;
+
+	if (!p)
+		return 0;
+	while (*p && field < 22)
+		if (*p++ == ' ')
+			field++;
+	return sscanf(p, "%llu", &ticks) == 1 ? ticks : 0;
+}
+
+uint64_t proc_start_ticks(pid_t tgid)
+{
+	char path[64], buf[1024];
+	FILE *f;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tgid);
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return proc_parse_start_ticks(buf);
+}
+
+uint64_t proc_ticks_of_ns(uint64_t ns)
+{
+	static uint64_t ns_per_tick;
+
+	if (!ns_per_tick)
+		ns_per_tick = 1000000000ull / sysconf(_SC_CLK_TCK);
+	return ns / ns_per_tick;
+}
+
 uint64_t proc_socket_inode(pid_t tgid, int fd)
 {
 	char path[64], link[64];

@@ -19,6 +19,15 @@
 /* Process name (comm), printable ASCII only; "unknown" if it is gone. */
 void proc_service_name(pid_t tgid, char *out, size_t size);
 
+/* When the process started, in clock ticks since boot (/proc/PID/stat's
+ * starttime); 0 when it is gone. With the pid, it names one process for
+ * the machine's life. */
+uint64_t proc_start_ticks(pid_t tgid);
+/* The same from a /proc/PID/stat text; 0 when malformed. Pure. */
+uint64_t proc_parse_start_ticks(const char *stat);
+/* The kernel's start time (boot clock, ns) in the ticks above. */
+uint64_t proc_ticks_of_ns(uint64_t ns);
+
 /* Inode of the socket behind fd, or 0 when fd is not a socket (anymore). */
 uint64_t proc_socket_inode(pid_t tgid, int fd);
 

@@ -18,9 +18,9 @@ static const char *type_name(enum metric_type t)
 	return "untyped";
 }
 
-void expo_escape_label(struct strbuf *out, const char *v)
+static void escape_label_n(struct strbuf *out, const char *v, size_t n)
 {
-	for (; *v; v++) {
+	for (const char *end = v + n; v < end; v++) {
 		if (*v == '\\')
 			strbuf_add(out, "\\\\", 2);
 		else if (*v == '"')
@@ -30,6 +30,34 @@ void expo_escape_label(struct strbuf *out, const char *v)
 		else
 			strbuf_add(out, v, 1);
 	}
+}
+
+void expo_escape_label(struct strbuf *out, const char *v)
+{
+	escape_label_n(out, v, strlen(v));
+}
+
+typedef void (*label_writer)(struct strbuf *out, bool first, const struct label_part *p);
+
+/* Writes each label of s that has a value, compound slots split; returns
+ * whether any was written. */
+static bool write_labels(struct strbuf *out, const struct family *f, const struct series *s,
+			 label_writer write)
+{
+	bool first = true;
+	struct label_part p;
+
+	for (size_t i = 0; i < f->nlabels; i++) {
+		const char *names = f->label_names[i], *values = s->labels[i];
+
+		while (label_part_next(&names, &values, &p)) {
+			if (!p.value_len)
+				continue;
+			write(out, first, &p);
+			first = false;
+		}
+	}
+	return !first;
 }
 
 static void escape_help(struct strbuf *out, const char *v)
@@ -56,23 +84,25 @@ void expo_number(struct strbuf *out, double v)
 		strbuf_printf(out, "%.15g", v);
 }
 
+static void text_label(struct strbuf *out, bool first, const struct label_part *p)
+{
+	strbuf_add(out, first ? "{" : ",", 1);
+	strbuf_add(out, p->name, p->name_len);
+	strbuf_add(out, "=\"", 2);
+	escape_label_n(out, p->value, p->value_len);
+	strbuf_add(out, "\"", 1);
+}
+
 /* {a="x",b="y"} with an optional extra le label for histogram buckets. */
 static void label_set(struct strbuf *out, const struct family *f, const struct series *s,
 		      const char *le)
 {
-	bool any = f->nlabels || le;
+	bool any = write_labels(out, f, s, text_label);
 
-	if (!any)
-		return;
-	strbuf_add(out, "{", 1);
-	for (size_t i = 0; i < f->nlabels; i++) {
-		strbuf_printf(out, "%s%s=\"", i ? "," : "", f->label_names[i]);
-		expo_escape_label(out, s->labels[i]);
-		strbuf_add(out, "\"", 1);
-	}
 	if (le)
-		strbuf_printf(out, "%sle=\"%s\"", f->nlabels ? "," : "", le);
-	strbuf_add(out, "}", 1);
+		strbuf_printf(out, "%sle=\"%s\"", any ? "," : "{", le);
+	if (any || le)
+		strbuf_add(out, "}", 1);
 }
 
 static void sample(struct strbuf *out, const struct family *f, const struct series *s,
@@ -118,10 +148,10 @@ void expo_text(const struct registry *r, struct strbuf *out)
 
 /* JSON string escaping: our label values are printable ASCII after the
  * parsers' sanitising, but service names come from comm and may not be. */
-static void json_string(struct strbuf *out, const char *v)
+static void json_string_n(struct strbuf *out, const char *v, size_t n)
 {
 	strbuf_add(out, "\"", 1);
-	for (; *v; v++) {
+	for (const char *end = v + n; v < end; v++) {
 		unsigned char c = *v;
 
 		if (c == '"' || c == '\\')
@@ -132,6 +162,11 @@ static void json_string(struct strbuf *out, const char *v)
 			strbuf_add(out, v, 1);
 	}
 	strbuf_add(out, "\"", 1);
+}
+
+static void json_string(struct strbuf *out, const char *v)
+{
+	json_string_n(out, v, strlen(v));
 }
 
 static void json_number(struct strbuf *out, double v)
@@ -159,16 +194,19 @@ static void json_histogram(struct strbuf *out, const struct family *f, const str
 	strbuf_printf(out, ",\"count\":%llu", (unsigned long long)s->count);
 }
 
+static void json_label(struct strbuf *out, bool first, const struct label_part *p)
+{
+	if (!first)
+		strbuf_add(out, ",", 1);
+	json_string_n(out, p->name, p->name_len);
+	strbuf_add(out, ":", 1);
+	json_string_n(out, p->value, p->value_len);
+}
+
 static void json_series(struct strbuf *out, const struct family *f, const struct series *s)
 {
 	strbuf_puts(out, "{\"labels\":{");
-	for (size_t i = 0; i < f->nlabels; i++) {
-		if (i)
-			strbuf_add(out, ",", 1);
-		json_string(out, f->label_names[i]);
-		strbuf_add(out, ":", 1);
-		json_string(out, s->labels[i]);
-	}
+	write_labels(out, f, s, json_label);
 	strbuf_add(out, "}", 1);
 	if (f->type == METRIC_HISTOGRAM) {
 		json_histogram(out, f, s);

@@ -117,3 +117,26 @@ other:
 		c->dropped++;
 	return LABEL_OTHER;
 }
+
+/* Unlinks and frees the entries of service in one chain. */
+static void forget_in_chain(struct label_cap_entry **p, const char *service)
+{
+	while (*p) {
+		struct label_cap_entry *e = *p;
+
+		if (strcmp(e->service, service)) {
+			p = &e->next;
+			continue;
+		}
+		*p = e->next;
+		e->next = NULL;
+		free_chain(e);
+	}
+}
+
+void label_cap_forget(struct label_cap *c, const char *service)
+{
+	for (size_t i = 0; i < c->table_size; i++)
+		forget_in_chain(&c->table[i], service);
+	forget_in_chain(&c->services[hash2(service, NULL, c->table_size)], service);
+}

@@ -33,4 +33,8 @@ void label_cap_free(struct label_cap *c);
 const char *label_cap_admit(struct label_cap *c, const char *service, const char *value,
 			    bool count_drop);
 
+/* Forgets every value of service (a target gone for good): pointers
+ * label_cap_admit returned for it are invalid after. */
+void label_cap_forget(struct label_cap *c, const char *service);
+
 #endif

@@ -12,6 +12,33 @@ double seconds(uint64_t ns)
 	return ns / 1e9;
 }
 
+/* Appends part at *at, cleaned; the caller left room for the NUL. */
+static void key_part(char *out, size_t size, size_t *at, const char *part)
+{
+	for (; *part && *at + 1 < size; part++) {
+		unsigned char ch = *part;
+
+		out[(*at)++] = ch >= 0x20 && ch < 0x7f ? ch : '_';
+	}
+}
+
+void target_key(char *out, size_t size, const char *service, const char *namespace, const char *pod,
+		const char *container)
+{
+	const char *parts[] = {service, namespace, pod, container};
+	size_t at = 0, used = 1;
+
+	for (size_t i = 1; i < 4; i++)
+		if (parts[i][0])
+			used = i + 1;
+	for (size_t i = 0; i < used; i++) {
+		if (i && at + 1 < size)
+			out[at++] = LABEL_SEP;
+		key_part(out, size, &at, parts[i]);
+	}
+	out[at] = '\0';
+}
+
 int metric_labels_init(struct metric_labels *l, size_t max_paths, size_t max_models)
 {
 	if (label_cap_init(&l->paths, "path", max_paths))
@@ -33,6 +60,13 @@ void metric_labels_free(struct metric_labels *l)
 	label_cap_free(&l->paths);
 	label_cap_free(&l->models);
 	label_cap_free(&l->providers);
+}
+
+void metric_labels_forget(struct metric_labels *l, const char *service)
+{
+	label_cap_forget(&l->paths, service);
+	label_cap_forget(&l->models, service);
+	label_cap_forget(&l->providers, service);
 }
 
 const char *label_path(struct metric_labels *l, const char *service, const struct http_exchange *x,

@@ -13,6 +13,18 @@
 
 #define METRICS_TTFC_BUCKETS 16
 
+/* The first label slot of every family about an observed process: who it
+ * is. Its value is a target key (target_key), and every per-service table
+ * (label caps, breakers) is per target. */
+#define TARGET_LABELS  "service,namespace,pod,container"
+#define TARGET_KEY_MAX 512
+
+/* The key of service, namespace, pod and container ("" for none): each
+ * part printable ASCII (other bytes become '_'), joined by LABEL_SEP,
+ * empty parts at the end left off, so a plain process is its name. */
+void target_key(char *out, size_t size, const char *service, const char *namespace, const char *pod,
+		const char *container);
+
 /* Time to first chunk has the same buckets inbound and upstream. */
 extern const double metrics_ttfc_buckets[METRICS_TTFC_BUCKETS];
 
@@ -27,6 +39,8 @@ struct metric_labels {
 
 int metric_labels_init(struct metric_labels *l, size_t max_paths, size_t max_models);
 void metric_labels_free(struct metric_labels *l);
+/* A gone target's values leave the caps. */
+void metric_labels_forget(struct metric_labels *l, const char *service);
 
 /* Labels are looked up at every callback of an exchange; a folded value
  * is counted as dropped once, at the exchange's end (at_end). */

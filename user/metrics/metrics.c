@@ -18,21 +18,24 @@ static const double b_stage[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 				 1,	2.5,   5,    10,    30,	  60,  120,  300};
 static const double b_http[] = {0.01, 0.05, 0.1, 0.5, 1, 2, 5};
 
-static const char *const l_service[] = {"service"};
-static const char *const l_path[] = {"service", "path"};
-static const char *const l_path_model[] = {"service", "path", "model"};
-static const char *const l_path_provider[] = {"service", "path", "provider"};
-static const char *const l_requests[] = {"service", "path", "model", "provider", "status", "code"};
-static const char *const l_stage[] = {"service", "stage"};
-static const char *const l_errors[] = {"service", "error_type", "stage"};
-static const char *const l_http[] = {"service", "method", "path", "status"};
-static const char *const l_http_dur[] = {"service", "method", "path"};
+static const char *const l_service[] = {TARGET_LABELS};
+static const char *const l_path[] = {TARGET_LABELS, "path"};
+static const char *const l_path_model[] = {TARGET_LABELS, "path", "model"};
+static const char *const l_path_provider[] = {TARGET_LABELS, "path", "provider"};
+static const char *const l_requests[] = {TARGET_LABELS, "path",	  "model",
+					 "provider",	"status", "code"};
+static const char *const l_stage[] = {TARGET_LABELS, "stage"};
+static const char *const l_errors[] = {TARGET_LABELS, "error_type", "stage"};
+static const char *const l_http[] = {TARGET_LABELS, "method", "path", "status"};
+static const char *const l_http_dur[] = {TARGET_LABELS, "method", "path"};
 static const char *const l_build[] = {"version", "libbpf_version", "kernel"};
 static const char *const l_program[] = {"program"};
 static const char *const l_map[] = {"map"};
 static const char *const l_map_op[] = {"map", "op"};
 static const char *const l_label[] = {"label"};
-static const char *const l_lost[] = {"service", "reason"};
+static const char *const l_lost[] = {TARGET_LABELS, "reason"};
+static const char *const l_target_info[] = {TARGET_LABELS, "container_id", "pod_uid",
+					    "image",	   "comm",	   "pid"};
 
 #define COUNTER(name, help, labels)                                                                \
 	registry_add(&m->reg, name, help, METRIC_COUNTER, labels, N(labels), NULL, 0)
@@ -112,6 +115,13 @@ static void add_self(struct metrics *m)
 				"Reads and writes of BPF maps by the exporter that failed "
 				"(a full map, no memory), by map and operation.",
 				l_map_op);
+	m->target_info = GAUGE("sse_exporter_target_info",
+			       "1 per observed process: who it is (the labels every series of it "
+			       "carries) and what names it (container id, pod uid, image).",
+			       l_target_info);
+	m->series_expired = COUNTER0("sse_exporter_series_expired_total",
+				     "Series dropped because their pod or process was gone for "
+				     "--series.stale-after.");
 }
 
 int metrics_init(struct metrics *m, const struct metrics_config *cfg)
@@ -320,4 +330,42 @@ void metrics_sync_caps(struct metrics *m)
 	metric_set(m->series_dropped, (const char *const[]){"model"}, m->labels.models.dropped);
 	metric_set(m->series_dropped, (const char *const[]){"provider"},
 		   m->labels.providers.dropped);
+}
+
+/* The info series' label values; pid is written into buf. */
+static void target_info_values(const char *key, const struct target_facts *f, char *buf,
+			       size_t size, const char *values[6])
+{
+	snprintf(buf, size, "%d", f->pid);
+	values[0] = key;
+	values[1] = f->container_id;
+	values[2] = f->pod_uid;
+	values[3] = f->image;
+	values[4] = f->comm;
+	values[5] = buf;
+}
+
+void metrics_target_up(struct metrics *m, const char *key, const struct target_facts *f)
+{
+	const char *values[6];
+	char pid[16];
+
+	target_info_values(key, f, pid, sizeof(pid), values);
+	metric_set(m->target_info, values, 1);
+}
+
+void metrics_target_down(struct metrics *m, const char *key, const struct target_facts *f)
+{
+	const char *values[6];
+	char pid[16];
+
+	target_info_values(key, f, pid, sizeof(pid), values);
+	family_remove(m->target_info, values);
+}
+
+void metrics_forget_target(struct metrics *m, const char *key)
+{
+	metric_add(m->series_expired, NULL, registry_drop(&m->reg, TARGET_LABELS, key));
+	metric_labels_forget(&m->labels, key);
+	metrics_upstream_forget(&m->up, key);
 }

@@ -34,7 +34,15 @@ struct metrics {
 	/* the exporter itself */
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
 	    *series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied, *exchanges_lost,
-	    *conns_untracked, *tls_libraries, *tls_unmapped, *map_errors;
+	    *conns_untracked, *tls_libraries, *tls_unmapped, *map_errors, *target_info,
+	    *series_expired;
+};
+
+/* What sse_exporter_target_info tells of one observed process beside its
+ * target key ("" for what does not apply). */
+struct target_facts {
+	const char *container_id, *pod_uid, *image, *comm;
+	int pid;
 };
 
 /* The series one SSE stream updates on every event, resolved when its
@@ -70,6 +78,14 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 /* Correlation named the stream's provider: held events are counted. */
 void metrics_stream_provider(struct metrics *m, const char *service, struct metrics_stream *st,
 			     const char *provider);
+
+/* An observed process appears in, and leaves, sse_exporter_target_info. */
+void metrics_target_up(struct metrics *m, const char *key, const struct target_facts *f);
+void metrics_target_down(struct metrics *m, const char *key, const struct target_facts *f);
+
+/* A target without processes for --series.stale-after: its series and
+ * label caps are dropped, the series counted in series_expired. */
+void metrics_forget_target(struct metrics *m, const char *key);
 
 /* Copies the label caps' drop counts into series_dropped. */
 void metrics_sync_caps(struct metrics *m);

@@ -9,10 +9,10 @@
 
 static const double b_latency[] = {0.1, 0.5, 1, 2, 5, 10, 20, 30};
 
-static const char *const l_calls[] = {"service", "provider", "model", "status"};
-static const char *const l_provider[] = {"service", "provider"};
-static const char *const l_provider_model[] = {"service", "provider", "model"};
-static const char *const l_tokens[] = {"service", "provider", "model", "type"};
+static const char *const l_calls[] = {TARGET_LABELS, "provider", "model", "status"};
+static const char *const l_provider[] = {TARGET_LABELS, "provider"};
+static const char *const l_provider_model[] = {TARGET_LABELS, "provider", "model"};
+static const char *const l_tokens[] = {TARGET_LABELS, "provider", "model", "type"};
 static const char *const l_reason[] = {"reason"};
 
 static const char *const status_names[] = {
@@ -176,4 +176,14 @@ void metrics_upstream_connect_failed(struct upstream_metrics *u, const char *ser
 
 	metric_add(u->requests, (const char *const[]){service, p, "unknown", "failure"}, 1);
 	breaker_note(u, service, p, -1, ts);
+}
+
+void metrics_upstream_forget(struct upstream_metrics *u, const char *service)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < u->nbreakers; i++)
+		if (strcmp(u->breakers[i].service, service))
+			u->breakers[kept++] = u->breakers[i];
+	u->nbreakers = kept;
 }

@@ -18,7 +18,7 @@
 
 /* The inferred breaker of one (service, provider). */
 struct breaker_slot {
-	char service[64];
+	char service[TARGET_KEY_MAX];
 	char provider[64];
 	struct breaker b;
 };
@@ -60,6 +60,9 @@ enum body_undecoded {
 };
 
 void metrics_upstream_undecoded(struct upstream_metrics *u, enum body_undecoded why);
+
+/* A gone target's breakers are forgotten (its series are dropped). */
+void metrics_upstream_forget(struct upstream_metrics *u, const char *service);
 
 /* Moves open breakers to half-open as time passes. */
 void metrics_breakers_refresh(struct upstream_metrics *u, uint64_t now);

@@ -170,3 +170,78 @@ void metric_observe(struct family *f, const char *const *values, double v)
 	if (s)
 		series_observe(f, s, v);
 }
+
+bool label_part_next(const char **names, const char **values, struct label_part *p)
+{
+	const char *name_end, *value_end;
+
+	if (!**names)
+		return false;
+	name_end = strchrnul(*names, ',');
+	value_end = strchrnul(*values, LABEL_SEP);
+	p->name = *names;
+	p->name_len = name_end - *names;
+	p->value = *values;
+	p->value_len = value_end - *values;
+	*names = *name_end ? name_end + 1 : name_end;
+	*values = *value_end ? value_end + 1 : value_end;
+	return true;
+}
+
+static void unlink_series(struct family *f, struct series *s, struct series *list_prev)
+{
+	size_t slot = hash_labels((const char *const *)s->labels, f->nlabels) % f->table_size;
+	struct series **p = &f->table[slot];
+
+	while (*p != s)
+		p = &(*p)->hash_next;
+	*p = s->hash_next;
+	if (list_prev)
+		list_prev->list_next = s->list_next;
+	else
+		f->first = s->list_next;
+	if (f->last == s)
+		f->last = list_prev;
+	f->nseries--;
+}
+
+static size_t family_drop(struct family *f, const char *value)
+{
+	struct series *s = f->first, *prev = NULL, *next;
+	size_t dropped = 0;
+
+	for (; s; s = next) {
+		next = s->list_next;
+		if (strcmp(s->labels[0], value)) {
+			prev = s;
+			continue;
+		}
+		unlink_series(f, s, prev);
+		series_free(s, f->nlabels);
+		dropped++;
+	}
+	return dropped;
+}
+
+void family_remove(struct family *f, const char *const *values)
+{
+	struct series *s = f->first, *prev = NULL;
+
+	for (; s; prev = s, s = s->list_next) {
+		if (!labels_equal(s, values, f->nlabels))
+			continue;
+		unlink_series(f, s, prev);
+		series_free(s, f->nlabels);
+		return;
+	}
+}
+
+size_t registry_drop(struct registry *r, const char *first_label, const char *value)
+{
+	size_t dropped = 0;
+
+	for (struct family *f = r->first; f; f = f->next)
+		if (f->nlabels && !strcmp(f->label_names[0], first_label))
+			dropped += family_drop(f, value);
+	return dropped;
+}

@@ -12,6 +12,23 @@
 
 #define METRIC_LABELS_MAX 6
 
+/* One label slot may carry several labels: the names joined by ',' in the
+ * family's label name ("service,namespace,pod,container"), the values by
+ * LABEL_SEP in the series' value. Who a series is about then travels as
+ * one interned value through every call site and every per-service table.
+ * Empty parts are left out of the exposition: Prometheus reads an empty
+ * label as an absent one. */
+#define LABEL_SEP '\x1f'
+
+struct label_part {
+	const char *name, *value;
+	size_t name_len, value_len;
+};
+
+/* The next part of a slot's names and values (both advanced); false at
+ * their end. */
+bool label_part_next(const char **names, const char **values, struct label_part *p);
+
 enum metric_type {
 	METRIC_COUNTER,
 	METRIC_GAUGE,
@@ -69,5 +86,12 @@ void metric_observe(struct family *f, const char *const *values, double v);
 
 /* Drops every series: for gauges rebuilt from scratch at each scrape. */
 void family_clear(struct family *f);
+
+/* Drops the series with these label values, if there is one. */
+void family_remove(struct family *f, const char *const *values);
+
+/* Drops, in every family whose first label slot is named first_label,
+ * the series whose value there is value; returns how many. */
+size_t registry_drop(struct registry *r, const char *first_label, const char *value);
 
 #endif

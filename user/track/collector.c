@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "ident/proc.h"
 #include "track/collector.h"
 
 #define TABLE_SIZE    16384
@@ -29,12 +28,21 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	}
 	upstream_index_init(&c->upstreams, &m->up, &c->providers);
 	tls_held_init(&c->held);
+	if (targets_init(&c->targets, m, cfg))
+		return -1;
 	return conn_table_init(&c->conns, TABLE_SIZE);
 }
 
 void collector_free(struct collector *c)
 {
+	struct conn_entry *e, *next;
+	size_t b;
+
+	if (c->conns.by_id)
+		conn_table_for_each(&c->conns, b, e, next)
+			target_put(&c->targets, e->target);
 	conn_table_free(&c->conns);
+	targets_free(&c->targets);
 	tls_held_free(&c->held);
 	free(c->execs);
 	c->execs = NULL;
@@ -45,16 +53,19 @@ void collector_free(struct collector *c)
 }
 
 struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
-			     const struct conn_info *info)
+			     const struct conn_info *info, uint64_t start_ticks, const char *comm)
 {
-	struct conn_entry *e = conn_table_add(&c->conns, key, info);
+	struct target *tg = target_get(&c->targets, key->tgid, start_ticks, comm);
+	struct conn_entry *e = tg ? conn_table_add(&c->conns, key, info) : NULL;
 
-	if (!e)
+	if (!e) {
+		target_put(&c->targets, tg);
 		return NULL;
+	}
 	e->c = c;
-	proc_service_name(key->tgid, e->service, sizeof(e->service));
+	e->target = tg;
 	if (info->role == ROLE_SERVER)
-		metrics_conn_open(c->m, e->service);
+		metrics_conn_open(c->m, tg->key);
 	return e;
 }
 
@@ -62,7 +73,10 @@ void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uin
 {
 	if (e->http)
 		http_conn_close(e->http, why, ts);
+	struct target *tg = e->target;
+
 	if (e->info.role == ROLE_SERVER)
-		metrics_conn_close(c->m, e->service);
+		metrics_conn_close(c->m, tg->key);
 	conn_table_remove(&c->conns, e);
+	target_put(&c->targets, tg);
 }

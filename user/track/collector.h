@@ -23,6 +23,7 @@
 #include "llm/upstream.h"
 #include "metrics/metrics.h"
 #include "track/conn_table.h"
+#include "track/targets.h"
 #include "track/tls_held.h"
 
 struct collector {
@@ -35,7 +36,8 @@ struct collector {
 	struct provider_map providers;
 	struct upstream_index upstreams;
 	struct tls_held held; /* TLS plaintext waiting for its connection */
-	uint64_t untracked;   /* found in /proc, not adopted: the map was full */
+	struct targets targets;
+	uint64_t untracked; /* found in /proc, not adopted: the map was full */
 	/* processes that exec'd during the batch (collector_take_execs) */
 	pid_t *execs;
 	size_t nexecs, execs_cap;
@@ -73,9 +75,11 @@ void collector_select_initial(struct collector *c);
 void collector_refresh_self(struct collector *c);
 
 /* Within track/: a connection starts being followed (NULL: out of memory
- * or a duplicate id), and ends, with its exchanges under way. */
+ * or a duplicate id), and ends, with its exchanges under way. The owner
+ * started at start_ticks (0: unknown) and is named comm when gone (NULL:
+ * unknown). */
 struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
-			     const struct conn_info *info);
+			     const struct conn_info *info, uint64_t start_ticks, const char *comm);
 void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts);
 
 #endif

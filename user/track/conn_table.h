@@ -18,6 +18,7 @@
 #include "llm/upstream.h"
 #include "metrics/metrics.h"
 #include "proto/http_conn.h"
+#include "track/targets.h"
 #include "track/tentative_write.h"
 
 struct collector;
@@ -27,7 +28,7 @@ struct conn_entry {
 	struct collector *c;
 	struct conn_key key;
 	struct conn_info info;
-	char service[SERVICE_NAME_MAX];
+	struct target *target;	/* who owns it; its key is the series' target */
 	struct http_conn *http; /* only once the connection shows HTTP */
 	struct conn_addr remote;
 	/* server: the stream's series and its upstream provider */

@@ -20,7 +20,7 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	struct conn_entry *e = ctx;
 
 	corr_init(&e->corr);
-	metrics_response(e->c->m, e->service, x, &e->stream);
+	metrics_response(e->c->m, e->target->key, x, &e->stream);
 }
 
 /* Each data event of an inbound stream looks for the same data read from
@@ -39,7 +39,7 @@ static void correlate(struct conn_entry *e, const struct http_exchange *x,
 		corr_match(&e->corr, provider);
 	provider = corr_decide(&e->corr, false);
 	if (provider)
-		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
+		metrics_stream_provider(e->c->m, e->target->key, &e->stream, provider);
 }
 
 static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
@@ -49,7 +49,7 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 
 	if (ev->kind == SSE_EVENT_DATA)
 		correlate(e, x, ev, ts);
-	metrics_event(e->c->m, e->service, x, &e->stream, ev, ts, prev);
+	metrics_event(e->c->m, e->target->key, x, &e->stream, ev, ts, prev);
 }
 
 /* A request for a stream ends, answered with events or not (an error
@@ -72,8 +72,8 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 	const char *provider = provider_at_end(e, x);
 
 	if (x->sse && provider)
-		metrics_stream_provider(e->c->m, e->service, &e->stream, provider);
-	metrics_end(e->c->m, e->service, x, &e->stream, provider, why, ts);
+		metrics_stream_provider(e->c->m, e->target->key, &e->stream, provider);
+	metrics_end(e->c->m, e->target->key, x, &e->stream, provider, why, ts);
 }
 
 static const struct http_conn_ops http_ops = {
@@ -99,42 +99,45 @@ static int http_start(struct collector *c, struct conn_entry *e)
 		e->http = NULL;
 		return -1;
 	}
-	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->service, &e->remote);
+	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->target->key, &e->remote);
 	http_conn_init(e->http, &upstream_ops, e->up, e->info.open_ns);
 	return 0;
 }
 
 /* ---- records ----------------------------------------------------------- */
 
-/* The process's name, from the event when the process is gone already. */
-static void service_of(const struct open_event *ev, char service[SERVICE_NAME_MAX])
+static uint64_t owner_start(const struct open_event *ev)
 {
-	proc_service_name(ev->key.tgid, service, SERVICE_NAME_MAX);
-	if (!strcmp(service, "unknown") && ev->comm[0])
-		snprintf(service, SERVICE_NAME_MAX, "%.15s", ev->comm);
+	return proc_ticks_of_ns(ev->proc_start_ns);
 }
 
+/* comm: the event's, as the owner may be gone before /proc is read */
 static void on_open(struct collector *c, const struct open_event *ev)
 {
-	struct conn_entry *e = entry_add(c, &ev->key, &ev->info);
+	char comm[sizeof(ev->comm) + 1];
+	struct conn_entry *e;
 
+	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(ev->comm), ev->comm);
+	e = entry_add(c, &ev->key, &ev->info, owner_start(ev), comm);
 	if (!e) {
 		log_debug("connection %llu not followed: out of memory or duplicate id",
 			  (unsigned long long)ev->info.id);
 		return;
 	}
 	e->remote = ev->remote;
-	/* a server's name is in the connection gauge already: keep it */
-	if (e->info.role == ROLE_CLIENT && !strcmp(e->service, "unknown"))
-		service_of(ev, e->service);
 }
 
 static void on_connect_failed(struct collector *c, const struct open_event *ev)
 {
-	char service[SERVICE_NAME_MAX];
+	char comm[sizeof(ev->comm) + 1];
+	struct target *tg;
 
-	service_of(ev, service);
-	upstream_connect_failed(&c->upstreams, ev->key.tgid, service, &ev->remote, ev->h.ts_ns);
+	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(ev->comm), ev->comm);
+	tg = target_get(&c->targets, ev->key.tgid, owner_start(ev), comm);
+	if (!tg)
+		return;
+	upstream_connect_failed(&c->upstreams, ev->key.tgid, tg->key, &ev->remote, ev->h.ts_ns);
+	target_put(&c->targets, tg);
 }
 
 static bool looks_like_sse(const char *d, size_t n)
@@ -274,7 +277,7 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	enum http_end why;
 
 	if (e && e->info.role == ROLE_CLIENT && ev->oldstate == TCP_SYN_SENT) {
-		upstream_connect_failed(&c->upstreams, e->key.tgid, e->service, &e->remote,
+		upstream_connect_failed(&c->upstreams, e->key.tgid, e->target->key, &e->remote,
 					ev->h.ts_ns);
 		return;
 	}
@@ -340,12 +343,14 @@ int collector_handle(void *ctx, void *data, size_t size)
 		break;
 	case EV_EXIT:
 		end_process(c, h->tgid, HTTP_END_PROCESS_EXIT, h->ts_ns);
+		targets_exit(&c->targets, h->tgid);
 		break;
 	case EV_SOCK_STATE:
 		if (size >= sizeof(struct sock_state_event))
 			on_sock_state(c, data);
 		break;
-	case EV_EXEC:
+	case EV_EXEC: /* another program: another name, maybe another environment */
+		targets_exit(&c->targets, h->tgid);
 		if (config_selective(c->cfg))
 			kernel_select(c, h->tgid);
 		if (c->cfg->tls && c->cfg->tls_scan_interval_s)

@@ -33,7 +33,7 @@ static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry
 	if (err)
 		return;
 	c->next_adopt_id++;
-	e = entry_add(c, &key, &info);
+	e = entry_add(c, &key, &info, 0, NULL);
 	if (e) /* a provider by address when a call fails before its head */
 		e->remote = t->remote;
 }
@@ -117,6 +117,8 @@ void collector_sweep(struct collector *c)
 	}
 	kernel_remark(c);
 	tls_held_expire(&c->held, ts);
+	targets_check_alive(&c->targets);
+	targets_expire(&c->targets, ts, c->cfg->stale_after_s * 1000000000ull);
 	pthread_mutex_unlock(c->lock);
 }
 
