@@ -32,7 +32,7 @@ import launch
 import procs
 from checks import Expect
 from flag_cases import remove_cgroups
-from framework import Group, expect
+from framework import expect
 from podman_cases import IMAGE, podman
 
 CONTAINERD = "/usr/bin/containerd"
@@ -164,7 +164,7 @@ class Cri:
         try:
             self.ctd = Containerd(tmp)
             t1 = time.monotonic()
-            self.exp = isolated.start_exporter(tmp, "cri", ["--ident.host-root=%s" % self.ctd.host])
+            self.exp = identity.start_exporter(tmp, "cri", ["--ident.host-root=%s" % self.ctd.host])
             t2 = time.monotonic()
             self.targets = [self.start_pod(name, env, n) for name, env, n in PODS]
         except BaseException:   # an interrupted run too: containers outlive the runner
@@ -224,9 +224,9 @@ def case_target_info(fx):
 
 
 def groups(tmp):
-    return [Group(lambda: Cri(tmp), [
-        ("cri:first_requests", lambda fx: identity.case_first_requests(fx.exp, fx.targets)),
-        ("cri:deployment_pods", lambda fx: identity.case_streams(fx.exp, fx.targets[:2])),
-        ("cri:otel_service_name", lambda fx: identity.case_streams(fx.exp, fx.targets[2:])),
+    return [identity.group(lambda: Cri(tmp), [
+        ("cri:first_requests", identity.case_first_requests),
+        ("cri:deployment_pods", lambda fx: identity.streams(fx.exp, fx.targets[:2])),
+        ("cri:otel_service_name", lambda fx: identity.streams(fx.exp, fx.targets[2:])),
         ("cri:target_info", case_target_info),
-    ], lambda fx: fx.stop())]
+    ])]

@@ -15,7 +15,7 @@ import isolated
 import launch
 import procs
 from flag_cases import remove_cgroups
-from framework import Group, expect
+from framework import expect
 
 # Enters the cgroups given before "--", then execs the rest.
 ENTER_CGROUPS = ('while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 1; shift; done; '
@@ -36,7 +36,7 @@ class Host:
         self.unit = "sse-e2e-%s.service" % uid
         self.made, self.servers, self.exp = [], [], None
         try:
-            self.exp = isolated.start_exporter(tmp, "host", [])
+            self.exp = identity.start_exporter(tmp, "host")
             dirs = [self.make_cgroup(root) for root in systemd_hierarchies()]
             expect(dirs, "no cgroup hierarchy of systemd's mounted")
             self.targets = [self.start(tmp, "usrv-" + uid, identity.who(self.unit[:-len(".service")]), dirs),
@@ -78,7 +78,5 @@ class Host:
 
 
 def groups(tmp):
-    return [Group(lambda: Host(tmp), [
-        ("ident:unit_and_plain_first_requests", lambda fx: identity.case_first_requests(fx.exp, fx.targets)),
-        ("ident:unit_and_plain", lambda fx: identity.case_streams(fx.exp, fx.targets)),
-    ], lambda fx: fx.stop())]
+    return [identity.group(lambda: Host(tmp), [("ident:unit_and_plain_first_requests", identity.case_first_requests),
+                                               ("ident:unit_and_plain", identity.case_streams)])]

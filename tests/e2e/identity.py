@@ -14,12 +14,19 @@ import time
 from dataclasses import dataclass
 
 import client
+import isolated
 import procs
 from checks import Expect, fmt, inc
-from framework import expect
+from framework import Group, expect
 
 EVENTS = 4          # data events per stream, [DONE] included
 READY_TIMEOUT_S = 30.0
+
+
+def start_exporter(tmp, name, args=()):
+    """The group's exporter, selecting nothing (every process of the host),
+    sweeping each second: settle() then waits 1.5 s for values to stay."""
+    return isolated.start_exporter(tmp, name, ["--sweep.interval=%d" % isolated.SWEEP_S, *args])
 
 
 def who(service, container="", namespace="", pod=""):
@@ -92,12 +99,22 @@ def first_requests(target):
                   lambda v: v == target.probes, "== %s" % fmt(target.probes), absolute=True)
 
 
-def case_streams(exp, targets):
+def streams(exp, targets):
     """Streams to every target at once, each counted under its identity."""
     before = exp.scrape()
     resps = serve(targets)
     exp.settle(before, [e for t in targets for e in stream_expects(t, resps[t.tag])])
 
 
-def case_first_requests(exp, targets):
-    exp.settle(exp.scrape(), [first_requests(t) for t in targets])
+# Cases on a fixture with .exp (its exporter), .targets and .stop().
+
+def case_streams(fx):
+    streams(fx.exp, fx.targets)
+
+
+def case_first_requests(fx):
+    fx.exp.settle(fx.exp.scrape(), [first_requests(t) for t in fx.targets])
+
+
+def group(setup, cases):
+    return Group(setup, cases, lambda fx: fx.stop())

@@ -14,7 +14,7 @@ import identity
 import isolated
 import launch
 import procs
-from framework import Group, expect
+from framework import expect
 
 PODMAN = "/usr/bin/podman"
 IMAGE = "localhost/sse-debian:bookworm"
@@ -33,7 +33,7 @@ class Podman:
         try:
             expect(podman("image", "exists", IMAGE).returncode == 0,
                    "no image %s: run scripts/base_image.sh", IMAGE)
-            self.exp = isolated.start_exporter(tmp, "podman", [])
+            self.exp = identity.start_exporter(tmp, "podman")
             uid = isolated.short_uid()
             self.targets = [self.start("e2e-%s-%s" % (x, uid), n) for x, n in STREAMS.items()]
         except BaseException:   # an interrupted run too: containers outlive the runner
@@ -67,7 +67,5 @@ class Podman:
 
 
 def groups(tmp):
-    return [Group(lambda: Podman(tmp), [
-        ("podman:first_requests", lambda fx: identity.case_first_requests(fx.exp, fx.targets)),
-        ("podman:split_by_container", lambda fx: identity.case_streams(fx.exp, fx.targets)),
-    ], lambda fx: fx.stop())]
+    return [identity.group(lambda: Podman(tmp), [("podman:first_requests", identity.case_first_requests),
+                                                 ("podman:split_by_container", identity.case_streams)])]
