@@ -108,6 +108,7 @@ unit-san:
 
 e2e: all
 	scripts/mounts.sh
+	scripts/base_image.sh
 	/usr/bin/python3 tests/e2e/run.py
 
 # The layer, tree and manifest checks, then unit tests, plain and
@@ -121,6 +122,7 @@ test: deps all $(UNIT_BINS)
 	@scripts/run_unit.sh $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit-san
 	@scripts/mounts.sh
+	@scripts/base_image.sh
 	/usr/bin/python3 tests/e2e/run.py --selfcheck
 	/usr/bin/python3 tests/e2e/run.py
 

@@ -100,6 +100,11 @@ def start_fastapi(tmp, name="fastapi", with_tls=False, env=None):
                   env=env)
 
 
+def start_stdlib(tmp, name="stdlib"):
+    """servers/stdlib_sse.py, the container cases' server, on the host."""
+    return _start(name, "python3", [PYTHON, str(SERVERS / "stdlib_sse.py")], tmp)
+
+
 def start_node(tmp, name="node", with_tls=False):
     return _start(name, "node", [NODE, str(SERVERS / "node_sse.js")], tmp, with_tls=with_tls)
 

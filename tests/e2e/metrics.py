@@ -103,8 +103,9 @@ def _parse_label_value(line, pos):
 
 
 def matches(labels, filters):
-    """A filter value is a label value, or a tuple of accepted values."""
-    return all(labels.get(k) in v if isinstance(v, tuple) else labels.get(k) == v
+    """A filter value is a label value, or a tuple of accepted values; ""
+    matches a label left out, as in Prometheus (an empty value is none)."""
+    return all(labels.get(k, "") in v if isinstance(v, tuple) else labels.get(k, "") == v
                for k, v in filters.items())
 
 

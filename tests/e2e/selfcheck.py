@@ -243,6 +243,8 @@ def case_tls_only(server):
 
 
 TLS_CASES = [("tls_only", case_tls_only)]
+# servers/stdlib_sse.py serves the GET streams of the API only.
+STDLIB_CASES = ("stream_lf", "pacing", "concurrency", "plain_json")
 
 
 # --------------------------------------------------------------------------
@@ -283,4 +285,7 @@ def groups(tmp):
                + ([] if kind.startswith("nginx") else TIMES_CASES))
         cases = [("selfcheck:%s:%s" % (kind, name), fn) for name, fn in own]
         out.append(Group(lambda start=start: start(tmp), cases, launch.stop_server))
+    out.append(Group(lambda: launch.start_stdlib(tmp), [("selfcheck:stdlib:%s" % name, fn)
+                                                        for name, fn in SERVER_CASES if name in STDLIB_CASES],
+                     launch.stop_server))
     return out

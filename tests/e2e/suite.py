@@ -22,8 +22,10 @@ from pathlib import Path
 import adopt_cases
 import checks
 import client
+import cri_cases
 import exporter_cases
 import flag_cases
+import host_ident_cases
 import ident_cases
 import isolated
 import launch
@@ -32,6 +34,7 @@ import node_gateway_cases
 import openssl_cli_cases
 import outcome_cases
 import own_metrics_cases
+import podman_cases
 import robustness_cases
 import timing
 import upstream_cases
@@ -541,4 +544,5 @@ def groups(tmp):
     return (out + exporter_cases.groups(tmp, exporter) + robustness_cases.groups(tmp)
             + upstream_cases.groups(tmp) + node_gateway_cases.groups(tmp) + flag_cases.groups(tmp) + ident_cases.groups(tmp) + ident_cases.kubelet_groups(tmp)
             + webconfig_cases.groups(tmp) + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp)
-            + openssl_cli_cases.groups(tmp) + adopt_cases.groups(tmp))
+            + openssl_cli_cases.groups(tmp) + adopt_cases.groups(tmp) + podman_cases.groups(tmp)
+            + cri_cases.groups(tmp) + host_ident_cases.groups(tmp))
