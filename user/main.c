@@ -4,6 +4,7 @@
  * Prometheus metrics, serves them, and detaches on SIGTERM or SIGINT.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,54 @@ static int fail(const char *what)
 	return 1;
 }
 
+static bool bind_low(const struct daemon *d)
+{
+	return d->cfg.listen_port < 1024;
+}
+
+struct unprivileged_start {
+	struct daemon *d;
+	char *err;
+	size_t size;
+	int rc;
+};
+
+/* Runs in a thread without capabilities: the threads it makes, the HTTP
+ * server's and the kubelet poller's, have none either. */
+static void *start_unprivileged(void *arg)
+{
+	struct unprivileged_start *u = arg;
+	struct daemon *d = u->d;
+
+	u->rc = -1;
+	if (caps_drop_thread(bind_low(d))) {
+		snprintf(u->err, u->size, "cannot drop the capabilities of the server threads");
+		return NULL;
+	}
+	if (http_server_start(&d->srv, u->err, u->size))
+		return NULL;
+	if (d->kube && kube_cache_start(d->kube)) {
+		snprintf(u->err, u->size, "cannot start the kubelet poller");
+		return NULL;
+	}
+	u->rc = 0;
+	return NULL;
+}
+
+/* The threads that read what the network sends get no privilege. */
+static int start_network_threads(struct daemon *d, char *err, size_t size)
+{
+	struct unprivileged_start u = {d, err, size, -1};
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, start_unprivileged, &u)) {
+		snprintf(err, size, "cannot make a thread");
+		return -1;
+	}
+	pthread_join(t, NULL);
+	return u.rc;
+}
+
 static int start(struct daemon *d, char *err, size_t size)
 {
 	struct loader_options lo = {
@@ -226,14 +275,10 @@ static int start(struct daemon *d, char *err, size_t size)
 	/* the rates' first sample: every count is 0 until the loop starts,
 	 * and what it then counts happened after /health answered */
 	http_server_sample(&d->srv, mono_seconds());
-	if (http_server_start(&d->srv, err, size))
-		return -1;
-	if (caps_drop_after_attach(d->cfg.tls && d->cfg.tls_scan_interval_s > 0))
+	if (caps_drop_after_attach(d->cfg.tls && d->cfg.tls_scan_interval_s > 0, bind_low(d)))
 		log_warn("could not drop every capability; continuing with more than needed");
-	if (d->kube && kube_cache_start(d->kube)) {
-		snprintf(err, size, "cannot start the kubelet poller");
+	if (start_network_threads(d, err, size))
 		return -1;
-	}
 	collector_scan_existing(&d->col);
 	return 0;
 }

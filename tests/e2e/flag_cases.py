@@ -328,10 +328,10 @@ KEEP_SCANNING = KEEP_ALWAYS | {21, 38, 39}
 CAPS_TIMEOUT_S = 5.0
 
 
-def cap_sets(pid):
+def cap_sets(pid, status="/proc/%d/status"):
     """{CapEff, CapPrm, CapBnd: set of capability numbers, NoNewPrivs: int}."""
     out = {}
-    with open("/proc/%d/status" % pid) as f:
+    with open(status % pid) as f:
         for line in f:
             key, _, value = line.partition(":")
             if key in ("CapEff", "CapPrm", "CapBnd"):
@@ -383,12 +383,21 @@ def caps_case(which, want):
                    which, CAPS_TIMEOUT_S, key, cap_names(want - caps[key]), cap_names(caps[key] - want),
                    cap_names(want))
         expect(caps.get("NoNewPrivs") == 1, "%s NoNewPrivs %r", which, caps.get("NoNewPrivs"))
+        # The other threads (the HTTP server's) serve the network: nothing.
+        pid = exp.child.pid
+        threads = [int(t) for t in os.listdir("/proc/%d/task" % pid) if int(t) != pid]
+        expect(threads, "%s exporter has no thread but its main one", which)
+        for tid in threads:
+            tcaps = cap_sets(tid, "/proc/%d/task/%%d/status" % pid)
+            expect(not tcaps["CapEff"] and not tcaps["CapPrm"], "%s exporter thread %d (%s) keeps %s",
+                   which, tid, isolated.comm_of(tid), cap_names(tcaps["CapEff"] | tcaps["CapPrm"]))
         # What it kept is enough to go on observing.
         before = exp.scrape()
         get_path, label = sse_exchange(fx.server, "fl-caps-" + which)
         exp.settle(before, exchange_counted(fx.server.service, get_path, label))
     case.__doc__ = ("Capabilities left to the %s exporter once started are exactly %s (effective, "
-                    "permitted and bounding set), and it still counts its server's traffic."
+                    "permitted and bounding set), none in its other threads (the HTTP server's), "
+                    "and it still counts its server's traffic."
                     % (which, cap_names(want)))
     return case
 

@@ -15,30 +15,45 @@
  * CAP_SYS_ADMIN to create a uprobe perf event (6.x, paranoid 2) */
 #define ATTACH_LOW  (1u << CAP_SYS_ADMIN)
 #define ATTACH_HIGH ((1u << (CAP_PERFMON - 32)) | (1u << (CAP_BPF - 32)))
+/* a listening port below 1024 */
+#define BIND_LOW (1u << CAP_NET_BIND_SERVICE)
 
 static bool kept(int cap, uint32_t low, uint32_t high)
 {
 	return cap < 32 ? low & (1u << cap) : high & (1u << (cap - 32));
 }
 
-int caps_drop_after_attach(bool keep_attach)
+/* The calling thread's effective and permitted sets become low/high. */
+static int set_caps(uint32_t low, uint32_t high)
 {
-	uint32_t low = (KEEP_LOW) | (keep_attach ? ATTACH_LOW : 0);
-	uint32_t high = keep_attach ? ATTACH_HIGH : 0;
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2] = {0};
+
+	data[0].effective = data[0].permitted = low;
+	data[1].effective = data[1].permitted = high;
+	return syscall(SYS_capset, &hdr, data) ? -1 : 0;
+}
+
+int caps_drop_after_attach(bool keep_attach, bool keep_bind)
+{
+	uint32_t low = (KEEP_LOW) | (keep_attach ? ATTACH_LOW : 0) | (keep_bind ? BIND_LOW : 0);
+	uint32_t high = keep_attach ? ATTACH_HIGH : 0;
 	int err = 0;
 
 	/* the bounding set first: dropping it needs CAP_SETPCAP, which goes
-	 * next. EINVAL is a capability this kernel does not have; on another
+	 * next. A capability not in it (a container started with fewer) is
+	 * not asked for; EINVAL is one this kernel does not have; on another
 	 * error the rest is dropped still. */
 	for (int cap = 0; cap <= 63; cap++)
-		if (!kept(cap, low, high) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) &&
-		    errno != EINVAL)
+		if (!kept(cap, low, high) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
 			err = -1;
-	data[0].effective = data[0].permitted = low;
-	data[1].effective = data[1].permitted = high;
-	if (syscall(SYS_capset, &hdr, data))
+	if (set_caps(low, high))
 		return -1;
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ? -1 : err;
+}
+
+int caps_drop_thread(bool keep_bind)
+{
+	return set_caps(keep_bind ? BIND_LOW : 0, 0);
 }

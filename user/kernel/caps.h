@@ -7,9 +7,16 @@
 
 /* Keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (reading other processes'
  * /proc entries); with keep_attach also CAP_SYS_ADMIN, CAP_PERFMON and
- * CAP_BPF, to hook OpenSSL copies found after start. Map fds already open
- * need none. Returns -1 on failure; a bounding set that cannot be lowered
- * does not keep the rest from being dropped. */
-int caps_drop_after_attach(bool keep_attach);
+ * CAP_BPF, to hook OpenSSL copies found after start; with keep_bind
+ * CAP_NET_BIND_SERVICE, for a port below 1024. Map fds already open need
+ * none. Capabilities are per thread: call it before making threads.
+ * Returns -1 on failure; a bounding set that cannot be lowered does not
+ * keep the rest from being dropped. */
+int caps_drop_after_attach(bool keep_attach, bool keep_bind);
+
+/* The calling thread keeps nothing (but CAP_NET_BIND_SERVICE with
+ * keep_bind), nor do the threads it makes: for the threads that talk to
+ * the network. */
+int caps_drop_thread(bool keep_bind);
 
 #endif
