@@ -131,6 +131,20 @@ static void test_podman_container(void **state)
 	assert_string_equal(resolve(t, 48, "python3").service, "gateway");
 }
 
+/* docker: the name from its daemon's state, without the leading '/'. */
+static void test_docker_container(void **state)
+{
+	struct tree *t = *state;
+
+	PUT(t, "/proc/49/cgroup", "0::/system.slice/docker-" ID ".scope\n");
+	PUT(t, "/var/lib/docker/containers/" ID "/config.v2.json",
+	    "{\"ID\":\"" ID "\",\"Config\":{\"Env\":[\"Name=x\"]},\"Name\":\"/web\"}");
+	assert_string_equal(resolve(t, 49, "nginx").oci.container, "web");
+	assert_string_equal(resolve(t, 49, "nginx").service, "web");
+	PUT(t, "/var/lib/docker/containers/" ID "/config.v2.json", "{\"Name\":\"/\"}");
+	assert_string_equal(resolve(t, 49, "nginx").service, "nginx");
+}
+
 /* --ident.service-from: the container before the OTel name, no comm. */
 static void test_service_order(void **state)
 {
@@ -175,6 +189,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_otel_name_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unit_then_comm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_podman_container, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_docker_container, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_service_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_and_broken_files, setup, teardown),
 	};

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ident/docker_config.h"
 #include "ident/environ.h"
 #include "ident/identity.h"
 #include "ident/podman_names.h"
@@ -77,20 +78,26 @@ static void read_bundle(const struct ident_roots *r, struct process_identity *id
 }
 
 #define PODMAN_STATE "/var/lib/containers/storage/overlay-containers/containers.json"
+#define DOCKER_STATE "/var/lib/docker/containers/%s/config.v2.json"
 
-/* podman's bundle has no name: its own state has. */
-static void read_podman_name(const struct ident_roots *r, struct process_identity *id)
+/* podman's and docker's bundles have no name: their own state has. */
+static void read_runtime_name(const struct ident_roots *r, struct process_identity *id)
 {
-	char path[512];
+	bool docker = id->cgroup.runtime == RUNTIME_DOCKER;
+	char rel[256], path[512];
 	size_t len;
 	char *json;
 
-	snprintf(path, sizeof(path), "%s%s", r->host, PODMAN_STATE);
+	snprintf(rel, sizeof(rel), docker ? DOCKER_STATE : PODMAN_STATE, id->cgroup.container_id);
+	snprintf(path, sizeof(path), "%s%s", r->host, rel);
 	json = read_small_file(path, &len);
 	if (!json)
 		return;
-	podman_container_name(json, len, id->cgroup.container_id, id->oci.container,
-			      sizeof(id->oci.container));
+	if (docker)
+		docker_container_name(json, len, id->oci.container, sizeof(id->oci.container));
+	else
+		podman_container_name(json, len, id->cgroup.container_id, id->oci.container,
+				      sizeof(id->oci.container));
 	free(json);
 }
 
@@ -167,8 +174,9 @@ void identity_resolve(const struct ident_roots *r, pid_t tgid, const char *comm,
 	read_proc(r, tgid, "cgroup", use_cgroup, id);
 	if (id->cgroup.container_id[0])
 		read_bundle(r, id);
-	if (id->cgroup.runtime == RUNTIME_PODMAN && !id->oci.container[0])
-		read_podman_name(r, id);
+	if ((id->cgroup.runtime == RUNTIME_PODMAN || id->cgroup.runtime == RUNTIME_DOCKER) &&
+	    !id->oci.container[0])
+		read_runtime_name(r, id);
 	read_proc(r, tgid, "environ", use_environ, id);
 	identity_pick_service(id, order, norder, comm);
 }
