@@ -4,12 +4,14 @@
 #   sudo make run   install what is missing, build, run with defaults
 #   sudo make test  install what is missing, build, run every test
 #   sudo make bench overhead figures, measured in one run
+#   sudo make image the container image (podman), and image-test runs it
 
 BUILD    ?= build
 CLANG    ?= clang
 BPFTOOL  ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 CC       ?= cc
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+IMAGE    ?= localhost/sse-exporter
 ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 WARN     := -Wall -Wextra -Werror
@@ -45,8 +47,8 @@ FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit unit-san e2e bench deps clean format check-format check-layers check-tree \
-	check-deploy FORCE
+.PHONY: all run test unit unit-san e2e bench deps image image-test clean format check-format \
+	check-layers check-tree check-deploy FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -125,6 +127,19 @@ test: deps all $(UNIT_BINS)
 	@scripts/base_image.sh
 	/usr/bin/python3 tests/e2e/run.py --selfcheck
 	/usr/bin/python3 tests/e2e/run.py
+
+# The image builds the exporter inside (Containerfile): the host needs
+# podman and the base image, not the compiler. Bridge networking (the test
+# publishes the exporter's port) needs netavark and iptables.
+image:
+	scripts/setup.sh podman runc netavark iptables debootstrap
+	scripts/base_image.sh
+	podman build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest \
+		-f Containerfile .
+
+image-test: image
+	scripts/mounts.sh
+	/usr/bin/python3 tests/e2e/image.py $(IMAGE):$(VERSION)
 
 bench: deps all
 	scripts/mounts.sh

@@ -18,8 +18,8 @@ from framework import expect
 
 PODMAN = "/usr/bin/podman"
 IMAGE = "localhost/sse-debian:bookworm"
-RUN_FLAGS = ["--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
-             "--network", "host", "-v", "%s:/srv:ro" % launch.SERVERS]
+RUNTIME_FLAGS = ["--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+RUN_FLAGS = RUNTIME_FLAGS + ["--network", "host", "-v", "%s:/srv:ro" % launch.SERVERS]
 STREAMS = {"a": 3, "b": 2}     # different counts: a swap of labels shows
 
 
