@@ -17,6 +17,7 @@ from pathlib import Path
 
 import client
 import isolated
+import checks
 import launch
 import metrics
 import procs
@@ -325,6 +326,7 @@ CAPS = {2: "CAP_DAC_READ_SEARCH", 19: "CAP_SYS_PTRACE", 21: "CAP_SYS_ADMIN", 38:
 # CAP_PERFMON and CAP_BPF, kept only while scanning for them.
 KEEP_ALWAYS = {2, 19}
 KEEP_SCANNING = KEEP_ALWAYS | {21, 38, 39}
+NONROOT_KEPT = KEEP_ALWAYS | {38, 39}   # no CAP_SYS_ADMIN granted: none kept
 CAPS_TIMEOUT_S = 5.0
 
 
@@ -357,15 +359,44 @@ def wait_caps(pid, want):
         time.sleep(0.05)
 
 
+NOBODY = 65534
+# What a user who is not root grants: load and attach, read /proc.
+NONROOT_CAPS = "+bpf,+perfmon,+sys_ptrace,+dac_read_search"
+
+
+def start_nonroot_exporter(tmp, args, caps=NONROOT_CAPS):
+    """An exporter run as nobody with caps as ambient capabilities (what a
+    container's `USER 65534` with added capabilities gets)."""
+    port = procs.free_port()
+    setpriv = ["/usr/bin/setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
+               "--inh-caps", caps, "--ambient-caps", caps]
+    exe = str(launch.REPO / launch.EXPORTER)
+    child = procs.spawn("sse_exporter-nonroot-%d" % port, setpriv + [
+        exe, "--web.listen-address=127.0.0.1:%d" % port, "--sweep.interval=%d" % isolated.SWEEP_S] + args,
+        tmp, cwd="/")
+    try:
+        procs.wait_http(child, port, "/health", timeout=30.0)
+    except RuntimeError as e:
+        procs.stop(child)
+        raise RuntimeError("non-root exporter never healthy: %s\n%s" % (e, child.log.read_text(errors="replace")))
+    checks.register_sweep(port, isolated.SWEEP_S)
+    return isolated.Exp(child, port)
+
+
 class Caps:
-    """One Go server; exporters `scan0` (--tls.scan-interval=0) and
-    `default`, each selecting the server."""
+    """One Go server; exporters `scan0` (--tls.scan-interval=0), `default`,
+    `nonroot` (nobody with four capabilities) and `blind` (nobody without
+    CAP_SYS_PTRACE: it may load programs, not read the server's /proc/PID/fd),
+    each selecting the
+    server."""
 
     def __init__(self, tmp):
         self.server, self.exps = isolated.start_go(tmp, "caps_go_" + isolated.short_uid()), {}
         try:
             pid = "--pid=%d" % self.server.children[0].pid
             self.exps = isolated.start_exporters(tmp, {"scan0": ["--tls.scan-interval=0", pid], "default": [pid]})
+            self.exps["nonroot"] = start_nonroot_exporter(tmp, [pid])
+            self.exps["blind"] = start_nonroot_exporter(tmp, [pid], "+bpf,+perfmon,+dac_read_search")
         except Exception:
             self.stop()
             raise
@@ -374,11 +405,13 @@ class Caps:
         stop_all(self.exps.values(), [self.server])
 
 
-def caps_case(which, want):
+def caps_case(which, want, sets=("CapEff", "CapPrm", "CapBnd")):
+    """sets: those that must be exactly want (a process that is not root
+    cannot lower its bounding set)."""
     def case(fx):
         exp = fx.exps[which]
         caps = wait_caps(exp.child.pid, want)
-        for key in ("CapEff", "CapPrm", "CapBnd"):
+        for key in sets:
             expect(caps[key] == want, "%s exporter %.0f s after start: %s lacks %s, has also %s (want %s)",
                    which, CAPS_TIMEOUT_S, key, cap_names(want - caps[key]), cap_names(caps[key] - want),
                    cap_names(want))
@@ -395,11 +428,27 @@ def caps_case(which, want):
         before = exp.scrape()
         get_path, label = sse_exchange(fx.server, "fl-caps-" + which)
         exp.settle(before, exchange_counted(fx.server.service, get_path, label))
-    case.__doc__ = ("Capabilities left to the %s exporter once started are exactly %s (effective, "
-                    "permitted and bounding set), none in its other threads (the HTTP server's), "
-                    "and it still counts its server's traffic."
-                    % (which, cap_names(want)))
+    case.__doc__ = ("Capabilities left to the %s exporter once started are exactly %s (%s), none in "
+                    "its other threads (the HTTP server's), and it still counts its server's traffic."
+                    % (which, cap_names(want), ", ".join(sets)))
     return case
+
+
+def case_blind_sweep(fx):
+    """An exporter that cannot read the server's /proc/PID/fd (no
+    CAP_SYS_PTRACE) must not take its streams for closed: one that outlives
+    several sweeps is counted whole, and the log says what is missing."""
+    exp, srv = fx.exps["blind"], fx.server
+    path, label = "/events/fl-blind/%s" % isolated.uid(), "/events/fl-blind/:id"
+    before = exp.scrape()
+    resp = srv.request(client.events(path, {"events": 4, "interval_ms": 1000}))
+    expect(resp.status == 200 and resp.complete and resp.data_events == 4, "ground truth: %r",
+           (resp.status, resp.complete, resp.data_events))
+    exp.settle(before, [inc("sse_requests_total", 1, service=srv.service, path=label, status="success"),
+                        inc("sse_chunks_streamed_total", 4, service=srv.service, path=label),
+                        inc("sse_exporter_exchanges_lost_total", 0, service=srv.service)])
+    log = exp.child.log.read_text(errors="replace")
+    expect("is not readable" in log, "no word of the unreadable /proc in the log: %r", log[-500:])
 
 
 # --------------------------------------------------------------------------
@@ -410,6 +459,8 @@ def groups(tmp):
         Group(lambda: Cgroup(tmp), [("flags:cgroup", case_cgroup)], lambda fx: fx.stop()),
         Group(lambda: NoTls(tmp), [("flags:no_tls", case_no_tls)], lambda fx: fx.stop()),
         Group(lambda: Caps(tmp), [("flags:caps_scan_interval_0", caps_case("scan0", KEEP_ALWAYS)),
-                                  ("flags:caps_default", caps_case("default", KEEP_SCANNING))],
+                                  ("flags:caps_default", caps_case("default", KEEP_SCANNING)),
+                                  ("flags:caps_not_root", caps_case("nonroot", NONROOT_KEPT, ("CapEff", "CapPrm"))),
+                                  ("flags:caps_blind_sweep", case_blind_sweep)],
               lambda fx: fx.stop()),
     ]

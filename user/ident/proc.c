@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -88,6 +89,8 @@ uint64_t proc_socket_inode(pid_t tgid, int fd)
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", tgid, fd);
 	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0 && (errno == EACCES || errno == EPERM))
+		return PROC_INODE_UNKNOWN;
 	if (n <= 0)
 		return 0;
 	link[n] = '\0';

@@ -28,7 +28,10 @@ uint64_t proc_parse_start_ticks(const char *stat);
 /* The kernel's start time (boot clock, ns) in the ticks above. */
 uint64_t proc_ticks_of_ns(uint64_t ns);
 
-/* Inode of the socket behind fd, or 0 when fd is not a socket (anymore). */
+/* Inode of the socket behind fd, or 0 when fd is not a socket (anymore);
+ * PROC_INODE_UNKNOWN when /proc does not let us see (no CAP_SYS_PTRACE
+ * over the process). */
+#define PROC_INODE_UNKNOWN UINT64_MAX
 uint64_t proc_socket_inode(pid_t tgid, int fd);
 
 bool proc_exe_matches(pid_t tgid, const char *const *globs, size_t n);

@@ -23,15 +23,45 @@ static bool kept(int cap, uint32_t low, uint32_t high)
 	return cap < 32 ? low & (1u << cap) : high & (1u << (cap - 32));
 }
 
-/* The calling thread's effective and permitted sets become low/high. */
+static int get_caps(struct __user_cap_data_struct data[2])
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+
+	return syscall(SYS_capget, &hdr, data) ? -1 : 0;
+}
+
+/* The calling thread's effective and permitted sets become low/high, less
+ * what it does not have (a container granted fewer): asking for more
+ * than the permitted set fails. */
 static int set_caps(uint32_t low, uint32_t high)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2] = {0};
 
-	data[0].effective = data[0].permitted = low;
-	data[1].effective = data[1].permitted = high;
+	if (get_caps(data))
+		return -1;
+	data[0].effective = data[0].permitted &= low;
+	data[1].effective = data[1].permitted &= high;
+	data[0].inheritable = data[1].inheritable = 0;
 	return syscall(SYS_capset, &hdr, data) ? -1 : 0;
+}
+
+bool caps_can_load(void)
+{
+	struct __user_cap_data_struct data[2] = {0};
+
+	if (get_caps(data))
+		return false;
+	return kept(CAP_SYS_ADMIN, data[0].effective, data[1].effective) ||
+	       (kept(CAP_BPF, data[0].effective, data[1].effective) &&
+		kept(CAP_PERFMON, data[0].effective, data[1].effective));
+}
+
+static bool has_setpcap(void)
+{
+	struct __user_cap_data_struct data[2] = {0};
+
+	return !get_caps(data) && kept(CAP_SETPCAP, data[0].effective, data[1].effective);
 }
 
 int caps_drop_after_attach(bool keep_attach, bool keep_bind)
@@ -41,10 +71,11 @@ int caps_drop_after_attach(bool keep_attach, bool keep_bind)
 	int err = 0;
 
 	/* the bounding set first: dropping it needs CAP_SETPCAP, which goes
-	 * next. A capability not in it (a container started with fewer) is
-	 * not asked for; EINVAL is one this kernel does not have; on another
-	 * error the rest is dropped still. */
-	for (int cap = 0; cap <= 63; cap++)
+	 * next. Without it (not root: granted a few capabilities) the set
+	 * stays, and no_new_privs keeps an exec from using it. A capability
+	 * not in it is not asked for; EINVAL is one this kernel does not
+	 * have; on another error the rest is dropped still. */
+	for (int cap = 0; cap <= 63 && has_setpcap(); cap++)
 		if (!kept(cap, low, high) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
 		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
 			err = -1;

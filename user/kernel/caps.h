@@ -5,6 +5,10 @@
 
 #include <stdbool.h>
 
+/* Whether this thread may load and attach the programs: CAP_BPF and
+ * CAP_PERFMON, or CAP_SYS_ADMIN; root or not. */
+bool caps_can_load(void);
+
 /* Keeps CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (reading other processes'
  * /proc entries); with keep_attach also CAP_SYS_ADMIN, CAP_PERFMON and
  * CAP_BPF, to hook OpenSSL copies found after start; with keep_bind

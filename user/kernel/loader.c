@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "conn_track.skel.h"
 #include "core/log.h"
+#include "kernel/caps.h"
 #include "kernel/loader.h"
 #include "kernel/uprobe_multi.h"
 #include "sock_io.skel.h"
@@ -28,12 +30,18 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
+/* NULL when neither is there, errno EACCES when one is but we may not
+ * read it (not root, without CAP_DAC_READ_SEARCH). */
 static const char *tracefs_root(void)
 {
-	if (access("/sys/kernel/tracing/events", F_OK) == 0)
+	bool denied;
+
+	if (faccessat(AT_FDCWD, "/sys/kernel/tracing/events", F_OK, AT_EACCESS) == 0)
 		return "/sys/kernel/tracing";
-	if (access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+	denied = errno == EACCES;
+	if (faccessat(AT_FDCWD, "/sys/kernel/debug/tracing/events", F_OK, AT_EACCESS) == 0)
 		return "/sys/kernel/debug/tracing";
+	errno = denied || errno == EACCES ? EACCES : ENOENT;
 	return NULL;
 }
 
@@ -42,18 +50,25 @@ static const char *tracefs_root(void)
 static int preflight(struct bpf_object *obj, char *err, size_t size)
 {
 	struct bpf_program *prog;
-	const char *root = tracefs_root();
+	const char *root;
 	char path[256];
 
-	if (geteuid() != 0) {
+	if (!caps_can_load()) {
 		snprintf(err, size,
-			 "needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN): run with sudo");
+			 "needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (and CAP_SYS_PTRACE, "
+			 "CAP_DAC_READ_SEARCH to read /proc): run as root, with sudo");
 		return -1;
 	}
-	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+	if (faccessat(AT_FDCWD, "/sys/kernel/btf/vmlinux", R_OK, AT_EACCESS)) {
 		snprintf(err, size,
 			 "kernel has no BTF (/sys/kernel/btf/vmlinux): needs a kernel "
 			 "built with CONFIG_DEBUG_INFO_BTF=y");
+		return -1;
+	}
+	root = tracefs_root();
+	if (!root && errno == EACCES) {
+		snprintf(err, size,
+			 "tracefs is not readable: needs CAP_DAC_READ_SEARCH, or root (sudo)");
 		return -1;
 	}
 	if (!root) {
@@ -69,7 +84,7 @@ static int preflight(struct bpf_object *obj, char *err, size_t size)
 		if (strncmp(sec, "tracepoint/", 11))
 			continue;
 		snprintf(path, sizeof(path), "%s/events/%s", root, sec + 11);
-		if (access(path, F_OK)) {
+		if (faccessat(AT_FDCWD, path, F_OK, AT_EACCESS)) {
 			snprintf(err, size,
 				 "kernel lacks the tracepoint %s (needs syscall "
 				 "tracepoints, CONFIG_FTRACE_SYSCALLS=y)",

@@ -45,6 +45,7 @@ struct collector {
 	struct sweep_probe *probes;
 	size_t probes_cap;
 	bool told_sweep_nomem;
+	bool told_proc_denied;
 };
 
 /* kube: the kubelet's pods (NULL without --kubelet.enrich) */

@@ -94,6 +94,18 @@ static bool closed_unseen(struct collector *c, struct conn_entry *e)
 	return ++e->sweeps_gone > 1;
 }
 
+/* A process whose fds /proc hides is left alone: the sweep cannot tell its
+ * closed connections from open ones, only its close records can. */
+static void told_unseeable(struct collector *c, pid_t tgid)
+{
+	if (c->told_proc_denied)
+		return;
+	c->told_proc_denied = true;
+	log_warn("sweep: /proc/%d/fd is not readable (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH "
+		 "missing?): connections whose close record is lost stay open (not repeated)",
+		 tgid);
+}
+
 /* Connections whose fd went elsewhere, found unlocked, are judged under the
  * lock: one that ended meanwhile is no longer in the table. */
 void collector_sweep(struct collector *c)
@@ -103,9 +115,14 @@ void collector_sweep(struct collector *c)
 	struct sweep_probe *p = c->probes;
 	struct conn_entry *e;
 
-	for (size_t i = 0; i < n; i++)
-		if (proc_socket_inode(p[i].key.tgid, p[i].key.fd) != p[i].ino)
+	for (size_t i = 0; i < n; i++) {
+		uint64_t ino = proc_socket_inode(p[i].key.tgid, p[i].key.fd);
+
+		if (ino == PROC_INODE_UNKNOWN)
+			told_unseeable(c, p[i].key.tgid);
+		else if (ino != p[i].ino)
 			p[gone++] = p[i];
+	}
 	pthread_mutex_lock(c->lock);
 	for (size_t i = 0; i < gone; i++) {
 		e = conn_table_find(&c->conns, p[i].id);

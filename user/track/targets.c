@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "ident/proc.h"
 #include "track/targets.h"
 
@@ -29,10 +31,14 @@ const char *targets_host_root(const struct config *cfg)
 		return strcmp(cfg->host_root, "/") ? cfg->host_root : "";
 	a = readlink("/proc/self/ns/mnt", self, sizeof(self) - 1);
 	b = readlink("/proc/1/ns/mnt", init, sizeof(init) - 1);
-	/* unreadable (no CAP_SYS_PTRACE over PID 1): assume the host */
-	if (a <= 0 || b <= 0 || !strcmp(self, init))
+	if (a <= 0 || b <= 0) { /* no CAP_SYS_PTRACE over PID 1, or a guarded one */
+		log_info("identity: cannot compare this mount namespace with PID 1's (%s): "
+			 "container names are read from this file system's /run and /var/lib; "
+			 "--ident.host-root sets where the host's are",
+			 strerror(errno));
 		return "";
-	return "/proc/1/root";
+	}
+	return strcmp(self, init) ? "/proc/1/root" : "";
 }
 
 int targets_init(struct targets *t, struct metrics *m, const struct config *cfg,
