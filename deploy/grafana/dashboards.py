@@ -1,0 +1,470 @@
+#!/usr/bin/python3
+"""The Grafana dashboards of deploy/grafana/, generated from one place.
+
+    /usr/bin/python3 deploy/grafana/dashboards.py     writes the JSON files beside it
+
+Edit the panels here, run it, commit both: `make check-dashboards` fails
+when a JSON file differs from what this writes (tests/deploy/).
+
+Three dashboards, with the panels of the seeds' monitoring strategy that
+this exporter's metrics (docs/metrics.md) can fill; README.md beside this
+file lists those left out and why. Every query goes through the
+`datasource` variable and filters on the `namespace`, `service`
+(`provider`, `model`) variables; every aggregation keeps `namespace` and
+`service` or sums over them, never splits by the exporter's instance or
+node: one service behind many nodes is one line.
+"""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_VERSION = 39          # Grafana 10.3 to 11.x
+TAG = "sse-exporter"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+
+# --- Thresholds: those of the alerts (the seeds' alerting strategy) ---------
+
+ERROR_RATIO_WARNING = 0.02      # Elevated Error Rate: 2 % for 10 m
+ERROR_RATIO_CRITICAL = 0.05     # High Error Rate: 5 % for 5 m
+P99_LATENCY_WARNING_S = 3       # High Latency: P99 > 3 s for 15 m
+CAPACITY_TRENDING = 0.70        # Capacity Trending (informational)
+CAPACITY_SCALE = 0.80           # the scaling matrix: add a replica
+CAPACITY_CRITICAL = 0.90        # Capacity Exhausted: > 90 % for 3 m
+CAPACITY_STREAMS = 300          # the seeds' 3 replicas x 100 connections
+BREAKER_OPEN = 2                # Provider Outage: open > 5 m
+# The seeds' breaker table, failures per minute: 3-5 elevated, > 5 critical.
+BREAKER_FAILURES_ELEVATED = 3
+BREAKER_FAILURES_CRITICAL = 5
+# The seeds' SLO table for the median (no alert on it).
+P50_LATENCY_WARNING_S = 0.2
+P50_LATENCY_CRITICAL_S = 0.5
+
+# --- Selectors and expressions -------------------------------------------
+
+SVC = 'namespace=~"$namespace", service=~"$service"'
+PROV = SVC + ', provider=~"$provider"'
+MODEL = PROV + ', model=~"$model"'
+RATE = "$__rate_interval"
+RANGE = "$__range"
+BY_SERVICE = ("namespace", "service")
+# Statuses that count against availability: a client closing or a 429 is
+# not the service failing (docs/metrics.md, sse_requests_total).
+FAILED = 'status=~"failure|timeout"'
+
+
+def sel(metric, base=SVC, *extra):
+    return "%s{%s}" % (metric, ", ".join((base,) + extra))
+
+
+def agg(inner, by=()):
+    return "sum by (%s) (%s)" % (", ".join(by), inner) if by else "sum(%s)" % inner
+
+
+def rate(metric, base=SVC, *extra, by=(), window=RATE):
+    return agg("rate(%s[%s])" % (sel(metric, base, *extra), window), by)
+
+
+def quantile(q, metric, base=SVC, *extra, by=(), window=RATE):
+    inner = "rate(%s[%s])" % (sel(metric + "_bucket", base, *extra), window)
+    return "histogram_quantile(%s, %s)" % (q, agg(inner, by + ("le",)))
+
+
+def error_ratio(by=(), window=RATE):
+    return "%s / %s" % (rate("sse_requests_total", SVC, FAILED, by=by, window=window),
+                        rate("sse_requests_total", by=by, window=window))
+
+
+def breaker_state():
+    return "max by (namespace, service, provider) (%s)" % sel("sse_circuit_breaker_state", PROV)
+
+
+# --- Panels ----------------------------------------------------------------
+
+def steps(*pairs):
+    """Threshold steps: a base colour, then (value, colour) upwards."""
+    base, *rest = pairs
+    return {"mode": "absolute", "steps": [{"color": base, "value": None}]
+            + [{"color": c, "value": v} for v, c in rest]}
+
+
+NO_THRESHOLDS = steps("green")
+ERROR_STEPS = steps("green", (ERROR_RATIO_WARNING, "yellow"), (ERROR_RATIO_CRITICAL, "red"))
+AVAILABILITY_STEPS = steps("red", (1 - ERROR_RATIO_CRITICAL, "yellow"), (1 - ERROR_RATIO_WARNING, "green"))
+CAPACITY_STEPS = steps("green", (CAPACITY_TRENDING, "blue"), (CAPACITY_SCALE, "orange"),
+                       (CAPACITY_CRITICAL, "red"))
+P99_STEPS = steps("green", (P99_LATENCY_WARNING_S, "red"))
+P50_STEPS = steps("green", (P50_LATENCY_WARNING_S, "yellow"), (P50_LATENCY_CRITICAL_S, "red"))
+BREAKER_STEPS = steps("green", (1, "yellow"), (BREAKER_OPEN, "red"))
+BREAKER_FAILURE_STEPS = steps("green", (BREAKER_FAILURES_ELEVATED, "yellow"),
+                              (BREAKER_FAILURES_CRITICAL, "red"))
+BREAKER_MAPPINGS = [{"type": "value", "options": {
+    "0": {"text": "closed", "color": "green", "index": 0},
+    "1": {"text": "half-open", "color": "yellow", "index": 1},
+    str(BREAKER_OPEN): {"text": "open", "color": "red", "index": 2}}}]
+
+
+def target(expr, legend="", instant=False, fmt="time_series"):
+    return {"datasource": DS, "editorMode": "code", "expr": expr, "format": fmt,
+            "instant": instant, "legendFormat": legend or "__auto", "range": not instant}
+
+
+def panel(kind, title, desc, targets, unit, thresholds=NO_THRESHOLDS, size=(12, 8), custom=None,
+          options=None, mappings=(), color=None):
+    """A panel of `kind`; `size` is (width, height) in grid units, placed
+    by layout()."""
+    defaults = {"color": color or {"mode": "palette-classic"}, "mappings": list(mappings),
+                "thresholds": thresholds, "unit": unit}
+    if custom:
+        defaults["custom"] = custom
+    return {"type": kind, "title": title, "description": desc, "datasource": DS,
+            "fieldConfig": {"defaults": defaults, "overrides": []}, "options": options or {},
+            "targets": [dict(t, refId=chr(ord("A") + i)) for i, t in enumerate(targets)],
+            "_size": size}
+
+
+def timeseries(title, desc, targets, unit, thresholds=NO_THRESHOLDS, stacked=False, size=(12, 8)):
+    """Threshold steps other than the base show as dashed lines."""
+    custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 25 if stacked else 10,
+              "showPoints": "never", "spanNulls": False,
+              "stacking": {"mode": "normal" if stacked else "none", "group": "A"},
+              "thresholdsStyle": {"mode": "dashed" if len(thresholds["steps"]) > 1 else "off"}}
+    options = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+               "tooltip": {"mode": "multi", "sort": "desc"}}
+    return panel("timeseries", title, desc, targets, unit, thresholds, size, custom, options)
+
+
+REDUCE_LAST = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
+def stat(title, desc, expr, unit, thresholds=NO_THRESHOLDS, size=(6, 4), mappings=(), legend=""):
+    options = {"colorMode": "value", "graphMode": "area", "justifyMode": "auto", "orientation": "auto",
+               "reduceOptions": REDUCE_LAST, "textMode": "auto"}
+    return panel("stat", title, desc, [target(expr, legend)], unit, thresholds, size, options=options,
+                 mappings=mappings, color={"mode": "thresholds"})
+
+
+def bargauge(title, desc, targets, unit, thresholds=NO_THRESHOLDS, size=(12, 8)):
+    options = {"displayMode": "gradient", "orientation": "horizontal", "reduceOptions": REDUCE_LAST,
+               "showUnfilled": True, "valueMode": "color", "namePlacement": "auto"}
+    return panel("bargauge", title, desc, [dict(t, instant=True, range=False) for t in targets], unit,
+                 thresholds, size, options=options, color={"mode": "thresholds"})
+
+
+def breaker_matrix(title, desc):
+    """The current state of each (service, provider) breaker, one coloured
+    cell each."""
+    options = {"colorMode": "background", "graphMode": "none", "justifyMode": "center",
+               "orientation": "auto", "reduceOptions": REDUCE_LAST, "textMode": "value_and_name"}
+    return panel("stat", title, desc, [target(breaker_state(), "{{service}} → {{provider}}", instant=True)],
+                 "short", BREAKER_STEPS, (12, 8), options=options, mappings=BREAKER_MAPPINGS,
+                 color={"mode": "thresholds"})
+
+
+def breaker_timeline(title, desc):
+    options = {"mergeValues": True, "showValue": "auto", "alignValue": "left", "rowHeight": 0.9,
+               "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+               "tooltip": {"mode": "single", "sort": "none"}}
+    custom = {"fillOpacity": 80, "lineWidth": 0}
+    return panel("state-timeline", title, desc, [target(breaker_state(), "{{service}} → {{provider}}")],
+                 "short", BREAKER_STEPS, (12, 8), custom, options, BREAKER_MAPPINGS, {"mode": "thresholds"})
+
+
+def heatmap(title, desc, expr, unit):
+    options = {"calculate": False, "cellGap": 1, "yAxis": {"axisPlacement": "left", "unit": unit},
+               "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange", "scale": "exponential",
+                         "exponent": 0.5, "steps": 64, "reverse": False},
+               "rowsFrame": {"layout": "auto"}, "legend": {"show": True},
+               "tooltip": {"mode": "single", "yHistogram": False}, "filterValues": {"le": 1e-9}}
+    return panel("heatmap", title, desc, [target(expr, "{{le}}", fmt="heatmap")], unit, options=options)
+
+
+def row(title):
+    return {"type": "row", "title": title, "collapsed": False, "panels": [], "_size": (24, 1)}
+
+
+def layout(panels):
+    """Left to right, top to bottom on Grafana's 24-column grid; a row, or
+    a panel that does not fit, starts a new line. Numbers the panels."""
+    x = y = line_h = 0
+    for i, p in enumerate(panels, 1):
+        w, h = p.pop("_size")
+        if x + w > 24 or p["type"] == "row":
+            x, y, line_h = 0, y + line_h, 0
+        p["gridPos"] = {"h": h, "w": w, "x": x, "y": y}
+        p["id"] = i
+        x, line_h = x + w, max(line_h, h)
+    return panels
+
+
+# --- Template variables ----------------------------------------------------
+
+def datasource_variable():
+    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+            "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1,
+            "regex": "", "skipUrlSync": False}
+
+
+def label_variable(name, label, selector):
+    """A multi-select variable fed by the values of `name` on `selector`,
+    with All matching every value, absence included (a process outside
+    Kubernetes has no namespace label)."""
+    query = "label_values(%s, %s)" % (selector, name)
+    return {"name": name, "label": label, "type": "query", "datasource": DS, "definition": query,
+            "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "hide": 0, "includeAll": True, "allValue": ".*", "multi": True, "options": [],
+            "refresh": 2, "regex": "", "skipUrlSync": False, "sort": 1}
+
+
+def capacity_variable():
+    value = str(CAPACITY_STREAMS)
+    return {"name": "capacity", "label": "Stream capacity per service", "type": "textbox", "query": value,
+            "current": {"selected": False, "text": value, "value": value},
+            "options": [{"selected": True, "text": value, "value": value}], "hide": 0,
+            "description": "Concurrent SSE streams a service is sized for (the seeds: 3 replicas x 100); "
+                           "the capacity panels and the alerts' 70 / 80 / 90 % are fractions of it",
+            "skipUrlSync": False}
+
+
+# Every process the exporter has seen has a sse_exporter_target_info series:
+# services without SSE traffic yet are listed too.
+VARIABLES = [
+    datasource_variable(),
+    label_variable("namespace", "Namespace", "sse_exporter_target_info"),
+    label_variable("service", "Service", 'sse_exporter_target_info{namespace=~"$namespace"}'),
+    label_variable("provider", "Provider", "sse_provider_requests_total{%s}" % SVC),
+    # Models of the inbound requests and of the upstream calls.
+    label_variable("model", "Model", '{__name__=~"sse_requests_total|sse_provider_requests_total", %s}'
+                   % SVC),
+]
+
+
+def dashboard(uid, title, desc, refresh, time_from, panels, extra_variables=()):
+    return {
+        "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                                  "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
+        "description": desc,
+        "editable": True,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [{"title": "SSE dashboards", "type": "dashboards", "tags": [TAG], "asDropdown": True,
+                   "includeVars": True, "keepTime": True, "icon": "external link", "targetBlank": False,
+                   "tooltip": "", "url": ""}],
+        "panels": layout(panels),
+        "refresh": refresh,
+        "schemaVersion": SCHEMA_VERSION,
+        "tags": [TAG],
+        "templating": {"list": VARIABLES + list(extra_variables)},
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "title": title,
+        "uid": uid,
+        "version": 1,
+        "weekStart": "",
+    }
+
+
+# --- The dashboards --------------------------------------------------------
+
+def executive():
+    return dashboard("sse-executive", "SSE / Executive", "Business KPIs of the SSE services: volume, "
+                     "availability, response time, providers and tokens.", "5m", "now-24h", [
+        row("Service level over the time range"),
+        stat("Requests", "SSE requests ended in the time range (sse_requests_total).",
+             "round(%s)" % agg("increase(%s[%s])" % (sel("sse_requests_total"), RANGE)), "short"),
+        stat("Availability", "Share of SSE requests that did not fail or time out (a client closing "
+             "first or a 429 is not a failure). Red below 95 %, yellow below 98 %: the error-rate alerts.",
+             "1 - (%s)" % error_ratio(window=RANGE), "percentunit", AVAILABILITY_STEPS),
+        stat("Median response time (P50)", "Request start to end of the SSE request "
+             "(sse_request_duration_seconds). The seeds' SLO: warning 200 ms, critical 500 ms.",
+             quantile(0.5, "sse_request_duration_seconds", window=RANGE), "s", P50_STEPS),
+        stat("Tokens", "Tokens of upstream LLM calls in the time range (llm_tokens_used_total, "
+             "type total).", "round(%s)" % agg("increase(%s[%s])" % (
+                 sel("llm_tokens_used_total", MODEL, 'type="total"'), RANGE)), "short"),
+        row("Trend"),
+        timeseries("Requests per second by service", "SSE requests ended per second.",
+                   [target(rate("sse_requests_total", by=BY_SERVICE), "{{service}} {{namespace}}")], "reqps"),
+        timeseries("Availability by service", "As the Availability stat, over time; the lines are the "
+                   "error-rate alerts' 95 % and 98 %.",
+                   [target("1 - (%s)" % error_ratio(BY_SERVICE), "{{service}} {{namespace}}")], "percentunit",
+                   AVAILABILITY_STEPS),
+        row("Providers"),
+        bargauge("Provider success rate", "Upstream calls to each provider that succeeded "
+                 "(sse_provider_requests_total). Red below 95 %, yellow below 98 %.",
+                 [target("%s / %s" % (rate("sse_provider_requests_total", PROV, 'status="success"', by=("provider",),
+                                           window=RANGE),
+                                      rate("sse_provider_requests_total", PROV, by=("provider",), window=RANGE)),
+                         "{{provider}}")], "percentunit", AVAILABILITY_STEPS),
+        bargauge("Tokens by provider and model", "Tokens of upstream calls in the time range, by provider "
+                 "and model (llm_tokens_used_total, type total): what the providers bill.",
+                 [target("sort_desc(round(%s))" % agg("increase(%s[%s])" % (
+                     sel("llm_tokens_used_total", MODEL, 'type="total"'), RANGE), ("provider", "model")),
+                     "{{provider}} {{model}}")], "short"),
+    ])
+
+
+LATENCY = ((0.5, "P50"), (0.95, "P95"), (0.99, "P99"))
+
+
+def percentiles(metric, base=SVC, *extra):
+    return [target(quantile(q, metric, base, *extra), name) for q, name in LATENCY]
+
+
+def sre():
+    return dashboard("sse-sre", "SSE / SRE operational", "Real-time health for the on-call engineer: "
+                     "traffic, latency, capacity, errors, provider breakers, the exporter itself.",
+                     "30s", "now-1h", [
+        row("Now"),
+        stat("Request rate (5 m)", "SSE requests ended per second over the last 5 minutes.",
+             rate("sse_requests_total", window="5m"), "reqps"),
+        stat("Error ratio (5 m)", "Failed and timed-out SSE requests over all, last 5 minutes. Yellow "
+             "from 2 %, red from 5 %: the error-rate alerts.", error_ratio(window="5m"), "percentunit",
+             ERROR_STEPS),
+        stat("Stream capacity used", "SSE streams open now over the capacity variable, per service "
+             "(the fullest shown). Red from 90 %: Capacity Exhausted.",
+             "max(%s) / $capacity" % agg(sel("sse_active_connections"), BY_SERVICE), "percentunit",
+             CAPACITY_STEPS),
+        stat("Open breakers", "(service, provider) breakers open now: the state a breaker in the client "
+             "would be in (sse_circuit_breaker_state). Red from 1: Provider Outage after 5 minutes.",
+             "count(%s == %d) or vector(0)" % (breaker_state(), BREAKER_OPEN), "short",
+             steps("green", (1, "red"))),
+        row("Traffic"),
+        timeseries("Request rate by service", "SSE requests ended per second.",
+                   [target(rate("sse_requests_total", by=BY_SERVICE), "{{service}} {{namespace}}")], "reqps"),
+        timeseries("Stream outcomes by status", "SSE requests ended per second by status: success, "
+                   "failure, timeout, rate_limited (429), client_closed.",
+                   [target(rate("sse_requests_total", by=("status",)), "{{status}}")], "reqps", stacked=True),
+        row("Latency"),
+        timeseries("Request latency", "First request byte to the end of the SSE request "
+                   "(sse_request_duration_seconds). The line: High Latency (P99 > 3 s for 15 m).",
+                   percentiles("sse_request_duration_seconds"), "s", P99_STEPS),
+        timeseries("Time to first chunk", "Last request byte to the first data event written "
+                   "(sse_time_to_first_chunk_seconds), for the selected models.",
+                   percentiles("sse_time_to_first_chunk_seconds", SVC, 'model=~"$model"'), "s"),
+        row("Capacity"),
+        timeseries("Active streams against capacity", "SSE streams open now per service "
+                   "(sse_active_connections), the capacity variable and 90 % of it (Capacity Exhausted).", [
+                       target(agg(sel("sse_active_connections"), BY_SERVICE), "{{service}} {{namespace}}"),
+                       target("vector($capacity)", "capacity"),
+                       target("vector(%g * $capacity)" % CAPACITY_CRITICAL, "critical (90 %)")], "short"),
+        timeseries("Capacity used by service", "Open streams over the capacity variable. The lines: "
+                   "70 % (Capacity Trending), 80 % (scale out), 90 % (Capacity Exhausted).",
+                   [target("%s / $capacity" % agg(sel("sse_active_connections"), BY_SERVICE),
+                           "{{service}} {{namespace}}")], "percentunit", CAPACITY_STEPS),
+        row("Errors"),
+        timeseries("Errors by type", "Failed SSE requests per second by error_type and the stage they "
+                   "failed in (sse_errors_total).",
+                   [target(rate("sse_errors_total", by=("error_type", "stage")), "{{error_type}} ({{stage}})")],
+                   "reqps", stacked=True),
+        timeseries("Error ratio by service", "Failed and timed-out SSE requests over all. The lines: "
+                   "2 % (Elevated Error Rate), 5 % (High Error Rate).",
+                   [target(error_ratio(BY_SERVICE), "{{service}} {{namespace}}")], "percentunit", ERROR_STEPS),
+        row("Providers"),
+        breaker_matrix("Circuit breakers now", "Each (service, provider) breaker: closed, half-open, open "
+                       "(sse_circuit_breaker_state, inferred from the calls' outcomes)."),
+        breaker_timeline("Circuit breaker history", "The breakers' states over time."),
+        timeseries("Breaker failures per minute", "Calls a client's breaker counts as failed, per "
+                   "minute (sse_circuit_breaker_failures_total). The seeds: 3 to 5 elevated, above 5 "
+                   "the breaker opens.",
+                   [target("60 * %s" % rate("sse_circuit_breaker_failures_total", PROV,
+                                            by=BY_SERVICE + ("provider",)), "{{service}} → {{provider}}")],
+                   "short", BREAKER_FAILURE_STEPS),
+        timeseries("Provider calls by status", "Upstream calls ended per second by provider and status "
+                   "(sse_provider_requests_total).",
+                   [target(rate("sse_provider_requests_total", PROV, by=("provider", "status")),
+                           "{{provider}} {{status}}")], "reqps"),
+        row("Exporter"),
+        timeseries("Events lost by the exporter", "Kernel records the exporter could not read, per "
+                   "second and node (sse_exporter_events_lost_total): above 0, counts may be low.",
+                   [target("sum by (instance) (rate(sse_exporter_events_lost_total[%s]))" % RATE,
+                           "{{instance}}")], "short"),
+        timeseries("eBPF programs attached", "Programs attached per node "
+                   "(sse_exporter_bpf_program_attached); a drop means /health answers degraded.",
+                   [target("sum by (instance) (sse_exporter_bpf_program_attached)", "{{instance}}")], "short"),
+    ], [capacity_variable()])
+
+
+def performance():
+    return dashboard("sse-performance", "SSE / Performance engineering", "Where the time goes: stages, "
+                     "streams, chunks, providers, tokens.", "1m", "now-6h", [
+        row("Stages"),
+        bargauge("Stage latency P50 and P95", "The observable phases of SSE requests "
+                 "(sse_stage_duration_seconds): queue (accept to first request byte), first_byte, "
+                 "first_chunk, streaming, total.",
+                 [target(quantile(q, "sse_stage_duration_seconds", by=("stage",)), "{{stage}} %s" % name)
+                  for q, name in LATENCY[:2]], "s"),
+        timeseries("Stage latency P95 over time", "P95 of each stage.",
+                   [target(quantile(0.95, "sse_stage_duration_seconds", by=("stage",)), "{{stage}}")], "s"),
+        timeseries("Stream duration", "Response head to stream end (sse_stream_duration_seconds).",
+                   [target(quantile(q, "sse_stream_duration_seconds"), name) for q, name in LATENCY[::2]], "s"),
+        timeseries("Gap between chunks", "Time between consecutive data events of a stream "
+                   "(sse_inter_chunk_gap_seconds).", percentiles("sse_inter_chunk_gap_seconds"), "s"),
+        timeseries("Time to first chunk P95 by model", "Inbound: last request byte to the first data "
+                   "event written (sse_time_to_first_chunk_seconds).",
+                   [target(quantile(0.95, "sse_time_to_first_chunk_seconds", SVC, 'model=~"$model"',
+                                    by=("model",)), "{{model}}")], "s"),
+        timeseries("Non-streaming HTTP latency P95 by path", "Requests answered by the services, to the "
+                   "response head for a stream (http_request_duration_seconds).",
+                   [target(quantile(0.95, "http_request_duration_seconds", by=("path",)), "{{path}}")], "s"),
+        row("Providers"),
+        bargauge("Provider latency", "Last request byte written to the end of each upstream call, by "
+                 "provider (sse_provider_latency_seconds). The seeds' SLA: P95 under 2 s, P99 under 5 s.",
+                 [target(quantile(q, "sse_provider_latency_seconds", PROV, by=("provider",)),
+                         "{{provider}} %s" % name) for q, name in LATENCY], "s",
+                 steps("green", (2, "yellow"), (5, "red"))),
+        heatmap("Provider latency distribution", "Upstream calls per second in each latency bucket, "
+                "selected providers together.",
+                agg("rate(%s[%s])" % (sel("sse_provider_latency_seconds_bucket", PROV), RATE), ("le",)), "s"),
+        timeseries("Provider time to first chunk P95", "Last request byte written to the first data "
+                   "event read, by provider and model (sse_provider_time_to_first_chunk_seconds).",
+                   [target(quantile(0.95, "sse_provider_time_to_first_chunk_seconds", MODEL,
+                                    by=("provider", "model")), "{{provider}} {{model}}")], "s"),
+        timeseries("Tokens per second by provider and model", "Prompt and completion tokens of upstream "
+                   "calls (llm_tokens_used_total), counted when a call ends.",
+                   [target(rate("llm_tokens_used_total", MODEL, 'type=~"prompt|completion"',
+                                by=("provider", "model", "type")), "{{provider}} {{model}} {{type}}")],
+                   "short", stacked=True),
+        row("Connections and chunks"),
+        timeseries("Open connections and streams", "Accepted TCP connections open "
+                   "(http_connections_active) and SSE streams open (sse_active_connections) per service: "
+                   "the pool's size itself is inside the process.", [
+                       target(agg(sel("http_connections_active"), BY_SERVICE), "{{service}} connections"),
+                       target(agg(sel("sse_active_connections"), BY_SERVICE), "{{service}} streams")], "short"),
+        timeseries("Chunks per stream", "Data events written per successful SSE request "
+                   "(sse_chunks_streamed_total over sse_requests_total); the seeds: fewer than 5 is "
+                   "critical.", [target("%s / %s" % (rate("sse_chunks_streamed_total", by=BY_SERVICE),
+                                                      rate("sse_requests_total", SVC, 'status="success"',
+                                                           by=BY_SERVICE)), "{{service}} {{namespace}}")],
+                   "short", steps("red", (5, "yellow"), (10, "green"))),
+        timeseries("Chunks per second by provider", "Data events written to clients, by the provider "
+                   "that fed the stream (unknown when not one) (sse_chunks_streamed_total).",
+                   [target(rate("sse_chunks_streamed_total", by=("provider",)), "{{provider}}")], "short"),
+        timeseries("Chunk size", "Bytes of each data event on the wire (sse_chunk_size_bytes).",
+                   [target(quantile(q, "sse_chunk_size_bytes"), name) for q, name in LATENCY[:2]], "bytes"),
+    ])
+
+
+DASHBOARDS = {"executive.json": executive, "sre-operational.json": sre,
+              "performance-engineering.json": performance}
+
+
+def render(dash):
+    return json.dumps(dash, indent=2, ensure_ascii=False) + "\n"
+
+
+def generated():
+    """{file name: JSON text} of every dashboard."""
+    return {name: render(make()) for name, make in DASHBOARDS.items()}
+
+
+def main():
+    for name, text in generated().items():
+        with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
