@@ -48,7 +48,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all run test unit unit-san e2e bench deps image image-test clean format check-format \
-	check-layers check-tree check-deploy FORCE
+	check-layers check-tree check-deploy check-dashboards FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -113,7 +113,7 @@ e2e: all
 	scripts/base_image.sh
 	/usr/bin/python3 tests/e2e/run.py
 
-# The layer, tree and manifest checks, then unit tests, plain and
+# The layer, tree, manifest and dashboard checks, then unit tests, plain and
 # sanitized: a parser bug shows there, not as an e2e mismatch; then the
 # servers against the reference bodies, since the e2e ground truth leans
 # on them; last the image (15 s once built, 2 min the first time).
@@ -121,6 +121,7 @@ test: deps all $(UNIT_BINS)
 	@scripts/check_layers.sh
 	@scripts/check_tree.sh
 	@$(MAKE) --no-print-directory check-deploy
+	@$(MAKE) --no-print-directory check-dashboards
 	@scripts/run_unit.sh $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit-san
 	@scripts/mounts.sh
@@ -160,6 +161,15 @@ check-tree:
 check-deploy:
 	@/usr/bin/python3 tests/deploy/check_manifests.py
 	@/usr/bin/python3 tests/deploy/test_check_manifests.py
+
+# deploy/grafana without Grafana: the JSON is what dashboards.py writes,
+# imports (schema, datasource variable, grid, variables) and queries only
+# metrics docs/metrics.md lists or deploy/prometheus records; then each
+# check shown to fail on a broken copy. tests/e2e's dashboards: group runs
+# the queries on a real Prometheus.
+check-dashboards:
+	@/usr/bin/python3 tests/deploy/check_dashboards.py
+	@/usr/bin/python3 tests/deploy/test_check_dashboards.py
 
 check-format:
 	clang-format --dry-run --Werror $(FORMATTED)
