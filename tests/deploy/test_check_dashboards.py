@@ -18,6 +18,7 @@ import tempfile    # noqa: E402
 import unittest    # noqa: E402
 
 import check_dashboards as cd  # noqa: E402
+import summary     # noqa: E402
 
 EXEC, SRE, PERF = "executive.json", "sre-operational.json", "performance-engineering.json"
 
@@ -181,13 +182,5 @@ class Checks(unittest.TestCase):
         self.assertEqual(broken, {fn.__name__ for fn in cd.CHECKS})
 
 
-def main():
-    tests = unittest.defaultTestLoader.loadTestsFromTestCase(Checks)
-    result = unittest.TextTestRunner(verbosity=2).run(tests)
-    failed = len(result.failures) + len(result.errors)
-    print(f"dashboard checks: {result.testsRun - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(summary.main(Checks, "dashboard checks"))

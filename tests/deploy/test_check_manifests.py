@@ -17,6 +17,7 @@ import unittest    # noqa: E402
 import yaml        # noqa: E402
 
 import check_manifests as cm  # noqa: E402
+import summary     # noqa: E402
 
 DEPLOY = os.path.join(cm.REPO, "deploy", "kubernetes")
 README = os.path.join(cm.REPO, "README.md")
@@ -232,13 +233,5 @@ class Checks(unittest.TestCase):
                 self.assertTrue(found and expected in found[0], f"{expected!r} not in {found}")
 
 
-def main():
-    tests = unittest.defaultTestLoader.loadTestsFromTestCase(Checks)
-    result = unittest.TextTestRunner(verbosity=2).run(tests)
-    failed = len(result.failures) + len(result.errors)
-    print(f"deploy checks: {result.testsRun - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(summary.main(Checks, "deploy checks"))
