@@ -15,8 +15,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
 
 import checks
 import client
@@ -25,6 +23,7 @@ import launch
 import metrics
 import own_metrics_cases
 import procs
+import prom
 from catalog import CATALOG, OPTIONAL
 from checks import inc
 from framework import Failure, Group, expect
@@ -683,6 +682,7 @@ class PromFixture:
             self.exporter_port = self.exp.port
             self.before = metrics.scrape(self.exporter_port)
             self.child, self.port = launch.start_prometheus(tmp, self.exporter_port)
+            self.api = prom.API(self.port)
         except Exception:
             self.stop()
             raise
@@ -693,24 +693,6 @@ class PromFixture:
         if self.exp:
             self.exp.stop()
         launch.stop_server(self.server)
-
-    def query(self, expr):
-        """Instant query -> list of (labels, float value)."""
-        url = "http://127.0.0.1:%d/api/v1/query?%s" % (self.port, urllib.parse.urlencode({"query": expr}))
-        with urllib.request.urlopen(url, timeout=10) as r:
-            doc = json.load(r)
-        expect(doc.get("status") == "success", "query %s: %r", expr, doc)
-        return [(res["metric"], float(res["value"][1])) for res in doc["data"]["result"]]
-
-    def wait_value(self, expr, predicate, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(expr)
-            if result and predicate(result[0][1]):
-                return result[0][1]
-            if time.monotonic() > deadline:
-                raise Failure("Prometheus: %s is %r after %.0f s" % (expr, result, timeout))
-            time.sleep(0.2)
 
 
 PROM_TRAFFIC_S = float(os.environ.get("E2E_PROM_SECONDS", 20))
@@ -743,7 +725,7 @@ def p95(values):
 def case_prometheus(fix):
     tag, svc = "prom", fix.server.service
     sel = '{service="%s",path="/events/%s/:id"}' % (svc, tag)
-    fix.wait_value('up{job="sse_exporter"}', lambda v: v == 1, 15)
+    fix.api.wait_value('up{job="sse_exporter"}', lambda v: v == 1, 15)
     resps = prom_traffic(fix.server.port, tag, PROM_TRAFFIC_S)
     bad = [r.status for r in resps if r.status != 200 or not r.complete]
     expect(not bad, "ground truth: %d of %d requests failed", len(bad), len(resps))
@@ -752,9 +734,9 @@ def case_prometheus(fix):
     checks.settle(fix.exporter_port, fix.before, [inc("sse_requests_total", n, service=svc,
                                                       path="/events/%s/:id" % tag)])
     # ... and Prometheus must have ingested it before rate() means much.
-    fix.wait_value("sum(sse_requests_total%s)" % sel, lambda v: v == n, 10)
-    check_rate(fix.query("sum(rate(sse_requests_total%s[1m]))" % sel), n)
-    exporter_sum = fix.query("sum(sse_request_duration_seconds_sum%s)" % sel)[0][1]
+    fix.api.wait_value("sum(sse_requests_total%s)" % sel, lambda v: v == n, 10)
+    check_rate(fix.api.query("sum(rate(sse_requests_total%s[1m]))" % sel), n)
+    exporter_sum = fix.api.query("sum(sse_request_duration_seconds_sum%s)" % sel)[0][1]
     check_p95(fix, sel, [r.duration for r in resps], exporter_sum)
 
 
@@ -787,7 +769,7 @@ def check_p95(fix, sel, durations, exporter_sum):
     bucket too only if the client's p95 is within P95_NEAR_S of the bound
     between them."""
     expr = ("histogram_quantile(0.95, sum(rate(sse_request_duration_seconds_bucket%s[1m])) by (le))" % sel)
-    result = fix.query(expr)
+    result = fix.api.query(expr)
     expect(result and not math.isnan(result[0][1]), "%s returned %r", expr, result)
     got, truth = result[0][1], p95(durations)
     print("NOTE prometheus: client p95 %.4f s, Prometheus p95 %.4f s; mean client - exporter duration "
