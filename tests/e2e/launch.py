@@ -205,18 +205,21 @@ def sweep_interval(args):
     return checks.DEFAULT_SWEEP_S
 
 
-def start_prometheus(tmp, target_port, timeout=30.0):
-    """Prometheus scraping 127.0.0.1:target_port every second."""
-    pdir = Path(tmp) / "prometheus"
+def start_prometheus(tmp, target_port, timeout=30.0, name="prometheus", rule_files=()):
+    """Prometheus scraping 127.0.0.1:target_port and evaluating
+    `rule_files` every second; its configuration and data in tmp/NAME."""
+    pdir = Path(tmp) / name
     pdir.mkdir(exist_ok=True)
+    rules = "".join("\n  - '%s'" % Path(f).resolve() for f in rule_files)
     (pdir / "prometheus.yml").write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "rule_files:%s\n"
         "scrape_configs:\n  - job_name: sse_exporter\n"
-        "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % target_port)
+        "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % (rules or " []", target_port))
     port = procs.free_port()
-    child = procs.spawn("prometheus", [PROMETHEUS, "--config.file=%s" % (pdir / "prometheus.yml"),
-                                       "--storage.tsdb.path=%s" % (pdir / "data"),
-                                       "--web.listen-address=127.0.0.1:%d" % port], tmp)
+    child = procs.spawn(name, [PROMETHEUS, "--config.file=%s" % (pdir / "prometheus.yml"),
+                               "--storage.tsdb.path=%s" % (pdir / "data"),
+                               "--web.listen-address=127.0.0.1:%d" % port], tmp)
     try:
         procs.wait_http(child, port, "/-/ready", timeout=timeout)
     except Exception:

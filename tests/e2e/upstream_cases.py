@@ -139,8 +139,8 @@ def records(path, rid):
 # --------------------------------------------------------------------------
 
 class Upstream:
-    def __init__(self, tmp, with_exporter=True):
-        self.dir = Path(tmp) / "upstream"
+    def __init__(self, tmp, with_exporter=True, exporter_flags=EXPORTER_FLAGS, group="upstream"):
+        self.dir = Path(tmp) / group
         self.dir.mkdir(exist_ok=True)
         self.tls = tls.client_context(tmp)
         cert, key = tls.cert_files(tmp)
@@ -156,8 +156,8 @@ class Upstream:
              self.tls),
             (GATEWAY, "gateway.py", [gw_port], [self.logs[GATEWAY], cert] + upstreams, None),
         ]
-        self.exporter = (isolated.in_background(isolated.start_exporter, tmp, "upstream",
-                                                        EXPORTER_FLAGS) if with_exporter else None)
+        self.exporter = (isolated.in_background(isolated.start_exporter, tmp, group, exporter_flags)
+                         if with_exporter else None)
         starts = [isolated.in_background(start_server, tmp, *spec) for spec in specs]
         self.servers, errors = {}, []
         for (name, *_), (thread, out) in zip(specs, starts):
