@@ -76,6 +76,12 @@ $(BUILD)/build_version.h: FORCE | $(BUILD)
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(BUILD)/user/core/version.o: $(BUILD)/build_version.h
 
+# The live page, compiled in as C string literals: each line quoted, its
+# backslashes, quotes and question marks (no trigraph) escaped.
+$(BUILD)/live_page_html.h: user/web/live_page.html | $(BUILD)
+	sed -e 's/[\\"?]/\\&/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+$(BUILD)/user/web/live_page.o: $(BUILD)/live_page_html.h
+
 $(BUILD)/sse_exporter: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -89,6 +95,12 @@ $(BUILD)/tests/test_catalog: TEST_DEFS = -DMETRICS_DOC='"$(CURDIR)/docs/metrics.
 $(BUILD)/tests/test_web_config: tests/unit/test_web_config.c $(BUILD)/user/web/web_config.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lmicrohttpd -lgnutls -lcrypt
+
+# The live page's test compares the page compiled in with its source.
+$(BUILD)/tests/test_live_page: tests/unit/test_live_page.c $(BUILD)/user/web/live_page.o \
+			       $(BUILD)/user/core/strbuf.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DLIVE_PAGE_SRC='"$(CURDIR)/user/web/live_page.html"' $^ -o $@ -lcmocka
 
 $(BUILD):
 	@mkdir -p $(BUILD)/user $(BUILD)/tests

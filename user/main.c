@@ -246,12 +246,15 @@ static int start(struct daemon *d, char *err, size_t size)
 	    /* selection rules, and executables that may carry OpenSSL */
 	    .watch_exec = d->cfg.nexes || d->cfg.ncgroups || d->cfg.tls,
 	    .track_clients = true,
+	    .tls = d->cfg.tls,
 	};
 
 	if (d->cfg.kubelet && kubelet_setup(d, err, size))
 		return -1;
 	if (loader_open(&d->l, &lo, err, size))
 		return -1;
+	if (d->l.tls_failed)
+		d->cfg.tls = false; /* told by the loader; plaintext goes on */
 	if (d->cfg.tls) {
 		tls_attach_well_known(&d->l.tls);
 		tls_attach_scan(&d->l.tls);

@@ -247,19 +247,27 @@ def start_tls_fastapi(tmp, name):
     return server
 
 
-def link_types(pid):
-    """link_type of every BPF link fd the process holds (/proc/PID/fdinfo)."""
+def fdinfo_values(pid, key):
+    """`key` of every fd of the process that has one (/proc/PID/fdinfo)."""
     out = []
     fdinfo = "/proc/%d/fdinfo" % pid
     for fd in os.listdir(fdinfo):
         try:
             with open(os.path.join(fdinfo, fd)) as f:
                 for line in f:
-                    if line.startswith("link_type:"):
+                    if line.startswith(key + ":"):
                         out.append(line.split(":", 1)[1].strip())
         except OSError:
             continue
     return out
+
+
+def link_types(pid):
+    """link_type of every BPF link fd the process holds."""
+    return fdinfo_values(pid, "link_type")
+
+
+BPF_PROG_TYPE_KPROBE = "2"   # uprobe programs are of this type
 
 
 class NoTls:
@@ -313,6 +321,11 @@ def case_no_tls(fx):
     types, programs = own_links(fx.exps["tls"])
     expect(len(types) > programs, "control: the default exporter holds %d links for %d programs: no uprobe",
            len(types), programs)
+    # --no-tls does not even load the OpenSSL programs (a kernel that
+    # refused them would otherwise stop plaintext capture too)
+    notls = fdinfo_values(fx.exps["notls"].child.pid, "prog_type").count(BPF_PROG_TYPE_KPROBE)
+    tls = fdinfo_values(fx.exps["tls"].child.pid, "prog_type").count(BPF_PROG_TYPE_KPROBE)
+    expect(notls == 0 and tls > 0, "uprobe programs loaded: %d with --no-tls, %d by default", notls, tls)
 
 
 # --------------------------------------------------------------------------

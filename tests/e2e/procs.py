@@ -41,13 +41,13 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def spawn(name, argv, logdir, env=None, cwd=None):
+def spawn(name, argv, logdir, env=None, cwd=None, pass_fds=()):
     """Start argv in a new session; stdout and stderr go to logdir/name.log."""
     log = Path(logdir) / (name + ".log")
     with open(log, "wb") as out:
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                 start_new_session=True)
+                                 start_new_session=True, pass_fds=pass_fds)
     child = Child(name, popen, log)
     _children.append(child)
     return child

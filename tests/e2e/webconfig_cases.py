@@ -41,8 +41,9 @@ BCRYPT_COST = 10          # exporter-toolkit's documentation example
 START_TIMEOUT = 60.0      # BPF loading on a loaded 2-core VM
 REQ_TIMEOUT = 15.0        # one bcrypt check per request, on that VM
 ERROR_PREFIX = "sse_exporter: error:"
-# Bytes that only an answered /metrics, /metrics/json or /health contains.
-LEAK_MARKERS = (b"# TYPE", b"# HELP", b"build_info", b'"programs"', b'"status"')
+# Bytes that only an answered /metrics, /metrics/json, /health or / (the
+# live page) contains.
+LEAK_MARKERS = (b"# TYPE", b"# HELP", b"build_info", b'"programs"', b'"status"', b"data-telemetry=")
 
 
 # --------------------------------------------------------------------------
@@ -233,10 +234,17 @@ def health_ok(exp, auth, who):
     expect(doc.get("status") == "healthy", "%s: /health says %r", who, doc)
 
 
+def live_page_ok(exp, auth, who):
+    r = exp.request("/", auth)
+    expect(r.status == 200 and b'data-telemetry="/metrics"' in r.body, "%s: / answered %d: %r", who,
+           r.status, r.body[:200])
+
+
 def all_pages_ok(exp, auth, who):
     metrics_ok(exp, auth, who)
     json_ok(exp, auth, who)
     health_ok(exp, auth, who)
+    live_page_ok(exp, auth, who)
 
 
 def still_serving(fx):

@@ -18,15 +18,23 @@
 #include "sock_io.skel.h"
 #include "ssl.skel.h"
 
+/* One log line per line of libbpf's message: a verifier log is one
+ * message of many lines. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[512];
+	char *text, *line, *next;
 
-	if (level == LIBBPF_DEBUG && log_threshold > LOG_DEBUG)
+	if (log_threshold > LOG_DEBUG || vasprintf(&text, fmt, ap) < 0)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_debug("libbpf: %s", line);
+	(void)level;
+	for (line = text; *line; line = next) {
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		if (*line)
+			log_debug("%s", line); /* libbpf names itself */
+	}
+	free(text);
 	return 0;
 }
 
@@ -178,15 +186,42 @@ static void load_error(char *err, size_t size, const char *what)
 		 what, strerror(errno));
 }
 
-static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
+/* The OpenSSL programs. A kernel that refuses them costs TLS only: the
+ * plaintext capture goes on, and the reason is told once (tls_failed). */
+static int load_tls(struct loader *l, char *err, size_t size)
 {
 	struct bpf_program *prog;
-	bool multi;
+	bool multi = uprobe_multi_supported();
 
+	l->ssl = ssl_bpf__open();
+	if (!l->ssl) {
+		snprintf(err, size, "cannot open the BPF objects: %s", strerror(errno));
+		return -1;
+	}
+	if (multi)
+		bpf_object__for_each_program(prog, l->ssl->obj)
+		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
+	if (share_maps(l->ssl->obj, (struct bpf_object *[]){l->track->obj, l->io->obj}, 2) ||
+	    ssl_bpf__load(l->ssl)) {
+		load_error(err, size, "ssl");
+		log_error("%s; TLS is not observed, plaintext is", err);
+		ssl_bpf__destroy(l->ssl);
+		l->ssl = NULL;
+		l->tls_failed = true;
+		return -1;
+	}
+	if (tls_attach_init(&l->tls, l->ssl->obj, "", multi)) {
+		snprintf(err, size, "ssl: a uprobe program is missing");
+		return -1;
+	}
+	return 0;
+}
+
+static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
+{
 	l->track = conn_track_bpf__open();
 	l->io = sock_io_bpf__open();
-	l->ssl = ssl_bpf__open();
-	if (!l->track || !l->io || !l->ssl) {
+	if (!l->track || !l->io) {
 		snprintf(err, size, "cannot open the BPF objects: %s", strerror(errno));
 		return -1;
 	}
@@ -205,19 +240,8 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 		load_error(err, size, "sock_io");
 		return -1;
 	}
-	multi = uprobe_multi_supported();
-	if (multi)
-		bpf_object__for_each_program(prog, l->ssl->obj)
-		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
-	if (share_maps(l->ssl->obj, (struct bpf_object *[]){l->track->obj, l->io->obj}, 2) ||
-	    ssl_bpf__load(l->ssl)) {
-		load_error(err, size, "ssl");
+	if (o->tls && load_tls(l, err, size) && !l->tls_failed)
 		return -1;
-	}
-	if (tls_attach_init(&l->tls, l->ssl->obj, "", multi)) {
-		snprintf(err, size, "ssl: a uprobe program is missing");
-		return -1;
-	}
 	return 0;
 }
 

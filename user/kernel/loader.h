@@ -25,6 +25,7 @@ struct loader_options {
 	bool selective;	    /* --pid/--port/--exe/--cgroup */
 	bool watch_exec;    /* --exe/--cgroup: new processes must be checked */
 	bool track_clients; /* outbound connections too */
+	bool tls;	    /* load the OpenSSL uprobe programs (--tls) */
 };
 
 struct loader {
@@ -32,6 +33,7 @@ struct loader {
 	struct sock_io_bpf *io;
 	struct ssl_bpf *ssl;
 	struct tls_attach tls; /* uprobes: optional, files found at run time */
+	bool tls_failed;       /* --tls, but the kernel refused the programs */
 	struct bpf_link *links[LOADER_PROGS_MAX];
 	const char *names[LOADER_PROGS_MAX];
 	/* kernel ids of the links made at start: /health checks them */

@@ -12,7 +12,15 @@
 #include "core/version.h"
 #include "metrics/expo.h"
 #include "web/http_server.h"
+#include "web/live_page.h"
 #include "web/web_config.h"
+
+/* The live page runs its own inline script and style, and reaches nothing
+ * but this server: the browser holds it to that. */
+#define PAGE_POLICY                                                                                \
+	"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "              \
+	"connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "                 \
+	"frame-ancestors 'none'"
 
 static double family_sum(const struct family *f, const char *label, const char *skip_value)
 {
@@ -42,8 +50,9 @@ void http_server_sample(struct http_server *s, double now)
 	s->window[s->nsamples++] = smp;
 }
 
+/* policy: the Content-Security-Policy of a page, NULL for data */
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
-			     struct strbuf *body)
+			     const char *policy, struct strbuf *body)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -58,6 +67,9 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
+	if (policy)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY, policy);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -76,7 +88,8 @@ static enum MHD_Result metrics_page(struct http_server *s, struct MHD_Connection
 		expo_text(&s->m->reg, &body);
 	metric_set(s->m->scrape_duration, NULL, mono_seconds() - t0);
 	pthread_mutex_unlock(s->lock);
-	return reply(conn, MHD_HTTP_OK, json ? "application/json" : EXPO_TEXT_CONTENT_TYPE, &body);
+	return reply(conn, MHD_HTTP_OK, json ? "application/json" : EXPO_TEXT_CONTENT_TYPE, NULL,
+		     &body);
 }
 
 static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection *conn)
@@ -106,7 +119,16 @@ static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection 
 		      healthy ? "healthy" : "degraded", sse_exporter_version, attached,
 		      s->programs_required, active, rps, err);
 	return reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-		     &body);
+		     NULL, &body);
+}
+
+static enum MHD_Result live_page(struct http_server *s, struct MHD_Connection *conn)
+{
+	struct strbuf body;
+
+	strbuf_init(&body);
+	live_page_render(&body, s->cfg->telemetry_path);
+	return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8", PAGE_POLICY, &body);
 }
 
 static enum MHD_Result not_found(struct MHD_Connection *conn)
@@ -114,8 +136,9 @@ static enum MHD_Result not_found(struct MHD_Connection *conn)
 	struct strbuf body;
 
 	strbuf_init(&body);
-	strbuf_puts(&body, "not found: try /metrics, /metrics/json or /health\n");
-	return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", &body);
+	strbuf_puts(&body,
+		    "not found: try / (the live page), /metrics, /metrics/json or /health\n");
+	return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NULL, &body);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -142,6 +165,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return metrics_page(s, conn, true);
 	if (!strcmp(url, "/health"))
 		return health_page(s, conn);
+	if (!strcmp(url, "/"))
+		return live_page(s, conn);
 	return not_found(conn);
 }
 

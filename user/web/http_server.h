@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The exporter's own endpoints: /metrics, /metrics/json, /health. */
+/* The exporter's own endpoints: /metrics, /metrics/json, /health, / (the live page). */
 #ifndef SSE_HTTP_SERVER_H
 #define SSE_HTTP_SERVER_H
 
