@@ -21,14 +21,19 @@ what the API server or the kubelet would refuse or get wrong, and this
 exporter's rules (host PID, capabilities documented in the README,
 read-only host mounts, probes, honorLabels, the node relabel, RBAC).
 """
-import json
-import os
-import re
-import subprocess
 import sys
-import tempfile
 
-import yaml
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
+
+import json        # noqa: E402
+import os          # noqa: E402
+import re          # noqa: E402
+import subprocess  # noqa: E402
+import tempfile    # noqa: E402
+
+import yaml        # noqa: E402
+
+import checklib    # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -390,13 +395,7 @@ def problems(root, readme):
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "deploy", "kubernetes")
     readme = sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "README.md")
-    checked = [("kubectl", kubectl_problems(root))] + results(root, readme)
-    for name, found in checked:
-        for p in found:
-            print(f"{name}: {p}")
-    failed = sum(1 for _, found in checked if found)
-    print(f"deploy: {len(checked) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checklib.report([("kubectl", kubectl_problems(root))] + results(root, readme), "deploy")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ import shutil      # noqa: E402
 import tempfile    # noqa: E402
 import unittest    # noqa: E402
 
-import yaml        # noqa: E402
-
 import check_manifests as cm  # noqa: E402
+import checklib    # noqa: E402
 
 DEPLOY = os.path.join(cm.REPO, "deploy", "kubernetes")
 README = os.path.join(cm.REPO, "README.md")
@@ -166,19 +165,7 @@ class Copy:
         shutil.rmtree(self.tmp)
 
     def edit_yaml(self, rel, mutate):
-        path = os.path.join(self.root, rel)
-        with open(path) as f:
-            docs = [d for d in yaml.safe_load_all(f) if d is not None]
-        mutate(docs)
-        with open(path, "w") as f:
-            yaml.safe_dump_all(docs, f, sort_keys=False)
-
-    def edit_text(self, path, old, new):
-        with open(path) as f:
-            text = f.read()
-        assert old in text, f"{old!r} not in {path}"
-        with open(path, "w") as f:
-            f.write(text.replace(old, new, 1))
+        checklib.edit_yaml(os.path.join(self.root, rel), mutate)
 
 
 class Checks(unittest.TestCase):
@@ -191,7 +178,7 @@ class Checks(unittest.TestCase):
             with self.subTest(check=check, expected=expected), Copy() as c:
                 c.edit_yaml(rel, mutate)
                 found = cm.problems(c.root, c.readme)
-                self.assertTrue(any(p.startswith(check + ":") and expected in p for p in found),
+                self.assertTrue(checklib.caught(found, check, expected),
                                 f"{expected!r} not among {found}")
 
     def test_an_unlisted_file_is_caught(self):
@@ -212,11 +199,11 @@ class Checks(unittest.TestCase):
 
     def test_undocumented_capabilities_are_caught(self):
         with Copy() as c:
-            c.edit_text(c.readme, "| `CAP_SYS_ADMIN` |", "| `CAP_SYS_ADMlN` |")
+            checklib.edit_text(c.readme, "| `CAP_SYS_ADMIN` |", "| `CAP_SYS_ADMlN` |")
             found = cm.problems(c.root, c.readme)
             self.assertIn("least_privilege: container sse-exporter: capability SYS_ADMIN is not "
                           "documented in the README", found)
-            c.edit_text(c.readme, "## Deploying on Kubernetes", "## Kubernetes")
+            checklib.edit_text(c.readme, "## Deploying on Kubernetes", "## Kubernetes")
             self.assertIn("least_privilege: README: no capability table under "
                           "\"## Deploying on Kubernetes\"", cm.problems(c.root, c.readme))
 
@@ -227,18 +214,10 @@ class Checks(unittest.TestCase):
     def test_kubectl_refuses(self):
         for rel, old, new, expected in KUBECTL_BREAKS:
             with self.subTest(file=rel, new=new), Copy() as c:
-                c.edit_text(os.path.join(c.root, rel), old, new)
+                checklib.edit_text(os.path.join(c.root, rel), old, new)
                 found = cm.kubectl_problems(c.root)
                 self.assertTrue(found and expected in found[0], f"{expected!r} not in {found}")
 
 
-def main():
-    tests = unittest.defaultTestLoader.loadTestsFromTestCase(Checks)
-    result = unittest.TextTestRunner(verbosity=2).run(tests)
-    failed = len(result.failures) + len(result.errors)
-    print(f"deploy checks: {result.testsRun - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checklib.run_cases(Checks, "deploy"))
