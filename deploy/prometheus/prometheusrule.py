@@ -6,7 +6,8 @@
 OUT defaults to deploy/kubernetes/prometheus-operator/prometheusrule.yaml.
 The groups of recording_rules.yml, then of alerts.yml, go under
 spec.groups as they are written, comments included, indented: run it
-after editing either file.
+after editing either file (`make check-deploy` fails while the two
+differ).
 """
 import os
 import sys

@@ -19,7 +19,9 @@ and missing required fields are not caught there.
 Our own checks (CHECKS), for what kubectl's client side does not look at:
 what the API server or the kubelet would refuse or get wrong, and this
 exporter's rules (host PID, capabilities documented in the README,
-read-only host mounts, probes, honorLabels, the node relabel, RBAC).
+read-only host mounts, probes, honorLabels, the node relabel, RBAC), and
+that the PrometheusRule holds the rule groups of deploy/prometheus/ (the
+folder beside DIR), so that the two cannot drift.
 """
 import sys
 
@@ -38,6 +40,10 @@ import checklib    # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 OPERATOR_DIR = "prometheus-operator"
+# deploy/prometheus, beside deploy/kubernetes, and the PrometheusRule's
+# sources in it.
+RULES_DIR = "prometheus"
+RULE_FILES = ("recording_rules.yml", "alerts.yml")
 
 # group/version -> [(resource, kind, namespaced)]
 DISCOVERY = {
@@ -380,6 +386,36 @@ def rbac_is_minimal(t, ds, role, binding):
     ns = get(ds, "metadata", "namespace")
     if binding.get("subjects") != [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]:
         yield f"ClusterRoleBinding: subjects are not only the ServiceAccount {ns}/{sa}"
+
+
+def rule_groups(root):
+    """The groups of the rule files beside root, in order; None if one is
+    missing."""
+    groups = []
+    for name in RULE_FILES:
+        path = os.path.join(os.path.dirname(os.path.abspath(root)), RULES_DIR, name)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            groups += (yaml.safe_load(f) or {}).get("groups") or []
+    return groups
+
+
+@check("PrometheusRule")
+def prometheusrule_is_the_rule_files(t, rule):
+    want = rule_groups(t.root)
+    if want is None:
+        yield f"no {RULES_DIR}/{' and '.join(RULE_FILES)} beside {t.root}"
+        return
+    have = get(rule, "spec", "groups") or []
+    fix = "run deploy/prometheus/prometheusrule.py"
+    if [g.get("name") for g in have] != [g.get("name") for g in want]:
+        yield (f"PrometheusRule: groups {[g.get('name') for g in have]}, the rule files' are "
+               f"{[g.get('name') for g in want]} ({fix})")
+        return
+    for h, w in zip(have, want):
+        if h != w:
+            yield f"PrometheusRule: group {w.get('name')} differs from the rule files' ({fix})"
 
 
 def results(root, readme):
