@@ -48,7 +48,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all run test unit unit-san e2e bench deps image image-test clean format check-format \
-	check-layers check-tree check-deploy check-dashboards FORCE
+	check-layers check-tree check-deploy check-rules check-dashboards FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -125,7 +125,7 @@ e2e: all
 	scripts/base_image.sh
 	/usr/bin/python3 tests/e2e/run.py
 
-# The layer, tree, manifest and dashboard checks, then unit tests, plain and
+# The layer, tree, manifest, rule and dashboard checks, then unit tests, plain and
 # sanitized: a parser bug shows there, not as an e2e mismatch; then the
 # servers against the reference bodies, since the e2e ground truth leans
 # on them; last the image (15 s once built, 2 min the first time).
@@ -133,6 +133,7 @@ test: deps all $(UNIT_BINS)
 	@scripts/check_layers.sh
 	@scripts/check_tree.sh
 	@$(MAKE) --no-print-directory check-deploy
+	@$(MAKE) --no-print-directory check-rules
 	@$(MAKE) --no-print-directory check-dashboards
 	@scripts/run_unit.sh $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit-san
@@ -173,6 +174,13 @@ check-tree:
 check-deploy:
 	@/usr/bin/python3 tests/deploy/check_manifests.py
 	@/usr/bin/python3 tests/deploy/test_check_manifests.py
+
+# deploy/prometheus: promtool's check and the rules' unit tests, our own
+# checks; then each of those shown to fail on a broken copy, and every
+# alert threshold, hold and recorded value shown pinned by a unit test.
+check-rules:
+	@/usr/bin/python3 tests/deploy/check_rules.py
+	@/usr/bin/python3 tests/deploy/test_check_rules.py
 
 # deploy/grafana without Grafana: the JSON is what dashboards.py writes,
 # imports (schema, datasource variable, grid, variables) and queries only

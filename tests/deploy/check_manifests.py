@@ -19,20 +19,31 @@ and missing required fields are not caught there.
 Our own checks (CHECKS), for what kubectl's client side does not look at:
 what the API server or the kubelet would refuse or get wrong, and this
 exporter's rules (host PID, capabilities documented in the README,
-read-only host mounts, probes, honorLabels, the node relabel, RBAC).
+read-only host mounts, probes, honorLabels, the node relabel, RBAC), and
+that the PrometheusRule holds the rule groups of deploy/prometheus/ (the
+folder beside DIR), so that the two cannot drift.
 """
-import json
-import os
-import re
-import subprocess
 import sys
-import tempfile
 
-import yaml
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
+
+import json        # noqa: E402
+import os          # noqa: E402
+import re          # noqa: E402
+import subprocess  # noqa: E402
+import tempfile    # noqa: E402
+
+import yaml        # noqa: E402
+
+import checklib    # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 OPERATOR_DIR = "prometheus-operator"
+# deploy/prometheus, beside deploy/kubernetes, and the PrometheusRule's
+# sources in it.
+RULES_DIR = "prometheus"
+RULE_FILES = ("recording_rules.yml", "alerts.yml")
 
 # group/version -> [(resource, kind, namespaced)]
 DISCOVERY = {
@@ -377,6 +388,36 @@ def rbac_is_minimal(t, ds, role, binding):
         yield f"ClusterRoleBinding: subjects are not only the ServiceAccount {ns}/{sa}"
 
 
+def rule_groups(root):
+    """The groups of the rule files beside root, in order; None if one is
+    missing."""
+    groups = []
+    for name in RULE_FILES:
+        path = os.path.join(os.path.dirname(os.path.abspath(root)), RULES_DIR, name)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            groups += (yaml.safe_load(f) or {}).get("groups") or []
+    return groups
+
+
+@check("PrometheusRule")
+def prometheusrule_is_the_rule_files(t, rule):
+    want = rule_groups(t.root)
+    if want is None:
+        yield f"no {RULES_DIR}/{' and '.join(RULE_FILES)} beside {t.root}"
+        return
+    have = get(rule, "spec", "groups") or []
+    fix = "run deploy/prometheus/prometheusrule.py"
+    if [g.get("name") for g in have] != [g.get("name") for g in want]:
+        yield (f"PrometheusRule: groups {[g.get('name') for g in have]}, the rule files' are "
+               f"{[g.get('name') for g in want]} ({fix})")
+        return
+    for h, w in zip(have, want):
+        if h != w:
+            yield f"PrometheusRule: group {w.get('name')} differs from the rule files' ({fix})"
+
+
 def results(root, readme):
     """[(check name, [problem])] of every check, our own ones only."""
     t = Tree(root, readme)
@@ -390,13 +431,7 @@ def problems(root, readme):
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "deploy", "kubernetes")
     readme = sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "README.md")
-    checked = [("kubectl", kubectl_problems(root))] + results(root, readme)
-    for name, found in checked:
-        for p in found:
-            print(f"{name}: {p}")
-    failed = sum(1 for _, found in checked if found)
-    print(f"deploy: {len(checked) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checklib.report([("kubectl", kubectl_problems(root))] + results(root, readme), "deploy")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import tempfile    # noqa: E402
 import unittest    # noqa: E402
 
 import check_dashboards as cd  # noqa: E402
-import summary     # noqa: E402
+import checklib    # noqa: E402
 
 EXEC, SRE, PERF = "executive.json", "sre-operational.json", "performance-engineering.json"
 
@@ -183,4 +183,4 @@ class Checks(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(summary.main(Checks, "dashboard checks"))
+    sys.exit(checklib.run_cases(Checks, "dashboard"))

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The checks of check_manifests.py, each shown to fail (`make check-deploy`).
 
-Every case copies deploy/kubernetes/ and the README, breaks one thing in
-the copy and expects the problem it causes; the untouched copy must pass.
+Every case copies deploy/kubernetes/, deploy/prometheus/ and the README,
+breaks one thing in the copy and expects the problem it causes; the
+untouched copy must pass.
 Ends with "deploy checks: N passed, N failed"; exits 1 if a case failed.
 """
 import sys
@@ -14,12 +15,11 @@ import shutil      # noqa: E402
 import tempfile    # noqa: E402
 import unittest    # noqa: E402
 
-import yaml        # noqa: E402
-
 import check_manifests as cm  # noqa: E402
-import summary     # noqa: E402
+import checklib    # noqa: E402
 
 DEPLOY = os.path.join(cm.REPO, "deploy", "kubernetes")
+RULES = os.path.join(cm.REPO, "deploy", cm.RULES_DIR)
 README = os.path.join(cm.REPO, "README.md")
 
 
@@ -54,6 +54,7 @@ SVC = "service.yaml"
 RBAC = "rbac.yaml"
 SM = "prometheus-operator/servicemonitor.yaml"
 PM = "prometheus-operator/podmonitor.yaml"
+PR = "prometheus-operator/prometheusrule.yaml"
 KUST = "kustomization.yaml"
 
 # (check, file, what breaks it, a problem it must cause)
@@ -141,6 +142,11 @@ BREAKS = [
      "not only the ServiceAccount monitoring/sse-exporter"),
     ("rbac_is_minimal", RBAC,
      lambda d: objs("ClusterRoleBinding")(d)["roleRef"].update(name="admin"), "is not the ClusterRole"),
+    ("prometheusrule_is_the_rule_files", PR,
+     lambda d: d[0]["spec"]["groups"][-1]["rules"][0].update(expr="vector(1)"),
+     "group sse_trend_alerts differs from the rule files'"),
+    ("prometheusrule_is_the_rule_files", PR, lambda d: d[0]["spec"]["groups"].pop(0),
+     "PrometheusRule: groups ['sse_capacity'"),
 ]
 
 # What kubectl itself must refuse: (file, old text, new text, part of its error)
@@ -149,17 +155,22 @@ KUBECTL_BREAKS = [
     (SM, "monitoring.coreos.com/v1", "monitoring.coreos.com/v1alpha1", "v1alpha1"),
     (KUST, "  - service.yaml", "  - service.yaml\n  - gone.yaml", "gone.yaml"),
     (DS, "apiVersion: apps/v1", "apiVersion: apps/v1beta2", "apps/v1beta2"),
+    (PR, "apiVersion: monitoring.coreos.com/v1", "apiVersion: monitoring.coreos.com/v1beta1",
+     "v1beta1"),
 ]
 
 
 class Copy:
-    """deploy/kubernetes and the README, copied to a temporary folder."""
+    """deploy/kubernetes, deploy/prometheus and the README, copied to a
+    temporary folder."""
 
     def __enter__(self):
         self.tmp = tempfile.mkdtemp(prefix="sse-deploy-")
         self.root = os.path.join(self.tmp, "kubernetes")
+        self.rules = os.path.join(self.tmp, cm.RULES_DIR)
         self.readme = os.path.join(self.tmp, "README.md")
         shutil.copytree(DEPLOY, self.root)
+        shutil.copytree(RULES, self.rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
         shutil.copy(README, self.readme)
         return self
 
@@ -167,19 +178,7 @@ class Copy:
         shutil.rmtree(self.tmp)
 
     def edit_yaml(self, rel, mutate):
-        path = os.path.join(self.root, rel)
-        with open(path) as f:
-            docs = [d for d in yaml.safe_load_all(f) if d is not None]
-        mutate(docs)
-        with open(path, "w") as f:
-            yaml.safe_dump_all(docs, f, sort_keys=False)
-
-    def edit_text(self, path, old, new):
-        with open(path) as f:
-            text = f.read()
-        assert old in text, f"{old!r} not in {path}"
-        with open(path, "w") as f:
-            f.write(text.replace(old, new, 1))
+        checklib.edit_yaml(os.path.join(self.root, rel), mutate)
 
 
 class Checks(unittest.TestCase):
@@ -192,7 +191,7 @@ class Checks(unittest.TestCase):
             with self.subTest(check=check, expected=expected), Copy() as c:
                 c.edit_yaml(rel, mutate)
                 found = cm.problems(c.root, c.readme)
-                self.assertTrue(any(p.startswith(check + ":") and expected in p for p in found),
+                self.assertTrue(checklib.caught(found, check, expected),
                                 f"{expected!r} not among {found}")
 
     def test_an_unlisted_file_is_caught(self):
@@ -213,13 +212,23 @@ class Checks(unittest.TestCase):
 
     def test_undocumented_capabilities_are_caught(self):
         with Copy() as c:
-            c.edit_text(c.readme, "| `CAP_SYS_ADMIN` |", "| `CAP_SYS_ADMlN` |")
+            checklib.edit_text(c.readme, "| `CAP_SYS_ADMIN` |", "| `CAP_SYS_ADMlN` |")
             found = cm.problems(c.root, c.readme)
             self.assertIn("least_privilege: container sse-exporter: capability SYS_ADMIN is not "
                           "documented in the README", found)
-            c.edit_text(c.readme, "## Deploying on Kubernetes", "## Kubernetes")
+            checklib.edit_text(c.readme, "## Deploying on Kubernetes", "## Kubernetes")
             self.assertIn("least_privilege: README: no capability table under "
                           "\"## Deploying on Kubernetes\"", cm.problems(c.root, c.readme))
+
+    def test_a_rule_file_edited_alone_is_caught(self):
+        with Copy() as c:
+            checklib.edit_text(os.path.join(c.rules, "alerts.yml"), "for: 15m", "for: 20m")
+            self.assertIn("prometheusrule_is_the_rule_files: PrometheusRule: group sse_alerts "
+                          "differs from the rule files' (run deploy/prometheus/prometheusrule.py)",
+                          cm.problems(c.root, c.readme))
+            shutil.rmtree(c.rules)
+            self.assertTrue(any(p.startswith("prometheusrule_is_the_rule_files: no prometheus/")
+                                for p in cm.problems(c.root, c.readme)))
 
     def test_every_check_can_fail(self):
         broken = {check for check, *_ in BREAKS}
@@ -228,10 +237,10 @@ class Checks(unittest.TestCase):
     def test_kubectl_refuses(self):
         for rel, old, new, expected in KUBECTL_BREAKS:
             with self.subTest(file=rel, new=new), Copy() as c:
-                c.edit_text(os.path.join(c.root, rel), old, new)
+                checklib.edit_text(os.path.join(c.root, rel), old, new)
                 found = cm.kubectl_problems(c.root)
                 self.assertTrue(found and expected in found[0], f"{expected!r} not in {found}")
 
 
 if __name__ == "__main__":
-    sys.exit(summary.main(Checks, "deploy checks"))
+    sys.exit(checklib.run_cases(Checks, "deploy"))
