@@ -183,10 +183,11 @@ check-rules:
 	@/usr/bin/python3 tests/deploy/test_check_rules.py
 
 # deploy/grafana without Grafana: the JSON is what dashboards.py writes,
-# imports (schema, datasource variable, grid, variables) and queries only
-# metrics docs/metrics.md lists or deploy/prometheus records; then each
-# check shown to fail on a broken copy. tests/e2e's dashboards: group runs
-# the queries on a real Prometheus.
+# imports (schema, datasource variable, grid, variables), queries only
+# metrics docs/metrics.md lists or deploy/prometheus records, draws the
+# thresholds of the alerts it names; then each check shown to fail on a
+# broken copy. tests/e2e's dashboards: group runs the queries and the
+# rules on a real Prometheus.
 check-dashboards:
 	@/usr/bin/python3 tests/deploy/check_dashboards.py
 	@/usr/bin/python3 tests/deploy/test_check_dashboards.py

@@ -16,28 +16,74 @@ node: one service behind many nodes is one line.
 """
 import json
 import os
+import re
+
+import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_VERSION = 39          # Grafana 10.3 to 11.x
 TAG = "sse-exporter"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
-# --- Thresholds: those of the alerts (the seeds' alerting strategy) ---------
+# --- Thresholds: those of the alerts ------------------------------------
 
-ERROR_RATIO_WARNING = 0.02      # Elevated Error Rate: 2 % for 10 m
-ERROR_RATIO_CRITICAL = 0.05     # High Error Rate: 5 % for 5 m
-P99_LATENCY_WARNING_S = 3       # High Latency: P99 > 3 s for 15 m
-CAPACITY_TRENDING = 0.70        # Capacity Trending (informational)
-CAPACITY_SCALE = 0.80           # the scaling matrix: add a replica
-CAPACITY_CRITICAL = 0.90        # Capacity Exhausted: > 90 % for 3 m
-CAPACITY_STREAMS = 300          # the seeds' 3 replicas x 100 connections
-BREAKER_OPEN = 2                # Provider Outage: open > 5 m
-# The seeds' breaker table, failures per minute: 3-5 elevated, > 5 critical.
-BREAKER_FAILURES_ELEVATED = 3
+ALERTS = os.path.join(os.path.dirname(HERE), "prometheus", "alerts.yml")
+# A number an alert's expression compares with: `> 0.05`, `<= 0.05`, `== 1`.
+COMPARED = re.compile(r"(?:[<>]=?|==)\s*(?:bool\s+)?(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)(?![0-9a-zA-Z_:(])")
+
+
+def alert_thresholds(path=ALERTS):
+    """{alert name: [the numbers its expression compares with]} of
+    deploy/prometheus/alerts.yml."""
+    with open(path) as f:
+        doc = yaml.safe_load(f)
+    return {rule["alert"]: [number(n) for n in COMPARED.findall(rule["expr"])]
+            for group in doc["groups"] for rule in group["rules"] if "alert" in rule}
+
+
+def number(text):
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+THRESHOLDS = alert_thresholds()
+
+
+def threshold(alert):
+    """The (first) number the alert compares with."""
+    return THRESHOLDS[alert][0]
+
+
+ERROR_RATIO_WARNING = threshold("SSEElevatedErrorRate")
+ERROR_RATIO_CRITICAL = threshold("SSEHighErrorRate")
+TTFT_P99_WARNING_S = threshold("SSEHighLatency")
+CAPACITY_TRENDING = threshold("SSECapacityTrending")
+CAPACITY_CRITICAL = threshold("SSECapacityExhausted")
+PROVIDER_ERROR_RATIO_CRITICAL = threshold("SSEProviderHighErrorRate")
+BREAKER_FAILURES_ELEVATED = threshold("SSEProviderFailuresElevated")
+RATE_LIMITED_WARNING = threshold("SSEElevatedRateLimiting")
+RATE_LIMITED_CRITICAL = threshold("SSEHighRateLimiting")
+LONG_STREAMS_S = threshold("SSELongStreams")
+EXCHANGES_LOST_WARNING = threshold("SSEExporterExchangesLost")
+BREAKER_OPEN = 2                # sse_circuit_breaker_state: 0 closed, 1 half-open, 2 open
+# The seeds' thresholds that no alert has: the scaling matrix's 80 %, the
+# breaker table's "above 5 failures a minute, critical", the SLO table's
+# median, the providers' SLA, the chunks per stream.
+CAPACITY_SCALE = 0.80
 BREAKER_FAILURES_CRITICAL = 5
-# The seeds' SLO table for the median (no alert on it).
 P50_LATENCY_WARNING_S = 0.2
 P50_LATENCY_CRITICAL_S = 0.5
+PROVIDER_P95_S, PROVIDER_P99_S = 2, 5
+CHUNKS_DEGRADED, CHUNKS_HEALTHY = 5, 10
+
+
+def alerts_named(*names, on=""):
+    """The sentence of a description that names the alerts whose
+    thresholds the panel draws, `NAME (numbers)` each:
+    check_dashboards.py holds them equal to alerts.yml and to the steps."""
+    return " Thresholds: %s%s." % (", ".join("%s (%s)" % (n, ", ".join("%g" % v for v in THRESHOLDS[n]))
+                                             for n in names), on and " on the " + on)
+
 
 # --- Selectors and expressions -------------------------------------------
 
@@ -47,9 +93,9 @@ MODEL = PROV + ', model=~"$model"'
 RATE = "$__rate_interval"
 RANGE = "$__range"
 BY_SERVICE = ("namespace", "service")
-# Statuses that count against availability: a client closing or a 429 is
-# not the service failing (docs/metrics.md, sse_requests_total).
-FAILED = 'status=~"failure|timeout"'
+# The service's own failures, as sse:error_ratio:5m counts them: a client
+# that went away is not one (docs/metrics.md, sse_errors_total).
+OWN_ERRORS = 'error_type!~"client_disconnect|connection_reset"'
 
 
 def sel(metric, base=SVC, *extra):
@@ -69,13 +115,12 @@ def quantile(q, metric, base=SVC, *extra, by=(), window=RATE):
     return "histogram_quantile(%s, %s)" % (q, agg(inner, by + ("le",)))
 
 
-def error_ratio(by=(), window=RATE):
-    return "%s / %s" % (rate("sse_requests_total", SVC, FAILED, by=by, window=window),
-                        rate("sse_requests_total", by=by, window=window))
-
-
-def breaker_state():
-    return "max by (namespace, service, provider) (%s)" % sel("sse_circuit_breaker_state", PROV)
+def availability(window):
+    """1 - sse:error_ratio:5m over any window, for all the selected
+    services together (0 errors when the family has no series yet)."""
+    requests = rate("sse_requests_total", window=window)
+    return "1 - ((%s or %s * 0) / %s)" % (rate("sse_errors_total", SVC, OWN_ERRORS, window=window), requests,
+                                          requests)
 
 
 # --- Panels ----------------------------------------------------------------
@@ -92,7 +137,9 @@ ERROR_STEPS = steps("green", (ERROR_RATIO_WARNING, "yellow"), (ERROR_RATIO_CRITI
 AVAILABILITY_STEPS = steps("red", (1 - ERROR_RATIO_CRITICAL, "yellow"), (1 - ERROR_RATIO_WARNING, "green"))
 CAPACITY_STEPS = steps("green", (CAPACITY_TRENDING, "blue"), (CAPACITY_SCALE, "orange"),
                        (CAPACITY_CRITICAL, "red"))
-P99_STEPS = steps("green", (P99_LATENCY_WARNING_S, "red"))
+TTFT_STEPS = steps("green", (TTFT_P99_WARNING_S, "red"))
+PROVIDER_ERROR_STEPS = steps("green", (PROVIDER_ERROR_RATIO_CRITICAL, "red"))
+RATE_LIMITED_STEPS = steps("green", (RATE_LIMITED_WARNING, "yellow"), (RATE_LIMITED_CRITICAL, "red"))
 P50_STEPS = steps("green", (P50_LATENCY_WARNING_S, "yellow"), (P50_LATENCY_CRITICAL_S, "red"))
 BREAKER_STEPS = steps("green", (1, "yellow"), (BREAKER_OPEN, "red"))
 BREAKER_FAILURE_STEPS = steps("green", (BREAKER_FAILURES_ELEVATED, "yellow"),
@@ -150,12 +197,15 @@ def bargauge(title, desc, targets, unit, thresholds=NO_THRESHOLDS, size=(12, 8))
                  thresholds, size, options=options, color={"mode": "thresholds"})
 
 
+BREAKER_LEGEND = "{{service}} → {{provider}}"
+
+
 def breaker_matrix(title, desc):
     """The current state of each (service, provider) breaker, one coloured
     cell each."""
     options = {"colorMode": "background", "graphMode": "none", "justifyMode": "center",
                "orientation": "auto", "reduceOptions": REDUCE_LAST, "textMode": "value_and_name"}
-    return panel("stat", title, desc, [target(breaker_state(), "{{service}} → {{provider}}", instant=True)],
+    return panel("stat", title, desc, [target(sel("sse:provider_breaker_state", PROV), BREAKER_LEGEND, instant=True)],
                  "short", BREAKER_STEPS, (12, 8), options=options, mappings=BREAKER_MAPPINGS,
                  color={"mode": "thresholds"})
 
@@ -165,7 +215,7 @@ def breaker_timeline(title, desc):
                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
                "tooltip": {"mode": "single", "sort": "none"}}
     custom = {"fillOpacity": 80, "lineWidth": 0}
-    return panel("state-timeline", title, desc, [target(breaker_state(), "{{service}} → {{provider}}")],
+    return panel("state-timeline", title, desc, [target(sel("sse:provider_breaker_state", PROV), BREAKER_LEGEND)],
                  "short", BREAKER_STEPS, (12, 8), custom, options, BREAKER_MAPPINGS, {"mode": "thresholds"})
 
 
@@ -216,16 +266,6 @@ def label_variable(name, label, selector):
             "refresh": 2, "regex": "", "skipUrlSync": False, "sort": 1}
 
 
-def capacity_variable():
-    value = str(CAPACITY_STREAMS)
-    return {"name": "capacity", "label": "Stream capacity per service", "type": "textbox", "query": value,
-            "current": {"selected": False, "text": value, "value": value},
-            "options": [{"selected": True, "text": value, "value": value}], "hide": 0,
-            "description": "Concurrent SSE streams a service is sized for (the seeds: 3 replicas x 100); "
-                           "the capacity panels and the alerts' 70 / 80 / 90 % are fractions of it",
-            "skipUrlSync": False}
-
-
 # Every process the exporter has seen has a sse_exporter_target_info series:
 # services without SSE traffic yet are listed too.
 VARIABLES = [
@@ -239,7 +279,7 @@ VARIABLES = [
 ]
 
 
-def dashboard(uid, title, desc, refresh, time_from, panels, extra_variables=()):
+def dashboard(uid, title, desc, refresh, time_from, panels):
     return {
         "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
                                   "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
@@ -256,7 +296,7 @@ def dashboard(uid, title, desc, refresh, time_from, panels, extra_variables=()):
         "refresh": refresh,
         "schemaVersion": SCHEMA_VERSION,
         "tags": [TAG],
-        "templating": {"list": VARIABLES + list(extra_variables)},
+        "templating": {"list": VARIABLES},
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
         "timezone": "",
@@ -275,10 +315,11 @@ def executive():
         row("Service level over the time range"),
         stat("Requests", "SSE requests ended in the time range (sse_requests_total).",
              "round(%s)" % agg("increase(%s[%s])" % (sel("sse_requests_total"), RANGE)), "short"),
-        stat("Availability", "Share of SSE requests that did not fail or time out (a client closing "
-             "first or a 429 is not a failure). Red below 95 %, yellow below 98 %: the error-rate alerts.",
-             "1 - (%s)" % error_ratio(window=RANGE), "percentunit", AVAILABILITY_STEPS),
-        stat("Median response time (P50)", "Request start to end of the SSE request "
+        stat("Availability", "Share of SSE requests the services did not fail (5xx, timeouts, truncated "
+             "streams; a client going away or a 429 is not a failure): 1 - the error ratio of the "
+             "error-rate alerts. Red below 95 %, yellow below 98 %.",
+             availability(RANGE), "percentunit", AVAILABILITY_STEPS),
+        stat("Median response time (P50)", "First request byte to the end of the SSE request "
              "(sse_request_duration_seconds). The seeds' SLO: warning 200 ms, critical 500 ms.",
              quantile(0.5, "sse_request_duration_seconds", window=RANGE), "s", P50_STEPS),
         stat("Tokens", "Tokens of upstream LLM calls in the time range (llm_tokens_used_total, "
@@ -287,9 +328,9 @@ def executive():
         row("Trend"),
         timeseries("Requests per second by service", "SSE requests ended per second.",
                    [target(rate("sse_requests_total", by=BY_SERVICE), "{{service}} {{namespace}}")], "reqps"),
-        timeseries("Availability by service", "As the Availability stat, over time; the lines are the "
-                   "error-rate alerts' 95 % and 98 %.",
-                   [target("1 - (%s)" % error_ratio(BY_SERVICE), "{{service}} {{namespace}}")], "percentunit",
+        timeseries("Availability by service", "1 - sse:error_ratio:5m, the error-rate alerts' ratio. "
+                   "The lines: 95 % and 98 %.",
+                   [target("1 - %s" % sel("sse:error_ratio:5m"), "{{service}} {{namespace}}")], "percentunit",
                    AVAILABILITY_STEPS),
         row("Providers"),
         bargauge("Provider success rate", "Upstream calls to each provider that succeeded "
@@ -318,18 +359,18 @@ def sre():
                      "traffic, latency, capacity, errors, provider breakers, the exporter itself.",
                      "30s", "now-1h", [
         row("Now"),
-        stat("Request rate (5 m)", "SSE requests ended per second over the last 5 minutes.",
-             rate("sse_requests_total", window="5m"), "reqps"),
-        stat("Error ratio (5 m)", "Failed and timed-out SSE requests over all, last 5 minutes. Yellow "
-             "from 2 %, red from 5 %: the error-rate alerts.", error_ratio(window="5m"), "percentunit",
-             ERROR_STEPS),
-        stat("Stream capacity used", "SSE streams open now over the capacity variable, per service "
-             "(the fullest shown). Red from 90 %: Capacity Exhausted.",
-             "max(%s) / $capacity" % agg(sel("sse_active_connections"), BY_SERVICE), "percentunit",
-             CAPACITY_STEPS),
-        stat("Open breakers", "(service, provider) breakers open now: the state a breaker in the client "
-             "would be in (sse_circuit_breaker_state). Red from 1: Provider Outage after 5 minutes.",
-             "count(%s == %d) or vector(0)" % (breaker_state(), BREAKER_OPEN), "short",
+        stat("Request rate (5 m)", "SSE requests ended per second over the last 5 minutes "
+             "(sse:request_rate:5m).", agg(sel("sse:request_rate:5m")), "reqps"),
+        stat("Error ratio (5 m)", "The worst of the selected services: failed SSE requests over all "
+             "(sse:error_ratio:5m)." + alerts_named("SSEElevatedErrorRate", "SSEHighErrorRate"),
+             "max(%s)" % sel("sse:error_ratio:5m"), "percentunit", ERROR_STEPS),
+        stat("Stream capacity used", "The fullest of the selected services: streams open over its "
+             "capacity (sse:capacity_utilization; sse:stream_capacity, 300 unless configured)."
+             + alerts_named("SSECapacityTrending", "SSECapacityExhausted"),
+             "max(%s)" % sel("sse:capacity_utilization"), "percentunit", CAPACITY_STEPS),
+        stat("Providers out", "(service, provider) pairs whose circuit breaker opened and has not "
+             "closed since (sse:provider_breaker_open)." + alerts_named("SSEProviderOutage"),
+             "count(%s == 1) or vector(0)" % sel("sse:provider_breaker_open", PROV), "short",
              steps("green", (1, "red"))),
         row("Traffic"),
         timeseries("Request rate by service", "SSE requests ended per second.",
@@ -339,52 +380,70 @@ def sre():
                    [target(rate("sse_requests_total", by=("status",)), "{{status}}")], "reqps", stacked=True),
         row("Latency"),
         timeseries("Request latency", "First request byte to the end of the SSE request "
-                   "(sse_request_duration_seconds). The line: High Latency (P99 > 3 s for 15 m).",
-                   percentiles("sse_request_duration_seconds"), "s", P99_STEPS),
+                   "(sse_request_duration_seconds): for a stream, its whole life.",
+                   percentiles("sse_request_duration_seconds"), "s"),
         timeseries("Time to first chunk", "Last request byte to the first data event written "
-                   "(sse_time_to_first_chunk_seconds), for the selected models.",
-                   percentiles("sse_time_to_first_chunk_seconds", SVC, 'model=~"$model"'), "s"),
+                   "(sse_time_to_first_chunk_seconds), for the selected models: the wait before a "
+                   "response streams." + alerts_named("SSEHighLatency", on="P99"),
+                   percentiles("sse_time_to_first_chunk_seconds", SVC, 'model=~"$model"'), "s", TTFT_STEPS),
         row("Capacity"),
         timeseries("Active streams against capacity", "SSE streams open now per service "
-                   "(sse_active_connections), the capacity variable and 90 % of it (Capacity Exhausted).", [
-                       target(agg(sel("sse_active_connections"), BY_SERVICE), "{{service}} {{namespace}}"),
-                       target("vector($capacity)", "capacity"),
-                       target("vector(%g * $capacity)" % CAPACITY_CRITICAL, "critical (90 %)")], "short"),
-        timeseries("Capacity used by service", "Open streams over the capacity variable. The lines: "
-                   "70 % (Capacity Trending), 80 % (scale out), 90 % (Capacity Exhausted).",
-                   [target("%s / $capacity" % agg(sel("sse_active_connections"), BY_SERVICE),
-                           "{{service}} {{namespace}}")], "percentunit", CAPACITY_STEPS),
+                   "(sse:active_streams), its capacity (sse:stream_capacity) and the share of it "
+                   "SSECapacityExhausted fires above.", [
+                       target(sel("sse:active_streams"), "{{service}} {{namespace}}"),
+                       target(sel("sse:stream_capacity"), "{{service}} capacity"),
+                       target("%g * %s" % (CAPACITY_CRITICAL, sel("sse:stream_capacity")),
+                              "{{service}} %g %% of capacity" % (100 * CAPACITY_CRITICAL))], "short"),
+        timeseries("Capacity used by service", "Open streams over the capacity (sse:capacity_utilization); "
+                   "80 %: the seeds' scale-out line." + alerts_named("SSECapacityTrending", "SSECapacityExhausted"),
+                   [target(sel("sse:capacity_utilization"), "{{service}} {{namespace}}")], "percentunit",
+                   CAPACITY_STEPS),
         row("Errors"),
         timeseries("Errors by type", "Failed SSE requests per second by error_type and the stage they "
                    "failed in (sse_errors_total).",
                    [target(rate("sse_errors_total", by=("error_type", "stage")), "{{error_type}} ({{stage}})")],
                    "reqps", stacked=True),
-        timeseries("Error ratio by service", "Failed and timed-out SSE requests over all. The lines: "
-                   "2 % (Elevated Error Rate), 5 % (High Error Rate).",
-                   [target(error_ratio(BY_SERVICE), "{{service}} {{namespace}}")], "percentunit", ERROR_STEPS),
+        timeseries("Error ratio by service", "Failed SSE requests over all, 5-minute windows "
+                   "(sse:error_ratio:5m)." + alerts_named("SSEElevatedErrorRate", "SSEHighErrorRate"),
+                   [target(sel("sse:error_ratio:5m"), "{{service}} {{namespace}}")], "percentunit", ERROR_STEPS),
+        timeseries("Rate-limited share by service", "SSE requests answered 429 over all "
+                   "(sse:rate_limited_ratio:5m)." + alerts_named("SSEElevatedRateLimiting", "SSEHighRateLimiting"),
+                   [target(sel("sse:rate_limited_ratio:5m"), "{{service}} {{namespace}}")], "percentunit",
+                   RATE_LIMITED_STEPS),
+        timeseries("Requests not counted by service", "Requests and upstream calls whose outcome the "
+                   "exporter could not tell, over all (sse:exchanges_lost_ratio:5m)."
+                   + alerts_named("SSEExporterExchangesLost"),
+                   [target(sel("sse:exchanges_lost_ratio:5m"), "{{service}} {{namespace}}")], "percentunit",
+                   steps("green", (EXCHANGES_LOST_WARNING, "red"))),
         row("Providers"),
         breaker_matrix("Circuit breakers now", "Each (service, provider) breaker: closed, half-open, open "
-                       "(sse_circuit_breaker_state, inferred from the calls' outcomes)."),
+                       "(sse:provider_breaker_state: the state a breaker in the client would be in, inferred "
+                       "from the calls' outcomes)."),
         breaker_timeline("Circuit breaker history", "The breakers' states over time."),
         timeseries("Breaker failures per minute", "Calls a client's breaker counts as failed, per "
-                   "minute (sse_circuit_breaker_failures_total). The seeds: 3 to 5 elevated, above 5 "
-                   "the breaker opens.",
-                   [target("60 * %s" % rate("sse_circuit_breaker_failures_total", PROV,
-                                            by=BY_SERVICE + ("provider",)), "{{service}} → {{provider}}")],
+                   "minute (sse:provider_failure_rate:5m); above 5 the breaker opens."
+                   + alerts_named("SSEProviderFailuresElevated"),
+                   [target("60 * %s" % sel("sse:provider_failure_rate:5m", PROV), "{{service}} → {{provider}}")],
                    "short", BREAKER_FAILURE_STEPS),
+        timeseries("Provider error ratio", "Upstream calls that did not succeed, over all "
+                   "(sse:provider_error_ratio:5m)." + alerts_named("SSEProviderHighErrorRate"),
+                   [target(sel("sse:provider_error_ratio:5m", PROV), "{{service}} → {{provider}}")],
+                   "percentunit", PROVIDER_ERROR_STEPS),
         timeseries("Provider calls by status", "Upstream calls ended per second by provider and status "
                    "(sse_provider_requests_total).",
                    [target(rate("sse_provider_requests_total", PROV, by=("provider", "status")),
-                           "{{provider}} {{status}}")], "reqps"),
+                           "{{provider}} {{status}}")], "reqps", size=(24, 8)),
         row("Exporter"),
         timeseries("Events lost by the exporter", "Kernel records the exporter could not read, per "
-                   "second and node (sse_exporter_events_lost_total): above 0, counts may be low.",
+                   "second and node (sse_exporter_events_lost_total): above 0, counts may be low "
+                   "(SSEExporterEventsLost).",
                    [target("sum by (instance) (rate(sse_exporter_events_lost_total[%s]))" % RATE,
                            "{{instance}}")], "short"),
         timeseries("eBPF programs attached", "Programs attached per node "
-                   "(sse_exporter_bpf_program_attached); a drop means /health answers degraded.",
+                   "(sse_exporter_bpf_program_attached); one gone: /health answers degraded "
+                   "(SSEExporterProgramDetached).",
                    [target("sum by (instance) (sse_exporter_bpf_program_attached)", "{{instance}}")], "short"),
-    ], [capacity_variable()])
+    ])
 
 
 def performance():
@@ -398,8 +457,10 @@ def performance():
                   for q, name in LATENCY[:2]], "s"),
         timeseries("Stage latency P95 over time", "P95 of each stage.",
                    [target(quantile(0.95, "sse_stage_duration_seconds", by=("stage",)), "{{stage}}")], "s"),
-        timeseries("Stream duration", "Response head to stream end (sse_stream_duration_seconds).",
-                   [target(quantile(q, "sse_stream_duration_seconds"), name) for q, name in LATENCY[::2]], "s"),
+        timeseries("Stream duration", "Response head to stream end (sse_stream_duration_seconds)."
+                   + alerts_named("SSELongStreams", on="P99"),
+                   [target(quantile(q, "sse_stream_duration_seconds"), name) for q, name in LATENCY[::2]], "s",
+                   steps("green", (LONG_STREAMS_S, "red"))),
         timeseries("Gap between chunks", "Time between consecutive data events of a stream "
                    "(sse_inter_chunk_gap_seconds).", percentiles("sse_inter_chunk_gap_seconds"), "s"),
         timeseries("Time to first chunk P95 by model", "Inbound: last request byte to the first data "
@@ -414,7 +475,7 @@ def performance():
                  "provider (sse_provider_latency_seconds). The seeds' SLA: P95 under 2 s, P99 under 5 s.",
                  [target(quantile(q, "sse_provider_latency_seconds", PROV, by=("provider",)),
                          "{{provider}} %s" % name) for q, name in LATENCY], "s",
-                 steps("green", (2, "yellow"), (5, "red"))),
+                 steps("green", (PROVIDER_P95_S, "yellow"), (PROVIDER_P99_S, "red"))),
         heatmap("Provider latency distribution", "Upstream calls per second in each latency bucket, "
                 "selected providers together.",
                 agg("rate(%s[%s])" % (sel("sse_provider_latency_seconds_bucket", PROV), RATE), ("le",)), "s"),
@@ -434,11 +495,11 @@ def performance():
                        target(agg(sel("http_connections_active"), BY_SERVICE), "{{service}} connections"),
                        target(agg(sel("sse_active_connections"), BY_SERVICE), "{{service}} streams")], "short"),
         timeseries("Chunks per stream", "Data events written per successful SSE request "
-                   "(sse_chunks_streamed_total over sse_requests_total); the seeds: fewer than 5 is "
-                   "critical.", [target("%s / %s" % (rate("sse_chunks_streamed_total", by=BY_SERVICE),
-                                                      rate("sse_requests_total", SVC, 'status="success"',
-                                                           by=BY_SERVICE)), "{{service}} {{namespace}}")],
-                   "short", steps("red", (5, "yellow"), (10, "green"))),
+                   "(sse_chunks_streamed_total over sse_requests_total); the seeds: under 5 critical, "
+                   "5 to 10 degraded.", [target("%s / %s" % (rate("sse_chunks_streamed_total", by=BY_SERVICE),
+                                                                rate("sse_requests_total", SVC, 'status="success"',
+                                                                     by=BY_SERVICE)), "{{service}} {{namespace}}")],
+                   "short", steps("red", (CHUNKS_DEGRADED, "yellow"), (CHUNKS_HEALTHY, "green"))),
         timeseries("Chunks per second by provider", "Data events written to clients, by the provider "
                    "that fed the stream (unknown when not one) (sse_chunks_streamed_total).",
                    [target(rate("sse_chunks_streamed_total", by=("provider",)), "{{provider}}")], "short"),

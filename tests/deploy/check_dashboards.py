@@ -11,7 +11,8 @@ variable, a place on the grid or a query; a variable used and not
 defined; and what would show no data on any Prometheus: a metric name
 that neither docs/metrics.md (tests/e2e/catalog.py) lists nor a recording
 rule of deploy/prometheus/ records, a label the metric does not have, an
-expression promtool cannot parse. Last, that the JSON is what
+expression promtool cannot parse; and thresholds other than those of the
+alerts a panel names (deploy/prometheus/alerts.yml). Last, that the JSON is what
 deploy/grafana/dashboards.py writes, so that the panels have one source.
 
 The helpers that read the dashboards (panels, expressions, variables and
@@ -25,6 +26,7 @@ sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
 
 import glob        # noqa: E402
 import json        # noqa: E402
+import math        # noqa: E402
 import os          # noqa: E402
 import re          # noqa: E402
 import subprocess  # noqa: E402
@@ -181,8 +183,9 @@ def rule_files(rules_dir=RULES):
 
 
 def recorded(rules_dir=RULES):
-    """{name: labels or None} of the recording rules in deploy/prometheus/
-    (labels: the outer `by` of the rule, when it has one)."""
+    """{name: labels or None} of the recording rules in deploy/prometheus/:
+    the labels of the rule's `by` clauses when they all agree (`le` aside),
+    else unknown."""
     out = {}
     for path in rule_files(rules_dir):
         with open(path) as f:
@@ -190,14 +193,14 @@ def recorded(rules_dir=RULES):
         for group in doc.get("groups", []):
             for rule in group.get("rules", []):
                 if "record" in rule:
-                    out[rule["record"]] = outer_by(rule["expr"])
+                    out[rule["record"]] = by_labels(rule["expr"])
     return out
 
 
-def outer_by(expr):
-    m = re.match(r"\s*\w+\s+by\s*\(([^()]*)\)", expr) or re.match(r"\s*\w+\s*\(.*\)\s*by\s*\(([^()]*)\)\s*$",
-                                                                  expr, re.S)
-    return {label.strip() for label in m.group(1).split(",")} if m else None
+def by_labels(expr):
+    found = {frozenset(label.strip() for label in labels.split(",")) - {"le"}
+             for kind, labels in GROUPING.findall(re.sub(STRING, '""', expr)) if kind == "by"}
+    return set(found.pop()) if len(found) == 1 else None
 
 
 def known_metrics(rules_dir=RULES):
@@ -436,16 +439,45 @@ def expressions_parse(directory, dashes, known):
             for i, err in promtool_problems(exprs)]
 
 
+# `NAME (0.02, 0.05)` in a description: the panel draws that alert's thresholds.
+NAMED_ALERT = re.compile(r"\b(SSE[A-Z]\w*) \(([-0-9.e, ]+)\)")
+
+
+def thresholds_match_alerts(directory, dashes, known, rules_dir=RULES):
+    path = os.path.join(rules_dir, "alerts.yml")
+    if not os.path.exists(path):
+        return ["no %s" % path]
+    alerts, out = dashboards.alert_thresholds(path), []
+    for name, d in dashes.items():
+        for p in panels(d):
+            label = "%s: panel %s %r" % (name, p.get("id"), p.get("title"))
+            steps = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+            values = [s.get("value") for s in steps if s.get("value") is not None]
+            for alert, listed in NAMED_ALERT.findall(p.get("description", "")):
+                if alert not in alerts:
+                    out.append("%s names %s, which alerts.yml has not" % (label, alert))
+                    continue
+                if [float(v) for v in listed.split(",")] != [float(v) for v in alerts[alert]]:
+                    out.append("%s names %s (%s), alerts.yml compares with %s" % (label, alert, listed,
+                                                                               alerts[alert]))
+                for v in alerts[alert]:
+                    if not any(math.isclose(v, w) for w in values):
+                        out.append("%s: %s compares with %g, which is not a threshold step %s" % (
+                            label, alert, v, values))
+    return out
+
+
 CHECKS = [json_is_valid, json_is_generated, schema_is_current, uids_and_titles_are_unique,
           panels_use_the_datasource_variable, panels_are_placed, panels_have_queries, variables_are_defined,
-          metrics_exist, expressions_parse]
+          metrics_exist, expressions_parse, thresholds_match_alerts]
 
 
 def problems(directory=GRAFANA, rules_dir=RULES):
     dashes, out = load(directory)
     known = known_metrics(rules_dir)
     for check in CHECKS:
-        out += ["%s: %s" % (check.__name__, p) for p in check(directory, dashes, known)]
+        extra = {"rules_dir": rules_dir} if check is thresholds_match_alerts else {}
+        out += ["%s: %s" % (check.__name__, p) for p in check(directory, dashes, known, **extra)]
     return out
 
 
