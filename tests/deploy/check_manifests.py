@@ -401,6 +401,40 @@ def rule_groups(root):
     return groups
 
 
+GRAFANA_DIR = "grafana"
+
+
+def dashboard_problems(t, cm):
+    """A dashboard ConfigMap holds a JSON file of deploy/grafana/ as it is."""
+    data = cm.get("data") or {}
+    what, fix = f"ConfigMap {get(cm, 'metadata', 'name')}", "run deploy/grafana/dashboards.py"
+    if len(data) != 1:
+        yield f"{what}: {len(data)} files, want one dashboard"
+        return
+    (name, text), = data.items()
+    path = os.path.join(os.path.dirname(os.path.abspath(t.root)), GRAFANA_DIR, name)
+    if not os.path.exists(path):
+        yield f"{what}: no {GRAFANA_DIR}/{name} ({fix})"
+        return
+    with open(path, encoding="utf-8") as f:
+        if json.loads(f.read()) != json.loads(text):
+            yield f"{what}: {name} differs from {GRAFANA_DIR}/ ({fix})"
+
+
+@check()
+def dashboards_are_the_json_files(t):
+    """Every dashboard of deploy/grafana/ is in one ConfigMap, as it is."""
+    maps = [cm for cm in t.all("ConfigMap")
+            if (get(cm, "metadata", "labels") or {}).get("grafana_dashboard") == "1"]
+    names = sorted(n for cm in maps for n in (cm.get("data") or {}))
+    grafana = os.path.join(os.path.dirname(os.path.abspath(t.root)), GRAFANA_DIR)
+    want = sorted(f for f in os.listdir(grafana) if f.endswith(".json")) if os.path.isdir(grafana) else []
+    if names != want:
+        yield f"dashboard ConfigMaps hold {names}, {GRAFANA_DIR}/ has {want}"
+    for cm in maps:
+        yield from dashboard_problems(t, cm)
+
+
 @check("PrometheusRule")
 def prometheusrule_is_the_rule_files(t, rule):
     want = rule_groups(t.root)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The checks of check_manifests.py, each shown to fail (`make check-deploy`).
 
-Every case copies deploy/kubernetes/, deploy/prometheus/ and the README,
+Every case copies deploy/kubernetes/, prometheus/, grafana/ and the README,
 breaks one thing in the copy and expects the problem it causes; the
 untouched copy must pass.
 Ends with "deploy checks: N passed, N failed"; exits 1 if a case failed.
@@ -20,6 +20,7 @@ import checklib    # noqa: E402
 
 DEPLOY = os.path.join(cm.REPO, "deploy", "kubernetes")
 RULES = os.path.join(cm.REPO, "deploy", cm.RULES_DIR)
+GRAFANA = os.path.join(cm.REPO, "deploy", cm.GRAFANA_DIR)
 README = os.path.join(cm.REPO, "README.md")
 
 
@@ -56,6 +57,7 @@ SM = "prometheus-operator/servicemonitor.yaml"
 PM = "prometheus-operator/podmonitor.yaml"
 PR = "prometheus-operator/prometheusrule.yaml"
 KUST = "kustomization.yaml"
+DASH = "grafana-dashboards.yaml"
 
 # (check, file, what breaks it, a problem it must cause)
 BREAKS = [
@@ -147,6 +149,14 @@ BREAKS = [
      "group sse_trend_alerts differs from the rule files'"),
     ("prometheusrule_is_the_rule_files", PR, lambda d: d[0]["spec"]["groups"].pop(0),
      "PrometheusRule: groups ['sse_capacity'"),
+    ("dashboards_are_the_json_files", DASH,
+     lambda d: d[0]["data"].update({"executive.json": d[0]["data"]["executive.json"].replace(
+         '"schemaVersion": 39', '"schemaVersion": 38')}),
+     "executive.json differs from grafana/"),
+    ("dashboards_are_the_json_files", DASH,
+     lambda d: d[1]["data"].update({"other.json": "{}"}), "2 files, want one dashboard"),
+    ("dashboards_are_the_json_files", DASH,
+     lambda d: d[2].update(data={"gone.json": "{}"}), "no grafana/gone.json"),
 ]
 
 # What kubectl itself must refuse: (file, old text, new text, part of its error)
@@ -171,6 +181,8 @@ class Copy:
         self.readme = os.path.join(self.tmp, "README.md")
         shutil.copytree(DEPLOY, self.root)
         shutil.copytree(RULES, self.rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+        shutil.copytree(GRAFANA, os.path.join(self.tmp, cm.GRAFANA_DIR),
+                        ignore=shutil.ignore_patterns("*.py", "__pycache__"))
         shutil.copy(README, self.readme)
         return self
 
