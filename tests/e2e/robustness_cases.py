@@ -445,6 +445,46 @@ def start_proxy_nginx(tmp, name, backend_port, read_timeout_s):
                                                       ("@READ_TIMEOUT@", "%ds" % read_timeout_s)))
 
 
+def send_secrets(port, svc):
+    """Secrets wherever a client puts them: a query string, Authorization
+    and Cookie headers, a JSON body beside its model and in its messages.
+    Returns (the secrets, what must be counted: each request, under its
+    derived labels only)."""
+    secrets = ["rbsecret%sx%d" % (uid(), i) for i in range(6)]
+    get = client.Req("GET", "/items/rb-secret/%s?api_key=%s&token=%s" % (uid(), secrets[0], secrets[1]),
+                     headers={"Accept": "application/json", "Authorization": "Bearer " + secrets[2],
+                              "Cookie": "session=" + secrets[3]})
+    resp = client.request(port, get)
+    expect(resp.status == 200, "ground truth: GET answered %d", resp.status)
+    chat = client.chat({"events": 2}, "rb-secret-model", prefix="/rb-secret")
+    chat.body.update(user=secrets[4], messages=[{"role": "user", "content": secrets[5]}])
+    chat.headers["Authorization"] = "Bearer " + secrets[2]
+    resp = client.request(port, chat)
+    expect(resp.status == 200 and resp.complete and resp.data_events == 2, "ground truth: %d %s %d",
+           resp.status, resp.complete, resp.data_events)
+    return secrets, [inc("http_requests_total", 1, service=svc, method="GET", path="/items/rb-secret/:id",
+                         status="200"),
+                     inc("sse_requests_total", 1, service=svc, path="/rb-secret/v1/chat/completions",
+                         model="rb-secret-model", status="success")]
+
+
+def case_secrets(fx):
+    """No endpoint of the exporter (/metrics, its JSON, the live page,
+    /health) carries what a request held beyond the derived labels: the
+    secrets sent are nowhere, while the model label, derived from the same
+    body, is there (the grep sees labels)."""
+    exp, srv = fx.hostile_pair()
+    before = ready(exp, srv)
+    secrets, expects = send_secrets(srv.port, srv.service)
+    settle_explained(exp, before, expects, srv.service)
+    bodies = {path: metrics.fetch(exp.port, path)[2] for path in ("/metrics", "/metrics/json", "/", "/health")}
+    for path, body in bodies.items():
+        leaked = [s for s in secrets if s in body]
+        expect(not leaked, "%s carries %s", path, leaked)
+    expect("rb-secret-model" in bodies["/metrics"] and "rb-secret-model" in bodies["/metrics/json"],
+           "control: the model label is not in the exposition")
+
+
 def case_sendfile(fx):
     exp, n = fx.exp, 3
     rel = "rb-sendfile/%s/blob.bin" % uid()
@@ -729,6 +769,7 @@ def groups(tmp):
         ("robustness:hostile_path_chars", hostile_case(path_chars)),
         ("robustness:hostile_model_escapes", hostile_case(model_escapes)),
         ("robustness:hostile_trailing_garbage", hostile_case(trailing_garbage)),
+        ("robustness:secrets_stay_out", case_secrets),
         ("robustness:sendfile", case_sendfile),
         ("robustness:port_reuse_new_pid", case_port_reuse),
     ]
