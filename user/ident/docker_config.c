@@ -15,7 +15,7 @@ static bool member(struct json_cursor *c, void *arg)
 	struct name_out *n = arg;
 	char key[8];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (strcmp(key, "Name") || !json_peek(c, '"'))
 		return json_skip_value(c);

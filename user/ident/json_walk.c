@@ -110,3 +110,8 @@ bool json_elements(struct json_cursor *c, bool (*one)(struct json_cursor *, void
 {
 	return items(c, ']', one, arg);
 }
+
+bool json_key(struct json_cursor *c, char *key, size_t size)
+{
+	return json_string(c, key, size) && json_eat(c, ':');
+}

@@ -24,6 +24,9 @@ bool json_peek(struct json_cursor *c, char want);
  * truncated to size - 1); out may be NULL with size 0 to skip it. */
 bool json_string(struct json_cursor *c, char *out, size_t size);
 
+/* An object member's key into key (as json_string) and its ':'. */
+bool json_key(struct json_cursor *c, char *key, size_t size);
+
 /* Any value: a string, an object or array, a bare literal. */
 bool json_skip_value(struct json_cursor *c);
 

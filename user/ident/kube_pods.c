@@ -65,7 +65,7 @@ static bool label(struct json_cursor *c, void *arg)
 	struct pod_read *r = arg;
 	char key[KEY_MAX];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "app.kubernetes.io/name"))
 		return string_into(c, r->pod.app_name, sizeof(r->pod.app_name));
@@ -79,7 +79,7 @@ static bool annotation(struct json_cursor *c, void *arg)
 	struct pod_read *r = arg;
 	char key[KEY_MAX];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "resource.opentelemetry.io/service.name"))
 		return string_into(c, r->pod.otel_service, sizeof(r->pod.otel_service));
@@ -97,7 +97,7 @@ static bool owner_member(struct json_cursor *c, void *arg)
 	struct owner_read *o = arg;
 	char key[KEY_MAX];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "kind"))
 		return string_into(c, o->kind, sizeof(o->kind));
@@ -131,7 +131,7 @@ static bool metadata_member(struct json_cursor *c, void *arg)
 	struct pod_read *r = arg;
 	char key[KEY_MAX];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "uid"))
 		return string_into(c, r->pod.uid, sizeof(r->pod.uid));
@@ -152,7 +152,7 @@ static bool pod_member(struct json_cursor *c, void *arg)
 {
 	char key[KEY_MAX];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "metadata") && json_eat(c, '{'))
 		return json_members(c, metadata_member, arg);
@@ -183,7 +183,7 @@ static bool list_member(struct json_cursor *c, void *arg)
 {
 	char key[KEY_MAX];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "items") && json_eat(c, '['))
 		return json_elements(c, item, arg);

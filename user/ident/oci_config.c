@@ -32,7 +32,7 @@ static bool annotation(struct json_cursor *c, void *arg)
 	struct oci_ident *id = arg;
 	char key[64];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (!strcmp(key, known[i].key) && json_peek(c, '"')) /* else skipped */
@@ -44,7 +44,7 @@ static bool top_member(struct json_cursor *c, void *arg)
 {
 	char key[16];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "annotations") && json_eat(c, '{'))
 		return json_members(c, annotation, arg);

@@ -29,7 +29,7 @@ static bool member(struct json_cursor *c, void *arg)
 	struct entry *e = arg;
 	char key[8];
 
-	if (!json_string(c, key, sizeof(key)) || !json_eat(c, ':'))
+	if (!json_key(c, key, sizeof(key)))
 		return false;
 	if (!strcmp(key, "id") && json_peek(c, '"'))
 		return json_string(c, e->id, sizeof(e->id));

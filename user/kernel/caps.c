@@ -68,6 +68,7 @@ int caps_drop_after_attach(bool keep_attach, bool keep_bind)
 {
 	uint32_t low = (KEEP_LOW) | (keep_attach ? ATTACH_LOW : 0) | (keep_bind ? BIND_LOW : 0);
 	uint32_t high = keep_attach ? ATTACH_HIGH : 0;
+	bool bounding = has_setpcap();
 	int err = 0;
 
 	/* the bounding set first: dropping it needs CAP_SETPCAP, which goes
@@ -75,7 +76,7 @@ int caps_drop_after_attach(bool keep_attach, bool keep_bind)
 	 * stays, and no_new_privs keeps an exec from using it. A capability
 	 * not in it is not asked for; EINVAL is one this kernel does not
 	 * have; on another error the rest is dropped still. */
-	for (int cap = 0; cap <= 63 && has_setpcap(); cap++)
+	for (int cap = 0; cap <= 63 && bounding; cap++)
 		if (!kept(cap, low, high) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
 		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
 			err = -1;
