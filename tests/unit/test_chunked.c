@@ -227,7 +227,7 @@ static void test_size_limits(void **state)
 	chunked_init(&d);
 	assert_int_equal(chunked_feed(&d, "fffffffffffffff\r\nab", 19, &used, NULL, NULL),
 			 CHUNKED_MORE);
-	assert_int_equal(d.remaining, 0xfffffffffffffffULL - 2);
+	assert_int_equal(d.f.remaining, 0xfffffffffffffffULL - 2);
 	/* 16 digits are not, even with leading zeros */
 	decode_str("1000000000000000\r\n");
 	assert_int_equal(R.res, CHUNKED_ERROR);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chunk_frame.h"
+
 enum chunked_result {
 	CHUNKED_MORE,  /* all input used, message not finished */
 	CHUNKED_DONE,  /* last-chunk and trailer section consumed */
@@ -18,11 +20,7 @@ enum chunked_result {
 };
 
 struct chunked_decoder {
-	uint8_t state;
-	uint8_t size_digits;
-	uint64_t remaining; /* data bytes left in the current chunk */
-	uint32_t line_len;  /* bytes of the current size/trailer line */
-	bool saw_cr;
+	struct chunk_frame f; /* the framing, shared with the kernel */
 };
 
 typedef void (*chunked_data_cb)(void *ctx, const char *data, size_t len);
