@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kernel's stream scanner (include/sse_scan.h) against the parsers user
+ * space counts with (proto/chunked.c, proto/sse.c and the metrics'
+ * histogram buckets): every case, fed as writes cut at every point and
+ * every pair of points, must give the same counts, bytes, timestamps,
+ * buckets and end of body on both sides.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "metrics/histogram.h"
+#include "metrics/metrics.h"
+#include "proto/chunked.h"
+#include "proto/sse.h"
+#include "sse_scan.h"
+
+#define PAIRS_MAX 160 /* inputs up to this long are also cut at every pair of points */
+
+struct outcome {
+	struct sse_stats st;
+	bool done;
+	bool broken;
+	size_t rest; /* offset in the input just past the body, when done */
+};
+
+/* ---- the kernel's way: pieces of a write in a padded buffer ---------- */
+
+struct scanner {
+	struct sse_scan s;
+	struct outcome o;
+};
+
+static void scan_write(struct scanner *k, const char *in, size_t off, size_t len, uint64_t ts)
+{
+	static __u8 buf[SCAN_PIECE + SCAN_PAD];
+	size_t done = 0;
+
+	k->o.st.t_last_write = ts;
+	while (done < len && !k->o.done && !k->o.broken) {
+		__u32 n = len - done < SCAN_PIECE ? len - done : SCAN_PIECE, pos = 0;
+
+		memset(buf, 0x55, sizeof(buf)); /* what follows the piece is stale */
+		memcpy(buf, in + off + done, n);
+		while (pos < n && !sse_scan_done(&k->s) && !sse_scan_broken(&k->s))
+			pos = sse_scan_step(&k->s, &k->o.st, buf, pos, n, ts);
+		done += pos;
+		k->o.done = sse_scan_done(&k->s);
+		k->o.broken = sse_scan_broken(&k->s);
+		if (k->o.done)
+			k->o.rest = off + done;
+	}
+}
+
+/* ---- user space's way: the chunked decoder, the splitter, the buckets --- */
+
+/* the metrics' buckets, where user space counts */
+static const double *gap_bounds, *size_bounds;
+
+struct reference {
+	struct chunked_decoder d;
+	struct sse_splitter s;
+	__u8 framing;
+	uint64_t left;
+	uint64_t ts;
+	struct outcome o;
+};
+
+static void ref_event(void *ctx, const struct sse_event *ev)
+{
+	struct reference *r = ctx;
+	struct sse_stats *st = &r->o.st;
+
+	st->event_bytes += ev->size;
+	if (ev->kind == SSE_EVENT_HEARTBEAT)
+		st->heartbeats++;
+	if (ev->kind != SSE_EVENT_DATA)
+		return;
+	st->data_events++;
+	st->size[histogram_bucket(size_bounds, 6, (double)ev->size)]++;
+	st->size_sum += ev->size;
+	if (st->t_first_data) {
+		st->gap[histogram_bucket(gap_bounds, 15, (r->ts - st->t_last_event) / 1e9)]++;
+		st->gap_sum_ns += r->ts - st->t_last_event;
+	} else {
+		st->t_first_data = r->ts;
+	}
+	st->t_last_event = r->ts;
+}
+
+static void ref_data(void *ctx, const char *buf, size_t len)
+{
+	struct reference *r = ctx;
+
+	r->o.st.body_bytes += len;
+	sse_feed(&r->s, buf, len, ref_event, r);
+}
+
+static void ref_write(struct reference *r, const char *in, size_t off, size_t len, uint64_t ts)
+{
+	size_t used;
+
+	r->ts = ts;
+	r->o.st.t_last_write = ts;
+	if (r->framing != SCAN_CHUNKED) {
+		if (r->framing == SCAN_LENGTH && len > r->left)
+			len = r->left;
+		ref_data(r, in + off, len);
+		r->left -= len;
+		r->o.done = r->framing == SCAN_LENGTH && !r->left;
+		if (r->o.done)
+			r->o.rest = off + len;
+		return;
+	}
+	switch (chunked_feed(&r->d, in + off, len, &used, ref_data, r)) {
+	case CHUNKED_DONE:
+		r->o.done = true;
+		r->o.rest = off + used;
+		break;
+	case CHUNKED_ERROR:
+		r->o.broken = true;
+		break;
+	case CHUNKED_MORE:
+		break;
+	}
+}
+
+/* ---- both, cut the same way ---------------------------------------------- */
+
+struct body_case {
+	const char *name;
+	__u8 framing;
+	const char *in;
+	size_t len;	 /* 0: strlen(in) */
+	uint64_t length; /* SCAN_LENGTH */
+};
+
+static void same(const struct outcome *k, const struct outcome *r, const char *name,
+		 const size_t *cuts, size_t ncuts)
+{
+	char where[96];
+
+	snprintf(where, sizeof(where), "%s cut at %zu,%zu (%zu cuts)", name, ncuts ? cuts[0] : 0,
+		 ncuts > 1 ? cuts[1] : 0, ncuts);
+	if (!memcmp(k, r, sizeof(*k)))
+		return;
+	print_error("%s: kernel events %llu hb %llu body %llu ev %llu done %d broken %d rest %zu\n"
+		    "%s: user   events %llu hb %llu body %llu ev %llu done %d broken %d rest %zu\n",
+		    where, (unsigned long long)k->st.data_events,
+		    (unsigned long long)k->st.heartbeats, (unsigned long long)k->st.body_bytes,
+		    (unsigned long long)k->st.event_bytes, k->done, k->broken, k->rest, where,
+		    (unsigned long long)r->st.data_events, (unsigned long long)r->st.heartbeats,
+		    (unsigned long long)r->st.body_bytes, (unsigned long long)r->st.event_bytes,
+		    r->done, r->broken, r->rest);
+	fail_msg("%s: the kernel scanner and user space disagree", where);
+}
+
+static void run_cut(const struct body_case *c, size_t len, const size_t *cuts, size_t ncuts)
+{
+	struct scanner k;
+	struct reference r;
+	size_t start = 0;
+
+	memset(&k, 0, sizeof(k));
+	memset(&r, 0, sizeof(r));
+	sse_scan_init(&k.s, c->framing, c->length);
+	chunked_init(&r.d);
+	sse_splitter_init(&r.s, NULL);
+	r.framing = c->framing;
+	r.left = c->length;
+	for (size_t i = 0; i <= ncuts && !r.o.done && !r.o.broken; i++) {
+		size_t end = i < ncuts ? cuts[i] : len;
+		/* writes 0, 1, 3, 6, ... ms apart: gaps fall in several buckets */
+		uint64_t ts = 1000000000ull + (uint64_t)i * (i + 1) / 2 * 1000000ull;
+
+		scan_write(&k, c->in, start, end - start, ts);
+		ref_write(&r, c->in, start, end - start, ts);
+		start = end;
+	}
+	same(&k.o, &r.o, c->name, cuts, ncuts);
+}
+
+static void run_case(const struct body_case *c)
+{
+	size_t len = c->len ? c->len : strlen(c->in);
+	size_t cuts[2];
+
+	run_cut(c, len, NULL, 0);
+	for (cuts[0] = 1; cuts[0] < len; cuts[0]++) {
+		run_cut(c, len, cuts, 1);
+		if (len > PAIRS_MAX)
+			continue;
+		for (cuts[1] = cuts[0] + 1; cuts[1] < len; cuts[1]++)
+			run_cut(c, len, cuts, 2);
+	}
+}
+
+#define CASE(fr, text)                                                                             \
+	{                                                                                          \
+#fr ": " text, SCAN_##fr, text, 0, sizeof(text) - 1                                \
+	}
+
+static const struct body_case cases[] = {
+    CASE(CLOSE, "data: hello\n\n"),
+    CASE(CLOSE, "data: a\r\n\r\ndata: b\r\rdata:c\n\n: ping\n\nevent: x\nid: 1\n\n"),
+    CASE(CLOSE, "data\n\ndata\r\n\r\n: only a comment\r\n\r\n:\n\n\n\n\ndata: late\n\n"),
+    CASE(CLOSE, "datax: not data\n\ndat: no\n\n: c\nevent: e\n\nretry: 5\n\n"),
+    CASE(CLOSE, "datax\n\ndata \n\nd\n\ndat\r\n\r\ndata\r\r"),
+    CASE(CLOSE, "data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\n"
+		"data: {\"choices\":[{\"delta\":{\"content\":\" world\"}}]}\n\ndata: [DONE]\n\n"),
+    CASE(CLOSE, "\xef\xbb\xbf"
+		"data: bom\n\n"),
+    CASE(CLOSE, "\xef\xbb"
+		"data: half a bom\n\n: hb\n\n"),
+    CASE(CLOSE, "\xef"
+		"x\n\ndata: y\n\n"),
+    CASE(CLOSE, "data: multi\ndata: line\n\ndata: tail without end"),
+    CASE(CLOSE, "data: a\rdata: b\r\r\r\n: x\r\n\r\n"),
+    CASE(LENGTH, "data: one\n\ndata: two\n\nHTTP/1.1 200 OK\r\n"),
+    CASE(CHUNKED, "d\r\ndata: hello\n\n\r\n0\r\n\r\n"),
+    CASE(CHUNKED,
+	 "6\r\ndata: \r\n7\r\nhello\n\n\r\n8\r\n: ping\n\n\r\n0\r\n\r\nGET / HTTP/1.1\r\n"),
+    CASE(CHUNKED, "1a;ext=1\r\ndata: a\r\n\r\ndata: b\r\n\r\n\r\n0\r\nX-T: 1\r\n\r\n"),
+    CASE(CHUNKED, "3 \r\nda\r\r\n4\r\n\nta:\r\n2\r\nx\n\r\n1\r\n\n\r\n0\r\n\r\n"),
+    CASE(CHUNKED, "5\r\ndata:\r\nzz\r\n"),
+    CASE(CHUNKED, "5\r\ndata:x\r\n0\r\n\r\n"),
+    CASE(CHUNKED, "A\r\n\xef\xbb\xbf"
+		  "data:\n\n\r\n0\n\n"),
+};
+
+static void test_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct body_case c = cases[i];
+
+		if (c.framing == SCAN_LENGTH)
+			c.length = c.len - strlen("HTTP/1.1 200 OK\r\n");
+		run_case(&c);
+	}
+}
+
+/* Writes longer than a piece, lines longer than a step's look. */
+static void test_long(void **state)
+{
+	static char in[3 * SCAN_PIECE + 200];
+	size_t n = 0;
+	struct body_case c = {"long", SCAN_CLOSE, in, 0, 0};
+
+	(void)state;
+	while (n + 700 < sizeof(in)) {
+		n += sprintf(in + n, "data: ");
+		memset(in + n, 'x', 600 + n % 37);
+		n += 600 + n % 37;
+		n += sprintf(in + n, n % 2 ? "\r\n\r\n" : "\n\n");
+	}
+	c.len = n;
+	for (size_t cut = 1; cut < n; cut += 97)
+		run_cut(&c, n, (size_t[]){cut}, 1);
+	run_cut(&c, n, NULL, 0);
+}
+
+/* The buckets the kernel fills are those of the metrics. */
+static void test_bounds(void **state)
+{
+	static const __u64 gap_ns[] = SSE_GAP_BOUNDS_NS;
+	static const __u64 sizes[] = SSE_SIZE_BOUNDS;
+	struct metrics *m = *state;
+
+	assert_int_equal(sizeof(gap_ns) / sizeof(gap_ns[0]), SSE_GAP_BUCKETS);
+	assert_int_equal(m->sse_gap->nbounds, SSE_GAP_BUCKETS);
+	assert_int_equal(sizeof(sizes) / sizeof(sizes[0]), SSE_SIZE_BUCKETS);
+	assert_int_equal(m->sse_chunk_size->nbounds, SSE_SIZE_BUCKETS);
+	for (size_t i = 0; i < SSE_GAP_BUCKETS; i++)
+		assert_true(gap_ns[i] / 1e9 == gap_bounds[i]);
+	for (size_t i = 0; i < SSE_SIZE_BUCKETS; i++)
+		assert_true((double)sizes[i] == size_bounds[i]);
+}
+
+static int setup(void **state)
+{
+	static struct metrics m;
+	struct metrics_config cfg = {.max_paths = 10, .max_models = 10, .idle_ns = 1};
+
+	if (metrics_init(&m, &cfg))
+		return -1;
+	gap_bounds = m.sse_gap->bounds;
+	size_bounds = m.sse_chunk_size->bounds;
+	*state = &m;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	metrics_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_long),
+	    cmocka_unit_test(test_bounds),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
