@@ -30,8 +30,9 @@ struct inflight {
 	__u8 dir;
 	__u8 proto; /* of the connection at enter */
 	__u8 role;
-	__u8 flags; /* of the records: DATA_F_TENTATIVE, DATA_F_HELD */
-	__u8 pad[3];
+	__u8 flags;   /* of the records: DATA_F_TENTATIVE, DATA_F_HELD, DATA_F_KCOUNTED */
+	__u8 kstream; /* of the connection at enter: the kernel follows its stream */
+	__u8 pad[2];
 };
 
 /* Where the first transferred bytes are, for the protocol decision and TLS record matching. */

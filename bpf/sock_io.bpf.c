@@ -11,7 +11,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "http_classify.h"
-#include "capture.bpf.h"
+#include "kstream.bpf.h"
 #include "tls_state.bpf.h"
 
 #define MSG_PEEK   2
@@ -62,6 +62,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->proto = info->proto;
 	in->role = info->role;
 	in->flags = 0;
+	in->kstream = info->kstream;
 	bit_set(&threads_inflight, (__u32)bpf_get_current_pid_tgid());
 }
 
@@ -156,6 +157,8 @@ static __always_inline void io_exit(__s64 ret)
 		return; /* EAGAIN and friends */
 	if (copy.proto == PROTO_TLS && ret > 0)
 		return; /* ciphertext: the library hooks copy the plaintext */
+	if (ret > 0 && kstream_write(&copy, ret))
+		return; /* counted in the kernel */
 	if (emit_small(&copy, ret))
 		return;
 	w = event_init(&copy, ret);

@@ -19,6 +19,11 @@
 #include <stdbool.h>
 #endif
 
+/* the BPF target cannot pass structs by value: everything is inlined */
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
 /* Limits on what is skipped without being stored. Chunk extensions are
  * rare and short; a size line longer than this is not a real peer. The
  * trailer section gets the same room as a head. */
@@ -47,7 +52,7 @@ struct chunk_frame {
 	__u8 pad;
 };
 
-static inline void chunk_frame_init(struct chunk_frame *f)
+static __always_inline void chunk_frame_init(struct chunk_frame *f)
 {
 	f->remaining = 0;
 	f->line_len = 0;
@@ -57,7 +62,7 @@ static inline void chunk_frame_init(struct chunk_frame *f)
 	f->pad = 0;
 }
 
-static inline int chunk_hex_value(__u8 c)
+static __always_inline int chunk_hex_value(__u8 c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -69,7 +74,7 @@ static inline int chunk_hex_value(__u8 c)
 }
 
 /* A line (CRLF or bare LF) ended in the current state. */
-static inline void chunk_frame_line_end(struct chunk_frame *f)
+static __always_inline void chunk_frame_line_end(struct chunk_frame *f)
 {
 	switch (f->state) {
 	case CF_SIZE:
@@ -105,7 +110,7 @@ static inline void chunk_frame_line_end(struct chunk_frame *f)
 	}
 }
 
-static inline void chunk_frame_size_byte(struct chunk_frame *f, __u8 c)
+static __always_inline void chunk_frame_size_byte(struct chunk_frame *f, __u8 c)
 {
 	int v = chunk_hex_value(c);
 
@@ -126,7 +131,7 @@ static inline void chunk_frame_size_byte(struct chunk_frame *f, __u8 c)
 }
 
 /* One framing byte that is neither CR nor LF. */
-static inline void chunk_frame_other_byte(struct chunk_frame *f, __u8 c)
+static __always_inline void chunk_frame_other_byte(struct chunk_frame *f, __u8 c)
 {
 	switch (f->state) {
 	case CF_SIZE:
@@ -151,7 +156,7 @@ static inline void chunk_frame_other_byte(struct chunk_frame *f, __u8 c)
 }
 
 /* Size lines and the trailer section may be skipped, but not forever. */
-static inline bool chunk_frame_count_byte(struct chunk_frame *f)
+static __always_inline bool chunk_frame_count_byte(struct chunk_frame *f)
 {
 	__u32 max = CHUNK_LINE_MAX;
 
@@ -166,7 +171,7 @@ static inline bool chunk_frame_count_byte(struct chunk_frame *f)
 }
 
 /* One byte outside chunk data (state is not CF_DATA, CF_DONE, CF_ERROR). */
-static inline void chunk_frame_byte(struct chunk_frame *f, __u8 c)
+static __always_inline void chunk_frame_byte(struct chunk_frame *f, __u8 c)
 {
 	if (!chunk_frame_count_byte(f)) {
 		f->state = CF_ERROR;

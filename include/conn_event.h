@@ -53,7 +53,8 @@ struct conn_info {
 	__u16 rport;
 	__u8 role;
 	__u8 proto;
-	__u8 pad[2];
+	__u8 kstream; /* the kernel follows the response being written (kstream.h) */
+	__u8 pad;
 };
 
 enum event_type {
@@ -65,6 +66,8 @@ enum event_type {
 	EV_EXEC = 6,	     /* a process exec'd (only when selection needs it) */
 	EV_CONNECT_FAIL = 7, /* an outbound connect failed (open_event, no entry) */
 	EV_TLS_LINK = 8,     /* held TLS plaintext belongs to a connection */
+	EV_KSTREAM_START = 9, /* the kernel follows a stream's body from now (kstream.h) */
+	EV_KSTREAM_END = 10,  /* ... up to here */
 };
 
 enum data_dir {
@@ -86,6 +89,9 @@ enum data_flags {
 	 * start): h.conn_id holds the SSL object's address, fd is -1; user
 	 * space holds it until an EV_TLS_LINK names the connection */
 	DATA_F_HELD = 1 << 5,
+	/* a write of a stream the kernel counts, copied all the same while
+	 * user space may still match its events with upstream calls */
+	DATA_F_KCOUNTED = 1 << 6,
 };
 
 struct event_hdr {
@@ -170,6 +176,7 @@ enum counter_idx {
 	CNT_CONNS_FULL,	     /* conns map full: connection not tracked */
 	CNT_INFLIGHT_FULL,   /* no task storage for a syscall: not followed */
 	CNT_TLS_UNMAPPED,    /* TLS plaintext whose socket was not known: dropped */
+	CNT_KSTREAMS_FULL,   /* kstreams map full: a stream copied, not counted in the kernel */
 	CNT_MAX,
 };
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Follows the body of an SSE response: its framing (chunked, a length, or
- * until close) and its events, counted and timed as they end, without
+ * Follows the body of an SSE response: its framing (chunked or until
+ * close) and its events, counted and timed as they end, without
  * keeping any byte. The kernel runs it on each write of a stream it armed
  * (bpf/kstream.bpf.h), so that user space sees a record per stream, not
  * per event; the unit tests run it on every split of the cases that
@@ -42,8 +42,7 @@
 
 enum scan_framing {
 	SCAN_CHUNKED = 1,
-	SCAN_LENGTH = 2, /* Content-Length */
-	SCAN_CLOSE = 3,	 /* until the connection closes */
+	SCAN_CLOSE = 2, /* until the connection closes */
 };
 
 enum scan_flags {
@@ -56,7 +55,6 @@ enum scan_flags {
 
 struct sse_scan {
 	struct chunk_frame cf; /* SCAN_CHUNKED */
-	__u64 left;	       /* SCAN_LENGTH: body bytes still to come */
 	__u64 event_bytes;     /* of the event being read, line ends included */
 	__u32 line_len;	       /* of the current line so far (saturates) */
 	__u8 framing;
@@ -98,32 +96,29 @@ struct sse_stats {
 	__u64 size[SSE_SIZE_BUCKETS + 1];
 };
 
-static inline void sse_scan_init(struct sse_scan *s, __u8 framing, __u64 length)
+static __always_inline void sse_scan_init(struct sse_scan *s, __u8 framing)
 {
 	__builtin_memset(s, 0, sizeof(*s));
 	chunk_frame_init(&s->cf);
 	s->framing = framing;
-	s->left = length;
 }
 
-static inline bool sse_scan_done(const struct sse_scan *s)
+static __always_inline bool sse_scan_done(const struct sse_scan *s)
 {
-	if (s->framing == SCAN_CHUNKED)
-		return s->cf.state == CF_DONE;
-	return s->framing == SCAN_LENGTH && !s->left;
+	return s->framing == SCAN_CHUNKED && s->cf.state == CF_DONE;
 }
 
-static inline bool sse_scan_broken(const struct sse_scan *s)
+static __always_inline bool sse_scan_broken(const struct sse_scan *s)
 {
 	return s->framing == SCAN_CHUNKED && s->cf.state == CF_ERROR;
 }
 
-static inline __u8 scan_byte(const __u8 *buf, __u32 at)
+static __always_inline __u8 scan_byte(const __u8 *buf, __u32 at)
 {
 	return buf[at & SCAN_MASK];
 }
 
-static inline __u64 scan_word(const __u8 *buf, __u32 at)
+static __always_inline __u64 scan_word(const __u8 *buf, __u32 at)
 {
 #ifdef __bpf__
 	return *(const __u64 *)(buf + (at & SCAN_MASK));
@@ -140,25 +135,40 @@ static inline __u64 scan_word(const __u8 *buf, __u32 at)
 
 /* The high bit of each zero byte of x; bytes above the lowest zero may be
  * marked wrongly (a borrow), the lowest mark is exact. */
-static inline __u64 scan_zero_bytes(__u64 x)
+static __always_inline __u64 scan_zero_bytes(__u64 x)
 {
 	return (x - SCAN_ONES) & ~x & SCAN_HIGHS;
 }
 
 /* Index of the lowest marked byte (little-endian words). */
-static inline __u32 scan_first_mark(__u64 m)
+static __always_inline __u32 scan_first_mark(__u64 m)
 {
 	m &= ~m + 1;
 	return ((m >> 7) * 0x0001020304050607ull) >> 56;
 }
 
+/* The piece being walked, with room for word loads past its end. */
+struct scan_buf {
+	__u8 b[SCAN_PIECE + SCAN_PAD];
+};
+
+/* In BPF a global function: the verifier checks it once, on its own, and
+ * its callers see one result rather than a path per word it may stop at. */
+#ifdef __bpf__
+#define SCAN_SUBPROG __attribute__((noinline))
+#else
+#define SCAN_SUBPROG static inline
+#endif
+
 /* Where the first CR or LF at or after pos is, or lim if none comes
  * before it; or where this step stopped looking (a long line takes
  * several steps). */
-static inline __u32 scan_line_end(const __u8 *buf, __u32 pos, __u32 lim)
+SCAN_SUBPROG __u32 scan_line_end(const struct scan_buf *sb, __u32 pos, __u32 lim)
 {
+	if (!sb)
+		return lim;
 	for (int i = 0; i < SCAN_WORDS; i++) {
-		__u64 w = scan_word(buf, pos);
+		__u64 w = scan_word(sb->b, pos);
 		__u64 m = scan_zero_bytes(w ^ (SCAN_ONES * '\n')) |
 			  scan_zero_bytes(w ^ (SCAN_ONES * '\r'));
 
@@ -173,18 +183,20 @@ static inline __u32 scan_line_end(const __u8 *buf, __u32 pos, __u32 lim)
 	return pos;
 }
 
-static inline __u64 scan_bucket_add(__u64 *buckets, const __u64 *bounds, int n, __u64 v)
+/* Adds v to its bucket: the number of bounds below it, counted without a
+ * branch (values and bounds below 2^63), so that the verifier follows one
+ * path. */
+static __always_inline __u64 scan_bucket_add(__u64 *buckets, const __u64 *bounds, int n, __u64 v)
 {
-	int i;
+	__u32 i = 0;
 
-	for (i = 0; i < n; i++)
-		if (v <= bounds[i])
-			break;
+	for (int k = 0; k < n; k++)
+		i += (bounds[k] - v) >> 63;
 	buckets[i]++;
 	return v;
 }
 
-static inline void scan_data_event(struct sse_stats *st, __u64 size, __u64 ts)
+static __always_inline void scan_data_event(struct sse_stats *st, __u64 size, __u64 ts)
 {
 	static const __u64 gap_bounds[SSE_GAP_BUCKETS] = SSE_GAP_BOUNDS_NS;
 	static const __u64 size_bounds[SSE_SIZE_BUCKETS] = SSE_SIZE_BOUNDS;
@@ -201,7 +213,7 @@ static inline void scan_data_event(struct sse_stats *st, __u64 size, __u64 ts)
 
 /* A blank line: the event read so far ends, unless there was none (extra
  * line ends between events are bytes of the next one). */
-static inline void scan_dispatch(struct sse_scan *s, struct sse_stats *st, __u64 ts)
+static __always_inline void scan_dispatch(struct sse_scan *s, struct sse_stats *st, __u64 ts)
 {
 	__u8 kind = s->flags & (SCAN_HAS_DATA | SCAN_HAS_COMMENT | SCAN_HAS_FIELD);
 
@@ -216,7 +228,7 @@ static inline void scan_dispatch(struct sse_scan *s, struct sse_stats *st, __u64
 	s->flags &= ~(SCAN_HAS_DATA | SCAN_HAS_COMMENT | SCAN_HAS_FIELD);
 }
 
-static inline bool scan_prefix_is(const struct sse_scan *s, const char *name, __u32 n)
+static __always_inline bool scan_prefix_is(const struct sse_scan *s, const char *name, __u32 n)
 {
 	for (__u32 i = 0; i < n; i++)
 		if (s->prefix[i] != name[i])
@@ -225,7 +237,7 @@ static inline bool scan_prefix_is(const struct sse_scan *s, const char *name, __
 }
 
 /* A non-blank line ended: what its first bytes make it. */
-static inline void scan_classify(struct sse_scan *s)
+static __always_inline void scan_classify(struct sse_scan *s)
 {
 	bool data_name = s->line_len == 4 || (s->prefix_len >= 5 && s->prefix[4] == ':');
 
@@ -238,7 +250,7 @@ static inline void scan_classify(struct sse_scan *s)
 }
 
 /* The CR or LF at pos ends a line; returns the position after it. */
-static inline __u32 scan_eol(struct sse_scan *s, struct sse_stats *st, const __u8 *buf, __u32 pos,
+static __always_inline __u32 scan_eol(struct sse_scan *s, struct sse_stats *st, const __u8 *buf, __u32 pos,
 			     __u32 lim, __u64 ts)
 {
 	bool blank = !s->line_len;
@@ -261,7 +273,7 @@ static inline __u32 scan_eol(struct sse_scan *s, struct sse_stats *st, const __u
 }
 
 /* Bytes [pos, end) of a line: the first ones are kept to classify it. */
-static inline void scan_line_bytes(struct sse_scan *s, const __u8 *buf, __u32 pos, __u32 end)
+static __always_inline void scan_line_bytes(struct sse_scan *s, const __u8 *buf, __u32 pos, __u32 end)
 {
 	for (int i = 0; i < SCAN_PREFIX && s->prefix_len < SCAN_PREFIX && pos + i < end; i++)
 		s->prefix[s->prefix_len++ & 7] = scan_byte(buf, pos + i);
@@ -272,19 +284,19 @@ static inline void scan_line_bytes(struct sse_scan *s, const __u8 *buf, __u32 po
 /* WHATWG: one leading U+FEFF is dropped. Its bytes are on the wire, so
  * they count in the first event's size; a partial match was ordinary text
  * after all: it begins the first line. Returns whether c was taken. */
-static inline bool scan_bom(struct sse_scan *s, __u8 c)
+static __always_inline bool scan_bom(struct sse_scan *s, __u8 c)
 {
-	static const __u8 bom[3] = {0xef, 0xbb, 0xbf};
+	__u8 want = s->bom == 0 ? 0xef : s->bom == 1 ? 0xbb : 0xbf;
 
-	if (c == bom[s->bom % 3]) {
+	if (c == want) {
 		s->event_bytes++;
 		if (++s->bom == 3)
 			s->flags |= SCAN_STARTED;
 		return true;
 	}
 	s->flags |= SCAN_STARTED;
-	for (int i = 0; i < 2 && i < s->bom; i++)
-		s->prefix[i] = bom[i];
+	s->prefix[0] = 0xef; /* read only up to prefix_len */
+	s->prefix[1] = 0xbb;
 	s->prefix_len = s->bom;
 	s->line_len = s->bom;
 	return false;
@@ -292,7 +304,7 @@ static inline bool scan_bom(struct sse_scan *s, __u8 c)
 
 /* One step over SSE bytes [pos, lim): a line end, or a line's bytes up to
  * its end or as far as the step looks. */
-static inline __u32 scan_sse_step(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
+static __always_inline __u32 scan_sse_step(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
 				  __u32 pos, __u32 lim, __u64 ts)
 {
 	__u8 c = scan_byte(buf, pos);
@@ -309,13 +321,13 @@ static inline __u32 scan_sse_step(struct sse_scan *s, struct sse_stats *st, cons
 	}
 	if (c == '\r' || c == '\n')
 		return scan_eol(s, st, buf, pos, lim, ts);
-	end = scan_line_end(buf, pos, lim);
+	end = scan_line_end((const struct scan_buf *)buf, pos, lim);
 	scan_line_bytes(s, buf, pos, end);
 	return end;
 }
 
 /* Framing bytes of a chunked body, up to SCAN_FRAME_BYTES. */
-static inline __u32 scan_frame_step(struct chunk_frame *f, const __u8 *buf, __u32 pos, __u32 end)
+static __always_inline __u32 scan_frame_step(struct chunk_frame *f, const __u8 *buf, __u32 pos, __u32 end)
 {
 	for (int i = 0; i < SCAN_FRAME_BYTES && pos < end; i++) {
 		chunk_frame_byte(f, scan_byte(buf, pos++));
@@ -327,7 +339,7 @@ static inline __u32 scan_frame_step(struct chunk_frame *f, const __u8 *buf, __u3
 
 /* One step over the piece's bytes [pos, end), pos < end, the body neither
  * done nor broken; ts is the write's. Returns the new position. */
-static inline __u32 sse_scan_step(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
+static __always_inline __u32 sse_scan_step(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
 				  __u32 pos, __u32 end, __u64 ts)
 {
 	__u32 lim = end, next;
@@ -337,8 +349,6 @@ static inline __u32 sse_scan_step(struct sse_scan *s, struct sse_stats *st, cons
 			return scan_frame_step(&s->cf, buf, pos, end);
 		if (s->cf.remaining < end - pos)
 			lim = pos + s->cf.remaining;
-	} else if (s->framing == SCAN_LENGTH && s->left < end - pos) {
-		lim = pos + s->left;
 	}
 	next = scan_sse_step(s, st, buf, pos, lim, ts);
 	st->body_bytes += next - pos;
@@ -346,8 +356,6 @@ static inline __u32 sse_scan_step(struct sse_scan *s, struct sse_stats *st, cons
 		s->cf.remaining -= next - pos;
 		if (!s->cf.remaining)
 			s->cf.state = CF_DATA_END;
-	} else if (s->framing == SCAN_LENGTH) {
-		s->left -= next - pos;
 	}
 	return next;
 }

@@ -247,6 +247,8 @@ static int start(struct daemon *d, char *err, size_t size)
 	    .watch_exec = d->cfg.nexes || d->cfg.ncgroups || d->cfg.tls,
 	    .track_clients = true,
 	    .tls = d->cfg.tls,
+	    /* tests and the bench turn it off, to check the copy path alone */
+	    .kstreams = !getenv("SSE_EXPORTER_NO_KSTREAMS"),
 	};
 
 	if (d->cfg.kubelet && kubelet_setup(d, err, size))

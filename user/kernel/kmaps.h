@@ -25,6 +25,7 @@ enum kmap {
 	KMAP_ALLOWED_PORTS, /* selection: local port -> 1 */
 	KMAP_CONNECTING,    /* connect() under way */
 	KMAP_COUNTERS,	    /* per-CPU counters, enum counter_idx */
+	KMAP_KSTREAMS,	    /* connection id -> stream counted in the kernel */
 	KMAP_COUNT,
 };
 

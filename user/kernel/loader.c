@@ -231,6 +231,8 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 	l->track->rodata->filter_active = o->selective;
 	l->track->rodata->watch_exec = o->watch_exec;
 	l->track->rodata->track_clients = o->track_clients;
+	l->io->rodata->kstreams_on = o->kstreams;
+	l->io->rodata->kstream_copies = o->track_clients;
 	if (conn_track_bpf__load(l->track)) {
 		load_error(err, size, "conn_track");
 		return -1;
@@ -281,7 +283,7 @@ static const struct kmaps_ops bpf_maps = {
     .next_key = map_next_key,
 };
 
-static void maps_init(struct kmaps *km, const struct conn_track_bpf *t)
+static void maps_init(struct kmaps *km, const struct conn_track_bpf *t, const struct sock_io_bpf *io)
 {
 	const struct bpf_map *maps[KMAP_COUNT] = {
 	    [KMAP_CONNS] = t->maps.conns,
@@ -292,6 +294,7 @@ static void maps_init(struct kmaps *km, const struct conn_track_bpf *t)
 	    [KMAP_ALLOWED_PORTS] = t->maps.allowed_ports,
 	    [KMAP_CONNECTING] = t->maps.connecting,
 	    [KMAP_COUNTERS] = t->maps.counters,
+	    [KMAP_KSTREAMS] = io->maps.kstreams,
 	};
 
 	km->ops = &bpf_maps;
@@ -313,7 +316,7 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 		loader_close(l);
 		return -1;
 	}
-	maps_init(&l->maps, l->track);
+	maps_init(&l->maps, l->track, l->io);
 	return 0;
 }
 

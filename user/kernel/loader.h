@@ -26,6 +26,7 @@ struct loader_options {
 	bool watch_exec;    /* --exe/--cgroup: new processes must be checked */
 	bool track_clients; /* outbound connections too */
 	bool tls;	    /* load the OpenSSL uprobe programs (--tls) */
+	bool kstreams;	    /* the kernel counts SSE streams (kstream.h); off: all copied */
 };
 
 struct loader {

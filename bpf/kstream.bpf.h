@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * SSE streams counted in the kernel (include/kstream.h): a server's write
+ * that begins with an SSE response head arms its connection; each later
+ * write of the body is read a piece at a time into a per-CPU buffer and
+ * walked with include/sse_scan.h in a bpf_loop, one line or framing run
+ * per step, the stream's counters and buckets kept in its kstreams entry.
+ * Nothing reaches the ring buffer per event: a record when the stream
+ * starts and one when it ends or is given up.
+ */
+#ifndef SSE_KSTREAM_BPF_H
+#define SSE_KSTREAM_BPF_H
+
+#include "capture.bpf.h"
+#include "kstream.h"
+#include "sse_head.h"
+
+const volatile bool kstreams_on = true;	     /* off: every write is copied (tests, bench) */
+const volatile bool kstream_copies = false; /* copy a stream's first writes (correlation) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KSTREAMS_MAX);
+	__type(key, __u64);
+	__type(value, struct kstream);
+} kstreams SEC(".maps");
+
+/* Per-CPU: the piece of the write being walked, its cursor over the
+ * syscall's buffers, and room to build a new entry (too big for the
+ * stack). The program cannot be preempted (capture.bpf.h says why). */
+struct kscan_scratch {
+	struct iov_cursor c;
+	__u32 pos, end; /* within buf */
+	__u8 buf[SCAN_PIECE + SCAN_PAD];
+	/* loop state lives in the map, where the verifier does not track
+	 * values: every step then starts from the same abstract state */
+	struct head_scan head;
+	struct kstream fresh;
+	struct kstream_end_event end_ev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kscan_scratch);
+} kscan SEC(".maps");
+
+struct kscan_ctx {
+	struct kscan_scratch *w;
+	struct kstream *ks;
+	__u64 ts;
+};
+
+/* Points the cursor at the syscall's bytes; false for calls whose bytes
+ * cannot be walked (sendfile, sendmmsg). */
+static __always_inline bool kscan_begin(struct kscan_scratch *w, const struct inflight *in,
+					__s64 ret)
+{
+	struct iov_cursor *c = &w->c;
+	struct user_msghdr msg;
+
+	__builtin_memset(c, 0, sizeof(*c));
+	w->pos = w->end = 0;
+	c->total = min_u64(ret, KSTREAM_BYTES);
+	switch (in->kind) {
+	case IO_BUF:
+		c->base = in->ptr;
+		c->len = ret;
+		return true;
+	case IO_IOV:
+		c->iov = in->ptr;
+		c->iov_left = min_u64(in->vlen, CAPTURE_IOVS_MAX);
+		return true;
+	case IO_MSG:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)in->ptr))
+			return false;
+		c->iov = (__u64)msg.msg_iov;
+		c->iov_left = min_u64(msg.msg_iovlen, CAPTURE_IOVS_MAX);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The next piece of the syscall's bytes into buf; false when none is
+ * left or it cannot be read. */
+static __always_inline bool kscan_refill(struct kscan_scratch *w)
+{
+	struct iov_cursor *c = &w->c;
+	__u64 n;
+
+	if (c->off >= c->total)
+		return false;
+	if (c->done >= c->len && !cursor_next(c))
+		return false;
+	n = min_u64(min_u64(c->len - c->done, c->total - c->off), SCAN_PIECE);
+	barrier_var(n); /* keep the bound on the register the helper gets */
+	if (n > SCAN_PIECE || (n && bpf_probe_read_user(w->buf, n, (void *)(c->base + c->done))))
+		return false;
+	c->done += n;
+	c->off += n;
+	w->pos = 0;
+	w->end = n;
+	return true;
+}
+
+/* Bytes of the syscall walked so far. */
+static __always_inline __u64 kscan_consumed(const struct kscan_scratch *w)
+{
+	return w->c.off - (w->end - w->pos);
+}
+
+static long kscan_body_step(__u32 i, void *arg)
+{
+	struct kscan_ctx *x = arg;
+	struct kscan_scratch *w = x->w;
+	struct sse_scan *s = &x->ks->scan;
+	__u32 pos = w->pos, end = w->end;
+
+	if (pos >= end) {
+		if (!kscan_refill(w))
+			return 1;
+		return 0;
+	}
+	if (end > SCAN_PIECE)
+		return 1;
+	w->pos = sse_scan_step(s, &x->ks->stats, w->buf, pos, end, x->ts);
+	return sse_scan_done(s) || sse_scan_broken(s);
+}
+
+static long kscan_head_step(__u32 i, void *arg)
+{
+	struct kscan_ctx *x = arg;
+	struct kscan_scratch *w = x->w;
+	__u32 pos = w->pos, end = w->end;
+
+	if (pos >= end || end > SCAN_PIECE)
+		return 1;
+	w->pos = head_step(&w->head, w->buf, pos, end);
+	return (w->head.flags & (HEAD_END | HEAD_REFUSED)) != 0;
+}
+
+static __always_inline void kstream_mark(const struct inflight *in, __u8 armed)
+{
+	struct conn_key key = current_key(in->fd);
+	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+
+	if (info && info->id == in->conn_id)
+		info->kstream = armed;
+}
+
+/* The stream ends here (or is given up): its last figures to user space,
+ * its entry and mark gone. */
+static __always_inline void kstream_end(struct kscan_scratch *w, const struct inflight *in,
+					struct kstream *ks, __u8 reason, __u64 rest_off, __u64 ts)
+{
+	struct kstream_end_event *ev = &w->end_ev;
+
+	ev->h.type = EV_KSTREAM_END;
+	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
+	ev->h.ts_ns = ts;
+	ev->h.conn_id = in->conn_id;
+	ev->fd = in->fd;
+	ev->rest_off = rest_off;
+	ev->reason = reason;
+	ev->stats = ks->stats;
+	emit(ev, sizeof(*ev));
+	bpf_map_delete_elem(&kstreams, &in->conn_id);
+	kstream_mark(in, 0);
+}
+
+/* Walks the body bytes of this write from where the cursor is. Returns
+ * false once the stream ended or was given up (its end record sent);
+ * *copy then says whether user space needs the write's copy: bytes after
+ * the end of the body, or all of them after a give-up. */
+static __always_inline bool kstream_walk(struct kscan_scratch *w, const struct inflight *in,
+					 struct kstream *ks, __s64 ret, __u64 ts, bool *copy)
+{
+	struct kscan_ctx x = {.w = w, .ks = ks, .ts = ts};
+	struct sse_scan *s = &ks->scan;
+	__u64 done;
+
+	ks->stats.t_last_write = ts;
+	bpf_loop(KSTREAM_STEPS, kscan_body_step, &x, 0);
+	done = kscan_consumed(w);
+	if (sse_scan_done(s)) {
+		kstream_end(w, in, ks, KSTREAM_COMPLETE, done, ts);
+		*copy = done < (__u64)ret;
+		return false;
+	}
+	if (sse_scan_broken(s) || done < (__u64)ret) {
+		kstream_end(w, in, ks, sse_scan_broken(s) ? KSTREAM_FRAMING : KSTREAM_UNFOLLOWED, 0,
+			    ts);
+		*copy = true;
+		return false;
+	}
+	*copy = false;
+	return true;
+}
+
+/* A write of an armed stream. Returns whether it is to be copied: the
+ * stream's end with bytes after it, a give-up, or one of the first writes,
+ * which user space reads for correlation only. */
+static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
+{
+	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
+	struct kscan_scratch *w;
+	__u64 ts = bpf_ktime_get_ns();
+	__u32 zero = 0;
+	bool copy;
+
+	if (!ks) { /* user space gave it up */
+		kstream_mark(in, 0);
+		return true;
+	}
+	w = bpf_map_lookup_elem(&kscan, &zero);
+	if (!w)
+		return true;
+	if (!kscan_begin(w, in, ret)) {
+		kstream_end(w, in, ks, KSTREAM_UNFOLLOWED, 0, ts);
+		return true;
+	}
+	if (!kstream_walk(w, in, ks, ret, ts, &copy))
+		return copy;
+	if (!ks->copies_left)
+		return false;
+	ks->copies_left--;
+	in->flags |= DATA_F_KCOUNTED;
+	return true;
+}
+
+static __always_inline void kstream_start(const struct inflight *in, const struct head_scan *h,
+					  __u64 body_off, __u64 ts)
+{
+	struct kstream_start_event ev = {
+	    .h = {.type = EV_KSTREAM_START,
+		  .tgid = bpf_get_current_pid_tgid() >> 32,
+		  .ts_ns = ts,
+		  .conn_id = in->conn_id},
+	    .fd = in->fd,
+	    .body_off = body_off,
+	    .framing = head_framing(h),
+	};
+
+	emit(&ev, sizeof(ev));
+}
+
+/* Whether the write begins with "HTTP/1.": most writes of a server are
+ * not heads, and leave after this one 8-byte read. */
+static __always_inline bool starts_response(const struct inflight *in)
+{
+	char b[8] = {};
+
+	if (bpf_probe_read_user(b, sizeof(b), (const void *)first_buf(in)))
+		return false;
+	return b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/' &&
+	       b[5] == '1' && b[6] == '.';
+}
+
+/* A write that may begin a stream's head: arms the connection when it
+ * does, and counts the body bytes the same write carries. The write is
+ * copied all the same (user space parses the head). */
+static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret)
+{
+	struct kscan_ctx x = {};
+	struct kscan_scratch *w;
+	struct kstream *ks;
+	__u32 zero = 0;
+	bool copy;
+	__u64 ts;
+
+	if (in->kind == IO_SENDFILE || in->kind == IO_MMSG || !starts_response(in))
+		return;
+	w = bpf_map_lookup_elem(&kscan, &zero);
+	if (!w || !kscan_begin(w, in, ret) || !kscan_refill(w))
+		return;
+	x.w = w;
+	__builtin_memset(&w->head, 0, sizeof(w->head));
+	bpf_loop(8 * SCAN_WORDS, kscan_head_step, &x, 0);
+	if (!head_framing(&w->head))
+		return;
+	ts = bpf_ktime_get_ns();
+	__builtin_memset(&w->fresh, 0, sizeof(w->fresh));
+	sse_scan_init(&w->fresh.scan, head_framing(&w->head));
+	w->fresh.t_armed = ts;
+	w->fresh.copies_left = kstream_copies ? KSTREAM_COPIES : 0;
+	if (bpf_map_update_elem(&kstreams, &in->conn_id, &w->fresh, BPF_ANY)) {
+		count(CNT_KSTREAMS_FULL, 1);
+		return;
+	}
+	ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
+	if (!ks)
+		return;
+	kstream_mark(in, 1);
+	kstream_start(in, &w->head, kscan_consumed(w), ts);
+	kstream_walk(w, in, ks, ret, ts, &copy); /* copied whatever comes of it */
+}
+
+/* A successful write of a server's HTTP connection. Returns true when
+ * the kernel counted it and nothing is to be copied. */
+static __always_inline bool kstream_write(struct inflight *in, __s64 ret)
+{
+	if (!kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER || in->proto != PROTO_HTTP)
+		return false;
+	if (in->kstream)
+		return !kstream_follow(in, ret);
+	kstream_try_arm(in, ret);
+	return false;
+}
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Streams the kernel counts itself. When a server writes a response head
+ * that starts an SSE stream (sse_head.h), the kernel arms the connection:
+ * from then on each write of the body goes through sse_scan.h in the
+ * kernel, and only the stream's start and end reach user space as records.
+ * User space reads the kstreams map for streams still open (at its
+ * periodic sync) and takes the final figures from the end record.
+ *
+ * Record order on the ring: EV_KSTREAM_START, then the head write's copy
+ * (user space parses the head; the body bytes of that write are the
+ * kernel's). An end record comes before the copy of the write it ended
+ * in, if that write is copied: after a complete body, when bytes follow
+ * it (user space skips the first rest_off); after a give-up, all of it.
+ */
+#ifndef SSE_KSTREAM_H
+#define SSE_KSTREAM_H
+
+#include "conn_event.h"
+#include "sse_scan.h"
+
+#define KSTREAMS_MAX	 16384
+#define KSTREAM_COPIES	 4 /* body writes still copied, for correlation */
+#define KSTREAM_STEPS	 32768 /* scan steps per write: beyond, the stream is given up */
+#define KSTREAM_BYTES	 (CAPTURE_SEGS_MAX * CAPTURE_SEG_MAX) /* as the copy path's cap */
+
+/* Value of the kstreams map, by connection id. */
+struct kstream {
+	struct sse_scan scan;
+	struct sse_stats stats;
+	__u64 t_armed;
+	__u8 copies_left;
+	__u8 pad[7];
+};
+
+enum kstream_end_reason {
+	KSTREAM_COMPLETE = 0,	 /* the body ended as framed */
+	KSTREAM_FRAMING = 1,	 /* the chunk framing broke */
+	KSTREAM_UNFOLLOWED = 2,	 /* a write the kernel could not read whole */
+	KSTREAM_REASONS,
+};
+
+struct kstream_start_event {
+	struct event_hdr h;
+	__s32 fd;
+	__u32 body_off; /* where the body begins in the write that follows */
+	__u8 framing;	/* enum scan_framing */
+	__u8 pad[7];
+};
+
+struct kstream_end_event {
+	struct event_hdr h;
+	__s32 fd;
+	__u32 rest_off; /* KSTREAM_COMPLETE: where the body ended in the write */
+	__u8 reason;	/* enum kstream_end_reason */
+	__u8 pad[7];
+	struct sse_stats stats;
+};
+
+#define KSTREAM_LAYOUT(type, size) _Static_assert(sizeof(struct type) == (size), #type " layout")
+KSTREAM_LAYOUT(sse_scan, 40);
+KSTREAM_LAYOUT(sse_stats, 256);
+KSTREAM_LAYOUT(kstream, 40 + 256 + 16);
+KSTREAM_LAYOUT(kstream_start_event, 40);
+KSTREAM_LAYOUT(kstream_end_event, 40 + 256);
+#undef KSTREAM_LAYOUT
+
+#endif
