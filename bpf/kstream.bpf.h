@@ -15,7 +15,7 @@
 #include "kstream.h"
 #include "sse_head.h"
 
-const volatile bool kstreams_on = true;	     /* off: every write is copied (tests, bench) */
+const volatile bool kstreams_on = true;	    /* off: every write is copied (tests, bench) */
 const volatile bool kstream_copies = false; /* copy a stream's first writes (correlation) */
 
 struct {
@@ -151,7 +151,8 @@ static __always_inline void kstream_mark(const struct inflight *in, __u8 armed)
 }
 
 /* The stream ends here (or is given up): its last figures to user space,
- * its entry and mark gone. */
+ * its entry and mark gone. rest_off: where the body ended in the write, if
+ * the write is copied for what follows it. */
 static __always_inline void kstream_end(struct kscan_scratch *w, const struct inflight *in,
 					struct kstream *ks, __u8 reason, __u64 rest_off, __u64 ts)
 {
@@ -170,45 +171,38 @@ static __always_inline void kstream_end(struct kscan_scratch *w, const struct in
 	kstream_mark(in, 0);
 }
 
-/* Walks the body bytes of this write from where the cursor is. Returns
- * false once the stream ended or was given up (its end record sent);
- * *copy then says whether user space needs the write's copy: bytes after
- * the end of the body, or all of them after a give-up. */
-static __always_inline bool kstream_walk(struct kscan_scratch *w, const struct inflight *in,
-					 struct kstream *ks, __s64 ret, __u64 ts, bool *copy)
+enum kstream_walked {
+	WALK_ON,       /* the body goes on */
+	WALK_COMPLETE, /* it ended in this write */
+	WALK_BROKEN,   /* its framing broke */
+	WALK_SHORT,    /* bytes the kernel could not read or walk */
+};
+
+/* Walks the body bytes of this write from where the cursor is. */
+static __always_inline int kstream_walk(struct kscan_scratch *w, struct kstream *ks, __s64 ret,
+					__u64 ts)
 {
 	struct kscan_ctx x = {.w = w, .ks = ks, .ts = ts};
-	struct sse_scan *s = &ks->scan;
-	__u64 done;
 
 	ks->stats.t_last_write = ts;
 	bpf_loop(KSTREAM_STEPS, kscan_body_step, &x, 0);
-	done = kscan_consumed(w);
-	if (sse_scan_done(s)) {
-		kstream_end(w, in, ks, KSTREAM_COMPLETE, done, ts);
-		*copy = done < (__u64)ret;
-		return false;
-	}
-	if (sse_scan_broken(s) || done < (__u64)ret) {
-		kstream_end(w, in, ks, sse_scan_broken(s) ? KSTREAM_FRAMING : KSTREAM_UNFOLLOWED, 0,
-			    ts);
-		*copy = true;
-		return false;
-	}
-	*copy = false;
-	return true;
+	if (sse_scan_done(&ks->scan))
+		return WALK_COMPLETE;
+	if (sse_scan_broken(&ks->scan))
+		return WALK_BROKEN;
+	return kscan_consumed(w) < (__u64)ret ? WALK_SHORT : WALK_ON;
 }
 
 /* A write of an armed stream. Returns whether it is to be copied: the
- * stream's end with bytes after it, a give-up, or one of the first writes,
- * which user space reads for correlation only. */
+ * stream's end with bytes after it (user space skips the body's part), a
+ * give-up (all of it), or one of the first writes, which user space reads
+ * for correlation only. */
 static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 {
 	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
 	struct kscan_scratch *w;
-	__u64 ts = bpf_ktime_get_ns();
+	__u64 ts = bpf_ktime_get_ns(), done;
 	__u32 zero = 0;
-	bool copy;
 
 	if (!ks) { /* user space gave it up */
 		kstream_mark(in, 0);
@@ -221,8 +215,20 @@ static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 		kstream_end(w, in, ks, KSTREAM_UNFOLLOWED, 0, ts);
 		return true;
 	}
-	if (!kstream_walk(w, in, ks, ret, ts, &copy))
-		return copy;
+	switch (kstream_walk(w, ks, ret, ts)) {
+	case WALK_ON:
+		break;
+	case WALK_COMPLETE:
+		done = kscan_consumed(w);
+		kstream_end(w, in, ks, KSTREAM_COMPLETE, done < (__u64)ret ? done : 0, ts);
+		return done < (__u64)ret;
+	case WALK_BROKEN:
+		kstream_end(w, in, ks, KSTREAM_FRAMING, 0, ts);
+		return true;
+	default:
+		kstream_end(w, in, ks, KSTREAM_UNFOLLOWED, 0, ts);
+		return true;
+	}
 	if (!ks->copies_left)
 		return false;
 	ks->copies_left--;
@@ -230,8 +236,7 @@ static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 	return true;
 }
 
-static __always_inline void kstream_start(const struct inflight *in, const struct head_scan *h,
-					  __u64 body_off, __u64 ts)
+static __always_inline bool kstream_start(const struct inflight *in, __u64 ts)
 {
 	struct kstream_start_event ev = {
 	    .h = {.type = EV_KSTREAM_START,
@@ -239,11 +244,18 @@ static __always_inline void kstream_start(const struct inflight *in, const struc
 		  .ts_ns = ts,
 		  .conn_id = in->conn_id},
 	    .fd = in->fd,
-	    .body_off = body_off,
-	    .framing = head_framing(h),
+	    .framing = 0,
 	};
+	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
 
-	emit(&ev, sizeof(ev));
+	if (!ks)
+		return false;
+	ev.framing = ks->scan.framing;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ring_flags())) {
+		count(CNT_EVENTS_LOST, 1);
+		return false;
+	}
+	return true;
 }
 
 /* Whether the write begins with "HTTP/1.": most writes of a server are
@@ -259,15 +271,16 @@ static __always_inline bool starts_response(const struct inflight *in)
 }
 
 /* A write that may begin a stream's head: arms the connection when it
- * does, and counts the body bytes the same write carries. The write is
- * copied all the same (user space parses the head). */
+ * does and the body goes on past this write (a whole body in one write is
+ * left to user space, which gets the copy). The body bytes the write
+ * carries count at once. The write is copied in any case: user space
+ * parses the head. */
 static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret)
 {
 	struct kscan_ctx x = {};
 	struct kscan_scratch *w;
 	struct kstream *ks;
 	__u32 zero = 0;
-	bool copy;
 	__u64 ts;
 
 	if (in->kind == IO_SENDFILE || in->kind == IO_MMSG || !starts_response(in))
@@ -290,18 +303,19 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
 		return;
 	}
 	ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
-	if (!ks)
+	if (ks && kstream_walk(w, ks, ret, ts) == WALK_ON && kstream_start(in, ts)) {
+		kstream_mark(in, 1);
 		return;
-	kstream_mark(in, 1);
-	kstream_start(in, &w->head, kscan_consumed(w), ts);
-	kstream_walk(w, in, ks, ret, ts, &copy); /* copied whatever comes of it */
+	}
+	bpf_map_delete_elem(&kstreams, &in->conn_id);
 }
 
 /* A successful write of a server's HTTP connection. Returns true when
  * the kernel counted it and nothing is to be copied. */
 static __always_inline bool kstream_write(struct inflight *in, __s64 ret)
 {
-	if (!kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER || in->proto != PROTO_HTTP)
+	if (!kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER ||
+	    in->proto != PROTO_HTTP)
 		return false;
 	if (in->kstream)
 		return !kstream_follow(in, ret);

@@ -58,14 +58,14 @@ struct conn_info {
 };
 
 enum event_type {
-	EV_OPEN = 1,	     /* connection accepted or connected */
-	EV_CLOSE = 2,	     /* close() of a tracked fd */
-	EV_DATA = 3,	     /* bytes read or written on an HTTP connection */
-	EV_EXIT = 4,	     /* a process that owned tracked connections exited */
-	EV_SOCK_STATE = 5,   /* TCP state change of a tracked socket */
-	EV_EXEC = 6,	     /* a process exec'd (only when selection needs it) */
-	EV_CONNECT_FAIL = 7, /* an outbound connect failed (open_event, no entry) */
-	EV_TLS_LINK = 8,     /* held TLS plaintext belongs to a connection */
+	EV_OPEN = 1,	      /* connection accepted or connected */
+	EV_CLOSE = 2,	      /* close() of a tracked fd */
+	EV_DATA = 3,	      /* bytes read or written on an HTTP connection */
+	EV_EXIT = 4,	      /* a process that owned tracked connections exited */
+	EV_SOCK_STATE = 5,    /* TCP state change of a tracked socket */
+	EV_EXEC = 6,	      /* a process exec'd (only when selection needs it) */
+	EV_CONNECT_FAIL = 7,  /* an outbound connect failed (open_event, no entry) */
+	EV_TLS_LINK = 8,      /* held TLS plaintext belongs to a connection */
 	EV_KSTREAM_START = 9, /* the kernel follows a stream's body from now (kstream.h) */
 	EV_KSTREAM_END = 10,  /* ... up to here */
 };

@@ -9,9 +9,10 @@
  *
  * Record order on the ring: EV_KSTREAM_START, then the head write's copy
  * (user space parses the head; the body bytes of that write are the
- * kernel's). An end record comes before the copy of the write it ended
- * in, if that write is copied: after a complete body, when bytes follow
- * it (user space skips the first rest_off); after a give-up, all of it.
+ * kernel's). A stream is armed only if its body goes on past that write.
+ * An end record comes before the copy of the write it ended in, if that
+ * write is copied: after a complete body, when bytes follow it (user
+ * space skips the first rest_off); after a give-up, all of it.
  */
 #ifndef SSE_KSTREAM_H
 #define SSE_KSTREAM_H
@@ -19,10 +20,10 @@
 #include "conn_event.h"
 #include "sse_scan.h"
 
-#define KSTREAMS_MAX	 16384
-#define KSTREAM_COPIES	 4 /* body writes still copied, for correlation */
-#define KSTREAM_STEPS	 32768 /* scan steps per write: beyond, the stream is given up */
-#define KSTREAM_BYTES	 (CAPTURE_SEGS_MAX * CAPTURE_SEG_MAX) /* as the copy path's cap */
+#define KSTREAMS_MAX   16384
+#define KSTREAM_COPIES 4     /* body writes still copied, for correlation */
+#define KSTREAM_STEPS  32768 /* scan steps per write: beyond, the stream is given up */
+#define KSTREAM_BYTES  (CAPTURE_SEGS_MAX * CAPTURE_SEG_MAX) /* as the copy path's cap */
 
 /* Value of the kstreams map, by connection id. */
 struct kstream {
@@ -34,18 +35,17 @@ struct kstream {
 };
 
 enum kstream_end_reason {
-	KSTREAM_COMPLETE = 0,	 /* the body ended as framed */
-	KSTREAM_FRAMING = 1,	 /* the chunk framing broke */
-	KSTREAM_UNFOLLOWED = 2,	 /* a write the kernel could not read whole */
+	KSTREAM_COMPLETE = 0,	/* the body ended as framed */
+	KSTREAM_FRAMING = 1,	/* the chunk framing broke */
+	KSTREAM_UNFOLLOWED = 2, /* a write the kernel could not read whole */
 	KSTREAM_REASONS,
 };
 
 struct kstream_start_event {
 	struct event_hdr h;
 	__s32 fd;
-	__u32 body_off; /* where the body begins in the write that follows */
-	__u8 framing;	/* enum scan_framing */
-	__u8 pad[7];
+	__u8 framing; /* enum scan_framing */
+	__u8 pad[3];
 };
 
 struct kstream_end_event {
@@ -61,7 +61,7 @@ struct kstream_end_event {
 KSTREAM_LAYOUT(sse_scan, 40);
 KSTREAM_LAYOUT(sse_stats, 256);
 KSTREAM_LAYOUT(kstream, 40 + 256 + 16);
-KSTREAM_LAYOUT(kstream_start_event, 40);
+KSTREAM_LAYOUT(kstream_start_event, 32);
 KSTREAM_LAYOUT(kstream_end_event, 40 + 256);
 #undef KSTREAM_LAYOUT
 

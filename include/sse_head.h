@@ -48,7 +48,7 @@ struct head_scan {
 /* Byte i of the literal s in place in a little-endian word, and 0x20 in
  * place where it is a lower-case letter: (word | letters) then matches
  * the letter in either case and every other byte exactly. */
-#define HEAD_B(s, i)  ((sizeof(s) - 1 > (i)) ? (__u64)(__u8)(s)[i] << (8 * ((i) % 8)) : 0)
+#define HEAD_B(s, i) ((sizeof(s) - 1 > (i)) ? (__u64)(__u8)(s)[i] << (8 * ((i) % 8)) : 0)
 #define HEAD_LB(s, i)                                                                              \
 	((sizeof(s) - 1 > (i) && (s)[i] >= 'a' && (s)[i] <= 'z') ? 0x20ull << (8 * ((i) % 8)) : 0)
 #define HEAD_W(s, k)                                                                               \
@@ -64,7 +64,9 @@ struct head_scan {
 	(const struct head_text)                                                                   \
 	{                                                                                          \
 		sizeof(s) - 1, {HEAD_W(s, 0), HEAD_W(s, 1), HEAD_W(s, 2)},                         \
-		    {HEAD_L(s, 0), HEAD_L(s, 1), HEAD_L(s, 2)}                                     \
+		{                                                                                  \
+			HEAD_L(s, 0), HEAD_L(s, 1), HEAD_L(s, 2)                                   \
+		}                                                                                  \
 	}
 
 struct head_text {
@@ -73,7 +75,8 @@ struct head_text {
 	__u64 letters[3];
 };
 
-static __always_inline bool head_word_is(const __u8 *buf, __u32 pos, __u64 word, __u64 letters, __u32 n)
+static __always_inline bool head_word_is(const __u8 *buf, __u32 pos, __u64 word, __u64 letters,
+					 __u32 n)
 {
 	__u64 keep = n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
 
@@ -110,7 +113,7 @@ static __always_inline __u32 head_skip_ows(const __u8 *buf, __u32 pos, __u32 end
 /* The value [pos, end), whitespace around it skipped, is t; or, with
  * params, t then ';'. */
 static __always_inline bool head_value_is(const __u8 *buf, __u32 pos, __u32 end, struct head_text t,
-				 bool params)
+					  bool params)
 {
 	pos = head_skip_ows(buf, pos, end);
 	if (!head_is(buf, pos, end, t))
@@ -134,7 +137,8 @@ static __always_inline bool head_has_ctl(const __u8 *buf, __u32 pos, __u32 end)
 	return false;
 }
 
-static __always_inline void head_status_line(struct head_scan *h, const __u8 *buf, __u32 pos, __u32 end)
+static __always_inline void head_status_line(struct head_scan *h, const __u8 *buf, __u32 pos,
+					     __u32 end)
 {
 	__u16 status = 0;
 

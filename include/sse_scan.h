@@ -250,8 +250,8 @@ static __always_inline void scan_classify(struct sse_scan *s)
 }
 
 /* The CR or LF at pos ends a line; returns the position after it. */
-static __always_inline __u32 scan_eol(struct sse_scan *s, struct sse_stats *st, const __u8 *buf, __u32 pos,
-			     __u32 lim, __u64 ts)
+static __always_inline __u32 scan_eol(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
+				      __u32 pos, __u32 lim, __u64 ts)
 {
 	bool blank = !s->line_len;
 	__u32 used = 1;
@@ -273,7 +273,8 @@ static __always_inline __u32 scan_eol(struct sse_scan *s, struct sse_stats *st, 
 }
 
 /* Bytes [pos, end) of a line: the first ones are kept to classify it. */
-static __always_inline void scan_line_bytes(struct sse_scan *s, const __u8 *buf, __u32 pos, __u32 end)
+static __always_inline void scan_line_bytes(struct sse_scan *s, const __u8 *buf, __u32 pos,
+					    __u32 end)
 {
 	for (int i = 0; i < SCAN_PREFIX && s->prefix_len < SCAN_PREFIX && pos + i < end; i++)
 		s->prefix[s->prefix_len++ & 7] = scan_byte(buf, pos + i);
@@ -304,8 +305,8 @@ static __always_inline bool scan_bom(struct sse_scan *s, __u8 c)
 
 /* One step over SSE bytes [pos, lim): a line end, or a line's bytes up to
  * its end or as far as the step looks. */
-static __always_inline __u32 scan_sse_step(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
-				  __u32 pos, __u32 lim, __u64 ts)
+static __always_inline __u32 scan_sse_step(struct sse_scan *s, struct sse_stats *st,
+					   const __u8 *buf, __u32 pos, __u32 lim, __u64 ts)
 {
 	__u8 c = scan_byte(buf, pos);
 	__u32 end;
@@ -327,7 +328,8 @@ static __always_inline __u32 scan_sse_step(struct sse_scan *s, struct sse_stats 
 }
 
 /* Framing bytes of a chunked body, up to SCAN_FRAME_BYTES. */
-static __always_inline __u32 scan_frame_step(struct chunk_frame *f, const __u8 *buf, __u32 pos, __u32 end)
+static __always_inline __u32 scan_frame_step(struct chunk_frame *f, const __u8 *buf, __u32 pos,
+					     __u32 end)
 {
 	for (int i = 0; i < SCAN_FRAME_BYTES && pos < end; i++) {
 		chunk_frame_byte(f, scan_byte(buf, pos++));
@@ -339,8 +341,8 @@ static __always_inline __u32 scan_frame_step(struct chunk_frame *f, const __u8 *
 
 /* One step over the piece's bytes [pos, end), pos < end, the body neither
  * done nor broken; ts is the write's. Returns the new position. */
-static __always_inline __u32 sse_scan_step(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
-				  __u32 pos, __u32 end, __u64 ts)
+static __always_inline __u32 sse_scan_step(struct sse_scan *s, struct sse_stats *st,
+					   const __u8 *buf, __u32 pos, __u32 end, __u64 ts)
 {
 	__u32 lim = end, next;
 

@@ -211,8 +211,8 @@ static void success_stream(struct fixture *f)
 
 /* ---- the catalog (names, types, labels, buckets: test_catalog.c) ---- */
 
-/* Label-less counters and the caps', undecoded bodies' and kubelet polls'
- * counters are exported from zero, so that a first occurrence is an
+/* Label-less counters and the caps', undecoded bodies', kubelet polls' and
+ * kernel stream fallbacks' counters are exported from zero, so that a first occurrence is an
  * increase; every other family starts empty. */
 static void test_families_start_state(void **state)
 {
@@ -229,6 +229,8 @@ static void test_families_start_state(void **state)
 			assert_int_equal(fam->nseries, UNDECODED_REASONS);
 		else if (!strcmp(fam->name, "sse_exporter_kubelet_polls_total"))
 			assert_int_equal(fam->nseries, 2); /* success, failure */
+		else if (!strcmp(fam->name, "sse_exporter_kernel_stream_fallbacks_total"))
+			assert_int_equal(fam->nseries, KSTREAM_FALLBACKS);
 		else
 			assert_int_equal(fam->nseries, 0);
 	}

@@ -191,7 +191,10 @@ static void run_case(const struct body_case *c)
 	}
 }
 
-#define CASE(fr, text) {#fr ": " text, SCAN_##fr, text, sizeof(text) - 1}
+#define CASE(fr, text)                                                                             \
+	{                                                                                          \
+#fr ": " text, SCAN_##fr, text, sizeof(text) - 1                                   \
+	}
 
 static const struct body_case cases[] = {
     CASE(CLOSE, "data: hello\n\n"),

@@ -283,7 +283,8 @@ static const struct kmaps_ops bpf_maps = {
     .next_key = map_next_key,
 };
 
-static void maps_init(struct kmaps *km, const struct conn_track_bpf *t, const struct sock_io_bpf *io)
+static void maps_init(struct kmaps *km, const struct conn_track_bpf *t,
+		      const struct sock_io_bpf *io)
 {
 	const struct bpf_map *maps[KMAP_COUNT] = {
 	    [KMAP_CONNS] = t->maps.conns,

@@ -35,6 +35,7 @@ static const char *const l_map_op[] = {"map", "op"};
 static const char *const l_label[] = {"label"};
 static const char *const l_lost[] = {TARGET_LABELS, "reason"};
 static const char *const l_result[] = {"result"};
+static const char *const l_reason[] = {"reason"};
 static const char *const l_target_info[] = {TARGET_LABELS, "container_id", "pod_uid",
 					    "image",	   "comm",	   "pid"};
 
@@ -126,6 +127,11 @@ static void add_self(struct metrics *m)
 	m->kubelet_polls =
 	    COUNTER("sse_exporter_kubelet_polls_total",
 		    "Reads of the kubelet's /pods (--kubelet.enrich), by result.", l_result);
+	m->kstreams = COUNTER0("sse_exporter_kernel_streams_total",
+			       "SSE streams whose events the kernel counted.");
+	m->kstream_fallbacks =
+	    COUNTER("sse_exporter_kernel_stream_fallbacks_total",
+		    "SSE streams the kernel did not count, or gave up, by reason.", l_reason);
 }
 
 int metrics_init(struct metrics *m, const struct metrics_config *cfg)
@@ -149,7 +155,26 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 			metric_add(f, NULL, 0);
 	metrics_sync_caps(m);
 	metrics_kubelet_polls(m, 0, 0);
+	for (int r = 0; r < KSTREAM_FALLBACKS; r++)
+		metrics_kstream_fallback(m, r, 0);
 	return 0;
+}
+
+static const char *const fallback_names[KSTREAM_FALLBACKS] = {
+    [KSTREAM_FELL_MAP_FULL] = "map_full", [KSTREAM_FELL_DISAGREEMENT] = "disagreement",
+    [KSTREAM_FELL_FRAMING] = "framing",	  [KSTREAM_FELL_UNFOLLOWED] = "unfollowed",
+    [KSTREAM_FELL_END_LOST] = "end_lost",
+};
+
+void metrics_kstream_fallback(struct metrics *m, enum kstream_fallback why, uint64_t n)
+{
+	metric_add(m->kstream_fallbacks, (const char *const[]){fallback_names[why]}, n);
+}
+
+void metrics_kstreams_map_full(struct metrics *m, uint64_t total)
+{
+	metric_set(m->kstream_fallbacks,
+		   (const char *const[]){fallback_names[KSTREAM_FELL_MAP_FULL]}, total);
 }
 
 void metrics_kubelet_polls(struct metrics *m, uint64_t ok, uint64_t failed)
@@ -233,6 +258,18 @@ void metrics_response(struct metrics *m, const char *service, const struct http_
 	count_http_request(m, service, label_path(&m->labels, service, x, LOOKUP), x, x->t_headers);
 }
 
+/* The stream's first data event, written at ts: once per stream whose
+ * request was read whole. */
+static void observe_ttfc(struct metrics *m, const char *service, const struct http_exchange *x,
+			 const struct metrics_stream *st, uint64_t ts)
+{
+	if (x->has_request && x->req.complete)
+		metric_observe(m->sse_ttfc,
+			       (const char *const[]){service, st->path,
+						     label_model(&m->labels, service, x, LOOKUP)},
+			       seconds(ts - x->req.t_last));
+}
+
 void metrics_event(struct metrics *m, const char *service, const struct http_exchange *x,
 		   struct metrics_stream *st, const struct sse_event *ev, uint64_t ts,
 		   uint64_t prev_event)
@@ -253,11 +290,40 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 	series_observe(m->sse_chunk_size, st->chunk_size, ev->size);
 	if (prev_event)
 		series_observe(m->sse_gap, st->gap, seconds(ts - prev_event));
-	else if (x->has_request && x->req.complete)
-		metric_observe(m->sse_ttfc,
-			       (const char *const[]){service, st->path,
-						     label_model(&m->labels, service, x, LOOKUP)},
-			       seconds(ts - x->req.t_last));
+	else
+		observe_ttfc(m, service, x, st, ts);
+}
+
+static void add_counts(const struct family *f, struct series *s, const __u64 *was, const __u64 *now,
+		       double sum)
+{
+	uint64_t counts[SSE_GAP_BUCKETS + 1];
+
+	for (size_t i = 0; i <= f->nbounds && i <= SSE_GAP_BUCKETS; i++)
+		counts[i] = now[i] - was[i];
+	series_add_counts(f, s, counts, sum);
+}
+
+void metrics_stream_figures(struct metrics *m, const char *service, const struct http_exchange *x,
+			    struct metrics_stream *st, const struct sse_stats *was,
+			    const struct sse_stats *now)
+{
+	uint64_t chunks = now->data_events - was->data_events;
+
+	if (!st->bytes)
+		return;
+	st->bytes->value += now->event_bytes - was->event_bytes;
+	st->heartbeats->value += now->heartbeats - was->heartbeats;
+	if (st->chunks)
+		st->chunks->value += chunks;
+	else
+		st->chunks_pending += chunks;
+	add_counts(m->sse_chunk_size, st->chunk_size, was->size, now->size,
+		   now->size_sum - was->size_sum);
+	add_counts(m->sse_gap, st->gap, was->gap, now->gap,
+		   seconds(now->gap_sum_ns - was->gap_sum_ns));
+	if (!was->t_first_data && now->t_first_data)
+		observe_ttfc(m, service, x, st, now->t_first_data);
 }
 
 static void stage(struct metrics *m, const char *service, const char *name, uint64_t from,

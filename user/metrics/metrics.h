@@ -35,8 +35,23 @@ struct metrics {
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
 	    *series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied, *exchanges_lost,
 	    *conns_untracked, *tls_libraries, *tls_unmapped, *map_errors, *target_info,
-	    *series_expired, *kubelet_polls;
+	    *series_expired, *kubelet_polls, *kstreams, *kstream_fallbacks;
 };
+
+/* Why a stream was not counted in the kernel, or not to its end
+ * (sse_exporter_kernel_stream_fallbacks_total). */
+enum kstream_fallback {
+	KSTREAM_FELL_MAP_FULL,	   /* no room in the kstreams map: copied instead */
+	KSTREAM_FELL_DISAGREEMENT, /* user space read the head otherwise */
+	KSTREAM_FELL_FRAMING,	   /* the chunk framing broke */
+	KSTREAM_FELL_UNFOLLOWED,   /* a write the kernel could not read whole */
+	KSTREAM_FELL_END_LOST,	   /* the end record was lost */
+	KSTREAM_FALLBACKS,
+};
+
+void metrics_kstream_fallback(struct metrics *m, enum kstream_fallback why, uint64_t n);
+/* The kernel's count of streams it had no room for. */
+void metrics_kstreams_map_full(struct metrics *m, uint64_t total);
 
 /* What sse_exporter_target_info tells of one observed process beside its
  * target key ("" for what does not apply). */
@@ -76,6 +91,13 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts);
 
 /* Correlation named the stream's provider: held events are counted. */
+/* What the kernel counted on a stream (include/kstream.h) between the
+ * figures was and now, added as metrics_event would have one event at a
+ * time. */
+void metrics_stream_figures(struct metrics *m, const char *service, const struct http_exchange *x,
+			    struct metrics_stream *st, const struct sse_stats *was,
+			    const struct sse_stats *now);
+
 void metrics_stream_provider(struct metrics *m, const char *service, struct metrics_stream *st,
 			     const char *provider);
 

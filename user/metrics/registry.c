@@ -163,6 +163,15 @@ void series_observe(const struct family *f, struct series *s, double v)
 	s->count++;
 }
 
+void series_add_counts(const struct family *f, struct series *s, const uint64_t *counts, double sum)
+{
+	for (size_t i = 0; i <= f->nbounds; i++) {
+		s->buckets[i] += counts[i];
+		s->count += counts[i];
+	}
+	s->sum += sum;
+}
+
 void metric_observe(struct family *f, const char *const *values, double v)
 {
 	struct series *s = family_series(f, values);

@@ -80,6 +80,11 @@ struct series *family_series(struct family *f, const char *const *values);
 /* On a series already resolved: what hot paths use, no label hashing. */
 void series_observe(const struct family *f, struct series *s, double v);
 
+/* Observations counted elsewhere, by bucket: counts[i] more in bucket i
+ * (nbounds + 1 of them, the last +Inf), their values summing to sum. */
+void series_add_counts(const struct family *f, struct series *s, const uint64_t *counts,
+		       double sum);
+
 void metric_add(struct family *f, const char *const *values, double delta);
 void metric_set(struct family *f, const char *const *values, double v);
 void metric_observe(struct family *f, const char *const *values, double v);

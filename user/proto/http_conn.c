@@ -268,6 +268,11 @@ static void exchange_begin(struct http_conn *c, uint64_t ts)
 	chunked_init(&c->resp_chunks);
 }
 
+static enum http_body_mode kernel_body(uint8_t framing)
+{
+	return framing == SCAN_CHUNKED ? HTTP_BODY_CHUNKED : HTTP_BODY_UNTIL_CLOSE;
+}
+
 static void response_head_done(struct http_conn *c, uint64_t ts)
 {
 	const struct http_head *h = &c->resp_head;
@@ -290,6 +295,8 @@ static void response_head_done(struct http_conn *c, uint64_t ts)
 	 * anyway): asked for a stream, the body's first bytes decide. */
 	c->sniffing = !h->has_content_type && c->x.has_request && c->x.req.wants_stream &&
 		      status / 100 == 2 && c->resp_body != HTTP_BODY_NONE;
+	c->x.kernel = c->kernel_next && c->x.sse && c->resp_body == kernel_body(c->kernel_next);
+	c->kernel_next = 0;
 	if (!c->sniffing)
 		c->ops->response(c->ctx, &c->x);
 	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
@@ -323,9 +330,25 @@ static size_t response_head(struct http_conn *c, const char *buf, size_t len, ui
 	return used;
 }
 
+/* Copies of a body the kernel counts: their events for correlation, no
+ * end (the kernel's end record tells), every byte taken. */
+static size_t kernel_copy(struct http_conn *c, const char *buf, size_t len)
+{
+	size_t used;
+
+	if (c->resp_body != HTTP_BODY_CHUNKED)
+		body_data(c, buf, len);
+	else if (chunked_feed(&c->resp_chunks, buf, len, &used, body_data, c) != CHUNKED_MORE)
+		chunked_init(&c->resp_chunks); /* stays ended: nothing more is fed */
+	return len;
+}
+
 static size_t response_body(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
 {
 	size_t used = len;
+
+	if (c->x.kernel)
+		return kernel_copy(c, buf, len);
 
 	switch (c->resp_body) {
 	case HTTP_BODY_CHUNKED:
@@ -371,6 +394,8 @@ void http_conn_response_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 {
 	if (c->in_exchange)
 		c->x.t_last_write = ts;
+	if (http_conn_kernel_active(c))
+		return; /* a copy's bytes missed: the kernel counted them */
 	if (c->sniffing)
 		sniff_done(c, false); /* the bytes that would tell are gone */
 	if (c->resp_state == SIDE_BODY && !c->x.sse) {
@@ -389,6 +414,44 @@ void http_conn_response_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 	c->resp_state = SIDE_DEAD;
 	if (c->in_exchange)
 		exchange_end(c, HTTP_END_LOST_BYTES, ts);
+}
+
+void http_conn_kernel_expect(struct http_conn *c, uint8_t framing)
+{
+	c->kernel_next = framing;
+}
+
+bool http_conn_kernel_active(const struct http_conn *c)
+{
+	return c->in_exchange && c->x.kernel;
+}
+
+void http_conn_kernel_figures(struct http_conn *c, const struct sse_stats *st)
+{
+	struct http_exchange *x = &c->x;
+
+	if (!http_conn_kernel_active(c))
+		return;
+	x->data_events = st->data_events;
+	x->heartbeats = st->heartbeats;
+	x->body_bytes = st->body_bytes;
+	x->event_bytes = st->event_bytes;
+	x->t_first_data = st->t_first_data;
+	x->t_last_event = st->t_last_event;
+	if (st->t_last_write > x->t_last_write)
+		x->t_last_write = st->t_last_write;
+}
+
+bool http_conn_kernel_end(struct http_conn *c, const struct sse_stats *st, enum http_end why,
+			  uint64_t ts)
+{
+	if (!http_conn_kernel_active(c))
+		return false;
+	http_conn_kernel_figures(c, st);
+	if (http_end_lost(why))
+		c->resp_state = SIDE_DEAD;
+	exchange_end(c, why, ts);
+	return true;
 }
 
 /* A chunk-size line: hex digits, optional extension, CRLF. */

@@ -19,6 +19,7 @@
 #include "proto/http_head.h"
 #include "proto/json_scan.h"
 #include "proto/sse.h"
+#include "sse_scan.h"
 
 #define HTTP_PATH_LABEL_MAX 128
 #define HTTP_PIPELINE_MAX   8
@@ -56,6 +57,10 @@ struct http_exchange {
 	uint64_t heartbeats;
 	uint64_t body_bytes;
 	uint64_t event_bytes; /* body bytes inside ended events */
+	/* the kernel counts the body (include/kstream.h): the figures above
+	 * are its, the events user space still sees (the first writes'
+	 * copies) are for correlation only */
+	bool kernel;
 };
 
 enum http_end {
@@ -120,8 +125,9 @@ struct http_conn {
 	uint64_t resp_left;
 	struct chunked_decoder resp_chunks;
 	struct sse_splitter sse;
-	bool in_exchange; /* x holds a response under way */
-	bool sniffing;	  /* no Content-Type: the body's first bytes tell */
+	bool in_exchange;    /* x holds a response under way */
+	bool sniffing;	     /* no Content-Type: the body's first bytes tell */
+	uint8_t kernel_next; /* framing the kernel follows the next response's body with */
 	struct http_exchange x;
 	uint64_t now; /* timestamp of the bytes being fed */
 };
@@ -141,6 +147,27 @@ void http_conn_request_gap(struct http_conn *c, uint64_t len, uint64_t ts);
 /* Starts following a stream already under way; buf is its next write,
  * which the caller then feeds with http_conn_response_bytes. */
 void http_conn_adopt(struct http_conn *c, const char *buf, size_t len, uint64_t ts);
+
+/*
+ * The kernel counts the body of the next response, framed so (enum
+ * scan_framing): that response's exchange is x.kernel, unless its head
+ * says otherwise (another framing, not a stream), which the response
+ * callback sees. Its body bytes, when copies come, go to the event
+ * callback and no further; its end is the kernel's.
+ */
+void http_conn_kernel_expect(struct http_conn *c, uint8_t framing);
+
+/* The kernel's figures of the body under way. */
+void http_conn_kernel_figures(struct http_conn *c, const struct sse_stats *st);
+
+/* The kernel's stream ended with these figures: the exchange ends with
+ * why; after a loss the next response line resynchronises. False when no
+ * exchange of the kernel's was under way. */
+bool http_conn_kernel_end(struct http_conn *c, const struct sse_stats *st, enum http_end why,
+			  uint64_t ts);
+
+/* Whether the kernel counts the response under way. */
+bool http_conn_kernel_active(const struct http_conn *c);
 
 /* The connection ended: every open exchange ends with why. */
 void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts);

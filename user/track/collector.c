@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "track/collector.h"
+#include "track/kstreams.h"
 
 #define TABLE_SIZE    16384
 #define ADOPT_ID_BASE (1ull << 62) /* kernel ids count up from 1 */
@@ -71,6 +72,7 @@ struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
 
 void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts)
 {
+	kstream_settle(c, e);
 	if (e->http)
 		http_conn_close(e->http, why, ts);
 	struct target *tg = e->target;

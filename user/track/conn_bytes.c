@@ -36,18 +36,25 @@ void conn_feed_bytes(struct conn_entry *e, const struct data_event *ev)
 {
 	uint64_t ts = ev->h.ts_ns;
 
+	uint64_t from;
+
 	if (ev->seg == 0) {
 		conn_finish_syscall(e, ts);
 		e->sys_open = true;
 		e->sys_ret = ev->ret;
 		e->sys_fed = 0;
 		e->sys_dir = ev->dir;
+		if (!conn_carries_requests(e, ev->dir)) {
+			e->sys_fed = e->kskip; /* the end of a body the kernel counted */
+			e->kskip = 0;
+		}
 	}
-	if (!e->sys_open || e->sys_dir != ev->dir || ev->offset < e->sys_fed)
+	if (!e->sys_open || e->sys_dir != ev->dir || ev->offset + ev->len <= e->sys_fed)
 		return;
 	if (ev->offset > e->sys_fed)
 		conn_skip(e, ev->dir, ev->offset - e->sys_fed, ts);
-	feed(e, ev->dir, ev->data, ev->len, ts);
+	from = ev->offset < e->sys_fed ? e->sys_fed - ev->offset : 0;
+	feed(e, ev->dir, ev->data + from, ev->len - from, ts);
 	e->sys_fed = ev->offset + ev->len;
 	if (e->sys_fed >= (uint64_t)ev->ret)
 		e->sys_open = false;

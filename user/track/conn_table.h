@@ -44,6 +44,12 @@ struct conn_entry {
 	uint8_t sys_dir;
 	bool sys_open;
 	struct tentative_write tentative; /* a TLS write that may be retried */
+	/* a stream the kernel counts (track/kstreams.h): its figures added to
+	 * the metrics so far, whether its head is still to be parsed, and the
+	 * bytes of the next write that belonged to its body */
+	struct sse_stats kseen;
+	bool kpending;
+	uint32_t kskip;
 	/* sweeps that found the fd gone after the kernel saw it closed */
 	uint8_t sweeps_gone;
 };

@@ -12,6 +12,7 @@
 #include "track/collector.h"
 #include "track/conn_bytes.h"
 #include "track/kernel_sync.h"
+#include "track/kstreams.h"
 
 /* ---- http_conn callbacks: a connection's exchanges become metrics ---- */
 
@@ -21,6 +22,7 @@ static void on_response(void *ctx, const struct http_exchange *x)
 
 	corr_init(&e->corr);
 	metrics_response(e->c->m, e->target->key, x, &e->stream);
+	kstream_on_response(e->c, e, x);
 }
 
 /* Each data event of an inbound stream looks for the same data read from
@@ -49,7 +51,8 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 
 	if (ev->kind == SSE_EVENT_DATA)
 		correlate(e, x, ev, ts);
-	metrics_event(e->c->m, e->target->key, x, &e->stream, ev, ts, prev);
+	if (!x->kernel) /* else the kernel counts it */
+		metrics_event(e->c->m, e->target->key, x, &e->stream, ev, ts, prev);
 }
 
 /* A request for a stream ends, answered with events or not (an error
@@ -188,6 +191,7 @@ static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 	if ((ev->flags & DATA_F_ERROR) && ev->ret != -EPIPE)
 		why = HTTP_END_RESET;
 	conn_finish_syscall(e, ev->h.ts_ns);
+	kstream_settle(e->c, e);
 	if (http_conn_busy(e->http))
 		http_conn_close(e->http, why, ev->h.ts_ns);
 }
@@ -196,6 +200,7 @@ static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 static void owner_closing(struct conn_entry *e, uint64_t ts)
 {
 	conn_finish_syscall(e, ts);
+	kstream_settle(e->c, e);
 	if (http_conn_busy(e->http))
 		http_conn_close(e->http, owner_closed(e), ts);
 }
@@ -225,6 +230,7 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 	}
 	if (conn_hold_tentative(e, ev))
 		return;
+	kstream_check_copy(c, e, ev);
 	if (ev->flags & DATA_F_CLOSING)
 		owner_closing(e, ev->h.ts_ns);
 	else if (ev->flags & (DATA_F_EOF | DATA_F_ERROR))
@@ -296,6 +302,7 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	else
 		return;
 	conn_finish_syscall(e, ev->h.ts_ns);
+	kstream_settle(c, e);
 	http_conn_close(e->http, why, ev->h.ts_ns);
 }
 
@@ -336,6 +343,14 @@ int collector_handle(void *ctx, void *data, size_t size)
 		break;
 	case EV_CLOSE:
 		on_close(c, data);
+		break;
+	case EV_KSTREAM_START:
+		if (size >= sizeof(struct kstream_start_event))
+			kstream_on_start(c, data);
+		break;
+	case EV_KSTREAM_END:
+		if (size >= sizeof(struct kstream_end_event))
+			kstream_on_end(c, data);
 		break;
 	case EV_TLS_LINK:
 		if (size >= sizeof(struct tls_link_event))

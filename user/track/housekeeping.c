@@ -8,6 +8,7 @@
 #include "kernel/kmaps.h"
 #include "track/collector.h"
 #include "track/kernel_sync.h"
+#include "track/kstreams.h"
 
 static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t, bool accepted)
 {
@@ -177,6 +178,7 @@ static void set_counters(struct collector *c, const uint64_t cnt[CNT_MAX])
 	metric_set(c->m->bytes_uncopied, NULL, cnt[CNT_BYTES_UNCOPIED]);
 	metric_set(c->m->conns_untracked, NULL, cnt[CNT_CONNS_FULL] + c->untracked);
 	metric_set(c->m->tls_unmapped, NULL, cnt[CNT_TLS_UNMAPPED] + c->held.dropped);
+	metrics_kstreams_map_full(c->m, cnt[CNT_KSTREAMS_FULL]);
 }
 
 /* The kernel is read before the lock is taken: walking a map costs a
@@ -201,5 +203,6 @@ void collector_refresh_self(struct collector *c)
 	metrics_sync_caps(c->m);
 	metrics_breakers_refresh(&c->m->up, mono_ns());
 	metrics_kubelet_polls(c->m, polls_ok, polls_failed);
+	kstreams_sync(c);
 	pthread_mutex_unlock(c->lock);
 }

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+#include <string.h>
+
+#include "track/conn_bytes.h"
+#include "track/kstreams.h"
+
+/* What the kernel counted since e's figures were last added. */
+static void add_figures(struct collector *c, struct conn_entry *e, const struct sse_stats *now)
+{
+	http_conn_kernel_figures(e->http, now);
+	metrics_stream_figures(c->m, e->target->key, &e->http->x, &e->stream, &e->kseen, now);
+	e->kseen = *now;
+}
+
+static bool counted_in_kernel(const struct conn_entry *e)
+{
+	return e->http && http_conn_kernel_active(e->http);
+}
+
+/* The kernel stops counting e's stream (its mark goes with the entry:
+ * the next write finds none and is copied). */
+static void forget(struct collector *c, const struct conn_entry *e)
+{
+	kmaps_delete(c->km, KMAP_KSTREAMS, &e->info.id);
+}
+
+void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
+{
+	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
+
+	if (!e || !e->http || e->info.role != ROLE_SERVER) {
+		kmaps_delete(c->km, KMAP_KSTREAMS, &ev->h.conn_id);
+		return;
+	}
+	http_conn_kernel_expect(e->http, ev->framing);
+	memset(&e->kseen, 0, sizeof(e->kseen));
+	e->kpending = true;
+}
+
+void kstream_on_response(struct collector *c, struct conn_entry *e, const struct http_exchange *x)
+{
+	if (!e->kpending)
+		return;
+	e->kpending = false;
+	if (x->kernel) {
+		metric_add(c->m->kstreams, NULL, 1);
+		return;
+	}
+	forget(c, e);
+	metrics_kstream_fallback(c->m, KSTREAM_FELL_DISAGREEMENT, 1);
+}
+
+static enum http_end end_why(uint8_t reason)
+{
+	switch (reason) {
+	case KSTREAM_COMPLETE:
+		return HTTP_END_COMPLETE;
+	case KSTREAM_FRAMING:
+		return HTTP_END_LOST_FRAMING;
+	default:
+		return HTTP_END_LOST_BYTES;
+	}
+}
+
+void kstream_on_end(struct collector *c, const struct kstream_end_event *ev)
+{
+	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
+
+	if (!e || !counted_in_kernel(e))
+		return;
+	add_figures(c, e, &ev->stats);
+	if (ev->reason == KSTREAM_FRAMING)
+		metrics_kstream_fallback(c->m, KSTREAM_FELL_FRAMING, 1);
+	else if (ev->reason != KSTREAM_COMPLETE)
+		metrics_kstream_fallback(c->m, KSTREAM_FELL_UNFOLLOWED, 1);
+	http_conn_kernel_end(e->http, &ev->stats, end_why(ev->reason), ev->h.ts_ns);
+	/* the write the body ended in is copied when more followed it */
+	e->kskip = ev->reason == KSTREAM_COMPLETE ? ev->rest_off : 0;
+}
+
+void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct data_event *ev)
+{
+	uint8_t not_a_copy =
+	    DATA_F_KCOUNTED | DATA_F_NOCOPY | DATA_F_ERROR | DATA_F_EOF | DATA_F_CLOSING;
+
+	if (!counted_in_kernel(e) || (ev->flags & not_a_copy) || ev->ret <= 0 || ev->seg ||
+	    conn_carries_requests(e, ev->dir))
+		return;
+	metrics_kstream_fallback(c->m, KSTREAM_FELL_END_LOST, 1);
+	forget(c, e);
+	http_conn_kernel_end(e->http, &e->kseen, HTTP_END_LOST_BYTES, ev->h.ts_ns);
+}
+
+/* The kernel's figures of e's stream, if it still has them. */
+static bool read_figures(struct collector *c, const struct conn_entry *e, struct kstream *ks)
+{
+	return kmaps_lookup(c->km, KMAP_KSTREAMS, &e->info.id, ks) == 0;
+}
+
+void kstream_settle(struct collector *c, struct conn_entry *e)
+{
+	struct kstream ks;
+
+	if (!counted_in_kernel(e))
+		return;
+	if (read_figures(c, e, &ks))
+		add_figures(c, e, &ks.stats);
+	forget(c, e);
+}
+
+void kstreams_sync(struct collector *c)
+{
+	struct conn_entry *e, *next;
+	struct kstream ks;
+	size_t b;
+
+	conn_table_for_each(&c->conns, b, e, next) {
+		if (counted_in_kernel(e) && read_figures(c, e, &ks))
+			add_figures(c, e, &ks.stats);
+	}
+}
