@@ -311,10 +311,14 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
 }
 
 /* A successful write of a server's HTTP connection. Returns true when
- * the kernel counted it and nothing is to be copied. */
-static __always_inline bool kstream_write(struct inflight *in, __s64 ret)
+ * the kernel counted it and nothing is to be copied. A global function:
+ * the verifier checks it once per program, apart from its callers'
+ * states; inlined, it multiplied them and loading took 12 s longer, long
+ * enough for connections open at start to end before they were adopted.
+ * Only the write family's exits call it. */
+__noinline int kstream_write(struct inflight *in, __s64 ret)
 {
-	if (!kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER ||
+	if (!in || !kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER ||
 	    in->proto != PROTO_HTTP)
 		return false;
 	if (in->kstream)
