@@ -1122,6 +1122,30 @@ static void test_kernel_end_lost(void **state)
 	assert_true(LOST(f) == 1);
 }
 
+/* The end record was lost and the next response armed the connection
+ * again: the first stream is lost, the second is the kernel's. */
+static void test_kernel_end_lost_then_next_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	fake_delete(NULL, KMAP_KSTREAMS, &(uint64_t){1}); /* ended, its record lost */
+	kernel_stream(f, 1, 5);
+	assert_true(FELL(f, "end_lost") == 1);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(KSTREAMS(f) == 2);
+	assert_true(kernel_counting(1));
+	kernel_copy(f, 1, KCHUNK);
+	st = small_events(2);
+	kernel_counts(1, &st);
+	close_conn(f, 1, 5);
+	assert_true(FELL_ALL(f) == 1);
+	assert_true(SSE_ALL(f) == 1);
+	assert_true(CHUNKS(f) == 2);
+}
+
 /* A close while the kernel counts: its last figures are the stream's,
  * whose body the close delimits. */
 static void test_kernel_close_reads_figures(void **state)
@@ -1271,6 +1295,7 @@ int main(void)
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),
 	    T(test_kernel_end_lost),
+	    T(test_kernel_end_lost_then_next_stream),
 	    T(test_kernel_close_reads_figures),
 	    T(test_kernel_copies_correlate),
 	    T(test_exec_queued_for_tls),
