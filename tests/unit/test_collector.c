@@ -782,14 +782,21 @@ static void test_refresh_self(void **state)
 	uint64_t n = 3;
 
 	fake_update(NULL, KMAP_COUNTERS, &idx, &n, KMAP_ANY);
+	idx = CNT_KSTREAMS_FULL;
+	n = 4;
+	fake_update(NULL, KMAP_COUNTERS, &idx, &n, KMAP_ANY);
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	fake_update(NULL, KMAP_KSTREAMS, &(uint64_t){2}, &(struct kstream){0}, KMAP_ANY);
 	collector_refresh_self(&f->c);
 	assert_true(total(f, "sse_exporter_events_lost_total", -1, NULL) == 3);
+	assert_true(total(f, "sse_exporter_kernel_stream_fallbacks_total", 0, "map_full") == 4);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 2);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "sock_owner") == 2);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "kstreams") == 1);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "allowed_ports") == 0);
 	assert_true(total(f, "sse_exporter_map_max_entries", 0, "conns") == FAKE_ENTRIES);
+	assert_true(total(f, "sse_exporter_map_max_entries", 0, "kstreams") == FAKE_ENTRIES);
 }
 
 /* Counters that cannot be read keep their last values (read as 0 they
