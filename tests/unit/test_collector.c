@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "kstream.h"
 #include "track/collector.h"
 
 #define MS	 1000000ull
@@ -32,7 +34,7 @@
 struct fake_entry {
 	bool used;
 	char key[8];
-	char value[40];
+	char value[sizeof(struct kstream)]; /* the largest value */
 };
 
 struct fake_map {
@@ -139,6 +141,7 @@ static void fake_reset(void)
 	    [KMAP_ALLOWED_PORTS] = {sizeof(uint16_t), sizeof(uint8_t)},
 	    [KMAP_CONNECTING] = {sizeof(uint64_t), sizeof(int32_t)},
 	    [KMAP_COUNTERS] = {sizeof(uint32_t), sizeof(uint64_t)},
+	    [KMAP_KSTREAMS] = {sizeof(uint64_t), sizeof(struct kstream)},
 	};
 
 	memset(maps, 0, sizeof(maps));
@@ -152,8 +155,8 @@ static void fake_reset(void)
 }
 
 static const char *const map_names[KMAP_COUNT] = {
-    "conns",	     "sock_owner",    "tracked_procs", "procs_with_conns",
-    "allowed_tgids", "allowed_ports", "connecting",    "counters",
+    "conns",	     "sock_owner", "tracked_procs", "procs_with_conns", "allowed_tgids",
+    "allowed_ports", "connecting", "counters",	    "kstreams",
 };
 
 /* ---- fixture: a collector on those maps ---- */
@@ -779,14 +782,21 @@ static void test_refresh_self(void **state)
 	uint64_t n = 3;
 
 	fake_update(NULL, KMAP_COUNTERS, &idx, &n, KMAP_ANY);
+	idx = CNT_KSTREAMS_FULL;
+	n = 4;
+	fake_update(NULL, KMAP_COUNTERS, &idx, &n, KMAP_ANY);
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	fake_update(NULL, KMAP_KSTREAMS, &(uint64_t){2}, &(struct kstream){0}, KMAP_ANY);
 	collector_refresh_self(&f->c);
 	assert_true(total(f, "sse_exporter_events_lost_total", -1, NULL) == 3);
+	assert_true(total(f, "sse_exporter_kernel_stream_fallbacks_total", 0, "map_full") == 4);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 2);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "sock_owner") == 2);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "kstreams") == 1);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "allowed_ports") == 0);
 	assert_true(total(f, "sse_exporter_map_max_entries", 0, "conns") == FAKE_ENTRIES);
+	assert_true(total(f, "sse_exporter_map_max_entries", 0, "kstreams") == FAKE_ENTRIES);
 }
 
 /* Counters that cannot be read keep their last values (read as 0 they
@@ -825,6 +835,404 @@ static void test_map_errors_exported(void **state)
 	assert_true(total(f, "sse_exporter_map_errors_total", -1, NULL) == 1);
 	assert_true(family(f, "sse_exporter_map_errors_total")->nseries > 1); /* zeros too */
 	close(s.fd);
+}
+
+/* ---- streams the kernel counts (include/kstream.h) ---- */
+
+#define KHEAD                                                                                      \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define KCHUNK "9\r\ndata: a\n\n\r\n" /* an event of 9 bytes */
+#define KTAIL  "0\r\n\r\n"	      /* the body's end */
+
+#define KSTREAMS(f)  total(f, "sse_exporter_kernel_streams_total", -1, NULL)
+#define FELL(f, why) total(f, "sse_exporter_kernel_stream_fallbacks_total", 0, why)
+#define FELL_ALL(f)  total(f, "sse_exporter_kernel_stream_fallbacks_total", -1, NULL)
+#define CHUNKS(f)    total(f, "sse_chunks_streamed_total", -1, NULL)
+#define STREAMED(f)  total(f, "sse_bytes_streamed_total", -1, NULL)
+#define SSE_ALL(f)   total(f, "sse_requests_total", -1, NULL)
+
+/* The kernel's entry of connection id, with what it counted so far. */
+static void kernel_counts(uint64_t id, const struct sse_stats *st)
+{
+	struct kstream ks = {.scan = {.framing = SCAN_CHUNKED}, .stats = *st};
+
+	assert_int_equal(fake_update(NULL, KMAP_KSTREAMS, &id, &ks, KMAP_ANY), 0);
+}
+
+static bool kernel_counting(uint64_t id)
+{
+	return fake_find(KMAP_KSTREAMS, &id) != NULL;
+}
+
+/* A response head armed the connection: its entry, then its record. */
+static void kernel_arms(struct fixture *f, uint64_t id, int32_t fd, uint8_t framing)
+{
+	struct kstream_start_event ev = {
+	    .h = hdr(f, EV_KSTREAM_START, id), .fd = fd, .framing = framing};
+
+	kernel_counts(id, &(struct sse_stats){0});
+	record(f, &ev, sizeof(ev));
+}
+
+/* The kernel's stream ends: its entry goes, its record comes. */
+static void kernel_ends(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason,
+			uint32_t rest_off, const struct sse_stats *st)
+{
+	struct kstream_end_event ev = {.h = hdr(f, EV_KSTREAM_END, id),
+				       .fd = fd,
+				       .rest_off = rest_off,
+				       .reason = reason,
+				       .stats = *st};
+
+	fake_delete(NULL, KMAP_KSTREAMS, &id);
+	record(f, &ev, sizeof(ev));
+}
+
+/* A stream the kernel counts: the request read, the start record, the
+ * copy of the head write, which carries the first event. Returns when
+ * the request was read. */
+static uint64_t kernel_stream(struct fixture *f, uint64_t id, int32_t fd)
+{
+	uint64_t t_request;
+
+	io(f, id, DIR_IN, REQUEST);
+	t_request = f->ts;
+	kernel_arms(f, id, fd, SCAN_CHUNKED);
+	io(f, id, DIR_OUT, KHEAD KCHUNK);
+	return t_request;
+}
+
+/* A write the kernel counted, copied for correlation. */
+static void kernel_copy(struct fixture *f, uint64_t id, const char *s)
+{
+	data(f, id, DIR_OUT, DATA_F_KCOUNTED, (int64_t)strlen(s), 0, 0, s, strlen(s));
+}
+
+static struct series *histogram(struct fixture *f, const char *name)
+{
+	struct family *fam = family(f, name);
+
+	assert_int_equal(fam->nseries, 1);
+	return fam->first;
+}
+
+#define assert_close(got, want) assert_true(fabs((got) - (want)) < 1e-9)
+
+/* The head's copy makes the exchange the kernel's: the events of the
+ * copy are the kernel's to count, not counted again. */
+static void test_kernel_stream_head_copy(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	assert_true(KSTREAMS(f) == 1);
+	assert_true(total(f, "sse_active_connections", -1, NULL) == 1);
+	assert_true(kernel_counting(1));
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 0);
+	assert_true(STREAMED(f) == 0);
+	assert_int_equal(histogram(f, "sse_chunk_size_bytes")->count, 0);
+	close_conn(f, 1, 5); /* the kernel's figures, none, are the stream's */
+	assert_true(SSE_ALL(f) == 1);
+	assert_true(CHUNKS(f) == 0);
+	assert_true(FELL_ALL(f) == 0);
+}
+
+/* Three data events (20, 25, 200 bytes; 30 ms, then 3 s apart) and a
+ * heartbeat of 8 bytes, the first event at t_first. */
+static struct sse_stats three_events(uint64_t t_first)
+{
+	return (struct sse_stats){
+	    .data_events = 3,
+	    .heartbeats = 1,
+	    .body_bytes = 253,
+	    .event_bytes = 253,
+	    .t_first_data = t_first,
+	    .t_last_event = t_first + 3030 * MS,
+	    .t_last_write = t_first + 3030 * MS,
+	    .gap_sum_ns = 3030 * MS,
+	    .size_sum = 245,
+	    .gap = {[4] = 1, [SSE_GAP_BUCKETS] = 1},
+	    .size = {[1] = 2, [3] = 1},
+	};
+}
+
+/* What the stream shows: data events (held until the provider is known),
+ * heartbeats, bytes, and the size and gap histograms' counts and sums. */
+static void assert_streamed(struct fixture *f, uint64_t chunks, double heartbeats, double bytes,
+			    double size_sum, double gap_sum)
+{
+	struct series *size = histogram(f, "sse_chunk_size_bytes");
+	struct series *gap = histogram(f, "sse_inter_chunk_gap_seconds");
+
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, chunks);
+	assert_true(total(f, "sse_heartbeats_total", -1, NULL) == heartbeats);
+	assert_true(STREAMED(f) == bytes);
+	assert_int_equal(size->count, chunks);
+	assert_close(size->sum, size_sum);
+	assert_int_equal(gap->count, chunks - 1);
+	assert_close(gap->sum, gap_sum);
+}
+
+/* The kernel's figures, read at each refresh: each growth added once. */
+static void test_kernel_figures_added_once(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t_request;
+	struct sse_stats st;
+	struct series *size, *gap, *ttfc;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	t_request = kernel_stream(f, 1, 5);
+	st = three_events(t_request + 40 * MS);
+	kernel_counts(1, &st);
+	collector_refresh_self(&f->c);
+	assert_streamed(f, 3, 1, 253, 245, 3.03);
+	size = histogram(f, "sse_chunk_size_bytes");
+	gap = histogram(f, "sse_inter_chunk_gap_seconds");
+	ttfc = histogram(f, "sse_time_to_first_chunk_seconds");
+	assert_int_equal(size->buckets[1], 2);
+	assert_int_equal(size->buckets[3], 1);
+	assert_int_equal(gap->buckets[4], 1);
+	assert_int_equal(gap->buckets[SSE_GAP_BUCKETS], 1);
+	assert_int_equal(ttfc->count, 1);
+	assert_close(ttfc->sum, 0.04);
+
+	/* a 5-byte event 0.5 ms later and a heartbeat */
+	st.data_events++;
+	st.heartbeats++;
+	st.body_bytes = st.event_bytes = 266;
+	st.size[0]++;
+	st.size_sum += 5;
+	st.gap[0]++;
+	st.gap_sum_ns += MS / 2;
+	kernel_counts(1, &st);
+	collector_refresh_self(&f->c);
+	assert_streamed(f, 4, 2, 266, 250, 3.0305);
+	assert_int_equal(size->buckets[0], 1);
+	assert_int_equal(size->buckets[1], 2);
+	assert_int_equal(gap->buckets[0], 1);
+	assert_int_equal(ttfc->count, 1);
+
+	collector_refresh_self(&f->c);
+	assert_streamed(f, 4, 2, 266, 250, 3.0305);
+	assert_int_equal(ttfc->count, 1);
+	close_conn(f, 1, 5);
+	assert_true(CHUNKS(f) == 4);
+}
+
+/* The figures of n data events of 9 bytes ("data: a\n\n"). */
+static struct sse_stats small_events(uint64_t n)
+{
+	return (struct sse_stats){.data_events = n,
+				  .body_bytes = 9 * n,
+				  .event_bytes = 9 * n,
+				  .size_sum = 9 * n,
+				  .size = {[0] = n}};
+}
+
+/* The body ends in a write that carries the next response too: its end
+ * record, then the copy of that write, the body's tail first. */
+static void end_before_next_response(struct fixture *f, uint64_t id, int32_t fd, const char *tail,
+				     const struct sse_stats *st)
+{
+	char w[2 * CAPTURE_SEG_MAX];
+
+	kernel_stream(f, id, fd);
+	io(f, id, DIR_IN, GET); /* pipelined */
+	kernel_ends(f, id, fd, KSTREAM_COMPLETE, strlen(tail), st);
+	snprintf(w, sizeof(w), "%s%s", tail, OK_SHORT);
+	io(f, id, DIR_OUT, w);
+}
+
+/* The end record's figures end the stream, once; the write's copy is
+ * read from where the body ended, in its first record or a later one. */
+static void test_kernel_end_then_next_response(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2);
+	char long_tail[CAPTURE_SEG_MAX + 100];
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	end_before_next_response(f, 1, 5, KTAIL, &st);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(CHUNKS(f) == 2);
+	assert_int_equal(histogram(f, "sse_chunk_size_bytes")->count, 2);
+	assert_true(STREAMED(f) == 18);
+	assert_true(HTTP_REQUESTS(f) == 2); /* the stream's, then the next */
+	assert_true(LOST(f) == 0);
+	assert_true(FELL_ALL(f) == 0);
+	close_conn(f, 1, 5);
+	assert_true(SSE_ALL(f) == 1);
+
+	memset(long_tail, 'x', sizeof(long_tail));
+	strcpy(long_tail + sizeof(long_tail) - sizeof(KTAIL), KTAIL);
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	end_before_next_response(f, 2, 6, long_tail, &st);
+	assert_true(SSE_ENDED(f, "success") == 2);
+	assert_true(HTTP_REQUESTS(f) == 4);
+	assert_true(LOST(f) == 0);
+}
+
+/* The kernel gave the stream of a new connection up: the exchange is
+ * lost; the write it gave up in comes whole, and the next response line
+ * resynchronises. */
+static void kernel_gives_up(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason)
+{
+	open_conn(f, id, fd, 0, PROTO_UNKNOWN);
+	kernel_stream(f, id, fd);
+	kernel_ends(f, id, fd, reason, 0, &(struct sse_stats){.data_events = 1});
+	io(f, id, DIR_OUT, "zz\r\ndata: b\n\n\r\n");
+	io(f, id, DIR_IN, GET);
+	io(f, id, DIR_OUT, OK_SHORT);
+}
+
+static void test_kernel_gives_up(void **state)
+{
+	struct fixture *f = *state;
+
+	kernel_gives_up(f, 1, 5, KSTREAM_FRAMING);
+	assert_true(LOST_FOR(f, "framing") == 1);
+	assert_true(FELL(f, "framing") == 1);
+	kernel_gives_up(f, 2, 6, KSTREAM_UNFOLLOWED);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(FELL(f, "unfollowed") == 1);
+	assert_true(FELL_ALL(f) == 2);
+	assert_true(SSE_ALL(f) == 0);
+	assert_true(HTTP_REQUESTS(f) == 4); /* two streams' heads, two answers after */
+}
+
+/* A HEAD request on a new connection: user space reads the armed head
+ * as a response without a body. The kernel's stream is given up; the next writes are copies
+ * read as usual, not an end record lost. Unless user space gave it up
+ * first, the kernel reads the next response as the body, whose framing
+ * breaks: that end is no fallback of its own. */
+static void answer_head(struct fixture *f, uint64_t id, int32_t fd, bool kernel_reads_on)
+{
+	open_conn(f, id, fd, 0, PROTO_UNKNOWN);
+	io(f, id, DIR_IN, "HEAD /s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+	kernel_arms(f, id, fd, SCAN_CHUNKED);
+	io(f, id, DIR_OUT, KHEAD);
+	assert_false(kernel_counting(id));
+	io(f, id, DIR_IN, GET);
+	if (kernel_reads_on)
+		kernel_ends(f, id, fd, KSTREAM_FRAMING, 0, &(struct sse_stats){0});
+	io(f, id, DIR_OUT, OK_SHORT);
+}
+
+static void test_kernel_disagreement(void **state)
+{
+	struct fixture *f = *state;
+
+	answer_head(f, 1, 5, false);
+	answer_head(f, 2, 6, true);
+	assert_true(FELL(f, "disagreement") == 2);
+	assert_true(FELL_ALL(f) == 2);
+	assert_true(KSTREAMS(f) == 0);
+	assert_true(HTTP_REQUESTS(f) == 4);
+	assert_true(LOST(f) == 0);
+}
+
+/* The end record was lost: a write copied whole shows it. The exchange
+ * is lost, the copy read as the next response. A failed write is no
+ * copy: the client left. */
+static void test_kernel_end_lost(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	io(f, 1, DIR_IN, GET);
+	fake_delete(NULL, KMAP_KSTREAMS, &(uint64_t){1}); /* ended, its record lost */
+	io(f, 1, DIR_OUT, OK_SHORT);
+	assert_true(FELL(f, "end_lost") == 1);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(HTTP_REQUESTS(f) == 2);
+
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 2, 6);
+	data(f, 2, DIR_OUT, DATA_F_ERROR, -EPIPE, 0, 0, "", 0);
+	assert_true(FELL(f, "end_lost") == 1);
+	assert_true(SSE_ENDED(f, "client_closed") == 1);
+	assert_false(kernel_counting(2));
+	assert_true(LOST(f) == 1);
+}
+
+/* The end record was lost and the next response armed the connection
+ * again: the first stream is lost, the second is the kernel's. */
+static void test_kernel_end_lost_then_next_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	fake_delete(NULL, KMAP_KSTREAMS, &(uint64_t){1}); /* ended, its record lost */
+	kernel_stream(f, 1, 5);
+	assert_true(FELL(f, "end_lost") == 1);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(KSTREAMS(f) == 2);
+	assert_true(kernel_counting(1));
+	kernel_copy(f, 1, KCHUNK);
+	st = small_events(2);
+	kernel_counts(1, &st);
+	close_conn(f, 1, 5);
+	assert_true(FELL_ALL(f) == 1);
+	assert_true(SSE_ALL(f) == 1);
+	assert_true(CHUNKS(f) == 2);
+}
+
+/* A close while the kernel counts: its last figures are the stream's,
+ * whose body the close delimits. */
+static void test_kernel_close_reads_figures(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(3);
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, REQUEST);
+	kernel_arms(f, 1, 5, SCAN_CLOSE);
+	io(f, 1, DIR_OUT, SSE_HEAD "data: a\n\n");
+	assert_true(KSTREAMS(f) == 1);
+	kernel_counts(1, &st);
+	close_conn(f, 1, 5);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(CHUNKS(f) == 3);
+	assert_true(STREAMED(f) == 27);
+	assert_int_equal(histogram(f, "sse_chunk_size_bytes")->count, 3);
+	assert_false(kernel_counting(1));
+}
+
+/* The copies of a stream's first writes name its provider, by an event an
+ * upstream call delivered; their events are counted by the kernel only. */
+static void test_kernel_copies_correlate(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st;
+	struct conn_entry *e;
+
+	f->role = ROLE_CLIENT;
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	io(f, 2, DIR_OUT,
+	   "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+	   "Content-Length: 2\r\n\r\n{}");
+	io(f, 2, DIR_IN, SSE_HEAD "data: u1\n\n");
+	f->role = ROLE_SERVER;
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	e = conn_table_find(&f->c.conns, 1);
+	assert_null(e->stream.provider); /* "data: a" was no upstream's */
+	kernel_copy(f, 1, "a\r\ndata: u1\n\n\r\n");
+	assert_non_null(e->stream.provider);
+	assert_string_equal(e->stream.provider, "openai");
+	assert_true(CHUNKS(f) == 0);
+	assert_int_equal(histogram(f, "sse_chunk_size_bytes")->count, 0);
+	st = small_events(2);
+	kernel_counts(1, &st);
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_chunks_streamed_total", 2, "openai") == 2);
+	assert_true(CHUNKS(f) == 2);
+	assert_int_equal(histogram(f, "sse_chunk_size_bytes")->count, 2);
 }
 
 /* ---- exec ---- */
@@ -917,6 +1325,15 @@ int main(void)
 	    T(test_refresh_self),
 	    T(test_refresh_counters_unreadable),
 	    T(test_map_errors_exported),
+	    T(test_kernel_stream_head_copy),
+	    T(test_kernel_figures_added_once),
+	    T(test_kernel_end_then_next_response),
+	    T(test_kernel_gives_up),
+	    T(test_kernel_disagreement),
+	    T(test_kernel_end_lost),
+	    T(test_kernel_end_lost_then_next_stream),
+	    T(test_kernel_close_reads_figures),
+	    T(test_kernel_copies_correlate),
 	    T(test_exec_queued_for_tls),
 	    T(test_exec_without_tls_not_queued),
 	    T(test_exec_selects),

@@ -453,6 +453,32 @@ static void test_histogram_text_exact(void **state)
 					     "d_seconds_count{path=\"/x\"} 5\n");
 }
 
+/* Observations counted elsewhere, added by bucket, are the same as those
+ * observations made one at a time; adding none changes nothing. */
+static void test_histogram_counts_added(void **state)
+{
+	static const double v[] = {0.01, 0.025, 2, 300, 301};
+	struct family *f;
+	struct series *one, *all;
+
+	(void)state;
+	f = registry_add(&R, "d_seconds", "Durations.", METRIC_HISTOGRAM, l_path, 1, b_three, 3);
+	one = family_series(f, (const char *const[]){"/one"});
+	all = family_series(f, (const char *const[]){"/all"});
+	assert_non_null(one);
+	assert_non_null(all);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		series_observe(f, one, v[i]);
+	series_add_counts(f, all, (const uint64_t[]){2, 0, 1, 0}, v[0] + v[1] + v[2]);
+	series_add_counts(f, all, (const uint64_t[]){0, 0, 0, 0}, 0);
+	series_add_counts(f, all, (const uint64_t[]){0, 0, 1, 1}, v[3] + v[4]);
+	assert_int_equal(all->count, 5);
+	assert_int_equal(all->count, one->count);
+	assert_true(fabs(all->sum - one->sum) < 1e-9);
+	assert_memory_equal(all->buckets, one->buckets, 4 * sizeof(all->buckets[0]));
+	assert_int_equal(all->buckets[2], 2);
+}
+
 static void test_histogram_without_labels(void **state)
 {
 	static const double bounds[] = {0.1};
@@ -718,6 +744,7 @@ int main(void)
 	    R_TEST(test_counter_with_labels),
 	    R_TEST(test_gauge_set_and_add),
 	    R_TEST(test_histogram_text_exact),
+	    R_TEST(test_histogram_counts_added),
 	    R_TEST(test_histogram_without_labels),
 	    R_TEST(test_le_formatting_of_spec_bounds),
 	    R_TEST(test_label_values_escaped_in_output),

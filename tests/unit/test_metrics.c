@@ -660,6 +660,77 @@ static void test_duration_equal_to_bound_in_that_bucket(void **state)
 	assert_int_equal(s->buckets[5], 1); /* le="0.06" */
 }
 
+/* ---- figures the kernel counted (include/kstream.h) ---- */
+
+/* The kernel's figures of success_stream's first n events. */
+static struct sse_stats kernel_saw(size_t n)
+{
+	static const struct {
+		size_t size;
+		uint64_t ts;
+		bool heartbeat;
+	} evs[] = {
+	    {sizeof(ev1) - 1, 1100 * MS, false},
+	    {sizeof(hb) - 1, 1150 * MS, true},
+	    {sizeof(ev2) - 1, 1200 * MS, false},
+	    {sizeof(ev3) - 1, 1450 * MS, false},
+	};
+	struct sse_stats st = {0};
+
+	for (size_t i = 0; i < n && i < N(evs); i++) {
+		if (evs[i].heartbeat)
+			st.heartbeats++;
+		else
+			scan_data_event(&st, evs[i].size, evs[i].ts);
+		st.event_bytes += evs[i].size;
+	}
+	st.body_bytes = st.event_bytes;
+	return st;
+}
+
+static void assert_same_histogram(struct metrics *a, struct metrics *b, const char *name)
+{
+	const struct family *fa = family_named(a, name), *fb = family_named(b, name);
+	const struct series *sa = fa->first, *sb = fb->first;
+
+	assert_int_equal(fa->nseries, 1);
+	assert_int_equal(fb->nseries, 1);
+	assert_int_equal(sa->count, sb->count);
+	assert_close(sa->sum, sb->sum);
+	for (size_t i = 0; i <= fa->nbounds; i++)
+		assert_int_equal(sa->buckets[i], sb->buckets[i]);
+}
+
+/* Figures added in two steps show as the same events read one at a time:
+ * sizes, gaps, the time to the first, heartbeats, bytes, data events. */
+static void test_stream_figures_as_events(void **state)
+{
+	static const char *const names[] = {"sse_chunk_size_bytes", "sse_inter_chunk_gap_seconds",
+					    "sse_time_to_first_chunk_seconds"};
+	struct fixture *f = *state, *k;
+	struct sse_stats none = {0}, some = kernel_saw(2), all = kernel_saw(4);
+
+	assert_int_equal(setup((void **)&k), 0);
+	chat_request(k, CHAT "?stream=1", 1010 * MS, 1020 * MS);
+	out(k, sse_head, 1050 * MS);
+	metrics_stream_figures(&k->m, SVC, &k->c.x, &k->stream, &none, &some);
+	assert_int_equal(k->stream.chunks_pending, 1);
+	metrics_stream_figures(&k->m, SVC, &k->c.x, &k->stream, &some, &all);
+	metrics_stream_figures(&k->m, SVC, &k->c.x, &k->stream, &all, &all);
+	assert_int_equal(k->stream.chunks_pending, 3);
+	out(k, "0\r\n\r\n", 1500 * MS);
+	success_stream(f);
+	for (size_t i = 0; i < N(names); i++)
+		assert_same_histogram(&f->m, &k->m, names[i]);
+	assert_int_equal(SERIES(&k->m, "sse_time_to_first_chunk_seconds", SVC, CHAT, MODEL)->count,
+			 1);
+	assert_close(SERIES(&k->m, "sse_heartbeats_total", SVC, CHAT)->value, 1);
+	assert_close(SERIES(&k->m, "sse_bytes_streamed_total", SVC, CHAT)->value,
+		     SERIES(&f->m, "sse_bytes_streamed_total", SVC, CHAT)->value);
+	assert_close(SERIES(&k->m, "sse_chunks_streamed_total", SVC, CHAT, "unknown")->value, 3);
+	teardown((void **)&k);
+}
+
 int main(void)
 {
 #define T(name)	 cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -694,6 +765,7 @@ int main(void)
 	    T1(test_series_dropped_counts_folded_value_once),
 	    T(test_adopted_stream_active_gauge_balanced),
 	    T(test_duration_equal_to_bound_in_that_bucket),
+	    T(test_stream_figures_as_events),
 	};
 #undef T
 #undef T1

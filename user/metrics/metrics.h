@@ -90,7 +90,6 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 void metrics_end(struct metrics *m, const char *service, const struct http_exchange *x,
 		 struct metrics_stream *st, const char *provider, enum http_end why, uint64_t ts);
 
-/* Correlation named the stream's provider: held events are counted. */
 /* What the kernel counted on a stream (include/kstream.h) between the
  * figures was and now, added as metrics_event would have one event at a
  * time. */
@@ -98,6 +97,7 @@ void metrics_stream_figures(struct metrics *m, const char *service, const struct
 			    struct metrics_stream *st, const struct sse_stats *was,
 			    const struct sse_stats *now);
 
+/* Correlation named the stream's provider: held events are counted. */
 void metrics_stream_provider(struct metrics *m, const char *service, struct metrics_stream *st,
 			     const char *provider);
 

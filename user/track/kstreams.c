@@ -24,6 +24,14 @@ static void forget(struct collector *c, const struct conn_entry *e)
 	kmaps_delete(c->km, KMAP_KSTREAMS, &e->info.id);
 }
 
+/* e's stream ended in the kernel, its end record lost: the exchange is
+ * lost, with the figures added so far. */
+static void end_lost(struct collector *c, struct conn_entry *e, uint64_t ts)
+{
+	metrics_kstream_fallback(c->m, KSTREAM_FELL_END_LOST, 1);
+	http_conn_kernel_end(e->http, &e->kseen, HTTP_END_LOST_BYTES, ts);
+}
+
 void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 {
 	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
@@ -32,6 +40,10 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 		kmaps_delete(c->km, KMAP_KSTREAMS, &ev->h.conn_id);
 		return;
 	}
+	/* the kernel arms only a connection it no longer counts: the last
+	 * stream ended; the entry is the new stream's, to keep */
+	if (counted_in_kernel(e))
+		end_lost(c, e, ev->h.ts_ns);
 	http_conn_kernel_expect(e->http, ev->framing);
 	memset(&e->kseen, 0, sizeof(e->kseen));
 	e->kpending = true;
@@ -86,9 +98,8 @@ void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct 
 	if (!counted_in_kernel(e) || (ev->flags & not_a_copy) || ev->ret <= 0 || ev->seg ||
 	    conn_carries_requests(e, ev->dir))
 		return;
-	metrics_kstream_fallback(c->m, KSTREAM_FELL_END_LOST, 1);
 	forget(c, e);
-	http_conn_kernel_end(e->http, &e->kseen, HTTP_END_LOST_BYTES, ev->h.ts_ns);
+	end_lost(c, e, ev->h.ts_ns);
 }
 
 /* The kernel's figures of e's stream, if it still has them. */
