@@ -132,7 +132,7 @@ e2e: all
 # with every stream counted from copies (run.py --copy-path), so that both
 # ways of counting stay exact; last the image (15 s once built, 2 min the
 # first time).
-COPY_PATH_E2E := go: node:
+COPY_PATH_E2E := go: node: kstream:
 test: deps all $(UNIT_BINS)
 	@scripts/check_layers.sh
 	@scripts/check_tree.sh
