@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 from tls import SERVER_NAME as TLS_SERVER_NAME
 
 CR, LF = 0x0D, 0x0A
+BOM = b"\xef\xbb\xbf"
 SMALL_MSS = 536
 
 
@@ -37,6 +38,10 @@ class ProtocolError(Exception):
 
 class PeerClosed(Exception):
     """The server closed the connection (FIN or RST) while we were reading."""
+
+
+class BrokenChunk(ProtocolError):
+    """A chunk size line that is not one: the body's framing broke."""
 
 
 # --------------------------------------------------------------------------
@@ -58,11 +63,14 @@ class SSEParser:
     across two reads, so after a CR we remember to swallow one following LF.
     A blank line ends an event: with at least one data field it is a data
     event, with only comment lines (":...") a heartbeat, otherwise "other".
+    One byte order mark at the very start is dropped, its bytes counted in
+    the first event's size.
     """
 
     def __init__(self):
         self.events = []
         self._line = bytearray()
+        self._bom = 0           # bytes of a leading BOM matched; None once past
         self._skip_lf = False
         self._size = 0          # bytes of the event being accumulated
         self._data = None       # list of data values, None if no data field
@@ -71,6 +79,8 @@ class SSEParser:
 
     def feed(self, chunk, now):
         for byte in chunk:
+            if self._bom is not None and self._in_bom(byte):
+                continue
             if self._skip_lf:
                 self._skip_lf = False
                 if byte == LF:
@@ -84,6 +94,17 @@ class SSEParser:
                 self._end_line(now)
             else:
                 self._line.append(byte)
+
+    def _in_bom(self, byte):
+        """Whether byte continues a leading BOM; a BOM cut short was text
+        after all: its bytes begin the first line."""
+        if byte == BOM[self._bom]:
+            self._size += 1
+            self._bom = None if self._bom + 1 == len(BOM) else self._bom + 1
+            return True
+        self._line += BOM[:self._bom]
+        self._bom = None
+        return False
 
     def _count_swallowed_lf(self):
         # The LF of a CRLF belongs to the event its CR ended, even when that
@@ -178,6 +199,7 @@ class Response:
     t_end: float = 0.0         # response complete, or aborted/truncated
     client_aborted: bool = False
     truncated: bool = False    # server closed before the body was complete
+    broken: bool = False       # the chunk framing broke (the body is what came before)
     chunked: bool = False
 
     @property
@@ -215,7 +237,7 @@ class Response:
 
     @property
     def complete(self):
-        return not (self.client_aborted or self.truncated)
+        return not (self.client_aborted or self.truncated or self.broken)
 
 
 # --------------------------------------------------------------------------
@@ -348,6 +370,9 @@ class Connection:
         except PeerClosed:
             resp.truncated = True
             self.open = False
+        except BrokenChunk:
+            resp.broken = True
+            self.close()
         resp.body = bytes(body)
         resp.t_end = time.monotonic() if resp.client_aborted else self.last_recv
         if resp.headers.get("connection", "").lower() == "close" and self.open and resp.complete:
@@ -392,7 +417,7 @@ class Connection:
             try:
                 size = int(size_line, 16)
             except ValueError:
-                raise ProtocolError("bad chunk size %r" % size_line) from None
+                raise BrokenChunk("bad chunk size %r" % size_line) from None
             if size == 0:
                 while self._read_line():   # trailers end with an empty line
                     pass

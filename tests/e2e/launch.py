@@ -19,11 +19,30 @@ SERVERS = E2E_DIR / "servers"
 # Relative to REPO, as `make` builds it; SSE_EXPORTER overrides (e.g. an
 # installed binary).
 EXPORTER = os.environ.get("SSE_EXPORTER", "build/sse_exporter")
+# Set in an exporter's environment (any value), it counts every stream
+# from copies of its writes, as before the kernel counted them (user/main.c).
+NO_KSTREAMS = "SSE_EXPORTER_NO_KSTREAMS"
 PYTHON = "/usr/bin/python3"
 NODE = "/usr/bin/node"
 GO = "/usr/bin/go"
 NGINX = "/usr/sbin/nginx"
 PROMETHEUS = "/usr/bin/prometheus"
+
+
+def use_copy_path(on):
+    """Every exporter of the run (each inherits the runner's environment,
+    also those started by setpriv or subprocess.run) counts streams from
+    copies (on), or the kernel counts them; the runner's own environment
+    does not choose for it."""
+    if on:
+        os.environ[NO_KSTREAMS] = "1"
+    else:
+        os.environ.pop(NO_KSTREAMS, None)
+
+
+def copy_path():
+    """Whether the run's exporters count every stream from copies."""
+    return NO_KSTREAMS in os.environ
 
 
 @dataclass

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """End-to-end tests of sse_exporter (`make e2e`).
 
-    /usr/bin/python3 tests/e2e/run.py [FILTER]               exporter tests
-    /usr/bin/python3 tests/e2e/run.py --selfcheck [FILTER]   servers + client only
+    /usr/bin/python3 tests/e2e/run.py [FILTER...]              exporter tests
+    /usr/bin/python3 tests/e2e/run.py --copy-path [FILTER...]  the same, streams counted from copies
+    /usr/bin/python3 tests/e2e/run.py --selfcheck [FILTER...]  servers + client only
 
-FILTER is a substring of test names (e.g. `node`, `go:basic`, `prometheus`).
+A FILTER is a substring of test names (e.g. `node`, `go:basic`, `prometheus`);
+with several, a test runs if its name contains any of them.
 Prints one "PASS name" / "FAIL name: reason" line per test and ends with
 "e2e: N passed, N failed"; exits 1 if anything failed.
 """
@@ -16,6 +18,7 @@ import argparse          # noqa: E402
 import tempfile          # noqa: E402
 
 import framework         # noqa: E402
+import launch            # noqa: E402
 import procs             # noqa: E402
 import selfcheck         # noqa: E402
 import suite             # noqa: E402
@@ -25,13 +28,22 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--selfcheck", action="store_true",
                    help="check servers and client against each other, without the exporter")
+    p.add_argument("--copy-path", action="store_true",
+                   help="every exporter counts streams from copies of their writes, not in the kernel "
+                        "(%s set in its environment)" % launch.NO_KSTREAMS)
     p.add_argument("--list", action="store_true", help="list test names and exit")
-    p.add_argument("filter", nargs="?", default="", help="run only tests whose name contains this")
+    p.add_argument("filters", nargs="*", metavar="FILTER",
+                   help="run only tests whose name contains one of these")
     return p.parse_args()
+
+
+def selected(filters):
+    return lambda name: not filters or any(f in name for f in filters)
 
 
 def main():
     args = parse_args()
+    launch.use_copy_path(args.copy_path)
     procs.install_cleanup()
     results = framework.Results()
     with tempfile.TemporaryDirectory(prefix="sse-e2e-") as tmp:
@@ -39,10 +51,13 @@ def main():
         if args.list:
             for group in groups:
                 for name, _ in group.cases:
-                    print(name)
+                    if selected(args.filters)(name):
+                        print(name)
             return 0
         try:
-            framework.run_groups(groups, lambda name: args.filter in name, results)
+            if args.copy_path:
+                print("NOTE copy path: every exporter runs with %s=1" % launch.NO_KSTREAMS, flush=True)
+            framework.run_groups(groups, selected(args.filters), results)
         except (KeyboardInterrupt, SystemExit):
             results.record("interrupted", "the run was interrupted")
         finally:
