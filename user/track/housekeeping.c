@@ -143,7 +143,7 @@ void collector_sweep(struct collector *c)
 
 /* The maps whose fill is exported. */
 static const enum kmap filled[] = {
-    KMAP_CONNS,	     KMAP_SOCK_OWNER,	 KMAP_TRACKED_PROCS,
+    KMAP_CONNS,	     KMAP_SOCK_OWNER,	 KMAP_TRACKED_PROCS, KMAP_GATED_IDS,
     KMAP_CONNECTING, KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS,
 };
 
