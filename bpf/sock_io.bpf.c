@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * Reads and writes on tracked connections. The enter probe of every read
- * and write family syscall makes one hash lookup and leaves at once unless
- * the fd is a tracked connection that is, or may be, HTTP. The exit probe
- * copies the bytes actually transferred, bounded, into the ring buffer,
- * where user space parses HTTP and SSE (docs/design.md says why there).
+ * and write family syscall leaves after one inlined array load (the fd's
+ * gate, maps.bpf.h) unless the fd may be a tracked connection that is, or
+ * may be, HTTP; then one hash lookup tells. The exit probe copies the
+ * bytes actually transferred, bounded, into the ring buffer, where user
+ * space parses HTTP and SSE (docs/design.md says why there).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -35,6 +36,17 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
+/* A connection found not to carry HTTP or TLS, by its first bytes or by
+ * user space (adopted), leaves the gate at its next call: from then on its
+ * calls stop there, unless another connection shares its slot. */
+static __always_inline void ungate(const struct conn_key *key, struct conn_info *info)
+{
+	if (info->ungated)
+		return;
+	info->ungated = 1;
+	gate_release(key, info->id);
+}
+
 static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind kind,
 				     enum data_dir dir)
 {
@@ -42,11 +54,15 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	struct conn_info *info;
 	struct inflight *in;
 
-	if (!bit_test(&procs_with_conns, key.tgid))
+	if (!gate_open(&key))
 		return;
 	info = bpf_map_lookup_elem(&conns, &key);
-	if (!info || info->proto == PROTO_OTHER)
+	if (!info)
 		return;
+	if (info->proto == PROTO_OTHER) {
+		ungate(&key, info);
+		return;
+	}
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!in) {

@@ -120,7 +120,7 @@ bool kernel_selected(struct collector *c, pid_t tgid, uint16_t lport)
 	       kmaps_lookup(c->km, KMAP_ALLOWED_PORTS, &lport, &v) == 0;
 }
 
-/* Sets bits of the kernel's gate in front of every read and write (this
+/* Sets bits of the kernel's gate in front of the TLS library hooks (this
  * process owns tracked connections) without clearing any: the word is
  * written only if bits are missing. A kernel accept setting another bit
  * of the word in between can be lost; the sweep re-asserts every owner. */

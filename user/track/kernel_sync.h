@@ -2,9 +2,10 @@
 /*
  * What user space keeps true in the kernel's maps (kernel/kmaps.h): the
  * entries of connections it ended, the protocol of connections it
- * adopted, the processes selected by --pid/--port/--exe/--cgroup, the
- * bitmap of processes with tracked connections that gates every read and
- * write hook, and the counters of connections whose bytes are needed.
+ * adopted, the processes selected by --pid/--port/--exe/--cgroup, and the
+ * gates in front of the hooks: the counters of connections whose bytes are
+ * needed (read and write hooks), the bitmap of processes with tracked
+ * connections (TLS library hooks).
  */
 #ifndef SSE_KERNEL_SYNC_H
 #define SSE_KERNEL_SYNC_H
