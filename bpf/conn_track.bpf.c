@@ -90,6 +90,21 @@ static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
 		bpf_map_update_elem(&tracked_procs, &tgid, &one, BPF_NOEXIST);
 }
 
+/* Counts a new connection in conn_gate, before its entry is made: never
+ * an entry whose bytes its gate hides. */
+static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
+{
+	__u64 *n = gate_counter(key);
+
+	if (!n)
+		return false;
+	__sync_fetch_and_add(n, 1);
+	if (!bpf_map_update_elem(&gated_ids, &id, key, BPF_NOEXIST))
+		return true;
+	__sync_fetch_and_add(n, -1);
+	return false;
+}
+
 /* The thread group leader's start, the one /proc/PID/stat shows. */
 static __always_inline __u64 current_proc_start(void)
 {
@@ -112,6 +127,7 @@ static __always_inline void connect_failed(struct open_event *ev, int err)
 static __always_inline void track(int fd, enum conn_role role, int err)
 {
 	struct open_event ev = {};
+	struct conn_info *stale;
 	struct tcp_sock_ref ref;
 	struct sock *sock;
 	__u64 sk;
@@ -138,9 +154,17 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	ev.info.rport = ref.rport;
 	ev.info.role = role;
 	ev.info.proto = PROTO_UNKNOWN;
+	if (!gate_take(&ev.key, ev.info.id)) {
+		count(CNT_CONNS_FULL, 1);
+		return;
+	}
 	/* A stale entry under the same key means its close was missed:
 	 * the open event tells user space to end it. */
+	stale = bpf_map_lookup_elem(&conns, &ev.key);
+	if (stale)
+		gate_release(&ev.key, stale->id);
 	if (bpf_map_update_elem(&conns, &ev.key, &ev.info, BPF_ANY)) {
+		gate_release(&ev.key, ev.info.id);
 		count(CNT_CONNS_FULL, 1);
 		return;
 	}
@@ -214,6 +238,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	ev.h.conn_id = info->id;
 	bpf_map_delete_elem(&sock_owner, &info->sk);
 	bpf_map_delete_elem(&conns, &ev.key);
+	gate_release(&ev.key, ev.h.conn_id); /* not before: the entry would be hidden */
 	proc_conns_add(ev.key.tgid, -1);
 	emit(&ev, sizeof(ev));
 	return 0;

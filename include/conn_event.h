@@ -22,6 +22,8 @@
 #define CAPTURE_IOVS_MAX    1024 /* iovecs looked at per readv/writev/sendmsg: UIO_MAXIOV */
 #define EVENTS_RING_BYTES   (16 << 20)
 #define EVENTS_WAKEUP_BYTES (1 << 20) /* below this, user space polls on a timer */
+#define CONN_GATE_BITS	    16
+#define CONN_GATE_SLOTS	    (1u << CONN_GATE_BITS)
 
 /* Identity of a connection as the owning process sees it. */
 struct conn_key {
@@ -54,8 +56,20 @@ struct conn_info {
 	__u8 role;
 	__u8 proto;
 	__u8 kstream; /* the kernel follows the response being written (kstream.h) */
-	__u8 pad;
+	__u8 ungated; /* PROTO_OTHER and taken out of conn_gate (maps.bpf.h) */
 };
+
+/* The slot of conn_gate, the counters that spare every read and write of
+ * a connection whose bytes are not needed its conns lookup: a
+ * multiplicative hash of the key, computed alike by the kernel and by
+ * user space (which counts the connections it adopts). Consecutive fds of
+ * a process fall far apart. */
+static inline __u32 conn_gate_slot(const struct conn_key *key)
+{
+	__u64 k = (__u64)key->tgid << 32 | (__u32)key->fd;
+
+	return (k * 0x9e3779b97f4a7c15ull) >> (64 - CONN_GATE_BITS);
+}
 
 enum event_type {
 	EV_OPEN = 1,	      /* connection accepted or connected */

@@ -21,6 +21,7 @@
 
 #include "kstream.h"
 #include "track/collector.h"
+#include "track/kernel_sync.h"
 
 #define MS	 1000000ull
 #define GONE_FD	 1000000 /* no such fd in this process */
@@ -44,6 +45,7 @@ struct fake_map {
 };
 
 static struct fake_map maps[KMAP_COUNT];
+static uint64_t gate[CONN_GATE_SLOTS]; /* conn_gate */
 /* -errno: every lookup or update of the map fails so */
 static int lookup_fails[KMAP_COUNT], update_fails[KMAP_COUNT];
 
@@ -137,6 +139,7 @@ static void fake_reset(void)
 	    [KMAP_SOCK_OWNER] = {sizeof(uint64_t), sizeof(struct conn_key)},
 	    [KMAP_TRACKED_PROCS] = {sizeof(uint32_t), sizeof(uint64_t)},
 	    [KMAP_PROCS] = {sizeof(uint32_t), sizeof(uint64_t)},
+	    [KMAP_GATED_IDS] = {sizeof(uint64_t), sizeof(struct conn_key)},
 	    [KMAP_ALLOWED_TGIDS] = {sizeof(uint32_t), sizeof(uint8_t)},
 	    [KMAP_ALLOWED_PORTS] = {sizeof(uint16_t), sizeof(uint8_t)},
 	    [KMAP_CONNECTING] = {sizeof(uint64_t), sizeof(int32_t)},
@@ -145,6 +148,7 @@ static void fake_reset(void)
 	};
 
 	memset(maps, 0, sizeof(maps));
+	memset(gate, 0, sizeof(gate));
 	memset(lookup_fails, 0, sizeof(lookup_fails));
 	memset(update_fails, 0, sizeof(update_fails));
 	for (int i = 0; i < KMAP_COUNT; i++) {
@@ -155,8 +159,8 @@ static void fake_reset(void)
 }
 
 static const char *const map_names[KMAP_COUNT] = {
-    "conns",	     "sock_owner", "tracked_procs", "procs_with_conns", "allowed_tgids",
-    "allowed_ports", "connecting", "counters",	    "kstreams",
+    "conns",	     "sock_owner",    "tracked_procs", "procs_with_conns", "gated_ids",
+    "allowed_tgids", "allowed_ports", "connecting",    "counters",	   "kstreams",
 };
 
 /* ---- fixture: a collector on those maps ---- */
@@ -183,6 +187,7 @@ static int setup(void **state)
 	}
 	fake_reset();
 	f->km.ops = &fake_ops;
+	f->km.gate = gate;
 	f->km.ncpus = 1;
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		f->km.name[i] = map_names[i];
@@ -231,7 +236,28 @@ static struct conn_key key_of(struct fixture *f, int32_t fd)
 	return (struct conn_key){.tgid = f->tgid, .fd = fd};
 }
 
-/* An accept as the kernel sees it: its map entries, then its record. */
+static uint64_t gate_of(struct fixture *f, int32_t fd)
+{
+	struct conn_key key = key_of(f, fd);
+
+	return gate[conn_gate_slot(&key)];
+}
+
+static bool gated(uint64_t id)
+{
+	return fake_find(KMAP_GATED_IDS, &id) != NULL;
+}
+
+/* What the kernel does at a close, or at the first call of a connection
+ * found PROTO_OTHER: it uncounts the connection, unless user space did. */
+static void kernel_ungate(struct fixture *f, int32_t fd, uint64_t id)
+{
+	if (fake_delete(NULL, KMAP_GATED_IDS, &id) == 0)
+		gate[conn_gate_slot(&(struct conn_key){.tgid = f->tgid, .fd = fd})]--;
+}
+
+/* An accept as the kernel sees it: its map entries (counted at the gate
+ * first), then its record. */
 static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, uint8_t proto)
 {
 	struct open_event ev = {
@@ -245,6 +271,8 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 		     .proto = proto},
 	};
 
+	gate[conn_gate_slot(&ev.key)]++;
+	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &ev.key, KMAP_NOEXIST), 0);
 	assert_int_equal(fake_update(NULL, KMAP_CONNS, &ev.key, &ev.info, KMAP_ANY), 0);
 	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &ev.info.sk, &ev.key, KMAP_ANY), 0);
 	record(f, &ev, sizeof(ev));
@@ -298,8 +326,11 @@ static void close_conn(struct fixture *f, uint64_t id, int32_t fd)
 static void kernel_close(struct fixture *f, int32_t fd)
 {
 	struct conn_key key = key_of(f, fd);
+	struct conn_info info;
 
+	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
 	fake_delete(NULL, KMAP_CONNS, &key);
+	kernel_ungate(f, fd, info.id);
 }
 
 /* A stream under way: request read, head and one event written. */
@@ -449,6 +480,9 @@ static void test_exit_ends_process(void **state)
 	assert_non_null(conn_table_find(&f->c.conns, 3));
 	assert_false(kernel_has(f, 5, 1));
 	assert_false(kernel_has(f, 6, 2));
+	assert_false(gated(1));
+	assert_false(gated(2));
+	assert_true(gated(3));
 	assert_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
 	assert_non_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1003}));
 	f->tgid = other + 1;
@@ -587,6 +621,7 @@ static void test_adopted_stream(void **state)
 	open_conn(f, 1, 5, 0, PROTO_ADOPT);
 	io(f, 1, DIR_OUT, "data: a\n\n");
 	assert_int_equal(kernel_proto(f, 5), PROTO_HTTP);
+	assert_int_equal(gate_of(f, 5), 1); /* its bytes still pass */
 	assert_true(total(f, "sse_active_connections", -1, NULL) == 1);
 	io(f, 1, DIR_OUT, "data: b\n\n");
 	close_conn(f, 1, 5); /* no provider to wait for any more */
@@ -601,6 +636,8 @@ static void test_adopted_not_http(void **state)
 	io(f, 1, DIR_IN, "\x16\x03\x01 binary");
 	assert_int_equal(kernel_proto(f, 5), PROTO_OTHER);
 	assert_null(conn_table_find(&f->c.conns, 1)->http);
+	assert_int_equal(gate_of(f, 5), 0); /* its calls stop at the gate */
+	assert_false(gated(1));
 }
 
 static size_t upstream_calls(struct fixture *f)
@@ -651,6 +688,91 @@ static void test_adopted_tls_stays_tls(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->info.proto, PROTO_TLS);
 }
 
+/* ---- the gate in front of every read and write (conn_gate) ---- */
+
+/* An fd of this process whose connection would share fd's slot. */
+static int32_t same_slot_fd(struct fixture *f, int32_t fd)
+{
+	struct conn_key key = key_of(f, fd), other = key;
+
+	do
+		other.fd++;
+	while (conn_gate_slot(&other) != conn_gate_slot(&key));
+	return other.fd;
+}
+
+/* A connection found in /proc is counted at the gate with its entry. */
+static void test_adopt_counted_at_gate(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key key = key_of(f, 5);
+	struct conn_info info = {.id = 7, .proto = PROTO_ADOPT};
+
+	assert_int_equal(kernel_adopt(&f->c, &key, &info), 0);
+	assert_true(kernel_has(f, 5, 7));
+	assert_int_equal(gate_of(f, 5), 1);
+	assert_true(gated(7));
+}
+
+/* One the kernel accepted since it attached is the kernel's, counted
+ * once, by the kernel. */
+static void test_adopt_of_kernel_entry_uncounted(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key key = key_of(f, 5);
+	struct conn_info info = {.id = 7, .proto = PROTO_ADOPT};
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	assert_int_equal(kernel_adopt(&f->c, &key, &info), -EEXIST);
+	assert_int_equal(gate_of(f, 5), 1);
+	assert_false(gated(7));
+	assert_true(kernel_has(f, 5, 1));
+}
+
+/* With no room to count it, it is not adopted: an entry the gate does
+ * not count would have its bytes hidden. */
+static void test_adopt_without_room_not_made(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key key = key_of(f, 5);
+	struct conn_info info = {.id = 7, .proto = PROTO_ADOPT};
+
+	update_fails[KMAP_GATED_IDS] = -E2BIG;
+	assert_int_equal(kernel_adopt(&f->c, &key, &info), -E2BIG);
+	assert_false(kernel_has(f, 5, 7));
+	assert_int_equal(gate_of(f, 5), 0);
+}
+
+/* A connection user space ends is uncounted with its entries. */
+static void test_forget_uncounts(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_forget(&f->c, conn_table_find(&f->c.conns, 1));
+	assert_false(kernel_has(f, 5, 1));
+	assert_int_equal(gate_of(f, 5), 0);
+	assert_false(gated(1));
+}
+
+/* ... once, whoever comes first: the kernel found it PROTO_OTHER, then
+ * user space ends it (twice, even). Another connection of the same slot
+ * keeps its count: a second uncount would hide its bytes. */
+static void test_uncounted_once(void **state)
+{
+	struct fixture *f = *state;
+	int32_t other = same_slot_fd(f, 5);
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	open_conn(f, 2, other, 0, PROTO_UNKNOWN);
+	assert_int_equal(gate_of(f, 5), 2);
+	kernel_ungate(f, 5, 1);
+	kernel_forget(&f->c, conn_table_find(&f->c.conns, 1));
+	kernel_forget(&f->c, conn_table_find(&f->c.conns, 1));
+	assert_int_equal(gate_of(f, other), 1);
+	assert_true(gated(2));
+}
+
 /* ---- the sweep ---- */
 
 struct sock {
@@ -696,6 +818,7 @@ static void test_sweep_releases_closed_unseen(void **state)
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_false(kernel_has(f, GONE_FD, 1));
 	assert_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
+	assert_int_equal(gate_of(f, GONE_FD), 0);
 	assert_true(LOST_FOR(f, "close_unseen") == 1);
 	assert_true(CONNS_ACTIVE(f) == 0);
 }
@@ -1316,6 +1439,11 @@ int main(void)
 	    T(test_adopted_not_http),
 	    T(test_adopted_client_not_http_left_alone),
 	    T(test_adopted_tls_stays_tls),
+	    T(test_adopt_counted_at_gate),
+	    T(test_adopt_of_kernel_entry_uncounted),
+	    T(test_adopt_without_room_not_made),
+	    T(test_forget_uncounts),
+	    T(test_uncounted_once),
 	    T(test_sweep_keeps_open_fd),
 	    T(test_sweep_releases_closed_unseen),
 	    T(test_sweep_waits_for_close_record),

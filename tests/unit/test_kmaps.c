@@ -165,6 +165,45 @@ static void test_counters(void **state)
 	assert_int_equal(km.failed[KMAP_COUNTERS][KMAP_LOOKUP], 1);
 }
 
+/* The gate's counters change at the key's slot, by atomic adds. */
+static void test_gate_add(void **state)
+{
+	static uint64_t gate[CONN_GATE_SLOTS];
+	struct kmaps km = maps();
+	struct conn_key key = {.tgid = 4242, .fd = 5};
+	uint32_t slot = conn_gate_slot(&key);
+	uint64_t sum = 0;
+
+	(void)state;
+	km.gate = gate;
+	kmaps_gate_add(&km, &key, 1);
+	kmaps_gate_add(&km, &key, 1);
+	assert_int_equal(gate[slot], 2);
+	kmaps_gate_add(&km, &key, -1);
+	assert_int_equal(gate[slot], 1);
+	for (uint32_t i = 0; i < CONN_GATE_SLOTS; i++)
+		sum += gate[i];
+	assert_int_equal(sum, 1);
+}
+
+/* A process's fds are consecutive numbers: their slots must differ, or a
+ * connection whose bytes are not needed would pay the lookup of another
+ * one's. */
+static void test_gate_slots_spread(void **state)
+{
+	static bool seen[CONN_GATE_SLOTS];
+	struct conn_key key = {.tgid = 4242};
+
+	(void)state;
+	for (key.fd = 0; key.fd < 4096; key.fd++) {
+		uint32_t slot = conn_gate_slot(&key);
+
+		assert_true(slot < CONN_GATE_SLOTS);
+		assert_false(seen[slot]);
+		seen[slot] = true;
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +212,8 @@ int main(void)
 	    cmocka_unit_test(test_walk),
 	    cmocka_unit_test(test_walk_bounded),
 	    cmocka_unit_test(test_counters),
+	    cmocka_unit_test(test_gate_add),
+	    cmocka_unit_test(test_gate_slots_spread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,6 +45,11 @@ int kmaps_delete(struct kmaps *km, enum kmap map, const void *key)
 	return counted(km, map, KMAP_DELETE, KMAP_ANY, km->ops->delete (km, map, key));
 }
 
+void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta)
+{
+	__atomic_fetch_add(&km->gate[conn_gate_slot(key)], (uint64_t)delta, __ATOMIC_SEQ_CST);
+}
+
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
 {
 	char key[64], next[64];

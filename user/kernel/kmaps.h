@@ -21,6 +21,7 @@ enum kmap {
 	KMAP_SOCK_OWNER,    /* struct sock address -> conn_key */
 	KMAP_TRACKED_PROCS, /* tgid -> connections seen */
 	KMAP_PROCS,	    /* procs_with_conns: bitmap words of tgids */
+	KMAP_GATED_IDS,	    /* conn id -> conn_key: counted in conn_gate */
 	KMAP_ALLOWED_TGIDS, /* selection: tgid -> 1 */
 	KMAP_ALLOWED_PORTS, /* selection: local port -> 1 */
 	KMAP_CONNECTING,    /* connect() under way */
@@ -65,6 +66,9 @@ struct kmaps {
 	uint32_t key_size[KMAP_COUNT];
 	uint32_t max_entries[KMAP_COUNT];
 	int ncpus; /* values of KMAP_COUNTERS per key */
+	/* conn_gate's CONN_GATE_SLOTS counters, mapped: changed by atomic
+	 * adds only, on both sides */
+	uint64_t *gate;
 	/* operations made, whose failures are then exported (from zero) */
 	bool used[KMAP_COUNT][KMAP_OPS];
 	uint64_t failed[KMAP_COUNT][KMAP_OPS];
@@ -74,6 +78,9 @@ int kmaps_lookup(struct kmaps *km, enum kmap map, const void *key, void *value);
 int kmaps_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
 		 enum kmap_flag flag);
 int kmaps_delete(struct kmaps *km, enum kmap map, const void *key);
+
+/* Adds delta to key's counter in conn_gate. */
+void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta);
 
 /* Entries in map now (a walk over its keys). */
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map);

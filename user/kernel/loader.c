@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -283,14 +284,21 @@ static const struct kmaps_ops bpf_maps = {
     .next_key = map_next_key,
 };
 
-static void maps_init(struct kmaps *km, const struct conn_track_bpf *t,
-		      const struct sock_io_bpf *io)
+#define GATE_BYTES (CONN_GATE_SLOTS * sizeof(uint64_t))
+
+/* conn_gate is mapped before any program is attached: failing here
+ * detaches nothing (each detach waits for a grace period). */
+static int maps_init(struct loader *l, char *err, size_t size)
 {
+	struct kmaps *km = &l->maps;
+	const struct conn_track_bpf *t = l->track;
+	const struct sock_io_bpf *io = l->io;
 	const struct bpf_map *maps[KMAP_COUNT] = {
 	    [KMAP_CONNS] = t->maps.conns,
 	    [KMAP_SOCK_OWNER] = t->maps.sock_owner,
 	    [KMAP_TRACKED_PROCS] = t->maps.tracked_procs,
 	    [KMAP_PROCS] = t->maps.procs_with_conns,
+	    [KMAP_GATED_IDS] = t->maps.gated_ids,
 	    [KMAP_ALLOWED_TGIDS] = t->maps.allowed_tgids,
 	    [KMAP_ALLOWED_PORTS] = t->maps.allowed_ports,
 	    [KMAP_CONNECTING] = t->maps.connecting,
@@ -306,18 +314,24 @@ static void maps_init(struct kmaps *km, const struct conn_track_bpf *t,
 		km->key_size[i] = bpf_map__key_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
+	km->gate = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(t->maps.conn_gate), 0);
+	if (km->gate != MAP_FAILED)
+		return 0;
+	km->gate = NULL;
+	snprintf(err, size, "cannot map conn_gate: %s", strerror(errno));
+	return -1;
 }
 
 int loader_open(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
 	memset(l, 0, sizeof(*l));
 	libbpf_set_print(libbpf_log);
-	if (load(l, o, err, size) || attach_all(l, l->track->obj, err, size) ||
-	    attach_all(l, l->io->obj, err, size)) {
+	if (load(l, o, err, size) || maps_init(l, err, size) ||
+	    attach_all(l, l->track->obj, err, size) || attach_all(l, l->io->obj, err, size)) {
 		loader_close(l);
 		return -1;
 	}
-	maps_init(&l->maps, l->track, l->io);
 	return 0;
 }
 
@@ -349,6 +363,9 @@ void loader_close(struct loader *l)
 	free(tls);
 	tls_attach_free(&l->tls);
 	l->nlinks = 0;
+	if (l->maps.gate)
+		munmap(l->maps.gate, GATE_BYTES);
+	l->maps.gate = NULL;
 	ssl_bpf__destroy(l->ssl);
 	sock_io_bpf__destroy(l->io);
 	conn_track_bpf__destroy(l->track);

@@ -143,8 +143,8 @@ void collector_sweep(struct collector *c)
 
 /* The maps whose fill is exported. */
 static const enum kmap filled[] = {
-    KMAP_CONNS,		KMAP_SOCK_OWNER,    KMAP_TRACKED_PROCS, KMAP_CONNECTING,
-    KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS, KMAP_KSTREAMS,
+    KMAP_CONNS,	     KMAP_SOCK_OWNER,	 KMAP_TRACKED_PROCS, KMAP_GATED_IDS,
+    KMAP_CONNECTING, KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS, KMAP_KSTREAMS,
 };
 
 #define NFILLED (sizeof(filled) / sizeof(filled[0]))

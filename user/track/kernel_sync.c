@@ -19,15 +19,38 @@ bool kernel_holds(struct collector *c, const struct conn_entry *e)
 	return kernel_entry(c, e, &cur);
 }
 
+/* Counts a connection in conn_gate (bpf/maps.bpf.h) before its entry is
+ * made, as the kernel does at accept: never an entry whose bytes the
+ * gate hides. */
+static int gate_take(struct collector *c, const struct conn_key *key, uint64_t id)
+{
+	int err;
+
+	kmaps_gate_add(c->km, key, 1);
+	err = kmaps_update(c->km, KMAP_GATED_IDS, &id, key, KMAP_NOEXIST);
+	if (err)
+		kmaps_gate_add(c->km, key, -1);
+	return err;
+}
+
+/* Uncounts it, unless the kernel did (close, PROTO_OTHER): whoever
+ * deletes the id does. */
+static void gate_release(struct collector *c, const struct conn_key *key, uint64_t id)
+{
+	if (kmaps_delete(c->km, KMAP_GATED_IDS, &id) == 0)
+		kmaps_gate_add(c->km, key, -1);
+}
+
 void kernel_forget(struct collector *c, const struct conn_entry *e)
 {
 	struct conn_info cur;
 
-	if (!kernel_entry(c, e, &cur))
-		return;
-	kmaps_delete(c->km, KMAP_CONNS, &e->key);
-	if (e->info.sk)
-		kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
+	if (kernel_entry(c, e, &cur)) {
+		kmaps_delete(c->km, KMAP_CONNS, &e->key);
+		if (e->info.sk)
+			kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
+	}
+	gate_release(c, &e->key, e->info.id);
 }
 
 /* An adopted connection the kernel found to be TLS stays TLS when its
@@ -45,6 +68,8 @@ void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto
 	}
 	cur.proto = proto;
 	kmaps_update(c->km, KMAP_CONNS, &e->key, &cur, KMAP_EXIST);
+	if (proto == PROTO_OTHER) /* its calls need no lookup any more */
+		gate_release(c, &e->key, e->info.id);
 }
 
 static bool selected_by_rules(const struct config *cfg, pid_t tgid)
@@ -95,7 +120,7 @@ bool kernel_selected(struct collector *c, pid_t tgid, uint16_t lport)
 	       kmaps_lookup(c->km, KMAP_ALLOWED_PORTS, &lport, &v) == 0;
 }
 
-/* Sets bits of the kernel's gate in front of every read and write (this
+/* Sets bits of the kernel's gate in front of the TLS library hooks (this
  * process owns tracked connections) without clearing any: the word is
  * written only if bits are missing. A kernel accept setting another bit
  * of the word in between can be lost; the sweep re-asserts every owner. */
@@ -112,12 +137,17 @@ static void mark_bits(struct collector *c, uint32_t word, uint64_t want)
 int kernel_adopt(struct collector *c, const struct conn_key *key, const struct conn_info *info)
 {
 	uint64_t one = 1;
-	/* KMAP_NOEXIST: a connection accepted since we attached is the
-	 * kernel's already, with better information */
-	int err = kmaps_update(c->km, KMAP_CONNS, key, info, KMAP_NOEXIST);
+	int err = gate_take(c, key, info->id);
 
 	if (err)
 		return err;
+	/* KMAP_NOEXIST: a connection accepted since we attached is the
+	 * kernel's already, with better information */
+	err = kmaps_update(c->km, KMAP_CONNS, key, info, KMAP_NOEXIST);
+	if (err) {
+		gate_release(c, key, info->id);
+		return err;
+	}
 	kmaps_update(c->km, KMAP_TRACKED_PROCS, &key->tgid, &one, KMAP_NOEXIST);
 	mark_bits(c, key->tgid / 64, 1ull << (key->tgid % 64));
 	return 0;

@@ -3,8 +3,9 @@
  * What user space keeps true in the kernel's maps (kernel/kmaps.h): the
  * entries of connections it ended, the protocol of connections it
  * adopted, the processes selected by --pid/--port/--exe/--cgroup, and the
- * bitmap of processes with tracked connections that gates every read and
- * write hook.
+ * gates in front of the hooks: the counters of connections whose bytes are
+ * needed (read and write hooks), the bitmap of processes with tracked
+ * connections (TLS library hooks).
  */
 #ifndef SSE_KERNEL_SYNC_H
 #define SSE_KERNEL_SYNC_H
@@ -19,7 +20,8 @@
  * not reused since). */
 bool kernel_holds(struct collector *c, const struct conn_entry *e);
 
-/* Removes the kernel's entries of e, unless the key was reused since. */
+/* Removes the kernel's entries of e, unless the key was reused since,
+ * and uncounts e in conn_gate unless the kernel did. */
 void kernel_forget(struct collector *c, const struct conn_entry *e);
 
 /* e's first bytes showed what it carries (an adopted connection). */
