@@ -289,7 +289,7 @@ def bpf_fds(pid, key):
 def build_tools():
     os.makedirs(OUT, exist_ok=True)
     # floor_loader attaches the OpenSSL probes with the exporter's own code
-    objs = ["core/log.o", "ident/proc.o", "kernel/elf_sym.o", "kernel/tls_attach.o",
+    objs = ["core/array.o", "core/log.o", "ident/proc.o", "kernel/elf_sym.o", "kernel/tls_attach.o",
             "kernel/uprobe_multi.o"]
     extra = {"floor_loader": ["-I" + os.path.join(ROOT, d) for d in ("user", "include")] +
              [os.path.join(ROOT, "build", "user", o) for o in objs],
