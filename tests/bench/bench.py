@@ -33,15 +33,56 @@ Measurements (build/bench/loadgen, from tests/bench/loadgen.c):
   tls server       the same with the server under uvicorn with TLS (a
                    self-signed certificate made with the openssl CLI) and
                    C clients over OpenSSL
+  Go server        events/s that one epoll client receives from the e2e
+                   tests' Go net/http server (tests/e2e/servers/go_sse,
+                   built into build/bench) at full rate (nodelay=1: events
+                   back to back, one write each): 50 streams of 1000
+                   events and 500 of 100 at once, read to their ends,
+                   three times in a row
+  scale            once, after the rounds, an exporter alone: its RSS idle,
+                   with 10,000 streams of the Go server held open by
+                   loadgen (each once its first event arrived, the
+                   exporter's sse_active_connections grown by 10,000), and
+                   after they closed (back to where it was); the time of
+                   GET /metrics with them open, median of 9. The Go server
+                   and loadgen get an open file limit for them (checked
+                   against fs.nr_open)
 
 For the micro measurements, a configuration's added cost is its ns/op
 minus the base ns/op of the same round; the figure is the median over
 rounds of the exporter's added cost divided by the median of the floor's.
 For the servers, each configuration's events/s is divided by the base of
 the same round and the figure is the difference of the medians, in points;
-beside it, the median over rounds of exporter events/s / floor events/s. Only ratios of one
-run are reported, never single absolute times. [lo..hi] after a figure is
-a 90% bootstrap interval over the rounds: how far the figure can be trusted.
+beside it, the median over rounds of exporter events/s / floor events/s. Of
+wall-clock times, only ratios of one run are reported, never single
+absolute times; the BPF run times, CPU per event, RSS and scrape time
+below are absolute. [lo..hi] after a figure is a 90% bootstrap interval
+over the rounds: how far the figure can be trusted.
+
+BPF run time: the run sets kernel.bpf_stats_enabled=1 (the old value is
+restored at exit, also on failure or signal), so that the kernel times
+every program run; both the floor and the exporter pay for the timing.
+Around each measurement (loadgen's "mark begin" and "mark end" around
+the measured writes, or a whole server run), bpftool prog show gives
+run_time_ns and run_cnt of the programs that the exporter or floor_loader
+holds through its file descriptors. These figures hold where wall clock
+does not: a program's run time leaves out what moves a syscall's (other
+processes, scheduling, the rest of the syscall's path), though host steal
+can still land in it:
+
+  sse event        all the exporter's programs' run time per event written
+                   (loadgen's reads that drain the client end included:
+                   about one per 90 events), target <= 250 ns; and its
+                   process's CPU (utime+stime, from schedstat, to the
+                   stream's end in its metrics) per event, target <= 100 ns
+  untracked write  ns per call of write's enter and exit programs, the
+                   exporter's minus the floor's (empty programs), target
+                   <= 40 ns
+
+then, per measurement, a table of the programs that ran (at least once per
+100 operations): ns per call of the exporter's and the floor's, and per
+operation. The run time of the other processes' calls in the same window
+counts too, which a busy machine raises a little.
 
 The exporter really followed what was measured, or its figure means
 nothing; checked in every round, for each exporter configuration:
@@ -65,9 +106,10 @@ nothing; checked in every round, for each exporter configuration:
   - sse_exporter_events_lost_total is 0 at the end of the exporter's part
     of the round (a new exporter per round: any record lost meanwhile).
 
-Verdict: the last line printed is "bench: PASS: <figures>" or "bench:
-FAIL: <reasons>" (a MISS against a target, a figure not tracked exactly,
-records lost, and in which round); a failure exits with status 1. A
+Verdict: the last line printed is "bench: PASS: <targets>" or "bench:
+FAIL: <reasons> | <targets>", <targets> every target's figure and PASS or
+MISS; reasons are MISSes, a figure not tracked exactly (the scale phase's
+too), records lost, and in which round; a failure exits with status 1. A
 setup failure (a process not ready in time, loadgen failing) exits at
 once with a "bench: ..." line. Spoilt rounds (below) are no failure.
 
@@ -77,20 +119,27 @@ BPF links; an exporter once /health answers 200 (all its programs
 attached) and it logged "... programs attached, serving" (its start-up
 scan of existing connections is done by then; it runs with
 --log.level=info, its warnings and errors are shown when it stops);
-loadgen says when a connection is held open for the map checks. The
+loadgen says when a connection is held open for the map checks, when
+its measured writes begin and end (marks), and when the scale phase's
+streams are all open, which the exporter's gauge must then show. The
 remaining time.sleep()s are poll intervals of those waits, with
 timeouts, and wait_quiet()'s measurement window.
 
 Other activity on the machine (another exporter or e2e run loading BPF
 programs, busy processes) spoils a round: it is redone while the time
-budget allows, else dropped while enough clean rounds remain.
+budget allows, else dropped while enough clean rounds remain. On a loaded
+machine, where rounds last longer, a phase stops after 3 rounds if more
+would end past its share of the budget.
 
-Run as root from the repository (make bench does); stdlib only.
-Environment: BENCH_ROUNDS (8), BENCH_SERVER_ROUNDS (10),
-BENCH_SERVER_SECONDS (3), BENCH_TLS_SERVER_SECONDS (2; 0 skips the TLS
+Run as root from the repository (make bench does); stdlib only. About
+3.5 minutes, under 5 with redone rounds or a loaded machine.
+Environment: BENCH_ROUNDS (5), BENCH_SERVER_ROUNDS (5),
+BENCH_SERVER_SECONDS (2), BENCH_TLS_SERVER_SECONDS (1.5; 0 skips the TLS
 server), BENCH_SERVER_CONNS (4), BENCH_SERVER_EVENTS (200),
-BENCH_BUDGET_SECONDS (330: the time after which spoilt rounds are no longer
-redone), BENCH_EXPORTER_ARGS (extra exporter options; --log.level=info
+BENCH_GO_STREAMS ("50x1000 500x100": groups of CONNSxEVENTS),
+BENCH_GO_REPEAT (3), BENCH_SCALE_STREAMS (10000; 0 skips the scale phase),
+BENCH_BUDGET_SECONDS (250: by then the rounds end, the micro ones by 45 %
+of it; the scale phase follows), BENCH_EXPORTER_ARGS (extra exporter options; --log.level=info
 follows them),
 BENCH_EXPORTER=PATH (the exporter binary, default build/sse_exporter: a
 mutant built outside the tree shows that the checks fail),
@@ -102,6 +151,7 @@ import json
 import os
 import random
 import re
+import resource
 import selectors
 import shutil
 import signal
@@ -122,18 +172,25 @@ ALT_EXPORTER = os.environ.get("BENCH_ALT_EXPORTER")
 EXPORTER_ARGS = os.environ.get("BENCH_EXPORTER_ARGS", "").split()
 FLOOR_OBJ = os.path.join(ROOT, "build", "floor.bpf.o")
 SERVER = os.path.join(ROOT, "tests", "e2e", "servers", "fastapi_sse.py")
+GO_SERVER_SRC = os.path.join(ROOT, "tests", "e2e", "servers", "go_sse")
 BPFTOOL = "/usr/sbin/bpftool"
 PYTHON = "/usr/bin/python3"
 OPENSSL = "/usr/bin/openssl"
+GO = "/usr/bin/go"
+BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", 8))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 5))
 MICRO_SECONDS = 0.5  # per timed loop: runs, not their length, average the noise out
-SERVER_ROUNDS = int(os.environ.get("BENCH_SERVER_ROUNDS", 10))
-SERVER_SECONDS = float(os.environ.get("BENCH_SERVER_SECONDS", 3))
+SERVER_ROUNDS = int(os.environ.get("BENCH_SERVER_ROUNDS", 5))
+SERVER_SECONDS = float(os.environ.get("BENCH_SERVER_SECONDS", 2))
 SERVER_CONNS = int(os.environ.get("BENCH_SERVER_CONNS", 4))
 SERVER_EVENTS = int(os.environ.get("BENCH_SERVER_EVENTS", 200))
-TLS_SERVER_SECONDS = float(os.environ.get("BENCH_TLS_SERVER_SECONDS", 2))
-BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 330))
+TLS_SERVER_SECONDS = float(os.environ.get("BENCH_TLS_SERVER_SECONDS", 1.5))
+GO_GROUPS = os.environ.get("BENCH_GO_STREAMS", "50x1000 500x100").split()
+GO_REPEAT = int(os.environ.get("BENCH_GO_REPEAT", 3))
+SCALE_STREAMS = int(os.environ.get("BENCH_SCALE_STREAMS", 10000))
+SCRAPES = 9  # at SCALE_STREAMS open streams; their median counts
+BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 250))
 MIN_CLEAN_ROUNDS = 3  # below this, spoilt rounds are kept (with a warning)
 
 CONFIGS = ["base", "floor", "exporter"] + (["alt"] if ALT_EXPORTER else [])
@@ -149,9 +206,17 @@ MICRO = [
     ("sse event", "sse_event", 2.0),
     ("ssl write (p10)", "ssl_write", 1.1),
 ]
-# title, key: events/s of the servers, target in points of base
-SERVERS = [("server (FastAPI)", "server"), ("TLS server", "tls_server")]
-SERVER_TARGET_POINTS = 2.0
+# title, key, target: events/s of the servers, exporter at most target
+# points of base below the floor
+SERVERS = [("server (FastAPI)", "server", 2.0), ("TLS server", "tls_server", 2.0),
+           ("Go server", "go_server", 3.0)]
+# BPF run time (bpf_stats) and the exporter's CPU, upper bounds
+BPF_SSE_EVENT_NS = 250  # all the exporter's programs, per SSE event written
+CPU_SSE_EVENT_NS = 100  # the exporter process, per SSE event written
+BPF_UNTRACKED_NS = 40  # write's enter and exit programs, per call, over the floor's
+WRITE_PROGS = ("enter_write", "exit_write")  # bpf/sock_io.bpf.c; the floor's: floor_ + these
+RSS_MAX_MB = 64  # the exporter, SCALE_STREAMS streams open
+SCRAPE_MAX_MS = 5.0  # GET /metrics then, median
 FOREIGN_CPU_MAX = 0.05  # of one CPU: more, from other processes, spoils a round
 READY_TIMEOUT = 30  # s, for a process to be ready (a loaded machine is slow to load BPF)
 
@@ -180,7 +245,11 @@ def warn(msg):
 
 # ---------------------------------------------------------------- processes
 
-def spawn(argv, **kw):
+def spawn(argv, nofile=None, **kw):
+    """Starts argv, with its open file limit (soft and hard) raised to
+    nofile if given."""
+    if nofile:
+        kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
     p = subprocess.Popen(argv, cwd=ROOT, **kw)
     children.append(p)
     return p
@@ -289,8 +358,8 @@ def bpf_fds(pid, key):
 def build_tools():
     os.makedirs(OUT, exist_ok=True)
     # floor_loader attaches the OpenSSL probes with the exporter's own code
-    objs = ["core/array.o", "core/log.o", "ident/proc.o", "kernel/elf_sym.o",
-            "kernel/tls_attach.o", "kernel/uprobe_multi.o"]
+    objs = ["core/array.o", "core/log.o", "ident/proc.o", "kernel/elf_sym.o", "kernel/tls_attach.o",
+            "kernel/uprobe_multi.o"]
     extra = {"floor_loader": ["-I" + os.path.join(ROOT, d) for d in ("user", "include")] +
              [os.path.join(ROOT, "build", "user", o) for o in objs],
              "loadgen": ["-lssl", "-lcrypto"]}
@@ -299,19 +368,28 @@ def build_tools():
         subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
                         os.path.join(OUT, name), src] + extra[name] +
                        ["-lbpf", "-lelf", "-lz", "-lpthread"], check=True)
+    # The e2e tests' Go server (tests/e2e/launch.py builds it the same
+    # way), its caches kept in build/bench: no module proxy, no $HOME.
+    env = dict(os.environ, GOCACHE=os.path.join(OUT, "gocache"),
+               GOPATH=os.path.join(OUT, "gopath"), GO111MODULE="off")
+    subprocess.run([GO, "build", "-o", os.path.join(OUT, "go_sse"), "main.go"],
+                   cwd=GO_SERVER_SRC, env=env, check=True)
 
 
 def count_progs(objs):
-    """BPF programs in object files: their global functions (the static
-    ones are inlined), as bpftool prog show will list them loaded."""
+    """BPF programs in object files: their global functions outside .text
+    (the static ones are inlined; a global one in .text is a subprogram
+    that programs call, e.g. to keep the verifier's work down), as bpftool
+    prog show will list them loaded."""
     n = 0
     for obj in objs:
-        out = subprocess.run(["readelf", "-sW", obj], capture_output=True, text=True)
+        out = subprocess.run(["readelf", "-SsW", obj], capture_output=True, text=True)
         if out.returncode:
             return None
+        text = re.search(r"^\s*\[\s*(\d+)\]\s+\.text\s", out.stdout, re.M)
         n += sum(1 for line in out.stdout.splitlines()
                  if len(line.split()) >= 8 and line.split()[3:5] == ["FUNC", "GLOBAL"]
-                 and line.split()[6] != "UND")
+                 and line.split()[6] not in ("UND", text and text.group(1)))
     return n
 
 
@@ -423,6 +501,98 @@ def cpu_ns(pid):
     return total
 
 
+def rss_mb(pid):
+    """Resident memory of pid, in MB: (all, anonymous). All includes the
+    pages of the BPF ring buffer that it has mapped and read."""
+    kb = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon"):
+                kb[k] = int(v.split()[0])
+    return kb["VmRSS"] / 1024.0, kb["RssAnon"] / 1024.0
+
+
+def nofile_needed():
+    """The open file limit for the processes that hold SCALE_STREAMS
+    connections (the Go server and loadgen), checked against what the
+    kernel allows (fs.nr_open)."""
+    need = SCALE_STREAMS + 4096
+    with open("/proc/sys/fs/nr_open") as f:
+        if int(f.read()) < need:
+            sys.exit("bench: fs.nr_open is below the %d open files %d streams need"
+                     % (need, SCALE_STREAMS))
+    return need
+
+
+# ------------------------------------------------------ BPF run times
+
+def enable_bpf_stats():
+    """kernel.bpf_stats_enabled=1 for the run (the kernel then times every
+    program run); returns the old value, which main() restores."""
+    with open(BPF_STATS) as f:
+        old = f.read().strip()
+    with open(BPF_STATS, "w") as f:
+        f.write("1")
+    return old
+
+
+def restore_bpf_stats(old):
+    if old is not None:
+        with open(BPF_STATS, "w") as f:
+            f.write(old)
+
+
+def prog_stats(pid):
+    """name -> (run_time_ns, run_cnt) of the BPF programs that pid holds
+    (through its file descriptors, not another exporter's), the floor's
+    names without their "floor_": the names of the exporter's programs on
+    the same hooks."""
+    ids = set(bpf_fds(pid, "prog_id"))
+    out = subprocess.run([BPFTOOL, "-j", "prog", "show"], capture_output=True, text=True)
+    stats = {}
+    for p in json.loads(out.stdout or "[]") if not out.returncode else []:
+        if p.get("id") in ids:
+            name = p.get("name", "?")
+            name = name[len("floor_"):] if name.startswith("floor_") else name
+            t, c = stats.get(name, (0, 0))
+            stats[name] = (t + p.get("run_time_ns", 0), c + p.get("run_cnt", 0))
+    return stats
+
+
+class ProgWindow:
+    """The run time of a configuration's programs between begin() and
+    end(), or between loadgen's "mark begin" and "mark end" with
+    mark as its marks callback: delta, name -> (ns, runs) of the programs
+    that ran."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.start = None
+        self.delta = None
+
+    def begin(self):
+        self.start = prog_stats(self.cfg.proc.pid)
+
+    def end(self):
+        now = prog_stats(self.cfg.proc.pid)
+        self.delta = {n: (t - self.start.get(n, (0, 0))[0], c - self.start.get(n, (0, 0))[1])
+                      for n, (t, c) in now.items() if c > self.start.get(n, (0, 0))[1]}
+
+    def mark(self, where):
+        {"begin": self.begin, "end": self.end}[where]()
+
+
+def scrape_ms(port):
+    """One GET /metrics, from connect to its last byte, in ms."""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        while s.recv(1 << 16):
+            pass
+    return 1000 * (time.monotonic() - t0)
+
+
 def proc_comm(pid):
     with open("/proc/%d/comm" % pid) as f:
         return f.read().strip()
@@ -530,6 +700,17 @@ class Config:
         return sum(v for n, lb, v in samples
                    if n == name and all(lb.get(k) == x for k, x in labels.items()))
 
+    def wait_metric(self, name, until, timeout, **labels):
+        """Polls metric (as metric()) until until(value) holds or timeout
+        passes; returns its last value, None when /metrics does not
+        answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.metric(name, **labels)
+            if v is None or until(v) or time.monotonic() > deadline:
+                return v
+            time.sleep(0.1)  # poll interval of a wait for the exporter's count
+
     def stream_counts(self, service, path):
         """(sse_chunks_streamed_total, sse_requests_total) of the series of
         one service and path, summed over their other labels; None when
@@ -611,22 +792,28 @@ def conn_proto(exporter_pid, pid, fd):
 
 # ------------------------------------------------------------- measurements
 
-def loadgen(args, check=None, path=None):
+def loadgen(args, check=None, path=None, marks=None, nofile=None):
     """Runs loadgen; returns its figures by name. With check, HOLD=1 and
     check(pid, fd) runs while the measured connection is still open. With
-    path (from bench_path()), its requests go to that path."""
+    path (from bench_path()), its requests go to that path. With marks,
+    MARKS=1 and marks(where) runs at each of loadgen's "mark where" (hold
+    mode marks "held" without it). nofile: its open file limit."""
     env = dict(os.environ)
-    env.pop("HOLD", None)
-    if check:
-        env["HOLD"] = "1"
+    for var, on in (("HOLD", check), ("MARKS", marks)):
+        env.pop(var, None)
+        if on:
+            env[var] = "1"
     env["LOADGEN_PREFIX"] = path[:-len(API_PATH)] if path else ""
-    p = spawn([os.path.join(OUT, "loadgen")] + args, stdin=subprocess.PIPE,
+    p = spawn([os.path.join(OUT, "loadgen")] + args, nofile=nofile, stdin=subprocess.PIPE,
               stdout=subprocess.PIPE, text=True, env=env)
     res = {}
     for line in p.stdout:
         f = line.split()
-        if f[0] == "hold":
-            check(int(f[1]), int(f[2]))
+        if f[0] in ("hold", "mark"):
+            if f[0] == "hold":
+                check(int(f[1]), int(f[2]))
+            else:
+                marks(f[1])
             p.stdin.write("\n")
             p.stdin.flush()
         elif f[0] == "client_events":
@@ -650,11 +837,12 @@ def bench_path(measure):
 
 
 class Bench:
-    def __init__(self, server_port, tls_port, cert, key, server_service, tls_service):
-        self.server_port = server_port
-        self.tls_port = tls_port  # None: no TLS server
-        self.service = {"server": server_service, "tls_server": tls_service}
+    def __init__(self, ports, services, cert, key, nofile):
+        self.ports = ports  # by server key (SERVERS); the TLS server's None: not run
+        self.service = services  # the service label of each server's series
         self.cert, self.key = cert, key
+        self.nofile = nofile  # for loadgen's hold mode
+        self.scale = {}  # the scale phase's figures
         self.n_untracked = 300000
         self.n_sse = 200000
         self.n_ssl = 30000
@@ -681,6 +869,16 @@ class Bench:
         if (measure, config) not in self.flags:
             warn("%s: %s%s" % (measure, problem, detail and ": " + detail))
         self.flags.setdefault((measure, config), []).append(problem)
+
+    def window(self, cfg):
+        """A ProgWindow for a configuration that has BPF programs, else None."""
+        return ProgWindow(cfg) if cfg.name != "base" else None
+
+    def add_bpf(self, figure, cfg, w, ops):
+        """The run time of cfg's programs in window w, over ops operations
+        (events, writes) of figure."""
+        if w and w.delta is not None:
+            self.add("bpf_" + figure, cfg.name, {"ops": ops, "progs": w.delta})
 
     def metric_timeout(self, measure, config):
         """Once a figure is known not to be tracked, do not wait long for
@@ -724,32 +922,39 @@ class Bench:
                               % (conn, want_name, proto), "the figure does not measure that path")
             return check if exp else None
 
+        w = self.window(cfg)
         r = loadgen(["untracked", str(self.n_untracked)],
-                    check_proto("socket_write", "untracked connection", PROTO_OTHER, "PROTO_OTHER"))
+                    check_proto("socket_write", "untracked connection", PROTO_OTHER, "PROTO_OTHER"),
+                    marks=w and w.mark)
         self.add("socket_write", cfg.name, r["socket_write"])
         self.add("devnull_write", cfg.name, r["devnull_write"])
         self.add("devnull_unobserved", cfg.name, r["devnull_unobserved"])
+        self.add_bpf("socket_write", cfg, w, r["socket_writes"])
 
         path = bench_path("sse")
         self.followed(cfg, exp, "sse_event", "sse_event", "sse_events_written", path,
-                      "the stream", lambda: loadgen(["sse", str(self.n_sse)], path=path))
+                      "the stream",
+                      lambda marks: loadgen(["sse", str(self.n_sse)], path=path, marks=marks))
 
         tpath = bench_path("ssl")
         self.followed(cfg, exp, "ssl_write", "ssl_write_p10", "ssl_events_written", tpath,
                       "the TLS stream (SSL_write)",
-                      lambda: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
-                                      check_proto("ssl_write", "TLS connection", PROTO_TLS,
-                                                  "PROTO_TLS"), path=tpath))
+                      lambda marks: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
+                                            check_proto("ssl_write", "TLS connection", PROTO_TLS,
+                                                        "PROTO_TLS"), path=tpath, marks=marks))
 
     def followed(self, cfg, exp, figure, result_key, written_key, path, what, run):
         """One loadgen measurement of events on a followed stream (one
-        request); for an exporter, its CPU per event is recorded and the
-        tracking checked."""
+        request), run(marks); the run time of the programs between its
+        marks is recorded; for an exporter, its CPU per event too, and the
+        tracking is checked."""
         if exp:
             before = cfg.stream_counts(LOADGEN_SERVICE, path)
             cpu0 = cpu_ns(cfg.proc.pid)
-        r = run()
+        w = self.window(cfg)
+        r = run(w and w.mark)
         self.add(figure, cfg.name, r[result_key])
+        self.add_bpf(figure, cfg, w, r[written_key])
         if not exp:
             return
         written = int(r[written_key])
@@ -783,19 +988,30 @@ class Bench:
                       % (what, service, path, diagnosis(cfg, service, path)))
 
     def run_server(self, cfg):
-        self.run_one_server(cfg, "server", "client", self.server_port, SERVER_SECONDS)
-        if self.tls_port:
-            self.run_one_server(cfg, "tls_server", "tlsclient", self.tls_port,
-                                TLS_SERVER_SECONDS)
+        for mode, key, seconds in (("client", "server", SERVER_SECONDS),
+                                   ("tlsclient", "tls_server", TLS_SERVER_SECONDS)):
+            if self.ports[key]:
+                self.run_one_server(cfg, key, [mode, str(self.ports[key]), str(SERVER_CONNS),
+                                               str(seconds), str(SERVER_EVENTS)])
+        self.run_one_server(cfg, "go_server", ["streams", str(self.ports["go_server"]),
+                                               str(GO_REPEAT)] + GO_GROUPS)
 
-    def run_one_server(self, cfg, key, mode, port, seconds):
+    def run_one_server(self, cfg, key, args):
+        """One loadgen run of args against a server: its events/s, the run
+        time of the programs meanwhile, and for an exporter its CPU per
+        event and the tracking check."""
         exp = cfg.name in EXPORTERS
         service, path = self.service[key], bench_path(key.replace("_", ""))
         if exp:
             before = cfg.stream_counts(service, path)
             cpu0 = cpu_ns(cfg.proc.pid)
-        r = loadgen([mode, str(port), str(SERVER_CONNS), str(seconds), str(SERVER_EVENTS)],
-                    path=path)
+        w = self.window(cfg)
+        if w:
+            w.begin()
+        r = loadgen(args, path=path)
+        if w:
+            w.end()
+        self.add_bpf(key, cfg, w, r["client_events"])
         errors = int(r["errors"])
         if errors and not exp:
             warn("%s run (%s): %d request errors" % (key, cfg.name, errors))
@@ -827,6 +1043,47 @@ class Bench:
             self.lost.append((cfg.name, self.round_label, int(lost)))
             warn("%s lost %d ring buffer records in %s" % (cfg.name, lost, self.round_label))
 
+    def run_scale(self):
+        """The exporter's memory and scrape time with SCALE_STREAMS streams
+        of the Go server open, once after the rounds: one exporter, no
+        floor or base (absolute figures, not ratios). Each count is waited
+        for in the exporter's sse_active_connections."""
+        self.round_label = "the scale phase"
+        service, sc = self.service["go_server"], self.scale
+        cfg = Config("exporter")
+        cfg.start()
+        try:
+            cfg.scrape()  # what a first scrape allocates is part of idle
+            sc["idle"] = rss_mb(cfg.proc.pid)
+            active0 = cfg.metric("sse_active_connections", service=service) or 0
+
+            def held(_where):
+                seen = cfg.wait_metric("sse_active_connections",
+                                       lambda v: v >= active0 + SCALE_STREAMS, READY_TIMEOUT,
+                                       service=service)
+                sc["seen"] = (seen or 0) - active0
+                sc["open"] = rss_mb(cfg.proc.pid)
+                sc["scrape_ms"] = [scrape_ms(cfg.port) for _ in range(SCRAPES)]
+                sc["render_ms"] = 1000 * (cfg.metric("sse_exporter_scrape_duration_seconds") or 0)
+
+            r = loadgen(["hold", str(self.ports["go_server"]), str(SCALE_STREAMS)],
+                        path=bench_path("hold"), marks=held, nofile=self.nofile)
+            if int(r["requests"]) != SCALE_STREAMS:
+                sys.exit("bench: loadgen held %d of %d streams (%d errors)" % (
+                    r["requests"], SCALE_STREAMS, r["errors"]))
+            left = cfg.wait_metric("sse_active_connections", lambda v: v <= active0,
+                                   READY_TIMEOUT, service=service)
+            sc["closed"] = rss_mb(cfg.proc.pid)
+            if sc["seen"] != SCALE_STREAMS:
+                self.flag("scale", cfg.name, "sse_active_connections grew by %d for %d streams "
+                          "held open" % (sc["seen"], SCALE_STREAMS))
+            if left is None or left > active0:
+                self.flag("scale", cfg.name, "sse_active_connections %s, not %d, once the "
+                          "streams closed" % (left, active0))
+            self.check_lost(cfg)
+        finally:
+            cfg.stop()
+
     def run_round(self, order, work):
         """Returns why the round is spoilt, or None."""
         spoilt = None
@@ -851,11 +1108,17 @@ class Bench:
     def run(self, phase, rounds, work, budget_end):
         """rounds rounds of work(cfg) over the configurations, in an order
         rotated per round. A round spoilt by other activity is redone,
-        after a wait for quiet, while the budget allows; one that cannot
-        be redone is dropped, unless fewer than MIN_CLEAN_ROUNDS clean
-        rounds remain."""
-        clean, unredone, n, redos = 0, [], 0, {}
+        after a wait for quiet, in the time that the budget leaves beyond
+        the rounds still to run; one that cannot be redone is dropped,
+        unless fewer than MIN_CLEAN_ROUNDS clean rounds remain. Once
+        MIN_CLEAN_ROUNDS are done, no round starts that would end past the
+        budget (on a loaded machine, rounds last longer)."""
+        clean, unredone, n, redos, longest = 0, [], 0, {}, 0
         while clean + len(unredone) < rounds:
+            done = clean + len(unredone)
+            if done >= MIN_CLEAN_ROUNDS and time.monotonic() + longest > budget_end:
+                warn("%s: %d rounds of %d, the time budget is spent" % (phase, done, rounds))
+                break
             order = CONFIGS[n % len(CONFIGS):] + CONFIGS[:n % len(CONFIGS)]
             n += 1
             k = clean + len(unredone) + 1
@@ -864,6 +1127,7 @@ class Bench:
             t0 = time.monotonic()
             spoilt = self.run_round(order, work)
             took = time.monotonic() - t0
+            longest = max(longest, took)
             log("%s round %d/%d (%s): %.0f s%s" % (
                 phase, k, rounds, " ".join(order), took,
                 ", spoilt: " + spoilt if spoilt else ""))
@@ -871,8 +1135,8 @@ class Bench:
                 self.commit(self.round)
                 clean += 1
                 continue
-            left = budget_end - time.monotonic()
-            if left > took + 5 and wait_quiet(min(30, left - took)):
+            spare = budget_end - time.monotonic() - took * (rounds - done)
+            if spare > 5 and wait_quiet(min(30, spare - 5)):
                 self.redone += 1
                 redos[k] = redos.get(k, 0) + 1
                 log("  redoing the round")
@@ -912,26 +1176,40 @@ def fmt_ratio(x):
     return "%.2f" % x if x != float("inf") else "inf"
 
 
-def report(b):
-    """The report's text, its figures in one line, and the reasons for
-    which the bench fails (none: it passes)."""
-    lines = []
-    out = lines.append
-    summary = {}
-    misses = []
-    nmicro = len(b.values["socket_write"]["base"])
-    nserver = len(b.values["server"]["base"]) if "server" in b.values else 0
-    out("sse_exporter benchmark: %s alternating, order rotated per round; %d rounds of "
-        "micro, %d of server" % (" / ".join(CONFIGS), nmicro, nserver))
-    out("added = config ns/op - base ns/op of the same round; medians over rounds; "
-        "ratio = exporter added / floor added [90% bootstrap interval]")
-    out("")
+class Report:
+    """The report's lines, and the targets with their result: (text for
+    the summary line, met)."""
+
+    def __init__(self, b):
+        self.b = b
+        self.lines = []
+        self.targets = []
+        self.per_round = []  # the variance lines
+
+    def out(self, line=""):
+        self.lines.append(line)
+
+    def target(self, name, value, met, bound, mark=""):
+        """A target's result; returns PASS or MISS for the tables."""
+        result = "PASS" if met else "MISS"
+        self.targets.append(("%s %s%s %s (%s)" % (name, value, mark, result, bound), met))
+        return result + (" (unverified*)" if mark else "")
+
+    def mark(self, key, e):
+        return "*" if (key, e) in self.b.flags else ""
+
+
+def exporter_label(title, e):
+    return title if e == "exporter" else "alt: " + title.strip()
+
+
+def report_micro(r):
+    b = r.b
     hdr = "%-18s %10s %11s %14s %19s %7s  %s" % (
         "measurement", "base ns/op", "floor added", "exporter added", "ratio", "target",
         "result")
-    out(hdr)
-    out("-" * len(hdr))
-    per_round = []
+    r.out(hdr)
+    r.out("-" * len(hdr))
     for title, key, target in MICRO:
         v = b.values[key]
         fa = [f - s for f, s in zip(v["floor"], v["base"])]
@@ -940,25 +1218,148 @@ def report(b):
             pairs = list(zip(ea, fa))
             ratio = ratio_of_medians(pairs)
             lo, hi = bootstrap(pairs, ratio_of_medians)
-            mark = "*" if (key, e) in b.flags else ""
-            result = ("PASS" if ratio <= target else "MISS") + (" (unverified*)" if mark else "")
-            name = title if e == "exporter" else "  alt exporter"
-            if ratio > target:
-                misses.append("%s%s %sx > target %.1fx" % (
-                    "" if e == "exporter" else "alt: ", title.strip(), fmt_ratio(ratio), target))
-            out("%-18s %10.1f %11.1f %14.1f %6.2fx [%s..%s] %6.1fx  %s" % (
-                name, statistics.median(v["base"]), statistics.median(fa),
-                statistics.median(ea), ratio, fmt_ratio(lo), fmt_ratio(hi), target, result))
-            if e == "exporter":
-                summary[key] = "%.2fx%s" % (ratio, mark)
+            result = r.target(exporter_label(title.strip(), e) + " wall", fmt_ratio(ratio) + "x",
+                              ratio <= target, "<= %.1fx floor" % target, r.mark(key, e))
+            r.out("%-18s %10.1f %11.1f %14.1f %6.2fx [%s..%s] %6.1fx  %s" % (
+                title if e == "exporter" else "  alt exporter", statistics.median(v["base"]),
+                statistics.median(fa), statistics.median(ea), ratio, fmt_ratio(lo),
+                fmt_ratio(hi), target, result))
             rr = [fmt_ratio(x / f) if f > 0 else "n/a" for x, f in pairs]
-            per_round.append("%-16s base spread %4.1f%%, floor added %.0f..%.0f, %s added "
-                             "%.0f..%.0f, ratio per round %s" % (
-                                 title, spread(v["base"]), min(fa), max(fa), e, min(ea),
-                                 max(ea), " ".join(rr)))
-    out("")
-    srv = {}
-    for title, skey in SERVERS:
+            r.per_round.append("%-16s base spread %4.1f%%, floor added %.0f..%.0f, %s added "
+                               "%.0f..%.0f, ratio per round %s" % (
+                                   title, spread(v["base"]), min(fa), max(fa), e, min(ea),
+                                   max(ea), " ".join(rr)))
+    r.out("")
+
+
+def bpf_windows(b, key, config):
+    """The program run times of each kept round: {"ops", "progs"}."""
+    return b.values.get("bpf_" + key, {}).get(config, [])
+
+
+def per_op(w, names=None):
+    """ns of the programs (all, or those named) per operation of a window."""
+    return sum(t for n, (t, _) in w["progs"].items() if names is None or n in names) / w["ops"]
+
+
+def per_call(w, names):
+    """ns per run of each program named, summed; None if one did not run."""
+    calls = [w["progs"].get(n, (0, 0)) for n in names]
+    return sum(t / c for t, c in calls) if all(c for _, c in calls) else None
+
+
+def median_interval(xs):
+    """Median and its 90% bootstrap interval."""
+    return (statistics.median(xs),) + bootstrap(xs, statistics.median)
+
+
+def sse_event_target(r, e, what, xs, bound, text):
+    """A per-event target of exporter e on the sse event measurement: the
+    median of xs over rounds against bound; text says what it counts."""
+    if not xs:
+        return
+    m, lo, hi = median_interval(xs)
+    result = r.target(exporter_label("sse event", e) + " " + what, "%.0f ns/event" % m,
+                      m <= bound, "<= %d" % bound, r.mark("sse_event", e))
+    r.out("  sse event, %s: %s %.0f ns per event written [%.0f..%.0f], target <= %d ns: %s" % (
+        e, text, m, lo, hi, bound, result))
+
+
+def report_bpf(r):
+    """The targets on the BPF run times (bpf_stats) and the exporter's CPU."""
+    b = r.b
+    r.out("BPF run time (kernel.bpf_stats_enabled: run_time_ns / run_cnt of the programs that "
+          "the exporter, or floor_loader, holds), medians over rounds [90% interval]:")
+    floor = [per_op(w) for w in bpf_windows(b, "sse_event", "floor")]
+    for e in EXPORTERS:
+        sse_event_target(r, e, "BPF", [per_op(w) for w in bpf_windows(b, "sse_event", e)],
+                         BPF_SSE_EVENT_NS, "all its programs (the floor's %s)" % (
+                             "%.0f" % statistics.median(floor) if floor else "n/a"))
+        sse_event_target(r, e, "CPU", b.values.get("cpu_sse_event", {}).get(e),
+                         CPU_SSE_EVENT_NS, "its process's CPU (utime+stime)")
+    fw = [per_call(w, WRITE_PROGS) for w in bpf_windows(b, "socket_write", "floor")]
+    for e in EXPORTERS:
+        ew = [per_call(w, WRITE_PROGS) for w in bpf_windows(b, "socket_write", e)]
+        pairs = [(x, f) for x, f in zip(ew, fw) if x is not None and f is not None]
+        if not pairs:
+            warn("untracked write, %s: %s did not run in every configuration" % (
+                e, " or ".join(WRITE_PROGS)))
+            r.target(exporter_label("untracked write", e) + " BPF", "n/a", False,
+                     "<= +%d ns" % BPF_UNTRACKED_NS)
+            continue
+
+        def diff(ps):
+            return statistics.median(p[0] for p in ps) - statistics.median(p[1] for p in ps)
+
+        d = diff(pairs)
+        lo, hi = bootstrap(pairs, diff)
+        result = r.target(exporter_label("untracked write", e) + " BPF", "%+.0f ns/call" % d,
+                          d <= BPF_UNTRACKED_NS, "<= +%d" % BPF_UNTRACKED_NS,
+                          r.mark("socket_write", e))
+        r.out("  untracked write, %s: %s %.0f ns per call, the floor's %.0f: %+.0f ns "
+              "[%+.0f..%+.0f], target <= +%d ns: %s" % (
+                  e, " + ".join(WRITE_PROGS), statistics.median(p[0] for p in pairs),
+                  statistics.median(p[1] for p in pairs), d, lo, hi, BPF_UNTRACKED_NS, result))
+    r.out("")
+
+
+# title, key, what an operation is: the per-program tables
+BPF_TABLES = [("untracked write", "socket_write", "write"),
+              ("sse event", "sse_event", "event written"),
+              ("ssl write", "ssl_write", "SSL_write"),
+              ("server (FastAPI)", "server", "event received"),
+              ("TLS server", "tls_server", "event received"),
+              ("Go server", "go_server", "event received")]
+MIN_CALLS_PER_OP = 0.01  # programs that ran less often are left out of the tables
+
+
+def prog_figures(windows, name):
+    """Medians over rounds of (ns per call, ns per op, calls per op) of one
+    program; ns per call None if it never ran."""
+    runs = [w["progs"].get(name, (0, 0)) for w in windows]
+    calls = [t / c for t, c in runs if c]
+    return (statistics.median(calls) if calls else None,
+            statistics.median(t / w["ops"] for (t, _), w in zip(runs, windows)),
+            statistics.median(c / w["ops"] for (_, c), w in zip(runs, windows)))
+
+
+def report_prog_tables(r):
+    b = r.b
+    configs = EXPORTERS + ["floor"]
+    for title, key, op in BPF_TABLES:
+        windows = {c: bpf_windows(b, key, c) for c in configs}
+        if not all(windows.values()):
+            continue
+        names = set(n for ws in windows.values() for w in ws for n in w["progs"])
+        fig = {c: {n: prog_figures(windows[c], n) for n in names} for c in configs}
+        rows = sorted((n for n in names if max(fig[c][n][2] for c in configs) >= MIN_CALLS_PER_OP),
+                      key=lambda n: -fig["exporter"][n][1])
+        cols = "".join(" %13s %13s" % (c + " ns/call", c + " ns/op") for c in configs)
+        hdr = "  %-22s%s %9s" % ("program", cols, "calls/op")
+        r.out("%s: per program, medians over rounds (op: %s)" % (title, op))
+        r.out(hdr)
+        for n in rows:
+            r.out("  %-22s%s %9.3f" % (n, "".join(
+                " %13s %13.1f" % ("%.1f" % fig[c][n][0] if fig[c][n][0] is not None else "-",
+                                  fig[c][n][1]) for c in configs), fig["exporter"][n][2]))
+        r.out("  %-22s%s" % ("all programs", "".join(
+            " %13s %13.1f" % ("", statistics.median(per_op(w) for w in windows[c]))
+            for c in configs)))
+        r.out("")
+
+
+def report_servers(r):
+    b = r.b
+    what = {"server": "%s, %d keep-alive connections, POST %s?events=%d&interval_ms=0, %.0f s "
+                      "per run" % (os.path.relpath(SERVER, ROOT), SERVER_CONNS,
+                                   bench_path("server"), SERVER_EVENTS, SERVER_SECONDS),
+            "tls_server": "the same under uvicorn with TLS, OpenSSL clients, %.1f s per run"
+                          % TLS_SERVER_SECONDS,
+            "go_server": "%s, streams %s at once, read to their ends, %d times in a row, POST "
+                         "%s?events=N&interval_ms=0&nodelay=1" % (
+                             os.path.relpath(GO_SERVER_SRC, ROOT), " + ".join(GO_GROUPS),
+                             GO_REPEAT, bench_path("goserver"))}
+    for title, skey, target in SERVERS:
         if not len(b.values.get(skey, {}).get("base", [])):
             continue
         v = b.values[skey]
@@ -966,8 +1367,8 @@ def report(b):
         hdr = "%-18s %10s %11s %14s %19s %7s  %-6s %s" % (
             title, "base ev/s", "floor", "exporter", "floor - exporter", "target", "result",
             "exporter/floor ev/s")
-        out(hdr)
-        out("-" * len(hdr))
+        r.out(hdr)
+        r.out("-" * len(hdr))
         for e in EXPORTERS:
             pairs = list(zip(rel["floor"], rel[e]))
 
@@ -981,92 +1382,147 @@ def report(b):
             lo, hi = bootstrap(pairs, diff)
             rt = ratio(pairs)
             rlo, rhi = bootstrap(pairs, ratio)
-            mark = "*" if (skey, e) in b.flags else ""
-            result = ("PASS" if pts <= SERVER_TARGET_POINTS else "MISS") + (
-                " (unverified*)" if mark else "")
-            if pts > SERVER_TARGET_POINTS:
-                misses.append("%s%s throughput %.1fpt below the floor > target %.1fpt" % (
-                    "" if e == "exporter" else "alt: ", title, pts, SERVER_TARGET_POINTS))
-            out("%-18s %10.0f %10.1f%% %13.1f%% %5.1fpt [%.1f..%.1f] %5.1fpt  %-6s %.3f [%.3f..%.3f]"
-                % ("events/s" if e == "exporter" else "  alt exporter",
-                   statistics.median(v["base"]), statistics.median(rel["floor"]),
-                   statistics.median(rel[e]), pts, lo, hi, SERVER_TARGET_POINTS, result, rt,
-                   rlo, rhi))
-            if e == "exporter":
-                srv[skey] = {"base": statistics.median(v["base"]),
-                             "floor": statistics.median(rel["floor"]),
-                             "exporter": statistics.median(rel[e]), "ratio": rt,
-                             "mark": mark}
-        out("  (%s%s, %d keep-alive connections, POST %s?events=%d&"
-            "interval_ms=0, %.0f s per run; %% = events/s / base events/s of the same round)"
-            % (os.path.relpath(SERVER, ROOT), " under uvicorn with TLS, OpenSSL clients"
-               if skey == "tls_server" else "", SERVER_CONNS,
-               bench_path(skey.replace("_", "")), SERVER_EVENTS,
-               TLS_SERVER_SECONDS if skey == "tls_server" else SERVER_SECONDS))
-        per_round.append("%-16s base spread %4.1f%%, %s" % (skey, spread(v["base"]), ", ".join(
+            result = r.target(exporter_label(title, e) + " events/s",
+                              "%+.1fpt vs floor (%.3fx)" % (-pts, rt), pts <= target,
+                              ">= -%.0fpt" % target, r.mark(skey, e))
+            r.out("%-18s %10.0f %10.1f%% %13.1f%% %5.1fpt [%.1f..%.1f] %5.1fpt  %-6s %.3f "
+                  "[%.3f..%.3f]" % ("events/s" if e == "exporter" else "  alt exporter",
+                                    statistics.median(v["base"]),
+                                    statistics.median(rel["floor"]), statistics.median(rel[e]),
+                                    pts, lo, hi, target, result, rt, rlo, rhi))
+        r.out("  (%s; %% = events/s / base events/s of the same round)" % what[skey])
+        r.per_round.append("%-16s base spread %4.1f%%, %s" % (skey, spread(v["base"]), ", ".join(
             "%s %.1f..%.1f%%" % (c, min(rel[c]), max(rel[c])) for c in CONFIGS[1:])))
-        out("")
-    for key, what in (("cpu_sse_event", "SSE event written (sse event)"),
-                      ("cpu_ssl_write", "SSE event written with SSL_write (ssl write)"),
+        r.out("")
+
+
+def report_cpu(r):
+    b = r.b
+    for key, what in (("cpu_ssl_write", "SSE event written with SSL_write (ssl write)"),
                       ("cpu_server", "event received (server)"),
-                      ("cpu_tls_server", "event received (tls server)")):
+                      ("cpu_tls_server", "event received (tls server)"),
+                      ("cpu_go_server", "event received (Go server)")):
         for e in EXPORTERS:
             xs = b.values.get(key, {}).get(e)
             if xs:
-                out("%s process: %.0f ns of CPU per %s, median over rounds" % (
+                r.out("%s process: %.0f ns of CPU per %s, median over rounds" % (
                     e, statistics.median(xs), what))
-    out("  (user space and ring buffer reading, beside the BPF cost that the measured "
-        "process pays in its syscalls)")
-    out("")
-    out("variance across rounds (spread = (max - min) / median):")
-    for line in per_round:
-        out("  " + line)
-    out("")
-    out("per round, ns/op (server: events/s), %s:" % " / ".join(CONFIGS))
-    for key in [k for _, k, _ in MICRO] + [k for _, k in SERVERS]:
+    r.out("  (user space and ring buffer reading, beside the BPF cost that the measured "
+          "process pays in its syscalls)")
+    r.out("")
+
+
+def report_scale(r):
+    sc = r.b.scale
+    if "open" not in sc:
+        return
+    n = SCALE_STREAMS
+    r.out("exporter with %d streams of the Go server open (loadgen hold; open file limit %d "
+          "for both):" % (n, r.b.nofile))
+    (idle, idle_anon), (rss, anon), (closed, closed_anon) = sc["idle"], sc["open"], sc["closed"]
+    result = r.target("RSS at %dk streams" % (n // 1000), "%.1f MB" % rss, rss < RSS_MAX_MB,
+                      "< %d" % RSS_MAX_MB, r.mark("scale", "exporter"))
+    r.out("  RSS (anonymous) idle %.1f MB (%.1f), %d open %.1f MB (%.1f; %+.1f KB per stream), "
+          "after they closed %.1f MB (%.1f); target < %d MB: %s" % (
+              idle, idle_anon, n, rss, anon, 1024 * (rss - idle) / n, closed, closed_anon,
+              RSS_MAX_MB, result))
+    m = statistics.median(sc["scrape_ms"])
+    result = r.target("scrape at %dk streams" % (n // 1000), "%.2f ms" % m, m < SCRAPE_MAX_MS,
+                      "< %.0f" % SCRAPE_MAX_MS, r.mark("scale", "exporter"))
+    r.out("  GET /metrics %.2f ms, median of %d (%.2f..%.2f; the exporter's own render time "
+          "%.2f ms); target < %.0f ms: %s" % (m, len(sc["scrape_ms"]), min(sc["scrape_ms"]),
+                                             max(sc["scrape_ms"]), sc["render_ms"],
+                                             SCRAPE_MAX_MS, result))
+    r.out("")
+
+
+def report_rounds(r):
+    b = r.b
+    r.out("variance across rounds (spread = (max - min) / median):")
+    for line in r.per_round:
+        r.out("  " + line)
+    r.out("")
+    r.out("per round, ns/op (server: events/s), %s:" % " / ".join(CONFIGS))
+    for key in [k for _, k, _ in MICRO] + [k for _, k, _ in SERVERS]:
         if key not in b.values:
             continue
         v = b.values[key]
         cells = ["/".join("%.0f" % x for x in t) for t in zip(*(v[c] for c in CONFIGS))]
         for i in range(0, len(cells), 5):
-            out("  %-18s %s" % (key if i == 0 else "", "  ".join(cells[i:i + 5])))
+            r.out("  %-18s %s" % (key if i == 0 else "", "  ".join(cells[i:i + 5])))
     if b.redone:
-        out("")
-        out("rounds redone (spoilt by other activity on the machine): %d" % b.redone)
+        r.out("")
+        r.out("rounds redone (spoilt by other activity on the machine): %d" % b.redone)
     if b.flags or warnings:
-        out("")
+        r.out("")
         for w in warnings:
-            out("WARNING: " + w)
+            r.out("WARNING: " + w)
         if b.flags:
             for (key, e), problems in sorted(b.flags.items()):
-                out("* %s, %s: not tracked in %d run(s)" % (key, e, len(problems)))
-            out("* the exporter did not track this traffic exactly: its figure is meaningless")
-    out("")
+                r.out("* %s, %s: not tracked in %d run(s)" % (key, e, len(problems)))
+            r.out("* the exporter did not track this traffic exactly: its figure is meaningless")
+    r.out("")
 
-    def tput(skey):
-        if skey not in srv:
-            return "not measured"
-        t = srv[skey]
-        return "baseline=%.0f ev/s floor=%.1f%% exporter=%.1f%% (%.3fx floor)%s" % (
-            t["base"], t["floor"], t["exporter"], t["ratio"], t["mark"])
 
-    figures = ("untracked write %s floor, sse event %s floor, ssl write %s floor, "
-               "server throughput %s, TLS server throughput %s" % (
-                   summary["socket_write"], summary["sse_event"], summary["ssl_write"],
-                   tput("server"), tput("tls_server")))
-    out("summary: " + figures)
+def report(b):
+    """The report's text, the summary of every target in one line, and the
+    reasons for which the bench fails (none: it passes)."""
+    r = Report(b)
+    nmicro = len(b.values["socket_write"]["base"])
+    nserver = len(b.values["server"]["base"]) if "server" in b.values else 0
+    r.out("sse_exporter benchmark: %s alternating, order rotated per round; %d rounds of "
+          "micro, %d of server" % (" / ".join(CONFIGS), nmicro, nserver))
+    r.out("added = config ns/op - base ns/op of the same round; medians over rounds; "
+          "ratio = exporter added / floor added [90% bootstrap interval]")
+    r.out("")
+    report_micro(r)
+    report_bpf(r)
+    report_servers(r)
+    report_cpu(r)
+    report_scale(r)
+    report_prog_tables(r)
+    report_rounds(r)
 
-    failures = list(misses)
+    missed = sum(1 for _, met in r.targets if not met)
+    failures = ["%d of %d targets MISS" % (missed, len(r.targets))] if missed else []
+    titles = {k: t.strip() for t, k, _ in MICRO + SERVERS}
     for (key, e), problems in sorted(b.flags.items()):
-        title = {k: t.strip() for t, k, _ in MICRO}.get(key, dict((k, t) for t, k in SERVERS).get(
-            key, key))
         failures.append("%s not tracked: %s%s" % (
-            title, problems[0], " and %d more run(s)" % (len(problems) - 1)
+            titles.get(key, key), problems[0], " and %d more run(s)" % (len(problems) - 1)
             if len(problems) > 1 else ""))
     for name, label, lost in b.lost:
         failures.append("%s/metrics did not answer at the end of %s" % (name, label)
                         if lost is None else "events lost %d in %s (%s)" % (lost, label, name))
-    return "\n".join(lines) + "\n", figures, failures
+    return "\n".join(r.lines) + "\n", "; ".join(t for t, _ in r.targets), failures
+
+
+def start_servers(cert, key, nofile):
+    """The FastAPI server, its TLS twin (unless skipped) and the Go server,
+    each once /health answers; their ports and services (process names, as
+    the exporter labels their series), by key of SERVERS. The Go server
+    gets nofile open files: it holds the scale phase's streams."""
+    specs = [("server", [PYTHON, SERVER], []), ("go_server", [os.path.join(OUT, "go_sse")], [])]
+    if TLS_SERVER_SECONDS and SERVER_ROUNDS:
+        specs.append(("tls_server", [PYTHON, SERVER], [cert, key]))
+    ports, services = {"tls_server": None}, {}
+    for skey, argv, tls_args in specs:
+        port = free_port()
+        proc = spawn(argv + [str(port)] + tls_args, stdout=subprocess.DEVNULL,
+                     nofile=nofile if skey == "go_server" else None)
+        wait_http("%s://127.0.0.1:%d/health" % ("https" if tls_args else "http", port), proc,
+                  skey)
+        ports[skey], services[skey] = port, proc_comm(proc.pid)
+    return ports, services
+
+
+def warm_up(ports):
+    """One short run against each server before the rounds."""
+    warm = bench_path("warmup")
+    for mode, skey in (("client", "server"), ("tlsclient", "tls_server")):
+        if ports[skey]:
+            loadgen([mode, str(ports[skey]), str(SERVER_CONNS), "1", str(SERVER_EVENTS)],
+                    path=warm)
+    loadgen(["streams", str(ports["go_server"]), "1"] + GO_GROUPS, path=warm)
 
 
 def main():
@@ -1081,43 +1537,36 @@ def main():
     global TMP
     t0 = time.monotonic()
     tmp = TMP = tempfile.mkdtemp(prefix="sse-bench-")
+    old_stats = None
     try:
+        old_stats = enable_bpf_stats()
         build_tools()
         expected_progs()
         cert, key = make_cert(tmp)
-        if not wait_quiet(20):
+        if not wait_quiet(10):
             warn("the machine is not quiet (other tracing BPF programs or busy processes: an "
                  "e2e run?); spoilt rounds are redone while time allows")
-        port = free_port()
-        server = spawn([PYTHON, SERVER, str(port)], stdout=subprocess.DEVNULL)
-        wait_http("http://127.0.0.1:%d/health" % port, server, "FastAPI server")
-        # the service label of its series: its process name, as the exporter reads it
-        service = proc_comm(server.pid)
-        tls_port, tls_service = None, None
-        if TLS_SERVER_SECONDS and SERVER_ROUNDS:
-            tls_port = free_port()
-            server = spawn([PYTHON, SERVER, str(tls_port), cert, key], stdout=subprocess.DEVNULL)
-            wait_http("https://127.0.0.1:%d/health" % tls_port, server, "FastAPI TLS server")
-            tls_service = proc_comm(server.pid)
-        b = Bench(port, tls_port, cert, key, service, tls_service)
+        nofile = nofile_needed()
+        ports, services = start_servers(cert, key, nofile)
+        b = Bench(ports, services, cert, key, nofile)
         b.calibrate()
-        warm = bench_path("warmup")
-        loadgen(["client", str(port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)], path=warm)
-        if tls_port:
-            loadgen(["tlsclient", str(tls_port), str(SERVER_CONNS), "1", str(SERVER_EVENTS)],
-                    path=warm)
+        warm_up(ports)
         # The micro phase may spend its share of the budget on redone rounds.
-        share = 0.4 if SERVER_ROUNDS else 1.0
+        share = 0.45 if SERVER_ROUNDS else 1.0
         b.run("micro", ROUNDS, b.run_micro, t0 + BUDGET_SECONDS * share)
         if SERVER_ROUNDS:
             b.run("server", SERVER_ROUNDS, b.run_server, t0 + BUDGET_SECONDS)
-        text, figures, failures = report(b)
+        if SCALE_STREAMS:
+            b.run_scale()
+        text, summary, failures = report(b)
     finally:
         stop_all()
+        restore_bpf_stats(old_stats)
         shutil.rmtree(tmp, ignore_errors=True)
-    # The last line is the verdict, with its reasons; a failure exits 1.
-    verdict = ("bench: FAIL: " + "; ".join(failures) if failures else
-               "bench: PASS: " + figures)
+    # The last line is the verdict and the summary of every target; a
+    # failure exits 1.
+    verdict = ("bench: FAIL: %s | %s" % ("; ".join(failures), summary) if failures else
+               "bench: PASS: " + summary)
     log("")
     sys.stdout.write(text)
     with open(os.path.join(OUT, "results.txt"), "w") as f:

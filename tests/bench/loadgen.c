@@ -32,18 +32,35 @@
  *   loadgen tlsclient PORT CONNS SECONDS EVENTS
  *                         the same over TLS (the server's certificate is
  *                         not verified)
+ *   loadgen streams PORT REPEAT CONNSxEVENTS...
+ *                         for each group, CONNS connections each POSTing
+ *                         one request for EVENTS events at full rate
+ *                         (events=EVENTS&interval_ms=0&nodelay=1: the Go
+ *                         server's back to back, the others' interval 0),
+ *                         all opened at once and read to their ends in
+ *                         one epoll loop (threads would take the server's
+ *                         CPU at ~300k events/s); REPEAT times in a row;
+ *                         the figures of client
+ *   loadgen hold PORT N   N streams (events=2, an hour apart) opened 64 at
+ *                         a time; each, once its first event arrived, is
+ *                         held open; then prints "mark held", waits for a
+ *                         line on stdin and closes them all
  *
  * Timed loops are split into BATCHES batches; each figure is printed as
  * "name median_ns_per_op mean_ns_per_op" where the median is over the
  * batches (robust to an odd preemption) and the mean over the whole loop.
  * With LOADGEN_PREFIX=/some/prefix in the environment, the requests of
- * sse, ssl, client and tlsclient go to /some/prefix/v1/chat/completions
+ * sse, ssl and the client modes go to /some/prefix/v1/chat/completions
  * (the e2e servers serve that path under any prefix): bench.py gives each
  * measurement a path of its own, so that it can tell the series of its
  * traffic from that of other processes on the host.
  * With HOLD=1 in the environment, untracked and sse print
  * "hold PID FD" after the timed loops and wait for a line on stdin
- * before closing, so that the caller can look at the BPF maps.
+ * before closing, so that the caller can look at the BPF maps. With
+ * MARKS=1, untracked, sse and ssl print "mark begin" and "mark end"
+ * around their measured writes (warm-up included) and wait for a line
+ * after each: the caller reads the BPF programs' run times there.
+ * untracked prints the number of those writes (socket_writes).
  *
  * Nothing is pinned. The process accepts its own connections, so the
  * exporter sees them as a server's.
@@ -59,6 +76,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -249,16 +268,40 @@ static int inline_mode(void)
 	return !m || strcmp(m, "thread");
 }
 
+/* Prints line, then waits for a line on stdin: the caller's go-ahead (it
+ * looks at the BPF maps, programs or the exporter meanwhile). */
+static void handshake(const char *line)
+{
+	char in[16];
+
+	puts(line);
+	fflush(stdout);
+	if (!fgets(in, sizeof(in), stdin))
+		return;
+}
+
 static void hold(int fd)
 {
-	char line[16];
+	char line[64];
 
 	if (!getenv("HOLD"))
 		return;
-	printf("hold %d %d\n", (int)getpid(), fd);
-	fflush(stdout);
-	if (!fgets(line, sizeof(line), stdin))
+	snprintf(line, sizeof(line), "hold %d %d", (int)getpid(), fd);
+	handshake(line);
+}
+
+/* With MARKS=1, "mark begin" and "mark end" around the measured writes,
+ * each waiting for the go-ahead: the caller reads the BPF programs' run
+ * times there, without those of the process's start or of the other
+ * measurements of the mode. */
+static void mark(const char *where)
+{
+	char line[32];
+
+	if (!getenv("MARKS"))
 		return;
+	snprintf(line, sizeof(line), "mark %s", where);
+	handshake(line);
 }
 
 static void finish_pair(int srv, int cli, pthread_t *reader)
@@ -279,6 +322,7 @@ static int mode_untracked(long n)
 	struct timing t;
 	pthread_t reader;
 	int srv, cli, null, inl = inline_mode();
+	long written;
 
 	memset(buf, 'x', sizeof(buf));
 	/* First as a process the exporter does not track at all: no
@@ -295,16 +339,22 @@ static int mode_untracked(long n)
 	write_all(cli, &first, 1);
 	if (read(srv, &first, 1) != 1)
 		die("first read");
+	mark("begin");
 	if (inl) {
 		inline_writes(srv, cli, buf, sizeof(buf), n / 10, &t); /* warm up */
+		written = t.ops;
 		inline_writes(srv, cli, buf, sizeof(buf), n, &t);
 	} else {
 		if (pthread_create(&reader, NULL, drain, (void *)(intptr_t)cli))
 			die("pthread_create");
 		timed_writes(srv, buf, sizeof(buf), n / 10, &t);
+		written = t.ops;
 		timed_writes(srv, buf, sizeof(buf), n, &t);
 	}
+	written += t.ops;
+	mark("end");
 	report("socket_write", &t);
+	printf("socket_writes %ld\n", written);
 
 	/* Then as a process with a tracked connection, the same exit path
 	 * as the socket writes, without the socket. */
@@ -335,17 +385,28 @@ static const char *prefix(void)
 	return p ? p : "";
 }
 
+/* The request of a stream, with "?query" unless query is NULL; its length. */
+static size_t request_text(char *req, size_t size, const char *query)
+{
+	int len;
+
+	len = snprintf(req, size,
+		       "POST %s/v1/chat/completions%s%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		       "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
+		       "Content-Length: %zu\r\n\r\n%s",
+		       prefix(), query ? "?" : "", query ? query : "", strlen(sse_body), sse_body);
+	if (len < 0 || (size_t)len >= size) {
+		fprintf(stderr, "loadgen: request too long\n");
+		exit(2);
+	}
+	return (size_t)len;
+}
+
 static void write_request(int fd)
 {
 	char req[512];
-	int len;
 
-	len = snprintf(req, sizeof(req),
-		       "POST %s/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-		       "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
-		       "Content-Length: %zu\r\n\r\n%s",
-		       prefix(), strlen(sse_body), sse_body);
-	write_all(fd, req, (size_t)len);
+	write_all(fd, req, request_text(req, sizeof(req), NULL));
 }
 
 /* The threaded client: writes the request, then reads to EOF. */
@@ -387,6 +448,7 @@ static int mode_sse(long n)
 	}
 	write_all(srv, head, sizeof(head) - 1);
 	len = snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n", strlen(sse_data), sse_data);
+	mark("begin");
 	if (inl) {
 		inline_writes(srv, cli, chunk, (size_t)len, warm, &t); /* warm up, same stream */
 		written = t.ops;
@@ -397,6 +459,7 @@ static int mode_sse(long n)
 		timed_writes(srv, chunk, (size_t)len, n, &t);
 	}
 	written += t.ops;
+	mark("end");
 	write_all(srv, "0\r\n\r\n", 5);
 	report("sse_event", &t);
 	printf("sse_events_written %ld\n", written);
@@ -544,13 +607,8 @@ static int mode_ssl(long n, const char *cert, const char *key)
 			sdone = handshake_step(ss, "server handshake");
 	}
 	/* The request, then read by the server as a server does. */
-	len = snprintf(req, sizeof(req),
-		       "POST %s/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-		       "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
-		       "Content-Length: %zu\r\n\r\n%s",
-		       prefix(), strlen(sse_body), sse_body);
 	set_nonblock(cli, 0);
-	ssl_write_all(cs, req, (size_t)len);
+	ssl_write_all(cs, req, request_text(req, sizeof(req), NULL));
 	set_nonblock(srv, 0);
 	while (got < sizeof(req) - 1) {
 		int r = SSL_read(ss, req + got, (int)(sizeof(req) - 1 - got));
@@ -567,10 +625,12 @@ static int mode_ssl(long n, const char *cert, const char *key)
 	set_nonblock(cli, 1);
 	ssl_write_all(ss, head, sizeof(head) - 1);
 	len = snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n", strlen(sse_data), sse_data);
+	mark("begin");
 	ssl_inline_writes(ss, cli, chunk, (size_t)len, warm, &t, &low); /* warm up, same stream */
 	written = t.ops;
 	ssl_inline_writes(ss, cli, chunk, (size_t)len, n, &t, &low);
 	written += t.ops;
+	mark("end");
 	ssl_write_all(ss, "0\r\n\r\n", 5);
 	report("ssl_write", &t);
 	printf("ssl_write_p10 %.1f\nssl_events_written %ld\n", low, written);
@@ -587,6 +647,113 @@ static int mode_ssl(long n, const char *cert, const char *key)
 	return 0;
 }
 
+/* ---- an HTTP/1.1 response with a chunked SSE body, fed in pieces ---- */
+
+enum resp_state { R_HEAD, R_SIZE, R_DATA, R_DATA_END, R_TRAILER, R_DONE, R_BAD };
+
+/* What a response has shown so far: a reader feeds it whatever it read,
+ * in pieces of any size, so that one parser serves the blocking clients
+ * and the many streams of one epoll loop. "data:" at a line start of the
+ * body is an event. */
+struct resp_parser {
+	enum resp_state state;
+	int chunked;
+	unsigned long left; /* bytes of the current chunk still to come */
+	char line[128];	    /* the head, size or trailer line being read (its start) */
+	size_t line_len;
+	int line_start, matched;
+	uint64_t events;
+};
+
+static void resp_init(struct resp_parser *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->line_start = 1;
+}
+
+static int resp_over(const struct resp_parser *p)
+{
+	return p->state == R_DONE || p->state == R_BAD;
+}
+
+/* A complete line outside chunk data, its line end stripped. */
+static void resp_line(struct resp_parser *p)
+{
+	const char *l = p->line;
+
+	switch (p->state) {
+	case R_HEAD:
+		if (!p->line_len)
+			p->state = p->chunked ? R_SIZE : R_BAD;
+		else if (!strncasecmp(l, "transfer-encoding: chunked", 26))
+			p->chunked = 1;
+		break;
+	case R_SIZE:
+		p->left = strtoul(l, NULL, 16);
+		p->state = p->left ? R_DATA : R_TRAILER;
+		break;
+	case R_DATA_END:
+		p->state = p->line_len ? R_BAD : R_SIZE;
+		break;
+	case R_TRAILER:
+		if (!p->line_len)
+			p->state = R_DONE;
+		break;
+	default:
+		break;
+	}
+}
+
+static void count_events(struct resp_parser *p, const char *s, size_t n)
+{
+	static const char match[] = "data:";
+
+	for (size_t i = 0; i < n; i++) {
+		if (p->line_start || p->matched) {
+			if (s[i] != match[p->matched])
+				p->matched = 0;
+			else if (++p->matched == 5) {
+				p->events++;
+				p->matched = 0;
+			}
+		}
+		p->line_start = s[i] == '\n';
+	}
+}
+
+/* Feeds n bytes; returns how many belong to this response (all of them,
+ * unless it ended within them). */
+static size_t resp_feed(struct resp_parser *p, const char *buf, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && !resp_over(p)) {
+		if (p->state == R_DATA) {
+			size_t k = n - i < p->left ? n - i : p->left;
+
+			count_events(p, buf + i, k);
+			i += k;
+			p->left -= k;
+			if (!p->left)
+				p->state = R_DATA_END;
+			continue;
+		}
+		if (buf[i] != '\n') {
+			if (p->line_len < sizeof(p->line) - 1)
+				p->line[p->line_len++] = buf[i];
+			i++;
+			continue;
+		}
+		i++;
+		if (p->line_len && p->line[p->line_len - 1] == '\r')
+			p->line_len--;
+		p->line[p->line_len] = '\0';
+		resp_line(p);
+		p->line_len = 0;
+	}
+	return i;
+}
+
 /* ---- client mode: drive a real SSE server ---- */
 
 struct driver {
@@ -596,9 +763,7 @@ struct driver {
 	uint64_t data_events, requests, errors;
 };
 
-/* Minimal HTTP/1.1 response reader: head, then a chunked body in which
- * "data:" at a line start is counted. Returns 0 at the end of a
- * response, -1 on error or EOF. */
+/* A blocking connection's bytes read but not yet parsed. */
 struct resp {
 	char buf[65536];
 	size_t have, pos;
@@ -610,112 +775,38 @@ struct resp {
  * several events and the clients wake, and steal the server's CPU, less. */
 static useconds_t client_pause_us;
 
+/* Reads more, once everything read before is parsed; -1 on EOF or error. */
 static int fill(struct resp *r)
 {
 	ssize_t n;
 
 	if (client_pause_us)
 		usleep(client_pause_us);
-
-	if (r->pos == r->have)
-		r->pos = r->have = 0;
-	if (r->have == sizeof(r->buf)) {
-		memmove(r->buf, r->buf + r->pos, r->have - r->pos);
-		r->have -= r->pos;
-		r->pos = 0;
-	}
 	if (r->ssl)
-		n = SSL_read(r->ssl, r->buf + r->have, (int)(sizeof(r->buf) - r->have));
+		n = SSL_read(r->ssl, r->buf, (int)sizeof(r->buf));
 	else
-		n = read(r->fd, r->buf + r->have, sizeof(r->buf) - r->have);
+		n = read(r->fd, r->buf, sizeof(r->buf));
 	if (n <= 0)
 		return -1;
-	r->have += (size_t)n;
+	r->have = (size_t)n;
+	r->pos = 0;
 	return 0;
 }
 
-/* Index of "\r\n" at or after pos, filling as needed; -1 on EOF. */
-static long find_crlf(struct resp *r, size_t from_pos_off)
-{
-	for (;;) {
-		for (size_t i = r->pos + from_pos_off; i + 1 < r->have; i++)
-			if (r->buf[i] == '\r' && r->buf[i + 1] == '\n')
-				return (long)(i - r->pos);
-		if (r->pos > 0) {
-			memmove(r->buf, r->buf + r->pos, r->have - r->pos);
-			r->have -= r->pos;
-			r->pos = 0;
-		}
-		if (fill(r))
-			return -1;
-	}
-}
-
+/* One response, read to its end: 0, or -1 on error or EOF before it. Its
+ * events are added to *events either way: a cut response's arrived. */
 static int read_response(struct resp *r, uint64_t *events)
 {
-	int chunked = 0, line_start = 1;
-	char match[6];
-	int matched = 0;
+	struct resp_parser p;
 
-	/* status line and headers */
-	for (;;) {
-		long e = find_crlf(r, 0);
-
-		if (e < 0)
-			return -1;
-		if (e == 0) {
-			r->pos += 2;
+	resp_init(&p);
+	while (!resp_over(&p)) {
+		if (r->pos == r->have && fill(r))
 			break;
-		}
-		if (e >= 26 && !strncasecmp(r->buf + r->pos, "transfer-encoding: chunked", 26))
-			chunked = 1;
-		r->pos += (size_t)e + 2;
+		r->pos += resp_feed(&p, r->buf + r->pos, r->have - r->pos);
 	}
-	if (!chunked)
-		return -1;
-	memcpy(match, "data:", 6);
-	for (;;) {
-		long e = find_crlf(r, 0);
-		unsigned long size;
-
-		if (e < 0)
-			return -1;
-		size = strtoul(r->buf + r->pos, NULL, 16);
-		r->pos += (size_t)e + 2;
-		if (size == 0) {
-			if (find_crlf(r, 0) < 0) /* trailer end */
-				return -1;
-			r->pos += 2;
-			return 0;
-		}
-		while (size) {
-			if (r->pos == r->have && fill(r))
-				return -1;
-			size_t n = r->have - r->pos < size ? r->have - r->pos : size;
-
-			for (size_t i = 0; i < n; i++) {
-				char ch = r->buf[r->pos + i];
-
-				if (line_start || matched) {
-					if (ch == match[matched]) {
-						if (++matched == 5) {
-							(*events)++;
-							matched = 0;
-						}
-					} else {
-						matched = 0;
-					}
-				}
-				line_start = ch == '\n';
-			}
-			r->pos += n;
-			size -= n;
-		}
-		while (r->have - r->pos < 2)
-			if (fill(r))
-				return -1;
-		r->pos += 2; /* chunk's CRLF */
-	}
+	*events += p.events;
+	return p.state == R_DONE ? 0 : -1;
 }
 
 static int connect_port(int port)
@@ -775,16 +866,13 @@ static void *drive(void *arg)
 {
 	struct driver *d = arg;
 	struct resp *r = calloc(1, sizeof(*r));
-	char req[512];
-	int len;
+	char req[512], query[64];
+	size_t len;
 
 	if (!r)
 		die("calloc");
-	len = snprintf(req, sizeof(req),
-		       "POST %s/v1/chat/completions?events=%d&interval_ms=0 HTTP/1.1\r\n"
-		       "Host: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-		       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-		       prefix(), d->events, strlen(sse_body), sse_body);
+	snprintf(query, sizeof(query), "events=%d&interval_ms=0", d->events);
+	len = request_text(req, sizeof(req), query);
 	r->fd = -1;
 	while (now_ns() < d->deadline) {
 		uint64_t ev = 0;
@@ -794,7 +882,7 @@ static void *drive(void *arg)
 			usleep(10000);
 			continue;
 		}
-		if (send_request(r, req, (size_t)len) || read_response(r, &ev)) {
+		if (send_request(r, req, len) || read_response(r, &ev)) {
 			d->errors++;
 			disconnect(r);
 		} else {
@@ -807,6 +895,17 @@ static void *drive(void *arg)
 		disconnect(r);
 	free(r);
 	return NULL;
+}
+
+/* The figures of the client modes, since t0, in one line. */
+static void print_totals(uint64_t ev, uint64_t req, uint64_t err, uint64_t t0)
+{
+	double dt = (double)(now_ns() - t0) / 1e9;
+
+	printf("client_events %llu requests %llu errors %llu seconds %.3f events_per_s %.1f\n",
+	       (unsigned long long)ev, (unsigned long long)req, (unsigned long long)err, dt,
+	       (double)ev / dt);
+	fflush(stdout);
 }
 
 static int mode_client(int port, int conns, double seconds, int events, int tls)
@@ -834,15 +933,205 @@ static int mode_client(int port, int conns, double seconds, int events, int tls)
 		req += d[i].requests;
 		err += d[i].errors;
 	}
-	double dt = (double)(now_ns() - t0) / 1e9;
-
-	printf("client_events %llu requests %llu errors %llu seconds %.3f events_per_s %.1f\n",
-	       (unsigned long long)ev, (unsigned long long)req, (unsigned long long)err, dt,
-	       (double)ev / dt);
+	print_totals(ev, req, err, t0);
 	free(d);
 	free(tids);
 	if (ctx)
 		SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* ---- streams and hold modes: many streams at once, one epoll loop ---- */
+
+#define MAX_GROUPS     8
+#define HOLD_WINDOW    64 /* hold: streams opened that have shown no event yet */
+#define HOLD_QUERY     "events=2&interval_ms=3600000"
+#define FLEET_IDLE_MS  10000 /* no byte on any stream for that long: loadgen fails */
+#define FLEET_MAX_WAIT 256
+
+struct stream {
+	int fd;
+	const char *req;
+	size_t req_len;
+	struct resp_parser p;
+};
+
+struct fleet {
+	int port, ep, hold; /* hold: a stream's goal is its first event, not its end */
+	size_t n, opened, waiting, window;
+	struct stream *s;
+	uint64_t events, requests, errors;
+};
+
+/* A new connection with its request sent, watched by the epoll loop. */
+static void open_next(struct fleet *f)
+{
+	struct stream *s = &f->s[f->opened++];
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+
+	resp_init(&s->p);
+	s->fd = connect_port(f->port);
+	if (s->fd < 0) {
+		f->errors++;
+		return;
+	}
+	write_all(s->fd, s->req, s->req_len);
+	set_nonblock(s->fd, 1);
+	if (epoll_ctl(f->ep, EPOLL_CTL_ADD, s->fd, &ev))
+		die("epoll_ctl");
+	f->waiting++;
+}
+
+static void close_stream(struct fleet *f, struct stream *s)
+{
+	f->events += s->p.events;
+	close(s->fd);
+	s->fd = -1;
+}
+
+static void stream_readable(struct fleet *f, struct stream *s)
+{
+	static char buf[DRAIN_BUF];
+	ssize_t n = read(s->fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		resp_feed(&s->p, buf, (size_t)n);
+	if (f->hold && s->p.events && s->p.state != R_BAD) {
+		/* held: no longer watched, closed at the end */
+		epoll_ctl(f->ep, EPOLL_CTL_DEL, s->fd, NULL);
+		f->waiting--;
+		f->requests++;
+	} else if (n <= 0 || resp_over(&s->p)) {
+		if (s->p.state == R_DONE && !f->hold)
+			f->requests++;
+		else
+			f->errors++;
+		close_stream(f, s);
+		f->waiting--;
+	}
+}
+
+/* Opens the streams, at most window of them waiting at a time, and reads
+ * each to its goal. */
+static void fleet_run(struct fleet *f)
+{
+	struct epoll_event ev[FLEET_MAX_WAIT];
+
+	while (f->opened < f->n || f->waiting) {
+		while (f->opened < f->n && f->waiting < f->window)
+			open_next(f);
+		if (!f->waiting)
+			continue;
+		int k = epoll_wait(f->ep, ev, FLEET_MAX_WAIT, FLEET_IDLE_MS);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			fprintf(stderr, "loadgen: no byte on %zu streams in %d ms\n", f->waiting,
+				FLEET_IDLE_MS);
+			exit(1);
+		}
+		for (int i = 0; i < k; i++)
+			stream_readable(f, ev[i].data.ptr);
+	}
+}
+
+static void fleet_init(struct fleet *f, int port, size_t n)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < n + 64) {
+		fprintf(stderr, "loadgen: the open file limit (%llu) is too low for %zu streams\n",
+			(unsigned long long)rl.rlim_cur, n);
+		exit(1);
+	}
+	memset(f, 0, sizeof(*f));
+	f->port = port;
+	f->n = f->window = n;
+	f->s = calloc(n, sizeof(*f->s));
+	f->ep = epoll_create1(0);
+	if (!f->s || f->ep < 0)
+		die("fleet");
+}
+
+/* Streams from..from+count send req. */
+static void fleet_request(struct fleet *f, size_t from, size_t count, const char *req, size_t len)
+{
+	for (size_t i = from; i < from + count; i++)
+		f->s[i] = (struct stream){.fd = -1, .req = req, .req_len = len};
+}
+
+static void fleet_free(struct fleet *f)
+{
+	for (size_t i = 0; i < f->opened; i++)
+		if (f->s[i].fd >= 0)
+			close_stream(f, &f->s[i]);
+	close(f->ep);
+	free(f->s);
+}
+
+/* Groups CONNSxEVENTS of streams at full rate, all opened at once, and
+ * read to their ends; repeat times in a row. */
+static int mode_streams(int port, int repeat, int ngroups, char **groups)
+{
+	char req[MAX_GROUPS][512], query[64];
+	int conns[MAX_GROUPS], events[MAX_GROUPS];
+	size_t n = 0, len[MAX_GROUPS];
+	uint64_t t0, ev = 0, nreq = 0, err = 0;
+
+	for (int g = 0; g < ngroups; g++) {
+		if (g == MAX_GROUPS || sscanf(groups[g], "%dx%d", &conns[g], &events[g]) != 2 ||
+		    conns[g] < 1 || events[g] < 1) {
+			fprintf(stderr, "loadgen: streams: groups CONNSxEVENTS, at most %d\n",
+				MAX_GROUPS);
+			return 2;
+		}
+		snprintf(query, sizeof(query), "events=%d&interval_ms=0&nodelay=1", events[g]);
+		len[g] = request_text(req[g], sizeof(req[g]), query);
+		n += (size_t)conns[g];
+	}
+	t0 = now_ns();
+	for (int r = 0; r < repeat; r++) {
+		struct fleet f;
+		size_t k = 0;
+
+		fleet_init(&f, port, n);
+		for (int g = 0; g < ngroups; g++) {
+			fleet_request(&f, k, (size_t)conns[g], req[g], len[g]);
+			k += (size_t)conns[g];
+		}
+		fleet_run(&f);
+		fleet_free(&f);
+		ev += f.events;
+		nreq += f.requests;
+		err += f.errors;
+	}
+	print_totals(ev, nreq, err, t0);
+	return 0;
+}
+
+/* N streams opened and held, each once it has shown its first event,
+ * until the go-ahead; then closed. */
+static int mode_hold(int port, long n)
+{
+	char req[512];
+	size_t len = request_text(req, sizeof(req), HOLD_QUERY);
+	struct fleet f;
+	uint64_t t0;
+
+	if (n < 1)
+		return 2;
+	fleet_init(&f, port, (size_t)n);
+	f.hold = 1;
+	f.window = HOLD_WINDOW;
+	fleet_request(&f, 0, (size_t)n, req, len);
+	t0 = now_ns();
+	fleet_run(&f);
+	handshake("mark held");
+	fleet_free(&f);
+	print_totals(f.events, f.requests, f.errors, t0);
 	return 0;
 }
 
@@ -857,7 +1146,12 @@ int main(int argc, char **argv)
 	if (argc == 6 && (!strcmp(argv[1], "client") || !strcmp(argv[1], "tlsclient")))
 		return mode_client(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atoi(argv[5]),
 				   !strcmp(argv[1], "tlsclient"));
+	if (argc >= 5 && !strcmp(argv[1], "streams"))
+		return mode_streams(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
+	if (argc == 4 && !strcmp(argv[1], "hold"))
+		return mode_hold(atoi(argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: loadgen untracked N | sse N | ssl N CERT KEY |\n"
-			"       loadgen client|tlsclient PORT CONNS SECONDS EVENTS\n");
+			"       loadgen client|tlsclient PORT CONNS SECONDS EVENTS |\n"
+			"       loadgen streams PORT REPEAT CONNSxEVENTS... | hold PORT N\n");
 	return 2;
 }

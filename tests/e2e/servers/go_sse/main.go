@@ -29,7 +29,7 @@ type params struct {
 	events, heartbeats, status, abortAfter int
 	interval, firstDelay                   time.Duration
 	eol                                    string
-	multiline                              bool
+	multiline, nodelay                     bool
 }
 
 type event struct {
@@ -63,6 +63,7 @@ func parse(r *http.Request) params {
 		firstDelay: time.Duration(intParam(r, "first_delay_ms", 0)) * time.Millisecond,
 		eol:        eol,
 		multiline:  r.URL.Query().Get("multiline") == "1",
+		nodelay:    r.URL.Query().Get("nodelay") == "1",
 	}
 }
 
@@ -151,6 +152,23 @@ func sendError(w http.ResponseWriter, status int) {
 		"code": status, "message": fmt.Sprintf("status %d requested", status)}})
 }
 
+// pause waits before event i as p says; false if the client went away.
+func pause(r *http.Request, p params, i int) bool {
+	if p.nodelay { // back to back, no timer per event: the bench's full rate
+		return r.Context().Err() == nil
+	}
+	delay := p.interval
+	if i == 0 {
+		delay = p.firstDelay
+	}
+	select {
+	case <-r.Context().Done(): // client went away
+		return false
+	case <-time.After(delay):
+		return true
+	}
+}
+
 func streamSSE(w http.ResponseWriter, r *http.Request, p params, tRequest float64) {
 	if p.status != 200 {
 		sendError(w, p.status)
@@ -164,14 +182,8 @@ func streamSSE(w http.ResponseWriter, r *http.Request, p params, tRequest float6
 	times := streamTimes{Path: r.URL.Path, TRequest: tRequest, THeaders: now(), TData: []float64{}}
 	sentData := 0
 	for i, ev := range plan(p) {
-		delay := p.interval
-		if i == 0 {
-			delay = p.firstDelay
-		}
-		select {
-		case <-r.Context().Done(): // client went away
+		if !pause(r, p, i) {
 			return
-		case <-time.After(delay):
 		}
 		io.WriteString(w, ev.text)
 		flusher.Flush()
