@@ -11,7 +11,12 @@ Three configurations alternate in rounds, in an order rotated each round:
   exporter  build/sse_exporter with default options (BENCH_EXPORTER_ARGS
             adds others)
 
-Measurements (build/bench/loadgen, from tests/bench/loadgen.c):
+Measurements (build/bench/loadgen, from tests/bench/loadgen.c). Its plain
+HTTP clients send their requests with splice(2), which the exporter does
+not hook, so that it sees the servers' side only, as with clients on
+other hosts (a client end it saw would be an upstream call, its response
+copied to user space for usage and correlation: a cost of its own, not
+the servers'):
 
   untracked write  64-byte write()s on an accepted TCP connection whose
                    first bytes read were not HTTP (PROTO_OTHER)
