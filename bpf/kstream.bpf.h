@@ -13,6 +13,7 @@
 
 #include "capture.bpf.h"
 #include "kstream.h"
+#include "sse_fast.h"
 #include "sse_head.h"
 
 const volatile bool kstreams_on = true;	    /* off: every write is copied (tests, bench) */
@@ -193,6 +194,34 @@ static __always_inline int kstream_walk(struct kscan_scratch *w, struct kstream 
 	return kscan_consumed(w) < (__u64)ret ? WALK_SHORT : WALK_ON;
 }
 
+/* The common write, one whole data event in one chunk (sse_fast.h):
+ * read once and counted without the step loop. */
+static __always_inline bool kstream_fast(struct kscan_scratch *w, const struct inflight *in,
+					 struct kstream *ks, __s64 ret, __u64 ts)
+{
+	__u64 n = ret;
+
+	if (in->kind != IO_BUF || n > FAST_MAX)
+		return false;
+	barrier_var(n); /* keep the bound on the register the helper gets */
+	if (n > FAST_MAX || bpf_probe_read_user(w->buf, n, (void *)in->ptr) ||
+	    !sse_fast_event(&ks->scan, &ks->stats, w->buf, n, ts))
+		return false;
+	ks->stats.t_last_write = ts;
+	return true;
+}
+
+/* Counts the write's body bytes, by the shortcut or by the step loop. */
+static __always_inline int kstream_count(struct kscan_scratch *w, const struct inflight *in,
+					 struct kstream *ks, __s64 ret, __u64 ts)
+{
+	if (kstream_fast(w, in, ks, ret, ts))
+		return WALK_ON;
+	if (!kscan_begin(w, in, ret))
+		return WALK_SHORT;
+	return kstream_walk(w, ks, ret, ts);
+}
+
 /* A write of an armed stream. Returns whether it is to be copied: the
  * stream's end with bytes after it (user space skips the body's part), a
  * give-up (all of it), or one of the first writes, which user space reads
@@ -211,11 +240,7 @@ static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 	w = bpf_map_lookup_elem(&kscan, &zero);
 	if (!w)
 		return true;
-	if (!kscan_begin(w, in, ret)) {
-		kstream_end(w, in, ks, KSTREAM_UNFOLLOWED, 0, ts);
-		return true;
-	}
-	switch (kstream_walk(w, ks, ret, ts)) {
+	switch (kstream_count(w, in, ks, ret, ts)) {
 	case WALK_ON:
 		break;
 	case WALK_COMPLETE:

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The common write of a stream, counted without sse_scan.h's step loop:
+ * one whole data event, alone in one whole chunk (or, until close, alone
+ * in the write), written when the stream is between chunks and between
+ * events. Servers write so nearly always. The step loop costs a bpf_loop
+ * callback per line and framing run (about 500 ns for such a write in the
+ * nested VM of the benchmarks); this is one pass over the event's words.
+ *
+ * It only takes writes whose outcome in the step loop it can tell for
+ * sure, and leaves every other one, unchanged, to the loop:
+ * tests/unit/test_sse_fast.c checks that what it takes it counts as the
+ * loop does.
+ */
+#ifndef SSE_SSE_FAST_H
+#define SSE_SSE_FAST_H
+
+#include "sse_scan.h"
+
+#define FAST_MAX   512 /* bytes of a write taken, framing included */
+#define FAST_WORDS (FAST_MAX / 8)
+#define FAST_HEX   4 /* digits of a chunk size up to FAST_MAX */
+
+#define FAST_LOWS 0x7f7f7f7f7f7f7f7full
+
+/* The high bit of each byte of x equal to c, exactly (no borrow). */
+static __always_inline __u64 fast_bytes_equal(__u64 x, __u8 c)
+{
+	x ^= SCAN_ONES * c;
+	return ~(((x & FAST_LOWS) + FAST_LOWS) | x | FAST_LOWS);
+}
+
+/* Between chunks and between events, past a byte order mark: the state
+ * in which a write beginning a chunk and ending an event leaves it. */
+static __always_inline bool fast_at_boundary(const struct sse_scan *s)
+{
+	const struct chunk_frame *f = &s->cf;
+
+	if (s->flags != SCAN_STARTED || s->event_bytes || s->line_len || s->prefix_len)
+		return false;
+	if (s->framing == SCAN_CLOSE)
+		return true;
+	return s->framing == SCAN_CHUNKED && f->state == CF_SIZE && !f->digits && !f->remaining &&
+	       !f->line_len && !f->saw_cr;
+}
+
+/* A chunk size line of up to FAST_HEX digits and CRLF at the start of
+ * buf: its length, the size in *size; 0 if the write does not begin so. */
+static __always_inline __u32 fast_size_line(const __u8 *buf, __u32 n, __u32 *size)
+{
+	__u32 v = 0;
+
+	for (__u32 i = 0; i < FAST_HEX + 1 && i + 1 < n; i++) {
+		int d = chunk_hex_value(scan_byte(buf, i));
+
+		if (d >= 0) {
+			v = v * 16 + (__u32)d;
+			continue;
+		}
+		if (!i || scan_byte(buf, i) != '\r' || scan_byte(buf, i + 1) != '\n')
+			return 0;
+		*size = v;
+		return i + 2;
+	}
+	return 0;
+}
+
+/* Whether the event at p, len bytes, has no CR and no blank line before
+ * its last two bytes (which the caller checked are LF LF). A global
+ * function in BPF, like scan_line_end: verified once, on its own. */
+SCAN_SUBPROG bool fast_one_event(const struct scan_buf *sb, __u32 p, __u32 len)
+{
+	__u64 carry = 0; /* the last byte of the previous word was LF */
+
+	if (!sb || len < 2)
+		return false;
+	for (__u32 i = 0; i < FAST_WORDS; i++) {
+		__u32 o = i * 8, left;
+		__u64 w, lf, keep;
+
+		if (o >= len - 1) /* the last LF is not looked at */
+			break;
+		left = len - 1 - o;
+		keep = left >= 8 ? ~0ull : (1ull << (left * 8)) - 1;
+		w = scan_word(sb->b, p + o);
+		if (fast_bytes_equal(w, '\r') & keep)
+			return false;
+		lf = fast_bytes_equal(w, '\n') & keep;
+		if ((lf & (lf << 8)) || (carry && (lf & 0x80)))
+			return false;
+		carry = lf >> 63;
+	}
+	return true;
+}
+
+/* The write buf[0, n) (n <= FAST_MAX, buf with SCAN_PAD bytes of room
+ * after it): counted as one data event if it is one; otherwise false and
+ * nothing changed. */
+static __always_inline bool sse_fast_event(struct sse_scan *s, struct sse_stats *st,
+					   const __u8 *buf, __u32 n, __u64 ts)
+{
+	__u32 p = 0, len = n;
+
+	if (n > FAST_MAX || !fast_at_boundary(s))
+		return false;
+	if (s->framing == SCAN_CHUNKED) {
+		p = fast_size_line(buf, n, &len);
+		if (!p || p + len + 2 != n || scan_byte(buf, n - 2) != '\r' ||
+		    scan_byte(buf, n - 1) != '\n')
+			return false;
+	}
+	if (len < SCAN_PREFIX + 2 || scan_byte(buf, p) != 'd' || scan_byte(buf, p + 1) != 'a' ||
+	    scan_byte(buf, p + 2) != 't' || scan_byte(buf, p + 3) != 'a' ||
+	    scan_byte(buf, p + 4) != ':' || scan_byte(buf, p + len - 2) != '\n' ||
+	    scan_byte(buf, p + len - 1) != '\n' ||
+	    !fast_one_event((const struct scan_buf *)buf, p, len))
+		return false;
+	st->body_bytes += len;
+	st->event_bytes += len;
+	scan_data_event(st, len, ts);
+	return true;
+}
+
+#endif
