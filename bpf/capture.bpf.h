@@ -30,10 +30,65 @@ struct inflight {
 	__u8 dir;
 	__u8 proto; /* of the connection at enter */
 	__u8 role;
-	__u8 flags;   /* of the records: DATA_F_TENTATIVE, DATA_F_HELD, DATA_F_KCOUNTED */
+	__u8 flags; /* of the records: DATA_F_TENTATIVE, DATA_F_HELD, DATA_F_KCOUNTED, DATA_F_GAP */
 	__u8 kstream; /* of the connection at enter: the kernel follows its stream */
 	__u8 pad[2];
+	__u64 lost; /* the connection's conn_info.lost at enter: what DATA_F_GAP settles */
 };
+
+/* The connection of the call, if its entry is still the call's. */
+static __always_inline struct conn_info *conn_of(const struct inflight *in)
+{
+	struct conn_key key = current_key(in->fd);
+	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+
+	return info && info->id == in->conn_id ? info : NULL;
+}
+
+/*
+ * A call whose records all go unsent (a full ring) leaves no trace on its
+ * connection: offset and ret only show what is missing of a call some
+ * record of which arrived. So its connection counts it (conn_info.lost);
+ * a later call reads the count with the rest of the connection at enter,
+ * its first record out carries DATA_F_GAP, and it settles the count by a
+ * compare-and-swap: calls of other threads lost meanwhile stay counted,
+ * for a later record to tell. A call with nothing owed whose record goes
+ * out touches the connection no more than before. Copies of a stream the
+ * kernel counts (DATA_F_KCOUNTED) owe nothing when lost: their bytes are
+ * counted.
+ */
+static __always_inline void gap_take(struct inflight *in, const struct conn_info *info)
+{
+	in->lost = info->lost;
+	if (in->lost)
+		in->flags |= DATA_F_GAP;
+}
+
+/* A record lost where the call's later records may not show it (the end
+ * record of a stream the kernel counts): counted at once, reported by the
+ * call's next record out, if any. */
+static __always_inline void gap_open(struct conn_info *info, struct inflight *in)
+{
+	__sync_fetch_and_add(&info->lost, 1);
+	in->lost++;
+	in->flags |= DATA_F_GAP;
+}
+
+/* Whether the call, whose records went out or not, changes the count. */
+static __always_inline bool gap_owed(const struct inflight *in, bool sent)
+{
+	return sent ? in->lost != 0 : !(in->flags & DATA_F_KCOUNTED);
+}
+
+static __always_inline void gap_settle(struct conn_info *info, const struct inflight *in, bool sent)
+{
+	if (!gap_owed(in, sent))
+		return;
+	if (sent)
+		__sync_val_compare_and_swap(&info->lost, in->lost, 0);
+	else
+		__sync_fetch_and_add(&info->lost, 1);
+}
 
 /* Where the first transferred bytes are, for the protocol decision and TLS record matching. */
 static __always_inline __u64 first_buf(const struct inflight *in)
@@ -71,6 +126,7 @@ struct iov_cursor {
  * verifier sees every bpf_loop step start from the same state. */
 struct capture_scratch {
 	struct iov_cursor c;
+	__u8 sent; /* a record of the call went out */
 	struct data_event ev;
 	/* A record fills from several iovecs: the copy into it starts at a
 	 * variable offset below CAPTURE_SEG_MAX with a length up to
@@ -114,6 +170,7 @@ static __always_inline struct capture_scratch *event_init(const struct inflight 
 	if (!w)
 		return NULL;
 	__builtin_memset(&w->c, 0, sizeof(w->c));
+	w->sent = 0;
 	data_header(&w->ev, in, ret);
 	return w;
 }
@@ -122,14 +179,16 @@ static __always_inline struct capture_scratch *event_init(const struct inflight 
 
 /* The common case, one SSE event in one write: read it straight into a
  * ring record of fixed size, one copy instead of two. Returns false when
- * the call is not such a case. */
-static __always_inline bool emit_small(const struct inflight *in, __s64 ret)
+ * the call is not such a case; else *sent tells whether its record went
+ * out (not when the ring is full, or its bytes cannot be read). */
+static __always_inline bool emit_small(const struct inflight *in, __s64 ret, bool *sent)
 {
 	struct data_event *ev;
 	__u64 n = ret;
 
 	if (in->kind != IO_BUF || ret <= 0 || ret > CAPTURE_SMALL_MAX)
 		return false;
+	*sent = false;
 	ev = bpf_ringbuf_reserve(&events, SMALL_RECORD, 0);
 	if (!ev) {
 		count(CNT_EVENTS_LOST, 1);
@@ -143,15 +202,23 @@ static __always_inline bool emit_small(const struct inflight *in, __s64 ret)
 	}
 	ev->len = n;
 	bpf_ringbuf_submit(ev, ring_flags());
+	*sent = true;
 	return true;
 }
 
-static __always_inline void emit_data(struct data_event *ev, __u32 n)
+/* The record being filled goes out with n bytes; the call's first one
+ * out carries its gap, the next ones no more. */
+static __always_inline void emit_data(struct capture_scratch *w, __u32 n)
 {
+	struct data_event *ev = &w->ev;
+
 	if (n > CAPTURE_SEG_MAX)
 		n = CAPTURE_SEG_MAX;
 	ev->len = n;
-	emit(ev, offsetof(struct data_event, data) + n);
+	if (emit(ev, offsetof(struct data_event, data) + n)) {
+		w->sent = 1;
+		ev->flags &= ~DATA_F_GAP;
+	}
 	ev->seg++;
 }
 
@@ -183,7 +250,7 @@ static __always_inline void flush_record(struct capture_scratch *w)
 	if (!n || n > CAPTURE_SEG_MAX)
 		return;
 	w->ev.offset = c->off - n;
-	emit_data(&w->ev, n);
+	emit_data(w, n);
 	c->fill = 0;
 }
 
@@ -224,7 +291,7 @@ static __always_inline void copy_one(struct capture_scratch *w, __u64 ptr, __u64
 	barrier_var(n); /* keep the bound on the register the helper gets */
 	if (n > CAPTURE_SEG_MAX || bpf_probe_read_user(w->ev.data, n, (void *)ptr))
 		return;
-	emit_data(&w->ev, n);
+	emit_data(w, n);
 }
 
 /* Copies the syscall's bytes, CAPTURE_SEG_MAX per record; what the record

@@ -236,6 +236,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	ev.h.tgid = ev.key.tgid;
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	ev.h.conn_id = info->id;
+	ev.gap = info->lost != 0; /* e.g. a lost EOF: the close tells */
 	bpf_map_delete_elem(&sock_owner, &info->sk);
 	bpf_map_delete_elem(&conns, &ev.key);
 	gate_release(&ev.key, ev.h.conn_id); /* not before: the entry would be hidden */

@@ -144,20 +144,23 @@ static long kscan_head_step(__u32 i, void *arg)
 
 static __always_inline void kstream_mark(const struct inflight *in, __u8 armed)
 {
-	struct conn_key key = current_key(in->fd);
-	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+	struct conn_info *info = conn_of(in);
 
-	if (info && info->id == in->conn_id)
+	if (info)
 		info->kstream = armed;
 }
 
 /* The stream ends here (or is given up): its last figures to user space,
  * its entry and mark gone. rest_off: where the body ended in the write, if
- * the write is copied for what follows it. */
-static __always_inline void kstream_end(struct kscan_scratch *w, const struct inflight *in,
+ * the write is copied for what follows it. An end record lost is a gap
+ * of the connection (capture.bpf.h): without it, user space would end
+ * the stream with the figures it read last, at the connection's end. */
+static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight *in,
 					struct kstream *ks, __u8 reason, __u64 rest_off, __u64 ts)
 {
 	struct kstream_end_event *ev = &w->end_ev;
+	struct conn_info *info;
+	bool sent;
 
 	ev->h.type = EV_KSTREAM_END;
 	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
@@ -167,9 +170,14 @@ static __always_inline void kstream_end(struct kscan_scratch *w, const struct in
 	ev->rest_off = rest_off;
 	ev->reason = reason;
 	ev->stats = ks->stats;
-	emit(ev, sizeof(*ev));
+	sent = emit(ev, sizeof(*ev));
 	bpf_map_delete_elem(&kstreams, &in->conn_id);
-	kstream_mark(in, 0);
+	info = conn_of(in);
+	if (!info)
+		return;
+	info->kstream = 0;
+	if (!sent)
+		gap_open(info, in);
 }
 
 enum kstream_walked {

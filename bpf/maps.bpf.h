@@ -152,10 +152,13 @@ static __always_inline __u64 ring_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void emit(void *rec, __u64 size)
+/* Whether the record went out; a full ring drops it, counted. */
+static __always_inline bool emit(void *rec, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, rec, size, ring_flags()))
-		count(CNT_EVENTS_LOST, 1);
+	if (!bpf_ringbuf_output(&events, rec, size, ring_flags()))
+		return true;
+	count(CNT_EVENTS_LOST, 1);
+	return false;
 }
 
 static __always_inline struct conn_key current_key(int fd)

@@ -125,6 +125,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->role = info->role;
 	in->flags = 0;
 	in->kstream = info->kstream;
+	gap_take(in, info);
 	inflight_mark();
 }
 
@@ -183,6 +184,29 @@ static __always_inline bool fatal_errno(__s64 ret)
 	return ret == -EPIPE || ret == -ECONNRESET || ret == -ETIMEDOUT;
 }
 
+/* The call's records; whether any went out. */
+static __always_inline bool io_emit(const struct inflight *in, __s64 ret)
+{
+	struct capture_scratch *w;
+	bool sent;
+
+	if (emit_small(in, ret, &sent))
+		return sent;
+	w = event_init(in, ret);
+	if (!w)
+		return false;
+	if (ret <= 0) {
+		w->ev.flags |= ret ? DATA_F_ERROR : DATA_F_EOF;
+		emit_data(w, 0);
+	} else if (in->kind == IO_SENDFILE) {
+		w->ev.flags |= DATA_F_NOCOPY;
+		emit_data(w, 0);
+	} else {
+		capture(w, in, ret);
+	}
+	return w->sent;
+}
+
 /* writes: a constant, true in the write family's exits, so that the read
  * exits leave out the kernel's stream counting, and the verifier with it. */
 static __always_inline void io_exit(__s64 ret, bool writes)
@@ -191,7 +215,7 @@ static __always_inline void io_exit(__s64 ret, bool writes)
 	struct inflight copy;
 	struct conn_info *info;
 	struct conn_key key;
-	struct capture_scratch *w;
+	bool sent;
 
 	if (!inflight_take())
 		return;
@@ -221,19 +245,11 @@ static __always_inline void io_exit(__s64 ret, bool writes)
 		return; /* ciphertext: the library hooks copy the plaintext */
 	if (writes && ret > 0 && kstream_write(&copy, ret))
 		return; /* counted in the kernel */
-	if (emit_small(&copy, ret))
-		return;
-	w = event_init(&copy, ret);
-	if (!w)
-		return;
-	if (ret <= 0) {
-		w->ev.flags = ret ? DATA_F_ERROR : DATA_F_EOF;
-		emit_data(&w->ev, 0);
-	} else if (copy.kind == IO_SENDFILE) {
-		w->ev.flags = DATA_F_NOCOPY;
-		emit_data(&w->ev, 0);
-	} else {
-		capture(w, &copy, ret);
+	sent = io_emit(&copy, ret);
+	if (gap_owed(&copy, sent)) {
+		info = conn_of(&copy);
+		if (info)
+			gap_settle(info, &copy, sent);
 	}
 }
 

@@ -202,6 +202,7 @@ struct plain_copy {
 	__u64 len;
 	__u64 off;
 	__u32 seg;
+	bool sent; /* a record went out */
 };
 
 /* One bpf_loop step: one full-size record, reserved and filled in place. */
@@ -230,37 +231,39 @@ static long plain_step(__u32 i, void *ctx)
 	ev->seg = p->seg++;
 	bpf_ringbuf_submit(ev, ring_flags());
 	p->off += n;
+	p->sent = true;
+	p->in.flags &= ~DATA_F_GAP; /* told by the first record out */
 	return 0;
 }
 
-static __always_inline void emit_records(__u64 conn_id, __s32 fd, __u64 buf, __s64 len,
-					 enum data_dir dir, __u8 flags)
+/* The records of len bytes at buf, in's the rest; whether any went out. */
+static __always_inline bool emit_records(const struct inflight *in, __u64 buf, __s64 len)
 {
-	struct plain_copy p = {
-	    .in =
-		{
-		    .ptr = buf,
-		    .conn_id = conn_id,
-		    .fd = fd,
-		    .kind = IO_BUF,
-		    .dir = dir,
-		    .proto = PROTO_TLS,
-		    .flags = flags,
-		},
-	    .len = len,
-	};
+	struct plain_copy p = {.in = *in, .len = len};
+	bool sent;
 
-	if (emit_small(&p.in, len))
-		return;
+	p.in.ptr = buf;
+	if (emit_small(&p.in, len, &sent))
+		return sent;
 	bpf_loop(PLAIN_SEGS_MAX, plain_step, &p, 0);
 	if (p.len > p.off)
 		count(CNT_BYTES_UNCOPIED, p.len - p.off);
+	return p.sent;
 }
 
+/* A call's plaintext as records of the connection, with its gap. */
 static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
 					   enum data_dir dir, __u8 flags)
 {
-	emit_records(info->id, fd, buf, len, dir, flags);
+	struct inflight in = {.conn_id = info->id,
+			      .fd = fd,
+			      .kind = IO_BUF,
+			      .dir = dir,
+			      .proto = PROTO_TLS,
+			      .flags = flags};
+
+	gap_take(&in, info);
+	gap_settle(info, &in, emit_records(&in, buf, len));
 }
 
 /* ssl->statem.in_init, OpenSSL 1.1.1 to 3.1: the state machine follows
@@ -288,6 +291,12 @@ static __always_inline int handshake_state(void *ctx, __u64 ssl)
  * once linked, and would be counted twice. */
 static __always_inline void hold_plaintext(void *ctx, __u64 ssl, __u64 buf, __s64 len)
 {
+	struct inflight in = {.conn_id = ssl,
+			      .fd = -1,
+			      .kind = IO_BUF,
+			      .dir = DIR_OUT,
+			      .proto = PROTO_TLS,
+			      .flags = DATA_F_HELD};
 	struct ssl_key k = ssl_key_of(ssl);
 	__u8 one = 1;
 
@@ -296,24 +305,27 @@ static __always_inline void hold_plaintext(void *ctx, __u64 ssl, __u64 buf, __s6
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
 	}
-	emit_records(ssl, -1, buf, len, DIR_OUT, DATA_F_HELD);
+	emit_records(&in, buf, len);
 }
 
 /* A record without bytes that tells user space how the session ends. */
 static __always_inline void emit_marker(struct conn_info *info, __s32 fd, enum data_dir dir,
 					__u8 flags)
 {
-	struct inflight in = {.conn_id = info->id, .fd = fd, .dir = dir};
+	struct inflight in = {.conn_id = info->id, .fd = fd, .dir = dir, .flags = flags};
 	struct data_event *ev;
+	bool sent = false;
 
+	gap_take(&in, info);
 	ev = bpf_ringbuf_reserve(&events, offsetof(struct data_event, data), 0);
-	if (!ev) {
+	if (ev) {
+		data_header(ev, &in, 0);
+		bpf_ringbuf_submit(ev, ring_flags());
+		sent = true;
+	} else {
 		count(CNT_EVENTS_LOST, 1);
-		return;
 	}
-	data_header(ev, &in, 0);
-	ev->flags = flags;
-	bpf_ringbuf_submit(ev, ring_flags());
+	gap_settle(info, &in, sent);
 }
 
 /* Bytes at the start of a retried write that the blocked one already

@@ -57,6 +57,13 @@ struct conn_info {
 	__u8 proto;
 	__u8 kstream; /* the kernel follows the response being written (kstream.h) */
 	__u8 ungated; /* PROTO_OTHER and taken out of conn_gate (maps.bpf.h) */
+	/* Calls of it none of whose records went out (ring buffer full), and
+	 * end records of its streams lost, since its last record that went
+	 * out: they leave no trace of their own, so the next record out
+	 * carries DATA_F_GAP and settles the count (capture.bpf.h). The
+	 * kernel's, changed atomically; user space writes 0 when it adopts a
+	 * connection and keeps it otherwise. */
+	__u64 lost;
 };
 
 /* The slot of conn_gate, the counters that spare every read and write of
@@ -106,6 +113,10 @@ enum data_flags {
 	/* a write of a stream the kernel counts, copied all the same while
 	 * user space may still match its events with upstream calls */
 	DATA_F_KCOUNTED = 1 << 6,
+	/* records of this connection, in either direction, were lost before
+	 * this one beyond what offset and ret show: whole calls' records
+	 * (conn_info.lost). How many bytes is unknown. */
+	DATA_F_GAP = 1 << 7,
 };
 
 struct event_hdr {
@@ -139,6 +150,8 @@ struct open_event {
 struct close_event {
 	struct event_hdr h;
 	struct conn_key key;
+	__u8 gap; /* records of it were lost since its last one out (DATA_F_GAP) */
+	__u8 pad[7];
 };
 
 struct exit_event {
@@ -198,17 +211,17 @@ enum counter_idx {
  * user space reads records by. A change here is a change of the contract. */
 #define SSE_LAYOUT(type, size) _Static_assert(sizeof(struct type) == (size), #type " layout")
 SSE_LAYOUT(conn_key, 8);
-SSE_LAYOUT(conn_info, 40);
+SSE_LAYOUT(conn_info, 48);
 SSE_LAYOUT(event_hdr, 24);
 SSE_LAYOUT(conn_addr, 20);
-SSE_LAYOUT(open_event, 128);
-SSE_LAYOUT(close_event, 32);
+SSE_LAYOUT(open_event, 136);
+SSE_LAYOUT(close_event, 40);
 SSE_LAYOUT(exit_event, 24);
 SSE_LAYOUT(exec_event, 24);
 SSE_LAYOUT(sock_state_event, 32);
 SSE_LAYOUT(tls_link_event, 40);
 SSE_LAYOUT(data_event, 48 + CAPTURE_SEG_MAX);
-_Static_assert(__builtin_offsetof(struct open_event, comm) == 104, "open_event layout");
+_Static_assert(__builtin_offsetof(struct open_event, comm) == 112, "open_event layout");
 _Static_assert(__builtin_offsetof(struct data_event, data) == 48, "data_event layout");
 #undef SSE_LAYOUT
 

@@ -62,9 +62,9 @@ class Exp:
         procs.stop(self.child)
 
 
-def start_exporter(tmp, name, args, timeout=30.0):
-    """An exporter with `args`; returns once /health answers 200."""
-    child, port = launch.start_exporter(tmp, timeout, args, name="sse_exporter-%s" % name)
+def start_exporter(tmp, name, args, timeout=30.0, env=None):
+    """An exporter with `args` (and `env`); returns once /health answers 200."""
+    child, port = launch.start_exporter(tmp, timeout, args, name="sse_exporter-%s" % name, env=env)
     return Exp(child, port)
 
 

@@ -192,21 +192,23 @@ TLS_STARTERS = {"fastapi-tls": start_fastapi_tls, "node-tls": start_node_tls, "n
 SHARED_EXPORTER_FLAGS = ("--sweep.interval=1",)
 
 
-def spawn_exporter(tmp, extra, name="sse_exporter"):
-    """An exporter with `extra` flags on a free port, its output in
-    tmp/NAME-PORT.log, not waited for: (child, port)."""
+def spawn_exporter(tmp, extra, name="sse_exporter", env=None):
+    """An exporter with `extra` flags (and `env` added to the runner's
+    environment) on a free port, its output in tmp/NAME-PORT.log, not
+    waited for: (child, port)."""
     if not (REPO / EXPORTER).exists():   # an absolute EXPORTER wins over REPO
         raise RuntimeError("%s does not exist: run `make` first" % (REPO / EXPORTER))
     port = procs.free_port()
     child = procs.spawn("%s-%d" % (name, port), [EXPORTER, "--web.listen-address=127.0.0.1:%d" % port,
-                                                 "--log.level=info"] + list(extra), tmp, cwd=REPO)
+                                                 "--log.level=info"] + list(extra), tmp, cwd=REPO,
+                         env=dict(os.environ, **env) if env else None)
     return child, port
 
 
-def start_exporter(tmp, timeout=30.0, extra=SHARED_EXPORTER_FLAGS, name="sse_exporter"):
+def start_exporter(tmp, timeout=30.0, extra=SHARED_EXPORTER_FLAGS, name="sse_exporter", env=None):
     """spawn_exporter(), returning once /health is 200, its sweep interval
     registered for checks.settle()."""
-    child, port = spawn_exporter(tmp, extra, name)
+    child, port = spawn_exporter(tmp, extra, name, env)
     try:
         procs.wait_http(child, port, "/health", timeout=timeout)
     except RuntimeError as e:

@@ -12,15 +12,21 @@ use exporters that select only this file's processes:
   through symlinks named om_big_py / om_relay_py: their exe is python's,
   so they are selected by their listening port);
 - `own-full`: `--pid` of the leak helpers, no sweep after the first, for
-  sse_exporter_connections_untracked_total, which needs a full conns map.
+  sse_exporter_connections_untracked_total, which needs a full conns map;
+- `own-ring`: `--port` of a flood helper and of a probe helper, streams
+  counted from copies (SSE_EXPORTER_NO_KSTREAMS: the kernel would count
+  the flood's events itself, and none could be lost), for records lost
+  to a full ring buffer.
 """
 import math
 import os
 import resource
 import shutil
+import signal
 import socket
 import struct
 import time
+import urllib.request
 from pathlib import Path
 
 import client
@@ -29,7 +35,7 @@ import launch
 import metrics
 import procs
 import tls
-from checks import gauge, inc
+from checks import gauge, inc, inc_at_least
 from framework import Group, expect
 
 OWN_SERVER = launch.SERVERS / "own_metrics_server.py"
@@ -359,6 +365,100 @@ def case_tls_libraries(fx):
 
 
 # --------------------------------------------------------------------------
+# Group `own-ring`: a full ring buffer
+# --------------------------------------------------------------------------
+
+# Events of the flood, one small record each (568 bytes with its header):
+# the 16 MiB ring (include/conn_event.h) holds some 29 500.
+FLOOD_EVENTS = 40000
+MORE_EVENTS = 10
+
+
+class Ring:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.ports = {"flood": procs.free_port(), "probe": procs.free_port()}
+        self.exp = isolated.start_exporter(tmp, "ring", ["--port=%d" % p for p in self.ports.values()],
+                                           env={launch.NO_KSTREAMS: "1"})
+
+    def stop(self):
+        self.exp.stop()
+
+
+def control(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=60) as r:
+        expect(r.status == 200, "ground truth: control %s answered %d", path, r.status)
+
+
+def drained(exp, probe, timeout=15.0):
+    """Returns once the exporter counted a GET /health made to the probe
+    server now: it read every record before that one, and the ring has
+    room again. A probe whose records found the ring still full is not
+    counted: another follows."""
+    svc, deadline = probe.service, time.monotonic() + timeout
+
+    def count(samples):
+        return metrics.total(samples, "http_requests_total", service=svc, path="/health")
+    while True:
+        seen = count(exp.scrape())
+        r = probe.request(client.get("/health"))
+        expect(r.status == 200, "ground truth: the probe's GET /health answered %d", r.status)
+        ok, _ = metrics.wait_for(exp.port, lambda s: count(s) > seen, timeout=1.0)
+        if ok:
+            return
+        expect(time.monotonic() < deadline, "the exporter counted no probe after it resumed")
+
+
+def case_ring_overflow(fx):
+    """A full ring buffer drops whole calls' records, which leave no gap
+    in any record that arrives: the exporter is stopped (SIGSTOP) while a
+    stream writes more events than the ring holds, one send() each, and
+    resumed. The stream goes on once the exporter read the ring: the first
+    record of the connection after the lost ones carries DATA_F_GAP, and
+    the stream is counted lost (bytes_missed), not a success short of
+    thousands of events. The next stream on the same connection is counted
+    as usual."""
+    exp, ctrl = fx.exp, procs.free_port()
+    srv = start_helper(fx.tmp, "om_flood_py", "flood", fx.ports["flood"], [ctrl])
+    probe = start_helper(fx.tmp, "om_probe_py", "big", fx.ports["probe"])
+    conn = None
+    try:
+        svc = srv.service
+        before = isolated.ready(exp, srv)
+        conn = srv.connect(timeout=60)
+        os.kill(exp.child.pid, signal.SIGSTOP)
+        try:
+            t0, t1 = conn.send(client.events("/flood/%d/%d" % (FLOOD_EVENTS, MORE_EVENTS)))
+            reader, out = isolated.in_background(conn.read_response, t0, t1)
+            control(ctrl, "/paused")
+        finally:
+            os.kill(exp.child.pid, signal.SIGCONT)
+        drained(exp, probe)
+        control(ctrl, "/resume")
+        r = isolated.joined(reader, out, timeout=60.0)
+        expect(r.status == 200 and r.complete and r.data_events == FLOOD_EVENTS + MORE_EVENTS,
+               "ground truth: /flood answered %d with %d events", r.status, r.data_events)
+        t0, t1 = conn.send(client.events("/flood/3/0"))
+        r = conn.read_response(t0, t1)
+        expect(r.status == 200 and r.complete and r.data_events == 3,
+               "ground truth: /flood/3/0 answered %d with %d events", r.status, r.data_events)
+        conn.close()
+        exp.settle(before, [
+            inc_at_least("sse_exporter_events_lost_total", FLOOD_EVENTS // 10),
+            inc("sse_exporter_exchanges_lost_total", 1, service=svc, reason="bytes_missed"),
+            inc("sse_exporter_exchanges_lost_total", 1, service=svc),
+            inc("sse_requests_total", 1, service=svc, status="success"),
+            inc("sse_requests_total", 1, service=svc),
+            gauge("sse_active_connections", 0, service=svc),
+        ])
+    finally:
+        if conn:
+            conn.close()
+        launch.stop_server(probe)
+        launch.stop_server(srv)
+
+
+# --------------------------------------------------------------------------
 
 def groups(tmp):
     return [
@@ -371,4 +471,5 @@ def groups(tmp):
               lambda fx: fx.stop()),
         Group(lambda: Full(tmp), [("own:connections_untracked", case_connections_untracked)],
               lambda fx: fx.stop()),
+        Group(lambda: Ring(tmp), [("own:ring_overflow", case_ring_overflow)], lambda fx: fx.stop()),
     ]

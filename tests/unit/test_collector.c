@@ -315,11 +315,17 @@ static void io(struct fixture *f, uint64_t id, uint8_t dir, const char *s)
 	syscall_io(f, id, dir, s, CAPTURE_SEG_MAX, 0);
 }
 
-static void close_conn(struct fixture *f, uint64_t id, int32_t fd)
+/* gap: records of the connection were lost since its last one out */
+static void close_record(struct fixture *f, uint64_t id, int32_t fd, bool gap)
 {
-	struct close_event ev = {.h = hdr(f, EV_CLOSE, id), .key = key_of(f, fd)};
+	struct close_event ev = {.h = hdr(f, EV_CLOSE, id), .key = key_of(f, fd), .gap = gap};
 
 	record(f, &ev, sizeof(ev));
+}
+
+static void close_conn(struct fixture *f, uint64_t id, int32_t fd)
+{
+	close_record(f, id, fd, false);
 }
 
 /* The kernel saw close(): its entry is gone, its record still coming. */
@@ -574,6 +580,114 @@ static void test_record_out_of_place_dropped(void **state)
 	close_conn(f, 1, 5);				 /* the 9 missing bytes: lost */
 	assert_true(LOST_FOR(f, "bytes_missed") == 1);
 	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 2);
+}
+
+/* ---- calls whose records were lost whole (DATA_F_GAP) ---- */
+
+#define GET_B	  "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+#define PART_HEAD "GET /a HTTP/1.1\r\nHo"
+
+#define PATH_REQUESTS(f, path) total(f, "http_requests_total", 2, path)
+
+/* One call's bytes in one record, the first out after calls of the
+ * connection whose records were all lost. */
+static void gap_io(struct fixture *f, uint64_t id, uint8_t dir, const char *s)
+{
+	data(f, id, dir, DATA_F_GAP, (int64_t)strlen(s), 0, 0, s, strlen(s));
+}
+
+/* Event writes lost whole inside a stream: the stream is lost, not
+ * counted short of events; the next request is read as usual. */
+static void test_gap_in_stream(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	gap_io(f, 1, DIR_OUT, "data: c\n\n"); /* "data: b" went before it */
+	io(f, 1, DIR_OUT, "data: d\n\n");
+	io(f, 1, DIR_IN, GET_B);
+	io(f, 1, DIR_OUT, OK_SHORT);
+	close_conn(f, 1, 5);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(LOST(f) == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 1);
+	assert_true(PATH_REQUESTS(f, "/b") == 1);
+}
+
+/* A connection reads first (a request, or its head's start), then
+ * records go missing whole, then the next request /b is read first: its
+ * answer is /b's, counted as usual. */
+static void answered_after_gap(struct fixture *f, uint64_t id, int32_t fd, const char *first)
+{
+	open_conn(f, id, fd, 0, PROTO_UNKNOWN);
+	io(f, id, DIR_IN, first);
+	gap_io(f, id, DIR_IN, GET_B);
+	io(f, id, DIR_OUT, OK_SHORT);
+	close_conn(f, id, fd);
+}
+
+/* A request head read in two calls, the second lost whole: the answer
+ * that comes next is the request's, its exchange lost. Or the next
+ * request comes first: the answer went with the lost records too. Either
+ * way the next request is answered and counted as usual. */
+static void test_gap_in_request_head(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, PART_HEAD);
+	gap_io(f, 1, DIR_OUT, OK_SHORT);
+	io(f, 1, DIR_IN, GET_B);
+	io(f, 1, DIR_OUT, OK_SHORT);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(PATH_REQUESTS(f, "/b") == 1);
+
+	answered_after_gap(f, 2, 6, PART_HEAD);
+	assert_true(LOST_FOR(f, "bytes_missed") == 2);
+	assert_true(LOST(f) == 2);
+	assert_true(PATH_REQUESTS(f, "/b") == 2);
+}
+
+/* A response lost whole, head and all: the request that waited for it is
+ * lost, the next one answered as usual (not paired with its answer). */
+static void test_gap_loses_unanswered_request(void **state)
+{
+	struct fixture *f = *state;
+
+	answered_after_gap(f, 1, 5, GET);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(LOST(f) == 1);
+	assert_true(PATH_REQUESTS(f, "/b") == 1);
+	assert_true(PATH_REQUESTS(f, "/a") == 0);
+}
+
+/* Records lost after the last that came, then the connection ends (its
+ * EOF record lost, say): the close record tells, or at a process's exit
+ * the kernel's entry does. The stream under way has an unknown outcome,
+ * not the one the close would give it. */
+static void test_gap_before_end(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key key = key_of(f, 6);
+	struct conn_info info;
+	struct exit_event ev;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	close_record(f, 1, 5, true);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	stream(f, 2);
+	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	info.lost = 1;
+	assert_int_equal(fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_EXIST), 0);
+	ev = (struct exit_event){.h = hdr(f, EV_EXIT, 0)};
+	record(f, &ev, sizeof(ev));
+	assert_true(LOST_FOR(f, "bytes_missed") == 2);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
 }
 
 /* sendfile: bytes moved, not copied, skipped by count. */
@@ -1305,6 +1419,33 @@ static void test_kernel_end_lost_then_next_stream(void **state)
 	assert_true(CHUNKS(f) == 2);
 }
 
+/* Records lost while the kernel counts: if it still has the stream, they
+ * were others' (a request read) and the stream goes on in the kernel; if
+ * it ended the stream, its end record was one of them: the exchange is
+ * lost, not ended with the figures read last. */
+static void test_kernel_gap(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2);
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	gap_io(f, 1, DIR_IN, GET_B); /* pipelined */
+	assert_true(kernel_counting(1));
+	kernel_ends(f, 1, 5, KSTREAM_COMPLETE, 0, &st);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(LOST(f) == 0);
+	assert_true(FELL_ALL(f) == 0);
+
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 2, 6);
+	fake_delete(NULL, KMAP_KSTREAMS, &(uint64_t){2}); /* ended, its record lost */
+	close_record(f, 2, 6, true);
+	assert_true(FELL(f, "end_lost") == 1);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(SSE_ENDED(f, "success") == 1);
+}
+
 /* A close while the kernel counts: its last figures are the stream's,
  * whose body the close delimits. */
 static void test_kernel_close_reads_figures(void **state)
@@ -1433,6 +1574,10 @@ int main(void)
 	    T(test_tail_lost_skipped_at_next_syscall),
 	    T(test_gap_in_stream_loses_exchange),
 	    T(test_record_out_of_place_dropped),
+	    T(test_gap_in_stream),
+	    T(test_gap_in_request_head),
+	    T(test_gap_loses_unanswered_request),
+	    T(test_gap_before_end),
 	    T(test_sendfile_body_skipped),
 	    T(test_eof_epipe_reset),
 	    T(test_adopted_stream),
@@ -1460,6 +1605,7 @@ int main(void)
 	    T(test_kernel_disagreement),
 	    T(test_kernel_end_lost),
 	    T(test_kernel_end_lost_then_next_stream),
+	    T(test_kernel_gap),
 	    T(test_kernel_close_reads_figures),
 	    T(test_kernel_copies_correlate),
 	    T(test_exec_queued_for_tls),

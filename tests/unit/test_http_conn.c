@@ -948,6 +948,99 @@ static void test_in_skip_inside_request_body(void **state)
 	assert_int_equal(f->r.resp[0].req.t_last, 1002);
 }
 
+/* ---- records lost whole: bytes of either side, how many unknown ---- */
+
+static void answer(struct fixture *f, uint64_t ts)
+{
+	out(f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", ts);
+}
+
+/* The stream under way is lost; what follows of it is not read as its
+ * own; the next exchange is read as usual. */
+static void test_gap_loses_stream_then_resync(void **state)
+{
+	struct fixture *f = *state;
+
+	get(f, "/s", 1000);
+	out(f, SSE_HEAD, 2000);
+	out(f, chunk("data: a\n\n"), 3000);
+	http_conn_gap(&f->c, 4000);
+	out(f, chunk("data: c\n\n"), 4000);
+	get(f, "/next", 5000);
+	answer(f, 6000);
+	assert_string_equal(f->r.order, "REXRX");
+	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_BYTES);
+	assert_int_equal(f->r.end[0].x.data_events, 1);
+	assert_string_equal(f->r.resp[1].req.path, "/next");
+	assert_int_equal(f->r.end[1].why, HTTP_END_COMPLETE);
+}
+
+/* A request being read when bytes went missing pairs with the answer
+ * that comes next, and is lost. */
+static void test_gap_in_request_pairs_its_answer(void **state)
+{
+	struct fixture *f = *state;
+	char req[512];
+	size_t n = chat_request(req, sizeof(req), "/v1/chat");
+
+	http_conn_request_bytes(&f->c, req, n - 5, 1000); /* the body's end goes missing */
+	http_conn_gap(&f->c, 2000);
+	answer(f, 3000);
+	get(f, "/next", 4000);
+	answer(f, 5000);
+	assert_string_equal(f->r.order, "RXRX");
+	assert_string_equal(f->r.end[0].x.req.path, "/v1/chat");
+	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_BYTES);
+	assert_string_equal(f->r.end[1].x.req.path, "/next");
+	assert_int_equal(f->r.end[1].why, HTTP_END_COMPLETE);
+}
+
+/* Request /a (its bytes a), bytes missing, then the rest of an answer
+ * and request /b: /a ends lost, the next answer is /b's. */
+static void answer_lost_with(struct fixture *f, const char *a)
+{
+	in(f, a, 1000);
+	http_conn_gap(&f->c, 2000);
+	out(f, "ok", 2000);
+	get(f, "/b", 3000);
+	answer(f, 4000);
+	assert_string_equal(f->r.order, "XRX");
+	assert_string_equal(f->r.end[0].x.req.path, "/a");
+	assert_int_equal(f->r.end[0].why, HTTP_END_LOST_BYTES);
+	assert_string_equal(f->r.resp[0].req.path, "/b");
+	assert_int_equal(f->r.end[1].why, HTTP_END_COMPLETE);
+}
+
+/* The next request read first: the lost request's answer went with the
+ * missing bytes. */
+static void test_gap_in_request_answer_lost_too(void **state)
+{
+	answer_lost_with(*state, "GET /a HTTP/1.1\r\nHo");
+}
+
+/* Nothing answered when bytes went missing: the oldest request's answer
+ * began in them, and the next answer is not taken for it. */
+static void test_gap_loses_waiting_request(void **state)
+{
+	answer_lost_with(*state, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+}
+
+/* A body the kernel counts is its to end: the bytes lost were others'. */
+static void test_gap_leaves_kernel_stream(void **state)
+{
+	struct fixture *f = *state;
+
+	get(f, "/s", 1000);
+	http_conn_kernel_expect(&f->c, SCAN_CHUNKED);
+	out(f, SSE_HEAD, 2000);
+	http_conn_gap(&f->c, 3000);
+	assert_true(http_conn_kernel_active(&f->c));
+	assert_true(http_conn_kernel_end(&f->c, &(struct sse_stats){.data_events = 2},
+					 HTTP_END_COMPLETE, 4000));
+	assert_string_equal(f->r.order, "RX");
+	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
+}
+
 /* ---- streams under way when the exporter started ---- */
 
 static void test_adopt_chunked_stream(void **state)
@@ -1146,6 +1239,11 @@ int main(void)
 	    T(test_out_skip_in_sse_stream_is_lost),
 	    T(test_broken_chunk_framing_is_lost),
 	    T(test_in_skip_inside_request_body),
+	    T(test_gap_loses_stream_then_resync),
+	    T(test_gap_in_request_pairs_its_answer),
+	    T(test_gap_in_request_answer_lost_too),
+	    T(test_gap_loses_waiting_request),
+	    T(test_gap_leaves_kernel_stream),
 	    T(test_adopt_chunked_stream),
 	    T(test_adopt_raw_stream),
 	    T(test_adopt_raw_stream_server_close_is_complete),

@@ -36,6 +36,40 @@ bool http_conn_busy(const struct http_conn *c)
 	return c->in_exchange || c->q_len > 0 || c->req_state == SIDE_BODY;
 }
 
+/* ---- exchanges ---------------------------------------------------------- */
+
+/* An exchange whose request lost bytes has an unknown outcome, whatever
+ * its answer. */
+static enum http_end end_reason(const struct http_exchange *x, enum http_end why)
+{
+	return x->has_request && x->req.missed && !http_end_lost(why) ? HTTP_END_LOST_BYTES : why;
+}
+
+static void exchange_begin(struct http_conn *c, uint64_t ts)
+{
+	memset(&c->x, 0, sizeof(c->x));
+	if (c->q_len) {
+		c->x.req = c->queue[c->q_head];
+		c->x.has_request = true;
+		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
+		c->q_len--;
+	}
+	c->x.t_accept = c->t_accept;
+	c->x.t_headers = ts;
+	c->x.t_last_write = ts;
+	c->in_exchange = true;
+	sse_splitter_init(&c->sse, NULL);
+	chunked_init(&c->resp_chunks);
+}
+
+/* The oldest request waiting for its answer ends without one. */
+static void end_unanswered(struct http_conn *c, enum http_end why, uint64_t ts)
+{
+	exchange_begin(c, ts);
+	c->in_exchange = false;
+	c->ops->end(c->ctx, &c->x, end_reason(&c->x, why), ts);
+}
+
 /* ---- requests ---------------------------------------------------------- */
 
 static void request_begin(struct http_conn *c, uint64_t ts)
@@ -62,6 +96,20 @@ static void request_head_done(struct http_conn *c)
 	chunked_init(&c->req_chunks);
 }
 
+/* The request read joins those waiting for their answers. A client
+ * pipelining deeper than we queue: the oldest is dropped unanswered
+ * rather than misattributed. */
+static void request_queue(struct http_conn *c)
+{
+	if (c->q_len == HTTP_PIPELINE_MAX) {
+		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
+		c->q_len--;
+	}
+	c->queue[(c->q_head + c->q_len) % HTTP_PIPELINE_MAX] = c->req;
+	c->q_len++;
+	http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
+}
+
 static void request_done(struct http_conn *c, uint64_t ts)
 {
 	c->req.t_last = ts;
@@ -70,16 +118,26 @@ static void request_done(struct http_conn *c, uint64_t ts)
 		copy_str(c->req.model, sizeof(c->req.model), c->json.model);
 	if (c->json.stream == 1)
 		c->req.wants_stream = true;
-	/* A client pipelining deeper than we queue: the oldest is dropped
-	 * unanswered rather than misattributed. */
-	if (c->q_len == HTTP_PIPELINE_MAX) {
-		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
-		c->q_len--;
-	}
-	c->queue[(c->q_head + c->q_len) % HTTP_PIPELINE_MAX] = c->req;
-	c->q_len++;
-	http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
+	/* a request that lost bytes still waits, and no answer is under way:
+	 * its answer went with those bytes */
+	while (!c->in_exchange && c->q_len && c->queue[c->q_head].missed)
+		end_unanswered(c, HTTP_END_LOST_BYTES, ts);
+	request_queue(c);
 	c->req_state = SIDE_HEAD;
+}
+
+/* A request whose bytes went missing while it was read, queued as it is
+ * for its answer to pair with (http_conn_gap). Before its start line was
+ * read nothing is known of it: its answer comes without a request. */
+static void request_missed(struct http_conn *c)
+{
+	if (c->req_state == SIDE_HEAD) {
+		if (!c->req_head.start_line_done)
+			return;
+		request_head_done(c);
+	}
+	c->req.missed = true;
+	request_queue(c);
 }
 
 static void scan_body(void *ctx, const char *data, size_t len)
@@ -214,7 +272,7 @@ static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
 	if (c->sniffing)
 		sniff_done(c, false);
 	c->in_exchange = false;
-	c->ops->end(c->ctx, &c->x, why, ts);
+	c->ops->end(c->ctx, &c->x, end_reason(&c->x, why), ts);
 	if (c->resp_state != SIDE_DEAD)
 		c->resp_state = SIDE_HEAD;
 }
@@ -249,23 +307,6 @@ static void body_data(void *ctx, const char *data, size_t len)
 		c->ops->body(c->ctx, &c->x, data, len);
 	if (c->x.sse)
 		sse_feed(&c->sse, data, len, on_sse_event, c);
-}
-
-static void exchange_begin(struct http_conn *c, uint64_t ts)
-{
-	memset(&c->x, 0, sizeof(c->x));
-	if (c->q_len) {
-		c->x.req = c->queue[c->q_head];
-		c->x.has_request = true;
-		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
-		c->q_len--;
-	}
-	c->x.t_accept = c->t_accept;
-	c->x.t_headers = ts;
-	c->x.t_last_write = ts;
-	c->in_exchange = true;
-	sse_splitter_init(&c->sse, NULL);
-	chunked_init(&c->resp_chunks);
 }
 
 static enum http_body_mode kernel_body(uint8_t framing)
@@ -416,6 +457,22 @@ void http_conn_response_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 		exchange_end(c, HTTP_END_LOST_BYTES, ts);
 }
 
+void http_conn_gap(struct http_conn *c, uint64_t ts)
+{
+	if (c->upgraded)
+		return; /* another protocol, or over */
+	if (!http_conn_kernel_active(c)) {
+		c->resp_state = SIDE_DEAD;
+		if (c->in_exchange)
+			exchange_end(c, HTTP_END_LOST_BYTES, ts);
+		else if (c->q_len)
+			end_unanswered(c, HTTP_END_LOST_BYTES, ts);
+	}
+	if (c->req_state == SIDE_BODY || (c->req_state == SIDE_HEAD && c->req_head.total))
+		request_missed(c);
+	c->req_state = SIDE_DEAD;
+}
+
 void http_conn_kernel_expect(struct http_conn *c, uint8_t framing)
 {
 	c->kernel_next = framing;
@@ -487,11 +544,8 @@ void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts)
 		exchange_end(
 		    c, why == HTTP_END_RESPONDER_CLOSED && delimits ? HTTP_END_COMPLETE : why, ts);
 	}
-	while (c->q_len) {
-		exchange_begin(c, ts);
-		c->in_exchange = false;
-		c->ops->end(c->ctx, &c->x, why, ts);
-	}
+	while (c->q_len)
+		end_unanswered(c, why, ts);
 	if (c->req_state == SIDE_BODY) { /* the head was read, the body not */
 		memset(&c->x, 0, sizeof(c->x));
 		c->x.req = c->req;

@@ -34,6 +34,7 @@ struct http_request {
 	bool wants_stream;	    /* Accept: text/event-stream or "stream": true */
 	bool first_of_conn;	    /* queue stage is defined for these only */
 	bool complete;		    /* all of the request was read */
+	bool missed;		    /* bytes of it went by unseen: its exchange is lost */
 	uint64_t t_first;	    /* first request byte read */
 	uint64_t t_last;	    /* last request byte read */
 };
@@ -143,6 +144,18 @@ void http_conn_response_bytes(struct http_conn *c, const char *buf, size_t len, 
  * bodies of known length skip them, anything else loses sync. */
 void http_conn_response_gap(struct http_conn *c, uint64_t len, uint64_t ts);
 void http_conn_request_gap(struct http_conn *c, uint64_t len, uint64_t ts);
+
+/*
+ * Bytes went by unseen before the next ones, in either direction, how
+ * many unknown (records lost whole). What was under way is lost: the
+ * response being read, else the oldest request waiting for its answer,
+ * whose answer began in the lost bytes; a request being read is queued as
+ * it is, so that its answer pairs with it, and its exchange lost (its
+ * answer lost too if another request comes first). A body the kernel
+ * counts is left to it. Both sides resynchronise on their next request or
+ * response line.
+ */
+void http_conn_gap(struct http_conn *c, uint64_t ts);
 
 /* Starts following a stream already under way; buf is its next write,
  * which the caller then feeds with http_conn_response_bytes. */

@@ -72,19 +72,36 @@ static void commit_tentative(struct conn_entry *e)
 	tentative_write_drop(h);
 }
 
-/* A connection that ends before a held write settles never sent it. */
+/* A held write settles by the record after it: repeated by it, it
+ * failed; a connection that ends before it settles never sent it;
+ * anything else shows it went out. */
+static void settle_tentative(struct conn_entry *e, const struct data_event *ev)
+{
+	struct tentative_write *h = &e->tentative;
+
+	if (!h->buf)
+		return;
+	if (tentative_write_retried_by(h, ev) ||
+	    (ev->flags & (DATA_F_EOF | DATA_F_ERROR | DATA_F_CLOSING)))
+		tentative_write_drop(h);
+	else
+		commit_tentative(e);
+}
+
 bool conn_hold_tentative(struct conn_entry *e, const struct data_event *ev)
 {
 	struct tentative_write *h = &e->tentative;
 
 	if (tentative_write_continue(h, ev))
 		return true;
-	if (h->buf) {
-		if (tentative_write_retried_by(h, ev) ||
-		    (ev->flags & (DATA_F_EOF | DATA_F_ERROR | DATA_F_CLOSING)))
-			tentative_write_drop(h);
-		else
-			commit_tentative(e);
-	}
+	settle_tentative(e, ev);
 	return tentative_write_is(ev) && tentative_write_start(h, ev) == 0;
+}
+
+void conn_gap(struct conn_entry *e, const struct data_event *ev, uint64_t ts)
+{
+	if (ev) /* a held write came before the lost records */
+		settle_tentative(e, ev);
+	conn_finish_syscall(e, ts);
+	http_conn_gap(e->http, ts);
 }

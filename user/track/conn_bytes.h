@@ -32,4 +32,9 @@ void conn_finish_syscall(struct conn_entry *e, uint64_t ts);
  * by what ev shows. Returns true when ev was taken. */
 bool conn_hold_tentative(struct conn_entry *e, const struct data_event *ev);
 
+/* Records of e were lost whole before ev (DATA_F_GAP), or before its
+ * close record (ev NULL): what was under way is lost, the parser
+ * resynchronises (http_conn_gap). */
+void conn_gap(struct conn_entry *e, const struct data_event *ev, uint64_t ts);
+
 #endif

@@ -196,6 +196,17 @@ static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 		http_conn_close(e->http, why, ev->h.ts_ns);
 }
 
+/* Records of e were lost whole before this point (conn_event.h,
+ * DATA_F_GAP; ev: the record that tells, NULL at the end): what was under
+ * way is lost, the stream the kernel counted too if its end record was one
+ * of them. */
+static void records_lost(struct collector *c, struct conn_entry *e, const struct data_event *ev,
+			 uint64_t ts)
+{
+	conn_gap(e, ev, ts);
+	kstream_check_gap(c, e, ts);
+}
+
 /* The owner ends a TLS session: an exchange under way ends as at close(). */
 static void owner_closing(struct conn_entry *e, uint64_t ts)
 {
@@ -224,6 +235,8 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 	adopting = !e->http && e->info.proto == PROTO_ADOPT;
 	if (!e->http && http_start(c, e))
 		return;
+	if (ev->flags & DATA_F_GAP)
+		records_lost(c, e, ev, ev->h.ts_ns);
 	if (adopting && ev->len && !adopt_decide(c, e, ev)) {
 		conn_drop_http(e);
 		return;
@@ -257,6 +270,8 @@ static void on_close(struct collector *c, const struct close_event *ev)
 
 	if (!e)
 		return;
+	if (e->http && ev->gap) /* e.g. its EOF record: the client left, or not */
+		records_lost(c, e, NULL, ev->h.ts_ns);
 	if (e->http)
 		conn_finish_syscall(e, ev->h.ts_ns);
 	entry_end(c, e, owner_closed(e), ev->h.ts_ns);
@@ -270,6 +285,8 @@ static void end_process(struct collector *c, uint32_t tgid, enum http_end why, u
 	conn_table_for_each(&c->conns, b, e, next) {
 		if (e->key.tgid != tgid)
 			continue;
+		if (e->http && kernel_lost_records(c, e))
+			records_lost(c, e, NULL, ts);
 		kernel_forget(c, e);
 		entry_end(c, e, why, ts);
 	}
@@ -342,7 +359,8 @@ int collector_handle(void *ctx, void *data, size_t size)
 		on_data(c, data, size);
 		break;
 	case EV_CLOSE:
-		on_close(c, data);
+		if (size >= sizeof(struct close_event))
+			on_close(c, data);
 		break;
 	case EV_KSTREAM_START:
 		if (size >= sizeof(struct kstream_start_event))

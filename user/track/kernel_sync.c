@@ -19,6 +19,13 @@ bool kernel_holds(struct collector *c, const struct conn_entry *e)
 	return kernel_entry(c, e, &cur);
 }
 
+bool kernel_lost_records(struct collector *c, const struct conn_entry *e)
+{
+	struct conn_info cur;
+
+	return kernel_entry(c, e, &cur) && cur.lost;
+}
+
 /* Counts a connection in conn_gate (bpf/maps.bpf.h) before its entry is
  * made, as the kernel does at accept: never an entry whose bytes the
  * gate hides. */

@@ -20,6 +20,10 @@
  * not reused since). */
 bool kernel_holds(struct collector *c, const struct conn_entry *e);
 
+/* Whether records of e were lost whole since its last one that came
+ * (conn_info.lost): asked when no record of e's will come any more. */
+bool kernel_lost_records(struct collector *c, const struct conn_entry *e);
+
 /* Removes the kernel's entries of e, unless the key was reused since,
  * and uncounts e in conn_gate unless the kernel did. */
 void kernel_forget(struct collector *c, const struct conn_entry *e);

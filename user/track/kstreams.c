@@ -108,6 +108,14 @@ static bool read_figures(struct collector *c, const struct conn_entry *e, struct
 	return kmaps_lookup(c->km, KMAP_KSTREAMS, &e->info.id, ks) == 0;
 }
 
+void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts)
+{
+	struct kstream ks;
+
+	if (counted_in_kernel(e) && !read_figures(c, e, &ks))
+		end_lost(c, e, ts);
+}
+
 void kstream_settle(struct collector *c, struct conn_entry *e)
 {
 	struct kstream ks;

@@ -22,6 +22,10 @@ void kstream_on_response(struct collector *c, struct conn_entry *e, const struct
  * stream's end record was lost. Ends the exchange as lost. */
 void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct data_event *ev);
 
+/* Records of e were lost (DATA_F_GAP): if the kernel no longer counts its
+ * stream, the end record was one of them. Ends the exchange as lost. */
+void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts);
+
 /* Before e's exchanges end with the connection: the kernel's last figures. */
 void kstream_settle(struct collector *c, struct conn_entry *e);
 

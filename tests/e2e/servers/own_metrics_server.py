@@ -5,6 +5,7 @@ names, so that each has a comm, hence a `service` label, of its own):
     own_metrics_server.py big PORT
     own_metrics_server.py relay PORT PEER_PORT CAFILE
     own_metrics_server.py leak PORT
+    own_metrics_server.py flood PORT CTRL_PORT
 
 Every mode answers `GET /health` with 200 JSON. The servers are blocking
 and single-threaded (the stdlib's http.server for `big` and `relay`):
@@ -31,6 +32,11 @@ and single-threaded (the stdlib's http.server for `big` and `relay`):
   (dup2, no close()): the socket is closed, its fd number stays taken, so
   the next accept gets a new fd. The soft open-file limit is raised to the
   hard one (N is bounded by it: several processes leak more).
+- `flood`: `GET /flood/N/M` answers a chunked event stream of N events,
+  each ONE send(), then, if M > 0, waits for `GET /resume` on CTRL_PORT
+  (`GET /paused` there answers once the N events are written) and writes M
+  more, then the last chunk. The control port is served by a thread of its
+  own, on a port an exporter selecting PORT does not follow.
 """
 import http.server
 import json
@@ -40,6 +46,7 @@ import resource
 import socket
 import ssl
 import sys
+import threading
 
 PEER_PATH = "/items/om-relay/1"
 
@@ -151,6 +158,36 @@ def leak_on(srv):
     return leak
 
 
+def flood_control(ctrl_port):
+    """The flood route, and its control server started on ctrl_port."""
+    paused, resume = threading.Event(), threading.Event()
+
+    def flood(h, n, more):
+        h.connection.sendall(SSE_HEAD)
+        for i in range(int(n)):
+            h.connection.sendall(chunk(b"data: %d\n\n" % i))
+        if int(more):
+            paused.set()
+            resume.wait()
+            for i in range(int(more)):
+                h.connection.sendall(chunk(b"data: more %d\n\n" % i))
+        h.connection.sendall(b"0\r\n\r\n")
+
+    def on_paused(h):
+        h.answer_json(200 if paused.wait(60) else 504, {})
+
+    def on_resume(h):
+        resume.set()
+        h.answer_json(200, {})
+
+    class Control(Handler):
+        routes = ((r"/paused", on_paused), (r"/resume", on_resume))
+
+    ctrl = http.server.HTTPServer(("127.0.0.1", ctrl_port), Control)
+    threading.Thread(target=ctrl.serve_forever, daemon=True).start()
+    return flood
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     srv = http.server.HTTPServer(("127.0.0.1", port), Handler, bind_and_activate=False)
@@ -167,6 +204,8 @@ def main():
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         Handler.routes = ((r"/leak/(\d+)", leak_on(srv)),)
+    elif mode == "flood":
+        Handler.routes = ((r"/flood/(\d+)/(\d+)", flood_control(int(sys.argv[3]))),)
     else:
         sys.exit("unknown mode %r" % mode)
     srv.serve_forever()
