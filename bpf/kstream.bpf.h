@@ -151,10 +151,11 @@ static __always_inline void kstream_mark(const struct inflight *in, __u8 armed)
 }
 
 /* The stream ends here (or is given up): its last figures to user space,
- * its entry and mark gone. rest_off: where the body ended in the write, if
- * the write is copied for what follows it. An end record lost is a gap
- * of the connection (capture.bpf.h): without it, user space would end
- * the stream with the figures it read last, at the connection's end. */
+ * with the event held for an LF if any (the body ends), its entry and mark
+ * gone. rest_off: where the body ended in the write, if the write is
+ * copied for what follows it. An end record lost is a gap of the
+ * connection (capture.bpf.h): without it, user space would end the stream
+ * with the figures it read last, at the connection's end. */
 static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight *in,
 					struct kstream *ks, __u8 reason, __u64 rest_off, __u64 ts)
 {
@@ -169,6 +170,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 	ev->fd = in->fd;
 	ev->rest_off = rest_off;
 	ev->reason = reason;
+	sse_scan_release(&ks->scan, &ks->stats);
 	ev->stats = ks->stats;
 	sent = emit(ev, sizeof(*ev));
 	bpf_map_delete_elem(&kstreams, &in->conn_id);

@@ -58,9 +58,9 @@ struct kstream_end_event {
 };
 
 #define KSTREAM_LAYOUT(type, size) _Static_assert(sizeof(struct type) == (size), #type " layout")
-KSTREAM_LAYOUT(sse_scan, 40);
+KSTREAM_LAYOUT(sse_scan, 48);
 KSTREAM_LAYOUT(sse_stats, 256);
-KSTREAM_LAYOUT(kstream, 40 + 256 + 16);
+KSTREAM_LAYOUT(kstream, 48 + 256 + 16);
 KSTREAM_LAYOUT(kstream_start_event, 32);
 KSTREAM_LAYOUT(kstream_end_event, 40 + 256);
 #undef KSTREAM_LAYOUT

@@ -16,10 +16,19 @@
  * at a time (a word compare finds CR and LF), so the cost of a write is
  * its words plus its lines, not its bytes.
  *
+ * A blank line's CR that ends a piece (a write, or a chunk's data) ends
+ * an event whose size is not known yet: an LF first thing in the next
+ * piece is the CR's, so its event's. The event is held until the next
+ * body byte tells, its time still the CR's write. When the body ends
+ * instead (last chunk, close or give-up), the caller counts it with
+ * sse_scan_release, once: in the steps, the verifier would follow it on
+ * every path of the framing.
+ *
  * The caller hands pieces of at most SCAN_PIECE bytes in a buffer with
  * SCAN_PAD bytes of room after the piece (word loads may pass its end)
  * and calls sse_scan_step until the piece is used up or the body ends:
- * each step takes at least one byte. Indexes are masked with SCAN_MASK so
+ * each step takes at least one byte, but for the step after a piece's
+ * final CR when no LF follows. Indexes are masked with SCAN_MASK so
  * that the verifier sees every access in bounds.
  */
 #ifndef SSE_SSE_SCAN_H
@@ -51,6 +60,7 @@ enum scan_flags {
 	SCAN_HAS_DATA = 1 << 2,
 	SCAN_HAS_COMMENT = 1 << 3,
 	SCAN_HAS_FIELD = 1 << 4, /* event, id, retry, unknown */
+	SCAN_HELD = 1 << 5,	 /* a blank line's CR ended the last piece: its event waits */
 };
 
 struct sse_scan {
@@ -62,6 +72,7 @@ struct sse_scan {
 	__u8 bom;	 /* bytes of a leading byte order mark matched */
 	__u8 prefix_len; /* first bytes of the current line kept */
 	char prefix[8];
+	__u64 t_held; /* SCAN_HELD: the write its event ended in */
 };
 
 /* The spec's buckets: sse_inter_chunk_gap_seconds (in ns here) and
@@ -228,6 +239,17 @@ static __always_inline void scan_dispatch(struct sse_scan *s, struct sse_stats *
 	s->flags &= ~(SCAN_HAS_DATA | SCAN_HAS_COMMENT | SCAN_HAS_FIELD);
 }
 
+/* The event held since a piece ended with its blank line's CR ends as it
+ * is now: the next body byte came, or the body ended. Figures read while
+ * it is held lack it, never more. */
+static __always_inline void sse_scan_release(struct sse_scan *s, struct sse_stats *st)
+{
+	if (!(s->flags & SCAN_HELD))
+		return;
+	s->flags &= ~SCAN_HELD;
+	scan_dispatch(s, st, s->t_held);
+}
+
 static __always_inline bool scan_prefix_is(const struct sse_scan *s, const char *name, __u32 n)
 {
 	for (__u32 i = 0; i < n; i++)
@@ -253,20 +275,26 @@ static __always_inline void scan_classify(struct sse_scan *s)
 static __always_inline __u32 scan_eol(struct sse_scan *s, struct sse_stats *st, const __u8 *buf,
 				      __u32 pos, __u32 lim, __u64 ts)
 {
-	bool blank = !s->line_len;
+	bool blank = !s->line_len, held = false;
 	__u32 used = 1;
 
 	if (scan_byte(buf, pos) == '\r') {
-		if (pos + 1 >= lim)
-			s->flags |= SCAN_SAW_CR; /* the LF may come in the next piece */
-		else if (scan_byte(buf, pos + 1) == '\n')
+		if (pos + 1 >= lim) { /* the LF may come in the next piece */
+			s->flags |= SCAN_SAW_CR;
+			held = blank;
+		} else if (scan_byte(buf, pos + 1) == '\n') {
 			used = 2;
+		}
 	}
 	s->event_bytes += used;
-	if (blank)
+	if (held) {
+		s->flags |= SCAN_HELD;
+		s->t_held = ts;
+	} else if (blank) {
 		scan_dispatch(s, st, ts);
-	else
+	} else {
 		scan_classify(s);
+	}
 	s->line_len = 0;
 	s->prefix_len = 0;
 	return pos + used;
@@ -313,12 +341,13 @@ static __always_inline __u32 scan_sse_step(struct sse_scan *s, struct sse_stats 
 
 	if (!(s->flags & SCAN_STARTED) && scan_bom(s, c))
 		return pos + 1;
-	if (s->flags & SCAN_SAW_CR) {
+	if (s->flags & SCAN_SAW_CR) { /* this step takes the byte only if an LF */
+		bool lf = c == '\n';
+
 		s->flags &= ~SCAN_SAW_CR;
-		if (c == '\n') {
-			s->event_bytes++;
-			return pos + 1;
-		}
+		s->event_bytes += lf;
+		sse_scan_release(s, st);
+		return pos + lf;
 	}
 	if (c == '\r' || c == '\n')
 		return scan_eol(s, st, buf, pos, lim, ts);

@@ -1467,6 +1467,44 @@ static void test_kernel_close_reads_figures(void **state)
 	assert_false(kernel_counting(1));
 }
 
+/* A close while the kernel holds an event, its blank line's CR the last
+ * byte so far (an LF may follow): not in the figures read before, ended
+ * by the close, at its CR's time, once. */
+static void test_kernel_close_ends_held_event(void **state)
+{
+	struct fixture *f = *state;
+	struct kstream ks = {
+	    .scan = {.framing = SCAN_CLOSE,
+		     .flags = SCAN_STARTED | SCAN_SAW_CR | SCAN_HELD | SCAN_HAS_DATA,
+		     .event_bytes = 10,
+		     .t_held = 1010 * MS},
+	    .stats = small_events(2)};
+	struct series *size, *gap;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, REQUEST);
+	kernel_arms(f, 1, 5, SCAN_CLOSE);
+	io(f, 1, DIR_OUT, SSE_HEAD "data: a\n\n");
+	ks.stats.body_bytes += 10; /* "data: b\r\n\r" */
+	ks.stats.t_first_data = ks.stats.t_last_event = 1000 * MS;
+	assert_int_equal(fake_update(NULL, KMAP_KSTREAMS, &(uint64_t){1}, &ks, KMAP_ANY), 0);
+	collector_refresh_self(&f->c);
+	size = histogram(f, "sse_chunk_size_bytes");
+	gap = histogram(f, "sse_inter_chunk_gap_seconds");
+	assert_int_equal(size->count, 2);
+	assert_int_equal(gap->count, 0);
+	close_conn(f, 1, 5);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(CHUNKS(f) == 3);
+	assert_true(STREAMED(f) == 28);
+	assert_int_equal(size->count, 3);
+	assert_close(size->sum, 28);
+	assert_int_equal(size->buckets[0], 3);
+	assert_int_equal(gap->count, 1);
+	assert_close(gap->sum, 0.01);
+	assert_false(kernel_counting(1));
+}
+
 /* The copies of a stream's first writes name its provider, by an event an
  * upstream call delivered; their events are counted by the kernel only. */
 static void test_kernel_copies_correlate(void **state)
@@ -1607,6 +1645,7 @@ int main(void)
 	    T(test_kernel_end_lost_then_next_stream),
 	    T(test_kernel_gap),
 	    T(test_kernel_close_reads_figures),
+	    T(test_kernel_close_ends_held_event),
 	    T(test_kernel_copies_correlate),
 	    T(test_exec_queued_for_tls),
 	    T(test_exec_without_tls_not_queued),

@@ -124,6 +124,16 @@ static void out(struct fixture *f, const char *s, uint64_t ts)
 	http_conn_response_bytes(&f->c, s, strlen(s), ts);
 }
 
+/* The i-th event reported is of that kind and size, at ts. */
+static void assert_event(const struct rec *r, size_t i, enum sse_event_kind kind, uint64_t size,
+			 uint64_t ts)
+{
+	assert_true(i < r->nev);
+	assert_int_equal(r->ev[i].kind, kind);
+	assert_int_equal(r->ev[i].size, size);
+	assert_int_equal(r->ev[i].ts, ts);
+}
+
 /* ---- messages ---- */
 
 #define SSE_HEAD                                                                                   \
@@ -207,19 +217,13 @@ static void test_chunked_sse_exchange(void **state)
 	assert_int_equal(f->r.resp[0].t_accept, 100);
 	assert_int_equal(f->r.resp[0].t_headers, 2000);
 	/* the events */
-	assert_int_equal(f->r.ev[0].kind, SSE_EVENT_DATA);
-	assert_int_equal(f->r.ev[0].ts, 3002);
+	assert_event(&f->r, 0, SSE_EVENT_DATA, 9, 3002);
 	assert_int_equal(f->r.ev[0].prev, 0);
-	assert_int_equal(f->r.ev[0].size, 9);
 	assert_int_equal(f->r.ev[0].data_events, 1);
-	assert_int_equal(f->r.ev[1].kind, SSE_EVENT_HEARTBEAT);
-	assert_int_equal(f->r.ev[1].ts, 4000);
-	assert_int_equal(f->r.ev[1].size, 8);
+	assert_event(&f->r, 1, SSE_EVENT_HEARTBEAT, 8, 4000);
 	assert_int_equal(f->r.ev[1].heartbeats, 1);
-	assert_int_equal(f->r.ev[2].kind, SSE_EVENT_DATA);
-	assert_int_equal(f->r.ev[2].ts, 5000);
+	assert_event(&f->r, 2, SSE_EVENT_DATA, 11, 5000);
 	assert_int_equal(f->r.ev[2].prev, 3002);
-	assert_int_equal(f->r.ev[2].size, 11);
 	assert_int_equal(f->r.ev[2].data_events, 2);
 	/* the end, at the final chunk's timestamp */
 	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
@@ -284,6 +288,53 @@ static void test_chunked_sse_one_write(void **state)
 	assert_int_equal(f->r.end[0].ts, 2000);
 	assert_string_equal(f->r.end[0].x.req.path, "/events");
 	assert_string_equal(f->r.end[0].x.req.method, "GET");
+}
+
+/* The CRLF of a blank line cut between chunks of writes of their own:
+ * the LF is the ended event's, its time the CR's write; the body's last
+ * chunk ends an event that was waiting for an LF. */
+static void test_event_end_crlf_cut(void **state)
+{
+	struct fixture *f = *state;
+
+	get(f, "/events", 1000);
+	out(f, SSE_HEAD, 2000);
+	out(f, chunk("data: a\r\n\r"), 3000);
+	assert_int_equal(f->r.nev, 0); /* an LF may follow */
+	out(f, chunk("\n: hb\r\n\r"), 4000);
+	out(f, chunk("\ndata: b\r\n\r"), 5000);
+	assert_int_equal(f->r.nev, 2);
+	out(f, "0\r\n\r\n", 6000);
+	assert_string_equal(f->r.order, "REEEX");
+	assert_event(&f->r, 0, SSE_EVENT_DATA, 11, 3000);
+	assert_event(&f->r, 1, SSE_EVENT_HEARTBEAT, 8, 4000);
+	assert_event(&f->r, 2, SSE_EVENT_DATA, 10, 5000);
+	assert_int_equal(f->r.ev[2].prev, 3000);
+	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
+	assert_int_equal(f->r.end[0].x.data_events, 2);
+	assert_int_equal(f->r.end[0].x.heartbeats, 1);
+	assert_int_equal(f->r.end[0].x.event_bytes, 29);
+	assert_int_equal(f->r.end[0].x.body_bytes, 29);
+	assert_int_equal(f->r.end[0].x.t_first_data, 3000);
+	assert_int_equal(f->r.end[0].x.t_last_event, 5000);
+}
+
+/* A body the close delimits ends right after a blank line's CR: the
+ * close ends the event, at the CR's time. */
+static void test_close_ends_event_after_cr(void **state)
+{
+	struct fixture *f = *state;
+	static const char body[] = "data: a\r\r";
+
+	http_conn_adopt(&f->c, body, strlen(body), 1000);
+	out(f, body, 1000);
+	assert_int_equal(f->r.nev, 0);
+	http_conn_close(&f->c, HTTP_END_RESPONDER_CLOSED, 2000);
+	assert_string_equal(f->r.order, "REX");
+	assert_event(&f->r, 0, SSE_EVENT_DATA, 9, 1000);
+	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
+	assert_int_equal(f->r.end[0].x.data_events, 1);
+	assert_int_equal(f->r.end[0].x.t_last_event, 1000);
 }
 
 /* Chunk extensions and a trailer section do not disturb the events. */
@@ -1199,6 +1250,8 @@ int main(void)
 	    T(test_chunked_sse_exchange),
 	    T(test_chunked_sse_bytewise),
 	    T(test_chunked_sse_one_write),
+	    T(test_event_end_crlf_cut),
+	    T(test_close_ends_event_after_cr),
 	    T(test_chunk_extension_and_trailer),
 	    T(test_keep_alive_two_exchanges),
 	    T(test_pipelined_requests_matched_in_order),

@@ -21,6 +21,7 @@ struct rec_event {
 	size_t end; /* offset in the whole input, not in the piece */
 	uint64_t data_hash;
 	size_t data_end; /* the data callback's bytes so far */
+	bool late;
 };
 
 /* Collects events and data; base is the offset of the piece being fed. */
@@ -54,6 +55,7 @@ static void rec_cb(void *ctx, const struct sse_event *ev)
 	r->ev[r->n].end = r->base + ev->end;
 	r->ev[r->n].data_hash = ev->data_hash;
 	r->ev[r->n].data_end = r->data_len;
+	r->ev[r->n].late = ev->late;
 	r->n++;
 }
 
@@ -75,6 +77,13 @@ static bool rec_feed(void *run, const char *in, size_t off, size_t len)
 	return true;
 }
 
+/* The body ends. */
+static void rec_finish(struct rec *r)
+{
+	r->piece_len = 0;
+	sse_finish(&r->s, rec_cb, r);
+}
+
 static void assert_same(const struct rec *a, const struct rec *b)
 {
 	assert_int_equal(a->n, b->n);
@@ -84,6 +93,7 @@ static void assert_same(const struct rec *a, const struct rec *b)
 		assert_int_equal(a->ev[i].end, b->ev[i].end);
 		assert_int_equal(a->ev[i].data_hash, b->ev[i].data_hash);
 		assert_int_equal(a->ev[i].data_end, b->ev[i].data_end);
+		assert_int_equal(a->ev[i].late, b->ev[i].late);
 	}
 	assert_int_equal(a->data_len, b->data_len);
 	assert_memory_equal(a->data, b->data, a->data_len);
@@ -96,15 +106,22 @@ static const struct split_driver driver = {
     .feed = rec_feed,
 };
 
-/* Feeds in pieces cut at cuts[] (ascending offsets). */
+/* Feeds a whole body in pieces cut at cuts[] (ascending offsets). */
 static void feed_cuts(struct rec *r, const char *in, size_t len, const size_t *cuts, size_t ncuts)
 {
 	split_feed(&driver, r, in, len, cuts, ncuts);
+	rec_finish(r);
 }
 
 static void feed_whole(struct rec *r, const char *in)
 {
-	split_feed_whole(&driver, r, in, strlen(in));
+	feed_cuts(r, in, strlen(in), NULL, 0);
+}
+
+static void feed_bytewise(struct rec *r, const char *in)
+{
+	split_feed_bytewise(&driver, r, in, strlen(in));
+	rec_finish(r);
 }
 
 static uint64_t size_sum(const struct rec *r)
@@ -118,23 +135,21 @@ static uint64_t size_sum(const struct rec *r)
 
 /*
  * What a split at p must give, from the unsplit result: the same events,
- * except that an event ended by a CR at the end of a piece ends there (its
- * LF arrives later and is counted, as sse.h documents, "from the end of the
- * previous event", in the next event).
+ * sizes and ends (an LF after the CR that ended a piece is the CR's line's
+ * even so); only an event whose blank line's CR ends the piece is late,
+ * told when the next piece shows whether an LF follows.
  */
 static void expected_for_split(const struct rec *whole, const char *in, size_t len, size_t p,
 			       struct rec *exp)
 {
 	*exp = *whole;
-	if (p == 0 || p >= len || in[p - 1] != '\r' || in[p] != '\n')
+	if (p == 0 || p >= len || in[p - 1] != '\r')
 		return;
 	for (size_t i = 0; i < exp->n; i++) {
-		if (exp->ev[i].end != p + 1)
-			continue;
-		exp->ev[i].end--;
-		exp->ev[i].size--;
-		if (i + 1 < exp->n)
-			exp->ev[i + 1].size++;
+		size_t end = exp->ev[i].end;
+
+		if (end == p || (end == p + 1 && in[p] == '\n'))
+			exp->ev[i].late = true;
 	}
 }
 
@@ -150,6 +165,17 @@ static void check_every_split(const char *in)
 		expected_for_split(&whole, in, len, p, &exp);
 		assert_same(&split, &exp);
 	}
+}
+
+/* Event i of r is of that kind and size, ends at end, late or not. */
+static void assert_event(const struct rec *r, size_t i, enum sse_event_kind kind, uint64_t size,
+			 size_t end, bool late)
+{
+	assert_true(i < r->n);
+	assert_int_equal(r->ev[i].kind, kind);
+	assert_int_equal(r->ev[i].size, size);
+	assert_int_equal(r->ev[i].end, end);
+	assert_int_equal(r->ev[i].late, late);
 }
 
 /* ---- line ends ---- */
@@ -207,7 +233,8 @@ static void test_mixed_line_ends(void **state)
 	assert_int_equal(r.ev[1].end, 20);
 }
 
-/* CR at the end of one piece, LF at the start of the next: one line end. */
+/* CR at the end of one piece, LF at the start of the next: one line end,
+ * the ended event's. */
 static void test_crlf_split_between_feeds_no_extra_event(void **state)
 {
 	static const char in[] = "data: a\r\n\r\ndata: b\r\n\r\n";
@@ -219,33 +246,81 @@ static void test_crlf_split_between_feeds_no_extra_event(void **state)
 	(void)state;
 	feed_whole(&whole, in);
 	assert_int_equal(whole.n, 2);
+	assert_false(whole.ev[0].late);
 
 	feed_cuts(&split, in, len, &cut_in_data_line, 1);
 	assert_same(&split, &whole);
 
 	feed_cuts(&split, in, len, &cut_in_blank_line, 1);
 	assert_int_equal(split.n, 2);
-	assert_int_equal(split.ev[0].kind, SSE_EVENT_DATA);
-	assert_int_equal(split.ev[1].kind, SSE_EVENT_DATA);
-	/* the event ends at the CR; its LF is the next event's first byte */
-	assert_int_equal(split.ev[0].end, 10);
-	assert_int_equal(split.ev[0].size, 10);
-	assert_int_equal(split.ev[1].end, 22);
-	assert_int_equal(split.ev[1].size, 12);
-	assert_int_equal(size_sum(&split), size_sum(&whole));
+	/* the event ends with the LF, told by the next piece */
+	assert_event(&split, 0, SSE_EVENT_DATA, 11, 11, true);
+	assert_event(&split, 1, SSE_EVENT_DATA, 11, 22, false);
 }
 
 /* The LF after a piece ending in CR may come after an empty piece. */
 static void test_crlf_split_with_empty_feed_between(void **state)
 {
 	static const char in[] = "data: a\r\n\r\n";
-	size_t cuts[] = {8, 8};
+	size_t in_data_line[] = {8, 8}, in_blank_line[] = {10, 10};
 	struct rec whole, split;
 
 	(void)state;
 	feed_whole(&whole, in);
-	feed_cuts(&split, in, sizeof(in) - 1, cuts, 2);
+	feed_cuts(&split, in, sizeof(in) - 1, in_data_line, 2);
 	assert_same(&split, &whole);
+	feed_cuts(&split, in, sizeof(in) - 1, in_blank_line, 2);
+	assert_int_equal(split.n, 1);
+	assert_event(&split, 0, SSE_EVENT_DATA, 11, 11, true);
+}
+
+/* Events whose blank line's CRLF is cut, a heartbeat and a data event
+ * after them: each counts its own LF. */
+static void test_event_end_crlf_cut_then_heartbeat_and_data(void **state)
+{
+	static const char in[] = "data: a\r\n\r\n: hb\r\n\r\ndata: b\r\n\r\n";
+	size_t cuts[] = {10, 18};
+	struct rec r;
+
+	(void)state;
+	feed_cuts(&r, in, sizeof(in) - 1, cuts, 2);
+	assert_int_equal(r.n, 3);
+	assert_event(&r, 0, SSE_EVENT_DATA, 11, 11, true);
+	assert_event(&r, 1, SSE_EVENT_HEARTBEAT, 8, 19, true);
+	assert_event(&r, 2, SSE_EVENT_DATA, 11, 30, false);
+	assert_int_equal(size_sum(&r), sizeof(in) - 1);
+}
+
+/* A piece ends with a blank line's CR, the next begins with no LF: the
+ * event ends at the CR, told by that first byte. */
+static void test_event_end_cr_then_other_byte(void **state)
+{
+	static const char in[] = "data: a\r\r: hb\n\n";
+	size_t cut = 9;
+	struct rec r;
+
+	(void)state;
+	feed_cuts(&r, in, sizeof(in) - 1, &cut, 1);
+	assert_int_equal(r.n, 2);
+	assert_event(&r, 0, SSE_EVENT_DATA, 9, 9, true);
+	assert_event(&r, 1, SSE_EVENT_HEARTBEAT, 6, 15, false);
+}
+
+/* The body ends right after a blank line's CR: the event waits for what
+ * follows, then the end tells it; once. */
+static void test_body_ends_after_event_cr(void **state)
+{
+	struct rec r;
+
+	(void)state;
+	rec_start(&r);
+	rec_feed(&r, "data: a\r\n\r", 0, 10);
+	assert_int_equal(r.n, 0);
+	rec_finish(&r);
+	assert_int_equal(r.n, 1);
+	assert_event(&r, 0, SSE_EVENT_DATA, 10, 10, true);
+	rec_finish(&r);
+	assert_int_equal(r.n, 1);
 }
 
 /* CR at the end of a piece followed by something else than LF. */
@@ -633,40 +708,35 @@ static void test_every_two_split_points(void **state)
 	}
 }
 
+/* Byte by byte, every CR ends a piece: the same events as whole, late if
+ * their blank lines end with CR. */
+static void check_bytewise(const char *in, bool late)
+{
+	struct rec whole, bytes;
+
+	feed_whole(&whole, in);
+	feed_bytewise(&bytes, in);
+	for (size_t i = 0; i < whole.n; i++)
+		whole.ev[i].late |= late;
+	assert_same(&bytes, &whole);
+}
+
 static void test_bytewise_lf_same_as_whole(void **state)
 {
-	struct rec whole, bytes;
-
 	(void)state;
-	feed_whole(&whole, split_lf);
-	split_feed_bytewise(&driver, &bytes, split_lf, strlen(split_lf));
-	assert_same(&bytes, &whole);
+	check_bytewise(split_lf, false);
 }
 
-static void test_bytewise_cr_same_as_whole(void **state)
+static void test_bytewise_cr_same_but_late(void **state)
 {
-	struct rec whole, bytes;
-
 	(void)state;
-	feed_whole(&whole, split_cr);
-	split_feed_bytewise(&driver, &bytes, split_cr, strlen(split_cr));
-	assert_same(&bytes, &whole);
+	check_bytewise(split_cr, true);
 }
 
-/* Byte by byte, every CRLF is split: only the documented shift. */
-static void test_bytewise_crlf_same_kinds_and_total(void **state)
+static void test_bytewise_crlf_same_but_late(void **state)
 {
-	struct rec whole, bytes;
-
 	(void)state;
-	feed_whole(&whole, split_crlf);
-	split_feed_bytewise(&driver, &bytes, split_crlf, strlen(split_crlf));
-	assert_int_equal(bytes.n, whole.n);
-	for (size_t i = 0; i < whole.n; i++) {
-		assert_int_equal(bytes.ev[i].kind, whole.ev[i].kind);
-		assert_int_equal(bytes.ev[i].end, whole.ev[i].end - 1);
-	}
-	assert_int_equal(size_sum(&bytes) + 1, size_sum(&whole));
+	check_bytewise(split_crlf, true);
 }
 
 /* ---- recognising an event-stream body by its first bytes ---- */
@@ -721,6 +791,9 @@ int main(void)
 	    cmocka_unit_test(test_mixed_line_ends),
 	    cmocka_unit_test(test_crlf_split_between_feeds_no_extra_event),
 	    cmocka_unit_test(test_crlf_split_with_empty_feed_between),
+	    cmocka_unit_test(test_event_end_crlf_cut_then_heartbeat_and_data),
+	    cmocka_unit_test(test_event_end_cr_then_other_byte),
+	    cmocka_unit_test(test_body_ends_after_event_cr),
 	    cmocka_unit_test(test_cr_at_piece_end_then_cr),
 	    cmocka_unit_test(test_multiline_data_is_one_event),
 	    cmocka_unit_test(test_comment_only_is_heartbeat),
@@ -749,8 +822,8 @@ int main(void)
 	    cmocka_unit_test(test_every_split_point_mixed),
 	    cmocka_unit_test(test_every_two_split_points),
 	    cmocka_unit_test(test_bytewise_lf_same_as_whole),
-	    cmocka_unit_test(test_bytewise_cr_same_as_whole),
-	    cmocka_unit_test(test_bytewise_crlf_same_kinds_and_total),
+	    cmocka_unit_test(test_bytewise_cr_same_but_late),
+	    cmocka_unit_test(test_bytewise_crlf_same_but_late),
 	    cmocka_unit_test(test_body_start_fields_and_comments),
 	    cmocka_unit_test(test_body_start_prefixes),
 	    cmocka_unit_test(test_body_start_other_bodies),

@@ -153,7 +153,8 @@ static void test_others_left(void **state)
 		assert_false(compare(SCAN_CHUNKED, writes[i], strlen(writes[i])));
 }
 
-/* Not between events or chunks: the loop's. */
+/* Not between events or chunks (an event held for an LF is not ended):
+ * the loop's. */
 static void test_mid_stream_left(void **state)
 {
 	static const char ev[] = "9\r\ndata: a\n\n\r\n";
@@ -163,6 +164,11 @@ static void test_mid_stream_left(void **state)
 	assert_true(compare(SCAN_CHUNKED, ev, sizeof(ev) - 1));
 	started(&k, SCAN_CHUNKED);
 	loop_write(&k, "5\r\ndata:", 8); /* in a chunk, in a line */
+	load(ev, sizeof(ev) - 1);
+	assert_false(sse_fast_event(&k.s, &k.st, buf, sizeof(ev) - 1, TS));
+	started(&k, SCAN_CHUNKED);
+	loop_write(&k, "c\r\ndata: one\r\n\r\r\n", 17); /* an event held for an LF */
+	assert_true(k.s.flags & SCAN_HELD);
 	load(ev, sizeof(ev) - 1);
 	assert_false(sse_fast_event(&k.s, &k.st, buf, sizeof(ev) - 1, TS));
 	memset(&k, 0, sizeof(k));

@@ -67,6 +67,7 @@ struct reference {
 	struct sse_splitter s;
 	__u8 framing;
 	uint64_t ts;
+	uint64_t t_fed; /* of the last bytes fed: a late event's, as http_conn.c has it */
 	struct outcome o;
 };
 
@@ -74,6 +75,7 @@ static void ref_event(void *ctx, const struct sse_event *ev)
 {
 	struct reference *r = ctx;
 	struct sse_stats *st = &r->o.st;
+	uint64_t ts = ev->late ? r->t_fed : r->ts;
 
 	st->event_bytes += ev->size;
 	if (ev->kind == SSE_EVENT_HEARTBEAT)
@@ -84,12 +86,12 @@ static void ref_event(void *ctx, const struct sse_event *ev)
 	st->size[histogram_bucket(size_bounds, 6, (double)ev->size)]++;
 	st->size_sum += ev->size;
 	if (st->t_first_data) {
-		st->gap[histogram_bucket(gap_bounds, 15, (r->ts - st->t_last_event) / 1e9)]++;
-		st->gap_sum_ns += r->ts - st->t_last_event;
+		st->gap[histogram_bucket(gap_bounds, 15, (ts - st->t_last_event) / 1e9)]++;
+		st->gap_sum_ns += ts - st->t_last_event;
 	} else {
-		st->t_first_data = r->ts;
+		st->t_first_data = ts;
 	}
-	st->t_last_event = r->ts;
+	st->t_last_event = ts;
 }
 
 static void ref_data(void *ctx, const char *buf, size_t len)
@@ -97,7 +99,10 @@ static void ref_data(void *ctx, const char *buf, size_t len)
 	struct reference *r = ctx;
 
 	r->o.st.body_bytes += len;
+	if (!len)
+		return;
 	sse_feed(&r->s, buf, len, ref_event, r);
+	r->t_fed = r->ts;
 }
 
 static void ref_write(struct reference *r, const char *in, size_t off, size_t len, uint64_t ts)
@@ -152,7 +157,9 @@ static void same(const struct outcome *k, const struct outcome *r, const char *n
 	fail_msg("%s: the kernel scanner and user space disagree", where);
 }
 
-static void run_cut(const struct body_case *c, size_t len, const size_t *cuts, size_t ncuts)
+/* Returns the kernel's outcome, the same as user space's. */
+static struct outcome run_cut(const struct body_case *c, size_t len, const size_t *cuts,
+			      size_t ncuts)
 {
 	struct scanner k;
 	struct reference r;
@@ -173,7 +180,12 @@ static void run_cut(const struct body_case *c, size_t len, const size_t *cuts, s
 		ref_write(&r, c->in, start, end - start, ts);
 		start = end;
 	}
+	/* the body ends, by its framing or as a close or a give-up ends it:
+	 * an event held for an LF counts */
+	sse_scan_release(&k.s, &k.o.st);
+	sse_finish(&r.s, ref_event, &r);
 	same(&k.o, &r.o, c->name, cuts, ncuts);
+	return k.o;
 }
 
 static void run_case(const struct body_case *c)
@@ -195,6 +207,17 @@ static void run_case(const struct body_case *c)
 	{                                                                                          \
 #fr ": " text, SCAN_##fr, text, sizeof(text) - 1                                   \
 	}
+
+#define X10 "xxxxxxxxxx"
+/* data events of 50, 51, 100 and 101 bytes, blank lines' LFs included:
+ * at the bound of a size bucket and past it */
+#define BOUND_EVENTS                                                                               \
+	"data: " X10 X10 X10 X10 "\r\n\r\n"                                                        \
+	"data: " X10 X10 X10 X10 "x\r\n\r\n"                                                       \
+	"data: " X10 X10 X10 X10 X10 X10 X10 X10 X10 "\r\n\r\n"                                    \
+	"data: " X10 X10 X10 X10 X10 X10 X10 X10 X10 "x\r\n\r\n"
+/* "data: one\r\n\r" in a chunk, its LF first in the next */
+#define CHUNK_CUT_AT_EVENT_END "c\r\ndata: one\r\n\r\r\n"
 
 static const struct body_case cases[] = {
     CASE(CLOSE, "data: hello\n\n"),
@@ -221,6 +244,15 @@ static const struct body_case cases[] = {
     CASE(CHUNKED, "5\r\ndata:x\r\n0\r\n\r\n"),
     CASE(CHUNKED, "A\r\n\xef\xbb\xbf"
 		  "data:\n\n\r\n0\n\n"),
+    /* the CRLF of a blank line ending an event, cut by writes (each cut
+     * point) and by chunks, a heartbeat and a data event after it; a body
+     * ending right after such a CR */
+    CASE(CLOSE, "data: a\r\n\r\n: hb\r\n\r\ndata: b\r\n\r\n"),
+    CASE(CLOSE, BOUND_EVENTS),
+    CASE(CLOSE, "data: end\r\n\r"),
+    CASE(CHUNKED,
+	 CHUNK_CUT_AT_EVENT_END "8\r\n\n: hb\r\n\r\r\ne\r\n\ndata: two\r\n\r\n\r\n0\r\n\r\n"),
+    CASE(CHUNKED, CHUNK_CUT_AT_EVENT_END "0\r\n\r\n"),
 };
 
 static void test_cases(void **state)
@@ -229,6 +261,64 @@ static void test_cases(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		run_case(&cases[i]);
 	}
+}
+
+/* Each blank line's CRLF cut between writes: its LF is the ended event's,
+ * whose size is then at a bucket's bound or past it, and whose time is
+ * its CR's write (writes 0, 1, 3, 6 and 10 ms in), not its LF's. */
+static void test_event_end_crlf_cut(void **state)
+{
+	struct body_case c = {"bound", SCAN_CLOSE, BOUND_EVENTS, sizeof(BOUND_EVENTS) - 1};
+	struct outcome o = run_cut(&c, c.len, (size_t[]){49, 100, 200, 301}, 4);
+
+	(void)state;
+	assert_int_equal(c.len, 302);
+	assert_int_equal(o.st.data_events, 4);
+	assert_int_equal(o.st.event_bytes, 302);
+	assert_int_equal(o.st.size_sum, 302);
+	assert_int_equal(o.st.size[0], 0);
+	assert_int_equal(o.st.size[1], 1); /* 50 */
+	assert_int_equal(o.st.size[2], 2); /* 51, 100 */
+	assert_int_equal(o.st.size[3], 1); /* 101 */
+	assert_int_equal(o.st.t_first_data, 1000000000);
+	assert_int_equal(o.st.t_last_event, 1006000000);
+	assert_int_equal(o.st.gap_sum_ns, 6000000);
+	assert_int_equal(o.st.gap[0], 1); /* 1 ms */
+	assert_int_equal(o.st.gap[1], 2); /* 2 and 3 ms */
+}
+
+/* An event held for an LF is not in the figures yet; they grow when the
+ * next byte comes, or the body ends: by its last chunk or by a close. */
+static void test_held_event(void **state)
+{
+	static const char in[] = "data: a\r\n\r\n";
+	struct body_case chunked = {"last chunk", SCAN_CHUNKED, CHUNK_CUT_AT_EVENT_END "0\r\n\r\n",
+				    0};
+	struct body_case close = {"close", SCAN_CLOSE, "data: end\r\n\r", 0};
+	struct scanner k;
+	struct outcome o;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	sse_scan_init(&k.s, SCAN_CLOSE);
+	scan_write(&k, in, 0, 10, 1000);
+	assert_int_equal(k.o.st.body_bytes, 10);
+	assert_int_equal(k.o.st.data_events, 0);
+	assert_int_equal(k.o.st.event_bytes, 0);
+	scan_write(&k, in, 10, 1, 2000);
+	assert_int_equal(k.o.st.data_events, 1);
+	assert_int_equal(k.o.st.event_bytes, 11);
+	assert_int_equal(k.o.st.t_first_data, 1000);
+	sse_scan_release(&k.s, &k.o.st); /* none held now */
+	assert_int_equal(k.o.st.data_events, 1);
+
+	o = run_cut(&chunked, strlen(chunked.in), NULL, 0);
+	assert_true(o.done);
+	assert_int_equal(o.st.data_events, 1);
+	assert_int_equal(o.st.event_bytes, 12);
+	o = run_cut(&close, strlen(close.in), NULL, 0);
+	assert_int_equal(o.st.data_events, 1);
+	assert_int_equal(o.st.event_bytes, 12);
 }
 
 /* Writes longer than a piece, lines longer than a step's look. */
@@ -290,8 +380,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cases),
-	    cmocka_unit_test(test_long),
+	    cmocka_unit_test(test_cases),      cmocka_unit_test(test_event_end_crlf_cut),
+	    cmocka_unit_test(test_held_event), cmocka_unit_test(test_long),
 	    cmocka_unit_test(test_bounds),
 	};
 

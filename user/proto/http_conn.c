@@ -267,33 +267,35 @@ static void sniff_done(struct http_conn *c, bool sse)
 	c->ops->response(c->ctx, &c->x);
 }
 
-static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
-{
-	if (c->sniffing)
-		sniff_done(c, false);
-	c->in_exchange = false;
-	c->ops->end(c->ctx, &c->x, end_reason(&c->x, why), ts);
-	if (c->resp_state != SIDE_DEAD)
-		c->resp_state = SIDE_HEAD;
-}
-
 static void on_sse_event(void *ctx, const struct sse_event *ev)
 {
 	struct http_conn *c = ctx;
 	struct http_exchange *x = &c->x;
-	uint64_t prev = 0;
+	uint64_t prev = 0, ts = ev->late ? c->t_fed : c->now;
 
 	x->event_bytes += ev->size;
 	if (ev->kind == SSE_EVENT_DATA) {
 		prev = x->t_last_event;
 		x->data_events++;
-		x->t_last_event = c->now;
+		x->t_last_event = ts;
 		if (!x->t_first_data)
-			x->t_first_data = c->now;
+			x->t_first_data = ts;
 	} else if (ev->kind == SSE_EVENT_HEARTBEAT) {
 		x->heartbeats++;
 	}
-	c->ops->event(c->ctx, x, ev, c->now, prev);
+	c->ops->event(c->ctx, x, ev, ts, prev);
+}
+
+static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
+{
+	if (c->sniffing)
+		sniff_done(c, false);
+	if (!c->x.kernel) /* the kernel's figures have its last event */
+		sse_finish(&c->sse, on_sse_event, c);
+	c->in_exchange = false;
+	c->ops->end(c->ctx, &c->x, end_reason(&c->x, why), ts);
+	if (c->resp_state != SIDE_DEAD)
+		c->resp_state = SIDE_HEAD;
 }
 
 static void body_data(void *ctx, const char *data, size_t len)
@@ -305,8 +307,10 @@ static void body_data(void *ctx, const char *data, size_t len)
 	c->x.body_bytes += len;
 	if (c->ops->body)
 		c->ops->body(c->ctx, &c->x, data, len);
-	if (c->x.sse)
+	if (c->x.sse && len) {
 		sse_feed(&c->sse, data, len, on_sse_event, c);
+		c->t_fed = c->now;
+	}
 }
 
 static enum http_body_mode kernel_body(uint8_t framing)

@@ -130,7 +130,8 @@ struct http_conn {
 	bool sniffing;	     /* no Content-Type: the body's first bytes tell */
 	uint8_t kernel_next; /* framing the kernel follows the next response's body with */
 	struct http_exchange x;
-	uint64_t now; /* timestamp of the bytes being fed */
+	uint64_t now;	/* timestamp of the bytes being fed */
+	uint64_t t_fed; /* of the last bytes fed to sse: a late event's */
 };
 
 void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *ctx,

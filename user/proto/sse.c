@@ -67,7 +67,8 @@ static void reset_event(struct sse_splitter *s)
 
 static void dispatch(struct sse_splitter *s, size_t end, sse_event_cb cb, void *ctx)
 {
-	struct sse_event ev = {.size = s->event_bytes, .end = end, .data_hash = s->data_hash};
+	struct sse_event ev = {
+	    .size = s->event_bytes, .end = end, .data_hash = s->data_hash, .late = s->held};
 
 	if (s->has_data)
 		ev.kind = SSE_EVENT_DATA;
@@ -82,6 +83,16 @@ static void dispatch(struct sse_splitter *s, size_t end, sse_event_cb cb, void *
 			cb(ctx, &ev);
 		reset_event(s);
 	}
+}
+
+/* The event held for the byte after its blank line's CR ends, end bytes
+ * into the buffer being fed. */
+static void release(struct sse_splitter *s, size_t end, sse_event_cb cb, void *ctx)
+{
+	if (!s->held)
+		return;
+	dispatch(s, end, cb, ctx);
+	s->held = false;
 }
 
 static void line_byte(struct sse_splitter *s, char c, void *ctx)
@@ -125,7 +136,9 @@ static size_t line_end(struct sse_splitter *s, const char *buf, size_t len, size
 		end_field_name(s, ctx);
 	s->in_data = false;
 	s->line_len = 0;
-	if (blank)
+	if (blank && s->saw_cr)
+		s->held = true;
+	else if (blank)
 		dispatch(s, i + used, cb, ctx);
 	return used;
 }
@@ -172,6 +185,7 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 			s->event_bytes++;
 			i++;
 		}
+		release(s, i, cb, ctx);
 	}
 	while (i < len) {
 		char c = buf[i];
@@ -194,6 +208,11 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 		line_byte(s, c, ctx);
 		i++;
 	}
+}
+
+void sse_finish(struct sse_splitter *s, sse_event_cb cb, void *ctx)
+{
+	release(s, 0, cb, ctx);
 }
 
 static bool field_start(const char *buf, size_t len, const char *name)

@@ -29,7 +29,8 @@ struct sse_splitter {
 	uint8_t name_len; /* bytes of the field name read so far */
 	char name[4];	  /* enough to recognise "data" */
 	bool in_name;	  /* reading a field name (before ':') */
-	bool saw_cr;	  /* a CR ended the last line: an LF next belongs to it */
+	bool saw_cr;	  /* a CR ended the last piece: an LF next belongs to it */
+	bool held;	  /* ... a blank line's: its event waits to know its size */
 	bool has_data;
 	bool has_comment;
 	bool has_field;	  /* a field other than data: event, id, retry, unknown */
@@ -51,6 +52,7 @@ struct sse_event {
 	uint64_t size;	    /* bytes on the wire, from the end of the previous event */
 	size_t end;	    /* offset in the fed buffer just past the event */
 	uint64_t data_hash; /* FNV-1a of the data, SSE_DATA_HASH_EMPTY if none */
+	bool late;	    /* its blank line's CR ended the previous piece: it ended there */
 };
 
 #define SSE_DATA_HASH_EMPTY 0xcbf29ce484222325ull /* FNV-1a of nothing */
@@ -62,8 +64,14 @@ void sse_splitter_init(struct sse_splitter *s, sse_data_cb data);
 
 /* Feeds body bytes (chunk framing already removed); cb gets every event
  * that ends inside buf, in order, after the data callback (same ctx) got
- * the event's data. */
+ * the event's data. An event whose blank line ends with a CR that ends
+ * buf is held: an LF next is its last byte (a CRLF's LF belongs to the
+ * line the CR ended), so cb gets it from the next feed (late, end 0 or 1)
+ * or from sse_finish. */
 void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb cb, void *ctx);
+
+/* The body ended: cb gets the event held for an LF, if any (late, end 0). */
+void sse_finish(struct sse_splitter *s, sse_event_cb cb, void *ctx);
 
 /*
  * Whether a body that begins with buf (len > 0) reads as an event stream:

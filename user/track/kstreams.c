@@ -122,8 +122,12 @@ void kstream_settle(struct collector *c, struct conn_entry *e)
 
 	if (!counted_in_kernel(e))
 		return;
-	if (read_figures(c, e, &ks))
+	if (read_figures(c, e, &ks)) {
+		/* the body ends here: an event the kernel holds for an LF
+		 * counts as it is */
+		sse_scan_release(&ks.scan, &ks.stats);
 		add_figures(c, e, &ks.stats);
+	}
 	forget(c, e);
 }
 
