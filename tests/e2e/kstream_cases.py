@@ -132,6 +132,7 @@ def server_case(kind):
 # --------------------------------------------------------------------------
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+HEAD_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
 CUT = b"\0"          # in a script: one write ends, the next begins
 LAST = b"0\r\n\r\n"  # the last chunk
 
@@ -162,7 +163,8 @@ def raw_stream(tag, script, close=False):
         "/raw/%s/:id" % tag
 
 
-# (name, script, data events, heartbeats the client must see)
+# (name, script, data events, heartbeats the client must see[, streams
+# the kernel takes, the server closes after the script])
 SPLITS = [
     # CRLF line ends: a line's CR ends a write and a chunk, its LF begins
     # the next; the CRLF closing a chunk and the one of a size line, each
@@ -178,6 +180,12 @@ SPLITS = [
     ("crlf_split_event_end", HEAD + CUT + chunk(b"data: one\r\n\r") + chunk(b"\n: ping\r\n\r\n")
      + chunk(b"data: two\r\n\r" + CUT + b"\n: ping\r\n\r\n") + chunk(b"data: three\r\n\r") + CUT
      + chunk(b"\n: ping\r\n\r") + CUT + chunk(b"\ndata: [DONE]\r\n\r\n") + LAST, 4, 3),
+    # the body ends right after such a CR, the LF never comes: the last
+    # chunk ends the event (in a write of its own), or the server's close
+    # of a body the close delimits
+    ("crlf_split_last_event", HEAD + CUT + chunk(b"data: one\r\n\r") + CUT + chunk(b"\ndata: two\r\n\r")
+     + CUT + LAST, 2, 0),
+    ("crlf_split_close", HEAD_CLOSE + CUT + b"data: one\r\n\r" + CUT + b"\ndata: two\r\n\r", 2, 0, 1, True),
     # lines cut within a chunk and across chunks where the first bytes of
     # a line tell its field: after "da", after "data", after "data:",
     # inside a value, after a comment's colon
@@ -211,13 +219,13 @@ SPLITS = [
 ]
 
 
-def split_case(tag, script, data_events, heartbeats, kernel_streams=1):
+def split_case(tag, script, data_events, heartbeats, kernel_streams=1, close=False):
     """One stream of the raw server written as the script says: a stream
     of the kernel's (unless kernel_streams is 0), counted as the client
     read it."""
     def case(fx):
         srv = fx.servers["raw"]
-        req, label = raw_stream("ks-" + tag.replace("_", "-"), script)
+        req, label = raw_stream("ks-" + tag.replace("_", "-"), script, close)
         before = ready(fx.exp, srv)
         resp = srv.request(req)
         streamed_ok([resp], data_events, heartbeats)
