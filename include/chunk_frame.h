@@ -24,6 +24,8 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+#include "hex.h"
+
 /* Limits on what is skipped without being stored. Chunk extensions are
  * rare and short; a size line longer than this is not a real peer. The
  * trailer section gets the same room as a head. */
@@ -60,17 +62,6 @@ static __always_inline void chunk_frame_init(struct chunk_frame *f)
 	f->digits = 0;
 	f->saw_cr = 0;
 	f->pad = 0;
-}
-
-static __always_inline int chunk_hex_value(__u8 c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* A line (CRLF or bare LF) ended in the current state. */
@@ -112,7 +103,7 @@ static __always_inline void chunk_frame_line_end(struct chunk_frame *f)
 
 static __always_inline void chunk_frame_size_byte(struct chunk_frame *f, __u8 c)
 {
-	int v = chunk_hex_value(c);
+	int v = hex_value(c);
 
 	if (v >= 0) {
 		if (f->digits >= CHUNK_DIGITS_MAX) {

@@ -51,7 +51,7 @@ static __always_inline __u32 fast_size_line(const __u8 *buf, __u32 n, __u32 *siz
 	__u32 v = 0;
 
 	for (__u32 i = 0; i < FAST_HEX + 1 && i + 1 < n; i++) {
-		int d = chunk_hex_value(scan_byte(buf, i));
+		int d = hex_value(scan_byte(buf, i));
 
 		if (d >= 0) {
 			v = v * 16 + (__u32)d;

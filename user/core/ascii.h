@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "hex.h" /* hex_value, shared with the kernel's chunk framing */
+
 static inline bool is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
@@ -13,18 +15,6 @@ static inline bool is_digit(unsigned char c)
 static inline bool is_alnum(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
-}
-
-/* Value of a hex digit, or -1. */
-static inline int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 #endif
