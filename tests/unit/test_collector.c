@@ -22,6 +22,7 @@
 #include "kstream.h"
 #include "track/collector.h"
 #include "track/kernel_sync.h"
+#include "track/kstreams.h"
 
 #define MS	 1000000ull
 #define GONE_FD	 1000000 /* no such fd in this process */
@@ -1088,12 +1089,24 @@ static void test_map_errors_exported(void **state)
 #define STREAMED(f)  total(f, "sse_bytes_streamed_total", -1, NULL)
 #define SSE_ALL(f)   total(f, "sse_requests_total", -1, NULL)
 
-/* The kernel's entry of connection id, with what it counted so far. */
+/* The kernel's entry of connection id, with what it counted so far; its
+ * time of arming kept. */
 static void kernel_counts(uint64_t id, const struct sse_stats *st)
 {
-	struct kstream ks = {.scan = {.framing = SCAN_CHUNKED}, .stats = *st};
+	struct kstream ks = {.scan = {.framing = SCAN_CHUNKED}};
 
+	fake_lookup(NULL, KMAP_KSTREAMS, &id, &ks);
+	ks.stats = *st;
 	assert_int_equal(fake_update(NULL, KMAP_KSTREAMS, &id, &ks, KMAP_ANY), 0);
+}
+
+/* When the kernel armed connection id's stream. */
+static uint64_t kernel_armed_at(uint64_t id)
+{
+	struct kstream ks;
+
+	assert_int_equal(fake_lookup(NULL, KMAP_KSTREAMS, &id, &ks), 0);
+	return ks.t_armed;
 }
 
 static bool kernel_counting(uint64_t id)
@@ -1106,8 +1119,10 @@ static void kernel_arms(struct fixture *f, uint64_t id, int32_t fd, uint8_t fram
 {
 	struct kstream_start_event ev = {
 	    .h = hdr(f, EV_KSTREAM_START, id), .fd = fd, .framing = framing};
+	/* armed at the start record's time, as the kernel does */
+	struct kstream ks = {.scan = {.framing = framing}, .t_armed = ev.h.ts_ns};
 
-	kernel_counts(id, &(struct sse_stats){0});
+	assert_int_equal(fake_update(NULL, KMAP_KSTREAMS, &id, &ks, KMAP_ANY), 0);
 	record(f, &ev, sizeof(ev));
 }
 
@@ -1236,6 +1251,7 @@ static void test_kernel_figures_added_once(void **state)
 	assert_close(ttfc->sum, 0.04);
 
 	/* a 5-byte event 0.5 ms later and a heartbeat */
+	st.t_last_event = st.t_last_write += MS / 2;
 	st.data_events++;
 	st.heartbeats++;
 	st.body_bytes = st.event_bytes = 266;
@@ -1265,7 +1281,43 @@ static struct sse_stats small_events(uint64_t n)
 				  .body_bytes = 9 * n,
 				  .event_bytes = 9 * n,
 				  .size_sum = 9 * n,
-				  .size = {[0] = n}};
+				  .size = {[0] = n},
+				  .t_last_write = n * MS};
+}
+
+/* Figures are read from the kernel before the lock and added after it:
+ * what came in between wins. Read before the stream ended and the next
+ * one was armed, they are not the new stream's; read before newer figures
+ * were added, they are not added again, nor backwards. */
+static void test_kernel_figures_read_unlocked(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2), final = small_events(3);
+	size_t n;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	kernel_counts(1, &st);
+	n = kstreams_read(&f->c);
+	assert_int_equal(n, 1);
+	kernel_ends(f, 1, 5, KSTREAM_COMPLETE, 0, &final);
+	kernel_stream(f, 1, 5);
+	kstreams_apply(&f->c, n);
+	assert_true(CHUNKS(f) == 3);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 0);
+
+	kernel_counts(1, &st);
+	n = kstreams_read(&f->c);
+	st.data_events++;
+	st.t_last_write += MS;
+	kernel_counts(1, &st);
+	collector_refresh_self(&f->c);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
+	kstreams_apply(&f->c, n);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
+	collector_refresh_self(&f->c);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
 }
 
 /* The body ends in a write that carries the next response too: its end
@@ -1487,6 +1539,8 @@ static void test_kernel_close_ends_held_event(void **state)
 	io(f, 1, DIR_OUT, SSE_HEAD "data: a\n\n");
 	ks.stats.body_bytes += 10; /* "data: b\r\n\r" */
 	ks.stats.t_first_data = ks.stats.t_last_event = 1000 * MS;
+	ks.stats.t_last_write = 1010 * MS;
+	ks.t_armed = kernel_armed_at(1);
 	assert_int_equal(fake_update(NULL, KMAP_KSTREAMS, &(uint64_t){1}, &ks, KMAP_ANY), 0);
 	collector_refresh_self(&f->c);
 	size = histogram(f, "sse_chunk_size_bytes");
@@ -1638,6 +1692,7 @@ int main(void)
 	    T(test_map_errors_exported),
 	    T(test_kernel_stream_head_copy),
 	    T(test_kernel_figures_added_once),
+	    T(test_kernel_figures_read_unlocked),
 	    T(test_kernel_end_then_next_response),
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),

@@ -49,6 +49,7 @@ void collector_free(struct collector *c)
 	c->execs = NULL;
 	c->nexecs = c->execs_cap = 0;
 	free(c->probes);
+	free(c->ksnaps);
 	c->probes = NULL;
 	c->probes_cap = 0;
 }

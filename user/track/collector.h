@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "core/config.h"
+#include "kstream.h"
 #include "kernel/kmaps.h"
 #include "llm/provider.h"
 #include "llm/upstream.h"
@@ -25,6 +26,12 @@
 #include "track/conn_table.h"
 #include "track/targets.h"
 #include "track/tls_held.h"
+
+/* A stream's figures as read from the kernel (track/kstreams.c). */
+struct kstream_snap {
+	uint64_t id;
+	struct kstream ks;
+};
 
 struct collector {
 	struct metrics *m;
@@ -44,6 +51,9 @@ struct collector {
 	/* the sweep's copy of the table (housekeeping.c), kept between sweeps */
 	struct sweep_probe *probes;
 	size_t probes_cap;
+	/* the kernel's figures of open streams, read before the lock */
+	struct kstream_snap *ksnaps;
+	size_t ksnaps_cap;
 	bool told_sweep_nomem;
 	bool told_proc_denied;
 };

@@ -44,9 +44,11 @@ struct conn_entry {
 	uint8_t sys_dir;
 	bool sys_open;
 	struct tentative_write tentative; /* a TLS write that may be retried */
-	/* a stream the kernel counts (track/kstreams.h): its figures added to
-	 * the metrics so far, whether its head is still to be parsed, and the
-	 * bytes of the next write that belonged to its body */
+	/* a stream the kernel counts (track/kstreams.h): when it was armed,
+	 * its figures added to the metrics so far, whether its head is still
+	 * to be parsed, and the bytes of the next write that belonged to its
+	 * body */
+	uint64_t kt_armed;
 	struct sse_stats kseen;
 	bool kpending;
 	uint32_t kskip;

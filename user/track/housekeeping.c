@@ -190,6 +190,7 @@ void collector_refresh_self(struct collector *c)
 	uint64_t cnt[CNT_MAX], polls_ok = 0, polls_failed = 0;
 	uint32_t entries[NFILLED];
 	bool counted = kmaps_counters(c->km, cnt) == 0;
+	size_t streams = kstreams_read(c);
 
 	if (c->targets.kube)
 		kube_cache_polls(c->targets.kube, &polls_ok, &polls_failed);
@@ -203,6 +204,6 @@ void collector_refresh_self(struct collector *c)
 	metrics_sync_caps(c->m);
 	metrics_breakers_refresh(&c->m->up, mono_ns());
 	metrics_kubelet_polls(c->m, polls_ok, polls_failed);
-	kstreams_sync(c);
+	kstreams_apply(c, streams);
 	pthread_mutex_unlock(c->lock);
 }

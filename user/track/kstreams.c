@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <string.h>
 
+#include "core/array.h"
+
 #include "track/conn_bytes.h"
 #include "track/kstreams.h"
 
@@ -46,6 +48,7 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 		end_lost(c, e, ev->h.ts_ns);
 	http_conn_kernel_expect(e->http, ev->framing);
 	memset(&e->kseen, 0, sizeof(e->kseen));
+	e->kt_armed = ev->h.ts_ns; /* the entry's t_armed */
 	e->kpending = true;
 }
 
@@ -131,14 +134,44 @@ void kstream_settle(struct collector *c, struct conn_entry *e)
 	forget(c, e);
 }
 
-void kstreams_sync(struct collector *c)
+/* Reads the figures of every stream the kernel counts into the
+ * collector's copy (a syscall or two each, so before the lock is taken).
+ * Returns how many were read. */
+size_t kstreams_read(struct collector *c)
 {
-	struct conn_entry *e, *next;
-	struct kstream ks;
-	size_t b;
+	struct kmaps *km = c->km;
+	uint64_t key, next;
+	const uint64_t *prev = NULL;
+	size_t n = 0;
 
-	conn_table_for_each(&c->conns, b, e, next) {
-		if (counted_in_kernel(e) && read_figures(c, e, &ks))
-			add_figures(c, e, &ks.stats);
+	while (n < km->max_entries[KMAP_KSTREAMS] &&
+	       km->ops->next_key(km, KMAP_KSTREAMS, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (array_reserve((void **)&c->ksnaps, &c->ksnaps_cap, n + 1, sizeof(*c->ksnaps)))
+			break;
+		c->ksnaps[n].id = key;
+		if (kmaps_lookup(km, KMAP_KSTREAMS, &key, &c->ksnaps[n].ks) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* Whether figures read unlocked are of e's stream and newer than those
+ * added already: its start and end records and a settle may have come
+ * in between, and figures must never go backwards. */
+static bool fresh_for(const struct conn_entry *e, const struct kstream *ks)
+{
+	return counted_in_kernel(e) && ks->t_armed == e->kt_armed &&
+	       ks->stats.t_last_write > e->kseen.t_last_write;
+}
+
+void kstreams_apply(struct collector *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct conn_entry *e = conn_table_find(&c->conns, c->ksnaps[i].id);
+
+		if (e && fresh_for(e, &c->ksnaps[i].ks))
+			add_figures(c, e, &c->ksnaps[i].ks.stats);
 	}
 }

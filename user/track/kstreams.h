@@ -29,7 +29,9 @@ void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts);
 /* Before e's exchanges end with the connection: the kernel's last figures. */
 void kstream_settle(struct collector *c, struct conn_entry *e);
 
-/* The figures of every stream the kernel counts, into the metrics. */
-void kstreams_sync(struct collector *c);
+/* The figures of every stream the kernel counts, read unlocked into the
+ * collector's copy (returns how many), then added under the lock. */
+size_t kstreams_read(struct collector *c);
+void kstreams_apply(struct collector *c, size_t n);
 
 #endif
