@@ -1293,12 +1293,13 @@ static void test_kernel_figures_read_unlocked(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2), final = small_events(3);
+	uint64_t last;
 	size_t n;
 
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	kernel_stream(f, 1, 5);
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, NULL, &last);
 	assert_int_equal(n, 1);
 	kernel_ends(f, 1, 5, KSTREAM_COMPLETE, 0, &final);
 	kernel_stream(f, 1, 5);
@@ -1308,7 +1309,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 0);
 
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, NULL, &last);
 	st.data_events++;
 	st.t_last_write += MS;
 	kernel_counts(1, &st);
@@ -1318,6 +1319,26 @@ static void test_kernel_figures_read_unlocked(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
 	collector_refresh_self(&f->c);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
+}
+
+/* Open streams' figures are read a batch at a time: every stream's are
+ * added, once, whatever the batch. */
+static void test_kernel_figures_in_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2);
+	uint64_t id;
+
+	f->c.kstreams_batch = 2;
+	for (id = 1; id <= 5; id++) {
+		open_conn(f, id, (int32_t)id + 4, 0, PROTO_UNKNOWN);
+		kernel_stream(f, id, (int32_t)id + 4);
+		kernel_counts(id, &st);
+	}
+	collector_refresh_self(&f->c);
+	collector_refresh_self(&f->c);
+	for (id = 1; id <= 5; id++)
+		assert_int_equal(conn_table_find(&f->c.conns, id)->stream.chunks_pending, 2);
 }
 
 /* The body ends in a write that carries the next response too: its end
@@ -1693,6 +1714,7 @@ int main(void)
 	    T(test_kernel_stream_head_copy),
 	    T(test_kernel_figures_added_once),
 	    T(test_kernel_figures_read_unlocked),
+	    T(test_kernel_figures_in_batches),
 	    T(test_kernel_end_then_next_response),
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),

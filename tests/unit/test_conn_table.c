@@ -140,12 +140,35 @@ static void test_walk_removing(void **state)
 	conn_table_free(&t);
 }
 
+/* The table says it shrank once n entries went since the most it held,
+ * counted again from there. */
+static void test_shrunk_since_peak(void **state)
+{
+	struct conn_table t;
+
+	(void)state;
+	assert_int_equal(conn_table_init(&t, 4), 0);
+	for (uint64_t id = 1; id <= 10; id++)
+		add(&t, id, 100, (int32_t)id);
+	for (uint64_t id = 1; id <= 3; id++)
+		conn_table_remove(&t, conn_table_find(&t, id));
+	assert_false(conn_table_shrunk(&t, 4));
+	add(&t, 11, 100, 11); /* 8 open: the peak is still 10 */
+	conn_table_remove(&t, conn_table_find(&t, 4));
+	conn_table_remove(&t, conn_table_find(&t, 5));
+	assert_true(conn_table_shrunk(&t, 4));
+	assert_false(conn_table_shrunk(&t, 1)); /* from 6 now */
+	conn_table_remove(&t, conn_table_find(&t, 6));
+	assert_true(conn_table_shrunk(&t, 1));
+	conn_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_add_find_remove),  cmocka_unit_test(test_duplicate_id_refused),
 	    cmocka_unit_test(test_same_key_two_ids), cmocka_unit_test(test_chain_removal),
-	    cmocka_unit_test(test_walk_removing),
+	    cmocka_unit_test(test_walk_removing),    cmocka_unit_test(test_shrunk_since_peak),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,7 +110,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	free(*state);
+	struct fixture *f = *state;
+
+	http_conn_release(&f->c);
+	free(f);
 	return 0;
 }
 
@@ -423,6 +426,51 @@ static void test_pipelined_posts_with_bodies(void **state)
 	assert_string_equal(f->r.resp[1].req.path, "/v1/b");
 	assert_string_equal(f->r.resp[1].req.model, "gpt-4o");
 	assert_true(f->r.resp[1].sse);
+}
+
+#define EMPTY_OK "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+/* The queue of requests waiting grows while answers are taken from its
+ * front (its slots wrap around), and keeps them in order. */
+static void test_pipeline_queue_grows_in_order(void **state)
+{
+	struct fixture *f = *state;
+	const char *paths[] = {"/a", "/b", "/c", "/d", "/e", "/f", "/g", "/h", "/i"};
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		get(f, paths[i], 1000 + i);
+	out(f, EMPTY_OK EMPTY_OK, 2000);
+	for (i = 3; i < 9; i++)
+		get(f, paths[i], 3000 + i);
+	for (i = 2; i < 9; i++)
+		out(f, EMPTY_OK, 4000 + i);
+	assert_int_equal(f->r.nresp, 9);
+	for (i = 0; i < 9; i++)
+		assert_string_equal(f->r.resp[i].req.path, paths[i]);
+	assert_false(http_conn_busy(&f->c));
+}
+
+/* Pipelined deeper than HTTP_PIPELINE_MAX: the oldest request is let go
+ * unanswered, the newest are answered in order. */
+static void test_pipeline_overflow_drops_oldest(void **state)
+{
+	struct fixture *f = *state;
+	char path[16];
+	size_t i;
+
+	for (i = 0; i < HTTP_PIPELINE_MAX + 2; i++) {
+		snprintf(path, sizeof(path), "/%c", (char)('a' + i));
+		get(f, path, 1000 + i);
+	}
+	for (i = 0; i < HTTP_PIPELINE_MAX; i++)
+		out(f, EMPTY_OK, 2000 + i);
+	assert_int_equal(f->r.nresp, HTTP_PIPELINE_MAX);
+	for (i = 0; i < HTTP_PIPELINE_MAX; i++) {
+		snprintf(path, sizeof(path), "/%c", (char)('a' + i + 2));
+		assert_string_equal(f->r.resp[i].req.path, path);
+	}
+	assert_false(http_conn_busy(&f->c));
 }
 
 /* A request pipelined behind a stream waits for the stream to end. */
@@ -1256,6 +1304,8 @@ int main(void)
 	    T(test_keep_alive_two_exchanges),
 	    T(test_pipelined_requests_matched_in_order),
 	    T(test_pipelined_posts_with_bodies),
+	    T(test_pipeline_queue_grows_in_order),
+	    T(test_pipeline_overflow_drops_oldest),
 	    T(test_request_read_during_stream),
 	    T(test_chunked_request_then_pipelined_request),
 	    T(test_response_head_split_across_writes),

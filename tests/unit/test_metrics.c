@@ -88,6 +88,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	http_conn_release(&f->c);
 	metrics_free(&f->m);
 	free(f);
 	return 0;

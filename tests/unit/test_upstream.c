@@ -241,6 +241,7 @@ static int up_setup(void **state)
 static int up_teardown(void **state)
 {
 	(void)state;
+	http_conn_release(&F.c);
 	upstream_call_release(&F.u);
 	metrics_free(&F.m);
 	return 0;

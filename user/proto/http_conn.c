@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ascii.h"
@@ -25,8 +26,41 @@ void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *
 	c->ops = ops;
 	c->ctx = ctx;
 	c->t_accept = t_accept;
-	http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
-	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
+}
+
+/* False when memory ran out. */
+static bool response_head_start(struct http_conn *c)
+{
+	c->resp_head = malloc(sizeof(*c->resp_head));
+	if (c->resp_head)
+		http_head_init(c->resp_head, HTTP_HEAD_RESPONSE);
+	return c->resp_head;
+}
+
+static void response_head_end(struct http_conn *c)
+{
+	free(c->resp_head);
+	c->resp_head = NULL;
+}
+
+static void queue_free(struct http_conn *c)
+{
+	free(c->queue);
+	c->queue = NULL;
+	c->q_head = c->q_len = c->q_cap = 0;
+}
+
+static void reading_end(struct http_conn *c)
+{
+	free(c->reading);
+	c->reading = NULL;
+}
+
+void http_conn_release(struct http_conn *c)
+{
+	reading_end(c);
+	response_head_end(c);
+	queue_free(c);
 }
 
 /* A request whose body is still being read is under way too: a client
@@ -51,8 +85,9 @@ static void exchange_begin(struct http_conn *c, uint64_t ts)
 	if (c->q_len) {
 		c->x.req = c->queue[c->q_head];
 		c->x.has_request = true;
-		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
-		c->q_len--;
+		c->q_head = (c->q_head + 1) % c->q_cap;
+		if (!--c->q_len)
+			queue_free(c);
 	}
 	c->x.t_accept = c->t_accept;
 	c->x.t_headers = ts;
@@ -72,57 +107,93 @@ static void end_unanswered(struct http_conn *c, enum http_end why, uint64_t ts)
 
 /* ---- requests ---------------------------------------------------------- */
 
-static void request_begin(struct http_conn *c, uint64_t ts)
+/* False when memory ran out. */
+static bool request_begin(struct http_conn *c, uint64_t ts)
 {
-	memset(&c->req, 0, sizeof(c->req));
-	c->req.t_first = ts;
-	c->req.first_of_conn = !c->seen_request;
+	struct http_reading *r = malloc(sizeof(*r));
+
+	if (!r)
+		return false;
+	memset(r, 0, sizeof(*r));
+	http_head_init(&r->head, HTTP_HEAD_REQUEST);
+	json_scan_init(&r->json);
+	r->req.t_first = ts;
+	r->req.first_of_conn = !c->seen_request;
 	c->seen_request = true;
-	json_scan_init(&c->json);
-	c->json_seen = 0;
+	c->reading = r;
+	return true;
 }
 
 static void request_head_done(struct http_conn *c)
 {
-	const struct http_head *h = &c->req_head;
+	struct http_reading *r = c->reading;
+	const struct http_head *h = &r->head;
 
-	copy_str(c->req.method, sizeof(c->req.method), h->method);
-	copy_str(c->req.host, sizeof(c->req.host), h->host);
-	path_normalise(h->target, strnlen(h->target, sizeof(h->target)), c->req.path,
-		       sizeof(c->req.path));
-	c->req.wants_stream = h->accept_event_stream;
-	c->req_body = http_body_mode(h, false);
-	c->req_left = h->content_length > 0 ? (uint64_t)h->content_length : 0;
-	chunked_init(&c->req_chunks);
+	copy_str(r->req.method, sizeof(r->req.method), h->method);
+	copy_str(r->req.host, sizeof(r->req.host), h->host);
+	path_normalise(h->target, strnlen(h->target, sizeof(h->target)), r->req.path,
+		       sizeof(r->req.path));
+	r->req.wants_stream = h->accept_event_stream;
+	r->body = http_body_mode(h, false);
+	r->left = h->content_length > 0 ? (uint64_t)h->content_length : 0;
+	chunked_init(&r->chunks);
+}
+
+/* Room for one more request in the queue: doubled when full, up to
+ * HTTP_PIPELINE_MAX. */
+static bool queue_grow(struct http_conn *c)
+{
+	unsigned int cap = c->q_cap ? 2 * c->q_cap : 1, i;
+	struct http_request *q;
+
+	if (c->q_len < c->q_cap)
+		return true;
+	if (c->q_cap == HTTP_PIPELINE_MAX)
+		return false;
+	q = malloc(cap * sizeof(*q));
+	if (!q)
+		return false;
+	for (i = 0; i < c->q_len; i++)
+		q[i] = c->queue[(c->q_head + i) % c->q_cap];
+	free(c->queue);
+	c->queue = q;
+	c->q_head = 0;
+	c->q_cap = cap;
+	return true;
 }
 
 /* The request read joins those waiting for their answers. A client
- * pipelining deeper than we queue: the oldest is dropped unanswered
- * rather than misattributed. */
+ * pipelining deeper than we queue (or out of memory): the oldest is
+ * dropped unanswered rather than misattributed; with none queued, the
+ * answer comes without its request. */
 static void request_queue(struct http_conn *c)
 {
-	if (c->q_len == HTTP_PIPELINE_MAX) {
-		c->q_head = (c->q_head + 1) % HTTP_PIPELINE_MAX;
+	if (!queue_grow(c)) {
+		if (!c->q_len)
+			return;
+		c->q_head = (c->q_head + 1) % c->q_cap;
 		c->q_len--;
 	}
-	c->queue[(c->q_head + c->q_len) % HTTP_PIPELINE_MAX] = c->req;
+	c->queue[(c->q_head + c->q_len) % c->q_cap] = c->reading->req;
 	c->q_len++;
-	http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
 }
 
 static void request_done(struct http_conn *c, uint64_t ts)
 {
-	c->req.t_last = ts;
-	c->req.complete = true;
-	if (c->json.model_found)
-		copy_str(c->req.model, sizeof(c->req.model), c->json.model);
-	if (c->json.stream == 1)
-		c->req.wants_stream = true;
+	struct http_reading *r = c->reading;
+
+	r->req.t_last = ts;
+	r->req.complete = true;
+	if (r->json.model_found)
+		copy_str(r->req.model, sizeof(r->req.model), r->json.model);
+	if (r->json.stream == 1)
+		r->req.wants_stream = true;
 	/* a request that lost bytes still waits, and no answer is under way:
 	 * its answer went with those bytes */
 	while (!c->in_exchange && c->q_len && c->queue[c->q_head].missed)
 		end_unanswered(c, HTTP_END_LOST_BYTES, ts);
 	request_queue(c);
+	reading_end(c);
 	c->req_state = SIDE_HEAD;
 }
 
@@ -131,25 +202,27 @@ static void request_done(struct http_conn *c, uint64_t ts)
  * read nothing is known of it: its answer comes without a request. */
 static void request_missed(struct http_conn *c)
 {
-	if (c->req_state == SIDE_HEAD) {
-		if (!c->req_head.start_line_done)
-			return;
-		request_head_done(c);
+	if (c->req_state == SIDE_HEAD && !c->reading->head.start_line_done) {
+		reading_end(c);
+		return;
 	}
-	c->req.missed = true;
+	if (c->req_state == SIDE_HEAD)
+		request_head_done(c);
+	c->reading->req.missed = true;
 	request_queue(c);
+	reading_end(c);
 }
 
 static void scan_body(void *ctx, const char *data, size_t len)
 {
-	struct http_conn *c = ctx;
+	struct http_reading *r = ((struct http_conn *)ctx)->reading;
 
-	if (c->json_seen >= JSON_SCAN_LIMIT)
+	if (r->json_seen >= JSON_SCAN_LIMIT)
 		return;
-	if (len > JSON_SCAN_LIMIT - c->json_seen)
-		len = JSON_SCAN_LIMIT - c->json_seen;
-	json_scan_feed(&c->json, data, len);
-	c->json_seen += len;
+	if (len > JSON_SCAN_LIMIT - r->json_seen)
+		len = JSON_SCAN_LIMIT - r->json_seen;
+	json_scan_feed(&r->json, data, len);
+	r->json_seen += len;
 }
 
 /* A head over HTTP_HEAD_MAX after a valid request line is still a request
@@ -158,12 +231,11 @@ static void scan_body(void *ctx, const char *data, size_t len)
  * side waits for the next request line. Garbage queues nothing. */
 static void request_head_failed(struct http_conn *c, uint64_t ts)
 {
-	const struct http_head *h = &c->req_head;
-
-	if (h->start_line_done) {
+	if (c->reading->head.start_line_done) {
 		request_head_done(c);
 		request_done(c, ts);
 	}
+	reading_end(c);
 	c->req_state = SIDE_DEAD;
 }
 
@@ -173,12 +245,15 @@ static size_t request_head(struct http_conn *c, const char *buf, size_t len, uin
 {
 	size_t used = 0;
 
-	if (c->req_head.total == 0) {
+	if (!c->reading) {
 		if (starts_line_end(buf))
 			return 1; /* RFC 9112 2.2: ignore line ends before a request */
-		request_begin(c, ts);
+		if (!request_begin(c, ts)) {
+			c->req_state = SIDE_DEAD;
+			return len;
+		}
 	}
-	switch (http_head_feed(&c->req_head, buf, len, &used)) {
+	switch (http_head_feed(&c->reading->head, buf, len, &used)) {
 	case HTTP_HEAD_NEED_MORE:
 		return len;
 	case HTTP_HEAD_ERROR:
@@ -188,7 +263,7 @@ static size_t request_head(struct http_conn *c, const char *buf, size_t len, uin
 		break;
 	}
 	request_head_done(c);
-	if (c->req_body == HTTP_BODY_NONE)
+	if (c->reading->body == HTTP_BODY_NONE)
 		request_done(c, ts);
 	else
 		c->req_state = SIDE_BODY;
@@ -197,10 +272,11 @@ static size_t request_head(struct http_conn *c, const char *buf, size_t len, uin
 
 static size_t request_body(struct http_conn *c, const char *buf, size_t len, uint64_t ts)
 {
+	struct http_reading *r = c->reading;
 	size_t used = len;
 
-	if (c->req_body == HTTP_BODY_CHUNKED) {
-		switch (chunked_feed(&c->req_chunks, buf, len, &used, scan_body, c)) {
+	if (r->body == HTTP_BODY_CHUNKED) {
+		switch (chunked_feed(&r->chunks, buf, len, &used, scan_body, c)) {
 		case CHUNKED_MORE:
 			break;
 		case CHUNKED_DONE:
@@ -212,11 +288,11 @@ static size_t request_body(struct http_conn *c, const char *buf, size_t len, uin
 		}
 		return used;
 	}
-	if (used > c->req_left)
-		used = c->req_left;
+	if (used > r->left)
+		used = r->left;
 	scan_body(c, buf, used);
-	c->req_left -= used;
-	if (c->req_left == 0)
+	r->left -= used;
+	if (r->left == 0)
 		request_done(c, ts);
 	return used;
 }
@@ -240,7 +316,7 @@ void http_conn_request_bytes(struct http_conn *c, const char *buf, size_t len, u
 {
 	/* After lost bytes, a read that starts a request resynchronises. */
 	if (c->req_state == SIDE_DEAD && !c->upgraded && http_looks_like_request(buf, len)) {
-		http_head_init(&c->req_head, HTTP_HEAD_REQUEST);
+		reading_end(c);
 		c->req_state = SIDE_HEAD;
 	}
 	side_feed(c, &c->req_state, request_head, request_body, buf, len, ts);
@@ -248,9 +324,11 @@ void http_conn_request_bytes(struct http_conn *c, const char *buf, size_t len, u
 
 void http_conn_request_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 {
-	if (c->req_state == SIDE_BODY && c->req_body == HTTP_BODY_LENGTH && len <= c->req_left) {
-		c->req_left -= len;
-		if (c->req_left == 0)
+	struct http_reading *r = c->reading;
+
+	if (c->req_state == SIDE_BODY && r->body == HTTP_BODY_LENGTH && len <= r->left) {
+		r->left -= len;
+		if (r->left == 0)
 			request_done(c, ts);
 		return;
 	}
@@ -320,12 +398,12 @@ static enum http_body_mode kernel_body(uint8_t framing)
 
 static void response_head_done(struct http_conn *c, uint64_t ts)
 {
-	const struct http_head *h = &c->resp_head;
+	const struct http_head *h = c->resp_head;
 	int status = h->status;
 	bool head_req;
 
 	if (status >= 100 && status < 200 && status != 101) {
-		http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE); /* interim */
+		response_head_end(c); /* interim */
 		return;
 	}
 	exchange_begin(c, ts);
@@ -344,7 +422,7 @@ static void response_head_done(struct http_conn *c, uint64_t ts)
 	c->kernel_next = 0;
 	if (!c->sniffing)
 		c->ops->response(c->ctx, &c->x);
-	http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
+	response_head_end(c);
 	if (status == 101) { /* another protocol from now on */
 		c->upgraded = true;
 		c->req_state = c->resp_state = SIDE_DEAD;
@@ -360,12 +438,19 @@ static size_t response_head(struct http_conn *c, const char *buf, size_t len, ui
 {
 	size_t used = 0;
 
-	if (c->resp_head.total == 0 && starts_line_end(buf))
-		return 1;
-	switch (http_head_feed(&c->resp_head, buf, len, &used)) {
+	if (!c->resp_head) {
+		if (starts_line_end(buf))
+			return 1;
+		if (!response_head_start(c)) {
+			c->resp_state = SIDE_DEAD;
+			return len;
+		}
+	}
+	switch (http_head_feed(c->resp_head, buf, len, &used)) {
 	case HTTP_HEAD_NEED_MORE:
 		return len;
 	case HTTP_HEAD_ERROR:
+		response_head_end(c);
 		c->resp_state = SIDE_DEAD;
 		return len;
 	case HTTP_HEAD_DONE:
@@ -427,7 +512,7 @@ void http_conn_response_bytes(struct http_conn *c, const char *buf, size_t len, 
 {
 	c->now = ts;
 	if (c->resp_state == SIDE_DEAD && !c->upgraded && http_looks_like_response(buf, len)) {
-		http_head_init(&c->resp_head, HTTP_HEAD_RESPONSE);
+		response_head_end(c);
 		c->resp_state = SIDE_HEAD;
 	}
 	if (c->in_exchange)
@@ -472,7 +557,7 @@ void http_conn_gap(struct http_conn *c, uint64_t ts)
 		else if (c->q_len)
 			end_unanswered(c, HTTP_END_LOST_BYTES, ts);
 	}
-	if (c->req_state == SIDE_BODY || (c->req_state == SIDE_HEAD && c->req_head.total))
+	if (c->req_state == SIDE_BODY || (c->req_state == SIDE_HEAD && c->reading))
 		request_missed(c);
 	c->req_state = SIDE_DEAD;
 }
@@ -552,7 +637,7 @@ void http_conn_close(struct http_conn *c, enum http_end why, uint64_t ts)
 		end_unanswered(c, why, ts);
 	if (c->req_state == SIDE_BODY) { /* the head was read, the body not */
 		memset(&c->x, 0, sizeof(c->x));
-		c->x.req = c->req;
+		c->x.req = c->reading->req;
 		c->x.has_request = true;
 		c->x.t_accept = c->t_accept;
 		c->ops->end(c->ctx, &c->x, why, ts);

@@ -100,6 +100,17 @@ enum http_side_state {
 	SIDE_DEAD, /* not HTTP, upgraded, or lost sync: ignore */
 };
 
+/* A request while it is read: from its first byte to its last. */
+struct http_reading {
+	struct http_head head;
+	enum http_body_mode body;
+	uint64_t left; /* body bytes, when framed by length */
+	struct chunked_decoder chunks;
+	struct json_scan json;
+	uint32_t json_seen;
+	struct http_request req;
+};
+
 struct http_conn {
 	const struct http_conn_ops *ops;
 	void *ctx;
@@ -109,19 +120,16 @@ struct http_conn {
 
 	/* requests */
 	enum http_side_state req_state;
-	struct http_head req_head;
-	enum http_body_mode req_body;
-	uint64_t req_left;
-	struct chunked_decoder req_chunks;
-	struct json_scan json;
-	uint32_t json_seen;
-	struct http_request req;
-	struct http_request queue[HTTP_PIPELINE_MAX];
-	unsigned int q_head, q_len;
+	struct http_reading *reading; /* NULL between requests */
+	/* requests read, waiting for their answers: a ring of q_cap slots,
+	 * allocated while it holds any (most connections hold one at most,
+	 * and a stream none once its answer began) */
+	struct http_request *queue;
+	unsigned int q_head, q_len, q_cap;
 
 	/* responses */
 	enum http_side_state resp_state;
-	struct http_head resp_head;
+	struct http_head *resp_head; /* while a head is read, else NULL */
 	enum http_body_mode resp_body;
 	uint64_t resp_left;
 	struct chunked_decoder resp_chunks;
@@ -134,8 +142,18 @@ struct http_conn {
 	uint64_t t_fed; /* of the last bytes fed to sse: a late event's */
 };
 
+/*
+ * A request being read, a response head being read and the requests
+ * waiting for their answers are allocated while they exist, not with the
+ * connection: an open stream needs none of them, and ten thousand streams
+ * held ~5 KB each. An allocation that fails loses the side's sync, as
+ * lost bytes do.
+ */
 void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *ctx,
 		    uint64_t t_accept);
+
+/* Frees what c holds; c itself is the caller's. */
+void http_conn_release(struct http_conn *c);
 
 /* Bytes of requests or of responses, seen at ts. */
 void http_conn_request_bytes(struct http_conn *c, const char *buf, size_t len, uint64_t ts);

@@ -29,6 +29,7 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	}
 	upstream_index_init(&c->upstreams, &m->up, &c->providers);
 	tls_held_init(&c->held);
+	c->kstreams_batch = KSTREAMS_BATCH;
 	if (targets_init(&c->targets, m, cfg, kube))
 		return -1;
 	return conn_table_init(&c->conns, TABLE_SIZE);

@@ -51,9 +51,10 @@ struct collector {
 	/* the sweep's copy of the table (housekeeping.c), kept between sweeps */
 	struct sweep_probe *probes;
 	size_t probes_cap;
-	/* the kernel's figures of open streams, read before the lock */
+	/* the kernel's figures of open streams, read before the lock,
+	 * kstreams_batch at a time (KSTREAMS_BATCH but in unit tests) */
 	struct kstream_snap *ksnaps;
-	size_t ksnaps_cap;
+	size_t ksnaps_cap, kstreams_batch;
 	bool told_sweep_nomem;
 	bool told_proc_denied;
 };

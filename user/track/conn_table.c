@@ -7,7 +7,7 @@ int conn_table_init(struct conn_table *t, size_t size)
 {
 	t->by_id = calloc(size, sizeof(*t->by_id));
 	t->size = t->by_id ? size : 0;
-	t->n = 0;
+	t->n = t->peak = 0;
 	return t->by_id ? 0 : -1;
 }
 
@@ -30,6 +30,8 @@ void conn_drop_http(struct conn_entry *e)
 	if (e->up)
 		upstream_call_release(e->up);
 	free(e->up);
+	if (e->http)
+		http_conn_release(e->http);
 	free(e->http);
 	e->up = NULL;
 	e->http = NULL;
@@ -51,7 +53,7 @@ void conn_table_free(struct conn_table *t)
 		entry_free(e);
 	free(t->by_id);
 	t->by_id = NULL;
-	t->size = t->n = 0;
+	t->size = t->n = t->peak = 0;
 }
 
 struct conn_entry *conn_table_add(struct conn_table *t, const struct conn_key *key,
@@ -68,8 +70,17 @@ struct conn_entry *conn_table_add(struct conn_table *t, const struct conn_key *k
 	e->key = *key;
 	e->info = *info;
 	*slot = e;
-	t->n++;
+	if (++t->n > t->peak)
+		t->peak = t->n;
 	return e;
+}
+
+bool conn_table_shrunk(struct conn_table *t, size_t n)
+{
+	if (t->peak - t->n < n)
+		return false;
+	t->peak = t->n;
+	return true;
 }
 
 void conn_table_remove(struct conn_table *t, struct conn_entry *e)

@@ -60,6 +60,7 @@ struct conn_table {
 	struct conn_entry **by_id; /* buckets of chained entries */
 	size_t size;		   /* buckets */
 	size_t n;		   /* entries */
+	size_t peak;		   /* most entries since conn_table_shrunk() */
 };
 
 int conn_table_init(struct conn_table *t, size_t size);
@@ -73,6 +74,10 @@ struct conn_entry *conn_table_find(const struct conn_table *t, uint64_t id);
  * out. */
 struct conn_entry *conn_table_add(struct conn_table *t, const struct conn_key *key,
 				  const struct conn_info *info);
+
+/* Whether at least n entries went since the last call that said so:
+ * their memory is worth giving back. */
+bool conn_table_shrunk(struct conn_table *t, size_t n);
 
 /* Frees e's HTTP state and a client's upstream call. */
 void conn_drop_http(struct conn_entry *e);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <malloc.h>
 
 #include "core/array.h"
 #include "core/clock.h"
@@ -9,6 +10,10 @@
 #include "track/collector.h"
 #include "track/kernel_sync.h"
 #include "track/kstreams.h"
+
+/* Connections that ended since the most open at once before their memory
+ * is given back: 1000 held ~2 MB. */
+#define TRIM_AFTER_ENDED 1000
 
 static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t, bool accepted)
 {
@@ -115,6 +120,7 @@ void collector_sweep(struct collector *c)
 	size_t n = sweep_snapshot(c), gone = 0;
 	struct sweep_probe *p = c->probes;
 	struct conn_entry *e;
+	bool shrunk;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t ino = proc_socket_inode(p[i].key.tgid, p[i].key.fd);
@@ -138,7 +144,12 @@ void collector_sweep(struct collector *c)
 	targets_check_alive(&c->targets);
 	targets_enrich(&c->targets);
 	targets_expire(&c->targets, ts, c->cfg->stale_after_s * 1000000000ull);
+	shrunk = conn_table_shrunk(&c->conns, TRIM_AFTER_ENDED);
 	pthread_mutex_unlock(c->lock);
+	/* glibc keeps what a burst of connections freed for reuse, and in the
+	 * middle of the heap it never returns it by itself */
+	if (shrunk)
+		malloc_trim(0);
 }
 
 /* The maps whose fill is exported. */
@@ -190,7 +201,6 @@ void collector_refresh_self(struct collector *c)
 	uint64_t cnt[CNT_MAX], polls_ok = 0, polls_failed = 0;
 	uint32_t entries[NFILLED];
 	bool counted = kmaps_counters(c->km, cnt) == 0;
-	size_t streams = kstreams_read(c);
 
 	if (c->targets.kube)
 		kube_cache_polls(c->targets.kube, &polls_ok, &polls_failed);
@@ -204,6 +214,6 @@ void collector_refresh_self(struct collector *c)
 	metrics_sync_caps(c->m);
 	metrics_breakers_refresh(&c->m->up, mono_ns());
 	metrics_kubelet_polls(c->m, polls_ok, polls_failed);
-	kstreams_apply(c, streams);
 	pthread_mutex_unlock(c->lock);
+	kstreams_refresh(c);
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <pthread.h>
 #include <string.h>
 
 #include "core/array.h"
@@ -134,24 +135,21 @@ void kstream_settle(struct collector *c, struct conn_entry *e)
 	forget(c, e);
 }
 
-/* Reads the figures of every stream the kernel counts into the
- * collector's copy (a syscall or two each, so before the lock is taken).
- * Returns how many were read. */
-size_t kstreams_read(struct collector *c)
+/* A syscall or two per stream: before the lock is taken. */
+size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last)
 {
 	struct kmaps *km = c->km;
-	uint64_t key, next;
-	const uint64_t *prev = NULL;
+	uint64_t next;
 	size_t n = 0;
 
-	while (n < km->max_entries[KMAP_KSTREAMS] &&
-	       km->ops->next_key(km, KMAP_KSTREAMS, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (array_reserve((void **)&c->ksnaps, &c->ksnaps_cap, n + 1, sizeof(*c->ksnaps)))
-			break;
-		c->ksnaps[n].id = key;
-		if (kmaps_lookup(km, KMAP_KSTREAMS, &key, &c->ksnaps[n].ks) == 0)
+	if (array_reserve((void **)&c->ksnaps, &c->ksnaps_cap, c->kstreams_batch,
+			  sizeof(*c->ksnaps)))
+		return 0;
+	while (n < c->kstreams_batch && km->ops->next_key(km, KMAP_KSTREAMS, from, &next) == 0) {
+		*last = next;
+		from = last;
+		c->ksnaps[n].id = next;
+		if (kmaps_lookup(km, KMAP_KSTREAMS, &next, &c->ksnaps[n].ks) == 0)
 			n++;
 	}
 	return n;
@@ -174,4 +172,22 @@ void kstreams_apply(struct collector *c, size_t n)
 		if (e && fresh_for(e, &c->ksnaps[i].ks))
 			add_figures(c, e, &c->ksnaps[i].ks.stats);
 	}
+}
+
+/* A stream that ends between batches takes its key out of the map, and
+ * the walk then starts over from the first key: streams read twice are
+ * not added twice (fresh_for), and the walk stops after as many keys as
+ * the map holds at most. */
+void kstreams_refresh(struct collector *c)
+{
+	size_t n, seen = 0, max = c->km->max_entries[KMAP_KSTREAMS];
+	uint64_t last = 0;
+
+	do {
+		n = kstreams_read(c, seen ? &last : NULL, &last);
+		pthread_mutex_lock(c->lock);
+		kstreams_apply(c, n);
+		pthread_mutex_unlock(c->lock);
+		seen += n;
+	} while (n == c->kstreams_batch && seen < max);
 }

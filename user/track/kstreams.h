@@ -29,9 +29,19 @@ void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts);
 /* Before e's exchanges end with the connection: the kernel's last figures. */
 void kstream_settle(struct collector *c, struct conn_entry *e);
 
-/* The figures of every stream the kernel counts, read unlocked into the
- * collector's copy (returns how many), then added under the lock. */
-size_t kstreams_read(struct collector *c);
+/* Streams whose figures are read from the kernel at a time: the copy of
+ * a batch is ~80 KB, where all of 10,000 open streams took 5 MB. */
+#define KSTREAMS_BATCH 256
+
+/* The figures of up to c->kstreams_batch streams the kernel counts, those
+ * after *from in the map (from NULL: the first ones), read unlocked into
+ * the collector's copy; returns how many, *last is the last one's key.
+ * Then added under the lock. */
+size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last);
 void kstreams_apply(struct collector *c, size_t n);
+
+/* Every stream the kernel counts, batch by batch, the lock taken for
+ * each batch's adding only. */
+void kstreams_refresh(struct collector *c);
 
 #endif
