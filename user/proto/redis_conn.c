@@ -3,13 +3,6 @@
 
 #include "proto/redis_conn.h"
 
-/* struct redis_cmd.state */
-enum {
-	CMD_WAITING, /* for its reply */
-	CMD_QUEUED,  /* +QUEUED in a MULTI: for EXEC's */
-	CMD_DONE,    /* reported, kept only until the transaction it is in ends */
-};
-
 void redis_conn_init(struct redis_conn *c, const struct redis_conn_ops *ops, void *ctx)
 {
 	memset(c, 0, sizeof(*c));
@@ -19,34 +12,9 @@ void redis_conn_init(struct redis_conn *c, const struct redis_conn_ops *ops, voi
 	resp_init(&c->replies, false);
 }
 
-/* ---- the queue ---------------------------------------------------------- */
-
-static struct redis_cmd *at(struct redis_conn *c, uint32_t i)
+void redis_conn_free(struct redis_conn *c)
 {
-	return &c->q[(c->first + i) % REDIS_PIPELINE_MAX];
-}
-
-/* The command the next reply answers: after those queued in a MULTI. */
-static struct redis_cmd *waiting(struct redis_conn *c)
-{
-	return c->ntx < c->len ? at(c, c->ntx) : NULL;
-}
-
-static void pop(struct redis_conn *c)
-{
-	c->first = (c->first + 1) % REDIS_PIPELINE_MAX;
-	c->len--;
-	c->ntx--;
-}
-
-/* The waiting command was answered. It stays while a command before it
- * waits for EXEC: the transaction's commands are together in q. */
-static void answered(struct redis_conn *c)
-{
-	at(c, c->ntx)->state = CMD_DONE;
-	c->ntx++;
-	while (c->ntx && at(c, 0)->state == CMD_DONE)
-		pop(c);
+	redis_queue_free(&c->queue);
 }
 
 static void obs_init(struct redis_obs *o, const struct redis_cmd *cmd, enum redis_outcome outcome,
@@ -101,13 +69,13 @@ static void flush(struct redis_conn *c, enum redis_outcome outcome, const char *
 {
 	uint32_t i;
 
-	for (i = 0; i < c->len; i++) {
-		const struct redis_cmd *cmd = at(c, i);
+	for (i = 0; i < c->queue.len; i++) {
+		const struct redis_cmd *cmd = redis_queue_at(&c->queue, i);
 
-		if (cmd->state != CMD_DONE && cmd->kind != REDIS_SUBSCRIBE)
+		if (cmd->state != REDIS_CMD_DONE && cmd->kind != REDIS_SUBSCRIBE)
 			report(c, cmd, outcome, reason, ts);
 	}
-	c->len = c->ntx = 0;
+	redis_queue_clear(&c->queue);
 	c->anon = 0;
 }
 
@@ -123,15 +91,13 @@ static void end_tx(struct redis_conn *c, enum redis_outcome outcome, const char 
 {
 	uint32_t i;
 
-	for (i = 0; i < c->ntx; i++) {
-		struct redis_cmd *cmd = at(c, i);
+	for (i = 0; i < c->queue.ntx; i++) {
+		const struct redis_cmd *cmd = redis_queue_at(&c->queue, i);
 
-		if (cmd->state == CMD_QUEUED)
+		if (cmd->state == REDIS_CMD_QUEUED)
 			report(c, cmd, outcome, reason, ts);
-		cmd->state = CMD_DONE;
 	}
-	while (c->ntx)
-		pop(c);
+	redis_queue_end_tx(&c->queue);
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -170,7 +136,7 @@ static void subscription(struct redis_conn *c, const struct resp_value *v)
  * the command is answered as a subscribed connection is, not paired. */
 static void subscribed(struct redis_conn *c, const struct resp_value *v, uint64_t ts)
 {
-	answered(c);
+	redis_queue_answered(&c->queue, false);
 	flush(c, REDIS_UNKNOWN, "", ts);
 	subscription(c, v);
 }
@@ -193,12 +159,12 @@ static void exec_element(struct redis_conn *c, const struct resp_value *v, uint6
 {
 	uint32_t i;
 
-	for (i = 0; i < c->ntx; i++) {
-		struct redis_cmd *cmd = at(c, i);
+	for (i = 0; i < c->queue.ntx; i++) {
+		struct redis_cmd *cmd = redis_queue_at(&c->queue, i);
 
-		if (cmd->state == CMD_QUEUED) {
+		if (cmd->state == REDIS_CMD_QUEUED) {
 			report_reply(c, cmd, v, ts);
-			cmd->state = CMD_DONE;
+			cmd->state = REDIS_CMD_DONE;
 			return;
 		}
 	}
@@ -206,7 +172,7 @@ static void exec_element(struct redis_conn *c, const struct resp_value *v, uint6
 
 static bool exec_waiting(struct redis_conn *c)
 {
-	const struct redis_cmd *cmd = waiting(c);
+	const struct redis_cmd *cmd = redis_queue_waiting(&c->queue);
 
 	return c->mode == REDIS_MODE_PAIRED && cmd && cmd->kind == REDIS_EXEC;
 }
@@ -232,7 +198,7 @@ static void pair_special(struct redis_conn *c, struct redis_cmd *cmd, const stru
 		c->resp3 = cmd->arg == 3;
 	else if (cmd->kind == REDIS_RESET && ok)
 		reset(c, ts);
-	answered(c);
+	redis_queue_answered(&c->queue, false);
 	if (cmd->kind == REDIS_MONITOR && ok) {
 		flush(c, REDIS_UNKNOWN, "", ts);
 		c->mode = REDIS_MODE_MONITOR;
@@ -241,7 +207,7 @@ static void pair_special(struct redis_conn *c, struct redis_cmd *cmd, const stru
 
 static void pair(struct redis_conn *c, const struct resp_value *v, uint64_t ts)
 {
-	struct redis_cmd *cmd = waiting(c);
+	struct redis_cmd *cmd = redis_queue_waiting(&c->queue);
 
 	if (!cmd) { /* a command past q, or a reply to what was not seen */
 		if (c->anon)
@@ -249,13 +215,12 @@ static void pair(struct redis_conn *c, const struct resp_value *v, uint64_t ts)
 		return;
 	}
 	if (cmd->in_tx && is_simple(v, "QUEUED")) {
-		cmd->state = CMD_QUEUED;
-		c->ntx++;
+		redis_queue_answered(&c->queue, true);
 	} else if (cmd->kind != REDIS_PLAIN) {
 		pair_special(c, cmd, v, ts);
 	} else {
 		report_reply(c, cmd, v, ts);
-		answered(c);
+		redis_queue_answered(&c->queue, false);
 	}
 }
 
@@ -263,11 +228,11 @@ static void pair(struct redis_conn *c, const struct resp_value *v, uint64_t ts)
  * per channel: the first does); messages and invalidations are skipped. */
 static void push(struct redis_conn *c, const struct resp_value *v)
 {
-	const struct redis_cmd *cmd = waiting(c);
+	const struct redis_cmd *cmd = redis_queue_waiting(&c->queue);
 
 	if (c->mode == REDIS_MODE_PAIRED && cmd && cmd->kind == REDIS_SUBSCRIBE &&
 	    is_confirmation(v))
-		answered(c);
+		redis_queue_answered(&c->queue, false);
 }
 
 static void on_reply(struct redis_conn *c, const struct resp_value *v, uint64_t ts)
@@ -339,15 +304,13 @@ bool redis_conn_reply_gap(struct redis_conn *c, uint64_t n, uint64_t ts)
 
 static void enqueue(struct redis_conn *c, const struct redis_cmd *cmd)
 {
-	if (c->anon || c->len == REDIS_PIPELINE_MAX) {
+	if (c->anon || !redis_queue_push(&c->queue, cmd)) {
 		if (cmd->kind != REDIS_PLAIN || cmd->in_tx)
 			unpair(c, cmd->t_start);
 		else
 			c->anon++;
 		return;
 	}
-	*at(c, c->len) = *cmd;
-	c->len++;
 }
 
 static void on_command(struct redis_conn *c, const struct resp_value *v)

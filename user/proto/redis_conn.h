@@ -22,14 +22,8 @@
 #include <stdint.h>
 
 #include "proto/redis_cmd.h"
+#include "proto/redis_queue.h"
 #include "proto/resp.h"
-
-/*
- * Commands waiting for their replies. Deeper pipelines pair the commands
- * past it with their replies without reporting them, unless one of them
- * changes how replies come: then the connection is left unpaired.
- */
-#define REDIS_PIPELINE_MAX 128
 
 enum redis_outcome {
 	REDIS_REPLIED,	  /* a reply that is not an error */
@@ -78,16 +72,18 @@ struct redis_conn {
 	bool resp3;	/* HELLO 3 answered */
 	bool cmds_lost; /* commands cannot be read: those queued are paired, then none */
 	struct redis_sent sent;
-	int64_t subs;	/* RESP2 subscriptions, as the last confirmations counted them */
-	int64_t ssubs;	/* ... shard ones */
-	uint32_t first; /* the oldest command of q */
-	uint32_t ntx;	/* ... and those after it answered +QUEUED (or not) in a MULTI */
-	uint32_t len;	/* commands in q */
-	uint64_t anon;	/* commands after those of q, not kept */
-	struct redis_cmd q[REDIS_PIPELINE_MAX];
+	int64_t subs;  /* RESP2 subscriptions, as the last confirmations counted them */
+	int64_t ssubs; /* ... shard ones */
+	struct redis_queue queue;
+	/* commands after those of the queue, deeper than REDIS_PIPELINE_MAX:
+	 * paired with their replies unreported */
+	uint64_t anon;
 };
 
 void redis_conn_init(struct redis_conn *c, const struct redis_conn_ops *ops, void *ctx);
+
+/* Frees the queue: the connection is as before init. */
+void redis_conn_free(struct redis_conn *c);
 
 /* Bytes the client wrote (commands) or read (replies), seen at ts. */
 void redis_conn_command_bytes(struct redis_conn *c, const char *buf, size_t len, uint64_t ts);
