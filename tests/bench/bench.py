@@ -33,6 +33,11 @@ the servers'):
                    the median: on a nested VM a uprobe's traps cost
                    15 to 28 us in phases of tens of ms (host activity),
                    which moves a run's median by half
+  redis GET        a Redis client's GETs of a missing key to a real
+                   redis-server (Debian's, on loopback), pipelined 16 at
+                   a time: one write of 16 commands, then their 16 nil
+                   replies read; ns per command (skipped when
+                   redis-server is not installed)
   server           events/s that concurrent C clients receive from the
                    FastAPI server tests/e2e/servers/fastapi_sse.py
   tls server       the same with the server under uvicorn with TLS (a
@@ -83,6 +88,8 @@ can still land in it:
   untracked write  ns per call of write's enter and exit programs, the
                    exporter's minus the floor's (empty programs), target
                    <= 40 ns
+  redis GET        all the exporter's programs' run time per command (no
+                   target: reported)
 
 then, per measurement, a table of the programs that ran (at least once per
 100 operations): ns per call of the exporter's and the floor's, and per
@@ -108,6 +115,8 @@ nothing; checked in every round, for each exporter configuration:
     counts are read once sse_requests_total shows every measured stream
     ended: the exporter handles a connection's records in order, so
     nothing of them is still queued;
+  - redis GET: sse_cache_misses_total of service loadgen grew by exactly
+    the commands sent;
   - sse_exporter_events_lost_total is 0 at the end of the exporter's part
     of the round (a new exporter per round: any record lost meanwhile).
 
@@ -204,12 +213,14 @@ PROGS_EXPECTED = {"base": 0, "floor": 38, "exporter": 38, "alt": 38}  # see coun
 PROTO_OTHER, PROTO_TLS = 2, 4  # include/conn_event.h
 
 # title, key, target ratio of the exporter's added cost to the floor's
+# (None: reported, no target)
 MICRO = [
     ("untracked write", "socket_write", 1.2),
     ("/dev/null write", "devnull_write", 1.2),
     ("  unobserved proc", "devnull_unobserved", 1.2),
     ("sse event", "sse_event", 2.0),
     ("ssl write (p10)", "ssl_write", 1.1),
+    ("redis GET", "redis_get", None),
 ]
 # title, key, target: events/s of the servers, exporter at most target
 # points of base below the floor
@@ -222,6 +233,7 @@ BPF_UNTRACKED_NS = 40  # write's enter and exit programs, per call, over the flo
 WRITE_PROGS = ("enter_write", "exit_write")  # bpf/sock_io.bpf.c; the floor's: floor_ + these
 RSS_MAX_MB = 64  # the exporter, SCALE_STREAMS streams open
 SCRAPE_MAX_MS = 5.0  # GET /metrics then, median
+REDIS_SERVER = shutil.which("redis-server")
 FOREIGN_CPU_MAX = 0.05  # of one CPU: more, from other processes, spoils a round
 READY_TIMEOUT = 30  # s, for a process to be ready (a loaded machine is slow to load BPF)
 
@@ -851,6 +863,7 @@ class Bench:
         self.n_untracked = 300000
         self.n_sse = 200000
         self.n_ssl = 30000
+        self.n_redis = 64000
         self.values = {}  # values[measure][config]: one value per kept round
         self.round = {}  # the round in progress
         self.round_label = ""  # "micro round 3", for the failure reasons
@@ -911,8 +924,13 @@ class Bench:
             cfg.stop()
         n = int(MICRO_SECONDS * 1e9 / r["ssl_write"])
         self.n_ssl = max(6400, n // 128 * 128)
+        ssl_ns = r["ssl_write"]
+        if self.ports["redis"]:
+            r = loadgen(["redis", str(self.ports["redis"]), "16000"])
+            self.n_redis = max(16000, int(MICRO_SECONDS * 1e9 / r["redis_get"]) // 800 * 800)
         log("calibrated: untracked N=%d, sse N=%d, ssl N=%d (%.0f ns/SSL_write with the "
-            "floor)" % (self.n_untracked, self.n_sse, self.n_ssl, r["ssl_write"]))
+            "floor), redis N=%d" % (self.n_untracked, self.n_sse, self.n_ssl, ssl_ns,
+                                    self.n_redis))
 
     def run_micro(self, cfg):
         exp = cfg.name in EXPORTERS
@@ -947,6 +965,27 @@ class Bench:
                       lambda marks: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
                                             check_proto("ssl_write", "TLS connection", PROTO_TLS,
                                                         "PROTO_TLS"), path=tpath, marks=marks))
+        if self.ports["redis"]:
+            self.run_redis(cfg, exp)
+
+    def run_redis(self, cfg, exp):
+        """The pipelined GETs; for an exporter, each command must show as a
+        cache miss of loadgen's service, exactly."""
+        misses = "sse_cache_misses_total"
+        before = cfg.metric(misses, service=LOADGEN_SERVICE) if exp else None
+        w = self.window(cfg)
+        r = loadgen(["redis", str(self.ports["redis"]), str(self.n_redis)], marks=w and w.mark)
+        sent = int(r["redis_commands"])
+        self.add("redis_get", cfg.name, r["redis_get"])
+        self.add_bpf("redis_get", cfg, w, sent)
+        if not exp:
+            return
+        after = None if before is None else cfg.wait_metric(
+            misses, lambda v: v >= before + sent, self.metric_timeout("redis_get", cfg.name),
+            service=LOADGEN_SERVICE)
+        if after is None or after - before != sent:
+            self.flag("redis_get", cfg.name, "%s grew by %s for %d GETs of a missing key" % (
+                misses, "?" if after is None else int(after - before), sent))
 
     def followed(self, cfg, exp, figure, result_key, written_key, path, what, run):
         """One loadgen measurement of events on a followed stream (one
@@ -1216,6 +1255,8 @@ def report_micro(r):
     r.out(hdr)
     r.out("-" * len(hdr))
     for title, key, target in MICRO:
+        if key not in b.values:
+            continue  # redis GET without redis-server
         v = b.values[key]
         fa = [f - s for f, s in zip(v["floor"], v["base"])]
         for e in EXPORTERS:
@@ -1223,12 +1264,17 @@ def report_micro(r):
             pairs = list(zip(ea, fa))
             ratio = ratio_of_medians(pairs)
             lo, hi = bootstrap(pairs, ratio_of_medians)
-            result = r.target(exporter_label(title.strip(), e) + " wall", fmt_ratio(ratio) + "x",
-                              ratio <= target, "<= %.1fx floor" % target, r.mark(key, e))
-            r.out("%-18s %10.1f %11.1f %14.1f %6.2fx [%s..%s] %6.1fx  %s" % (
+            if target is None:
+                result, bound = "reported" + r.mark(key, e), "      -"
+            else:
+                result = r.target(exporter_label(title.strip(), e) + " wall",
+                                  fmt_ratio(ratio) + "x", ratio <= target,
+                                  "<= %.1fx floor" % target, r.mark(key, e))
+                bound = "%6.1fx" % target
+            r.out("%-18s %10.1f %11.1f %14.1f %6.2fx [%s..%s] %s  %s" % (
                 title if e == "exporter" else "  alt exporter", statistics.median(v["base"]),
                 statistics.median(fa), statistics.median(ea), ratio, fmt_ratio(lo),
-                fmt_ratio(hi), target, result))
+                fmt_ratio(hi), bound, result))
             rr = [fmt_ratio(x / f) if f > 0 else "n/a" for x, f in pairs]
             r.per_round.append("%-16s base spread %4.1f%%, floor added %.0f..%.0f, %s added "
                                "%.0f..%.0f, ratio per round %s" % (
@@ -1305,13 +1351,27 @@ def report_bpf(r):
               "[%+.0f..%+.0f], target <= +%d ns: %s" % (
                   e, " + ".join(WRITE_PROGS), statistics.median(p[0] for p in pairs),
                   statistics.median(p[1] for p in pairs), d, lo, hi, BPF_UNTRACKED_NS, result))
+    report_bpf_redis(r)
     r.out("")
+
+
+def report_bpf_redis(r):
+    """All the programs' run time per pipelined Redis command: reported."""
+    floor = [per_op(w) for w in bpf_windows(r.b, "redis_get", "floor")]
+    for e in EXPORTERS:
+        xs = [per_op(w) for w in bpf_windows(r.b, "redis_get", e)]
+        if xs and floor:
+            m, lo, hi = median_interval(xs)
+            r.out("  redis GET, %s: all its programs %.0f ns per command [%.0f..%.0f], the "
+                  "floor's %.0f%s" % (e, m, lo, hi, statistics.median(floor),
+                                      r.mark("redis_get", e)))
 
 
 # title, key, what an operation is: the per-program tables
 BPF_TABLES = [("untracked write", "socket_write", "write"),
               ("sse event", "sse_event", "event written"),
               ("ssl write", "ssl_write", "SSL_write"),
+              ("redis GET", "redis_get", "command"),
               ("server (FastAPI)", "server", "event received"),
               ("TLS server", "tls_server", "event received"),
               ("Go server", "go_server", "event received")]
@@ -1509,7 +1569,9 @@ def start_servers(cert, key, nofile):
     specs = [("server", [PYTHON, SERVER], []), ("go_server", [os.path.join(OUT, "go_sse")], [])]
     if TLS_SERVER_SECONDS and SERVER_ROUNDS:
         specs.append(("tls_server", [PYTHON, SERVER], [cert, key]))
-    ports, services = {"tls_server": None}, {}
+    ports, services = {"tls_server": None, "redis": None}, {}
+    if REDIS_SERVER:
+        ports["redis"] = start_redis()
     for skey, argv, tls_args in specs:
         port = free_port()
         proc = spawn(argv + [str(port)] + tls_args, stdout=subprocess.DEVNULL,
@@ -1518,6 +1580,27 @@ def start_servers(cert, key, nofile):
                   skey)
         ports[skey], services[skey] = port, proc_comm(proc.pid)
     return ports, services
+
+
+def start_redis():
+    """A redis-server on a free loopback port, without persistence, once it
+    answers PING; its port."""
+    port = free_port()
+    proc = spawn([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                  "--appendonly", "no", "--dir", TMP], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("bench: redis-server exited with %d before it was ready" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return port
+        except OSError:
+            pass
+        time.sleep(0.05)  # poll interval of a readiness wait, not a synchronisation
+    sys.exit("bench: redis-server not ready after %d s" % READY_TIMEOUT)
 
 
 def warm_up(ports):

@@ -45,6 +45,11 @@
  *                         a time; each, once its first event arrived, is
  *                         held open; then prints "mark held", waits for a
  *                         line on stdin and closes them all
+ *   loadgen redis PORT N  N GETs of a key that does not exist, as a client
+ *                         of the redis-server on 127.0.0.1:PORT, pipelined
+ *                         REDIS_PIPELINE at a time (one write, then the
+ *                         replies read); redis_get is ns per command,
+ *                         redis_commands the number sent between the marks
  *
  * Timed loops are split into BATCHES batches; each figure is printed as
  * "name median_ns_per_op mean_ns_per_op" where the median is over the
@@ -57,7 +62,7 @@
  * With HOLD=1 in the environment, untracked and sse print
  * "hold PID FD" after the timed loops and wait for a line on stdin
  * before closing, so that the caller can look at the BPF maps. With
- * MARKS=1, untracked, sse and ssl print "mark begin" and "mark end"
+ * MARKS=1, untracked, sse, ssl and redis print "mark begin" and "mark end"
  * around their measured writes (warm-up included) and wait for a line
  * after each: the caller reads the BPF programs' run times there.
  * untracked prints the number of those writes (socket_writes).
@@ -1142,6 +1147,73 @@ static int mode_streams(int port, int repeat, int ngroups, char **groups)
 	return 0;
 }
 
+/* ---- redis mode: a Redis client's pipelined GETs ---- */
+
+#define REDIS_PIPELINE 16
+#define REDIS_NIL      "$-1\r\n" /* GET's reply for a missing key (RESP2) */
+
+/* One pipeline: its commands in one write, then all their replies. */
+static void redis_pipeline(int fd, const char *cmds, size_t len)
+{
+	char buf[REDIS_PIPELINE * (sizeof(REDIS_NIL) - 1)];
+	size_t got = 0;
+
+	write_all(fd, cmds, len);
+	while (got < sizeof(buf)) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+
+		if (n <= 0)
+			die("redis read");
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(buf); i += sizeof(REDIS_NIL) - 1)
+		if (memcmp(buf + i, REDIS_NIL, sizeof(REDIS_NIL) - 1))
+			die("redis: a reply other than nil");
+}
+
+/* n commands (whole pipelines) in BATCHES batches; ns per command. */
+static void redis_timed(int fd, const char *cmds, size_t len, long n, struct timing *t)
+{
+	long per = n / REDIS_PIPELINE / BATCHES;
+
+	t->ops = per * BATCHES * REDIS_PIPELINE;
+	t->total_ns = 0;
+	for (int b = 0; b < BATCHES; b++) {
+		uint64_t t0 = now_ns(), dt;
+
+		for (long i = 0; i < per; i++)
+			redis_pipeline(fd, cmds, len);
+		dt = now_ns() - t0;
+		t->total_ns += dt;
+		t->batch[b] = (double)dt / (double)(per * REDIS_PIPELINE);
+	}
+}
+
+static int mode_redis(int port, long n)
+{
+	char key[64], cmd[128], cmds[REDIS_PIPELINE * sizeof(cmd)];
+	int fd = connect_port(port), klen, clen;
+	struct timing t;
+	long sent;
+
+	if (fd < 0)
+		die("redis connect");
+	klen = snprintf(key, sizeof(key), "loadgen:absent:%d", (int)getpid());
+	clen = snprintf(cmd, sizeof(cmd), "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", klen, key);
+	for (int i = 0; i < REDIS_PIPELINE; i++)
+		memcpy(cmds + i * clen, cmd, (size_t)clen);
+	mark("begin");
+	redis_timed(fd, cmds, (size_t)clen * REDIS_PIPELINE, n / 10, &t); /* warm up */
+	sent = t.ops;
+	redis_timed(fd, cmds, (size_t)clen * REDIS_PIPELINE, n, &t);
+	sent += t.ops;
+	mark("end");
+	report("redis_get", &t);
+	printf("redis_commands %ld\n", sent);
+	close(fd);
+	return 0;
+}
+
 /* N streams opened and held, each once it has shown its first event,
  * until the go-ahead; then closed. */
 static int mode_hold(int port, long n)
@@ -1180,8 +1252,11 @@ int main(int argc, char **argv)
 		return mode_streams(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
 	if (argc == 4 && !strcmp(argv[1], "hold"))
 		return mode_hold(atoi(argv[2]), atol(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "redis"))
+		return mode_redis(atoi(argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: loadgen untracked N | sse N | ssl N CERT KEY |\n"
 			"       loadgen client|tlsclient PORT CONNS SECONDS EVENTS |\n"
-			"       loadgen streams PORT REPEAT CONNSxEVENTS... | hold PORT N\n");
+			"       loadgen streams PORT REPEAT CONNSxEVENTS... | hold PORT N |\n"
+			"       loadgen redis PORT N\n");
 	return 2;
 }
