@@ -25,6 +25,7 @@ import client
 import cri_cases
 import dashboard_cases
 import exporter_cases
+import fault_cases
 import flag_cases
 import host_ident_cases
 import ident_cases
@@ -545,6 +546,7 @@ def groups(tmp):
                      [("fastapi-tls-libcopy:found_by_scan", case_library_found_later)],
                      lambda ctx: launch.stop_server(ctx.server)))
     return (out + exporter_cases.groups(tmp, exporter) + kstream_cases.groups(tmp) + robustness_cases.groups(tmp)
+            + fault_cases.groups(tmp)
             + upstream_cases.groups(tmp) + dashboard_cases.groups(tmp) + node_gateway_cases.groups(tmp) + flag_cases.groups(tmp) + ident_cases.groups(tmp) + ident_cases.kubelet_groups(tmp)
             + webconfig_cases.groups(tmp) + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp)
             + openssl_cli_cases.groups(tmp) + adopt_cases.groups(tmp) + podman_cases.groups(tmp)
