@@ -47,7 +47,7 @@ FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit unit-san e2e bench deps image image-test clean format check-format \
+.PHONY: all run test unit unit-san e2e bench soak deps image image-test clean format check-format \
 	check-layers check-tree check-deploy check-rules check-dashboards FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
@@ -164,6 +164,11 @@ image-test: image
 bench: deps all
 	scripts/mounts.sh
 	/usr/bin/python3 tests/bench/bench.py
+
+# SOAK_MINUTES (10) of steady mixed traffic, checked every minute
+soak: deps all
+	scripts/mounts.sh
+	/usr/bin/python3 tests/soak/soak.py
 
 format:
 	clang-format -i $(FORMATTED)
