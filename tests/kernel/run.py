@@ -31,7 +31,8 @@ EXPECTED = {
 STREAMS = 5
 EVENTS = 20
 
-RESULT = re.compile(r"^KTEST-RESULT (.*?) error=(.*)$", re.M)
+# Not anchored: the firmware's escape sequences may start the line.
+RESULT = re.compile(r"KTEST-RESULT (.*?) error=(.*)$", re.M)
 
 
 def boot(kernels, release, log_level, timeout):
