@@ -143,6 +143,7 @@ test: deps all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory check-dashboards
 	@scripts/run_unit.sh $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit-san
+	@$(MAKE) --no-print-directory kernel-test
 	@scripts/mounts.sh
 	@scripts/base_image.sh
 	/usr/bin/python3 tests/e2e/run.py --selfcheck

@@ -160,6 +160,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 					struct kstream *ks, __u8 reason, __u64 rest_off, __u64 ts)
 {
 	struct kstream_end_event *ev = &w->end_ev;
+	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
 	struct conn_info *info;
 	bool sent;
 
@@ -173,7 +174,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 	sse_scan_release(&ks->scan, &ks->stats);
 	ev->stats = ks->stats;
 	sent = emit(ev, sizeof(*ev));
-	bpf_map_delete_elem(&kstreams, &in->conn_id);
+	bpf_map_delete_elem(&kstreams, &id);
 	info = conn_of(in);
 	if (!info)
 		return;
@@ -238,7 +239,8 @@ static __always_inline int kstream_count(struct kscan_scratch *w, const struct i
  * for correlation only. */
 static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 {
-	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
+	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
+	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &id);
 	struct kscan_scratch *w;
 	__u64 ts = bpf_ktime_get_ns(), done;
 	__u32 zero = 0;
@@ -281,7 +283,8 @@ static __always_inline bool kstream_start(const struct inflight *in, __u64 ts)
 	    .fd = in->fd,
 	    .framing = 0,
 	};
-	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
+	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
+	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &id);
 
 	if (!ks)
 		return false;
@@ -312,6 +315,7 @@ static __always_inline bool starts_response(const struct inflight *in)
  * parses the head. */
 static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret)
 {
+	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
 	struct kscan_ctx x = {};
 	struct kscan_scratch *w;
 	struct kstream *ks;
@@ -333,16 +337,16 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
 	sse_scan_init(&w->fresh.scan, head_framing(&w->head));
 	w->fresh.t_armed = ts;
 	w->fresh.copies_left = kstream_copies ? KSTREAM_COPIES : 0;
-	if (bpf_map_update_elem(&kstreams, &in->conn_id, &w->fresh, BPF_ANY)) {
+	if (bpf_map_update_elem(&kstreams, &id, &w->fresh, BPF_ANY)) {
 		count(CNT_KSTREAMS_FULL, 1);
 		return;
 	}
-	ks = bpf_map_lookup_elem(&kstreams, &in->conn_id);
+	ks = bpf_map_lookup_elem(&kstreams, &id);
 	if (ks && kstream_walk(w, ks, ret, ts) == WALK_ON && kstream_start(in, ts)) {
 		kstream_mark(in, 1);
 		return;
 	}
-	bpf_map_delete_elem(&kstreams, &in->conn_id);
+	bpf_map_delete_elem(&kstreams, &id);
 }
 
 /* A successful write of a server's HTTP connection. Returns true when
@@ -350,7 +354,10 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
  * the verifier checks it once per program, apart from its callers'
  * states; inlined, it multiplied them and loading took 12 s longer, long
  * enough for connections open at start to end before they were adopted.
- * Only the write family's exits call it. */
+ * Only the write family's exits call it. Its argument is plain memory to
+ * the verifier, which before 6.2 or so takes no map key from there
+ * ("R2 type=mem expected=fp, ..." on 6.1): the functions under it copy
+ * the connection id to the stack for the kstreams map. */
 __noinline int kstream_write(struct inflight *in, __s64 ret)
 {
 	if (!in || !kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER ||
