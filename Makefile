@@ -21,7 +21,7 @@ CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
 # make unit-san: the unit tests and what they link, in a build of their own
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS   += $(if $(SANITIZE),$(SAN_FLAGS))
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lpthread -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	      -Wno-unused-parameter -Iinclude -Ivmlinux
 
@@ -94,9 +94,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(UNIT_OBJS)
 # The catalog test reads docs/metrics.md when it runs, from any directory.
 $(BUILD)/tests/test_catalog: TEST_DEFS = -DMETRICS_DOC='"$(CURDIR)/docs/metrics.md"'
 
-$(BUILD)/tests/test_web_config: tests/unit/test_web_config.c $(BUILD)/user/web/web_config.o
+$(BUILD)/tests/test_web_config: tests/unit/test_web_config.c $(BUILD)/user/web/web_config.o \
+				$(BUILD)/user/web/web_config_yaml.o $(BUILD)/user/core/log.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lmicrohttpd -lgnutls -lcrypt
+	$(CC) $(CFLAGS) $^ -o $@ -lcmocka -lmicrohttpd -lgnutls -lcrypt -lyaml
 
 # The live page's test compares the page compiled in with its source.
 $(BUILD)/tests/test_live_page: tests/unit/test_live_page.c $(BUILD)/user/web/live_page.o \

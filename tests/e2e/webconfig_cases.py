@@ -1,4 +1,5 @@
-"""`--web.config.file`: TLS and basic auth on the exporter's own endpoints.
+"""`--web.config.file`: TLS, client certificates, basic auth and headers on
+the exporter's own endpoints.
 
 The file is in the Prometheus exporter-toolkit web config format. No
 other test starts the exporter with it, so an authentication bypass would
@@ -9,6 +10,13 @@ pass every other test: these start exporters of their own, for real.
   TLS with a right password answers 200.
 - `webconfig:plain_*`: one exporter with `basic_auth_users` only, over
   plaintext HTTP: the password is enforced without TLS too.
+- `webconfig:mtls_*`: one exporter with TLS, `client_auth_type:
+  RequireAndVerifyClientCert` (client_ca_file: CA "ca-a", tls.py),
+  `basic_auth_users` and `http_server_config.headers`. Ready once alice,
+  with a certificate of ca-a and her password, gets /health. A client
+  refused for its certificate is answered 403 (web_config.c says why).
+- `webconfig:optional_*`: one exporter with TLS, `client_auth_type:
+  VerifyClientCertIfGiven` and `min_version: TLS13`, no passwords.
 - `webconfig:refused_*`: one exporter per bad file; each must exit
   non-zero, without ever listening, with one `sse_exporter: error:` line
   that names the problem.
@@ -404,6 +412,165 @@ def case_plain_basic_auth_enforced(fx):
 
 
 # --------------------------------------------------------------------------
+# Client certificates, TLS versions, headers
+# --------------------------------------------------------------------------
+
+CLIENT_CA, OTHER_CA = "ca-a", "ca-b"
+HEADERS = {"Content-Security-Policy": "default-src 'none'", "X-Frame-Options": "deny",
+           "X-Content-Type-Options": "nosniff", "Strict-Transport-Security": "max-age=300"}
+
+
+def client_ctx(tmp, ca=None, purpose="clientAuth", max_version=None):
+    """A client context presenting a certificate "alice" of `ca` for
+    `purpose`, or none without ca; speaking TLS up to max_version."""
+    client = tls.client_files(tmp, ca, "alice", purpose) if ca else None
+    return tls.client_context(tmp, client, max_version)
+
+
+def mtls_yaml(s, auth_type, extra=""):
+    ca, _ = tls.ca_files(s.dir.parent, CLIENT_CA)
+    return ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_ca_file: %s\n"
+            "  client_auth_type: %s\n%s" % (s.cert, s.key, ca, auth_type, extra))
+
+
+def headers_yaml():
+    return "http_server_config:\n  headers:\n" + "".join(
+        '    %s: "%s"\n' % item for item in HEADERS.items())
+
+
+def over(fx, ctx):
+    """fx's exporter through another client context."""
+    return Exp(fx.exp.child, fx.exp.port, ctx)
+
+
+def cert_refused(exp, what, auth):
+    """/metrics and /health with `auth` answer 403, with no data."""
+    for path in ("/metrics", "/health"):
+        r = exp.request(path, auth)
+        expect(r.status == 403, "%s: %s answered %d, want 403: %r", what, path, r.status, r.body[:200])
+        no_leak("%s: %s" % (what, path), r.body)
+
+
+def headers_ok(r, what):
+    for name, value in HEADERS.items():
+        got = r.headers.get(name.lower())
+        expect(got == value, "%s: header %s is %r, want %r", what, name, got, value)
+
+
+def setup_mtls(tmp):
+    s = secrets_for(tmp)
+    config = s.write("mtls.yml", mtls_yaml(s, "RequireAndVerifyClientCert") + headers_yaml()
+                     + s.users_yaml())
+    return Fx(s, start(tmp, "mtls", config, client_ctx(tmp, CLIENT_CA), s.auth("alice")))
+
+
+def setup_optional(tmp):
+    s = secrets_for(tmp)
+    config = s.write("optional.yml", mtls_yaml(s, "VerifyClientCertIfGiven", "  min_version: TLS13\n"))
+    return Fx(s, start(tmp, "optional", config, client_ctx(tmp), None))
+
+
+def case_mtls_right_cert(fx):
+    """A certificate of the client CA and a right password: every page."""
+    all_pages_ok(fx.exp, fx.s.auth("alice"), "alice with her certificate")
+
+
+def case_mtls_no_cert(fx):
+    """No certificate: refused, the right password notwithstanding."""
+    cert_refused(over(fx, client_ctx(fx.s.dir.parent)), "no client certificate", fx.s.auth("alice"))
+    still_serving(fx)
+
+
+def case_mtls_other_ca(fx):
+    """A certificate of another CA, same name: refused."""
+    cert_refused(over(fx, client_ctx(fx.s.dir.parent, OTHER_CA)), "a certificate of another CA",
+                 fx.s.auth("alice"))
+    still_serving(fx)
+
+
+def case_mtls_server_purpose(fx):
+    """A certificate of the client CA for servers only (extended key usage
+    serverAuth): refused, as Go's crypto/tls refuses it."""
+    cert_refused(over(fx, client_ctx(fx.s.dir.parent, CLIENT_CA, "serverAuth")),
+                 "a server certificate of the client CA", fx.s.auth("alice"))
+    still_serving(fx)
+
+
+def case_mtls_password_still_needed(fx):
+    """The right certificate does not stand for the password."""
+    denied(fx.exp, "the right certificate, no credentials", "/metrics", None)
+    denied(fx.exp, "the right certificate, a wrong password", "/health",
+           basic("alice", fx.s.passwords["alice"] + "x"))
+
+
+def case_mtls_headers(fx):
+    """http_server_config.headers on /metrics and /health, and on the 401
+    and 403 answers too (as exporter-toolkit sets them before its checks)."""
+    for path in ("/metrics", "/health"):
+        r = fx.exp.request(path, fx.s.auth("alice"))
+        expect(r.status == 200, "%s answered %d", path, r.status)
+        headers_ok(r, path)
+    for want, exp, auth in ((401, fx.exp, None),
+                            (403, over(fx, client_ctx(fx.s.dir.parent)), fx.s.auth("alice"))):
+        r = exp.request("/metrics", auth)
+        expect(r.status == want, "/metrics answered %d, want %d", r.status, want)
+        headers_ok(r, str(want))
+
+
+def case_optional_no_cert(fx):
+    """VerifyClientCertIfGiven: no certificate is let in."""
+    metrics_ok(fx.exp, None, "no client certificate")
+    health_ok(fx.exp, None, "no client certificate")
+
+
+def case_optional_right_cert(fx):
+    metrics_ok(over(fx, client_ctx(fx.s.dir.parent, CLIENT_CA)), None, "a certificate of the client CA")
+
+
+def case_optional_other_ca(fx):
+    """VerifyClientCertIfGiven: a certificate given is checked."""
+    cert_refused(over(fx, client_ctx(fx.s.dir.parent, OTHER_CA)), "a certificate of another CA", None)
+    still_serving_anonymous(fx)
+
+
+def still_serving_anonymous(fx):
+    expect(fx.exp.child.alive(), "the exporter died (status %s): %s", fx.exp.child.popen.returncode,
+           fx.exp.child.tail(10))
+    health_ok(fx.exp, None, "afterwards")
+
+
+def negotiated(exp):
+    """The TLS version of a handshake with exp.tls."""
+    with client.Connection(exp.port, timeout=REQ_TIMEOUT, tls=exp.tls) as conn:
+        return conn.tls_version
+
+
+def case_optional_tls12_refused(fx):
+    """min_version TLS13: a client that speaks TLS 1.2 at most fails its
+    handshake, and gets nothing."""
+    old = over(fx, client_ctx(fx.s.dir.parent, max_version=ssl.TLSVersion.TLSv1_2))
+    try:
+        r = old.request("/metrics")
+    except ssl.SSLError:
+        still_serving_anonymous(fx)
+        return
+    raise Failure("a TLS 1.2-only client was served: %d %r" % (r.status, r.body[:200]))
+
+
+def case_optional_tls13(fx):
+    version = negotiated(fx.exp)
+    expect(version == "TLSv1.3", "negotiated %r, want TLSv1.3", version)
+
+
+def case_tls12_client_accepted(fx):
+    """Without min_version, exporter-toolkit's TLS12 is the floor: a TLS
+    1.2-only client is served (the optional_ group shows TLS13 refuses it)."""
+    old = over(fx, client_ctx(fx.s.dir.parent, max_version=ssl.TLSVersion.TLSv1_2))
+    expect(negotiated(old) == "TLSv1.2", "negotiated %r, want TLSv1.2", negotiated(old))
+    metrics_ok(old, fx.s.auth("alice"), "a TLS 1.2-only client")
+
+
+# --------------------------------------------------------------------------
 # Bad web configs: refused at start
 # --------------------------------------------------------------------------
 
@@ -485,13 +652,26 @@ def case_missing_file(s):
 TLS_PAIR = "tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
 BAD_CONFIGS = [
     # A misspelt section: served without any password before the fix.
-    ("unknown_key", "basic_auth_user:\n  alice: {alice}\n", '"basic_auth_user"'),
-    ("unknown_tls_key", "tls_server_config:\n  cert: {cert}\n  key: {key}\n"
-     "basic_auth_users:\n  alice: {alice}\n", '"cert"'),
+    ("unknown_key", "basic_auth_user:\n  alice: {alice}\n", 'line 1: unknown key "basic_auth_user"'),
+    ("unknown_tls_key", "tls_server_config:\n  cert_file: {cert}\n  key_flie: {key}\n"
+     "basic_auth_users:\n  alice: {alice}\n", 'line 3: unknown key "key_flie"'),
     ("plaintext_password", "basic_auth_users:\n  alice: s3cret\n", "alice", "bcrypt"),
     # A crypt(3) hash libcrypt would verify, but not the bcrypt the format allows.
     ("sha512_hash", "basic_auth_users:\n  alice: {sha512}\n", "alice", "bcrypt"),
-    ("client_cert_auth", TLS_PAIR + "  client_ca_file: {cert}\n", "client certificate"),
+    ("users_as_list", "basic_auth_users:\n  - alice\n",
+     "line 2: basic_auth_users must be a mapping, not a list"),
+    ("header_authorization", "http_server_config:\n  headers:\n    Authorization: Basic eDp5\n",
+     'line 3: unknown key "Authorization" in headers'),
+    ("client_ca_without_auth_type", TLS_PAIR + "  client_ca_file: {cert}\n", "client_auth_type"),
+    ("auth_type_without_ca", TLS_PAIR + "  client_auth_type: RequireAndVerifyClientCert\n",
+     "client_ca_file"),
+    ("client_ca_not_pem", TLS_PAIR + "  client_ca_file: {key}\n"
+     "  client_auth_type: RequireAndVerifyClientCert\n", "client_ca_file {key}"),
+    ("client_allowed_sans", TLS_PAIR + "  client_ca_file: {cert}\n"
+     "  client_auth_type: RequireAndVerifyClientCert\n  client_allowed_sans: [a.example]\n",
+     "line 6: client_allowed_sans is not supported"),
+    ("min_above_max", TLS_PAIR + "  min_version: TLS13\n  max_version: TLS12\n", "min_version"),
+    ("rate_limit", "rate_limit:\n  interval: 1s\n  burst: 2\n", "line 2: rate_limit is not supported"),
     ("tls_without_key", "tls_server_config:\n  cert_file: {cert}\n", "key_file"),
     ("tls_cert_missing", "tls_server_config:\n  cert_file: {dir}/no-such-cert.pem\n  key_file: {key}\n",
      "{dir}/no-such-cert.pem"),
@@ -506,14 +686,26 @@ def groups(tmp):
                  ("no_credentials", case_no_credentials),
                  ("malformed_credentials", case_malformed_credentials),
                  ("plaintext_client", case_plaintext_client),
-                 ("presents_configured_cert", case_presents_configured_cert)]
+                 ("presents_configured_cert", case_presents_configured_cert),
+                 ("tls12_client_accepted", case_tls12_client_accepted)]
     plain_cases = [("basic_auth_enforced", case_plain_basic_auth_enforced)]
+    mtls_cases = [("right_cert", case_mtls_right_cert), ("no_cert", case_mtls_no_cert),
+                  ("other_ca", case_mtls_other_ca), ("server_purpose", case_mtls_server_purpose),
+                  ("password_still_needed", case_mtls_password_still_needed),
+                  ("headers", case_mtls_headers), ("plaintext_client", case_plaintext_client)]
+    optional_cases = [("no_cert", case_optional_no_cert), ("right_cert", case_optional_right_cert),
+                      ("other_ca", case_optional_other_ca), ("tls12_refused", case_optional_tls12_refused),
+                      ("tls13", case_optional_tls13)]
     refused_cases = [("missing_file", case_missing_file)] + [
         (name, bad_config(name, text, *words)) for name, text, *words in BAD_CONFIGS]
     return [
         Group(lambda: setup_tls(tmp), [("webconfig:tls_" + n, fn) for n, fn in tls_cases],
               lambda fx: fx.exp.stop()),
         Group(lambda: setup_plain(tmp), [("webconfig:plain_" + n, fn) for n, fn in plain_cases],
+              lambda fx: fx.exp.stop()),
+        Group(lambda: setup_mtls(tmp), [("webconfig:mtls_" + n, fn) for n, fn in mtls_cases],
+              lambda fx: fx.exp.stop()),
+        Group(lambda: setup_optional(tmp), [("webconfig:optional_" + n, fn) for n, fn in optional_cases],
               lambda fx: fx.exp.stop()),
         Group(lambda: secrets_for(tmp), [("webconfig:refused_" + n, fn) for n, fn in refused_cases]),
     ]

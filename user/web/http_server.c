@@ -51,8 +51,9 @@ void http_server_sample(struct http_server *s, double now)
 }
 
 /* policy: the Content-Security-Policy of a page, NULL for data */
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
-			     const char *policy, struct strbuf *body)
+static enum MHD_Result reply(const struct http_server *s, struct MHD_Connection *conn,
+			     unsigned int status, const char *type, const char *policy,
+			     struct strbuf *body)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -70,6 +71,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	MHD_add_response_header(r, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
 	if (policy)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY, policy);
+	if (s->web)
+		web_config_add_headers(s->web, r);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -88,7 +91,7 @@ static enum MHD_Result metrics_page(struct http_server *s, struct MHD_Connection
 		expo_text(&s->m->reg, &body);
 	metric_set(s->m->scrape_duration, NULL, mono_seconds() - t0);
 	pthread_mutex_unlock(s->lock);
-	return reply(conn, MHD_HTTP_OK, json ? "application/json" : EXPO_TEXT_CONTENT_TYPE, NULL,
+	return reply(s, conn, MHD_HTTP_OK, json ? "application/json" : EXPO_TEXT_CONTENT_TYPE, NULL,
 		     &body);
 }
 
@@ -118,8 +121,8 @@ static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection 
 		      "\"requests_per_second\":%.3f,\"error_rate_percent\":%.2f}\n",
 		      healthy ? "healthy" : "degraded", sse_exporter_version, attached,
 		      s->programs_required, active, rps, err);
-	return reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-		     NULL, &body);
+	return reply(s, conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+		     "application/json", NULL, &body);
 }
 
 static enum MHD_Result live_page(struct http_server *s, struct MHD_Connection *conn)
@@ -128,17 +131,17 @@ static enum MHD_Result live_page(struct http_server *s, struct MHD_Connection *c
 
 	strbuf_init(&body);
 	live_page_render(&body, s->cfg->telemetry_path);
-	return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8", PAGE_POLICY, &body);
+	return reply(s, conn, MHD_HTTP_OK, "text/html; charset=utf-8", PAGE_POLICY, &body);
 }
 
-static enum MHD_Result not_found(struct MHD_Connection *conn)
+static enum MHD_Result not_found(const struct http_server *s, struct MHD_Connection *conn)
 {
 	struct strbuf body;
 
 	strbuf_init(&body);
 	strbuf_puts(&body,
 		    "not found: try / (the live page), /metrics, /metrics/json or /health\n");
-	return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NULL, &body);
+	return reply(s, conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NULL, &body);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -154,10 +157,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)state;
 	/* credentials first: nothing, not even which methods exist, is told
 	 * to a client without them */
+	if (s->web && !web_config_client_ok(s->web, conn))
+		return web_config_refuse(s->web, conn, true);
 	if (s->web && !web_config_authorized(s->web, conn))
-		return web_config_deny(conn);
+		return web_config_refuse(s->web, conn, false);
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return not_found(conn);
+		return not_found(s, conn);
 	snprintf(json_path, sizeof(json_path), "%s/json", s->cfg->telemetry_path);
 	if (!strcmp(url, s->cfg->telemetry_path))
 		return metrics_page(s, conn, false);
@@ -167,7 +172,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return health_page(s, conn);
 	if (!strcmp(url, "/"))
 		return live_page(s, conn);
-	return not_found(conn);
+	return not_found(s, conn);
 }
 
 static int listen_addr(const struct config *cfg, struct sockaddr_storage *ss, char *err,
@@ -196,7 +201,7 @@ int http_server_start(struct http_server *s, char *err, size_t size)
 {
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	struct sockaddr_storage ss = {0};
-	struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+	struct MHD_OptionItem tls[WEB_TLS_OPTIONS_MAX] = {{MHD_OPTION_END, 0, NULL}};
 
 	if (listen_addr(s->cfg, &ss, err, size))
 		return -1;
@@ -206,7 +211,7 @@ int http_server_start(struct http_server *s, char *err, size_t size)
 		s->web = web_config_load(s->cfg->web_config_file, err, size);
 		if (!s->web)
 			return -1;
-		if (web_config_tls_options(s->web, tls, 3))
+		if (web_config_tls_options(s->web, tls, WEB_TLS_OPTIONS_MAX))
 			flags |= MHD_USE_TLS;
 	}
 	s->daemon = MHD_start_daemon(flags, s->cfg->listen_port, NULL, NULL, handle, s,
