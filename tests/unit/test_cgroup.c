@@ -89,6 +89,12 @@ static void test_systemd_units(void **state)
 	expect("0::/user.slice/user-1000.slice/user@1000.service/init.scope\n", "", "",
 	       RUNTIME_NONE, "");
 	expect("0::/\n", "", "", RUNTIME_NONE, "");
+	/* a name systemd would not give, from a cgroup a process made
+	 * (tests/fuzz/corpus/cgroup/unit_not_systemd): not a unit */
+	expect("0::/system.slice/app.service/2/%.service\n", "", "", RUNTIME_NONE, "app.service");
+	expect("0::/a\x01\"b.service\n", "", "", RUNTIME_NONE, "");
+	expect("0::/system.slice/app@x\\x2d1:2.service\n", "", "", RUNTIME_NONE,
+	       "app@x\\x2d1:2.service");
 }
 
 /* v1 and hybrid: one line per hierarchy; the most specific wins, in

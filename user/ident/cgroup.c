@@ -105,9 +105,19 @@ static enum container_runtime bare_id(struct span s, bool in_pod, bool in_docker
 	return in_pod ? RUNTIME_CONTAINERD : RUNTIME_DOCKER;
 }
 
+/* The characters of a systemd unit's name: a process may name cgroups
+ * it was delegated anything, and the unit becomes the service label. */
+static bool unit_chars(struct span s)
+{
+	for (size_t i = 0; i < s.n; i++)
+		if (!is_alnum(s.p[i]) && !(s.p[i] && strchr(":-_.\\@", s.p[i])))
+			return false;
+	return true;
+}
+
 static void unit_segment(struct span s, struct cgroup_ident *id)
 {
-	if (ends(s, ".service") && s.n < CGROUP_UNIT_MAX && !starts(s, "user@")) {
+	if (ends(s, ".service") && s.n < CGROUP_UNIT_MAX && !starts(s, "user@") && unit_chars(s)) {
 		memcpy(id->unit, s.p, s.n);
 		id->unit[s.n] = '\0';
 	}
