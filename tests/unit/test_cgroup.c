@@ -44,6 +44,12 @@ static void test_kubepods_systemd_driver(void **state)
 	expect("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_
 	       ".slice/docker-" ID ".scope\n",
 	       UID, ID, RUNTIME_DOCKER, "");
+	/* a segment that is almost a pod's leaves nothing of its UID
+	 * (tests/fuzz/corpus/cgroup/pod_uid_half) */
+	expect("0::/kubepods/pod12345678-1234-1234-12X4-123456789abc/pod" UID "/" ID "\n", UID, ID,
+	       RUNTIME_CONTAINERD, "");
+	expect("0::/kubepods-besteffort-pod12345678_1234_1234_1234_12345678Xabc.slice/x\n", "", "",
+	       RUNTIME_NONE, "");
 }
 
 static void test_kubepods_cgroupfs_driver(void **state)

@@ -35,9 +35,13 @@ static bool all_hex(const char *p, size_t n)
 	return true;
 }
 
-/* A pod UID, dashed (cgroupfs) or with underscores (systemd slices). */
+/* A pod UID, dashed (cgroupfs) or with underscores (systemd slices).
+ * out is written only when the whole of it is one: a UID half read would
+ * stand for the pod and keep a later segment from naming it. */
 static bool take_uid(const char *p, size_t n, char out[CGROUP_POD_UID_MAX])
 {
+	char uid[CGROUP_POD_UID_MAX];
+
 	if (n != UUID_LEN)
 		return false;
 	for (size_t i = 0; i < n; i++) {
@@ -46,9 +50,10 @@ static bool take_uid(const char *p, size_t n, char out[CGROUP_POD_UID_MAX])
 
 		if (dash ? c != '-' : !all_hex(&c, 1))
 			return false;
-		out[i] = c;
+		uid[i] = c;
 	}
-	out[n] = '\0';
+	uid[n] = '\0';
+	memcpy(out, uid, sizeof(uid));
 	return true;
 }
 
