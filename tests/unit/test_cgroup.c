@@ -99,6 +99,7 @@ static void test_systemd_units(void **state)
 	 * (tests/fuzz/corpus/cgroup/unit_not_systemd): not a unit */
 	expect("0::/system.slice/app.service/2/%.service\n", "", "", RUNTIME_NONE, "app.service");
 	expect("0::/a\x01\"b.service\n", "", "", RUNTIME_NONE, "");
+	expect("0::/system.slice/.service\n", "", "", RUNTIME_NONE, ""); /* no name */
 	expect("0::/system.slice/app@x\\x2d1:2.service\n", "", "", RUNTIME_NONE,
 	       "app@x\\x2d1:2.service");
 }

@@ -122,7 +122,8 @@ static bool unit_chars(struct span s)
 
 static void unit_segment(struct span s, struct cgroup_ident *id)
 {
-	if (ends(s, ".service") && s.n < CGROUP_UNIT_MAX && !starts(s, "user@") && unit_chars(s)) {
+	if (s.n > strlen(".service") && ends(s, ".service") && s.n < CGROUP_UNIT_MAX &&
+	    !starts(s, "user@") && unit_chars(s)) {
 		memcpy(id->unit, s.p, s.n);
 		id->unit[s.n] = '\0';
 	}
