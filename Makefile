@@ -115,7 +115,7 @@ $(BUILD)/tests/test_live_page: tests/unit/test_live_page.c $(BUILD)/user/web/liv
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/bin/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_SMOKE_SECONDS ?= 3
 
 $(BUILD)/libparsers.a: $(UNIT_OBJS) $(BUILD)/user/web/web_config.o
 	$(AR) rcs $@ $^
