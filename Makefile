@@ -53,8 +53,8 @@ FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit unit-san fuzz fuzz-smoke fuzz-bins e2e bench deps image image-test clean format check-format \
-	check-layers check-tree check-deploy check-rules check-dashboards FORCE
+.PHONY: all run test unit unit-san fuzz fuzz-smoke fuzz-bins e2e bench deps image image-test clean \
+	format check-format check-layers check-tree check-deploy check-rules check-dashboards FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -120,7 +120,8 @@ FUZZ_SMOKE_SECONDS ?= 3
 $(BUILD)/libparsers.a: $(UNIT_OBJS) $(BUILD)/user/web/web_config.o
 	$(AR) rcs $@ $^
 
-$(BUILD)/bin/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libparsers.a
+$(BUILD)/bin/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard tests/unit/*.h) \
+		     $(BUILD)/libparsers.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(BUILD)/libparsers.a -o $@ \
 		-lz -lmicrohttpd -lgnutls -lcrypt -lm -lpthread
