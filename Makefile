@@ -130,14 +130,14 @@ fuzz-bins:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=$(CLANG) FUZZ=1 $(FUZZ_BINS)
 
 # Each target from its corpus (tests/fuzz/corpus/NAME, plus what earlier
-# runs found, in build/fuzz/corpus/NAME), one at a time, niced.
+# runs found, in $(BUILD)/fuzz/corpus/NAME), one at a time, niced.
 fuzz: fuzz-bins
-	@scripts/run_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+	@scripts/run_fuzz.sh $(FUZZ_SECONDS) $(BUILD)/fuzz $(FUZZ_BINS)
 
 # make test's share: a few seconds each, so that a parser that crashes or
 # breaks its invariant on its corpus or near it fails CI.
 fuzz-smoke: fuzz-bins
-	@scripts/run_fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS)
+	@scripts/run_fuzz.sh $(FUZZ_SMOKE_SECONDS) $(BUILD)/fuzz $(FUZZ_BINS)
 
 $(BUILD):
 	@mkdir -p $(BUILD)/user $(BUILD)/tests

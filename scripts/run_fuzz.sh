@@ -1,15 +1,14 @@
 #!/bin/sh
 # Runs each libFuzzer target given for SECONDS, one at a time and niced
 # (a shared machine), and prints one line per target and a summary. New
-# inputs go to build/fuzz/corpus/NAME, crashing ones to
-# build/fuzz/artifacts/; tests/fuzz/corpus/NAME, the seeds and the inputs
-# that once crashed, is read, never written. A failed target's log is
-# shown whole.
-# usage: run_fuzz.sh SECONDS BINARY...
+# inputs go to WORK/corpus/NAME, failing ones to WORK/artifacts/;
+# tests/fuzz/corpus/NAME, the seeds and the inputs that once failed, is
+# read, never written. A failed target's log is shown whole.
+# usage: run_fuzz.sh SECONDS WORK BINARY...
 secs=$1
-shift
+work=$2
+shift 2
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$root/build/fuzz
 passed=0
 failed=0
 mkdir -p "$work/artifacts" "$work/logs"
