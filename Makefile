@@ -4,6 +4,7 @@
 #   sudo make run   install what is missing, build, run with defaults
 #   sudo make test  install what is missing, build, run every test
 #   sudo make bench overhead figures, measured in one run
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS
 #   sudo make image the container image (podman), and image-test runs it
 #   sudo make kernel-test  the exporter booted under other kernels (qemu)
 
@@ -21,6 +22,10 @@ CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
 # make unit-san: the unit tests and what they link, in a build of their own
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS   += $(if $(SANITIZE),$(SAN_FLAGS))
+# make fuzz: the parsers instrumented for libFuzzer, in a build of their own
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	      -fno-omit-frame-pointer
+CFLAGS   += $(if $(FUZZ),$(FUZZ_FLAGS))
 LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	      -Wno-unused-parameter -Iinclude -Ivmlinux
@@ -44,13 +49,15 @@ UNIT_OBJS := $(call objs_of,core ident track proto llm metrics) $(BUILD)/user/ke
 
 FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c \
 			tests/kernel/*.c) \
+	     $(wildcard tests/fuzz/*.c tests/fuzz/*.h) \
 	     $(ALL_USER) $(USER_HDRS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit unit-san e2e bench soak deps image image-test kernel-test clean format \
-	check-format check-layers check-tree check-deploy check-rules check-dashboards FORCE
+.PHONY: all run test unit unit-san fuzz fuzz-smoke fuzz-bins e2e bench soak deps image image-test \
+	kernel-test clean format check-format check-layers check-tree check-deploy check-rules \
+	check-dashboards FORCE
 # skeletons and BPF objects are kept, not deleted as intermediates; a
 # target whose recipe failed is (an empty skeleton must not count as built)
 .SECONDARY:
@@ -105,6 +112,37 @@ $(BUILD)/tests/test_live_page: tests/unit/test_live_page.c $(BUILD)/user/web/liv
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DLIVE_PAGE_SRC='"$(CURDIR)/user/web/live_page.html"' $^ -o $@ -lcmocka
 
+# One libFuzzer target per parser of the wire or of /proc (tests/fuzz/):
+# each links what it reads from one archive of the unit tests' objects
+# and web_config's. A user/proto/resp.c gets its tests/fuzz/fuzz_resp.c,
+# and with it a target here and in make fuzz.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/bin/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+
+$(BUILD)/libparsers.a: $(UNIT_OBJS) $(BUILD)/user/web/web_config.o $(BUILD)/user/web/web_config_yaml.o
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard tests/unit/*.h) \
+		     $(BUILD)/libparsers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(BUILD)/libparsers.a -o $@ \
+		-lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lm -lpthread
+
+fuzz-bins:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=$(CLANG) FUZZ=1 $(FUZZ_BINS)
+
+# Each target from its corpus (tests/fuzz/corpus/NAME, plus what earlier
+# runs found, in $(BUILD)/fuzz/corpus/NAME), one at a time, niced.
+fuzz: fuzz-bins
+	@scripts/run_fuzz.sh $(FUZZ_SECONDS) $(BUILD)/fuzz $(FUZZ_BINS)
+
+# make test's share: a few seconds each, so that a parser that crashes or
+# breaks its invariant on its corpus or near it fails CI.
+fuzz-smoke: fuzz-bins
+	@scripts/run_fuzz.sh $(FUZZ_SMOKE_SECONDS) $(BUILD)/fuzz $(FUZZ_BINS)
+
 $(BUILD):
 	@mkdir -p $(BUILD)/user $(BUILD)/tests
 
@@ -129,7 +167,8 @@ e2e: all
 	/usr/bin/python3 tests/e2e/run.py
 
 # The layer, tree, manifest, rule and dashboard checks, then unit tests, plain and
-# sanitized: a parser bug shows there, not as an e2e mismatch; then the
+# sanitized, and the fuzz targets for a few seconds each: a parser bug
+# shows there, not as an e2e mismatch; then the
 # servers against the reference bodies, since the e2e ground truth leans
 # on them; then the e2e suite, and its groups that stream hardest again
 # with every stream counted from copies (run.py --copy-path), so that both
@@ -145,6 +184,7 @@ test: deps all $(UNIT_BINS)
 	@scripts/run_unit.sh $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit-san
 	@$(MAKE) --no-print-directory kernel-test
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@scripts/mounts.sh
 	@scripts/base_image.sh
 	/usr/bin/python3 tests/e2e/run.py --selfcheck

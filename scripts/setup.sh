@@ -3,7 +3,7 @@
 # benchmark need; with arguments, those packages instead (make image).
 # Does nothing when all are present already.
 set -e
-PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
+PKGS="clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
 libmicrohttpd-dev libgnutls28-dev libyaml-dev libcmocka-dev prometheus python3 python3-fastapi \
 python3-uvicorn python3-httpx python3-aiohttp nginx-light golang-go \
 redis-server wrk nodejs openssl libssl-dev gdb kubernetes-client python3-yaml podman runc \

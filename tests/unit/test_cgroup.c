@@ -44,6 +44,12 @@ static void test_kubepods_systemd_driver(void **state)
 	expect("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_
 	       ".slice/docker-" ID ".scope\n",
 	       UID, ID, RUNTIME_DOCKER, "");
+	/* a segment that is almost a pod's leaves nothing of its UID
+	 * (tests/fuzz/corpus/cgroup/pod_uid_half) */
+	expect("0::/kubepods/pod12345678-1234-1234-12X4-123456789abc/pod" UID "/" ID "\n", UID, ID,
+	       RUNTIME_CONTAINERD, "");
+	expect("0::/kubepods-besteffort-pod12345678_1234_1234_1234_12345678Xabc.slice/x\n", "", "",
+	       RUNTIME_NONE, "");
 }
 
 static void test_kubepods_cgroupfs_driver(void **state)
@@ -89,6 +95,13 @@ static void test_systemd_units(void **state)
 	expect("0::/user.slice/user-1000.slice/user@1000.service/init.scope\n", "", "",
 	       RUNTIME_NONE, "");
 	expect("0::/\n", "", "", RUNTIME_NONE, "");
+	/* a name systemd would not give, from a cgroup a process made
+	 * (tests/fuzz/corpus/cgroup/unit_not_systemd): not a unit */
+	expect("0::/system.slice/app.service/2/%.service\n", "", "", RUNTIME_NONE, "app.service");
+	expect("0::/a\x01\"b.service\n", "", "", RUNTIME_NONE, "");
+	expect("0::/system.slice/.service\n", "", "", RUNTIME_NONE, ""); /* no name */
+	expect("0::/system.slice/app@x\\x2d1:2.service\n", "", "", RUNTIME_NONE,
+	       "app@x\\x2d1:2.service");
 }
 
 /* v1 and hybrid: one line per hierarchy; the most specific wins, in

@@ -1250,6 +1250,33 @@ static void test_untyped_stream_first_byte_alone(void **state)
 	assert_true(f->r.resp[0].sse);
 }
 
+/* A first write that is a field's name cut short does not decide: the
+ * next tells that this body is none (fuzz_http_conn, kept in
+ * tests/fuzz/corpus/http_conn/untyped_prefix). */
+static void test_untyped_prefix_then_other(void **state)
+{
+	struct fixture *f = *state;
+
+	chat(f, 1000);
+	out(f, UNTYPED_HEAD "3\r\ndat\r\n", 2000);
+	assert_int_equal(f->r.nresp, 0);
+	out(f, chunk("c: x\n\n"), 3000);
+	out(f, "0\r\n\r\n", 4000);
+	assert_string_equal(f->r.order, "RX");
+	assert_false(f->r.resp[0].sse);
+}
+
+/* A body that ends inside a field's name: a stream, as it began. */
+static void test_untyped_body_ends_in_a_name(void **state)
+{
+	struct fixture *f = *state;
+
+	chat(f, 1000);
+	out(f, UNTYPED_HEAD "3\r\ndat\r\n0\r\n\r\n", 2000);
+	assert_string_equal(f->r.order, "RX");
+	assert_true(f->r.resp[0].sse);
+}
+
 static void test_untyped_json_answer_is_not_a_stream(void **state)
 {
 	struct fixture *f = *state;
@@ -1352,6 +1379,8 @@ int main(void)
 	    T(test_adopt_raw_stream_server_close_is_complete),
 	    T(test_untyped_stream_followed),
 	    T(test_untyped_stream_first_byte_alone),
+	    T(test_untyped_prefix_then_other),
+	    T(test_untyped_body_ends_in_a_name),
 	    T(test_untyped_json_answer_is_not_a_stream),
 	    T(test_untyped_body_needs_a_stream_request),
 	    T(test_untyped_empty_body),

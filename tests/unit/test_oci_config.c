@@ -115,6 +115,9 @@ static void test_every_prefix_refused(void **state)
 	assert_int_equal(oci_config_parse("[1,2]", 5, &id), -1);
 	assert_int_equal(oci_config_parse("{\"a\" 1}", 7, &id), -1);
 	assert_int_equal(oci_config_parse("{\"a\":1,}", 8, &id), -1);
+	/* a member without a value (tests/fuzz/corpus/json_walk/no_value) */
+	assert_int_equal(oci_config_parse("{\"a\":}", 6, &id), -1);
+	assert_int_equal(oci_config_parse("{\"a\": ,\"b\":1}", 13, &id), -1);
 }
 
 int main(void)

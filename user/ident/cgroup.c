@@ -35,9 +35,13 @@ static bool all_hex(const char *p, size_t n)
 	return true;
 }
 
-/* A pod UID, dashed (cgroupfs) or with underscores (systemd slices). */
+/* A pod UID, dashed (cgroupfs) or with underscores (systemd slices).
+ * out is written only when the whole of it is one: a UID half read would
+ * stand for the pod and keep a later segment from naming it. */
 static bool take_uid(const char *p, size_t n, char out[CGROUP_POD_UID_MAX])
 {
+	char uid[CGROUP_POD_UID_MAX];
+
 	if (n != UUID_LEN)
 		return false;
 	for (size_t i = 0; i < n; i++) {
@@ -46,9 +50,10 @@ static bool take_uid(const char *p, size_t n, char out[CGROUP_POD_UID_MAX])
 
 		if (dash ? c != '-' : !all_hex(&c, 1))
 			return false;
-		out[i] = c;
+		uid[i] = c;
 	}
-	out[n] = '\0';
+	uid[n] = '\0';
+	memcpy(out, uid, sizeof(uid));
 	return true;
 }
 
@@ -105,9 +110,20 @@ static enum container_runtime bare_id(struct span s, bool in_pod, bool in_docker
 	return in_pod ? RUNTIME_CONTAINERD : RUNTIME_DOCKER;
 }
 
+/* The characters of a systemd unit's name: a process may name cgroups
+ * it was delegated anything, and the unit becomes the service label. */
+static bool unit_chars(struct span s)
+{
+	for (size_t i = 0; i < s.n; i++)
+		if (!is_alnum(s.p[i]) && !(s.p[i] && strchr(":-_.\\@", s.p[i])))
+			return false;
+	return true;
+}
+
 static void unit_segment(struct span s, struct cgroup_ident *id)
 {
-	if (ends(s, ".service") && s.n < CGROUP_UNIT_MAX && !starts(s, "user@")) {
+	if (s.n > strlen(".service") && ends(s, ".service") && s.n < CGROUP_UNIT_MAX &&
+	    !starts(s, "user@") && unit_chars(s)) {
 		memcpy(id->unit, s.p, s.n);
 		id->unit[s.n] = '\0';
 	}

@@ -62,6 +62,7 @@ bool json_string(struct json_cursor *c, char *out, size_t size)
 bool json_skip_value(struct json_cursor *c)
 {
 	struct json_skip k;
+	const char *start;
 
 	blanks(c);
 	if (c->p >= c->end)
@@ -84,9 +85,10 @@ bool json_skip_value(struct json_cursor *c)
 		}
 		return false;
 	}
+	start = c->p;
 	while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != ']')
 		c->p++;
-	return true;
+	return c->p > start; /* no bytes, no value: {"a":} is not JSON */
 }
 
 static bool items(struct json_cursor *c, char close, bool (*one)(struct json_cursor *, void *),

@@ -337,14 +337,6 @@ void http_conn_request_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 
 /* ---- responses --------------------------------------------------------- */
 
-/* The response is known for what it is: its callback can go. */
-static void sniff_done(struct http_conn *c, bool sse)
-{
-	c->sniffing = false;
-	c->x.sse = sse;
-	c->ops->response(c->ctx, &c->x);
-}
-
 static void on_sse_event(void *ctx, const struct sse_event *ev)
 {
 	struct http_conn *c = ctx;
@@ -364,10 +356,47 @@ static void on_sse_event(void *ctx, const struct sse_event *ev)
 	c->ops->event(c->ctx, x, ev, ts, prev);
 }
 
+/* The response is known for what it is: its callback can go, and a
+ * stream's first bytes, held while they could not tell, are split. */
+static void sniff_done(struct http_conn *c, bool sse, size_t held)
+{
+	c->sniffing = false;
+	c->x.sse = sse;
+	c->ops->response(c->ctx, &c->x);
+	if (sse && held) {
+		sse_feed(&c->sse, c->sniffed, held, on_sse_event, c);
+		c->t_fed = c->now;
+	}
+}
+
+/* The next body bytes while sniffing: the decision waits for bytes that
+ * tell (sse_body_start), so that it does not depend on where the writes
+ * were cut; the bytes it waited on are kept. */
+static void sniff(struct http_conn *c, const char *data, size_t len)
+{
+	size_t held = c->sniffed_len, room = sizeof(c->sniffed) - held;
+	enum sse_start start;
+
+	memcpy(c->sniffed + held, data, len < room ? len : room);
+	c->sniffed_len += len < room ? len : room;
+	start = sse_body_start(c->sniffed, c->sniffed_len);
+	if (start != SSE_START_MAYBE || c->sniffed_len == sizeof(c->sniffed))
+		sniff_done(c, start != SSE_START_NO, held);
+}
+
+/* No more body bytes to tell (its end, or bytes lost): what came decides,
+ * a field's name cut short as a stream. */
+static void sniff_end(struct http_conn *c)
+{
+	size_t held = c->sniffed_len;
+
+	sniff_done(c, held && sse_body_start(c->sniffed, held) != SSE_START_NO, held);
+}
+
 static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
 {
 	if (c->sniffing)
-		sniff_done(c, false);
+		sniff_end(c);
 	if (!c->x.kernel) /* the kernel's figures have its last event */
 		sse_finish(&c->sse, on_sse_event, c);
 	c->in_exchange = false;
@@ -381,7 +410,7 @@ static void body_data(void *ctx, const char *data, size_t len)
 	struct http_conn *c = ctx;
 
 	if (c->sniffing && len)
-		sniff_done(c, sse_body_start(data, len));
+		sniff(c, data, len);
 	c->x.body_bytes += len;
 	if (c->ops->body)
 		c->ops->body(c->ctx, &c->x, data, len);
@@ -418,6 +447,7 @@ static void response_head_done(struct http_conn *c, uint64_t ts)
 	 * anyway): asked for a stream, the body's first bytes decide. */
 	c->sniffing = !h->has_content_type && c->x.has_request && c->x.req.wants_stream &&
 		      status / 100 == 2 && c->resp_body != HTTP_BODY_NONE;
+	c->sniffed_len = 0;
 	c->x.kernel = c->kernel_next && c->x.sse && c->resp_body == kernel_body(c->kernel_next);
 	c->kernel_next = 0;
 	if (!c->sniffing)
@@ -527,7 +557,7 @@ void http_conn_response_gap(struct http_conn *c, uint64_t len, uint64_t ts)
 	if (http_conn_kernel_active(c))
 		return; /* a copy's bytes missed: the kernel counted them */
 	if (c->sniffing)
-		sniff_done(c, false); /* the bytes that would tell are gone */
+		sniff_end(c); /* the bytes that would tell are gone */
 	if (c->resp_state == SIDE_BODY && !c->x.sse) {
 		if (c->resp_body == HTTP_BODY_UNTIL_CLOSE) {
 			c->x.body_bytes += len;

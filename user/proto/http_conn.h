@@ -134,9 +134,11 @@ struct http_conn {
 	uint64_t resp_left;
 	struct chunked_decoder resp_chunks;
 	struct sse_splitter sse;
-	bool in_exchange;    /* x holds a response under way */
-	bool sniffing;	     /* no Content-Type: the body's first bytes tell */
-	uint8_t kernel_next; /* framing the kernel follows the next response's body with */
+	bool in_exchange; /* x holds a response under way */
+	bool sniffing;	  /* no Content-Type: the body's first bytes tell */
+	uint8_t sniffed_len;
+	char sniffed[SSE_START_MAX]; /* ... those read while they could not tell */
+	uint8_t kernel_next;	     /* framing the kernel follows the next response's body with */
 	struct http_exchange x;
 	uint64_t now;	/* timestamp of the bytes being fed */
 	uint64_t t_fed; /* of the last bytes fed to sse: a late event's */

@@ -215,29 +215,38 @@ void sse_finish(struct sse_splitter *s, sse_event_cb cb, void *ctx)
 	release(s, 0, cb, ctx);
 }
 
-static bool field_start(const char *buf, size_t len, const char *name)
+static enum sse_start field_start(const char *buf, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 
 	if (len <= n)
-		return !memcmp(buf, name, len);
-	return !memcmp(buf, name, n) && (buf[n] == ':' || buf[n] == '\r' || buf[n] == '\n');
+		return memcmp(buf, name, len) ? SSE_START_NO : SSE_START_MAYBE;
+	if (memcmp(buf, name, n) || (buf[n] != ':' && buf[n] != '\r' && buf[n] != '\n'))
+		return SSE_START_NO;
+	return SSE_START_YES;
 }
 
-bool sse_body_start(const char *buf, size_t len)
+enum sse_start sse_body_start(const char *buf, size_t len)
 {
 	static const char *const fields[] = {"data", "event", "id", "retry"};
+	static const char bom[] = "\xef\xbb\xbf";
+	size_t b = 0;
 
-	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) {
+	while (b < len && b < 3 && buf[b] == bom[b])
+		b++;
+	if (b == len)
+		return len ? SSE_START_MAYBE : SSE_START_NO;
+	if (b == 3) {
 		buf += 3;
 		len -= 3;
 	}
-	if (!len)
-		return false;
 	if (buf[0] == ':')
-		return true;
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (field_start(buf, len, fields[i]))
-			return true;
-	return false;
+		return SSE_START_YES;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		enum sse_start r = field_start(buf, len, fields[i]);
+
+		if (r != SSE_START_NO)
+			return r;
+	}
+	return SSE_START_NO;
 }

@@ -73,12 +73,23 @@ void sse_feed(struct sse_splitter *s, const char *buf, size_t len, sse_event_cb 
 /* The body ended: cb gets the event held for an LF, if any (late, end 0). */
 void sse_finish(struct sse_splitter *s, sse_event_cb cb, void *ctx);
 
+enum sse_start {
+	SSE_START_NO,
+	SSE_START_YES,
+	SSE_START_MAYBE, /* buf ends inside what would say yes: more bytes tell */
+};
+
+/* Bytes that always tell: a byte order mark, "retry" and what follows. */
+#define SSE_START_MAX 9
+
 /*
- * Whether a body that begins with buf (len > 0) reads as an event stream:
- * after an optional byte order mark, a comment (':') or one of the fields
- * data, event, id, retry followed by ':' or a line end, or a prefix of one
- * when buf ends first. JSON, HTML and plain text do not.
+ * Whether a body that begins with buf reads as an event stream: after an
+ * optional byte order mark, a comment (':') or one of the fields data,
+ * event, id, retry followed by ':' or a line end. JSON, HTML and plain
+ * text do not. A first write may end inside a field's name or the mark
+ * ("dat"): maybe, until more bytes come, so that the answer does not
+ * depend on where the writes were cut.
  */
-bool sse_body_start(const char *buf, size_t len);
+enum sse_start sse_body_start(const char *buf, size_t len);
 
 #endif
