@@ -74,9 +74,9 @@ static __always_inline void bit_clear(void *map, __u32 id)
 
 /* The gate in front of the conns lookup of every read and write: by
  * conn_gate_slot(), how many connections whose bytes are or may be needed
- * (proto UNKNOWN, HTTP, ADOPT, TLS) are there. A call on a slot at zero
- * needs no lookup: the calls of processes without tracked connections,
- * and those on a gateway's Redis or database sockets, stop at this
+ * (proto UNKNOWN, HTTP, ADOPT, TLS, RESP) are there. A call on a slot at
+ * zero needs no lookup: the calls of processes without tracked
+ * connections, and those on a gateway's database sockets, stop at this
  * inlined load. A counter too high only costs the lookup; one too low
  * would hide a connection's bytes, so connections are counted before
  * their entries are made and uncounted exactly once (gated_ids). Mapped

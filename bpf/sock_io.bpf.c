@@ -3,15 +3,16 @@
  * Reads and writes on tracked connections. The enter probe of every read
  * and write family syscall leaves after one inlined array load (the fd's
  * gate, maps.bpf.h) unless the fd may be a tracked connection that is, or
- * may be, HTTP; then one hash lookup tells. The exit probe copies the
- * bytes actually transferred, bounded, into the ring buffer, where user
- * space parses HTTP and SSE (docs/design.md says why there).
+ * may be, HTTP or RESP; then one hash lookup tells. The exit probe copies
+ * the bytes actually transferred, bounded, into the ring buffer, where
+ * user space parses HTTP, SSE and RESP (docs/design.md says why there).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "http_classify.h"
+#include "resp_classify.h"
 #include "kstream.bpf.h"
 #include "tls_state.bpf.h"
 
@@ -131,15 +132,19 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 
 #define TLS_HANDSHAKE_RECORD 0x16
 
+_Static_assert(RESP_CLASSIFY_LEN >= HTTP_CLASSIFY_LEN, "first bytes read");
+
 /* The first bytes decide the protocol: a server must first read a request
- * line or a TLS ClientHello, a client must first write one. Only the bytes
- * the call moved are looked at: the rest of the buffer is stale (recvmmsg
- * and sendmmsg count messages, not bytes: 8 bytes of the first are read). */
+ * line or a TLS ClientHello, a client must first write one, or a Redis
+ * command (we observe Redis clients, not redis-server). Only the bytes the
+ * call moved are looked at: the rest of the buffer is stale (recvmmsg and
+ * sendmmsg count messages, not bytes: RESP_CLASSIFY_LEN bytes of the first
+ * are read). */
 static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 					      const struct inflight *in, __s64 ret)
 {
-	char b[HTTP_CLASSIFY_LEN] = {};
-	__u64 len = ret < HTTP_CLASSIFY_LEN && in->kind != IO_MMSG ? ret : HTTP_CLASSIFY_LEN;
+	char b[RESP_CLASSIFY_LEN] = {};
+	__u64 len = ret < RESP_CLASSIFY_LEN && in->kind != IO_MMSG ? ret : RESP_CLASSIFY_LEN;
 
 	/* a server that speaks first, or a client that reads first */
 	if ((info->role == ROLE_SERVER) != (in->dir == DIR_IN))
@@ -148,7 +153,11 @@ static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 		return PROTO_OTHER;
 	if (http_looks_like_request(b, len))
 		return PROTO_HTTP;
-	return b[0] == TLS_HANDSHAKE_RECORD ? PROTO_TLS : PROTO_OTHER;
+	if (b[0] == TLS_HANDSHAKE_RECORD)
+		return PROTO_TLS;
+	if (info->role == ROLE_CLIENT && resp_looks_like_command(b, len))
+		return PROTO_RESP;
+	return PROTO_OTHER;
 }
 
 /* A TLS record header: content type 20-23 (change cipher spec, alert,
@@ -223,10 +232,11 @@ static __always_inline void io_exit(__s64 ret, bool writes)
 	if (!in)
 		return;
 	copy = *in;
-	/* A connection known to be HTTP or TLS at enter needs no second
-	 * lookup: if it was closed meanwhile, user space drops records of
-	 * unknown ids. */
-	if (copy.proto != PROTO_HTTP && copy.proto != PROTO_TLS) {
+	/* A connection known to be HTTP, RESP or TLS at enter needs no
+	 * second lookup: if it was closed meanwhile, user space drops records
+	 * of unknown ids. Only UNKNOWN and ADOPT may change here (PROTO_OTHER
+	 * stopped at enter). */
+	if (copy.proto == PROTO_UNKNOWN || copy.proto == PROTO_ADOPT) {
 		key = current_key(copy.fd);
 		info = bpf_map_lookup_elem(&conns, &key);
 		if (!info || info->id != copy.conn_id)

@@ -42,6 +42,7 @@ enum conn_proto {
 	PROTO_OTHER = 2,   /* count open/close only */
 	PROTO_ADOPT = 3,   /* opened before we started: user space decides */
 	PROTO_TLS = 4,	   /* TLS: the library hooks copy the plaintext */
+	PROTO_RESP = 5,	   /* a Redis client's connection: copy bytes to user space */
 };
 
 /* Value of the conns map. Written by the kernel at accept/connect, by
@@ -81,7 +82,7 @@ static inline __u32 conn_gate_slot(const struct conn_key *key)
 enum event_type {
 	EV_OPEN = 1,	      /* connection accepted or connected */
 	EV_CLOSE = 2,	      /* close() of a tracked fd */
-	EV_DATA = 3,	      /* bytes read or written on an HTTP connection */
+	EV_DATA = 3,	      /* bytes read or written on an HTTP or RESP connection */
 	EV_EXIT = 4,	      /* a process that owned tracked connections exited */
 	EV_SOCK_STATE = 5,    /* TCP state change of a tracked socket */
 	EV_EXEC = 6,	      /* a process exec'd (only when selection needs it) */

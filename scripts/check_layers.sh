@@ -17,7 +17,7 @@ breach() { # pattern, files, why
 
 # contract and generated headers are the only ones named without a folder
 unnamed=$(grep -nE '^#include "[^/"]+"' user/*.c user/*/*.[ch] |
-	grep -vE '"(conn_event|http_classify|ssl_layout|kstream|sse_scan|sse_fast|sse_head|chunk_frame|hex|build_version|live_page_html|[a-z_]+\.skel)\.h"')
+	grep -vE '"(conn_event|http_classify|resp_classify|ssl_layout|kstream|sse_scan|sse_fast|sse_head|chunk_frame|hex|build_version|live_page_html|[a-z_]+\.skel)\.h"')
 if [ -n "$unnamed" ]; then
 	echo "$unnamed" | sed 's|$| <- name user/ headers from user/ (layer/file.h)|'
 	status=1

@@ -803,6 +803,192 @@ static void test_adopted_tls_stays_tls(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->info.proto, PROTO_TLS);
 }
 
+/* ---- Redis clients (track/redis_track.c) ---- */
+
+#define R_GET(k)       "*2\r\n$3\r\nGET\r\n$1\r\n" k "\r\n"
+#define R_MGET	       "*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+#define R_RPUSH(n, k)  "*3\r\n$5\r\nRPUSH\r\n$" n "\r\n" k "\r\n$1\r\nx\r\n"
+#define R_HIT	       "$1\r\nv\r\n"
+#define R_NIL	       "$-1\r\n"
+#define UNPAIRED(f)    total(f, "sse_exporter_redis_unpaired_total", -1, NULL)
+#define FAILED(f, why) total(f, "sse_queue_produce_failures_total", 2, why)
+
+/* Observations of a histogram's series whose label i is value, their
+ * sum in *sum. */
+static uint64_t observed(struct fixture *f, const char *name, int i, const char *value, double *sum)
+{
+	struct family *fam = family(f, name);
+	uint64_t n = 0;
+
+	*sum = 0;
+	for (struct series *s = fam->first; s; s = s->list_next)
+		if (!strcmp(s->labels[i], value)) {
+			n += s->count;
+			*sum += s->sum;
+		}
+	return n;
+}
+
+/* A client's connection the kernel found to carry Redis commands. */
+static struct conn_entry *redis_client(struct fixture *f, uint64_t id, int32_t fd)
+{
+	f->role = ROLE_CLIENT;
+	open_conn(f, id, fd, 0, PROTO_UNKNOWN);
+	io(f, id, DIR_OUT, "*1\r\n$4\r\nPING\r\n");
+	io(f, id, DIR_IN, "+PONG\r\n");
+	return conn_table_find(&f->c.conns, id);
+}
+
+/* Cache reads, produces and their depth, and each command's time from
+ * its write to its reply's read. */
+static void test_redis_metrics(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_entry *e = redis_client(f, 1, 5);
+	double sum;
+
+	assert_non_null(e->redis);
+	assert_null(e->http);
+	io(f, 1, DIR_OUT, R_GET("k"));
+	io(f, 1, DIR_IN, R_HIT);
+	io(f, 1, DIR_OUT, R_GET("m") R_MGET); /* pipelined */
+	io(f, 1, DIR_IN, R_NIL);
+	io(f, 1, DIR_IN, "*3\r\n" R_HIT R_NIL R_HIT);
+	io(f, 1, DIR_OUT, R_RPUSH("7", "jobs:42"));
+	io(f, 1, DIR_IN, ":7\r\n");
+	io(f, 1, DIR_OUT, R_RPUSH("4", "full"));
+	io(f, 1, DIR_IN, "-OOM command not allowed\r\n");
+	assert_true(total(f, "sse_cache_hits_total", 1, "L2") == 3);
+	assert_true(total(f, "sse_cache_misses_total", 1, "L2") == 2);
+	assert_true(total(f, "sse_queue_produce_attempts_total", 1, "redis") == 2);
+	assert_true(total(f, "sse_queue_produce_success_total", 1, "redis") == 1);
+	assert_true(FAILED(f, "OOM") == 1);
+	assert_true(total(f, "sse_queue_depth", 1, "jobs::id") == 7);
+	assert_int_equal(observed(f, "sse_redis_command_duration_seconds", 1, "GET", &sum), 2);
+	assert_true(fabs(sum - 0.002) < 1e-9);
+	assert_int_equal(observed(f, "sse_redis_command_duration_seconds", 1, "MGET", &sum), 1);
+	assert_true(fabs(sum - 0.002) < 1e-9); /* behind the GET of its write */
+	assert_int_equal(observed(f, "sse_redis_command_duration_seconds", 1, "RPUSH", &sum), 2);
+	assert_int_equal(observed(f, "sse_redis_command_duration_seconds", 1, "PING", &sum), 1);
+	assert_int_equal(upstream_calls(f), 0);
+	assert_int_equal(kernel_proto(f, 5), PROTO_UNKNOWN); /* the kernel's to set */
+	assert_true(UNPAIRED(f) == 0);
+	close_conn(f, 1, 5);
+}
+
+/* A produce waiting for its reply when the connection ends failed so;
+ * the server's EOF ends it as the owner's close does. */
+static void test_redis_produce_outstanding(void **state)
+{
+	struct fixture *f = *state;
+
+	redis_client(f, 1, 5);
+	io(f, 1, DIR_OUT, R_RPUSH("1", "q"));
+	close_conn(f, 1, 5);
+	redis_client(f, 2, 6);
+	io(f, 2, DIR_OUT, R_RPUSH("1", "q"));
+	data(f, 2, DIR_IN, DATA_F_EOF, 0, 0, 0, "", 0);
+	assert_true(FAILED(f, "connection") == 2);
+	assert_true(total(f, "sse_queue_produce_attempts_total", -1, NULL) == 2);
+	assert_true(total(f, "sse_queue_produce_success_total", -1, NULL) == 0);
+	close_conn(f, 2, 6);
+	assert_true(FAILED(f, "connection") == 2); /* once */
+}
+
+/* Bytes not seen inside a bulk string are skipped by count: the value is
+ * a hit all the same. */
+static void test_redis_gap_in_value(void **state)
+{
+	struct fixture *f = *state;
+	char reply[3 * CAPTURE_SEG_MAX];
+	size_t n = sizeof(reply) - 16;
+	int head = snprintf(reply, sizeof(reply), "$%zu\r\n", n);
+
+	redis_client(f, 1, 5);
+	io(f, 1, DIR_OUT, R_GET("k"));
+	memset(reply + head, 'v', n);
+	strcpy(reply + head + n, "\r\n");
+	syscall_io(f, 1, DIR_IN, reply, CAPTURE_SEG_MAX, 1u << 1);
+	io(f, 1, DIR_OUT, R_GET("m"));
+	io(f, 1, DIR_IN, R_NIL);
+	assert_true(total(f, "sse_cache_hits_total", -1, NULL) == 1);
+	assert_true(total(f, "sse_cache_misses_total", -1, NULL) == 1);
+	assert_true(UNPAIRED(f) == 0);
+}
+
+/* Records lost whole: what waited is unknown, the connection is counted
+ * once and no longer copied; nothing after is paired. */
+static void test_redis_records_lost(void **state)
+{
+	struct fixture *f = *state;
+
+	redis_client(f, 1, 5);
+	io(f, 1, DIR_OUT, R_RPUSH("1", "q"));
+	data(f, 1, DIR_IN, DATA_F_GAP, 4, 0, 0, ":1\r\n", 4);
+	assert_true(total(f, "sse_exporter_redis_unpaired_total", 0, "gap") == 1);
+	assert_int_equal(kernel_proto(f, 5), PROTO_OTHER);
+	assert_int_equal(gate_of(f, 5), 0);
+	io(f, 1, DIR_OUT, R_GET("k")); /* still in the ring buffer */
+	io(f, 1, DIR_IN, R_HIT);
+	close_conn(f, 1, 5);
+	assert_true(UNPAIRED(f) == 1);
+	assert_true(total(f, "sse_cache_hits_total", -1, NULL) == 0);
+	assert_true(total(f, "sse_queue_produce_attempts_total", -1, NULL) == 1);
+	assert_true(total(f, "sse_queue_produce_success_total", -1, NULL) == 0);
+	assert_true(total(f, "sse_queue_produce_failures_total", -1, NULL) == 0);
+}
+
+/* Replies that are not RESP: counted as such. Commands that are not:
+ * those already sent are still paired, then copying stops. */
+static void test_redis_not_resp(void **state)
+{
+	struct fixture *f = *state;
+
+	redis_client(f, 1, 5);
+	io(f, 1, DIR_OUT, R_GET("k"));
+	io(f, 1, DIR_IN, "?\r\n");
+	assert_true(total(f, "sse_exporter_redis_unpaired_total", 0, "parse") == 1);
+	assert_int_equal(kernel_proto(f, 5), PROTO_OTHER);
+	redis_client(f, 2, 6);
+	io(f, 2, DIR_OUT, R_GET("k") "*1\r\n:1\r\n"); /* Redis reads no integer */
+	assert_true(UNPAIRED(f) == 2);
+	assert_int_equal(kernel_proto(f, 6), PROTO_UNKNOWN); /* GET's reply to come */
+	io(f, 2, DIR_IN, R_HIT);
+	assert_true(total(f, "sse_cache_hits_total", -1, NULL) == 1);
+	assert_int_equal(kernel_proto(f, 6), PROTO_OTHER);
+	assert_true(UNPAIRED(f) == 2);
+}
+
+/* Connections older than the exporter: a client's command write makes it
+ * Redis for the kernel too, a TLS one stays TLS; a server's read of the
+ * same bytes is not Redis. */
+static void test_redis_adopted(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key key = key_of(f, 6);
+	struct conn_info info;
+
+	f->role = ROLE_CLIENT;
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	io(f, 1, DIR_OUT, R_GET("k"));
+	io(f, 1, DIR_IN, R_HIT);
+	assert_int_equal(kernel_proto(f, 5), PROTO_RESP);
+	assert_true(total(f, "sse_cache_hits_total", -1, NULL) == 1);
+	open_conn(f, 2, 6, 0, PROTO_ADOPT);
+	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	info.proto = PROTO_TLS;
+	fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_EXIST);
+	io(f, 2, DIR_OUT, R_GET("k"));
+	io(f, 2, DIR_IN, R_NIL);
+	assert_int_equal(kernel_proto(f, 6), PROTO_TLS);
+	assert_true(total(f, "sse_cache_misses_total", -1, NULL) == 1);
+	f->role = ROLE_SERVER;
+	open_conn(f, 3, 7, 0, PROTO_ADOPT);
+	io(f, 3, DIR_IN, R_GET("k"));
+	assert_int_equal(kernel_proto(f, 7), PROTO_OTHER);
+	assert_null(conn_table_find(&f->c.conns, 3)->redis);
+}
+
 /* ---- the gate in front of every read and write (conn_gate) ---- */
 
 /* An fd of this process whose connection would share fd's slot. */
@@ -1697,6 +1883,12 @@ int main(void)
 	    T(test_adopted_not_http),
 	    T(test_adopted_client_not_http_left_alone),
 	    T(test_adopted_tls_stays_tls),
+	    T(test_redis_metrics),
+	    T(test_redis_produce_outstanding),
+	    T(test_redis_gap_in_value),
+	    T(test_redis_records_lost),
+	    T(test_redis_not_resp),
+	    T(test_redis_adopted),
 	    T(test_adopt_counted_at_gate),
 	    T(test_adopt_of_kernel_entry_uncounted),
 	    T(test_adopt_without_room_not_made),

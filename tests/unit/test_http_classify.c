@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests of include/http_classify.h, the first-bytes test that the
- * kernel programs and user space share. Every buffer is given so that a
+ * Unit tests of include/http_classify.h and include/resp_classify.h, the
+ * first-bytes tests that the kernel programs and user space share. Every buffer is given so that a
  * read past its length shows (copies_agree()).
  */
 #include <stdarg.h>
@@ -14,8 +14,12 @@
 #include <cmocka.h>
 
 #include "http_classify.h"
+#include "resp_classify.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* What either classifier may look at. */
+#define CLASSIFY_LEN (HTTP_CLASSIFY_LEN + RESP_CLASSIFY_LEN)
 
 static const char *const request_starts[] = {
     "GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD ", "OPTIONS ", "CONNECT ", "TRACE ",
@@ -29,14 +33,14 @@ static const char *const request_starts[] = {
 static bool copies_agree(bool (*f)(const char *, size_t), const char *s, size_t len)
 {
 	char *exact = malloc(len ? len : 1);
-	char *poisoned = malloc(len + HTTP_CLASSIFY_LEN);
+	char *poisoned = malloc(len + CLASSIFY_LEN);
 	bool r;
 
 	assert_non_null(exact);
 	assert_non_null(poisoned);
 	memcpy(exact, s, len);
 	memcpy(poisoned, s, len);
-	memset(poisoned + len, 0xff, HTTP_CLASSIFY_LEN);
+	memset(poisoned + len, 0xff, CLASSIFY_LEN);
 	r = f(exact, len);
 	assert_int_equal(r, f(poisoned, len));
 	free(exact);
@@ -52,6 +56,16 @@ static bool request_n(const char *s, size_t len)
 static bool response_n(const char *s, size_t len)
 {
 	return copies_agree(http_looks_like_response, s, len);
+}
+
+static bool command_n(const char *s, size_t len)
+{
+	return copies_agree(resp_looks_like_command, s, len);
+}
+
+static bool command(const char *s)
+{
+	return command_n(s, strlen(s));
 }
 
 static bool request(const char *s)
@@ -279,14 +293,109 @@ static void test_kernel_view_agrees(void **state)
 	}
 }
 
+/* First writes of Redis clients, as captured from redis-py 5 (HELLO,
+ * CLIENT SETINFO), redis-cli 7 (COMMAND DOCS, AUTH), go-redis (HELLO 3
+ * with AUTH), ioredis (INFO), Jedis (a pipeline of SETs), and the count's
+ * longest form. */
+static const char *const redis_firsts[] = {
+    "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n",
+    "*4\r\n$6\r\nCLIENT\r\n$7\r\nSETINFO\r\n$8\r\nLIB-NAME\r\n$8\r\nredis-py\r\n",
+    "*3\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n",
+    "*3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$6\r\nsecret\r\n",
+    "*5\r\n$5\r\nhello\r\n$1\r\n3\r\n$4\r\nauth\r\n",
+    "*1\r\n$4\r\ninfo\r\n",
+    "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n",
+    "*12\r\n$4\r\nMSET\r\n",
+    "*123456789\r\n$",
+};
+
+static void test_redis_commands(void **state)
+{
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < N(redis_firsts); i++) {
+		/* taken at any length: a client may write in pieces */
+		for (n = 1; n <= strlen(redis_firsts[i]); n++)
+			if (!command_n(redis_firsts[i], n))
+				fail_msg("rejected %zu bytes of %s", n, redis_firsts[i]);
+		if (request(redis_firsts[i]) || response(redis_firsts[i]))
+			fail_msg("HTTP: %s", redis_firsts[i]);
+	}
+	assert_false(command(""));
+	for (i = 0; i < N(request_starts); i++)
+		assert_false(command(request_starts[i]));
+}
+
+/* What is not a client's command: replies, inline commands, other
+ * protocols, and counts Redis would refuse or skip. */
+static void test_redis_near_misses(void **state)
+{
+	static const char *const no[] = {
+	    "PING\r\n",			  /* inline */
+	    "+PONG\r\n",		  /* replies */
+	    "$5\r\nhello\r\n",		  /* a bare bulk string */
+	    "*0\r\n",			  /* an empty array: skipped by Redis */
+	    "*-1\r\n",			  /* a nil array */
+	    "*01\r\n$4\r\nPING\r\n",	  /* a leading zero */
+	    "*1234567890\r\n$",		  /* 10 digits */
+	    "*1\n$4\nPING\n",		  /* LF alone */
+	    "*1\r\n*1\r\n$4\r\nPING\r\n", /* nested */
+	    "*1\r\n:1\r\n",		  /* an integer argument */
+	    "*2 \r\n$",			  /* a space */
+	    "*\r\n$",
+	    "**",
+	    "\x16\x03\x01\x02\x00", /* TLS ClientHello */
+	    "GET / HTTP/1.1\r\n",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(no); i++)
+		if (command(no[i]))
+			fail_msg("accepted: %s", no[i]);
+	assert_false(command_n("*1\r\n$", 0));
+	/* only len bytes count */
+	assert_true(command_n("*1\r\nX", 4));
+	assert_false(command_n("*1\r\nX", 5));
+}
+
+/* The kernel sees at most RESP_CLASSIFY_LEN bytes: its answer is the
+ * answer on all of them. */
+static void test_redis_kernel_view_agrees(void **state)
+{
+	unsigned char buf[40];
+	size_t i, j, len;
+
+	(void)state;
+	srand(15);
+	for (i = 0; i < 100000; i++) {
+		len = (size_t)rand() % sizeof(buf);
+		for (j = 0; j < len; j++) /* mostly the bytes of a start */
+			buf[j] = rand() % 8 ? "*$\r\n0123456789"[rand() % 14] : rand() % 256;
+		if (len && rand() % 2)
+			buf[0] = '*';
+		j = len < RESP_CLASSIFY_LEN ? len : RESP_CLASSIFY_LEN;
+		assert_int_equal(command_n((char *)buf, len), command_n((char *)buf, j));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_longest_start_fits),	cmocka_unit_test(test_every_method),
-	    cmocka_unit_test(test_prefixes_too_short),	cmocka_unit_test(test_method_without_space),
-	    cmocka_unit_test(test_lowercase),		cmocka_unit_test(test_garbage),
-	    cmocka_unit_test(test_every_byte_matters),	cmocka_unit_test(test_responses),
-	    cmocka_unit_test(test_len_bounds_the_look), cmocka_unit_test(test_kernel_view_agrees),
+	    cmocka_unit_test(test_longest_start_fits),
+	    cmocka_unit_test(test_every_method),
+	    cmocka_unit_test(test_prefixes_too_short),
+	    cmocka_unit_test(test_method_without_space),
+	    cmocka_unit_test(test_lowercase),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_every_byte_matters),
+	    cmocka_unit_test(test_responses),
+	    cmocka_unit_test(test_len_bounds_the_look),
+	    cmocka_unit_test(test_kernel_view_agrees),
+	    cmocka_unit_test(test_redis_commands),
+	    cmocka_unit_test(test_redis_near_misses),
+	    cmocka_unit_test(test_redis_kernel_view_agrees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -212,9 +212,10 @@ static void success_stream(struct fixture *f)
 
 /* ---- the catalog (names, types, labels, buckets: test_catalog.c) ---- */
 
-/* Label-less counters and the caps', undecoded bodies', kubelet polls' and
- * kernel stream fallbacks' counters are exported from zero, so that a first occurrence is an
- * increase; every other family starts empty. */
+/* Label-less counters and the caps', undecoded bodies', kubelet polls',
+ * kernel stream fallbacks' and unpaired Redis connections' counters are
+ * exported from zero, so that a first occurrence is an increase; every
+ * other family starts empty. */
 static void test_families_start_state(void **state)
 {
 	struct fixture *f = *state;
@@ -225,13 +226,16 @@ static void test_families_start_state(void **state)
 		if (fam->type == METRIC_COUNTER && !fam->nlabels)
 			assert_int_equal(fam->nseries, 1);
 		else if (!strcmp(fam->name, "sse_exporter_series_dropped_total"))
-			assert_int_equal(fam->nseries, 3); /* path, model, provider */
+			/* path, model, provider, command, queue_name, reason */
+			assert_int_equal(fam->nseries, 6);
 		else if (!strcmp(fam->name, "sse_exporter_bodies_undecoded_total"))
 			assert_int_equal(fam->nseries, UNDECODED_REASONS);
 		else if (!strcmp(fam->name, "sse_exporter_kubelet_polls_total"))
 			assert_int_equal(fam->nseries, 2); /* success, failure */
 		else if (!strcmp(fam->name, "sse_exporter_kernel_stream_fallbacks_total"))
 			assert_int_equal(fam->nseries, KSTREAM_FALLBACKS);
+		else if (!strcmp(fam->name, "sse_exporter_redis_unpaired_total"))
+			assert_int_equal(fam->nseries, REDIS_UNPAIRED_REASONS);
 		else
 			assert_int_equal(fam->nseries, 0);
 	}
@@ -732,6 +736,111 @@ static void test_stream_figures_as_events(void **state)
 	teardown((void **)&k);
 }
 
+/* ---- Redis clients (metrics_redis) ---- */
+
+static void redis_obs(struct fixture *f, const char *name, enum redis_class cls,
+		      enum redis_outcome outcome, const char *reason)
+{
+	struct redis_obs o = {.name = name,
+			      .cls = cls,
+			      .outcome = outcome,
+			      .reason = reason,
+			      .t_start = 1000 * MS,
+			      .t_end = 1002 * MS};
+
+	metrics_redis_command(&f->m.redis, SVC, &o);
+}
+
+/* Every outcome of a produce: attempts all, success or failure by
+ * reason as it came, sanitised; not run or not known: attempts only. */
+static void test_redis_produce_outcomes(void **state)
+{
+	struct fixture *f = *state;
+	static const enum redis_outcome outcomes[] = {
+	    REDIS_REPLIED, REDIS_FAILED,     REDIS_FAILED,    REDIS_ABORTED,
+	    REDIS_ABORTED, REDIS_CONNECTION, REDIS_DISCARDED, REDIS_UNKNOWN,
+	};
+	static const char *const reasons[] = {
+	    "", "MOVED", "A B\"\\.", "EXECABORT", "aborted", "connection", "", "",
+	};
+
+	for (size_t i = 0; i < N(outcomes); i++)
+		redis_obs(f, "XADD", REDIS_CLASS_PRODUCE, outcomes[i], reasons[i]);
+	assert_true(SERIES(&f->m, "sse_queue_produce_attempts_total", SVC, "redis")->value == 8);
+	assert_true(SERIES(&f->m, "sse_queue_produce_success_total", SVC, "redis")->value == 1);
+	assert_int_equal(nseries(&f->m, "sse_queue_produce_failures_total"), 5);
+	assert_non_null(find_series(&f->m, "sse_queue_produce_failures_total", SVC, "redis",
+				    "A_B___", (const char *)NULL));
+	assert_non_null(find_series(&f->m, "sse_queue_produce_failures_total", SVC, "redis",
+				    "connection", (const char *)NULL));
+	/* timed: answered, errors included */
+	assert_int_equal(SERIES(&f->m, "sse_redis_command_duration_seconds", SVC, "XADD")->count,
+			 3);
+	assert_close(SERIES(&f->m, "sse_redis_command_duration_seconds", SVC, "XADD")->sum, 0.006);
+}
+
+/* Command names beyond the cap fold into "other", counted as dropped;
+ * "connection" is never folded. */
+static void test_redis_caps(void **state)
+{
+	struct fixture *f = *state;
+	char name[16];
+
+	for (int i = 0; i <= REDIS_REASONS_MAX; i++) {
+		snprintf(name, sizeof(name), "E%d", i);
+		redis_obs(f, "RPUSH", REDIS_CLASS_PRODUCE, REDIS_FAILED, name);
+	}
+	redis_obs(f, "RPUSH", REDIS_CLASS_PRODUCE, REDIS_CONNECTION, "connection");
+	assert_true(
+	    SERIES(&f->m, "sse_queue_produce_failures_total", SVC, "redis", "other")->value == 1);
+	assert_true(
+	    SERIES(&f->m, "sse_queue_produce_failures_total", SVC, "redis", "connection")->value ==
+	    1);
+	/* RPUSH and as many more: the last one is folded */
+	for (int i = 0; i < REDIS_COMMANDS_MAX; i++) {
+		snprintf(name, sizeof(name), "CMD%d", i);
+		redis_obs(f, name, REDIS_CLASS_OTHER, REDIS_REPLIED, "");
+	}
+	assert_non_null(find_series(&f->m, "sse_redis_command_duration_seconds", SVC, "other",
+				    (const char *)NULL));
+	metrics_sync_caps(&f->m);
+	assert_true(SERIES(&f->m, "sse_exporter_series_dropped_total", "command")->value == 1);
+	assert_true(SERIES(&f->m, "sse_exporter_series_dropped_total", "reason")->value == 1);
+	metrics_forget_target(&f->m, SVC); /* the caps forget it too */
+	redis_obs(f, "NEW", REDIS_CLASS_OTHER, REDIS_REPLIED, "");
+	assert_non_null(find_series(&f->m, "sse_redis_command_duration_seconds", SVC, "NEW",
+				    (const char *)NULL));
+}
+
+/* A queue's depth under its normalised name; cache reads' hits and
+ * misses only when answered. */
+static void test_redis_depth_and_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct resp_arg key = {.s = "jobs:1234", .len = 9};
+	struct redis_obs o = {.name = "LPUSH",
+			      .cls = REDIS_CLASS_PRODUCE,
+			      .outcome = REDIS_REPLIED,
+			      .reason = "",
+			      .key = &key,
+			      .has_depth = true,
+			      .depth = 12};
+
+	metrics_redis_command(&f->m.redis, SVC, &o);
+	assert_true(SERIES(&f->m, "sse_queue_depth", SVC, "jobs::id")->value == 12);
+	o = (struct redis_obs){.name = "MGET",
+			       .cls = REDIS_CLASS_CACHE_READ,
+			       .outcome = REDIS_REPLIED,
+			       .reason = "",
+			       .hits = 2,
+			       .misses = 1};
+	metrics_redis_command(&f->m.redis, SVC, &o);
+	o.outcome = REDIS_UNKNOWN;
+	metrics_redis_command(&f->m.redis, SVC, &o);
+	assert_true(SERIES(&f->m, "sse_cache_hits_total", SVC, "L2")->value == 2);
+	assert_true(SERIES(&f->m, "sse_cache_misses_total", SVC, "L2")->value == 1);
+}
+
 int main(void)
 {
 #define T(name)	 cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -767,6 +876,9 @@ int main(void)
 	    T(test_adopted_stream_active_gauge_balanced),
 	    T(test_duration_equal_to_bound_in_that_bucket),
 	    T(test_stream_figures_as_events),
+	    T(test_redis_produce_outcomes),
+	    T(test_redis_caps),
+	    T(test_redis_depth_and_cache),
 	};
 #undef T
 #undef T1

@@ -300,6 +300,37 @@ static void test_random_targets(void **state)
 	split_random_inputs(in, sizeof(in), alphabet, sizeof(alphabet) - 1, 100000, check_random);
 }
 
+static void key_is(const char *key, const char *want)
+{
+	char out[64];
+
+	assert_int_equal(key_normalise(key, strlen(key), out, sizeof(out)), strlen(want));
+	assert_string_equal(out, want);
+}
+
+/* Redis keys: parts split by ':' (and '/'), ids collapsed as in paths. */
+static void test_redis_keys(void **state)
+{
+	char out[8];
+
+	(void)state;
+	key_is("jobs", "jobs");
+	key_is("queue:jobs", "queue:jobs");
+	key_is("tenant:42:events", "tenant::id:events");
+	key_is("q:550e8400-e29b-41d4-a716-446655440000", "q::id");
+	key_is("stream/0123456789abcdef01", "stream/:id");
+	key_is("a::b", "a::b");
+	key_is("v1:jobs", "v1:jobs");
+	key_is("bad key\"\\", "bad_key__");
+	key_is("", "");
+	/* bytes after a NUL are still read, the NUL made safe */
+	assert_int_equal(key_normalise("a\0:7", 4, out, sizeof(out)), 6);
+	assert_string_equal(out, "a_::id");
+	assert_int_equal(key_normalise("queue:jobs", 10, out, sizeof(out)), 7);
+	assert_string_equal(out, "queue:j");
+	assert_int_equal(key_normalise(NULL, 3, out, sizeof(out)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(test_token_ids),	  cmocka_unit_test(test_unsafe_bytes),
 	    cmocka_unit_test(test_truncation),	  cmocka_unit_test(test_len_is_respected),
 	    cmocka_unit_test(test_long_target),	  cmocka_unit_test(test_random_targets),
+	    cmocka_unit_test(test_redis_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

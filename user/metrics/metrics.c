@@ -143,6 +143,10 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 		return -1;
 	add_server_side(m);
 	upstream_metrics_init(&m->up, &m->reg, &m->labels, &cfg->breaker);
+	if (redis_metrics_init(&m->redis, &m->reg, cfg->max_paths)) {
+		metrics_free(m);
+		return -1;
+	}
 	add_self(m);
 	m->up.lost = m->exchanges_lost;
 	if (m->reg.failed) {
@@ -187,6 +191,7 @@ void metrics_free(struct metrics *m)
 {
 	registry_free(&m->reg);
 	metric_labels_free(&m->labels);
+	redis_metrics_free(&m->redis);
 }
 
 void metrics_conn_open(struct metrics *m, const char *service)
@@ -407,6 +412,7 @@ void metrics_sync_caps(struct metrics *m)
 	metric_set(m->series_dropped, (const char *const[]){"model"}, m->labels.models.dropped);
 	metric_set(m->series_dropped, (const char *const[]){"provider"},
 		   m->labels.providers.dropped);
+	redis_metrics_sync_caps(&m->redis, m->series_dropped);
 }
 
 /* The info series' label values; pid is written into buf. */
@@ -445,4 +451,5 @@ void metrics_forget_target(struct metrics *m, const char *key)
 	metric_add(m->series_expired, NULL, registry_drop(&m->reg, TARGET_LABELS, key));
 	metric_labels_forget(&m->labels, key);
 	metrics_upstream_forget(&m->up, key);
+	redis_metrics_forget(&m->redis, key);
 }

@@ -8,6 +8,7 @@
 
 #include "llm/breaker.h"
 #include "metrics/labels.h"
+#include "metrics/metrics_redis.h"
 #include "metrics/metrics_upstream.h"
 #include "metrics/registry.h"
 #include "proto/http_conn.h"
@@ -30,6 +31,7 @@ struct metrics {
 	    *sse_stage, *sse_errors, *sse_rate_limited, *http_requests, *http_duration, *http_conns;
 
 	struct upstream_metrics up; /* client side */
+	struct redis_metrics redis; /* Redis clients */
 
 	/* the exporter itself */
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,

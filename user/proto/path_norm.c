@@ -147,10 +147,41 @@ static bool skip_authority(const char **t, size_t *len)
 	return false;
 }
 
+/* A NUL byte is none, though strchr finds the terminator. */
+static bool is_sep(const char *seps, char c)
+{
+	return c && strchr(seps, c);
+}
+
+/* Segments split by any byte of seps, each an id or copied safe; the
+ * separators are kept as sent. */
+static void put_segments(struct out *o, const char *t, size_t len, const char *seps)
+{
+	size_t i = 0, seg;
+
+	while (i < len) {
+		if (is_sep(seps, t[i])) {
+			put(o, t[i++]);
+			continue;
+		}
+		seg = 1;
+		while (i + seg < len && !is_sep(seps, t[i + seg]))
+			seg++;
+		if (segment_is_id(t + i, seg)) {
+			put_str(o, ID_LABEL);
+		} else {
+			size_t j;
+
+			for (j = 0; j < seg; j++)
+				put(o, safe_byte((unsigned char)t[i + j]));
+		}
+		i += seg;
+	}
+}
+
 size_t path_normalise(const char *target, size_t len, char *out, size_t out_size)
 {
 	struct out o = {out, out_size, 0};
-	size_t i = 0;
 
 	if (!out || out_size == 0)
 		return 0;
@@ -158,32 +189,20 @@ size_t path_normalise(const char *target, size_t len, char *out, size_t out_size
 		len = 0;
 	len = path_len(target, len);
 	skip_authority(&target, &len);
-	if (len == 0) {
+	if (len == 0)
 		put(&o, '/');
-		goto done;
-	}
-	while (i < len) {
-		const char *slash;
-		size_t seg;
+	put_segments(&o, target, len, "/");
+	o.buf[o.len] = '\0';
+	return o.len;
+}
 
-		if (target[i] == '/') {
-			put(&o, '/'); /* repeated slashes are kept as sent */
-			i++;
-			continue;
-		}
-		slash = memchr(target + i, '/', len - i);
-		seg = slash ? (size_t)(slash - (target + i)) : len - i;
-		if (segment_is_id(target + i, seg)) {
-			put_str(&o, ID_LABEL);
-		} else {
-			size_t j;
+size_t key_normalise(const char *key, size_t len, char *out, size_t out_size)
+{
+	struct out o = {out, out_size, 0};
 
-			for (j = 0; j < seg; j++)
-				put(&o, safe_byte((unsigned char)target[i + j]));
-		}
-		i += seg;
-	}
-done:
+	if (!out || out_size == 0)
+		return 0;
+	put_segments(&o, key, key ? len : 0, KEY_SEPARATORS);
 	o.buf[o.len] = '\0';
 	return o.len;
 }

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "track/collector.h"
 #include "track/kstreams.h"
+#include "track/redis_track.h"
 
 #define TABLE_SIZE    16384
 #define ADOPT_ID_BASE (1ull << 62) /* kernel ids count up from 1 */
@@ -77,6 +78,8 @@ void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uin
 	kstream_settle(c, e);
 	if (e->http)
 		http_conn_close(e->http, why, ts);
+	if (e->redis)
+		redis_track_close(e, ts);
 	struct target *tg = e->target;
 
 	if (e->info.role == ROLE_SERVER)

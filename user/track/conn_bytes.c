@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "track/conn_bytes.h"
+#include "track/redis_track.h"
 
 bool conn_carries_requests(const struct conn_entry *e, uint8_t dir)
 {
@@ -9,7 +10,9 @@ bool conn_carries_requests(const struct conn_entry *e, uint8_t dir)
 /* Bytes of one direction to the parser. */
 static void feed(struct conn_entry *e, uint8_t dir, const char *buf, size_t len, uint64_t ts)
 {
-	if (conn_carries_requests(e, dir))
+	if (e->redis)
+		redis_track_bytes(e, conn_carries_requests(e, dir), buf, len, ts);
+	else if (conn_carries_requests(e, dir))
 		http_conn_request_bytes(e->http, buf, len, ts);
 	else
 		http_conn_response_bytes(e->http, buf, len, ts);
@@ -17,7 +20,9 @@ static void feed(struct conn_entry *e, uint8_t dir, const char *buf, size_t len,
 
 void conn_skip(struct conn_entry *e, uint8_t dir, uint64_t n, uint64_t ts)
 {
-	if (conn_carries_requests(e, dir))
+	if (e->redis)
+		redis_track_skip(e, conn_carries_requests(e, dir), n, ts);
+	else if (conn_carries_requests(e, dir))
 		http_conn_request_gap(e->http, n, ts);
 	else
 		http_conn_response_gap(e->http, n, ts);
@@ -103,5 +108,8 @@ void conn_gap(struct conn_entry *e, const struct data_event *ev, uint64_t ts)
 	if (ev) /* a held write came before the lost records */
 		settle_tentative(e, ev);
 	conn_finish_syscall(e, ts);
-	http_conn_gap(e->http, ts);
+	if (e->redis)
+		redis_track_gap(e, ts);
+	else
+		http_conn_gap(e->http, ts);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A connection's bytes to its HTTP parser. One syscall's bytes come as
+ * A connection's bytes to its HTTP or Redis parser. One syscall's bytes come as
  * records with offsets into it and the syscall's full count (conn_event.h):
  * bytes that never came (lost records, the capture cap) are skipped by
  * count, so that the parser keeps its framing where it can and knows it

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "track/conn_table.h"
+#include "track/redis_track.h"
 
 int conn_table_init(struct conn_table *t, size_t size)
 {
@@ -40,6 +41,7 @@ void conn_drop_http(struct conn_entry *e)
 static void entry_free(struct conn_entry *e)
 {
 	conn_drop_http(e);
+	redis_track_free(e->redis);
 	tentative_write_drop(&e->tentative);
 	free(e);
 }

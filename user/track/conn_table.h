@@ -3,7 +3,8 @@
  * The connections followed now, by the id the kernel gave each at accept
  * or connect (unique for the exporter's life: a reused fd or pid is a new
  * id). An entry holds all user space knows of one connection: its HTTP
- * state, the syscall whose records are arriving, its stream's series.
+ * or Redis state, the syscall whose records are arriving, its stream's
+ * series.
  */
 #ifndef SSE_CONN_TABLE_H
 #define SSE_CONN_TABLE_H
@@ -22,14 +23,16 @@
 #include "track/tentative_write.h"
 
 struct collector;
+struct redis_track;
 
 struct conn_entry {
 	struct conn_entry *next;
 	struct collector *c;
 	struct conn_key key;
 	struct conn_info info;
-	struct target *target;	/* who owns it; its key is the series' target */
-	struct http_conn *http; /* only once the connection shows HTTP */
+	struct target *target;	   /* who owns it; its key is the series' target */
+	struct http_conn *http;	   /* only once the connection shows HTTP */
+	struct redis_track *redis; /* or Redis commands (track/redis_track.h) */
 	struct conn_addr remote;
 	/* server: the stream's series and its upstream provider */
 	struct metrics_stream stream;
@@ -78,6 +81,12 @@ struct conn_entry *conn_table_add(struct conn_table *t, const struct conn_key *k
 /* Whether at least n entries went since the last call that said so:
  * their memory is worth giving back. */
 bool conn_table_shrunk(struct conn_table *t, size_t n);
+
+/* Whether e's bytes are parsed: it showed HTTP or Redis. */
+static inline bool conn_followed(const struct conn_entry *e)
+{
+	return e->http || e->redis;
+}
 
 /* Frees e's HTTP state and a client's upstream call. */
 void conn_drop_http(struct conn_entry *e);

@@ -13,6 +13,7 @@
 #include "track/conn_bytes.h"
 #include "track/kernel_sync.h"
 #include "track/kstreams.h"
+#include "track/redis_track.h"
 
 /* ---- http_conn callbacks: a connection's exchanges become metrics ---- */
 
@@ -107,6 +108,15 @@ static int http_start(struct collector *c, struct conn_entry *e)
 	return 0;
 }
 
+/* The first record of a connection tells which parser reads it: a
+ * client's Redis command, else HTTP. */
+static int parser_start(struct collector *c, struct conn_entry *e, const struct data_event *ev)
+{
+	if (redis_track_claims(e, ev))
+		return redis_track_start(e);
+	return http_start(c, e);
+}
+
 /* ---- records ----------------------------------------------------------- */
 
 static uint64_t owner_start(const struct open_event *ev)
@@ -149,11 +159,16 @@ static bool looks_like_sse(const char *d, size_t n)
 }
 
 /* A connection found in /proc shows what it is with its first bytes: a
- * request, a response, SSE events of a stream under way, or none. */
+ * request, a response, SSE events of a stream under way, a Redis command
+ * (parser_start took it), or none. */
 static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct data_event *ev)
 {
 	bool requests = conn_carries_requests(e, ev->dir);
 
+	if (e->redis) {
+		kernel_set_proto(c, e, PROTO_RESP);
+		return true;
+	}
 	if (!requests && looks_like_sse(ev->data, ev->len) &&
 	    !http_looks_like_response(ev->data, ev->len)) {
 		kernel_set_proto(c, e, PROTO_HTTP);
@@ -192,7 +207,9 @@ static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 		why = HTTP_END_RESET;
 	conn_finish_syscall(e, ev->h.ts_ns);
 	kstream_settle(e->c, e);
-	if (http_conn_busy(e->http))
+	if (e->redis)
+		redis_track_close(e, ev->h.ts_ns);
+	else if (http_conn_busy(e->http))
 		http_conn_close(e->http, why, ev->h.ts_ns);
 }
 
@@ -212,7 +229,9 @@ static void owner_closing(struct conn_entry *e, uint64_t ts)
 {
 	conn_finish_syscall(e, ts);
 	kstream_settle(e->c, e);
-	if (http_conn_busy(e->http))
+	if (e->redis)
+		redis_track_close(e, ts);
+	else if (http_conn_busy(e->http))
 		http_conn_close(e->http, owner_closed(e), ts);
 }
 
@@ -228,12 +247,12 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 		return;
 	}
 	e = conn_table_find(&c->conns, ev->h.conn_id);
-	/* PROTO_OTHER: found in /proc and not HTTP; records of it from
-	 * before the kernel was told are still coming */
+	/* PROTO_OTHER: found in /proc and not HTTP, or Redis out of sync;
+	 * records of it from before the kernel was told are still coming */
 	if (!e || e->info.proto == PROTO_OTHER)
 		return;
-	adopting = !e->http && e->info.proto == PROTO_ADOPT;
-	if (!e->http && http_start(c, e))
+	adopting = !conn_followed(e) && e->info.proto == PROTO_ADOPT;
+	if (!conn_followed(e) && parser_start(c, e, ev))
 		return;
 	if (ev->flags & DATA_F_GAP)
 		records_lost(c, e, ev, ev->h.ts_ns);
@@ -270,9 +289,9 @@ static void on_close(struct collector *c, const struct close_event *ev)
 
 	if (!e)
 		return;
-	if (e->http && ev->gap) /* e.g. its EOF record: the client left, or not */
+	if (conn_followed(e) && ev->gap) /* e.g. its EOF record: the client left, or not */
 		records_lost(c, e, NULL, ev->h.ts_ns);
-	if (e->http)
+	if (conn_followed(e))
 		conn_finish_syscall(e, ev->h.ts_ns);
 	entry_end(c, e, owner_closed(e), ev->h.ts_ns);
 }
@@ -285,7 +304,7 @@ static void end_process(struct collector *c, uint32_t tgid, enum http_end why, u
 	conn_table_for_each(&c->conns, b, e, next) {
 		if (e->key.tgid != tgid)
 			continue;
-		if (e->http && kernel_lost_records(c, e))
+		if (conn_followed(e) && kernel_lost_records(c, e))
 			records_lost(c, e, NULL, ts);
 		kernel_forget(c, e);
 		entry_end(c, e, why, ts);

@@ -61,7 +61,7 @@ void kernel_forget(struct collector *c, const struct conn_entry *e)
 }
 
 /* An adopted connection the kernel found to be TLS stays TLS when its
- * plaintext shows HTTP: its bytes come from the library hooks. */
+ * plaintext shows HTTP or Redis: its bytes come from the library hooks. */
 void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto proto)
 {
 	struct conn_info cur;
@@ -69,7 +69,7 @@ void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto
 	e->info.proto = proto;
 	if (!kernel_entry(c, e, &cur))
 		return;
-	if (cur.proto == PROTO_TLS && proto == PROTO_HTTP) {
+	if (cur.proto == PROTO_TLS && proto != PROTO_OTHER) {
 		e->info.proto = PROTO_TLS;
 		return;
 	}
