@@ -66,7 +66,7 @@ async function pipeline(r, ns) {
   const str = ns + ':queue:string';
   await r.set(ns + ':k:present', 'v');
   await r.set(str, 'not a list');
-  const keys = [ns + ':k:present', ns + ':k:absent'];
+  const keys = [ns + ':k:present', ns + ':k:absent', ns + ':k:gone'];
   const plan = [['GET', keys[0]], ['GET', keys[1]], ['MGET', ...keys, keys[0]], ['LPUSH', q, 'a'],
     ['LPUSH', str, 'b'], ['LPUSH', q, 'c', 'd'], ['GET', keys[1]]];
   const p = r.pipeline();
