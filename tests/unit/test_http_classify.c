@@ -293,10 +293,11 @@ static void test_kernel_view_agrees(void **state)
 	}
 }
 
-/* First writes of Redis clients, as captured from redis-py 5 (HELLO,
- * CLIENT SETINFO), redis-cli 7 (COMMAND DOCS, AUTH), go-redis (HELLO 3
- * with AUTH), ioredis (INFO), Jedis (a pipeline of SETs), and the count's
- * longest form. */
+/* First writes of Redis clients: redis-cli 7's COMMAND DOCS (seen with
+ * strace here) and AUTH; as the other clients' sources write them,
+ * redis-py 5's HELLO and CLIENT SETINFO, go-redis's HELLO 3 with AUTH,
+ * ioredis's INFO, a Jedis pipeline of SETs; and the count's longest
+ * form. */
 static const char *const redis_firsts[] = {
     "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n",
     "*4\r\n$6\r\nCLIENT\r\n$7\r\nSETINFO\r\n$8\r\nLIB-NAME\r\n$8\r\nredis-py\r\n",
