@@ -39,6 +39,7 @@ import outcome_cases
 import own_metrics_cases
 import page_cases
 import podman_cases
+import redis_cases
 import robustness_cases
 import timing
 import upstream_cases
@@ -550,4 +551,4 @@ def groups(tmp):
             + upstream_cases.groups(tmp) + dashboard_cases.groups(tmp) + node_gateway_cases.groups(tmp) + flag_cases.groups(tmp) + ident_cases.groups(tmp) + ident_cases.kubelet_groups(tmp)
             + webconfig_cases.groups(tmp) + outcome_cases.groups(tmp) + own_metrics_cases.groups(tmp)
             + openssl_cli_cases.groups(tmp) + adopt_cases.groups(tmp) + podman_cases.groups(tmp)
-            + cri_cases.groups(tmp) + host_ident_cases.groups(tmp) + page_cases.groups(tmp))
+            + cri_cases.groups(tmp) + host_ident_cases.groups(tmp) + page_cases.groups(tmp) + redis_cases.groups(tmp))
