@@ -132,6 +132,7 @@ static void run(void *arg, struct fuzz_split *s, const uint8_t *buf, size_t len)
 	if (nul)
 		fuzz_feed(s, nul + 1, len - req_len - 1, feed, r);
 	http_conn_close(&r->c, HTTP_END_RESPONDER_CLOSED, 3000);
+	http_conn_release(&r->c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
