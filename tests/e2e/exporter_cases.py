@@ -12,6 +12,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -24,6 +25,7 @@ import metrics
 import own_metrics_cases
 import procs
 import prom
+import redis_cases
 from catalog import CATALOG, OPTIONAL
 from checks import inc
 from framework import Failure, Group, expect
@@ -313,9 +315,39 @@ def catalog_traffic(tmp):
         got.append(usage.request(client.chat(model="e2e-catalog", stream=False)).status)
         expect(got == [200, 429, 503, 200], "ground truth: statuses %r", got)
         raw_exchange(lossy.port, client.get("/badchunk"))
+        redis_traffic(tmp, n)
     finally:
         for srv in servers:
             launch.stop_server(srv)
+
+
+# A cache miss, a hit, two pushes (depth) and a push that fails: this
+# runner, an observed process, is the Redis client; 7 reply lines.
+REDIS_CMDS = [["GET", "cat:miss"], ["SET", "cat:hit", "v"], ["GET", "cat:hit"], ["LPUSH", "cat:q", "a"],
+              ["LPUSH", "cat:q", "b"], ["LPUSH", "cat:hit", "x"]]
+REDIS_REPLY_LINES = 7
+
+
+def redis_traffic(tmp, n):
+    """Every Redis family gets a sample: commands to a redis-server of the
+    case's own."""
+    port = procs.free_port()
+    child = procs.spawn("ex_rds_" + n, [str(redis_cases.REDIS_SERVER), "--port", str(port), "--bind",
+                                        "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+                        tmp)
+    try:
+        redis_cases.wait_ping(child, lambda: socket.create_connection(("127.0.0.1", port)), "its port")
+        buf = b""
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(redis_cases.resp(REDIS_CMDS))
+            while buf.count(b"\r\n") < REDIS_REPLY_LINES:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+        expect(buf.endswith(b"\r\n") and b"-WRONGTYPE" in buf, "ground truth: redis replied %r", buf)
+    finally:
+        procs.stop(child)
 
 
 def case_catalog(exporter):
