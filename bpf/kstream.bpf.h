@@ -40,12 +40,37 @@ struct kscan_scratch {
 	struct kstream_end_event end_ev;
 };
 
+#ifdef KSCAN_PER_TASK
+/* A uprobe program can be preempted, and another task's program on the
+ * same CPU would write a per-CPU area under it: the TLS library hooks walk
+ * in their task's own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct kscan_scratch);
+} kscan_task SEC(".maps");
+
+static __always_inline struct kscan_scratch *kscan_area(void)
+{
+	return bpf_task_storage_get(&kscan_task, bpf_get_current_task_btf(), NULL,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+#else
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct kscan_scratch);
 } kscan SEC(".maps");
+
+static __always_inline struct kscan_scratch *kscan_area(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&kscan, &zero);
+}
+#endif
 
 struct kscan_ctx {
 	struct kscan_scratch *w;
@@ -243,13 +268,12 @@ static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &id);
 	struct kscan_scratch *w;
 	__u64 ts = bpf_ktime_get_ns(), done;
-	__u32 zero = 0;
 
 	if (!ks) { /* user space gave it up */
 		kstream_mark(in, 0);
 		return true;
 	}
-	w = bpf_map_lookup_elem(&kscan, &zero);
+	w = kscan_area();
 	if (!w)
 		return true;
 	switch (kstream_count(w, in, ks, ret, ts)) {
@@ -319,12 +343,11 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
 	struct kscan_ctx x = {};
 	struct kscan_scratch *w;
 	struct kstream *ks;
-	__u32 zero = 0;
 	__u64 ts;
 
 	if (in->kind == IO_SENDFILE || in->kind == IO_MMSG || !starts_response(in))
 		return;
-	w = bpf_map_lookup_elem(&kscan, &zero);
+	w = kscan_area();
 	if (!w || !kscan_begin(w, in, ret) || !kscan_refill(w))
 		return;
 	x.w = w;
@@ -349,19 +372,20 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
 	bpf_map_delete_elem(&kstreams, &id);
 }
 
-/* A successful write of a server's HTTP connection. Returns true when
+/* A successful write of a server's HTTP connection, or of its plaintext. Returns true when
  * the kernel counted it and nothing is to be copied. A global function:
  * the verifier checks it once per program, apart from its callers'
  * states; inlined, it multiplied them and loading took 12 s longer, long
  * enough for connections open at start to end before they were adopted.
- * Only the write family's exits call it. Its argument is plain memory to
+ * Only the write family's exits and SSL_write's entry (the plaintext of
+ * a TLS connection, ssl.bpf.c) call it. Its argument is plain memory to
  * the verifier, which before 6.2 or so takes no map key from there
  * ("R2 type=mem expected=fp, ..." on 6.1): the functions under it copy
  * the connection id to the stack for the kstreams map. */
 __noinline int kstream_write(struct inflight *in, __s64 ret)
 {
 	if (!in || !kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER ||
-	    in->proto != PROTO_HTTP)
+	    (in->proto != PROTO_HTTP && in->proto != PROTO_TLS))
 		return false;
 	if (in->kstream)
 		return !kstream_follow(in, ret);

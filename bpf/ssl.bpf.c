@@ -5,7 +5,9 @@
  * carries OpenSSL (Node). The plaintext goes into the ring buffer as data
  * records of the TLS connection's socket, exactly like the bytes of a
  * plaintext connection, so user space parses both with the same code; the
- * syscall hooks copy nothing of a TLS connection but its end.
+ * syscall hooks copy nothing of a TLS connection but its end. The writes
+ * of an SSE stream the kernel follows are counted here instead, as the
+ * syscall hooks count a plaintext server's (kstream.bpf.h).
  *
  * A uprobe costs ~1.7 us on bare metal (11-13 us in a nested VM), so the
  * hot path takes as few as it can: SSL_write is captured at entry only
@@ -17,7 +19,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
-#include "capture.bpf.h"
+#define KSCAN_PER_TASK /* uprobe programs can be preempted */
+#include "kstream.bpf.h"
 #include "tls_state.bpf.h"
 
 /* OpenSSL 3.0 and 3.1 on 64-bit: ssl_st begins with version, method,
@@ -328,6 +331,29 @@ static __always_inline void emit_marker(struct conn_info *info, __s32 fd, enum d
 	gap_settle(info, &in, sent);
 }
 
+/* A write of a stream the kernel follows is counted as on a plaintext
+ * connection (kstream.bpf.h), at entry, like its copy: OpenSSL writes all
+ * of it, or is called again with the same bytes first. True when nothing
+ * is to be copied; else *flags tells whether the copy is of counted bytes. */
+static __always_inline bool kstream_plaintext(struct conn_info *info, __s32 fd, __u64 buf,
+					      __s64 len, __u8 *flags)
+{
+	struct inflight in = {.ptr = buf,
+			      .conn_id = info->id,
+			      .fd = fd,
+			      .kind = IO_BUF,
+			      .dir = DIR_OUT,
+			      .proto = PROTO_TLS,
+			      .role = info->role,
+			      .kstream = info->kstream};
+
+	gap_take(&in, info);
+	if (kstream_write(&in, len))
+		return true;
+	*flags |= in.flags & DATA_F_KCOUNTED;
+	return false;
+}
+
 /* Bytes at the start of a retried write that the blocked one already
  * counted: up to where the last write's bytes ended, in the same buffer
  * (same start, or advanced past what was sent), else as many as it had
@@ -367,6 +393,7 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	struct tls_thread *t;
 	struct conn_info *info;
 	__u64 skip = 0;
+	__u8 flags;
 
 	/* only processes that own tracked connections have TLS ones */
 	if (!bit_test(&procs_with_conns, k.tgid))
@@ -395,9 +422,12 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 			t->out_ssl = ssl; /* its send confirms or corrects the link */
 	}
 	info = ssl_data_conn(link->fd);
-	if (info && skip < (__u64)len)
-		emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT,
-			       write_flags(ctx, ssl, link));
+	if (!info || skip >= (__u64)len)
+		return;
+	flags = write_flags(ctx, ssl, link);
+	if (!flags && kstream_plaintext(info, link->fd, buf + skip, len - skip, &flags))
+		return;
+	emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT, flags);
 }
 
 SEC("uprobe")

@@ -1,12 +1,14 @@
-"""`kstream:` the SSE streams of plaintext servers the kernel counts itself
+"""`kstream:` the SSE streams the kernel counts itself
 (include/kstream.h), on an exporter selecting only this group's servers
 (--pid), so that its process-wide counters are theirs alone:
 `sse_exporter_kernel_streams_total` grows by exactly the streams the
 kernel counted, `sse_exporter_kernel_stream_fallbacks_total{reason}` by
 the ones it gave up or never took, and every count equals the client's.
 
-- real servers (Go, uvicorn, Node): every stream is the kernel's, none
-  falls back, durations to the millisecond against the servers' times;
+- real servers (Go, uvicorn, Node, and uvicorn and Node over TLS, whose
+  plaintext the kernel counts at SSL_write): every stream is the
+  kernel's, none falls back, durations to the millisecond against the
+  servers' times;
 - `servers/raw_sse.py`, whose writes each case chooses byte for byte:
   streams cut where real servers never cut them (a CRLF between writes,
   an event mid-line, many events in a write, half an event in a chunk,
@@ -32,6 +34,15 @@ FALLBACKS = "sse_exporter_kernel_stream_fallbacks_total"
 FALLBACK_REASONS = ("map_full", "disagreement", "framing", "unfollowed", "end_lost")
 
 
+def tls(start):
+    return lambda tmp, name: start(tmp, name, with_tls=True)
+
+
+# the TLS ones: their plaintext, at SSL_write, counted the same way
+SERVERS = (("go", launch.start_go), ("fastapi", launch.start_fastapi), ("node", launch.start_node),
+           ("fastapi_tls", tls(launch.start_fastapi)), ("node_tls", tls(launch.start_node)))
+
+
 class KStreams:
     """Go, uvicorn and Node servers, the raw server, and an exporter of
     their pids alone."""
@@ -39,8 +50,7 @@ class KStreams:
     def __init__(self, tmp):
         self.servers = {}
         try:
-            for kind, start in (("go", launch.start_go), ("fastapi", launch.start_fastapi),
-                                ("node", launch.start_node)):
+            for kind, start in SERVERS:
                 self.servers[kind] = start(tmp, "kstream-" + kind)
             name = "ks_raw_" + short_uid()
             self.servers["raw"] = isolated.start_server(
@@ -285,7 +295,7 @@ def case_disagreement(fx):
 
 
 def groups(tmp):
-    cases = [("kstream:%s_streams" % kind, server_case(kind)) for kind in ("go", "fastapi", "node")]
+    cases = [("kstream:%s_streams" % kind, server_case(kind)) for kind, _ in SERVERS]
     cases += [("kstream:split_" + name, split_case(name, *rest)) for name, *rest in SPLITS]
     cases += [("kstream:fallback_framing", case_framing), ("kstream:fallback_disagreement", case_disagreement)]
     return [Group(lambda: KStreams(tmp), cases, lambda fx: fx.stop())]

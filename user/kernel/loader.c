@@ -189,7 +189,7 @@ static void load_error(char *err, size_t size, const char *what)
 
 /* The OpenSSL programs. A kernel that refuses them costs TLS only: the
  * plaintext capture goes on, and the reason is told once (tls_failed). */
-static int load_tls(struct loader *l, char *err, size_t size)
+static int load_tls(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
 	struct bpf_program *prog;
 	bool multi = uprobe_multi_supported();
@@ -202,6 +202,8 @@ static int load_tls(struct loader *l, char *err, size_t size)
 	if (multi)
 		bpf_object__for_each_program(prog, l->ssl->obj)
 		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
+	l->ssl->rodata->kstreams_on = o->kstreams;
+	l->ssl->rodata->kstream_copies = o->track_clients;
 	if (share_maps(l->ssl->obj, (struct bpf_object *[]){l->track->obj, l->io->obj}, 2) ||
 	    ssl_bpf__load(l->ssl)) {
 		load_error(err, size, "ssl");
@@ -243,7 +245,7 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 		load_error(err, size, "sock_io");
 		return -1;
 	}
-	if (o->tls && load_tls(l, err, size) && !l->tls_failed)
+	if (o->tls && load_tls(l, o, err, size) && !l->tls_failed)
 		return -1;
 	return 0;
 }
