@@ -34,9 +34,14 @@ struct {
 /* One bit per tgid: the process owns tracked connections. An array lookup
  * is inlined by the verifier, so the TLS library hooks of the many
  * processes that own none leave after a few instructions, before any
- * hash lookup. A stale bit only costs that lookup. */
+ * hash lookup. A stale bit only costs that lookup; a missing one hides
+ * the process's TLS plaintext. Mapped by user space, which sets bits of
+ * adopted connections' processes with atomic ors, as the kernel does: a
+ * read-modify-write through bpf(2) could drop a bit the kernel set
+ * meanwhile. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, PID_BITMAP_WORDS);
 	__type(key, __u32);
 	__type(value, __u64);

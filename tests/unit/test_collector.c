@@ -46,7 +46,8 @@ struct fake_map {
 };
 
 static struct fake_map maps[KMAP_COUNT];
-static uint64_t gate[CONN_GATE_SLOTS]; /* conn_gate */
+static uint64_t gate[CONN_GATE_SLOTS];	 /* conn_gate */
+static uint64_t procs[PID_BITMAP_WORDS]; /* procs_with_conns */
 /* -errno: every lookup or update of the map fails so */
 static int lookup_fails[KMAP_COUNT], update_fails[KMAP_COUNT];
 
@@ -150,6 +151,7 @@ static void fake_reset(void)
 
 	memset(maps, 0, sizeof(maps));
 	memset(gate, 0, sizeof(gate));
+	memset(procs, 0, sizeof(procs));
 	memset(lookup_fails, 0, sizeof(lookup_fails));
 	memset(update_fails, 0, sizeof(update_fails));
 	for (int i = 0; i < KMAP_COUNT; i++) {
@@ -189,6 +191,7 @@ static int setup(void **state)
 	fake_reset();
 	f->km.ops = &fake_ops;
 	f->km.gate = gate;
+	f->km.procs = procs;
 	f->km.ncpus = 1;
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		f->km.name[i] = map_names[i];
@@ -1184,15 +1187,14 @@ static void test_sweep_remarks_processes(void **state)
 {
 	struct fixture *f = *state;
 	struct sock s = sock_open();
-	uint32_t word = f->tgid / 64;
-	uint64_t other = 1ull << ((f->tgid + 1) % 64), bits = other;
+	uint64_t *word = &procs[f->tgid / 64];
+	uint64_t other = 1ull << ((f->tgid + 1) % 64);
 
 	open_conn(f, 1, s.fd, s.ino, PROTO_UNKNOWN);
-	fake_update(NULL, KMAP_PROCS, &word, &bits, KMAP_ANY);
+	*word = other; /* the kernel cleared ours (an exit), set another's */
 	collector_sweep(&f->c);
-	assert_int_equal(fake_lookup(NULL, KMAP_PROCS, &word, &bits), 0);
-	assert_true(bits & (1ull << (f->tgid % 64)));
-	assert_true(bits & other);
+	assert_true(*word & (1ull << (f->tgid % 64)));
+	assert_true(*word & other);
 	close(s.fd);
 }
 
@@ -1248,17 +1250,16 @@ static void test_refresh_counters_unreadable(void **state)
 static void test_map_errors_exported(void **state)
 {
 	struct fixture *f = *state;
-	struct sock s = sock_open();
+	struct conn_key key = key_of(f, 5);
+	struct conn_info info = {.id = 7, .proto = PROTO_ADOPT};
 
-	open_conn(f, 1, s.fd, s.ino, PROTO_UNKNOWN);
-	update_fails[KMAP_PROCS] = -ENOMEM;
-	collector_sweep(&f->c); /* the process's bit cannot be set */
+	update_fails[KMAP_CONNS] = -ENOMEM;
+	assert_int_equal(kernel_adopt(&f->c, &key, &info), -ENOMEM);
 	collector_refresh_self(&f->c);
-	assert_true(total(f, "sse_exporter_map_errors_total", 0, "procs_with_conns") == 1);
+	assert_true(total(f, "sse_exporter_map_errors_total", 0, "conns") == 1);
 	assert_true(total(f, "sse_exporter_map_errors_total", 1, "update") == 1);
 	assert_true(total(f, "sse_exporter_map_errors_total", -1, NULL) == 1);
 	assert_true(family(f, "sse_exporter_map_errors_total")->nseries > 1); /* zeros too */
-	close(s.fd);
 }
 
 /* ---- streams the kernel counts (include/kstream.h) ---- */

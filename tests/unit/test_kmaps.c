@@ -186,6 +186,25 @@ static void test_gate_add(void **state)
 	assert_int_equal(sum, 1);
 }
 
+/* A process's bit is or-ed into its word, the others' bits kept; a tgid
+ * beyond the bitmap changes nothing. */
+static void test_procs_mark(void **state)
+{
+	static uint64_t procs[PID_BITMAP_WORDS];
+	struct kmaps km = maps();
+
+	(void)state;
+	km.procs = procs;
+	procs[4242 / 64] = 1ull << (4243 % 64); /* the kernel's, meanwhile */
+	kmaps_procs_mark(&km, 4242);
+	kmaps_procs_mark(&km, 4242);
+	assert_int_equal(procs[4242 / 64], (1ull << (4242 % 64)) | (1ull << (4243 % 64)));
+	kmaps_procs_mark(&km, PID_BITMAP_WORDS * 64);
+	for (uint32_t w = 0; w < PID_BITMAP_WORDS; w++)
+		if (w != 4242 / 64)
+			assert_int_equal(procs[w], 0);
+}
+
 /* A process's fds are consecutive numbers: their slots must differ, or a
  * connection whose bytes are not needed would pay the lookup of another
  * one's. */
@@ -213,6 +232,7 @@ int main(void)
 	    cmocka_unit_test(test_walk_bounded),
 	    cmocka_unit_test(test_counters),
 	    cmocka_unit_test(test_gate_add),
+	    cmocka_unit_test(test_procs_mark),
 	    cmocka_unit_test(test_gate_slots_spread),
 	};
 

@@ -50,6 +50,18 @@ void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta)
 	__atomic_fetch_add(&km->gate[conn_gate_slot(key)], (uint64_t)delta, __ATOMIC_SEQ_CST);
 }
 
+void kmaps_procs_mark(struct kmaps *km, uint32_t tgid)
+{
+	uint64_t bit = 1ull << (tgid % 64);
+	uint64_t *word;
+
+	if (tgid / 64 >= PID_BITMAP_WORDS)
+		return;
+	word = &km->procs[tgid / 64];
+	if (!(__atomic_load_n(word, __ATOMIC_RELAXED) & bit))
+		__atomic_fetch_or(word, bit, __ATOMIC_SEQ_CST);
+}
+
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
 {
 	char key[64], next[64];

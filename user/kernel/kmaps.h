@@ -69,6 +69,9 @@ struct kmaps {
 	/* conn_gate's CONN_GATE_SLOTS counters, mapped: changed by atomic
 	 * adds only, on both sides */
 	uint64_t *gate;
+	/* procs_with_conns' PID_BITMAP_WORDS words, mapped: bits set by
+	 * atomic ors on both sides */
+	uint64_t *procs;
 	/* operations made, whose failures are then exported (from zero) */
 	bool used[KMAP_COUNT][KMAP_OPS];
 	uint64_t failed[KMAP_COUNT][KMAP_OPS];
@@ -81,6 +84,9 @@ int kmaps_delete(struct kmaps *km, enum kmap map, const void *key);
 
 /* Adds delta to key's counter in conn_gate. */
 void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta);
+
+/* Sets tgid's bit in procs_with_conns. */
+void kmaps_procs_mark(struct kmaps *km, uint32_t tgid);
 
 /* Entries in map now (a walk over its keys). */
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map);

@@ -286,10 +286,22 @@ static const struct kmaps_ops bpf_maps = {
     .next_key = map_next_key,
 };
 
-#define GATE_BYTES (CONN_GATE_SLOTS * sizeof(uint64_t))
+#define GATE_BYTES  (CONN_GATE_SLOTS * sizeof(uint64_t))
+#define PROCS_BYTES (PID_BITMAP_WORDS * sizeof(uint64_t))
 
-/* conn_gate is mapped before any program is attached: failing here
- * detaches nothing (each detach waits for a grace period). */
+static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, size_t size)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+
+	if (p != MAP_FAILED)
+		return p;
+	snprintf(err, size, "cannot map %s: %s", bpf_map__name(map), strerror(errno));
+	return NULL;
+}
+
+/* conn_gate and procs_with_conns are mapped before any program is
+ * attached: failing here detaches nothing (each detach waits for a grace
+ * period). */
 static int maps_init(struct loader *l, char *err, size_t size)
 {
 	struct kmaps *km = &l->maps;
@@ -316,13 +328,9 @@ static int maps_init(struct loader *l, char *err, size_t size)
 		km->key_size[i] = bpf_map__key_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
-	km->gate = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
-			bpf_map__fd(t->maps.conn_gate), 0);
-	if (km->gate != MAP_FAILED)
-		return 0;
-	km->gate = NULL;
-	snprintf(err, size, "cannot map conn_gate: %s", strerror(errno));
-	return -1;
+	km->gate = map_shared(t->maps.conn_gate, GATE_BYTES, err, size);
+	km->procs = map_shared(t->maps.procs_with_conns, PROCS_BYTES, err, size);
+	return km->gate && km->procs ? 0 : -1;
 }
 
 int loader_open(struct loader *l, const struct loader_options *o, char *err, size_t size)
@@ -367,7 +375,10 @@ void loader_close(struct loader *l)
 	l->nlinks = 0;
 	if (l->maps.gate)
 		munmap(l->maps.gate, GATE_BYTES);
+	if (l->maps.procs)
+		munmap(l->maps.procs, PROCS_BYTES);
 	l->maps.gate = NULL;
+	l->maps.procs = NULL;
 	ssl_bpf__destroy(l->ssl);
 	sock_io_bpf__destroy(l->io);
 	conn_track_bpf__destroy(l->track);

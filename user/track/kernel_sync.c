@@ -127,20 +127,6 @@ bool kernel_selected(struct collector *c, pid_t tgid, uint16_t lport)
 	       kmaps_lookup(c->km, KMAP_ALLOWED_PORTS, &lport, &v) == 0;
 }
 
-/* Sets bits of the kernel's gate in front of the TLS library hooks (this
- * process owns tracked connections) without clearing any: the word is
- * written only if bits are missing. A kernel accept setting another bit
- * of the word in between can be lost; the sweep re-asserts every owner. */
-static void mark_bits(struct collector *c, uint32_t word, uint64_t want)
-{
-	uint64_t bits;
-
-	if (kmaps_lookup(c->km, KMAP_PROCS, &word, &bits) || (bits & want) == want)
-		return;
-	bits |= want;
-	kmaps_update(c->km, KMAP_PROCS, &word, &bits, KMAP_ANY);
-}
-
 int kernel_adopt(struct collector *c, const struct conn_key *key, const struct conn_info *info)
 {
 	uint64_t one = 1;
@@ -156,23 +142,15 @@ int kernel_adopt(struct collector *c, const struct conn_key *key, const struct c
 		return err;
 	}
 	kmaps_update(c->km, KMAP_TRACKED_PROCS, &key->tgid, &one, KMAP_NOEXIST);
-	mark_bits(c, key->tgid / 64, 1ull << (key->tgid % 64));
+	kmaps_procs_mark(c->km, key->tgid);
 	return 0;
 }
 
 void kernel_remark(struct collector *c)
 {
-	uint64_t *words = calloc(PID_BITMAP_WORDS, sizeof(*words));
 	struct conn_entry *e, *next;
 	size_t b;
 
-	if (!words)
-		return;
 	conn_table_for_each(&c->conns, b, e, next)
-		if (e->key.tgid / 64 < PID_BITMAP_WORDS)
-			words[e->key.tgid / 64] |= 1ull << (e->key.tgid % 64);
-	for (uint32_t w = 0; w < PID_BITMAP_WORDS; w++)
-		if (words[w])
-			mark_bits(c, w, words[w]);
-	free(words);
+		kmaps_procs_mark(c->km, e->key.tgid);
 }
