@@ -32,7 +32,8 @@ struct inflight {
 	__u8 role;
 	__u8 flags; /* of the records: DATA_F_TENTATIVE, DATA_F_HELD, DATA_F_KCOUNTED, DATA_F_GAP */
 	__u8 kstream; /* of the connection at enter: the kernel follows its stream */
-	__u8 pad[2];
+	__u8 pending; /* compat build: a call in flight (sock_io.bpf.c) */
+	__u8 pad;
 	__u64 lost; /* the connection's conn_info.lost at enter: what DATA_F_GAP settles */
 };
 
@@ -80,12 +81,25 @@ static __always_inline bool gap_owed(const struct inflight *in, bool sent)
 	return sent ? in->lost != 0 : !(in->flags & DATA_F_KCOUNTED);
 }
 
+/* The count back to zero, unless calls lost meanwhile added to it. The
+ * compat build has no compare-and-swap: a loss counted by another thread
+ * between its test and its store goes untold (two instructions apart). */
+static __always_inline void settle_lost(__u64 *lost, __u64 seen)
+{
+#if HAVE_ATOMIC_FETCH
+	__sync_val_compare_and_swap(lost, seen, 0);
+#else
+	if (*lost == seen)
+		*lost = 0;
+#endif
+}
+
 static __always_inline void gap_settle(struct conn_info *info, const struct inflight *in, bool sent)
 {
 	if (!gap_owed(in, sent))
 		return;
 	if (sent)
-		__sync_val_compare_and_swap(&info->lost, in->lost, 0);
+		settle_lost(&info->lost, in->lost);
 	else
 		__sync_fetch_and_add(&info->lost, 1);
 }
@@ -109,8 +123,14 @@ static __always_inline __u64 first_buf(const struct inflight *in)
 	return (__u64)iov.iov_base;
 }
 
+/* Iovecs looked at per call. Without bpf_loop (the compat build) the
+ * verifier walks every step of the copy and keeps a pending branch for
+ * each test on the way: 256 iovecs stay below its 8192; the bytes of
+ * more are counted as uncopied. */
+#define COPY_IOVS_MAX (HAVE_BPF_LOOP ? CAPTURE_IOVS_MAX : 256)
+
 /* Cursor over the bytes of one syscall, spread over up to
- * CAPTURE_IOVS_MAX iovecs. */
+ * COPY_IOVS_MAX iovecs. */
 struct iov_cursor {
 	__u64 iov;	/* user address of the iovec array */
 	__u64 iov_left; /* iovecs not yet started */
@@ -134,19 +154,7 @@ struct capture_scratch {
 	char spill[CAPTURE_SEG_MAX];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct capture_scratch);
-} scratch SEC(".maps");
-
-static __always_inline struct capture_scratch *scratch_area(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&scratch, &zero);
-}
+PERCPU_AREA(struct capture_scratch, scratch)
 
 static __always_inline void data_header(struct data_event *ev, const struct inflight *in, __s64 ret)
 {
@@ -301,7 +309,7 @@ static __always_inline void copy_cursor(struct capture_scratch *w)
 {
 	/* a step per piece and one per iovec: at most two per iovec, plus one
 	 * per record that splits an iovec */
-	bpf_loop(2 * CAPTURE_IOVS_MAX + CAPTURE_SEGS_MAX, copy_step, NULL, 0);
+	steps_loop(2 * COPY_IOVS_MAX + CAPTURE_SEGS_MAX, copy_step, NULL);
 	flush_record(w); /* the loop stopped short: a bad iovec or the cap */
 	if (w->c.total > w->c.off)
 		count(CNT_BYTES_UNCOPIED, w->c.total - w->c.off);
@@ -325,14 +333,14 @@ static __always_inline void capture(struct capture_scratch *w, const struct infl
 		break;
 	case IO_IOV:
 		c->iov = in->ptr;
-		c->iov_left = min_u64(in->vlen, CAPTURE_IOVS_MAX);
+		c->iov_left = min_u64(in->vlen, COPY_IOVS_MAX);
 		break;
 	case IO_MMSG: /* ret counts messages: copy the first, count the rest */
 	case IO_MSG:
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)in->ptr))
 			return;
 		c->iov = (__u64)msg.msg_iov;
-		c->iov_left = min_u64(msg.msg_iovlen, CAPTURE_IOVS_MAX);
+		c->iov_left = min_u64(msg.msg_iovlen, COPY_IOVS_MAX);
 		if (in->kind == IO_MMSG) {
 			bpf_probe_read_user(&len0, sizeof(len0),
 					    (void *)in->ptr + sizeof(struct user_msghdr));

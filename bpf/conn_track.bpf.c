@@ -19,6 +19,8 @@
 #define EHOSTUNREACH 113
 #define EINPROGRESS  115
 
+#define CONN_ID_CPU_BITS 12 /* compat build: ids of up to 4096 CPUs */
+
 const volatile __u32 self_tgid = 0;
 const volatile bool filter_active = false; /* --pid/--port/--exe/--cgroup given */
 const volatile bool watch_exec = false;	   /* --exe/--cgroup need new processes */
@@ -46,9 +48,10 @@ struct {
 	__type(value, __s32);
 } connecting SEC(".maps");
 
-/* Unique connection ids; user space numbers /proc finds from the top. */
+/* Unique connection ids; user space numbers /proc finds from the top.
+ * Without fetch-and-add (compat build), one count per CPU. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, HAVE_ATOMIC_FETCH ? BPF_MAP_TYPE_ARRAY : BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -77,7 +80,17 @@ static __always_inline __u64 new_conn_id(void)
 	__u32 zero = 0;
 	__u64 *next = bpf_map_lookup_elem(&next_conn_id, &zero);
 
-	return next ? __sync_fetch_and_add(next, 1) + 1 : 0;
+	if (!next)
+		return 0;
+#if HAVE_ATOMIC_FETCH
+	return __sync_fetch_and_add(next, 1) + 1;
+#else
+	/* this CPU's count, and the CPU in the low bits: unique, since a
+	 * syscall tracepoint's program is neither preempted nor nested on
+	 * its CPU before 6.x made them faultable */
+	*next += 1;
+	return *next << CONN_ID_CPU_BITS | bpf_get_smp_processor_id();
+#endif
 }
 
 static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
@@ -170,7 +183,7 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	}
 	bpf_map_update_elem(&sock_owner, &sk, &ev.key, BPF_ANY);
 	proc_conns_add(ev.key.tgid, 1);
-	bit_set(&procs_with_conns, ev.key.tgid);
+	proc_mark(ev.key.tgid, true);
 	ev.h.type = EV_OPEN;
 	ev.h.tgid = ev.key.tgid;
 	ev.h.ts_ns = ev.info.open_ns;
@@ -258,7 +271,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	if (!bpf_map_lookup_elem(&tracked_procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&tracked_procs, &tgid);
-	bit_clear(&procs_with_conns, tgid);
+	proc_mark(tgid, false);
 	ev.h.type = EV_EXIT;
 	ev.h.tgid = tgid;
 	ev.h.ts_ns = bpf_ktime_get_ns();

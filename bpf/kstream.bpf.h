@@ -26,6 +26,17 @@ struct {
 	__type(value, struct kstream);
 } kstreams SEC(".maps");
 
+#if !HAVE_BPF_LOOP
+/* The compat build counts no stream in the kernel: a body walked step by
+ * step without bpf_loop would not fit the verifier's budget, and the walk
+ * is a global function taking a pointer (5.12). Every write is copied and
+ * user space counts it, as with SSE_EXPORTER_NO_KSTREAMS: the same
+ * figures, for more CPU. */
+static __always_inline int kstream_write(struct inflight *in, __s64 ret)
+{
+	return false;
+}
+#else
 /* Per-CPU: the piece of the write being walked, its cursor over the
  * syscall's buffers, and room to build a new entry (too big for the
  * stack). The program cannot be preempted (capture.bpf.h says why). */
@@ -392,5 +403,7 @@ __noinline int kstream_write(struct inflight *in, __s64 ret)
 	kstream_try_arm(in, ret);
 	return false;
 }
+
+#endif /* HAVE_BPF_LOOP */
 
 #endif

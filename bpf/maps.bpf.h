@@ -7,6 +7,7 @@
 #define SSE_MAPS_BPF_H
 
 #include "conn_event.h"
+#include "features.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -61,6 +62,7 @@ static __always_inline bool bit_test(void *map, __u32 id)
 	return w && (*w & (1ull << (id % 64)));
 }
 
+#if HAVE_ATOMIC_FETCH
 static __always_inline void bit_set(void *map, __u32 id)
 {
 	__u64 *w = bitmap_word(map, id);
@@ -75,6 +77,29 @@ static __always_inline void bit_clear(void *map, __u32 id)
 
 	if (w && (*w & (1ull << (id % 64))))
 		__sync_fetch_and_and(w, ~(1ull << (id % 64)));
+}
+#endif
+
+/* Whether the process owns tracked connections: its bit, or without
+ * atomic or and and (compat build) its tracked_procs entry, a hash lookup
+ * at every library call of every process. */
+static __always_inline bool proc_has_conns(__u32 tgid)
+{
+#if HAVE_ATOMIC_FETCH
+	return bit_test(&procs_with_conns, tgid);
+#else
+	return bpf_map_lookup_elem(&tracked_procs, &tgid);
+#endif
+}
+
+static __always_inline void proc_mark(__u32 tgid, bool owns)
+{
+#if HAVE_ATOMIC_FETCH
+	if (owns)
+		bit_set(&procs_with_conns, tgid);
+	else
+		bit_clear(&procs_with_conns, tgid);
+#endif
 }
 
 /* The gate in front of the conns lookup of every read and write: by
@@ -127,6 +152,23 @@ static __always_inline void gate_release(const struct conn_key *key, __u64 id)
 	if (n && !bpf_map_delete_elem(&gated_ids, &id))
 		__sync_fetch_and_add(n, -1);
 }
+
+/* A per-CPU area of one value_type called NAME, and NAME_area() that
+ * finds it. */
+#define PERCPU_AREA(value_type, name)                                                              \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__type(value, value_type);                                                         \
+	} name SEC(".maps");                                                                       \
+                                                                                                   \
+	static __always_inline value_type *name##_area(void)                                       \
+	{                                                                                          \
+		__u32 zero = 0;                                                                    \
+                                                                                                   \
+		return bpf_map_lookup_elem(&name, &zero);                                          \
+	}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

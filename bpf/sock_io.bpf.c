@@ -21,18 +21,10 @@
 #define ECONNRESET 104
 #define ETIMEDOUT  110
 
-/* One bit per thread: a tracked call is in flight, its inflight slot is
- * valid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PID_BITMAP_WORDS);
-	__type(key, __u32);
-	__type(value, __u64);
-} threads_inflight SEC(".maps");
-
-/* The bits set in threads_inflight, all threads. While it is zero, the
- * exit probe of every call stops at this inlined load, before it asks
- * for its thread id: a helper call, about 20 ns on a nested VM. */
+/* The bits set in threads_inflight (the compat build: the entries of
+ * inflight marked pending), all threads. While it is zero, the exit probe
+ * of every call stops at this inlined load, before it asks for its thread
+ * id: a helper call, about 20 ns on a nested VM. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -47,9 +39,36 @@ static __always_inline __u64 *calls_inflight_count(void)
 	return bpf_map_lookup_elem(&calls_inflight, &zero);
 }
 
+/* What an enter probe leaves its exit probe: task storage, or in the
+ * compat build a slot per thread id (below). */
+struct {
+	__uint(type, HAVE_TASK_STORAGE ? BPF_MAP_TYPE_TASK_STORAGE : BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, HAVE_TASK_STORAGE ? BPF_F_NO_PREALLOC : 0);
+	__uint(max_entries, HAVE_TASK_STORAGE ? 0 : MAX_INFLIGHT);
+	__type(key, int); /* a task's fd, or a thread id */
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+#if HAVE_TASK_STORAGE && HAVE_ATOMIC_FETCH
+/* One bit per thread: a tracked call is in flight, its inflight slot is
+ * valid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PID_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} threads_inflight SEC(".maps");
+
+/* This thread's slot, made at its first tracked call. */
+static __always_inline struct inflight *inflight_slot(void)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
 /* This thread's tracked call is in flight: counted before its bit is
  * set, once (a bit left by a call whose exit was missed stays counted). */
-static __always_inline void inflight_mark(void)
+static __always_inline void inflight_mark(struct inflight *in)
 {
 	__u32 tid = bpf_get_current_pid_tgid();
 	__u64 *n = calls_inflight_count();
@@ -60,28 +79,64 @@ static __always_inline void inflight_mark(void)
 	bit_set(&threads_inflight, tid);
 }
 
-/* Whether this thread has a tracked call in flight; it no longer has. */
-static __always_inline bool inflight_take(void)
+/* This thread's slot if it has a tracked call in flight; it no longer has. */
+static __always_inline struct inflight *inflight_take(void)
 {
 	__u64 *n = calls_inflight_count();
 	__u32 tid;
 
 	if (!n || !*n)
-		return false;
+		return NULL;
 	tid = bpf_get_current_pid_tgid();
 	if (!bit_test(&threads_inflight, tid))
-		return false;
+		return NULL;
 	bit_clear(&threads_inflight, tid);
 	__sync_fetch_and_add(n, -1);
-	return true;
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+}
+#else
+/* The compat build: a slot per thread id, marked pending by a plain store
+ * (only its thread writes it), in an LRU hash that forgets dead threads. A
+ * slot forgotten while pending stays counted, as a bit left does. */
+static __always_inline struct inflight *inflight_slot(void)
+{
+	int tid = bpf_get_current_pid_tgid();
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
+	struct inflight fresh = {};
+
+	if (in)
+		return in;
+	bpf_map_update_elem(&inflight, &tid, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&inflight, &tid);
 }
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct inflight);
-} inflight SEC(".maps");
+static __always_inline void inflight_mark(struct inflight *in)
+{
+	__u64 *n = calls_inflight_count();
+
+	if (!n || in->pending)
+		return;
+	__sync_fetch_and_add(n, 1);
+	in->pending = 1;
+}
+
+static __always_inline struct inflight *inflight_take(void)
+{
+	__u64 *n = calls_inflight_count();
+	struct inflight *in;
+	int tid;
+
+	if (!n || !*n)
+		return NULL;
+	tid = bpf_get_current_pid_tgid();
+	in = bpf_map_lookup_elem(&inflight, &tid);
+	if (!in || !in->pending)
+		return NULL;
+	in->pending = 0;
+	__sync_fetch_and_add(n, -1);
+	return in;
+}
+#endif
 
 /* A connection found not to carry HTTP or TLS, by its first bytes or by
  * user space (adopted), leaves the gate at its next call: from then on its
@@ -110,8 +165,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 		ungate(&key, info);
 		return;
 	}
-	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	in = inflight_slot();
 	if (!in) {
 		count(CNT_INFLIGHT_FULL, 1);
 		return;
@@ -127,7 +181,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->flags = 0;
 	in->kstream = info->kstream;
 	gap_take(in, info);
-	inflight_mark();
+	inflight_mark(in);
 }
 
 #define TLS_HANDSHAKE_RECORD 0x16
@@ -226,9 +280,7 @@ static __always_inline void io_exit(__s64 ret, bool writes)
 	struct conn_key key;
 	bool sent;
 
-	if (!inflight_take())
-		return;
-	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+	in = inflight_take();
 	if (!in)
 		return;
 	copy = *in;

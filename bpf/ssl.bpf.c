@@ -42,6 +42,45 @@ struct buf_mem {
 	__u64 data;
 };
 
+/* What a hook knows of the file it is attached to: the OpenSSL layout
+ * user space recognised there (ssl_layout.h), its attach cookie, read
+ * when needed. Before cookies (5.15: the compat build) a program per
+ * layout carries it instead (LAYOUT_UPROBE). */
+struct hook {
+	void *ctx;
+	__u64 layout; /* the compat build's */
+};
+
+static __always_inline __u64 hook_layout(struct hook h)
+{
+#if HAVE_ATTACH_COOKIE
+	return bpf_get_attach_cookie(h.ctx);
+#else
+	return h.layout;
+#endif
+}
+
+/* A uprobe whose work may depend on the layout: one program reading its
+ * cookie, or in the compat build NAME for files of no known layout and
+ * NAME_l30 for OpenSSL 3.0 and 3.1, which user space attaches there
+ * (tls_attach.c). */
+#define LAYOUT_UPROBE_AS(name, fixed, call, args...)                                               \
+	SEC("uprobe")                                                                              \
+	int BPF_KPROBE(name, ##args)                                                               \
+	{                                                                                          \
+		struct hook h = {.ctx = ctx, .layout = fixed};                                     \
+                                                                                                   \
+		call;                                                                              \
+		return 0;                                                                          \
+	}
+#if HAVE_ATTACH_COOKIE
+#define LAYOUT_UPROBE(name, call, args...) LAYOUT_UPROBE_AS(name, 0, call, ##args)
+#else
+#define LAYOUT_UPROBE(name, call, args...)                                                         \
+	LAYOUT_UPROBE_AS(name, SSL_LAYOUT_UNKNOWN, call, ##args)                                   \
+	LAYOUT_UPROBE_AS(name##_l30, SSL_LAYOUT_30, call, ##args)
+#endif
+
 static __always_inline __u64 read_ptr(__u64 addr)
 {
 	__u64 v = 0;
@@ -127,12 +166,12 @@ static __always_inline __s32 socket_of_bytes(__u64 bio, bool unread, bool *mem)
 /* At a call of an SSL object not linked exactly: its socket BIO names
  * its socket; else the bytes its write BIO last handed out, or those its
  * read BIO was fed. */
-static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_link *link)
+static __always_inline void link_by_content(struct hook h, __u64 ssl, struct ssl_link *link)
 {
 	bool mem = false;
 	__s32 fd = -1;
 
-	if (bpf_get_attach_cookie(ctx) == SSL_LAYOUT_30) {
+	if (hook_layout(h) == SSL_LAYOUT_30) {
 		fd = descriptor_of(read_ptr(ssl + SSL30_RBIO));
 		if (fd >= 0) {
 			adopted_is_tls(fd);
@@ -159,14 +198,14 @@ static __always_inline void link_by_content(void *ctx, __u64 ssl, struct ssl_lin
 }
 
 /* Before a call: an SSL object whose socket is not proven yet tries. */
-static __always_inline struct ssl_link *ssl_link_checked(void *ctx, __u64 ssl)
+static __always_inline struct ssl_link *ssl_link_checked(struct hook h, __u64 ssl)
 {
 	struct ssl_key k = ssl_key_of(ssl);
 	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
 
 	if (link && (link->flags & (SSL_SOCKET_BIO | SSL_LINK_EXACT | SSL_NO_CONTENT)))
 		return link;
-	link_by_content(ctx, ssl, link);
+	link_by_content(h, ssl, link);
 	return bpf_map_lookup_elem(&ssl_links, &k);
 }
 
@@ -196,10 +235,18 @@ static __always_inline struct conn_info *ssl_data_conn(__s32 fd)
 
 /* Copy state of one plaintext buffer, on the stack: a uprobe program can
  * be preempted, so a per-CPU scratch area could be overwritten under it
- * by another program on the same CPU. The verifier follows the stack
- * through every bpf_loop step, which bounds the records per call lower
- * than the syscall path's (TLS records hold 16 KiB at most anyway). */
+ * by another program on the same CPU (but in the compat build, below).
+ * The verifier follows the stack through every bpf_loop step, which
+ * bounds the records per call lower than the syscall path's (TLS records
+ * hold 16 KiB at most anyway). */
+#if HAVE_BPF_LOOP
 #define PLAIN_SEGS_MAX 16
+#else
+/* the compat build: 16 KiB per call, a TLS record's most. 5.10's verifier
+ * stores few states inside a loop, and the paths of each step doubled
+ * through 16 steps past its 1M instructions */
+#define PLAIN_SEGS_MAX 4
+#endif
 struct plain_copy {
 	struct inflight in; /* conn_id and fd: the SSL object and -1 for held plaintext */
 	__u64 len;
@@ -239,19 +286,64 @@ static long plain_step(__u32 i, void *ctx)
 	return 0;
 }
 
+/* The records of p's bytes, a step each; whether any went out. */
+static __always_inline bool plain_loop(struct plain_copy *p)
+{
+	steps_loop(PLAIN_SEGS_MAX, plain_step, p);
+	if (p->len > p->off)
+		count(CNT_BYTES_UNCOPIED, p->len - p->off);
+	return p->sent;
+}
+
+#if HAVE_BPF_LOOP
+static __always_inline struct plain_copy *plain_copy_area(struct plain_copy *on_stack)
+{
+	return on_stack;
+}
+#else
+/* The compat build's verifier walks every step of the loop, once per path
+ * its caller took to it (ssl_write_enter passed 1M instructions on 5.10):
+ * so the loop is a global function, checked once on its own, and its
+ * state, which it cannot take as a pointer before 5.12, lives in a map
+ * value, where each step starts from the same abstract state. Kernels
+ * without bpf_loop run a uprobe's program with preemption off: the area
+ * is the call's alone. */
+PERCPU_AREA(struct plain_copy, plain_copies)
+
+static __always_inline struct plain_copy *plain_copy_area(struct plain_copy *on_stack)
+{
+	struct plain_copy *p = plain_copies_area();
+
+	if (p)
+		*p = *on_stack;
+	return p;
+}
+
+__noinline int plain_loop_global(void)
+{
+	struct plain_copy *p = plain_copies_area();
+
+	return p && plain_loop(p);
+}
+#endif
+
 /* The records of len bytes at buf, in's the rest; whether any went out. */
 static __always_inline bool emit_records(const struct inflight *in, __u64 buf, __s64 len)
 {
-	struct plain_copy p = {.in = *in, .len = len};
+	struct plain_copy on_stack = {.in = *in, .len = len}, *p;
 	bool sent;
 
-	p.in.ptr = buf;
-	if (emit_small(&p.in, len, &sent))
+	on_stack.in.ptr = buf;
+	p = plain_copy_area(&on_stack);
+	if (!p)
+		return false;
+	if (emit_small(&p->in, len, &sent))
 		return sent;
-	bpf_loop(PLAIN_SEGS_MAX, plain_step, &p, 0);
-	if (p.len > p.off)
-		count(CNT_BYTES_UNCOPIED, p.len - p.off);
-	return p.sent;
+#if HAVE_BPF_LOOP
+	return plain_loop(p);
+#else
+	return plain_loop_global();
+#endif
 }
 
 /* A call's plaintext as records of the connection, with its gap. */
@@ -275,11 +367,11 @@ static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u
 #define SSL30_IN_INIT 100
 
 /* 1 while the handshake runs, 0 once it is over, -1: layout unknown. */
-static __always_inline int handshake_state(void *ctx, __u64 ssl)
+static __always_inline int handshake_state(struct hook h, __u64 ssl)
 {
 	int in_init = 0;
 
-	if (bpf_get_attach_cookie(ctx) != SSL_LAYOUT_30 ||
+	if (hook_layout(h) != SSL_LAYOUT_30 ||
 	    bpf_probe_read_user(&in_init, sizeof(in_init), (void *)(ssl + SSL30_IN_INIT)))
 		return -1;
 	return in_init != 0;
@@ -292,7 +384,7 @@ static __always_inline int handshake_state(void *ctx, __u64 ssl)
  * per SSL object: the link comes at its send. Only after the handshake: a
  * write that starts one fails (wants the peer's answer) and is made again
  * once linked, and would be counted twice. */
-static __always_inline void hold_plaintext(void *ctx, __u64 ssl, __u64 buf, __s64 len)
+static __always_inline void hold_plaintext(struct hook h, __u64 ssl, __u64 buf, __s64 len)
 {
 	struct inflight in = {.conn_id = ssl,
 			      .fd = -1,
@@ -303,8 +395,7 @@ static __always_inline void hold_plaintext(void *ctx, __u64 ssl, __u64 buf, __s6
 	struct ssl_key k = ssl_key_of(ssl);
 	__u8 one = 1;
 
-	if (handshake_state(ctx, ssl) != 0 ||
-	    bpf_map_update_elem(&ssl_held, &k, &one, BPF_NOEXIST)) {
+	if (handshake_state(h, ssl) != 0 || bpf_map_update_elem(&ssl_held, &k, &one, BPF_NOEXIST)) {
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
 	}
@@ -374,19 +465,19 @@ static __always_inline __u64 retried_bytes(const struct ssl_link *link, __u64 bu
  * what follows on the connection tells which, so user space waits. Once
  * the handshake is seen over, the link remembers it: no read per write
  * (a TLS 1.2 renegotiation later is not looked for). */
-static __always_inline __u8 write_flags(void *ctx, __u64 ssl, struct ssl_link *link)
+static __always_inline __u8 write_flags(struct hook h, __u64 ssl, struct ssl_link *link)
 {
 	int state;
 
 	if (link->flags & SSL_HANDSHAKEN)
 		return 0;
-	state = handshake_state(ctx, ssl);
+	state = handshake_state(h, ssl);
 	if (state == 0)
 		link->flags |= SSL_HANDSHAKEN;
 	return state == 1 ? DATA_F_TENTATIVE : 0;
 }
 
-static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len)
+static __always_inline void ssl_write(struct hook h, __u64 ssl, __u64 buf, __s64 len)
 {
 	struct ssl_key k = ssl_key_of(ssl);
 	struct ssl_link *link;
@@ -396,17 +487,17 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	__u8 flags;
 
 	/* only processes that own tracked connections have TLS ones */
-	if (!bit_test(&procs_with_conns, k.tgid))
+	if (!proc_has_conns(k.tgid))
 		return;
 	/* before the length: s_client handshakes in SSL_write(ssl, buf, 0) */
-	link = ssl_link_checked(ctx, ssl);
+	link = ssl_link_checked(h, ssl);
 	if (len <= 0)
 		return;
 	if (!link) {
 		t = tls_thread_get(true);
 		if (t)
 			t->out_ssl = ssl; /* its send names the socket */
-		hold_plaintext(ctx, ssl, buf, len);
+		hold_plaintext(h, ssl, buf, len);
 		return;
 	}
 	if (link->flags & SSL_WRITE_RETRY) {
@@ -424,35 +515,27 @@ static __always_inline void ssl_write(void *ctx, __u64 ssl, __u64 buf, __s64 len
 	info = ssl_data_conn(link->fd);
 	if (!info || skip >= (__u64)len)
 		return;
-	flags = write_flags(ctx, ssl, link);
+	flags = write_flags(h, ssl, link);
 	if (!flags && kstream_plaintext(info, link->fd, buf + skip, len - skip, &flags))
 		return;
 	emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT, flags);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
-{
-	ssl_write(ctx, (__u64)ssl, (__u64)buf, num);
-	return 0;
-}
+LAYOUT_UPROBE(ssl_write_enter, ssl_write(h, (__u64)ssl, (__u64)buf, num), void *ssl,
+	      const void *buf, int num)
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num)
-{
-	ssl_write(ctx, (__u64)ssl, (__u64)buf, num);
-	return 0;
-}
+LAYOUT_UPROBE(ssl_write_ex_enter, ssl_write(h, (__u64)ssl, (__u64)buf, num), void *ssl,
+	      const void *buf, size_t num)
 
-static __always_inline void call_enter(void *ctx, __u64 ssl, __u64 buf, __u64 lenp,
+static __always_inline void call_enter(struct hook h, __u64 ssl, __u64 buf, __u64 lenp,
 				       enum ssl_call_kind kind)
 {
 	struct tls_thread *t;
 
 	/* only processes that own tracked connections have TLS ones */
-	if (!bit_test(&procs_with_conns, bpf_get_current_pid_tgid() >> 32))
+	if (!proc_has_conns(bpf_get_current_pid_tgid() >> 32))
 		return;
-	ssl_link_checked(ctx, ssl);
+	ssl_link_checked(h, ssl);
 	t = tls_thread_get(true);
 	if (!t)
 		return;
@@ -568,19 +651,12 @@ static __always_inline void call_exit(int ret)
 		emit_plaintext(info, fd, buf, n, DIR_IN, 0);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
-{
-	call_enter(ctx, (__u64)ssl, (__u64)buf, 0, SSL_CALL_READ);
-	return 0;
-}
+LAYOUT_UPROBE(ssl_read_enter, call_enter(h, (__u64)ssl, (__u64)buf, 0, SSL_CALL_READ), void *ssl,
+	      void *buf, int num)
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *readbytes)
-{
-	call_enter(ctx, (__u64)ssl, (__u64)buf, (__u64)readbytes, SSL_CALL_READ);
-	return 0;
-}
+LAYOUT_UPROBE(ssl_read_ex_enter,
+	      call_enter(h, (__u64)ssl, (__u64)buf, (__u64)readbytes, SSL_CALL_READ), void *ssl,
+	      void *buf, size_t num, size_t *readbytes)
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_read_exit, long ret)
@@ -589,12 +665,7 @@ int BPF_KRETPROBE(ssl_read_exit, long ret)
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_handshake_enter, void *ssl)
-{
-	call_enter(ctx, (__u64)ssl, 0, 0, SSL_CALL_HANDSHAKE);
-	return 0;
-}
+LAYOUT_UPROBE(ssl_handshake_enter, call_enter(h, (__u64)ssl, 0, 0, SSL_CALL_HANDSHAKE), void *ssl)
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_handshake_exit, long ret)
@@ -614,19 +685,12 @@ static __always_inline __u64 ssl_of_bio(__u64 bio)
 	return read_ptr(read_ptr(bio + BIO30_PTR));
 }
 
-SEC("uprobe")
-int BPF_KPROBE(bio_ssl_write_enter, void *bio, const void *buf, size_t num)
-{
-	ssl_write(ctx, ssl_of_bio((__u64)bio), (__u64)buf, num);
-	return 0;
-}
+LAYOUT_UPROBE(bio_ssl_write_enter, ssl_write(h, ssl_of_bio((__u64)bio), (__u64)buf, num), void *bio,
+	      const void *buf, size_t num)
 
-SEC("uprobe")
-int BPF_KPROBE(bio_ssl_read_enter, void *bio, void *buf, size_t num, size_t *readbytes)
-{
-	call_enter(ctx, ssl_of_bio((__u64)bio), (__u64)buf, (__u64)readbytes, SSL_CALL_READ);
-	return 0;
-}
+LAYOUT_UPROBE(bio_ssl_read_enter,
+	      call_enter(h, ssl_of_bio((__u64)bio), (__u64)buf, (__u64)readbytes, SSL_CALL_READ),
+	      void *bio, void *buf, size_t num, size_t *readbytes)
 
 /* The owner ends the TLS session: for an HTTP exchange under way, the
  * same as its close(), which may only come after the peer answered. */
