@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "kernel/caps.h"
+#include "kernel/kfeatures.h"
 #include "track/collector.h"
 #include "web/http_server.h"
 
@@ -41,6 +42,13 @@ static void set_build_info(struct metrics *m)
 	snprintf(libbpf, sizeof(libbpf), "%u.%u", libbpf_major_version(), libbpf_minor_version());
 	metric_set(m->build_info, (const char *const[]){sse_exporter_version, libbpf, u.release},
 		   1);
+}
+
+static void set_kernel_features(struct metrics *m, const struct loader *l)
+{
+	for (int f = 0; f < KF_COUNT; f++)
+		metric_set(m->kernel_feature, (const char *const[]){kfeature_name(f)},
+			   !(l->kfeatures_missing & (1u << f)));
 }
 
 static void set_attached(struct metrics *m, const struct loader *l)
@@ -191,9 +199,14 @@ static int fail(const char *what)
 	return 1;
 }
 
-static bool bind_low(const struct daemon *d)
+/* What the threads keep of their capabilities (the main thread's attach). */
+static struct caps_keep caps_kept(const struct daemon *d, bool attach)
 {
-	return d->cfg.listen_port < 1024;
+	return (struct caps_keep){
+	    .attach = attach,
+	    .bind = d->cfg.listen_port < 1024,
+	    .bpf = d->l.kfeatures_missing & (1u << KF_BPF_FD_UNPRIVILEGED),
+	};
 }
 
 struct unprivileged_start {
@@ -211,7 +224,7 @@ static void *start_unprivileged(void *arg)
 	struct daemon *d = u->d;
 
 	u->rc = -1;
-	if (caps_drop_thread(bind_low(d))) {
+	if (caps_drop_thread(caps_kept(d, false))) {
 		snprintf(u->err, u->size, "cannot drop the capabilities of the server threads");
 		return NULL;
 	}
@@ -249,6 +262,8 @@ static int start(struct daemon *d, char *err, size_t size)
 	    .tls = d->cfg.tls,
 	    /* tests and the bench turn it off, to check the copy path alone */
 	    .kstreams = !getenv("SSE_EXPORTER_NO_KSTREAMS"),
+	    /* tests run the compat build on kernels that take either */
+	    .compat = getenv("SSE_EXPORTER_BPF_COMPAT") != NULL,
 	};
 
 	if (d->cfg.kubelet && kubelet_setup(d, err, size))
@@ -262,6 +277,7 @@ static int start(struct daemon *d, char *err, size_t size)
 		tls_attach_scan(&d->l.tls);
 	}
 	set_attached(&d->m, &d->l);
+	set_kernel_features(&d->m, &d->l);
 	if (collector_init(&d->col, &d->m, &d->lock, &d->l.maps, &d->cfg, d->kube)) {
 		snprintf(err, size, "out of memory");
 		return -1;
@@ -280,7 +296,7 @@ static int start(struct daemon *d, char *err, size_t size)
 	/* the rates' first sample: every count is 0 until the loop starts,
 	 * and what it then counts happened after /health answered */
 	http_server_sample(&d->srv, mono_seconds());
-	if (caps_drop_after_attach(d->cfg.tls && d->cfg.tls_scan_interval_s > 0, bind_low(d)))
+	if (caps_drop_after_attach(caps_kept(d, d->cfg.tls && d->cfg.tls_scan_interval_s > 0)))
 		log_warn("could not drop every capability; continuing with more than needed");
 	if (start_network_threads(d, err, size))
 		return -1;

@@ -17,6 +17,8 @@
 #define ATTACH_HIGH ((1u << (CAP_PERFMON - 32)) | (1u << (CAP_BPF - 32)))
 /* a listening port below 1024 */
 #define BIND_LOW (1u << CAP_NET_BIND_SERVICE)
+/* bpf(2) on fds, where the kernel asks for it */
+#define BPF_HIGH (1u << (CAP_BPF - 32))
 
 static bool kept(int cap, uint32_t low, uint32_t high)
 {
@@ -64,10 +66,10 @@ static bool has_setpcap(void)
 	return !get_caps(data) && kept(CAP_SETPCAP, data[0].effective, data[1].effective);
 }
 
-int caps_drop_after_attach(bool keep_attach, bool keep_bind)
+int caps_drop_after_attach(struct caps_keep keep)
 {
-	uint32_t low = (KEEP_LOW) | (keep_attach ? ATTACH_LOW : 0) | (keep_bind ? BIND_LOW : 0);
-	uint32_t high = keep_attach ? ATTACH_HIGH : 0;
+	uint32_t low = (KEEP_LOW) | (keep.attach ? ATTACH_LOW : 0) | (keep.bind ? BIND_LOW : 0);
+	uint32_t high = (keep.attach ? ATTACH_HIGH : 0) | (keep.bpf ? BPF_HIGH : 0);
 	bool bounding = has_setpcap();
 	int err = 0;
 
@@ -85,7 +87,7 @@ int caps_drop_after_attach(bool keep_attach, bool keep_bind)
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ? -1 : err;
 }
 
-int caps_drop_thread(bool keep_bind)
+int caps_drop_thread(struct caps_keep keep)
 {
-	return set_caps(keep_bind ? BIND_LOW : 0, 0);
+	return set_caps(keep.bind ? BIND_LOW : 0, keep.bpf ? BPF_HIGH : 0);
 }

@@ -9,15 +9,84 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "conn_track.skel.h"
 #include "core/log.h"
 #include "kernel/caps.h"
+#include "kernel/kfeatures.h"
 #include "kernel/loader.h"
 #include "kernel/uprobe_multi.h"
+
+/* Of the skeletons only their ELF bytes are used: the loader works on
+ * the objects of either build by name. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "conn_track.skel.h"
+#include "conn_track_compat.skel.h"
 #include "sock_io.skel.h"
+#include "sock_io_compat.skel.h"
 #include "ssl.skel.h"
+#include "ssl_compat.skel.h"
+#pragma GCC diagnostic pop
+
+enum bpf_obj { OBJ_TRACK, OBJ_IO, OBJ_SSL };
+
+/* Each object, of the default build and of the compat one. */
+static const struct {
+	const char *name;
+	const void *(*elf[2])(size_t *size);
+} objects[] = {
+    [OBJ_TRACK] = {"conn_track", {conn_track_bpf__elf_bytes, conn_track_compat_bpf__elf_bytes}},
+    [OBJ_IO] = {"sock_io", {sock_io_bpf__elf_bytes, sock_io_compat_bpf__elf_bytes}},
+    [OBJ_SSL] = {"ssl", {ssl_bpf__elf_bytes, ssl_compat_bpf__elf_bytes}},
+};
+
+static struct bpf_object *open_object(enum bpf_obj which, bool compat)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = objects[which].name);
+	size_t size;
+	const void *elf = objects[which].elf[compat](&size);
+
+	return bpf_object__open_mem(elf, size, &opts);
+}
+
+/* Sets a const volatile of obj's .rodata before the load, by name. */
+static int set_const(struct bpf_object *obj, const char *name, const void *value, size_t size)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".rodata");
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *v;
+	const struct btf_type *sec;
+	char data[256];
+	const void *init;
+	size_t len = 0;
+	int id;
+
+	id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+	init = map ? bpf_map__initial_value(map, &len) : NULL;
+	if (id < 0 || !init || len > sizeof(data))
+		return -1;
+	sec = btf__type_by_id(btf, id);
+	v = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, v++) {
+		const struct btf_type *var = btf__type_by_id(btf, v->type);
+
+		if (strcmp(btf__name_by_offset(btf, var->name_off), name))
+			continue;
+		if (v->size != size || v->offset + size > len)
+			return -1;
+		memcpy(data, init, len);
+		memcpy(data + v->offset, value, size);
+		return bpf_map__set_initial_value(map, data, len);
+	}
+	return -1;
+}
+
+static int set_bool(struct bpf_object *obj, const char *name, bool value)
+{
+	return set_const(obj, name, &value, sizeof(value));
+}
 
 /* One log line per line of libbpf's message: a verifier log is one
  * message of many lines. */
@@ -182,7 +251,7 @@ static int share_maps(struct bpf_object *to, struct bpf_object *const *from, siz
 static void load_error(char *err, size_t size, const char *what)
 {
 	snprintf(err, size,
-		 "cannot load %s: %s (kernel 5.17+ with BTF and ring buffers needed; "
+		 "cannot load %s: %s (kernel 5.10+ with BTF and ring buffers needed; "
 		 "--log.level=debug shows the verifier log)",
 		 what, strerror(errno));
 }
@@ -194,54 +263,78 @@ static int load_tls(struct loader *l, const struct loader_options *o, char *err,
 	struct bpf_program *prog;
 	bool multi = uprobe_multi_supported();
 
-	l->ssl = ssl_bpf__open();
+	l->ssl = open_object(OBJ_SSL, l->compat);
 	if (!l->ssl) {
 		snprintf(err, size, "cannot open the BPF objects: %s", strerror(errno));
 		return -1;
 	}
 	if (multi)
-		bpf_object__for_each_program(prog, l->ssl->obj)
+		bpf_object__for_each_program(prog, l->ssl)
 		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
-	l->ssl->rodata->kstreams_on = o->kstreams;
-	l->ssl->rodata->kstream_copies = o->track_clients;
-	if (share_maps(l->ssl->obj, (struct bpf_object *[]){l->track->obj, l->io->obj}, 2) ||
-	    ssl_bpf__load(l->ssl)) {
+	if (set_bool(l->ssl, "kstreams_on", o->kstreams && !l->compat) ||
+	    set_bool(l->ssl, "kstream_copies", o->track_clients) ||
+	    share_maps(l->ssl, (struct bpf_object *[]){l->track, l->io}, 2) ||
+	    bpf_object__load(l->ssl)) {
 		load_error(err, size, "ssl");
 		log_error("%s; TLS is not observed, plaintext is", err);
-		ssl_bpf__destroy(l->ssl);
+		bpf_object__close(l->ssl);
 		l->ssl = NULL;
 		l->tls_failed = true;
 		return -1;
 	}
-	if (tls_attach_init(&l->tls, l->ssl->obj, "", multi)) {
+	if (tls_attach_init(&l->tls, l->ssl, "", multi)) {
 		snprintf(err, size, "ssl: a uprobe program is missing");
 		return -1;
 	}
 	return 0;
 }
 
+/* Which build the kernel takes: the default one unless a probe finds
+ * what it uses missing (or the tests ask for the compat one). */
+static void choose_build(struct loader *l, const struct loader_options *o)
+{
+	l->kfeatures_missing = kfeatures_missing();
+	l->compat = (l->kfeatures_missing & KF_BUILD_MASK) || o->compat;
+	for (int f = 0; f < KF_COUNT; f++)
+		if (l->kfeatures_missing & (1u << f))
+			log_warn("kernel lacks %s: %s", kfeature_name(f), kfeature_fallback(f));
+	if (l->compat)
+		log_info("loading the compat BPF build%s",
+			 l->kfeatures_missing & KF_BUILD_MASK ? "" : " (SSE_EXPORTER_BPF_COMPAT)");
+}
+
+static int set_options(struct loader *l, const struct loader_options *o)
+{
+	uint32_t self = getpid();
+
+	return set_const(l->track, "self_tgid", &self, sizeof(self)) ||
+	       set_bool(l->track, "filter_active", o->selective) ||
+	       set_bool(l->track, "watch_exec", o->watch_exec) ||
+	       set_bool(l->track, "track_clients", o->track_clients) ||
+	       set_bool(l->io, "kstreams_on", o->kstreams && !l->compat) ||
+	       set_bool(l->io, "kstream_copies", o->track_clients);
+}
+
 static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
-	l->track = conn_track_bpf__open();
-	l->io = sock_io_bpf__open();
+	choose_build(l, o);
+	l->track = open_object(OBJ_TRACK, l->compat);
+	l->io = open_object(OBJ_IO, l->compat);
 	if (!l->track || !l->io) {
 		snprintf(err, size, "cannot open the BPF objects: %s", strerror(errno));
 		return -1;
 	}
-	if (preflight(l->track->obj, err, size) || preflight(l->io->obj, err, size))
+	if (preflight(l->track, err, size) || preflight(l->io, err, size))
 		return -1;
-	l->track->rodata->self_tgid = getpid();
-	l->track->rodata->filter_active = o->selective;
-	l->track->rodata->watch_exec = o->watch_exec;
-	l->track->rodata->track_clients = o->track_clients;
-	l->io->rodata->kstreams_on = o->kstreams;
-	l->io->rodata->kstream_copies = o->track_clients;
-	if (conn_track_bpf__load(l->track)) {
+	if (set_options(l, o)) {
+		snprintf(err, size, "BPF objects without their settings (a build mismatch)");
+		return -1;
+	}
+	if (bpf_object__load(l->track)) {
 		load_error(err, size, "conn_track");
 		return -1;
 	}
-	if (share_maps(l->io->obj, (struct bpf_object *[]){l->track->obj}, 1) ||
-	    sock_io_bpf__load(l->io)) {
+	if (share_maps(l->io, (struct bpf_object *[]){l->track}, 1) || bpf_object__load(l->io)) {
 		load_error(err, size, "sock_io");
 		return -1;
 	}
@@ -305,21 +398,30 @@ static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, 
 static int maps_init(struct loader *l, char *err, size_t size)
 {
 	struct kmaps *km = &l->maps;
-	const struct conn_track_bpf *t = l->track;
-	const struct sock_io_bpf *io = l->io;
-	const struct bpf_map *maps[KMAP_COUNT] = {
-	    [KMAP_CONNS] = t->maps.conns,
-	    [KMAP_SOCK_OWNER] = t->maps.sock_owner,
-	    [KMAP_TRACKED_PROCS] = t->maps.tracked_procs,
-	    [KMAP_PROCS] = t->maps.procs_with_conns,
-	    [KMAP_GATED_IDS] = t->maps.gated_ids,
-	    [KMAP_ALLOWED_TGIDS] = t->maps.allowed_tgids,
-	    [KMAP_ALLOWED_PORTS] = t->maps.allowed_ports,
-	    [KMAP_CONNECTING] = t->maps.connecting,
-	    [KMAP_COUNTERS] = t->maps.counters,
-	    [KMAP_KSTREAMS] = io->maps.kstreams,
+	static const char *const names[KMAP_COUNT] = {
+	    [KMAP_CONNS] = "conns",
+	    [KMAP_SOCK_OWNER] = "sock_owner",
+	    [KMAP_TRACKED_PROCS] = "tracked_procs",
+	    [KMAP_PROCS] = "procs_with_conns",
+	    [KMAP_GATED_IDS] = "gated_ids",
+	    [KMAP_ALLOWED_TGIDS] = "allowed_tgids",
+	    [KMAP_ALLOWED_PORTS] = "allowed_ports",
+	    [KMAP_CONNECTING] = "connecting",
+	    [KMAP_COUNTERS] = "counters",
+	    [KMAP_KSTREAMS] = "kstreams",
 	};
+	const struct bpf_map *maps[KMAP_COUNT],
+	    *gate = bpf_object__find_map_by_name(l->track, "conn_gate");
 
+	for (int i = 0; i < KMAP_COUNT; i++) {
+		maps[i] =
+		    bpf_object__find_map_by_name(i == KMAP_KSTREAMS ? l->io : l->track, names[i]);
+		if (!maps[i] || !gate) {
+			snprintf(err, size, "BPF objects without the map %s",
+				 maps[i] ? "conn_gate" : names[i]);
+			return -1;
+		}
+	}
 	km->ops = &bpf_maps;
 	km->ncpus = libbpf_num_possible_cpus();
 	for (int i = 0; i < KMAP_COUNT; i++) {
@@ -328,8 +430,8 @@ static int maps_init(struct loader *l, char *err, size_t size)
 		km->key_size[i] = bpf_map__key_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
-	km->gate = map_shared(t->maps.conn_gate, GATE_BYTES, err, size);
-	km->procs = map_shared(t->maps.procs_with_conns, PROCS_BYTES, err, size);
+	km->gate = map_shared(gate, GATE_BYTES, err, size);
+	km->procs = map_shared(maps[KMAP_PROCS], PROCS_BYTES, err, size);
 	return km->gate && km->procs ? 0 : -1;
 }
 
@@ -338,7 +440,7 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 	memset(l, 0, sizeof(*l));
 	libbpf_set_print(libbpf_log);
 	if (load(l, o, err, size) || maps_init(l, err, size) ||
-	    attach_all(l, l->track->obj, err, size) || attach_all(l, l->io->obj, err, size)) {
+	    attach_all(l, l->track, err, size) || attach_all(l, l->io, err, size)) {
 		loader_close(l);
 		return -1;
 	}
@@ -379,9 +481,9 @@ void loader_close(struct loader *l)
 		munmap(l->maps.procs, PROCS_BYTES);
 	l->maps.gate = NULL;
 	l->maps.procs = NULL;
-	ssl_bpf__destroy(l->ssl);
-	sock_io_bpf__destroy(l->io);
-	conn_track_bpf__destroy(l->track);
+	bpf_object__close(l->ssl);
+	bpf_object__close(l->io);
+	bpf_object__close(l->track);
 	l->ssl = NULL;
 	l->io = NULL;
 	l->track = NULL;
@@ -389,5 +491,5 @@ void loader_close(struct loader *l)
 
 int loader_events_fd(const struct loader *l)
 {
-	return bpf_map__fd(l->track->maps.events);
+	return bpf_map__fd(bpf_object__find_map_by_name(l->track, "events"));
 }

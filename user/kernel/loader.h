@@ -17,6 +17,7 @@
 
 struct bpf_link;
 struct bpf_map;
+struct bpf_object;
 struct ring_buffer;
 
 #define LOADER_PROGS_MAX 64
@@ -27,14 +28,17 @@ struct loader_options {
 	bool track_clients; /* outbound connections too */
 	bool tls;	    /* load the OpenSSL uprobe programs (--tls) */
 	bool kstreams;	    /* the kernel counts SSE streams (kstream.h); off: all copied */
+	bool compat;	    /* the compat build even if the kernel takes the default one */
 };
 
 struct loader {
-	struct conn_track_bpf *track;
-	struct sock_io_bpf *io;
-	struct ssl_bpf *ssl;
-	struct tls_attach tls; /* uprobes: optional, files found at run time */
-	bool tls_failed;       /* --tls, but the kernel refused the programs */
+	struct bpf_object *track;   /* conn_track.bpf.c */
+	struct bpf_object *io;	    /* sock_io.bpf.c */
+	struct bpf_object *ssl;	    /* ssl.bpf.c */
+	bool compat;		    /* their compat build (bpf/features.bpf.h) */
+	unsigned kfeatures_missing; /* what made it so: 1 << enum kfeature */
+	struct tls_attach tls;	    /* uprobes: optional, files found at run time */
+	bool tls_failed;	    /* --tls, but the kernel refused the programs */
 	struct bpf_link *links[LOADER_PROGS_MAX];
 	const char *names[LOADER_PROGS_MAX];
 	/* kernel ids of the links made at start: /health checks them */

@@ -69,6 +69,7 @@ int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *pr
 
 	memset(t, 0, sizeof(*t));
 	t->multi = multi;
+	t->cookies = true;
 	for (size_t i = 0; i < TLS_PROBES; i++) {
 		snprintf(name, sizeof(name), "%s%s", prefix, probes[i].prog);
 		t->progs[i] = bpf_object__find_program_by_name(obj, name);
@@ -76,6 +77,10 @@ int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *pr
 			log_error("no BPF program %s", name);
 			return -1;
 		}
+		snprintf(name, sizeof(name), "%s%s_l30", prefix, probes[i].prog);
+		t->progs_l30[i] = bpf_object__find_program_by_name(obj, name);
+		/* a kernel without cookies refuses a uprobe with one */
+		t->cookies = t->cookies && !t->progs_l30[i];
 	}
 	return 0;
 }
@@ -172,7 +177,8 @@ static int attach_all(struct tls_attach *t, const char *path, size_t *off)
 		bio_ssl_methods(path, off);
 
 	for (size_t i = 0; i < TLS_PROBES; i++) {
-		struct bpf_program *prog = t->progs[i];
+		struct bpf_program *prog =
+		    layout == SSL_LAYOUT_30 && t->progs_l30[i] ? t->progs_l30[i] : t->progs[i];
 		struct probe p = probes[i];
 		int n = 0;
 
@@ -183,8 +189,8 @@ static int attach_all(struct tls_attach *t, const char *path, size_t *off)
 		p.nsyms = n;
 		if (!n)
 			continue;
-		if (t->multi ? attach_multi(t, prog, &p, path, off, layout)
-			     : attach_single(t, prog, &p, path, off, layout)) {
+		if (t->multi ? attach_multi(t, prog, &p, path, off, t->cookies ? layout : 0)
+			     : attach_single(t, prog, &p, path, off, t->cookies ? layout : 0)) {
 			log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(prog),
 				 symbols[p.syms[0]], path, strerror(errno));
 			err = -1;

@@ -39,6 +39,10 @@ void tls_links_release(struct tls_link *links, size_t n);
 
 struct tls_attach {
 	struct bpf_program *progs[TLS_PROBES];
+	/* the compat build's programs for OpenSSL 3.0 and 3.1 files, where
+	 * cookies cannot tell the layout: NAME_l30 (NULL: progs serves all) */
+	struct bpf_program *progs_l30[TLS_PROBES];
+	bool cookies;		/* the layout goes as the attach cookie (no progs_l30) */
 	struct tls_file *files; /* every file checked, so each is read once */
 	size_t nfiles, files_cap;
 	struct tls_link *links;
@@ -51,7 +55,8 @@ struct tls_attach {
 /*
  * Finds the programs in obj, loaded: each named prefix + the name of
  * its ssl.bpf.c counterpart ("" for the exporter's, "floor_" for the
- * benchmark's empty ones). Returns -1 (logged) when one is missing.
+ * benchmark's empty ones), and its NAME_l30 twin if the build has one.
+ * Returns -1 (logged) when one is missing.
  */
 int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *prefix, bool multi);
 

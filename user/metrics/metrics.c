@@ -36,6 +36,7 @@ static const char *const l_label[] = {"label"};
 static const char *const l_lost[] = {TARGET_LABELS, "reason"};
 static const char *const l_result[] = {"result"};
 static const char *const l_reason[] = {"reason"};
+static const char *const l_feature[] = {"feature"};
 static const char *const l_target_info[] = {TARGET_LABELS, "container_id", "pod_uid",
 					    "image",	   "comm",	   "pid"};
 
@@ -132,6 +133,11 @@ static void add_self(struct metrics *m)
 	m->kstream_fallbacks =
 	    COUNTER("sse_exporter_kernel_stream_fallbacks_total",
 		    "SSE streams the kernel did not count, or gave up, by reason.", l_reason);
+	m->kernel_feature =
+	    GAUGE("sse_exporter_kernel_feature",
+		  "1 for each kernel feature of the default BPF build the kernel has, "
+		  "0 for those it lacks (the compat build is loaded).",
+		  l_feature);
 }
 
 int metrics_init(struct metrics *m, const struct metrics_config *cfg)

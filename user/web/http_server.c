@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "kernel/kfeatures.h"
 #include "metrics/expo.h"
 #include "web/http_server.h"
 #include "web/live_page.h"
@@ -95,6 +96,22 @@ static enum MHD_Result metrics_page(struct http_server *s, struct MHD_Connection
 		     &body);
 }
 
+/* Which BPF build runs, and the kernel features whose lack chose it. */
+static void kernel_json(struct strbuf *b, const struct loader *l)
+{
+	const char *sep = "";
+
+	strbuf_printf(b, "\"bpf_build\":\"%s\",\"kernel_features_missing\":[",
+		      l->compat ? "compat" : "default");
+	for (int f = 0; f < KF_COUNT; f++) {
+		if (!(l->kfeatures_missing & (1u << f)))
+			continue;
+		strbuf_printf(b, "%s\"%s\"", sep, kfeature_name(f));
+		sep = ",";
+	}
+	strbuf_printf(b, "]}\n");
+}
+
 static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection *conn)
 {
 	/* asked of the kernel now, not remembered from the start */
@@ -118,9 +135,10 @@ static enum MHD_Result health_page(struct http_server *s, struct MHD_Connection 
 	strbuf_printf(&body,
 		      "{\"status\":\"%s\",\"version\":\"%s\",\"programs\":%zu,"
 		      "\"programs_required\":%zu,\"active_connections\":%.0f,"
-		      "\"requests_per_second\":%.3f,\"error_rate_percent\":%.2f}\n",
+		      "\"requests_per_second\":%.3f,\"error_rate_percent\":%.2f,",
 		      healthy ? "healthy" : "degraded", sse_exporter_version, attached,
 		      s->programs_required, active, rps, err);
+	kernel_json(&body, s->loader);
 	return reply(s, conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
 		     "application/json", NULL, &body);
 }
