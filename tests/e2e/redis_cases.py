@@ -238,6 +238,49 @@ def case_gateway_unix(fx):
     check_gateway(fx, "gwunix", "unix:%s" % fx.socket)
 
 
+def wait_adopted(exp, timeout=10.0):
+    """Once the exporter logged its scan of /proc (it answers /health
+    before it scans)."""
+    deadline = time.monotonic() + timeout
+    while "opened before start" not in exp.child.tail(200):
+        expect(time.monotonic() < deadline, "the exporter never scanned /proc:\n%s", exp.child.tail())
+        time.sleep(0.02)
+
+
+def adopted_case(tag, unix):
+    """The gateway's connection opened before an exporter of its own
+    (selecting the client's pid) started: its commands from then on are
+    counted exactly, over TCP or the unix socket (/proc/net/unix)."""
+    def case(fx):
+        service, ns = service_name(tag), tag
+        target = "unix:%s" % fx.socket if unix else fx.port
+        cmd = [str(isolated.alias(fx.tmp, launch.PYTHON, service)), str(launch.SERVERS / "redis_client.py"),
+               "gateway", str(target), ns]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(os.environ, REDIS_HOLD="1"))
+        exp = None
+        try:
+            expect(proc.stdout.readline() == b"ready\n", "ground truth: %s never connected: %s", service,
+                   proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "")
+            exp = isolated.start_exporter(fx.tmp, "redis-" + tag, ["--pid=%d" % proc.pid])
+            wait_adopted(exp)
+            before = exp.scrape()
+            out, err = proc.communicate(b"go\n", timeout=CLIENT_TIMEOUT)
+            expect(proc.returncode == 0, "ground truth: %s exited with %d: %s", service, proc.returncode,
+                   err.decode(errors="replace")[-2000:])
+            truth = json.loads(out)
+            expect(plan_done(truth, ns), "ground truth: the gateway did %r, not %r", truth, gateway_truth(ns))
+            exp.settle(before, expectations(fx, service, truth))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if exp:
+                exp.stop()
+    case.__doc__ = adopted_case.__doc__
+    return case
+
+
 def case_seed_exists_get(fx):
     """The seeds' own code: EXISTS, then GET only if the key exists. Its 12
     misses are EXISTS answering 0, which no cache read says: the wire has
@@ -319,6 +362,8 @@ CASES = [
     ("gateway", case_gateway),
     ("gateway_tls", case_gateway_tls),
     ("gateway_unix", case_gateway_unix),
+    ("adopted", adopted_case("adopted", unix=False)),
+    ("adopted_unix", adopted_case("adoptunix", unix=True)),
     ("seed_exists_get", case_seed_exists_get),
     ("mget_hget_getex", scenario_case("reads", "reads")),
     ("pipeline", scenario_case("pipeline")),
