@@ -36,6 +36,7 @@ import isolated
 import launch
 import metrics
 import procs
+import redis_cli
 import tls
 from checks import gauge, inc
 from framework import Group, expect
@@ -358,6 +359,145 @@ def case_node_ioredis(fx):
     settle(fx, before, service, truth)
 
 
+def cli_session(fx, service, resp):
+    return redis_cli.Session(isolated.alias(fx.tmp, REDIS_CLI, service), fx.port, resp)
+
+
+def case_resp3_cli(fx):
+    """redis-cli -3 (HELLO 3 at connect; CLIENT INFO says resp=3), fed one
+    command at a time: GET hit and miss (RESP3's nil `_`), MGET, HGET,
+    HMGET, GETEX, LPUSH and RPUSH (depth), a WRONGTYPE, and replies of
+    RESP3's own types between them (a double, a map, a set): counted as its
+    printed replies say."""
+    before = fx.exp().scrape()
+    service, ns = service_name("resp3"), "resp3"
+    s = cli_session(fx, service, 3)
+    try:
+        t = redis_cli.Truth(s)
+        expect("resp=3" in t.run("CLIENT", "INFO"), "ground truth: redis-cli -3 is not on RESP3")
+        k, h, q, text = ns + ":k", ns + ":h", ns + ":queue:jobs", ns + ":queue:text"
+        t.run("SET", k, "v")
+        t.run("HSET", h, "model", "gpt")
+        t.run("ZADD", ns + ":z", "1.5", "m")
+        t.read("GET", k)
+        t.read("GET", ns + ":absent")
+        t.run("ZSCORE", ns + ":z", "m")            # a double
+        t.read("MGET", k, ns + ":absent", k, ns + ":gone")
+        t.run("HGETALL", h)                        # a map
+        t.read("HGET", h, "model")
+        t.read("HGET", h, "missing")
+        t.run("SMEMBERS", ns + ":noset")           # a set
+        t.read("HMGET", h, "model", "missing", "model")
+        t.read("GETEX", k, "EX", "60")
+        t.read("GETEX", ns + ":absent", "EX", "60")
+        for value in ("a", "b"):
+            t.produce("LPUSH", q, value)
+        t.produce("RPUSH", q, "c", "d")
+        t.run("SET", text, "x")
+        t.produce("LPUSH", text, "y")
+    finally:
+        s.close()
+    truth = t.json()
+    expect((truth["hits"], truth["misses"], truth["failures"], truth["depth"]) ==
+           (7, 6, {"WRONGTYPE": 1}, {q: 4}), "ground truth: %r", truth)
+    settle(fx, before, service, truth)
+
+
+TRACKED = 6       # keys the tracking client reads
+ROUNDS = 24
+
+
+def tracking_round(t, other, key, absent, i):
+    """The client reads key (Redis tracks it), which is then modified:
+    by the other client (SET; SET and DEL) or by itself (SET); the
+    invalidation push comes before the reply to what the client sends next:
+    an MGET with a hit and a miss, a GET of the deleted key, a GET of an
+    absent key. One round in 4 modifies nothing. Returns the pushes due."""
+    t.read("GET", key)
+    action = i % 4
+    if action == 0:
+        other.command("SET", key, "w%d" % i)
+        t.read("MGET", key, absent)
+    elif action == 1:
+        other.command("SET", key, "x%d" % i)
+        other.command("DEL", key)
+        t.read("GET", key)
+    elif action == 2:
+        t.run("SET", key, "self%d" % i)
+        t.read("GET", absent)
+    return int(action != 3)
+
+
+def case_resp3_tracking(fx):
+    """Client-side caching: a RESP3 redis-cli with CLIENT TRACKING on reads
+    keys that another client (a redis-cli of another name) sets and deletes,
+    and that it sets itself: Redis pushes an invalidation for each, ahead of
+    the reply that follows, a miss or an MGET. The pushes are no replies: no
+    false hit or miss, nothing unpaired, every count exact."""
+    before = fx.exp().scrape()
+    service, ns = service_name("tracking"), "tracking"
+    s, other = cli_session(fx, service, 3), cli_session(fx, service_name("modifier"), 2)
+    try:
+        t = redis_cli.Truth(s)
+        keys = ["%s:k:%d" % (ns, i) for i in range(TRACKED)]
+        t.run("CLIENT", "TRACKING", "ON")
+        for key in keys[::2]:
+            t.run("SET", key, "v")
+        pushes = sum(tracking_round(t, other, keys[i % TRACKED], ns + ":absent", i) for i in range(ROUNDS))
+    finally:
+        s.close()
+        other.close()
+    expect(len(s.pushes) == pushes and all(p[0] == "invalidate" for p in s.pushes),
+           "ground truth: %d invalidations, want %d: %r", len(s.pushes), pushes, s.pushes)
+    settle(fx, before, service, t.json())
+
+
+MESSAGES = ["hello", "", "_", "$-1", "*-1", "-ERR not an error"]
+
+
+def subscriber(fx, service, resp, ns):
+    """A redis-cli that reads a hit and a miss, then subscribes (its REPL
+    then only prints what comes)."""
+    s = cli_session(fx, service, resp)
+    t = redis_cli.Truth(s)
+    t.run("SET", ns + ":k", "v")
+    t.read("GET", ns + ":k")
+    t.read("GET", ns + ":absent")
+    s.send("SUBSCRIBE", ns + ":ch")
+    while s.line() != '["subscribe","%s:ch",1]' % ns:
+        pass   # "Reading messages..."
+    return s, t
+
+
+def case_pubsub_cli(fx):
+    """A RESP2 and a RESP3 subscriber (redis-cli -2 and -3 SUBSCRIBE after a
+    GET hit and a GET miss each) receive messages some of which look like
+    nil replies: their messages, RESP2 arrays and RESP3 pushes, are no
+    misses; each has its hit and its miss and nothing else."""
+    before = fx.exp().scrape()
+    service, ns = service_name("pubcli"), "pubcli"
+    subs, publisher = [], cli_session(fx, service_name("publisher"), 2)
+    try:
+        subs = [subscriber(fx, service, resp, ns) for resp in (2, 3)]
+        for m in MESSAGES:
+            expect(publisher.command("PUBLISH", ns + ":ch", json.dumps(m)) == 2,
+                   "ground truth: PUBLISH %r did not reach both subscribers", m)
+        for s, _ in subs:
+            got = [json.loads(s.line()) for _ in MESSAGES]
+            expect(got == [["message", ns + ":ch", m] for m in MESSAGES],
+                   "ground truth: the subscriber printed %r", got)
+    finally:
+        for s, _ in subs:
+            s.close()
+        publisher.close()
+    truth = {"hits": 2, "misses": 2, "attempts": 0, "successes": 0, "failures": {}, "depth": {},
+             "commands": {"GET": 4, "SET": 2, "SUBSCRIBE": 0}}
+    expect([t.json()["commands"] for _, t in subs] == [{"SET": 1, "GET": 2}] * 2
+           and sum(t.hits for _, t in subs) == 2 and sum(t.misses for _, t in subs) == 2,
+           "ground truth: %r", [t.json() for _, t in subs])
+    settle(fx, before, service, truth)
+
+
 CASES = [
     ("gateway", case_gateway),
     ("gateway_tls", case_gateway_tls),
@@ -376,6 +516,9 @@ CASES = [
     ("pubsub", case_pubsub),
     ("cli_pipe", case_cli_pipe),
     ("node_ioredis", case_node_ioredis),
+    ("resp3_cli", case_resp3_cli),
+    ("resp3_tracking", case_resp3_tracking),
+    ("pubsub_cli", case_pubsub_cli),
 ]
 
 
