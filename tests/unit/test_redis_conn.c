@@ -339,6 +339,26 @@ static void test_timestamps(void **state)
 	assert_times(&r->obs[1], 2, 6);
 }
 
+/* An empty line (inline; Redis skips it) at the end of one write: the
+ * command after it starts with the next write, the one that carried its
+ * first byte (the fuzzer found it taken from the write before) */
+static void test_timestamps_after_empty_line(void **state)
+{
+	struct fixture *f = *state;
+	struct run *r;
+
+	C(&f->sc, "PING\r\n\r", 1);
+	C(&f->sc, "\nGET k\r\n", 2);
+	C(&f->sc, "\r\n \r\n", 3);
+	C(&f->sc, GET_Q1, 4);
+	R(&f->sc, "+PONG\r\n$1\r\nv\r\n$-1\r\n", 5);
+	r = play(f);
+	assert_int_equal(r->n, 3);
+	assert_times(obs(r, 0, "PING", REDIS_REPLIED), 1, 5);
+	assert_times(obs(r, 1, "GET", REDIS_REPLIED), 2, 5);
+	assert_times(obs(r, 2, "GET", REDIS_REPLIED), 4, 5);
+}
+
 /* Errors: their prefix is the reason; a cache read that failed is
  * neither a hit nor a miss; a cluster's redirection is an error */
 static void test_errors(void **state)
@@ -781,6 +801,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_json_get, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timestamps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timestamps_after_empty_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_multi_exec, setup, teardown),
