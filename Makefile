@@ -125,8 +125,8 @@ $(BUILD)/tests/test_live_page: tests/unit/test_live_page.c $(BUILD)/user/web/liv
 
 # One libFuzzer target per parser of the wire or of /proc (tests/fuzz/):
 # each links what it reads from one archive of the unit tests' objects
-# and web_config's. A user/proto/resp.c gets its tests/fuzz/fuzz_resp.c,
-# and with it a target here and in make fuzz.
+# and web_config's. Every tests/fuzz/fuzz_*.c is a target here and in
+# make fuzz and make fuzz-smoke.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/bin/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60

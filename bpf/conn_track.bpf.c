@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * Connection lifecycle: which TCP connections observed processes accept
- * (and connect, when client tracking is on), when they close, when their
- * owner dies, and when the peer goes away. Keeps the conns map that
+ * (and connect, TCP or unix-domain stream, when client tracking is on),
+ * when they close, when their owner dies, and when the peer goes away. Keeps the conns map that
  * sock_io.bpf.c consults on every read and write.
  */
 #include "vmlinux.h"
@@ -137,15 +137,23 @@ static __always_inline void connect_failed(struct open_event *ev, int err)
 	emit(ev, sizeof(*ev));
 }
 
+/* A unix socket: a client's only (redis-server's and other servers'
+ * accepted ones are not followed). A unix connect that failed is no
+ * upstream call: nscd's or a bus's socket file left behind without its
+ * daemon refuses connects all day. No TCP state change reaches it, so
+ * it has no sock_owner entry: its end is its close(), its owner's exit,
+ * or the EOF its reads see. */
 static __always_inline void track(int fd, enum conn_role role, int err)
 {
 	struct open_event ev = {};
 	struct conn_info *stale;
-	struct tcp_sock_ref ref;
+	struct conn_sock_ref ref;
 	struct sock *sock;
 	__u64 sk;
 
-	if (fd < 0 || !fd_tcp_sock(fd, &ref))
+	if (fd < 0 || !fd_conn_sock(fd, role == ROLE_CLIENT, &ref))
+		return;
+	if (ref.family == AF_UNIX && err)
 		return;
 	ev.key = current_key(fd);
 	if (!selected(ev.key.tgid, ref.lport))
@@ -154,13 +162,13 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	sock_remote(sock, &ev.remote);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	ev.proc_start_ns = current_proc_start();
-	if (role == ROLE_CLIENT &&
+	if (role == ROLE_CLIENT && ref.family != AF_UNIX &&
 	    (err || BPF_CORE_READ(sock, __sk_common.skc_state) == TCP_CLOSE)) {
 		connect_failed(&ev, err);
 		return;
 	}
 	ev.info.id = new_conn_id();
-	ev.info.sk = sk = (__u64)ref.sk;
+	ev.info.sk = sk = ref.family == AF_UNIX ? 0 : (__u64)ref.sk;
 	ev.info.ino = ref.ino;
 	ev.info.open_ns = bpf_ktime_get_ns();
 	ev.info.lport = ref.lport;
@@ -181,7 +189,8 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 		count(CNT_CONNS_FULL, 1);
 		return;
 	}
-	bpf_map_update_elem(&sock_owner, &sk, &ev.key, BPF_ANY);
+	if (sk)
+		bpf_map_update_elem(&sock_owner, &sk, &ev.key, BPF_ANY);
 	proc_conns_add(ev.key.tgid, 1);
 	proc_mark(ev.key.tgid, true);
 	ev.h.type = EV_OPEN;
@@ -250,7 +259,9 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	ev.h.conn_id = info->id;
 	ev.gap = info->lost != 0; /* e.g. a lost EOF: the close tells */
-	bpf_map_delete_elem(&sock_owner, &info->sk);
+	/* a unix socket has no sock_owner entry */
+	if (info->sk)
+		bpf_map_delete_elem(&sock_owner, &info->sk);
 	bpf_map_delete_elem(&conns, &ev.key);
 	gate_release(&ev.key, ev.h.conn_id); /* not before: the entry would be hidden */
 	proc_conns_add(ev.key.tgid, -1);

@@ -190,10 +190,13 @@ _Static_assert(RESP_CLASSIFY_LEN >= HTTP_CLASSIFY_LEN, "first bytes read");
 
 /* The first bytes decide the protocol: a server must first read a request
  * line or a TLS ClientHello, a client must first write one, or a Redis
- * command (we observe Redis clients, not redis-server). Only the bytes the
- * call moved are looked at: the rest of the buffer is stale (recvmmsg and
- * sendmmsg count messages, not bytes: RESP_CLASSIFY_LEN bytes of the first
- * are read). */
+ * command (we observe Redis clients, not redis-server). A unix socket is
+ * HTTP or Redis, or nothing: TLS there would be a wasted hook (no Redis
+ * or API server speaks it over a socket file), and the many unix sockets
+ * of buses, loggers and name services must leave the gate at once. Only
+ * the bytes the call moved are looked at: the rest of the buffer is stale
+ * (recvmmsg and sendmmsg count messages, not bytes: RESP_CLASSIFY_LEN
+ * bytes of the first are read). */
 static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 					      const struct inflight *in, __s64 ret)
 {
@@ -207,7 +210,7 @@ static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 		return PROTO_OTHER;
 	if (http_looks_like_request(b, len))
 		return PROTO_HTTP;
-	if (b[0] == TLS_HANDSHAKE_RECORD)
+	if (b[0] == TLS_HANDSHAKE_RECORD && !conn_unix_domain(info))
 		return PROTO_TLS;
 	if (info->role == ROLE_CLIENT && resp_looks_like_command(b, len))
 		return PROTO_RESP;
@@ -231,7 +234,8 @@ static __always_inline bool tls_record(const struct inflight *in)
  * its next call; user space decides the others from their bytes. */
 static __always_inline __u8 classify(struct conn_info *info, const struct inflight *in, __s64 ret)
 {
-	if (info->proto == PROTO_ADOPT && ret > 0 && in->kind != IO_SENDFILE && tls_record(in))
+	if (info->proto == PROTO_ADOPT && ret > 0 && in->kind != IO_SENDFILE &&
+	    !conn_unix_domain(info) && tls_record(in))
 		info->proto = PROTO_TLS;
 	if (info->proto != PROTO_UNKNOWN)
 		return info->proto;

@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * From a file descriptor of the current task to its TCP socket, through
- * the task's file table with CO-RE reads: syscall tracepoints only give
- * us the fd, while TCP state changes only give us the struct sock.
+ * From a file descriptor of the current task to its socket, through the
+ * task's file table with CO-RE reads: syscall tracepoints only give us
+ * the fd, while TCP state changes only give us the struct sock. The
+ * connections followed are TCP ones, and a client's unix-domain stream
+ * sockets (a Redis or an HTTP API behind a socket file).
  */
 #ifndef SSE_SOCK_LOOKUP_BPF_H
 #define SSE_SOCK_LOOKUP_BPF_H
 
 #define S_IFMT	 00170000
 #define S_IFSOCK 0140000
+#define AF_UNIX	 1
 #define AF_INET	 2
 #define AF_INET6 10
 
-struct tcp_sock_ref {
+struct conn_sock_ref {
 	struct sock *sk;
 	__u64 ino;
-	__u16 lport;
+	__u16 family;
+	__u16 lport; /* 0 for a unix socket: conn_unix_domain() */
 	__u16 rport;
 };
 
@@ -33,13 +37,14 @@ static __always_inline struct file *fd_file(int fd)
 	return file;
 }
 
-/* Fills ref and returns true when fd is an IPv4 or IPv6 TCP socket. */
-static __always_inline bool fd_tcp_sock(int fd, struct tcp_sock_ref *ref)
+/* Fills ref and returns true when fd is an IPv4 or IPv6 TCP socket, or,
+ * with unix_ok, a unix-domain stream socket (no datagrams: syslog's
+ * /dev/log and journald's socket carry no requests). */
+static __always_inline bool fd_conn_sock(int fd, bool unix_ok, struct conn_sock_ref *ref)
 {
 	struct file *file = fd_file(fd);
 	struct socket *sock;
 	struct sock *sk;
-	__u16 family;
 
 	if (!file)
 		return false;
@@ -49,23 +54,32 @@ static __always_inline bool fd_tcp_sock(int fd, struct tcp_sock_ref *ref)
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return false;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
+	ref->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (ref->family == AF_UNIX) {
+		if (!unix_ok || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+			return false;
+		ref->lport = ref->rport = 0;
+	} else if (ref->family == AF_INET || ref->family == AF_INET6) {
+		if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+			return false;
+		ref->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		ref->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	} else {
 		return false;
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return false;
+	}
 	ref->sk = sk;
 	ref->ino = BPF_CORE_READ(file, f_inode, i_ino);
-	ref->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	ref->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	return true;
 }
 
+/* A unix socket's peer has no address here: family alone. */
 static __always_inline void sock_remote(struct sock *sk, struct conn_addr *a)
 {
 	__u32 v4;
 
 	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (a->family == AF_UNIX)
+		return;
 	a->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (a->family == AF_INET6) {
 		BPF_CORE_READ_INTO(&a->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);

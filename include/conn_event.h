@@ -10,6 +10,7 @@
 
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
+#include <stdbool.h>
 #endif
 
 #define MAX_CONNS	    65536
@@ -49,10 +50,10 @@ enum conn_proto {
  * user space for connections found in /proc at start-up. */
 struct conn_info {
 	__u64 id;  /* unique for the life of the exporter: pid and fd reuse safe */
-	__u64 sk;  /* struct sock address: links TCP state changes */
+	__u64 sk;  /* struct sock address: links TCP state changes; 0: unix */
 	__u64 ino; /* socket inode: user space checks it is still open */
 	__u64 open_ns;
-	__u16 lport;
+	__u16 lport; /* 0: a unix-domain connection (conn_unix_domain) */
 	__u16 rport;
 	__u8 role;
 	__u8 proto;
@@ -66,6 +67,15 @@ struct conn_info {
 	 * connection and keeps it otherwise. */
 	__u64 lost;
 };
+
+/* A client's unix-domain stream connection (to a Redis or an HTTP API
+ * behind a socket file): it has no port, while every TCP connection has
+ * its local one. Its bytes are followed when they are HTTP or Redis,
+ * never TLS; no TCP state change reaches it. */
+static inline bool conn_unix_domain(const struct conn_info *info)
+{
+	return info->lport == 0;
+}
 
 /* The slot of conn_gate, the counters that spare every read and write of
  * a connection whose bytes are not needed its conns lookup: a
@@ -130,7 +140,7 @@ struct event_hdr {
 /* Remote end of a connection, for user space only (provider of a call
  * whose connect failed before any Host header was sent). */
 struct conn_addr {
-	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 family; /* AF_INET or AF_INET6; AF_UNIX, the rest 0: no address */
 	__u16 port;
 	__u8 addr[16]; /* IPv4 in the first 4 bytes */
 };

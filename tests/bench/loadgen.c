@@ -370,8 +370,10 @@ static int mode_untracked(long n)
 	report("devnull_unobserved", &t);
 
 	tcp_pair(&srv, &cli);
-	/* The first bytes the server reads decide: not HTTP. */
-	write_all(cli, &first, 1);
+	/* The first bytes the server reads decide: not HTTP. Unobserved: the
+	 * client's side would be a Redis client's to the exporter (a lone '*'
+	 * is a command's first byte), and its reads of the drain no replies. */
+	send_unobserved(cli, &first, 1);
 	if (read(srv, &first, 1) != 1)
 		die("first read");
 	mark("begin");

@@ -36,6 +36,7 @@ import isolated
 import launch
 import metrics
 import procs
+import redis_cli
 import tls
 from checks import gauge, inc
 from framework import Group, expect
@@ -193,13 +194,17 @@ def settle(fx, before, service, truth):
     return after
 
 
-def scenario_case(scenario, tag=None):
-    """A case running redis_client.py's `scenario` on the plaintext port."""
+def scenario_case(scenario, tag=None, unix=False):
+    """A case running redis_client.py's `scenario` on the plaintext port,
+    or the unix socket."""
     def case(fx):
         before = fx.exp().scrape()
         service = service_name(tag or scenario)
-        settle(fx, before, service, python_client(fx, service, scenario, scenario.replace("_", "")))
-    case.__doc__ = "redis_client.py's %s scenario, counted as its ground truth says." % scenario
+        target = "unix:%s" % fx.socket if unix else None
+        settle(fx, before, service, python_client(fx, service, scenario, (tag or scenario).replace("_", ""),
+                                                  target))
+    case.__doc__ = "redis_client.py's %s scenario%s, counted as its ground truth says." % (
+        scenario, " over the unix socket" if unix else "")
     return case
 
 
@@ -229,17 +234,52 @@ def case_gateway_tls(fx):
 
 
 def case_gateway_unix(fx):
-    """The same gateway over the unix socket: issue 15 has unix sockets in
-    scope, but the exporter does not follow them (docs/metrics.md, "Redis
-    traffic of observed services"): nothing is counted, nothing else
-    either. When they are followed, this case expects gateway_truth."""
-    before = fx.exp().scrape()
-    service, ns = service_name("gwunix"), "gwunix"
-    truth = python_client(fx, service, "gateway", ns, "unix:%s" % fx.socket)
-    expect(plan_done(truth, ns), "ground truth: the gateway did %r, not %r", truth, gateway_truth(ns))
-    untouched = {"hits": 0, "misses": 0, "attempts": 0, "successes": 0, "failures": {}, "depth": {},
-                 "commands": {command: 0 for command in truth["commands"]}}
-    settle(fx, before, service, untouched)
+    """The same gateway over the unix socket (redis-py's
+    unix_socket_path): the same counts as over TCP."""
+    check_gateway(fx, "gwunix", "unix:%s" % fx.socket)
+
+
+def wait_adopted(exp, timeout=10.0):
+    """Once the exporter logged its scan of /proc (it answers /health
+    before it scans)."""
+    deadline = time.monotonic() + timeout
+    while "opened before start" not in exp.child.tail(200):
+        expect(time.monotonic() < deadline, "the exporter never scanned /proc:\n%s", exp.child.tail())
+        time.sleep(0.02)
+
+
+def adopted_case(tag, unix):
+    """The gateway's connection opened before an exporter of its own
+    (selecting the client's pid) started: its commands from then on are
+    counted exactly, over TCP or the unix socket (/proc/net/unix)."""
+    def case(fx):
+        service, ns = service_name(tag), tag
+        target = "unix:%s" % fx.socket if unix else fx.port
+        cmd = [str(isolated.alias(fx.tmp, launch.PYTHON, service)), str(launch.SERVERS / "redis_client.py"),
+               "gateway", str(target), ns]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(os.environ, REDIS_HOLD="1"))
+        exp = None
+        try:
+            expect(proc.stdout.readline() == b"ready\n", "ground truth: %s never connected: %s", service,
+                   proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "")
+            exp = isolated.start_exporter(fx.tmp, "redis-" + tag, ["--pid=%d" % proc.pid])
+            wait_adopted(exp)
+            before = exp.scrape()
+            out, err = proc.communicate(b"go\n", timeout=CLIENT_TIMEOUT)
+            expect(proc.returncode == 0, "ground truth: %s exited with %d: %s", service, proc.returncode,
+                   err.decode(errors="replace")[-2000:])
+            truth = json.loads(out)
+            expect(plan_done(truth, ns), "ground truth: the gateway did %r, not %r", truth, gateway_truth(ns))
+            exp.settle(before, expectations(fx, service, truth))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if exp:
+                exp.stop()
+    case.__doc__ = adopted_case.__doc__
+    return case
 
 
 def case_seed_exists_get(fx):
@@ -319,10 +359,151 @@ def case_node_ioredis(fx):
     settle(fx, before, service, truth)
 
 
+def cli_session(fx, service, resp):
+    return redis_cli.Session(isolated.alias(fx.tmp, REDIS_CLI, service), fx.port, resp)
+
+
+def case_resp3_cli(fx):
+    """redis-cli -3 (HELLO 3 at connect; CLIENT INFO says resp=3), fed one
+    command at a time: GET hit and miss (RESP3's nil `_`), MGET, HGET,
+    HMGET, GETEX, LPUSH and RPUSH (depth), a WRONGTYPE, and replies of
+    RESP3's own types between them (a double, a map, a set): counted as its
+    printed replies say."""
+    before = fx.exp().scrape()
+    service, ns = service_name("resp3"), "resp3"
+    s = cli_session(fx, service, 3)
+    try:
+        t = redis_cli.Truth(s)
+        expect("resp=3" in t.run("CLIENT", "INFO"), "ground truth: redis-cli -3 is not on RESP3")
+        k, h, q, text = ns + ":k", ns + ":h", ns + ":queue:jobs", ns + ":queue:text"
+        t.run("SET", k, "v")
+        t.run("HSET", h, "model", "gpt")
+        t.run("ZADD", ns + ":z", "1.5", "m")
+        t.read("GET", k)
+        t.read("GET", ns + ":absent")
+        t.run("ZSCORE", ns + ":z", "m")            # a double
+        t.read("MGET", k, ns + ":absent", k, ns + ":gone")
+        t.run("HGETALL", h)                        # a map
+        t.read("HGET", h, "model")
+        t.read("HGET", h, "missing")
+        t.run("SMEMBERS", ns + ":noset")           # a set
+        t.read("HMGET", h, "model", "missing", "model")
+        t.read("GETEX", k, "EX", "60")
+        t.read("GETEX", ns + ":absent", "EX", "60")
+        for value in ("a", "b"):
+            t.produce("LPUSH", q, value)
+        t.produce("RPUSH", q, "c", "d")
+        t.run("SET", text, "x")
+        t.produce("LPUSH", text, "y")
+    finally:
+        s.close()
+    truth = t.json()
+    expect((truth["hits"], truth["misses"], truth["failures"], truth["depth"]) ==
+           (7, 6, {"WRONGTYPE": 1}, {q: 4}), "ground truth: %r", truth)
+    settle(fx, before, service, truth)
+
+
+TRACKED = 6       # keys the tracking client reads
+ROUNDS = 24
+
+
+def tracking_round(t, other, key, absent, i):
+    """The client reads key (Redis tracks it), which is then modified:
+    by the other client (SET; SET and DEL) or by itself (SET); the
+    invalidation push comes before the reply to what the client sends next:
+    an MGET with a hit and a miss, a GET of the deleted key, a GET of an
+    absent key. One round in 4 modifies nothing. Returns the pushes due."""
+    t.read("GET", key)
+    action = i % 4
+    if action == 0:
+        other.command("SET", key, "w%d" % i)
+        t.read("MGET", key, absent)
+    elif action == 1:
+        other.command("SET", key, "x%d" % i)
+        other.command("DEL", key)
+        t.read("GET", key)
+    elif action == 2:
+        t.run("SET", key, "self%d" % i)
+        t.read("GET", absent)
+    return int(action != 3)
+
+
+def case_resp3_tracking(fx):
+    """Client-side caching: a RESP3 redis-cli with CLIENT TRACKING on reads
+    keys that another client (a redis-cli of another name) sets and deletes,
+    and that it sets itself: Redis pushes an invalidation for each, ahead of
+    the reply that follows, a miss or an MGET. The pushes are no replies: no
+    false hit or miss, nothing unpaired, every count exact."""
+    before = fx.exp().scrape()
+    service, ns = service_name("tracking"), "tracking"
+    s, other = cli_session(fx, service, 3), cli_session(fx, service_name("modifier"), 2)
+    try:
+        t = redis_cli.Truth(s)
+        keys = ["%s:k:%d" % (ns, i) for i in range(TRACKED)]
+        t.run("CLIENT", "TRACKING", "ON")
+        for key in keys[::2]:
+            t.run("SET", key, "v")
+        pushes = sum(tracking_round(t, other, keys[i % TRACKED], ns + ":absent", i) for i in range(ROUNDS))
+    finally:
+        s.close()
+        other.close()
+    expect(len(s.pushes) == pushes and all(p[0] == "invalidate" for p in s.pushes),
+           "ground truth: %d invalidations, want %d: %r", len(s.pushes), pushes, s.pushes)
+    settle(fx, before, service, t.json())
+
+
+MESSAGES = ["hello", "", "_", "$-1", "*-1", "-ERR not an error"]
+
+
+def subscriber(fx, service, resp, ns):
+    """A redis-cli that reads a hit and a miss, then subscribes (its REPL
+    then only prints what comes)."""
+    s = cli_session(fx, service, resp)
+    t = redis_cli.Truth(s)
+    t.run("SET", ns + ":k", "v")
+    t.read("GET", ns + ":k")
+    t.read("GET", ns + ":absent")
+    s.send("SUBSCRIBE", ns + ":ch")
+    while s.line() != '["subscribe","%s:ch",1]' % ns:
+        pass   # "Reading messages..."
+    return s, t
+
+
+def case_pubsub_cli(fx):
+    """A RESP2 and a RESP3 subscriber (redis-cli -2 and -3 SUBSCRIBE after a
+    GET hit and a GET miss each) receive messages some of which look like
+    nil replies: their messages, RESP2 arrays and RESP3 pushes, are no
+    misses; each has its hit and its miss and nothing else."""
+    before = fx.exp().scrape()
+    service, ns = service_name("pubcli"), "pubcli"
+    subs, publisher = [], cli_session(fx, service_name("publisher"), 2)
+    try:
+        subs = [subscriber(fx, service, resp, ns) for resp in (2, 3)]
+        for m in MESSAGES:
+            expect(publisher.command("PUBLISH", ns + ":ch", json.dumps(m)) == 2,
+                   "ground truth: PUBLISH %r did not reach both subscribers", m)
+        for s, _ in subs:
+            got = [json.loads(s.line()) for _ in MESSAGES]
+            expect(got == [["message", ns + ":ch", m] for m in MESSAGES],
+                   "ground truth: the subscriber printed %r", got)
+    finally:
+        for s, _ in subs:
+            s.close()
+        publisher.close()
+    truth = {"hits": 2, "misses": 2, "attempts": 0, "successes": 0, "failures": {}, "depth": {},
+             "commands": {"GET": 4, "SET": 2, "SUBSCRIBE": 0}}
+    expect([t.json()["commands"] for _, t in subs] == [{"SET": 1, "GET": 2}] * 2
+           and sum(t.hits for _, t in subs) == 2 and sum(t.misses for _, t in subs) == 2,
+           "ground truth: %r", [t.json() for _, t in subs])
+    settle(fx, before, service, truth)
+
+
 CASES = [
     ("gateway", case_gateway),
     ("gateway_tls", case_gateway_tls),
     ("gateway_unix", case_gateway_unix),
+    ("adopted", adopted_case("adopted", unix=False)),
+    ("adopted_unix", adopted_case("adoptunix", unix=True)),
     ("seed_exists_get", case_seed_exists_get),
     ("mget_hget_getex", scenario_case("reads", "reads")),
     ("pipeline", scenario_case("pipeline")),
@@ -330,9 +511,14 @@ CASES = [
     ("wrongtype", scenario_case("wrongtype")),
     ("oom", scenario_case("oom")),
     ("client_kill", scenario_case("client_kill", "kill")),
+    # the killed connection's end is its EOF: no TCP state change says it
+    ("client_kill_unix", scenario_case("client_kill", "killunix", unix=True)),
     ("pubsub", case_pubsub),
     ("cli_pipe", case_cli_pipe),
     ("node_ioredis", case_node_ioredis),
+    ("resp3_cli", case_resp3_cli),
+    ("resp3_tracking", case_resp3_tracking),
+    ("pubsub_cli", case_pubsub_cli),
 ]
 
 

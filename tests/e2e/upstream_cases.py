@@ -30,9 +30,13 @@ request written -> first data event read -> response complete).
 import bisect
 import gzip
 import hashlib
+import http.server
 import json
 import random
 import signal
+import socketserver
+import subprocess
+import threading
 import time
 import uuid
 import zlib
@@ -140,6 +144,7 @@ def records(path, rid):
 
 class Upstream:
     def __init__(self, tmp, with_exporter=True, exporter_flags=EXPORTER_FLAGS, group="upstream"):
+        self.tmp = tmp
         self.dir = Path(tmp) / group
         self.dir.mkdir(exist_ok=True)
         self.tls = tls.client_context(tmp)
@@ -612,6 +617,57 @@ def case_connect_refused(fx):
                        breaker_failures("mistral", 1)], "up-refused")
 
 
+class UnixProvider(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """An OpenAI-like answer with usage (9 and 4 tokens) to any POST, on a
+    unix socket: an API behind a socket file. In the runner's process: the
+    exporter follows a client's unix sockets, not a server's."""
+    daemon_threads = True
+    USAGE = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            out = json.dumps({"id": "chatcmpl-unix", "object": "chat.completion", "model": body["model"],
+                              "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+                              "usage": UnixProvider.USAGE}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    def __init__(self, path):
+        super().__init__(str(path), UnixProvider.Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def case_unix_socket_call(fx):
+    """curl, under a name of its own, calls api.openai.com through a unix
+    socket (--unix-socket): one successful call of provider openai (its
+    Host, no port), with the answer's tokens."""
+    exp, model = fx.exp(), new_model("unix")
+    service = "rcurl-" + isolated.short_uid()
+    path = fx.dir / ("provider-%s.sock" % service)
+    server = UnixProvider(path)
+    try:
+        before = exp.scrape()
+        out = subprocess.run([str(isolated.alias(fx.tmp, "/usr/bin/curl", service)), "-sS", "--unix-socket",
+                              str(path), "-H", "Content-Type: application/json", "-d",
+                              json.dumps({"model": model, "messages": []}),
+                              "http://api.openai.com/v1/chat/completions"], capture_output=True, timeout=30)
+        expect(out.returncode == 0 and json.loads(out.stdout)["usage"] == UnixProvider.USAGE,
+               "ground truth: curl exited %d: %r %r", out.returncode, out.stdout, out.stderr)
+        usage = UnixProvider.USAGE
+        fx.settle(before, ended("openai", "success", 1, model, service=service)
+                  + tokens("openai", model, usage["prompt_tokens"], usage["completion_tokens"], service=service))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def breaker_state(samples):
     return metrics.total(samples, "sse_circuit_breaker_state", service=GATEWAY, provider="groq")
 
@@ -755,6 +811,7 @@ METRIC_CASES = [
     ("connect_refused", case_connect_refused),
     ("circuit_breaker", case_breaker),
     ("correlation", case_correlation),
+    ("unix_socket_call", case_unix_socket_call),
 ]
 
 

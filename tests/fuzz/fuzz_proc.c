@@ -3,8 +3,10 @@
  * ident/proc's pure parsers of /proc text. A /proc/PID/stat line gives
  * its start time whatever the process named itself (a comm holds spaces
  * and ')'); a /proc/net/tcp or tcp6 line as the kernel prints it gives
- * back its ports, state, inode and remote address; any line parses or is
- * refused, with nothing read past its end.
+ * back its ports, state, inode and remote address; a /proc/net/unix line
+ * its flags, type, state, inode and whether a name follows, whatever the
+ * name holds; any line parses or is refused, with nothing read past its
+ * end.
  */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -52,7 +54,7 @@ static void stat_line(struct reader *r)
 /* A line as the kernel's tcp4_seq_show and tcp6_seq_show print it. */
 static void tcp_line(struct reader *r)
 {
-	struct tcp_entry e;
+	struct sock_entry e;
 	struct conn_addr want = {0};
 	bool v6 = take(r, 1) & 1;
 	uint16_t lport = take(r, 2);
@@ -81,18 +83,49 @@ static void tcp_line(struct reader *r)
 		   (unsigned long long)e.inode);
 }
 
+/* A line as unix_seq_show prints it: the name is the socket's path, or
+ * '@' and an abstract name's bytes (NULs shown as '@'); no newline in it,
+ * or the file's lines would not be lines. */
+static void unix_line(struct reader *r)
+{
+	struct unix_entry e;
+	uint32_t flags = take(r, 4);
+	uint16_t type = take(r, 2);
+	uint8_t state = take(r, 1);
+	unsigned long long inode = take(r, 8);
+	size_t len = take(r, 1) % 109;
+	char line[LINE_MAX_], name[110];
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t b = take(r, 1);
+
+		name[i] = b && b != '\n' ? (char)b : '@';
+	}
+	name[len] = '\0';
+	snprintf(line, sizeof(line), "%016llx: %08X %08X %08X %04X %02X %5llu%s%s\n", inode * 31,
+		 2u, 0u, flags, type, state, inode, len ? " " : "", name);
+	FUZZ_CHECK(proc_parse_unix_line(line, &e) == 0, "refused [%s]", line);
+	FUZZ_CHECK(e.flags == flags && e.type == type && e.state == state && e.inode == inode &&
+		       e.named == (len && name[strspn(name, " ")]),
+		   "[%s] parsed: flags %x type %u state %u inode %llu named %d", line, e.flags,
+		   e.type, e.state, (unsigned long long)e.inode, e.named);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char line[LINE_MAX_ + 1];
 	struct reader r = {data, size};
-	struct tcp_entry e;
+	struct sock_entry e;
+	struct unix_entry u;
 	size_t n = size < LINE_MAX_ ? size : LINE_MAX_;
 
 	memcpy(line, data, n); /* any text, NUL-terminated as the readers' */
 	line[n] = '\0';
 	proc_parse_start_ticks(line);
 	proc_parse_tcp_line(line, &e);
+	proc_parse_unix_line(line, &u);
 	tcp_line(&r);
+	unix_line(&r);
 	stat_line(&r);
 	return 0;
 }

@@ -176,7 +176,8 @@ struct fixture {
 	pthread_mutex_t lock;
 	uint64_t ts;
 	uint32_t tgid;
-	uint8_t role; /* of the connections opened */
+	uint8_t role;	  /* of the connections opened */
+	bool unix_domain; /* ... and their kind: a unix socket (no address, no sock) */
 };
 
 static int setup(void **state)
@@ -268,17 +269,21 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 	    .h = hdr(f, EV_OPEN, id),
 	    .key = key_of(f, fd),
 	    .info = {.id = id,
-		     .sk = 0x1000 + id,
+		     .sk = f->unix_domain ? 0 : 0x1000 + id,
 		     .ino = ino,
 		     .open_ns = f->ts,
+		     .lport = f->unix_domain ? 0 : 40000,
 		     .role = f->role,
 		     .proto = proto},
+	    .remote.family = f->unix_domain ? AF_UNIX : AF_INET,
 	};
 
 	gate[conn_gate_slot(&ev.key)]++;
 	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &ev.key, KMAP_NOEXIST), 0);
 	assert_int_equal(fake_update(NULL, KMAP_CONNS, &ev.key, &ev.info, KMAP_ANY), 0);
-	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &ev.info.sk, &ev.key, KMAP_ANY), 0);
+	if (ev.info.sk)
+		assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &ev.info.sk, &ev.key, KMAP_ANY),
+				 0);
 	record(f, &ev, sizeof(ev));
 }
 
@@ -990,6 +995,48 @@ static void test_redis_adopted(void **state)
 	io(f, 3, DIR_IN, R_GET("k"));
 	assert_int_equal(kernel_proto(f, 7), PROTO_OTHER);
 	assert_null(conn_table_find(&f->c.conns, 3)->redis);
+}
+
+/* A client's unix socket: Redis as over TCP, and an HTTP API's calls
+ * named by their Host (dockerd's, a local model server's). */
+static void test_unix_client(void **state)
+{
+	struct fixture *f = *state;
+
+	f->unix_domain = true;
+	redis_client(f, 1, 5);
+	io(f, 1, DIR_OUT, R_RPUSH("1", "q"));
+	data(f, 1, DIR_IN, DATA_F_EOF, 0, 0, 0, "", 0); /* CLIENT KILL: no TCP state */
+	assert_true(FAILED(f, "connection") == 1);
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	io(f, 2, DIR_OUT, GET);
+	io(f, 2, DIR_IN, OK_SHORT);
+	assert_true(total(f, "sse_provider_requests_total", 1, "x") == 1);
+	close_conn(f, 2, 6);
+	close_conn(f, 1, 5);
+}
+
+/* A unix socket found in /proc is followed only when its first bytes
+ * seen are a Redis command it writes: a service's log line to journald
+ * may begin "GET ". */
+static void test_unix_adopted_redis_only(void **state)
+{
+	struct fixture *f = *state;
+
+	f->role = ROLE_CLIENT;
+	f->unix_domain = true;
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	io(f, 1, DIR_OUT, GET);
+	io(f, 1, DIR_IN, OK_SHORT);
+	assert_int_equal(kernel_proto(f, 5), PROTO_OTHER);
+	assert_int_equal(gate_of(f, 5), 0);
+	assert_int_equal(upstream_calls(f), 0);
+	assert_true(total(f, "sse_provider_requests_total", -1, NULL) == 0);
+	open_conn(f, 2, 6, 0, PROTO_ADOPT);
+	io(f, 2, DIR_OUT, R_GET("k"));
+	io(f, 2, DIR_IN, R_HIT);
+	assert_int_equal(kernel_proto(f, 6), PROTO_RESP);
+	assert_true(total(f, "sse_cache_hits_total", -1, NULL) == 1);
 }
 
 /* ---- the gate in front of every read and write (conn_gate) ---- */
@@ -1890,6 +1937,8 @@ int main(void)
 	    T(test_redis_records_lost),
 	    T(test_redis_not_resp),
 	    T(test_redis_adopted),
+	    T(test_unix_client),
+	    T(test_unix_adopted_redis_only),
 	    T(test_adopt_counted_at_gate),
 	    T(test_adopt_of_kernel_entry_uncounted),
 	    T(test_adopt_without_room_not_made),

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests of the /proc/net/tcp{,6} line parser. */
+/* Unit tests of the /proc/net/tcp{,6} and unix line parsers, and of the
+ * start time in /proc/PID/stat. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -44,7 +46,7 @@ static void test_remote_address(void **state)
 {
 	static const uint8_t v4[4] = {127, 0, 0, 1};
 	static const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	assert_int_equal(proc_parse_tcp_line(tcp_established, &e), 0);
@@ -73,7 +75,7 @@ static void test_lines(void **state)
 	    {tcp6_listen, 8080, 0, 10, 23456},
 	    {tcp6_established, 9460, 51106, 1, 987654321},
 	};
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -88,7 +90,7 @@ static void test_lines(void **state)
 
 static void test_line_without_newline(void **state)
 {
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	assert_int_equal(
@@ -103,7 +105,7 @@ static void test_line_without_newline(void **state)
 
 static void test_large_inode(void **state)
 {
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	assert_int_equal(
@@ -116,7 +118,7 @@ static void test_large_inode(void **state)
 
 static void test_header_lines_rejected(void **state)
 {
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	assert_int_equal(proc_parse_tcp_line(tcp_header, &e), -1);
@@ -139,7 +141,7 @@ static void test_garbage_rejected(void **state)
 	    "   0: ZZZZZZZZ:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 1",
 	    "   x: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 1",
 	};
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -149,7 +151,7 @@ static void test_garbage_rejected(void **state)
 
 static void test_out_of_range_port_rejected(void **state)
 {
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	assert_int_equal(
@@ -166,7 +168,7 @@ static void test_out_of_range_port_rejected(void **state)
 
 static void test_out_of_range_state_rejected(void **state)
 {
-	struct tcp_entry e;
+	struct sock_entry e;
 
 	(void)state;
 	assert_int_equal(
@@ -186,7 +188,7 @@ static void test_this_machines_proc_net_tcp(void **state)
 	for (size_t k = 0; k < 2; k++) {
 		FILE *fp = fopen(files[k], "r");
 		int lineno = 0;
-		struct tcp_entry e;
+		struct sock_entry e;
 
 		if (!fp)
 			continue; /* no IPv6, or no procfs in this sandbox */
@@ -200,6 +202,72 @@ static void test_this_machines_proc_net_tcp(void **state)
 		}
 		fclose(fp);
 	}
+}
+
+/* Lines as unix_seq_show prints them: a listener, what it accepted (its
+ * path), the side that connected (none), a datagram socket, an abstract
+ * name, a socketpair's end. */
+static const char unix_header[] = "Num       RefCount Protocol Flags    Type St Inode Path\n";
+static const struct {
+	const char *line;
+	uint32_t flags;
+	uint16_t type;
+	uint8_t state;
+	uint64_t inode;
+	bool named, client;
+} unix_lines[] = {
+    {"0000000000000000: 00000002 00000000 00010000 0001 01 20611 /run/redis/redis.sock\n", 1u << 16,
+     1, 1, 20611, true, false},
+    {"0000000000000000: 00000003 00000000 00000000 0001 03 31337 /run/redis/redis.sock\n", 0, 1, 3,
+     31337, true, false},
+    {"00000000f3a04265: 00000003 00000000 00000000 0001 03  1075\n", 0, 1, 3, 1075, false, true},
+    {"0000000000000000: 00000002 00000000 00000000 0002 01 16001 /run/systemd/notify\n", 0, 2, 1,
+     16001, true, false},
+    {"ffff8881034a1200: 00000003 00000000 00000000 0001 03 4294967296 @/tmp/.X11-unix/X0\n", 0, 1,
+     3, 4294967296ull, true, false},
+    {"0000000000000000: 00000002 00000000 00000000 0005 03 999", 0, 5, 3, 999, false, false},
+};
+
+static void test_unix_lines(void **state)
+{
+	struct unix_entry e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(unix_lines) / sizeof(unix_lines[0]); i++) {
+		assert_int_equal(proc_parse_unix_line(unix_lines[i].line, &e), 0);
+		assert_int_equal(e.flags, unix_lines[i].flags);
+		assert_int_equal(e.type, unix_lines[i].type);
+		assert_int_equal(e.state, unix_lines[i].state);
+		assert_true(e.inode == unix_lines[i].inode);
+		assert_int_equal(e.named, unix_lines[i].named);
+		assert_int_equal(proc_unix_client(&e), unix_lines[i].client);
+	}
+	assert_int_equal(proc_parse_unix_line(unix_header, &e), -1);
+	assert_int_equal(proc_parse_unix_line("", &e), -1);
+	assert_int_equal(proc_parse_unix_line("0000: 00000002 00000000 00000000 0001", &e), -1);
+	assert_int_equal(proc_parse_unix_line("0000: 2 0 0 10001 03 5\n", &e), -1); /* type */
+	assert_int_equal(proc_parse_unix_line("0000: 2 0 0 0001 103 5\n", &e), -1); /* state */
+}
+
+static void test_this_machines_proc_net_unix(void **state)
+{
+	FILE *fp = fopen("/proc/net/unix", "r");
+	char line[512];
+	struct unix_entry e;
+	int lineno = 0;
+
+	(void)state;
+	if (!fp)
+		skip(); /* no procfs in this sandbox */
+	while (fgets(line, sizeof(line), fp)) {
+		int rc = proc_parse_unix_line(line, &e);
+
+		if (lineno++ == 0)
+			assert_int_equal(rc, -1);
+		else if (rc != 0)
+			fail_msg("/proc/net/unix: rejected \"%s\"", line);
+	}
+	fclose(fp);
 }
 
 /* starttime is field 22, counted from the last ')': a name may hold both
@@ -243,6 +311,8 @@ int main(void)
 	    cmocka_unit_test(test_out_of_range_port_rejected),
 	    cmocka_unit_test(test_out_of_range_state_rejected),
 	    cmocka_unit_test(test_this_machines_proc_net_tcp),
+	    cmocka_unit_test(test_unix_lines),
+	    cmocka_unit_test(test_this_machines_proc_net_unix),
 	    cmocka_unit_test(test_start_ticks_parse),
 	    cmocka_unit_test(test_start_ticks_of_self),
 	};

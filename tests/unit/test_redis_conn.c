@@ -265,6 +265,40 @@ static void test_cache_and_queue(void **state)
 	assert_int_equal(r->obs[7].cls, REDIS_CLASS_LENGTH);
 }
 
+/* JSON.GET (RedisJSON, which Debian does not package: these bytes are
+ * redis-py 4.3's json().get() and RedisJSON 2's replies as documented, not
+ * captured): a document is a hit, nil (no such key) a miss, in RESP2 and
+ * RESP3; a JSONPath that matches nothing in a document answers "[]", the
+ * key was there: a hit; a legacy path that does not exist is an error,
+ * neither. */
+static void test_json_get(void **state)
+{
+	struct fixture *f = *state;
+	struct run *r;
+
+	C(&f->sc, "*3\r\n$8\r\nJSON.GET\r\n$3\r\ndoc\r\n$1\r\n$\r\n", 1);
+	R(&f->sc, "$19\r\n[{\"model\":\"gpt-4\"}]\r\n", 2);
+	C(&f->sc, "*3\r\n$8\r\nJSON.GET\r\n$5\r\nnodoc\r\n$1\r\n$\r\n", 3);
+	R(&f->sc, "$-1\r\n", 4);
+	C(&f->sc, "*3\r\n$8\r\nJSON.GET\r\n$3\r\ndoc\r\n$9\r\n$.missing\r\n", 5);
+	R(&f->sc, "$2\r\n[]\r\n", 6);
+	C(&f->sc, "*3\r\n$8\r\nJSON.GET\r\n$3\r\ndoc\r\n$8\r\n.missing\r\n", 7);
+	R(&f->sc, "-ERR Path '.missing' does not exist\r\n", 8);
+	C(&f->sc, "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", 9);
+	R(&f->sc, "%1\r\n$5\r\nproto\r\n:3\r\n", 10);
+	C(&f->sc, "*3\r\n$8\r\njson.get\r\n$5\r\nnodoc\r\n$1\r\n$\r\n", 11);
+	R(&f->sc, "_\r\n", 12);
+	r = play(f);
+	assert_int_equal(r->n, 6);
+	assert_cache(obs(r, 0, "JSON.GET", REDIS_REPLIED), 1, 0);
+	assert_cache(obs(r, 1, "JSON.GET", REDIS_REPLIED), 0, 1);
+	assert_cache(obs(r, 2, "JSON.GET", REDIS_REPLIED), 1, 0);
+	assert_cache(obs(r, 3, "JSON.GET", REDIS_FAILED), 0, 0);
+	assert_string_equal(r->obs[3].reason, "ERR");
+	assert_cache(obs(r, 5, "JSON.GET", REDIS_REPLIED), 0, 1);
+	assert_times(&r->obs[5], 11, 12);
+}
+
 /* redis-py's pipeline(transaction=False): three commands in one write,
  * their replies in one read */
 static void test_pipeline(void **state)
@@ -303,6 +337,26 @@ static void test_timestamps(void **state)
 	assert_int_equal(r->n, 2);
 	assert_times(&r->obs[0], 1, 5);
 	assert_times(&r->obs[1], 2, 6);
+}
+
+/* An empty line (inline; Redis skips it) at the end of one write: the
+ * command after it starts with the next write, the one that carried its
+ * first byte (the fuzzer found it taken from the write before) */
+static void test_timestamps_after_empty_line(void **state)
+{
+	struct fixture *f = *state;
+	struct run *r;
+
+	C(&f->sc, "PING\r\n\r", 1);
+	C(&f->sc, "\nGET k\r\n", 2);
+	C(&f->sc, "\r\n \r\n", 3);
+	C(&f->sc, GET_Q1, 4);
+	R(&f->sc, "+PONG\r\n$1\r\nv\r\n$-1\r\n", 5);
+	r = play(f);
+	assert_int_equal(r->n, 3);
+	assert_times(obs(r, 0, "PING", REDIS_REPLIED), 1, 5);
+	assert_times(obs(r, 1, "GET", REDIS_REPLIED), 2, 5);
+	assert_times(obs(r, 2, "GET", REDIS_REPLIED), 4, 5);
 }
 
 /* Errors: their prefix is the reason; a cache read that failed is
@@ -744,8 +798,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_cache_and_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_json_get, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timestamps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timestamps_after_empty_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_multi_exec, setup, teardown),

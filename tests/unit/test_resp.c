@@ -169,7 +169,7 @@ static void test_pipelined_commands(void **state)
 	assert_arg(v, 1, S("j2"));
 	v = value(r, 2, RESP_VALUE);
 	assert_arg(v, 0, S("cache:zz"));
-	assert_true(resp_idle(&r->p));
+	assert_true(r->p.starts == 3);
 	free(r);
 }
 
@@ -499,7 +499,7 @@ static void test_skip_bulk(void **state)
 		run_start(r);
 		run_piece(r, S(head));
 		assert_int_equal(skip_then(r, 100000 - 12 - cut), RESP_MORE);
-		assert_false(resp_idle(&r->p));
+		assert_true(r->p.bulk_left == 2 + cut); /* still inside the string */
 		assert_int_equal(skip_then(r, 2 + cut), RESP_VALUE);
 		run_piece(r, S("$-1\r\n"));
 		assert_int_equal(r->n, 2);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -145,7 +146,7 @@ static struct note_fixture *note_setup(void)
 {
 	struct metrics_config cfg = {.max_paths = 10, .max_models = 10, .idle_ns = 1000000000};
 	struct note_fixture *f = calloc(1, sizeof(*f));
-	const struct conn_addr remote = {.family = 2, .port = 443, .addr = {10, 0, 0, 1}};
+	const struct conn_addr remote = {.family = AF_INET, .port = 443, .addr = {10, 0, 0, 1}};
 
 	assert_non_null(f);
 	assert_int_equal(metrics_init(&f->m, &cfg), 0);
@@ -190,7 +191,7 @@ static void test_note_live_calls(void **state)
 static void test_note_ended_calls(void **state)
 {
 	struct note_fixture *f = note_setup();
-	const struct conn_addr dead = {.family = 2, .port = 443, .addr = {10, 0, 0, 2}};
+	const struct conn_addr dead = {.family = AF_INET, .port = 443, .addr = {10, 0, 0, 2}};
 
 	(void)state;
 	upstream_connect_failed(&f->idx, 9, "gw", &dead, 1000);
@@ -222,20 +223,35 @@ static struct {
 	uint64_t now;
 } F;
 
-static int up_setup(void **state)
+static int up_start(const struct conn_addr *remote)
 {
 	struct metrics_config cfg = {.max_paths = 10, .max_models = 10, .idle_ns = 30 * SEC};
-	struct conn_addr remote = {.family = 2, .port = 443, .addr = {10, 0, 0, 1}};
 
-	(void)state;
 	memset(&F, 0, sizeof(F));
 	if (metrics_init(&F.m, &cfg))
 		return -1;
 	upstream_index_init(&F.idx, &F.m.up, NULL);
-	upstream_call_init(&F.u, &F.idx, 10, SVC, &remote);
+	upstream_call_init(&F.u, &F.idx, 10, SVC, remote);
 	http_conn_init(&F.c, &upstream_ops, &F.u, SEC);
 	F.now = 2 * SEC;
 	return 0;
+}
+
+static int up_setup(void **state)
+{
+	const struct conn_addr remote = {.family = AF_INET, .port = 443, .addr = {10, 0, 0, 1}};
+
+	(void)state;
+	return up_start(&remote);
+}
+
+/* The same client over a unix socket: no address, no port. */
+static int up_setup_unix(void **state)
+{
+	const struct conn_addr remote = {.family = AF_UNIX};
+
+	(void)state;
+	return up_start(&remote);
 }
 
 static int up_teardown(void **state)
@@ -363,6 +379,31 @@ static void test_cut_body_released(void **state)
 	assert_false(F.u.inflate.z_live);
 }
 
+static double calls(const char *provider, const char *status)
+{
+	return value_of("sse_provider_requests_total",
+			(const char *const[]){SVC, provider, "gpt-4o", status});
+}
+
+/* A call over a unix socket is named by its Host header alone (no ":0");
+ * one that ends unanswered has no address to be named by, and the socket
+ * teaches none: "unknown", not the provider of the call before it nor
+ * "0.0.0.0". */
+static void test_unix_socket_calls(void **state)
+{
+	unsigned char z[512];
+	size_t n = compress_as(GZIP_BITS, answer, strlen(answer), z, sizeof(z));
+
+	(void)state;
+	call_answer("gzip", z, n);
+	assert_true(calls("openai", "success") == 1);
+	assert_true(tokens("total") == 1743);
+	call_request();
+	http_conn_close(&F.c, HTTP_END_RESPONDER_CLOSED, F.now += SEC / 10);
+	assert_true(calls("unknown", "failure") == 1);
+	assert_true(calls("openai", "failure") == -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +420,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_gzip_answer_tokens, up_setup, up_teardown),
 	    cmocka_unit_test_setup_teardown(test_undecoded_answers_counted, up_setup, up_teardown),
 	    cmocka_unit_test_setup_teardown(test_cut_body_released, up_setup, up_teardown),
+	    cmocka_unit_test_setup_teardown(test_unix_socket_calls, up_setup_unix, up_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

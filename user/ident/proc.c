@@ -171,7 +171,7 @@ static int parse_addr(const char *hex, struct conn_addr *a)
 	return 0;
 }
 
-int proc_parse_tcp_line(const char *line, struct tcp_entry *e)
+int proc_parse_tcp_line(const char *line, struct sock_entry *e)
 {
 	unsigned int lport, rport, state;
 	unsigned long long inode;
@@ -194,6 +194,38 @@ int proc_parse_tcp_line(const char *line, struct tcp_entry *e)
 	return 0;
 }
 
+#define SO_ACCEPTCON (1u << 16)
+#define SS_CONNECTED 3
+#define UNIX_STREAM  1
+
+int proc_parse_unix_line(const char *line, struct unix_entry *e)
+{
+	unsigned int refs, proto, flags, type, state;
+	unsigned long long inode;
+	const char *rest;
+	int n = -1;
+
+	/* Num RefCount Protocol Flags Type St Inode [Path] (unix_seq_show) */
+	if (sscanf(line, "%*[0-9A-Fa-f]: %x %x %x %x %x %llu%n", &refs, &proto, &flags, &type,
+		   &state, &inode, &n) != 6 ||
+	    n < 0 || type > 0xffff || state > 0xff)
+		return -1;
+	for (rest = line + n; *rest == ' '; rest++)
+		;
+	e->flags = flags;
+	e->type = type;
+	e->state = state;
+	e->inode = inode;
+	e->named = *rest && *rest != '\n';
+	return 0;
+}
+
+bool proc_unix_client(const struct unix_entry *e)
+{
+	return e->type == UNIX_STREAM && e->state == SS_CONNECTED && !(e->flags & SO_ACCEPTCON) &&
+	       !e->named;
+}
+
 void proc_for_each_tgid(void (*cb)(void *ctx, pid_t tgid), void *ctx)
 {
 	DIR *d = opendir("/proc");
@@ -214,11 +246,11 @@ void proc_for_each_tgid(void (*cb)(void *ctx, pid_t tgid), void *ctx)
 /* Established connections of one network namespace, by inode. */
 struct netns_conns {
 	uint8_t listening[PORTS_BITS / 8];
-	struct tcp_entry *conns;
+	struct sock_entry *conns;
 	size_t n, cap;
 };
 
-static void netns_add(struct netns_conns *ns, const struct tcp_entry *e)
+static void netns_add(struct netns_conns *ns, const struct sock_entry *e)
 {
 	if (array_reserve((void **)&ns->conns, &ns->cap, ns->n + 1, sizeof(*ns->conns)))
 		return;
@@ -228,7 +260,7 @@ static void netns_add(struct netns_conns *ns, const struct tcp_entry *e)
 static void netns_read(struct netns_conns *ns, pid_t tgid, const char *file)
 {
 	char path[64], line[512];
-	struct tcp_entry e;
+	struct sock_entry e;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/net/%s", tgid, file);
@@ -246,7 +278,7 @@ static void netns_read(struct netns_conns *ns, pid_t tgid, const char *file)
 	fclose(f);
 }
 
-static const struct tcp_entry *netns_find(const struct netns_conns *ns, uint64_t ino)
+static const struct sock_entry *netns_find(const struct netns_conns *ns, uint64_t ino)
 {
 	for (size_t i = 0; i < ns->n; i++)
 		if (ns->conns[i].inode == ino)
@@ -259,13 +291,83 @@ static bool netns_listening(const struct netns_conns *ns, uint16_t port)
 	return ns->listening[port / 8] & (1 << (port % 8));
 }
 
+/* The unix clients' sockets of one network namespace, sorted by inode.
+ * Its /proc/net/unix lists every unix socket of the namespace, thousands
+ * on a desktop, so it is read once per namespace, not once per process
+ * as the TCP files are. */
+struct netns_unix {
+	uint64_t netns; /* the namespace's inode */
+	uint64_t *inodes;
+	size_t n, cap;
+};
+
 struct scan_ctx {
 	proc_conn_cb cb;
 	void *ctx;
+	struct netns_unix *unix_ns; /* the namespaces read so far */
+	size_t nunix_ns, unix_ns_cap;
 };
 
-static void scan_fds(struct netns_conns *ns, pid_t tgid, const struct scan_ctx *s)
+static int inode_cmp(const void *a, const void *b)
 {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void unix_read(struct netns_unix *u, pid_t tgid)
+{
+	char path[64], line[512];
+	struct unix_entry e;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/unix", tgid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (proc_parse_unix_line(line, &e) || !proc_unix_client(&e))
+			continue;
+		if (array_reserve((void **)&u->inodes, &u->cap, u->n + 1, sizeof(*u->inodes)))
+			break;
+		u->inodes[u->n++] = e.inode;
+	}
+	fclose(f);
+	qsort(u->inodes, u->n, sizeof(*u->inodes), inode_cmp);
+}
+
+/* tgid's namespace's unix clients, read at its first process; NULL when
+ * its namespace cannot be told or memory ran out. */
+static const struct netns_unix *unix_of(struct scan_ctx *s, pid_t tgid)
+{
+	char path[64];
+	struct stat st;
+	struct netns_unix *u;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", tgid);
+	if (stat(path, &st))
+		return NULL;
+	for (size_t i = 0; i < s->nunix_ns; i++)
+		if (s->unix_ns[i].netns == st.st_ino)
+			return &s->unix_ns[i];
+	if (array_reserve((void **)&s->unix_ns, &s->unix_ns_cap, s->nunix_ns + 1,
+			  sizeof(*s->unix_ns)))
+		return NULL;
+	u = &s->unix_ns[s->nunix_ns++];
+	*u = (struct netns_unix){.netns = st.st_ino};
+	unix_read(u, tgid);
+	return u;
+}
+
+static bool unix_client(const struct netns_unix *u, uint64_t ino)
+{
+	return u && bsearch(&ino, u->inodes, u->n, sizeof(*u->inodes), inode_cmp);
+}
+
+static void scan_fds(struct netns_conns *ns, const struct netns_unix *u, pid_t tgid,
+		     const struct scan_ctx *s)
+{
+	struct sock_entry unix_conn = {.state = TCP_ESTABLISHED, .remote.family = AF_UNIX};
 	char path[64];
 	struct dirent *de;
 	DIR *d;
@@ -277,34 +379,43 @@ static void scan_fds(struct netns_conns *ns, pid_t tgid, const struct scan_ctx *
 	while ((de = readdir(d))) {
 		int fd = atoi(de->d_name);
 		uint64_t ino = de->d_name[0] != '.' ? proc_socket_inode(tgid, fd) : 0;
-		const struct tcp_entry *e = ino ? netns_find(ns, ino) : NULL;
+		const struct sock_entry *e = ino ? netns_find(ns, ino) : NULL;
 
-		if (e)
+		if (e) {
 			s->cb(s->ctx, tgid, fd, e, netns_listening(ns, e->lport));
+		} else if (ino && unix_client(u, ino)) {
+			unix_conn.inode = ino;
+			s->cb(s->ctx, tgid, fd, &unix_conn, false);
+		}
 	}
 	closedir(d);
 }
 
 static void scan_process(void *ctx, pid_t tgid)
 {
-	const struct scan_ctx *s = ctx;
+	struct scan_ctx *s = ctx;
 	struct netns_conns *ns = calloc(1, sizeof(*ns));
+	const struct netns_unix *u;
 
 	/* Each process is read in its own network namespace: containers
-	 * have theirs. Connections are few, so this stays cheap. */
+	 * have theirs. TCP connections are few, so this stays cheap. */
 	if (!ns)
 		return;
 	netns_read(ns, tgid, "tcp");
 	netns_read(ns, tgid, "tcp6");
-	if (ns->n)
-		scan_fds(ns, tgid, s);
+	u = unix_of(s, tgid);
+	if (ns->n || (u && u->n))
+		scan_fds(ns, u, tgid, s);
 	free(ns->conns);
 	free(ns);
 }
 
 void proc_scan_established(proc_conn_cb cb, void *ctx)
 {
-	struct scan_ctx s = {cb, ctx};
+	struct scan_ctx s = {.cb = cb, .ctx = ctx};
 
 	proc_for_each_tgid(scan_process, &s);
+	for (size_t i = 0; i < s.nunix_ns; i++)
+		free(s.unix_ns[i].inodes);
+	free(s.unix_ns);
 }

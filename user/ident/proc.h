@@ -2,7 +2,7 @@
 /*
  * What /proc tells about observed processes: their name, whether an fd is
  * still the socket we track, whether they match the selection flags, and
- * the TCP connections they had before the exporter started.
+ * the TCP and unix connections they had before the exporter started.
  */
 #ifndef SSE_PROC_H
 #define SSE_PROC_H
@@ -37,8 +37,9 @@ uint64_t proc_socket_inode(pid_t tgid, int fd);
 bool proc_exe_matches(pid_t tgid, const char *const *globs, size_t n);
 bool proc_cgroup_matches(pid_t tgid, const char *const *prefixes, size_t n);
 
-/* One line of /proc/net/tcp or tcp6. */
-struct tcp_entry {
+/* One connection of /proc/net/tcp or tcp6, or a unix client's socket
+ * (remote.family AF_UNIX, no ports). */
+struct sock_entry {
 	uint16_t lport;
 	uint16_t rport;
 	uint8_t state; /* TCP_ESTABLISHED = 1, TCP_LISTEN = 10, ... */
@@ -46,15 +47,35 @@ struct tcp_entry {
 	struct conn_addr remote;
 };
 
-/* Parses a data line; returns -1 for the header or garbage. Pure. */
-int proc_parse_tcp_line(const char *line, struct tcp_entry *e);
+/* Parses a data line of /proc/net/tcp or tcp6; returns -1 for the header
+ * or garbage. Pure. */
+int proc_parse_tcp_line(const char *line, struct sock_entry *e);
+
+/* One line of /proc/net/unix. */
+struct unix_entry {
+	uint32_t flags; /* __SO_ACCEPTCON (1 << 16): listening */
+	uint16_t type;	/* SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5 */
+	uint8_t state;	/* SS_UNCONNECTED = 1, SS_CONNECTED = 3, ... */
+	uint64_t inode;
+	bool named; /* a path or an abstract name ('@') follows */
+};
+
+/* Parses a data line of /proc/net/unix; returns -1 for the header or
+ * garbage. Pure. */
+int proc_parse_unix_line(const char *line, struct unix_entry *e);
+
+/* A connected stream socket without a name: the side that connected (an
+ * accepted socket shows its listener's path), or an end of a
+ * socketpair(), which no first write will make a Redis client's. */
+bool proc_unix_client(const struct unix_entry *e);
 
 /* accepted: the local port is listening in the process's network
  * namespace; else the process connected. */
-typedef void (*proc_conn_cb)(void *ctx, pid_t tgid, int fd, const struct tcp_entry *e,
+typedef void (*proc_conn_cb)(void *ctx, pid_t tgid, int fd, const struct sock_entry *e,
 			     bool accepted);
 
-/* Calls cb for every established TCP connection of every process. */
+/* Calls cb for every established TCP connection of every process, and
+ * every unix socket it connected (proc_unix_client). */
 void proc_scan_established(proc_conn_cb cb, void *ctx);
 
 /* Calls cb for every process id in /proc. */

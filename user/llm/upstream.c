@@ -50,6 +50,13 @@ void upstream_call_release(struct upstream_call *u)
 
 /* ---- provider by remote address, for connects that fail -------------- */
 
+/* A unix socket's peer has no address (conn_event.h): it names no
+ * provider, and teaches none. */
+static bool has_addr(const struct conn_addr *a)
+{
+	return a->family == AF_INET || a->family == AF_INET6;
+}
+
 static bool same_addr(const struct conn_addr *a, const struct conn_addr *b)
 {
 	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
@@ -75,6 +82,10 @@ static void provider_by_addr(const struct upstream_index *idx, const struct conn
 {
 	char ip[INET6_ADDRSTRLEN], host[INET6_ADDRSTRLEN + 8];
 
+	if (!has_addr(a)) {
+		snprintf(out, PROVIDER_NAME_MAX, "unknown");
+		return;
+	}
 	for (unsigned int i = 0; i < UPSTREAM_LEARNED; i++) {
 		if (idx->learned[i].provider[0] && same_addr(&idx->learned[i].addr, a)) {
 			snprintf(out, PROVIDER_NAME_MAX, "%s", idx->learned[i].provider);
@@ -117,8 +128,12 @@ static void on_response(void *ctx, const struct http_exchange *x)
 	char host[HTTP_HOST_MAX + 8];
 
 	if (x->has_request && x->req.host[0]) {
-		/* with the port, so that user entries for host:port match */
-		snprintf(host, sizeof(host), "%s:%u", x->req.host, u->remote.port);
+		/* with the port, so that user entries for host:port match;
+		 * a unix socket has none */
+		if (has_addr(&u->remote))
+			snprintf(host, sizeof(host), "%s:%u", x->req.host, u->remote.port);
+		else
+			snprintf(host, sizeof(host), "%s", x->req.host);
 		provider_name(u->idx->providers, host, u->provider);
 	} else {
 		provider_by_addr(u->idx, &u->remote, u->provider);
@@ -205,7 +220,7 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 
 	if (!x->responded)
 		provider_by_addr(u->idx, &u->remote, u->provider);
-	else if (x->has_request && x->req.host[0])
+	else if (x->has_request && x->req.host[0] && has_addr(&u->remote))
 		learn(u->idx, &u->remote, u->provider);
 	if (u->usage_on)
 		usage_scan_result(&u->usage, &usage);

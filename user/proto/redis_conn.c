@@ -327,14 +327,16 @@ static void on_command(struct redis_conn *c, const struct resp_value *v)
 void redis_conn_command_bytes(struct redis_conn *c, const char *buf, size_t len, uint64_t ts)
 {
 	enum resp_event ev;
+	uint64_t starts;
 	size_t used;
 
 	if (c->mode == REDIS_MODE_UNPAIRED || c->cmds_lost)
 		return;
 	do {
-		if (resp_idle(&c->cmds)) /* the next command starts in this write */
-			c->t_cmd = ts;
+		starts = c->cmds.starts;
 		ev = resp_feed(&c->cmds, buf, len, &used);
+		if (c->cmds.starts != starts) /* the next command began in this write */
+			c->t_cmd = ts;
 		buf += used;
 		len -= used;
 		if (ev == RESP_VALUE)

@@ -19,11 +19,6 @@ void resp_init(struct resp_parser *p, bool commands)
 	p->commands = commands;
 }
 
-bool resp_idle(const struct resp_parser *p)
-{
-	return p->state == ST_TYPE && p->depth == 0 && !p->pending;
-}
-
 static enum resp_event lose(struct resp_parser *p)
 {
 	p->state = ST_LOST;
@@ -351,6 +346,8 @@ static enum resp_event step(struct resp_parser *p, const char *buf, size_t len, 
 {
 	switch (p->state) {
 	case ST_TYPE:
+		if (p->depth == 0)
+			p->starts++;
 		if (p->commands && p->depth == 0 && buf[*i] != '*') {
 			memset(&p->val[0], 0, sizeof(p->val[0]));
 			p->val[0].type = RESP_INLINE;

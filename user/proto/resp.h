@@ -107,6 +107,11 @@ struct resp_parser {
 	char str[RESP_ARG_MAX];
 	uint32_t str_len; /* first bytes of the string or line being read */
 	bool str_cut;
+	/* top-level values begun so far (an attribute before a reply, an
+	 * empty inline line count too): the caller tells in which of its
+	 * pieces the next one began, even when it began after other bytes of
+	 * the same piece */
+	uint64_t starts;
 	uint32_t depth; /* aggregates open */
 	uint32_t attrs; /* ... of which attributes: what they hold is not summarised */
 	struct resp_frame stack[RESP_DEPTH_MAX];
@@ -130,8 +135,5 @@ enum resp_event resp_feed(struct resp_parser *p, const char *buf, size_t len, si
  * anywhere else the parser is lost.
  */
 enum resp_event resp_skip(struct resp_parser *p, uint64_t n);
-
-/* Between top-level values: the next byte starts one. */
-bool resp_idle(const struct resp_parser *p);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/array.h"
 #include "core/log.h"
@@ -160,7 +161,9 @@ static bool looks_like_sse(const char *d, size_t n)
 
 /* A connection found in /proc shows what it is with its first bytes: a
  * request, a response, SSE events of a stream under way, a Redis command
- * (parser_start took it), or none. */
+ * (parser_start took it), or none. A unix socket found so is a Redis
+ * client's or nothing: the first bytes seen of a service's stdout stream
+ * to journald, a log line, may well begin "GET ". */
 static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct data_event *ev)
 {
 	bool requests = conn_carries_requests(e, ev->dir);
@@ -168,6 +171,10 @@ static bool adopt_decide(struct collector *c, struct conn_entry *e, const struct
 	if (e->redis) {
 		kernel_set_proto(c, e, PROTO_RESP);
 		return true;
+	}
+	if (e->remote.family == AF_UNIX) {
+		kernel_set_proto(c, e, PROTO_OTHER);
+		return false;
 	}
 	if (!requests && looks_like_sse(ev->data, ev->len) &&
 	    !http_looks_like_response(ev->data, ev->len)) {

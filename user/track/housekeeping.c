@@ -15,7 +15,7 @@
  * is given back: 1000 held ~2 MB. */
 #define TRIM_AFTER_ENDED 1000
 
-static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct tcp_entry *t, bool accepted)
+static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct sock_entry *t, bool accepted)
 {
 	struct collector *c = ctx;
 	struct conn_key key = {.tgid = tgid, .fd = fd};

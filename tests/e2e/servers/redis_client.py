@@ -25,9 +25,15 @@ the spec counts it:
 
 A scenario whose client did not behave as planned (no OOM reached, a
 killed command that ran anyway) exits with status 2 and says why.
+
+With REDIS_HOLD=1 in its environment, the client first opens its
+connection (a PING, not counted in the ground truth), prints "ready" and
+waits for a line on stdin: the connection is older than an exporter
+started meanwhile.
 """
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
@@ -357,6 +363,10 @@ def connect(target, cafile):
 def main():
     scenario, target, ns = sys.argv[1:4]
     r, t = connect(target, sys.argv[4] if len(sys.argv) > 4 else None), Truth()
+    if os.environ.get("REDIS_HOLD") == "1":
+        r.ping()   # the pool's connection, reused by what follows
+        print("ready", flush=True)
+        sys.stdin.readline()
     try:
         SCENARIOS[scenario](r, t, ns)
     except Broken as e:
