@@ -131,12 +131,6 @@ static int preflight(struct bpf_object *obj, char *err, size_t size)
 	const char *root;
 	char path[256];
 
-	if (!caps_can_load()) {
-		snprintf(err, size,
-			 "needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (and CAP_SYS_PTRACE, "
-			 "CAP_DAC_READ_SEARCH to read /proc): run as root, with sudo");
-		return -1;
-	}
 	if (faccessat(AT_FDCWD, "/sys/kernel/btf/vmlinux", R_OK, AT_EACCESS)) {
 		snprintf(err, size,
 			 "kernel has no BTF (/sys/kernel/btf/vmlinux): needs a kernel "
@@ -317,6 +311,13 @@ static int set_options(struct loader *l, const struct loader_options *o)
 
 static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
+	/* first: without privileges, every feature probe fails too */
+	if (!caps_can_load()) {
+		snprintf(err, size,
+			 "needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (and CAP_SYS_PTRACE, "
+			 "CAP_DAC_READ_SEARCH to read /proc): run as root, with sudo");
+		return -1;
+	}
 	choose_build(l, o);
 	l->track = open_object(OBJ_TRACK, l->compat);
 	l->io = open_object(OBJ_IO, l->compat);
