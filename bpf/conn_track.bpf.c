@@ -9,9 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_endian.h>
-#include "maps.bpf.h"
-#include "sock_lookup.bpf.h"
+#include "handoff.bpf.h"
 
 #define ENETUNREACH  101
 #define ETIMEDOUT    110
@@ -78,39 +76,6 @@ static __always_inline __u64 new_conn_id(void)
 	__u64 *next = bpf_map_lookup_elem(&next_conn_id, &zero);
 
 	return next ? __sync_fetch_and_add(next, 1) + 1 : 0;
-}
-
-static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
-{
-	__u64 one = 1, *n = bpf_map_lookup_elem(&tracked_procs, &tgid);
-
-	if (n)
-		__sync_fetch_and_add(n, delta);
-	else if (delta > 0)
-		bpf_map_update_elem(&tracked_procs, &tgid, &one, BPF_NOEXIST);
-}
-
-/* Counts a new connection in conn_gate, before its entry is made: never
- * an entry whose bytes its gate hides. */
-static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
-{
-	__u64 *n = gate_counter(key);
-
-	if (!n)
-		return false;
-	__sync_fetch_and_add(n, 1);
-	if (!bpf_map_update_elem(&gated_ids, &id, key, BPF_NOEXIST))
-		return true;
-	__sync_fetch_and_add(n, -1);
-	return false;
-}
-
-/* The thread group leader's start, the one /proc/PID/stat shows. */
-static __always_inline __u64 current_proc_start(void)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-	return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
 /* A connect that failed at once, or whose RST came back before connect()
@@ -222,25 +187,31 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* The entry goes (deleting it is the right to end it: another process may
+ * be taking it over, handoff.bpf.h); if the socket lives on in another
+ * fd, the connection waits for it, detached. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	struct close_event ev = {};
-	struct conn_info *info;
+	struct conn_info *info, copy;
 
 	ev.key = current_key(ctx->args[0]);
 	info = bpf_map_lookup_elem(&conns, &ev.key);
 	if (!info)
 		return 0;
+	copy = *info;
+	if (bpf_map_delete_elem(&conns, &ev.key))
+		return 0;
 	ev.h.type = EV_CLOSE;
 	ev.h.tgid = ev.key.tgid;
 	ev.h.ts_ns = bpf_ktime_get_ns();
-	ev.h.conn_id = info->id;
-	ev.gap = info->lost != 0; /* e.g. a lost EOF: the close tells */
-	bpf_map_delete_elem(&sock_owner, &info->sk);
-	bpf_map_delete_elem(&conns, &ev.key);
-	gate_release(&ev.key, ev.h.conn_id); /* not before: the entry would be hidden */
+	ev.h.conn_id = copy.id;
+	ev.gap = copy.lost != 0; /* e.g. a lost EOF: the close tells */
+	bpf_map_delete_elem(&sock_owner, &copy.sk);
+	gate_release(&ev.key, copy.id); /* not before: the entry would be hidden */
 	proc_conns_add(ev.key.tgid, -1);
+	ev.detached = handoff_detach(&ev.key, &copy);
 	emit(&ev, sizeof(ev));
 	return 0;
 }
@@ -255,6 +226,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 
 	if (task->signal->live.counter != 0)
 		return 0;
+	bit_clear(&heirs, tgid);
 	if (!bpf_map_lookup_elem(&tracked_procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&tracked_procs, &tgid);
@@ -263,6 +235,22 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	ev.h.tgid = tgid;
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	emit(&ev, sizeof(ev));
+	return 0;
+}
+
+/* A process forked by one with tracked connections holds their sockets
+ * too: it is an heir, whose calls on them take them over (handoff.bpf.h). */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 tgid = parent->tgid, heir = child->tgid;
+	__u64 *n;
+
+	if (heir == tgid || !bit_test(&procs_with_conns, tgid))
+		return 0; /* a thread, or a process without connections */
+	n = bpf_map_lookup_elem(&tracked_procs, &tgid);
+	if (n && *n)
+		bit_set(&heirs, heir);
 	return 0;
 }
 
@@ -282,7 +270,8 @@ int BPF_PROG(process_exec, struct task_struct *task)
 
 /* Peer FIN (CLOSE_WAIT) and reset or final close (CLOSE) of a tracked
  * socket: how a client leaving mid-stream is seen even when the server
- * never reads again. */
+ * never reads again. A detached connection (handoff.bpf.h) ends when its
+ * socket's last fd is closed (FIN_WAIT1, LAST_ACK) or the socket goes. */
 SEC("tracepoint/sock/inet_sock_set_state")
 int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
@@ -291,23 +280,27 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	struct conn_key *key;
 	struct conn_info *info;
 
+	if (ctx->newstate == TCP_FIN_WAIT1 || ctx->newstate == TCP_LAST_ACK) {
+		handoff_end(sk);
+		return 0;
+	}
 	if (ctx->newstate != TCP_CLOSE_WAIT && ctx->newstate != TCP_CLOSE)
 		return 0;
 	key = bpf_map_lookup_elem(&sock_owner, &sk);
-	if (!key)
-		return 0;
-	info = bpf_map_lookup_elem(&conns, key);
+	info = key ? bpf_map_lookup_elem(&conns, key) : handoff_detached(sk);
 	if (!info || info->sk != sk)
 		return 0;
 	ev.h.type = EV_SOCK_STATE;
-	ev.h.tgid = key->tgid;
+	ev.h.tgid = key ? key->tgid : 0;
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	ev.h.conn_id = info->id;
 	ev.oldstate = ctx->oldstate;
 	ev.newstate = ctx->newstate;
-	if (ctx->newstate == TCP_CLOSE)
+	if (ctx->newstate == TCP_CLOSE && key)
 		bpf_map_delete_elem(&sock_owner, &sk);
 	emit(&ev, sizeof(ev));
+	if (ctx->newstate == TCP_CLOSE && !key)
+		handoff_end(sk);
 	return 0;
 }
 

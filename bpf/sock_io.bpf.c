@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include "http_classify.h"
 #include "resp_classify.h"
+#include "handoff.bpf.h"
 #include "kstream.bpf.h"
 #include "tls_state.bpf.h"
 
@@ -101,9 +102,9 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	struct conn_info *info;
 	struct inflight *in;
 
-	if (!gate_open(&key))
-		return;
-	info = bpf_map_lookup_elem(&conns, &key);
+	info = gate_open(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	if (!info && handoff_possible(key.tgid))
+		info = handoff_take(&key);
 	if (!info)
 		return;
 	if (info->proto == PROTO_OTHER) {

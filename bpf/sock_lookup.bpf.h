@@ -7,6 +7,8 @@
 #ifndef SSE_SOCK_LOOKUP_BPF_H
 #define SSE_SOCK_LOOKUP_BPF_H
 
+#include <bpf/bpf_endian.h>
+
 #define S_IFMT	 00170000
 #define S_IFSOCK 0140000
 #define AF_INET	 2
@@ -59,6 +61,14 @@ static __always_inline bool fd_tcp_sock(int fd, struct tcp_sock_ref *ref)
 	ref->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	ref->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	return true;
+}
+
+/* The thread group leader's start, the one /proc/PID/stat shows. */
+static __always_inline __u64 current_proc_start(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
 static __always_inline void sock_remote(struct sock *sk, struct conn_addr *a)

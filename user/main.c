@@ -249,6 +249,8 @@ static int start(struct daemon *d, char *err, size_t size)
 	    .tls = d->cfg.tls,
 	    /* tests and the bench turn it off, to check the copy path alone */
 	    .kstreams = !getenv("SSE_EXPORTER_NO_KSTREAMS"),
+	    .max_conns = d->cfg.max_conns,
+	    .ring_bytes = d->cfg.ring_bytes,
 	};
 
 	if (d->cfg.kubelet && kubelet_setup(d, err, size))

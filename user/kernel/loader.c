@@ -199,6 +199,7 @@ static int load_tls(struct loader *l, char *err, size_t size)
 		snprintf(err, size, "cannot open the BPF objects: %s", strerror(errno));
 		return -1;
 	}
+	l->ssl->rodata->ring_wakeup_bytes = l->track->rodata->ring_wakeup_bytes;
 	if (multi)
 		bpf_object__for_each_program(prog, l->ssl->obj)
 		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
@@ -218,6 +219,23 @@ static int load_tls(struct loader *l, char *err, size_t size)
 	return 0;
 }
 
+/* The maps sized by connections and the ring buffer, before the first
+ * object is loaded: the others reuse its maps. Records wake user space
+ * once a sixteenth of the ring is waiting. */
+static int size_maps(struct loader *l, const struct loader_options *o)
+{
+	struct conn_track_bpf *t = l->track;
+	struct bpf_map *by_conns[] = {t->maps.conns, t->maps.sock_owner, t->maps.tracked_procs,
+				      t->maps.gated_ids, t->maps.detached};
+	uint64_t wakeup = o->ring_bytes / (EVENTS_RING_BYTES / EVENTS_WAKEUP_BYTES);
+
+	for (size_t i = 0; i < sizeof(by_conns) / sizeof(by_conns[0]); i++)
+		if (bpf_map__set_max_entries(by_conns[i], o->max_conns))
+			return -1;
+	t->rodata->ring_wakeup_bytes = l->io->rodata->ring_wakeup_bytes = wakeup;
+	return bpf_map__set_max_entries(t->maps.events, o->ring_bytes);
+}
+
 static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
 	l->track = conn_track_bpf__open();
@@ -234,6 +252,10 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 	l->track->rodata->track_clients = o->track_clients;
 	l->io->rodata->kstreams_on = o->kstreams;
 	l->io->rodata->kstream_copies = o->track_clients;
+	if (size_maps(l, o)) {
+		snprintf(err, size, "cannot size the BPF maps: %s", strerror(errno));
+		return -1;
+	}
 	if (conn_track_bpf__load(l->track)) {
 		load_error(err, size, "conn_track");
 		return -1;
@@ -277,16 +299,31 @@ static int map_next_key(struct kmaps *km, enum kmap map, const void *key, void *
 	return bpf_map_get_next_key(km->fd[map], key, next) ? -errno : 0;
 }
 
+static int map_take(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	return bpf_map_lookup_and_delete_elem(km->fd[map], key, value) ? -errno : 0;
+}
+
 static const struct kmaps_ops bpf_maps = {
     .lookup = map_lookup,
     .update = map_update,
     .delete = map_delete,
     .next_key = map_next_key,
+    .take = map_take,
 };
 
-#define GATE_BYTES (CONN_GATE_SLOTS * sizeof(uint64_t))
+#define GATE_BYTES     (CONN_GATE_SLOTS * sizeof(uint64_t))
+#define HANDOFFS_BYTES sizeof(uint64_t)
 
-/* conn_gate is mapped before any program is attached: failing here
+/* An mmapable array map, mapped; NULL on failure (errno). */
+static uint64_t *map_shared(const struct bpf_map *map, size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* conn_gate and handoffs are mapped before any program is attached: failing here
  * detaches nothing (each detach waits for a grace period). */
 static int maps_init(struct loader *l, char *err, size_t size)
 {
@@ -304,6 +341,7 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	    [KMAP_CONNECTING] = t->maps.connecting,
 	    [KMAP_COUNTERS] = t->maps.counters,
 	    [KMAP_KSTREAMS] = io->maps.kstreams,
+	    [KMAP_DETACHED] = t->maps.detached,
 	};
 
 	km->ops = &bpf_maps;
@@ -314,13 +352,22 @@ static int maps_init(struct loader *l, char *err, size_t size)
 		km->key_size[i] = bpf_map__key_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
-	km->gate = mmap(NULL, GATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
-			bpf_map__fd(t->maps.conn_gate), 0);
-	if (km->gate != MAP_FAILED)
+	km->gate = map_shared(t->maps.conn_gate, GATE_BYTES);
+	km->handoffs = map_shared(t->maps.handoffs, HANDOFFS_BYTES);
+	if (km->gate && km->handoffs)
 		return 0;
-	km->gate = NULL;
-	snprintf(err, size, "cannot map conn_gate: %s", strerror(errno));
+	snprintf(err, size, "cannot map %s: %s", km->gate ? "handoffs" : "conn_gate",
+		 strerror(errno));
 	return -1;
+}
+
+static void unmap_shared(struct kmaps *km)
+{
+	if (km->gate)
+		munmap(km->gate, GATE_BYTES);
+	if (km->handoffs)
+		munmap(km->handoffs, HANDOFFS_BYTES);
+	km->gate = km->handoffs = NULL;
 }
 
 int loader_open(struct loader *l, const struct loader_options *o, char *err, size_t size)
@@ -363,9 +410,7 @@ void loader_close(struct loader *l)
 	free(tls);
 	tls_attach_free(&l->tls);
 	l->nlinks = 0;
-	if (l->maps.gate)
-		munmap(l->maps.gate, GATE_BYTES);
-	l->maps.gate = NULL;
+	unmap_shared(&l->maps);
 	ssl_bpf__destroy(l->ssl);
 	sock_io_bpf__destroy(l->io);
 	conn_track_bpf__destroy(l->track);

@@ -293,7 +293,18 @@ static void on_close(struct collector *c, const struct close_event *ev)
 		records_lost(c, e, NULL, ev->h.ts_ns);
 	if (conn_followed(e))
 		conn_finish_syscall(e, ev->h.ts_ns);
-	entry_end(c, e, owner_closed(e), ev->h.ts_ns);
+	if (ev->detached)
+		entry_detach(c, e, ev->h.ts_ns);
+	else
+		entry_end(c, e, owner_closed(e), ev->h.ts_ns);
+}
+
+static void on_handoff(struct collector *c, const struct handoff_event *ev)
+{
+	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
+
+	if (e)
+		entry_attach(c, e, &ev->key);
 }
 
 static void end_process(struct collector *c, uint32_t tgid, enum http_end why, uint64_t ts)
@@ -388,6 +399,10 @@ int collector_handle(void *ctx, void *data, size_t size)
 	case EV_KSTREAM_END:
 		if (size >= sizeof(struct kstream_end_event))
 			kstream_on_end(c, data);
+		break;
+	case EV_HANDOFF:
+		if (size >= sizeof(struct handoff_event))
+			on_handoff(c, data);
 		break;
 	case EV_TLS_LINK:
 		if (size >= sizeof(struct tls_link_event))

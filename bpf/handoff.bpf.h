@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * A connection changing hands. Connections are keyed (tgid, fd), but a
+ * socket may sit behind several fds: a process forked with it (a forking
+ * server's child, inetd, systemd's Accept=yes), one it was passed to over
+ * a unix socket (SCM_RIGHTS), a dup. So:
+ *
+ * - a close() of the tracked fd while its file has other references is not
+ *   the connection's end: the connection is detached, kept by its struct
+ *   sock in `detached`, until a call on another fd of the socket takes it
+ *   over, or the socket's last fd is closed (FIN_WAIT1, LAST_ACK) or it
+ *   goes (CLOSE);
+ * - a call on an fd that is not tracked, by a process forked by one with
+ *   connections (`heirs`), or by any process while detached connections
+ *   wait, looks for the socket's connection (sock_owner, detached) and
+ *   takes it over: from then on it is keyed by this fd.
+ *
+ * The connection keeps its id; EV_HANDOFF tells user space its new key. A
+ * process that calls on the socket while its tracked fd is still open
+ * elsewhere, without being an heir (a receiver of SCM_RIGHTS before the
+ * sender closed its fd), is not seen until then.
+ */
+#ifndef SSE_HANDOFF_BPF_H
+#define SSE_HANDOFF_BPF_H
+
+#include "maps.bpf.h"
+#include "sock_lookup.bpf.h"
+
+/* struct file before Linux 6.13, when f_count became f_ref */
+struct file___f_count {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+/* Whether fd's file has references besides fd: other fds (dup, fork,
+ * SCM_RIGHTS, one in flight in a unix socket) or, briefly, a call of
+ * another thread on it. f_ref counts from 0 for one reference. */
+static __always_inline bool fd_shared(int fd)
+{
+	struct file *file = fd_file(fd);
+
+	if (!file)
+		return false;
+	if (bpf_core_field_exists(file->f_ref))
+		return (__s64)BPF_CORE_READ(file, f_ref.refcnt.counter) > 0;
+	return BPF_CORE_READ((struct file___f_count *)file, f_count.counter) > 1;
+}
+
+/* Called by close() of key's tracked fd, whose entry is gone (copy): the
+ * connection waits in detached for another fd of its socket. False when
+ * there is no room: then the close ends it. */
+static __always_inline bool handoff_detach(const struct conn_key *key, const struct conn_info *copy)
+{
+	__u64 *n = detached_count();
+
+	if (!n || !fd_shared(key->fd))
+		return false;
+	if (bpf_map_update_elem(&detached, &copy->sk, copy, BPF_NOEXIST))
+		return false;
+	__sync_fetch_and_add(n, 1);
+	return true;
+}
+
+/* Whether a call of tgid on an fd that is not tracked may be on a
+ * tracked socket: two inlined loads. */
+static __always_inline bool handoff_possible(__u32 tgid)
+{
+	__u64 *n = detached_count();
+
+	return (n && *n) || bit_test(&heirs, tgid);
+}
+
+static __always_inline void handoff_tell(const struct conn_key *key, __u64 id)
+{
+	struct handoff_event ev = {};
+
+	ev.h.type = EV_HANDOFF;
+	ev.h.tgid = key->tgid;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	ev.h.conn_id = id;
+	ev.key = *key;
+	ev.proc_start_ns = current_proc_start();
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	emit(&ev, sizeof(ev));
+}
+
+/* The connection of sk, tracked under another key or detached, removed
+ * from there into copy once it is key's (made first: a call racing with
+ * us finds one or the other). False when there is none, or another call
+ * took it first. */
+static __always_inline bool handoff_claim(const struct conn_key *key, __u64 sk,
+					  struct conn_info *copy)
+{
+	struct conn_key *owner = bpf_map_lookup_elem(&sock_owner, &sk);
+	struct conn_info *info;
+	struct conn_key old;
+	__u64 *n;
+
+	if (owner) {
+		old = *owner;
+		info = bpf_map_lookup_elem(&conns, &old);
+		if (!info || info->sk != sk)
+			return false;
+		*copy = *info;
+		if (bpf_map_update_elem(&conns, key, copy, BPF_NOEXIST))
+			return false;
+		if (bpf_map_delete_elem(&conns, &old))
+			goto lost_race;
+		gate_release(&old, copy->id);
+		proc_conns_add(old.tgid, -1);
+		return true;
+	}
+	info = bpf_map_lookup_elem(&detached, &sk);
+	n = detached_count();
+	if (!info || !n)
+		return false;
+	*copy = *info;
+	if (bpf_map_update_elem(&conns, key, copy, BPF_NOEXIST))
+		return false;
+	if (bpf_map_delete_elem(&detached, &sk))
+		goto lost_race;
+	__sync_fetch_and_add(n, -1);
+	return true;
+lost_race:
+	bpf_map_delete_elem(&conns, key);
+	return false;
+}
+
+/* A call on key's fd, which is not tracked: the socket's connection if it
+ * has one, key's from now on. */
+static __always_inline struct conn_info *handoff_take(const struct conn_key *key)
+{
+	struct tcp_sock_ref ref;
+	struct conn_info copy;
+	struct conn_info *info;
+	__u64 sk;
+
+	if (!fd_tcp_sock(key->fd, &ref))
+		return NULL;
+	sk = (__u64)ref.sk;
+	if (!handoff_claim(key, sk, &copy))
+		return NULL;
+	info = bpf_map_lookup_elem(&conns, key);
+	if (!info)
+		return NULL;
+	/* its bytes go on being read unless it was out of the gate */
+	if (!copy.ungated && !gate_take(key, copy.id)) {
+		info->ungated = 1;
+		count(CNT_CONNS_FULL, 1);
+	}
+	bpf_map_update_elem(&sock_owner, &sk, key, BPF_ANY);
+	proc_conns_add(key->tgid, 1);
+	bit_set(&procs_with_conns, key->tgid);
+	handoff_tell(key, copy.id);
+	return info;
+}
+
+/* A detached connection of sk ends: its socket's last fd was closed, or
+ * the socket is gone. */
+static __always_inline void handoff_end(__u64 sk)
+{
+	struct close_event ev = {};
+	struct conn_info *info;
+	__u64 *n = detached_count();
+
+	if (!n || !*n)
+		return;
+	info = bpf_map_lookup_elem(&detached, &sk);
+	if (!info)
+		return;
+	ev.h.type = EV_CLOSE;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	ev.h.conn_id = info->id;
+	ev.key.fd = -1;
+	ev.gap = info->lost != 0;
+	if (bpf_map_delete_elem(&detached, &sk))
+		return;
+	__sync_fetch_and_add(n, -1);
+	emit(&ev, sizeof(ev));
+}
+
+/* A detached connection of sk, for its TCP state changes. */
+static __always_inline struct conn_info *handoff_detached(__u64 sk)
+{
+	__u64 *n = detached_count();
+
+	return n && *n ? bpf_map_lookup_elem(&detached, &sk) : NULL;
+}
+
+#endif
