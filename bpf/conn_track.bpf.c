@@ -187,32 +187,12 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* The entry goes (deleting it is the right to end it: another process may
- * be taking it over, handoff.bpf.h); if the socket lives on in another
- * fd, the connection waits for it, detached. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
-	struct close_event ev = {};
-	struct conn_info *info, copy;
+	struct conn_key key = current_key(ctx->args[0]);
 
-	ev.key = current_key(ctx->args[0]);
-	info = bpf_map_lookup_elem(&conns, &ev.key);
-	if (!info)
-		return 0;
-	copy = *info;
-	if (bpf_map_delete_elem(&conns, &ev.key))
-		return 0;
-	ev.h.type = EV_CLOSE;
-	ev.h.tgid = ev.key.tgid;
-	ev.h.ts_ns = bpf_ktime_get_ns();
-	ev.h.conn_id = copy.id;
-	ev.gap = copy.lost != 0; /* e.g. a lost EOF: the close tells */
-	bpf_map_delete_elem(&sock_owner, &copy.sk);
-	gate_release(&ev.key, copy.id); /* not before: the entry would be hidden */
-	proc_conns_add(ev.key.tgid, -1);
-	ev.detached = handoff_detach(&ev.key, &copy);
-	emit(&ev, sizeof(ev));
+	conn_leave(&key, LEAVE_CLOSE);
 	return 0;
 }
 
@@ -296,6 +276,7 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	ev.h.conn_id = info->id;
 	ev.oldstate = ctx->oldstate;
 	ev.newstate = ctx->newstate;
+	ev.gap = info->lost != 0;
 	if (ctx->newstate == TCP_CLOSE && key)
 		bpf_map_delete_elem(&sock_owner, &sk);
 	emit(&ev, sizeof(ev));

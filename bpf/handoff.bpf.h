@@ -5,11 +5,11 @@
  * server's child, inetd, systemd's Accept=yes), one it was passed to over
  * a unix socket (SCM_RIGHTS), a dup. So:
  *
- * - a close() of the tracked fd while its file has other references is not
- *   the connection's end: the connection is detached, kept by its struct
- *   sock in `detached`, until a call on another fd of the socket takes it
- *   over, or the socket's last fd is closed (FIN_WAIT1, LAST_ACK) or it
- *   goes (CLOSE);
+ * - a close() of the tracked fd while its file has other references, or
+ *   its fd passed over a unix socket, is not the connection's end: the
+ *   connection is detached, kept by its struct sock in `detached`, until a
+ *   call on another fd of the socket takes it over, or the socket's last
+ *   fd is closed (FIN_WAIT1, LAST_ACK) or it goes (CLOSE);
  * - a call on an fd that is not tracked, by a process forked by one with
  *   connections (`heirs`), or by any process while detached connections
  *   wait, looks for the socket's connection (sock_owner, detached) and
@@ -17,8 +17,8 @@
  *
  * The connection keeps its id; EV_HANDOFF tells user space its new key. A
  * process that calls on the socket while its tracked fd is still open
- * elsewhere, without being an heir (a receiver of SCM_RIGHTS before the
- * sender closed its fd), is not seen until then.
+ * elsewhere, being no heir nor a receiver of it over a unix socket (it
+ * took it with pidfd_getfd), is not seen until that fd is closed.
  */
 #ifndef SSE_HANDOFF_BPF_H
 #define SSE_HANDOFF_BPF_H
@@ -30,6 +30,11 @@
 struct file___f_count {
 	atomic_long_t f_count;
 } __attribute__((preserve_access_index));
+
+enum leave {
+	LEAVE_CLOSE, /* close(): detached if the file has other references */
+	LEAVE_SENT,  /* passed to another process (SCM_RIGHTS): detached */
+};
 
 /* Whether fd's file has references besides fd: other fds (dup, fork,
  * SCM_RIGHTS, one in flight in a unix socket) or, briefly, a call of
@@ -45,19 +50,75 @@ static __always_inline bool fd_shared(int fd)
 	return BPF_CORE_READ((struct file___f_count *)file, f_count.counter) > 1;
 }
 
-/* Called by close() of key's tracked fd, whose entry is gone (copy): the
- * connection waits in detached for another fd of its socket. False when
- * there is no room: then the close ends it. */
-static __always_inline bool handoff_detach(const struct conn_key *key, const struct conn_info *copy)
+/* key's connection leaves its fd: its entry goes (deleting it is the
+ * right to: another process may be taking it over), and it ends, or, when
+ * the socket lives on elsewhere, waits in detached for another fd to take
+ * it over. EV_CLOSE says which. */
+static __always_inline void conn_leave(const struct conn_key *key, enum leave why)
 {
-	__u64 *n = detached_count();
+	struct close_event ev = {};
+	struct conn_info *info, copy;
+	__u64 *n;
 
-	if (!n || !fd_shared(key->fd))
-		return false;
-	if (bpf_map_update_elem(&detached, &copy->sk, copy, BPF_NOEXIST))
-		return false;
-	__sync_fetch_and_add(n, 1);
-	return true;
+	info = bpf_map_lookup_elem(&conns, key);
+	if (!info)
+		return;
+	copy = *info;
+	if (bpf_map_delete_elem(&conns, key))
+		return;
+	ev.h.type = EV_CLOSE;
+	ev.h.tgid = key->tgid;
+	ev.h.ts_ns = bpf_ktime_get_ns();
+	ev.h.conn_id = copy.id;
+	ev.key = *key;
+	ev.gap = copy.lost != 0; /* e.g. a lost EOF: the close tells */
+	bpf_map_delete_elem(&sock_owner, &copy.sk);
+	gate_release(key, copy.id); /* not before: the entry would be hidden */
+	proc_conns_add(key->tgid, -1);
+	n = detached_count();
+	if (n && (why == LEAVE_SENT || fd_shared(key->fd)) &&
+	    !bpf_map_update_elem(&detached, &copy.sk, &copy, BPF_NOEXIST)) {
+		__sync_fetch_and_add(n, 1);
+		ev.detached = 1;
+	}
+	emit(&ev, sizeof(ev));
+}
+
+#define SOL_SOCKET   1
+#define SCM_RIGHTS   1
+#define SCM_FDS_MAX  8					 /* fds of one message looked at */
+#define CMSG_DATA_AT ((sizeof(struct cmsghdr) + 7) & ~7) /* CMSG_DATA on 64-bit */
+
+/* A sendmsg() by a process with connections that passes fds over a unix
+ * socket (SCM_RIGHTS): those of tracked connections are detached at once,
+ * so that the receiver's first call takes them over, whether or not the
+ * sender has closed its own fd by then. The first control message only,
+ * its first SCM_FDS_MAX fds. */
+static __always_inline void handoff_sent(__u64 msg_ptr)
+{
+	struct conn_key key = current_key(-1);
+	struct user_msghdr msg;
+	struct cmsghdr cm;
+	int fds[SCM_FDS_MAX];
+	__u64 n;
+
+	if (!bit_test(&procs_with_conns, key.tgid) ||
+	    bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr) || !msg.msg_control ||
+	    msg.msg_controllen < CMSG_DATA_AT + sizeof(int) ||
+	    bpf_probe_read_user(&cm, sizeof(cm), msg.msg_control) || cm.cmsg_level != SOL_SOCKET ||
+	    cm.cmsg_type != SCM_RIGHTS || cm.cmsg_len < CMSG_DATA_AT + sizeof(int))
+		return;
+	n = (cm.cmsg_len - CMSG_DATA_AT) / sizeof(int);
+	if (n > SCM_FDS_MAX)
+		n = SCM_FDS_MAX;
+	if (bpf_probe_read_user(fds, n * sizeof(int), msg.msg_control + CMSG_DATA_AT))
+		return;
+	for (__u32 i = 0; i < SCM_FDS_MAX; i++) {
+		if (i >= n)
+			break;
+		key.fd = fds[i];
+		conn_leave(&key, LEAVE_SENT);
+	}
 }
 
 /* Whether a call of tgid on an fd that is not tracked may be on a

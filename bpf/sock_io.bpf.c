@@ -327,6 +327,7 @@ SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_OUT);
+	handoff_sent(ctx->args[1]);
 	return 0;
 }
 

@@ -182,6 +182,10 @@ struct sock_state_event {
 	struct event_hdr h;
 	__s32 oldstate;
 	__s32 newstate;
+	/* records of it were lost since its last one out (conn_info.lost):
+	 * what was under way cannot be told to have ended so */
+	__u8 gap;
+	__u8 pad[7];
 };
 
 /* The SSL object's held plaintext (DATA_F_HELD) is the next bytes the
@@ -235,7 +239,7 @@ SSE_LAYOUT(close_event, 40);
 SSE_LAYOUT(handoff_event, 56);
 SSE_LAYOUT(exit_event, 24);
 SSE_LAYOUT(exec_event, 24);
-SSE_LAYOUT(sock_state_event, 32);
+SSE_LAYOUT(sock_state_event, 40);
 SSE_LAYOUT(tls_link_event, 40);
 SSE_LAYOUT(data_event, 48 + CAPTURE_SEG_MAX);
 _Static_assert(__builtin_offsetof(struct open_event, comm) == 112, "open_event layout");

@@ -480,6 +480,29 @@ static void test_peer_fin_or_reset_ends_stream(void **state)
 	assert_non_null(conn_table_find(&f->c.conns, 1)); /* closed by its owner later */
 }
 
+/* The client's FIN after records of the stream were lost (its end, say):
+ * the stream is lost, not ended by the client. */
+static void test_peer_fin_after_gap_loses_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct sock_state_event ev;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	ev = (struct sock_state_event){.h = hdr(f, EV_SOCK_STATE, 1),
+				       .oldstate = TCP_ESTABLISHED,
+				       .newstate = TCP_CLOSE_WAIT,
+				       .gap = 1};
+	record(f, &ev, sizeof(ev));
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	data(f, 1, DIR_IN, DATA_F_EOF | DATA_F_GAP, 0, 0, 0, "", 0);
+	close_record(f, 1, 5, true);
+	assert_true(LOST(f) == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	assert_true(CONNS_ACTIVE(f) == 0);
+}
+
 /* A process exit ends every connection of the process and only those,
  * its kernel entries removed, what was under way ended (not lost). */
 static void test_exit_ends_process(void **state)
@@ -1304,6 +1327,25 @@ static void test_handoff_stream_counted_once(void **state)
 	assert_int_equal(f->c.ndetached, 0);
 }
 
+/* Taken over before the record of its detaching went out (the close()
+ * makes the detached entry, then sends the record): it stays the taker's. */
+static void test_handoff_before_detach_record(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t parent = f->tgid;
+	struct handoff_event ho;
+	struct close_event ev;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	ho = (struct handoff_event){.h = hdr(f, EV_HANDOFF, 1),
+				    .key = {.tgid = parent + 1, .fd = 7}};
+	record(f, &ho, sizeof(ho));
+	ev = (struct close_event){.h = hdr(f, EV_CLOSE, 1), .key = key_of(f, 5), .detached = 1};
+	record(f, &ev, sizeof(ev));
+	assert_int_equal(f->c.ndetached, 0);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->key.tgid, parent + 1);
+}
+
 /* Ended by user space after it changed hands (its new owner's exit): it
  * is uncounted at the gate under the key the kernel counted it under. */
 static void test_handoff_uncounted_at_new_key(void **state)
@@ -2059,6 +2101,7 @@ int main(void)
 	    T(test_records_after_close_ignored),
 	    T(test_peer_fin_or_reset_ends_stream),
 	    T(test_exit_ends_process),
+	    T(test_peer_fin_after_gap_loses_stream),
 	    T(test_records_whole),
 	    T(test_gap_in_length_body_skipped),
 	    T(test_tail_lost_skipped_at_next_syscall),
@@ -2094,6 +2137,7 @@ int main(void)
 	    T(test_sweep_forgets_gone_process),
 	    T(test_handoff_stream_counted_once),
 	    T(test_handoff_uncounted_at_new_key),
+	    T(test_handoff_before_detach_record),
 	    T(test_detached_ended_by_kernel),
 	    T(test_detached_given_up),
 	    T(test_detached_gone_unseen),

@@ -293,10 +293,11 @@ static void on_close(struct collector *c, const struct close_event *ev)
 		records_lost(c, e, NULL, ev->h.ts_ns);
 	if (conn_followed(e))
 		conn_finish_syscall(e, ev->h.ts_ns);
-	if (ev->detached)
-		entry_detach(c, e, ev->h.ts_ns);
-	else
+	if (!ev->detached)
 		entry_end(c, e, owner_closed(e), ev->h.ts_ns);
+	else if (e->key.tgid == ev->key.tgid && e->key.fd == ev->key.fd)
+		entry_detach(c, e, ev->h.ts_ns);
+	/* else another fd took it over before this record went out */
 }
 
 static void on_handoff(struct collector *c, const struct handoff_event *ev)
@@ -334,6 +335,10 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 					ev->h.ts_ns);
 		return;
 	}
+	/* records lost before it: how the exchange under way went is unknown
+	 * (e.g. the end of a stream, then the client's FIN) */
+	if (e && ev->gap && conn_followed(e))
+		records_lost(c, e, NULL, ev->h.ts_ns);
 	if (!e || !e->http || !http_conn_busy(e->http))
 		return;
 	/* A provider's FIN may come before its last bytes are read: for a
