@@ -291,8 +291,8 @@ def case_ring_overflow_burst(fx):
             os.kill(exp.child.pid, signal.SIGCONT)
         expect([r.data_events for r in resps if r.complete] == [2] * SMALL + [BIG_EVENTS] * BIG,
                "ground truth: %r", [(r.status, r.complete, r.data_events) for r in resps])
-        exp.settle(before, [inc("sse_requests_total", SMALL, service=svc, path=small, status="success")],
-                   stay=False)
+        exp.settle(before, [inc("sse_requests_total", SMALL, service=svc, path=small, status="success"),
+                            inc_at_least("sse_exporter_events_lost_total", BIG)], stay=False)
         for c in conns:
             c.close()
         exp.settle(before, gauges(svc, 0) + [
