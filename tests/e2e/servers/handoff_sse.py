@@ -39,27 +39,13 @@ class Handler(stdlib_sse.Handler):
     """stdlib_sse's, with a hook between the two halves of a stream."""
 
     def events(self, query):
-        n = int(query.get("events", ["5"])[0])
-        interval = int(query.get("interval_ms", ["10"])[0]) / 1000.0
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
+        n, interval = self.stream_head(query)
         half = self.server.halfway(n)
-        write_events(self.chunk, 0, half, n, interval)
+        self.write_events(0, half, n, interval)
         if half < n:
             self.server.handover(self, half, n, interval)
-        write_events(self.chunk, half, n, n, interval)
+        self.write_events(half, n, n, interval)
         self.chunk(b"")
-
-
-def write_events(chunk, start, stop, n, interval):
-    for i in range(start, stop):
-        if i:
-            stdlib_sse.time.sleep(interval)
-        chunk(("data: %s\n\n" % ("[DONE]" if i == n - 1 else stdlib_sse.CHUNK)).encode())
 
 
 class Plain:
@@ -120,9 +106,8 @@ class FinishHandler(Handler):
 
     def handle(self):
         half, n, interval = self.resume
-        write_events(self.chunk, half, n, n, interval)
+        self.write_events(half, n, n, interval)
         self.chunk(b"")
-        self.wfile.flush()
         super().handle()
 
 
