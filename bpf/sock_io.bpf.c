@@ -95,7 +95,8 @@ static __always_inline void ungate(const struct conn_key *key, struct conn_info 
 	gate_release(key, info->id);
 }
 
-static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind kind,
+/* Whether fd is a tracked connection. */
+static __always_inline bool io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind kind,
 				     enum data_dir dir)
 {
 	struct conn_key key = current_key(fd);
@@ -106,16 +107,16 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	if (!info && handoff_possible(key.tgid))
 		info = handoff_take(&key);
 	if (!info)
-		return;
+		return false;
 	if (info->proto == PROTO_OTHER) {
 		ungate(&key, info);
-		return;
+		return true;
 	}
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!in) {
 		count(CNT_INFLIGHT_FULL, 1);
-		return;
+		return true;
 	}
 	in->ptr = ptr;
 	in->conn_id = info->id;
@@ -129,6 +130,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->kstream = info->kstream;
 	gap_take(in, info);
 	inflight_mark();
+	return true;
 }
 
 #define TLS_HANDSHAKE_RECORD 0x16
@@ -326,8 +328,9 @@ int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_OUT);
-	handoff_sent(ctx->args[1]);
+	/* fds are passed over unix sockets, never tracked ones */
+	if (!io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_OUT))
+		handoff_sent(ctx->args[1]);
 	return 0;
 }
 
