@@ -76,7 +76,8 @@ static __always_inline void conn_leave(const struct conn_key *key, enum leave wh
 	gate_release(key, copy.id); /* not before: the entry would be hidden */
 	proc_conns_add(key->tgid, -1);
 	n = detached_count();
-	if (n && (why == LEAVE_SENT || fd_shared(key->fd)) &&
+	/* waits by its socket: one it has (sk), whose state changes end it */
+	if (n && copy.sk && (why == LEAVE_SENT || fd_shared(key->fd)) &&
 	    !bpf_map_update_elem(&detached, &copy.sk, &copy, BPF_NOEXIST)) {
 		__sync_fetch_and_add(n, 1);
 		ev.detached = 1;
