@@ -9,9 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_endian.h>
-#include "maps.bpf.h"
-#include "sock_lookup.bpf.h"
+#include "handoff.bpf.h"
 
 #define ENETUNREACH  101
 #define ETIMEDOUT    110
@@ -91,39 +89,6 @@ static __always_inline __u64 new_conn_id(void)
 	*next += 1;
 	return *next << CONN_ID_CPU_BITS | bpf_get_smp_processor_id();
 #endif
-}
-
-static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
-{
-	__u64 one = 1, *n = bpf_map_lookup_elem(&tracked_procs, &tgid);
-
-	if (n)
-		__sync_fetch_and_add(n, delta);
-	else if (delta > 0)
-		bpf_map_update_elem(&tracked_procs, &tgid, &one, BPF_NOEXIST);
-}
-
-/* Counts a new connection in conn_gate, before its entry is made: never
- * an entry whose bytes its gate hides. */
-static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
-{
-	__u64 *n = gate_counter(key);
-
-	if (!n)
-		return false;
-	__sync_fetch_and_add(n, 1);
-	if (!bpf_map_update_elem(&gated_ids, &id, key, BPF_NOEXIST))
-		return true;
-	__sync_fetch_and_add(n, -1);
-	return false;
-}
-
-/* The thread group leader's start, the one /proc/PID/stat shows. */
-static __always_inline __u64 current_proc_start(void)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-	return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
 /* A connect that failed at once, or whose RST came back before connect()
@@ -247,25 +212,9 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
-	struct close_event ev = {};
-	struct conn_info *info;
+	struct conn_key key = current_key(ctx->args[0]);
 
-	ev.key = current_key(ctx->args[0]);
-	info = bpf_map_lookup_elem(&conns, &ev.key);
-	if (!info)
-		return 0;
-	ev.h.type = EV_CLOSE;
-	ev.h.tgid = ev.key.tgid;
-	ev.h.ts_ns = bpf_ktime_get_ns();
-	ev.h.conn_id = info->id;
-	ev.gap = info->lost != 0; /* e.g. a lost EOF: the close tells */
-	/* a unix socket has no sock_owner entry */
-	if (info->sk)
-		bpf_map_delete_elem(&sock_owner, &info->sk);
-	bpf_map_delete_elem(&conns, &ev.key);
-	gate_release(&ev.key, ev.h.conn_id); /* not before: the entry would be hidden */
-	proc_conns_add(ev.key.tgid, -1);
-	emit(&ev, sizeof(ev));
+	conn_leave(&key, LEAVE_CLOSE);
 	return 0;
 }
 
@@ -279,6 +228,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 
 	if (task->signal->live.counter != 0)
 		return 0;
+	heir_clear(tgid);
 	if (!bpf_map_lookup_elem(&tracked_procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&tracked_procs, &tgid);
@@ -287,6 +237,22 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	ev.h.tgid = tgid;
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	emit(&ev, sizeof(ev));
+	return 0;
+}
+
+/* A process forked by one with tracked connections holds their sockets
+ * too: it is an heir, whose calls on them take them over (handoff.bpf.h). */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 tgid = parent->tgid, heir = child->tgid;
+	__u64 *n;
+
+	if (heir == tgid || !proc_has_conns(tgid))
+		return 0; /* a thread, or a process without connections */
+	n = bpf_map_lookup_elem(&tracked_procs, &tgid);
+	if (n && *n)
+		heir_mark(heir);
 	return 0;
 }
 
@@ -306,7 +272,8 @@ int BPF_PROG(process_exec, struct task_struct *task)
 
 /* Peer FIN (CLOSE_WAIT) and reset or final close (CLOSE) of a tracked
  * socket: how a client leaving mid-stream is seen even when the server
- * never reads again. */
+ * never reads again. A detached connection (handoff.bpf.h) ends when its
+ * socket's last fd is closed (FIN_WAIT1, LAST_ACK) or the socket goes. */
 SEC("tracepoint/sock/inet_sock_set_state")
 int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
@@ -315,23 +282,28 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	struct conn_key *key;
 	struct conn_info *info;
 
+	if (ctx->newstate == TCP_FIN_WAIT1 || ctx->newstate == TCP_LAST_ACK) {
+		handoff_end(sk);
+		return 0;
+	}
 	if (ctx->newstate != TCP_CLOSE_WAIT && ctx->newstate != TCP_CLOSE)
 		return 0;
 	key = bpf_map_lookup_elem(&sock_owner, &sk);
-	if (!key)
-		return 0;
-	info = bpf_map_lookup_elem(&conns, key);
+	info = key ? bpf_map_lookup_elem(&conns, key) : handoff_detached(sk);
 	if (!info || info->sk != sk)
 		return 0;
 	ev.h.type = EV_SOCK_STATE;
-	ev.h.tgid = key->tgid;
+	ev.h.tgid = key ? key->tgid : 0;
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	ev.h.conn_id = info->id;
 	ev.oldstate = ctx->oldstate;
 	ev.newstate = ctx->newstate;
-	if (ctx->newstate == TCP_CLOSE)
+	ev.gap = info->lost != 0;
+	if (ctx->newstate == TCP_CLOSE && key)
 		bpf_map_delete_elem(&sock_owner, &sk);
 	emit(&ev, sizeof(ev));
+	if (ctx->newstate == TCP_CLOSE && !key)
+		handoff_end(sk);
 	return 0;
 }
 

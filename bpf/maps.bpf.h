@@ -170,6 +170,139 @@ static __always_inline void gate_release(const struct conn_key *key, __u64 id)
 		return bpf_map_lookup_elem(&name, &zero);                                          \
 	}
 
+/* Counts a new connection in conn_gate, before its entry is made: never
+ * an entry whose bytes its gate hides. */
+static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
+{
+	__u64 *n = gate_counter(key);
+
+	if (!n)
+		return false;
+	__sync_fetch_and_add(n, 1);
+	if (!bpf_map_update_elem(&gated_ids, &id, key, BPF_NOEXIST))
+		return true;
+	__sync_fetch_and_add(n, -1);
+	return false;
+}
+
+static __always_inline void proc_conns_add(__u32 tgid, __s64 delta)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(&tracked_procs, &tgid);
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+	else if (delta > 0)
+		bpf_map_update_elem(&tracked_procs, &tgid, &one, BPF_NOEXIST);
+}
+
+/* struct sock address -> a tracked connection whose owner closed its fd
+ * while the socket lived on in another one: a process forked with it, one
+ * it was passed to (SCM_RIGHTS), a dup. Whoever uses it next owns it
+ * (handoff.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CONNS);
+	__type(key, __u64);
+	__type(value, struct conn_info);
+} detached SEC(".maps");
+
+/* Heirs: processes forked by one with tracked connections, which hold
+ * their sockets too. Their calls on fds that are not tracked look for the
+ * socket's connection (handoff.bpf.h). */
+#if HAVE_ATOMIC_FETCH
+/* one bit per tgid */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PID_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} heirs SEC(".maps");
+
+static __always_inline bool heir_test(__u32 tgid)
+{
+	return bit_test(&heirs, tgid);
+}
+
+static __always_inline void heir_mark(__u32 tgid)
+{
+	bit_set(&heirs, tgid);
+}
+
+static __always_inline void heir_clear(__u32 tgid)
+{
+	bit_clear(&heirs, tgid);
+}
+#else
+/* Without atomic or and and, forks on two CPUs could each drop the
+ * other's bit of a word: heirs are entries of a hash, looked up only
+ * while there are any (heir_count[0], changed by plain atomic adds). A
+ * process forked while it is full is no heir: its calls take a
+ * connection over only once its parent closed its fd (detached). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CONNS);
+	__type(key, __u32);
+	__type(value, __u8);
+} heirs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} heir_count SEC(".maps");
+
+static __always_inline __u64 *heirs_counted(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&heir_count, &zero);
+}
+
+static __always_inline bool heir_test(__u32 tgid)
+{
+	__u64 *n = heirs_counted();
+
+	return n && *n && bpf_map_lookup_elem(&heirs, &tgid);
+}
+
+static __always_inline void heir_mark(__u32 tgid)
+{
+	__u64 *n = heirs_counted();
+	__u8 one = 1;
+
+	if (n && !bpf_map_update_elem(&heirs, &tgid, &one, BPF_NOEXIST))
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void heir_clear(__u32 tgid)
+{
+	__u64 *n = heirs_counted();
+
+	if (n && *n && !bpf_map_delete_elem(&heirs, &tgid))
+		__sync_fetch_and_add(n, -1);
+}
+#endif
+
+/* [0]: entries in detached. While there are any, every call on an fd
+ * that is not tracked looks for its socket's connection: any process may
+ * hold the socket. Mapped by user space, which expires entries nobody
+ * takes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} handoffs SEC(".maps");
+
+static __always_inline __u64 *detached_count(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&handoffs, &zero);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, EVENTS_RING_BYTES);
@@ -190,11 +323,15 @@ static __always_inline void count(__u32 idx, __u64 n)
 		*v += n;
 }
 
+/* EVENTS_WAKEUP_BYTES of the default ring; the loader scales it with
+ * --bpf.ring-buffer-bytes */
+const volatile __u64 ring_wakeup_bytes = EVENTS_WAKEUP_BYTES;
+
 /* Records become visible on the next timer poll of user space, unless
  * enough are waiting to be worth a wakeup: no wakeup per event. */
 static __always_inline __u64 ring_flags(void)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_WAKEUP_BYTES)
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include "http_classify.h"
 #include "resp_classify.h"
+#include "handoff.bpf.h"
 #include "kstream.bpf.h"
 #include "tls_state.bpf.h"
 
@@ -149,26 +150,27 @@ static __always_inline void ungate(const struct conn_key *key, struct conn_info 
 	gate_release(key, info->id);
 }
 
-static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind kind,
+/* Whether fd is a tracked connection. */
+static __always_inline bool io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind kind,
 				     enum data_dir dir)
 {
 	struct conn_key key = current_key(fd);
 	struct conn_info *info;
 	struct inflight *in;
 
-	if (!gate_open(&key))
-		return;
-	info = bpf_map_lookup_elem(&conns, &key);
+	info = gate_open(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	if (!info && handoff_possible(key.tgid))
+		info = handoff_take(&key);
 	if (!info)
-		return;
+		return false;
 	if (info->proto == PROTO_OTHER) {
 		ungate(&key, info);
-		return;
+		return true;
 	}
 	in = inflight_slot();
 	if (!in) {
 		count(CNT_INFLIGHT_FULL, 1);
-		return;
+		return true;
 	}
 	in->ptr = ptr;
 	in->conn_id = info->id;
@@ -182,6 +184,7 @@ static __always_inline void io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->kstream = info->kstream;
 	gap_take(in, info);
 	inflight_mark(in);
+	return true;
 }
 
 #define TLS_HANDSHAKE_RECORD 0x16
@@ -381,7 +384,9 @@ int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_OUT);
+	/* fds are passed over unix sockets, never tracked ones */
+	if (!io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_OUT))
+		handoff_sent(ctx->args[1]);
 	return 0;
 }
 

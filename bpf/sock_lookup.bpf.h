@@ -9,6 +9,8 @@
 #ifndef SSE_SOCK_LOOKUP_BPF_H
 #define SSE_SOCK_LOOKUP_BPF_H
 
+#include <bpf/bpf_endian.h>
+
 #define S_IFMT	 00170000
 #define S_IFSOCK 0140000
 #define AF_UNIX	 1
@@ -70,6 +72,14 @@ static __always_inline bool fd_conn_sock(int fd, bool unix_ok, struct conn_sock_
 	ref->sk = sk;
 	ref->ino = BPF_CORE_READ(file, f_inode, i_ino);
 	return true;
+}
+
+/* The thread group leader's start, the one /proc/PID/stat shows. */
+static __always_inline __u64 current_proc_start(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
 /* A unix socket's peer has no address here: family alone. */

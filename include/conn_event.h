@@ -100,6 +100,7 @@ enum event_type {
 	EV_TLS_LINK = 8,      /* held TLS plaintext belongs to a connection */
 	EV_KSTREAM_START = 9, /* the kernel follows a stream's body from now (kstream.h) */
 	EV_KSTREAM_END = 10,  /* ... up to here */
+	EV_HANDOFF = 11,      /* another fd of the socket took the connection over */
 };
 
 enum data_dir {
@@ -158,11 +159,25 @@ struct open_event {
 	__u32 pad_end;
 };
 
+/* EV_CLOSE: a close() of the tracked fd, or the end of a detached
+ * connection (handoff.bpf.h: key.tgid 0) */
 struct close_event {
 	struct event_hdr h;
 	struct conn_key key;
 	__u8 gap; /* records of it were lost since its last one out (DATA_F_GAP) */
-	__u8 pad[7];
+	/* the socket lives on in another fd: the connection is detached, not
+	 * ended, until a call on that fd takes it over or the socket closes */
+	__u8 detached;
+	__u8 pad[6];
+};
+
+/* The connection h.conn_id is key's from now on: a process forked with
+ * its socket, or passed it, or a dup of its fd, used it (handoff.bpf.h). */
+struct handoff_event {
+	struct event_hdr h;
+	struct conn_key key;
+	__u64 proc_start_ns;
+	char comm[16];
 };
 
 struct exit_event {
@@ -177,6 +192,10 @@ struct sock_state_event {
 	struct event_hdr h;
 	__s32 oldstate;
 	__s32 newstate;
+	/* records of it were lost since its last one out (conn_info.lost):
+	 * what was under way cannot be told to have ended so */
+	__u8 gap;
+	__u8 pad[7];
 };
 
 /* The SSL object's held plaintext (DATA_F_HELD) is the next bytes the
@@ -227,9 +246,10 @@ SSE_LAYOUT(event_hdr, 24);
 SSE_LAYOUT(conn_addr, 20);
 SSE_LAYOUT(open_event, 136);
 SSE_LAYOUT(close_event, 40);
+SSE_LAYOUT(handoff_event, 56);
 SSE_LAYOUT(exit_event, 24);
 SSE_LAYOUT(exec_event, 24);
-SSE_LAYOUT(sock_state_event, 32);
+SSE_LAYOUT(sock_state_event, 40);
 SSE_LAYOUT(tls_link_event, 40);
 SSE_LAYOUT(data_event, 48 + CAPTURE_SEG_MAX);
 _Static_assert(__builtin_offsetof(struct open_event, comm) == 112, "open_event layout");

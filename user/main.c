@@ -264,6 +264,8 @@ static int start(struct daemon *d, char *err, size_t size)
 	    .kstreams = !getenv("SSE_EXPORTER_NO_KSTREAMS"),
 	    /* tests run the compat build on kernels that take either */
 	    .compat = getenv("SSE_EXPORTER_BPF_COMPAT") != NULL,
+	    .max_conns = d->cfg.max_conns,
+	    .ring_bytes = d->cfg.ring_bytes,
 	};
 
 	if (d->cfg.kubelet && kubelet_setup(d, err, size))

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "kstream.h"
 #include "track/collector.h"
 #include "track/kernel_sync.h"
@@ -48,6 +49,7 @@ struct fake_map {
 static struct fake_map maps[KMAP_COUNT];
 static uint64_t gate[CONN_GATE_SLOTS];	 /* conn_gate */
 static uint64_t procs[PID_BITMAP_WORDS]; /* procs_with_conns */
+static uint64_t handoffs[1];		 /* entries of detached */
 /* -errno: every lookup or update of the map fails so */
 static int lookup_fails[KMAP_COUNT], update_fails[KMAP_COUNT];
 
@@ -127,11 +129,19 @@ static int fake_next_key(struct kmaps *km, enum kmap map, const void *key, void 
 	return -ENOENT;
 }
 
+static int fake_take(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	int err = fake_lookup(km, map, key, value);
+
+	return err ? err : fake_delete(km, map, key);
+}
+
 static const struct kmaps_ops fake_ops = {
     .lookup = fake_lookup,
     .update = fake_update,
     .delete = fake_delete,
     .next_key = fake_next_key,
+    .take = fake_take,
 };
 
 static void fake_reset(void)
@@ -147,11 +157,13 @@ static void fake_reset(void)
 	    [KMAP_CONNECTING] = {sizeof(uint64_t), sizeof(int32_t)},
 	    [KMAP_COUNTERS] = {sizeof(uint32_t), sizeof(uint64_t)},
 	    [KMAP_KSTREAMS] = {sizeof(uint64_t), sizeof(struct kstream)},
+	    [KMAP_DETACHED] = {sizeof(uint64_t), sizeof(struct conn_info)},
 	};
 
 	memset(maps, 0, sizeof(maps));
 	memset(gate, 0, sizeof(gate));
 	memset(procs, 0, sizeof(procs));
+	memset(handoffs, 0, sizeof(handoffs));
 	memset(lookup_fails, 0, sizeof(lookup_fails));
 	memset(update_fails, 0, sizeof(update_fails));
 	for (int i = 0; i < KMAP_COUNT; i++) {
@@ -162,8 +174,9 @@ static void fake_reset(void)
 }
 
 static const char *const map_names[KMAP_COUNT] = {
-    "conns",	     "sock_owner",    "tracked_procs", "procs_with_conns", "gated_ids",
-    "allowed_tgids", "allowed_ports", "connecting",    "counters",	   "kstreams",
+    "conns",	 "sock_owner",	  "tracked_procs", "procs_with_conns",
+    "gated_ids", "allowed_tgids", "allowed_ports", "connecting",
+    "counters",	 "kstreams",	  "detached",
 };
 
 /* ---- fixture: a collector on those maps ---- */
@@ -193,6 +206,7 @@ static int setup(void **state)
 	f->km.ops = &fake_ops;
 	f->km.gate = gate;
 	f->km.procs = procs;
+	f->km.handoffs = handoffs;
 	f->km.ncpus = 1;
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		f->km.name[i] = map_names[i];
@@ -472,6 +486,29 @@ static void test_peer_fin_or_reset_ends_stream(void **state)
 	assert_true(total(f, "sse_errors_total", 1, "client_disconnect") == 1);
 	assert_true(total(f, "sse_errors_total", 1, "connection_reset") == 1);
 	assert_non_null(conn_table_find(&f->c.conns, 1)); /* closed by its owner later */
+}
+
+/* The client's FIN after records of the stream were lost (its end, say):
+ * the stream is lost, not ended by the client. */
+static void test_peer_fin_after_gap_loses_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct sock_state_event ev;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	ev = (struct sock_state_event){.h = hdr(f, EV_SOCK_STATE, 1),
+				       .oldstate = TCP_ESTABLISHED,
+				       .newstate = TCP_CLOSE_WAIT,
+				       .gap = 1};
+	record(f, &ev, sizeof(ev));
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	data(f, 1, DIR_IN, DATA_F_EOF | DATA_F_GAP, 0, 0, 0, "", 0);
+	close_record(f, 1, 5, true);
+	assert_true(LOST(f) == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	assert_true(CONNS_ACTIVE(f) == 0);
 }
 
 /* A process exit ends every connection of the process and only those,
@@ -1174,6 +1211,26 @@ static void test_sweep_releases_closed_unseen(void **state)
 	assert_true(CONNS_ACTIVE(f) == 0);
 }
 
+/* Adopted as its process exited: the exit went by before the process's
+ * entry was made, so the sweep removes it, and only for a process gone. */
+static void test_sweep_forgets_gone_process(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t gone = 0x3fffffff, alive = f->tgid;
+	uint64_t one = 1;
+
+	f->tgid = gone;
+	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
+	f->tgid = alive;
+	open_conn(f, 2, GONE_FD, 78, PROTO_UNKNOWN);
+	fake_update(NULL, KMAP_TRACKED_PROCS, &gone, &one, KMAP_NOEXIST);
+	fake_update(NULL, KMAP_TRACKED_PROCS, &alive, &one, KMAP_NOEXIST);
+	collector_sweep(&f->c);
+	assert_int_equal(f->c.conns.n, 0);
+	assert_null(fake_find(KMAP_TRACKED_PROCS, &gone));
+	assert_non_null(fake_find(KMAP_TRACKED_PROCS, &alive));
+}
+
 /* The kernel saw the close: its record is still on its way behind the
  * stream's last records. The sweep waits, and the close record ends the
  * stream as the server closing it. */
@@ -1243,6 +1300,182 @@ static void test_sweep_remarks_processes(void **state)
 	assert_true(*word & (1ull << (f->tgid % 64)));
 	assert_true(*word & other);
 	close(s.fd);
+}
+
+/* ---- a connection changing hands (bpf/handoff.bpf.h) ---- */
+
+/* What the kernel does at a close of fd while another fd keeps the
+ * socket: the connection waits in detached, its record says so. */
+static void kernel_detach(struct fixture *f, int32_t fd)
+{
+	struct conn_key key = key_of(f, fd);
+	struct conn_info info;
+	struct close_event ev;
+
+	assert_int_equal(fake_take(NULL, KMAP_CONNS, &key, &info), 0);
+	fake_delete(NULL, KMAP_SOCK_OWNER, &info.sk);
+	kernel_ungate(f, fd, info.id);
+	assert_int_equal(fake_update(NULL, KMAP_DETACHED, &info.sk, &info, KMAP_NOEXIST), 0);
+	handoffs[0]++;
+	ev = (struct close_event){.h = hdr(f, EV_CLOSE, info.id), .key = key, .detached = 1};
+	record(f, &ev, sizeof(ev));
+}
+
+/* ... and a call of f->tgid on fd takes it over. */
+static void kernel_take_over(struct fixture *f, uint64_t id, int32_t fd)
+{
+	uint64_t sk = 0x1000 + id;
+	struct conn_key key = key_of(f, fd);
+	struct handoff_event ev = {.h = hdr(f, EV_HANDOFF, id), .key = key};
+	struct conn_info info;
+
+	assert_int_equal(fake_take(NULL, KMAP_DETACHED, &sk, &info), 0);
+	handoffs[0]--;
+	gate[conn_gate_slot(&key)]++;
+	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &key, KMAP_NOEXIST), 0);
+	assert_int_equal(fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_NOEXIST), 0);
+	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, &key, KMAP_ANY), 0);
+	record(f, &ev, sizeof(ev));
+}
+
+static void exit_process(struct fixture *f, uint32_t tgid)
+{
+	struct exit_event ev = {.h = hdr(f, EV_EXIT, 0)};
+
+	ev.h.tgid = tgid;
+	record(f, &ev, sizeof(ev));
+}
+
+/* A forking server: the parent closes its copy mid-stream, the child goes
+ * on writing it. The stream is counted once, whole, when the child ends
+ * it; the parent's exit is not its end. */
+static void test_handoff_stream_counted_once(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t parent = f->tgid;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	kernel_detach(f, 5);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	assert_true(CONNS_ACTIVE(f) == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	f->tgid = parent + 1;
+	kernel_take_over(f, 1, 7);
+	io(f, 1, DIR_OUT, "data: b\n\n");
+	exit_process(f, parent);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	io(f, 1, DIR_OUT, "data: c\n\n");
+	kernel_close(f, 7);
+	close_conn(f, 1, 7);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 1);
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 3);
+	assert_true(LOST(f) == 0);
+	assert_true(CONNS_ACTIVE(f) == 0);
+	assert_int_equal(f->c.ndetached, 0);
+}
+
+/* Taken over before the record of its detaching went out (the close()
+ * makes the detached entry, then sends the record): it stays the taker's. */
+static void test_handoff_before_detach_record(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t parent = f->tgid;
+	struct handoff_event ho;
+	struct close_event ev;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	ho = (struct handoff_event){.h = hdr(f, EV_HANDOFF, 1),
+				    .key = {.tgid = parent + 1, .fd = 7}};
+	record(f, &ho, sizeof(ho));
+	ev = (struct close_event){.h = hdr(f, EV_CLOSE, 1), .key = key_of(f, 5), .detached = 1};
+	record(f, &ev, sizeof(ev));
+	assert_int_equal(f->c.ndetached, 0);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->key.tgid, parent + 1);
+}
+
+/* Ended by user space after it changed hands (its new owner's exit): it
+ * is uncounted at the gate under the key the kernel counted it under. */
+static void test_handoff_uncounted_at_new_key(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t parent = f->tgid;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_detach(f, 5);
+	f->tgid = parent + 1;
+	kernel_take_over(f, 1, 7);
+	assert_int_equal(gate_of(f, 7), 1);
+	exit_process(f, parent + 1);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_int_equal(gate_of(f, 7), 0);
+	assert_false(kernel_has(f, 7, 1));
+	f->tgid = parent;
+	assert_int_equal(gate_of(f, 5), 0);
+}
+
+/* The socket's last fd closed while it waited: the kernel ends it. */
+static void test_detached_ended_by_kernel(void **state)
+{
+	struct fixture *f = *state;
+	struct close_event ev;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	kernel_detach(f, 5);
+	ev = (struct close_event){.h = hdr(f, EV_CLOSE, 1), .key = {.fd = -1}};
+	record(f, &ev, sizeof(ev));
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(CONNS_ACTIVE(f) == 0);
+	assert_int_equal(f->c.ndetached, 0);
+}
+
+/* Taken by no process for 10 s: given up, counted untracked, what was
+ * under way lost; the kernel no longer waits for it. Not before. */
+static void test_detached_given_up(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t sk = 0x1001;
+
+	f->ts = mono_ns();
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_detach(f, 5);
+	collector_sweep(&f->c);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	f->ts = mono_ns() - 11 * 1000 * MS;
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	stream(f, 2);
+	kernel_detach(f, 6);
+	collector_sweep(&f->c);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	assert_null(conn_table_find(&f->c.conns, 2));
+	assert_true(LOST_FOR(f, "close_unseen") == 1);
+	assert_int_equal(f->c.untracked, 1);
+	assert_int_equal(handoffs[0], 1);
+	assert_non_null(fake_find(KMAP_DETACHED, &sk));
+	assert_null(fake_find(KMAP_DETACHED, &(uint64_t){0x1002}));
+	assert_true(CONNS_ACTIVE(f) == 1);
+}
+
+/* Gone from the kernel without its record (lost): a sweep later, ended. */
+static void test_detached_gone_unseen(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t sk = 0x1001;
+
+	f->ts = mono_ns();
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	kernel_detach(f, 5);
+	fake_delete(NULL, KMAP_DETACHED, &sk);
+	collector_sweep(&f->c);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	collector_sweep(&f->c);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_true(LOST_FOR(f, "close_unseen") == 1);
+	assert_int_equal(f->c.untracked, 0);
 }
 
 /* ---- the exporter's own gauges ---- */
@@ -1916,6 +2149,7 @@ int main(void)
 	    T(test_records_after_close_ignored),
 	    T(test_peer_fin_or_reset_ends_stream),
 	    T(test_exit_ends_process),
+	    T(test_peer_fin_after_gap_loses_stream),
 	    T(test_records_whole),
 	    T(test_gap_in_length_body_skipped),
 	    T(test_tail_lost_skipped_at_next_syscall),
@@ -1950,6 +2184,13 @@ int main(void)
 	    T(test_sweep_later_when_close_record_lost),
 	    T(test_sweep_fd_reused),
 	    T(test_sweep_remarks_processes),
+	    T(test_sweep_forgets_gone_process),
+	    T(test_handoff_stream_counted_once),
+	    T(test_handoff_uncounted_at_new_key),
+	    T(test_handoff_before_detach_record),
+	    T(test_detached_ended_by_kernel),
+	    T(test_detached_given_up),
+	    T(test_detached_gone_unseen),
 	    T(test_refresh_self),
 	    T(test_refresh_counters_unreadable),
 	    T(test_map_errors_exported),

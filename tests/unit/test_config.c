@@ -60,6 +60,41 @@ static void test_defaults(void **state)
 	assert_string_equal(c.kubelet_token_file,
 			    "/var/run/secrets/kubernetes.io/serviceaccount/token");
 	assert_int_equal(c.kubelet_interval_s, 30);
+	assert_int_equal(c.max_conns, 65536);
+	assert_int_equal(c.ring_bytes, 16 << 20);
+}
+
+/* The BPF maps' sizes: connections from 1 to 2^20; the ring a power of
+ * two of pages from 16 KiB to 1 GiB. */
+static void test_bpf_sizes(void **state)
+{
+	static const char *const bad[] = {
+	    "--bpf.max-connections=0",
+	    "--bpf.max-connections=1048577",
+	    "--bpf.max-connections=8k",
+	    "--bpf.ring-buffer-bytes=8192",
+	    "--bpf.ring-buffer-bytes=65535",
+	    "--bpf.ring-buffer-bytes=98304",
+	    "--bpf.ring-buffer-bytes=2147483648",
+	};
+	struct config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "--bpf.max-connections=1", "--bpf.ring-buffer-bytes=16384"),
+			 CONFIG_RUN);
+	assert_int_equal(c.max_conns, 1);
+	assert_int_equal(c.ring_bytes, 16384);
+	assert_int_equal(
+	    PARSE(&c, "--bpf.max-connections=1048576", "--bpf.ring-buffer-bytes=1073741824"),
+	    CONFIG_RUN);
+	assert_int_equal(c.max_conns, 1 << 20);
+	assert_int_equal(c.ring_bytes, 1 << 30);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = {"sse_exporter", (char *)bad[i], NULL};
+
+		if (config_parse(&c, 2, argv) != CONFIG_EXIT_USAGE)
+			fail_msg("%s: accepted", bad[i]);
+	}
 }
 
 static void test_listen_address_flag(void **state)
@@ -397,6 +432,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, reset_log, reset_log)
 	const struct CMUnitTest tests[] = {
 	    T(test_defaults),
+	    T(test_bpf_sizes),
 	    T(test_listen_address_flag),
 	    T(test_telemetry_path_flag),
 	    T(test_web_config_flag),

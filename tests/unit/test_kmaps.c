@@ -48,7 +48,12 @@ static int op_next_key(struct kmaps *km, enum kmap map, const void *key, void *n
 	return answer ? answer : -ENOENT;
 }
 
-static const struct kmaps_ops ops = {op_lookup, op_update, op_delete, op_next_key};
+static int op_take(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	return op_lookup(km, map, key, value);
+}
+
+static const struct kmaps_ops ops = {op_lookup, op_update, op_delete, op_next_key, op_take};
 
 static struct kmaps maps(void)
 {

@@ -286,6 +286,20 @@ static void test_start_ticks_parse(void **state)
 	assert_int_equal(proc_parse_start_ticks(""), 0);
 }
 
+/* Running unless a zombie or dead; the state follows the last ')'. */
+static void test_running_parse(void **state)
+{
+	(void)state;
+	assert_true(proc_parse_running("1 (systemd) S 0 1 1"));
+	assert_true(proc_parse_running("7 (a) Z) R 1 7"));
+	assert_false(proc_parse_running("7 (a) R) Z 1 7"));
+	assert_false(proc_parse_running("7 (a) X 1"));
+	assert_false(proc_parse_running("7 (a)"));
+	assert_false(proc_parse_running(""));
+	assert_true(proc_running(getpid()));
+	assert_false(proc_running(0x3fffffff));
+}
+
 /* This process started before now on the boot clock, and is not 0. */
 static void test_start_ticks_of_self(void **state)
 {
@@ -303,6 +317,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_lines),
+	    cmocka_unit_test(test_running_parse),
 	    cmocka_unit_test(test_remote_address),
 	    cmocka_unit_test(test_line_without_newline),
 	    cmocka_unit_test(test_large_inode),

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "conn_event.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -40,6 +42,8 @@ enum {
 	OPT_KUBELET_CA,
 	OPT_KUBELET_INSECURE,
 	OPT_KUBELET_INTERVAL,
+	OPT_MAX_CONNS,
+	OPT_RING_BYTES,
 };
 
 static const struct option options[] = {
@@ -73,6 +77,8 @@ static const struct option options[] = {
     {"kubelet.ca-file", required_argument, NULL, OPT_KUBELET_CA},
     {"kubelet.insecure-skip-verify", no_argument, NULL, OPT_KUBELET_INSECURE},
     {"kubelet.interval", required_argument, NULL, OPT_KUBELET_INTERVAL},
+    {"bpf.max-connections", required_argument, NULL, OPT_MAX_CONNS},
+    {"bpf.ring-buffer-bytes", required_argument, NULL, OPT_RING_BYTES},
     {0},
 };
 
@@ -115,6 +121,11 @@ static const char usage[] =
     "  --kubelet.ca-file=FILE            (default the service account's ca.crt)\n"
     "  --kubelet.insecure-skip-verify    do not verify the kubelet's certificate\n"
     "  --kubelet.interval=SECONDS        poll period (default 30; and on a new pod)\n"
+    "  --bpf.max-connections=N           connections the kernel follows at once (default\n"
+    "                                    65536, 1 to 1048576); more are counted untracked\n"
+    "  --bpf.ring-buffer-bytes=N         the kernel-to-user ring buffer (default 16777216;\n"
+    "                                    a power of two, a multiple of the page size,\n"
+    "                                    16384 to 1073741824); a full one loses records\n"
     "  --version, --help\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -167,6 +178,8 @@ static void defaults(struct config *c)
 	c->kubelet_token_file = SA_DIR "/token";
 	c->kubelet_ca_file = SA_DIR "/ca.crt";
 	c->kubelet_interval_s = 30;
+	c->max_conns = MAX_CONNS;
+	c->ring_bytes = EVENTS_RING_BYTES;
 	for (int i = 0; i < SERVICE_SOURCES; i++)
 		c->service_from[i] = i;
 	c->nservice_from = SERVICE_SOURCES;
@@ -209,6 +222,31 @@ static int parse_service_from(struct config *c, const char *arg)
 	return c->nservice_from ? 0 : -1;
 }
 
+#define MAX_CONNS_LIMIT	 (1ul << 20)
+#define RING_BYTES_MIN	 (16ul << 10)
+#define RING_BYTES_LIMIT (1ul << 30)
+
+/* The BPF maps' sizes, checked here: the kernel would only say EINVAL. */
+static int parse_bpf_size(struct config *c, int opt, const char *arg, const char **why)
+{
+	unsigned long v, page = sysconf(_SC_PAGESIZE);
+
+	if (opt == OPT_MAX_CONNS) {
+		*why = "want a number of connections from 1 to 1048576";
+		if (parse_uint(arg, MAX_CONNS_LIMIT, &v) || !v)
+			return -1;
+		c->max_conns = v;
+		return 0;
+	}
+	*why = "want a power of two of bytes, a multiple of the page size, from 16384 to "
+	       "1073741824";
+	if (parse_uint(arg, RING_BYTES_LIMIT, &v) || v < RING_BYTES_MIN || (v & (v - 1)) ||
+	    v % page)
+		return -1;
+	c->ring_bytes = v;
+	return 0;
+}
+
 static int add_select(struct config *c, int opt, const char *arg)
 {
 	unsigned long v;
@@ -243,12 +281,17 @@ static int add_select(struct config *c, int opt, const char *arg)
 	return -1;
 }
 
-static int apply(struct config *c, int opt, const char *arg)
+/* why: what a bad value should have been, when the flag says more than
+ * --help does */
+static int apply(struct config *c, int opt, const char *arg, const char **why)
 {
 	unsigned long v;
 	int level;
 
 	switch (opt) {
+	case OPT_MAX_CONNS:
+	case OPT_RING_BYTES:
+		return parse_bpf_size(c, opt, arg, why);
 	case OPT_LISTEN:
 		return config_parse_listen(arg, c->listen_host, sizeof(c->listen_host),
 					   &c->listen_port);
@@ -332,6 +375,7 @@ static int apply(struct config *c, int opt, const char *arg)
 
 enum config_result config_parse(struct config *c, int argc, char **argv)
 {
+	const char *why = NULL;
 	int opt;
 
 	defaults(c);
@@ -346,9 +390,13 @@ enum config_result config_parse(struct config *c, int argc, char **argv)
 			printf("sse_exporter %s\n", sse_exporter_version);
 			return CONFIG_EXIT_OK;
 		}
-		if (opt == '?' || apply(c, opt, optarg)) {
-			fprintf(stderr, "sse_exporter: invalid flag %s; see --help\n",
-				argv[optind - 1]);
+		if (opt == '?' || apply(c, opt, optarg, &why)) {
+			if (why)
+				fprintf(stderr, "sse_exporter: invalid flag %s: %s\n",
+					argv[optind - 1], why);
+			else
+				fprintf(stderr, "sse_exporter: invalid flag %s; see --help\n",
+					argv[optind - 1]);
 			return CONFIG_EXIT_USAGE;
 		}
 	}

@@ -57,6 +57,8 @@ struct config {
 	const char *kubelet_ca_file;
 	bool kubelet_insecure;
 	unsigned int kubelet_interval_s;
+	uint32_t max_conns;  /* entries of the connection maps (MAX_CONNS) */
+	uint32_t ring_bytes; /* the ring buffer's size (EVENTS_RING_BYTES) */
 };
 
 enum config_result {

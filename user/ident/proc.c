@@ -56,20 +56,44 @@ uint64_t proc_parse_start_ticks(const char *stat)
 	return sscanf(p, "%llu", &ticks) == 1 ? ticks : 0;
 }
 
-uint64_t proc_start_ticks(pid_t tgid)
+bool proc_parse_running(const char *stat)
 {
-	char path[64], buf[1024];
+	const char *p = strrchr(stat, ')');
+
+	/* the state is the field after the name */
+	return p && p[1] == ' ' && p[2] && !strchr("ZXx", p[2]);
+}
+
+/* /proc/PID/stat into buf, "" when the process is gone. */
+static void read_stat(pid_t tgid, char *buf, size_t size)
+{
+	char path[64];
 	FILE *f;
 	size_t n = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", tgid);
 	f = fopen(path, "re");
 	if (f) {
-		n = fread(buf, 1, sizeof(buf) - 1, f);
+		n = fread(buf, 1, size - 1, f);
 		fclose(f);
 	}
 	buf[n] = '\0';
+}
+
+uint64_t proc_start_ticks(pid_t tgid)
+{
+	char buf[1024];
+
+	read_stat(tgid, buf, sizeof(buf));
 	return proc_parse_start_ticks(buf);
+}
+
+bool proc_running(pid_t tgid)
+{
+	char buf[1024];
+
+	read_stat(tgid, buf, sizeof(buf));
+	return proc_parse_running(buf);
 }
 
 uint64_t proc_ticks_of_ns(uint64_t ns)

@@ -25,6 +25,10 @@ void proc_service_name(pid_t tgid, char *out, size_t size);
 uint64_t proc_start_ticks(pid_t tgid);
 /* The same from a /proc/PID/stat text; 0 when malformed. Pure. */
 uint64_t proc_parse_start_ticks(const char *stat);
+/* Whether the process is there and has not exited (a zombie has). */
+bool proc_running(pid_t tgid);
+/* The same from a /proc/PID/stat text. Pure. */
+bool proc_parse_running(const char *stat);
 /* The kernel's start time (boot clock, ns) in the ticks above. */
 uint64_t proc_ticks_of_ns(uint64_t ns);
 

@@ -45,6 +45,16 @@ int kmaps_delete(struct kmaps *km, enum kmap map, const void *key)
 	return counted(km, map, KMAP_DELETE, KMAP_ANY, km->ops->delete (km, map, key));
 }
 
+int kmaps_take(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	return counted(km, map, KMAP_DELETE, KMAP_ANY, km->ops->take(km, map, key, value));
+}
+
+void kmaps_handoffs_add(struct kmaps *km, int64_t delta)
+{
+	__atomic_fetch_add(&km->handoffs[0], (uint64_t)delta, __ATOMIC_SEQ_CST);
+}
+
 void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta)
 {
 	__atomic_fetch_add(&km->gate[conn_gate_slot(key)], (uint64_t)delta, __ATOMIC_SEQ_CST);

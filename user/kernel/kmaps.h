@@ -27,6 +27,7 @@ enum kmap {
 	KMAP_CONNECTING,    /* connect() under way */
 	KMAP_COUNTERS,	    /* per-CPU counters, enum counter_idx */
 	KMAP_KSTREAMS,	    /* connection id -> stream counted in the kernel */
+	KMAP_DETACHED,	    /* struct sock address -> conn_info: between owners */
 	KMAP_COUNT,
 };
 
@@ -56,6 +57,8 @@ struct kmaps_ops {
 	int (*delete)(struct kmaps *km, enum kmap map, const void *key);
 	/* the key after key (NULL: the first); -ENOENT after the last */
 	int (*next_key)(struct kmaps *km, enum kmap map, const void *key, void *next);
+	/* lookup and delete at once: the entry is the caller's alone */
+	int (*take)(struct kmaps *km, enum kmap map, const void *key, void *value);
 };
 
 struct kmaps {
@@ -72,6 +75,8 @@ struct kmaps {
 	/* procs_with_conns' PID_BITMAP_WORDS words, mapped: bits set by
 	 * atomic ors on both sides */
 	uint64_t *procs;
+	/* handoffs[0]: entries of KMAP_DETACHED, mapped likewise */
+	uint64_t *handoffs;
 	/* operations made, whose failures are then exported (from zero) */
 	bool used[KMAP_COUNT][KMAP_OPS];
 	uint64_t failed[KMAP_COUNT][KMAP_OPS];
@@ -81,12 +86,18 @@ int kmaps_lookup(struct kmaps *km, enum kmap map, const void *key, void *value);
 int kmaps_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
 		 enum kmap_flag flag);
 int kmaps_delete(struct kmaps *km, enum kmap map, const void *key);
+/* Lookup and delete as one: 0 when the entry was there, and is gone. A
+ * delete that the kernel may race for is its right (gated_ids, detached). */
+int kmaps_take(struct kmaps *km, enum kmap map, const void *key, void *value);
 
 /* Adds delta to key's counter in conn_gate. */
 void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta);
 
 /* Sets tgid's bit in procs_with_conns. */
 void kmaps_procs_mark(struct kmaps *km, uint32_t tgid);
+
+/* Adds delta to the count of detached connections (bpf/maps.bpf.h). */
+void kmaps_handoffs_add(struct kmaps *km, int64_t delta);
 
 /* Entries in map now (a walk over its keys). */
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map);

@@ -250,6 +250,12 @@ static void load_error(char *err, size_t size, const char *what)
 		 what, strerror(errno));
 }
 
+/* Records wake user space once a sixteenth of the ring is waiting. */
+static uint64_t ring_wakeup_bytes(const struct loader_options *o)
+{
+	return o->ring_bytes / (EVENTS_RING_BYTES / EVENTS_WAKEUP_BYTES);
+}
+
 /* The OpenSSL programs. A kernel that refuses them costs TLS only: the
  * plaintext capture goes on, and the reason is told once (tls_failed). */
 static int load_tls(struct loader *l, const struct loader_options *o, char *err, size_t size)
@@ -265,7 +271,10 @@ static int load_tls(struct loader *l, const struct loader_options *o, char *err,
 	if (multi)
 		bpf_object__for_each_program(prog, l->ssl)
 		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
+	uint64_t wakeup = ring_wakeup_bytes(o);
+
 	if (set_bool(l->ssl, "kstreams_on", o->kstreams && !l->compat) ||
+	    set_const(l->ssl, "ring_wakeup_bytes", &wakeup, sizeof(wakeup)) ||
 	    set_bool(l->ssl, "kstream_copies", o->track_clients) ||
 	    share_maps(l->ssl, (struct bpf_object *[]){l->track, l->io}, 2) ||
 	    bpf_object__load(l->ssl)) {
@@ -309,6 +318,26 @@ static int set_options(struct loader *l, const struct loader_options *o)
 	       set_bool(l->io, "kstream_copies", o->track_clients);
 }
 
+/* The maps sized by connections and the ring buffer, before the first
+ * object is loaded: the others reuse its maps. */
+static int size_maps(struct loader *l, const struct loader_options *o)
+{
+	static const char *const by_conns[] = {"conns", "sock_owner", "tracked_procs", "gated_ids",
+					       "detached"};
+	uint64_t wakeup = ring_wakeup_bytes(o);
+	struct bpf_map *map;
+
+	for (size_t i = 0; i < sizeof(by_conns) / sizeof(by_conns[0]); i++) {
+		map = bpf_object__find_map_by_name(l->track, by_conns[i]);
+		if (!map || bpf_map__set_max_entries(map, o->max_conns))
+			return -1;
+	}
+	map = bpf_object__find_map_by_name(l->track, "events");
+	return !map || bpf_map__set_max_entries(map, o->ring_bytes) ||
+	       set_const(l->track, "ring_wakeup_bytes", &wakeup, sizeof(wakeup)) ||
+	       set_const(l->io, "ring_wakeup_bytes", &wakeup, sizeof(wakeup));
+}
+
 static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
 	/* first: without privileges, every feature probe fails too */
@@ -329,6 +358,10 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 		return -1;
 	if (set_options(l, o)) {
 		snprintf(err, size, "BPF objects without their settings (a build mismatch)");
+		return -1;
+	}
+	if (size_maps(l, o)) {
+		snprintf(err, size, "cannot size the BPF maps: %s", strerror(errno));
 		return -1;
 	}
 	if (bpf_object__load(l->track)) {
@@ -373,15 +406,40 @@ static int map_next_key(struct kmaps *km, enum kmap map, const void *key, void *
 	return bpf_map_get_next_key(km->fd[map], key, next) ? -errno : 0;
 }
 
+#define ENOTSUPP 524 /* the kernel's, not in user space's errno.h */
+
+/* Hash maps have lookup-and-delete since 5.14 (before: ENOTSUPP). Before,
+ * a lookup then the delete, whose success is the right to the entry: the
+ * value read is the one deleted unless the kernel deleted the entry and
+ * made it again in between (a connection handed over at that very
+ * moment, its gated id moved to its new key). */
+static int map_take(struct kmaps *km, enum kmap map, const void *key, void *value)
+{
+	static bool unsupported;
+
+	if (!unsupported) {
+		if (!bpf_map_lookup_and_delete_elem(km->fd[map], key, value))
+			return 0;
+		if (errno != ENOTSUPP)
+			return -errno;
+		unsupported = true;
+	}
+	if (bpf_map_lookup_elem(km->fd[map], key, value))
+		return -errno;
+	return bpf_map_delete_elem(km->fd[map], key) ? -errno : 0;
+}
+
 static const struct kmaps_ops bpf_maps = {
     .lookup = map_lookup,
     .update = map_update,
     .delete = map_delete,
     .next_key = map_next_key,
+    .take = map_take,
 };
 
-#define GATE_BYTES  (CONN_GATE_SLOTS * sizeof(uint64_t))
-#define PROCS_BYTES (PID_BITMAP_WORDS * sizeof(uint64_t))
+#define GATE_BYTES     (CONN_GATE_SLOTS * sizeof(uint64_t))
+#define PROCS_BYTES    (PID_BITMAP_WORDS * sizeof(uint64_t))
+#define HANDOFFS_BYTES sizeof(uint64_t)
 
 static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, size_t size)
 {
@@ -393,8 +451,8 @@ static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, 
 	return NULL;
 }
 
-/* conn_gate and procs_with_conns are mapped before any program is
- * attached: failing here detaches nothing (each detach waits for a grace
+/* conn_gate, procs_with_conns and handoffs are mapped before any program
+ * is attached: failing here detaches nothing (each detach waits for a grace
  * period). */
 static int maps_init(struct loader *l, char *err, size_t size)
 {
@@ -410,16 +468,20 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	    [KMAP_CONNECTING] = "connecting",
 	    [KMAP_COUNTERS] = "counters",
 	    [KMAP_KSTREAMS] = "kstreams",
+	    [KMAP_DETACHED] = "detached",
 	};
 	const struct bpf_map *maps[KMAP_COUNT],
-	    *gate = bpf_object__find_map_by_name(l->track, "conn_gate");
+	    *gate = bpf_object__find_map_by_name(l->track, "conn_gate"),
+	    *handoffs = bpf_object__find_map_by_name(l->track, "handoffs");
 
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		maps[i] =
 		    bpf_object__find_map_by_name(i == KMAP_KSTREAMS ? l->io : l->track, names[i]);
-		if (!maps[i] || !gate) {
+		if (!maps[i] || !gate || !handoffs) {
 			snprintf(err, size, "BPF objects without the map %s",
-				 maps[i] ? "conn_gate" : names[i]);
+				 !maps[i] ? names[i]
+				 : !gate  ? "conn_gate"
+					  : "handoffs");
 			return -1;
 		}
 	}
@@ -433,7 +495,21 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	}
 	km->gate = map_shared(gate, GATE_BYTES, err, size);
 	km->procs = map_shared(maps[KMAP_PROCS], PROCS_BYTES, err, size);
-	return km->gate && km->procs ? 0 : -1;
+	km->handoffs = map_shared(handoffs, HANDOFFS_BYTES, err, size);
+	return km->gate && km->procs && km->handoffs ? 0 : -1;
+}
+
+static void unmap_shared(struct kmaps *km)
+{
+	if (km->gate)
+		munmap(km->gate, GATE_BYTES);
+	if (km->procs)
+		munmap(km->procs, PROCS_BYTES);
+	if (km->handoffs)
+		munmap(km->handoffs, HANDOFFS_BYTES);
+	km->gate = NULL;
+	km->procs = NULL;
+	km->handoffs = NULL;
 }
 
 int loader_open(struct loader *l, const struct loader_options *o, char *err, size_t size)
@@ -476,12 +552,7 @@ void loader_close(struct loader *l)
 	free(tls);
 	tls_attach_free(&l->tls);
 	l->nlinks = 0;
-	if (l->maps.gate)
-		munmap(l->maps.gate, GATE_BYTES);
-	if (l->maps.procs)
-		munmap(l->maps.procs, PROCS_BYTES);
-	l->maps.gate = NULL;
-	l->maps.procs = NULL;
+	unmap_shared(&l->maps);
 	bpf_object__close(l->ssl);
 	bpf_object__close(l->io);
 	bpf_object__close(l->track);

@@ -23,12 +23,14 @@ struct ring_buffer;
 #define LOADER_PROGS_MAX 64
 
 struct loader_options {
-	bool selective;	    /* --pid/--port/--exe/--cgroup */
-	bool watch_exec;    /* --exe/--cgroup: new processes must be checked */
-	bool track_clients; /* outbound connections too */
-	bool tls;	    /* load the OpenSSL uprobe programs (--tls) */
-	bool kstreams;	    /* the kernel counts SSE streams (kstream.h); off: all copied */
-	bool compat;	    /* the compat build even if the kernel takes the default one */
+	bool selective;	     /* --pid/--port/--exe/--cgroup */
+	bool watch_exec;     /* --exe/--cgroup: new processes must be checked */
+	bool track_clients;  /* outbound connections too */
+	bool tls;	     /* load the OpenSSL uprobe programs (--tls) */
+	bool kstreams;	     /* the kernel counts SSE streams (kstream.h); off: all copied */
+	bool compat;	     /* the compat build even if the kernel takes the default one */
+	uint32_t max_conns;  /* entries of the connection maps */
+	uint32_t ring_bytes; /* the ring buffer: a power of two, a page multiple */
 };
 
 struct loader {

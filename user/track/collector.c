@@ -84,6 +84,27 @@ void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uin
 
 	if (e->info.role == ROLE_SERVER)
 		metrics_conn_close(c->m, tg->key);
+	if (e->detached_ns)
+		c->ndetached--;
 	conn_table_remove(&c->conns, e);
 	target_put(&c->targets, tg);
+}
+
+/* Its series stay the accepting process's: the service a client reached. */
+void entry_detach(struct collector *c, struct conn_entry *e, uint64_t ts)
+{
+	if (!e->detached_ns)
+		c->ndetached++;
+	e->detached_ns = ts ? ts : 1;
+	e->key = (struct conn_key){.tgid = 0, .fd = -1};
+	e->sweeps_gone = 0;
+}
+
+void entry_attach(struct collector *c, struct conn_entry *e, const struct conn_key *key)
+{
+	if (e->detached_ns)
+		c->ndetached--;
+	e->detached_ns = 0;
+	e->key = *key;
+	e->sweeps_gone = 0;
 }

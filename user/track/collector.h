@@ -44,7 +44,10 @@ struct collector {
 	struct upstream_index upstreams;
 	struct tls_held held; /* TLS plaintext waiting for its connection */
 	struct targets targets;
-	uint64_t untracked; /* found in /proc, not adopted: the map was full */
+	/* found in /proc, not adopted: the map was full; or between owners
+	 * and given up (housekeeping.c) */
+	uint64_t untracked;
+	size_t ndetached; /* entries between owners (conn_entry.detached_ns) */
 	/* processes that exec'd during the batch (collector_take_execs) */
 	pid_t *execs;
 	size_t nexecs, execs_cap;
@@ -94,5 +97,11 @@ void collector_refresh_self(struct collector *c);
 struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
 			     const struct conn_info *info, uint64_t start_ticks, const char *comm);
 void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts);
+
+/* Its owner closed its fd while the socket lived on in another
+ * (bpf/handoff.bpf.h): e waits, owned by no process, from ts; then key
+ * took it over. */
+void entry_detach(struct collector *c, struct conn_entry *e, uint64_t ts);
+void entry_attach(struct collector *c, struct conn_entry *e, const struct conn_key *key);
 
 #endif

@@ -55,8 +55,12 @@ struct conn_entry {
 	struct sse_stats kseen;
 	bool kpending;
 	uint32_t kskip;
-	/* sweeps that found the fd gone after the kernel saw it closed */
+	/* sweeps that found the fd gone after the kernel saw it closed, or
+	 * the connection no longer between owners in the kernel */
 	uint8_t sweeps_gone;
+	/* when its owner closed its fd while another fd kept the socket
+	 * (bpf/handoff.bpf.h); 0 while a process owns it (key) */
+	uint64_t detached_ns;
 };
 
 struct conn_table {

@@ -300,7 +300,19 @@ static void on_close(struct collector *c, const struct close_event *ev)
 		records_lost(c, e, NULL, ev->h.ts_ns);
 	if (conn_followed(e))
 		conn_finish_syscall(e, ev->h.ts_ns);
-	entry_end(c, e, owner_closed(e), ev->h.ts_ns);
+	if (!ev->detached)
+		entry_end(c, e, owner_closed(e), ev->h.ts_ns);
+	else if (e->key.tgid == ev->key.tgid && e->key.fd == ev->key.fd)
+		entry_detach(c, e, ev->h.ts_ns);
+	/* else another fd took it over before this record went out */
+}
+
+static void on_handoff(struct collector *c, const struct handoff_event *ev)
+{
+	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
+
+	if (e)
+		entry_attach(c, e, &ev->key);
 }
 
 static void end_process(struct collector *c, uint32_t tgid, enum http_end why, uint64_t ts)
@@ -330,6 +342,10 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 					ev->h.ts_ns);
 		return;
 	}
+	/* records lost before it: how the exchange under way went is unknown
+	 * (e.g. the end of a stream, then the client's FIN) */
+	if (e && ev->gap && conn_followed(e))
+		records_lost(c, e, NULL, ev->h.ts_ns);
 	if (!e || !e->http || !http_conn_busy(e->http))
 		return;
 	/* A provider's FIN may come before its last bytes are read: for a
@@ -395,6 +411,10 @@ int collector_handle(void *ctx, void *data, size_t size)
 	case EV_KSTREAM_END:
 		if (size >= sizeof(struct kstream_end_event))
 			kstream_on_end(c, data);
+		break;
+	case EV_HANDOFF:
+		if (size >= sizeof(struct handoff_event))
+			on_handoff(c, data);
 		break;
 	case EV_TLS_LINK:
 		if (size >= sizeof(struct tls_link_event))

@@ -15,6 +15,9 @@
  * is given back: 1000 held ~2 MB. */
 #define TRIM_AFTER_ENDED 1000
 
+/* How long a connection may wait between owners before it is given up. */
+#define DETACHED_TTL_NS (10 * 1000000000ull)
+
 static void adopt_existing(void *ctx, pid_t tgid, int fd, const struct sock_entry *t, bool accepted)
 {
 	struct collector *c = ctx;
@@ -80,7 +83,8 @@ static size_t sweep_snapshot(struct collector *c)
 	conn_table_for_each(&c->conns, b, e, next) {
 		if (n == c->probes_cap)
 			break;
-		c->probes[n++] = (struct sweep_probe){e->info.id, e->key, e->info.ino};
+		if (!e->detached_ns) /* no fd to look at: sweep_detached() */
+			c->probes[n++] = (struct sweep_probe){e->info.id, e->key, e->info.ino};
 	}
 	pthread_mutex_unlock(c->lock);
 	return n;
@@ -112,8 +116,41 @@ static void told_unseeable(struct collector *c, pid_t tgid)
 		 tgid);
 }
 
+static bool same_key(const struct conn_key *a, const struct conn_key *b)
+{
+	return a->tgid == b->tgid && a->fd == b->fd;
+}
+
+/* Connections between owners (bpf/handoff.bpf.h). One the kernel no
+ * longer holds was taken over or ended, its record on the way: a sweep
+ * later, lost. One no process took within DETACHED_TTL_NS is given up:
+ * its socket is held by a process that does not use it, and while it
+ * waits every call of every process looks for it. */
+static void sweep_detached(struct collector *c, uint64_t ts)
+{
+	struct conn_entry *e, *next;
+	size_t b;
+
+	conn_table_for_each(&c->conns, b, e, next) {
+		if (!e->detached_ns)
+			continue;
+		if (kernel_holds(c, e)) {
+			if (ts < e->detached_ns + DETACHED_TTL_NS || !kernel_forget_detached(c, e))
+				continue;
+			c->untracked++;
+			log_debug("connection %llu given up: between owners for %llu s",
+				  (unsigned long long)e->info.id,
+				  (unsigned long long)(ts - e->detached_ns) / 1000000000ull);
+		} else if (++e->sweeps_gone < 2) {
+			continue;
+		}
+		entry_end(c, e, HTTP_END_LOST_CLOSE, ts);
+	}
+}
+
 /* Connections whose fd went elsewhere, found unlocked, are judged under the
- * lock: one that ended meanwhile is no longer in the table. */
+ * lock: one that ended meanwhile is no longer in the table, one handed
+ * over meanwhile has another key. */
 void collector_sweep(struct collector *c)
 {
 	uint64_t ts = mono_ns();
@@ -133,12 +170,15 @@ void collector_sweep(struct collector *c)
 	pthread_mutex_lock(c->lock);
 	for (size_t i = 0; i < gone; i++) {
 		e = conn_table_find(&c->conns, p[i].id);
-		if (!e || !closed_unseen(c, e))
+		if (!e || !same_key(&e->key, &p[i].key) || !closed_unseen(c, e))
 			continue;
 		log_debug("connection %d/%d closed unseen", e->key.tgid, e->key.fd);
 		kernel_forget(c, e);
+		kernel_forget_process(c, e->key.tgid);
 		entry_end(c, e, HTTP_END_LOST_CLOSE, ts);
 	}
+	if (c->ndetached)
+		sweep_detached(c, ts);
 	kernel_remark(c);
 	tls_held_expire(&c->held, ts);
 	targets_check_alive(&c->targets);
@@ -154,8 +194,8 @@ void collector_sweep(struct collector *c)
 
 /* The maps whose fill is exported. */
 static const enum kmap filled[] = {
-    KMAP_CONNS,	     KMAP_SOCK_OWNER,	 KMAP_TRACKED_PROCS, KMAP_GATED_IDS,
-    KMAP_CONNECTING, KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS, KMAP_KSTREAMS,
+    KMAP_CONNS,		KMAP_SOCK_OWNER,    KMAP_TRACKED_PROCS, KMAP_GATED_IDS, KMAP_CONNECTING,
+    KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS, KMAP_KSTREAMS,	KMAP_DETACHED,
 };
 
 #define NFILLED (sizeof(filled) / sizeof(filled[0]))

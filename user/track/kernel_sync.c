@@ -6,9 +6,13 @@
 #include "kernel/kmaps.h"
 #include "track/kernel_sync.h"
 
-/* The kernel's entry of e's key, when it is still e's. */
+/* The kernel's entry of e, when it is still e's: under e's key, or by
+ * its socket while it is between owners (detached). */
 static bool kernel_entry(struct collector *c, const struct conn_entry *e, struct conn_info *cur)
 {
+	if (e->detached_ns)
+		return kmaps_lookup(c->km, KMAP_DETACHED, &e->info.sk, cur) == 0 &&
+		       cur->id == e->info.id;
 	return kmaps_lookup(c->km, KMAP_CONNS, &e->key, cur) == 0 && cur->id == e->info.id;
 }
 
@@ -41,23 +45,53 @@ static int gate_take(struct collector *c, const struct conn_key *key, uint64_t i
 }
 
 /* Uncounts it, unless the kernel did (close, PROTO_OTHER): whoever
- * deletes the id does. */
-static void gate_release(struct collector *c, const struct conn_key *key, uint64_t id)
+ * deletes the id does, at the key it was counted under (the kernel may
+ * have handed the connection to another key since, handoff.bpf.h). */
+static void gate_release(struct collector *c, uint64_t id)
 {
-	if (kmaps_delete(c->km, KMAP_GATED_IDS, &id) == 0)
-		kmaps_gate_add(c->km, key, -1);
+	struct conn_key key;
+
+	if (kmaps_take(c->km, KMAP_GATED_IDS, &id, &key) == 0)
+		kmaps_gate_add(c->km, &key, -1);
+}
+
+bool kernel_forget_detached(struct collector *c, const struct conn_entry *e)
+{
+	struct conn_info cur;
+
+	if (kmaps_take(c->km, KMAP_DETACHED, &e->info.sk, &cur))
+		return false;
+	kmaps_handoffs_add(c->km, -1);
+	if (cur.id == e->info.id)
+		return true;
+	/* another connection's, made since: put back */
+	if (kmaps_update(c->km, KMAP_DETACHED, &e->info.sk, &cur, KMAP_NOEXIST) == 0)
+		kmaps_handoffs_add(c->km, 1);
+	return false;
 }
 
 void kernel_forget(struct collector *c, const struct conn_entry *e)
 {
 	struct conn_info cur;
 
+	if (e->detached_ns) {
+		kernel_forget_detached(c, e);
+		return;
+	}
 	if (kernel_entry(c, e, &cur)) {
 		kmaps_delete(c->km, KMAP_CONNS, &e->key);
 		if (e->info.sk)
 			kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
 	}
-	gate_release(c, &e->key, e->info.id);
+	gate_release(c, e->info.id);
+}
+
+void kernel_forget_process(struct collector *c, pid_t tgid)
+{
+	uint32_t key = tgid;
+
+	if (!proc_running(tgid))
+		kmaps_delete(c->km, KMAP_TRACKED_PROCS, &key);
 }
 
 /* An adopted connection the kernel found to be TLS stays TLS when its
@@ -76,7 +110,7 @@ void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto
 	cur.proto = proto;
 	kmaps_update(c->km, KMAP_CONNS, &e->key, &cur, KMAP_EXIST);
 	if (proto == PROTO_OTHER) /* its calls need no lookup any more */
-		gate_release(c, &e->key, e->info.id);
+		gate_release(c, e->info.id);
 }
 
 static bool selected_by_rules(const struct config *cfg, pid_t tgid)
@@ -138,7 +172,7 @@ int kernel_adopt(struct collector *c, const struct conn_key *key, const struct c
 	 * kernel's already, with better information */
 	err = kmaps_update(c->km, KMAP_CONNS, key, info, KMAP_NOEXIST);
 	if (err) {
-		gate_release(c, key, info->id);
+		gate_release(c, info->id);
 		return err;
 	}
 	kmaps_update(c->km, KMAP_TRACKED_PROCS, &key->tgid, &one, KMAP_NOEXIST);
@@ -152,5 +186,6 @@ void kernel_remark(struct collector *c)
 	size_t b;
 
 	conn_table_for_each(&c->conns, b, e, next)
-		kmaps_procs_mark(c->km, e->key.tgid);
+		if (!e->detached_ns) /* no process holds it: it has no fd */
+			kmaps_procs_mark(c->km, e->key.tgid);
 }

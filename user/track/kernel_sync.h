@@ -17,7 +17,7 @@
 #include "track/collector.h"
 
 /* Whether the kernel still maps e's key to e (no close() seen, the fd
- * not reused since). */
+ * not reused since), or holds e between owners. */
 bool kernel_holds(struct collector *c, const struct conn_entry *e);
 
 /* Whether records of e were lost whole since its last one that came
@@ -27,6 +27,15 @@ bool kernel_lost_records(struct collector *c, const struct conn_entry *e);
 /* Removes the kernel's entries of e, unless the key was reused since,
  * and uncounts e in conn_gate unless the kernel did. */
 void kernel_forget(struct collector *c, const struct conn_entry *e);
+
+/* Takes e, between owners, from the kernel (handoff.bpf.h): true when it
+ * was still waiting there, and no process can take it over any more. */
+bool kernel_forget_detached(struct collector *c, const struct conn_entry *e);
+
+/* A connection of tgid went unseen: if the process is gone, so is its
+ * entry of the processes with connections, which its exit removes only
+ * when it was made before (a connection adopted as the process exited). */
+void kernel_forget_process(struct collector *c, pid_t tgid);
 
 /* e's first bytes showed what it carries (an adopted connection). */
 void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto proto);

@@ -36,19 +36,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
-    def events(self, query):
-        n = int(query.get("events", ["5"])[0])
-        interval = int(query.get("interval_ms", ["10"])[0]) / 1000.0
+    def stream_head(self, query):
+        """Writes the head; returns (events, interval in seconds)."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()          # headers before the first event
-        for i in range(n):
+        return int(query.get("events", ["5"])[0]), int(query.get("interval_ms", ["10"])[0]) / 1000.0
+
+    def write_events(self, start, stop, n, interval):
+        """Data events start..stop-1 of n, the last [DONE]."""
+        for i in range(start, stop):
             if i:
                 time.sleep(interval)
             self.chunk(("data: %s\n\n" % ("[DONE]" if i == n - 1 else CHUNK)).encode())
+
+    def events(self, query):
+        n, interval = self.stream_head(query)
+        self.write_events(0, n, n, interval)
         self.chunk(b"")
 
     def do_GET(self):
