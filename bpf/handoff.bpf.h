@@ -76,7 +76,7 @@ static __always_inline void conn_leave(const struct conn_key *key, enum leave wh
 		bpf_map_delete_elem(&sock_owner, &copy.sk);
 	gate_release(key, copy.id); /* not before: the entry would be hidden */
 	proc_conns_add(key->tgid, -1);
-	n = detached_count();
+	n = handoffs_cell();
 	/* waits by its socket: one it has (sk), whose state changes end it */
 	if (n && copy.sk && (why == LEAVE_SENT || fd_shared(key->fd)) &&
 	    !bpf_map_update_elem(&detached, &copy.sk, &copy, BPF_NOEXIST)) {
@@ -127,7 +127,7 @@ static __always_inline void handoff_sent(__u64 msg_ptr)
  * build while there are heirs). */
 static __always_inline bool handoff_possible(__u32 tgid)
 {
-	__u64 *n = detached_count();
+	__u64 *n = handoffs_cell();
 
 	return (n && *n) || heir_test(tgid);
 }
@@ -173,7 +173,7 @@ static __always_inline bool handoff_claim(const struct conn_key *key, __u64 sk,
 		return true;
 	}
 	info = bpf_map_lookup_elem(&detached, &sk);
-	n = detached_count();
+	n = handoffs_cell();
 	if (!info || !n)
 		return false;
 	*copy = *info;
@@ -224,7 +224,7 @@ static __always_inline void handoff_end(__u64 sk)
 {
 	struct close_event ev = {};
 	struct conn_info *info;
-	__u64 *n = detached_count();
+	__u64 *n = handoffs_cell();
 
 	if (!n || !*n)
 		return;
@@ -245,7 +245,7 @@ static __always_inline void handoff_end(__u64 sk)
 /* A detached connection of sk, for its TCP state changes. */
 static __always_inline struct conn_info *handoff_detached(__u64 sk)
 {
-	__u64 *n = detached_count();
+	__u64 *n = handoffs_cell();
 
 	return n && *n ? bpf_map_lookup_elem(&detached, &sk) : NULL;
 }

@@ -170,6 +170,25 @@ static __always_inline void gate_release(const struct conn_key *key, __u64 id)
 		return bpf_map_lookup_elem(&name, &zero);                                          \
 	}
 
+/* A map of one __u64 called NAME, shared by all CPUs (changed by atomic
+ * adds), with FLAGS (BPF_F_MMAPABLE: user space maps it), and NAME_cell()
+ * that finds it. */
+#define COUNT_CELL(name, flags)                                                                    \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                  \
+		__uint(map_flags, flags);                                                          \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__type(value, __u64);                                                              \
+	} name SEC(".maps");                                                                       \
+                                                                                                   \
+	static __always_inline __u64 *name##_cell(void)                                            \
+	{                                                                                          \
+		__u32 zero = 0;                                                                    \
+                                                                                                   \
+		return bpf_map_lookup_elem(&name, &zero);                                          \
+	}
+
 /* Counts a new connection in conn_gate, before its entry is made: never
  * an entry whose bytes its gate hides. */
 static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
@@ -245,30 +264,18 @@ struct {
 	__type(value, __u8);
 } heirs SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} heir_count SEC(".maps");
-
-static __always_inline __u64 *heirs_counted(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&heir_count, &zero);
-}
+COUNT_CELL(heir_count, 0)
 
 static __always_inline bool heir_test(__u32 tgid)
 {
-	__u64 *n = heirs_counted();
+	__u64 *n = heir_count_cell();
 
 	return n && *n && bpf_map_lookup_elem(&heirs, &tgid);
 }
 
 static __always_inline void heir_mark(__u32 tgid)
 {
-	__u64 *n = heirs_counted();
+	__u64 *n = heir_count_cell();
 	__u8 one = 1;
 
 	if (n && !bpf_map_update_elem(&heirs, &tgid, &one, BPF_NOEXIST))
@@ -277,7 +284,7 @@ static __always_inline void heir_mark(__u32 tgid)
 
 static __always_inline void heir_clear(__u32 tgid)
 {
-	__u64 *n = heirs_counted();
+	__u64 *n = heir_count_cell();
 
 	if (n && *n && !bpf_map_delete_elem(&heirs, &tgid))
 		__sync_fetch_and_add(n, -1);
@@ -288,20 +295,7 @@ static __always_inline void heir_clear(__u32 tgid)
  * that is not tracked looks for its socket's connection: any process may
  * hold the socket. Mapped by user space, which expires entries nobody
  * takes. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} handoffs SEC(".maps");
-
-static __always_inline __u64 *detached_count(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&handoffs, &zero);
-}
+COUNT_CELL(handoffs, BPF_F_MMAPABLE)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -26,19 +26,7 @@
  * inflight marked pending), all threads. While it is zero, the exit probe
  * of every call stops at this inlined load, before it asks for its thread
  * id: a helper call, about 20 ns on a nested VM. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} calls_inflight SEC(".maps");
-
-static __always_inline __u64 *calls_inflight_count(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&calls_inflight, &zero);
-}
+COUNT_CELL(calls_inflight, 0)
 
 /* What an enter probe leaves its exit probe: task storage, or in the
  * compat build a slot per thread id (below). */
@@ -72,7 +60,7 @@ static __always_inline struct inflight *inflight_slot(void)
 static __always_inline void inflight_mark(struct inflight *in)
 {
 	__u32 tid = bpf_get_current_pid_tgid();
-	__u64 *n = calls_inflight_count();
+	__u64 *n = calls_inflight_cell();
 
 	if (!n || bit_test(&threads_inflight, tid))
 		return;
@@ -83,7 +71,7 @@ static __always_inline void inflight_mark(struct inflight *in)
 /* This thread's slot if it has a tracked call in flight; it no longer has. */
 static __always_inline struct inflight *inflight_take(void)
 {
-	__u64 *n = calls_inflight_count();
+	__u64 *n = calls_inflight_cell();
 	__u32 tid;
 
 	if (!n || !*n)
@@ -113,7 +101,7 @@ static __always_inline struct inflight *inflight_slot(void)
 
 static __always_inline void inflight_mark(struct inflight *in)
 {
-	__u64 *n = calls_inflight_count();
+	__u64 *n = calls_inflight_cell();
 
 	if (!n || in->pending)
 		return;
@@ -123,7 +111,7 @@ static __always_inline void inflight_mark(struct inflight *in)
 
 static __always_inline struct inflight *inflight_take(void)
 {
-	__u64 *n = calls_inflight_count();
+	__u64 *n = calls_inflight_cell();
 	struct inflight *in;
 	int tid;
 
