@@ -372,7 +372,8 @@ int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	/* fds are passed over unix sockets, never tracked ones */
+	/* fds are passed over unix sockets that are not followed: a client's
+	 * followed one carries HTTP or Redis, no fds */
 	if (!io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_OUT))
 		handoff_sent(ctx->args[1]);
 	return 0;
