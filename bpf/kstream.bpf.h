@@ -383,8 +383,9 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
 	bpf_map_delete_elem(&kstreams, &id);
 }
 
-/* A successful write of a server's HTTP connection, or of its plaintext. Returns true when
- * the kernel counted it and nothing is to be copied. A global function:
+/* A successful write of a server's HTTP connection (or its plaintext, at
+ * SSL_write). Returns true when the kernel counted it and nothing is to
+ * be copied. A global function:
  * the verifier checks it once per program, apart from its callers'
  * states; inlined, it multiplied them and loading took 12 s longer, long
  * enough for connections open at start to end before they were adopted.

@@ -280,8 +280,10 @@ void redis_conn_reply_bytes(struct redis_conn *c, const char *buf, size_t len, u
 	do {
 		c->replies.elements = exec_waiting(c);
 		ev = resp_feed(&c->replies, buf, len, &used);
-		buf += used;
-		len -= used;
+		if (used) { /* buf may be NULL with len 0: no offset to add */
+			buf += used;
+			len -= used;
+		}
 		reply_event(c, ev, ts);
 	} while (ev == RESP_VALUE || ev == RESP_ELEMENT);
 }
@@ -337,8 +339,10 @@ void redis_conn_command_bytes(struct redis_conn *c, const char *buf, size_t len,
 		ev = resp_feed(&c->cmds, buf, len, &used);
 		if (c->cmds.starts != starts) /* the next command began in this write */
 			c->t_cmd = ts;
-		buf += used;
-		len -= used;
+		if (used) { /* buf may be NULL with len 0: no offset to add */
+			buf += used;
+			len -= used;
+		}
 		if (ev == RESP_VALUE)
 			on_command(c, &c->cmds.val[0]);
 	} while (ev == RESP_VALUE);
