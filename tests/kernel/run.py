@@ -36,6 +36,9 @@ BUILD = {
 }
 STREAMS = 5
 EVENTS = 20
+# The pair's runs (tests/kernel/init): plaintext, over OpenSSL, and with
+# each connection changing hands halfway (ssepair --handoff).
+PAIRS = ("plain", "tls", "handoff")
 
 # Not anchored: the firmware's escape sequences may start the line.
 RESULT = re.compile(r"KTEST-RESULT (.*?) error=(.*)$", re.M)
@@ -79,17 +82,21 @@ def verdict(release, fields, error):
     if fields.get("health") != "healthy":
         problems.append(f"health {fields.get('health')}, programs {fields.get('programs')}")
     truth = f"{STREAMS}/{STREAMS * EVENTS}"
-    for name in ("plain", "tls"):
+    for name in PAIRS:
         pair, seen = fields.get(name), fields.get(f"{name}_seen")
         if pair != truth:
             problems.append(f"{name} pair counted {pair} streams/events, not {truth}")
         elif seen != pair:
             problems.append(f"{name}: exporter counted {seen} streams/events of {pair}")
+    if fields.get("active") != "0/0":
+        problems.append(f"SSE streams/HTTP connections still open by the gauges: {fields.get('active')}")
+    if fields.get("lost") != "0/0":
+        problems.append(f"exchanges lost/connections untracked: {fields.get('lost')}")
     if problems:
         return False, "; ".join(problems)
+    seen = ", ".join(f"{name} {fields[name + '_seen']}" for name in PAIRS)
     return True, (f"{fields['build']} build (lacks {fields.get('missing') or 'nothing'}), "
-                  f"programs {fields['programs']}, plain {fields['plain_seen']}, "
-                  f"tls {fields['tls_seen']} streams/events, exact")
+                  f"programs {fields['programs']}, {seen} streams/events, exact; gauges back to 0")
 
 
 def run(kernels, release, log_level, timeout):

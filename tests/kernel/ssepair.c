@@ -7,19 +7,23 @@
  * last chunk and the events it got. What it prints is the ground truth the
  * exporter's counts are checked against:
  *
- *   ssepair [--tls CERT KEY] PORT PATH STREAMS EVENTS
+ *   ssepair [--tls CERT KEY | --handoff] PORT PATH STREAMS EVENTS
  *   truth path=PATH streams=S events=E
  *
  * With --tls both sides speak TLS through libssl.so.3 (the client trusts
  * CERT), so that the exporter sees the plaintext through its OpenSSL
- * uprobes only. The server is a child process; its socket listens before
- * the fork, so the client needs no wait for it.
+ * uprobes only. With --handoff each connection changes hands halfway
+ * through its stream (docs/design.md, "Connections that change hands"):
+ * stream i the way i % HANDOFF_WAYS of enum handoff. The server is a
+ * child process; its socket listens before the fork, so the client needs
+ * no wait for it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,12 +100,27 @@ static void conn_close(struct conn *c)
 	close(c->fd);
 }
 
-static void serve_one(struct conn *c, int events)
+/* Events [from, to), one chunk per write. */
+static void stream_events(struct conn *c, int from, int to)
+{
+	char chunk[128];
+
+	for (int i = from; i < to; i++) {
+		char ev[64];
+		int len = snprintf(ev, sizeof(ev), "data: {\"n\":%d}\n\n", i);
+		int clen = snprintf(chunk, sizeof(chunk), "%x\r\n%s\r\n", len, ev);
+
+		conn_write(c, chunk, (size_t)clen);
+	}
+}
+
+/* Reads a request, then answers with the head and the events before half. */
+static void stream_start(struct conn *c, int half)
 {
 	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 				   "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
 				   "Connection: close\r\n\r\n";
-	char req[4096], chunk[128];
+	char req[4096];
 	size_t got = 0;
 
 	while (!memmem(req, got, "\r\n\r\n", 4)) {
@@ -112,18 +131,141 @@ static void serve_one(struct conn *c, int events)
 		got += (size_t)n;
 	}
 	conn_write(c, head, sizeof(head) - 1);
-	for (int i = 0; i < events; i++) {
-		char ev[64];
-		int len = snprintf(ev, sizeof(ev), "data: {\"n\":%d}\n\n", i);
-		int clen = snprintf(chunk, sizeof(chunk), "%x\r\n%s\r\n", len, ev);
+	stream_events(c, 0, half);
+}
 
-		conn_write(c, chunk, (size_t)clen);
-	}
+/* The events from on, one chunk per write, then the last chunk. */
+static void stream_rest(struct conn *c, int from, int events)
+{
+	stream_events(c, from, events);
 	conn_write(c, "0\r\n\r\n", 5);
 }
 
-static void server(int lfd, SSL_CTX *ctx, int streams, int events)
+/*
+ * How a stream changes hands halfway with --handoff: its server hands the
+ * rest to
+ * - FORK_CLOSE: a child it forks, which closes its fd and exits; the
+ *   server closes its copy once the child is gone (the child's close
+ *   leaves the connection detached until the server's);
+ * - FORK_EXIT: the same, the child's fd closed by its exit (no close());
+ * - PASS: the worker, over a unix socket (SCM_RIGHTS), then closes its
+ *   copy. The worker was forked before any connection, as a process the
+ *   server starts rather than one it forks per connection.
+ */
+enum handoff { FORK_CLOSE, FORK_EXIT, PASS, HANDOFF_WAYS };
+
+/* A message of one byte with room for one fd passed (SCM_RIGHTS). */
+struct fd_msg {
+	struct msghdr msg;
+	struct iovec iov;
+	char byte;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+};
+
+static struct msghdr *fd_msg_init(struct fd_msg *m)
 {
+	memset(m, 0, sizeof(*m));
+	m->iov.iov_base = &m->byte;
+	m->iov.iov_len = 1;
+	m->msg.msg_iov = &m->iov;
+	m->msg.msg_iovlen = 1;
+	m->msg.msg_control = m->control.buf;
+	m->msg.msg_controllen = sizeof(m->control.buf);
+	return &m->msg;
+}
+
+static void send_fd(int unix_fd, int fd)
+{
+	struct fd_msg m;
+	struct msghdr *msg = fd_msg_init(&m);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(msg);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(unix_fd, msg, 0) != 1)
+		die("sendmsg: %s", strerror(errno));
+}
+
+/* The fd passed, -1 once the server closed its end. */
+static int recv_fd(int unix_fd)
+{
+	struct fd_msg m;
+	struct msghdr *msg = fd_msg_init(&m);
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(unix_fd, msg, 0) <= 0)
+		return -1;
+	cm = CMSG_FIRSTHDR(msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		die("worker: no fd passed");
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+static void wait_ok(pid_t pid, const char *who)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("the %s failed", who);
+}
+
+/* The worker of PASS: the rest of each stream passed to it. */
+static pid_t worker_start(int *unix_fd, int events)
+{
+	int pair[2], fd;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) || (pid = fork()) < 0)
+		die("worker: %s", strerror(errno));
+	if (pid) {
+		close(pair[1]);
+		*unix_fd = pair[0];
+		return pid;
+	}
+	close(pair[0]);
+	while ((fd = recv_fd(pair[1])) >= 0) {
+		struct conn c = {.fd = fd};
+
+		stream_rest(&c, events / 2, events);
+		conn_close(&c);
+	}
+	exit(0);
+}
+
+static void hand_over(struct conn *c, enum handoff way, int worker_fd, int events)
+{
+	pid_t pid;
+
+	if (way == PASS) {
+		send_fd(worker_fd, c->fd);
+		return;
+	}
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!pid) {
+		stream_rest(c, events / 2, events);
+		if (way == FORK_CLOSE)
+			close(c->fd);
+		_exit(0);
+	}
+	wait_ok(pid, "server's child");
+}
+
+static void server(int lfd, SSL_CTX *ctx, int streams, int events, bool handoff)
+{
+	pid_t worker = 0;
+	int worker_fd = -1;
+
+	if (handoff)
+		worker = worker_start(&worker_fd, events);
 	for (int i = 0; i < streams; i++) {
 		struct conn c;
 		int fd = accept(lfd, NULL, NULL);
@@ -131,8 +273,16 @@ static void server(int lfd, SSL_CTX *ctx, int streams, int events)
 		if (fd < 0)
 			die("accept: %s", strerror(errno));
 		conn_open(&c, fd, ctx, 1);
-		serve_one(&c, events);
+		stream_start(&c, handoff ? events / 2 : events);
+		if (handoff)
+			hand_over(&c, i % HANDOFF_WAYS, worker_fd, events);
+		else
+			stream_rest(&c, events, events);
 		conn_close(&c);
+	}
+	if (handoff) {
+		close(worker_fd);
+		wait_ok(worker, "worker");
 	}
 	exit(0);
 }
@@ -260,7 +410,8 @@ static void tls_contexts(const char *cert, const char *key, SSL_CTX **srv, SSL_C
 int main(int argc, char **argv)
 {
 	SSL_CTX *srv_ctx = NULL, *cli_ctx = NULL;
-	int lfd, port, streams, events, status;
+	int lfd, port, streams, events;
+	bool handoff = false;
 	pid_t pid;
 
 	/* a close_notify sent to a peer that closed first must not kill */
@@ -269,9 +420,13 @@ int main(int argc, char **argv)
 		tls_contexts(argv[2], argv[3], &srv_ctx, &cli_ctx);
 		argv += 3;
 		argc -= 3;
+	} else if (argc > 1 && !strcmp(argv[1], "--handoff")) {
+		handoff = true;
+		argv++;
+		argc--;
 	}
 	if (argc != 5)
-		die("usage: ssepair [--tls CERT KEY] PORT PATH STREAMS EVENTS");
+		die("usage: ssepair [--tls CERT KEY | --handoff] PORT PATH STREAMS EVENTS");
 	port = atoi(argv[1]);
 	streams = atoi(argv[3]);
 	events = atoi(argv[4]);
@@ -280,11 +435,10 @@ int main(int argc, char **argv)
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (!pid)
-		server(lfd, srv_ctx, streams, events);
+		server(lfd, srv_ctx, streams, events, handoff);
 	close(lfd);
 	client(port, argv[2], cli_ctx, streams);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
-		die("the server failed");
+	wait_ok(pid, "server");
 	SSL_CTX_free(srv_ctx);
 	SSL_CTX_free(cli_ctx);
 	return 0;
