@@ -318,22 +318,30 @@ static int set_options(struct loader *l, const struct loader_options *o)
 	       set_bool(l->io, "kstream_copies", o->track_clients);
 }
 
+static int size_map(struct bpf_object *obj, const char *name, uint32_t entries)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, name);
+
+	return !map || bpf_map__set_max_entries(map, entries);
+}
+
 /* The maps sized by connections and the ring buffer, before the first
- * object is loaded: the others reuse its maps. */
+ * object is loaded: the others reuse its maps. The compat build's heirs
+ * are a hash, an entry per process forked by one with connections (a
+ * forking server's: one per connection); the default build's a bitmap by
+ * pid. */
 static int size_maps(struct loader *l, const struct loader_options *o)
 {
 	static const char *const by_conns[] = {"conns", "sock_owner", "tracked_procs", "gated_ids",
 					       "detached"};
 	uint64_t wakeup = ring_wakeup_bytes(o);
-	struct bpf_map *map;
 
-	for (size_t i = 0; i < sizeof(by_conns) / sizeof(by_conns[0]); i++) {
-		map = bpf_object__find_map_by_name(l->track, by_conns[i]);
-		if (!map || bpf_map__set_max_entries(map, o->max_conns))
+	for (size_t i = 0; i < sizeof(by_conns) / sizeof(by_conns[0]); i++)
+		if (size_map(l->track, by_conns[i], o->max_conns))
 			return -1;
-	}
-	map = bpf_object__find_map_by_name(l->track, "events");
-	return !map || bpf_map__set_max_entries(map, o->ring_bytes) ||
+	if (l->compat && size_map(l->track, "heirs", o->max_conns))
+		return -1;
+	return size_map(l->track, "events", o->ring_bytes) ||
 	       set_const(l->track, "ring_wakeup_bytes", &wakeup, sizeof(wakeup)) ||
 	       set_const(l->io, "ring_wakeup_bytes", &wakeup, sizeof(wakeup));
 }
