@@ -13,8 +13,8 @@
  * With --tls both sides speak TLS through libssl.so.3 (the client trusts
  * CERT), so that the exporter sees the plaintext through its OpenSSL
  * uprobes only. With --handoff each connection changes hands halfway
- * through its stream (docs/design.md, "Connections that change hands"):
- * stream i the way i % HANDOFF_WAYS of enum handoff. The server is a
+ * through its stream (docs/design.md, "Connections that change hands"),
+ * stream i the way i % HANDOFF_WAYS (enum handoff). The server is a
  * child process; its socket listens before the fork, so the client needs
  * no wait for it.
  */
@@ -134,23 +134,26 @@ static void stream_start(struct conn *c, int half)
 	stream_events(c, 0, half);
 }
 
-/* The events from on, one chunk per write, then the last chunk. */
-static void stream_rest(struct conn *c, int from, int events)
+static void stream_end(struct conn *c)
 {
-	stream_events(c, from, events);
 	conn_write(c, "0\r\n\r\n", 5);
 }
 
 /*
- * How a stream changes hands halfway with --handoff: its server hands the
- * rest to
- * - FORK_CLOSE: a child it forks, which closes its fd and exits; the
- *   server closes its copy once the child is gone (the child's close
- *   leaves the connection detached until the server's);
- * - FORK_EXIT: the same, the child's fd closed by its exit (no close());
- * - PASS: the worker, over a unix socket (SCM_RIGHTS), then closes its
- *   copy. The worker was forked before any connection, as a process the
- *   server starts rather than one it forks per connection.
+ * How a stream changes hands halfway with --handoff, each step waiting for
+ * the one before, so that each way takes one path of bpf/handoff.bpf.h:
+ * - FORK_CLOSE: a child the server forks (an heir) writes the rest of the
+ *   events, closes its fd (the server's copy still open: detached) and
+ *   exits; the server writes the last chunk on its fd (taken back from
+ *   detached) and closes it;
+ * - FORK_EXIT: the child writes the rest of the events and the last
+ *   chunk, and exits without a close(); the server closes its copy;
+ * - PASS: the server passes the fd to its worker over a unix socket
+ *   (SCM_RIGHTS: detached at the sendmsg), which writes the rest of the
+ *   events and the last chunk (taken from detached), closes its fd
+ *   (detached again) and answers; the server then closes its copy (the
+ *   socket's last fd). The worker was forked before any connection:
+ *   no heir, a process the server started.
  */
 enum handoff { FORK_CLOSE, FORK_EXIT, PASS, HANDOFF_WAYS };
 
@@ -233,30 +236,40 @@ static pid_t worker_start(int *unix_fd, int events)
 	while ((fd = recv_fd(pair[1])) >= 0) {
 		struct conn c = {.fd = fd};
 
-		stream_rest(&c, events / 2, events);
+		stream_events(&c, events / 2, events);
+		stream_end(&c);
 		conn_close(&c);
+		if (write(pair[1], "", 1) != 1)
+			die("worker: %s", strerror(errno));
 	}
 	exit(0);
 }
 
 static void hand_over(struct conn *c, enum handoff way, int worker_fd, int events)
 {
+	char done;
 	pid_t pid;
 
 	if (way == PASS) {
 		send_fd(worker_fd, c->fd);
+		if (read(worker_fd, &done, 1) != 1)
+			die("server: the worker did not answer");
 		return;
 	}
 	pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (!pid) {
-		stream_rest(c, events / 2, events);
+		stream_events(c, events / 2, events);
 		if (way == FORK_CLOSE)
 			close(c->fd);
+		else
+			stream_end(c);
 		_exit(0);
 	}
 	wait_ok(pid, "server's child");
+	if (way == FORK_CLOSE)
+		stream_end(c);
 }
 
 static void server(int lfd, SSL_CTX *ctx, int streams, int events, bool handoff)
@@ -277,7 +290,7 @@ static void server(int lfd, SSL_CTX *ctx, int streams, int events, bool handoff)
 		if (handoff)
 			hand_over(&c, i % HANDOFF_WAYS, worker_fd, events);
 		else
-			stream_rest(&c, events, events);
+			stream_end(&c);
 		conn_close(&c);
 	}
 	if (handoff) {
