@@ -90,13 +90,15 @@ def verdict(release, fields, error):
             problems.append(f"{name}: exporter counted {seen} streams/events of {pair}")
     if fields.get("active") != "0/0":
         problems.append(f"SSE streams/HTTP connections still open by the gauges: {fields.get('active')}")
+    if fields.get("maps") != "0/0/0":
+        problems.append(f"entries left in conns/gated_ids/detached: {fields.get('maps')}")
     if fields.get("lost") != "0/0":
         problems.append(f"exchanges lost/connections untracked: {fields.get('lost')}")
     if problems:
         return False, "; ".join(problems)
     seen = ", ".join(f"{name} {fields[name + '_seen']}" for name in PAIRS)
     return True, (f"{fields['build']} build (lacks {fields.get('missing') or 'nothing'}), "
-                  f"programs {fields['programs']}, {seen} streams/events, exact; gauges back to 0")
+                  f"programs {fields['programs']}, {seen} streams/events, exact; gauges and maps back to 0")
 
 
 def run(kernels, release, log_level, timeout):
