@@ -1415,6 +1415,31 @@ static void test_handoff_uncounted_at_new_key(void **state)
 	assert_int_equal(gate_of(f, 5), 0);
 }
 
+/* Its new owner exits without a close() while its first owner still holds
+ * the socket (a forking server's child): the socket goes with the last
+ * fd, and by the time user space ends the connection its address may be
+ * a new one's. That one's sock_owner entry, through which its next owner
+ * would take it over, stays. */
+static void test_exit_spares_socket_address_reused(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t parent = f->tgid;
+	struct conn_key next = {.tgid = parent, .fd = 5}, owner;
+	uint64_t sk = 0x1001;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_detach(f, 5);
+	f->tgid = parent + 1;
+	kernel_take_over(f, 1, 7);
+	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, &next, KMAP_ANY), 0);
+	exit_process(f, parent + 1);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_false(kernel_has(f, 7, 1));
+	assert_int_equal(fake_lookup(NULL, KMAP_SOCK_OWNER, &sk, &owner), 0);
+	assert_int_equal(owner.tgid, parent);
+	assert_int_equal(owner.fd, 5);
+}
+
 /* The socket's last fd closed while it waited: the kernel ends it. */
 static void test_detached_ended_by_kernel(void **state)
 {
@@ -2188,6 +2213,7 @@ int main(void)
 	    T(test_handoff_stream_counted_once),
 	    T(test_handoff_uncounted_at_new_key),
 	    T(test_handoff_before_detach_record),
+	    T(test_exit_spares_socket_address_reused),
 	    T(test_detached_ended_by_kernel),
 	    T(test_detached_given_up),
 	    T(test_detached_gone_unseen),

@@ -70,6 +70,23 @@ bool kernel_forget_detached(struct collector *c, const struct conn_entry *e)
 	return false;
 }
 
+/* The sock_owner entry of e's socket, if it is still e's. e's entry in
+ * conns outlives its socket when its process exited (the kernel closed
+ * its fds without close() calls) or its close record was lost; by the
+ * time user space ends it, the socket may be gone and its address a new
+ * connection's, whose entry deleted would hide it from its TCP state
+ * changes and from a process taking it over (bpf/handoff.bpf.h: a forking
+ * server's child would write its stream unseen). Left alone: a new
+ * connection's entry made between the lookup and the delete. */
+static void forget_sock_owner(struct collector *c, const struct conn_entry *e)
+{
+	struct conn_key owner;
+
+	if (e->info.sk && kmaps_lookup(c->km, KMAP_SOCK_OWNER, &e->info.sk, &owner) == 0 &&
+	    owner.tgid == e->key.tgid && owner.fd == e->key.fd)
+		kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
+}
+
 void kernel_forget(struct collector *c, const struct conn_entry *e)
 {
 	struct conn_info cur;
@@ -80,8 +97,7 @@ void kernel_forget(struct collector *c, const struct conn_entry *e)
 	}
 	if (kernel_entry(c, e, &cur)) {
 		kmaps_delete(c->km, KMAP_CONNS, &e->key);
-		if (e->info.sk)
-			kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
+		forget_sock_owner(c, e);
 	}
 	gate_release(c, e->info.id);
 }
