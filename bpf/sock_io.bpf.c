@@ -314,8 +314,8 @@ static __always_inline void io_exit(__s64 ret, enum io_kind kind, enum data_dir 
 #else
 /* Whether the call's fd is a tracked connection. Its slot holds the call
  * for the exit probe when it is followed. */
-static __always_inline bool io_enter(const struct trace_event_raw_sys_enter *ctx,
-				     enum io_kind kind, enum data_dir dir, int flags_arg)
+static __always_inline bool io_enter(const struct trace_event_raw_sys_enter *ctx, enum io_kind kind,
+				     enum data_dir dir, int flags_arg)
 {
 	struct conn_key key = current_key(ctx->args[0]);
 	struct conn_info *info;
