@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Reads and writes on tracked connections. The enter probe of every read
- * and write family syscall leaves after one inlined array load (the fd's
- * gate, maps.bpf.h) unless the fd may be a tracked connection that is, or
- * may be, HTTP or RESP; then one hash lookup tells. The exit probe copies
- * the bytes actually transferred, bounded, into the ring buffer, where
- * user space parses HTTP, SSE and RESP (docs/design.md says why there).
+ * Reads and writes on tracked connections. One probe per read and write
+ * family syscall, at its exit: it finds the call's fd and buffer in the
+ * task's saved registers (bpf_task_pt_regs, 5.15), and leaves after one
+ * inlined array load (the fd's gate, maps.bpf.h) unless the fd may be a
+ * tracked connection that is, or may be, HTTP or RESP; then one hash
+ * lookup tells. For those it copies the bytes actually transferred,
+ * bounded, into the ring buffer, where user space parses HTTP, SSE and
+ * RESP (docs/design.md says why there), or counts a stream's events in
+ * the kernel (kstream.bpf.h). sendmsg's enter probe looks for fds passed
+ * over unix sockets (handoff.bpf.h).
+ *
+ * The compat build (no bpf_task_pt_regs) keeps an enter probe per call,
+ * which does the looking up and leaves the call in a slot of its thread
+ * for the exit probe; the rest is shared (io_conn, io_describe, io_done).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
