@@ -178,11 +178,16 @@ static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 {
 	char b[RESP_CLASSIFY_LEN] = {};
 	__u64 len = ret < RESP_CLASSIFY_LEN && in->kind != IO_MMSG ? ret : RESP_CLASSIFY_LEN;
+	__u64 buf;
 
 	/* a server that speaks first, or a client that reads first */
 	if ((info->role == ROLE_SERVER) != (in->dir == DIR_IN))
 		return PROTO_OTHER;
-	if (bpf_probe_read_user(b, len, (const void *)first_buf(in)))
+	buf = first_buf(in);
+	/* bounded on the register the helper gets: 6.1 did not see the bound
+	 * of a copy of len spilled before the test */
+	barrier_var(len);
+	if (len > RESP_CLASSIFY_LEN || bpf_probe_read_user(b, len, (const void *)buf))
 		return PROTO_OTHER;
 	if (http_looks_like_request(b, len))
 		return PROTO_HTTP;
