@@ -133,8 +133,9 @@ static __always_inline struct conn_info *io_conn(const struct conn_key *key)
 #define MSG_PEEK 2
 #define NO_FLAGS 0 /* argument 0 is the fd: no flags argument */
 
-/* Whether a receive call only peeks, by its flags argument (recvfrom's and
- * recvmmsg's 3, recvmsg's 2): peeked bytes are read again. */
+/* Whether a receive call only peeks, by its flags argument (counted from
+ * 0: recvfrom's and recvmmsg's 3, recvmsg's 2): peeked bytes are read
+ * again. */
 static __always_inline bool io_peeks(const unsigned long *args, int flags_arg)
 {
 	return flags_arg != NO_FLAGS && (args[flags_arg] & MSG_PEEK);
