@@ -45,6 +45,12 @@ int BPF_PROG(floor_process_exec, struct task_struct *task)
 	return 0;
 }
 
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(floor_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return 0;
+}
+
 /* sock_io.bpf.c, its default build: the exit alone, and sendmsg's enter */
 #define EMPTY_IO(name) EMPTY_TP("syscalls/sys_exit_" #name, floor_exit_##name)
 
