@@ -18,9 +18,10 @@ enum io_kind {
 	IO_SENDFILE, /* sendfile: bytes move, we copy none */
 };
 
-/* What an enter probe leaves for its exit probe, in task storage: the
- * exit probe of every untracked syscall looks it up, and a task-local
- * slot is cheaper than a hash lookup, with no insert or delete per call. */
+/* A followed read or write, as the exit probe handles it: built there from
+ * the syscall's arguments (the compat build: left by the enter probe in a
+ * slot of its thread, sock_io.bpf.c), or by the TLS library hooks for
+ * plaintext. */
 struct inflight {
 	__u64 ptr; /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 conn_id;
@@ -28,13 +29,13 @@ struct inflight {
 	__u32 vlen;
 	__u8 kind;
 	__u8 dir;
-	__u8 proto; /* of the connection at enter */
+	__u8 proto; /* of the connection when the call was looked at */
 	__u8 role;
 	__u8 flags; /* of the records: DATA_F_TENTATIVE, DATA_F_HELD, DATA_F_KCOUNTED, DATA_F_GAP */
-	__u8 kstream; /* of the connection at enter: the kernel follows its stream */
+	__u8 kstream; /* of the connection: the kernel follows its stream */
 	__u8 pending; /* compat build: a call in flight (sock_io.bpf.c) */
 	__u8 pad;
-	__u64 lost; /* the connection's conn_info.lost at enter: what DATA_F_GAP settles */
+	__u64 lost; /* the connection's conn_info.lost then: what DATA_F_GAP settles */
 };
 
 /* The connection of the call, if its entry is still the call's. */
@@ -50,13 +51,13 @@ static __always_inline struct conn_info *conn_of(const struct inflight *in)
  * A call whose records all go unsent (a full ring) leaves no trace on its
  * connection: offset and ret only show what is missing of a call some
  * record of which arrived. So its connection counts it (conn_info.lost);
- * a later call reads the count with the rest of the connection at enter,
- * its first record out carries DATA_F_GAP, and it settles the count by a
- * compare-and-swap: calls of other threads lost meanwhile stay counted,
- * for a later record to tell. A call with nothing owed whose record goes
- * out touches the connection no more than before. Copies of a stream the
- * kernel counts (DATA_F_KCOUNTED) owe nothing when lost: their bytes are
- * counted.
+ * a later call reads the count with the rest of the connection (at its
+ * exit; the compat build's at enter), its first record out carries
+ * DATA_F_GAP, and it settles the count by a compare-and-swap: calls of
+ * other threads lost meanwhile stay counted, for a later record to tell.
+ * A call with nothing owed whose record goes out touches the connection no
+ * more than before. Copies of a stream the kernel counts (DATA_F_KCOUNTED)
+ * owe nothing when lost: their bytes are counted.
  */
 static __always_inline void gap_take(struct inflight *in, const struct conn_info *info)
 {

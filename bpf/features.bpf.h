@@ -19,14 +19,16 @@
 #ifdef SSE_BPF_COMPAT
 #define HAVE_BPF_LOOP	   0 /* 5.17 */
 #define HAVE_ATOMIC_FETCH  0 /* 5.12: or, and, cmpxchg, add with its result */
-#define HAVE_TASK_STORAGE  0 /* 5.12 in tracing programs (and 5.11's task_btf) */
 #define HAVE_ATTACH_COOKIE 0 /* 5.15 */
+#define HAVE_TASK_PT_REGS  0 /* 5.15: a syscall's arguments at its exit */
 #else
 #define HAVE_BPF_LOOP	   1
 #define HAVE_ATOMIC_FETCH  1
-#define HAVE_TASK_STORAGE  1
 #define HAVE_ATTACH_COOKIE 1
+#define HAVE_TASK_PT_REGS  1
 #endif
+/* Task storage in tracing programs (5.12) comes with bpf_loop's code: the
+ * TLS hooks' per-task walk area (kstream.bpf.h). */
 
 /*
  * n steps of fn(i, ctx) until one returns non-zero: bpf_loop, or before

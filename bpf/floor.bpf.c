@@ -45,10 +45,14 @@ int BPF_PROG(floor_process_exec, struct task_struct *task)
 	return 0;
 }
 
-/* sock_io.bpf.c */
-#define EMPTY_IO(name)                                                                             \
-	EMPTY_TP("syscalls/sys_enter_" #name, floor_enter_##name)                                  \
-	EMPTY_TP("syscalls/sys_exit_" #name, floor_exit_##name)
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(floor_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return 0;
+}
+
+/* sock_io.bpf.c, its default build: the exit alone, and sendmsg's enter */
+#define EMPTY_IO(name) EMPTY_TP("syscalls/sys_exit_" #name, floor_exit_##name)
 
 EMPTY_IO(read)
 EMPTY_IO(readv)
@@ -61,6 +65,7 @@ EMPTY_IO(sendto)
 EMPTY_IO(sendmsg)
 EMPTY_IO(sendmmsg)
 EMPTY_IO(sendfile64)
+EMPTY_TP("syscalls/sys_enter_sendmsg", floor_enter_sendmsg)
 
 /* ssl.bpf.c */
 EMPTY("uprobe", floor_ssl_write_enter)

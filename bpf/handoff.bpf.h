@@ -101,7 +101,7 @@ static __always_inline void handoff_sent(__u64 msg_ptr)
 	struct conn_key key = current_key(-1);
 	struct user_msghdr msg;
 	struct cmsghdr cm;
-	int fds[SCM_FDS_MAX];
+	int fds[SCM_FDS_MAX] = {}; /* 6.1: no read of a variable size into stack never written */
 	__u64 n;
 
 	if (!proc_has_conns(key.tgid) || bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr) ||

@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Reads and writes on tracked connections. The enter probe of every read
- * and write family syscall leaves after one inlined array load (the fd's
- * gate, maps.bpf.h) unless the fd may be a tracked connection that is, or
- * may be, HTTP or RESP; then one hash lookup tells. The exit probe copies
- * the bytes actually transferred, bounded, into the ring buffer, where
- * user space parses HTTP, SSE and RESP (docs/design.md says why there).
+ * Reads and writes on tracked connections. One probe per read and write
+ * family syscall, at its exit: it finds the call's fd and buffer in the
+ * task's saved registers (bpf_task_pt_regs, 5.15), and leaves after one
+ * inlined array load (the fd's gate, maps.bpf.h) unless the fd may be a
+ * tracked connection that is, or may be, HTTP or RESP; then one hash
+ * lookup tells. For those it copies the bytes actually transferred,
+ * bounded, into the ring buffer, where user space parses HTTP, SSE and
+ * RESP (docs/design.md says why there), or counts a stream's events in
+ * the kernel (kstream.bpf.h). sendmsg's enter probe looks for fds passed
+ * over unix sockets (handoff.bpf.h).
+ *
+ * The compat build (no bpf_task_pt_regs) keeps an enter probe per call,
+ * which does the looking up and leaves the call in a slot of its thread
+ * for the exit probe; the rest is shared (io_conn, io_describe, io_done).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -17,76 +25,46 @@
 #include "kstream.bpf.h"
 #include "tls_state.bpf.h"
 
-#define MSG_PEEK   2
 #define EPIPE	   32
 #define ECONNRESET 104
 #define ETIMEDOUT  110
 
-/* The bits set in threads_inflight (the compat build: the entries of
- * inflight marked pending), all threads. While it is zero, the exit probe
- * of every call stops at this inlined load, before it asks for its thread
- * id: a helper call, about 20 ns on a nested VM. */
+#if HAVE_TASK_PT_REGS
+/* Argument n (0: the first) of the syscall the current task is in, from
+ * the user registers it entered with: on its way out the kernel has
+ * written only the return value's (x86-64: the arguments stay in di, si,
+ * dx, r10 and the result goes to ax; arm64 keeps the first in orig_x0).
+ * bpf_task_pt_regs() gives them to a tracepoint program since 5.15. */
+static __always_inline unsigned long syscall_arg(const struct pt_regs *regs, int n)
+{
+	switch (n) {
+	case 0:
+		return PT_REGS_PARM1_SYSCALL(regs);
+	case 1:
+		return PT_REGS_PARM2_SYSCALL(regs);
+	case 2:
+		return PT_REGS_PARM3_SYSCALL(regs);
+	default:
+		return PT_REGS_PARM4_SYSCALL(regs);
+	}
+}
+#else
+/* The compat build (bpf_task_pt_regs is 5.15) keeps an enter probe per
+ * call, which hands its exit probe the call in a slot per thread id, in an
+ * LRU hash that forgets dead threads. calls_inflight counts the slots
+ * marked pending (a plain store: only its thread writes it); while it is
+ * zero, the exit probe of every call stops at this inlined load, before
+ * it asks for its thread id. A slot forgotten while pending stays
+ * counted, which only brings back the lookup. */
 COUNT_CELL(calls_inflight, 0)
 
-/* What an enter probe leaves its exit probe: task storage, or in the
- * compat build a slot per thread id (below). */
 struct {
-	__uint(type, HAVE_TASK_STORAGE ? BPF_MAP_TYPE_TASK_STORAGE : BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, HAVE_TASK_STORAGE ? BPF_F_NO_PREALLOC : 0);
-	__uint(max_entries, HAVE_TASK_STORAGE ? 0 : MAX_INFLIGHT);
-	__type(key, int); /* a task's fd, or a thread id */
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_INFLIGHT);
+	__type(key, int); /* a thread id */
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
-#if HAVE_TASK_STORAGE && HAVE_ATOMIC_FETCH
-/* One bit per thread: a tracked call is in flight, its inflight slot is
- * valid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PID_BITMAP_WORDS);
-	__type(key, __u32);
-	__type(value, __u64);
-} threads_inflight SEC(".maps");
-
-/* This thread's slot, made at its first tracked call. */
-static __always_inline struct inflight *inflight_slot(void)
-{
-	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-}
-
-/* This thread's tracked call is in flight: counted before its bit is
- * set, once (a bit left by a call whose exit was missed stays counted). */
-static __always_inline void inflight_mark(struct inflight *in)
-{
-	__u32 tid = bpf_get_current_pid_tgid();
-	__u64 *n = calls_inflight_cell();
-
-	if (!n || bit_test(&threads_inflight, tid))
-		return;
-	__sync_fetch_and_add(n, 1);
-	bit_set(&threads_inflight, tid);
-}
-
-/* This thread's slot if it has a tracked call in flight; it no longer has. */
-static __always_inline struct inflight *inflight_take(void)
-{
-	__u64 *n = calls_inflight_cell();
-	__u32 tid;
-
-	if (!n || !*n)
-		return NULL;
-	tid = bpf_get_current_pid_tgid();
-	if (!bit_test(&threads_inflight, tid))
-		return NULL;
-	bit_clear(&threads_inflight, tid);
-	__sync_fetch_and_add(n, -1);
-	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
-}
-#else
-/* The compat build: a slot per thread id, marked pending by a plain store
- * (only its thread writes it), in an LRU hash that forgets dead threads. A
- * slot forgotten while pending stays counted, as a bit left does. */
 static __always_inline struct inflight *inflight_slot(void)
 {
 	int tid = bpf_get_current_pid_tgid();
@@ -109,6 +87,7 @@ static __always_inline void inflight_mark(struct inflight *in)
 	in->pending = 1;
 }
 
+/* This thread's slot if it has a tracked call in flight; it no longer has. */
 static __always_inline struct inflight *inflight_take(void)
 {
 	__u64 *n = calls_inflight_cell();
@@ -138,32 +117,41 @@ static __always_inline void ungate(const struct conn_key *key, struct conn_info 
 	gate_release(key, info->id);
 }
 
-/* Whether fd is a tracked connection. */
-static __always_inline bool io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind kind,
-				     enum data_dir dir)
+/* key's tracked connection, or NULL. One found not to carry HTTP, TLS or
+ * RESP (PROTO_OTHER) leaves the gate here, and its calls are not followed. */
+static __always_inline struct conn_info *io_conn(const struct conn_key *key)
 {
-	struct conn_key key = current_key(fd);
-	struct conn_info *info;
-	struct inflight *in;
+	struct conn_info *info = gate_open(key) ? bpf_map_lookup_elem(&conns, key) : NULL;
 
-	info = gate_open(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
-	if (!info && handoff_possible(key.tgid))
-		info = handoff_take(&key);
-	if (!info)
-		return false;
-	if (info->proto == PROTO_OTHER) {
-		ungate(&key, info);
-		return true;
-	}
-	in = inflight_slot();
-	if (!in) {
-		count(CNT_INFLIGHT_FULL, 1);
-		return true;
-	}
-	in->ptr = ptr;
+	if (!info && handoff_possible(key->tgid))
+		info = handoff_take(key);
+	if (info && info->proto == PROTO_OTHER)
+		ungate(key, info);
+	return info;
+}
+
+#define MSG_PEEK 2
+#define NO_FLAGS 0 /* argument 0 is the fd: no flags argument */
+
+/* Whether a receive call only peeks, by its flags argument (counted from
+ * 0: recvfrom's and recvmmsg's 3, recvmsg's 2): peeked bytes are read
+ * again. */
+static __always_inline bool io_peeks(const unsigned long *args, int flags_arg)
+{
+	return flags_arg != NO_FLAGS && (args[flags_arg] & MSG_PEEK);
+}
+
+/* A followed call on info's connection, from the syscall's arguments:
+ * the fd, the buffer (an iovec array, a msghdr or an mmsghdr array by
+ * kind; none for sendfile), the number of iovecs or messages. */
+static __always_inline void io_describe(struct inflight *in, const struct conn_info *info,
+					const unsigned long *args, enum io_kind kind,
+					enum data_dir dir)
+{
+	in->ptr = kind == IO_SENDFILE ? 0 : args[1];
 	in->conn_id = info->id;
-	in->fd = fd;
-	in->vlen = vlen;
+	in->fd = args[0];
+	in->vlen = kind == IO_IOV || kind == IO_MMSG ? args[2] : 0;
 	in->kind = kind;
 	in->dir = dir;
 	in->proto = info->proto;
@@ -171,8 +159,6 @@ static __always_inline bool io_enter(int fd, __u64 ptr, __u32 vlen, enum io_kind
 	in->flags = 0;
 	in->kstream = info->kstream;
 	gap_take(in, info);
-	inflight_mark(in);
-	return true;
 }
 
 #define TLS_HANDSHAKE_RECORD 0x16
@@ -193,11 +179,16 @@ static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 {
 	char b[RESP_CLASSIFY_LEN] = {};
 	__u64 len = ret < RESP_CLASSIFY_LEN && in->kind != IO_MMSG ? ret : RESP_CLASSIFY_LEN;
+	__u64 buf;
 
 	/* a server that speaks first, or a client that reads first */
 	if ((info->role == ROLE_SERVER) != (in->dir == DIR_IN))
 		return PROTO_OTHER;
-	if (bpf_probe_read_user(b, len, (const void *)first_buf(in)))
+	buf = first_buf(in);
+	/* bounded on the register the helper gets: 6.1 did not see the bound
+	 * of a copy of len spilled before the test */
+	barrier_var(len);
+	if (len > RESP_CLASSIFY_LEN || bpf_probe_read_user(b, len, (const void *)buf))
 		return PROTO_OTHER;
 	if (http_looks_like_request(b, len))
 		return PROTO_HTTP;
@@ -265,154 +256,182 @@ static __always_inline bool io_emit(const struct inflight *in, __s64 ret)
 	return w->sent;
 }
 
-/* writes: a constant, true in the write family's exits, so that the read
- * exits leave out the kernel's stream counting, and the verifier with it. */
-static __always_inline void io_exit(__s64 ret, bool writes)
+/* The call's records, or its counting in the kernel, once it returned
+ * ret. info: its connection's entry, needed only by a call whose
+ * protocol is still to be decided (UNKNOWN or ADOPT), which the bytes of
+ * this call may settle. writes: a constant, true in the write family's
+ * exits, so that the read exits leave out the kernel's stream counting,
+ * and the verifier with it. */
+static __always_inline void io_done(struct inflight *call, struct conn_info *info, __s64 ret,
+				    bool writes)
 {
-	struct inflight *in;
-	struct inflight copy;
-	struct conn_info *info;
-	struct conn_key key;
 	bool sent;
 
-	in = inflight_take();
+	if (call->proto == PROTO_UNKNOWN || call->proto == PROTO_ADOPT) {
+		if (!info)
+			return;
+		call->proto = classify(info, call, ret);
+		if (call->proto == PROTO_UNKNOWN || call->proto == PROTO_OTHER)
+			return;
+	}
+	if (call->proto == PROTO_TLS)
+		tls_syscall_seen(call, ret);
+	if (ret == 0 && call->dir == DIR_OUT)
+		return;
+	if (ret < 0 && !fatal_errno(ret))
+		return; /* EAGAIN and friends */
+	if (call->proto == PROTO_TLS && ret > 0)
+		return; /* ciphertext: the library hooks copy the plaintext */
+	if (writes && ret > 0 && kstream_write(call, ret))
+		return; /* counted in the kernel */
+	sent = io_emit(call, ret);
+	if (gap_owed(call, sent)) {
+		info = conn_of(call);
+		if (info)
+			gap_settle(info, call, sent);
+	}
+}
+
+#if HAVE_TASK_PT_REGS
+/*
+ * The exit probe alone: the call's arguments are still in the task's
+ * saved registers (syscall_arg), so no enter probe hands them over. A
+ * call whose fd's gate is closed (no connection there whose bytes are
+ * needed) stops after that inlined load, beside the two of
+ * handoff_possible().
+ *
+ * The connection is the one at (tgid, fd) when the call returns. Had
+ * another thread closed the fd during the call and a new connection
+ * taken its number, the call's bytes would be taken for the new one's;
+ * nothing at exit tells the two apart (the call's start is not known
+ * here). Closing an fd another thread is using is a race of the program
+ * itself, which runtimes avoid (docs/design.md, "The exit probe alone").
+ */
+static __always_inline void io_exit(__s64 ret, enum io_kind kind, enum data_dir dir, int flags_arg)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct pt_regs *regs = (const struct pt_regs *)bpf_task_pt_regs(task);
+	struct conn_key key = {.tgid = task->tgid, .fd = syscall_arg(regs, 0)};
+	struct conn_info *info = io_conn(&key);
+	struct inflight call = {};
+	unsigned long args[4];
+
+	if (!info || info->proto == PROTO_OTHER)
+		return;
+	for (int i = 0; i < 4; i++)
+		args[i] = syscall_arg(regs, i);
+	if (io_peeks(args, flags_arg))
+		return;
+	io_describe(&call, info, args, kind, dir);
+	io_done(&call, info, ret, dir == DIR_OUT);
+}
+#else
+/* Whether the call's fd is a tracked connection. Its slot holds the call
+ * for the exit probe when it is followed. */
+static __always_inline bool io_enter(const struct trace_event_raw_sys_enter *ctx, enum io_kind kind,
+				     enum data_dir dir, int flags_arg)
+{
+	struct conn_key key = current_key(ctx->args[0]);
+	struct conn_info *info;
+	struct inflight *in;
+	unsigned long args[4];
+
+	/* one by one: a loop's pointer into ctx is refused */
+	args[0] = ctx->args[0];
+	args[1] = ctx->args[1];
+	args[2] = ctx->args[2];
+	args[3] = ctx->args[3];
+	if (io_peeks(args, flags_arg))
+		return false;
+	info = io_conn(&key);
+	if (!info)
+		return false;
+	if (info->proto == PROTO_OTHER)
+		return true;
+	in = inflight_slot();
+	if (!in) {
+		count(CNT_INFLIGHT_FULL, 1);
+		return true;
+	}
+	io_describe(in, info, args, kind, dir);
+	inflight_mark(in);
+	return true;
+}
+
+static __always_inline void io_exit(__s64 ret, enum io_kind kind, enum data_dir dir, int flags_arg)
+{
+	struct inflight *in = inflight_take();
+	struct inflight call;
+
 	if (!in)
 		return;
-	copy = *in;
+	call = *in;
 	/* A connection known to be HTTP, RESP or TLS at enter needs no
 	 * second lookup: if it was closed meanwhile, user space drops records
 	 * of unknown ids. Only UNKNOWN and ADOPT may change here (PROTO_OTHER
 	 * stopped at enter). */
-	if (copy.proto == PROTO_UNKNOWN || copy.proto == PROTO_ADOPT) {
-		key = current_key(copy.fd);
-		info = bpf_map_lookup_elem(&conns, &key);
-		if (!info || info->id != copy.conn_id)
-			return;
-		copy.proto = classify(info, &copy, ret);
-		if (copy.proto == PROTO_UNKNOWN || copy.proto == PROTO_OTHER)
-			return;
-	}
-	if (copy.proto == PROTO_TLS)
-		tls_syscall_seen(&copy, ret);
-	if (ret == 0 && copy.dir == DIR_OUT)
-		return;
-	if (ret < 0 && !fatal_errno(ret))
-		return; /* EAGAIN and friends */
-	if (copy.proto == PROTO_TLS && ret > 0)
-		return; /* ciphertext: the library hooks copy the plaintext */
-	if (writes && ret > 0 && kstream_write(&copy, ret))
-		return; /* counted in the kernel */
-	sent = io_emit(&copy, ret);
-	if (gap_owed(&copy, sent)) {
-		info = conn_of(&copy);
-		if (info)
-			gap_settle(info, &copy, sent);
-	}
+	io_done(&call,
+		call.proto == PROTO_UNKNOWN || call.proto == PROTO_ADOPT ? conn_of(&call) : NULL,
+		ret, dir == DIR_OUT);
 }
+#endif
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], 0, IO_BUF, DIR_IN);
-	return 0;
-}
+/* The read and write family: name, kind, direction, and which argument
+ * holds the flags of a receive call. sendmsg, below, has an enter probe
+ * in either build. */
+#define IO_SYSCALLS(X)                                                                             \
+	X(read, IO_BUF, DIR_IN, NO_FLAGS)                                                          \
+	X(readv, IO_IOV, DIR_IN, NO_FLAGS)                                                         \
+	X(recvfrom, IO_BUF, DIR_IN, 3)                                                             \
+	X(recvmsg, IO_MSG, DIR_IN, 2)                                                              \
+	X(recvmmsg, IO_MMSG, DIR_IN, 3)                                                            \
+	X(write, IO_BUF, DIR_OUT, NO_FLAGS)                                                        \
+	X(writev, IO_IOV, DIR_OUT, NO_FLAGS)                                                       \
+	X(sendto, IO_BUF, DIR_OUT, NO_FLAGS)                                                       \
+	X(sendmmsg, IO_MMSG, DIR_OUT, NO_FLAGS)                                                    \
+	X(sendfile64, IO_SENDFILE, DIR_OUT, NO_FLAGS)
 
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], ctx->args[2], IO_IOV, DIR_IN);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	if (!(ctx->args[3] & MSG_PEEK)) /* peeked bytes are read again */
-		io_enter(ctx->args[0], ctx->args[1], 0, IO_BUF, DIR_IN);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	if (!(ctx->args[2] & MSG_PEEK))
-		io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_IN);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmmsg")
-int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	if (!(ctx->args[3] & MSG_PEEK))
-		io_enter(ctx->args[0], ctx->args[1], ctx->args[2], IO_MMSG, DIR_IN);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], 0, IO_BUF, DIR_OUT);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], ctx->args[2], IO_IOV, DIR_OUT);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], 0, IO_BUF, DIR_OUT);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	/* fds are passed over unix sockets that are not followed: a client's
-	 * followed one carries HTTP or Redis, no fds */
-	if (!io_enter(ctx->args[0], ctx->args[1], 0, IO_MSG, DIR_OUT))
-		handoff_sent(ctx->args[1]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], ctx->args[2], IO_MMSG, DIR_OUT);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], 0, 0, IO_SENDFILE, DIR_OUT);
-	return 0;
-}
-
-/* One exit handler serves every syscall above: the inflight entry says
- * what the call was. */
-#define IO_EXIT(name, writes)                                                                      \
+#define IO_EXIT(name, kind, dir, flags_arg)                                                        \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
-		io_exit(ctx->ret, writes);                                                         \
+		io_exit(ctx->ret, kind, dir, flags_arg);                                           \
 		return 0;                                                                          \
 	}
 
-IO_EXIT(read, false)
-IO_EXIT(readv, false)
-IO_EXIT(recvfrom, false)
-IO_EXIT(recvmsg, false)
-IO_EXIT(recvmmsg, false)
-IO_EXIT(write, true)
-IO_EXIT(writev, true)
-IO_EXIT(sendto, true)
-IO_EXIT(sendmsg, true)
-IO_EXIT(sendmmsg, true)
-IO_EXIT(sendfile64, true)
+IO_SYSCALLS(IO_EXIT)
+IO_EXIT(sendmsg, IO_MSG, DIR_OUT, NO_FLAGS)
+
+/* Fds passed over a unix socket (SCM_RIGHTS) detach their connections
+ * before the call returns, so at enter: once the message is queued the
+ * receiver may run on another CPU and use them before this thread's exit
+ * probe runs, and a process that is no heir finds a connection only
+ * while it is detached (handoff.bpf.h). fds are passed over unix sockets
+ * that are not followed: a client's followed one carries HTTP or Redis,
+ * no fds; the compat build, which looks up the fd here anyway, spares
+ * those the look at the message. */
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+#if HAVE_TASK_PT_REGS
+	handoff_sent(ctx->args[1]);
+#else
+	if (!io_enter(ctx, IO_MSG, DIR_OUT, NO_FLAGS))
+		handoff_sent(ctx->args[1]);
+#endif
+	return 0;
+}
+
+#if !HAVE_TASK_PT_REGS
+#define IO_ENTER(name, kind, dir, flags_arg)                                                       \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                                \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)                                    \
+	{                                                                                          \
+		io_enter(ctx, kind, dir, flags_arg);                                               \
+		return 0;                                                                          \
+	}
+
+IO_SYSCALLS(IO_ENTER)
+#endif
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -22,6 +22,9 @@ static const struct {
 			 "hash lookups replace the process bitmap, connection ids count per CPU"},
     [KF_TASK_STORAGE] = {"task_storage", "a hash by thread id holds each call in flight"},
     [KF_ATTACH_COOKIE] = {"attach_cookie", "one uprobe program per OpenSSL layout"},
+    [KF_TASK_PT_REGS] = {"task_pt_regs",
+			 "an enter probe per read and write family syscall hands its exit probe "
+			 "the call's arguments"},
     [KF_BPF_FD_UNPRIVILEGED] = {"bpf_fd_unprivileged",
 				"the server threads keep CAP_BPF: the kernel asks for it at every "
 				"bpf(2) call while kernel.unprivileged_bpf_disabled is set"},
@@ -101,6 +104,8 @@ unsigned kfeatures_missing(void)
 		missing |= 1u << KF_TASK_STORAGE;
 	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, NULL) <= 0)
 		missing |= 1u << KF_ATTACH_COOKIE;
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, NULL) <= 0)
+		missing |= 1u << KF_TASK_PT_REGS;
 	if (!fds_unprivileged())
 		missing |= 1u << KF_BPF_FD_UNPRIVILEGED;
 	return missing;

@@ -14,6 +14,7 @@ enum kfeature {
 	KF_ATOMIC_FETCH,  /* atomic or, and, cmpxchg, fetch-and-add, 5.12 */
 	KF_TASK_STORAGE,  /* task storage in tracing programs, 5.12 */
 	KF_ATTACH_COOKIE, /* bpf_get_attach_cookie in uprobes, 5.15 */
+	KF_TASK_PT_REGS,  /* bpf_task_pt_regs in tracepoints, 5.15 */
 	/* not the build's: bpf(2) on fds without CAP_BPF while
 	 * kernel.unprivileged_bpf_disabled is set, 5.19 */
 	KF_BPF_FD_UNPRIVILEGED,
@@ -23,10 +24,10 @@ enum kfeature {
 /* The features whose lack makes the loader take the compat build. */
 #define KF_BUILD_MASK                                                                              \
 	((1u << KF_BPF_LOOP) | (1u << KF_ATOMIC_FETCH) | (1u << KF_TASK_STORAGE) |                 \
-	 (1u << KF_ATTACH_COOKIE))
+	 (1u << KF_ATTACH_COOKIE) | (1u << KF_TASK_PT_REGS))
 
 /* "bpf_loop", "atomic_fetch", "task_storage", "attach_cookie",
- * "bpf_fd_unprivileged" */
+ * "task_pt_regs", "bpf_fd_unprivileged" */
 const char *kfeature_name(enum kfeature f);
 
 /* What is done instead for want of the feature, for the log. */
