@@ -120,19 +120,28 @@ void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts)
 		end_lost(c, e, ts);
 }
 
-void kstream_settle(struct collector *c, struct conn_entry *e)
+bool kstream_settle(struct collector *c, struct conn_entry *e)
 {
 	struct kstream ks;
 
 	if (!counted_in_kernel(e))
-		return;
-	if (read_figures(c, e, &ks)) {
-		/* the body ends here: an event the kernel holds for an LF
-		 * counts as it is */
-		sse_scan_release(&ks.scan, &ks.stats);
-		add_figures(c, e, &ks.stats);
-	}
+		return true;
+	/* no entry, or a pipelined next response's: the kernel ended the
+	 * stream, its end record is still to come */
+	if (!read_figures(c, e, &ks) || ks.t_armed != e->kt_armed)
+		return false;
+	/* the body ends here: an event the kernel holds for an LF counts as
+	 * it is */
+	sse_scan_release(&ks.scan, &ks.stats);
+	add_figures(c, e, &ks.stats);
 	forget(c, e);
+	return true;
+}
+
+void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
+{
+	if (!kstream_settle(c, e))
+		end_lost(c, e, ts);
 }
 
 /* A syscall or two per stream: before the lock is taken. */

@@ -26,8 +26,18 @@ void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct 
  * stream, the end record was one of them. Ends the exchange as lost. */
 void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts);
 
-/* Before e's exchanges end with the connection: the kernel's last figures. */
-void kstream_settle(struct collector *c, struct conn_entry *e);
+/* Before the client's leaving (its FIN, EOF, a reset) or the owner's
+ * closing ends e's exchange: the kernel's last figures, its counting
+ * stopped. False when the kernel ended the stream already and its end
+ * record is still to come: the client may read the body's end, leave and
+ * be seen to before the write's exit probe ends the stream. That record
+ * then ends the exchange (or, lost, the gap that shows it): the caller
+ * leaves it open. */
+bool kstream_settle(struct collector *c, struct conn_entry *e);
+
+/* e's connection ends: as kstream_settle, and an end record still to
+ * come would find no connection: the exchange is lost, counted. */
+void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
 
 /* Streams whose figures are read from the kernel at a time: the copy of
  * a batch is ~80 KB, where all of 10,000 open streams took 5 MB. */
