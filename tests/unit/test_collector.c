@@ -1618,9 +1618,9 @@ static void kernel_arms(struct fixture *f, uint64_t id, int32_t fd, uint8_t fram
 	record(f, &ev, sizeof(ev));
 }
 
-/* The kernel's stream ends: its entry goes, its record comes. */
-static void kernel_ends(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason,
-			uint32_t rest_off, const struct sse_stats *st)
+/* The end record of connection id's stream. */
+static void end_record(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason,
+		       uint32_t rest_off, const struct sse_stats *st)
 {
 	struct kstream_end_event ev = {.h = hdr(f, EV_KSTREAM_END, id),
 				       .fd = fd,
@@ -1628,8 +1628,15 @@ static void kernel_ends(struct fixture *f, uint64_t id, int32_t fd, uint8_t reas
 				       .reason = reason,
 				       .stats = *st};
 
-	fake_delete(NULL, KMAP_KSTREAMS, &id);
 	record(f, &ev, sizeof(ev));
+}
+
+/* The kernel's stream ends: its entry goes, its record comes. */
+static void kernel_ends(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason,
+			uint32_t rest_off, const struct sse_stats *st)
+{
+	fake_delete(NULL, KMAP_KSTREAMS, &id);
+	end_record(f, id, fd, reason, rest_off, st);
 }
 
 /* A stream the kernel counts: the request read, the start record, the
@@ -1644,6 +1651,15 @@ static uint64_t kernel_stream(struct fixture *f, uint64_t id, int32_t fd)
 	kernel_arms(f, id, fd, SCAN_CHUNKED);
 	io(f, id, DIR_OUT, KHEAD KCHUNK);
 	return t_request;
+}
+
+/* A stream the kernel counts on a new connection, ended there: its entry
+ * gone, its end record not read (yet, or ever). */
+static void kernel_stream_ended(struct fixture *f, uint64_t id, int32_t fd)
+{
+	open_conn(f, id, fd, 0, PROTO_UNKNOWN);
+	kernel_stream(f, id, fd);
+	fake_delete(NULL, KMAP_KSTREAMS, &id);
 }
 
 /* A write the kernel counted, copied for correlation. */
@@ -2002,13 +2018,63 @@ static void test_kernel_gap(void **state)
 	assert_true(LOST(f) == 0);
 	assert_true(FELL_ALL(f) == 0);
 
-	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
-	kernel_stream(f, 2, 6);
-	fake_delete(NULL, KMAP_KSTREAMS, &(uint64_t){2}); /* ended, its record lost */
+	kernel_stream_ended(f, 2, 6); /* its record lost */
 	close_record(f, 2, 6, true);
 	assert_true(FELL(f, "end_lost") == 1);
 	assert_true(LOST_FOR(f, "bytes_missed") == 1);
 	assert_true(SSE_ENDED(f, "success") == 1);
+}
+
+/* The kernel ends a stream at its last write's exit: the client may
+ * have read the body's end and left by then (or the server may end the
+ * body after the client left), its FIN or EOF seen before the end record,
+ * the entry gone. The stream ends with that record's figures, as the
+ * client's leaving; the owner's closing, as the record says. An entry
+ * armed since is a pipelined next response's, not read; a close before
+ * the end record loses the exchange, counted. */
+static void test_kernel_end_after_client_left(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(3);
+	struct kstream next = {.scan = {.framing = SCAN_CHUNKED}};
+
+	kernel_stream_ended(f, 1, 5);
+	sock_state(f, 1, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
+	assert_true(SSE_ALL(f) == 0);
+	end_record(f, 1, 5, KSTREAM_COMPLETE, 0, &st);
+	kernel_stream_ended(f, 2, 6);
+	data(f, 2, DIR_IN, DATA_F_EOF, 0, 0, 0, "", 0);
+	end_record(f, 2, 6, KSTREAM_COMPLETE, 0, &st);
+	assert_true(SSE_ENDED(f, "client_closed") == 2);
+	assert_true(CHUNKS(f) == 6);
+	kernel_stream_ended(f, 3, 7);
+	data(f, 3, DIR_OUT, DATA_F_CLOSING, 0, 0, 0, "", 0);
+	end_record(f, 3, 7, KSTREAM_COMPLETE, 0, &st);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(CHUNKS(f) == 9);
+
+	open_conn(f, 4, 8, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 4, 8);
+	io(f, 4, DIR_IN, REQUEST); /* pipelined, then the client's FIN */
+	next.t_armed = f->ts + 1;
+	assert_int_equal(fake_update(NULL, KMAP_KSTREAMS, &(uint64_t){4}, &next, KMAP_ANY), 0);
+	sock_state(f, 4, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
+	assert_true(kernel_counting(4));
+	end_record(f, 4, 8, KSTREAM_COMPLETE, 0, &st);
+	assert_true(SSE_ENDED(f, "client_closed") == 4); /* and the request unanswered */
+	assert_true(CHUNKS(f) == 12);
+	kernel_arms(f, 4, 8, SCAN_CHUNKED);
+	io(f, 4, DIR_OUT, KHEAD KCHUNK);
+	close_conn(f, 4, 8);
+	assert_false(kernel_counting(4));
+	assert_true(FELL_ALL(f) == 0);
+	assert_true(LOST(f) == 0);
+
+	kernel_stream_ended(f, 5, 9);
+	close_conn(f, 5, 9);
+	assert_true(FELL(f, "end_lost") == 1);
+	assert_true(LOST_FOR(f, "bytes_missed") == 1);
+	assert_true(SSE_ALL(f) == 5);
 }
 
 /* A close while the kernel counts: its last figures are the stream's,
@@ -2230,6 +2296,7 @@ int main(void)
 	    T(test_kernel_end_lost),
 	    T(test_kernel_end_lost_then_next_stream),
 	    T(test_kernel_gap),
+	    T(test_kernel_end_after_client_left),
 	    T(test_kernel_close_reads_figures),
 	    T(test_kernel_close_ends_held_event),
 	    T(test_kernel_copies_correlate),

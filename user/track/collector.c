@@ -75,7 +75,7 @@ struct conn_entry *entry_add(struct collector *c, const struct conn_key *key,
 
 void entry_end(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts)
 {
-	kstream_settle(c, e);
+	kstream_close(c, e, ts);
 	if (e->http)
 		http_conn_close(e->http, why, ts);
 	if (e->redis)

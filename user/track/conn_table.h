@@ -55,6 +55,11 @@ struct conn_entry {
 	struct sse_stats kseen;
 	bool kpending;
 	uint32_t kskip;
+	/* the client left, or the owner closed, before the end record of
+	 * the stream the kernel had ended: how and when (kleft_ts 0: not),
+	 * the exchange closed so once that record's figures are in */
+	enum http_end kleft;
+	uint64_t kleft_ts;
 	/* sweeps that found the fd gone after the kernel saw it closed, or
 	 * the connection no longer between owners in the kernel */
 	uint8_t sweeps_gone;

@@ -213,7 +213,8 @@ static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 	if ((ev->flags & DATA_F_ERROR) && ev->ret != -EPIPE)
 		why = HTTP_END_RESET;
 	conn_finish_syscall(e, ev->h.ts_ns);
-	kstream_settle(e->c, e);
+	if (!kstream_settle(e->c, e, why, ev->h.ts_ns))
+		return;
 	if (e->redis)
 		redis_track_close(e, ev->h.ts_ns);
 	else if (http_conn_busy(e->http))
@@ -235,7 +236,8 @@ static void records_lost(struct collector *c, struct conn_entry *e, const struct
 static void owner_closing(struct conn_entry *e, uint64_t ts)
 {
 	conn_finish_syscall(e, ts);
-	kstream_settle(e->c, e);
+	if (!kstream_settle(e->c, e, owner_closed(e), ts))
+		return;
 	if (e->redis)
 		redis_track_close(e, ts);
 	else if (http_conn_busy(e->http))
@@ -361,8 +363,8 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	else
 		return;
 	conn_finish_syscall(e, ev->h.ts_ns);
-	kstream_settle(c, e);
-	http_conn_close(e->http, why, ev->h.ts_ns);
+	if (kstream_settle(c, e, why, ev->h.ts_ns))
+		http_conn_close(e->http, why, ev->h.ts_ns);
 }
 
 /* An executable to check for OpenSSL after the batch. Without memory it

@@ -27,12 +27,22 @@ static void forget(struct collector *c, const struct conn_entry *e)
 	kmaps_delete(c->km, KMAP_KSTREAMS, &e->info.id);
 }
 
+/* A close put off for the stream's end record (kstream_settle) happens. */
+static void close_put_off(struct conn_entry *e)
+{
+	if (!e->kleft_ts)
+		return;
+	http_conn_close(e->http, e->kleft, e->kleft_ts);
+	e->kleft_ts = 0;
+}
+
 /* e's stream ended in the kernel, its end record lost: the exchange is
  * lost, with the figures added so far. */
 static void end_lost(struct collector *c, struct conn_entry *e, uint64_t ts)
 {
 	metrics_kstream_fallback(c->m, KSTREAM_FELL_END_LOST, 1);
 	http_conn_kernel_end(e->http, &e->kseen, HTTP_END_LOST_BYTES, ts);
+	close_put_off(e);
 }
 
 void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
@@ -89,7 +99,13 @@ void kstream_on_end(struct collector *c, const struct kstream_end_event *ev)
 		metrics_kstream_fallback(c->m, KSTREAM_FELL_FRAMING, 1);
 	else if (ev->reason != KSTREAM_COMPLETE)
 		metrics_kstream_fallback(c->m, KSTREAM_FELL_UNFOLLOWED, 1);
-	http_conn_kernel_end(e->http, &ev->stats, end_why(ev->reason), ev->h.ts_ns);
+	/* a body that ended after the client left ends as its leaving did
+	 * (the owner closes after its own last write) */
+	if (e->kleft_ts && e->kleft != HTTP_END_RESPONDER_CLOSED && ev->reason == KSTREAM_COMPLETE)
+		http_conn_kernel_figures(e->http, &ev->stats);
+	else
+		http_conn_kernel_end(e->http, &ev->stats, end_why(ev->reason), ev->h.ts_ns);
+	close_put_off(e);
 	/* the write the body ended in is copied when more followed it */
 	e->kskip = ev->reason == KSTREAM_COMPLETE ? ev->rest_off : 0;
 }
@@ -120,19 +136,44 @@ void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts)
 		end_lost(c, e, ts);
 }
 
-void kstream_settle(struct collector *c, struct conn_entry *e)
+/* The kernel's last figures of e's stream added and its counting
+ * stopped; false if the kernel ended the stream, its end record still to
+ * come. */
+static bool settle_now(struct collector *c, struct conn_entry *e)
 {
 	struct kstream ks;
 
 	if (!counted_in_kernel(e))
-		return;
-	if (read_figures(c, e, &ks)) {
-		/* the body ends here: an event the kernel holds for an LF
-		 * counts as it is */
-		sse_scan_release(&ks.scan, &ks.stats);
-		add_figures(c, e, &ks.stats);
-	}
+		return true;
+	/* no entry, or a pipelined next response's: the kernel ended the
+	 * stream, its end record is still to come */
+	if (!read_figures(c, e, &ks) || ks.t_armed != e->kt_armed)
+		return false;
+	/* the body ends here: an event the kernel holds for an LF counts as
+	 * it is */
+	sse_scan_release(&ks.scan, &ks.stats);
+	add_figures(c, e, &ks.stats);
 	forget(c, e);
+	return true;
+}
+
+bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts)
+{
+	if (settle_now(c, e))
+		return true;
+	if (!e->kleft_ts) {
+		e->kleft = why;
+		e->kleft_ts = ts;
+	}
+	return false;
+}
+
+void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
+{
+	if (!settle_now(c, e))
+		end_lost(c, e, ts);
+	else if (e->kpending) /* armed, its head never read */
+		forget(c, e);
 }
 
 /* A syscall or two per stream: before the lock is taken. */

@@ -26,8 +26,20 @@ void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct 
  * stream, the end record was one of them. Ends the exchange as lost. */
 void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts);
 
-/* Before e's exchanges end with the connection: the kernel's last figures. */
-void kstream_settle(struct collector *c, struct conn_entry *e);
+/* Before the client's leaving (its FIN, EOF, a reset) or the owner's
+ * closing ends e's exchange as why at ts: the kernel's last figures, its
+ * counting stopped. False when the kernel ended the stream already and
+ * its end record is still to come: the client may read the body's end,
+ * leave and be seen to before the write's exit probe ends the stream (or
+ * the server may end the body after the client left). The caller leaves
+ * the connection open: that record's figures come first, then the close
+ * as why at ts (a lost record: the gap that shows it). */
+bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts);
+
+/* e's connection ends: the kernel's last figures, its entry gone; an end
+ * record still to come would find no connection: the exchange is lost,
+ * counted. */
+void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
 
 /* Streams whose figures are read from the kernel at a time: the copy of
  * a batch is ~80 KB, where all of 10,000 open streams took 5 MB. */
