@@ -1301,6 +1301,11 @@ def per_call(w, names):
     return sum(t / c for t, c in calls if c) if any(c for _, c in calls) else None
 
 
+def ran(windows, names):
+    """Those of names that ran in any of the windows, joined for a label."""
+    return " + ".join(n for n in names if any(w["progs"].get(n, (0, 0))[1] for w in windows)) or "none"
+
+
 def median_interval(xs):
     """Median and its 90% bootstrap interval."""
     return (statistics.median(xs),) + bootstrap(xs, statistics.median)
@@ -1332,7 +1337,8 @@ def report_bpf(r):
                          CPU_SSE_EVENT_NS, "its process's CPU (utime+stime)")
     fw = [per_call(w, WRITE_PROGS) for w in bpf_windows(b, "socket_write", "floor")]
     for e in EXPORTERS:
-        ew = [per_call(w, WRITE_PROGS) for w in bpf_windows(b, "socket_write", e)]
+        windows = bpf_windows(b, "socket_write", e)
+        ew = [per_call(w, WRITE_PROGS) for w in windows]
         pairs = [(x, f) for x, f in zip(ew, fw) if x is not None and f is not None]
         if not pairs:
             warn("untracked write, %s: %s did not run in every configuration" % (
@@ -1351,7 +1357,7 @@ def report_bpf(r):
                           r.mark("socket_write", e))
         r.out("  untracked write, %s: %s %.0f ns per call, the floor's %.0f: %+.0f ns "
               "[%+.0f..%+.0f], target <= +%d ns: %s" % (
-                  e, " + ".join(WRITE_PROGS), statistics.median(p[0] for p in pairs),
+                  e, ran(windows, WRITE_PROGS), statistics.median(p[0] for p in pairs),
                   statistics.median(p[1] for p in pairs), d, lo, hi, BPF_UNTRACKED_NS, result))
     report_bpf_redis(r)
     r.out("")
