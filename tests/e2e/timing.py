@@ -109,13 +109,17 @@ def histogram(name, values, tol=TOLERANCE_S, **filters):
 
 def histogram_within(name, values, below, above, **filters):
     """Histogram `name` of observations each in [v + below, v + above] for
-    the true values v: count, sum, and every bucket between the counts
-    those intervals allow."""
-    n, total = len(values), sum(values)
-    out = [checks.inc(name + "_count", n, **filters),
-           Between(name + "_sum", filters, total + n * below, total + n * above)]
+    the true values v."""
+    return histogram_bounded(name, [(v + below, v + above) for v in values], **filters)
+
+
+def histogram_bounded(name, bounds, **filters):
+    """Histogram `name` of observations each in its own [lo, hi] of
+    bounds: count, sum, and every bucket between the counts those
+    intervals allow."""
+    out = [checks.inc(name + "_count", len(bounds), **filters),
+           Between(name + "_sum", filters, sum(lo for lo, _ in bounds), sum(hi for _, hi in bounds))]
     for b in CATALOG[name][2]:
-        lo = sum(v + above <= b for v in values)
-        hi = sum(v + below <= b for v in values)
-        out.append(Between(name + "_bucket", dict(filters, le="%.15g" % b), lo, hi))
+        out.append(Between(name + "_bucket", dict(filters, le="%.15g" % b),
+                           sum(hi <= b for _, hi in bounds), sum(lo <= b for lo, _ in bounds)))
     return out

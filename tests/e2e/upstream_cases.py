@@ -111,13 +111,24 @@ class Call:
     gw: dict            # the gateway's record of the upstream call
     prov: dict          # the provider's record (None if it has none yet)
 
-    @property
-    def latency(self):
-        return self.gw["t_end"] - self.gw["t_written"]
+    # What the exporter measures runs from the request's last write (the
+    # SSL_write of its body) to the read of the first data event or of
+    # the response's end. Each side of the call bounds it, whatever its
+    # own event loop's delays: the provider from below (it got the whole
+    # request after that write began, and handed out the bytes before the
+    # gateway read them), the gateway from above (it began writing the
+    # body before, and noted the read after).
+    def bounds(self, gw_end, prov_out):
+        return (self.prov[prov_out] - self.prov["t_received"] - BOUND_SLACK_S,
+                self.gw[gw_end] - self.gw["t_body_started"] + BOUND_SLACK_S)
 
     @property
-    def ttfc(self):
-        return self.gw["t_first_data"] - self.gw["t_written"]
+    def latency_bounds(self):
+        return self.bounds("t_end", "t_last_out")
+
+    @property
+    def ttfc_bounds(self):
+        return self.bounds("t_first_data", "t_first_out")
 
 
 def free_ports(n):
@@ -240,7 +251,9 @@ class Upstream:
         expect(same and r.data_events == pv["events"] == gw["events"], "ground truth: relayed %d events (%d "
                "logged by the gateway), provider sent %d; same bytes: %s", r.data_events, gw["events"],
                pv["events"], same)
-        expect(gw["t_written"] <= gw["t_first_data"] <= gw["t_end"], "ground truth: gateway times %r", gw)
+        expect(gw["t_body_started"] <= gw["t_written"] <= gw["t_first_data"] <= gw["t_end"],
+               "ground truth: gateway times %r", gw)
+        expect(pv["t_received"] <= pv["t_first_out"] <= pv["t_last_out"], "ground truth: provider times %r", pv)
 
     def failed(self, c, scenario):
         """The call went as FAILURES[scenario] says."""
@@ -303,9 +316,9 @@ def ended(provider, status, n, model, service=GATEWAY):
             for st in STATUSES] + [inc("sse_provider_requests_total", n, **labels)]
 
 
-# Per call: the gateway notes its times in httpx's callbacks, within a
-# few ms of the SSL calls the exporter stamps (an asyncio loop with TLS).
-GATEWAY_TOLERANCE_S = 0.003
+# Per call, the bounds of Call.bounds() are exact but for clock reads
+# (all CLOCK_MONOTONIC, Python's, Node's and the kernel's).
+BOUND_SLACK_S = 0.0005
 
 
 def succeeded_expects(provider, model, calls):
@@ -314,10 +327,10 @@ def succeeded_expects(provider, model, calls):
     n, streamed = len(calls), [c for c in calls if c.body["stream"]]
     labels = dict(service=GATEWAY, provider=provider)
     out = ended(provider, "success", n, model) + [breaker_failures(provider, 0)]
-    out += timing.histogram("sse_provider_latency_seconds", [c.latency for c in calls], GATEWAY_TOLERANCE_S,
-                            **labels)
-    out += timing.histogram("sse_provider_time_to_first_chunk_seconds", [c.ttfc for c in streamed],
-                            GATEWAY_TOLERANCE_S, model=model, **labels)
+    out += timing.histogram_bounded("sse_provider_latency_seconds", [c.latency_bounds for c in calls],
+                                    **labels)
+    out += timing.histogram_bounded("sse_provider_time_to_first_chunk_seconds",
+                                    [c.ttfc_bounds for c in streamed], model=model, **labels)
     return out + tokens(provider, model, sum(c.prov["prompt_tokens"] for c in calls),
                         sum(c.prov["completion_tokens"] for c in calls))
 

@@ -55,8 +55,10 @@ before the last byte of the answer: `id` (the body's `e2e_id`), `port`
 `completion_tokens`, `accept_encoding` (the request's, or null),
 `encoding` and `encoded_bytes` (Content-Encoding and size of a coded JSON
 answer, else null),
-`body_sha1` (of the SSE body bytes written), `t_received`, `t_done`
-(time.monotonic(): comparable across processes).
+`body_sha1` (of the SSE body bytes written), `t_received` (the request
+read whole), `t_first_out` and `t_last_out` (the first and the last
+piece of the body handed to the server to send: a reader has it after;
+null if none), `t_done` (time.monotonic(): comparable across processes).
 """
 import asyncio
 import gzip
@@ -110,7 +112,14 @@ class Call:
                     "path": request.url.path, "model": self.model, "stream": bool(body.get("stream")),
                     "status": 200, "outcome": None, "events": 0, "pieces": [], "prompt_tokens": self.prompt,
                     "completion_tokens": self.completion, "accept_encoding": request.headers.get("accept-encoding"),
-                    "encoding": None, "encoded_bytes": None, "t_received": time.monotonic()}
+                    "encoding": None, "encoded_bytes": None, "t_received": time.monotonic(),
+                    "t_first_out": None, "t_last_out": None}
+
+    def handing_out(self):
+        """The next piece of the body goes to the server now."""
+        self.rec["t_last_out"] = time.monotonic()
+        if self.rec["t_first_out"] is None:
+            self.rec["t_first_out"] = self.rec["t_last_out"]
 
     def log(self, outcome, status=200):
         self.rec.update(outcome=outcome, status=status, body_sha1=self.sha1.hexdigest(),
@@ -142,6 +151,7 @@ class Call:
                     if k:
                         await asyncio.sleep(self.split_delay)
                     self.sha1.update(piece.encode())
+                    self.handing_out()
                     yield piece.encode()
                 if final_usage:
                     self.rec["pieces"] = [len(piece.encode()) for piece in pieces]
@@ -199,6 +209,7 @@ async def chat(request: Request):
                          "finish_reason": "stop"}], "usage": openai_usage(call)}
     if call.encoding:
         return encoded(call, dumps(body).encode())
+    call.handing_out()
     call.log("complete")
     return JSONResponse(body)
 
@@ -217,6 +228,7 @@ def encoded(call, data):
     coding, encode = ENCODINGS[call.encoding]
     data = encode(data)
     call.rec.update(encoding=coding, encoded_bytes=len(data))
+    call.handing_out()
     call.log("complete")
     return Response(data, media_type="application/json", headers={"Content-Encoding": coding})
 

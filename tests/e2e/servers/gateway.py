@@ -34,8 +34,9 @@ gateway's answer (or its stream) ends: `id` (the body's `e2e_id`),
 null), `outcome` as the spec classifies the call (`success`, `failure`,
 `timeout`), `error` (exception class and message, or null), `events`
 (upstream SSE events relayed), `t_send` (request handed to httpx: before
-any connect and TLS handshake), `t_written` (httpcore's trace: the last
-request byte written; null if never), `t_first_data` (first upstream event
+any connect and TLS handshake), `t_body_started` and `t_written`
+(httpcore's trace: before the request body's write, after its last
+byte's; null if never), `t_first_data` (first upstream event
 with a data field read), `t_end` (response complete, or the call failed),
 all time.monotonic().
 """
@@ -89,8 +90,10 @@ def upstream_request(body, rec):
     read_s = int(body["gateway_timeout_ms"]) / 1000 if "gateway_timeout_ms" in body else DEFAULT_TIMEOUT_S
 
     async def trace(event, info):
-        # httpcore's trace hook: when the last request byte was written.
-        if event == "http11.send_request_body.complete":
+        # httpcore's trace hook: around the request body's write.
+        if event == "http11.send_request_body.started":
+            rec["t_body_started"] = time.monotonic()
+        elif event == "http11.send_request_body.complete":
             rec["t_written"] = time.monotonic()
 
     path = "/v1/messages" if anthropic else "/v1/chat/completions"
@@ -111,7 +114,7 @@ async def chat(request: Request):
     body = await request.json()
     rec = {"id": body.get("e2e_id"), "upstream": body.get("upstream", "api.openai.com"),
            "model": body.get("model"), "stream": bool(body.get("stream")), "status": None,
-           "events": 0, "t_written": None, "t_first_data": None}
+           "events": 0, "t_body_started": None, "t_written": None, "t_first_data": None}
     rec["port"] = UPSTREAMS.get(rec["upstream"])
     req = upstream_request(body, rec)
     rec["t_send"] = time.monotonic()

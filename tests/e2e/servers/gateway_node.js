@@ -144,7 +144,8 @@ function plainAnswer(up, res, rec) {
 
 function chat(req, res, body) {
   const rec = { id: body.e2e_id || null, upstream: body.upstream || 'api.openai.com', model: body.model || null,
-    stream: Boolean(body.stream), status: null, events: 0, t_written: null, t_first_data: null,
+    stream: Boolean(body.stream), status: null, events: 0, t_body_started: null, t_written: null,
+    t_first_data: null,
     local_port: null };
   rec.port = upstreams[rec.upstream] || null;
   const payload = Buffer.from(JSON.stringify(body));
@@ -172,6 +173,7 @@ function chat(req, res, body) {
     if (!res.headersSent) errorAnswer(res, rec);
   });
   up.on('finish', () => { rec.t_written = now(); });
+  rec.t_body_started = now();
   if (STYLE.splitHead) {
     up.flushHeaders();
     up.write(payload);
