@@ -186,6 +186,22 @@ static __always_inline void kstream_mark(const struct inflight *in, __u8 armed)
 		info->kstream = armed;
 }
 
+/* Whether the peer of info's TCP connection had acknowledged every byte
+ * written: at the body's end, whether a client whose FIN user space saw
+ * first had read the whole body before it left (the FIN's ACK covers
+ * it), or left before its end (then it answers what follows with a
+ * reset, not an ACK). Read once per stream. */
+static __always_inline __u8 peer_had_all(const struct inflight *in)
+{
+	struct conn_info *info = conn_of(in);
+	struct tcp_sock *tp;
+
+	if (!info || !info->sk)
+		return 0;
+	tp = (struct tcp_sock *)info->sk;
+	return (__s32)(BPF_CORE_READ(tp, snd_una) - BPF_CORE_READ(tp, write_seq)) >= 0;
+}
+
 /* The stream ends here (or is given up): its last figures to user space,
  * with the event held for an LF if any (the body ends), its entry and mark
  * gone. rest_off: where the body ended in the write, if the write is
@@ -207,6 +223,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 	ev->fd = in->fd;
 	ev->rest_off = rest_off;
 	ev->reason = reason;
+	ev->peer_had_all = peer_had_all(in);
 	sse_scan_release(&ks->scan, &ks->stats);
 	ev->stats = ks->stats;
 	sent = emit(ev, sizeof(*ev));

@@ -53,7 +53,10 @@ struct kstream_end_event {
 	__s32 fd;
 	__u32 rest_off; /* KSTREAM_COMPLETE: where the body ended in the write */
 	__u8 reason;	/* enum kstream_end_reason */
-	__u8 pad[7];
+	/* TCP: the peer had acknowledged every byte written when the body
+	 * ended (its FIN came after the body's end, or it still reads) */
+	__u8 peer_had_all;
+	__u8 pad[6];
 	struct sse_stats stats;
 };
 

@@ -1631,6 +1631,19 @@ static void end_record(struct fixture *f, uint64_t id, int32_t fd, uint8_t reaso
 	record(f, &ev, sizeof(ev));
 }
 
+/* The same, the peer having acknowledged every byte written. */
+static void end_record_peer_had_all(struct fixture *f, uint64_t id, int32_t fd,
+				    const struct sse_stats *st)
+{
+	struct kstream_end_event ev = {.h = hdr(f, EV_KSTREAM_END, id),
+				       .fd = fd,
+				       .reason = KSTREAM_COMPLETE,
+				       .peer_had_all = 1,
+				       .stats = *st};
+
+	record(f, &ev, sizeof(ev));
+}
+
 /* The kernel's stream ends: its entry goes, its record comes. */
 static void kernel_ends(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason,
 			uint32_t rest_off, const struct sse_stats *st)
@@ -2075,6 +2088,15 @@ static void test_kernel_end_after_client_left(void **state)
 	assert_true(FELL(f, "end_lost") == 1);
 	assert_true(LOST_FOR(f, "bytes_missed") == 1);
 	assert_true(SSE_ALL(f) == 5);
+
+	/* the client had the whole body when it left: the race alone put
+	 * its FIN first */
+	kernel_stream_ended(f, 6, 10);
+	sock_state(f, 6, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
+	end_record_peer_had_all(f, 6, 10, &st);
+	assert_true(SSE_ENDED(f, "success") == 2);
+	assert_true(SSE_ENDED(f, "client_closed") == 4);
+	assert_true(CHUNKS(f) == 15);
 }
 
 /* A close while the kernel counts: its last figures are the stream's,

@@ -100,8 +100,10 @@ void kstream_on_end(struct collector *c, const struct kstream_end_event *ev)
 	else if (ev->reason != KSTREAM_COMPLETE)
 		metrics_kstream_fallback(c->m, KSTREAM_FELL_UNFOLLOWED, 1);
 	/* a body that ended after the client left ends as its leaving did
-	 * (the owner closes after its own last write) */
-	if (e->kleft_ts && e->kleft != HTTP_END_RESPONDER_CLOSED && ev->reason == KSTREAM_COMPLETE)
+	 * (the owner closes after its own last write); one the client had
+	 * whole when it left (it acknowledged every byte) is complete */
+	if (e->kleft_ts && e->kleft != HTTP_END_RESPONDER_CLOSED &&
+	    ev->reason == KSTREAM_COMPLETE && !ev->peer_had_all)
 		http_conn_kernel_figures(e->http, &ev->stats);
 	else
 		http_conn_kernel_end(e->http, &ev->stats, end_why(ev->reason), ev->h.ts_ns);
