@@ -316,9 +316,10 @@ def ended(provider, status, n, model, service=GATEWAY):
             for st in STATUSES] + [inc("sse_provider_requests_total", n, **labels)]
 
 
-# Per call, the bounds of Call.bounds() are exact but for clock reads
-# (all CLOCK_MONOTONIC, Python's, Node's and the kernel's).
-BOUND_SLACK_S = 0.0005
+# Per call, the bounds of Call.bounds() hold but for clock reads (all
+# CLOCK_MONOTONIC, Python's, Node's and the kernel's) and, over plaintext,
+# the write's exit probe, which may run after the provider read the bytes.
+BOUND_SLACK_S = 0.001
 
 
 def succeeded_expects(provider, model, calls):
