@@ -191,9 +191,8 @@ static __always_inline void kstream_mark(const struct inflight *in, __u8 armed)
  * first had read the whole body before it left (the FIN's ACK covers
  * it), or left before its end (then it answers what follows with a
  * reset, not an ACK). Read once per stream. */
-static __always_inline __u8 peer_had_all(const struct inflight *in)
+static __always_inline __u8 peer_had_all(const struct conn_info *info)
 {
-	struct conn_info *info = conn_of(in);
 	struct tcp_sock *tp;
 
 	if (!info || !info->sk)
@@ -213,7 +212,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 {
 	struct kstream_end_event *ev = &w->end_ev;
 	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
-	struct conn_info *info;
+	struct conn_info *info = conn_of(in);
 	bool sent;
 
 	ev->h.type = EV_KSTREAM_END;
@@ -223,12 +222,11 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 	ev->fd = in->fd;
 	ev->rest_off = rest_off;
 	ev->reason = reason;
-	ev->peer_had_all = peer_had_all(in);
+	ev->peer_had_all = peer_had_all(info);
 	sse_scan_release(&ks->scan, &ks->stats);
 	ev->stats = ks->stats;
 	sent = emit(ev, sizeof(*ev));
 	bpf_map_delete_elem(&kstreams, &id);
-	info = conn_of(in);
 	if (!info)
 		return;
 	info->kstream = 0;

@@ -1618,30 +1618,19 @@ static void kernel_arms(struct fixture *f, uint64_t id, int32_t fd, uint8_t fram
 	record(f, &ev, sizeof(ev));
 }
 
-/* The end record of connection id's stream. */
-static void end_record(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason,
-		       uint32_t rest_off, const struct sse_stats *st)
+/* The end record of connection id's stream (ev: its other fields). */
+static void end_record_of(struct fixture *f, uint64_t id, struct kstream_end_event ev)
 {
-	struct kstream_end_event ev = {.h = hdr(f, EV_KSTREAM_END, id),
-				       .fd = fd,
-				       .rest_off = rest_off,
-				       .reason = reason,
-				       .stats = *st};
-
+	ev.h = hdr(f, EV_KSTREAM_END, id);
 	record(f, &ev, sizeof(ev));
 }
 
-/* The same, the peer having acknowledged every byte written. */
-static void end_record_peer_had_all(struct fixture *f, uint64_t id, int32_t fd,
-				    const struct sse_stats *st)
+static void end_record(struct fixture *f, uint64_t id, int32_t fd, uint8_t reason,
+		       uint32_t rest_off, const struct sse_stats *st)
 {
-	struct kstream_end_event ev = {.h = hdr(f, EV_KSTREAM_END, id),
-				       .fd = fd,
-				       .reason = KSTREAM_COMPLETE,
-				       .peer_had_all = 1,
-				       .stats = *st};
-
-	record(f, &ev, sizeof(ev));
+	end_record_of(f, id,
+		      (struct kstream_end_event){
+			  .fd = fd, .rest_off = rest_off, .reason = reason, .stats = *st});
 }
 
 /* The kernel's stream ends: its entry goes, its record comes. */
@@ -2093,7 +2082,9 @@ static void test_kernel_end_after_client_left(void **state)
 	 * its FIN first */
 	kernel_stream_ended(f, 6, 10);
 	sock_state(f, 6, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
-	end_record_peer_had_all(f, 6, 10, &st);
+	end_record_of(f, 6,
+		      (struct kstream_end_event){
+			  .fd = 10, .reason = KSTREAM_COMPLETE, .peer_had_all = 1, .stats = st});
 	assert_true(SSE_ENDED(f, "success") == 2);
 	assert_true(SSE_ENDED(f, "client_closed") == 4);
 	assert_true(CHUNKS(f) == 15);
