@@ -45,7 +45,8 @@ objs_of    = $(patsubst user/%.c,$(BUILD)/user/%.o,$(wildcard $(patsubst %,user/
 # What unit tests link: every layer without libbpf or libmicrohttpd (not
 # kernel/ but its kmaps, through which track/ reaches the kernel's maps;
 # not web/, whose web_config has a rule of its own).
-UNIT_OBJS := $(call objs_of,core ident track proto llm metrics) $(BUILD)/user/kernel/kmaps.o
+UNIT_OBJS := $(call objs_of,core ident track proto llm metrics) $(BUILD)/user/kernel/kmaps.o \
+	     $(BUILD)/user/kernel/kconns.o
 
 FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c \
 			tests/kernel/*.c) \

@@ -42,7 +42,7 @@ struct inflight {
 static __always_inline struct conn_info *conn_of(const struct inflight *in)
 {
 	struct conn_key key = current_key(in->fd);
-	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+	struct conn_info *info = conn_find(&key);
 
 	return info && info->id == in->conn_id ? info : NULL;
 }

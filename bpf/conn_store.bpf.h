@@ -1,6 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * Where the kernel keeps its connections, and the gate in front of them.
+ *
+ * conn_slots is direct-mapped by conn_gate_slot(): a slot's line holds
+ * the gate's count for its keys and the connection of the first key to
+ * claim it. A read or write finds its connection in the one line the
+ * gate's load brought in, where a hash lookup would touch a bucket and an
+ * element besides (each a page this VM's TLB lost at the syscall: ~80 ns
+ * per tracked call, docs/design.md). Keys whose slot is taken live in
+ * the conns hash. The compat build cannot claim a slot (no
+ * compare-and-swap before 5.12) and keeps every connection in the hash;
+ * user space adopts into the hash too, and reads, changes and releases
+ * both (user/kernel/kconns.c).
  */
 #ifndef SSE_CONN_STORE_BPF_H
 #define SSE_CONN_STORE_BPF_H
@@ -8,6 +19,7 @@
 #include "conn_event.h"
 #include "features.bpf.h"
 
+/* The connections whose slot another one holds. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_CONNS);
@@ -15,25 +27,44 @@ struct {
 	__type(value, struct conn_info);
 } conns SEC(".maps");
 
-/* The gate in front of the conns lookup of every read and write: by
- * conn_gate_slot(), how many connections whose bytes are or may be needed
- * (proto UNKNOWN, HTTP, ADOPT, TLS, RESP) are there. A call on a slot at
- * zero needs no lookup: the calls of processes without tracked
- * connections, and those on a gateway's database sockets, stop at this
- * inlined load. A counter too high only costs the lookup; one too low
- * would hide a connection's bytes, so connections are counted before
- * their entries are made and uncounted exactly once (gated_ids). Mapped
- * by user space, which adds atomically too; 64-bit counters, since an
- * array's elements are 8-byte aligned in the mapping. */
+/* The gate in front of every read and write: by conn_gate_slot(), how
+ * many connections whose bytes are or may be needed (proto UNKNOWN, HTTP,
+ * ADOPT, TLS, RESP) are there. A call on a slot at zero needs no lookup:
+ * the calls of processes without tracked connections, and those on a
+ * gateway's database sockets, stop at this inlined load. A counter too
+ * high only costs the lookup; one too low would hide a connection's
+ * bytes, so connections are counted before their entries are made and
+ * uncounted exactly once (gated_ids). Mapped by user space, which adds
+ * atomically too and takes the owner word by compare-and-swap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, CONN_GATE_SLOTS);
 	__type(key, __u32);
-	__type(value, __u64);
-} conn_gate SEC(".maps");
+	__type(value, struct conn_slot);
+} conn_slots SEC(".maps");
 
-/* conn id -> key: the connections counted in conn_gate. Deleting an id
+/* [0]: lines of conn_slots that hold a connection, for the count of
+ * connections user space exports (a walk of the lines would map them all
+ * into its memory). Mapped by user space, which releases lines too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} slots_owned SEC(".maps");
+
+static __always_inline void slots_owned_add(__s64 delta)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&slots_owned, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+}
+
+/* conn id -> key: the connections counted in the gate. Deleting an id
  * is the right to uncount it: the kernel (close, a connection found
  * PROTO_OTHER) and user space (a connection it ends) race for it, and a
  * delete succeeds once. */
@@ -44,18 +75,92 @@ struct {
 	__type(value, struct conn_key);
 } gated_ids SEC(".maps");
 
-static __always_inline __u64 *gate_counter(const struct conn_key *key)
+static __always_inline struct conn_slot *conn_slot_of(const struct conn_key *key)
 {
 	__u32 slot = conn_gate_slot(key);
 
-	return bpf_map_lookup_elem(&conn_gate, &slot);
+	return bpf_map_lookup_elem(&conn_slots, &slot);
 }
 
-static __always_inline bool gate_open(const struct conn_key *key)
+/* The connection in a slot already looked up, or in the hash. */
+static __always_inline struct conn_info *conn_in(struct conn_slot *s, const struct conn_key *key)
 {
-	__u64 *n = gate_counter(key);
+	if (s->owner == conn_key_word(key))
+		return &s->info;
+	return bpf_map_lookup_elem(&conns, key);
+}
 
-	return n && *n;
+static __always_inline struct conn_info *conn_find(const struct conn_key *key)
+{
+	struct conn_slot *s = conn_slot_of(key);
+
+	return s ? conn_in(s, key) : NULL;
+}
+
+/* The connection of a read or write, when its slot's gate is open. */
+static __always_inline struct conn_info *conn_find_gated(const struct conn_key *key)
+{
+	struct conn_slot *s = conn_slot_of(key);
+
+	return s && s->gate ? conn_in(s, key) : NULL;
+}
+
+/* Makes key's entry info, in its slot when that is free. An entry of key
+ * already there is overwritten, unless only_new. 0, or non-zero when it could not. */
+static __always_inline long conn_put(const struct conn_key *key, const struct conn_info *info,
+				     bool only_new)
+{
+	struct conn_slot *s = conn_slot_of(key);
+	struct conn_info *old;
+
+	if (!s)
+		return -1;
+	old = conn_in(s, key);
+	if (old) {
+		if (only_new)
+			return -1;
+		*old = *info;
+		return 0;
+	}
+#if HAVE_ATOMIC_FETCH
+	/* claimed busy while its connection is written, then published: a
+	 * reader never matches a half-written line */
+	if (__sync_val_compare_and_swap(&s->owner, CONN_SLOT_FREE, CONN_SLOT_BUSY) ==
+	    CONN_SLOT_FREE) {
+		s->info = *info;
+		__sync_lock_test_and_set(&s->owner, conn_key_word(key));
+		slots_owned_add(1);
+		return 0;
+	}
+#endif
+	return bpf_map_update_elem(&conns, key, info, only_new ? BPF_NOEXIST : BPF_ANY);
+}
+
+/* Deletes key's entry: 0 for the one caller that did. */
+static __always_inline long conn_drop(const struct conn_key *key)
+{
+	struct conn_slot *s = conn_slot_of(key);
+
+	if (!s)
+		return -1;
+#if HAVE_ATOMIC_FETCH
+	__u64 word = conn_key_word(key);
+
+	if (s->owner == word) {
+		if (__sync_val_compare_and_swap(&s->owner, word, CONN_SLOT_FREE) != word)
+			return -1;
+		slots_owned_add(-1);
+		return 0;
+	}
+#endif
+	return conn_drop(key);
+}
+
+static __always_inline __u64 *gate_counter(const struct conn_key *key)
+{
+	struct conn_slot *s = conn_slot_of(key);
+
+	return s ? &s->gate : NULL;
 }
 
 static __always_inline void gate_release(const struct conn_key *key, __u64 id)
@@ -66,7 +171,7 @@ static __always_inline void gate_release(const struct conn_key *key, __u64 id)
 		__sync_fetch_and_add(n, -1);
 }
 
-/* Counts a new connection in conn_gate, before its entry is made: never
+/* Counts a new connection in the gate, before its entry is made: never
  * an entry whose bytes its gate hides. */
 static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
 {

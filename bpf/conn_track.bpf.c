@@ -146,10 +146,10 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	}
 	/* A stale entry under the same key means its close was missed:
 	 * the open event tells user space to end it. */
-	stale = bpf_map_lookup_elem(&conns, &ev.key);
+	stale = conn_find(&ev.key);
 	if (stale)
 		gate_release(&ev.key, stale->id);
-	if (bpf_map_update_elem(&conns, &ev.key, &ev.info, BPF_ANY)) {
+	if (conn_put(&ev.key, &ev.info, false)) {
 		gate_release(&ev.key, ev.info.id);
 		count(CNT_CONNS_FULL, 1);
 		return;
@@ -289,7 +289,7 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ctx->newstate != TCP_CLOSE_WAIT && ctx->newstate != TCP_CLOSE)
 		return 0;
 	key = bpf_map_lookup_elem(&sock_owner, &sk);
-	info = key ? bpf_map_lookup_elem(&conns, key) : handoff_detached(sk);
+	info = key ? conn_find(key) : handoff_detached(sk);
 	if (!info || info->sk != sk)
 		return 0;
 	ev.h.type = EV_SOCK_STATE;

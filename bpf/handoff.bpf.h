@@ -60,11 +60,11 @@ static __always_inline void conn_leave(const struct conn_key *key, enum leave wh
 	struct conn_info *info, copy;
 	__u64 *n;
 
-	info = bpf_map_lookup_elem(&conns, key);
+	info = conn_find(key);
 	if (!info)
 		return;
 	copy = *info;
-	if (bpf_map_delete_elem(&conns, key))
+	if (conn_drop(key))
 		return;
 	ev.h.type = EV_CLOSE;
 	ev.h.tgid = key->tgid;
@@ -160,13 +160,13 @@ static __always_inline bool handoff_claim(const struct conn_key *key, __u64 sk,
 
 	if (owner) {
 		old = *owner;
-		info = bpf_map_lookup_elem(&conns, &old);
+		info = conn_find(&old);
 		if (!info || info->sk != sk)
 			return false;
 		*copy = *info;
-		if (bpf_map_update_elem(&conns, key, copy, BPF_NOEXIST))
+		if (conn_put(key, copy, true))
 			return false;
-		if (bpf_map_delete_elem(&conns, &old))
+		if (conn_drop(&old))
 			goto lost_race;
 		gate_release(&old, copy->id);
 		proc_conns_add(old.tgid, -1);
@@ -177,14 +177,14 @@ static __always_inline bool handoff_claim(const struct conn_key *key, __u64 sk,
 	if (!info || !n)
 		return false;
 	*copy = *info;
-	if (bpf_map_update_elem(&conns, key, copy, BPF_NOEXIST))
+	if (conn_put(key, copy, true))
 		return false;
 	if (bpf_map_delete_elem(&detached, &sk))
 		goto lost_race;
 	__sync_fetch_and_add(n, -1);
 	return true;
 lost_race:
-	bpf_map_delete_elem(&conns, key);
+	conn_drop(key);
 	return false;
 }
 
@@ -203,7 +203,7 @@ static __always_inline struct conn_info *handoff_take(const struct conn_key *key
 	sk = (__u64)ref.sk;
 	if (!handoff_claim(key, sk, &copy))
 		return NULL;
-	info = bpf_map_lookup_elem(&conns, key);
+	info = conn_find(key);
 	if (!info)
 		return NULL;
 	/* its bytes go on being read unless it was out of the gate */

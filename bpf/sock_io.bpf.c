@@ -121,7 +121,7 @@ static __always_inline void ungate(const struct conn_key *key, struct conn_info 
  * RESP (PROTO_OTHER) leaves the gate here, and its calls are not followed. */
 static __always_inline struct conn_info *io_conn(const struct conn_key *key)
 {
-	struct conn_info *info = gate_open(key) ? bpf_map_lookup_elem(&conns, key) : NULL;
+	struct conn_info *info = conn_find_gated(key);
 
 	if (!info && handoff_possible(key->tgid))
 		info = handoff_take(key);

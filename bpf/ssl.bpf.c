@@ -134,7 +134,7 @@ static __always_inline __s32 descriptor_of(__u64 bio)
 static __always_inline void adopted_is_tls(__s32 fd)
 {
 	struct conn_key key = current_key(fd);
-	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+	struct conn_info *info = conn_find(&key);
 
 	if (info && info->proto == PROTO_ADOPT)
 		info->proto = PROTO_TLS;
@@ -159,7 +159,7 @@ static __always_inline __s32 socket_of_bytes(__u64 bio, bool unread, bool *mem)
 	if (!h)
 		return -1;
 	key = current_key(h->fd);
-	info = bpf_map_lookup_elem(&conns, &key);
+	info = conn_find(&key);
 	return info && info->id == h->conn_id ? h->fd : -1;
 }
 
@@ -216,7 +216,7 @@ static __always_inline struct ssl_link *ssl_link_checked(struct hook h, __u64 ss
 static __always_inline struct conn_info *tls_conn_of(__s32 fd, bool count_untracked)
 {
 	struct conn_key key = current_key(fd);
-	struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+	struct conn_info *info = conn_find(&key);
 
 	if (!info && count_untracked)
 		count(CNT_TLS_UNMAPPED, 1);

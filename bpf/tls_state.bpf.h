@@ -195,7 +195,7 @@ static __always_inline bool fd_free_for(__s32 fd, __u64 ssl)
 
 	if (!o || o->ssl == ssl)
 		return true;
-	info = bpf_map_lookup_elem(&conns, &key);
+	info = conn_find(&key);
 	return !info || info->id != o->conn_id;
 }
 
@@ -233,7 +233,7 @@ static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 	bpf_map_update_elem(&ssl_links, &k, &v, BPF_ANY);
 	if (flags & SSL_LINK_WEAK)
 		return;
-	info = bpf_map_lookup_elem(&conns, &key);
+	info = conn_find(&key);
 	if (!info)
 		return;
 	o.conn_id = info->id;

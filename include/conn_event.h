@@ -77,17 +77,34 @@ static inline bool conn_unix_domain(const struct conn_info *info)
 	return info->lport == 0;
 }
 
-/* The slot of conn_gate, the counters that spare every read and write of
- * a connection whose bytes are not needed its conns lookup: a
- * multiplicative hash of the key, computed alike by the kernel and by
- * user space (which counts the connections it adopts). Consecutive fds of
- * a process fall far apart. */
+/* A key as one word: a slot's owner is claimed and released by
+ * compare-and-swap of it. No process has tgid 0, so neither value below
+ * is ever a connection's. */
+static inline __u64 conn_key_word(const struct conn_key *key)
+{
+	return (__u64)key->tgid << 32 | (__u32)key->fd;
+}
+
+#define CONN_SLOT_FREE 0ull
+#define CONN_SLOT_BUSY 0xffffffffull /* its owner's conn_info being written */
+
+/* The slot of a key in conn_slots: a multiplicative hash, computed alike
+ * by the kernel and by user space (which counts the connections it
+ * adopts). Consecutive fds of a process fall far apart. */
 static inline __u32 conn_gate_slot(const struct conn_key *key)
 {
-	__u64 k = (__u64)key->tgid << 32 | (__u32)key->fd;
-
-	return (k * 0x9e3779b97f4a7c15ull) >> (64 - CONN_GATE_BITS);
+	return (conn_key_word(key) * 0x9e3779b97f4a7c15ull) >> (64 - CONN_GATE_BITS);
 }
+
+/* Value of conn_slots (bpf/conn_store.bpf.h), one cache line: the gate's
+ * count of the connections hashed to the slot whose bytes are needed, and
+ * the first of them to claim it, so that a call finds both in one line.
+ * The others live in the conns hash. */
+struct conn_slot {
+	__u64 gate;
+	__u64 owner; /* conn_key_word(), CONN_SLOT_FREE or CONN_SLOT_BUSY */
+	struct conn_info info;
+};
 
 enum event_type {
 	EV_OPEN = 1,	      /* connection accepted or connected */
@@ -242,6 +259,7 @@ enum counter_idx {
 #define SSE_LAYOUT(type, size) _Static_assert(sizeof(struct type) == (size), #type " layout")
 SSE_LAYOUT(conn_key, 8);
 SSE_LAYOUT(conn_info, 48);
+SSE_LAYOUT(conn_slot, 64);
 SSE_LAYOUT(event_hdr, 24);
 SSE_LAYOUT(conn_addr, 20);
 SSE_LAYOUT(open_event, 136);

@@ -47,7 +47,8 @@ struct fake_map {
 };
 
 static struct fake_map maps[KMAP_COUNT];
-static uint64_t gate[CONN_GATE_SLOTS];	 /* conn_gate */
+static struct conn_slot slots[CONN_GATE_SLOTS]; /* conn_slots: the gate, no owner */
+static uint64_t slots_owned[1];
 static uint64_t procs[PID_BITMAP_WORDS]; /* procs_with_conns */
 static uint64_t handoffs[1];		 /* entries of detached */
 /* -errno: every lookup or update of the map fails so */
@@ -70,6 +71,10 @@ static int fake_lookup(struct kmaps *km, enum kmap map, const void *key, void *v
 	(void)km;
 	if (lookup_fails[map])
 		return lookup_fails[map];
+	if (map == KMAP_CONN_SLOTS) {
+		memcpy(value, &slots[*(const uint32_t *)key], sizeof(slots[0]));
+		return 0;
+	}
 	if (!e && maps[map].array) {
 		memset(value, 0, maps[map].value_size);
 		return 0;
@@ -136,12 +141,26 @@ static int fake_take(struct kmaps *km, enum kmap map, const void *key, void *val
 	return err ? err : fake_delete(km, map, key);
 }
 
+static struct conn_slot *fake_slot_map(struct kmaps *km, uint32_t index)
+{
+	(void)km;
+	return &slots[index];
+}
+
+static void fake_slot_unmap(struct kmaps *km, struct conn_slot *line)
+{
+	(void)km;
+	(void)line;
+}
+
 static const struct kmaps_ops fake_ops = {
     .lookup = fake_lookup,
     .update = fake_update,
     .delete = fake_delete,
     .next_key = fake_next_key,
     .take = fake_take,
+    .slot_map = fake_slot_map,
+    .slot_unmap = fake_slot_unmap,
 };
 
 static void fake_reset(void)
@@ -158,10 +177,12 @@ static void fake_reset(void)
 	    [KMAP_COUNTERS] = {sizeof(uint32_t), sizeof(uint64_t)},
 	    [KMAP_KSTREAMS] = {sizeof(uint64_t), sizeof(struct kstream)},
 	    [KMAP_DETACHED] = {sizeof(uint64_t), sizeof(struct conn_info)},
+	    [KMAP_CONN_SLOTS] = {sizeof(uint32_t), sizeof(struct conn_slot)},
 	};
 
 	memset(maps, 0, sizeof(maps));
-	memset(gate, 0, sizeof(gate));
+	memset(slots, 0, sizeof(slots));
+	memset(slots_owned, 0, sizeof(slots_owned));
 	memset(procs, 0, sizeof(procs));
 	memset(handoffs, 0, sizeof(handoffs));
 	memset(lookup_fails, 0, sizeof(lookup_fails));
@@ -176,7 +197,7 @@ static void fake_reset(void)
 static const char *const map_names[KMAP_COUNT] = {
     "conns",	 "sock_owner",	  "tracked_procs", "procs_with_conns",
     "gated_ids", "allowed_tgids", "allowed_ports", "connecting",
-    "counters",	 "kstreams",	  "detached",
+    "counters",	 "kstreams",	  "detached",	   "conn_slots",
 };
 
 /* ---- fixture: a collector on those maps ---- */
@@ -204,7 +225,7 @@ static int setup(void **state)
 	}
 	fake_reset();
 	f->km.ops = &fake_ops;
-	f->km.gate = gate;
+	f->km.slots_owned = slots_owned;
 	f->km.procs = procs;
 	f->km.handoffs = handoffs;
 	f->km.ncpus = 1;
@@ -259,7 +280,7 @@ static uint64_t gate_of(struct fixture *f, int32_t fd)
 {
 	struct conn_key key = key_of(f, fd);
 
-	return gate[conn_gate_slot(&key)];
+	return slots[conn_gate_slot(&key)].gate;
 }
 
 static bool gated(uint64_t id)
@@ -272,7 +293,7 @@ static bool gated(uint64_t id)
 static void kernel_ungate(struct fixture *f, int32_t fd, uint64_t id)
 {
 	if (fake_delete(NULL, KMAP_GATED_IDS, &id) == 0)
-		gate[conn_gate_slot(&(struct conn_key){.tgid = f->tgid, .fd = fd})]--;
+		slots[conn_gate_slot(&(struct conn_key){.tgid = f->tgid, .fd = fd})].gate--;
 }
 
 /* An accept as the kernel sees it: its map entries (counted at the gate
@@ -292,7 +313,7 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 	    .remote.family = f->unix_domain ? AF_UNIX : AF_INET,
 	};
 
-	gate[conn_gate_slot(&ev.key)]++;
+	slots[conn_gate_slot(&ev.key)].gate++;
 	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &ev.key, KMAP_NOEXIST), 0);
 	assert_int_equal(fake_update(NULL, KMAP_CONNS, &ev.key, &ev.info, KMAP_ANY), 0);
 	if (ev.info.sk)
@@ -1331,7 +1352,7 @@ static void kernel_take_over(struct fixture *f, uint64_t id, int32_t fd)
 
 	assert_int_equal(fake_take(NULL, KMAP_DETACHED, &sk, &info), 0);
 	handoffs[0]--;
-	gate[conn_gate_slot(&key)]++;
+	slots[conn_gate_slot(&key)].gate++;
 	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &key, KMAP_NOEXIST), 0);
 	assert_int_equal(fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_NOEXIST), 0);
 	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, &key, KMAP_ANY), 0);

@@ -53,7 +53,23 @@ static int op_take(struct kmaps *km, enum kmap map, const void *key, void *value
 	return op_lookup(km, map, key, value);
 }
 
-static const struct kmaps_ops ops = {op_lookup, op_update, op_delete, op_next_key, op_take};
+static struct conn_slot slots[CONN_GATE_SLOTS];
+static bool slots_unmappable;
+
+static struct conn_slot *op_slot_map(struct kmaps *km, uint32_t index)
+{
+	(void)km;
+	return slots_unmappable ? NULL : &slots[index];
+}
+
+static void op_slot_unmap(struct kmaps *km, struct conn_slot *line)
+{
+	(void)km;
+	(void)line;
+}
+
+static const struct kmaps_ops ops = {op_lookup, op_update,   op_delete,	   op_next_key,
+				     op_take,	op_slot_map, op_slot_unmap};
 
 static struct kmaps maps(void)
 {
@@ -170,25 +186,30 @@ static void test_counters(void **state)
 	assert_int_equal(km.failed[KMAP_COUNTERS][KMAP_LOOKUP], 1);
 }
 
-/* The gate's counters change at the key's slot, by atomic adds. */
+/* The gate's counters change at the key's slot, by atomic adds; a line
+ * that cannot be mapped is a failure, counted. */
 static void test_gate_add(void **state)
 {
-	static uint64_t gate[CONN_GATE_SLOTS];
 	struct kmaps km = maps();
 	struct conn_key key = {.tgid = 4242, .fd = 5};
 	uint32_t slot = conn_gate_slot(&key);
 	uint64_t sum = 0;
 
 	(void)state;
-	km.gate = gate;
-	kmaps_gate_add(&km, &key, 1);
-	kmaps_gate_add(&km, &key, 1);
-	assert_int_equal(gate[slot], 2);
-	kmaps_gate_add(&km, &key, -1);
-	assert_int_equal(gate[slot], 1);
+	memset(slots, 0, sizeof(slots));
+	assert_int_equal(kmaps_gate_add(&km, &key, 1), 0);
+	assert_int_equal(kmaps_gate_add(&km, &key, 1), 0);
+	assert_int_equal(slots[slot].gate, 2);
+	assert_int_equal(kmaps_gate_add(&km, &key, -1), 0);
+	assert_int_equal(slots[slot].gate, 1);
 	for (uint32_t i = 0; i < CONN_GATE_SLOTS; i++)
-		sum += gate[i];
+		sum += slots[i].gate;
 	assert_int_equal(sum, 1);
+	slots_unmappable = true;
+	assert_int_not_equal(kmaps_gate_add(&km, &key, 1), 0);
+	slots_unmappable = false;
+	assert_int_equal(slots[slot].gate, 1);
+	assert_int_equal(km.failed[KMAP_CONN_SLOTS][KMAP_UPDATE], 1);
 }
 
 /* A process's bit is or-ed into its word, the others' bits kept; a tgid

@@ -55,9 +55,15 @@ void kmaps_handoffs_add(struct kmaps *km, int64_t delta)
 	__atomic_fetch_add(&km->handoffs[0], (uint64_t)delta, __ATOMIC_SEQ_CST);
 }
 
-void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta)
+int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta)
 {
-	__atomic_fetch_add(&km->gate[conn_gate_slot(key)], (uint64_t)delta, __ATOMIC_SEQ_CST);
+	struct conn_slot *line = km->ops->slot_map(km, conn_gate_slot(key));
+
+	if (!line)
+		return counted(km, KMAP_CONN_SLOTS, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
+	__atomic_fetch_add(&line->gate, (uint64_t)delta, __ATOMIC_SEQ_CST);
+	km->ops->slot_unmap(km, line);
+	return 0;
 }
 
 void kmaps_procs_mark(struct kmaps *km, uint32_t tgid)

@@ -28,6 +28,7 @@ enum kmap {
 	KMAP_COUNTERS,	    /* per-CPU counters, enum counter_idx */
 	KMAP_KSTREAMS,	    /* connection id -> stream counted in the kernel */
 	KMAP_DETACHED,	    /* struct sock address -> conn_info: between owners */
+	KMAP_CONN_SLOTS,    /* gate slot -> struct conn_slot (user/kernel/kconns.h) */
 	KMAP_COUNT,
 };
 
@@ -59,6 +60,11 @@ struct kmaps_ops {
 	int (*next_key)(struct kmaps *km, enum kmap map, const void *key, void *next);
 	/* lookup and delete at once: the entry is the caller's alone */
 	int (*take)(struct kmaps *km, enum kmap map, const void *key, void *value);
+	/* conn_slots' line at index, shared with the kernel for atomic
+	 * changes until slot_unmap; NULL if it cannot be. Mapped a page at a
+	 * time, when needed: the whole array would add 4 MB to the RSS. */
+	struct conn_slot *(*slot_map)(struct kmaps *km, uint32_t index);
+	void (*slot_unmap)(struct kmaps *km, struct conn_slot *line);
 };
 
 struct kmaps {
@@ -69,9 +75,9 @@ struct kmaps {
 	uint32_t key_size[KMAP_COUNT];
 	uint32_t max_entries[KMAP_COUNT];
 	int ncpus; /* values of KMAP_COUNTERS per key */
-	/* conn_gate's CONN_GATE_SLOTS counters, mapped: changed by atomic
-	 * adds only, on both sides */
-	uint64_t *gate;
+	/* slots_owned[0]: lines of conn_slots that hold a connection, mapped:
+	 * changed by atomic adds on both sides */
+	uint64_t *slots_owned;
 	/* procs_with_conns' PID_BITMAP_WORDS words, mapped: bits set by
 	 * atomic ors on both sides */
 	uint64_t *procs;
@@ -90,8 +96,9 @@ int kmaps_delete(struct kmaps *km, enum kmap map, const void *key);
  * delete that the kernel may race for is its right (gated_ids, detached). */
 int kmaps_take(struct kmaps *km, enum kmap map, const void *key, void *value);
 
-/* Adds delta to key's counter in conn_gate. */
-void kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta);
+/* Adds delta to key's counter in the gate (conn_slots): 0, or -errno
+ * when its line cannot be mapped (counted). */
+int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta);
 
 /* Sets tgid's bit in procs_with_conns. */
 void kmaps_procs_mark(struct kmaps *km, uint32_t tgid);

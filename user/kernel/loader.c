@@ -437,17 +437,37 @@ static int map_take(struct kmaps *km, enum kmap map, const void *key, void *valu
 	return bpf_map_delete_elem(km->fd[map], key) ? -errno : 0;
 }
 
+/* The page of conn_slots that holds the line: mapped for the one atomic
+ * change user space makes, by offset (an array maps from any page). */
+static struct conn_slot *map_slot(struct kmaps *km, uint32_t index)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), at = (size_t)index * sizeof(struct conn_slot);
+	char *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, km->fd[KMAP_CONN_SLOTS],
+		       (off_t)(at - at % page));
+
+	return p == MAP_FAILED ? NULL : (struct conn_slot *)(p + at % page);
+}
+
+static void unmap_slot(struct kmaps *km, struct conn_slot *line)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	(void)km;
+	munmap((void *)((uintptr_t)line - (uintptr_t)line % page), page);
+}
+
 static const struct kmaps_ops bpf_maps = {
     .lookup = map_lookup,
     .update = map_update,
     .delete = map_delete,
     .next_key = map_next_key,
     .take = map_take,
+    .slot_map = map_slot,
+    .slot_unmap = unmap_slot,
 };
 
-#define GATE_BYTES     (CONN_GATE_SLOTS * sizeof(uint64_t))
-#define PROCS_BYTES    (PID_BITMAP_WORDS * sizeof(uint64_t))
-#define HANDOFFS_BYTES sizeof(uint64_t)
+#define PROCS_BYTES (PID_BITMAP_WORDS * sizeof(uint64_t))
+#define COUNT_BYTES sizeof(uint64_t)
 
 static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, size_t size)
 {
@@ -459,7 +479,7 @@ static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, 
 	return NULL;
 }
 
-/* conn_gate, procs_with_conns and handoffs are mapped before any program
+/* slots_owned, procs_with_conns and handoffs are mapped before any program
  * is attached: failing here detaches nothing (each detach waits for a grace
  * period). */
 static int maps_init(struct loader *l, char *err, size_t size)
@@ -477,18 +497,19 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	    [KMAP_COUNTERS] = "counters",
 	    [KMAP_KSTREAMS] = "kstreams",
 	    [KMAP_DETACHED] = "detached",
+	    [KMAP_CONN_SLOTS] = "conn_slots",
 	};
 	const struct bpf_map *maps[KMAP_COUNT],
-	    *gate = bpf_object__find_map_by_name(l->track, "conn_gate"),
+	    *owned = bpf_object__find_map_by_name(l->track, "slots_owned"),
 	    *handoffs = bpf_object__find_map_by_name(l->track, "handoffs");
 
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		maps[i] =
 		    bpf_object__find_map_by_name(i == KMAP_KSTREAMS ? l->io : l->track, names[i]);
-		if (!maps[i] || !gate || !handoffs) {
+		if (!maps[i] || !owned || !handoffs) {
 			snprintf(err, size, "BPF objects without the map %s",
 				 !maps[i] ? names[i]
-				 : !gate  ? "conn_gate"
+				 : !owned ? "slots_owned"
 					  : "handoffs");
 			return -1;
 		}
@@ -501,21 +522,21 @@ static int maps_init(struct loader *l, char *err, size_t size)
 		km->key_size[i] = bpf_map__key_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
-	km->gate = map_shared(gate, GATE_BYTES, err, size);
+	km->slots_owned = map_shared(owned, COUNT_BYTES, err, size);
 	km->procs = map_shared(maps[KMAP_PROCS], PROCS_BYTES, err, size);
-	km->handoffs = map_shared(handoffs, HANDOFFS_BYTES, err, size);
-	return km->gate && km->procs && km->handoffs ? 0 : -1;
+	km->handoffs = map_shared(handoffs, COUNT_BYTES, err, size);
+	return km->slots_owned && km->procs && km->handoffs ? 0 : -1;
 }
 
 static void unmap_shared(struct kmaps *km)
 {
-	if (km->gate)
-		munmap(km->gate, GATE_BYTES);
+	if (km->slots_owned)
+		munmap(km->slots_owned, COUNT_BYTES);
 	if (km->procs)
 		munmap(km->procs, PROCS_BYTES);
 	if (km->handoffs)
-		munmap(km->handoffs, HANDOFFS_BYTES);
-	km->gate = NULL;
+		munmap(km->handoffs, COUNT_BYTES);
+	km->slots_owned = NULL;
 	km->procs = NULL;
 	km->handoffs = NULL;
 }

@@ -6,7 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "ident/proc.h"
-#include "kernel/kmaps.h"
+#include "kernel/kconns.h"
 #include "track/collector.h"
 #include "track/kernel_sync.h"
 #include "track/kstreams.h"
@@ -245,7 +245,8 @@ void collector_refresh_self(struct collector *c)
 	if (c->targets.kube)
 		kube_cache_polls(c->targets.kube, &polls_ok, &polls_failed);
 	for (size_t i = 0; i < NFILLED; i++)
-		entries[i] = kmaps_entries(c->km, filled[i]);
+		entries[i] = filled[i] == KMAP_CONNS ? kconns_entries(c->km)
+						     : kmaps_entries(c->km, filled[i]);
 	pthread_mutex_lock(c->lock);
 	if (counted)
 		set_counters(c, cnt);

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "ident/proc.h"
-#include "kernel/kmaps.h"
+#include "kernel/kconns.h"
 #include "track/kernel_sync.h"
 
 /* The kernel's entry of e, when it is still e's: under e's key, or by
@@ -13,7 +13,7 @@ static bool kernel_entry(struct collector *c, const struct conn_entry *e, struct
 	if (e->detached_ns)
 		return kmaps_lookup(c->km, KMAP_DETACHED, &e->info.sk, cur) == 0 &&
 		       cur->id == e->info.id;
-	return kmaps_lookup(c->km, KMAP_CONNS, &e->key, cur) == 0 && cur->id == e->info.id;
+	return kconns_lookup(c->km, &e->key, cur) == 0 && cur->id == e->info.id;
 }
 
 bool kernel_holds(struct collector *c, const struct conn_entry *e)
@@ -30,14 +30,15 @@ bool kernel_lost_records(struct collector *c, const struct conn_entry *e)
 	return kernel_entry(c, e, &cur) && cur.lost;
 }
 
-/* Counts a connection in conn_gate (bpf/maps.bpf.h) before its entry is
+/* Counts a connection in the gate (bpf/conn_store.bpf.h) before its entry is
  * made, as the kernel does at accept: never an entry whose bytes the
  * gate hides. */
 static int gate_take(struct collector *c, const struct conn_key *key, uint64_t id)
 {
-	int err;
+	int err = kmaps_gate_add(c->km, key, 1);
 
-	kmaps_gate_add(c->km, key, 1);
+	if (err)
+		return err;
 	err = kmaps_update(c->km, KMAP_GATED_IDS, &id, key, KMAP_NOEXIST);
 	if (err)
 		kmaps_gate_add(c->km, key, -1);
@@ -96,7 +97,7 @@ void kernel_forget(struct collector *c, const struct conn_entry *e)
 		return;
 	}
 	if (kernel_entry(c, e, &cur)) {
-		kmaps_delete(c->km, KMAP_CONNS, &e->key);
+		kconns_delete(c->km, &e->key);
 		forget_sock_owner(c, e);
 	}
 	gate_release(c, e->info.id);
@@ -123,8 +124,7 @@ void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto
 		e->info.proto = PROTO_TLS;
 		return;
 	}
-	cur.proto = proto;
-	kmaps_update(c->km, KMAP_CONNS, &e->key, &cur, KMAP_EXIST);
+	kconns_set_proto(c->km, &e->key, e->info.id, proto);
 	if (proto == PROTO_OTHER) /* its calls need no lookup any more */
 		gate_release(c, e->info.id);
 }
@@ -186,7 +186,7 @@ int kernel_adopt(struct collector *c, const struct conn_key *key, const struct c
 		return err;
 	/* KMAP_NOEXIST: a connection accepted since we attached is the
 	 * kernel's already, with better information */
-	err = kmaps_update(c->km, KMAP_CONNS, key, info, KMAP_NOEXIST);
+	err = kconns_adopt(c->km, key, info);
 	if (err) {
 		gate_release(c, info->id);
 		return err;
