@@ -153,7 +153,7 @@ static __always_inline long conn_drop(const struct conn_key *key)
 		return 0;
 	}
 #endif
-	return conn_drop(key);
+	return bpf_map_delete_elem(&conns, key);
 }
 
 static __always_inline __u64 *gate_counter(const struct conn_key *key)
