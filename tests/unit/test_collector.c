@@ -276,6 +276,64 @@ static struct conn_key key_of(struct fixture *f, int32_t fd)
 	return (struct conn_key){.tgid = f->tgid, .fd = fd};
 }
 
+/* The kernel's connection store (bpf/conn_store.bpf.h): a connection in
+ * its slot's line when no other holds it, else in the conns hash. */
+static struct conn_slot *line_held(const struct conn_key *key)
+{
+	struct conn_slot *s = &slots[conn_gate_slot(key)];
+
+	return s->owner == conn_key_word(key) ? s : NULL;
+}
+
+static bool kstore_get(const struct conn_key *key, struct conn_info *info)
+{
+	struct conn_slot *s = line_held(key);
+
+	if (s)
+		*info = s->info;
+	return s || fake_lookup(NULL, KMAP_CONNS, key, info) == 0;
+}
+
+static void kstore_set(const struct conn_key *key, const struct conn_info *info)
+{
+	struct conn_slot *s = line_held(key);
+
+	if (s)
+		s->info = *info;
+	else
+		assert_int_equal(fake_update(NULL, KMAP_CONNS, key, info, KMAP_EXIST), 0);
+}
+
+static void kstore_put(const struct conn_key *key, const struct conn_info *info)
+{
+	struct conn_slot *s = &slots[conn_gate_slot(key)];
+
+	if (line_held(key)) { /* a stale entry of the key: replaced */
+		s->info = *info;
+		return;
+	}
+	if (s->owner != CONN_SLOT_FREE) {
+		assert_int_equal(fake_update(NULL, KMAP_CONNS, key, info, KMAP_ANY), 0);
+		return;
+	}
+	s->info = *info;
+	s->owner = conn_key_word(key);
+	slots_owned[0]++;
+}
+
+static void kstore_take(const struct conn_key *key, struct conn_info *info)
+{
+	struct conn_slot *s = line_held(key);
+
+	if (!s) {
+		assert_int_equal(fake_take(NULL, KMAP_CONNS, key, info), 0);
+		return;
+	}
+	*info = s->info;
+	s->owner = CONN_SLOT_FREE;
+	slots_owned[0]--;
+}
+
 static uint64_t gate_of(struct fixture *f, int32_t fd)
 {
 	struct conn_key key = key_of(f, fd);
@@ -315,7 +373,7 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 
 	slots[conn_gate_slot(&ev.key)].gate++;
 	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &ev.key, KMAP_NOEXIST), 0);
-	assert_int_equal(fake_update(NULL, KMAP_CONNS, &ev.key, &ev.info, KMAP_ANY), 0);
+	kstore_put(&ev.key, &ev.info);
 	if (ev.info.sk)
 		assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &ev.info.sk, &ev.key, KMAP_ANY),
 				 0);
@@ -378,8 +436,7 @@ static void kernel_close(struct fixture *f, int32_t fd)
 	struct conn_key key = key_of(f, fd);
 	struct conn_info info;
 
-	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
-	fake_delete(NULL, KMAP_CONNS, &key);
+	kstore_take(&key, &info);
 	kernel_ungate(f, fd, info.id);
 }
 
@@ -423,13 +480,9 @@ static double total(struct fixture *f, const char *name, int i, const char *valu
 static bool kernel_has(struct fixture *f, int32_t fd, uint64_t id)
 {
 	struct conn_key key = key_of(f, fd);
-	struct fake_entry *e = fake_find(KMAP_CONNS, &key);
 	struct conn_info info;
 
-	if (!e)
-		return false;
-	memcpy(&info, e->value, sizeof(info));
-	return info.id == id;
+	return kstore_get(&key, &info) && info.id == id;
 }
 
 static uint8_t kernel_proto(struct fixture *f, int32_t fd)
@@ -437,7 +490,7 @@ static uint8_t kernel_proto(struct fixture *f, int32_t fd)
 	struct conn_key key = key_of(f, fd);
 	struct conn_info info;
 
-	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	assert_true(kstore_get(&key, &info));
 	return info.proto;
 }
 
@@ -748,9 +801,9 @@ static void test_gap_before_end(void **state)
 
 	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
 	stream(f, 2);
-	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	assert_true(kstore_get(&key, &info));
 	info.lost = 1;
-	assert_int_equal(fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_EXIST), 0);
+	kstore_set(&key, &info);
 	ev = (struct exit_event){.h = hdr(f, EV_EXIT, 0)};
 	record(f, &ev, sizeof(ev));
 	assert_true(LOST_FOR(f, "bytes_missed") == 2);
@@ -861,9 +914,9 @@ static void test_adopted_tls_stays_tls(void **state)
 	struct conn_info info;
 
 	open_conn(f, 1, 5, 0, PROTO_ADOPT);
-	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	assert_true(kstore_get(&key, &info));
 	info.proto = PROTO_TLS;
-	fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_EXIST);
+	kstore_set(&key, &info);
 	io(f, 1, DIR_IN, GET);
 	assert_int_equal(kernel_proto(f, 5), PROTO_TLS);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->info.proto, PROTO_TLS);
@@ -1041,9 +1094,9 @@ static void test_redis_adopted(void **state)
 	assert_int_equal(kernel_proto(f, 5), PROTO_RESP);
 	assert_true(total(f, "sse_cache_hits_total", -1, NULL) == 1);
 	open_conn(f, 2, 6, 0, PROTO_ADOPT);
-	assert_int_equal(fake_lookup(NULL, KMAP_CONNS, &key, &info), 0);
+	assert_true(kstore_get(&key, &info));
 	info.proto = PROTO_TLS;
-	fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_EXIST);
+	kstore_set(&key, &info);
 	io(f, 2, DIR_OUT, R_GET("k"));
 	io(f, 2, DIR_IN, R_NIL);
 	assert_int_equal(kernel_proto(f, 6), PROTO_TLS);
@@ -1136,6 +1189,42 @@ static void test_adopt_of_kernel_entry_uncounted(void **state)
 	assert_int_equal(gate_of(f, 5), 1);
 	assert_false(gated(7));
 	assert_true(kernel_has(f, 5, 1));
+}
+
+/* Two connections of one slot: the first in the slot's line, the second
+ * in the hash. User space finds, changes, counts and ends either. */
+static void test_slot_shared_line_and_hash(void **state)
+{
+	struct fixture *f = *state;
+	int32_t fd2 = same_slot_fd(f, 5);
+	struct conn_key k1 = key_of(f, 5), k2 = key_of(f, fd2);
+	struct conn_info info;
+	struct exit_event ev;
+
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	open_conn(f, 2, fd2, 0, PROTO_ADOPT);
+	assert_non_null(line_held(&k1));
+	assert_null(line_held(&k2));
+	assert_non_null(fake_find(KMAP_CONNS, &k2));
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 2);
+	io(f, 1, DIR_IN, GET);
+	io(f, 2, DIR_IN, "\x16\x03\x01 binary");
+	assert_int_equal(kernel_proto(f, 5), PROTO_HTTP);
+	assert_int_equal(kernel_proto(f, fd2), PROTO_OTHER);
+	assert_int_equal(gate_of(f, 5), 1); /* the second left it */
+	/* an adoption of a key the line holds is refused */
+	info = (struct conn_info){.id = 9, .proto = PROTO_ADOPT};
+	assert_int_equal(kernel_adopt(&f->c, &k1, &info), -EEXIST);
+	ev = (struct exit_event){.h = hdr(f, EV_EXIT, 0)};
+	record(f, &ev, sizeof(ev));
+	assert_false(kernel_has(f, 5, 1));
+	assert_false(kernel_has(f, fd2, 2));
+	assert_int_equal(slots[conn_gate_slot(&k1)].owner, CONN_SLOT_FREE);
+	assert_int_equal(slots_owned[0], 0);
+	assert_int_equal(gate_of(f, 5), 0);
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 0);
 }
 
 /* With no room to count it, it is not adopted: an entry the gate does
@@ -1333,7 +1422,7 @@ static void kernel_detach(struct fixture *f, int32_t fd)
 	struct conn_info info;
 	struct close_event ev;
 
-	assert_int_equal(fake_take(NULL, KMAP_CONNS, &key, &info), 0);
+	kstore_take(&key, &info);
 	fake_delete(NULL, KMAP_SOCK_OWNER, &info.sk);
 	kernel_ungate(f, fd, info.id);
 	assert_int_equal(fake_update(NULL, KMAP_DETACHED, &info.sk, &info, KMAP_NOEXIST), 0);
@@ -1354,7 +1443,7 @@ static void kernel_take_over(struct fixture *f, uint64_t id, int32_t fd)
 	handoffs[0]--;
 	slots[conn_gate_slot(&key)].gate++;
 	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &key, KMAP_NOEXIST), 0);
-	assert_int_equal(fake_update(NULL, KMAP_CONNS, &key, &info, KMAP_NOEXIST), 0);
+	kstore_put(&key, &info);
 	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, &key, KMAP_ANY), 0);
 	record(f, &ev, sizeof(ev));
 }
@@ -2300,6 +2389,7 @@ int main(void)
 	    T(test_unix_adopted_redis_only),
 	    T(test_adopt_counted_at_gate),
 	    T(test_adopt_of_kernel_entry_uncounted),
+	    T(test_slot_shared_line_and_hash),
 	    T(test_adopt_without_room_not_made),
 	    T(test_forget_uncounts),
 	    T(test_uncounted_once),
