@@ -21,8 +21,8 @@
 #define CAPTURE_SMALL_MAX   512		   /* a write this small goes in one fixed-size record */
 #define CAPTURE_SEGS_MAX    64	 /* records per syscall: <= 256 KiB, the rest is counted */
 #define CAPTURE_IOVS_MAX    1024 /* iovecs looked at per readv/writev/sendmsg: UIO_MAXIOV */
-#define EVENTS_RING_BYTES   (16 << 20)
-#define EVENTS_WAKEUP_BYTES (1 << 20) /* below this, user space polls on a timer */
+#define EVENTS_RING_BYTES   (8 << 20)
+#define EVENTS_WAKEUP_BYTES (512 << 10) /* below this, user space polls on a timer */
 #define CONN_GATE_BITS	    16
 #define CONN_GATE_SLOTS	    (1u << CONN_GATE_BITS)
 

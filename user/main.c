@@ -144,52 +144,74 @@ static void log_once(bool *told, const char *what, int err)
 	log_error("%s: %s (not repeated)", what, strerror(-err));
 }
 
-static void run(struct daemon *d)
+/* When each housekeeping step is next due (mono_seconds()). */
+struct schedule {
+	double refresh, sweep, tls, sample;
+};
+
+/* The records waiting, as one batch under one lock (not one lock per
+ * record); then the executables that batch saw start. */
+static void consume(struct daemon *d)
+{
+	static bool warned;
+	int consumed;
+
+	pthread_mutex_lock(d->col.lock);
+	consumed = ring_buffer__consume(d->rb);
+	pthread_mutex_unlock(d->col.lock);
+	attach_execs(d);
+	if (consumed < 0)
+		log_once(&warned, "reading the ring buffer", consumed);
+}
+
+/* Housekeeping that is due, the ring drained after each step: at 10,000
+ * streams the gauges' map walks and the sweep's readlinks take hundreds of
+ * ms each, and records keep coming meanwhile. The ring must hold what
+ * arrives during the longest step alone, not during all of them. */
+static void housekeeping(struct daemon *d, double now, struct schedule *due)
 {
 	struct collector *col = &d->col;
-	bool warned_wait = false, warned_consume = false;
-	int consumed;
-	double next_refresh = 0, next_sweep = 0, next_sample = 0;
-	double next_tls = mono_seconds() + col->cfg->tls_scan_interval_s;
 
+	if (now >= due->refresh) {
+		collector_refresh_self(col);
+		pthread_mutex_lock(col->lock);
+		set_attached(col->m, &d->l); /* a link may have gone */
+		pthread_mutex_unlock(col->lock);
+		due->refresh = now + 1;
+		consume(d);
+	}
+	if (now >= due->sweep) {
+		collector_sweep(col);
+		due->sweep = now + col->cfg->sweep_interval_s;
+		consume(d);
+	}
+	if (col->cfg->tls && col->cfg->tls_scan_interval_s && now >= due->tls) {
+		scan_tls(d);
+		due->tls = now + col->cfg->tls_scan_interval_s;
+		consume(d);
+	}
+	if (now >= due->sample) {
+		pthread_mutex_lock(col->lock);
+		http_server_sample(&d->srv, now);
+		pthread_mutex_unlock(col->lock);
+		due->sample = now + 5;
+	}
+}
+
+static void run(struct daemon *d)
+{
+	bool warned_wait = false;
+	struct schedule due = {.tls = mono_seconds() + d->col.cfg->tls_scan_interval_s};
 	int efd = ring_buffer__epoll_fd(d->rb);
 
 	while (!stopping) {
 		struct epoll_event ev;
-		double now;
 
-		/* wait unlocked, so scrapes are served meanwhile; then one lock
-		 * for the whole batch, not one per record */
+		/* wait unlocked, so scrapes are served meanwhile */
 		if (epoll_wait(efd, &ev, 1, POLL_MS) < 0 && errno != EINTR)
 			log_once(&warned_wait, "waiting for the ring buffer", -errno);
-		pthread_mutex_lock(col->lock);
-		consumed = ring_buffer__consume(d->rb);
-		pthread_mutex_unlock(col->lock);
-		attach_execs(d);
-		if (consumed < 0)
-			log_once(&warned_consume, "reading the ring buffer", consumed);
-		now = mono_seconds();
-		if (now >= next_refresh) {
-			collector_refresh_self(col);
-			pthread_mutex_lock(col->lock);
-			set_attached(col->m, &d->l); /* a link may have gone */
-			pthread_mutex_unlock(col->lock);
-			next_refresh = now + 1;
-		}
-		if (now >= next_sweep) {
-			collector_sweep(col);
-			next_sweep = now + col->cfg->sweep_interval_s;
-		}
-		if (col->cfg->tls && col->cfg->tls_scan_interval_s && now >= next_tls) {
-			scan_tls(d);
-			next_tls = now + col->cfg->tls_scan_interval_s;
-		}
-		if (now >= next_sample) {
-			pthread_mutex_lock(col->lock);
-			http_server_sample(&d->srv, now);
-			pthread_mutex_unlock(col->lock);
-			next_sample = now + 5;
-		}
+		consume(d);
+		housekeeping(d, mono_seconds(), &due);
 	}
 }
 

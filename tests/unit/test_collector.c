@@ -509,6 +509,30 @@ static void test_open_then_close(void **state)
 	assert_true(CONNS_ACTIVE(f) == 0);
 }
 
+/* A server's stream state (conn_served) comes with its first HTTP bytes;
+ * a client, or a connection that shows nothing, never has any. */
+static void test_served_state_only_for_http_servers(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_entry *srv, *cli;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	f->role = ROLE_CLIENT;
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	srv = conn_table_find(&f->c.conns, 1);
+	cli = conn_table_find(&f->c.conns, 2);
+	assert_null(srv->srv);
+	assert_null(cli->srv);
+	stream(f, 1);
+	io(f, 2, DIR_OUT, "GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n");
+	assert_non_null(srv->srv);
+	assert_non_null(srv->http);
+	assert_null(cli->srv);
+	assert_non_null(cli->up);
+	close_conn(f, 1, 5);
+	assert_true(SSE_ENDED(f, "success") == 1);
+}
+
 /* The owner's close ends the stream under way as the server's doing: a
  * body delimited by the close is complete. Not lost. */
 static void test_close_ends_stream(void **state)
@@ -1801,7 +1825,7 @@ static void test_kernel_stream_head_copy(void **state)
 	assert_true(KSTREAMS(f) == 1);
 	assert_true(total(f, "sse_active_connections", -1, NULL) == 1);
 	assert_true(kernel_counting(1));
-	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 0);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 0);
 	assert_true(STREAMED(f) == 0);
 	assert_int_equal(histogram(f, "sse_chunk_size_bytes")->count, 0);
 	close_conn(f, 1, 5); /* the kernel's figures, none, are the stream's */
@@ -1837,7 +1861,7 @@ static void assert_streamed(struct fixture *f, uint64_t chunks, double heartbeat
 	struct series *size = histogram(f, "sse_chunk_size_bytes");
 	struct series *gap = histogram(f, "sse_inter_chunk_gap_seconds");
 
-	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, chunks);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, chunks);
 	assert_true(total(f, "sse_heartbeats_total", -1, NULL) == heartbeats);
 	assert_true(STREAMED(f) == bytes);
 	assert_int_equal(size->count, chunks);
@@ -1926,7 +1950,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	kstreams_apply(&f->c, n);
 	assert_true(CHUNKS(f) == 3);
 	assert_true(SSE_ENDED(f, "success") == 1);
-	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 0);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 0);
 
 	kernel_counts(1, &st);
 	n = kstreams_read(&f->c, NULL, &last);
@@ -1934,11 +1958,11 @@ static void test_kernel_figures_read_unlocked(void **state)
 	st.t_last_write += MS;
 	kernel_counts(1, &st);
 	collector_refresh_self(&f->c);
-	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 3);
 	kstreams_apply(&f->c, n);
-	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 3);
 	collector_refresh_self(&f->c);
-	assert_int_equal(conn_table_find(&f->c.conns, 1)->stream.chunks_pending, 3);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 3);
 }
 
 /* Open streams' figures are read a batch at a time: every stream's are
@@ -1958,7 +1982,7 @@ static void test_kernel_figures_in_batches(void **state)
 	collector_refresh_self(&f->c);
 	collector_refresh_self(&f->c);
 	for (id = 1; id <= 5; id++)
-		assert_int_equal(conn_table_find(&f->c.conns, id)->stream.chunks_pending, 2);
+		assert_int_equal(conn_table_find(&f->c.conns, id)->srv->stream.chunks_pending, 2);
 }
 
 /* The body ends in a write that carries the next response too: its end
@@ -2279,10 +2303,10 @@ static void test_kernel_copies_correlate(void **state)
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	kernel_stream(f, 1, 5);
 	e = conn_table_find(&f->c.conns, 1);
-	assert_null(e->stream.provider); /* "data: a" was no upstream's */
+	assert_null(e->srv->stream.provider); /* "data: a" was no upstream's */
 	kernel_copy(f, 1, "a\r\ndata: u1\n\n\r\n");
-	assert_non_null(e->stream.provider);
-	assert_string_equal(e->stream.provider, "openai");
+	assert_non_null(e->srv->stream.provider);
+	assert_string_equal(e->srv->stream.provider, "openai");
 	assert_true(CHUNKS(f) == 0);
 	assert_int_equal(histogram(f, "sse_chunk_size_bytes")->count, 0);
 	st = small_events(2);
@@ -2359,6 +2383,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_open_then_close),
+	    T(test_served_state_only_for_http_servers),
 	    T(test_close_ends_stream),
 	    T(test_records_after_close_ignored),
 	    T(test_peer_fin_or_reset_ends_stream),

@@ -61,7 +61,7 @@ static void test_defaults(void **state)
 			    "/var/run/secrets/kubernetes.io/serviceaccount/token");
 	assert_int_equal(c.kubelet_interval_s, 30);
 	assert_int_equal(c.max_conns, 65536);
-	assert_int_equal(c.ring_bytes, 16 << 20);
+	assert_int_equal(c.ring_bytes, 8 << 20);
 }
 
 /* The BPF maps' sizes: connections from 1 to 2^20; the ring a power of

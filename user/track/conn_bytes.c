@@ -49,9 +49,9 @@ void conn_feed_bytes(struct conn_entry *e, const struct data_event *ev)
 		e->sys_ret = ev->ret;
 		e->sys_fed = 0;
 		e->sys_dir = ev->dir;
-		if (!conn_carries_requests(e, ev->dir)) {
-			e->sys_fed = e->kskip; /* the end of a body the kernel counted */
-			e->kskip = 0;
+		if (e->srv && !conn_carries_requests(e, ev->dir)) {
+			e->sys_fed = e->srv->kskip; /* the end of a body the kernel counted */
+			e->srv->kskip = 0;
 		}
 	}
 	if (!e->sys_open || e->sys_dir != ev->dir || ev->offset + ev->len <= e->sys_fed)

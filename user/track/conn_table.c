@@ -34,8 +34,10 @@ void conn_drop_http(struct conn_entry *e)
 	if (e->http)
 		http_conn_release(e->http);
 	free(e->http);
+	free(e->srv);
 	e->up = NULL;
 	e->http = NULL;
+	e->srv = NULL;
 }
 
 static void entry_free(struct conn_entry *e)

@@ -21,9 +21,10 @@
 static void on_response(void *ctx, const struct http_exchange *x)
 {
 	struct conn_entry *e = ctx;
+	struct conn_served *s = e->srv;
 
-	corr_init(&e->corr);
-	metrics_response(e->c->m, e->target->key, x, &e->stream);
+	corr_init(&s->corr);
+	metrics_response(e->c->m, e->target->key, x, &s->stream);
 	kstream_on_response(e->c, e, x);
 }
 
@@ -33,17 +34,18 @@ static void on_response(void *ctx, const struct http_exchange *x)
 static void correlate(struct conn_entry *e, const struct http_exchange *x,
 		      const struct sse_event *ev, uint64_t ts)
 {
+	struct conn_served *s = e->srv;
 	const char *provider = NULL;
 
-	if (e->stream.provider || !x->has_request)
+	if (s->stream.provider || !x->has_request)
 		return;
 	if (ev->data_hash != SSE_DATA_HASH_EMPTY)
 		provider = corr_index_find(&e->c->upstreams.events, e->key.tgid, ev->data_hash, ts);
 	if (provider)
-		corr_match(&e->corr, provider);
-	provider = corr_decide(&e->corr, false);
+		corr_match(&s->corr, provider);
+	provider = corr_decide(&s->corr, false);
 	if (provider)
-		metrics_stream_provider(e->c->m, e->target->key, &e->stream, provider);
+		metrics_stream_provider(e->c->m, e->target->key, &s->stream, provider);
 }
 
 static void on_event(void *ctx, const struct http_exchange *x, const struct sse_event *ev,
@@ -54,7 +56,7 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
 	if (ev->kind == SSE_EVENT_DATA)
 		correlate(e, x, ev, ts);
 	if (!x->kernel) /* else the kernel counts it */
-		metrics_event(e->c->m, e->target->key, x, &e->stream, ev, ts, prev);
+		metrics_event(e->c->m, e->target->key, x, &e->srv->stream, ev, ts, prev);
 }
 
 /* A request for a stream ends, answered with events or not (an error
@@ -62,13 +64,15 @@ static void on_event(void *ctx, const struct http_exchange *x, const struct sse_
  * the process that were busy meanwhile name the provider (correlate.h). */
 static const char *provider_at_end(struct conn_entry *e, const struct http_exchange *x)
 {
-	if (e->stream.provider)
-		return e->stream.provider;
+	struct conn_served *s = e->srv;
+
+	if (s->stream.provider)
+		return s->stream.provider;
 	if (!x->has_request || !(x->sse || x->req.wants_stream))
 		return NULL;
-	if (!e->corr.matched)
-		upstream_note_since(&e->c->upstreams, e->key.tgid, x->req.t_first, &e->corr);
-	return corr_decide(&e->corr, true);
+	if (!s->corr.matched)
+		upstream_note_since(&e->c->upstreams, e->key.tgid, x->req.t_first, &s->corr);
+	return corr_decide(&s->corr, true);
 }
 
 static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, uint64_t ts)
@@ -77,8 +81,8 @@ static void on_end(void *ctx, const struct http_exchange *x, enum http_end why, 
 	const char *provider = provider_at_end(e, x);
 
 	if (x->sse && provider)
-		metrics_stream_provider(e->c->m, e->target->key, &e->stream, provider);
-	metrics_end(e->c->m, e->target->key, x, &e->stream, provider, why, ts);
+		metrics_stream_provider(e->c->m, e->target->key, &e->srv->stream, provider);
+	metrics_end(e->c->m, e->target->key, x, &e->srv->stream, provider, why, ts);
 }
 
 static const struct http_conn_ops http_ops = {
@@ -87,22 +91,22 @@ static const struct http_conn_ops http_ops = {
     .end = on_end,
 };
 
-/* The first bytes of a connection: its HTTP state, and for a client the
- * upstream call state its callbacks go to. */
+/* The first bytes of a connection: its HTTP state, and the state its
+ * callbacks go to: a server's stream, a client's upstream call. */
 static int http_start(struct collector *c, struct conn_entry *e)
 {
 	e->http = malloc(sizeof(*e->http));
-	if (!e->http)
+	if (e->info.role == ROLE_SERVER)
+		e->srv = calloc(1, sizeof(*e->srv));
+	else
+		e->up = malloc(sizeof(*e->up));
+	if (!e->http || !(e->srv || e->up)) {
+		conn_drop_http(e);
 		return -1;
-	if (e->info.role == ROLE_SERVER) {
+	}
+	if (e->srv) {
 		http_conn_init(e->http, &http_ops, e, e->info.open_ns);
 		return 0;
-	}
-	e->up = malloc(sizeof(*e->up));
-	if (!e->up) {
-		free(e->http);
-		e->http = NULL;
-		return -1;
 	}
 	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->target->key, &e->remote);
 	http_conn_init(e->http, &upstream_ops, e->up, e->info.open_ns);

@@ -10,14 +10,17 @@
 /* What the kernel counted since e's figures were last added. */
 static void add_figures(struct collector *c, struct conn_entry *e, const struct sse_stats *now)
 {
+	struct conn_served *s = e->srv;
+
 	http_conn_kernel_figures(e->http, now);
-	metrics_stream_figures(c->m, e->target->key, &e->http->x, &e->stream, &e->kseen, now);
-	e->kseen = *now;
+	metrics_stream_figures(c->m, e->target->key, &e->http->x, &s->stream, &s->kseen, now);
+	s->kseen = *now;
 }
 
+/* Only a server's stream is (srv comes with its http). */
 static bool counted_in_kernel(const struct conn_entry *e)
 {
-	return e->http && http_conn_kernel_active(e->http);
+	return e->srv && http_conn_kernel_active(e->http);
 }
 
 /* The kernel stops counting e's stream (its mark goes with the entry:
@@ -30,10 +33,12 @@ static void forget(struct collector *c, const struct conn_entry *e)
 /* A close put off for the stream's end record (kstream_settle) happens. */
 static void close_put_off(struct conn_entry *e)
 {
-	if (!e->kleft_ts)
+	struct conn_served *s = e->srv;
+
+	if (!s->kleft_ts)
 		return;
-	http_conn_close(e->http, e->kleft, e->kleft_ts);
-	e->kleft_ts = 0;
+	http_conn_close(e->http, s->kleft, s->kleft_ts);
+	s->kleft_ts = 0;
 }
 
 /* e's stream ended in the kernel, its end record lost: the exchange is
@@ -41,7 +46,7 @@ static void close_put_off(struct conn_entry *e)
 static void end_lost(struct collector *c, struct conn_entry *e, uint64_t ts)
 {
 	metrics_kstream_fallback(c->m, KSTREAM_FELL_END_LOST, 1);
-	http_conn_kernel_end(e->http, &e->kseen, HTTP_END_LOST_BYTES, ts);
+	http_conn_kernel_end(e->http, &e->srv->kseen, HTTP_END_LOST_BYTES, ts);
 	close_put_off(e);
 }
 
@@ -49,7 +54,7 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 {
 	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
 
-	if (!e || !e->http || e->info.role != ROLE_SERVER) {
+	if (!e || !e->srv) { /* not a server's HTTP connection */
 		kmaps_delete(c->km, KMAP_KSTREAMS, &ev->h.conn_id);
 		return;
 	}
@@ -58,16 +63,16 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 	if (counted_in_kernel(e))
 		end_lost(c, e, ev->h.ts_ns);
 	http_conn_kernel_expect(e->http, ev->framing);
-	memset(&e->kseen, 0, sizeof(e->kseen));
-	e->kt_armed = ev->h.ts_ns; /* the entry's t_armed */
-	e->kpending = true;
+	memset(&e->srv->kseen, 0, sizeof(e->srv->kseen));
+	e->srv->kt_armed = ev->h.ts_ns; /* the kstreams entry's t_armed */
+	e->srv->kpending = true;
 }
 
 void kstream_on_response(struct collector *c, struct conn_entry *e, const struct http_exchange *x)
 {
-	if (!e->kpending)
+	if (!e->srv->kpending)
 		return;
-	e->kpending = false;
+	e->srv->kpending = false;
 	if (x->kernel) {
 		metric_add(c->m->kstreams, NULL, 1);
 		return;
@@ -91,9 +96,11 @@ static enum http_end end_why(uint8_t reason)
 void kstream_on_end(struct collector *c, const struct kstream_end_event *ev)
 {
 	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
+	struct conn_served *s;
 
 	if (!e || !counted_in_kernel(e))
 		return;
+	s = e->srv;
 	add_figures(c, e, &ev->stats);
 	if (ev->reason == KSTREAM_FRAMING)
 		metrics_kstream_fallback(c->m, KSTREAM_FELL_FRAMING, 1);
@@ -102,14 +109,14 @@ void kstream_on_end(struct collector *c, const struct kstream_end_event *ev)
 	/* a body that ended after the client left ends as its leaving did
 	 * (the owner closes after its own last write); one the client had
 	 * whole when it left (it acknowledged every byte) is complete */
-	if (e->kleft_ts && e->kleft != HTTP_END_RESPONDER_CLOSED &&
+	if (s->kleft_ts && s->kleft != HTTP_END_RESPONDER_CLOSED &&
 	    ev->reason == KSTREAM_COMPLETE && !ev->peer_had_all)
 		http_conn_kernel_figures(e->http, &ev->stats);
 	else
 		http_conn_kernel_end(e->http, &ev->stats, end_why(ev->reason), ev->h.ts_ns);
 	close_put_off(e);
 	/* the write the body ended in is copied when more followed it */
-	e->kskip = ev->reason == KSTREAM_COMPLETE ? ev->rest_off : 0;
+	s->kskip = ev->reason == KSTREAM_COMPLETE ? ev->rest_off : 0;
 }
 
 void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct data_event *ev)
@@ -149,7 +156,7 @@ static bool settle_now(struct collector *c, struct conn_entry *e)
 		return true;
 	/* no entry, or a pipelined next response's: the kernel ended the
 	 * stream, its end record is still to come */
-	if (!read_figures(c, e, &ks) || ks.t_armed != e->kt_armed)
+	if (!read_figures(c, e, &ks) || ks.t_armed != e->srv->kt_armed)
 		return false;
 	/* the body ends here: an event the kernel holds for an LF counts as
 	 * it is */
@@ -161,11 +168,13 @@ static bool settle_now(struct collector *c, struct conn_entry *e)
 
 bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts)
 {
+	struct conn_served *s = e->srv;
+
 	if (settle_now(c, e))
 		return true;
-	if (!e->kleft_ts) {
-		e->kleft = why;
-		e->kleft_ts = ts;
+	if (!s->kleft_ts) {
+		s->kleft = why;
+		s->kleft_ts = ts;
 	}
 	return false;
 }
@@ -174,7 +183,7 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
 {
 	if (!settle_now(c, e))
 		end_lost(c, e, ts);
-	else if (e->kpending) /* armed, its head never read */
+	else if (e->srv && e->srv->kpending) /* armed, its head never read */
 		forget(c, e);
 }
 
@@ -203,8 +212,8 @@ size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last)
  * in between, and figures must never go backwards. */
 static bool fresh_for(const struct conn_entry *e, const struct kstream *ks)
 {
-	return counted_in_kernel(e) && ks->t_armed == e->kt_armed &&
-	       ks->stats.t_last_write > e->kseen.t_last_write;
+	return counted_in_kernel(e) && ks->t_armed == e->srv->kt_armed &&
+	       ks->stats.t_last_write > e->srv->kseen.t_last_write;
 }
 
 void kstreams_apply(struct collector *c, size_t n)
