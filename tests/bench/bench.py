@@ -99,7 +99,7 @@ counts too, which a busy machine raises a little.
 The exporter really followed what was measured, or its figure means
 nothing; checked in every round, for each exporter configuration:
 
-  - the untracked connection is in that exporter's own conns map (found
+  - the untracked connection is in that exporter's kernel store (found
     through the exporter's file descriptors, not another exporter's that
     may run on the host) as PROTO_OTHER, the TLS one as PROTO_TLS;
   - sse_chunks_streamed_total grew by exactly the events written (sse,
@@ -788,24 +788,40 @@ def diagnosis(cfg, service, path):
 LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def conn_proto(exporter_pid, pid, fd):
-    """proto of (pid, fd) in the conns map of the exporter exporter_pid
-    (not another exporter that may run on the host and track it too)."""
-    mine = set(bpf_fds(exporter_pid, "map_id"))
-    out = subprocess.run([BPFTOOL, "-j", "map", "show"], capture_output=True, text=True)
-    ids = [m["id"] for m in json.loads(out.stdout or "[]")
-           if m.get("name") == "conns" and m.get("id") in mine]
+def map_value(ids, name, key):
+    """The formatted value of key (bytes) in the map called name among
+    ids, or None."""
+    ids = [m["id"] for m in ids if m.get("name") == name]
     if len(ids) != 1:
         return None
-    key = [str(b) for b in struct.pack("<Ii", pid, fd)]
-    out = subprocess.run([BPFTOOL, "-j", "map", "lookup", "id", str(ids[0]), "key"] + key,
-                         capture_output=True, text=True)
+    out = subprocess.run([BPFTOOL, "-j", "map", "lookup", "id", str(ids[0]), "key"] +
+                         [str(b) for b in key], capture_output=True, text=True)
     if out.returncode:
         return None
     try:
-        return json.loads(out.stdout)["formatted"]["value"]["proto"]
+        return json.loads(out.stdout)["formatted"]["value"]
     except (ValueError, KeyError):
         return None
+
+
+GATE_BITS = 16  # CONN_GATE_BITS, include/conn_event.h
+
+
+def conn_proto(exporter_pid, pid, fd):
+    """proto of (pid, fd) in the kernel's store of the exporter
+    exporter_pid (not another exporter that may run on the host and track
+    it too): its slot's line of conn_slots if it owns it, else the conns
+    hash (bpf/conn_store.bpf.h)."""
+    mine = set(bpf_fds(exporter_pid, "map_id"))
+    out = subprocess.run([BPFTOOL, "-j", "map", "show"], capture_output=True, text=True)
+    maps = [m for m in json.loads(out.stdout or "[]") if m.get("id") in mine]
+    word = pid << 32 | (fd & 0xffffffff)
+    slot = ((word * 0x9e3779b97f4a7c15) & (2**64 - 1)) >> (64 - GATE_BITS)
+    line = map_value(maps, "conn_slots", struct.pack("<I", slot))
+    if line and line.get("owner") == word:
+        return line["info"]["proto"]
+    info = map_value(maps, "conns", struct.pack("<Ii", pid, fd))
+    return info.get("proto") if info else None
 
 
 # ------------------------------------------------------------- measurements
@@ -942,7 +958,7 @@ class Bench:
                 proto = conn_proto(cfg.proc.pid, pid, fd)
                 if proto != want:
                     self.flag(figure, cfg.name,
-                              "the %s is not in its conns map as %s (proto=%s)"
+                              "the %s is not in its kernel store as %s (proto=%s)"
                               % (conn, want_name, proto), "the figure does not measure that path")
             return check if exp else None
 
