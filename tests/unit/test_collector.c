@@ -2224,6 +2224,92 @@ static void test_kernel_end_after_client_left(void **state)
 	assert_true(CHUNKS(f) == 15);
 }
 
+/* The body's last write, as the kernel handles it at its exit: counted
+ * into the stream's entry if there is one (ending the stream if it ends
+ * the body, the client having acknowledged it all), else copied, the
+ * stream given up by user space. */
+static void last_write(struct fixture *f, uint64_t id, const char *bytes, bool ends,
+		       const struct sse_stats *st)
+{
+	if (!kernel_counting(id)) {
+		io(f, id, DIR_OUT, bytes);
+		return;
+	}
+	kernel_counts(id, st);
+	if (!ends)
+		return;
+	fake_delete(NULL, KMAP_KSTREAMS, &id);
+	end_record_of(f, id,
+		      (struct kstream_end_event){
+			  .reason = KSTREAM_COMPLETE, .peer_had_all = 1, .stats = *st});
+}
+
+/* The stream's duration so far: the sum of sse_stream_duration_seconds. */
+static double streamed_for(struct fixture *f)
+{
+	struct family *fam = family(f, "sse_stream_duration_seconds");
+
+	return fam->first ? fam->first->sum : 0;
+}
+
+/* The server's last write went out, the client read it and left, and
+ * its FIN, reset or EOF reached user space before that write's exit probe
+ * ran: the kernel still counts the write. The kernel's entry stays until
+ * no write of the stream can be under way: the stream's end record, the
+ * owner's failed write or its close. The exchange then ends as the
+ * client's leaving, at its time, with every event; as complete if the
+ * write ended the body the client had whole. */
+static void test_kernel_last_write_after_client_left(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats two = small_events(2), three = small_events(3);
+	uint64_t t_headers, t_left;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	t_headers = f->ts;
+	kernel_counts(1, &two);
+	sock_state(f, 1, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
+	t_left = f->ts;
+	assert_true(kernel_counting(1));
+	assert_true(SSE_ALL(f) == 0);
+	last_write(f, 1, KCHUNK, false, &three);
+	close_conn(f, 1, 5);
+	assert_true(SSE_ENDED(f, "client_closed") == 1);
+	assert_true(CHUNKS(f) == 3);
+	assert_close(streamed_for(f), (double)(t_left - t_headers) / 1e9);
+	assert_false(kernel_counting(1));
+
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN); /* Node's res.end(data) */
+	kernel_stream(f, 2, 6);
+	kernel_counts(2, &two);
+	sock_state(f, 2, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
+	last_write(f, 2, KCHUNK KTAIL, true, &three);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(CHUNKS(f) == 6);
+
+	open_conn(f, 3, 7, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 3, 7);
+	kernel_counts(3, &two);
+	data(f, 3, DIR_IN, DATA_F_EOF, 0, 0, 0, "", 0);
+	last_write(f, 3, KCHUNK, false, &three);
+	data(f, 3, DIR_OUT, DATA_F_ERROR, -EPIPE, 0, 0, "", 0); /* the next write */
+	assert_false(kernel_counting(3));
+	assert_true(SSE_ENDED(f, "client_closed") == 2);
+	assert_true(CHUNKS(f) == 9);
+
+	open_conn(f, 4, 8, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 4, 8);
+	kernel_counts(4, &two);
+	sock_state(f, 4, TCP_ESTABLISHED, TCP_CLOSE); /* a reset */
+	last_write(f, 4, KCHUNK, false, &three);
+	close_conn(f, 4, 8);
+	assert_true(SSE_ALL(f) == 4);
+	assert_true(CHUNKS(f) == 12);
+	assert_true(FELL_ALL(f) == 0);
+	assert_true(LOST(f) == 0);
+}
+
 /* A close while the kernel counts: its last figures are the stream's,
  * whose body the close delimits. */
 static void test_kernel_close_reads_figures(void **state)
@@ -2446,6 +2532,7 @@ int main(void)
 	    T(test_kernel_end_lost_then_next_stream),
 	    T(test_kernel_gap),
 	    T(test_kernel_end_after_client_left),
+	    T(test_kernel_last_write_after_client_left),
 	    T(test_kernel_close_reads_figures),
 	    T(test_kernel_close_ends_held_event),
 	    T(test_kernel_copies_correlate),

@@ -40,9 +40,10 @@ struct conn_served {
 	struct sse_stats kseen;
 	bool kpending;
 	uint32_t kskip;
-	/* the client left, or the owner closed, before the end record of
-	 * the stream the kernel had ended: how and when (kleft_ts 0: not),
-	 * the exchange closed so once that record's figures are in */
+	/* the client left while the kernel counted the stream, or it or
+	 * the owner left before the end record of the stream the kernel had
+	 * ended: how and when (kleft_ts 0: not), the exchange closed so once
+	 * the kernel's last figures are in */
 	enum http_end kleft;
 	uint64_t kleft_ts;
 };

@@ -209,15 +209,21 @@ static enum http_end owner_closed(const struct conn_entry *e)
 	return e->peer_fin ? HTTP_END_RESPONDER_CLOSED : HTTP_END_REQUESTER_CLOSED;
 }
 
-/* EOF, EPIPE, ECONNRESET: the peer is gone; what was under way ends. */
+/* EOF, EPIPE, ECONNRESET: the peer is gone; what was under way ends. A
+ * failed write is the owner's own: no write of its is under way. */
 static void peer_gone(struct conn_entry *e, const struct data_event *ev)
 {
 	enum http_end why = peer_closed(e);
+	bool closes;
 
 	if ((ev->flags & DATA_F_ERROR) && ev->ret != -EPIPE)
 		why = HTTP_END_RESET;
 	conn_finish_syscall(e, ev->h.ts_ns);
-	if (!kstream_settle(e->c, e, why, ev->h.ts_ns))
+	if ((ev->flags & DATA_F_ERROR) && ev->dir == DIR_OUT)
+		closes = kstream_settle(e->c, e, why, ev->h.ts_ns);
+	else
+		closes = kstream_client_left(e, why, ev->h.ts_ns);
+	if (!closes)
 		return;
 	if (e->redis)
 		redis_track_close(e, ev->h.ts_ns);
@@ -367,7 +373,7 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	else
 		return;
 	conn_finish_syscall(e, ev->h.ts_ns);
-	if (kstream_settle(c, e, why, ev->h.ts_ns))
+	if (kstream_client_left(e, why, ev->h.ts_ns))
 		http_conn_close(e->http, why, ev->h.ts_ns);
 }
 

@@ -30,12 +30,12 @@ static void forget(struct collector *c, const struct conn_entry *e)
 	kmaps_delete(c->km, KMAP_KSTREAMS, &e->info.id);
 }
 
-/* A close put off for the stream's end record (kstream_settle) happens. */
+/* A close put off for the kernel's last figures (put_off) happens. */
 static void close_put_off(struct conn_entry *e)
 {
 	struct conn_served *s = e->srv;
 
-	if (!s->kleft_ts)
+	if (!s || !s->kleft_ts)
 		return;
 	http_conn_close(e->http, s->kleft, s->kleft_ts);
 	s->kleft_ts = 0;
@@ -166,24 +166,44 @@ static bool settle_now(struct collector *c, struct conn_entry *e)
 	return true;
 }
 
-bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts)
+/* e's exchange is to end as why at ts once the kernel's figures are in
+ * (the first such end is kept). */
+static void put_off(struct conn_entry *e, enum http_end why, uint64_t ts)
 {
 	struct conn_served *s = e->srv;
 
-	if (settle_now(c, e))
+	if (s->kleft_ts)
+		return;
+	s->kleft = why;
+	s->kleft_ts = ts;
+}
+
+bool kstream_client_left(struct conn_entry *e, enum http_end why, uint64_t ts)
+{
+	if (!counted_in_kernel(e))
 		return true;
-	if (!s->kleft_ts) {
-		s->kleft = why;
-		s->kleft_ts = ts;
-	}
+	put_off(e, why, ts);
 	return false;
+}
+
+bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts)
+{
+	if (!settle_now(c, e)) {
+		put_off(e, why, ts);
+		return false;
+	}
+	close_put_off(e); /* the client left first */
+	return true;
 }
 
 void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
 {
-	if (!settle_now(c, e))
+	if (!settle_now(c, e)) {
 		end_lost(c, e, ts);
-	else if (e->srv && e->srv->kpending) /* armed, its head never read */
+		return;
+	}
+	close_put_off(e);
+	if (e->srv && e->srv->kpending) /* armed, its head never read */
 		forget(c, e);
 }
 

@@ -26,19 +26,33 @@ void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct 
  * stream, the end record was one of them. Ends the exchange as lost. */
 void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts);
 
-/* Before the client's leaving (its FIN, EOF, a reset) or the owner's
- * closing ends e's exchange as why at ts: the kernel's last figures, its
- * counting stopped. False when the kernel ended the stream already and
- * its end record is still to come: the client may read the body's end,
- * leave and be seen to before the write's exit probe ends the stream (or
- * the server may end the body after the client left). The caller leaves
- * the connection open: that record's figures come first, then the close
- * as why at ts (a lost record: the gap that shows it). */
+/* The client left e (its FIN, a reset, EOF read): e's exchange ends as
+ * why at ts once the kernel's last figures are in. A write of the body
+ * may still be under way: its bytes went out, the client read them and
+ * left, and its exit probe, which counts them, has not run yet (or runs
+ * now). The kernel's entry stays, and the close waits for a point after
+ * which no write of the stream can be: the stream's end record (the
+ * kernel ended it), the owner's own failed write or closing
+ * (kstream_settle), the connection's end (kstream_close), or the gap that
+ * shows the end record lost. True when the kernel does not count e's
+ * stream: the caller ends the exchange now. */
+bool kstream_client_left(struct conn_entry *e, enum http_end why, uint64_t ts);
+
+/* The owner's own act on e (its write failed: the client is gone; it ends
+ * the TLS session) ends e's exchange as why at ts, after any write of its
+ * own: the kernel's last figures, its counting stopped, then a close the
+ * client's leaving put off, as that leaving. False when the kernel ended
+ * the stream already and its end record is still to come: the client may
+ * read the body's end, leave and be seen to before the write's exit probe
+ * ends the stream (or the server may end the body after the client
+ * left). The caller leaves the connection open: that record's figures
+ * come first, then the close as why at ts (a lost record: the gap that
+ * shows it). */
 bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why, uint64_t ts);
 
-/* e's connection ends: the kernel's last figures, its entry gone; an end
- * record still to come would find no connection: the exchange is lost,
- * counted. */
+/* e's connection ends: the kernel's last figures, its entry gone, then a
+ * close put off; an end record still to come would find no connection:
+ * the exchange is lost, counted. */
 void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
 
 /* Streams whose figures are read from the kernel at a time: the copy of

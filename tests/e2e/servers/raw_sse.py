@@ -10,9 +10,10 @@ Keep-alive, one thread per connection, no HTTP library:
   in order, the response head included; a send() that takes less fails
   the connection, so that the writes are exactly the test's. Then the
   connection is closed if `close`, else the next request is read.
-- `GET /raw/ANYTHING?events=N` (default 3): a plain chunked event stream,
-  the head (`SSE_HEAD`), then N data events, each a chunk of its own in
-  one send(), then the last chunk in one send().
+- `GET /raw/ANYTHING?events=N&last=M` (default 3 and 0): a plain chunked
+  event stream, the head (`SSE_HEAD`), then N data events, each a chunk of
+  its own in one send(), then the last chunk in one send(), with M data
+  events of 9 bytes in one chunk before it if M is not 0.
 - `HEAD /raw/ANYTHING`: the same head in one send(), and no body, as HTTP
   wants for HEAD.
 - `GET /health`: 200 JSON. Anything else: 404 JSON.
@@ -43,12 +44,13 @@ def answer_json(sock, status, obj):
               % (status, len(body), body))
 
 
-def plain_stream(sock, events):
+def plain_stream(sock, events, last):
     send_once(sock, SSE_HEAD)
     for n in range(events):
         data = b'data: {"n":%d}\n\n' % n
         send_once(sock, b"%x\r\n%s\r\n" % (len(data), data))
-    send_once(sock, b"0\r\n\r\n")
+    tail = b"data: x\n\n" * last
+    send_once(sock, (b"%x\r\n%s\r\n" % (len(tail), tail) if last else b"") + b"0\r\n\r\n")
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -91,7 +93,7 @@ class Handler(socketserver.BaseRequestHandler):
         if method == "GET" and path == "/health":
             answer_json(sock, 200, {"status": "ok"})
         elif method == "GET" and path.startswith("/raw/"):
-            plain_stream(sock, int(query.get("events", ["3"])[0]))
+            plain_stream(sock, int(query.get("events", ["3"])[0]), int(query.get("last", ["0"])[0]))
         elif method == "HEAD" and path.startswith("/raw/"):
             send_once(sock, SSE_HEAD)
         elif method == "POST" and path.startswith("/raw/"):
