@@ -1947,7 +1947,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	assert_int_equal(n, 1);
 	kernel_ends(f, 1, 5, KSTREAM_COMPLETE, 0, &final);
 	kernel_stream(f, 1, 5);
-	kstreams_apply(&f->c, n);
+	kstreams_apply(&f->c, n, f->ts);
 	assert_true(CHUNKS(f) == 3);
 	assert_true(SSE_ENDED(f, "success") == 1);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 0);
@@ -1959,7 +1959,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	kernel_counts(1, &st);
 	collector_refresh_self(&f->c);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 3);
-	kstreams_apply(&f->c, n);
+	kstreams_apply(&f->c, n, f->ts);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 3);
 	collector_refresh_self(&f->c);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 3);
@@ -2310,6 +2310,35 @@ static void test_kernel_last_write_after_client_left(void **state)
 	assert_true(LOST(f) == 0);
 }
 
+/* A server that neither writes nor closes after its client left: the
+ * stream ends as the client's leaving once KLEFT_GRACE_NS passed, at the
+ * next reading of the kernel's figures, not before. */
+static void test_kernel_client_left_server_silent(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats two = small_events(2);
+	uint64_t last, t_left;
+	size_t n;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, 1, 5);
+	kernel_counts(1, &two);
+	sock_state(f, 1, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
+	t_left = f->ts;
+	n = kstreams_read(&f->c, NULL, &last);
+	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS - 1);
+	assert_true(SSE_ALL(f) == 0);
+	assert_true(kernel_counting(1));
+	n = kstreams_read(&f->c, NULL, &last);
+	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS);
+	assert_true(SSE_ENDED(f, "client_closed") == 1);
+	assert_true(CHUNKS(f) == 2);
+	assert_false(kernel_counting(1));
+	close_conn(f, 1, 5);
+	assert_true(SSE_ALL(f) == 1);
+	assert_true(LOST(f) == 0);
+}
+
 /* A close while the kernel counts: its last figures are the stream's,
  * whose body the close delimits. */
 static void test_kernel_close_reads_figures(void **state)
@@ -2533,6 +2562,7 @@ int main(void)
 	    T(test_kernel_gap),
 	    T(test_kernel_end_after_client_left),
 	    T(test_kernel_last_write_after_client_left),
+	    T(test_kernel_client_left_server_silent),
 	    T(test_kernel_close_reads_figures),
 	    T(test_kernel_close_ends_held_event),
 	    T(test_kernel_copies_correlate),

@@ -43,7 +43,7 @@ struct conn_served {
 	/* the client left while the kernel counted the stream, or it or
 	 * the owner left before the end record of the stream the kernel had
 	 * ended: how and when (kleft_ts 0: not), the exchange closed so once
-	 * the kernel's last figures are in */
+	 * the kernel's last figures are in, or KLEFT_GRACE_NS after */
 	enum http_end kleft;
 	uint64_t kleft_ts;
 };

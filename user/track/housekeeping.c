@@ -256,5 +256,5 @@ void collector_refresh_self(struct collector *c)
 	metrics_breakers_refresh(&c->m->up, mono_ns());
 	metrics_kubelet_polls(c->m, polls_ok, polls_failed);
 	pthread_mutex_unlock(c->lock);
-	kstreams_refresh(c);
+	kstreams_refresh(c, mono_ns());
 }

@@ -236,13 +236,17 @@ static bool fresh_for(const struct conn_entry *e, const struct kstream *ks)
 	       ks->stats.t_last_write > e->srv->kseen.t_last_write;
 }
 
-void kstreams_apply(struct collector *c, size_t n)
+void kstreams_apply(struct collector *c, size_t n, uint64_t now)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct conn_entry *e = conn_table_find(&c->conns, c->ksnaps[i].id);
 
-		if (e && fresh_for(e, &c->ksnaps[i].ks))
+		if (!e)
+			continue;
+		if (fresh_for(e, &c->ksnaps[i].ks))
 			add_figures(c, e, &c->ksnaps[i].ks.stats);
+		if (e->srv && e->srv->kleft_ts && now >= e->srv->kleft_ts + KLEFT_GRACE_NS)
+			kstream_settle(c, e, e->srv->kleft, e->srv->kleft_ts);
 	}
 }
 
@@ -250,7 +254,7 @@ void kstreams_apply(struct collector *c, size_t n)
  * the walk then starts over from the first key: streams read twice are
  * not added twice (fresh_for), and the walk stops after as many keys as
  * the map holds at most. */
-void kstreams_refresh(struct collector *c)
+void kstreams_refresh(struct collector *c, uint64_t now)
 {
 	size_t n, seen = 0, max = c->km->max_entries[KMAP_KSTREAMS];
 	uint64_t last = 0;
@@ -258,7 +262,7 @@ void kstreams_refresh(struct collector *c)
 	do {
 		n = kstreams_read(c, seen ? &last : NULL, &last);
 		pthread_mutex_lock(c->lock);
-		kstreams_apply(c, n);
+		kstreams_apply(c, n, now);
 		pthread_mutex_unlock(c->lock);
 		seen += n;
 	} while (n == c->kstreams_batch && seen < max);

@@ -64,10 +64,17 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
  * the collector's copy; returns how many, *last is the last one's key.
  * Then added under the lock. */
 size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last);
-void kstreams_apply(struct collector *c, size_t n);
+void kstreams_apply(struct collector *c, size_t n, uint64_t now);
+
+/* How long a close put off for the kernel's last figures waits for the
+ * server to end, fail or close the stream: a write whose exit probe ran
+ * as the client left is counted within microseconds, and a server that
+ * neither writes nor closes must not keep the stream active. */
+#define KLEFT_GRACE_NS 1000000000ull
 
 /* Every stream the kernel counts, batch by batch, the lock taken for
- * each batch's adding only. */
-void kstreams_refresh(struct collector *c);
+ * each batch's adding only; closes put off since before now minus
+ * KLEFT_GRACE_NS happen. */
+void kstreams_refresh(struct collector *c, uint64_t now);
 
 #endif
