@@ -69,7 +69,7 @@ int kconns_set_proto(struct kmaps *km, const struct conn_key *key, uint64_t id, 
 
 int kconns_delete(struct kmaps *km, const struct conn_key *key)
 {
-	uint64_t word = conn_key_word(key);
+	__u64 word = conn_key_word(key);
 	struct conn_slot line, *shared;
 	bool released;
 
