@@ -58,7 +58,7 @@ struct conn_info {
 	__u8 role;
 	__u8 proto;
 	__u8 kstream; /* the kernel follows the response being written (kstream.h) */
-	__u8 ungated; /* PROTO_OTHER and taken out of conn_gate (maps.bpf.h) */
+	__u8 ungated; /* PROTO_OTHER and taken out of the gate (conn_store.bpf.h) */
 	/* Calls of it none of whose records went out (ring buffer full), and
 	 * end records of its streams lost, since its last record that went
 	 * out: they leave no trace of their own, so the next record out

@@ -1174,7 +1174,7 @@ static void test_unix_adopted_redis_only(void **state)
 	assert_true(total(f, "sse_cache_hits_total", -1, NULL) == 1);
 }
 
-/* ---- the gate in front of every read and write (conn_gate) ---- */
+/* ---- the gate in front of every read and write (conn_slots) ---- */
 
 /* An fd of this process whose connection would share fd's slot. */
 static int32_t same_slot_fd(struct fixture *f, int32_t fd)

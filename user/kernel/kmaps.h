@@ -21,7 +21,7 @@ enum kmap {
 	KMAP_SOCK_OWNER,    /* struct sock address -> conn_key */
 	KMAP_TRACKED_PROCS, /* tgid -> connections seen */
 	KMAP_PROCS,	    /* procs_with_conns: bitmap words of tgids */
-	KMAP_GATED_IDS,	    /* conn id -> conn_key: counted in conn_gate */
+	KMAP_GATED_IDS,	    /* conn id -> conn_key: counted in the gate (conn_slots) */
 	KMAP_ALLOWED_TGIDS, /* selection: tgid -> 1 */
 	KMAP_ALLOWED_PORTS, /* selection: local port -> 1 */
 	KMAP_CONNECTING,    /* connect() under way */

@@ -25,7 +25,7 @@ bool kernel_holds(struct collector *c, const struct conn_entry *e);
 bool kernel_lost_records(struct collector *c, const struct conn_entry *e);
 
 /* Removes the kernel's entries of e, unless the key was reused since,
- * and uncounts e in conn_gate unless the kernel did. */
+ * and uncounts e in the gate (conn_slots) unless the kernel did. */
 void kernel_forget(struct collector *c, const struct conn_entry *e);
 
 /* Takes e, between owners, from the kernel (handoff.bpf.h): true when it
