@@ -67,19 +67,23 @@ int kconns_set_proto(struct kmaps *km, const struct conn_key *key, uint64_t id, 
 	return 0;
 }
 
-int kconns_delete(struct kmaps *km, const struct conn_key *key)
+int kconns_delete(struct kmaps *km, const struct conn_key *key, uint64_t id)
 {
 	__u64 word = conn_key_word(key);
 	struct conn_slot line, *shared;
-	bool released;
+	bool released = false;
 
 	if (!line_owned(km, key, &line))
 		return kmaps_delete(km, KMAP_CONNS, key);
 	shared = km->ops->slot_map(km, conn_gate_slot(key));
 	if (!shared)
 		return -ENOMEM;
-	released = __atomic_compare_exchange_n(&shared->owner, &word, CONN_SLOT_FREE, false,
-					       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	/* the key's line may be a new connection's since it was read (its
+	 * fd closed unseen, by dup2 say, and reused): checked again on the
+	 * mapped line, nanoseconds before the swap, not a mapping earlier */
+	if (__atomic_load_n(&shared->info.id, __ATOMIC_ACQUIRE) == id)
+		released = __atomic_compare_exchange_n(&shared->owner, &word, CONN_SLOT_FREE, false,
+						       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 	km->ops->slot_unmap(km, shared);
 	if (!released)
 		return -ENOENT;

@@ -20,8 +20,8 @@ int kconns_adopt(struct kmaps *km, const struct conn_key *key, const struct conn
 /* Sets the protocol of key's entry while it is connection id's. */
 int kconns_set_proto(struct kmaps *km, const struct conn_key *key, uint64_t id, uint8_t proto);
 
-/* Deletes key's entry: 0 when this call did. */
-int kconns_delete(struct kmaps *km, const struct conn_key *key);
+/* Deletes key's entry while it is connection id's: 0 when this call did. */
+int kconns_delete(struct kmaps *km, const struct conn_key *key, uint64_t id);
 
 /* The connections the kernel holds, in lines and in the hash. */
 uint32_t kconns_entries(struct kmaps *km);

@@ -97,7 +97,7 @@ void kernel_forget(struct collector *c, const struct conn_entry *e)
 		return;
 	}
 	if (kernel_entry(c, e, &cur)) {
-		kconns_delete(c->km, &e->key);
+		kconns_delete(c->km, &e->key, e->info.id);
 		forget_sock_owner(c, e);
 	}
 	gate_release(c, e->info.id);
