@@ -102,6 +102,12 @@ static __always_inline void connect_failed(struct open_event *ev, int err)
 	emit(ev, sizeof(*ev));
 }
 
+/* The sequence number after the last byte its owner wrote to TCP socket sk. */
+static __always_inline __u32 write_seq(__u64 sk)
+{
+	return BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+}
+
 /* A unix socket: a client's only (redis-server's and other servers'
  * accepted ones are not followed). A unix connect that failed is no
  * upstream call: nscd's or a bus's socket file left behind without its
@@ -140,6 +146,8 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	ev.info.rport = ref.rport;
 	ev.info.role = role;
 	ev.info.proto = PROTO_UNKNOWN;
+	if (role == ROLE_SERVER && sk)
+		ev.out_seq = write_seq(sk);
 	if (!gate_take(&ev.key, ev.info.id)) {
 		count(CNT_CONNS_FULL, 1);
 		return;
@@ -281,12 +289,15 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	__u64 sk = (__u64)ctx->skaddr;
 	struct conn_key *key;
 	struct conn_info *info;
+	/* read once: clang re-reads ctx through a computed pointer, which the
+	 * verifier refuses */
+	int newstate = ctx->newstate;
 
-	if (ctx->newstate == TCP_FIN_WAIT1 || ctx->newstate == TCP_LAST_ACK) {
+	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
 		handoff_end(sk);
 		return 0;
 	}
-	if (ctx->newstate != TCP_CLOSE_WAIT && ctx->newstate != TCP_CLOSE)
+	if (newstate != TCP_CLOSE_WAIT && newstate != TCP_CLOSE)
 		return 0;
 	key = bpf_map_lookup_elem(&sock_owner, &sk);
 	info = key ? conn_find(key) : handoff_detached(sk);
@@ -297,12 +308,16 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	ev.h.conn_id = info->id;
 	ev.oldstate = ctx->oldstate;
-	ev.newstate = ctx->newstate;
+	ev.newstate = newstate;
 	ev.gap = info->lost != 0;
-	if (ctx->newstate == TCP_CLOSE && key)
+	if (newstate == TCP_CLOSE_WAIT && info->role == ROLE_SERVER && info->proto == PROTO_HTTP) {
+		ev.out_valid = 1;
+		ev.out_seq = write_seq(sk);
+	}
+	if (newstate == TCP_CLOSE && key)
 		bpf_map_delete_elem(&sock_owner, &sk);
 	emit(&ev, sizeof(ev));
-	if (ctx->newstate == TCP_CLOSE && !key)
+	if (newstate == TCP_CLOSE && !key)
 		handoff_end(sk);
 	return 0;
 }

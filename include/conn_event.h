@@ -173,7 +173,9 @@ struct open_event {
 	 * pid reused by another process is another process to user space */
 	__u64 proc_start_ns;
 	char comm[16]; /* the owner may be gone before user space looks in /proc */
-	__u32 pad_end;
+	/* an accepted TCP connection's: its socket's write sequence then,
+	 * where the bytes its owner writes are numbered from */
+	__u32 out_seq;
 };
 
 /* EV_CLOSE: a close() of the tracked fd, or the end of a detached
@@ -212,7 +214,12 @@ struct sock_state_event {
 	/* records of it were lost since its last one out (conn_info.lost):
 	 * what was under way cannot be told to have ended so */
 	__u8 gap;
-	__u8 pad[7];
+	/* CLOSE_WAIT of an HTTP server's connection in clear: out_seq is its
+	 * socket's write sequence as the client's FIN came, which tells the
+	 * writes the client got from those it never read */
+	__u8 out_valid;
+	__u8 pad[2];
+	__u32 out_seq;
 };
 
 /* The SSL object's held plaintext (DATA_F_HELD) is the next bytes the

@@ -21,6 +21,7 @@
 
 #include "core/clock.h"
 #include "kstream.h"
+#include "kernel/kconns.h"
 #include "track/collector.h"
 #include "track/kernel_sync.h"
 #include "track/kstreams.h"
@@ -210,6 +211,7 @@ struct fixture {
 	pthread_mutex_t lock;
 	uint64_t ts;
 	uint32_t tgid;
+	uint32_t seq0;	  /* their sockets' write sequence at accept */
 	uint8_t role;	  /* of the connections opened */
 	bool unix_domain; /* ... and their kind: a unix socket (no address, no sock) */
 };
@@ -369,6 +371,7 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 		     .role = f->role,
 		     .proto = proto},
 	    .remote.family = f->unix_domain ? AF_UNIX : AF_INET,
+	    .out_seq = f->seq0,
 	};
 
 	slots[conn_gate_slot(&ev.key)].gate++;
@@ -641,14 +644,92 @@ static void test_exit_ends_process(void **state)
 	assert_true(LOST(f) == 0);
 }
 
-/* ---- bytes and their gaps ---- */
-
 #define HEAD100 "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
 #define BODY100                                                                                    \
 	"0123456789012345678901234567890123456789012345678901234567890123456789"                   \
 	"012345678901234567890123456789"
 #define GET	 "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
 #define OK_SHORT "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+/* ---- the client's leaving, and copies that come after it ---- */
+
+/* The client's FIN as the kernel tells it: with the bytes the owner had
+ * written then (its socket's write sequence, numbered from accept's). */
+static void peer_fin(struct fixture *f, uint64_t id, size_t written)
+{
+	struct sock_state_event ev = {.h = hdr(f, EV_SOCK_STATE, id),
+				      .oldstate = TCP_ESTABLISHED,
+				      .newstate = TCP_CLOSE_WAIT,
+				      .out_valid = 1,
+				      .out_seq = f->seq0 + (uint32_t)written};
+
+	record(f, &ev, sizeof(ev));
+}
+
+#define FIRST_EVENT "data: a\n\n"
+#define LATE_EVENT  "data: late\n\n"
+
+/* The copy of a write the client read before it left comes after the
+ * FIN's record (its exit ran after the client had read it and left): its
+ * events count. A write after the FIN does not, and the stream ends as
+ * the client's leaving at that call. The sequence wraps on the way. */
+static void test_copy_after_peer_fin_counted(void **state)
+{
+	struct fixture *f = *state;
+
+	f->seq0 = UINT32_MAX - 10;
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	peer_fin(f, 1, strlen(SSE_HEAD FIRST_EVENT LATE_EVENT));
+	io(f, 1, DIR_OUT, LATE_EVENT);
+	assert_true(total(f, "sse_requests_total", -1, NULL) == 0);
+	io(f, 1, DIR_OUT, "data: after the client left\n\n");
+	assert_true(SSE_ENDED(f, "client_closed") == 1);
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* The same race on a plain response: the client read it whole and left
+ * before the write's exit. The request was answered, not abandoned. */
+static void test_response_copy_after_peer_fin(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, GET);
+	peer_fin(f, 1, strlen(OK_SHORT));
+	assert_true(HTTP_REQUESTS(f) == 0);
+	io(f, 1, DIR_OUT, OK_SHORT);
+	data(f, 1, DIR_IN, DATA_F_EOF, 0, 0, 0, "", 0);
+	close_conn(f, 1, 5);
+	assert_true(HTTP_REQUESTS(f) == 1);
+	assert_true(LOST(f) == 0);
+}
+
+/* A FIN after every write's copy ends the stream at once; one that
+ * waits for a copy that never comes, from a server that makes no call
+ * since, ends it KLEFT_GRACE_NS after the client left. */
+static void test_peer_fin_copies_in_or_grace(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t_fin;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	stream(f, 1);
+	peer_fin(f, 1, strlen(SSE_HEAD FIRST_EVENT));
+	assert_true(SSE_ENDED(f, "client_closed") == 1);
+	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
+	stream(f, 2);
+	peer_fin(f, 2, strlen(SSE_HEAD FIRST_EVENT LATE_EVENT));
+	t_fin = f->ts;
+	kstreams_refresh(&f->c, t_fin + KLEFT_GRACE_NS - 1);
+	assert_true(SSE_ENDED(f, "client_closed") == 1);
+	kstreams_refresh(&f->c, t_fin + KLEFT_GRACE_NS);
+	assert_true(SSE_ENDED(f, "client_closed") == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* ---- bytes and their gaps ---- */
 
 /* Two keep-alive exchanges; the first response comes in records of 20
  * bytes, those of lost missing. The second is read right only if the
@@ -1343,6 +1424,20 @@ static void test_sweep_releases_closed_unseen(void **state)
 	assert_int_equal(gate_of(f, GONE_FD), 0);
 	assert_true(LOST_FOR(f, "close_unseen") == 1);
 	assert_true(CONNS_ACTIVE(f) == 0);
+}
+
+/* The line of a key whose fd was closed unseen holds a new connection of
+ * the same fd by the time user space releases the old one: it stays. */
+static void test_release_spares_new_owner_of_line(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key key = key_of(f, 5);
+
+	open_conn(f, 2, 5, 0, PROTO_UNKNOWN);
+	assert_int_equal(kconns_delete(&f->km, &key, 1), -ENOENT);
+	assert_true(kernel_has(f, 5, 2));
+	assert_int_equal(kconns_delete(&f->km, &key, 2), 0);
+	assert_false(kernel_has(f, 5, 2));
 }
 
 /* Adopted as its process exited: the exit went by before the process's
@@ -2502,6 +2597,9 @@ int main(void)
 	    T(test_close_ends_stream),
 	    T(test_records_after_close_ignored),
 	    T(test_peer_fin_or_reset_ends_stream),
+	    T(test_copy_after_peer_fin_counted),
+	    T(test_response_copy_after_peer_fin),
+	    T(test_peer_fin_copies_in_or_grace),
 	    T(test_exit_ends_process),
 	    T(test_peer_fin_after_gap_loses_stream),
 	    T(test_records_whole),
@@ -2539,6 +2637,7 @@ int main(void)
 	    T(test_sweep_later_when_close_record_lost),
 	    T(test_sweep_fd_reused),
 	    T(test_sweep_remarks_processes),
+	    T(test_release_spares_new_owner_of_line),
 	    T(test_sweep_forgets_gone_process),
 	    T(test_handoff_stream_counted_once),
 	    T(test_handoff_uncounted_at_new_key),

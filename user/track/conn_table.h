@@ -46,6 +46,10 @@ struct conn_served {
 	 * the kernel's last figures are in, or KLEFT_GRACE_NS after */
 	enum http_end kleft;
 	uint64_t kleft_ts;
+	/* the bytes its owner had written when the client's FIN came
+	 * (fin_known: told by the kernel; track/kstreams.h) */
+	uint32_t fin_out;
+	bool fin_known;
 };
 
 struct conn_entry {
@@ -62,6 +66,12 @@ struct conn_entry {
 	 * before the owner closed (the server ended it, not the caller) */
 	struct upstream_call *up;
 	bool peer_fin;
+	/* an accepted TCP connection's: its socket's write sequence at
+	 * accept and the bytes its owner wrote since, by the records of its
+	 * writes (out_known: every write's record came and carried them) */
+	uint32_t out_seq0;
+	uint32_t out_bytes;
+	bool out_known;
 	/* the syscall whose records are arriving */
 	int64_t sys_ret;
 	uint64_t sys_fed;

@@ -143,6 +143,10 @@ static void on_open(struct collector *c, const struct open_event *ev)
 		return;
 	}
 	e->remote = ev->remote;
+	if (ev->info.role == ROLE_SERVER && ev->info.sk) {
+		e->out_seq0 = ev->out_seq;
+		e->out_known = true;
+	}
 }
 
 static void on_connect_failed(struct collector *c, const struct open_event *ev)
@@ -270,6 +274,7 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 	 * records of it from before the kernel was told are still coming */
 	if (!e || e->info.proto == PROTO_OTHER)
 		return;
+	kstream_copy_arrives(e, ev);
 	adopting = !conn_followed(e) && e->info.proto == PROTO_ADOPT;
 	if (!conn_followed(e) && parser_start(c, e, ev))
 		return;
@@ -373,6 +378,8 @@ static void on_sock_state(struct collector *c, const struct sock_state_event *ev
 	else
 		return;
 	conn_finish_syscall(e, ev->h.ts_ns);
+	if (ev->out_valid)
+		kstream_fin_seen(e, ev->out_seq);
 	if (kstream_client_left(e, why, ev->h.ts_ns))
 		http_conn_close(e->http, why, ev->h.ts_ns);
 }

@@ -66,6 +66,7 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 	memset(&e->srv->kseen, 0, sizeof(e->srv->kseen));
 	e->srv->kt_armed = ev->h.ts_ns; /* the kstreams entry's t_armed */
 	e->srv->kpending = true;
+	e->out_known = false; /* its writes leave no record */
 }
 
 void kstream_on_response(struct collector *c, struct conn_entry *e, const struct http_exchange *x)
@@ -178,9 +179,36 @@ static void put_off(struct conn_entry *e, enum http_end why, uint64_t ts)
 	s->kleft_ts = ts;
 }
 
+/* Whether writes the client had when it left are still to be copied. */
+static bool copies_owed(const struct conn_entry *e)
+{
+	return e->srv && e->srv->fin_known && e->out_known &&
+	       (int32_t)(e->srv->fin_out - e->out_bytes) > 0;
+}
+
+void kstream_fin_seen(struct conn_entry *e, uint32_t out_seq)
+{
+	if (!e->srv || e->srv->fin_known)
+		return;
+	e->srv->fin_out = out_seq - e->out_seq0;
+	e->srv->fin_known = true;
+}
+
+void kstream_copy_arrives(struct conn_entry *e, const struct data_event *ev)
+{
+	if (ev->seg)
+		return; /* a record of a call already counted */
+	if (e->srv && e->srv->kleft_ts && !counted_in_kernel(e) && !copies_owed(e))
+		close_put_off(e); /* this call came after the client left */
+	if (ev->flags & DATA_F_GAP)
+		e->out_known = false;
+	else if (ev->dir == DIR_OUT && ev->ret > 0)
+		e->out_bytes += (uint32_t)ev->ret;
+}
+
 bool kstream_client_left(struct conn_entry *e, enum http_end why, uint64_t ts)
 {
-	if (!counted_in_kernel(e))
+	if (!counted_in_kernel(e) && !copies_owed(e))
 		return true;
 	put_off(e, why, ts);
 	return false;
@@ -254,6 +282,19 @@ void kstreams_apply(struct collector *c, size_t n, uint64_t now)
  * the walk then starts over from the first key: streams read twice are
  * not added twice (fresh_for), and the walk stops after as many keys as
  * the map holds at most. */
+/* Closes put off for copies: each happens at the server's first call
+ * after the copies it waited for, or here when the server makes none. */
+static void copies_settle(struct collector *c, uint64_t now)
+{
+	struct conn_entry *e, *next;
+	size_t b;
+
+	conn_table_for_each(&c->conns, b, e, next)
+		if (e->srv && e->srv->kleft_ts && !counted_in_kernel(e) &&
+		    now >= e->srv->kleft_ts + KLEFT_GRACE_NS)
+			close_put_off(e);
+}
+
 void kstreams_refresh(struct collector *c, uint64_t now)
 {
 	size_t n, seen = 0, max = c->km->max_entries[KMAP_KSTREAMS];
@@ -266,4 +307,7 @@ void kstreams_refresh(struct collector *c, uint64_t now)
 		pthread_mutex_unlock(c->lock);
 		seen += n;
 	} while (n == c->kstreams_batch && seen < max);
+	pthread_mutex_lock(c->lock);
+	copies_settle(c, now);
+	pthread_mutex_unlock(c->lock);
 }

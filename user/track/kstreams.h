@@ -38,6 +38,21 @@ void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts);
  * stream: the caller ends the exchange now. */
 bool kstream_client_left(struct conn_entry *e, enum http_end why, uint64_t ts);
 
+/* The same race on the copy path: the record of the client's FIN goes
+ * out from the softirq that took it, the copy of a write at the write's
+ * exit, which may come after it though the client read the write's bytes
+ * and then left. So the kernel tells how many bytes the owner had written
+ * when the FIN came (kstream_fin_seen, the FIN's record), each copy how
+ * many it wrote (kstream_copy_arrives, every record), and the client's
+ * leaving is put off until the copies of those bytes are in: the next
+ * call ends the exchange as the client's leaving did, unless the copies
+ * ended it first. Not for TLS (its copies are plaintext, the sequence
+ * counts records), a connection older than the exporter, or one whose
+ * writes went unrecorded (a stream the kernel counted, lost records):
+ * there the leaving ends the exchange when its record comes. */
+void kstream_fin_seen(struct conn_entry *e, uint32_t out_seq);
+void kstream_copy_arrives(struct conn_entry *e, const struct data_event *ev);
+
 /* The owner's own act on e (its write failed: the client is gone; it ends
  * the TLS session) ends e's exchange as why at ts, after any write of its
  * own: the kernel's last figures, its counting stopped, then a close the
@@ -73,8 +88,8 @@ void kstreams_apply(struct collector *c, size_t n, uint64_t now);
 #define KLEFT_GRACE_NS 1000000000ull
 
 /* Every stream the kernel counts, batch by batch, the lock taken for
- * each batch's adding only; closes put off since before now minus
- * KLEFT_GRACE_NS happen. */
+ * each batch's adding only; closes put off (for the kernel's figures or
+ * for copies) since before now minus KLEFT_GRACE_NS happen. */
 void kstreams_refresh(struct collector *c, uint64_t now);
 
 #endif
