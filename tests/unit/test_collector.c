@@ -120,19 +120,43 @@ static int fake_delete(struct kmaps *km, enum kmap map, const void *key)
 	return 0;
 }
 
-static int fake_next_key(struct kmaps *km, enum kmap map, const void *key, void *next)
+/* Entries of a map by bucket: the slots' pairs, in order. */
+#define FAKE_BUCKET 2
+
+/* As the kernel reads a hash map: whole buckets from *from on, as many as
+ * fit in *count; -ENOSPC when the first does not, -ENOENT with the last
+ * ones. */
+static int fake_batch(struct kmaps *km, enum kmap map, void *from, void *next, void *keys,
+		      void *values, uint32_t *count)
 {
-	struct fake_entry *e = key ? fake_find(map, key) : NULL;
-	int i = e ? (int)(e - maps[map].e) + 1 : 0;
+	const struct fake_map *m = &maps[map];
+	uint32_t b = from ? *(const uint32_t *)from : 0, total = 0;
+	int err = -ENOENT;
 
 	(void)km;
-	for (; i < FAKE_ENTRIES; i++) {
-		if (maps[map].e[i].used) {
-			memcpy(next, maps[map].e[i].key, maps[map].key_size);
-			return 0;
+	if (lookup_fails[map])
+		return lookup_fails[map];
+	for (; b < FAKE_ENTRIES / FAKE_BUCKET; b++) {
+		const struct fake_entry *e = &m->e[b * FAKE_BUCKET];
+		uint32_t size = 0;
+
+		for (int i = 0; i < FAKE_BUCKET; i++)
+			size += e[i].used;
+		if (size > *count - total) {
+			err = total ? 0 : -ENOSPC;
+			break;
+		}
+		for (int i = 0; i < FAKE_BUCKET; i++, e++) {
+			if (!e->used)
+				continue;
+			memcpy((char *)keys + total * m->key_size, e->key, m->key_size);
+			memcpy((char *)values + total * m->value_size, e->value, m->value_size);
+			total++;
 		}
 	}
-	return -ENOENT;
+	*(uint32_t *)next = b;
+	*count = total;
+	return err;
 }
 
 static int fake_take(struct kmaps *km, enum kmap map, const void *key, void *value)
@@ -158,7 +182,7 @@ static const struct kmaps_ops fake_ops = {
     .lookup = fake_lookup,
     .update = fake_update,
     .delete = fake_delete,
-    .next_key = fake_next_key,
+    .batch = fake_batch,
     .take = fake_take,
     .slot_map = fake_slot_map,
     .slot_unmap = fake_slot_unmap,
@@ -231,9 +255,11 @@ static int setup(void **state)
 	f->km.procs = procs;
 	f->km.handoffs = handoffs;
 	f->km.ncpus = 1;
+	f->km.batch = 3; /* a bucket of 2 left for the next batch */
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		f->km.name[i] = map_names[i];
 		f->km.key_size[i] = maps[i].key_size;
+		f->km.value_size[i] = maps[i].value_size;
 		f->km.max_entries[i] = FAKE_ENTRIES;
 	}
 	pthread_mutex_init(&f->lock, NULL);
@@ -2032,13 +2058,12 @@ static void test_kernel_figures_read_unlocked(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2), final = small_events(3);
-	uint64_t last;
 	size_t n;
 
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	kernel_stream(f, 1, 5);
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c, NULL, &last);
+	n = kstreams_read(&f->c, true);
 	assert_int_equal(n, 1);
 	kernel_ends(f, 1, 5, KSTREAM_COMPLETE, 0, &final);
 	kernel_stream(f, 1, 5);
@@ -2048,7 +2073,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 0);
 
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c, NULL, &last);
+	n = kstreams_read(&f->c, true);
 	st.data_events++;
 	st.t_last_write += MS;
 	kernel_counts(1, &st);
@@ -2060,24 +2085,87 @@ static void test_kernel_figures_read_unlocked(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 3);
 }
 
-/* Open streams' figures are read a batch at a time: every stream's are
- * added, once, whatever the batch. */
+/* Streams the kernel counts on connections first_id..last_id, each with
+ * st counted. */
+static void kernel_streams(struct fixture *f, uint64_t first_id, uint64_t last_id,
+			   const struct sse_stats *st)
+{
+	for (uint64_t id = first_id; id <= last_id; id++) {
+		open_conn(f, id, (int32_t)id + 4, 0, PROTO_UNKNOWN);
+		kernel_stream(f, id, (int32_t)id + 4);
+		kernel_counts(id, st);
+	}
+}
+
+static void assert_pending(struct fixture *f, uint64_t first_id, uint64_t last_id, uint64_t chunks)
+{
+	for (uint64_t id = first_id; id <= last_id; id++)
+		assert_int_equal(conn_table_find(&f->c.conns, id)->srv->stream.chunks_pending,
+				 chunks);
+}
+
+/* Open streams' figures are read a batch at a time, whole buckets each
+ * (of 2 in the fake): a batch that ends short of its size before a bucket
+ * that does not fit is not the last. Every stream's are added, once. */
 static void test_kernel_figures_in_batches(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2);
-	uint64_t id;
 
-	f->c.kstreams_batch = 2;
-	for (id = 1; id <= 5; id++) {
-		open_conn(f, id, (int32_t)id + 4, 0, PROTO_UNKNOWN);
-		kernel_stream(f, id, (int32_t)id + 4);
-		kernel_counts(id, &st);
-	}
+	f->c.kread.cap = 3;
+	kernel_streams(f, 1, 5, &st);
+	assert_int_equal(kstreams_read(&f->c, true), 2); /* the next bucket: 2 */
+	assert_int_equal(kstreams_read(&f->c, false), 3);
+	assert_int_equal(kstreams_read(&f->c, false), 0);
 	collector_refresh_self(&f->c);
+	assert_pending(f, 1, 5, 2);
 	collector_refresh_self(&f->c);
-	for (id = 1; id <= 5; id++)
-		assert_int_equal(conn_table_find(&f->c.conns, id)->srv->stream.chunks_pending, 2);
+	assert_pending(f, 1, 5, 2);
+}
+
+/* A bucket with more streams than a batch holds is read whole, the copy
+ * grown for it. */
+static void test_kernel_figures_bucket_over_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2);
+
+	f->c.kread.cap = 1;
+	kernel_streams(f, 1, 3, &st);
+	collector_refresh_self(&f->c);
+	assert_pending(f, 1, 3, 2);
+	assert_true(total(f, "sse_exporter_map_errors_total", 0, "kstreams") == 0);
+}
+
+/* A stream that ends between batches, the last one read, takes its entry
+ * out of a bucket read already: the read goes on at the next bucket, the
+ * other streams' figures added once each, the ended one's from its end
+ * record. One armed meanwhile in a bucket read already (the ended one's
+ * place) is read at the next refresh. */
+static void test_kernel_stream_ends_between_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2), final = small_events(3);
+	size_t n;
+
+	f->c.kread.cap = 2;
+	kernel_streams(f, 1, 5, &st);
+	n = kstreams_read(&f->c, true);
+	assert_int_equal(n, 2);
+	kstreams_apply(&f->c, n, f->ts);
+	kernel_ends(f, 2, 6, KSTREAM_COMPLETE, 0, &final);
+	kernel_streams(f, 6, 6, &st);
+	while ((n = kstreams_read(&f->c, false)))
+		kstreams_apply(&f->c, n, f->ts);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(CHUNKS(f) == 3);
+	assert_pending(f, 1, 1, 2);
+	assert_pending(f, 3, 5, 2);
+	assert_pending(f, 6, 6, 0);
+	kstreams_refresh(&f->c, f->ts);
+	assert_pending(f, 1, 1, 2);
+	assert_pending(f, 3, 6, 2);
+	assert_true(CHUNKS(f) == 3);
 }
 
 /* The body ends in a write that carries the next response too: its end
@@ -2412,7 +2500,7 @@ static void test_kernel_client_left_server_silent(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats two = small_events(2);
-	uint64_t last, t_left;
+	uint64_t t_left;
 	size_t n;
 
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
@@ -2420,11 +2508,11 @@ static void test_kernel_client_left_server_silent(void **state)
 	kernel_counts(1, &two);
 	sock_state(f, 1, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
 	t_left = f->ts;
-	n = kstreams_read(&f->c, NULL, &last);
+	n = kstreams_read(&f->c, true);
 	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS - 1);
 	assert_true(SSE_ALL(f) == 0);
 	assert_true(kernel_counting(1));
-	n = kstreams_read(&f->c, NULL, &last);
+	n = kstreams_read(&f->c, true);
 	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS);
 	assert_true(SSE_ENDED(f, "client_closed") == 1);
 	assert_true(CHUNKS(f) == 2);
@@ -2653,6 +2741,8 @@ int main(void)
 	    T(test_kernel_figures_added_once),
 	    T(test_kernel_figures_read_unlocked),
 	    T(test_kernel_figures_in_batches),
+	    T(test_kernel_figures_bucket_over_batch),
+	    T(test_kernel_stream_ends_between_batches),
 	    T(test_kernel_end_then_next_response),
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),

@@ -10,9 +10,10 @@
 
 #include "kernel/kmaps.h"
 
-/* Every op answers what the test says; a walk yields walk_keys keys. */
+/* Every op answers what the test says; a batch read yields walk_keys
+ * keys, in buckets (read as the kernel does, batch_calls of them). */
 static int answer;
-static int walk_keys;
+static uint32_t walk_keys, buckets, batch_calls;
 
 /* A counter is 5 on every CPU. */
 static int op_lookup(struct kmaps *km, enum kmap map, const void *key, void *value)
@@ -36,16 +37,38 @@ static int op_delete(struct kmaps *km, enum kmap map, const void *key)
 	return answer;
 }
 
-static int op_next_key(struct kmaps *km, enum kmap map, const void *key, void *next)
+/* Key k is in bucket k % buckets. */
+static uint32_t bucket_size(uint32_t b)
 {
-	uint32_t k = key ? *(const uint32_t *)key + 1 : 0;
+	return walk_keys / buckets + (b < walk_keys % buckets);
+}
+
+/* As the kernel reads a hash map: whole buckets from *from on, as many as
+ * fit in *count; -ENOSPC when the first does not, -ENOENT (or the
+ * test's answer) with the last ones. Values are 5. */
+static int op_batch(struct kmaps *km, enum kmap map, void *from, void *next, void *keys,
+		    void *values, uint32_t *count)
+{
+	uint32_t b = from ? *(const uint32_t *)from : 0, total = 0;
+	int err = 0;
 
 	(void)km, (void)map;
-	if ((int)k < walk_keys) {
-		memcpy(next, &k, sizeof(k));
-		return 0;
+	batch_calls++;
+	for (; b < buckets; b++) {
+		if (bucket_size(b) > *count - total) {
+			err = total ? 0 : -ENOSPC;
+			break;
+		}
+		for (uint32_t k = b; k < walk_keys; k += buckets, total++) {
+			((uint32_t *)keys)[total] = k;
+			((uint64_t *)values)[total] = 5;
+		}
 	}
-	return answer ? answer : -ENOENT;
+	if (b == buckets)
+		err = answer ? answer : -ENOENT;
+	*(uint32_t *)next = b;
+	*count = total;
+	return err;
 }
 
 static int op_take(struct kmaps *km, enum kmap map, const void *key, void *value)
@@ -68,20 +91,22 @@ static void op_slot_unmap(struct kmaps *km, struct conn_slot *line)
 	(void)line;
 }
 
-static const struct kmaps_ops ops = {op_lookup, op_update,   op_delete,	   op_next_key,
+static const struct kmaps_ops ops = {op_lookup, op_update,   op_delete,	   op_batch,
 				     op_take,	op_slot_map, op_slot_unmap};
 
 static struct kmaps maps(void)
 {
-	struct kmaps km = {.ops = &ops, .ncpus = 2};
+	struct kmaps km = {.ops = &ops, .ncpus = 2, .batch = KMAPS_BATCH};
 
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		km.name[i] = "m";
 		km.key_size[i] = sizeof(uint32_t);
+		km.value_size[i] = sizeof(uint64_t);
 		km.max_entries[i] = 100;
 	}
 	answer = 0;
 	walk_keys = 0;
+	buckets = 1;
 	return km;
 }
 
@@ -143,30 +168,69 @@ static void test_failures_counted(void **state)
 	assert_int_equal(failures(&km), 6);
 }
 
-/* A walk ends on "no such entry"; any other end is a failed lookup. */
-static void test_walk(void **state)
+/* The count of keys keys in nbuckets buckets, read batch at a time. */
+static uint32_t count_of(struct kmaps *km, enum kmap map, uint32_t batch, uint32_t nbuckets,
+			 uint32_t keys)
+{
+	km->batch = batch;
+	buckets = nbuckets;
+	walk_keys = keys;
+	batch_calls = 0;
+	return kmaps_entries(km, map);
+}
+
+/* A count reads whole buckets a batch at a time: a batch ends before a
+ * bucket that does not fit, the next one starts there, and the last one
+ * comes with "no such entry". */
+static void test_count_across_batches(void **state)
 {
 	struct kmaps km = maps();
 
 	(void)state;
-	walk_keys = 3;
-	assert_int_equal(kmaps_entries(&km, KMAP_CONNECTING), 3);
-	assert_int_equal(failures(&km), 0);
+	/* buckets 0 and 1 hold 2 keys, the others 1 */
+	assert_int_equal(count_of(&km, KMAP_CONNECTING, 3, 8, 10), 10);
+	assert_int_equal(batch_calls, 4); /* 2 (bucket 1 does not fit), 3, 3, 2 */
 	assert_true(km.used[KMAP_CONNECTING][KMAP_LOOKUP]);
+	assert_int_equal(count_of(&km, KMAP_CONNECTING, 3, 8, 0), 0);
+	assert_int_equal(batch_calls, 1);
+	assert_int_equal(failures(&km), 0);
+}
+
+/* A bucket with more entries than the batch holds is read whole with
+ * buffers grown for it, none lost. */
+static void test_count_bucket_over_batch(void **state)
+{
+	struct kmaps km = maps();
+
+	(void)state;
+	assert_int_equal(count_of(&km, KMAP_CONNS, 2, 2, 11), 11); /* buckets of 6 and 5 */
+	assert_int_equal(batch_calls, 4);			   /* 2, 4: no room; 8: 6; 8: 5 */
+	assert_int_equal(failures(&km), 0);
+}
+
+/* Any other end is a failed lookup; the count keeps the batches read
+ * before it. */
+static void test_count_fails(void **state)
+{
+	struct kmaps km = maps();
+
+	(void)state;
 	answer = -EFAULT;
-	assert_int_equal(kmaps_entries(&km, KMAP_CONNECTING), 3);
+	assert_int_equal(count_of(&km, KMAP_CONNECTING, 2, 8, 3), 2);
 	assert_int_equal(km.failed[KMAP_CONNECTING][KMAP_LOOKUP], 1);
 }
 
-/* A walk that keeps being restarted (the kernel deleted the key walked
- * from) stops at the map's capacity. */
-static void test_walk_bounded(void **state)
+/* A count stops at the map's capacity (100), whatever the kernel
+ * answers; a bucket bigger than the map cannot be, and is a failure. */
+static void test_count_bounded(void **state)
 {
 	struct kmaps km = maps();
 
 	(void)state;
-	walk_keys = 1000;
-	assert_int_equal(kmaps_entries(&km, KMAP_CONNS), 100);
+	assert_int_equal(count_of(&km, KMAP_CONNS, 30, 1000, 1000), 100);
+	assert_int_equal(batch_calls, 4);
+	assert_int_equal(count_of(&km, KMAP_CONNS, 30, 1, 1000), 0);
+	assert_int_equal(km.failed[KMAP_CONNS][KMAP_LOOKUP], 1);
 }
 
 /* Per-CPU counters are summed over the CPUs; one that cannot be read
@@ -254,8 +318,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_answers_not_counted),
 	    cmocka_unit_test(test_failures_counted),
-	    cmocka_unit_test(test_walk),
-	    cmocka_unit_test(test_walk_bounded),
+	    cmocka_unit_test(test_count_across_batches),
+	    cmocka_unit_test(test_count_bucket_over_batch),
+	    cmocka_unit_test(test_count_fails),
+	    cmocka_unit_test(test_count_bounded),
 	    cmocka_unit_test(test_counters),
 	    cmocka_unit_test(test_gate_add),
 	    cmocka_unit_test(test_procs_mark),

@@ -78,22 +78,83 @@ void kmaps_procs_mark(struct kmaps *km, uint32_t tgid)
 		__atomic_fetch_or(word, bit, __ATOMIC_SEQ_CST);
 }
 
+/* Room for cap entries of map in b. */
+static int batch_reserve(struct kmaps *km, enum kmap map, struct kmaps_batch *b, size_t cap)
+{
+	void *keys = realloc(b->keys, cap * km->key_size[map]), *values;
+
+	if (!keys)
+		return -ENOMEM;
+	b->keys = keys;
+	values = realloc(b->values, cap * km->value_size[map]);
+	if (!values)
+		return -ENOMEM;
+	b->values = values;
+	b->cap = cap;
+	return 0;
+}
+
+/* One read, its buffers grown while the bucket it starts at does not fit
+ * in them: no bucket holds more entries than the map. */
+static int batch_fitted(struct kmaps *km, enum kmap map, struct kmaps_batch *b, uint32_t *count)
+{
+	int err = b->keys ? 0 : batch_reserve(km, map, b, b->cap ? b->cap : 1);
+
+	while (!err) {
+		*count = (uint32_t)b->cap;
+		err = km->ops->batch(km, map, b->started ? &b->next : NULL, &b->next, b->keys,
+				     b->values, count);
+		if (err != -ENOSPC || b->cap >= km->max_entries[map])
+			break;
+		err = batch_reserve(km, map, b, 2 * b->cap);
+	}
+	return err;
+}
+
+int kmaps_batch_read(struct kmaps *km, enum kmap map, struct kmaps_batch *b)
+{
+	uint32_t count = 0;
+	int err;
+
+	b->n = 0;
+	if (b->done)
+		return 0;
+	err = batch_fitted(km, map, b, &count);
+	if (err == -ENOENT) { /* these were the last */
+		b->done = true;
+		err = 0;
+	}
+	if (counted(km, map, KMAP_LOOKUP, KMAP_ANY, err))
+		return err;
+	b->n = count;
+	b->started = true;
+	return 0;
+}
+
+void kmaps_batch_restart(struct kmaps_batch *b)
+{
+	b->n = 0;
+	b->next = 0;
+	b->started = b->done = false;
+}
+
+void kmaps_batch_free(struct kmaps_batch *b)
+{
+	free(b->keys);
+	free(b->values);
+	b->keys = b->values = NULL;
+}
+
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
 {
-	char key[64], next[64];
-	const void *prev = NULL;
-	uint32_t n = 0;
+	size_t n = 0, max = km->max_entries[map];
+	struct kmaps_batch b = {.cap = km->batch < max ? km->batch : max};
 
-	if (km->key_size[map] > sizeof(key))
-		return 0;
-	/* bounded: the kernel deleting the key walked from restarts the walk */
-	while (n < km->max_entries[map] && counted(km, map, KMAP_LOOKUP, KMAP_ANY,
-						   km->ops->next_key(km, map, prev, next)) == 0) {
-		memcpy(key, next, km->key_size[map]);
-		prev = key;
-		n++;
-	}
-	return n;
+	/* bounded whatever the kernel answers: the map holds max at most */
+	while (!b.done && n < max && kmaps_batch_read(km, map, &b) == 0)
+		n += b.n;
+	kmaps_batch_free(&b);
+	return (uint32_t)(n < max ? n : max);
 }
 
 int kmaps_counters(struct kmaps *km, uint64_t out[CNT_MAX])

@@ -12,6 +12,7 @@
 #define SSE_KMAPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conn_event.h"
@@ -56,8 +57,13 @@ struct kmaps_ops {
 	int (*update)(struct kmaps *km, enum kmap map, const void *key, const void *value,
 		      enum kmap_flag flag);
 	int (*delete)(struct kmaps *km, enum kmap map, const void *key);
-	/* the key after key (NULL: the first); -ENOENT after the last */
-	int (*next_key)(struct kmaps *km, enum kmap map, const void *key, void *next);
+	/* BPF_MAP_LOOKUP_BATCH of a hash map: the entries of whole buckets
+	 * from the one at *from (from NULL: the first), at most *count of
+	 * them, into keys and values; *count is set to how many, *next to
+	 * where the next batch starts. -ENOENT: these were the last ones;
+	 * -ENOSPC: the first bucket holds more than *count (none read). */
+	int (*batch)(struct kmaps *km, enum kmap map, void *from, void *next, void *keys,
+		     void *values, uint32_t *count);
 	/* lookup and delete at once: the entry is the caller's alone */
 	int (*take)(struct kmaps *km, enum kmap map, const void *key, void *value);
 	/* conn_slots' line at index, shared with the kernel for atomic
@@ -73,8 +79,10 @@ struct kmaps {
 	int fd[KMAP_COUNT];
 	const char *name[KMAP_COUNT];
 	uint32_t key_size[KMAP_COUNT];
+	uint32_t value_size[KMAP_COUNT];
 	uint32_t max_entries[KMAP_COUNT];
-	int ncpus; /* values of KMAP_COUNTERS per key */
+	uint32_t batch; /* entries a count reads at a time: KMAPS_BATCH but in unit tests */
+	int ncpus;	/* values of KMAP_COUNTERS per key */
 	/* slots_owned[0]: lines of conn_slots that hold a connection, mapped:
 	 * changed by atomic adds on both sides */
 	uint64_t *slots_owned;
@@ -106,7 +114,31 @@ void kmaps_procs_mark(struct kmaps *km, uint32_t tgid);
 /* Adds delta to the count of detached connections (bpf/maps.bpf.h). */
 void kmaps_handoffs_add(struct kmaps *km, int64_t delta);
 
-/* Entries in map now (a walk over its keys). */
+/* A read of a hash map's entries a batch at a time: a syscall per batch,
+ * where a walk over the keys took one per entry (and a lookup another).
+ * The kernel reads bucket by bucket, so an entry deleted meanwhile does
+ * not restart the read, and copies buckets whole: keys and values grow
+ * when one holds more entries than they do. */
+struct kmaps_batch {
+	void *keys, *values; /* cap entries each (allocated at the first read) */
+	size_t cap;
+	size_t n;      /* of them read by the last read */
+	uint64_t next; /* where the next read starts: the kernel's bucket number */
+	bool started, done;
+};
+
+/* The next entries of map into b, from the first ones after
+ * kmaps_batch_restart: 0 (b->done once the last are read), or -errno,
+ * counted as a failed lookup, b->n 0. */
+int kmaps_batch_read(struct kmaps *km, enum kmap map, struct kmaps_batch *b);
+void kmaps_batch_restart(struct kmaps_batch *b);
+void kmaps_batch_free(struct kmaps_batch *b);
+
+/* Entries a count reads per syscall: 10,000 connections in ten, with
+ * buffers of ~60 KB (conns) to ~340 KB (kstreams) for the read. */
+#define KMAPS_BATCH 1024
+
+/* Entries in map now, a hash map (read by batches). */
 uint32_t kmaps_entries(struct kmaps *km, enum kmap map);
 
 /* Sum over CPUs of each kernel counter. Returns -1, out not to be used,

@@ -409,9 +409,12 @@ static int map_delete(struct kmaps *km, enum kmap map, const void *key)
 	return bpf_map_delete_elem(km->fd[map], key) ? -errno : 0;
 }
 
-static int map_next_key(struct kmaps *km, enum kmap map, const void *key, void *next)
+/* Hash maps have batch reads since 5.6. */
+static int map_batch(struct kmaps *km, enum kmap map, void *from, void *next, void *keys,
+		     void *values, uint32_t *count)
 {
-	return bpf_map_get_next_key(km->fd[map], key, next) ? -errno : 0;
+	return bpf_map_lookup_batch(km->fd[map], from, next, keys, values, count, NULL) ? -errno
+											: 0;
 }
 
 #define ENOTSUPP 524 /* the kernel's, not in user space's errno.h */
@@ -460,7 +463,7 @@ static const struct kmaps_ops bpf_maps = {
     .lookup = map_lookup,
     .update = map_update,
     .delete = map_delete,
-    .next_key = map_next_key,
+    .batch = map_batch,
     .take = map_take,
     .slot_map = map_slot,
     .slot_unmap = unmap_slot,
@@ -516,10 +519,12 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	}
 	km->ops = &bpf_maps;
 	km->ncpus = libbpf_num_possible_cpus();
+	km->batch = KMAPS_BATCH;
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		km->fd[i] = bpf_map__fd(maps[i]);
 		km->name[i] = bpf_map__name(maps[i]);
 		km->key_size[i] = bpf_map__key_size(maps[i]);
+		km->value_size[i] = bpf_map__value_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
 	km->slots_owned = map_shared(owned, COUNT_BYTES, err, size);

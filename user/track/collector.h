@@ -27,12 +27,6 @@
 #include "track/targets.h"
 #include "track/tls_held.h"
 
-/* A stream's figures as read from the kernel (track/kstreams.c). */
-struct kstream_snap {
-	uint64_t id;
-	struct kstream ks;
-};
-
 struct collector {
 	struct metrics *m;
 	pthread_mutex_t *lock; /* guards m against the HTTP server's scrapes */
@@ -54,10 +48,10 @@ struct collector {
 	/* the sweep's copy of the table (housekeeping.c), kept between sweeps */
 	struct sweep_probe *probes;
 	size_t probes_cap;
-	/* the kernel's figures of open streams, read before the lock,
-	 * kstreams_batch at a time (KSTREAMS_BATCH but in unit tests) */
-	struct kstream_snap *ksnaps;
-	size_t ksnaps_cap, kstreams_batch;
+	/* the kernel's figures of open streams (ids, struct kstream), read
+	 * before the lock, kread.cap at a time (KSTREAMS_BATCH but in unit
+	 * tests) */
+	struct kmaps_batch kread;
 	bool told_sweep_nomem;
 	bool told_proc_denied;
 };

@@ -232,8 +232,9 @@ static void set_counters(struct collector *c, const uint64_t cnt[CNT_MAX])
 	metrics_kstreams_map_full(c->m, cnt[CNT_KSTREAMS_FULL]);
 }
 
-/* The kernel is read before the lock is taken: walking a map costs a
- * syscall per entry, and a scrape must not wait for 65536 of them.
+/* The kernel is read before the lock is taken: counting a map's entries
+ * copies them all out of the kernel (a syscall per KMAPS_BATCH), and a
+ * scrape must not wait for that.
  * Counters that cannot be read keep their last values; the failure shows
  * in the map errors. */
 void collector_refresh_self(struct collector *c)

@@ -2,8 +2,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "core/array.h"
-
 #include "track/conn_bytes.h"
 #include "track/kstreams.h"
 
@@ -235,24 +233,13 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
 		forget(c, e);
 }
 
-/* A syscall or two per stream: before the lock is taken. */
-size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last)
+/* A syscall per batch, before the lock is taken. */
+size_t kstreams_read(struct collector *c, bool first)
 {
-	struct kmaps *km = c->km;
-	uint64_t next;
-	size_t n = 0;
-
-	if (array_reserve((void **)&c->ksnaps, &c->ksnaps_cap, c->kstreams_batch,
-			  sizeof(*c->ksnaps)))
-		return 0;
-	while (n < c->kstreams_batch && km->ops->next_key(km, KMAP_KSTREAMS, from, &next) == 0) {
-		*last = next;
-		from = last;
-		c->ksnaps[n].id = next;
-		if (kmaps_lookup(km, KMAP_KSTREAMS, &next, &c->ksnaps[n].ks) == 0)
-			n++;
-	}
-	return n;
+	if (first)
+		kmaps_batch_restart(&c->kread);
+	kmaps_batch_read(c->km, KMAP_KSTREAMS, &c->kread);
+	return c->kread.n;
 }
 
 /* Whether figures read unlocked are of e's stream and newer than those
@@ -266,22 +253,21 @@ static bool fresh_for(const struct conn_entry *e, const struct kstream *ks)
 
 void kstreams_apply(struct collector *c, size_t n, uint64_t now)
 {
+	const uint64_t *ids = c->kread.keys;
+	const struct kstream *ks = c->kread.values;
+
 	for (size_t i = 0; i < n; i++) {
-		struct conn_entry *e = conn_table_find(&c->conns, c->ksnaps[i].id);
+		struct conn_entry *e = conn_table_find(&c->conns, ids[i]);
 
 		if (!e)
 			continue;
-		if (fresh_for(e, &c->ksnaps[i].ks))
-			add_figures(c, e, &c->ksnaps[i].ks.stats);
+		if (fresh_for(e, &ks[i]))
+			add_figures(c, e, &ks[i].stats);
 		if (e->srv && e->srv->kleft_ts && now >= e->srv->kleft_ts + KLEFT_GRACE_NS)
 			kstream_settle(c, e, e->srv->kleft, e->srv->kleft_ts);
 	}
 }
 
-/* A stream that ends between batches takes its key out of the map, and
- * the walk then starts over from the first key: streams read twice are
- * not added twice (fresh_for), and the walk stops after as many keys as
- * the map holds at most. */
 /* Closes put off for copies: each happens at the server's first call
  * after the copies it waited for, or here when the server makes none. */
 static void copies_settle(struct collector *c, uint64_t now)
@@ -295,18 +281,21 @@ static void copies_settle(struct collector *c, uint64_t now)
 			close_put_off(e);
 }
 
+/* The kernel reads the map bucket by bucket: a stream that ends between
+ * batches is read once or not at all, one armed meanwhile in a bucket
+ * already read waits for the next refresh. Figures read before newer
+ * ones were added are not added again (fresh_for), and the read stops
+ * after as many streams as the map holds at most. */
 void kstreams_refresh(struct collector *c, uint64_t now)
 {
 	size_t n, seen = 0, max = c->km->max_entries[KMAP_KSTREAMS];
-	uint64_t last = 0;
 
-	do {
-		n = kstreams_read(c, seen ? &last : NULL, &last);
+	while (seen < max && (n = kstreams_read(c, seen == 0))) {
 		pthread_mutex_lock(c->lock);
 		kstreams_apply(c, n, now);
 		pthread_mutex_unlock(c->lock);
 		seen += n;
-	} while (n == c->kstreams_batch && seen < max);
+	}
 	pthread_mutex_lock(c->lock);
 	copies_settle(c, now);
 	pthread_mutex_unlock(c->lock);

@@ -70,15 +70,15 @@ bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why
  * the exchange is lost, counted. */
 void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
 
-/* Streams whose figures are read from the kernel at a time: the copy of
- * a batch is ~80 KB, where all of 10,000 open streams took 5 MB. */
+/* Streams whose figures are read from the kernel at a time, in one
+ * syscall: the copy of a batch is ~80 KB, where all of 10,000 open
+ * streams took 5 MB, and the lock is taken for as many at a time. */
 #define KSTREAMS_BATCH 256
 
-/* The figures of up to c->kstreams_batch streams the kernel counts, those
- * after *from in the map (from NULL: the first ones), read unlocked into
- * the collector's copy; returns how many, *last is the last one's key.
- * Then added under the lock. */
-size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last);
+/* The figures of the next batch of streams the kernel counts (first: the
+ * first ones), read unlocked into the collector's copy (c->kread);
+ * returns how many, 0 once all were read. Then added under the lock. */
+size_t kstreams_read(struct collector *c, bool first);
 void kstreams_apply(struct collector *c, size_t n, uint64_t now);
 
 /* How long a close put off for the kernel's last figures waits for the
