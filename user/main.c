@@ -165,9 +165,9 @@ static void consume(struct daemon *d)
 }
 
 /* Housekeeping that is due, the ring drained after each step: at 10,000
- * streams the gauges' map walks and the sweep's readlinks take hundreds of
- * ms each, and records keep coming meanwhile. The ring must hold what
- * arrives during the longest step alone, not during all of them. */
+ * streams the sweep's readlinks take hundreds of ms, and records keep
+ * coming meanwhile. The ring must hold what arrives during the longest
+ * step alone, not during all of them. */
 static void housekeeping(struct daemon *d, double now, struct schedule *due)
 {
 	struct collector *col = &d->col;
