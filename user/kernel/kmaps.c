@@ -150,9 +150,9 @@ uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
 	size_t n = 0, max = km->max_entries[map];
 	struct kmaps_batch b = {.cap = km->batch < max ? km->batch : max};
 
-	/* bounded whatever the kernel answers: the map holds max at most */
-	/* and a read that brings nothing ends it: the kernel's never does
-	 * without saying it was the last (ENOENT) */
+	/* bounded whatever the kernel answers: the map holds max at most,
+	 * and a read that brings nothing ends it (the kernel's never does
+	 * without saying it was the last, ENOENT) */
 	while (!b.done && n < max && kmaps_batch_read(km, map, &b) == 0 && b.n)
 		n += b.n;
 	kmaps_batch_free(&b);

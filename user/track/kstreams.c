@@ -251,6 +251,12 @@ static bool fresh_for(const struct conn_entry *e, const struct kstream *ks)
 	       ks->stats.t_last_write > e->srv->kseen.t_last_write;
 }
 
+/* Whether a close e put off has waited KLEFT_GRACE_NS by now. */
+static bool grace_over(const struct conn_entry *e, uint64_t now)
+{
+	return e->srv && e->srv->kleft_ts && now >= e->srv->kleft_ts + KLEFT_GRACE_NS;
+}
+
 void kstreams_apply(struct collector *c, size_t n, uint64_t now)
 {
 	const uint64_t *ids = c->kread.keys;
@@ -263,7 +269,7 @@ void kstreams_apply(struct collector *c, size_t n, uint64_t now)
 			continue;
 		if (fresh_for(e, &ks[i]))
 			add_figures(c, e, &ks[i].stats);
-		if (e->srv && e->srv->kleft_ts && now >= e->srv->kleft_ts + KLEFT_GRACE_NS)
+		if (grace_over(e, now))
 			kstream_settle(c, e, e->srv->kleft, e->srv->kleft_ts);
 	}
 }
@@ -276,8 +282,7 @@ static void copies_settle(struct collector *c, uint64_t now)
 	size_t b;
 
 	conn_table_for_each(&c->conns, b, e, next)
-		if (e->srv && e->srv->kleft_ts && !counted_in_kernel(e) &&
-		    now >= e->srv->kleft_ts + KLEFT_GRACE_NS)
+		if (grace_over(e, now) && !counted_in_kernel(e))
 			close_put_off(e);
 }
 
