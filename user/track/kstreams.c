@@ -4,6 +4,7 @@
 
 #include "core/array.h"
 
+#include "kernel/klines.h"
 #include "track/conn_bytes.h"
 #include "track/kstreams.h"
 
@@ -27,7 +28,7 @@ static bool counted_in_kernel(const struct conn_entry *e)
  * the next write finds none and is copied). */
 static void forget(struct collector *c, const struct conn_entry *e)
 {
-	kmaps_delete(c->km, KMAP_KSTREAMS, &e->info.id);
+	klines_forget(c->km, e->info.id);
 }
 
 /* A close put off for the kernel's last figures (put_off) happens. */
@@ -55,7 +56,7 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
 
 	if (!e || !e->srv) { /* not a server's HTTP connection */
-		kmaps_delete(c->km, KMAP_KSTREAMS, &ev->h.conn_id);
+		klines_forget(c->km, ev->h.conn_id);
 		return;
 	}
 	/* the kernel arms only a connection it no longer counts: the last
@@ -134,7 +135,7 @@ void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct 
 /* The kernel's figures of e's stream, if it still has them. */
 static bool read_figures(struct collector *c, const struct conn_entry *e, struct kstream *ks)
 {
-	return kmaps_lookup(c->km, KMAP_KSTREAMS, &e->info.id, ks) == 0;
+	return klines_read(c->km, e->info.id, ks) == 0;
 }
 
 void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts)
@@ -207,7 +208,7 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
 		forget(c, e);
 }
 
-/* A syscall or two per stream: before the lock is taken. */
+/* Two syscalls or three per stream: before the lock is taken. */
 size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last)
 {
 	struct kmaps *km = c->km;
@@ -221,7 +222,7 @@ size_t kstreams_read(struct collector *c, const uint64_t *from, uint64_t *last)
 		*last = next;
 		from = last;
 		c->ksnaps[n].id = next;
-		if (kmaps_lookup(km, KMAP_KSTREAMS, &next, &c->ksnaps[n].ks) == 0)
+		if (klines_read(km, next, &c->ksnaps[n].ks) == 0)
 			n++;
 	}
 	return n;
