@@ -4,7 +4,8 @@
  * that begins with an SSE response head arms its connection; each later
  * write of the body is read a piece at a time into a per-CPU buffer and
  * walked with include/sse_scan.h in a bpf_loop, one line or framing run
- * per step, the stream's counters and buckets kept in its kstreams entry.
+ * per step, the stream's counters and buckets kept in its line of klines
+ * (or, when another stream holds that line, in its kstreams entry).
  * Nothing reaches the ring buffer per event: a record when the stream
  * starts and one when it ends or is given up.
  */

@@ -4,8 +4,9 @@
  * that starts an SSE stream (sse_head.h), the kernel arms the connection:
  * from then on each write of the body goes through sse_scan.h in the
  * kernel, and only the stream's start and end reach user space as records.
- * User space reads the kstreams map for streams still open (at its
- * periodic sync) and takes the final figures from the end record.
+ * User space walks the kstreams map for streams still open (at its
+ * periodic sync), reads each one's figures from its line of klines or its
+ * entry, and takes the final figures from the end record.
  *
  * Record order on the ring: EV_KSTREAM_START, then the head write's copy
  * (user space parses the head; the body bytes of that write are the
