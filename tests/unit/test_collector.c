@@ -2006,12 +2006,18 @@ static void test_kernel_figures_in_batches(void **state)
 		assert_int_equal(conn_table_find(&f->c.conns, id)->srv->stream.chunks_pending, 2);
 }
 
-/* The kernel counts connection id's stream in its line of klines, which
- * holds figures st; its entry keeps the copy made at arming. */
-static struct kstream *kernel_counts_in_line(uint64_t id, const struct sse_stats *st)
+/* A stream the kernel counts in its line of klines, on a new connection
+ * id: the line holds figures st; the entry keeps the copy made at arming
+ * (and st, with_entry). */
+static struct kstream *kernel_stream_in_line(struct fixture *f, uint64_t id,
+					     const struct sse_stats *st, bool with_entry)
 {
 	struct kstream *line = &lines[kline_index(id)];
 
+	open_conn(f, id, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, id, 5);
+	if (with_entry)
+		kernel_counts(id, st);
 	assert_int_equal(fake_lookup(NULL, KMAP_KSTREAMS, &id, line), 0);
 	line->id = id;
 	line->stats = *st;
@@ -2024,11 +2030,8 @@ static void test_kernel_figures_in_line(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2);
-	struct kstream *line;
+	struct kstream *line = kernel_stream_in_line(f, 1, &st, false);
 
-	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
-	kernel_stream(f, 1, 5);
-	line = kernel_counts_in_line(1, &st);
 	collector_refresh_self(&f->c);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 2);
 	close_conn(f, 1, 5);
@@ -2044,12 +2047,8 @@ static void test_kernel_line_of_another_kept(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2);
-	struct kstream *line;
+	struct kstream *line = kernel_stream_in_line(f, 1, &st, true);
 
-	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
-	kernel_stream(f, 1, 5);
-	kernel_counts(1, &st);
-	line = kernel_counts_in_line(1, &st);
 	line->id = 1 + KLINES; /* the same line, another connection's */
 	close_conn(f, 1, 5);
 	assert_true(CHUNKS(f) == 2); /* from its entry */
