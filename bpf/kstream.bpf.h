@@ -4,7 +4,8 @@
  * that begins with an SSE response head arms its connection; each later
  * write of the body is read a piece at a time into a per-CPU buffer and
  * walked with include/sse_scan.h in a bpf_loop, one line or framing run
- * per step, the stream's counters and buckets kept in its kstreams entry.
+ * per step, the stream's counters and buckets kept in its line of klines
+ * (or, when another stream holds that line, in its kstreams entry).
  * Nothing reaches the ring buffer per event: a record when the stream
  * starts and one when it ends or is given up.
  */
@@ -19,6 +20,19 @@
 const volatile bool kstreams_on = true;	    /* off: every write is copied (tests, bench) */
 const volatile bool kstream_copies = false; /* copy a stream's first writes (correlation) */
 
+/* Streams by their connection's line (kline_index): a write of a stream
+ * finds its state in one inlined load, where a hash lookup hashed the id
+ * and touched a bucket and an entry (~70 ns, docs/design.md). Mapped by
+ * user space for the release of a stream it gives up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KLINES);
+	__type(key, __u32);
+	__type(value, struct kstream);
+} klines SEC(".maps");
+
+/* The streams whose line another one holds, by connection id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KSTREAMS_MAX);
@@ -37,6 +51,70 @@ static __always_inline int kstream_write(struct inflight *in, __s64 ret)
 	return false;
 }
 #else
+static __always_inline struct kstream *kline_of(__u64 id)
+{
+	__u32 i = kline_index(id);
+
+	return bpf_map_lookup_elem(&klines, &i);
+}
+
+/* id's stream: in its line, else in the hash. id: on the stack (a map
+ * key, see kstream_write). */
+static __always_inline struct kstream *kstream_find(const __u64 *id)
+{
+	struct kstream *line = kline_of(*id);
+
+	if (line && line->id == *id)
+		return line;
+	return bpf_map_lookup_elem(&kstreams, id);
+}
+
+/* Whether id's stream takes its line, fresh: the line is free or holds
+ * id's last stream. Claimed busy while it is written, then published: a
+ * reader never matches a half-written line. */
+static __always_inline bool kline_take(const __u64 *id, struct kstream *fresh)
+{
+	struct kstream *line = kline_of(*id);
+	__u64 was;
+
+	if (!line)
+		return false;
+	was = line->id == *id ? *id : 0;
+	if (__sync_val_compare_and_swap(&line->id, was, KLINE_BUSY) != was)
+		return false;
+	fresh->id = KLINE_BUSY;
+	*line = *fresh;
+	__sync_lock_test_and_set(&line->id, *id);
+	return true;
+}
+
+/* Makes id's stream fresh: its entry in the hash, which is every
+ * stream's (user space walks it), and its line if it can take it, where
+ * its writes then count. The entry counted in, or NULL. */
+static __always_inline struct kstream *kstream_make(const __u64 *id, struct kstream *fresh)
+{
+	struct kstream *line = kline_of(*id);
+
+	fresh->id = 0;
+	if (bpf_map_update_elem(&kstreams, id, fresh, BPF_ANY)) {
+		count(CNT_KSTREAMS_FULL, 1);
+		return NULL;
+	}
+	if (kline_take(id, fresh))
+		return line;
+	return bpf_map_lookup_elem(&kstreams, id);
+}
+
+/* id's stream is gone: its hash entry, then its line. */
+static __always_inline void kstream_drop(const __u64 *id)
+{
+	struct kstream *line = kline_of(*id);
+
+	bpf_map_delete_elem(&kstreams, id);
+	if (line && line->id == *id)
+		__sync_val_compare_and_swap(&line->id, *id, 0);
+}
+
 /* Per-CPU: the piece of the write being walked, its cursor over the
  * syscall's buffers, and room to build a new entry (too big for the
  * stack). The program cannot be preempted (capture.bpf.h says why). */
@@ -226,7 +304,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 	sse_scan_release(&ks->scan, &ks->stats);
 	ev->stats = ks->stats;
 	sent = emit(ev, sizeof(*ev));
-	bpf_map_delete_elem(&kstreams, &id);
+	kstream_drop(&id);
 	if (!info)
 		return;
 	info->kstream = 0;
@@ -291,7 +369,7 @@ static __always_inline int kstream_count(struct kscan_scratch *w, const struct i
 static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 {
 	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
-	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &id);
+	struct kstream *ks = kstream_find(&id);
 	struct kscan_scratch *w;
 	__u64 ts = bpf_ktime_get_ns(), done;
 
@@ -334,7 +412,7 @@ static __always_inline bool kstream_start(const struct inflight *in, __u64 ts)
 	    .framing = 0,
 	};
 	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
-	struct kstream *ks = bpf_map_lookup_elem(&kstreams, &id);
+	struct kstream *ks = kstream_find(&id);
 
 	if (!ks)
 		return false;
@@ -386,16 +464,14 @@ static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret
 	sse_scan_init(&w->fresh.scan, head_framing(&w->head));
 	w->fresh.t_armed = ts;
 	w->fresh.copies_left = kstream_copies ? KSTREAM_COPIES : 0;
-	if (bpf_map_update_elem(&kstreams, &id, &w->fresh, BPF_ANY)) {
-		count(CNT_KSTREAMS_FULL, 1);
+	ks = kstream_make(&id, &w->fresh);
+	if (!ks)
 		return;
-	}
-	ks = bpf_map_lookup_elem(&kstreams, &id);
-	if (ks && kstream_walk(w, ks, ret, ts) == WALK_ON && kstream_start(in, ts)) {
+	if (kstream_walk(w, ks, ret, ts) == WALK_ON && kstream_start(in, ts)) {
 		kstream_mark(in, 1);
 		return;
 	}
-	bpf_map_delete_elem(&kstreams, &id);
+	kstream_drop(&id);
 }
 
 /* A successful write of a server's HTTP connection (or its plaintext, at

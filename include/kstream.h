@@ -4,8 +4,9 @@
  * that starts an SSE stream (sse_head.h), the kernel arms the connection:
  * from then on each write of the body goes through sse_scan.h in the
  * kernel, and only the stream's start and end reach user space as records.
- * User space reads the kstreams map for streams still open (at its
- * periodic sync) and takes the final figures from the end record.
+ * User space walks the kstreams map for streams still open (at its
+ * periodic sync), reads each one's figures from its line of klines or its
+ * entry, and takes the final figures from the end record.
  *
  * Record order on the ring: EV_KSTREAM_START, then the head write's copy
  * (user space parses the head; the body bytes of that write are the
@@ -21,18 +22,30 @@
 #include "sse_scan.h"
 
 #define KSTREAMS_MAX   16384
-#define KSTREAM_COPIES 4     /* body writes still copied, for correlation */
-#define KSTREAM_STEPS  32768 /* scan steps per write: beyond, the stream is given up */
+#define KLINES_BITS    14
+#define KLINES	       (1u << KLINES_BITS)
+#define KLINE_BUSY     (~0ull) /* a line being made: no connection's */
+#define KSTREAM_COPIES 4       /* body writes still copied, for correlation */
+#define KSTREAM_STEPS  32768   /* scan steps per write: beyond, the stream is given up */
 #define KSTREAM_BYTES  (CAPTURE_SEGS_MAX * CAPTURE_SEG_MAX) /* as the copy path's cap */
 
-/* Value of the kstreams map, by connection id. */
+/* A stream's state: in its line of klines (kline_index), or in the
+ * kstreams hash by connection id when another stream holds that line. */
 struct kstream {
 	struct sse_scan scan;
 	struct sse_stats stats;
 	__u64 t_armed;
+	__u64 id; /* klines: the connection whose stream it is; 0: free, or KLINE_BUSY */
 	__u8 copies_left;
 	__u8 pad[7];
 };
+
+/* Connection ids are handed out in sequence: streams open at once take
+ * distinct lines unless KLINES connections came between them. */
+static inline __u32 kline_index(__u64 conn_id)
+{
+	return conn_id & (KLINES - 1);
+}
 
 enum kstream_end_reason {
 	KSTREAM_COMPLETE = 0,	/* the body ended as framed */
@@ -63,7 +76,7 @@ struct kstream_end_event {
 #define KSTREAM_LAYOUT(type, size) _Static_assert(sizeof(struct type) == (size), #type " layout")
 KSTREAM_LAYOUT(sse_scan, 48);
 KSTREAM_LAYOUT(sse_stats, 256);
-KSTREAM_LAYOUT(kstream, 48 + 256 + 16);
+KSTREAM_LAYOUT(kstream, 48 + 256 + 24);
 KSTREAM_LAYOUT(kstream_start_event, 32);
 KSTREAM_LAYOUT(kstream_end_event, 40 + 256);
 #undef KSTREAM_LAYOUT

@@ -49,6 +49,7 @@ struct fake_map {
 
 static struct fake_map maps[KMAP_COUNT];
 static struct conn_slot slots[CONN_GATE_SLOTS]; /* conn_slots: the gate, no owner */
+static struct kstream lines[KLINES];		/* klines: every line free */
 static uint64_t slots_owned[1];
 static uint64_t procs[PID_BITMAP_WORDS]; /* procs_with_conns */
 static uint64_t handoffs[1];		 /* entries of detached */
@@ -74,6 +75,10 @@ static int fake_lookup(struct kmaps *km, enum kmap map, const void *key, void *v
 		return lookup_fails[map];
 	if (map == KMAP_CONN_SLOTS) {
 		memcpy(value, &slots[*(const uint32_t *)key], sizeof(slots[0]));
+		return 0;
+	}
+	if (map == KMAP_KLINES) {
+		memcpy(value, &lines[*(const uint32_t *)key], sizeof(lines[0]));
 		return 0;
 	}
 	if (!e && maps[map].array) {
@@ -178,6 +183,18 @@ static void fake_slot_unmap(struct kmaps *km, struct conn_slot *line)
 	(void)line;
 }
 
+static __u64 *fake_kline_map(struct kmaps *km, uint32_t index)
+{
+	(void)km;
+	return &lines[index].id;
+}
+
+static void fake_kline_unmap(struct kmaps *km, __u64 *id)
+{
+	(void)km;
+	(void)id;
+}
+
 static const struct kmaps_ops fake_ops = {
     .lookup = fake_lookup,
     .update = fake_update,
@@ -186,6 +203,8 @@ static const struct kmaps_ops fake_ops = {
     .take = fake_take,
     .slot_map = fake_slot_map,
     .slot_unmap = fake_slot_unmap,
+    .kline_map = fake_kline_map,
+    .kline_unmap = fake_kline_unmap,
 };
 
 static void fake_reset(void)
@@ -203,10 +222,12 @@ static void fake_reset(void)
 	    [KMAP_KSTREAMS] = {sizeof(uint64_t), sizeof(struct kstream)},
 	    [KMAP_DETACHED] = {sizeof(uint64_t), sizeof(struct conn_info)},
 	    [KMAP_CONN_SLOTS] = {sizeof(uint32_t), sizeof(struct conn_slot)},
+	    [KMAP_KLINES] = {sizeof(uint32_t), sizeof(struct kstream)},
 	};
 
 	memset(maps, 0, sizeof(maps));
 	memset(slots, 0, sizeof(slots));
+	memset(lines, 0, sizeof(lines));
 	memset(slots_owned, 0, sizeof(slots_owned));
 	memset(procs, 0, sizeof(procs));
 	memset(handoffs, 0, sizeof(handoffs));
@@ -220,9 +241,9 @@ static void fake_reset(void)
 }
 
 static const char *const map_names[KMAP_COUNT] = {
-    "conns",	 "sock_owner",	  "tracked_procs", "procs_with_conns",
-    "gated_ids", "allowed_tgids", "allowed_ports", "connecting",
-    "counters",	 "kstreams",	  "detached",	   "conn_slots",
+    "conns",	     "sock_owner",    "tracked_procs", "procs_with_conns", "gated_ids",
+    "allowed_tgids", "allowed_ports", "connecting",    "counters",	   "kstreams",
+    "detached",	     "conn_slots",    "klines",
 };
 
 /* ---- fixture: a collector on those maps ---- */
@@ -251,6 +272,7 @@ static int setup(void **state)
 	}
 	fake_reset();
 	f->km.ops = &fake_ops;
+	f->km.klines = lines;
 	f->km.slots_owned = slots_owned;
 	f->km.procs = procs;
 	f->km.handoffs = handoffs;
@@ -2168,6 +2190,56 @@ static void test_kernel_stream_ends_between_batches(void **state)
 	assert_true(CHUNKS(f) == 3);
 }
 
+/* A stream the kernel counts in its line of klines, on a new connection
+ * id: the line holds figures st; the entry keeps the copy made at arming
+ * (and st, with_entry). */
+static struct kstream *kernel_stream_in_line(struct fixture *f, uint64_t id,
+					     const struct sse_stats *st, bool with_entry)
+{
+	struct kstream *line = &lines[kline_index(id)];
+
+	open_conn(f, id, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, id, 5);
+	if (with_entry)
+		kernel_counts(id, st);
+	assert_int_equal(fake_lookup(NULL, KMAP_KSTREAMS, &id, line), 0);
+	line->id = id;
+	line->stats = *st;
+	return line;
+}
+
+/* A stream counting in its line: its figures are read there, not from
+ * its entry's copy, and its end gives the line up with the entry. */
+static void test_kernel_figures_in_line(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2);
+	struct kstream *line = kernel_stream_in_line(f, 1, &st, false);
+
+	collector_refresh_self(&f->c);
+	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 2);
+	close_conn(f, 1, 5);
+	assert_true(SSE_ALL(f) == 1);
+	assert_true(CHUNKS(f) == 2);
+	assert_false(kernel_counting(1));
+	assert_int_equal(line->id, 0);
+}
+
+/* A line another connection's stream took is not given up with the
+ * stream that held it before: only the line's own id frees it. */
+static void test_kernel_line_of_another_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2);
+	struct kstream *line = kernel_stream_in_line(f, 1, &st, true);
+
+	line->id = 1 + KLINES; /* the same line, another connection's */
+	close_conn(f, 1, 5);
+	assert_true(CHUNKS(f) == 2); /* from its entry */
+	assert_false(kernel_counting(1));
+	assert_int_equal(line->id, 1 + KLINES);
+}
+
 /* The body ends in a write that carries the next response too: its end
  * record, then the copy of that write, the body's tail first. */
 static void end_before_next_response(struct fixture *f, uint64_t id, int32_t fd, const char *tail,
@@ -2743,6 +2815,8 @@ int main(void)
 	    T(test_kernel_figures_in_batches),
 	    T(test_kernel_figures_bucket_over_batch),
 	    T(test_kernel_stream_ends_between_batches),
+	    T(test_kernel_figures_in_line),
+	    T(test_kernel_line_of_another_kept),
 	    T(test_kernel_end_then_next_response),
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "kernel/kmaps.h"
+#include "kstream.h"
 
 /* Every op answers what the test says; a batch read yields walk_keys
  * keys, in buckets (read as the kernel does, batch_calls of them). */
@@ -91,8 +92,23 @@ static void op_slot_unmap(struct kmaps *km, struct conn_slot *line)
 	(void)line;
 }
 
-static const struct kmaps_ops ops = {op_lookup, op_update,   op_delete,	   op_batch,
-				     op_take,	op_slot_map, op_slot_unmap};
+static struct kstream lines[KLINES];
+
+static __u64 *op_kline_map(struct kmaps *km, uint32_t index)
+{
+	(void)km;
+	return slots_unmappable ? NULL : &lines[index].id;
+}
+
+static void op_kline_unmap(struct kmaps *km, __u64 *id)
+{
+	(void)km;
+	(void)id;
+}
+
+static const struct kmaps_ops ops = {op_lookup,	    op_update,	  op_delete,
+				     op_batch,	    op_take,	  op_slot_map,
+				     op_slot_unmap, op_kline_map, op_kline_unmap};
 
 static struct kmaps maps(void)
 {
@@ -276,6 +292,27 @@ static void test_gate_add(void **state)
 	assert_int_equal(km.failed[KMAP_CONN_SLOTS][KMAP_UPDATE], 1);
 }
 
+/* A stream's line is freed only while it is still that stream's; a line
+ * that cannot be mapped is a failure, counted. */
+static void test_kline_release(void **state)
+{
+	struct kmaps km = maps();
+	uint64_t id = 7, other = 7 + KLINES;
+
+	(void)state;
+	lines[kline_index(id)].id = id;
+	assert_int_equal(kmaps_kline_release(&km, id), 0);
+	assert_int_equal(lines[kline_index(id)].id, 0);
+	lines[kline_index(id)].id = other;
+	assert_int_equal(kmaps_kline_release(&km, id), 0);
+	assert_int_equal(lines[kline_index(id)].id, other);
+	slots_unmappable = true;
+	assert_int_not_equal(kmaps_kline_release(&km, other), 0);
+	slots_unmappable = false;
+	assert_int_equal(lines[kline_index(id)].id, other);
+	assert_int_equal(km.failed[KMAP_KLINES][KMAP_UPDATE], 1);
+}
+
 /* A process's bit is or-ed into its word, the others' bits kept; a tgid
  * beyond the bitmap changes nothing. */
 static void test_procs_mark(void **state)
@@ -324,6 +361,7 @@ int main(void)
 	    cmocka_unit_test(test_count_bounded),
 	    cmocka_unit_test(test_counters),
 	    cmocka_unit_test(test_gate_add),
+	    cmocka_unit_test(test_kline_release),
 	    cmocka_unit_test(test_procs_mark),
 	    cmocka_unit_test(test_gate_slots_spread),
 	};

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "kernel/kmaps.h"
+#include "kstream.h"
 
 const char *const kmap_op_names[KMAP_OPS] = {"lookup", "update", "delete"};
 
@@ -63,6 +64,18 @@ int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta)
 		return counted(km, KMAP_CONN_SLOTS, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
 	__atomic_fetch_add(&line->gate, (uint64_t)delta, __ATOMIC_SEQ_CST);
 	km->ops->slot_unmap(km, line);
+	return 0;
+}
+
+int kmaps_kline_release(struct kmaps *km, uint64_t id)
+{
+	__u64 *shared = km->ops->kline_map(km, kline_index(id)), want = id;
+
+	if (!shared)
+		return counted(km, KMAP_KLINES, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
+	/* only id's: the line may be another connection's stream by now */
+	__atomic_compare_exchange_n(shared, &want, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	km->ops->kline_unmap(km, shared);
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "kernel/kfeatures.h"
 #include "kernel/loader.h"
 #include "kernel/uprobe_multi.h"
+#include "kstream.h"
 
 /* Of the skeletons only their ELF bytes are used: the loader works on
  * the objects of either build by name. */
@@ -440,23 +442,45 @@ static int map_take(struct kmaps *km, enum kmap map, const void *key, void *valu
 	return bpf_map_delete_elem(km->fd[map], key) ? -errno : 0;
 }
 
-/* The page of conn_slots that holds the line: mapped for the one atomic
+/* The page of an array map that holds byte at: mapped for the one atomic
  * change user space makes, by offset (an array maps from any page). */
-static struct conn_slot *map_slot(struct kmaps *km, uint32_t index)
+static void *map_at(struct kmaps *km, enum kmap map, size_t at)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), at = (size_t)index * sizeof(struct conn_slot);
-	char *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, km->fd[KMAP_CONN_SLOTS],
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, km->fd[map],
 		       (off_t)(at - at % page));
 
-	return p == MAP_FAILED ? NULL : (struct conn_slot *)(p + at % page);
+	return p == MAP_FAILED ? NULL : p + at % page;
+}
+
+static void unmap_at(const void *p)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	munmap((void *)((uintptr_t)p - (uintptr_t)p % page), page);
+}
+
+static struct conn_slot *map_slot(struct kmaps *km, uint32_t index)
+{
+	return map_at(km, KMAP_CONN_SLOTS, (size_t)index * sizeof(struct conn_slot));
 }
 
 static void unmap_slot(struct kmaps *km, struct conn_slot *line)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
 	(void)km;
-	munmap((void *)((uintptr_t)line - (uintptr_t)line % page), page);
+	unmap_at(line);
+}
+
+static __u64 *map_kline(struct kmaps *km, uint32_t index)
+{
+	return map_at(km, KMAP_KLINES,
+		      (size_t)index * sizeof(struct kstream) + offsetof(struct kstream, id));
+}
+
+static void unmap_kline(struct kmaps *km, __u64 *id)
+{
+	(void)km;
+	unmap_at(id);
 }
 
 static const struct kmaps_ops bpf_maps = {
@@ -467,6 +491,8 @@ static const struct kmaps_ops bpf_maps = {
     .take = map_take,
     .slot_map = map_slot,
     .slot_unmap = unmap_slot,
+    .kline_map = map_kline,
+    .kline_unmap = unmap_kline,
 };
 
 #define PROCS_BYTES (PID_BITMAP_WORDS * sizeof(uint64_t))
@@ -480,6 +506,24 @@ static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, 
 		return p;
 	snprintf(err, size, "cannot map %s: %s", bpf_map__name(map), strerror(errno));
 	return NULL;
+}
+
+#define KLINES_BYTES (KLINES * sizeof(struct kstream))
+
+static const struct kstream *map_lines(const struct bpf_map *map, char *err, size_t size)
+{
+	void *p = mmap(NULL, KLINES_BYTES, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+
+	if (p != MAP_FAILED)
+		return p;
+	snprintf(err, size, "cannot map %s: %s", bpf_map__name(map), strerror(errno));
+	return NULL;
+}
+
+/* The maps of the streams the kernel counts are sock_io's. */
+static bool in_io(enum kmap map)
+{
+	return map == KMAP_KSTREAMS || map == KMAP_KLINES;
 }
 
 /* slots_owned, procs_with_conns and handoffs are mapped before any program
@@ -501,14 +545,14 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	    [KMAP_KSTREAMS] = "kstreams",
 	    [KMAP_DETACHED] = "detached",
 	    [KMAP_CONN_SLOTS] = "conn_slots",
+	    [KMAP_KLINES] = "klines",
 	};
 	const struct bpf_map *maps[KMAP_COUNT],
 	    *owned = bpf_object__find_map_by_name(l->track, "slots_owned"),
 	    *handoffs = bpf_object__find_map_by_name(l->track, "handoffs");
 
 	for (int i = 0; i < KMAP_COUNT; i++) {
-		maps[i] =
-		    bpf_object__find_map_by_name(i == KMAP_KSTREAMS ? l->io : l->track, names[i]);
+		maps[i] = bpf_object__find_map_by_name(in_io(i) ? l->io : l->track, names[i]);
 		if (!maps[i] || !owned || !handoffs) {
 			snprintf(err, size, "BPF objects without the map %s",
 				 !maps[i] ? names[i]
@@ -530,7 +574,8 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	km->slots_owned = map_shared(owned, COUNT_BYTES, err, size);
 	km->procs = map_shared(maps[KMAP_PROCS], PROCS_BYTES, err, size);
 	km->handoffs = map_shared(handoffs, COUNT_BYTES, err, size);
-	return km->slots_owned && km->procs && km->handoffs ? 0 : -1;
+	km->klines = map_lines(maps[KMAP_KLINES], err, size);
+	return km->slots_owned && km->procs && km->handoffs && km->klines ? 0 : -1;
 }
 
 static void unmap_shared(struct kmaps *km)
@@ -541,6 +586,9 @@ static void unmap_shared(struct kmaps *km)
 		munmap(km->procs, PROCS_BYTES);
 	if (km->handoffs)
 		munmap(km->handoffs, COUNT_BYTES);
+	if (km->klines)
+		munmap((void *)km->klines, KLINES_BYTES);
+	km->klines = NULL;
 	km->slots_owned = NULL;
 	km->procs = NULL;
 	km->handoffs = NULL;

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "kernel/klines.h"
 #include "track/conn_bytes.h"
 #include "track/kstreams.h"
 
@@ -25,7 +26,7 @@ static bool counted_in_kernel(const struct conn_entry *e)
  * the next write finds none and is copied). */
 static void forget(struct collector *c, const struct conn_entry *e)
 {
-	kmaps_delete(c->km, KMAP_KSTREAMS, &e->info.id);
+	klines_forget(c->km, e->info.id);
 }
 
 /* A close put off for the kernel's last figures (put_off) happens. */
@@ -53,7 +54,7 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
 
 	if (!e || !e->srv) { /* not a server's HTTP connection */
-		kmaps_delete(c->km, KMAP_KSTREAMS, &ev->h.conn_id);
+		klines_forget(c->km, ev->h.conn_id);
 		return;
 	}
 	/* the kernel arms only a connection it no longer counts: the last
@@ -133,7 +134,7 @@ void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct 
 /* The kernel's figures of e's stream, if it still has them. */
 static bool read_figures(struct collector *c, const struct conn_entry *e, struct kstream *ks)
 {
-	return kmaps_lookup(c->km, KMAP_KSTREAMS, &e->info.id, ks) == 0;
+	return klines_read(c->km, e->info.id, ks) == 0;
 }
 
 void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts)
@@ -233,12 +234,21 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
 		forget(c, e);
 }
 
-/* A syscall per batch, before the lock is taken. */
+/* A syscall per batch, before the lock is taken. The entry of a stream
+ * that took its line is the copy made when it was armed: its figures are
+ * read from the line (mapped, no syscall). */
 size_t kstreams_read(struct collector *c, bool first)
 {
+	const uint64_t *ids;
+	struct kstream *ks;
+
 	if (first)
 		kmaps_batch_restart(&c->kread);
 	kmaps_batch_read(c->km, KMAP_KSTREAMS, &c->kread);
+	ids = c->kread.keys; /* after the read: it may have grown them */
+	ks = c->kread.values;
+	for (size_t i = 0; i < c->kread.n; i++)
+		klines_overlay(c->km, ids[i], &ks[i]);
 	return c->kread.n;
 }
 
