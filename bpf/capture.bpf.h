@@ -108,16 +108,19 @@ static __always_inline void gap_settle(struct conn_info *info, const struct infl
 /* Where the first transferred bytes are, for the protocol decision and TLS record matching. */
 static __always_inline __u64 first_buf(const struct inflight *in)
 {
-	struct user_msghdr msg;
 	struct iovec iov;
 	__u64 iovp = in->ptr;
 
 	if (in->kind == IO_BUF)
 		return in->ptr;
 	if (in->kind == IO_MSG || in->kind == IO_MMSG) {
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)in->ptr))
+		/* the iovecs' address alone (an mmsghdr begins with a msghdr):
+		 * a whole msghdr on the stack would count in the 512 bytes a
+		 * chain of calls may take (kstream_follow) */
+		if (bpf_probe_read_user(
+			&iovp, sizeof(iovp),
+			(void *)(in->ptr + __builtin_offsetof(struct user_msghdr, msg_iov))))
 			return 0;
-		iovp = (__u64)msg.msg_iov;
 	}
 	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)iovp))
 		return 0;
