@@ -50,6 +50,11 @@ static __always_inline int kstream_write(struct inflight *in, __s64 ret)
 {
 	return false;
 }
+
+static __always_inline int kstream_unwalkable(struct inflight *in)
+{
+	return 0;
+}
 #else
 static __always_inline struct kstream *kline_of(__u64 id)
 {
@@ -59,7 +64,7 @@ static __always_inline struct kstream *kline_of(__u64 id)
 }
 
 /* id's stream: in its line, else in the hash. id: on the stack (a map
- * key, see kstream_write). */
+ * key, see kstream_arm). */
 static __always_inline struct kstream *kstream_find(const __u64 *id)
 {
 	struct kstream *line = kline_of(*id);
@@ -88,21 +93,18 @@ static __always_inline bool kline_take(const __u64 *id, struct kstream *fresh)
 	return true;
 }
 
-/* Makes id's stream fresh: its entry in the hash, which is every
- * stream's (user space walks it), and its line if it can take it, where
- * its writes then count. The entry counted in, or NULL. */
-static __always_inline struct kstream *kstream_make(const __u64 *id, struct kstream *fresh)
+/* Makes id's stream, walked so far in fresh: its entry in the hash,
+ * which is every stream's (user space walks it), and its line if it can
+ * take it, where its writes then count. Whether it is made. */
+static __always_inline bool kstream_make(const __u64 *id, struct kstream *fresh)
 {
-	struct kstream *line = kline_of(*id);
-
 	fresh->id = 0;
 	if (bpf_map_update_elem(&kstreams, id, fresh, BPF_ANY)) {
 		count(CNT_KSTREAMS_FULL, 1);
-		return NULL;
+		return false;
 	}
-	if (kline_take(id, fresh))
-		return line;
-	return bpf_map_lookup_elem(&kstreams, id);
+	kline_take(id, fresh);
+	return true;
 }
 
 /* id's stream is gone: its hash entry, then its line. */
@@ -126,7 +128,9 @@ struct kscan_scratch {
 	 * values: every step then starts from the same abstract state */
 	struct head_scan head;
 	struct kstream fresh;
+	struct kstream_start_event start_ev;
 	struct kstream_end_event end_ev;
+	struct user_msghdr msg; /* a sendmsg's, off the stack the calls share */
 };
 
 #ifdef KSCAN_PER_TASK
@@ -173,7 +177,7 @@ static __always_inline bool kscan_begin(struct kscan_scratch *w, const struct in
 					__s64 ret)
 {
 	struct iov_cursor *c = &w->c;
-	struct user_msghdr msg;
+	struct user_msghdr *msg = &w->msg;
 
 	__builtin_memset(c, 0, sizeof(*c));
 	w->pos = w->end = 0;
@@ -188,10 +192,10 @@ static __always_inline bool kscan_begin(struct kscan_scratch *w, const struct in
 		c->iov_left = min_u64(in->vlen, CAPTURE_IOVS_MAX);
 		return true;
 	case IO_MSG:
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)in->ptr))
+		if (bpf_probe_read_user(msg, sizeof(*msg), (void *)in->ptr))
 			return false;
-		c->iov = (__u64)msg.msg_iov;
-		c->iov_left = min_u64(msg.msg_iovlen, CAPTURE_IOVS_MAX);
+		c->iov = (__u64)msg->msg_iov;
+		c->iov_left = min_u64(msg->msg_iovlen, CAPTURE_IOVS_MAX);
 		return true;
 	default:
 		return false;
@@ -289,7 +293,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 					struct kstream *ks, __u8 reason, __u64 rest_off, __u64 ts)
 {
 	struct kstream_end_event *ev = &w->end_ev;
-	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
+	__u64 id = in->conn_id; /* a map key from the stack (see kstream_arm) */
 	struct conn_info *info = conn_of(in);
 	bool sent;
 
@@ -362,23 +366,20 @@ static __always_inline int kstream_count(struct kscan_scratch *w, const struct i
 	return kstream_walk(w, ks, ret, ts);
 }
 
-/* A write of an armed stream. Returns whether it is to be copied: the
- * stream's end with bytes after it (user space skips the body's part), a
- * give-up (all of it), or one of the first writes, which user space reads
- * for correlation only. */
-static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
+/* A write of an armed stream, counted into ks. Returns whether it is to
+ * be copied: the stream's end with bytes after it (user space skips the
+ * body's part), a give-up (all of it), or one of the first writes, which
+ * user space reads for correlation only. A global function: ks is a line
+ * of klines or an entry of the hash, two map values the verifier keeps
+ * apart; inlined, all that follows the lookup was checked once for each
+ * and start-up took 1.6 s longer (docs/design.md). Here it is memory of
+ * one type. */
+__noinline int kstream_counted(struct inflight *in, struct kstream *ks, __s64 ret)
 {
-	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
-	struct kstream *ks = kstream_find(&id);
-	struct kscan_scratch *w;
+	struct kscan_scratch *w = kscan_area();
 	__u64 ts = bpf_ktime_get_ns(), done;
 
-	if (!ks) { /* user space gave it up */
-		kstream_mark(in, 0);
-		return true;
-	}
-	w = kscan_area();
-	if (!w)
+	if (!in || !ks || !w)
 		return true;
 	switch (kstream_count(w, in, ks, ret, ts)) {
 	case WALK_ON:
@@ -401,27 +402,41 @@ static __always_inline bool kstream_follow(struct inflight *in, __s64 ret)
 	return true;
 }
 
-static __always_inline bool kstream_start(const struct inflight *in, __u64 ts)
+/* A write of an armed stream: whether it is to be copied. A global
+ * function, so that the callers' stack holds none of this: the verifier
+ * of 6.1 allows 512 bytes for a chain of calls, bpf_loop's callbacks
+ * counted, and the exit probes' own take 232. */
+__noinline int kstream_follow(struct inflight *in, __s64 ret)
 {
-	struct kstream_start_event ev = {
-	    .h = {.type = EV_KSTREAM_START,
-		  .tgid = bpf_get_current_pid_tgid() >> 32,
-		  .ts_ns = ts,
-		  .conn_id = in->conn_id},
-	    .fd = in->fd,
-	    .framing = 0,
-	};
-	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
-	struct kstream *ks = kstream_find(&id);
+	struct kstream *ks;
+	__u64 id; /* a map key from the stack (see kstream_arm) */
 
-	if (!ks)
-		return false;
-	ev.framing = ks->scan.framing;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ring_flags())) {
-		count(CNT_EVENTS_LOST, 1);
-		return false;
+	if (!in)
+		return true;
+	id = in->conn_id;
+	ks = kstream_find(&id);
+	if (!ks) { /* user space gave it up */
+		kstream_mark(in, 0);
+		return true;
 	}
-	return true;
+	return kstream_counted(in, ks, ret);
+}
+
+/* The stream's start to user space, its record built in the scratch:
+ * kstream_arm's stack is at its bound (see kstream_follow). */
+static __always_inline bool kstream_start(struct kscan_scratch *w, const struct inflight *in,
+					  const struct kstream *ks, __u64 ts)
+{
+	struct kstream_start_event *ev = &w->start_ev;
+
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->h.type = EV_KSTREAM_START;
+	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
+	ev->h.ts_ns = ts;
+	ev->h.conn_id = in->conn_id;
+	ev->fd = in->fd;
+	ev->framing = ks->scan.framing;
+	return emit(ev, sizeof(*ev));
 }
 
 /* Whether the write begins with "HTTP/1.": most writes of a server are
@@ -440,60 +455,88 @@ static __always_inline bool starts_response(const struct inflight *in)
  * does and the body goes on past this write (a whole body in one write is
  * left to user space, which gets the copy). The body bytes the write
  * carries count at once. The write is copied in any case: user space
- * parses the head. */
-static __always_inline void kstream_try_arm(const struct inflight *in, __s64 ret)
+ * parses the head. A global function (see kstream_write). Its argument
+ * is plain memory to the verifier, which before 6.2 or so takes no map
+ * key from there ("R2 type=mem expected=fp, ..." on 6.1): the functions
+ * under it copy the connection id to the stack for the kstreams map. */
+__noinline int kstream_arm(const struct inflight *in, __s64 ret)
 {
-	__u64 id = in->conn_id; /* a map key from the stack (see kstream_write) */
+	__u64 id; /* a map key from the stack (see above) */
 	struct kscan_ctx x = {};
 	struct kscan_scratch *w;
-	struct kstream *ks;
 	__u64 ts;
 
-	if (in->kind == IO_SENDFILE || in->kind == IO_MMSG || !starts_response(in))
-		return;
+	if (!in || in->kind == IO_SENDFILE || in->kind == IO_MMSG || !starts_response(in))
+		return false;
+	id = in->conn_id;
 	w = kscan_area();
 	if (!w || !kscan_begin(w, in, ret) || !kscan_refill(w))
-		return;
+		return false;
 	x.w = w;
 	__builtin_memset(&w->head, 0, sizeof(w->head));
 	bpf_loop(8 * SCAN_WORDS, kscan_head_step, &x, 0);
 	if (!head_framing(&w->head))
-		return;
+		return false;
 	ts = bpf_ktime_get_ns();
 	__builtin_memset(&w->fresh, 0, sizeof(w->fresh));
 	sse_scan_init(&w->fresh.scan, head_framing(&w->head));
 	w->fresh.t_armed = ts;
 	w->fresh.copies_left = kstream_copies ? KSTREAM_COPIES : 0;
-	ks = kstream_make(&id, &w->fresh);
-	if (!ks)
-		return;
-	if (kstream_walk(w, ks, ret, ts) == WALK_ON && kstream_start(in, ts)) {
+	/* walked in the scratch, before the stream has a place: one pointer
+	 * type for the verifier, and a body that ends here needs none */
+	if (kstream_walk(w, &w->fresh, ret, ts) != WALK_ON || !kstream_make(&id, &w->fresh))
+		return false;
+	if (kstream_start(w, in, &w->fresh, ts)) {
 		kstream_mark(in, 1);
-		return;
+		return true;
 	}
 	kstream_drop(&id);
+	return false;
 }
 
 /* A successful write of a server's HTTP connection (or its plaintext, at
  * SSL_write). Returns true when the kernel counted it and nothing is to
- * be copied. A global function:
- * the verifier checks it once per program, apart from its callers'
- * states; inlined, it multiplied them and loading took 12 s longer, long
- * enough for connections open at start to end before they were adopted.
- * Only the write family's exits and SSL_write's entry (the plaintext of
- * a TLS connection, ssl.bpf.c) call it. Its argument is plain memory to
- * the verifier, which before 6.2 or so takes no map key from there
- * ("R2 type=mem expected=fp, ..." on 6.1): the functions under it copy
- * the connection id to the stack for the kstreams map. */
-__noinline int kstream_write(struct inflight *in, __s64 ret)
+ * be copied. Only the write family's exits and SSL_write's entry (the
+ * plaintext of a TLS connection, ssl.bpf.c) call it. What it does past
+ * the tests and the lookup is in global functions, kstream_counted and
+ * kstream_arm, which the verifier checks once per program, apart from
+ * their callers' states: inlined, the walk multiplied them and loading
+ * took 12 s longer, long enough for connections open at start to end
+ * before they were adopted. */
+static __always_inline int kstream_write(struct inflight *in, __s64 ret)
 {
-	if (!in || !kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER ||
+	if (!kstreams_on || in->dir != DIR_OUT || in->role != ROLE_SERVER ||
 	    (in->proto != PROTO_HTTP && in->proto != PROTO_TLS))
 		return false;
 	if (in->kstream)
 		return !kstream_follow(in, ret);
-	kstream_try_arm(in, ret);
+	kstream_arm(in, ret);
 	return false;
+}
+
+/* A write the kernel cannot walk (sendfile, sendmmsg): an armed stream
+ * is given up and the write copied, as kstream_write would, without the
+ * walk, so that the programs of those calls leave it out and the
+ * verifier with it (~150 ms of start-up each). A global function, off
+ * its callers' stack (see kstream_follow). */
+__noinline int kstream_unwalkable(struct inflight *in)
+{
+	struct kscan_scratch *w;
+	struct kstream *ks;
+	__u64 id; /* a map key from the stack (see kstream_arm) */
+
+	if (!in || !in->kstream)
+		return 0;
+	id = in->conn_id;
+	ks = kstream_find(&id);
+	w = kscan_area();
+	if (!ks) {
+		kstream_mark(in, 0);
+		return 0;
+	}
+	if (w)
+		kstream_end(w, in, ks, KSTREAM_UNFOLLOWED, 0, bpf_ktime_get_ns());
+	return 0;
 }
 
 #endif /* HAVE_BPF_LOOP */

@@ -256,14 +256,27 @@ static __always_inline bool io_emit(const struct inflight *in, __s64 ret)
 	return w->sent;
 }
 
+/* How a call's bytes may count in the kernel: a constant of each exit
+ * probe, so that the verifier sees only the stream code it can run. */
+enum io_counting {
+	COUNT_NONE,	  /* the read family's */
+	COUNT_WALK,	  /* writes from buffers, iovecs, a msghdr */
+	COUNT_UNWALKABLE, /* sendfile, sendmmsg: an armed stream is given up */
+};
+
+static __always_inline enum io_counting io_counting_of(enum io_kind kind, enum data_dir dir)
+{
+	if (dir != DIR_OUT)
+		return COUNT_NONE;
+	return kind == IO_SENDFILE || kind == IO_MMSG ? COUNT_UNWALKABLE : COUNT_WALK;
+}
+
 /* The call's records, or its counting in the kernel, once it returned
  * ret. info: its connection's entry, needed only by a call whose
  * protocol is still to be decided (UNKNOWN or ADOPT), which the bytes of
- * this call may settle. writes: a constant, true in the write family's
- * exits, so that the read exits leave out the kernel's stream counting,
- * and the verifier with it. */
+ * this call may settle. */
 static __always_inline void io_done(struct inflight *call, struct conn_info *info, __s64 ret,
-				    bool writes)
+				    enum io_counting counting)
 {
 	bool sent;
 
@@ -282,8 +295,10 @@ static __always_inline void io_done(struct inflight *call, struct conn_info *inf
 		return; /* EAGAIN and friends */
 	if (call->proto == PROTO_TLS && ret > 0)
 		return; /* ciphertext: the library hooks copy the plaintext */
-	if (writes && ret > 0 && kstream_write(call, ret))
+	if (counting == COUNT_WALK && ret > 0 && kstream_write(call, ret))
 		return; /* counted in the kernel */
+	if (counting == COUNT_UNWALKABLE && ret > 0)
+		kstream_unwalkable(call);
 	sent = io_emit(call, ret);
 	if (gap_owed(call, sent)) {
 		info = conn_of(call);
@@ -323,7 +338,7 @@ static __always_inline void io_exit(__s64 ret, enum io_kind kind, enum data_dir 
 	if (io_peeks(args, flags_arg))
 		return;
 	io_describe(&call, info, args, kind, dir);
-	io_done(&call, info, ret, dir == DIR_OUT);
+	io_done(&call, info, ret, io_counting_of(kind, dir));
 }
 #else
 /* Whether the call's fd is a tracked connection. Its slot holds the call
@@ -372,7 +387,7 @@ static __always_inline void io_exit(__s64 ret, enum io_kind kind, enum data_dir 
 	 * stopped at enter). */
 	io_done(&call,
 		call.proto == PROTO_UNKNOWN || call.proto == PROTO_ADOPT ? conn_of(&call) : NULL,
-		ret, dir == DIR_OUT);
+		ret, io_counting_of(kind, dir));
 }
 #endif
 
