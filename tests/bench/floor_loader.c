@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/log.h"
+#include "kernel/shared_exits.h"
 #include "kernel/tls_attach.h"
 #include "kernel/uprobe_multi.h"
 
@@ -133,6 +134,31 @@ static int attach_others(struct bpf_object *obj, struct tls_link *links, size_t 
 	return 0;
 }
 
+/* floor_exit_write on the other exits that the exporter's exit_write
+ * serves, as its loader attaches it. */
+static int attach_shared(struct bpf_object *obj, struct tls_link *links, size_t *n)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "floor_exit_write");
+	struct bpf_link *link;
+
+	for (size_t i = 0; i < SHARED_EXITS; i++) {
+		if (*n == MAX_LINKS) {
+			fprintf(stderr, "floor_loader: more than %d links\n", MAX_LINKS);
+			return -1;
+		}
+		link = prog ? bpf_program__attach_tracepoint(prog, "syscalls",
+							     shared_exits[i].tracepoint)
+			    : NULL;
+		if (!link) {
+			fprintf(stderr, "floor_loader: cannot attach floor_exit_write to %s\n",
+				shared_exits[i].tracepoint);
+			return -1;
+		}
+		links[(*n)++] = (struct tls_link){link, -1};
+	}
+	return 0;
+}
+
 /* Blocks the signals, then waits for one atomically: no lost wakeup. */
 static void wait_for_stop(void)
 {
@@ -176,7 +202,8 @@ int main(int argc, char **argv)
 		bpf_object__close(obj);
 		return 1;
 	}
-	rc = attach_ssl(obj, lib, multi, links, &n) || attach_others(obj, links, &n);
+	rc = attach_ssl(obj, lib, multi, links, &n) || attach_others(obj, links, &n) ||
+	     attach_shared(obj, links, &n);
 	if (!rc) {
 		printf("ready %zu\n", n);
 		fflush(stdout);

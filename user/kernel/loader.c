@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -17,6 +18,7 @@
 #include "kernel/caps.h"
 #include "kernel/kfeatures.h"
 #include "kernel/loader.h"
+#include "kernel/shared_exits.h"
 #include "kernel/uprobe_multi.h"
 #include "kstream.h"
 
@@ -198,26 +200,48 @@ size_t loader_links_alive(const struct loader *l)
 	return n;
 }
 
+/* Keeps link, prog's attachment as name; -1 with err when there is none. */
+static int keep_link(struct loader *l, const struct bpf_program *prog, struct bpf_link *link,
+		     const char *name, char *err, size_t size)
+{
+	l->nrequired++;
+	if (!link) {
+		snprintf(err, size, "cannot attach %s (%s): %s", name,
+			 bpf_program__section_name(prog), strerror(errno));
+		return -1;
+	}
+	l->names[l->nlinks] = name;
+	l->link_ids[l->nlinks] = link_id(bpf_link__fd(link));
+	l->links[l->nlinks++] = link;
+	return 0;
+}
+
 static int attach_all(struct loader *l, struct bpf_object *obj, char *err, size_t size)
 {
 	struct bpf_program *prog;
 
 	bpf_object__for_each_program(prog, obj)
 	{
-		struct bpf_link *link;
+		if (l->nlinks == LOADER_PROGS_MAX || keep_link(l, prog, bpf_program__attach(prog),
+							       bpf_program__name(prog), err, size))
+			return -1;
+	}
+	return 0;
+}
 
-		if (l->nlinks == LOADER_PROGS_MAX)
+static int attach_shared(struct loader *l, char *err, size_t size)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(l->io, "exit_write");
+
+	if (l->compat)
+		return 0;
+	for (size_t i = 0; i < SHARED_EXITS; i++) {
+		if (l->nlinks == LOADER_PROGS_MAX ||
+		    keep_link(l, prog,
+			      bpf_program__attach_tracepoint(prog, "syscalls",
+							     shared_exits[i].tracepoint),
+			      shared_exits[i].name, err, size))
 			return -1;
-		l->nrequired++;
-		link = bpf_program__attach(prog);
-		if (!link) {
-			snprintf(err, size, "cannot attach %s (%s): %s", bpf_program__name(prog),
-				 bpf_program__section_name(prog), strerror(errno));
-			return -1;
-		}
-		l->names[l->nlinks] = bpf_program__name(prog);
-		l->link_ids[l->nlinks] = link_id(bpf_link__fd(link));
-		l->links[l->nlinks++] = link;
 	}
 	return 0;
 }
@@ -308,6 +332,16 @@ static void choose_build(struct loader *l, const struct loader_options *o)
 			 l->kfeatures_missing & KF_BUILD_MASK ? "" : " (SSE_EXPORTER_BPF_COMPAT)");
 }
 
+/* The numbers by which exit_write tells the calls it serves apart: this
+ * architecture's. */
+static int set_send_numbers(struct loader *l)
+{
+	long writev = SYS_writev, sendmsg = SYS_sendmsg;
+
+	return !l->compat && (set_const(l->io, "nr_writev", &writev, sizeof(writev)) ||
+			      set_const(l->io, "nr_sendmsg", &sendmsg, sizeof(sendmsg)));
+}
+
 static int set_options(struct loader *l, const struct loader_options *o)
 {
 	uint32_t self = getpid();
@@ -317,7 +351,7 @@ static int set_options(struct loader *l, const struct loader_options *o)
 	       set_bool(l->track, "watch_exec", o->watch_exec) ||
 	       set_bool(l->track, "track_clients", o->track_clients) ||
 	       set_bool(l->io, "kstreams_on", o->kstreams && !l->compat) ||
-	       set_bool(l->io, "kstream_copies", o->track_clients);
+	       set_bool(l->io, "kstream_copies", o->track_clients) || set_send_numbers(l);
 }
 
 static int size_map(struct bpf_object *obj, const char *name, uint32_t entries)
@@ -599,7 +633,8 @@ int loader_open(struct loader *l, const struct loader_options *o, char *err, siz
 	memset(l, 0, sizeof(*l));
 	libbpf_set_print(libbpf_log);
 	if (load(l, o, err, size) || maps_init(l, err, size) ||
-	    attach_all(l, l->track, err, size) || attach_all(l, l->io, err, size)) {
+	    attach_all(l, l->track, err, size) || attach_all(l, l->io, err, size) ||
+	    attach_shared(l, err, size)) {
 		loader_close(l);
 		return -1;
 	}
