@@ -308,20 +308,6 @@ static __always_inline void io_done(struct inflight *call, struct conn_info *inf
 }
 
 #if HAVE_TASK_PT_REGS
-/*
- * The exit probe alone: the call's arguments are still in the task's
- * saved registers (syscall_arg), so no enter probe hands them over. A
- * call whose fd's gate is closed (no connection there whose bytes are
- * needed) stops after that inlined load, beside the two of
- * handoff_possible().
- *
- * The connection is the one at (tgid, fd) when the call returns. Had
- * another thread closed the fd during the call and a new connection
- * taken its number, the call's bytes would be taken for the new one's;
- * nothing at exit tells the two apart (the call's start is not known
- * here). Closing an fd another thread is using is a race of the program
- * itself, which runtimes avoid (docs/design.md, "The exit probe alone").
- */
 /* The syscall numbers of writev and sendmsg (the loader's, from
  * <sys/syscall.h>): exit_write serves write, writev, sendto and sendmsg,
  * and tells them apart by the number its tracepoint gives. */
@@ -339,6 +325,20 @@ static __always_inline enum io_kind send_kind(long nr)
 	return IO_BUF; /* write, sendto */
 }
 
+/*
+ * The exit probe alone: the call's arguments are still in the task's
+ * saved registers (syscall_arg), so no enter probe hands them over. A
+ * call whose fd's gate is closed (no connection there whose bytes are
+ * needed) stops after that inlined load, beside the two of
+ * handoff_possible().
+ *
+ * The connection is the one at (tgid, fd) when the call returns. Had
+ * another thread closed the fd during the call and a new connection
+ * taken its number, the call's bytes would be taken for the new one's;
+ * nothing at exit tells the two apart (the call's start is not known
+ * here). Closing an fd another thread is using is a race of the program
+ * itself, which runtimes avoid (docs/design.md, "The exit probe alone").
+ */
 static __always_inline void io_exit(__s64 ret, long nr, int kind, enum data_dir dir, int flags_arg)
 {
 	struct task_struct *task = bpf_get_current_task_btf();

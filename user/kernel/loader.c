@@ -235,6 +235,10 @@ static int attach_shared(struct loader *l, char *err, size_t size)
 
 	if (l->compat)
 		return 0;
+	if (!prog) {
+		snprintf(err, size, "sock_io has no exit_write program (a build mismatch)");
+		return -1;
+	}
 	for (size_t i = 0; i < SHARED_EXITS; i++) {
 		if (l->nlinks == LOADER_PROGS_MAX ||
 		    keep_link(l, prog,
