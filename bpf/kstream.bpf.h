@@ -305,6 +305,7 @@ static __always_inline void kstream_end(struct kscan_scratch *w, struct inflight
 	ev->rest_off = rest_off;
 	ev->reason = reason;
 	ev->peer_had_all = peer_had_all(info);
+	ev->wire_out = ks->wire_out;
 	sse_scan_release(&ks->scan, &ks->stats);
 	ev->stats = ks->stats;
 	sent = emit(ev, sizeof(*ev));
@@ -386,6 +387,8 @@ __noinline int kstream_counted(struct inflight *in, struct kstream *ks, __s64 re
 		break;
 	case WALK_COMPLETE:
 		done = kscan_consumed(w);
+		if (done >= (__u64)ret)
+			ks->wire_out += ret; /* not copied: nothing follows the body */
 		kstream_end(w, in, ks, KSTREAM_COMPLETE, done < (__u64)ret ? done : 0, ts);
 		return done < (__u64)ret;
 	case WALK_BROKEN:
@@ -395,8 +398,10 @@ __noinline int kstream_counted(struct inflight *in, struct kstream *ks, __s64 re
 		kstream_end(w, in, ks, KSTREAM_UNFOLLOWED, 0, ts);
 		return true;
 	}
-	if (!ks->copies_left)
+	if (!ks->copies_left) {
+		ks->wire_out += ret;
 		return false;
+	}
 	ks->copies_left--;
 	in->flags |= DATA_F_KCOUNTED;
 	return true;

@@ -37,7 +37,9 @@ struct kstream {
 	__u64 t_armed;
 	__u64 id; /* klines: the connection whose stream it is; 0: free, or KLINE_BUSY */
 	__u8 copies_left;
-	__u8 pad[7];
+	__u8 pad[3];
+	/* bytes of the writes counted here and not copied, mod 2^32 */
+	__u32 wire_out;
 };
 
 /* Connection ids are handed out in sequence: streams open at once take
@@ -69,7 +71,11 @@ struct kstream_end_event {
 	/* TCP: the peer had acknowledged every byte written when the body
 	 * ended (its FIN came after the body's end, or it still reads) */
 	__u8 peer_had_all;
-	__u8 pad[6];
+	__u8 pad[2];
+	/* bytes of the stream's writes that left no copy, this one's
+	 * included unless it is copied (mod 2^32): with the copies', what
+	 * the owner wrote, which a client's FIN is placed against */
+	__u32 wire_out;
 	struct sse_stats stats;
 };
 

@@ -2283,6 +2283,37 @@ static void test_kernel_end_then_next_response(void **state)
 	assert_true(LOST(f) == 0);
 }
 
+/* A plain response after a stream the kernel counted, on the same
+ * connection, its copy behind the client's FIN (as in
+ * test_response_copy_after_peer_fin): the end record's count of the
+ * bytes that left no copy places the FIN after the response, which was
+ * answered, not abandoned. */
+static void test_response_copy_after_peer_fin_kernel_stream(void **state)
+{
+	struct fixture *f = *state;
+	const char *counted = KCHUNK KTAIL; /* written after the head's copy */
+	uint64_t id = 1;
+
+	f->seq0 = UINT32_MAX - 10;
+	open_conn(f, id, 5, 0, PROTO_UNKNOWN);
+	kernel_stream(f, id, 5);
+	fake_delete(NULL, KMAP_KSTREAMS, &id);
+	end_record_of(f, id,
+		      (struct kstream_end_event){.fd = 5,
+						 .reason = KSTREAM_COMPLETE,
+						 .wire_out = strlen(counted),
+						 .stats = small_events(2)});
+	io(f, id, DIR_IN, GET);
+	peer_fin(f, id, strlen(KHEAD KCHUNK) + strlen(counted) + strlen(OK_SHORT));
+	assert_true(HTTP_REQUESTS(f) == 1); /* the stream's */
+	io(f, id, DIR_OUT, OK_SHORT);
+	data(f, id, DIR_IN, DATA_F_EOF, 0, 0, 0, "", 0);
+	close_conn(f, id, 5);
+	assert_true(HTTP_REQUESTS(f) == 2);
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(LOST(f) == 0);
+}
+
 /* The kernel gave the stream of a new connection up: the exchange is
  * lost; the write it gave up in comes whole, and the next response line
  * resynchronises. */
@@ -2818,6 +2849,7 @@ int main(void)
 	    T(test_kernel_figures_in_line),
 	    T(test_kernel_line_of_another_kept),
 	    T(test_kernel_end_then_next_response),
+	    T(test_response_copy_after_peer_fin_kernel_stream),
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),
 	    T(test_kernel_end_lost),

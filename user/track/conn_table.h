@@ -40,6 +40,10 @@ struct conn_served {
 	struct sse_stats kseen;
 	bool kpending;
 	uint32_t kskip;
+	/* the connection's out_known when it was armed: its end record
+	 * brings the bytes of the writes the kernel counted, and with them
+	 * the sum of bytes written back (a gap since clears it) */
+	bool kout_known;
 	/* the client left while the kernel counted the stream, or it or
 	 * the owner left before the end record of the stream the kernel had
 	 * ended: how and when (kleft_ts 0: not), the exchange closed so once

@@ -65,7 +65,8 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 	memset(&e->srv->kseen, 0, sizeof(e->srv->kseen));
 	e->srv->kt_armed = ev->h.ts_ns; /* the kstreams entry's t_armed */
 	e->srv->kpending = true;
-	e->out_known = false; /* its writes leave no record */
+	e->srv->kout_known = e->out_known;
+	e->out_known = false; /* its writes leave no record until its end's */
 }
 
 void kstream_on_response(struct collector *c, struct conn_entry *e, const struct http_exchange *x)
@@ -115,6 +116,8 @@ void kstream_on_end(struct collector *c, const struct kstream_end_event *ev)
 	else
 		http_conn_kernel_end(e->http, &ev->stats, end_why(ev->reason), ev->h.ts_ns);
 	close_put_off(e);
+	e->out_bytes += ev->wire_out;
+	e->out_known = s->kout_known;
 	/* the write the body ended in is copied when more followed it */
 	s->kskip = ev->reason == KSTREAM_COMPLETE ? ev->rest_off : 0;
 }
@@ -199,9 +202,11 @@ void kstream_copy_arrives(struct conn_entry *e, const struct data_event *ev)
 		return; /* a record of a call already counted */
 	if (e->srv && e->srv->kleft_ts && !counted_in_kernel(e) && !copies_owed(e))
 		close_put_off(e); /* this call came after the client left */
-	if (ev->flags & DATA_F_GAP)
+	if (ev->flags & DATA_F_GAP) {
 		e->out_known = false;
-	else if (ev->dir == DIR_OUT && ev->ret > 0)
+		if (e->srv)
+			e->srv->kout_known = false;
+	} else if (ev->dir == DIR_OUT && ev->ret > 0)
 		e->out_bytes += (uint32_t)ev->ret;
 }
 

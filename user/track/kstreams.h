@@ -46,10 +46,12 @@ bool kstream_client_left(struct conn_entry *e, enum http_end why, uint64_t ts);
  * many it wrote (kstream_copy_arrives, every record), and the client's
  * leaving is put off until the copies of those bytes are in: the next
  * call ends the exchange as the client's leaving did, unless the copies
- * ended it first. Not for TLS (its copies are plaintext, the sequence
- * counts records), a connection older than the exporter, or one whose
- * writes went unrecorded (a stream the kernel counted, lost records):
- * there the leaving ends the exchange when its record comes. */
+ * ended it first. A stream the kernel counted tells the bytes of its
+ * writes that left no copy in its end record (kstream_on_end). Not for
+ * TLS (its copies are plaintext, the sequence counts records), a
+ * connection older than the exporter, or one whose writes went
+ * unrecorded (lost records, a stream whose end record never came): there
+ * the leaving ends the exchange when its record comes. */
 void kstream_fin_seen(struct conn_entry *e, uint32_t out_seq);
 void kstream_copy_arrives(struct conn_entry *e, const struct data_event *ev);
 
