@@ -232,22 +232,29 @@ static void set_counters(struct collector *c, const uint64_t cnt[CNT_MAX])
 	metrics_kstreams_map_full(c->m, cnt[CNT_KSTREAMS_FULL]);
 }
 
-/* The kernel is read before the lock is taken: counting a map's entries
- * copies them all out of the kernel (a syscall per KMAPS_BATCH), and a
- * scrape must not wait for that.
- * Counters that cannot be read keep their last values; the failure shows
- * in the map errors. */
+/* A map's entries: counting them copies them all out of the kernel (a
+ * syscall per KMAPS_BATCH). kstreams' were just read for their figures. */
+static uint32_t fill_of(struct collector *c, enum kmap map, size_t streams)
+{
+	if (map == KMAP_KSTREAMS)
+		return (uint32_t)streams;
+	return map == KMAP_CONNS ? kconns_entries(c->km) : kmaps_entries(c->km, map);
+}
+
+/* The kernel is read before the lock is taken, and a scrape must not
+ * wait for that. Counters that cannot be read keep their last values;
+ * the failure shows in the map errors. */
 void collector_refresh_self(struct collector *c)
 {
 	uint64_t cnt[CNT_MAX], polls_ok = 0, polls_failed = 0;
+	size_t streams = kstreams_refresh(c, mono_ns());
 	uint32_t entries[NFILLED];
 	bool counted = kmaps_counters(c->km, cnt) == 0;
 
 	if (c->targets.kube)
 		kube_cache_polls(c->targets.kube, &polls_ok, &polls_failed);
 	for (size_t i = 0; i < NFILLED; i++)
-		entries[i] = filled[i] == KMAP_CONNS ? kconns_entries(c->km)
-						     : kmaps_entries(c->km, filled[i]);
+		entries[i] = fill_of(c, filled[i], streams);
 	pthread_mutex_lock(c->lock);
 	if (counted)
 		set_counters(c, cnt);
@@ -257,5 +264,4 @@ void collector_refresh_self(struct collector *c)
 	metrics_breakers_refresh(&c->m->up, mono_ns());
 	metrics_kubelet_polls(c->m, polls_ok, polls_failed);
 	pthread_mutex_unlock(c->lock);
-	kstreams_refresh(c, mono_ns());
 }

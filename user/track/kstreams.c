@@ -306,7 +306,7 @@ static void copies_settle(struct collector *c, uint64_t now)
  * already read waits for the next refresh. Figures read before newer
  * ones were added are not added again (fresh_for), and the read stops
  * after as many streams as the map holds at most. */
-void kstreams_refresh(struct collector *c, uint64_t now)
+size_t kstreams_refresh(struct collector *c, uint64_t now)
 {
 	size_t n, seen = 0, max = c->km->max_entries[KMAP_KSTREAMS];
 
@@ -319,4 +319,5 @@ void kstreams_refresh(struct collector *c, uint64_t now)
 	pthread_mutex_lock(c->lock);
 	copies_settle(c, now);
 	pthread_mutex_unlock(c->lock);
+	return seen < max ? seen : max;
 }

@@ -91,7 +91,8 @@ void kstreams_apply(struct collector *c, size_t n, uint64_t now);
 
 /* Every stream the kernel counts, batch by batch, the lock taken for
  * each batch's adding only; closes put off (for the kernel's figures or
- * for copies) since before now minus KLEFT_GRACE_NS happen. */
-void kstreams_refresh(struct collector *c, uint64_t now);
+ * for copies) since before now minus KLEFT_GRACE_NS happen. Returns the
+ * streams read: the kstreams map's fill, without a second read. */
+size_t kstreams_refresh(struct collector *c, uint64_t now);
 
 #endif
