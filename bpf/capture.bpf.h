@@ -36,6 +36,7 @@ struct inflight {
 	__u8 pending; /* compat build: a call in flight (sock_io.bpf.c) */
 	__u8 pad;
 	__u64 lost; /* the connection's conn_info.lost then: what DATA_F_GAP settles */
+	__u64 sk;   /* the connection's struct sock: a syscall's on TCP, else 0 */
 };
 
 /* The connection of the call, if its entry is still the call's. */

@@ -367,6 +367,37 @@ static __always_inline int kstream_count(struct kscan_scratch *w, const struct i
 	return kstream_walk(w, ks, ret, ts);
 }
 
+/* Whether write_time may read the socket (the loader's: bpf_rdonly_cast,
+ * 6.2, is there). Where it is not, the call below is dead code, which
+ * the verifier removes: libbpf leaves a weak kfunc it did not find unset. */
+const volatile bool tcp_send_time = false;
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/*
+ * When a counted write happened. Reading the clock costs ~60 ns in this
+ * nested VM, a quarter of such a write's BPF time, and TCP took it
+ * already: each transmit refreshes tcp_sock.tcp_clock_cache
+ * (tcp_clock_ns(), the monotonic clock bpf_ktime_get_ns reads too). Once
+ * every byte written is sent (snd_nxt at write_seq), the last transmit
+ * came after this write queued its bytes and before now, so the cache
+ * holds a time within the syscall. A write left queued (autocorking, a
+ * full window), TLS plaintext (counted before its syscall) and unix
+ * sockets read the clock. in->sk is a TCP socket (sock_lookup.bpf.h), the
+ * one the syscall just used: three plain loads of warm lines.
+ */
+static __always_inline __u64 write_time(const struct inflight *in)
+{
+	struct tcp_sock *tp;
+
+	if (!tcp_send_time || !in->sk)
+		return bpf_ktime_get_ns();
+	tp = bpf_rdonly_cast((void *)in->sk, bpf_core_type_id_kernel(struct tcp_sock));
+	if (tp->snd_nxt != tp->write_seq)
+		return bpf_ktime_get_ns();
+	return tp->tcp_clock_cache;
+}
+
 /* A write of an armed stream, counted into ks. Returns whether it is to
  * be copied: the stream's end with bytes after it (user space skips the
  * body's part), a give-up (all of it), or one of the first writes, which
@@ -378,10 +409,15 @@ static __always_inline int kstream_count(struct kscan_scratch *w, const struct i
 __noinline int kstream_counted(struct inflight *in, struct kstream *ks, __s64 ret)
 {
 	struct kscan_scratch *w = kscan_area();
-	__u64 ts = bpf_ktime_get_ns(), done;
+	__u64 ts, done;
 
 	if (!in || !ks || !w)
 		return true;
+	/* never before the stream's last write: the clock and TCP's may
+	 * disagree by a few ns, and a gap is a difference of the two */
+	ts = write_time(in);
+	if (ts < ks->stats.t_last_write)
+		ts = ks->stats.t_last_write;
 	switch (kstream_count(w, in, ks, ret, ts)) {
 	case WALK_ON:
 		break;

@@ -158,6 +158,7 @@ static __always_inline void io_describe(struct inflight *in, const struct conn_i
 	in->role = info->role;
 	in->flags = 0;
 	in->kstream = info->kstream;
+	in->sk = info->sk;
 	gap_take(in, info);
 }
 
