@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
@@ -25,6 +26,8 @@ static const struct {
     [KF_TASK_PT_REGS] = {"task_pt_regs",
 			 "an enter probe per read and write family syscall hands its exit probe "
 			 "the call's arguments"},
+    [KF_RDONLY_CAST] = {"rdonly_cast",
+			"a write the kernel counts reads the clock, not the time of its TCP send"},
     [KF_BPF_FD_UNPRIVILEGED] = {"bpf_fd_unprivileged",
 				"the server threads keep CAP_BPF: the kernel asks for it at every "
 				"bpf(2) call while kernel.unprivileged_bpf_disabled is set"},
@@ -59,6 +62,34 @@ static bool atomic_fetch_supported(void)
 	int fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, NULL, "GPL", insns,
 			       sizeof(insns) / sizeof(insns[0]), NULL);
 
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Whether a tracepoint program may call the kfunc bpf_rdonly_cast (6.2):
+ * a program that does is loaded, as libbpf offers no probe for kfuncs. */
+static bool rdonly_cast_supported(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int func = vmlinux ? btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) : -1;
+	int type = vmlinux ? btf__find_by_name_kind(vmlinux, "tcp_sock", BTF_KIND_STRUCT) : -1;
+	int fd = -1;
+
+	btf__free(vmlinux);
+	if (func > 0 && type > 0) {
+		const struct bpf_insn insns[] = {
+		    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 0},
+		    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = type},
+		    {.code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_KFUNC_CALL, .imm = func},
+		    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		    {.code = BPF_JMP | BPF_EXIT},
+		};
+
+		fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, NULL, "GPL", insns,
+				   sizeof(insns) / sizeof(insns[0]), NULL);
+	}
 	if (fd < 0)
 		return false;
 	close(fd);
@@ -106,6 +137,8 @@ unsigned kfeatures_missing(void)
 		missing |= 1u << KF_ATTACH_COOKIE;
 	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, NULL) <= 0)
 		missing |= 1u << KF_TASK_PT_REGS;
+	if (!rdonly_cast_supported())
+		missing |= 1u << KF_RDONLY_CAST;
 	if (!fds_unprivileged())
 		missing |= 1u << KF_BPF_FD_UNPRIVILEGED;
 	return missing;

@@ -15,6 +15,8 @@ enum kfeature {
 	KF_TASK_STORAGE,  /* task storage in tracing programs, 5.12 */
 	KF_ATTACH_COOKIE, /* bpf_get_attach_cookie in uprobes, 5.15 */
 	KF_TASK_PT_REGS,  /* bpf_task_pt_regs in tracepoints, 5.15 */
+	/* not the build's: the kfunc bpf_rdonly_cast, 6.2 (kstream.bpf.h) */
+	KF_RDONLY_CAST,
 	/* not the build's: bpf(2) on fds without CAP_BPF while
 	 * kernel.unprivileged_bpf_disabled is set, 5.19 */
 	KF_BPF_FD_UNPRIVILEGED,
@@ -27,7 +29,7 @@ enum kfeature {
 	 (1u << KF_ATTACH_COOKIE) | (1u << KF_TASK_PT_REGS))
 
 /* "bpf_loop", "atomic_fetch", "task_storage", "attach_cookie",
- * "task_pt_regs", "bpf_fd_unprivileged" */
+ * "task_pt_regs", "rdonly_cast", "bpf_fd_unprivileged" */
 const char *kfeature_name(enum kfeature f);
 
 /* What is done instead for want of the feature, for the log. */

@@ -355,7 +355,9 @@ static int set_options(struct loader *l, const struct loader_options *o)
 	       set_bool(l->track, "watch_exec", o->watch_exec) ||
 	       set_bool(l->track, "track_clients", o->track_clients) ||
 	       set_bool(l->io, "kstreams_on", o->kstreams && !l->compat) ||
-	       set_bool(l->io, "kstream_copies", o->track_clients) || set_send_numbers(l);
+	       set_bool(l->io, "kstream_copies", o->track_clients) || set_send_numbers(l) ||
+	       (!l->compat &&
+		set_bool(l->io, "tcp_send_time", !(l->kfeatures_missing & (1u << KF_RDONLY_CAST))));
 }
 
 static int size_map(struct bpf_object *obj, const char *name, uint32_t entries)

@@ -135,8 +135,8 @@ static void add_self(struct metrics *m)
 		    "SSE streams the kernel did not count, or gave up, by reason.", l_reason);
 	m->kernel_feature =
 	    GAUGE("sse_exporter_kernel_feature",
-		  "1 for each kernel feature of the default BPF build the kernel has, "
-		  "0 for those it lacks (the compat build is loaded).",
+		  "1 for each kernel feature the default BPF build uses that the kernel has, "
+		  "0 for those it lacks (the log says what is done instead).",
 		  l_feature);
 }
 
