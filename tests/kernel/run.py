@@ -34,6 +34,14 @@ BUILD = {
     "bookworm": "default",
     "trixie": "default",
 }
+# The features each kernel lacks, as /health lists them: the loader's
+# probes (user/kernel/kfeatures.c) found right both ways.
+MISSING = {
+    "bullseye": "bpf_loop,atomic_fetch,task_storage,attach_cookie,task_pt_regs,rdonly_cast,"
+                "bpf_fd_unprivileged",
+    "bookworm": "rdonly_cast",
+    "trixie": "",
+}
 STREAMS = 5
 EVENTS = 20
 # The pair's runs (tests/kernel/init): plaintext, over OpenSSL, and with
