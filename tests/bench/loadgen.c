@@ -30,8 +30,9 @@
  *                         to 127.0.0.1:PORT in a loop for SECONDS;
  *                         counts the SSE data events received
  *   loadgen tlsclient PORT CONNS SECONDS EVENTS
- *                         the same over TLS (the server's certificate is
- *                         not verified)
+ *                         the same over TLS, with GnuTLS, which the
+ *                         exporter does not hook (the server's
+ *                         certificate is not verified)
  *   loadgen streams PORT REPEAT CONNSxEVENTS...
  *                         for each group, CONNS connections each POSTing
  *                         one request for EVENTS events at full rate
@@ -69,8 +70,8 @@
  *
  * Nothing is pinned. The process accepts its own connections, so the
  * exporter sees them as a server's. Requests go out unobserved
- * (send_unobserved): the exporter sees the server's side only, as it
- * would with clients on other hosts, except over TLS.
+ * (send_unobserved, or tlsclient's GnuTLS): the exporter sees the
+ * server's side only, as it would with clients on other hosts.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -90,6 +91,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -537,6 +539,19 @@ static SSL_CTX *client_ctx(void)
 	return ctx;
 }
 
+/* tlsclient's: no certificate of its own, the server's not verified
+ * (GnuTLS verifies only when asked to). */
+static gnutls_certificate_credentials_t gnutls_client_creds(void)
+{
+	gnutls_certificate_credentials_t creds;
+
+	if (gnutls_certificate_allocate_credentials(&creds) != GNUTLS_E_SUCCESS) {
+		fprintf(stderr, "loadgen: GnuTLS credentials\n");
+		exit(1);
+	}
+	return creds;
+}
+
 static void set_nonblock(int fd, int on)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -795,7 +810,7 @@ static size_t resp_feed(struct resp_parser *p, const char *buf, size_t n)
 
 struct driver {
 	int port, events;
-	SSL_CTX *tls; /* tlsclient: every connection speaks TLS */
+	gnutls_certificate_credentials_t tls; /* tlsclient: every connection speaks TLS */
 	uint64_t deadline;
 	uint64_t data_events, requests, errors;
 };
@@ -805,7 +820,7 @@ struct resp {
 	char buf[65536];
 	size_t have, pos;
 	int fd;
-	SSL *ssl; /* over TLS, else NULL */
+	gnutls_session_t tls; /* over TLS, else NULL */
 };
 
 /* Pause after each read of the client: data piles up, so a read takes
@@ -819,8 +834,10 @@ static int fill(struct resp *r)
 
 	if (client_pause_us)
 		usleep(client_pause_us);
-	if (r->ssl)
-		n = SSL_read(r->ssl, r->buf, (int)sizeof(r->buf));
+	if (r->tls) /* AGAIN after a post-handshake message (TLS 1.3 tickets) */
+		do
+			n = gnutls_record_recv(r->tls, r->buf, sizeof(r->buf));
+		while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
 	else
 		n = read(r->fd, r->buf, sizeof(r->buf));
 	if (n <= 0)
@@ -864,9 +881,9 @@ static int connect_port(int port)
 
 static void disconnect(struct resp *r)
 {
-	if (r->ssl)
-		SSL_free(r->ssl);
-	r->ssl = NULL;
+	if (r->tls)
+		gnutls_deinit(r->tls);
+	r->tls = NULL;
 	close(r->fd);
 	r->fd = -1;
 }
@@ -878,9 +895,15 @@ static int reconnect(struct resp *r, const struct driver *d)
 	r->have = r->pos = 0;
 	if (r->fd < 0 || !d->tls)
 		return r->fd < 0 ? -1 : 0;
-	r->ssl = SSL_new(d->tls);
-	if (!r->ssl || !SSL_set_fd(r->ssl, r->fd) || SSL_connect(r->ssl) != 1) {
-		ERR_clear_error();
+	if (gnutls_init(&r->tls, GNUTLS_CLIENT) != GNUTLS_E_SUCCESS) {
+		r->tls = NULL;
+		disconnect(r);
+		return -1;
+	}
+	gnutls_transport_set_int(r->tls, r->fd);
+	if (gnutls_set_default_priority(r->tls) != GNUTLS_E_SUCCESS ||
+	    gnutls_credentials_set(r->tls, GNUTLS_CRD_CERTIFICATE, d->tls) != GNUTLS_E_SUCCESS ||
+	    gnutls_handshake(r->tls) != GNUTLS_E_SUCCESS) {
 		disconnect(r);
 		return -1;
 	}
@@ -889,14 +912,11 @@ static int reconnect(struct resp *r, const struct driver *d)
 
 static int send_request(struct resp *r, const char *req, size_t len)
 {
-	if (!r->ssl) {
+	if (!r->tls) {
 		send_unobserved(r->fd, req, len);
 		return 0;
 	}
-	if (SSL_write(r->ssl, req, (int)len) == (int)len)
-		return 0;
-	ERR_clear_error();
-	return -1;
+	return gnutls_record_send(r->tls, req, len) == (ssize_t)len ? 0 : -1;
 }
 
 static void *drive(void *arg)
@@ -947,7 +967,7 @@ static void print_totals(uint64_t ev, uint64_t req, uint64_t err, uint64_t t0)
 
 static int mode_client(int port, int conns, double seconds, int events, int tls)
 {
-	SSL_CTX *ctx = tls ? client_ctx() : NULL;
+	gnutls_certificate_credentials_t creds = tls ? gnutls_client_creds() : NULL;
 	struct driver *d = calloc((size_t)conns, sizeof(*d));
 	pthread_t *tids = calloc((size_t)conns, sizeof(*tids));
 	uint64_t t0 = now_ns(), ev = 0, req = 0, err = 0;
@@ -959,7 +979,7 @@ static int mode_client(int port, int conns, double seconds, int events, int tls)
 	for (int i = 0; i < conns; i++) {
 		d[i].port = port;
 		d[i].events = events;
-		d[i].tls = ctx;
+		d[i].tls = creds;
 		d[i].deadline = t0 + (uint64_t)(seconds * 1e9);
 		if (pthread_create(&tids[i], NULL, drive, &d[i]))
 			die("pthread_create");
@@ -973,8 +993,8 @@ static int mode_client(int port, int conns, double seconds, int events, int tls)
 	print_totals(ev, req, err, t0);
 	free(d);
 	free(tids);
-	if (ctx)
-		SSL_CTX_free(ctx);
+	if (creds)
+		gnutls_certificate_free_credentials(creds);
 	return 0;
 }
 
