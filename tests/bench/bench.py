@@ -59,6 +59,13 @@ the servers'):
                    and loadgen get an open file limit for them (checked
                    against fs.nr_open)
 
+In the micro measurements loadgen runs on one CPU (the last; the
+exporter, the floor and the servers are not pinned), in every
+configuration alike: its writes, the drain of the client end and the
+loopback's softirq work then stay on that CPU, and the BPF run time of
+one build stops depending on where the scheduler put it (docs/design.md,
+"A pinned micro bench").
+
 For the micro measurements, a configuration's added cost is its ns/op
 minus the base ns/op of the same round; the figure is the median over
 rounds of the exporter's added cost divided by the median of the floor's.
@@ -196,6 +203,7 @@ BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 5))
 MICRO_SECONDS = 0.5  # per timed loop: runs, not their length, average the noise out
+MICRO_CPU = max(os.sched_getaffinity(0))  # loadgen's one CPU in the micro measurements
 SERVER_ROUNDS = int(os.environ.get("BENCH_SERVER_ROUNDS", 5))
 SERVER_SECONDS = float(os.environ.get("BENCH_SERVER_SECONDS", 2))
 SERVER_CONNS = int(os.environ.get("BENCH_SERVER_CONNS", 4))
@@ -264,12 +272,15 @@ def warn(msg):
 
 # ---------------------------------------------------------------- processes
 
-def spawn(argv, nofile=None, **kw):
+def spawn(argv, nofile=None, cpu=None, **kw):
     """Starts argv, with its open file limit (soft and hard) raised to
-    nofile if given."""
-    if nofile:
-        kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-    p = subprocess.Popen(argv, cwd=ROOT, **kw)
+    nofile if given, on CPU cpu alone if given."""
+    def setup():
+        if nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+    p = subprocess.Popen(argv, cwd=ROOT, preexec_fn=setup, **kw)
     children.append(p)
     return p
 
@@ -827,19 +838,21 @@ def conn_proto(exporter_pid, pid, fd):
 
 # ------------------------------------------------------------- measurements
 
-def loadgen(args, check=None, path=None, marks=None, nofile=None):
+def loadgen(args, check=None, path=None, marks=None, nofile=None, cpu=None):
     """Runs loadgen; returns its figures by name. With check, HOLD=1 and
     check(pid, fd) runs while the measured connection is still open. With
     path (from bench_path()), its requests go to that path. With marks,
     MARKS=1 and marks(where) runs at each of loadgen's "mark where" (hold
-    mode marks "held" without it). nofile: its open file limit."""
+    mode marks "held" without it). nofile: its open file limit; cpu: the
+    one CPU it runs on (MICRO_CPU), if given."""
     env = dict(os.environ)
     for var, on in (("HOLD", check), ("MARKS", marks)):
         env.pop(var, None)
         if on:
             env[var] = "1"
     env["LOADGEN_PREFIX"] = path[:-len(API_PATH)] if path else ""
-    p = spawn([os.path.join(OUT, "loadgen")] + args, nofile=nofile, stdin=subprocess.PIPE,
+    p = spawn([os.path.join(OUT, "loadgen")] + args, nofile=nofile, cpu=cpu,
+              stdin=subprocess.PIPE,
               stdout=subprocess.PIPE, text=True, env=env)
     res = {}
     for line in p.stdout:
@@ -925,10 +938,10 @@ class Bench:
         """Loop sizes for MICRO_SECONDS per timed run, without BPF. What
         varies is mostly from one run to the next (a run's batches agree
         closely): many short runs beat a few long ones."""
-        r = loadgen(["untracked", "20000"])
+        r = loadgen(["untracked", "20000"], cpu=MICRO_CPU)
         n = int(MICRO_SECONDS * 1e9 / r["socket_write"])
         self.n_untracked = max(20000, n // 1000 * 1000)
-        r = loadgen(["sse", "20000"])
+        r = loadgen(["sse", "20000"], cpu=MICRO_CPU)
         n = int(MICRO_SECONDS * 1e9 / r["sse_event"])
         self.n_sse = max(20000, n // 1000 * 1000)
         # SSL_write with the floor's uprobe: on a nested VM the uprobe is
@@ -937,14 +950,14 @@ class Bench:
         cfg = Config("floor")
         cfg.start()
         try:
-            r = loadgen(["ssl", "6400", self.cert, self.key])
+            r = loadgen(["ssl", "6400", self.cert, self.key], cpu=MICRO_CPU)
         finally:
             cfg.stop()
         n = int(MICRO_SECONDS * 1e9 / r["ssl_write"])
         self.n_ssl = max(6400, n // 128 * 128)
         ssl_ns = r["ssl_write"]
         if self.ports["redis"]:
-            r = loadgen(["redis", str(self.ports["redis"]), "16000"])
+            r = loadgen(["redis", str(self.ports["redis"]), "16000"], cpu=MICRO_CPU)
             self.n_redis = max(16000, int(MICRO_SECONDS * 1e9 / r["redis_get"]) // 800 * 800)
         log("calibrated: untracked N=%d, sse N=%d, ssl N=%d (%.0f ns/SSL_write with the "
             "floor), redis N=%d" % (self.n_untracked, self.n_sse, self.n_ssl, ssl_ns,
@@ -966,7 +979,7 @@ class Bench:
         w = self.window(cfg)
         r = loadgen(["untracked", str(self.n_untracked)],
                     check_proto("socket_write", "untracked connection", PROTO_OTHER, "PROTO_OTHER"),
-                    marks=w and w.mark)
+                    marks=w and w.mark, cpu=MICRO_CPU)
         self.add("socket_write", cfg.name, r["socket_write"])
         self.add("devnull_write", cfg.name, r["devnull_write"])
         self.add("devnull_unobserved", cfg.name, r["devnull_unobserved"])
@@ -975,14 +988,16 @@ class Bench:
         path = bench_path("sse")
         self.followed(cfg, exp, "sse_event", "sse_event", "sse_events_written", path,
                       "the stream",
-                      lambda marks: loadgen(["sse", str(self.n_sse)], path=path, marks=marks))
+                      lambda marks: loadgen(["sse", str(self.n_sse)], path=path, marks=marks,
+                                            cpu=MICRO_CPU))
 
         tpath = bench_path("ssl")
         self.followed(cfg, exp, "ssl_write", "ssl_write_p10", "ssl_events_written", tpath,
                       "the TLS stream (SSL_write)",
                       lambda marks: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
                                             check_proto("ssl_write", "TLS connection", PROTO_TLS,
-                                                        "PROTO_TLS"), path=tpath, marks=marks))
+                                                        "PROTO_TLS"), path=tpath, marks=marks,
+                                            cpu=MICRO_CPU))
         if self.ports["redis"]:
             self.run_redis(cfg, exp)
 
@@ -992,7 +1007,8 @@ class Bench:
         misses = "sse_cache_misses_total"
         before = cfg.metric(misses, service=LOADGEN_SERVICE) if exp else None
         w = self.window(cfg)
-        r = loadgen(["redis", str(self.ports["redis"]), str(self.n_redis)], marks=w and w.mark)
+        r = loadgen(["redis", str(self.ports["redis"]), str(self.n_redis)], marks=w and w.mark,
+                    cpu=MICRO_CPU)
         sent = int(r["redis_commands"])
         self.add("redis_get", cfg.name, r["redis_get"])
         self.add_bpf("redis_get", cfg, w, sent)
@@ -1564,6 +1580,7 @@ def report(b):
           "micro, %d of server" % (" / ".join(CONFIGS), nmicro, nserver))
     r.out("added = config ns/op - base ns/op of the same round; medians over rounds; "
           "ratio = exporter added / floor added [90% bootstrap interval]")
+    r.out("micro: loadgen on CPU %d alone, in every configuration" % MICRO_CPU)
     r.out("")
     report_micro(r)
     report_bpf(r)
