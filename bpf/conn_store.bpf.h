@@ -105,23 +105,11 @@ static __always_inline struct conn_info *conn_find_gated(const struct conn_key *
 	return s && s->gate ? conn_in(s, key) : NULL;
 }
 
-/* Makes key's entry info, in its slot when that is free. An entry of key
- * already there is overwritten, unless only_new. 0, or non-zero when it could not. */
-static __always_inline long conn_put(const struct conn_key *key, const struct conn_info *info,
-				     bool only_new)
+/* Makes key's entry info in s, its slot, when that is free, else in the
+ * hash (flags: bpf_map_update_elem's). 0, or non-zero when it could not. */
+static __always_inline long conn_insert(struct conn_slot *s, const struct conn_key *key,
+					const struct conn_info *info, __u64 flags)
 {
-	struct conn_slot *s = conn_slot_of(key);
-	struct conn_info *old;
-
-	if (!s)
-		return -1;
-	old = conn_in(s, key);
-	if (old) {
-		if (only_new)
-			return -1;
-		*old = *info;
-		return 0;
-	}
 #if HAVE_ATOMIC_FETCH
 	/* claimed busy while its connection is written, then published: a
 	 * reader never matches a half-written line */
@@ -133,7 +121,37 @@ static __always_inline long conn_put(const struct conn_key *key, const struct co
 		return 0;
 	}
 #endif
-	return bpf_map_update_elem(&conns, key, info, only_new ? BPF_NOEXIST : BPF_ANY);
+	return bpf_map_update_elem(&conns, key, info, flags);
+}
+
+/* Makes key's entry info, unless key has one. 0, or non-zero when it could not. */
+static __always_inline long conn_add(const struct conn_key *key, const struct conn_info *info)
+{
+	struct conn_slot *s = conn_slot_of(key);
+
+	if (!s || conn_in(s, key))
+		return -1;
+	return conn_insert(s, key, info, BPF_NOEXIST);
+}
+
+/* Makes key's entry info, over the one key has if any, whose id goes to
+ * *stale (0: none), found in the same look as the slot's. 0, or non-zero
+ * when it could not. */
+static __always_inline long conn_replace(const struct conn_key *key, const struct conn_info *info,
+					 __u64 *stale)
+{
+	struct conn_slot *s = conn_slot_of(key);
+	struct conn_info *old;
+
+	*stale = 0;
+	if (!s)
+		return -1;
+	old = conn_in(s, key);
+	if (!old)
+		return conn_insert(s, key, info, BPF_ANY);
+	*stale = old->id;
+	*old = *info;
+	return 0;
 }
 
 /* Deletes key's entry: 0 for the one caller that did. */

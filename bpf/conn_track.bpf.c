@@ -117,8 +117,8 @@ static __always_inline __u32 write_seq(__u64 sk)
 static __always_inline void track(int fd, enum conn_role role, int err)
 {
 	struct open_event ev = {};
-	struct conn_info *stale;
 	struct conn_sock_ref ref;
+	__u64 stale;
 	struct sock *sock;
 	__u64 sk;
 
@@ -152,16 +152,16 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 		count(CNT_CONNS_FULL, 1);
 		return;
 	}
-	/* A stale entry under the same key means its close was missed:
-	 * the open event tells user space to end it. */
-	stale = conn_find(&ev.key);
-	if (stale)
-		gate_release(&ev.key, stale->id);
-	if (conn_put(&ev.key, &ev.info, false)) {
+	if (conn_replace(&ev.key, &ev.info, &stale)) {
 		gate_release(&ev.key, ev.info.id);
 		count(CNT_CONNS_FULL, 1);
 		return;
 	}
+	/* A stale entry under the same key means its close was missed:
+	 * the open event tells user space to end it. The gate's count,
+	 * taken for the new one, never fell to zero meanwhile. */
+	if (stale)
+		gate_release(&ev.key, stale);
 	if (sk)
 		bpf_map_update_elem(&sock_owner, &sk, &ev.key, BPF_ANY);
 	proc_conns_add(ev.key.tgid, 1);

@@ -164,7 +164,7 @@ static __always_inline bool handoff_claim(const struct conn_key *key, __u64 sk,
 		if (!info || info->sk != sk)
 			return false;
 		*copy = *info;
-		if (conn_put(key, copy, true))
+		if (conn_add(key, copy))
 			return false;
 		if (conn_drop(&old))
 			goto lost_race;
@@ -177,7 +177,7 @@ static __always_inline bool handoff_claim(const struct conn_key *key, __u64 sk,
 	if (!info || !n)
 		return false;
 	*copy = *info;
-	if (conn_put(key, copy, true))
+	if (conn_add(key, copy))
 		return false;
 	if (bpf_map_delete_elem(&detached, &sk))
 		goto lost_race;
