@@ -71,7 +71,13 @@ minus the base ns/op of the same round; the figure is the median over
 rounds of the exporter's added cost divided by the median of the floor's.
 For the servers, each configuration's events/s is divided by the base of
 the same round and the figure is the difference of the medians, in points;
-beside it, the median over rounds of exporter events/s / floor events/s. Of
+beside it, the median over rounds of exporter events/s / floor events/s.
+Under each server's table, the exporter's direct cost in the same points:
+its programs' run time per event over the floor's plus its process's CPU
+per event, times the base's events/s, over the machine's CPUs (what it
+would take if the server and its clients were CPU-bound), and the time
+per event the target leaves at that rate: an estimate from figures that
+hold where the wall clock does not. Of
 wall-clock times, only ratios of one run are reported, never single
 absolute times; the BPF run times, CPU per event, RSS and scrape time
 below are absolute. [lo..hi] after a figure is a 90% bootstrap interval
@@ -1497,9 +1503,31 @@ def report_servers(r):
                                     statistics.median(rel["floor"]), statistics.median(rel[e]),
                                     pts, lo, hi, target, result, rt, rlo, rhi))
         r.out("  (%s; %% = events/s / base events/s of the same round)" % what[skey])
+        for e in EXPORTERS:
+            direct_cost(r, skey, e, statistics.median(v["base"]), target)
         r.per_round.append("%-16s base spread %4.1f%%, %s" % (skey, spread(v["base"]), ", ".join(
             "%s %.1f..%.1f%%" % (c, min(rel[c]), max(rel[c])) for c in CONFIGS[1:])))
         r.out("")
+
+
+def direct_cost(r, skey, e, base_rate, target):
+    """What exporter e's programs (over the floor's) and its process take of
+    the machine's CPUs per event received, in points of the base's events/s
+    if the server and its clients were CPU-bound: beside the wall-clock
+    figure, which the host's noise moves, an estimate from the figures the
+    bench resolves; and the time per event the target leaves at that rate."""
+    b = r.b
+    bpf = {c: [per_op(w) for w in bpf_windows(b, skey, c)] for c in ("floor", e)}
+    cpu = b.values.get("cpu_" + skey, {}).get(e)
+    if not bpf["floor"] or not bpf[e] or not cpu:
+        return
+    ncpu = os.cpu_count()
+    over = statistics.median(bpf[e]) - statistics.median(bpf["floor"])
+    own = statistics.median(cpu)
+    pts = 100.0 * (over + own) * base_rate / (ncpu * 1e9)
+    r.out("  %s: its programs %.0f ns per event over the floor's, its process %.0f ns: %.1fpt "
+          "of %d CPUs at %.0f ev/s (the target's %.0fpt: %.0f ns per event)" % (
+              e, over, own, pts, ncpu, base_rate, target, target * ncpu * 1e9 / (100 * base_rate)))
 
 
 def report_cpu(r):
