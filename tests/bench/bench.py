@@ -1526,7 +1526,7 @@ def direct_cost(r, skey, e, base_rate, target):
     own = statistics.median(cpu)
     pts = 100.0 * (over + own) * base_rate / (ncpu * 1e9)
     r.out("  %s: its programs %.0f ns per event over the floor's, its process %.0f ns: %.1fpt "
-          "of %d CPUs at %.0f ev/s (the target's %.0fpt: %.0f ns per event)" % (
+          "of %d CPUs at %.0f ev/s (the target's %.0fpt by CPU share: %.0f ns per event)" % (
               e, over, own, pts, ncpu, base_rate, target, target * ncpu * 1e9 / (100 * base_rate)))
 
 
