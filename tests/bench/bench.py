@@ -42,8 +42,10 @@ the servers'):
                    FastAPI server tests/e2e/servers/fastapi_sse.py
   tls server       the same with the server under uvicorn with TLS (a
                    self-signed certificate made with the openssl CLI) and
-                   C clients over GnuTLS, which the exporter does not hook
-                   (as the plain clients' splice: the server's side only)
+                   C clients over GnuTLS, which the exporter does not hook,
+                   their records sent with splice(2) as the plain clients'
+                   requests: their connections are not followed (PROTO_OTHER
+                   from their first read on), the server's side only
   Go server        events/s that one epoll client receives from the e2e
                    tests' Go net/http server (tests/e2e/servers/go_sse,
                    built into build/bench) at full rate (nodelay=1: events
