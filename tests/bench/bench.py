@@ -884,6 +884,12 @@ def loadgen(args, check=None, path=None, marks=None, nofile=None, cpu=None):
     return res
 
 
+def micro_loadgen(args, *more, **kw):
+    """loadgen() on MICRO_CPU alone: every micro measurement, in every
+    configuration alike."""
+    return loadgen(args, *more, cpu=MICRO_CPU, **kw)
+
+
 API_PATH = "/v1/chat/completions"
 
 
@@ -946,10 +952,10 @@ class Bench:
         """Loop sizes for MICRO_SECONDS per timed run, without BPF. What
         varies is mostly from one run to the next (a run's batches agree
         closely): many short runs beat a few long ones."""
-        r = loadgen(["untracked", "20000"], cpu=MICRO_CPU)
+        r = micro_loadgen(["untracked", "20000"])
         n = int(MICRO_SECONDS * 1e9 / r["socket_write"])
         self.n_untracked = max(20000, n // 1000 * 1000)
-        r = loadgen(["sse", "20000"], cpu=MICRO_CPU)
+        r = micro_loadgen(["sse", "20000"])
         n = int(MICRO_SECONDS * 1e9 / r["sse_event"])
         self.n_sse = max(20000, n // 1000 * 1000)
         # SSL_write with the floor's uprobe: on a nested VM the uprobe is
@@ -958,14 +964,14 @@ class Bench:
         cfg = Config("floor")
         cfg.start()
         try:
-            r = loadgen(["ssl", "6400", self.cert, self.key], cpu=MICRO_CPU)
+            r = micro_loadgen(["ssl", "6400", self.cert, self.key])
         finally:
             cfg.stop()
         n = int(MICRO_SECONDS * 1e9 / r["ssl_write"])
         self.n_ssl = max(6400, n // 128 * 128)
         ssl_ns = r["ssl_write"]
         if self.ports["redis"]:
-            r = loadgen(["redis", str(self.ports["redis"]), "16000"], cpu=MICRO_CPU)
+            r = micro_loadgen(["redis", str(self.ports["redis"]), "16000"])
             self.n_redis = max(16000, int(MICRO_SECONDS * 1e9 / r["redis_get"]) // 800 * 800)
         log("calibrated: untracked N=%d, sse N=%d, ssl N=%d (%.0f ns/SSL_write with the "
             "floor), redis N=%d" % (self.n_untracked, self.n_sse, self.n_ssl, ssl_ns,
@@ -985,9 +991,9 @@ class Bench:
             return check if exp else None
 
         w = self.window(cfg)
-        r = loadgen(["untracked", str(self.n_untracked)],
-                    check_proto("socket_write", "untracked connection", PROTO_OTHER, "PROTO_OTHER"),
-                    marks=w and w.mark, cpu=MICRO_CPU)
+        r = micro_loadgen(["untracked", str(self.n_untracked)],
+                          check_proto("socket_write", "untracked connection", PROTO_OTHER,
+                                      "PROTO_OTHER"), marks=w and w.mark)
         self.add("socket_write", cfg.name, r["socket_write"])
         self.add("devnull_write", cfg.name, r["devnull_write"])
         self.add("devnull_unobserved", cfg.name, r["devnull_unobserved"])
@@ -996,16 +1002,16 @@ class Bench:
         path = bench_path("sse")
         self.followed(cfg, exp, "sse_event", "sse_event", "sse_events_written", path,
                       "the stream",
-                      lambda marks: loadgen(["sse", str(self.n_sse)], path=path, marks=marks,
-                                            cpu=MICRO_CPU))
+                      lambda marks: micro_loadgen(["sse", str(self.n_sse)], path=path,
+                                                  marks=marks))
 
         tpath = bench_path("ssl")
         self.followed(cfg, exp, "ssl_write", "ssl_write_p10", "ssl_events_written", tpath,
                       "the TLS stream (SSL_write)",
-                      lambda marks: loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
-                                            check_proto("ssl_write", "TLS connection", PROTO_TLS,
-                                                        "PROTO_TLS"), path=tpath, marks=marks,
-                                            cpu=MICRO_CPU))
+                      lambda marks: micro_loadgen(["ssl", str(self.n_ssl), self.cert, self.key],
+                                                  check_proto("ssl_write", "TLS connection",
+                                                              PROTO_TLS, "PROTO_TLS"),
+                                                  path=tpath, marks=marks))
         if self.ports["redis"]:
             self.run_redis(cfg, exp)
 
@@ -1015,8 +1021,8 @@ class Bench:
         misses = "sse_cache_misses_total"
         before = cfg.metric(misses, service=LOADGEN_SERVICE) if exp else None
         w = self.window(cfg)
-        r = loadgen(["redis", str(self.ports["redis"]), str(self.n_redis)], marks=w and w.mark,
-                    cpu=MICRO_CPU)
+        r = micro_loadgen(["redis", str(self.ports["redis"]), str(self.n_redis)],
+                          marks=w and w.mark)
         sent = int(r["redis_commands"])
         self.add("redis_get", cfg.name, r["redis_get"])
         self.add_bpf("redis_get", cfg, w, sent)
@@ -1523,7 +1529,7 @@ def direct_cost(r, skey, e, base_rate, target):
     cpu = b.values.get("cpu_" + skey, {}).get(e)
     if not bpf["floor"] or not bpf[e] or not cpu:
         return
-    ncpu = os.cpu_count()
+    ncpu = len(os.sched_getaffinity(0))
     over = statistics.median(bpf[e]) - statistics.median(bpf["floor"])
     own = statistics.median(cpu)
     pts = 100.0 * (over + own) * base_rate / (ncpu * 1e9)
