@@ -24,31 +24,13 @@
 #include "handoff.bpf.h"
 #include "kstream.bpf.h"
 #include "tls_state.bpf.h"
+#include "syscall_args.bpf.h"
 
 #define EPIPE	   32
 #define ECONNRESET 104
 #define ETIMEDOUT  110
 
-#if HAVE_TASK_PT_REGS
-/* Argument n (0: the first) of the syscall the current task is in, from
- * the user registers it entered with: on its way out the kernel has
- * written only the return value's (x86-64: the arguments stay in di, si,
- * dx, r10 and the result goes to ax; arm64 keeps the first in orig_x0).
- * bpf_task_pt_regs() gives them to a tracepoint program since 5.15. */
-static __always_inline unsigned long syscall_arg(const struct pt_regs *regs, int n)
-{
-	switch (n) {
-	case 0:
-		return PT_REGS_PARM1_SYSCALL(regs);
-	case 1:
-		return PT_REGS_PARM2_SYSCALL(regs);
-	case 2:
-		return PT_REGS_PARM3_SYSCALL(regs);
-	default:
-		return PT_REGS_PARM4_SYSCALL(regs);
-	}
-}
-#else
+#if !HAVE_TASK_PT_REGS
 /* The compat build (bpf_task_pt_regs is 5.15) keeps an enter probe per
  * call, which hands its exit probe the call in a slot per thread id, in an
  * LRU hash that forgets dead threads. calls_inflight counts the slots
