@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "handoff.bpf.h"
+#include "syscall_args.bpf.h"
 
 #define ENETUNREACH  101
 #define ETIMEDOUT    110
@@ -37,14 +38,6 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } allowed_ports SEC(".maps");
-
-/* thread -> fd of a connect() in progress */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_INFLIGHT);
-	__type(key, __u64);
-	__type(value, __s32);
-} connecting SEC(".maps");
 
 /* Unique connection ids; user space numbers /proc finds from the top.
  * Without fetch-and-add (compat build), one count per CPU. */
@@ -187,6 +180,41 @@ int exit_accept(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* A connect() that reached the peer or is under way (non-blocking), or
+ * that failed to reach it: its socket is tracked, or the failure told. */
+static __always_inline void connect_done(int fd, long ret)
+{
+	if (ret == 0 || ret == -EINPROGRESS)
+		track(fd, ROLE_CLIENT, 0);
+	else if (connect_error(ret))
+		track(fd, ROLE_CLIENT, ret);
+}
+
+#if HAVE_TASK_PT_REGS
+/* The fd is still in the saved registers at exit (syscall_args.bpf.h):
+ * no enter probe, no map of connects under way, for every connect() of
+ * the host. */
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task;
+
+	if (!track_clients)
+		return 0;
+	task = bpf_get_current_task_btf();
+	connect_done(syscall_arg((const struct pt_regs *)bpf_task_pt_regs(task), 0), ctx->ret);
+	return 0;
+}
+#else
+/* thread -> fd of a connect() in progress: the compat build's exit probe
+ * cannot read the fd from the saved registers (5.15) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_INFLIGHT);
+	__type(key, __u64);
+	__type(value, __s32);
+} connecting SEC(".maps");
+
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
@@ -209,13 +237,11 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	fd = bpf_map_lookup_elem(&connecting, &tid);
 	if (!fd)
 		return 0;
-	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		track(*fd, ROLE_CLIENT, 0);
-	else if (connect_error(ctx->ret))
-		track(*fd, ROLE_CLIENT, ctx->ret);
+	connect_done(*fd, ctx->ret);
 	bpf_map_delete_elem(&connecting, &tid);
 	return 0;
 }
+#endif
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)

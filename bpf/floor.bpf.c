@@ -25,10 +25,9 @@
 
 #define EMPTY_TP(tp, name) EMPTY("tracepoint/" tp, name)
 
-/* conn_track.bpf.c */
+/* conn_track.bpf.c, its default build */
 EMPTY_TP("syscalls/sys_exit_accept4", floor_exit_accept4)
 EMPTY_TP("syscalls/sys_exit_accept", floor_exit_accept)
-EMPTY_TP("syscalls/sys_enter_connect", floor_enter_connect)
 EMPTY_TP("syscalls/sys_exit_connect", floor_exit_connect)
 EMPTY_TP("syscalls/sys_enter_close", floor_enter_close)
 EMPTY_TP("sock/inet_sock_set_state", floor_sock_state)

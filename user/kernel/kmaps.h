@@ -26,7 +26,7 @@ enum kmap {
 	KMAP_GATED_IDS,	    /* conn id -> conn_key: counted in the gate (conn_slots) */
 	KMAP_ALLOWED_TGIDS, /* selection: tgid -> 1 */
 	KMAP_ALLOWED_PORTS, /* selection: local port -> 1 */
-	KMAP_CONNECTING,    /* connect() under way */
+	KMAP_CONNECTING,    /* connect() under way: the compat build's */
 	KMAP_COUNTERS,	    /* per-CPU counters, enum counter_idx */
 	KMAP_KSTREAMS,	    /* connection id -> stream counted in the kernel */
 	KMAP_DETACHED,	    /* struct sock address -> conn_info: between owners */
@@ -80,7 +80,7 @@ struct kmaps_ops {
 
 struct kmaps {
 	const struct kmaps_ops *ops;
-	/* filled by the owner */
+	/* filled by the owner; a map the loaded build lacks has no name */
 	int fd[KMAP_COUNT];
 	const char *name[KMAP_COUNT];
 	uint32_t key_size[KMAP_COUNT];

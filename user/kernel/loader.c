@@ -566,6 +566,13 @@ static bool in_io(enum kmap map)
 	return map == KMAP_KSTREAMS || map == KMAP_KLINES;
 }
 
+/* The default build reads a connect()'s fd at its exit, from the saved
+ * registers: only the compat build keeps the connects under way. */
+static bool compat_only(enum kmap map)
+{
+	return map == KMAP_CONNECTING;
+}
+
 /* slots_owned, procs_with_conns and handoffs are mapped before any program
  * is attached: failing here detaches nothing (each detach waits for a grace
  * period). */
@@ -593,6 +600,8 @@ static int maps_init(struct loader *l, char *err, size_t size)
 
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		maps[i] = bpf_object__find_map_by_name(in_io(i) ? l->io : l->track, names[i]);
+		if (!maps[i] && compat_only(i) && !l->compat)
+			continue;
 		if (!maps[i] || !owned || !handoffs) {
 			snprintf(err, size, "BPF objects without the map %s",
 				 !maps[i] ? names[i]
@@ -605,6 +614,9 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	km->ncpus = libbpf_num_possible_cpus();
 	km->batch = KMAPS_BATCH;
 	for (int i = 0; i < KMAP_COUNT; i++) {
+		km->fd[i] = -1;
+		if (!maps[i])
+			continue; /* name NULL: the build has no such map */
 		km->fd[i] = bpf_map__fd(maps[i]);
 		km->name[i] = bpf_map__name(maps[i]);
 		km->key_size[i] = bpf_map__key_size(maps[i]);
