@@ -34,9 +34,12 @@ struct inflight {
 	__u8 flags; /* of the records: DATA_F_TENTATIVE, DATA_F_HELD, DATA_F_KCOUNTED, DATA_F_GAP */
 	__u8 kstream; /* of the connection: the kernel follows its stream */
 	__u8 pending; /* compat build: a call in flight (sock_io.bpf.c) */
-	__u8 pad;
+	/* the call's head armed its stream (kstream.bpf.h): the framing its
+	 * first record out tells, at t_armed, the stream's arming time */
+	__u8 kstart;
 	__u64 lost; /* the connection's conn_info.lost then: what DATA_F_GAP settles */
 	__u64 sk;   /* the connection's struct sock: a syscall's on TCP, else 0 */
+	__u64 t_armed;
 };
 
 /* The connection of the call, if its entry is still the call's. */
@@ -165,7 +168,8 @@ static __always_inline void data_header(struct data_event *ev, const struct infl
 {
 	ev->h.type = EV_DATA;
 	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
-	ev->h.ts_ns = bpf_ktime_get_ns();
+	/* user space knows the stream by its arming time */
+	ev->h.ts_ns = in->kstart ? in->t_armed : bpf_ktime_get_ns();
 	ev->h.conn_id = in->conn_id;
 	ev->fd = in->fd;
 	ev->dir = in->dir;
@@ -174,6 +178,8 @@ static __always_inline void data_header(struct data_event *ev, const struct infl
 	ev->ret = ret;
 	ev->offset = 0;
 	ev->seg = 0;
+	ev->kstart = in->kstart;
+	ev->pad = 0;
 }
 
 static __always_inline struct capture_scratch *event_init(const struct inflight *in, __s64 ret)
@@ -230,7 +236,8 @@ static __always_inline void emit_data(struct capture_scratch *w, __u32 n)
 	ev->len = n;
 	if (emit(ev, offsetof(struct data_event, data) + n)) {
 		w->sent = 1;
-		ev->flags &= ~DATA_F_GAP;
+		ev->flags &= ~DATA_F_GAP; /* told by the first record out */
+		ev->kstart = 0;
 	}
 	ev->seg++;
 }

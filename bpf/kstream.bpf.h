@@ -55,6 +55,10 @@ static __always_inline int kstream_unwalkable(struct inflight *in)
 {
 	return 0;
 }
+
+static __always_inline void kstream_unarm(struct inflight *in)
+{
+}
 #else
 static __always_inline struct kstream *kline_of(__u64 id)
 {
@@ -128,7 +132,6 @@ struct kscan_scratch {
 	 * values: every step then starts from the same abstract state */
 	struct head_scan head;
 	struct kstream fresh;
-	struct kstream_start_event start_ev;
 	struct kstream_end_event end_ev;
 	struct user_msghdr msg; /* a sendmsg's, off the stack the calls share */
 };
@@ -463,23 +466,6 @@ __noinline int kstream_follow(struct inflight *in, __s64 ret)
 	return kstream_counted(in, ks, ret);
 }
 
-/* The stream's start to user space, its record built in the scratch:
- * kstream_arm's stack is at its bound (see kstream_follow). */
-static __always_inline bool kstream_start(struct kscan_scratch *w, const struct inflight *in,
-					  const struct kstream *ks, __u64 ts)
-{
-	struct kstream_start_event *ev = &w->start_ev;
-
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->h.type = EV_KSTREAM_START;
-	ev->h.tgid = bpf_get_current_pid_tgid() >> 32;
-	ev->h.ts_ns = ts;
-	ev->h.conn_id = in->conn_id;
-	ev->fd = in->fd;
-	ev->framing = ks->scan.framing;
-	return emit(ev, sizeof(*ev));
-}
-
 /* Whether the write begins with "HTTP/1.": most writes of a server are
  * not heads, and leave after this one 8-byte read. */
 static __always_inline bool starts_response(const struct inflight *in)
@@ -496,11 +482,13 @@ static __always_inline bool starts_response(const struct inflight *in)
  * does and the body goes on past this write (a whole body in one write is
  * left to user space, which gets the copy). The body bytes the write
  * carries count at once. The write is copied in any case: user space
- * parses the head. A global function (see kstream_write). Its argument
- * is plain memory to the verifier, which before 6.2 or so takes no map
- * key from there ("R2 type=mem expected=fp, ..." on 6.1): the functions
- * under it copy the connection id to the stack for the kstreams map. */
-__noinline int kstream_arm(const struct inflight *in, __s64 ret)
+ * parses the head, and its first record out tells the start (in->kstart;
+ * kstream_unarm if none goes out). A global function (see kstream_write).
+ * Its argument is plain memory to the verifier, which before 6.2 or so
+ * takes no map key from there ("R2 type=mem expected=fp, ..." on 6.1):
+ * the functions under it copy the connection id to the stack for the
+ * kstreams map. */
+__noinline int kstream_arm(struct inflight *in, __s64 ret)
 {
 	__u64 id; /* a map key from the stack (see above) */
 	struct kscan_ctx x = {};
@@ -527,12 +515,23 @@ __noinline int kstream_arm(const struct inflight *in, __s64 ret)
 	 * type for the verifier, and a body that ends here needs none */
 	if (kstream_walk(w, &w->fresh, ret, ts) != WALK_ON || !kstream_make(&id, &w->fresh))
 		return false;
-	if (kstream_start(w, in, &w->fresh, ts)) {
-		kstream_mark(in, 1);
-		return true;
-	}
+	in->kstart = w->fresh.scan.framing;
+	in->t_armed = ts;
+	kstream_mark(in, 1);
+	return true;
+}
+
+/* The head's records all went unsent, the start with them: the stream is
+ * not armed, and its writes are copied as any other's. */
+static __always_inline void kstream_unarm(struct inflight *in)
+{
+	__u64 id = in->conn_id; /* a map key from the stack (see kstream_arm) */
+
+	if (!in->kstart)
+		return;
 	kstream_drop(&id);
-	return false;
+	kstream_mark(in, 0);
+	in->kstart = 0;
 }
 
 /* A successful write of a server's HTTP connection (or its plaintext, at

@@ -283,6 +283,8 @@ static __always_inline void io_done(struct inflight *call, struct conn_info *inf
 	if (counting == COUNT_UNWALKABLE && ret > 0)
 		kstream_unwalkable(call);
 	sent = io_emit(call, ret);
+	if (!sent)
+		kstream_unarm(call);
 	if (gap_owed(call, sent)) {
 		info = conn_of(call);
 		if (info)

@@ -283,6 +283,7 @@ static long plain_step(__u32 i, void *ctx)
 	p->off += n;
 	p->sent = true;
 	p->in.flags &= ~DATA_F_GAP; /* told by the first record out */
+	p->in.kstart = 0;
 	return 0;
 }
 
@@ -327,13 +328,12 @@ __noinline int plain_loop_global(void)
 }
 #endif
 
-/* The records of len bytes at buf, in's the rest; whether any went out. */
-static __always_inline bool emit_records(const struct inflight *in, __u64 buf, __s64 len)
+/* The records of in's len bytes; whether any went out. */
+static __always_inline bool emit_records(const struct inflight *in, __s64 len)
 {
 	struct plain_copy on_stack = {.in = *in, .len = len}, *p;
 	bool sent;
 
-	on_stack.in.ptr = buf;
 	p = plain_copy_area(&on_stack);
 	if (!p)
 		return false;
@@ -346,19 +346,32 @@ static __always_inline bool emit_records(const struct inflight *in, __u64 buf, _
 #endif
 }
 
-/* A call's plaintext as records of the connection, with its gap. */
-static __always_inline void emit_plaintext(struct conn_info *info, __s32 fd, __u64 buf, __s64 len,
-					   enum data_dir dir, __u8 flags)
+/* A call's plaintext at buf, as its records and the kernel's counting
+ * take it. */
+static __always_inline void plaintext_call(struct inflight *in, const struct conn_info *info,
+					   __s32 fd, __u64 buf, enum data_dir dir, __u8 flags)
 {
-	struct inflight in = {.conn_id = info->id,
-			      .fd = fd,
-			      .kind = IO_BUF,
-			      .dir = dir,
-			      .proto = PROTO_TLS,
-			      .flags = flags};
+	*in = (struct inflight){.ptr = buf,
+				.conn_id = info->id,
+				.fd = fd,
+				.kind = IO_BUF,
+				.dir = dir,
+				.proto = PROTO_TLS,
+				.role = info->role,
+				.flags = flags,
+				.kstream = info->kstream};
+	gap_take(in, info);
+}
 
-	gap_take(&in, info);
-	gap_settle(info, &in, emit_records(&in, buf, len));
+/* A call's len bytes of plaintext as records of the connection, with its
+ * gap; a stream its head armed is not, if none of them went out. */
+static __always_inline void emit_plaintext(struct conn_info *info, struct inflight *in, __s64 len)
+{
+	bool sent = emit_records(in, len);
+
+	if (!sent)
+		kstream_unarm(in);
+	gap_settle(info, in, sent);
 }
 
 /* ssl->statem.in_init, OpenSSL 1.1.1 to 3.1: the state machine follows
@@ -386,7 +399,8 @@ static __always_inline int handshake_state(struct hook h, __u64 ssl)
  * once linked, and would be counted twice. */
 static __always_inline void hold_plaintext(struct hook h, __u64 ssl, __u64 buf, __s64 len)
 {
-	struct inflight in = {.conn_id = ssl,
+	struct inflight in = {.ptr = buf,
+			      .conn_id = ssl,
 			      .fd = -1,
 			      .kind = IO_BUF,
 			      .dir = DIR_OUT,
@@ -399,7 +413,7 @@ static __always_inline void hold_plaintext(struct hook h, __u64 ssl, __u64 buf, 
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
 	}
-	emit_records(&in, buf, len);
+	emit_records(&in, len);
 }
 
 /* A record without bytes that tells user space how the session ends. */
@@ -420,29 +434,6 @@ static __always_inline void emit_marker(struct conn_info *info, __s32 fd, enum d
 		count(CNT_EVENTS_LOST, 1);
 	}
 	gap_settle(info, &in, sent);
-}
-
-/* A write of a stream the kernel follows is counted as on a plaintext
- * connection (kstream.bpf.h), at entry, like its copy: OpenSSL writes all
- * of it, or is called again with the same bytes first. True when nothing
- * is to be copied; else *flags tells whether the copy is of counted bytes. */
-static __always_inline bool kstream_plaintext(struct conn_info *info, __s32 fd, __u64 buf,
-					      __s64 len, __u8 *flags)
-{
-	struct inflight in = {.ptr = buf,
-			      .conn_id = info->id,
-			      .fd = fd,
-			      .kind = IO_BUF,
-			      .dir = DIR_OUT,
-			      .proto = PROTO_TLS,
-			      .role = info->role,
-			      .kstream = info->kstream};
-
-	gap_take(&in, info);
-	if (kstream_write(&in, len))
-		return true;
-	*flags |= in.flags & DATA_F_KCOUNTED;
-	return false;
 }
 
 /* Bytes at the start of a retried write that the blocked one already
@@ -483,6 +474,7 @@ static __always_inline void ssl_write(struct hook h, __u64 ssl, __u64 buf, __s64
 	struct ssl_link *link;
 	struct tls_thread *t;
 	struct conn_info *info;
+	struct inflight in;
 	__u64 skip = 0;
 	__u8 flags;
 
@@ -516,9 +508,13 @@ static __always_inline void ssl_write(struct hook h, __u64 ssl, __u64 buf, __s64
 	if (!info || skip >= (__u64)len)
 		return;
 	flags = write_flags(h, ssl, link);
-	if (!flags && kstream_plaintext(info, link->fd, buf + skip, len - skip, &flags))
+	plaintext_call(&in, info, link->fd, buf + skip, DIR_OUT, flags);
+	/* a stream the kernel follows counts as on a plaintext connection
+	 * (kstream.bpf.h), at entry, like its copy: OpenSSL writes all of
+	 * it, or is called again with the same bytes first */
+	if (!flags && kstream_write(&in, len - skip))
 		return;
-	emit_plaintext(info, link->fd, buf + skip, len - skip, DIR_OUT, flags);
+	emit_plaintext(info, &in, len - skip);
 }
 
 LAYOUT_UPROBE(ssl_write_enter, ssl_write(h, (__u64)ssl, (__u64)buf, num), void *ssl,
@@ -614,6 +610,7 @@ static __always_inline void call_exit(int ret)
 {
 	struct tls_thread *t = tls_thread_get(false);
 	struct conn_info *info;
+	struct inflight in;
 	__u64 ssl, buf, lenp, n = 0;
 	bool known;
 	__s32 fd;
@@ -647,8 +644,10 @@ static __always_inline void call_exit(int ret)
 		return;
 	}
 	info = ssl_data_conn(fd);
-	if (info)
-		emit_plaintext(info, fd, buf, n, DIR_IN, 0);
+	if (!info)
+		return;
+	plaintext_call(&in, info, fd, buf, DIR_IN, 0);
+	emit_plaintext(info, &in, n);
 }
 
 LAYOUT_UPROBE(ssl_read_enter, call_enter(h, (__u64)ssl, (__u64)buf, 0, SSL_CALL_READ), void *ssl,

@@ -107,17 +107,16 @@ struct conn_slot {
 };
 
 enum event_type {
-	EV_OPEN = 1,	      /* connection accepted or connected */
-	EV_CLOSE = 2,	      /* close() of a tracked fd */
-	EV_DATA = 3,	      /* bytes read or written on an HTTP or RESP connection */
-	EV_EXIT = 4,	      /* a process that owned tracked connections exited */
-	EV_SOCK_STATE = 5,    /* TCP state change of a tracked socket */
-	EV_EXEC = 6,	      /* a process exec'd (only when selection needs it) */
-	EV_CONNECT_FAIL = 7,  /* an outbound connect failed (open_event, no entry) */
-	EV_TLS_LINK = 8,      /* held TLS plaintext belongs to a connection */
-	EV_KSTREAM_START = 9, /* the kernel follows a stream's body from now (kstream.h) */
-	EV_KSTREAM_END = 10,  /* ... up to here */
-	EV_HANDOFF = 11,      /* another fd of the socket took the connection over */
+	EV_OPEN = 1,	     /* connection accepted or connected */
+	EV_CLOSE = 2,	     /* close() of a tracked fd */
+	EV_DATA = 3,	     /* bytes read or written on an HTTP or RESP connection */
+	EV_EXIT = 4,	     /* a process that owned tracked connections exited */
+	EV_SOCK_STATE = 5,   /* TCP state change of a tracked socket */
+	EV_EXEC = 6,	     /* a process exec'd (only when selection needs it) */
+	EV_CONNECT_FAIL = 7, /* an outbound connect failed (open_event, no entry) */
+	EV_TLS_LINK = 8,     /* held TLS plaintext belongs to a connection */
+	EV_KSTREAM_END = 10, /* the kernel followed a stream's body up to here (kstream.h) */
+	EV_HANDOFF = 11,     /* another fd of the socket took the connection over */
 };
 
 enum data_dir {
@@ -246,7 +245,12 @@ struct data_event {
 	__u16 len;    /* bytes in data[] */
 	__s64 ret;    /* syscall result: byte count, or -errno */
 	__u32 offset; /* where data[0] is within the syscall's bytes */
-	__u32 seg;    /* record index within the syscall */
+	__u16 seg;    /* record index within the syscall */
+	/* the write's response head armed its connection's stream: its
+	 * framing (enum scan_framing; 0: not), on the call's first record
+	 * out (kstream.h) */
+	__u8 kstart;
+	__u8 pad;
 	char data[CAPTURE_SEG_MAX];
 };
 

@@ -3,14 +3,17 @@
  * Streams the kernel counts itself. When a server writes a response head
  * that starts an SSE stream (sse_head.h), the kernel arms the connection:
  * from then on each write of the body goes through sse_scan.h in the
- * kernel, and only the stream's start and end reach user space as records.
+ * kernel, and only the stream's start and end reach user space.
  * User space walks the kstreams map for streams still open (at its
  * periodic sync), reads each one's figures from its line of klines or its
  * entry, and takes the final figures from the end record.
  *
- * Record order on the ring: EV_KSTREAM_START, then the head write's copy
- * (user space parses the head; the body bytes of that write are the
- * kernel's). A stream is armed only if its body goes on past that write.
+ * The start is the head write's copy, its first record out marked with
+ * the framing (data_event.kstart): user space parses the head, and the
+ * body bytes of that write are the kernel's. A stream is armed only if
+ * its body goes on past that write, and stays armed only if that record
+ * goes out: a record of its own would cost a lock and a copy more per
+ * stream (docs/design.md).
  * An end record comes before the copy of the write it ended in, if that
  * write is copied: after a complete body, when bytes follow it (user
  * space skips the first rest_off); after a give-up, all of it.
@@ -56,13 +59,6 @@ enum kstream_end_reason {
 	KSTREAM_REASONS,
 };
 
-struct kstream_start_event {
-	struct event_hdr h;
-	__s32 fd;
-	__u8 framing; /* enum scan_framing */
-	__u8 pad[3];
-};
-
 struct kstream_end_event {
 	struct event_hdr h;
 	__s32 fd;
@@ -83,7 +79,6 @@ struct kstream_end_event {
 KSTREAM_LAYOUT(sse_scan, 48);
 KSTREAM_LAYOUT(sse_stats, 256);
 KSTREAM_LAYOUT(kstream, 48 + 256 + 24);
-KSTREAM_LAYOUT(kstream_start_event, 32);
 KSTREAM_LAYOUT(kstream_end_event, 40 + 256);
 #undef KSTREAM_LAYOUT
 

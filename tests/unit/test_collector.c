@@ -1883,16 +1883,23 @@ static bool kernel_counting(uint64_t id)
 	return fake_find(KMAP_KSTREAMS, &id) != NULL;
 }
 
-/* A response head armed the connection: its entry, then its record. */
-static void kernel_arms(struct fixture *f, uint64_t id, int32_t fd, uint8_t framing)
+/* A response head armed the connection: its entry, then the head's copy
+ * that tells the start. */
+static void kernel_arms(struct fixture *f, uint64_t id, int32_t fd, uint8_t framing,
+			const char *head)
 {
-	struct kstream_start_event ev = {
-	    .h = hdr(f, EV_KSTREAM_START, id), .fd = fd, .framing = framing};
-	/* armed at the start record's time, as the kernel does */
+	struct data_event ev = {.h = hdr(f, EV_DATA, id),
+				.fd = fd,
+				.dir = DIR_OUT,
+				.len = strlen(head),
+				.ret = strlen(head),
+				.kstart = framing};
+	/* armed at the head record's time, as the kernel does */
 	struct kstream ks = {.scan = {.framing = framing}, .t_armed = ev.h.ts_ns};
 
 	assert_int_equal(fake_update(NULL, KMAP_KSTREAMS, &id, &ks, KMAP_ANY), 0);
-	record(f, &ev, sizeof(ev));
+	memcpy(ev.data, head, ev.len);
+	record(f, &ev, offsetof(struct data_event, data) + ev.len);
 }
 
 /* The end record of connection id's stream (ev: its other fields). */
@@ -1927,8 +1934,7 @@ static uint64_t kernel_stream(struct fixture *f, uint64_t id, int32_t fd)
 
 	io(f, id, DIR_IN, REQUEST);
 	t_request = f->ts;
-	kernel_arms(f, id, fd, SCAN_CHUNKED);
-	io(f, id, DIR_OUT, KHEAD KCHUNK);
+	kernel_arms(f, id, fd, SCAN_CHUNKED, KHEAD KCHUNK);
 	return t_request;
 }
 
@@ -2351,8 +2357,7 @@ static void answer_head(struct fixture *f, uint64_t id, int32_t fd, bool kernel_
 {
 	open_conn(f, id, fd, 0, PROTO_UNKNOWN);
 	io(f, id, DIR_IN, "HEAD /s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
-	kernel_arms(f, id, fd, SCAN_CHUNKED);
-	io(f, id, DIR_OUT, KHEAD);
+	kernel_arms(f, id, fd, SCAN_CHUNKED, KHEAD);
 	assert_false(kernel_counting(id));
 	io(f, id, DIR_IN, GET);
 	if (kernel_reads_on)
@@ -2371,6 +2376,19 @@ static void test_kernel_disagreement(void **state)
 	assert_true(KSTREAMS(f) == 0);
 	assert_true(HTTP_REQUESTS(f) == 4);
 	assert_true(LOST(f) == 0);
+}
+
+/* A head that armed a stream on a connection user space does not read
+ * as a server's (unknown here: its open record lost) lets the kernel's
+ * entry go at once; the copy itself is dropped, as any of it. */
+static void test_kernel_start_unfollowed(void **state)
+{
+	struct fixture *f = *state;
+
+	kernel_arms(f, 7, 5, SCAN_CHUNKED, KHEAD KCHUNK);
+	assert_false(kernel_counting(7));
+	assert_true(KSTREAMS(f) == 0);
+	assert_true(HTTP_REQUESTS(f) == 0);
 }
 
 /* The end record was lost: a write copied whole shows it. The exchange
@@ -2485,8 +2503,7 @@ static void test_kernel_end_after_client_left(void **state)
 	end_record(f, 4, 8, KSTREAM_COMPLETE, 0, &st);
 	assert_true(SSE_ENDED(f, "client_closed") == 4); /* and the request unanswered */
 	assert_true(CHUNKS(f) == 12);
-	kernel_arms(f, 4, 8, SCAN_CHUNKED);
-	io(f, 4, DIR_OUT, KHEAD KCHUNK);
+	kernel_arms(f, 4, 8, SCAN_CHUNKED, KHEAD KCHUNK);
 	close_conn(f, 4, 8);
 	assert_false(kernel_counting(4));
 	assert_true(FELL_ALL(f) == 0);
@@ -2634,8 +2651,7 @@ static void test_kernel_close_reads_figures(void **state)
 
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	io(f, 1, DIR_IN, REQUEST);
-	kernel_arms(f, 1, 5, SCAN_CLOSE);
-	io(f, 1, DIR_OUT, SSE_HEAD "data: a\n\n");
+	kernel_arms(f, 1, 5, SCAN_CLOSE, SSE_HEAD "data: a\n\n");
 	assert_true(KSTREAMS(f) == 1);
 	kernel_counts(1, &st);
 	close_conn(f, 1, 5);
@@ -2662,8 +2678,7 @@ static void test_kernel_close_ends_held_event(void **state)
 
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	io(f, 1, DIR_IN, REQUEST);
-	kernel_arms(f, 1, 5, SCAN_CLOSE);
-	io(f, 1, DIR_OUT, SSE_HEAD "data: a\n\n");
+	kernel_arms(f, 1, 5, SCAN_CLOSE, SSE_HEAD "data: a\n\n");
 	ks.stats.body_bytes += 10; /* "data: b\r\n\r" */
 	ks.stats.t_first_data = ks.stats.t_last_event = 1000 * MS;
 	ks.stats.t_last_write = 1010 * MS;
@@ -2852,6 +2867,7 @@ int main(void)
 	    T(test_response_copy_after_peer_fin_kernel_stream),
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),
+	    T(test_kernel_start_unfollowed),
 	    T(test_kernel_end_lost),
 	    T(test_kernel_end_lost_then_next_stream),
 	    T(test_kernel_gap),

@@ -265,6 +265,8 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 
 	if (size < offsetof(struct data_event, data) + ev->len)
 		return;
+	if (ev->kstart)
+		kstream_on_start(c, ev);
 	if (ev->flags & DATA_F_HELD) {
 		tls_held_add(&c->held, ev, offsetof(struct data_event, data) + ev->len);
 		return;
@@ -422,10 +424,6 @@ int collector_handle(void *ctx, void *data, size_t size)
 	case EV_CLOSE:
 		if (size >= sizeof(struct close_event))
 			on_close(c, data);
-		break;
-	case EV_KSTREAM_START:
-		if (size >= sizeof(struct kstream_start_event))
-			kstream_on_start(c, data);
 		break;
 	case EV_KSTREAM_END:
 		if (size >= sizeof(struct kstream_end_event))

@@ -49,7 +49,7 @@ static void end_lost(struct collector *c, struct conn_entry *e, uint64_t ts)
 	close_put_off(e);
 }
 
-void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
+void kstream_on_start(struct collector *c, const struct data_event *ev)
 {
 	struct conn_entry *e = conn_table_find(&c->conns, ev->h.conn_id);
 
@@ -61,7 +61,7 @@ void kstream_on_start(struct collector *c, const struct kstream_start_event *ev)
 	 * stream ended; the entry is the new stream's, to keep */
 	if (counted_in_kernel(e))
 		end_lost(c, e, ev->h.ts_ns);
-	http_conn_kernel_expect(e->http, ev->framing);
+	http_conn_kernel_expect(e->http, ev->kstart);
 	memset(&e->srv->kseen, 0, sizeof(e->srv->kseen));
 	e->srv->kt_armed = ev->h.ts_ns; /* the kstreams entry's t_armed */
 	e->srv->kpending = true;

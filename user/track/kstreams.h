@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Streams the kernel counts (include/kstream.h), seen from user space: its
- * start and end records, the agreement of its head with user space's
+ * start (on the head's copy) and end records, the agreement of its head with user space's
  * parse, its figures read from the kstreams map for streams still open
  * and before a connection's exchanges end, each added to the metrics once.
  */
@@ -11,7 +11,9 @@
 #include "kstream.h"
 #include "track/collector.h"
 
-void kstream_on_start(struct collector *c, const struct kstream_start_event *ev);
+/* The kernel armed a stream with the head that ev copies (ev->kstart):
+ * told before ev itself is read. */
+void kstream_on_start(struct collector *c, const struct data_event *ev);
 void kstream_on_end(struct collector *c, const struct kstream_end_event *ev);
 
 /* e's response head was parsed: a stream the kernel armed is followed by
