@@ -72,7 +72,9 @@ class AdoptFixture:
     """A Go server (a name of its own: the shared exporter sees the whole
     host) with slow streams open *before* the exporter starts; so this
     group must be the first to use the exporter."""
-    STREAMS, QUERY = 3, {"events": 40, "interval_ms": 100}    # ~4 s each
+    # ~8 s each: the first exporter of a run starts in 1.5-2 s, more on a
+    # busy host, and the streams must outlast its start
+    STREAMS, QUERY = 3, {"events": 80, "interval_ms": 100}
 
     def __init__(self, tmp, exporter):
         if exporter.child is not None:
@@ -80,9 +82,12 @@ class AdoptFixture:
         self.server = isolated.start_go(tmp, "ex_adopt_" + isolated.short_uid())
         self.threads = [self._open_stream(i) for i in range(self.STREAMS)]
         try:
+            t0 = time.monotonic()
             self.port = exporter.port()
-            # Before any stream ends (they last ~4 s): the adopted ones'
-            # counts all come after this baseline.
+            self.start_s = time.monotonic() - t0
+            self.open_at_start = sum(t.is_alive() for t in self.threads)
+            # Before any stream ends: the adopted ones' counts all come
+            # after this baseline.
             self.before = metrics.scrape(self.port)
         except Exception:
             self.stop()
@@ -121,7 +126,8 @@ def case_adopt(fix):
     report = ", ".join("%s min %s max %s last %s" % (k, min(v), max(v), v[-1]) for k, v in seen.items())
     expect(all(min(v) >= 0 and v[-1] == 0 for v in seen.values()), "%s", report)
     expect(all(max(v) == fix.STREAMS for v in seen.values()),
-           "%s; want max %d (adopted)", report, fix.STREAMS)
+           "%s; want max %d (adopted); the exporter answered after %.1f s, %d streams still open",
+           report, fix.STREAMS, fix.start_s, fix.open_at_start)
     checks.settle(fix.port, fix.before, [
         inc("sse_requests_total", fix.STREAMS, service=svc, path="unknown", model="unknown",
             status="success", code="200"),
