@@ -51,7 +51,8 @@ the servers'):
                    built into build/bench) at full rate (nodelay=1: events
                    back to back, one write each): 50 streams of 1000
                    events and 500 of 100 at once, read to their ends,
-                   three times in a row
+                   three times in a row; then 500 streams of one event
+                   (BPF run time only: the cost per stream)
   scale            once, after the rounds, an exporter alone: its RSS idle,
                    with 10,000 streams of the Go server held open by
                    loadgen (each once its first event arrived, the
@@ -106,6 +107,9 @@ can still land in it:
                    floor's (empty programs), target <= 40 ns
   redis GET        all the exporter's programs' run time per command (no
                    target: reported)
+  Go short streams all the exporter's programs' run time per stream of one
+                   event (accept, request, head, end, close; loadgen's
+                   connect too, on this host): no target, reported
 
 then, per measurement, a table of the programs that ran (at least once per
 100 operations): ns per call of the exporter's and the floor's, and per
@@ -219,6 +223,7 @@ SERVER_EVENTS = int(os.environ.get("BENCH_SERVER_EVENTS", 200))
 TLS_SERVER_SECONDS = float(os.environ.get("BENCH_TLS_SERVER_SECONDS", 1.5))
 GO_GROUPS = os.environ.get("BENCH_GO_STREAMS", "50x1000 500x100").split()
 GO_REPEAT = int(os.environ.get("BENCH_GO_REPEAT", 3))
+SHORT_STREAMS = "500x1"  # the Go server's streams of one event: the cost per stream
 SCALE_STREAMS = int(os.environ.get("BENCH_SCALE_STREAMS", 10000))
 SCRAPES = 9  # at SCALE_STREAMS open streams; their median counts
 BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 250))
@@ -226,7 +231,7 @@ MIN_CLEAN_ROUNDS = 3  # below this, spoilt rounds are kept (with a warning)
 
 CONFIGS = ["base", "floor", "exporter"] + (["alt"] if ALT_EXPORTER else [])
 EXPORTERS = [c for c in CONFIGS if c in ("exporter", "alt")]
-PROGS_EXPECTED = {"base": 0, "floor": 38, "exporter": 38, "alt": 38}  # see count_progs()
+PROGS_EXPECTED = {"base": 0, "floor": 28, "exporter": 28, "alt": 28}  # see count_progs()
 PROTO_OTHER, PROTO_TLS = 2, 4  # include/conn_event.h
 
 # title, key, target ratio of the exporter's added cost to the floor's
@@ -1087,6 +1092,21 @@ class Bench:
                                                str(seconds), str(SERVER_EVENTS)])
         self.run_one_server(cfg, "go_server", ["streams", str(self.ports["go_server"]),
                                                str(GO_REPEAT)] + GO_GROUPS)
+        self.run_short_streams(cfg)
+
+    def run_short_streams(self, cfg):
+        """The programs' run time per stream of one event (accept, request,
+        head, end, close, and loadgen's connect on this host): at the Go
+        phase's 500 streams of 100 events, about as much as the events'.
+        Reported, no target."""
+        w = self.window(cfg)
+        if not w:
+            return
+        w.begin()
+        r = loadgen(["streams", str(self.ports["go_server"]), "1", SHORT_STREAMS],
+                    path=bench_path("goshort"))
+        w.end()
+        self.add_bpf("go_short", cfg, w, r["requests"])
 
     def run_one_server(self, cfg, key, args):
         """One loadgen run of args against a server: its events/s, the run
@@ -1407,7 +1427,20 @@ def report_bpf(r):
                   e, ran(windows, WRITE_PROGS), statistics.median(p[0] for p in pairs),
                   statistics.median(p[1] for p in pairs), d, lo, hi, BPF_UNTRACKED_NS, result))
     report_bpf_redis(r)
+    report_bpf_streams(r)
     r.out("")
+
+
+def report_bpf_streams(r):
+    """All the programs' run time per short stream of the Go server: reported."""
+    floor = [per_op(w) for w in bpf_windows(r.b, "go_short", "floor")]
+    for e in EXPORTERS:
+        xs = [per_op(w) for w in bpf_windows(r.b, "go_short", e)]
+        if xs and floor:
+            m, lo, hi = median_interval(xs)
+            r.out("  Go server, %s: all its programs %.1f us per stream of one event (%s) "
+                  "[%.1f..%.1f], the floor's %.1f" % (e, m / 1000, SHORT_STREAMS, lo / 1000,
+                                                      hi / 1000, statistics.median(floor) / 1000))
 
 
 def report_bpf_redis(r):
@@ -1429,7 +1462,8 @@ BPF_TABLES = [("untracked write", "socket_write", "write"),
               ("redis GET", "redis_get", "command"),
               ("server (FastAPI)", "server", "event received"),
               ("TLS server", "tls_server", "event received"),
-              ("Go server", "go_server", "event received")]
+              ("Go server", "go_server", "event received"),
+              ("Go short streams", "go_short", "stream of one event")]
 MIN_CALLS_PER_OP = 0.01  # programs that ran less often are left out of the tables
 
 
