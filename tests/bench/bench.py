@@ -1431,28 +1431,30 @@ def report_bpf(r):
     r.out("")
 
 
-def report_bpf_streams(r):
-    """All the programs' run time per short stream of the Go server: reported."""
-    floor = [per_op(w) for w in bpf_windows(r.b, "go_short", "floor")]
+def bpf_reported(r, key):
+    """Per exporter, for a measurement without a target: the median over
+    rounds of all its programs' run time per operation, its 90% interval,
+    and the floor's median."""
+    floor = [per_op(w) for w in bpf_windows(r.b, key, "floor")]
     for e in EXPORTERS:
-        xs = [per_op(w) for w in bpf_windows(r.b, "go_short", e)]
+        xs = [per_op(w) for w in bpf_windows(r.b, key, e)]
         if xs and floor:
-            m, lo, hi = median_interval(xs)
-            r.out("  Go server, %s: all its programs %.1f us per stream of one event (%s) "
-                  "[%.1f..%.1f], the floor's %.1f" % (e, m / 1000, SHORT_STREAMS, lo / 1000,
-                                                      hi / 1000, statistics.median(floor) / 1000))
+            yield (e,) + median_interval(xs) + (statistics.median(floor),)
+
+
+def report_bpf_streams(r):
+    """All the programs' run time per short stream of the Go server."""
+    for e, m, lo, hi, floor in bpf_reported(r, "go_short"):
+        r.out("  Go server, %s: all its programs %.1f us per stream of one event (%s) "
+              "[%.1f..%.1f], the floor's %.1f%s" % (e, m / 1000, SHORT_STREAMS, lo / 1000,
+                                                     hi / 1000, floor / 1000, r.mark("go_short", e)))
 
 
 def report_bpf_redis(r):
-    """All the programs' run time per pipelined Redis command: reported."""
-    floor = [per_op(w) for w in bpf_windows(r.b, "redis_get", "floor")]
-    for e in EXPORTERS:
-        xs = [per_op(w) for w in bpf_windows(r.b, "redis_get", e)]
-        if xs and floor:
-            m, lo, hi = median_interval(xs)
-            r.out("  redis GET, %s: all its programs %.0f ns per command [%.0f..%.0f], the "
-                  "floor's %.0f%s" % (e, m, lo, hi, statistics.median(floor),
-                                      r.mark("redis_get", e)))
+    """All the programs' run time per pipelined Redis command."""
+    for e, m, lo, hi, floor in bpf_reported(r, "redis_get"):
+        r.out("  redis GET, %s: all its programs %.0f ns per command [%.0f..%.0f], the "
+              "floor's %.0f%s" % (e, m, lo, hi, floor, r.mark("redis_get", e)))
 
 
 # title, key, what an operation is: the per-program tables
