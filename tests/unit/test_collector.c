@@ -522,6 +522,16 @@ static double total(struct fixture *f, const char *name, int i, const char *valu
 	return sum;
 }
 
+/* Series of family name whose label i is value. */
+static int series_with(struct fixture *f, const char *name, int i, const char *value)
+{
+	int n = 0;
+
+	for (struct series *s = family(f, name)->first; s; s = s->list_next)
+		n += s->labels[i] && !strcmp(s->labels[i], value);
+	return n;
+}
+
 #define LOST(f)		  total(f, "sse_exporter_exchanges_lost_total", -1, NULL)
 #define LOST_FOR(f, why)  total(f, "sse_exporter_exchanges_lost_total", 1, why)
 #define HTTP_REQUESTS(f)  total(f, "http_requests_total", -1, NULL)
@@ -1378,6 +1388,19 @@ static void test_slot_shared_line_and_hash(void **state)
 	assert_int_equal(gate_of(f, 5), 0);
 	collector_refresh_self(&f->c);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 0);
+}
+
+/* A map the loaded build lacks (the default build's connecting) has no
+ * series of its fill; the others have theirs. */
+static void test_map_missing_from_build(void **state)
+{
+	struct fixture *f = *state;
+
+	f->km.name[KMAP_CONNECTING] = NULL;
+	collector_refresh_self(&f->c);
+	assert_int_equal(series_with(f, "sse_exporter_map_entries", 0, "connecting"), 0);
+	assert_int_equal(series_with(f, "sse_exporter_map_max_entries", 0, "connecting"), 0);
+	assert_int_equal(series_with(f, "sse_exporter_map_entries", 0, "conns"), 1);
 }
 
 /* With no room to count it, it is not adopted: an entry the gate does
@@ -2834,6 +2857,7 @@ int main(void)
 	    T(test_adopt_counted_at_gate),
 	    T(test_adopt_of_kernel_entry_uncounted),
 	    T(test_slot_shared_line_and_hash),
+	    T(test_map_missing_from_build),
 	    T(test_adopt_without_room_not_made),
 	    T(test_forget_uncounts),
 	    T(test_uncounted_once),

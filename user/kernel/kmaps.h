@@ -105,6 +105,13 @@ struct kmaps {
 	uint64_t failed[KMAP_COUNT][KMAP_OPS];
 };
 
+/* Whether the loaded build has map (the default build lacks
+ * KMAP_CONNECTING). */
+static inline bool kmaps_has(const struct kmaps *km, enum kmap map)
+{
+	return km->name[map] != NULL;
+}
+
 int kmaps_lookup(struct kmaps *km, enum kmap map, const void *key, void *value);
 int kmaps_update(struct kmaps *km, enum kmap map, const void *key, const void *value,
 		 enum kmap_flag flag);

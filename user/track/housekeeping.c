@@ -205,8 +205,8 @@ static void set_fill(struct collector *c, const uint32_t entries[NFILLED])
 	for (size_t i = 0; i < NFILLED; i++) {
 		const char *const name[] = {c->km->name[filled[i]]};
 
-		if (!name[0])
-			continue; /* not in this build (kmaps.h) */
+		if (!kmaps_has(c->km, filled[i]))
+			continue;
 		metric_set(c->m->map_entries, name, entries[i]);
 		metric_set(c->m->map_max, name, c->km->max_entries[filled[i]]);
 		if (filled[i] == KMAP_TRACKED_PROCS)
@@ -256,7 +256,7 @@ void collector_refresh_self(struct collector *c)
 	if (c->targets.kube)
 		kube_cache_polls(c->targets.kube, &polls_ok, &polls_failed);
 	for (size_t i = 0; i < NFILLED; i++)
-		entries[i] = c->km->name[filled[i]] ? fill_of(c, filled[i], streams) : 0;
+		entries[i] = kmaps_has(c->km, filled[i]) ? fill_of(c, filled[i], streams) : 0;
 	pthread_mutex_lock(c->lock);
 	if (counted)
 		set_counters(c, cnt);
