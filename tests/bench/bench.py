@@ -52,7 +52,7 @@ the servers'):
                    back to back, one write each): 50 streams of 1000
                    events and 500 of 100 at once, read to their ends,
                    three times in a row; then 500 streams of one event
-                   (BPF run time only: the cost per stream)
+                   (for the BPF run time per stream)
   scale            once, after the rounds, an exporter alone: its RSS idle,
                    with 10,000 streams of the Go server held open by
                    loadgen (each once its first event arrived, the
@@ -1092,28 +1092,19 @@ class Bench:
                                                str(seconds), str(SERVER_EVENTS)])
         self.run_one_server(cfg, "go_server", ["streams", str(self.ports["go_server"]),
                                                str(GO_REPEAT)] + GO_GROUPS)
-        self.run_short_streams(cfg)
+        # streams of one event: the programs' run time per stream (accept,
+        # request, head, end, close; loadgen's connect on this host), at
+        # the Go phase's 500 streams of 100 events about as much as the
+        # events'; reported, no target
+        self.run_one_server(cfg, "go_short", ["streams", str(self.ports["go_server"]), "1",
+                                              SHORT_STREAMS], server="go_server")
 
-    def run_short_streams(self, cfg):
-        """The programs' run time per stream of one event (accept, request,
-        head, end, close, and loadgen's connect on this host): at the Go
-        phase's 500 streams of 100 events, about as much as the events'.
-        Reported, no target."""
-        w = self.window(cfg)
-        if not w:
-            return
-        w.begin()
-        r = loadgen(["streams", str(self.ports["go_server"]), "1", SHORT_STREAMS],
-                    path=bench_path("goshort"))
-        w.end()
-        self.add_bpf("go_short", cfg, w, r["requests"])
-
-    def run_one_server(self, cfg, key, args):
-        """One loadgen run of args against a server: its events/s, the run
-        time of the programs meanwhile, and for an exporter its CPU per
-        event and the tracking check."""
+    def run_one_server(self, cfg, key, args, server=None):
+        """One loadgen run of args against a server (key's, else server's):
+        figure key's events/s, the run time of the programs meanwhile, and
+        for an exporter its CPU per event and the tracking check."""
         exp = cfg.name in EXPORTERS
-        service, path = self.service[key], bench_path(key.replace("_", ""))
+        service, path = self.service[server or key], bench_path(key.replace("_", ""))
         if exp:
             before = cfg.stream_counts(service, path)
             cpu0 = cpu_ns(cfg.proc.pid)
