@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Streams the kernel counts (include/kstream.h), seen from user space: its
- * start (on the head's copy) and end records, the agreement of its head with user space's
- * parse, its figures read from the kstreams map for streams still open
- * and before a connection's exchanges end, each added to the metrics once.
+ * start (on the head's copy) and end records, the agreement of its head
+ * with user space's parse, its figures read from the kstreams map for
+ * streams still open and before a connection's exchanges end, each added
+ * to the metrics once.
  */
 #ifndef SSE_KSTREAMS_H
 #define SSE_KSTREAMS_H
