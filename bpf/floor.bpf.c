@@ -64,8 +64,7 @@ EMPTY_IO(sendfile64)
 EMPTY_TP("syscalls/sys_enter_sendmsg", floor_enter_sendmsg)
 
 /* ssl.bpf.c */
-EMPTY("uprobe", floor_ssl_write_enter)
-EMPTY("uprobe", floor_ssl_write_ex_enter)
+EMPTY("uprobe", floor_ssl_write_enter) /* also SSL_write_ex and BIO_f_ssl's write */
 EMPTY("uprobe", floor_ssl_read_enter)
 EMPTY("uprobe", floor_ssl_read_ex_enter)
 EMPTY("uretprobe", floor_ssl_read_exit)
@@ -73,7 +72,6 @@ EMPTY("uprobe", floor_ssl_handshake_enter)
 EMPTY("uretprobe", floor_ssl_handshake_exit)
 EMPTY("uprobe", floor_ssl_shutdown_enter)
 EMPTY("uprobe", floor_ssl_free_enter)
-EMPTY("uprobe", floor_bio_ssl_write_enter)
 EMPTY("uprobe", floor_bio_ssl_read_enter)
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -12,4 +12,11 @@ enum ssl_layout {
 	SSL_LAYOUT_30 = 1, /* 3.0, 3.1 */
 };
 
+/* The cookie holds the layout in its low byte and, for the one program
+ * that serves the three write functions, how the hooked one takes its
+ * arguments. */
+#define SSL_LAYOUT_MASK	 0xffull
+#define SSL_HOOK_INT_LEN (1ull << 8) /* the length is an int: SSL_write */
+#define SSL_HOOK_BIO	 (1ull << 9) /* the first argument is a BIO_f_ssl BIO */
+
 #endif

@@ -231,7 +231,7 @@ MIN_CLEAN_ROUNDS = 3  # below this, spoilt rounds are kept (with a warning)
 
 CONFIGS = ["base", "floor", "exporter"] + (["alt"] if ALT_EXPORTER else [])
 EXPORTERS = [c for c in CONFIGS if c in ("exporter", "alt")]
-PROGS_EXPECTED = {"base": 0, "floor": 28, "exporter": 28, "alt": 28}  # see count_progs()
+PROGS_EXPECTED = {"base": 0, "floor": 26, "exporter": 26, "alt": 26}  # see count_progs()
 PROTO_OTHER, PROTO_TLS = 2, 4  # include/conn_event.h
 
 # title, key, target ratio of the exporter's added cost to the floor's

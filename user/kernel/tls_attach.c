@@ -40,45 +40,59 @@ static const char *const symbols[SYM_ALL] = {
 };
 
 /* A program of ssl.bpf.c and the functions it hooks (one return program
- * serves both reads and BIO_f_ssl's read method). */
+ * serves both reads and BIO_f_ssl's read method). merged_into: the
+ * program that takes prog's hooks in a build without prog (the default
+ * build has one program for the three write functions); shape: the
+ * cookie bits that tell it which function it is in (ssl_layout.h). */
 struct probe {
 	const char *prog;
+	const char *merged_into;
+	uint64_t shape;
 	bool ret;
 	int syms[3];
 	int nsyms;
 };
 
 static const struct probe probes[] = {
-    {"ssl_write_enter", false, {SYM_WRITE}, 1},
-    {"ssl_write_ex_enter", false, {SYM_WRITE_EX}, 1},
-    {"ssl_read_enter", false, {SYM_READ}, 1},
-    {"ssl_read_ex_enter", false, {SYM_READ_EX}, 1},
-    {"ssl_read_exit", true, {SYM_READ, SYM_READ_EX, SYM_BIO_READ}, 3},
-    {"ssl_handshake_enter", false, {SYM_HANDSHAKE}, 1},
-    {"ssl_handshake_exit", true, {SYM_HANDSHAKE}, 1},
-    {"ssl_shutdown_enter", false, {SYM_SHUTDOWN}, 1},
-    {"ssl_free_enter", false, {SYM_FREE}, 1},
-    {"bio_ssl_write_enter", false, {SYM_BIO_WRITE}, 1},
-    {"bio_ssl_read_enter", false, {SYM_BIO_READ}, 1},
+    {"ssl_write_enter", NULL, SSL_HOOK_INT_LEN, false, {SYM_WRITE}, 1},
+    {"ssl_write_ex_enter", "ssl_write_enter", 0, false, {SYM_WRITE_EX}, 1},
+    {"ssl_read_enter", NULL, 0, false, {SYM_READ}, 1},
+    {"ssl_read_ex_enter", NULL, 0, false, {SYM_READ_EX}, 1},
+    {"ssl_read_exit", NULL, 0, true, {SYM_READ, SYM_READ_EX, SYM_BIO_READ}, 3},
+    {"ssl_handshake_enter", NULL, 0, false, {SYM_HANDSHAKE}, 1},
+    {"ssl_handshake_exit", NULL, 0, true, {SYM_HANDSHAKE}, 1},
+    {"ssl_shutdown_enter", NULL, 0, false, {SYM_SHUTDOWN}, 1},
+    {"ssl_free_enter", NULL, 0, false, {SYM_FREE}, 1},
+    {"bio_ssl_write_enter", "ssl_write_enter", SSL_HOOK_BIO, false, {SYM_BIO_WRITE}, 1},
+    {"bio_ssl_read_enter", NULL, 0, false, {SYM_BIO_READ}, 1},
 };
 _Static_assert(sizeof(probes) / sizeof(probes[0]) == TLS_PROBES, "TLS_PROBES");
 
-int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *prefix, bool multi)
+static struct bpf_program *find_program(struct bpf_object *obj, const char *prefix,
+					const char *prog, const char *suffix)
 {
 	char name[64];
 
+	snprintf(name, sizeof(name), "%s%s%s", prefix, prog, suffix);
+	return bpf_object__find_program_by_name(obj, name);
+}
+
+int tls_attach_init(struct tls_attach *t, struct bpf_object *obj, const char *prefix, bool multi)
+{
 	memset(t, 0, sizeof(*t));
 	t->multi = multi;
 	t->cookies = true;
 	for (size_t i = 0; i < TLS_PROBES; i++) {
-		snprintf(name, sizeof(name), "%s%s", prefix, probes[i].prog);
-		t->progs[i] = bpf_object__find_program_by_name(obj, name);
+		const struct probe *p = &probes[i];
+
+		t->progs[i] = find_program(obj, prefix, p->prog, "");
+		if (!t->progs[i] && p->merged_into)
+			t->progs[i] = find_program(obj, prefix, p->merged_into, "");
 		if (!t->progs[i]) {
-			log_error("no BPF program %s", name);
+			log_error("no BPF program %s%s", prefix, p->prog);
 			return -1;
 		}
-		snprintf(name, sizeof(name), "%s%s_l30", prefix, probes[i].prog);
-		t->progs_l30[i] = bpf_object__find_program_by_name(obj, name);
+		t->progs_l30[i] = find_program(obj, prefix, p->prog, "_l30");
 		/* a kernel without cookies refuses a uprobe with one */
 		t->cookies = t->cookies && !t->progs_l30[i];
 	}
@@ -112,21 +126,21 @@ static int keep_link(struct tls_attach *t, struct bpf_link *link, int fd)
 }
 
 static int attach_multi(struct tls_attach *t, struct bpf_program *prog, const struct probe *p,
-			const char *path, const size_t *off, uint64_t layout)
+			const char *path, const size_t *off, uint64_t cookie)
 {
 	size_t offsets[3];
 	int fd;
 
 	for (int i = 0; i < p->nsyms; i++)
 		offsets[i] = off[p->syms[i]];
-	fd = uprobe_multi_attach(bpf_program__fd(prog), path, offsets, p->nsyms, p->ret, layout);
+	fd = uprobe_multi_attach(bpf_program__fd(prog), path, offsets, p->nsyms, p->ret, cookie);
 	return fd < 0 ? -1 : keep_link(t, NULL, fd);
 }
 
 static int attach_single(struct tls_attach *t, struct bpf_program *prog, const struct probe *p,
-			 const char *path, const size_t *off, uint64_t layout)
+			 const char *path, const size_t *off, uint64_t cookie)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = p->ret, .bpf_cookie = layout);
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = p->ret, .bpf_cookie = cookie);
 	struct bpf_link *link;
 
 	for (int i = 0; i < p->nsyms; i++) {
@@ -180,6 +194,7 @@ static int attach_all(struct tls_attach *t, const char *path, size_t *off)
 		struct bpf_program *prog =
 		    layout == SSL_LAYOUT_30 && t->progs_l30[i] ? t->progs_l30[i] : t->progs[i];
 		struct probe p = probes[i];
+		uint64_t cookie;
 		int n = 0;
 
 		/* symbols this copy lacks (SSL_read_ex before 1.1.1) */
@@ -189,8 +204,9 @@ static int attach_all(struct tls_attach *t, const char *path, size_t *off)
 		p.nsyms = n;
 		if (!n)
 			continue;
-		if (t->multi ? attach_multi(t, prog, &p, path, off, t->cookies ? layout : 0)
-			     : attach_single(t, prog, &p, path, off, t->cookies ? layout : 0)) {
+		cookie = t->cookies ? layout | p.shape : 0;
+		if (t->multi ? attach_multi(t, prog, &p, path, off, cookie)
+			     : attach_single(t, prog, &p, path, off, cookie)) {
 			log_warn("cannot attach %s to %s in %s: %s", bpf_program__name(prog),
 				 symbols[p.syms[0]], path, strerror(errno));
 			err = -1;
