@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "core/log.h"
@@ -180,6 +181,7 @@ int main(int argc, char **argv)
 	struct tls_link links[MAX_LINKS];
 	struct bpf_object *obj;
 	struct sigaction sa;
+	struct btf *vmlinux;
 	bool multi;
 	size_t n = 0;
 	int rc;
@@ -196,7 +198,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floor_loader: cannot open %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	multi = uprobe_multi_supported();
+	vmlinux = btf__load_vmlinux_btf();
+	multi = uprobe_multi_supported(vmlinux);
+	btf__free(vmlinux);
 	if (load(obj, multi)) {
 		fprintf(stderr, "floor_loader: cannot load %s: %s\n", path, strerror(errno));
 		bpf_object__close(obj);

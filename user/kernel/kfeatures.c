@@ -70,14 +70,12 @@ static bool atomic_fetch_supported(void)
 
 /* Whether a tracepoint program may call the kfunc bpf_rdonly_cast (6.2):
  * a program that does is loaded, as libbpf offers no probe for kfuncs. */
-static bool rdonly_cast_supported(void)
+static bool rdonly_cast_supported(const struct btf *vmlinux)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
 	int func = vmlinux ? btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) : -1;
 	int type = vmlinux ? btf__find_by_name_kind(vmlinux, "tcp_sock", BTF_KIND_STRUCT) : -1;
 	int fd = -1;
 
-	btf__free(vmlinux);
 	if (func > 0 && type > 0) {
 		const struct bpf_insn insns[] = {
 		    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 0},
@@ -123,7 +121,7 @@ static bool fds_unprivileged(void)
 	return refused && !*(int *)refused;
 }
 
-unsigned kfeatures_missing(void)
+unsigned kfeatures_missing(const struct btf *vmlinux)
 {
 	unsigned missing = 0;
 
@@ -137,7 +135,7 @@ unsigned kfeatures_missing(void)
 		missing |= 1u << KF_ATTACH_COOKIE;
 	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, NULL) <= 0)
 		missing |= 1u << KF_TASK_PT_REGS;
-	if (!rdonly_cast_supported())
+	if (!rdonly_cast_supported(vmlinux))
 		missing |= 1u << KF_RDONLY_CAST;
 	if (!fds_unprivileged())
 		missing |= 1u << KF_BPF_FD_UNPRIVILEGED;

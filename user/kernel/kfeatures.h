@@ -35,7 +35,10 @@ const char *kfeature_name(enum kfeature f);
 /* What is done instead for want of the feature, for the log. */
 const char *kfeature_fallback(enum kfeature f);
 
-/* A bit (1 << f) per feature the kernel lacks. */
-unsigned kfeatures_missing(void);
+struct btf;
+
+/* A bit (1 << f) per feature the kernel lacks. vmlinux: the kernel's BTF
+ * (btf__load_vmlinux_btf()'s; NULL: kfuncs count as missing). */
+unsigned kfeatures_missing(const struct btf *vmlinux);
 
 #endif

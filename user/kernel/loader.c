@@ -288,10 +288,11 @@ static uint64_t ring_wakeup_bytes(const struct loader_options *o)
 
 /* The OpenSSL programs. A kernel that refuses them costs TLS only: the
  * plaintext capture goes on, and the reason is told once (tls_failed). */
-static int load_tls(struct loader *l, const struct loader_options *o, char *err, size_t size)
+static int load_tls(struct loader *l, const struct loader_options *o, const struct btf *vmlinux,
+		    char *err, size_t size)
 {
 	struct bpf_program *prog;
-	bool multi = uprobe_multi_supported();
+	bool multi = uprobe_multi_supported(vmlinux);
 
 	l->ssl = open_object(OBJ_SSL, l->compat);
 	if (!l->ssl) {
@@ -324,9 +325,10 @@ static int load_tls(struct loader *l, const struct loader_options *o, char *err,
 
 /* Which build the kernel takes: the default one unless a probe finds
  * what it uses missing (or the tests ask for the compat one). */
-static void choose_build(struct loader *l, const struct loader_options *o)
+static void choose_build(struct loader *l, const struct loader_options *o,
+			 const struct btf *vmlinux)
 {
-	l->kfeatures_missing = kfeatures_missing();
+	l->kfeatures_missing = kfeatures_missing(vmlinux);
 	l->compat = (l->kfeatures_missing & KF_BUILD_MASK) || o->compat;
 	for (int f = 0; f < KF_COUNT; f++)
 		if (l->kfeatures_missing & (1u << f))
@@ -388,16 +390,10 @@ static int size_maps(struct loader *l, const struct loader_options *o)
 	       set_const(l->io, "ring_wakeup_bytes", &wakeup, sizeof(wakeup));
 }
 
-static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
+static int load_objects(struct loader *l, const struct loader_options *o, const struct btf *vmlinux,
+			char *err, size_t size)
 {
-	/* first: without privileges, every feature probe fails too */
-	if (!caps_can_load()) {
-		snprintf(err, size,
-			 "needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (and CAP_SYS_PTRACE, "
-			 "CAP_DAC_READ_SEARCH to read /proc): run as root, with sudo");
-		return -1;
-	}
-	choose_build(l, o);
+	choose_build(l, o, vmlinux);
 	l->track = open_object(OBJ_TRACK, l->compat);
 	l->io = open_object(OBJ_IO, l->compat);
 	if (!l->track || !l->io) {
@@ -422,9 +418,29 @@ static int load(struct loader *l, const struct loader_options *o, char *err, siz
 		load_error(err, size, "sock_io");
 		return -1;
 	}
-	if (o->tls && load_tls(l, o, err, size) && !l->tls_failed)
+	if (o->tls && load_tls(l, o, vmlinux, err, size) && !l->tls_failed)
 		return -1;
 	return 0;
+}
+
+/* The kernel's BTF, parsed once for the probes that read it (~0.15 s
+ * here, as many again for each object libbpf loads). */
+static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
+{
+	struct btf *vmlinux;
+	int rc;
+
+	/* first: without privileges, every feature probe fails too */
+	if (!caps_can_load()) {
+		snprintf(err, size,
+			 "needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (and CAP_SYS_PTRACE, "
+			 "CAP_DAC_READ_SEARCH to read /proc): run as root, with sudo");
+		return -1;
+	}
+	vmlinux = btf__load_vmlinux_btf();
+	rc = load_objects(l, o, vmlinux, err, size);
+	btf__free(vmlinux);
+	return rc;
 }
 
 /* ---- the maps user space reads and writes: bpf(2) behind kmaps_ops ---- */

@@ -31,9 +31,8 @@ struct uprobe_multi_attr {
 	uint32_t pid;
 };
 
-bool uprobe_multi_supported(void)
+bool uprobe_multi_supported(const struct btf *btf)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
 	const struct btf_type *t;
 	const struct btf_enum *e;
 	bool found = false;
@@ -48,7 +47,6 @@ bool uprobe_multi_supported(void)
 		found =
 		    !strcmp(btf__name_by_offset(btf, e[i].name_off), "BPF_TRACE_UPROBE_MULTI") &&
 		    e[i].val == UPROBE_MULTI_ATTACH_TYPE;
-	btf__free(btf);
 	return found;
 }
 

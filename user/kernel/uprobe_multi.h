@@ -18,8 +18,11 @@
  * loaded with to be attached this way (and then only this way). */
 #define UPROBE_MULTI_ATTACH_TYPE 48
 
-/* Whether the running kernel knows the attach type (from its BTF). */
-bool uprobe_multi_supported(void);
+struct btf;
+
+/* Whether the running kernel knows the attach type, by its BTF (vmlinux,
+ * btf__load_vmlinux_btf()'s; NULL: no). */
+bool uprobe_multi_supported(const struct btf *vmlinux);
 
 #define UPROBE_MULTI_MAX 8 /* offsets per call */
 
