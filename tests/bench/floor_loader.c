@@ -70,6 +70,16 @@ static int load(struct bpf_object *obj, bool multi)
 	return bpf_object__load(obj);
 }
 
+/* Whether tls_attach.c attaches prog (some programs serve several of its
+ * hooks). */
+static bool tls_attaches(const struct tls_attach *t, const struct bpf_program *prog)
+{
+	for (size_t i = 0; i < TLS_PROBES; i++)
+		if (t->progs[i] == prog)
+			return true;
+	return false;
+}
+
 /* The OpenSSL probes, by tls_attach.c; every uprobe program must be one. */
 static int attach_ssl(struct bpf_object *obj, const char *lib, bool multi, struct tls_link *links,
 		      size_t *n)
@@ -77,20 +87,20 @@ static int attach_ssl(struct bpf_object *obj, const char *lib, bool multi, struc
 	struct bpf_program *prog;
 	struct tls_attach t;
 	struct tls_link *made;
-	size_t uprobes = 0, nmade;
+	size_t nmade;
 	int rc;
 
-	bpf_object__for_each_program(prog, obj)
-	{
-		uprobes += is_uprobe(prog);
-	}
-	if (uprobes != TLS_PROBES) {
-		fprintf(stderr, "floor_loader: %zu uprobe programs, tls_attach.c has %d\n", uprobes,
-			TLS_PROBES);
-		return -1;
-	}
 	if (tls_attach_init(&t, obj, "floor_", multi))
 		return -1;
+	bpf_object__for_each_program(prog, obj)
+	{
+		if (is_uprobe(prog) && !tls_attaches(&t, prog)) {
+			fprintf(stderr, "floor_loader: %s is no program of tls_attach.c's\n",
+				bpf_program__name(prog));
+			tls_attach_free(&t);
+			return -1;
+		}
+	}
 	rc = tls_attach_file(&t, lib);
 	made = tls_attach_take_links(&t, &nmade);
 	tls_attach_free(&t);
