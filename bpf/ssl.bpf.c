@@ -682,7 +682,7 @@ static __always_inline __u64 ssl_of_bio(__u64 bio)
 /* SSL_write, SSL_write_ex and BIO_f_ssl's write method: one program, which
  * the cookie tells how its function takes its arguments (ssl_layout.h).
  * A write program carries the stream counting, and the verifier took
- * ~0.2 s for each of the three at start. The compat build, without
+ * ~0.17 s for each of the three at start. The compat build, without
  * cookies, keeps one for each. */
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_enter, void *first, const void *buf, __u64 num)
