@@ -423,8 +423,8 @@ static int load_objects(struct loader *l, const struct loader_options *o, const 
 	return 0;
 }
 
-/* The kernel's BTF, parsed once for the probes that read it (~0.15 s
- * here, as many again for each object libbpf loads). */
+/* The kernel's BTF, parsed once for the probes that read it (~0.1 s or
+ * more here; libbpf parses it again for each object it loads). */
 static int load(struct loader *l, const struct loader_options *o, char *err, size_t size)
 {
 	struct btf *vmlinux;
