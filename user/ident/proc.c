@@ -19,19 +19,25 @@
 #define TCP_LISTEN	10
 #define PORTS_BITS	65536
 
-void proc_service_name(pid_t tgid, char *out, size_t size)
+/* /proc/PID/NAME into buf (size > 0), "" when the process is gone. */
+static void read_proc_file(pid_t tgid, const char *name, char *buf, size_t size)
 {
 	char path[64];
 	FILE *f;
 	size_t n = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", tgid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", tgid, name);
 	f = fopen(path, "re");
 	if (f) {
-		n = fread(out, 1, size - 1, f);
+		n = fread(buf, 1, size - 1, f);
 		fclose(f);
 	}
-	out[n] = '\0';
+	buf[n] = '\0';
+}
+
+void proc_service_name(pid_t tgid, char *out, size_t size)
+{
+	read_proc_file(tgid, "comm", out, size);
 	out[strcspn(out, "\n")] = '\0';
 	for (char *p = out; *p; p++)
 		if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\')
@@ -64,27 +70,11 @@ bool proc_parse_running(const char *stat)
 	return p && p[1] == ' ' && p[2] && !strchr("ZXx", p[2]);
 }
 
-/* /proc/PID/stat into buf, "" when the process is gone. */
-static void read_stat(pid_t tgid, char *buf, size_t size)
-{
-	char path[64];
-	FILE *f;
-	size_t n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", tgid);
-	f = fopen(path, "re");
-	if (f) {
-		n = fread(buf, 1, size - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
 uint64_t proc_start_ticks(pid_t tgid)
 {
 	char buf[1024];
 
-	read_stat(tgid, buf, sizeof(buf));
+	read_proc_file(tgid, "stat", buf, sizeof(buf));
 	return proc_parse_start_ticks(buf);
 }
 
@@ -92,7 +82,7 @@ bool proc_running(pid_t tgid)
 {
 	char buf[1024];
 
-	read_stat(tgid, buf, sizeof(buf));
+	read_proc_file(tgid, "stat", buf, sizeof(buf));
 	return proc_parse_running(buf);
 }
 
