@@ -8,7 +8,9 @@
  * gate's load brought in, where a hash lookup would touch a bucket and an
  * element besides (each a page this VM's TLB lost at the syscall: ~80 ns
  * per tracked call, docs/design.md). Keys whose slot is taken live in
- * the conns hash. The compat build cannot claim a slot (no
+ * the conns hash, which the line counts (hashed): while it counts none, a
+ * key that does not own the line has no connection, with no lookup (every
+ * close() of the host asks). The compat build cannot claim a slot (no
  * compare-and-swap before 5.12) and keeps every connection in the hash;
  * user space adopts into the hash too, and reads, changes and releases
  * both (user/kernel/kconns.c).
@@ -87,7 +89,22 @@ static __always_inline struct conn_info *conn_in(struct conn_slot *s, const stru
 {
 	if (s->owner == conn_key_word(key))
 		return &s->info;
-	return bpf_map_lookup_elem(&conns, key);
+	return s->hashed ? bpf_map_lookup_elem(&conns, key) : NULL;
+}
+
+/* An entry in the hash, counted in its slot's line first: never an entry
+ * that `hashed` hides. One made over an entry that was there already
+ * leaves the count one too high, which only brings back the lookup. */
+static __always_inline long conn_hash_put(struct conn_slot *s, const struct conn_key *key,
+					  const struct conn_info *info, __u64 flags)
+{
+	long err;
+
+	__sync_fetch_and_add(&s->hashed, 1);
+	err = bpf_map_update_elem(&conns, key, info, flags);
+	if (err)
+		__sync_fetch_and_add(&s->hashed, -1);
+	return err;
 }
 
 static __always_inline struct conn_info *conn_find(const struct conn_key *key)
@@ -121,7 +138,7 @@ static __always_inline long conn_insert(struct conn_slot *s, const struct conn_k
 		return 0;
 	}
 #endif
-	return bpf_map_update_elem(&conns, key, info, flags);
+	return conn_hash_put(s, key, info, flags);
 }
 
 /* Makes key's entry info, unless key has one. 0, or non-zero when it could not. */
@@ -171,10 +188,13 @@ static __always_inline long conn_drop(const struct conn_key *key)
 		return 0;
 	}
 #endif
-	return bpf_map_delete_elem(&conns, key);
+	if (bpf_map_delete_elem(&conns, key))
+		return -1;
+	__sync_fetch_and_add(&s->hashed, -1);
+	return 0;
 }
 
-static __always_inline __u64 *gate_counter(const struct conn_key *key)
+static __always_inline __u32 *gate_counter(const struct conn_key *key)
 {
 	struct conn_slot *s = conn_slot_of(key);
 
@@ -183,7 +203,7 @@ static __always_inline __u64 *gate_counter(const struct conn_key *key)
 
 static __always_inline void gate_release(const struct conn_key *key, __u64 id)
 {
-	__u64 *n = gate_counter(key);
+	__u32 *n = gate_counter(key);
 
 	if (n && !bpf_map_delete_elem(&gated_ids, &id))
 		__sync_fetch_and_add(n, -1);
@@ -193,7 +213,7 @@ static __always_inline void gate_release(const struct conn_key *key, __u64 id)
  * an entry whose bytes its gate hides. */
 static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
 {
-	__u64 *n = gate_counter(key);
+	__u32 *n = gate_counter(key);
 
 	if (!n)
 		return false;

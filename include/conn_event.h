@@ -99,9 +99,12 @@ static inline __u32 conn_gate_slot(const struct conn_key *key)
 /* Value of conn_slots (bpf/conn_store.bpf.h), one cache line: the gate's
  * count of the connections hashed to the slot whose bytes are needed, and
  * the first of them to claim it, so that a call finds both in one line.
- * The others live in the conns hash. */
+ * The others live in the conns hash, and `hashed` counts those of the
+ * slot's keys: while it is 0 a key that does not own the line has no
+ * connection, with no lookup (every close() of the host asks). */
 struct conn_slot {
-	__u64 gate;
+	__u32 gate;
+	__u32 hashed;
 	__u64 owner; /* conn_key_word(), CONN_SLOT_FREE or CONN_SLOT_BUSY */
 	struct conn_info info;
 };

@@ -363,6 +363,8 @@ static void kstore_put(const struct conn_key *key, const struct conn_info *info)
 		return;
 	}
 	if (s->owner != CONN_SLOT_FREE) {
+		if (!fake_find(KMAP_CONNS, key))
+			s->hashed++; /* counted first, as conn_hash_put() does */
 		assert_int_equal(fake_update(NULL, KMAP_CONNS, key, info, KMAP_ANY), 0);
 		return;
 	}
@@ -377,6 +379,7 @@ static void kstore_take(const struct conn_key *key, struct conn_info *info)
 
 	if (!s) {
 		assert_int_equal(fake_take(NULL, KMAP_CONNS, key, info), 0);
+		slots[conn_gate_slot(key)].hashed--;
 		return;
 	}
 	*info = s->info;
@@ -1369,6 +1372,7 @@ static void test_slot_shared_line_and_hash(void **state)
 	assert_non_null(line_held(&k1));
 	assert_null(line_held(&k2));
 	assert_non_null(fake_find(KMAP_CONNS, &k2));
+	assert_int_equal(slots[conn_gate_slot(&k1)].hashed, 1);
 	collector_refresh_self(&f->c);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 2);
 	io(f, 1, DIR_IN, GET);
@@ -1384,10 +1388,36 @@ static void test_slot_shared_line_and_hash(void **state)
 	assert_false(kernel_has(f, 5, 1));
 	assert_false(kernel_has(f, fd2, 2));
 	assert_int_equal(slots[conn_gate_slot(&k1)].owner, CONN_SLOT_FREE);
+	assert_int_equal(slots[conn_gate_slot(&k1)].hashed, 0);
 	assert_int_equal(slots_owned[0], 0);
 	assert_int_equal(gate_of(f, 5), 0);
 	collector_refresh_self(&f->c);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "conns") == 0);
+}
+
+/* An adoption whose line another key holds goes to the hash, counted in
+ * the line first; refused or deleted, it is uncounted once: the kernel's
+ * calls skip the hash while the line counts none (conn_store.bpf.h). */
+static void test_adopt_into_hash_counted(void **state)
+{
+	struct fixture *f = *state;
+	int32_t fd2 = same_slot_fd(f, 5);
+	struct conn_key k2 = key_of(f, fd2);
+	struct conn_slot *s = &slots[conn_gate_slot(&k2)];
+	struct conn_info info = {.id = 7, .proto = PROTO_ADOPT};
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	assert_int_equal(s->hashed, 0);
+	assert_int_equal(kernel_adopt(&f->c, &k2, &info), 0);
+	assert_non_null(fake_find(KMAP_CONNS, &k2));
+	assert_int_equal(s->hashed, 1);
+	info.id = 8;
+	assert_int_equal(kernel_adopt(&f->c, &k2, &info), -EEXIST);
+	assert_int_equal(s->hashed, 1);
+	assert_int_equal(kconns_delete(&f->km, &k2, 7), 0);
+	assert_int_equal(s->hashed, 0);
+	assert_int_not_equal(kconns_delete(&f->km, &k2, 7), 0);
+	assert_int_equal(s->hashed, 0);
 }
 
 /* A map the loaded build lacks (the default build's connecting) has no
@@ -1860,6 +1890,7 @@ static void test_map_errors_exported(void **state)
 
 	update_fails[KMAP_CONNS] = -ENOMEM;
 	assert_int_equal(kernel_adopt(&f->c, &key, &info), -ENOMEM);
+	assert_int_equal(slots[conn_gate_slot(&key)].hashed, 0);
 	collector_refresh_self(&f->c);
 	assert_true(total(f, "sse_exporter_map_errors_total", 0, "conns") == 1);
 	assert_true(total(f, "sse_exporter_map_errors_total", 1, "update") == 1);
@@ -2868,6 +2899,7 @@ int main(void)
 	    T(test_sweep_fd_reused),
 	    T(test_sweep_remarks_processes),
 	    T(test_release_spares_new_owner_of_line),
+	    T(test_adopt_into_hash_counted),
 	    T(test_sweep_forgets_gone_process),
 	    T(test_handoff_stream_counted_once),
 	    T(test_handoff_uncounted_at_new_key),

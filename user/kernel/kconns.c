@@ -27,6 +27,30 @@ int kconns_lookup(struct kmaps *km, const struct conn_key *key, struct conn_info
 	return kmaps_lookup(km, KMAP_CONNS, key, info);
 }
 
+/* An entry in the hash, counted in its line first as the kernel's are
+ * (bpf/conn_store.bpf.h): never one that the count hides. */
+static int hash_put(struct kmaps *km, const struct conn_key *key, const struct conn_info *info)
+{
+	int err = kmaps_hashed_add(km, key, 1);
+
+	if (err)
+		return err;
+	err = kmaps_update(km, KMAP_CONNS, key, info, KMAP_NOEXIST);
+	if (err)
+		kmaps_hashed_add(km, key, -1);
+	return err;
+}
+
+/* Uncounted by whoever deleted it, the kernel or us. */
+static int hash_drop(struct kmaps *km, const struct conn_key *key)
+{
+	int err = kmaps_delete(km, KMAP_CONNS, key);
+
+	if (!err)
+		kmaps_hashed_add(km, key, -1);
+	return err;
+}
+
 int kconns_adopt(struct kmaps *km, const struct conn_key *key, const struct conn_info *info)
 {
 	struct conn_slot line;
@@ -34,11 +58,11 @@ int kconns_adopt(struct kmaps *km, const struct conn_key *key, const struct conn
 
 	if (line_owned(km, key, &line))
 		return -EEXIST;
-	err = kmaps_update(km, KMAP_CONNS, key, info, KMAP_NOEXIST);
+	err = hash_put(km, key, info);
 	/* the kernel made key's entry in its line meanwhile: that one is
 	 * what its calls find */
 	if (!err && line_owned(km, key, &line)) {
-		kmaps_delete(km, KMAP_CONNS, key);
+		hash_drop(km, key);
 		return -EEXIST;
 	}
 	return err;
@@ -74,7 +98,7 @@ int kconns_delete(struct kmaps *km, const struct conn_key *key, uint64_t id)
 	bool released = false;
 
 	if (!line_owned(km, key, &line))
-		return kmaps_delete(km, KMAP_CONNS, key);
+		return hash_drop(km, key);
 	shared = km->ops->slot_map(km, conn_gate_slot(key));
 	if (!shared)
 		return -ENOMEM;

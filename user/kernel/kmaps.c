@@ -56,15 +56,27 @@ void kmaps_handoffs_add(struct kmaps *km, int64_t delta)
 	__atomic_fetch_add(&km->handoffs[0], (uint64_t)delta, __ATOMIC_SEQ_CST);
 }
 
-int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta)
+/* Adds delta to one of the counters of key's line: the gate's, or that
+ * of the slot's keys in the conns hash. */
+static int line_add(struct kmaps *km, const struct conn_key *key, bool hashed, int32_t delta)
 {
 	struct conn_slot *line = km->ops->slot_map(km, conn_gate_slot(key));
 
 	if (!line)
 		return counted(km, KMAP_CONN_SLOTS, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
-	__atomic_fetch_add(&line->gate, (uint64_t)delta, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(hashed ? &line->hashed : &line->gate, (uint32_t)delta, __ATOMIC_SEQ_CST);
 	km->ops->slot_unmap(km, line);
 	return 0;
+}
+
+int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int32_t delta)
+{
+	return line_add(km, key, false, delta);
+}
+
+int kmaps_hashed_add(struct kmaps *km, const struct conn_key *key, int32_t delta)
+{
+	return line_add(km, key, true, delta);
 }
 
 int kmaps_kline_release(struct kmaps *km, uint64_t id)

@@ -120,9 +120,11 @@ int kmaps_delete(struct kmaps *km, enum kmap map, const void *key);
  * delete that the kernel may race for is its right (gated_ids, detached). */
 int kmaps_take(struct kmaps *km, enum kmap map, const void *key, void *value);
 
-/* Adds delta to key's counter in the gate (conn_slots): 0, or -errno
- * when its line cannot be mapped (counted). */
-int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int64_t delta);
+/* Adds delta to key's counter in the gate (conn_slots), or to that of
+ * its slot's entries in the conns hash: 0, or -errno when its line
+ * cannot be mapped (counted). */
+int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int32_t delta);
+int kmaps_hashed_add(struct kmaps *km, const struct conn_key *key, int32_t delta);
 
 /* Frees klines' line of connection id's stream if the line is still
  * id's: 0, or -errno when it cannot be mapped (counted). */
