@@ -110,6 +110,9 @@ can still land in it:
   Go short streams all the exporter's programs' run time per stream of one
                    event (accept, request, head, end, close; loadgen's
                    connect too, on this host): no target, reported
+  Go keep-alive    the same, ten streams one after the other on each
+                   connection (a gateway behind a proxy's pool): what a
+                   stream costs without its connection's accept and close
 
 then, per measurement, a table of the programs that ran (at least once per
 100 operations): ns per call of the exporter's and the floor's, and per
@@ -224,6 +227,7 @@ TLS_SERVER_SECONDS = float(os.environ.get("BENCH_TLS_SERVER_SECONDS", 1.5))
 GO_GROUPS = os.environ.get("BENCH_GO_STREAMS", "50x1000 500x100").split()
 GO_REPEAT = int(os.environ.get("BENCH_GO_REPEAT", 3))
 SHORT_STREAMS = "500x1"  # the Go server's streams of one event: the cost per stream
+KEEPALIVE_STREAMS = "500x1x10"  # the same, ten in a row on each keep-alive connection
 SCALE_STREAMS = int(os.environ.get("BENCH_SCALE_STREAMS", 10000))
 SCRAPES = 9  # at SCALE_STREAMS open streams; their median counts
 BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 250))
@@ -1095,9 +1099,11 @@ class Bench:
         # streams of one event: the programs' run time per stream (accept,
         # request, head, end, close; loadgen's connect on this host), at
         # the Go phase's 500 streams of 100 events about as much as the
-        # events'; reported, no target
-        self.run_one_server(cfg, "go_short", ["streams", str(self.ports["go_server"]), "1",
-                                              SHORT_STREAMS], server="go_server")
+        # events'; then on keep-alive connections, without the accept and
+        # close; reported, no target
+        for key, groups in (("go_short", SHORT_STREAMS), ("go_keepalive", KEEPALIVE_STREAMS)):
+            self.run_one_server(cfg, key, ["streams", str(self.ports["go_server"]), "1", groups],
+                                server="go_server")
 
     def run_one_server(self, cfg, key, args, server=None):
         """One loadgen run of args against a server (key's, else server's):
@@ -1434,11 +1440,13 @@ def bpf_reported(r, key):
 
 
 def report_bpf_streams(r):
-    """All the programs' run time per short stream of the Go server."""
-    for e, m, lo, hi, floor in bpf_reported(r, "go_short"):
-        r.out("  Go server, %s: all its programs %.1f us per stream of one event (%s) "
-              "[%.1f..%.1f], the floor's %.1f%s" % (e, m / 1000, SHORT_STREAMS, lo / 1000,
-                                                     hi / 1000, floor / 1000, r.mark("go_short", e)))
+    """All the programs' run time per short stream of the Go server, on
+    a connection of its own and on keep-alive ones."""
+    for key, groups in (("go_short", SHORT_STREAMS), ("go_keepalive", KEEPALIVE_STREAMS)):
+        for e, m, lo, hi, floor in bpf_reported(r, key):
+            r.out("  Go server, %s: all its programs %.1f us per stream of one event (%s) "
+                  "[%.1f..%.1f], the floor's %.1f%s" % (e, m / 1000, groups, lo / 1000, hi / 1000,
+                                                         floor / 1000, r.mark(key, e)))
 
 
 def report_bpf_redis(r):
@@ -1456,7 +1464,8 @@ BPF_TABLES = [("untracked write", "socket_write", "write"),
               ("server (FastAPI)", "server", "event received"),
               ("TLS server", "tls_server", "event received"),
               ("Go server", "go_server", "event received"),
-              ("Go short streams", "go_short", "stream of one event")]
+              ("Go short streams", "go_short", "stream of one event"),
+              ("Go keep-alive streams", "go_keepalive", "stream of one event")]
 MIN_CALLS_PER_OP = 0.01  # programs that ran less often are left out of the tables
 
 

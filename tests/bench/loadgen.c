@@ -33,14 +33,16 @@
  *                         the same over TLS, with GnuTLS, which the
  *                         exporter does not hook (the server's
  *                         certificate is not verified)
- *   loadgen streams PORT REPEAT CONNSxEVENTS...
+ *   loadgen streams PORT REPEAT CONNSxEVENTS[xSTREAMS]...
  *                         for each group, CONNS connections each POSTing
  *                         one request for EVENTS events at full rate
  *                         (events=EVENTS&interval_ms=0&nodelay=1: the Go
  *                         server's back to back, the others' interval 0),
  *                         all opened at once and read to their ends in
  *                         one epoll loop (threads would take the server's
- *                         CPU at ~300k events/s); REPEAT times in a row;
+ *                         CPU at ~300k events/s), then STREAMS (1) in all
+ *                         one after the other on each keep-alive
+ *                         connection; REPEAT times in a row;
  *                         the figures of client
  *   loadgen hold PORT N   N streams (events=2, an hour apart) opened 64 at
  *                         a time; each, once its first event arrived, is
@@ -1037,6 +1039,7 @@ struct stream {
 	int fd;
 	const char *req;
 	size_t req_len;
+	int left; /* requests still to send on this connection, the current one included */
 	struct resp_parser p;
 };
 
@@ -1073,6 +1076,16 @@ static void close_stream(struct fleet *f, struct stream *s)
 	s->fd = -1;
 }
 
+/* The next request on a keep-alive connection whose response ended. */
+static void stream_again(struct fleet *f, struct stream *s)
+{
+	f->events += s->p.events;
+	f->requests++;
+	s->left--;
+	resp_init(&s->p);
+	send_unobserved(s->fd, s->req, s->req_len);
+}
+
 static void stream_readable(struct fleet *f, struct stream *s)
 {
 	static char buf[DRAIN_BUF];
@@ -1080,8 +1093,13 @@ static void stream_readable(struct fleet *f, struct stream *s)
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n > 0)
-		resp_feed(&s->p, buf, (size_t)n);
+	/* a response's end is the end of the bytes read: the next request
+	 * goes out only then */
+	if (n > 0 && resp_feed(&s->p, buf, (size_t)n) == (size_t)n && s->p.state == R_DONE &&
+	    !f->hold && s->left > 1) {
+		stream_again(f, s);
+		return;
+	}
 	if (f->hold && s->p.events && s->p.state != R_BAD) {
 		/* held: no longer watched, closed at the end */
 		epoll_ctl(f->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -1140,11 +1158,12 @@ static void fleet_init(struct fleet *f, int port, size_t n)
 		die("fleet");
 }
 
-/* Streams from..from+count send req. */
-static void fleet_request(struct fleet *f, size_t from, size_t count, const char *req, size_t len)
+/* Connections from..from+count send req, times requests in a row. */
+static void fleet_request(struct fleet *f, size_t from, size_t count, const char *req, size_t len,
+			  int times)
 {
 	for (size_t i = from; i < from + count; i++)
-		f->s[i] = (struct stream){.fd = -1, .req = req, .req_len = len};
+		f->s[i] = (struct stream){.fd = -1, .req = req, .req_len = len, .left = times};
 }
 
 static void fleet_free(struct fleet *f)
@@ -1156,19 +1175,26 @@ static void fleet_free(struct fleet *f)
 	free(f->s);
 }
 
-/* Groups CONNSxEVENTS of streams at full rate, all opened at once, and
- * read to their ends; repeat times in a row. */
+/* Groups CONNSxEVENTS[xSTREAMS] of streams at full rate, all connections
+ * opened at once, each stream read to its end, STREAMS (1) in a row on
+ * each keep-alive connection; repeat times in a row. */
 static int mode_streams(int port, int repeat, int ngroups, char **groups)
 {
 	char req[MAX_GROUPS][512], query[64];
-	int conns[MAX_GROUPS], events[MAX_GROUPS];
+	int conns[MAX_GROUPS], events[MAX_GROUPS], times[MAX_GROUPS];
 	size_t n = 0, len[MAX_GROUPS];
 	uint64_t t0, ev = 0, nreq = 0, err = 0;
 
 	for (int g = 0; g < ngroups; g++) {
-		if (g == MAX_GROUPS || sscanf(groups[g], "%dx%d", &conns[g], &events[g]) != 2 ||
-		    conns[g] < 1 || events[g] < 1) {
-			fprintf(stderr, "loadgen: streams: groups CONNSxEVENTS, at most %d\n",
+		int k = g < MAX_GROUPS
+			    ? sscanf(groups[g], "%dx%dx%d", &conns[g], &events[g], &times[g])
+			    : 0;
+
+		if (k == 2)
+			times[g] = 1;
+		if (k < 2 || conns[g] < 1 || events[g] < 1 || times[g] < 1) {
+			fprintf(stderr,
+				"loadgen: streams: groups CONNSxEVENTS[xSTREAMS], at most %d\n",
 				MAX_GROUPS);
 			return 2;
 		}
@@ -1183,7 +1209,7 @@ static int mode_streams(int port, int repeat, int ngroups, char **groups)
 
 		fleet_init(&f, port, n);
 		for (int g = 0; g < ngroups; g++) {
-			fleet_request(&f, k, (size_t)conns[g], req[g], len[g]);
+			fleet_request(&f, k, (size_t)conns[g], req[g], len[g], times[g]);
 			k += (size_t)conns[g];
 		}
 		fleet_run(&f);
@@ -1277,7 +1303,7 @@ static int mode_hold(int port, long n)
 	fleet_init(&f, port, (size_t)n);
 	f.hold = 1;
 	f.window = HOLD_WINDOW;
-	fleet_request(&f, 0, (size_t)n, req, len);
+	fleet_request(&f, 0, (size_t)n, req, len, 1);
 	t0 = now_ns();
 	fleet_run(&f);
 	handshake("mark held");
@@ -1303,9 +1329,10 @@ int main(int argc, char **argv)
 		return mode_hold(atoi(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "redis"))
 		return mode_redis(atoi(argv[2]), atol(argv[3]));
-	fprintf(stderr, "usage: loadgen untracked N | sse N | ssl N CERT KEY |\n"
-			"       loadgen client|tlsclient PORT CONNS SECONDS EVENTS |\n"
-			"       loadgen streams PORT REPEAT CONNSxEVENTS... | hold PORT N |\n"
-			"       loadgen redis PORT N\n");
+	fprintf(stderr,
+		"usage: loadgen untracked N | sse N | ssl N CERT KEY |\n"
+		"       loadgen client|tlsclient PORT CONNS SECONDS EVENTS |\n"
+		"       loadgen streams PORT REPEAT CONNSxEVENTS[xSTREAMS]... | hold PORT N |\n"
+		"       loadgen redis PORT N\n");
 	return 2;
 }
