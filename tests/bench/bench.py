@@ -228,6 +228,7 @@ GO_GROUPS = os.environ.get("BENCH_GO_STREAMS", "50x1000 500x100").split()
 GO_REPEAT = int(os.environ.get("BENCH_GO_REPEAT", 3))
 SHORT_STREAMS = "500x1"  # the Go server's streams of one event: the cost per stream
 KEEPALIVE_STREAMS = "500x1x10"  # the same, ten in a row on each keep-alive connection
+STREAM_RUNS = (("go_short", SHORT_STREAMS), ("go_keepalive", KEEPALIVE_STREAMS))
 SCALE_STREAMS = int(os.environ.get("BENCH_SCALE_STREAMS", 10000))
 SCRAPES = 9  # at SCALE_STREAMS open streams; their median counts
 BUDGET_SECONDS = float(os.environ.get("BENCH_BUDGET_SECONDS", 250))
@@ -1101,7 +1102,7 @@ class Bench:
         # the Go phase's 500 streams of 100 events about as much as the
         # events'; then on keep-alive connections, without the accept and
         # close; reported, no target
-        for key, groups in (("go_short", SHORT_STREAMS), ("go_keepalive", KEEPALIVE_STREAMS)):
+        for key, groups in STREAM_RUNS:
             self.run_one_server(cfg, key, ["streams", str(self.ports["go_server"]), "1", groups],
                                 server="go_server")
 
@@ -1442,7 +1443,7 @@ def bpf_reported(r, key):
 def report_bpf_streams(r):
     """All the programs' run time per short stream of the Go server, on
     a connection of its own and on keep-alive ones."""
-    for key, groups in (("go_short", SHORT_STREAMS), ("go_keepalive", KEEPALIVE_STREAMS)):
+    for key, groups in STREAM_RUNS:
         for e, m, lo, hi, floor in bpf_reported(r, key):
             r.out("  Go server, %s: all its programs %.1f us per stream of one event (%s) "
                   "[%.1f..%.1f], the floor's %.1f%s" % (e, m / 1000, groups, lo / 1000, hi / 1000,
