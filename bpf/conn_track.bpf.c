@@ -263,6 +263,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	if (task->signal->live.counter != 0)
 		return 0;
 	heir_clear(tgid);
+	upstream_clear(tgid);
 	if (!bpf_map_lookup_elem(&tracked_procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&tracked_procs, &tgid);

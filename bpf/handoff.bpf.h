@@ -214,6 +214,7 @@ static __always_inline struct conn_info *handoff_take(const struct conn_key *key
 	bpf_map_update_elem(&sock_owner, &sk, key, BPF_ANY);
 	proc_conns_add(key->tgid, 1);
 	proc_mark(key->tgid, true);
+	upstream_note(key->tgid, info);
 	handoff_tell(key, copy.id);
 	return info;
 }

@@ -403,8 +403,9 @@ static __always_inline __u64 write_time(const struct inflight *in)
 
 /* A write of an armed stream, counted into ks. Returns whether it is to
  * be copied: the stream's end with bytes after it (user space skips the
- * body's part), a give-up (all of it), or one of the first writes, which
- * user space reads for correlation only. A global function: ks is a line
+ * body's part), a give-up (all of it), or one of the first writes of a
+ * process with upstream calls, which user space reads for correlation
+ * only. A global function: ks is a line
  * of klines or an entry of the hash, two map values the verifier keeps
  * apart; inlined, all that follows the lookup was checked once for each
  * and start-up took 1.6 s longer (docs/design.md). Here it is memory of
@@ -437,13 +438,18 @@ __noinline int kstream_counted(struct inflight *in, struct kstream *ks, __s64 re
 		kstream_end(w, in, ks, KSTREAM_UNFOLLOWED, 0, ts);
 		return true;
 	}
-	if (!ks->copies_left) {
-		ks->wire_out += ret;
-		return false;
+	/* one of the first writes: copied for correlation, where a process
+	 * has upstream calls to match it with (asked at each write: a
+	 * gateway may send the head before it calls its provider) */
+	if (ks->copies_left) {
+		ks->copies_left--;
+		if (proc_has_upstream(bpf_get_current_pid_tgid() >> 32)) {
+			in->flags |= DATA_F_KCOUNTED;
+			return true;
+		}
 	}
-	ks->copies_left--;
-	in->flags |= DATA_F_KCOUNTED;
-	return true;
+	ks->wire_out += ret;
+	return false;
 }
 
 /* A write of an armed stream: whether it is to be copied. A global

@@ -96,6 +96,50 @@ static __always_inline void proc_mark(__u32 tgid, bool owns)
 #endif
 }
 
+/* One bit per tgid: the process has had an upstream call, a client
+ * connection found to carry HTTP or TLS, until it exits. The first writes
+ * of a stream the kernel counts are copied for correlation
+ * (user/llm/correlate.c), which matches a stream's events with those its
+ * own process read from upstream calls: a process that never made one,
+ * an inference server, has nothing to match them with. A stale bit only
+ * costs those copies; a missing one, a relayed stream's provider found by
+ * its content. Mapped by user space, which sets the bits of adopted
+ * upstream connections' processes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PID_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} upstream_procs SEC(".maps");
+
+/* Marks info's process when info turns out to be an upstream call. */
+static __always_inline void upstream_note(__u32 tgid, const struct conn_info *info)
+{
+#if HAVE_ATOMIC_FETCH
+	if (info->role == ROLE_CLIENT && (info->proto == PROTO_HTTP || info->proto == PROTO_TLS))
+		bit_set(&upstream_procs, tgid);
+#endif
+}
+
+static __always_inline void upstream_clear(__u32 tgid)
+{
+#if HAVE_ATOMIC_FETCH
+	bit_clear(&upstream_procs, tgid);
+#endif
+}
+
+/* Whether the process may have read events to relay from an upstream
+ * call; without atomic or (compat build), always. */
+static __always_inline bool proc_has_upstream(__u32 tgid)
+{
+#if HAVE_ATOMIC_FETCH
+	return bit_test(&upstream_procs, tgid);
+#else
+	return true;
+#endif
+}
+
 /* A per-CPU area of one value_type called NAME, and NAME_area() that
  * finds it. */
 #define PERCPU_AREA(value_type, name)                                                              \

@@ -202,11 +202,13 @@ static __always_inline __u8 classify(struct conn_info *info, const struct inflig
 	if (info->proto == PROTO_ADOPT && ret > 0 && in->kind != IO_SENDFILE &&
 	    !conn_unix_domain(info) && tls_record(in))
 		info->proto = PROTO_TLS;
-	if (info->proto != PROTO_UNKNOWN)
+	else if (info->proto != PROTO_UNKNOWN)
 		return info->proto;
-	if (ret <= 0 || in->kind == IO_SENDFILE)
+	else if (ret <= 0 || in->kind == IO_SENDFILE)
 		return PROTO_UNKNOWN;
-	info->proto = first_bytes_proto(info, in, ret);
+	else
+		info->proto = first_bytes_proto(info, in, ret);
+	upstream_note(bpf_get_current_pid_tgid() >> 32, info);
 	return info->proto;
 }
 

@@ -136,8 +136,10 @@ static __always_inline void adopted_is_tls(__s32 fd)
 	struct conn_key key = current_key(fd);
 	struct conn_info *info = conn_find(&key);
 
-	if (info && info->proto == PROTO_ADOPT)
+	if (info && info->proto == PROTO_ADOPT) {
 		info->proto = PROTO_TLS;
+		upstream_note(key.tgid, info);
+	}
 }
 
 /* The socket whose record began with the bytes this BIO holds, if any

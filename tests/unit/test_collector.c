@@ -51,8 +51,9 @@ static struct fake_map maps[KMAP_COUNT];
 static struct conn_slot slots[CONN_GATE_SLOTS]; /* conn_slots: the gate, no owner */
 static struct kstream lines[KLINES];		/* klines: every line free */
 static uint64_t slots_owned[1];
-static uint64_t procs[PID_BITMAP_WORDS]; /* procs_with_conns */
-static uint64_t handoffs[1];		 /* entries of detached */
+static uint64_t procs[PID_BITMAP_WORDS];     /* procs_with_conns */
+static uint64_t upstreams[PID_BITMAP_WORDS]; /* upstream_procs */
+static uint64_t handoffs[1];		     /* entries of detached */
 /* -errno: every lookup or update of the map fails so */
 static int lookup_fails[KMAP_COUNT], update_fails[KMAP_COUNT];
 
@@ -230,6 +231,7 @@ static void fake_reset(void)
 	memset(lines, 0, sizeof(lines));
 	memset(slots_owned, 0, sizeof(slots_owned));
 	memset(procs, 0, sizeof(procs));
+	memset(upstreams, 0, sizeof(upstreams));
 	memset(handoffs, 0, sizeof(handoffs));
 	memset(lookup_fails, 0, sizeof(lookup_fails));
 	memset(update_fails, 0, sizeof(update_fails));
@@ -275,6 +277,7 @@ static int setup(void **state)
 	f->km.klines = lines;
 	f->km.slots_owned = slots_owned;
 	f->km.procs = procs;
+	f->km.upstreams = upstreams;
 	f->km.handoffs = handoffs;
 	f->km.ncpus = 1;
 	f->km.batch = 3; /* a bucket of 2 left for the next batch */
@@ -1069,6 +1072,32 @@ static void test_adopted_client_not_http_left_alone(void **state)
 	assert_true(total(f, "sse_provider_requests_total", -1, NULL) == 0);
 	close_conn(f, 1, 5);
 	assert_int_equal(upstream_calls(f), 0);
+}
+
+static bool upstream_marked(const struct fixture *f)
+{
+	return upstreams[f->tgid / 64] & (1ull << (f->tgid % 64));
+}
+
+/* An upstream call found in /proc marks its process, as the kernel marks
+ * those it classifies: the process's streams are then copied for
+ * correlation. A server connection, or a client one that is not HTTP,
+ * does not. */
+static void test_adopted_upstream_marks_process(void **state)
+{
+	struct fixture *f = *state;
+
+	open_conn(f, 1, 5, 0, PROTO_ADOPT);
+	io(f, 1, DIR_IN, GET);
+	assert_int_equal(kernel_proto(f, 5), PROTO_HTTP);
+	f->role = ROLE_CLIENT;
+	open_conn(f, 2, 6, 0, PROTO_ADOPT);
+	io(f, 2, DIR_IN, "+OK\r\n");
+	assert_false(upstream_marked(f));
+	open_conn(f, 3, 7, 0, PROTO_ADOPT);
+	io(f, 3, DIR_OUT, GET);
+	assert_int_equal(kernel_proto(f, 7), PROTO_HTTP);
+	assert_true(upstream_marked(f));
 }
 
 /* The kernel found TLS records on it: its plaintext showing HTTP keeps it
@@ -2876,6 +2905,7 @@ int main(void)
 	    T(test_adopted_stream),
 	    T(test_adopted_not_http),
 	    T(test_adopted_client_not_http_left_alone),
+	    T(test_adopted_upstream_marks_process),
 	    T(test_adopted_tls_stays_tls),
 	    T(test_redis_metrics),
 	    T(test_redis_produce_outstanding),

@@ -91,16 +91,28 @@ int kmaps_kline_release(struct kmaps *km, uint64_t id)
 	return 0;
 }
 
-void kmaps_procs_mark(struct kmaps *km, uint32_t tgid)
+/* An atomic or, as the kernel sets bits: a read-modify-write through
+ * bpf(2) could drop a bit the kernel set meanwhile. */
+static void bitmap_mark(uint64_t *words, uint32_t tgid)
 {
 	uint64_t bit = 1ull << (tgid % 64);
 	uint64_t *word;
 
 	if (tgid / 64 >= PID_BITMAP_WORDS)
 		return;
-	word = &km->procs[tgid / 64];
+	word = &words[tgid / 64];
 	if (!(__atomic_load_n(word, __ATOMIC_RELAXED) & bit))
 		__atomic_fetch_or(word, bit, __ATOMIC_SEQ_CST);
+}
+
+void kmaps_procs_mark(struct kmaps *km, uint32_t tgid)
+{
+	bitmap_mark(km->procs, tgid);
+}
+
+void kmaps_upstream_mark(struct kmaps *km, uint32_t tgid)
+{
+	bitmap_mark(km->upstreams, tgid);
 }
 
 /* Room for cap entries of map in b. */

@@ -94,6 +94,10 @@ struct kmaps {
 	/* procs_with_conns' PID_BITMAP_WORDS words, mapped: bits set by
 	 * atomic ors on both sides */
 	uint64_t *procs;
+	/* upstream_procs' PID_BITMAP_WORDS words, mapped likewise: processes
+	 * with upstream calls, whose streams' first writes the kernel copies
+	 * for correlation */
+	uint64_t *upstreams;
 	/* handoffs[0]: entries of KMAP_DETACHED, mapped likewise */
 	uint64_t *handoffs;
 	/* klines' KLINES lines, mapped read-only: the figures of open streams
@@ -132,6 +136,9 @@ int kmaps_kline_release(struct kmaps *km, uint64_t id);
 
 /* Sets tgid's bit in procs_with_conns. */
 void kmaps_procs_mark(struct kmaps *km, uint32_t tgid);
+
+/* Sets tgid's bit in upstream_procs. */
+void kmaps_upstream_mark(struct kmaps *km, uint32_t tgid);
 
 /* Adds delta to the count of detached connections (bpf/maps.bpf.h). */
 void kmaps_handoffs_add(struct kmaps *km, int64_t delta);

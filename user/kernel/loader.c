@@ -589,9 +589,23 @@ static bool compat_only(enum kmap map)
 	return map == KMAP_CONNECTING;
 }
 
-/* slots_owned, procs_with_conns and handoffs are mapped before any program
- * is attached: failing here detaches nothing (each detach waits for a grace
- * period). */
+/* conn_track's map called name, mapped into *at (bytes long). */
+static int map_cell(struct loader *l, const char *name, size_t bytes, uint64_t **at, char *err,
+		    size_t size)
+{
+	const struct bpf_map *map = bpf_object__find_map_by_name(l->track, name);
+
+	if (!map) {
+		snprintf(err, size, "BPF objects without the map %s", name);
+		return -1;
+	}
+	*at = map_shared(map, bytes, err, size);
+	return *at ? 0 : -1;
+}
+
+/* slots_owned, procs_with_conns, upstream_procs and handoffs are mapped
+ * before any program is attached: failing here detaches nothing (each
+ * detach waits for a grace period). */
 static int maps_init(struct loader *l, char *err, size_t size)
 {
 	struct kmaps *km = &l->maps;
@@ -610,19 +624,14 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	    [KMAP_CONN_SLOTS] = "conn_slots",
 	    [KMAP_KLINES] = "klines",
 	};
-	const struct bpf_map *maps[KMAP_COUNT],
-	    *owned = bpf_object__find_map_by_name(l->track, "slots_owned"),
-	    *handoffs = bpf_object__find_map_by_name(l->track, "handoffs");
+	const struct bpf_map *maps[KMAP_COUNT];
 
 	for (int i = 0; i < KMAP_COUNT; i++) {
 		maps[i] = bpf_object__find_map_by_name(in_io(i) ? l->io : l->track, names[i]);
 		if (!maps[i] && compat_only(i) && !l->compat)
 			continue;
-		if (!maps[i] || !owned || !handoffs) {
-			snprintf(err, size, "BPF objects without the map %s",
-				 !maps[i] ? names[i]
-				 : !owned ? "slots_owned"
-					  : "handoffs");
+		if (!maps[i]) {
+			snprintf(err, size, "BPF objects without the map %s", names[i]);
 			return -1;
 		}
 	}
@@ -639,11 +648,13 @@ static int maps_init(struct loader *l, char *err, size_t size)
 		km->value_size[i] = bpf_map__value_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
-	km->slots_owned = map_shared(owned, COUNT_BYTES, err, size);
-	km->procs = map_shared(maps[KMAP_PROCS], PROCS_BYTES, err, size);
-	km->handoffs = map_shared(handoffs, COUNT_BYTES, err, size);
 	km->klines = map_lines(maps[KMAP_KLINES], err, size);
-	return km->slots_owned && km->procs && km->handoffs && km->klines ? 0 : -1;
+	if (!km->klines || map_cell(l, "slots_owned", COUNT_BYTES, &km->slots_owned, err, size) ||
+	    map_cell(l, "procs_with_conns", PROCS_BYTES, &km->procs, err, size) ||
+	    map_cell(l, "upstream_procs", PROCS_BYTES, &km->upstreams, err, size) ||
+	    map_cell(l, "handoffs", COUNT_BYTES, &km->handoffs, err, size))
+		return -1;
+	return 0;
 }
 
 static void unmap_shared(struct kmaps *km)
@@ -652,6 +663,8 @@ static void unmap_shared(struct kmaps *km)
 		munmap(km->slots_owned, COUNT_BYTES);
 	if (km->procs)
 		munmap(km->procs, PROCS_BYTES);
+	if (km->upstreams)
+		munmap(km->upstreams, PROCS_BYTES);
 	if (km->handoffs)
 		munmap(km->handoffs, COUNT_BYTES);
 	if (km->klines)
@@ -659,6 +672,7 @@ static void unmap_shared(struct kmaps *km)
 	km->klines = NULL;
 	km->slots_owned = NULL;
 	km->procs = NULL;
+	km->upstreams = NULL;
 	km->handoffs = NULL;
 }
 

@@ -125,6 +125,9 @@ void kernel_set_proto(struct collector *c, struct conn_entry *e, enum conn_proto
 		return;
 	}
 	kconns_set_proto(c->km, &e->key, e->info.id, proto);
+	/* as the kernel marks the upstream calls it classifies itself */
+	if (proto == PROTO_HTTP && e->info.role == ROLE_CLIENT)
+		kmaps_upstream_mark(c->km, e->key.tgid);
 	if (proto == PROTO_OTHER) /* its calls need no lookup any more */
 		gate_release(c, e->info.id);
 }
