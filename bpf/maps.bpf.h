@@ -18,6 +18,17 @@ struct {
 	__type(value, struct conn_key);
 } sock_owner SEC(".maps");
 
+/* A map called NAME of one bit per tgid, with FLAGS (BPF_F_MMAPABLE: user
+ * space maps it): bit_test(), bit_set() and bit_clear() below. */
+#define PID_BITMAP(name, flags)                                                                    \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                  \
+		__uint(map_flags, flags);                                                          \
+		__uint(max_entries, PID_BITMAP_WORDS);                                             \
+		__type(key, __u32);                                                                \
+		__type(value, __u64);                                                              \
+	} name SEC(".maps");
+
 /* tgid -> number of tracked connections: exit events only for these */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -34,13 +45,7 @@ struct {
  * adopted connections' processes with atomic ors, as the kernel does: a
  * read-modify-write through bpf(2) could drop a bit the kernel set
  * meanwhile. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, PID_BITMAP_WORDS);
-	__type(key, __u32);
-	__type(value, __u64);
-} procs_with_conns SEC(".maps");
+PID_BITMAP(procs_with_conns, BPF_F_MMAPABLE)
 
 static __always_inline __u64 *bitmap_word(void *map, __u32 id)
 {
@@ -105,13 +110,7 @@ static __always_inline void proc_mark(__u32 tgid, bool owns)
  * costs those copies; a missing one, a relayed stream's provider found by
  * its content. Mapped by user space, which sets the bits of adopted
  * upstream connections' processes. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, PID_BITMAP_WORDS);
-	__type(key, __u32);
-	__type(value, __u64);
-} upstream_procs SEC(".maps");
+PID_BITMAP(upstream_procs, BPF_F_MMAPABLE)
 
 /* Marks info's process when info turns out to be an upstream call. */
 static __always_inline void upstream_note(__u32 tgid, const struct conn_info *info)
@@ -201,13 +200,7 @@ struct {
  * their sockets too. Their calls on fds that are not tracked look for the
  * socket's connection (handoff.bpf.h). */
 #if HAVE_ATOMIC_FETCH
-/* one bit per tgid */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PID_BITMAP_WORDS);
-	__type(key, __u32);
-	__type(value, __u64);
-} heirs SEC(".maps");
+PID_BITMAP(heirs, 0)
 
 static __always_inline bool heir_test(__u32 tgid)
 {
