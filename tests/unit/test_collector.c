@@ -2174,7 +2174,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	kernel_stream(f, 1, 5);
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c, true);
+	n = kstreams_read(&f->c);
 	assert_int_equal(n, 1);
 	kernel_ends(f, 1, 5, KSTREAM_COMPLETE, 0, &final);
 	kernel_stream(f, 1, 5);
@@ -2184,7 +2184,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 0);
 
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c, true);
+	n = kstreams_read(&f->c);
 	st.data_events++;
 	st.t_last_write += MS;
 	kernel_counts(1, &st);
@@ -2215,86 +2215,79 @@ static void assert_pending(struct fixture *f, uint64_t first_id, uint64_t last_i
 				 chunks);
 }
 
-/* Open streams' figures are read a batch at a time, whole buckets each
- * (of 2 in the fake): a batch that ends short of its size before a bucket
- * that does not fit is not the last. Every stream's are added, once. */
-static void test_kernel_figures_in_batches(void **state)
+/* A stream the kernel counts in its line of klines, with figures st, on
+ * a new connection id (its fd). with_entry: also in the hash, with st,
+ * as one whose line was another's when it was armed. */
+static struct kstream *kernel_stream_in_line(struct fixture *f, uint64_t id, int32_t fd,
+					     const struct sse_stats *st, bool with_entry)
+{
+	struct kstream *line = &lines[kline_index(id)];
+
+	open_conn(f, id, fd, 0, PROTO_UNKNOWN);
+	kernel_stream(f, id, fd);
+	if (with_entry)
+		kernel_counts(id, st);
+	assert_int_equal(fake_lookup(NULL, KMAP_KSTREAMS, &id, line), 0);
+	if (!with_entry)
+		fake_delete(NULL, KMAP_KSTREAMS, &id);
+	line->id = id;
+	line->stats = *st;
+	return line;
+}
+
+/* Every stream the kernel counts is read, once, wherever it counts: in
+ * its line (no entry in the hash) or in the hash (its line another's);
+ * a stream counted from copies is not. The room for their figures grows
+ * past its first size (FIGURES_ROOM0). */
+static void test_kernel_figures_every_stream(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2);
+	const uint64_t streams = FIGURES_ROOM0 + 2; /* past the first room */
+	size_t n;
 
-	f->c.kread.cap = 3;
 	kernel_streams(f, 1, 5, &st);
-	assert_int_equal(kstreams_read(&f->c, true), 2); /* the next bucket: 2 */
-	assert_int_equal(kstreams_read(&f->c, false), 3);
-	assert_int_equal(kstreams_read(&f->c, false), 0);
+	for (uint64_t id = 6; id <= streams; id++)
+		kernel_stream_in_line(f, id, (int32_t)id + 4, &st, false);
+	open_conn(f, 20, 30, 0, PROTO_UNKNOWN);
+	io(f, 20, DIR_IN, REQUEST);
+	io(f, 20, DIR_OUT, KHEAD KCHUNK); /* a stream counted from copies */
+	n = kstreams_read(&f->c);
+	assert_int_equal(n, streams);
+	assert_int_equal(f->c.kread.in_lines, streams - 5);
 	collector_refresh_self(&f->c);
-	assert_pending(f, 1, 5, 2);
+	assert_pending(f, 1, streams, 2);
+	assert_true(CHUNKS(f) == 0);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "klines") == streams - 5);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "kstreams") == 5);
 	collector_refresh_self(&f->c);
-	assert_pending(f, 1, 5, 2);
+	assert_pending(f, 1, streams, 2);
 }
 
-/* A bucket with more streams than a batch holds is read whole, the copy
- * grown for it. */
-static void test_kernel_figures_bucket_over_batch(void **state)
-{
-	struct fixture *f = *state;
-	struct sse_stats st = small_events(2);
-
-	f->c.kread.cap = 1;
-	kernel_streams(f, 1, 3, &st);
-	collector_refresh_self(&f->c);
-	assert_pending(f, 1, 3, 2);
-	assert_true(total(f, "sse_exporter_map_errors_total", 0, "kstreams") == 0);
-}
-
-/* A stream that ends between batches, the last one read, takes its entry
- * out of a bucket read already: the read goes on at the next bucket, the
- * other streams' figures added once each, the ended one's from its end
- * record. One armed meanwhile in a bucket read already (the ended one's
- * place) is read at the next refresh. */
-static void test_kernel_stream_ends_between_batches(void **state)
+/* A stream that ends between the read and the adding has its figures
+ * from its end record, the read ones not added over them; one armed
+ * meanwhile is read at the next refresh. */
+static void test_kernel_stream_ends_after_read(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2), final = small_events(3);
 	size_t n;
 
-	f->c.kread.cap = 2;
-	kernel_streams(f, 1, 5, &st);
-	n = kstreams_read(&f->c, true);
-	assert_int_equal(n, 2);
-	kstreams_apply(&f->c, n, f->ts);
+	kernel_streams(f, 1, 3, &st);
+	n = kstreams_read(&f->c);
+	assert_int_equal(n, 3);
 	kernel_ends(f, 2, 6, KSTREAM_COMPLETE, 0, &final);
-	kernel_streams(f, 6, 6, &st);
-	while ((n = kstreams_read(&f->c, false)))
-		kstreams_apply(&f->c, n, f->ts);
+	kernel_streams(f, 4, 4, &st);
+	kstreams_apply(&f->c, n, f->ts);
 	assert_true(SSE_ENDED(f, "success") == 1);
 	assert_true(CHUNKS(f) == 3);
 	assert_pending(f, 1, 1, 2);
-	assert_pending(f, 3, 5, 2);
-	assert_pending(f, 6, 6, 0);
+	assert_pending(f, 3, 3, 2);
+	assert_pending(f, 4, 4, 0);
 	kstreams_refresh(&f->c, f->ts);
 	assert_pending(f, 1, 1, 2);
-	assert_pending(f, 3, 6, 2);
+	assert_pending(f, 3, 4, 2);
 	assert_true(CHUNKS(f) == 3);
-}
-
-/* A stream the kernel counts in its line of klines, on a new connection
- * id: the line holds figures st; the entry keeps the copy made at arming
- * (and st, with_entry). */
-static struct kstream *kernel_stream_in_line(struct fixture *f, uint64_t id,
-					     const struct sse_stats *st, bool with_entry)
-{
-	struct kstream *line = &lines[kline_index(id)];
-
-	open_conn(f, id, 5, 0, PROTO_UNKNOWN);
-	kernel_stream(f, id, 5);
-	if (with_entry)
-		kernel_counts(id, st);
-	assert_int_equal(fake_lookup(NULL, KMAP_KSTREAMS, &id, line), 0);
-	line->id = id;
-	line->stats = *st;
-	return line;
 }
 
 /* A stream counting in its line: its figures are read there, not from
@@ -2303,7 +2296,7 @@ static void test_kernel_figures_in_line(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2);
-	struct kstream *line = kernel_stream_in_line(f, 1, &st, false);
+	struct kstream *line = kernel_stream_in_line(f, 1, 5, &st, false);
 
 	collector_refresh_self(&f->c);
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 2);
@@ -2320,7 +2313,7 @@ static void test_kernel_line_of_another_kept(void **state)
 {
 	struct fixture *f = *state;
 	struct sse_stats st = small_events(2);
-	struct kstream *line = kernel_stream_in_line(f, 1, &st, true);
+	struct kstream *line = kernel_stream_in_line(f, 1, 5, &st, true);
 
 	line->id = 1 + KLINES; /* the same line, another connection's */
 	close_conn(f, 1, 5);
@@ -2711,11 +2704,11 @@ static void test_kernel_client_left_server_silent(void **state)
 	kernel_counts(1, &two);
 	sock_state(f, 1, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
 	t_left = f->ts;
-	n = kstreams_read(&f->c, true);
+	n = kstreams_read(&f->c);
 	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS - 1);
 	assert_true(SSE_ALL(f) == 0);
 	assert_true(kernel_counting(1));
-	n = kstreams_read(&f->c, true);
+	n = kstreams_read(&f->c);
 	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS);
 	assert_true(SSE_ENDED(f, "client_closed") == 1);
 	assert_true(CHUNKS(f) == 2);
@@ -2944,9 +2937,8 @@ int main(void)
 	    T(test_kernel_stream_head_copy),
 	    T(test_kernel_figures_added_once),
 	    T(test_kernel_figures_read_unlocked),
-	    T(test_kernel_figures_in_batches),
-	    T(test_kernel_figures_bucket_over_batch),
-	    T(test_kernel_stream_ends_between_batches),
+	    T(test_kernel_figures_every_stream),
+	    T(test_kernel_stream_ends_after_read),
 	    T(test_kernel_figures_in_line),
 	    T(test_kernel_line_of_another_kept),
 	    T(test_kernel_end_then_next_response),

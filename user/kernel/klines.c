@@ -16,19 +16,11 @@ static bool line_copy(struct kmaps *km, uint64_t id, struct kstream *ks)
 	return __atomic_load_n(&line->id, __ATOMIC_ACQUIRE) == id;
 }
 
-int klines_read(struct kmaps *km, uint64_t id, struct kstream *ks)
+enum kline_where klines_find(struct kmaps *km, uint64_t id, struct kstream *ks)
 {
 	if (line_copy(km, id, ks))
-		return 0;
-	return kmaps_lookup(km, KMAP_KSTREAMS, &id, ks);
-}
-
-void klines_overlay(struct kmaps *km, uint64_t id, struct kstream *ks)
-{
-	struct kstream line;
-
-	if (line_copy(km, id, &line))
-		*ks = line;
+		return KLINE_LINE;
+	return kmaps_lookup(km, KMAP_KSTREAMS, &id, ks) ? KLINE_NOWHERE : KLINE_HASH;
 }
 
 /* The entry first, then the line: a write between the two still finds

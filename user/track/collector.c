@@ -30,7 +30,6 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	}
 	upstream_index_init(&c->upstreams, &m->up, &c->providers);
 	tls_held_init(&c->held);
-	c->kread.cap = KSTREAMS_BATCH;
 	if (targets_init(&c->targets, m, cfg, kube))
 		return -1;
 	return conn_table_init(&c->conns, TABLE_SIZE);
@@ -51,7 +50,9 @@ void collector_free(struct collector *c)
 	c->execs = NULL;
 	c->nexecs = c->execs_cap = 0;
 	free(c->probes);
-	kmaps_batch_free(&c->kread);
+	free(c->kread.ids);
+	free(c->kread.ks);
+	memset(&c->kread, 0, sizeof(c->kread));
 	c->probes = NULL;
 	c->probes_cap = 0;
 }

@@ -48,10 +48,14 @@ struct collector {
 	/* the sweep's copy of the table (housekeeping.c), kept between sweeps */
 	struct sweep_probe *probes;
 	size_t probes_cap;
-	/* the kernel's figures of open streams (ids, struct kstream), read
-	 * before the lock, kread.cap at a time (KSTREAMS_BATCH but in unit
-	 * tests) */
-	struct kmaps_batch kread;
+	/* the kernel's figures of open streams, read before the lock is
+	 * taken to add them (kstreams.c) */
+	struct kstream_figures {
+		uint64_t *ids;
+		struct kstream *ks;
+		size_t n, cap;
+		size_t in_lines; /* of the n, those read from their line */
+	} kread;
 	bool told_sweep_nomem;
 	bool told_proc_denied;
 };

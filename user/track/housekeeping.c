@@ -195,7 +195,7 @@ void collector_sweep(struct collector *c)
 /* The maps whose fill is exported. */
 static const enum kmap filled[] = {
     KMAP_CONNS,		KMAP_SOCK_OWNER,    KMAP_TRACKED_PROCS, KMAP_GATED_IDS, KMAP_CONNECTING,
-    KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS, KMAP_KSTREAMS,	KMAP_DETACHED,
+    KMAP_ALLOWED_TGIDS, KMAP_ALLOWED_PORTS, KMAP_KSTREAMS,	KMAP_KLINES,	KMAP_DETACHED,
 };
 
 #define NFILLED (sizeof(filled) / sizeof(filled[0]))
@@ -235,11 +235,12 @@ static void set_counters(struct collector *c, const uint64_t cnt[CNT_MAX])
 }
 
 /* A map's entries: counting them copies them all out of the kernel (a
- * syscall per KMAPS_BATCH). kstreams' were just read for their figures. */
-static uint32_t fill_of(struct collector *c, enum kmap map, size_t streams)
+ * syscall per KMAPS_BATCH). klines' are the streams just read from their
+ * lines (an array's entries are all there). */
+static uint32_t fill_of(struct collector *c, enum kmap map, size_t in_lines)
 {
-	if (map == KMAP_KSTREAMS)
-		return (uint32_t)streams;
+	if (map == KMAP_KLINES)
+		return (uint32_t)in_lines;
 	return map == KMAP_CONNS ? kconns_entries(c->km) : kmaps_entries(c->km, map);
 }
 
@@ -249,14 +250,14 @@ static uint32_t fill_of(struct collector *c, enum kmap map, size_t streams)
 void collector_refresh_self(struct collector *c)
 {
 	uint64_t cnt[CNT_MAX], polls_ok = 0, polls_failed = 0;
-	size_t streams = kstreams_refresh(c, mono_ns());
+	size_t in_lines = kstreams_refresh(c, mono_ns());
 	uint32_t entries[NFILLED];
 	bool counted = kmaps_counters(c->km, cnt) == 0;
 
 	if (c->targets.kube)
 		kube_cache_polls(c->targets.kube, &polls_ok, &polls_failed);
 	for (size_t i = 0; i < NFILLED; i++)
-		entries[i] = kmaps_has(c->km, filled[i]) ? fill_of(c, filled[i], streams) : 0;
+		entries[i] = kmaps_has(c->km, filled[i]) ? fill_of(c, filled[i], in_lines) : 0;
 	pthread_mutex_lock(c->lock);
 	if (counted)
 		set_counters(c, cnt);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernel/klines.h"
@@ -137,7 +138,7 @@ void kstream_check_copy(struct collector *c, struct conn_entry *e, const struct 
 /* The kernel's figures of e's stream, if it still has them. */
 static bool read_figures(struct collector *c, const struct conn_entry *e, struct kstream *ks)
 {
-	return klines_read(c->km, e->info.id, ks) == 0;
+	return klines_find(c->km, e->info.id, ks) != KLINE_NOWHERE;
 }
 
 void kstream_check_gap(struct collector *c, struct conn_entry *e, uint64_t ts)
@@ -239,22 +240,62 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
 		forget(c, e);
 }
 
-/* A syscall per batch, before the lock is taken. The entry of a stream
- * that took its line is the copy made when it was armed: its figures are
- * read from the line (mapped, no syscall). */
-size_t kstreams_read(struct collector *c, bool first)
+/* Room for one more stream in k. */
+static bool figures_room(struct kstream_figures *k)
 {
-	const uint64_t *ids;
+	size_t cap = k->cap ? 2 * k->cap : FIGURES_ROOM0;
+	uint64_t *ids;
 	struct kstream *ks;
 
-	if (first)
-		kmaps_batch_restart(&c->kread);
-	kmaps_batch_read(c->km, KMAP_KSTREAMS, &c->kread);
-	ids = c->kread.keys; /* after the read: it may have grown them */
-	ks = c->kread.values;
-	for (size_t i = 0; i < c->kread.n; i++)
-		klines_overlay(c->km, ids[i], &ks[i]);
-	return c->kread.n;
+	if (k->n < k->cap)
+		return true;
+	ids = realloc(k->ids, cap * sizeof(*ids));
+	if (ids)
+		k->ids = ids;
+	ks = ids ? realloc(k->ks, cap * sizeof(*ks)) : NULL;
+	if (!ks)
+		return false;
+	k->ks = ks;
+	k->cap = cap;
+	return true;
+}
+
+/* The ids of the streams the kernel counts, as far as user space knows
+ * (their start records read), under the lock. With no memory for more,
+ * the others' figures wait for their ends or the next refresh. */
+static void figures_ids(struct collector *c)
+{
+	struct kstream_figures *k = &c->kread;
+	struct conn_entry *e, *next;
+	size_t b;
+
+	k->n = 0;
+	pthread_mutex_lock(c->lock);
+	conn_table_for_each(&c->conns, b, e, next)
+		if (counted_in_kernel(e) && figures_room(k))
+			k->ids[k->n++] = e->info.id;
+	pthread_mutex_unlock(c->lock);
+}
+
+/* Lines are mapped: a stream that holds its line is read with no
+ * syscall; one whose line another holds, with a lookup. */
+size_t kstreams_read(struct collector *c)
+{
+	struct kstream_figures *k = &c->kread;
+	size_t n = 0;
+
+	figures_ids(c);
+	k->in_lines = 0;
+	for (size_t i = 0; i < k->n; i++) {
+		enum kline_where at = klines_find(c->km, k->ids[i], &k->ks[n]);
+
+		if (at == KLINE_NOWHERE)
+			continue; /* ended: its end record tells */
+		k->in_lines += at == KLINE_LINE;
+		k->ids[n++] = k->ids[i];
+	}
+	k->n = n;
+	return n;
 }
 
 /* Whether figures read unlocked are of e's stream and newer than those
@@ -272,12 +313,13 @@ static bool grace_over(const struct conn_entry *e, uint64_t now)
 	return e->srv && e->srv->kleft_ts && now >= e->srv->kleft_ts + KLEFT_GRACE_NS;
 }
 
-void kstreams_apply(struct collector *c, size_t n, uint64_t now)
+/* Figures from..to of c->kread added. */
+static void apply_range(struct collector *c, size_t from, size_t to, uint64_t now)
 {
-	const uint64_t *ids = c->kread.keys;
-	const struct kstream *ks = c->kread.values;
+	const uint64_t *ids = c->kread.ids;
+	const struct kstream *ks = c->kread.ks;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = from; i < to; i++) {
 		struct conn_entry *e = conn_table_find(&c->conns, ids[i]);
 
 		if (!e)
@@ -301,23 +343,26 @@ static void copies_settle(struct collector *c, uint64_t now)
 			close_put_off(e);
 }
 
-/* The kernel reads the map bucket by bucket: a stream that ends between
- * batches is read once or not at all, one armed meanwhile in a bucket
- * already read waits for the next refresh. Figures read before newer
- * ones were added are not added again (fresh_for), and the read stops
- * after as many streams as the map holds at most. */
+void kstreams_apply(struct collector *c, size_t n, uint64_t now)
+{
+	apply_range(c, 0, n, now);
+}
+
+/* A stream that ends between the read and the adding has its figures
+ * from its end record, and one armed meanwhile waits for the next
+ * refresh: figures read before newer ones were added are not added
+ * again (fresh_for). */
 size_t kstreams_refresh(struct collector *c, uint64_t now)
 {
-	size_t n, seen = 0, max = c->km->max_entries[KMAP_KSTREAMS];
+	size_t n = kstreams_read(c);
 
-	while (seen < max && (n = kstreams_read(c, seen == 0))) {
+	for (size_t i = 0; i < n; i += KSTREAMS_BATCH) {
 		pthread_mutex_lock(c->lock);
-		kstreams_apply(c, n, now);
+		apply_range(c, i, i + KSTREAMS_BATCH < n ? i + KSTREAMS_BATCH : n, now);
 		pthread_mutex_unlock(c->lock);
-		seen += n;
 	}
 	pthread_mutex_lock(c->lock);
 	copies_settle(c, now);
 	pthread_mutex_unlock(c->lock);
-	return seen < max ? seen : max;
+	return c->kread.in_lines;
 }

@@ -75,15 +75,19 @@ bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why
  * the exchange is lost, counted. */
 void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
 
-/* Streams whose figures are read from the kernel at a time, in one
- * syscall: the copy of a batch is ~80 KB, where all of 10,000 open
- * streams took 5 MB, and the lock is taken for as many at a time. */
+/* Streams whose figures are added for each time the lock is taken: a
+ * scrape waits for no more. */
 #define KSTREAMS_BATCH 256
 
-/* The figures of the next batch of streams the kernel counts (first: the
- * first ones), read unlocked into the collector's copy (c->kread);
- * returns how many, 0 once all were read. Then added under the lock. */
-size_t kstreams_read(struct collector *c, bool first);
+/* Streams whose figures the first room made holds; doubled as needed,
+ * and kept. */
+#define FIGURES_ROOM0 8
+
+/* The figures of every stream the kernel counts that user space knows
+ * of, read into the collector's copy (c->kread) with the lock taken only
+ * to list them; returns how many. kstreams_apply adds the first n, under
+ * the lock. */
+size_t kstreams_read(struct collector *c);
 void kstreams_apply(struct collector *c, size_t n, uint64_t now);
 
 /* How long a close put off for the kernel's last figures waits for the
@@ -92,10 +96,10 @@ void kstreams_apply(struct collector *c, size_t n, uint64_t now);
  * neither writes nor closes must not keep the stream active. */
 #define KLEFT_GRACE_NS 1000000000ull
 
-/* Every stream the kernel counts, batch by batch, the lock taken for
- * each batch's adding only; closes put off (for the kernel's figures or
- * for copies) since before now minus KLEFT_GRACE_NS happen. Returns the
- * streams read: the kstreams map's fill, without a second read. */
+/* Every stream the kernel counts, read, then added KSTREAMS_BATCH at a
+ * time under the lock; closes put off (for the kernel's figures or for
+ * copies) since before now minus KLEFT_GRACE_NS happen. Returns how many
+ * were read from their lines: klines' fill, without a second read. */
 size_t kstreams_refresh(struct collector *c, uint64_t now);
 
 #endif
