@@ -20,10 +20,11 @@ over a connection opened before the exporter.
 import client
 import isolated
 import launch
+import metrics
 import procs
 import tls
 import upstream_cases as up
-from checks import inc
+from checks import SETTLE_TIMEOUT, inc
 from framework import Group, expect
 
 POOL = 2        # pooled connections opened before the exporter
@@ -40,6 +41,7 @@ class Adopt:
         try:
             self.node = self.start_node()
             self.peers = self.fill_pool(self.call)
+            self.corr_peers = {p: self.fill_pool(self.call, h) for p, h in up.CORR.items()}
             self.node_peers = self.fill_pool(self.node_call)
             pids = [c.pid for s in list(self.up.servers.values()) + [self.node] for c in s.children]
             self.exp = isolated.start_exporter(tmp, "adopt", up.EXPORTER_FLAGS
@@ -68,10 +70,10 @@ class Adopt:
     def calls(self, call, prefix, bodies):
         return client.concurrently(lambda b: call(prefix, b), [(b,) for b in bodies])
 
-    def fill_pool(self, call):
+    def fill_pool(self, call, host=UPSTREAM):
         """POOL concurrent calls: the gateway's pool keeps POOL connections
-        to the provider. Returns their ports on the gateway's side."""
-        calls = self.calls(call, "adopt-warm", [up.chat_body(UPSTREAM, up.new_model("warm"))
+        to host. Returns their ports on the gateway's side."""
+        calls = self.calls(call, "adopt-warm", [up.chat_body(host, up.new_model("warm"))
                                                 for _ in range(POOL)])
         for c in calls:
             self.up.succeeded(c)
@@ -118,6 +120,30 @@ def case_python_pool(fx):
                   + [provider_side(model, calls)])
 
 
+def case_python_correlation(fx):
+    """Streams relayed at once from two providers over pooled connections
+    older than the exporter: each is labelled with its own provider, which
+    only their events' content can tell (the calls overlap), and which the
+    kernel copies for only once it knows the gateway makes upstream calls
+    (its TLS records on those connections)."""
+    fx.ready(fx.up.gateway)
+    before = fx.exp.scrape()
+    model, by_provider = up.new_model("adopt-corr"), {p: [] for p in up.CORR}
+    for _ in range(CALLS // POOL):
+        picks = sorted(up.CORR)
+        bodies = [up.chat_body(up.CORR[p], model, chunks=6, interval_ms=25) for p in picks]
+        calls = client.concurrently(lambda p, b: fx.call(up.corr_prefix(p), b), list(zip(picks, bodies)))
+        for p, c in zip(picks, calls):
+            fx.up.succeeded(c)
+            expect(c.prov["peer"] in fx.corr_peers[p], "ground truth: a call to %s went over %s, "
+                   "not a pooled connection %s", p, c.prov["peer"], fx.corr_peers[p])
+            by_provider[p].append(c)
+    ok, after = metrics.wait_for(fx.exp.port, lambda s: up.corr_good(up.corr_figures(before, s, by_provider)),
+                                 SETTLE_TIMEOUT)
+    expect(ok, "streams relayed over pooled connections, labelled by provider: %s",
+           up.corr_text(up.corr_figures(before, after, by_provider)))
+
+
 def case_node_pool(fx):
     """The same over the Node gateway's keep-alive agent: counts only (its
     times come from Node's event loop, not as close to the SSL calls)."""
@@ -155,5 +181,6 @@ def provider_side(model, calls):
 
 def groups(tmp):
     return [Group(lambda: Adopt(tmp), [("upstream:adopt_python_pool", case_python_pool),
+                                       ("upstream:adopt_python_correlation", case_python_correlation),
                                        ("upstream:adopt_node_pool", case_node_pool)],
                   lambda fx: fx.stop())]

@@ -760,10 +760,11 @@ def corr_good(figures):
                for s, total in figures.values())
 
 
-def corr_text(figures, seed):
+def corr_text(figures, seed=None):
     return "; ".join("%s: %d correct (%.1f %%), %d unknown %s, %d wrong, %d counted of %d" % (
         name, s["correct"], 100.0 * s["correct"] / max(total, 1), s["unknown"], sorted(s["others"], key=str),
-        s["wrong"], s["counted"], total) for name, (s, total) in figures.items()) + "; seed %d" % seed
+        s["wrong"], s["counted"], total) for name, (s, total) in figures.items()) + \
+        ("; seed %d" % seed if seed is not None else "")
 
 
 def case_correlation(fx):
