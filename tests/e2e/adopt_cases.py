@@ -7,7 +7,9 @@ The upstream group's servers (upstream_cases.Upstream: fake providers over
 TLS, the Python gateway) and a Node gateway (servers/gateway_node.js, style
 `relay`: a keep-alive https.Agent, OpenSSL inside the node binary) are started
 without an exporter; calls through each gateway fill its pool with POOL
-connections to one provider host; then an
+connections to one provider host (the Python gateway's also to the two
+providers of upstream:correlation, whose streams relayed at once only
+their content tells apart); then an
 exporter of its own starts, selecting only the gateway and the providers
 (--pid), and every call made after it is ready must be counted exactly,
 upstream (calls, model, provider, tokens, latencies), inbound (the
