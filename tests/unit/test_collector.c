@@ -2174,7 +2174,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	kernel_stream(f, 1, 5);
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, 0);
 	assert_int_equal(n, 1);
 	kernel_ends(f, 1, 5, KSTREAM_COMPLETE, 0, &final);
 	kernel_stream(f, 1, 5);
@@ -2184,7 +2184,7 @@ static void test_kernel_figures_read_unlocked(void **state)
 	assert_int_equal(conn_table_find(&f->c.conns, 1)->srv->stream.chunks_pending, 0);
 
 	kernel_counts(1, &st);
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, 0);
 	st.data_events++;
 	st.t_last_write += MS;
 	kernel_counts(1, &st);
@@ -2252,7 +2252,7 @@ static void test_kernel_figures_every_stream(void **state)
 	open_conn(f, 20, 30, 0, PROTO_UNKNOWN);
 	io(f, 20, DIR_IN, REQUEST);
 	io(f, 20, DIR_OUT, KHEAD KCHUNK); /* a stream counted from copies */
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, 0);
 	assert_int_equal(n, streams);
 	assert_int_equal(f->c.kread.in_lines, streams - 5);
 	collector_refresh_self(&f->c);
@@ -2274,7 +2274,7 @@ static void test_kernel_stream_ends_after_read(void **state)
 	size_t n;
 
 	kernel_streams(f, 1, 3, &st);
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, 0);
 	assert_int_equal(n, 3);
 	kernel_ends(f, 2, 6, KSTREAM_COMPLETE, 0, &final);
 	kernel_streams(f, 4, 4, &st);
@@ -2704,11 +2704,11 @@ static void test_kernel_client_left_server_silent(void **state)
 	kernel_counts(1, &two);
 	sock_state(f, 1, TCP_ESTABLISHED, TCP_CLOSE_WAIT);
 	t_left = f->ts;
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, 0);
 	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS - 1);
 	assert_true(SSE_ALL(f) == 0);
 	assert_true(kernel_counting(1));
-	n = kstreams_read(&f->c);
+	n = kstreams_read(&f->c, 0);
 	kstreams_apply(&f->c, n, t_left + KLEFT_GRACE_NS);
 	assert_true(SSE_ENDED(f, "client_closed") == 1);
 	assert_true(CHUNKS(f) == 2);

@@ -30,6 +30,10 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	}
 	upstream_index_init(&c->upstreams, &m->up, &c->providers);
 	tls_held_init(&c->held);
+	c->kread.found = calloc(KSTREAMS_BATCH, sizeof(*c->kread.found));
+	c->kread.ks = calloc(KSTREAMS_BATCH, sizeof(*c->kread.ks));
+	if (!c->kread.found || !c->kread.ks)
+		return -1;
 	if (targets_init(&c->targets, m, cfg, kube))
 		return -1;
 	return conn_table_init(&c->conns, TABLE_SIZE);
@@ -51,6 +55,7 @@ void collector_free(struct collector *c)
 	c->nexecs = c->execs_cap = 0;
 	free(c->probes);
 	free(c->kread.ids);
+	free(c->kread.found);
 	free(c->kread.ks);
 	memset(&c->kread, 0, sizeof(c->kread));
 	c->probes = NULL;

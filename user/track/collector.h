@@ -48,13 +48,15 @@ struct collector {
 	/* the sweep's copy of the table (housekeeping.c), kept between sweeps */
 	struct sweep_probe *probes;
 	size_t probes_cap;
-	/* the kernel's figures of open streams, read before the lock is
-	 * taken to add them (kstreams.c) */
+	/* the streams the kernel counts, listed under the lock, and their
+	 * figures read a batch at a time before it is taken to add them
+	 * (kstreams.c) */
 	struct kstream_figures {
 		uint64_t *ids;
+		size_t nids, cap;
+		uint64_t *found; /* a batch: the ids whose figures were read */
 		struct kstream *ks;
-		size_t n, cap;
-		size_t in_lines; /* of the n, those read from their line */
+		size_t in_lines; /* of those read, the streams in their line */
 	} kread;
 	bool told_sweep_nomem;
 	bool told_proc_denied;

@@ -240,22 +240,18 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts)
 		forget(c, e);
 }
 
-/* Room for one more stream in k. */
-static bool figures_room(struct kstream_figures *k)
+/* Room for one more id in k. */
+static bool ids_room(struct kstream_figures *k)
 {
 	size_t cap = k->cap ? 2 * k->cap : FIGURES_ROOM0;
 	uint64_t *ids;
-	struct kstream *ks;
 
-	if (k->n < k->cap)
+	if (k->nids < k->cap)
 		return true;
 	ids = realloc(k->ids, cap * sizeof(*ids));
-	if (ids)
-		k->ids = ids;
-	ks = ids ? realloc(k->ks, cap * sizeof(*ks)) : NULL;
-	if (!ks)
+	if (!ids)
 		return false;
-	k->ks = ks;
+	k->ids = ids;
 	k->cap = cap;
 	return true;
 }
@@ -263,38 +259,37 @@ static bool figures_room(struct kstream_figures *k)
 /* The ids of the streams the kernel counts, as far as user space knows
  * (their start records read), under the lock. With no memory for more,
  * the others' figures wait for their ends or the next refresh. */
-static void figures_ids(struct collector *c)
+static void list_streams(struct collector *c)
 {
 	struct kstream_figures *k = &c->kread;
 	struct conn_entry *e, *next;
 	size_t b;
 
-	k->n = 0;
+	k->nids = k->in_lines = 0;
 	pthread_mutex_lock(c->lock);
 	conn_table_for_each(&c->conns, b, e, next)
-		if (counted_in_kernel(e) && figures_room(k))
-			k->ids[k->n++] = e->info.id;
+		if (counted_in_kernel(e) && ids_room(k))
+			k->ids[k->nids++] = e->info.id;
 	pthread_mutex_unlock(c->lock);
 }
 
 /* Lines are mapped: a stream that holds its line is read with no
  * syscall; one whose line another holds, with a lookup. */
-size_t kstreams_read(struct collector *c)
+size_t kstreams_read(struct collector *c, size_t from)
 {
 	struct kstream_figures *k = &c->kread;
 	size_t n = 0;
 
-	figures_ids(c);
-	k->in_lines = 0;
-	for (size_t i = 0; i < k->n; i++) {
+	if (from == 0)
+		list_streams(c);
+	for (size_t i = from; i < k->nids && i < from + KSTREAMS_BATCH; i++) {
 		enum kline_where at = klines_find(c->km, k->ids[i], &k->ks[n]);
 
 		if (at == KLINE_NOWHERE)
 			continue; /* ended: its end record tells */
 		k->in_lines += at == KLINE_LINE;
-		k->ids[n++] = k->ids[i];
+		k->found[n++] = k->ids[i];
 	}
-	k->n = n;
 	return n;
 }
 
@@ -313,13 +308,12 @@ static bool grace_over(const struct conn_entry *e, uint64_t now)
 	return e->srv && e->srv->kleft_ts && now >= e->srv->kleft_ts + KLEFT_GRACE_NS;
 }
 
-/* Figures from..to of c->kread added. */
-static void apply_range(struct collector *c, size_t from, size_t to, uint64_t now)
+void kstreams_apply(struct collector *c, size_t n, uint64_t now)
 {
-	const uint64_t *ids = c->kread.ids;
+	const uint64_t *ids = c->kread.found;
 	const struct kstream *ks = c->kread.ks;
 
-	for (size_t i = from; i < to; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct conn_entry *e = conn_table_find(&c->conns, ids[i]);
 
 		if (!e)
@@ -343,24 +337,22 @@ static void copies_settle(struct collector *c, uint64_t now)
 			close_put_off(e);
 }
 
-void kstreams_apply(struct collector *c, size_t n, uint64_t now)
-{
-	apply_range(c, 0, n, now);
-}
-
 /* A stream that ends between the read and the adding has its figures
  * from its end record, and one armed meanwhile waits for the next
  * refresh: figures read before newer ones were added are not added
  * again (fresh_for). */
 size_t kstreams_refresh(struct collector *c, uint64_t now)
 {
-	size_t n = kstreams_read(c);
+	size_t from = 0;
 
-	for (size_t i = 0; i < n; i += KSTREAMS_BATCH) {
+	do {
+		size_t n = kstreams_read(c, from);
+
 		pthread_mutex_lock(c->lock);
-		apply_range(c, i, i + KSTREAMS_BATCH < n ? i + KSTREAMS_BATCH : n, now);
+		kstreams_apply(c, n, now);
 		pthread_mutex_unlock(c->lock);
-	}
+		from += KSTREAMS_BATCH;
+	} while (from < c->kread.nids);
 	pthread_mutex_lock(c->lock);
 	copies_settle(c, now);
 	pthread_mutex_unlock(c->lock);

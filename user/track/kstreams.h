@@ -75,19 +75,20 @@ bool kstream_settle(struct collector *c, struct conn_entry *e, enum http_end why
  * the exchange is lost, counted. */
 void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
 
-/* Streams whose figures are added for each time the lock is taken: a
- * scrape waits for no more. */
+/* Streams whose figures are read, then added, at a time: a scrape waits
+ * for no more, and the copy is ~86 KB. */
 #define KSTREAMS_BATCH 256
 
-/* Streams whose figures the first room made holds; doubled as needed,
- * and kept. */
+/* Streams whose ids the first room made holds; doubled as needed, and
+ * kept (8 bytes a stream). */
 #define FIGURES_ROOM0 8
 
-/* The figures of every stream the kernel counts that user space knows
- * of, read into the collector's copy (c->kread) with the lock taken only
- * to list them; returns how many. kstreams_apply adds the first n, under
- * the lock. */
-size_t kstreams_read(struct collector *c);
+/* The figures of the streams the kernel counts that user space knows
+ * of, from the from-th on (from 0: listed now, the lock taken for that
+ * only), KSTREAMS_BATCH of them at most, read into the collector's copy
+ * (c->kread); returns how many were found. kstreams_apply adds those n,
+ * under the lock. */
+size_t kstreams_read(struct collector *c, size_t from);
 void kstreams_apply(struct collector *c, size_t n, uint64_t now);
 
 /* How long a close put off for the kernel's last figures waits for the
