@@ -115,6 +115,19 @@ void kmaps_upstream_mark(struct kmaps *km, uint32_t tgid)
 	bitmap_mark(km->upstreams, tgid);
 }
 
+/* A read of a hash map's entries a batch at a time: a syscall per batch,
+ * where a walk over the keys took one per entry (and a lookup another).
+ * The kernel reads bucket by bucket, so an entry deleted meanwhile does
+ * not restart the read, and copies buckets whole: keys and values grow
+ * when one holds more entries than they do. */
+struct kmaps_batch {
+	void *keys, *values; /* cap entries each (allocated at the first read) */
+	size_t cap;
+	size_t n;      /* of them read by the last read */
+	uint64_t next; /* where the next read starts: the kernel's bucket number */
+	bool started, done;
+};
+
 /* Room for cap entries of map in b. */
 static int batch_reserve(struct kmaps *km, enum kmap map, struct kmaps_batch *b, size_t cap)
 {
@@ -148,7 +161,9 @@ static int batch_fitted(struct kmaps *km, enum kmap map, struct kmaps_batch *b, 
 	return err;
 }
 
-int kmaps_batch_read(struct kmaps *km, enum kmap map, struct kmaps_batch *b)
+/* The next entries of map into b, from the first ones: 0 (b->done once
+ * the last are read), or -errno, counted as a failed lookup, b->n 0. */
+static int batch_read(struct kmaps *km, enum kmap map, struct kmaps_batch *b)
 {
 	uint32_t count = 0;
 	int err;
@@ -168,14 +183,7 @@ int kmaps_batch_read(struct kmaps *km, enum kmap map, struct kmaps_batch *b)
 	return 0;
 }
 
-void kmaps_batch_restart(struct kmaps_batch *b)
-{
-	b->n = 0;
-	b->next = 0;
-	b->started = b->done = false;
-}
-
-void kmaps_batch_free(struct kmaps_batch *b)
+static void batch_free(struct kmaps_batch *b)
 {
 	free(b->keys);
 	free(b->values);
@@ -190,9 +198,9 @@ uint32_t kmaps_entries(struct kmaps *km, enum kmap map)
 	/* bounded whatever the kernel answers: the map holds max at most,
 	 * and a read that brings nothing ends it (the kernel's never does
 	 * without saying it was the last, ENOENT) */
-	while (!b.done && n < max && kmaps_batch_read(km, map, &b) == 0 && b.n)
+	while (!b.done && n < max && batch_read(km, map, &b) == 0 && b.n)
 		n += b.n;
-	kmaps_batch_free(&b);
+	batch_free(&b);
 	return (uint32_t)(n < max ? n : max);
 }
 

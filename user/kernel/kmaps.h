@@ -143,26 +143,6 @@ void kmaps_upstream_mark(struct kmaps *km, uint32_t tgid);
 /* Adds delta to the count of detached connections (bpf/maps.bpf.h). */
 void kmaps_handoffs_add(struct kmaps *km, int64_t delta);
 
-/* A read of a hash map's entries a batch at a time: a syscall per batch,
- * where a walk over the keys took one per entry (and a lookup another).
- * The kernel reads bucket by bucket, so an entry deleted meanwhile does
- * not restart the read, and copies buckets whole: keys and values grow
- * when one holds more entries than they do. */
-struct kmaps_batch {
-	void *keys, *values; /* cap entries each (allocated at the first read) */
-	size_t cap;
-	size_t n;      /* of them read by the last read */
-	uint64_t next; /* where the next read starts: the kernel's bucket number */
-	bool started, done;
-};
-
-/* The next entries of map into b, from the first ones after
- * kmaps_batch_restart: 0 (b->done once the last are read), or -errno,
- * counted as a failed lookup, b->n 0. */
-int kmaps_batch_read(struct kmaps *km, enum kmap map, struct kmaps_batch *b);
-void kmaps_batch_restart(struct kmaps_batch *b);
-void kmaps_batch_free(struct kmaps_batch *b);
-
 /* Entries a count reads per syscall: 10,000 connections in ten, with
  * buffers of ~60 KB (conns) to ~340 KB (kstreams) for the read. */
 #define KMAPS_BATCH 1024
