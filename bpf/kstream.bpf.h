@@ -98,8 +98,9 @@ static __always_inline bool kline_take(const __u64 *id, struct kstream *fresh)
 }
 
 /* Makes id's stream, walked so far in fresh: in its line if it can take
- * it, else in the hash (a hash entry made and deleted per stream cost
- * ~0.7 us of a stream of one event, docs/design.md). Whether it is made. */
+ * it, else in the hash (an entry made and deleted for every stream cost
+ * its writes ~1 us, docs/design.md "One line per stream"). Whether it is
+ * made. */
 static __always_inline bool kstream_make(const __u64 *id, struct kstream *fresh)
 {
 	if (kline_take(id, fresh))

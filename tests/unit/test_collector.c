@@ -2236,9 +2236,8 @@ static struct kstream *kernel_stream_in_line(struct fixture *f, uint64_t id, int
 }
 
 /* Every stream the kernel counts is read, once, wherever it counts: in
- * its line (no entry in the hash) or in the hash (its line another's);
- * a stream counted from copies is not. The room for their figures grows
- * past its first size (FIGURES_ROOM0). */
+ * its line (no entry in the hash) or in the hash (its line another's).
+ * The room for their ids grows past its first size (FIGURES_ROOM0). */
 static void test_kernel_figures_every_stream(void **state)
 {
 	struct fixture *f = *state;
@@ -2249,19 +2248,33 @@ static void test_kernel_figures_every_stream(void **state)
 	kernel_streams(f, 1, 5, &st);
 	for (uint64_t id = 6; id <= streams; id++)
 		kernel_stream_in_line(f, id, (int32_t)id + 4, &st, false);
-	open_conn(f, 20, 30, 0, PROTO_UNKNOWN);
-	io(f, 20, DIR_IN, REQUEST);
-	io(f, 20, DIR_OUT, KHEAD KCHUNK); /* a stream counted from copies */
 	n = kstreams_read(&f->c, 0);
 	assert_int_equal(n, streams);
 	assert_int_equal(f->c.kread.in_lines, streams - 5);
 	collector_refresh_self(&f->c);
 	assert_pending(f, 1, streams, 2);
-	assert_true(CHUNKS(f) == 0);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "klines") == streams - 5);
 	assert_true(total(f, "sse_exporter_map_entries", 0, "kstreams") == 5);
 	collector_refresh_self(&f->c);
 	assert_pending(f, 1, streams, 2);
+}
+
+/* Figures are read and added a batch at a time (of 3 here): every
+ * stream's once, those in lines counted over all the batches. */
+static void test_kernel_figures_in_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct sse_stats st = small_events(2);
+
+	f->c.kread.batch = 3;
+	kernel_streams(f, 1, 4, &st);
+	for (uint64_t id = 5; id <= 7; id++)
+		kernel_stream_in_line(f, id, (int32_t)id + 4, &st, false);
+	collector_refresh_self(&f->c);
+	assert_pending(f, 1, 7, 2);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "klines") == 3);
+	collector_refresh_self(&f->c);
+	assert_pending(f, 1, 7, 2);
 }
 
 /* A stream that ends between the read and the adding has its figures
@@ -2938,6 +2951,7 @@ int main(void)
 	    T(test_kernel_figures_added_once),
 	    T(test_kernel_figures_read_unlocked),
 	    T(test_kernel_figures_every_stream),
+	    T(test_kernel_figures_in_batches),
 	    T(test_kernel_stream_ends_after_read),
 	    T(test_kernel_figures_in_line),
 	    T(test_kernel_line_of_another_kept),

@@ -34,6 +34,7 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	c->kread.ks = calloc(KSTREAMS_BATCH, sizeof(*c->kread.ks));
 	if (!c->kread.found || !c->kread.ks)
 		return -1;
+	c->kread.batch = KSTREAMS_BATCH;
 	if (targets_init(&c->targets, m, cfg, kube))
 		return -1;
 	return conn_table_init(&c->conns, TABLE_SIZE);

@@ -56,6 +56,7 @@ struct collector {
 		size_t nids, cap;
 		uint64_t *found; /* a batch: the ids whose figures were read */
 		struct kstream *ks;
+		size_t batch;	 /* KSTREAMS_BATCH but in unit tests */
 		size_t in_lines; /* of those read, the streams in their line */
 	} kread;
 	bool told_sweep_nomem;

@@ -282,7 +282,7 @@ size_t kstreams_read(struct collector *c, size_t from)
 
 	if (from == 0)
 		list_streams(c);
-	for (size_t i = from; i < k->nids && i < from + KSTREAMS_BATCH; i++) {
+	for (size_t i = from; i < k->nids && i < from + k->batch; i++) {
 		enum kline_where at = klines_find(c->km, k->ids[i], &k->ks[n]);
 
 		if (at == KLINE_NOWHERE)
@@ -351,7 +351,7 @@ size_t kstreams_refresh(struct collector *c, uint64_t now)
 		pthread_mutex_lock(c->lock);
 		kstreams_apply(c, n, now);
 		pthread_mutex_unlock(c->lock);
-		from += KSTREAMS_BATCH;
+		from += c->kread.batch;
 	} while (from < c->kread.nids);
 	pthread_mutex_lock(c->lock);
 	copies_settle(c, now);

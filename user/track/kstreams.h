@@ -85,7 +85,7 @@ void kstream_close(struct collector *c, struct conn_entry *e, uint64_t ts);
 
 /* The figures of the streams the kernel counts that user space knows
  * of, from the from-th on (from 0: listed now, the lock taken for that
- * only), KSTREAMS_BATCH of them at most, read into the collector's copy
+ * only), a batch of them at most, read into the collector's copy
  * (c->kread); returns how many were found. kstreams_apply adds those n,
  * under the lock. */
 size_t kstreams_read(struct collector *c, size_t from);
