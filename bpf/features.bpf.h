@@ -28,7 +28,8 @@
 #define HAVE_TASK_PT_REGS  1
 #endif
 /* Task storage in tracing programs (5.12) comes with bpf_loop's code: the
- * TLS hooks' per-task walk area (kstream.bpf.h). */
+ * TLS hooks' per-task walk area (kstream.bpf.h) and the TLS state of each
+ * thread (tls_state.bpf.h). */
 
 /*
  * n steps of fn(i, ctx) until one returns non-zero: bpf_loop, or before

@@ -348,20 +348,26 @@ static __always_inline bool emit_records(const struct inflight *in, __s64 len)
 #endif
 }
 
-/* A call's plaintext at buf, as its records and the kernel's counting
- * take it. */
-static __always_inline void plaintext_call(struct inflight *in, const struct conn_info *info,
-					   __s32 fd, __u64 buf, enum data_dir dir, __u8 flags)
+/* A call's plaintext at buf, on connection id, as its records and the
+ * kernel's counting take it. */
+static __always_inline void plaintext_in(struct inflight *in, __u64 id, __u8 role, __u8 kstream,
+					 __s32 fd, __u64 buf, enum data_dir dir, __u8 flags)
 {
 	*in = (struct inflight){.ptr = buf,
-				.conn_id = info->id,
+				.conn_id = id,
 				.fd = fd,
 				.kind = IO_BUF,
 				.dir = dir,
 				.proto = PROTO_TLS,
-				.role = info->role,
+				.role = role,
 				.flags = flags,
-				.kstream = info->kstream};
+				.kstream = kstream};
+}
+
+static __always_inline void plaintext_call(struct inflight *in, const struct conn_info *info,
+					   __s32 fd, __u64 buf, enum data_dir dir, __u8 flags)
+{
+	plaintext_in(in, info->id, info->role, info->kstream, fd, buf, dir, flags);
 	gap_take(in, info);
 }
 
@@ -470,6 +476,43 @@ static __always_inline __u8 write_flags(struct hook h, __u64 ssl, struct ssl_lin
 	return state == 1 ? DATA_F_TENTATIVE : 0;
 }
 
+#if HAVE_BPF_LOOP
+/* A write of a stream the kernel counts in its own line of klines (most
+ * do), found by the connection id the link keeps: the connection's entry
+ * is looked up only when the write is to be copied (~150 ns a write,
+ * docs/design.md). Whether the write is done with. The handshake is over:
+ * a stream's head came after it. */
+static __always_inline bool ssl_stream_write(const struct ssl_link *link, __u64 buf, __s64 len)
+{
+	__u64 id = link->server_conn;
+	struct conn_info *info;
+	struct kstream *line;
+	struct inflight in;
+
+	if (!id || !(link->flags & SSL_HANDSHAKEN))
+		return false;
+	line = kline_of(id);
+	if (!line || line->id != id)
+		return false;
+	plaintext_in(&in, id, ROLE_SERVER, 1, link->fd, buf, DIR_OUT, 0);
+	if (!kstream_counted(&in, line, len))
+		return true;
+	/* the body's end with bytes after it, a give-up, or a copy for
+	 * correlation (kstream_counted) */
+	info = ssl_data_conn(link->fd);
+	if (info && info->id == id) {
+		gap_take(&in, info);
+		emit_plaintext(info, &in, len);
+	}
+	return true;
+}
+#else
+static __always_inline bool ssl_stream_write(const struct ssl_link *link, __u64 buf, __s64 len)
+{
+	return false; /* the compat build counts no stream in the kernel */
+}
+#endif
+
 static __always_inline void ssl_write(struct hook h, __u64 ssl, __u64 buf, __s64 len)
 {
 	struct ssl_key k = ssl_key_of(ssl);
@@ -506,6 +549,8 @@ static __always_inline void ssl_write(struct hook h, __u64 ssl, __u64 buf, __s64
 		if (t)
 			t->out_ssl = ssl; /* its send confirms or corrects the link */
 	}
+	if (skip < (__u64)len && ssl_stream_write(link, buf + skip, len - skip))
+		return;
 	info = ssl_data_conn(link->fd);
 	if (!info || skip >= (__u64)len)
 		return;
@@ -538,23 +583,18 @@ static __always_inline void call_enter(struct hook h, __u64 ssl, __u64 buf, __u6
 	t->call_kind = kind;
 }
 
-static __always_inline bool ssl_link_firm(__u64 ssl)
-{
-	struct ssl_key k = ssl_key_of(ssl);
-	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
-
-	return link && !(link->flags & SSL_LINK_WEAK);
-}
-
-/* Which socket the call's SSL object belongs to, learning it if new. */
-static __always_inline __s32 call_socket(struct tls_thread *t, bool *known)
+/* Which socket the call's SSL object belongs to, learning it if new: its
+ * fd, or -1. firm: the link is no guess from the thread's last read (the
+ * map's entry may be replaced by ssl_link_set, so the caller is told here
+ * rather than looking again). */
+static __always_inline __s32 call_socket(struct tls_thread *t, bool *firm)
 {
 	struct ssl_key k = ssl_key_of(t->call_ssl);
 	struct ssl_link *link = bpf_map_lookup_elem(&ssl_links, &k);
 	bool fresh = t->read_fresh;
 
 	t->read_fresh = 0;
-	*known = true;
+	*firm = true;
 	if (t->call_fd >= 0) {
 		if (!link || link->fd != t->call_fd || !(link->flags & SSL_SOCKET_BIO))
 			ssl_link_set(t->call_ssl, t->call_fd, SSL_SOCKET_BIO);
@@ -562,14 +602,12 @@ static __always_inline __s32 call_socket(struct tls_thread *t, bool *known)
 	}
 	if (link && !(link->flags & SSL_LINK_WEAK))
 		return link->fd;
+	*firm = false;
 	if (fresh && t->last_read_fd >= 0 && fd_free_for(t->last_read_fd, t->call_ssl)) {
 		ssl_link_set(t->call_ssl, t->last_read_fd, SSL_LINK_WEAK);
 		return t->last_read_fd;
 	}
-	if (link)
-		return link->fd;
-	*known = false;
-	return -1;
+	return link ? link->fd : -1;
 }
 
 /* SSL_read_ex returns 0 for "no data yet" and for "the peer closed the
@@ -608,7 +646,7 @@ static __always_inline void call_exit(int ret)
 	struct conn_info *info;
 	struct inflight in;
 	__u64 ssl, buf, lenp, n = 0;
-	bool known;
+	bool firm;
 	__s32 fd;
 	__u8 kind;
 
@@ -618,9 +656,9 @@ static __always_inline void call_exit(int ret)
 	buf = t->call_buf;
 	lenp = t->call_lenp;
 	kind = t->call_kind;
-	fd = call_socket(t, &known);
+	fd = call_socket(t, &firm);
 	t->call_ssl = 0;
-	if (t->call_fd < 0 && !ssl_link_firm(ssl))
+	if (!firm)
 		t->out_ssl = ssl; /* records it produced, if any, go out next */
 	if (kind == SSL_CALL_HANDSHAKE)
 		return;
@@ -631,11 +669,11 @@ static __always_inline void call_exit(int ret)
 		n = (__u32)ret;
 	}
 	if (!n) {
-		if (known && peer_sent_close_notify(ssl))
+		if (fd >= 0 && peer_sent_close_notify(ssl))
 			peer_closed(ssl, fd);
 		return;
 	}
-	if (!known) {
+	if (fd < 0) {
 		count(CNT_TLS_UNMAPPED, 1);
 		return;
 	}

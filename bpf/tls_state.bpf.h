@@ -96,6 +96,10 @@ struct ssl_link {
 	 * where it stopped (partial-write mode) or from a moved buffer. */
 	__u64 last_buf;
 	__u64 last_len;
+	/* A server's connection, linked firmly: its id, by which a write
+	 * finds the stream the kernel counts on it (ssl.bpf.c,
+	 * ssl_stream_write); else 0. */
+	__u64 server_conn;
 };
 
 struct {
@@ -133,12 +137,27 @@ struct tls_thread {
  * within one pass (milliseconds); every remembered record costs ~1 us. */
 #define TLS_HEADS_WINDOW_NS 100000000ull
 
+#if HAVE_BPF_LOOP
+/* In the thread's own storage: found through its task_struct, which every
+ * program here reads already, where a hash lookup hashed the thread id and
+ * touched a bucket and an entry (~40 ns per TLS syscall, docs/design.md);
+ * freed with the thread. Task storage in tracing programs (5.12) comes
+ * with bpf_loop (features.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tls_thread);
+} tls_threads SEC(".maps");
+#else
+/* by thread id; an LRU forgets the dead threads */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_TLS_THREADS);
 	__type(key, __u64);
 	__type(value, struct tls_thread);
 } tls_threads SEC(".maps");
+#endif
 
 /* The other way round: which SSL object a connection's socket belongs
  * to, so that a read or write of a socket already taken is not taken as
@@ -167,14 +186,20 @@ struct {
 
 static __always_inline struct tls_thread *tls_thread_get(bool create)
 {
+	struct tls_thread fresh = {.call_fd = -1, .last_read_fd = -1};
+#if HAVE_BPF_LOOP
+	return bpf_task_storage_get(&tls_threads, bpf_get_current_task_btf(),
+				    create ? &fresh : NULL,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+#else
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
-	struct tls_thread zero = {.call_fd = -1, .last_read_fd = -1};
 
 	if (t || !create)
 		return t;
-	bpf_map_update_elem(&tls_threads, &id, &zero, BPF_NOEXIST);
+	bpf_map_update_elem(&tls_threads, &id, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&tls_threads, &id);
+#endif
 }
 
 static __always_inline struct ssl_key ssl_key_of(__u64 ssl)
@@ -230,10 +255,10 @@ static __always_inline void ssl_link_set(__u64 ssl, __s32 fd, __u32 flags)
 	if (old && old->fd == fd) /* same socket: keep what was learned of it */
 		v = *old;
 	v.flags = (v.flags & ~(__u32)SSL_LINK_WEAK) | flags;
+	info = flags & SSL_LINK_WEAK ? NULL : conn_find(&key);
+	if (info)
+		v.server_conn = info->role == ROLE_SERVER ? info->id : 0;
 	bpf_map_update_elem(&ssl_links, &k, &v, BPF_ANY);
-	if (flags & SSL_LINK_WEAK)
-		return;
-	info = conn_find(&key);
 	if (!info)
 		return;
 	o.conn_id = info->id;
