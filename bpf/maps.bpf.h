@@ -112,13 +112,18 @@ static __always_inline void proc_mark(__u32 tgid, bool owns)
  * upstream connections' processes. */
 PID_BITMAP(upstream_procs, BPF_F_MMAPABLE)
 
+static __always_inline void upstream_mark(__u32 tgid)
+{
+#if HAVE_ATOMIC_FETCH
+	bit_set(&upstream_procs, tgid);
+#endif
+}
+
 /* Marks info's process when info turns out to be an upstream call. */
 static __always_inline void upstream_note(__u32 tgid, const struct conn_info *info)
 {
-#if HAVE_ATOMIC_FETCH
 	if (info->role == ROLE_CLIENT && (info->proto == PROTO_HTTP || info->proto == PROTO_TLS))
-		bit_set(&upstream_procs, tgid);
-#endif
+		upstream_mark(tgid);
 }
 
 static __always_inline void upstream_clear(__u32 tgid)

@@ -148,30 +148,40 @@ static __always_inline void io_describe(struct inflight *in, const struct conn_i
 
 _Static_assert(RESP_CLASSIFY_LEN >= HTTP_CLASSIFY_LEN, "first bytes read");
 
+/* The bytes the call moved, up to RESP_CLASSIFY_LEN of them, into b: how
+ * many, or 0 if they cannot be read. Only those are looked at: the rest
+ * of the buffer is stale (recvmmsg and sendmmsg count messages, not
+ * bytes: RESP_CLASSIFY_LEN bytes of the first are read). */
+static __always_inline __u64 first_bytes(const struct inflight *in, __s64 ret,
+					 char b[RESP_CLASSIFY_LEN])
+{
+	__u64 len = ret < RESP_CLASSIFY_LEN && in->kind != IO_MMSG ? ret : RESP_CLASSIFY_LEN;
+
+	/* bounded on the register the helper gets: 6.1 did not see the bound
+	 * of a copy of len spilled before the test */
+	barrier_var(len);
+	if (len > RESP_CLASSIFY_LEN || bpf_probe_read_user(b, len, (const void *)first_buf(in)))
+		return 0;
+	return len;
+}
+
 /* The first bytes decide the protocol: a server must first read a request
  * line or a TLS ClientHello, a client must first write one, or a Redis
  * command (we observe Redis clients, not redis-server). A unix socket is
  * HTTP or Redis, or nothing: TLS there would be a wasted hook (no Redis
  * or API server speaks it over a socket file), and the many unix sockets
- * of buses, loggers and name services must leave the gate at once. Only
- * the bytes the call moved are looked at: the rest of the buffer is stale
- * (recvmmsg and sendmmsg count messages, not bytes: RESP_CLASSIFY_LEN
- * bytes of the first are read). */
+ * of buses, loggers and name services must leave the gate at once. */
 static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 					      const struct inflight *in, __s64 ret)
 {
 	char b[RESP_CLASSIFY_LEN] = {};
-	__u64 len = ret < RESP_CLASSIFY_LEN && in->kind != IO_MMSG ? ret : RESP_CLASSIFY_LEN;
-	__u64 buf;
+	__u64 len;
 
 	/* a server that speaks first, or a client that reads first */
 	if ((info->role == ROLE_SERVER) != (in->dir == DIR_IN))
 		return PROTO_OTHER;
-	buf = first_buf(in);
-	/* bounded on the register the helper gets: 6.1 did not see the bound
-	 * of a copy of len spilled before the test */
-	barrier_var(len);
-	if (len > RESP_CLASSIFY_LEN || bpf_probe_read_user(b, len, (const void *)buf))
+	len = first_bytes(in, ret, b);
+	if (!len)
 		return PROTO_OTHER;
 	if (http_looks_like_request(b, len))
 		return PROTO_HTTP;
@@ -185,29 +195,49 @@ static __always_inline __u8 first_bytes_proto(const struct conn_info *info,
 /* A TLS record header: content type 20-23 (change cipher spec, alert,
  * handshake, application data), version 3.x. No request line, response
  * or SSE event begins so. */
-static __always_inline bool tls_record(const struct inflight *in)
+static __always_inline bool tls_record(const char b[RESP_CLASSIFY_LEN])
 {
-	__u8 b[3] = {};
-
-	return !bpf_probe_read_user(b, sizeof(b), (const void *)first_buf(in)) && b[0] >= 0x14 &&
-	       b[0] <= 0x17 && b[1] == 3 && b[2] <= 4;
+	return b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 3 && b[2] <= 4;
 }
 
-/* Returns the protocol the bytes of this call belong to. A connection
- * older than the exporter whose bytes are TLS records is TLS: its
- * plaintext comes from the library hooks, which link its SSL object at
- * its next call; user space decides the others from their bytes. */
+/* A connection older than the exporter (PROTO_ADOPT), met in the middle
+ * of its life: if its bytes are TLS records, it is TLS (its plaintext
+ * comes from the library hooks, which link its SSL object at its next
+ * call); user space decides the others from their bytes. A client's
+ * that writes a request line makes upstream calls: its process is
+ * marked at once (upstream_procs), where user space's decision comes up
+ * to 100 ms later, after the process may have relayed the call's first
+ * events. */
+static __always_inline __u8 classify_adopted(struct conn_info *info, const struct inflight *in,
+					     __s64 ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	char b[RESP_CLASSIFY_LEN] = {};
+	__u64 len;
+
+	if (ret <= 0 || in->kind == IO_SENDFILE || conn_unix_domain(info))
+		return PROTO_ADOPT;
+	len = first_bytes(in, ret, b);
+	if (len >= 3 && tls_record(b)) {
+		info->proto = PROTO_TLS;
+		upstream_note(tgid, info);
+		return PROTO_TLS;
+	}
+	if (info->role == ROLE_CLIENT && in->dir == DIR_OUT && http_looks_like_request(b, len))
+		upstream_mark(tgid);
+	return PROTO_ADOPT;
+}
+
+/* Returns the protocol the bytes of this call belong to. */
 static __always_inline __u8 classify(struct conn_info *info, const struct inflight *in, __s64 ret)
 {
-	if (info->proto == PROTO_ADOPT && ret > 0 && in->kind != IO_SENDFILE &&
-	    !conn_unix_domain(info) && tls_record(in))
-		info->proto = PROTO_TLS;
-	else if (info->proto != PROTO_UNKNOWN)
+	if (info->proto == PROTO_ADOPT)
+		return classify_adopted(info, in, ret);
+	if (info->proto != PROTO_UNKNOWN)
 		return info->proto;
-	else if (ret <= 0 || in->kind == IO_SENDFILE)
+	if (ret <= 0 || in->kind == IO_SENDFILE)
 		return PROTO_UNKNOWN;
-	else
-		info->proto = first_bytes_proto(info, in, ret);
+	info->proto = first_bytes_proto(info, in, ret);
 	upstream_note(bpf_get_current_pid_tgid() >> 32, info);
 	return info->proto;
 }

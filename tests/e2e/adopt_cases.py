@@ -9,7 +9,8 @@ TLS, the Python gateway) and a Node gateway (servers/gateway_node.js, style
 without an exporter; calls through each gateway fill its pool with POOL
 connections to one provider host (the Python gateway's also to the two
 providers of upstream:correlation, whose streams relayed at once only
-their content tells apart); then an
+their content tells apart, and to two plaintext providers, PLAIN_CORR);
+then an
 exporter of its own starts, selecting only the gateway and the providers
 (--pid), and every call made after it is ready must be counted exactly,
 upstream (calls, model, provider, tokens, latencies), inbound (the
@@ -33,6 +34,7 @@ POOL = 2        # pooled connections opened before the exporter
 CALLS = 4       # calls after it, POOL at a time
 UPSTREAM = "api.openai.com"
 NODE_GATEWAY = "up_nodegw"   # comm of the Node gateway
+PLAIN_CORR = {"deepseek": "api.deepseek.com", "cohere": "api.cohere.com"}   # provider -> plaintext host
 
 
 class Adopt:
@@ -43,7 +45,8 @@ class Adopt:
         try:
             self.node = self.start_node()
             self.peers = self.fill_pool(self.call)
-            self.corr_peers = {p: self.fill_pool(self.call, h) for p, h in up.CORR.items()}
+            self.corr_peers = {p: self.fill_pool(self.call, h)
+                               for p, h in list(up.CORR.items()) + list(PLAIN_CORR.items())}
             self.node_peers = self.fill_pool(self.node_call)
             pids = [c.pid for s in list(self.up.servers.values()) + [self.node] for c in s.children]
             self.exp = isolated.start_exporter(tmp, "adopt", up.EXPORTER_FLAGS
@@ -122,18 +125,18 @@ def case_python_pool(fx):
                   + [provider_side(model, calls)])
 
 
-def case_python_correlation(fx):
-    """Streams relayed at once from two providers over pooled connections
-    older than the exporter: each is labelled with its own provider, which
-    only their events' content can tell (the calls overlap), and which the
-    kernel copies for only once it knows the gateway makes upstream calls
-    (its TLS records on those connections)."""
+def relayed_correlation(fx, hosts, model, **timing):
+    """Streams relayed at once from the providers of hosts ({provider:
+    host}) over pooled connections older than the exporter, CALLS//POOL
+    rounds: each is labelled with its own provider, which only their
+    events' content can tell (the calls overlap), and which the kernel
+    copies for only once it knows the gateway makes upstream calls."""
     fx.ready(fx.up.gateway)
     before = fx.exp.scrape()
-    model, by_provider = up.new_model("adopt-corr"), {p: [] for p in up.CORR}
+    by_provider = {p: [] for p in hosts}
     for _ in range(CALLS // POOL):
-        picks = sorted(up.CORR)
-        bodies = [up.chat_body(up.CORR[p], model, chunks=6, interval_ms=25) for p in picks]
+        picks = sorted(hosts)
+        bodies = [up.chat_body(hosts[p], model, chunks=6, **timing) for p in picks]
         calls = client.concurrently(lambda p, b: fx.call(up.corr_prefix(p), b), list(zip(picks, bodies)))
         for p, c in zip(picks, calls):
             fx.up.succeeded(c)
@@ -144,6 +147,21 @@ def case_python_correlation(fx):
                                  SETTLE_TIMEOUT)
     expect(ok, "streams relayed over pooled connections, labelled by provider: %s",
            up.corr_text(up.corr_figures(before, after, by_provider)))
+
+
+def case_python_correlation(fx):
+    """Over TLS: the kernel knows from the connections' TLS records."""
+    relayed_correlation(fx, up.CORR, up.new_model("adopt-corr"), interval_ms=25)
+
+
+def case_plain_correlation(fx):
+    """Over plaintext HTTP: the kernel knows from the request line the
+    gateway writes, not from user space's reading of it, which comes up to
+    100 ms later; the providers answer at once, so the gateway relays its
+    streams' first events well within that time. The group's first case:
+    a call of the gateway's since the exporter started would have marked
+    its process already."""
+    relayed_correlation(fx, PLAIN_CORR, up.new_model("adopt-plain"), interval_ms=0)
 
 
 def case_node_pool(fx):
@@ -182,7 +200,10 @@ def provider_side(model, calls):
 
 
 def groups(tmp):
-    return [Group(lambda: Adopt(tmp), [("upstream:adopt_python_pool", case_python_pool),
+    # adopt_plain_correlation first: no call of the gateway since the
+    # exporter started has marked its process yet
+    return [Group(lambda: Adopt(tmp), [("upstream:adopt_plain_correlation", case_plain_correlation),
+                                       ("upstream:adopt_python_pool", case_python_pool),
                                        ("upstream:adopt_python_correlation", case_python_correlation),
                                        ("upstream:adopt_node_pool", case_node_pool)],
                   lambda fx: fx.stop())]

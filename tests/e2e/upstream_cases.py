@@ -67,8 +67,9 @@ HOSTS = {
     "llm-unmapped.e2e.test": "llm-unmapped.e2e.test",   # unknown host: the host itself
     "api.groq.com": "groq",               # circuit breaker
     "api.deepseek.com": "deepseek",       # plaintext HTTP (PLAIN_HOSTS)
+    "api.cohere.com": "cohere",           # plaintext HTTP: adopted pool's correlation (adopt_cases)
 }
-PLAIN_HOSTS = {"api.deepseek.com"}        # served over plaintext HTTP, the others over TLS
+PLAIN_HOSTS = {"api.deepseek.com", "api.cohere.com"}   # served over plaintext HTTP, the others over TLS
 REFUSED_HOST = "api.mistral.ai"           # its own provider process, stopped mid-case
 SELF_HOST = "selfcheck.e2e.test"          # servers_* cases: traffic no metric case filters on
 DEAD_HOST = "dead.e2e.test"               # nothing ever listens there
@@ -737,7 +738,7 @@ def corr_split(before, after, name, want):
         if metric != name or labels.get("service") != GATEWAY or labels.get("path") not in paths:
             continue
         got = labels.get("provider")
-        kind = "correct" if got == paths[labels["path"]] else "wrong" if got in CORR else "unknown"
+        kind = "correct" if got == paths[labels["path"]] else "wrong" if got in want else "unknown"
         out[kind] += d
         out["counted"] += d
         if kind == "unknown" and d:
