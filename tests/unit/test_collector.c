@@ -1556,6 +1556,36 @@ static void test_sweep_releases_closed_unseen(void **state)
 	assert_true(CONNS_ACTIVE(f) == 0);
 }
 
+/* A sweep looks at sweep_budget connections, whole buckets, from where
+ * the last one stopped: a table larger than that is looked through over
+ * several sweeps, each connection in turn. Ids 6 and 5 (open) take the
+ * table's first buckets (conn_table.c's hash): a sweep that began from
+ * the first bucket each time would never reach the others. */
+static void test_sweep_budget(void **state)
+{
+	struct fixture *f = *state;
+	struct sock open[2] = {sock_open(), sock_open()};
+	size_t ended[4];
+
+	f->c.sweep_budget = 2;
+	for (uint64_t id = 1; id <= 4; id++)
+		open_conn(f, id, GONE_FD + (int32_t)id, 77, PROTO_UNKNOWN);
+	open_conn(f, 5, open[0].fd, open[0].ino, PROTO_UNKNOWN);
+	open_conn(f, 6, open[1].fd, open[1].ino, PROTO_UNKNOWN);
+	for (int sweep = 0; sweep < 4; sweep++) {
+		collector_sweep(&f->c);
+		ended[sweep] = 6 - f->c.conns.n;
+	}
+	assert_int_equal(ended[0], 0); /* 6 and 5 */
+	assert_int_equal(ended[1], 2); /* 4 and 3 */
+	assert_int_equal(ended[2], 4); /* 2 and 1 */
+	assert_int_equal(ended[3], 4);
+	assert_non_null(conn_table_find(&f->c.conns, 5));
+	assert_non_null(conn_table_find(&f->c.conns, 6));
+	close(open[0].fd);
+	close(open[1].fd);
+}
+
 /* The line of a key whose fd was closed unseen holds a new connection of
  * the same fd by the time user space releases the old one: it stays. */
 static void test_release_spares_new_owner_of_line(void **state)
@@ -2930,6 +2960,7 @@ int main(void)
 	    T(test_uncounted_once),
 	    T(test_sweep_keeps_open_fd),
 	    T(test_sweep_releases_closed_unseen),
+	    T(test_sweep_budget),
 	    T(test_sweep_waits_for_close_record),
 	    T(test_sweep_later_when_close_record_lost),
 	    T(test_sweep_fd_reused),

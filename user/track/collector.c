@@ -35,6 +35,7 @@ int collector_init(struct collector *c, struct metrics *m, pthread_mutex_t *lock
 	if (!c->kread.found || !c->kread.ks)
 		return -1;
 	c->kread.batch = KSTREAMS_BATCH;
+	c->sweep_budget = SWEEP_BUDGET;
 	if (targets_init(&c->targets, m, cfg, kube))
 		return -1;
 	return conn_table_init(&c->conns, TABLE_SIZE);

@@ -45,9 +45,13 @@ struct collector {
 	/* processes that exec'd during the batch (collector_take_execs) */
 	pid_t *execs;
 	size_t nexecs, execs_cap;
-	/* the sweep's copy of the table (housekeeping.c), kept between sweeps */
+	/* the sweep's copy of the table (housekeeping.c), kept between
+	 * sweeps; a sweep copies sweep_budget connections (SWEEP_BUDGET but
+	 * in unit tests) from the bucket where the last one stopped */
 	struct sweep_probe *probes;
 	size_t probes_cap;
+	size_t sweep_budget;
+	size_t sweep_from;
 	/* the streams the kernel counts, listed under the lock, and their
 	 * figures read a batch at a time before it is taken to add them
 	 * (kstreams.c) */
@@ -82,7 +86,11 @@ const pid_t *collector_take_execs(struct collector *c, size_t *n);
 void collector_scan_existing(struct collector *c);
 
 /* Drops connections whose fd is no longer their socket (close or exit
- * events lost, fds closed by exec or dup2). */
+ * events lost, fds closed by exec or dup2). A sweep looks at
+ * SWEEP_BUDGET of them at most, a readlink of /proc/PID/fd/FD each: a
+ * larger table is looked through over several sweeps, so that an idle
+ * exporter's CPU does not grow with the connections it holds. */
+#define SWEEP_BUDGET 2048
 void collector_sweep(struct collector *c);
 
 /* Fills the selection maps from --pid/--port/--exe/--cgroup. */

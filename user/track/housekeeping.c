@@ -67,25 +67,33 @@ struct sweep_probe {
 	uint64_t ino;
 };
 
-/* Copies the table into c->probes (grown as needed); returns how many. */
+/* Copies the sweep's share of the table into c->probes (grown as
+ * needed): whole buckets from where the last sweep stopped, until the
+ * budget is reached or the table went round. Returns how many. */
 static size_t sweep_snapshot(struct collector *c)
 {
-	struct conn_entry *e, *next;
-	size_t b, n = 0;
+	const struct conn_table *t = &c->conns;
+	size_t n = 0, walked;
+	struct conn_entry *e;
 
 	pthread_mutex_lock(c->lock);
-	if (array_reserve((void **)&c->probes, &c->probes_cap, c->conns.n, sizeof(*c->probes)) &&
+	if (array_reserve((void **)&c->probes, &c->probes_cap, t->n, sizeof(*c->probes)) &&
 	    !c->told_sweep_nomem) {
 		log_warn("sweep: out of memory, some connections closed unseen stay until later "
 			 "(not repeated)");
 		c->told_sweep_nomem = true;
 	}
-	conn_table_for_each(&c->conns, b, e, next) {
-		if (n == c->probes_cap)
-			break;
-		if (!e->detached_ns) /* no fd to look at: sweep_detached() */
-			c->probes[n++] = (struct sweep_probe){e->info.id, e->key, e->info.ino};
+	for (walked = 0; walked < t->size && n < c->sweep_budget; walked++) {
+		for (e = t->by_id[(c->sweep_from + walked) % t->size]; e; e = e->next) {
+			if (n == c->probes_cap)
+				break;
+			if (!e->detached_ns) /* no fd to look at: sweep_detached() */
+				c->probes[n++] =
+				    (struct sweep_probe){e->info.id, e->key, e->info.ino};
+		}
 	}
+	if (t->size)
+		c->sweep_from = (c->sweep_from + walked) % t->size;
 	pthread_mutex_unlock(c->lock);
 	return n;
 }
