@@ -271,8 +271,14 @@ static __always_inline void remember_head(const struct inflight *in, struct tls_
 	struct tls_head_key k = {.tgid = bpf_get_current_pid_tgid() >> 32};
 	struct tls_head v = {.fd = in->fd, .conn_id = in->conn_id};
 
-	if (!t->inexact_ns || bpf_ktime_get_ns() - t->inexact_ns > TLS_HEADS_WINDOW_NS)
+	if (!t->inexact_ns)
 		return;
+	/* past the window, forgotten: the thread's next TLS calls need not
+	 * read the clock (~60 ns here) to know it */
+	if (bpf_ktime_get_ns() - t->inexact_ns > TLS_HEADS_WINDOW_NS) {
+		t->inexact_ns = 0;
+		return;
+	}
 	if (bpf_probe_read_user(k.head, sizeof(k.head), (void *)first_buf(in)))
 		return;
 	bpf_map_update_elem(&tls_heads, &k, &v, BPF_ANY);
