@@ -203,11 +203,11 @@ static __always_inline bool tls_record(const char b[RESP_CLASSIFY_LEN])
 /* A connection older than the exporter (PROTO_ADOPT), met in the middle
  * of its life: if its bytes are TLS records, it is TLS (its plaintext
  * comes from the library hooks, which link its SSL object at its next
- * call); user space decides the others from their bytes. A client's
- * that writes a request line makes upstream calls: its process is
- * marked at once (upstream_procs), where user space's decision comes up
- * to 100 ms later, after the process may have relayed the call's first
- * events. */
+ * call); user space decides the others from their bytes. A client
+ * connection that writes a request line carries upstream calls: its
+ * process is marked at once (upstream_procs), where user space's
+ * decision comes up to 100 ms later, after the process may have relayed
+ * the call's first events. */
 static __always_inline __u8 classify_adopted(struct conn_info *info, const struct inflight *in,
 					     __s64 ret)
 {
