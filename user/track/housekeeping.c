@@ -83,15 +83,12 @@ static size_t sweep_snapshot(struct collector *c)
 			 "(not repeated)");
 		c->told_sweep_nomem = true;
 	}
-	for (walked = 0; walked < t->size && n < c->sweep_budget; walked++) {
-		for (e = t->by_id[(c->sweep_from + walked) % t->size]; e; e = e->next) {
-			if (n == c->probes_cap)
-				break;
+	for (walked = 0; walked < t->size && n < c->sweep_budget && n < c->probes_cap; walked++)
+		for (e = t->by_id[(c->sweep_from + walked) % t->size]; e && n < c->probes_cap;
+		     e = e->next)
 			if (!e->detached_ns) /* no fd to look at: sweep_detached() */
 				c->probes[n++] =
 				    (struct sweep_probe){e->info.id, e->key, e->info.ino};
-		}
-	}
 	if (t->size)
 		c->sweep_from = (c->sweep_from + walked) % t->size;
 	pthread_mutex_unlock(c->lock);
