@@ -140,7 +140,7 @@ struct tls_thread {
 #if HAVE_BPF_LOOP
 /* In the thread's own storage: found through its task_struct, which every
  * program here reads already, where a hash lookup hashed the thread id and
- * touched a bucket and an entry (~40 ns per TLS syscall, docs/design.md);
+ * touched a bucket and an entry (20-35 ns per TLS syscall, docs/design.md);
  * freed with the thread. Task storage in tracing programs (5.12) comes
  * with bpf_loop (features.bpf.h). */
 struct {
