@@ -46,36 +46,59 @@ struct {
 	__type(value, struct conn_slot);
 } conn_slots SEC(".maps");
 
-/* [0]: lines of conn_slots that hold a connection, for the count of
- * connections user space exports (a walk of the lines would map them all
- * into its memory). Mapped by user space, which releases lines too. */
+/* Counts of the connections (include/conn_event.h), changed by atomic
+ * adds on both sides: one value, so that an accept or a close finds both
+ * in one line. Mapped by user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} slots_owned SEC(".maps");
+	__type(value, struct conn_counts);
+} conn_counts SEC(".maps");
+
+static __always_inline struct conn_counts *conn_counts_of(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&conn_counts, &zero);
+}
 
 static __always_inline void slots_owned_add(__s64 delta)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&slots_owned, &zero);
+	struct conn_counts *counts = conn_counts_of();
 
-	if (n)
-		__sync_fetch_and_add(n, delta);
+	if (counts)
+		__sync_fetch_and_add(&counts->slots_owned, delta);
 }
 
-/* conn id -> key: the connections counted in the gate. Deleting an id
- * is the right to uncount it: the kernel (close, a connection found
- * PROTO_OTHER) and user space (a connection it ends) race for it, and a
- * delete succeeds once. */
+/* The connections counted in the gate, with the key each was counted
+ * under: in its line of gate_lines (by id, include/conn_event.h), else in
+ * the gated_ids hash. Taking an id out of either is the right to uncount
+ * it: the kernel (close, a connection found PROTO_OTHER) and user space
+ * (a connection it ends) race for it, and one of them wins. A line is
+ * claimed and freed by compare-and-swap, where the hash's update and
+ * delete each took its bucket's lock with interrupts off (~500 ns each
+ * per connection in the nested VM, docs/design.md). Mapped by user space,
+ * which frees lines the same way and adopts into the hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, GATE_LINES);
+	__type(key, __u32);
+	__type(value, struct gate_line);
+} gate_lines SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_CONNS);
 	__type(key, __u64);
 	__type(value, struct conn_key);
 } gated_ids SEC(".maps");
+
+/* --bpf.max-connections, the loader's: connections counted in the gate at
+ * once (conn_counts.gate_held), which the lines alone would not bound */
+const volatile __u64 gate_max = MAX_CONNS;
 
 static __always_inline struct conn_slot *conn_slot_of(const struct conn_key *key)
 {
@@ -201,12 +224,91 @@ static __always_inline __u32 *gate_counter(const struct conn_key *key)
 	return s ? &s->gate : NULL;
 }
 
+#if HAVE_ATOMIC_FETCH
+static __always_inline struct gate_line *gate_line_of(__u64 id)
+{
+	__u32 i = gate_line_index(id);
+
+	return bpf_map_lookup_elem(&gate_lines, &i);
+}
+
+/* Whether id's line was free and now holds it, key written before id is
+ * published: a reader that finds id finds its key. */
+static __always_inline bool gate_line_take(const struct conn_key *key, __u64 id)
+{
+	struct gate_line *g = gate_line_of(id);
+
+	if (!g ||
+	    __sync_val_compare_and_swap(&g->id, GATE_LINE_FREE, GATE_LINE_BUSY) != GATE_LINE_FREE)
+		return false;
+	g->key = *key;
+	__sync_lock_test_and_set(&g->id, id);
+	return true;
+}
+
+/* Whether id was in its line, and this caller took it out. */
+static __always_inline bool gate_line_release(__u64 id)
+{
+	struct gate_line *g = gate_line_of(id);
+
+	return g && g->id == id && __sync_val_compare_and_swap(&g->id, id, GATE_LINE_FREE) == id;
+}
+#else
+/* The compat build has no compare-and-swap: the hash alone. */
+static __always_inline bool gate_line_take(const struct conn_key *key, __u64 id)
+{
+	return false;
+}
+
+static __always_inline bool gate_line_release(__u64 id)
+{
+	return false;
+}
+#endif
+
+/* Whether one connection more may be counted in the gate; counted if so.
+ * The compat build adds without reading the sum (no fetch-and-add before
+ * 5.12): its connections all go to gated_ids, whose size bounds them. */
+static __always_inline __u64 *gate_held_cell(void)
+{
+	struct conn_counts *counts = conn_counts_of();
+
+	return counts ? &counts->gate_held : NULL;
+}
+
+static __always_inline bool gate_held_take(void)
+{
+	__u64 *held = gate_held_cell();
+
+	if (!held)
+		return false;
+#if HAVE_ATOMIC_FETCH
+	if (__sync_fetch_and_add(held, 1) < gate_max)
+		return true;
+	__sync_fetch_and_add(held, -1);
+	return false;
+#else
+	__sync_fetch_and_add(held, 1);
+	return true;
+#endif
+}
+
+static __always_inline void gate_held_drop(void)
+{
+	__u64 *held = gate_held_cell();
+
+	if (held)
+		__sync_fetch_and_add(held, -1);
+}
+
 static __always_inline void gate_release(const struct conn_key *key, __u64 id)
 {
 	__u32 *n = gate_counter(key);
 
-	if (n && !bpf_map_delete_elem(&gated_ids, &id))
+	if (n && (gate_line_release(id) || !bpf_map_delete_elem(&gated_ids, &id))) {
 		__sync_fetch_and_add(n, -1);
+		gate_held_drop();
+	}
 }
 
 /* Counts a new connection in the gate, before its entry is made: never
@@ -215,12 +317,13 @@ static __always_inline bool gate_take(const struct conn_key *key, __u64 id)
 {
 	__u32 *n = gate_counter(key);
 
-	if (!n)
+	if (!n || !gate_held_take())
 		return false;
 	__sync_fetch_and_add(n, 1);
-	if (!bpf_map_update_elem(&gated_ids, &id, key, BPF_NOEXIST))
+	if (gate_line_take(key, id) || !bpf_map_update_elem(&gated_ids, &id, key, BPF_NOEXIST))
 		return true;
 	__sync_fetch_and_add(n, -1);
+	gate_held_drop();
 	return false;
 }
 

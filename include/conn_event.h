@@ -96,6 +96,36 @@ static inline __u32 conn_gate_slot(const struct conn_key *key)
 	return (conn_key_word(key) * 0x9e3779b97f4a7c15ull) >> (64 - CONN_GATE_BITS);
 }
 
+/* Value of gate_lines (bpf/conn_store.bpf.h), by gate_line_index() of
+ * the connection's id: the connection counted in the gate, and the key it
+ * was counted under. Ids are handed out in sequence, so a line is free
+ * again long before the id that next falls on it, unless MAX_CONNS
+ * connections came between; such a connection is counted in the
+ * gated_ids hash instead. */
+struct gate_line {
+	__u64 id; /* GATE_LINE_FREE, GATE_LINE_BUSY (key being written) or an id */
+	struct conn_key key;
+};
+
+#define GATE_LINES     MAX_CONNS
+#define GATE_LINE_FREE 0ull
+#define GATE_LINE_BUSY (~0ull)
+
+static inline __u32 gate_line_index(__u64 id)
+{
+	return id & (GATE_LINES - 1);
+}
+
+/* Value of conn_counts (bpf/conn_store.bpf.h): the lines of conn_slots
+ * that hold a connection (for the count user space exports: a walk of the
+ * lines would map them all into its memory), and the connections counted
+ * in the gate, in gate_lines or gated_ids (which user space's adoptions
+ * count in too: at most --bpf.max-connections of them). */
+struct conn_counts {
+	__u64 slots_owned;
+	__u64 gate_held;
+};
+
 /* Value of conn_slots (bpf/conn_store.bpf.h), one cache line: the gate's
  * count of the connections hashed to the slot whose bytes are needed, and
  * the first of them to claim it, so that a call finds both in one line.

@@ -50,7 +50,9 @@ struct fake_map {
 static struct fake_map maps[KMAP_COUNT];
 static struct conn_slot slots[CONN_GATE_SLOTS]; /* conn_slots: the gate, no owner */
 static struct kstream lines[KLINES];		/* klines: every line free */
+static struct gate_line gate_lines[GATE_LINES]; /* gate_lines: every line free */
 static uint64_t slots_owned[1];
+static uint64_t gate_held[1];		     /* connections counted in the gate */
 static uint64_t procs[PID_BITMAP_WORDS];     /* procs_with_conns */
 static uint64_t upstreams[PID_BITMAP_WORDS]; /* upstream_procs */
 static uint64_t handoffs[1];		     /* entries of detached */
@@ -196,6 +198,18 @@ static void fake_kline_unmap(struct kmaps *km, __u64 *id)
 	(void)id;
 }
 
+static struct gate_line *fake_gate_line_map(struct kmaps *km, uint32_t index)
+{
+	(void)km;
+	return &gate_lines[index];
+}
+
+static void fake_gate_line_unmap(struct kmaps *km, struct gate_line *line)
+{
+	(void)km;
+	(void)line;
+}
+
 static const struct kmaps_ops fake_ops = {
     .lookup = fake_lookup,
     .update = fake_update,
@@ -206,6 +220,8 @@ static const struct kmaps_ops fake_ops = {
     .slot_unmap = fake_slot_unmap,
     .kline_map = fake_kline_map,
     .kline_unmap = fake_kline_unmap,
+    .gate_line_map = fake_gate_line_map,
+    .gate_line_unmap = fake_gate_line_unmap,
 };
 
 static void fake_reset(void)
@@ -224,12 +240,15 @@ static void fake_reset(void)
 	    [KMAP_DETACHED] = {sizeof(uint64_t), sizeof(struct conn_info)},
 	    [KMAP_CONN_SLOTS] = {sizeof(uint32_t), sizeof(struct conn_slot)},
 	    [KMAP_KLINES] = {sizeof(uint32_t), sizeof(struct kstream)},
+	    [KMAP_GATE_LINES] = {sizeof(uint32_t), sizeof(struct gate_line)},
 	};
 
 	memset(maps, 0, sizeof(maps));
 	memset(slots, 0, sizeof(slots));
 	memset(lines, 0, sizeof(lines));
+	memset(gate_lines, 0, sizeof(gate_lines));
 	memset(slots_owned, 0, sizeof(slots_owned));
+	memset(gate_held, 0, sizeof(gate_held));
 	memset(procs, 0, sizeof(procs));
 	memset(upstreams, 0, sizeof(upstreams));
 	memset(handoffs, 0, sizeof(handoffs));
@@ -245,7 +264,7 @@ static void fake_reset(void)
 static const char *const map_names[KMAP_COUNT] = {
     "conns",	     "sock_owner",    "tracked_procs", "procs_with_conns", "gated_ids",
     "allowed_tgids", "allowed_ports", "connecting",    "counters",	   "kstreams",
-    "detached",	     "conn_slots",    "klines",
+    "detached",	     "conn_slots",    "klines",	       "gate_lines",
 };
 
 /* ---- fixture: a collector on those maps ---- */
@@ -275,7 +294,9 @@ static int setup(void **state)
 	fake_reset();
 	f->km.ops = &fake_ops;
 	f->km.klines = lines;
+	f->km.gate_lines = gate_lines;
 	f->km.slots_owned = slots_owned;
+	f->km.gate_held = gate_held;
 	f->km.procs = procs;
 	f->km.upstreams = upstreams;
 	f->km.handoffs = handoffs;
@@ -399,15 +420,37 @@ static uint64_t gate_of(struct fixture *f, int32_t fd)
 
 static bool gated(uint64_t id)
 {
-	return fake_find(KMAP_GATED_IDS, &id) != NULL;
+	return gate_lines[gate_line_index(id)].id == id || fake_find(KMAP_GATED_IDS, &id) != NULL;
+}
+
+/* What the kernel does before it makes a connection's entry: counts it
+ * at the gate, and keeps its id in its line of gate_lines when that is
+ * free, else in the gated_ids hash. */
+static void kernel_gate(const struct conn_key *key, uint64_t id)
+{
+	struct gate_line *g = &gate_lines[gate_line_index(id)];
+
+	slots[conn_gate_slot(key)].gate++;
+	gate_held[0]++;
+	if (g->id == GATE_LINE_FREE)
+		*g = (struct gate_line){.id = id, .key = *key};
+	else
+		assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, key, KMAP_NOEXIST), 0);
 }
 
 /* What the kernel does at a close, or at the first call of a connection
  * found PROTO_OTHER: it uncounts the connection, unless user space did. */
 static void kernel_ungate(struct fixture *f, int32_t fd, uint64_t id)
 {
-	if (fake_delete(NULL, KMAP_GATED_IDS, &id) == 0)
+	struct gate_line *g = &gate_lines[gate_line_index(id)];
+	bool in_line = g->id == id;
+
+	if (in_line)
+		g->id = GATE_LINE_FREE;
+	if (in_line || fake_delete(NULL, KMAP_GATED_IDS, &id) == 0) {
 		slots[conn_gate_slot(&(struct conn_key){.tgid = f->tgid, .fd = fd})].gate--;
+		gate_held[0]--;
+	}
 }
 
 /* An accept as the kernel sees it: its map entries (counted at the gate
@@ -428,8 +471,7 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 	    .out_seq = f->seq0,
 	};
 
-	slots[conn_gate_slot(&ev.key)].gate++;
-	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &ev.key, KMAP_NOEXIST), 0);
+	kernel_gate(&ev.key, id);
 	kstore_put(&ev.key, &ev.info);
 	if (ev.info.sk)
 		assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &ev.info.sk, &ev.key, KMAP_ANY),
@@ -1506,6 +1548,33 @@ static void test_uncounted_once(void **state)
 	assert_true(gated(2));
 }
 
+/* Two connections whose ids fall on one line of gate_lines: the first
+ * counted there, the second in the hash. User space ends each once, at
+ * the key it was counted under, and the count shows both until then. */
+static void test_gate_line_and_hash(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t later = 1 + GATE_LINES;
+
+	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
+	open_conn(f, later, 6, 0, PROTO_UNKNOWN);
+	assert_int_equal(gate_lines[gate_line_index(1)].id, 1);
+	assert_non_null(fake_find(KMAP_GATED_IDS, &later));
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "gated_ids") == 2);
+	kernel_forget(&f->c, conn_table_find(&f->c.conns, later));
+	assert_int_equal(gate_of(f, 6), 0);
+	assert_int_equal(gate_of(f, 5), 1);
+	assert_true(gated(1));
+	kernel_forget(&f->c, conn_table_find(&f->c.conns, 1));
+	kernel_forget(&f->c, conn_table_find(&f->c.conns, 1));
+	assert_int_equal(gate_of(f, 5), 0);
+	assert_int_equal(gate_lines[gate_line_index(1)].id, GATE_LINE_FREE);
+	assert_int_equal(gate_held[0], 0);
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "gated_ids") == 0);
+}
+
 /* ---- the sweep ---- */
 
 struct sock {
@@ -1720,8 +1789,7 @@ static void kernel_take_over(struct fixture *f, uint64_t id, int32_t fd)
 
 	assert_int_equal(fake_take(NULL, KMAP_DETACHED, &sk, &info), 0);
 	handoffs[0]--;
-	slots[conn_gate_slot(&key)].gate++;
-	assert_int_equal(fake_update(NULL, KMAP_GATED_IDS, &id, &key, KMAP_NOEXIST), 0);
+	kernel_gate(&key, id);
 	kstore_put(&key, &info);
 	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, &key, KMAP_ANY), 0);
 	record(f, &ev, sizeof(ev));
@@ -2968,6 +3036,7 @@ int main(void)
 	    T(test_release_spares_new_owner_of_line),
 	    T(test_adopt_into_hash_counted),
 	    T(test_sweep_forgets_gone_process),
+	    T(test_gate_line_and_hash),
 	    T(test_handoff_stream_counted_once),
 	    T(test_handoff_uncounted_at_new_key),
 	    T(test_handoff_before_detach_record),

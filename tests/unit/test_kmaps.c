@@ -106,9 +106,33 @@ static void op_kline_unmap(struct kmaps *km, __u64 *id)
 	(void)id;
 }
 
-static const struct kmaps_ops ops = {op_lookup,	    op_update,	  op_delete,
-				     op_batch,	    op_take,	  op_slot_map,
-				     op_slot_unmap, op_kline_map, op_kline_unmap};
+static struct gate_line gate_lines[GATE_LINES];
+
+static struct gate_line *op_gate_line_map(struct kmaps *km, uint32_t index)
+{
+	(void)km;
+	return slots_unmappable ? NULL : &gate_lines[index];
+}
+
+static void op_gate_line_unmap(struct kmaps *km, struct gate_line *line)
+{
+	(void)km;
+	(void)line;
+}
+
+static const struct kmaps_ops ops = {
+    .lookup = op_lookup,
+    .update = op_update,
+    .delete = op_delete,
+    .batch = op_batch,
+    .take = op_take,
+    .slot_map = op_slot_map,
+    .slot_unmap = op_slot_unmap,
+    .kline_map = op_kline_map,
+    .kline_unmap = op_kline_unmap,
+    .gate_line_map = op_gate_line_map,
+    .gate_line_unmap = op_gate_line_unmap,
+};
 
 static struct kmaps maps(void)
 {
@@ -313,6 +337,51 @@ static void test_kline_release(void **state)
 	assert_int_equal(km.failed[KMAP_KLINES][KMAP_UPDATE], 1);
 }
 
+/* An id is taken out of its gate line once, with the key it was counted
+ * under, and only while the line is its own. A line that cannot be
+ * mapped is a failure, counted. */
+static void test_gate_line_take(void **state)
+{
+	struct kmaps km = maps();
+	struct conn_key key = {.tgid = 4242, .fd = 5}, got = {0};
+	uint64_t id = 9, other = 9 + GATE_LINES;
+
+	(void)state;
+	km.gate_lines = gate_lines;
+	gate_lines[gate_line_index(id)] = (struct gate_line){.id = id, .key = key};
+	assert_int_equal(kmaps_gate_line_take(&km, other, &got), -ENOENT);
+	assert_int_equal(kmaps_gate_line_take(&km, id, &got), 0);
+	assert_memory_equal(&got, &key, sizeof(key));
+	assert_int_equal(gate_lines[gate_line_index(id)].id, GATE_LINE_FREE);
+	assert_int_equal(kmaps_gate_line_take(&km, id, &got), -ENOENT);
+	gate_lines[gate_line_index(other)].id = other;
+	slots_unmappable = true;
+	assert_int_equal(kmaps_gate_line_take(&km, other, &got), -ENOMEM);
+	slots_unmappable = false;
+	assert_int_equal(gate_lines[gate_line_index(other)].id, other);
+	assert_int_equal(km.failed[KMAP_GATE_LINES][KMAP_UPDATE], 1);
+	gate_lines[gate_line_index(other)].id = GATE_LINE_FREE;
+}
+
+/* Connections are counted in the gate up to gated_ids' size, which the
+ * kernel counts against too; one refused leaves the count as it was. */
+static void test_gate_held_bounded(void **state)
+{
+	uint64_t held[1] = {98};
+	struct kmaps km = maps();
+
+	(void)state;
+	km.gate_held = held;
+	assert_int_equal(kmaps_gate_held_take(&km), 0);
+	assert_int_equal(held[0], 99);
+	assert_int_equal(kmaps_gate_held_take(&km), 0);
+	assert_int_equal(kmaps_gate_held_take(&km), -E2BIG);
+	assert_int_equal(held[0], 100);
+	kmaps_gate_held_drop(&km);
+	assert_int_equal(kmaps_gate_held_take(&km), 0);
+	assert_int_equal(held[0], 100);
+}
+
 /* A process's bit is or-ed into its word, the others' bits kept; a tgid
  * beyond the bitmap changes nothing. */
 static void test_procs_mark(void **state)
@@ -362,6 +431,8 @@ int main(void)
 	    cmocka_unit_test(test_counters),
 	    cmocka_unit_test(test_gate_add),
 	    cmocka_unit_test(test_kline_release),
+	    cmocka_unit_test(test_gate_line_take),
+	    cmocka_unit_test(test_gate_held_bounded),
 	    cmocka_unit_test(test_procs_mark),
 	    cmocka_unit_test(test_gate_slots_spread),
 	};

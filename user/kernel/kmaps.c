@@ -79,6 +79,45 @@ int kmaps_hashed_add(struct kmaps *km, const struct conn_key *key, int32_t delta
 	return line_add(km, key, true, delta);
 }
 
+int kmaps_gate_line_take(struct kmaps *km, uint64_t id, struct conn_key *key)
+{
+	uint32_t index = gate_line_index(id);
+	struct gate_line *shared;
+	__u64 want = id;
+	bool taken;
+
+	if (__atomic_load_n(&km->gate_lines[index].id, __ATOMIC_ACQUIRE) != id)
+		return -ENOENT;
+	shared = km->ops->gate_line_map(km, index);
+	if (!shared)
+		return counted(km, KMAP_GATE_LINES, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
+	/* claimed busy, so that its key is read before anyone may count it
+	 * again: the kernel hands a connection to another key by freeing
+	 * its line and taking it anew */
+	taken = __atomic_compare_exchange_n(&shared->id, &want, GATE_LINE_BUSY, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	if (taken) {
+		*key = shared->key;
+		__atomic_store_n(&shared->id, GATE_LINE_FREE, __ATOMIC_RELEASE);
+	}
+	km->ops->gate_line_unmap(km, shared);
+	return taken ? 0 : -ENOENT;
+}
+
+int kmaps_gate_held_take(struct kmaps *km)
+{
+	if (__atomic_fetch_add(km->gate_held, 1, __ATOMIC_SEQ_CST) <
+	    km->max_entries[KMAP_GATED_IDS])
+		return 0;
+	kmaps_gate_held_drop(km);
+	return -E2BIG;
+}
+
+void kmaps_gate_held_drop(struct kmaps *km)
+{
+	__atomic_fetch_sub(km->gate_held, 1, __ATOMIC_SEQ_CST);
+}
+
 int kmaps_kline_release(struct kmaps *km, uint64_t id)
 {
 	__u64 *shared = km->ops->kline_map(km, kline_index(id)), want = id;

@@ -23,7 +23,7 @@ enum kmap {
 	KMAP_SOCK_OWNER,    /* struct sock address -> conn_key */
 	KMAP_TRACKED_PROCS, /* tgid -> connections seen */
 	KMAP_PROCS,	    /* procs_with_conns: bitmap words of tgids */
-	KMAP_GATED_IDS,	    /* conn id -> conn_key: counted in the gate (conn_slots) */
+	KMAP_GATED_IDS,	    /* conn id -> conn_key: counted in the gate, not in a line */
 	KMAP_ALLOWED_TGIDS, /* selection: tgid -> 1 */
 	KMAP_ALLOWED_PORTS, /* selection: local port -> 1 */
 	KMAP_CONNECTING,    /* connect() under way: the compat build's */
@@ -31,7 +31,8 @@ enum kmap {
 	KMAP_KSTREAMS,	    /* connection id -> stream counted in the kernel */
 	KMAP_DETACHED,	    /* struct sock address -> conn_info: between owners */
 	KMAP_CONN_SLOTS,    /* gate slot -> struct conn_slot (user/kernel/kconns.h) */
-	KMAP_KLINES, /* kline_index() -> stream counted in the kernel (user/kernel/klines.h) */
+	KMAP_KLINES,	 /* kline_index() -> stream counted in the kernel (user/kernel/klines.h) */
+	KMAP_GATE_LINES, /* gate_line_index() -> connection counted in the gate, its key */
 	KMAP_COUNT,
 };
 
@@ -76,6 +77,9 @@ struct kmaps_ops {
 	/* the id word of klines' line at index, likewise */
 	__u64 *(*kline_map)(struct kmaps *km, uint32_t index);
 	void (*kline_unmap)(struct kmaps *km, __u64 *id);
+	/* gate_lines' line at index, likewise */
+	struct gate_line *(*gate_line_map)(struct kmaps *km, uint32_t index);
+	void (*gate_line_unmap)(struct kmaps *km, struct gate_line *line);
 };
 
 struct kmaps {
@@ -88,9 +92,10 @@ struct kmaps {
 	uint32_t max_entries[KMAP_COUNT];
 	uint32_t batch; /* entries a count reads at a time: KMAPS_BATCH but in unit tests */
 	int ncpus;	/* values of KMAP_COUNTERS per key */
-	/* slots_owned[0]: lines of conn_slots that hold a connection, mapped:
-	 * changed by atomic adds on both sides */
+	/* conn_counts' two counts (include/conn_event.h), mapped: changed by
+	 * atomic adds on both sides */
 	uint64_t *slots_owned;
+	uint64_t *gate_held;
 	/* procs_with_conns' PID_BITMAP_WORDS words, mapped: bits set by
 	 * atomic ors on both sides */
 	uint64_t *procs;
@@ -104,6 +109,9 @@ struct kmaps {
 	 * are read there at each refresh, no syscall per stream (pages touched
 	 * count in the RSS: 328 bytes a stream) */
 	const struct kstream *klines;
+	/* gate_lines' GATE_LINES lines, mapped read-only: whether a
+	 * connection's id is there is a load, no syscall */
+	const struct gate_line *gate_lines;
 	/* operations made, whose failures are then exported (from zero) */
 	bool used[KMAP_COUNT][KMAP_OPS];
 	uint64_t failed[KMAP_COUNT][KMAP_OPS];
@@ -129,6 +137,16 @@ int kmaps_take(struct kmaps *km, enum kmap map, const void *key, void *value);
  * cannot be mapped (counted). */
 int kmaps_gate_add(struct kmaps *km, const struct conn_key *key, int32_t delta);
 int kmaps_hashed_add(struct kmaps *km, const struct conn_key *key, int32_t delta);
+
+/* Takes connection id out of its line of gate_lines, if it is there:
+ * 0 and the key it was counted under in *key, the right to uncount it;
+ * -ENOENT, or -errno when the line cannot be mapped (counted). */
+int kmaps_gate_line_take(struct kmaps *km, uint64_t id, struct conn_key *key);
+
+/* Counts one connection more in gate_held, unless as many as gated_ids
+ * holds (--bpf.max-connections) are counted already: 0, or -E2BIG. */
+int kmaps_gate_held_take(struct kmaps *km);
+void kmaps_gate_held_drop(struct kmaps *km);
 
 /* Frees klines' line of connection id's stream if the line is still
  * id's: 0, or -errno when it cannot be mapped (counted). */

@@ -378,7 +378,7 @@ static int size_maps(struct loader *l, const struct loader_options *o)
 {
 	static const char *const by_conns[] = {"conns", "sock_owner", "tracked_procs", "gated_ids",
 					       "detached"};
-	uint64_t wakeup = ring_wakeup_bytes(o);
+	uint64_t wakeup = ring_wakeup_bytes(o), gate_max = o->max_conns;
 
 	for (size_t i = 0; i < sizeof(by_conns) / sizeof(by_conns[0]); i++)
 		if (size_map(l->track, by_conns[i], o->max_conns))
@@ -386,6 +386,8 @@ static int size_maps(struct loader *l, const struct loader_options *o)
 	if (l->compat && size_map(l->track, "heirs", o->max_conns))
 		return -1;
 	return size_map(l->track, "events", o->ring_bytes) ||
+	       set_const(l->track, "gate_max", &gate_max, sizeof(gate_max)) ||
+	       set_const(l->io, "gate_max", &gate_max, sizeof(gate_max)) ||
 	       set_const(l->track, "ring_wakeup_bytes", &wakeup, sizeof(wakeup)) ||
 	       set_const(l->io, "ring_wakeup_bytes", &wakeup, sizeof(wakeup));
 }
@@ -539,6 +541,17 @@ static void unmap_kline(struct kmaps *km, __u64 *id)
 	unmap_at(id);
 }
 
+static struct gate_line *map_gate_line(struct kmaps *km, uint32_t index)
+{
+	return map_at(km, KMAP_GATE_LINES, (size_t)index * sizeof(struct gate_line));
+}
+
+static void unmap_gate_line(struct kmaps *km, struct gate_line *line)
+{
+	(void)km;
+	unmap_at(line);
+}
+
 static const struct kmaps_ops bpf_maps = {
     .lookup = map_lookup,
     .update = map_update,
@@ -549,6 +562,8 @@ static const struct kmaps_ops bpf_maps = {
     .slot_unmap = unmap_slot,
     .kline_map = map_kline,
     .kline_unmap = unmap_kline,
+    .gate_line_map = map_gate_line,
+    .gate_line_unmap = unmap_gate_line,
 };
 
 #define PROCS_BYTES (PID_BITMAP_WORDS * sizeof(uint64_t))
@@ -564,11 +579,13 @@ static uint64_t *map_shared(const struct bpf_map *map, size_t bytes, char *err, 
 	return NULL;
 }
 
-#define KLINES_BYTES (KLINES * sizeof(struct kstream))
+#define KLINES_BYTES	 (KLINES * sizeof(struct kstream))
+#define GATE_LINES_BYTES (GATE_LINES * sizeof(struct gate_line))
 
-static const struct kstream *map_lines(const struct bpf_map *map, char *err, size_t size)
+/* An array map's lines, mapped read-only. */
+static const void *map_lines(const struct bpf_map *map, size_t bytes, char *err, size_t size)
 {
-	void *p = mmap(NULL, KLINES_BYTES, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+	void *p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
 
 	if (p != MAP_FAILED)
 		return p;
@@ -603,7 +620,19 @@ static int map_cell(struct loader *l, const char *name, size_t bytes, uint64_t *
 	return *at ? 0 : -1;
 }
 
-/* slots_owned, procs_with_conns, upstream_procs and handoffs are mapped
+/* conn_counts: its two counts, in one mapping. */
+static int map_counts(struct loader *l, struct kmaps *km, char *err, size_t size)
+{
+	uint64_t *p;
+
+	if (map_cell(l, "conn_counts", sizeof(struct conn_counts), &p, err, size))
+		return -1;
+	km->slots_owned = p + offsetof(struct conn_counts, slots_owned) / sizeof(*p);
+	km->gate_held = p + offsetof(struct conn_counts, gate_held) / sizeof(*p);
+	return 0;
+}
+
+/* conn_counts, procs_with_conns, upstream_procs and handoffs are mapped
  * before any program is attached: failing here detaches nothing (each
  * detach waits for a grace period). */
 static int maps_init(struct loader *l, char *err, size_t size)
@@ -623,6 +652,7 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	    [KMAP_DETACHED] = "detached",
 	    [KMAP_CONN_SLOTS] = "conn_slots",
 	    [KMAP_KLINES] = "klines",
+	    [KMAP_GATE_LINES] = "gate_lines",
 	};
 	const struct bpf_map *maps[KMAP_COUNT];
 
@@ -648,8 +678,10 @@ static int maps_init(struct loader *l, char *err, size_t size)
 		km->value_size[i] = bpf_map__value_size(maps[i]);
 		km->max_entries[i] = bpf_map__max_entries(maps[i]);
 	}
-	km->klines = map_lines(maps[KMAP_KLINES], err, size);
-	if (!km->klines || map_cell(l, "slots_owned", COUNT_BYTES, &km->slots_owned, err, size) ||
+	km->klines = map_lines(maps[KMAP_KLINES], KLINES_BYTES, err, size);
+	km->gate_lines =
+	    km->klines ? map_lines(maps[KMAP_GATE_LINES], GATE_LINES_BYTES, err, size) : NULL;
+	if (!km->gate_lines || map_counts(l, km, err, size) ||
 	    map_cell(l, "procs_with_conns", PROCS_BYTES, &km->procs, err, size) ||
 	    map_cell(l, "upstream_procs", PROCS_BYTES, &km->upstreams, err, size) ||
 	    map_cell(l, "handoffs", COUNT_BYTES, &km->handoffs, err, size))
@@ -659,8 +691,8 @@ static int maps_init(struct loader *l, char *err, size_t size)
 
 static void unmap_shared(struct kmaps *km)
 {
-	if (km->slots_owned)
-		munmap(km->slots_owned, COUNT_BYTES);
+	if (km->slots_owned) /* the start of conn_counts' mapping */
+		munmap(km->slots_owned, sizeof(struct conn_counts));
 	if (km->procs)
 		munmap(km->procs, PROCS_BYTES);
 	if (km->upstreams)
@@ -669,8 +701,12 @@ static void unmap_shared(struct kmaps *km)
 		munmap(km->handoffs, COUNT_BYTES);
 	if (km->klines)
 		munmap((void *)km->klines, KLINES_BYTES);
+	if (km->gate_lines)
+		munmap((void *)km->gate_lines, GATE_LINES_BYTES);
 	km->klines = NULL;
+	km->gate_lines = NULL;
 	km->slots_owned = NULL;
+	km->gate_held = NULL;
 	km->procs = NULL;
 	km->upstreams = NULL;
 	km->handoffs = NULL;

@@ -35,25 +35,36 @@ bool kernel_lost_records(struct collector *c, const struct conn_entry *e)
  * gate hides. */
 static int gate_take(struct collector *c, const struct conn_key *key, uint64_t id)
 {
-	int err = kmaps_gate_add(c->km, key, 1);
+	int err = kmaps_gate_held_take(c->km);
 
 	if (err)
 		return err;
+	err = kmaps_gate_add(c->km, key, 1);
+	if (err) {
+		kmaps_gate_held_drop(c->km);
+		return err;
+	}
 	err = kmaps_update(c->km, KMAP_GATED_IDS, &id, key, KMAP_NOEXIST);
-	if (err)
+	if (err) {
 		kmaps_gate_add(c->km, key, -1);
+		kmaps_gate_held_drop(c->km);
+	}
 	return err;
 }
 
 /* Uncounts it, unless the kernel did (close, PROTO_OTHER): whoever
- * deletes the id does, at the key it was counted under (the kernel may
- * have handed the connection to another key since, handoff.bpf.h). */
+ * takes the id out of its line or the hash does, at the key it was
+ * counted under (the kernel may have handed the connection to another
+ * key since, handoff.bpf.h). */
 static void gate_release(struct collector *c, uint64_t id)
 {
 	struct conn_key key;
 
-	if (kmaps_take(c->km, KMAP_GATED_IDS, &id, &key) == 0)
+	if (kmaps_gate_line_take(c->km, id, &key) == 0 ||
+	    kmaps_take(c->km, KMAP_GATED_IDS, &id, &key) == 0) {
 		kmaps_gate_add(c->km, &key, -1);
+		kmaps_gate_held_drop(c->km);
+	}
 }
 
 bool kernel_forget_detached(struct collector *c, const struct conn_entry *e)
