@@ -156,7 +156,7 @@ static __always_inline void track(int fd, enum conn_role role, int err)
 	if (stale)
 		gate_release(&ev.key, stale);
 	if (sk)
-		bpf_map_update_elem(&sock_owner, &sk, &ev.key, BPF_ANY);
+		sock_owner_put(sk, &ev.key);
 	proc_conns_add(ev.key.tgid, 1);
 	proc_mark(ev.key.tgid, true);
 	ev.h.type = EV_OPEN;
@@ -314,8 +314,9 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	struct sock_state_event ev = {};
 	__u64 sk = (__u64)ctx->skaddr;
-	struct conn_key *key;
 	struct conn_info *info;
+	struct conn_key key;
+	bool owned;
 	/* read once: clang re-reads ctx through a computed pointer, which the
 	 * verifier refuses */
 	int newstate = ctx->newstate;
@@ -326,12 +327,12 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	}
 	if (newstate != TCP_CLOSE_WAIT && newstate != TCP_CLOSE)
 		return 0;
-	key = bpf_map_lookup_elem(&sock_owner, &sk);
-	info = key ? conn_find(key) : handoff_detached(sk);
+	owned = sock_owner_get(sk, &key);
+	info = owned ? conn_find(&key) : handoff_detached(sk);
 	if (!info || info->sk != sk)
 		return 0;
 	ev.h.type = EV_SOCK_STATE;
-	ev.h.tgid = key ? key->tgid : 0;
+	ev.h.tgid = owned ? key.tgid : 0;
 	ev.h.ts_ns = bpf_ktime_get_ns();
 	ev.h.conn_id = info->id;
 	ev.oldstate = ctx->oldstate;
@@ -341,10 +342,10 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		ev.out_valid = 1;
 		ev.out_seq = write_seq(sk);
 	}
-	if (newstate == TCP_CLOSE && key)
-		bpf_map_delete_elem(&sock_owner, &sk);
+	if (newstate == TCP_CLOSE && owned)
+		sock_owner_drop(sk);
 	emit(&ev, sizeof(ev));
-	if (newstate == TCP_CLOSE && !key)
+	if (newstate == TCP_CLOSE && !owned)
 		handoff_end(sk);
 	return 0;
 }

@@ -72,8 +72,8 @@ static __always_inline void conn_leave(const struct conn_key *key, enum leave wh
 	ev.h.conn_id = copy.id;
 	ev.key = *key;
 	ev.gap = copy.lost != 0; /* e.g. a lost EOF: the close tells */
-	if (copy.sk)		 /* a unix socket has no sock_owner entry */
-		bpf_map_delete_elem(&sock_owner, &copy.sk);
+	if (copy.sk)		 /* a unix socket has no owner there */
+		sock_owner_drop(copy.sk);
 	gate_release(key, copy.id); /* not before: the entry would be hidden */
 	proc_conns_add(key->tgid, -1);
 	n = handoffs_cell();
@@ -153,13 +153,11 @@ static __always_inline void handoff_tell(const struct conn_key *key, __u64 id)
 static __always_inline bool handoff_claim(const struct conn_key *key, __u64 sk,
 					  struct conn_info *copy)
 {
-	struct conn_key *owner = bpf_map_lookup_elem(&sock_owner, &sk);
 	struct conn_info *info;
 	struct conn_key old;
 	__u64 *n;
 
-	if (owner) {
-		old = *owner;
+	if (sock_owner_get(sk, &old)) {
 		info = conn_find(&old);
 		if (!info || info->sk != sk)
 			return false;
@@ -211,7 +209,7 @@ static __always_inline struct conn_info *handoff_take(const struct conn_key *key
 		info->ungated = 1;
 		count(CNT_CONNS_FULL, 1);
 	}
-	bpf_map_update_elem(&sock_owner, &sk, key, BPF_ANY);
+	sock_owner_put(sk, key);
 	proc_conns_add(key->tgid, 1);
 	proc_mark(key->tgid, true);
 	upstream_note(key->tgid, info);

@@ -10,13 +10,139 @@
 #include "features.bpf.h"
 #include "conn_store.bpf.h"
 
-/* struct sock address -> owner, for TCP state changes */
+/* The owner of each tracked TCP socket, by its struct sock address, for
+ * its state changes and for a process taking it over: in the socket's
+ * line of sock_lines, claimed and freed by compare-and-swap as
+ * gate_lines' are (an accept's hash update and a close's delete took a
+ * bucket's lock each, ~300 ns apiece here, docs/design.md), else in the
+ * sock_owner hash, which conn_counts.sock_hashed counts so that a socket
+ * with no line has no lookup while the hash is empty (every TCP socket
+ * of the host asks at its close). The compat build (no compare-and-swap)
+ * uses the hash alone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, SOCK_LINES);
+	__type(key, __u32);
+	__type(value, struct sock_line);
+} sock_lines SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_CONNS);
 	__type(key, __u64);
 	__type(value, struct conn_key);
 } sock_owner SEC(".maps");
+
+static __always_inline struct sock_line *sock_line_of(__u64 sk)
+{
+	__u32 i = sock_line_index(sk);
+
+	return bpf_map_lookup_elem(&sock_lines, &i);
+}
+
+/* sk's owner in the hash: counted first, so that a lookup the count
+ * skips finds nothing there; one put over an entry counts once. */
+static __always_inline void sock_hash_put(struct conn_counts *c, __u64 sk,
+					  const struct conn_key *key)
+{
+	bool fresh = !bpf_map_lookup_elem(&sock_owner, &sk);
+
+	if (fresh)
+		__sync_fetch_and_add(&c->sock_hashed, 1);
+	if (bpf_map_update_elem(&sock_owner, &sk, key, BPF_ANY) && fresh)
+		__sync_fetch_and_add(&c->sock_hashed, -1);
+}
+
+#if HAVE_ATOMIC_FETCH
+/* Whether sk's owner is key from now on in its line: the line held sk
+ * (a new owner, stored in one word), or was free and sk, unknown to the
+ * hash, claimed it (the owner written before sk is published). */
+static __always_inline bool sock_line_put(struct conn_counts *c, struct sock_line *l, __u64 sk,
+					  const struct conn_key *key)
+{
+	if (l->sk == sk) {
+		__sync_lock_test_and_set(&l->owner, conn_key_word(key));
+		return true;
+	}
+	if ((c->sock_hashed && bpf_map_lookup_elem(&sock_owner, &sk)) ||
+	    __sync_val_compare_and_swap(&l->sk, SOCK_LINE_FREE, SOCK_LINE_BUSY) != SOCK_LINE_FREE)
+		return false;
+	l->owner = conn_key_word(key);
+	__sync_lock_test_and_set(&l->sk, sk);
+	__sync_fetch_and_add(&c->sock_lines, 1);
+	return true;
+}
+
+/* Whether sk's line held it, and this caller freed it. */
+static __always_inline bool sock_line_drop(struct conn_counts *c, struct sock_line *l, __u64 sk)
+{
+	if (l->sk != sk || __sync_val_compare_and_swap(&l->sk, sk, SOCK_LINE_FREE) != sk)
+		return false;
+	__sync_fetch_and_add(&c->sock_lines, -1);
+	return true;
+}
+#else
+static __always_inline bool sock_line_put(struct conn_counts *c, struct sock_line *l, __u64 sk,
+					  const struct conn_key *key)
+{
+	return false;
+}
+
+static __always_inline bool sock_line_drop(struct conn_counts *c, struct sock_line *l, __u64 sk)
+{
+	return false;
+}
+#endif
+
+/* sk's owner is key from now on. */
+static __always_inline void sock_owner_put(__u64 sk, const struct conn_key *key)
+{
+	struct sock_line *l = sock_line_of(sk);
+	struct conn_counts *c = conn_counts_of();
+
+	if (!l || !c || sock_line_put(c, l, sk, key))
+		return;
+	sock_hash_put(c, sk, key);
+}
+
+/* Whether sk has an owner, into *key. The line's sk read again after its
+ * owner: a line freed and claimed by another socket in between is not
+ * taken for sk's. */
+static __always_inline bool sock_owner_get(__u64 sk, struct conn_key *key)
+{
+	struct sock_line *l = sock_line_of(sk);
+	struct conn_counts *c = conn_counts_of();
+	struct conn_key *hashed;
+	__u64 owner;
+
+	if (!l || !c)
+		return false;
+	if (l->sk == sk) {
+		owner = l->owner;
+		barrier();
+		if (l->sk == sk) {
+			*key = conn_key_of_word(owner);
+			return true;
+		}
+	}
+	hashed = c->sock_hashed ? bpf_map_lookup_elem(&sock_owner, &sk) : NULL;
+	if (hashed)
+		*key = *hashed;
+	return hashed != NULL;
+}
+
+/* sk has no owner any more. */
+static __always_inline void sock_owner_drop(__u64 sk)
+{
+	struct sock_line *l = sock_line_of(sk);
+	struct conn_counts *c = conn_counts_of();
+
+	if (!l || !c || sock_line_drop(c, l, sk))
+		return;
+	if (c->sock_hashed && !bpf_map_delete_elem(&sock_owner, &sk))
+		__sync_fetch_and_add(&c->sock_hashed, -1);
+}
 
 /* A map called NAME of one bit per tgid, with FLAGS (BPF_F_MMAPABLE: user
  * space maps it): bit_test(), bit_set() and bit_clear() below. */

@@ -85,6 +85,14 @@ static inline __u64 conn_key_word(const struct conn_key *key)
 	return (__u64)key->tgid << 32 | (__u32)key->fd;
 }
 
+/* The key of conn_key_word(). */
+static inline struct conn_key conn_key_of_word(__u64 word)
+{
+	struct conn_key key = {.tgid = word >> 32, .fd = (__s32)word};
+
+	return key;
+}
+
 #define CONN_SLOT_FREE 0ull
 #define CONN_SLOT_BUSY 0xffffffffull /* its owner's conn_info being written */
 
@@ -124,7 +132,30 @@ static inline __u32 gate_line_index(__u64 id)
 struct conn_counts {
 	__u64 slots_owned;
 	__u64 gate_held;
+	__u64 sock_lines;  /* lines of sock_lines that hold a socket's owner */
+	__u64 sock_hashed; /* entries of the sock_owner hash, counted first */
 };
+
+/* Value of sock_lines (bpf/maps.bpf.h), by sock_line_index() of a TCP
+ * connection's struct sock: its owner, for its state changes and for a
+ * process taking it over. A socket whose line another holds has its owner
+ * in the sock_owner hash. */
+struct sock_line {
+	__u64 sk;    /* SOCK_LINE_FREE, SOCK_LINE_BUSY (being claimed) or the address */
+	__u64 owner; /* conn_key_word() of the owner's key */
+};
+
+#define SOCK_LINES_BITS 16
+#define SOCK_LINES	(1u << SOCK_LINES_BITS)
+#define SOCK_LINE_FREE	0ull
+#define SOCK_LINE_BUSY	(~0ull)
+
+/* struct sock addresses are slab objects of a few KB: their low bits say
+ * little, a multiplicative hash spreads them. */
+static inline __u32 sock_line_index(__u64 sk)
+{
+	return (sk * 0x9e3779b97f4a7c15ull) >> (64 - SOCK_LINES_BITS);
+}
 
 /* Value of conn_slots (bpf/conn_store.bpf.h), one cache line: the gate's
  * count of the connections hashed to the slot whose bytes are needed, and

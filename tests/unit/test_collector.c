@@ -51,8 +51,11 @@ static struct fake_map maps[KMAP_COUNT];
 static struct conn_slot slots[CONN_GATE_SLOTS]; /* conn_slots: the gate, no owner */
 static struct kstream lines[KLINES];		/* klines: every line free */
 static struct gate_line gate_lines[GATE_LINES]; /* gate_lines: every line free */
+static struct sock_line sock_lines[SOCK_LINES]; /* sock_lines: every line free */
 static uint64_t slots_owned[1];
 static uint64_t gate_held[1];		     /* connections counted in the gate */
+static uint64_t sock_lines_held[1];	     /* lines of sock_lines held */
+static uint64_t sock_hashed[1];		     /* entries of sock_owner */
 static uint64_t procs[PID_BITMAP_WORDS];     /* procs_with_conns */
 static uint64_t upstreams[PID_BITMAP_WORDS]; /* upstream_procs */
 static uint64_t handoffs[1];		     /* entries of detached */
@@ -82,6 +85,10 @@ static int fake_lookup(struct kmaps *km, enum kmap map, const void *key, void *v
 	}
 	if (map == KMAP_KLINES) {
 		memcpy(value, &lines[*(const uint32_t *)key], sizeof(lines[0]));
+		return 0;
+	}
+	if (map == KMAP_SOCK_LINES) {
+		memcpy(value, &sock_lines[*(const uint32_t *)key], sizeof(sock_lines[0]));
 		return 0;
 	}
 	if (!e && maps[map].array) {
@@ -210,6 +217,18 @@ static void fake_gate_line_unmap(struct kmaps *km, struct gate_line *line)
 	(void)line;
 }
 
+static struct sock_line *fake_sock_line_map(struct kmaps *km, uint32_t index)
+{
+	(void)km;
+	return &sock_lines[index];
+}
+
+static void fake_sock_line_unmap(struct kmaps *km, struct sock_line *line)
+{
+	(void)km;
+	(void)line;
+}
+
 static const struct kmaps_ops fake_ops = {
     .lookup = fake_lookup,
     .update = fake_update,
@@ -222,6 +241,8 @@ static const struct kmaps_ops fake_ops = {
     .kline_unmap = fake_kline_unmap,
     .gate_line_map = fake_gate_line_map,
     .gate_line_unmap = fake_gate_line_unmap,
+    .sock_line_map = fake_sock_line_map,
+    .sock_line_unmap = fake_sock_line_unmap,
 };
 
 static void fake_reset(void)
@@ -241,12 +262,16 @@ static void fake_reset(void)
 	    [KMAP_CONN_SLOTS] = {sizeof(uint32_t), sizeof(struct conn_slot)},
 	    [KMAP_KLINES] = {sizeof(uint32_t), sizeof(struct kstream)},
 	    [KMAP_GATE_LINES] = {sizeof(uint32_t), sizeof(struct gate_line)},
+	    [KMAP_SOCK_LINES] = {sizeof(uint32_t), sizeof(struct sock_line)},
 	};
 
 	memset(maps, 0, sizeof(maps));
 	memset(slots, 0, sizeof(slots));
 	memset(lines, 0, sizeof(lines));
 	memset(gate_lines, 0, sizeof(gate_lines));
+	memset(sock_lines, 0, sizeof(sock_lines));
+	memset(sock_lines_held, 0, sizeof(sock_lines_held));
+	memset(sock_hashed, 0, sizeof(sock_hashed));
 	memset(slots_owned, 0, sizeof(slots_owned));
 	memset(gate_held, 0, sizeof(gate_held));
 	memset(procs, 0, sizeof(procs));
@@ -264,7 +289,7 @@ static void fake_reset(void)
 static const char *const map_names[KMAP_COUNT] = {
     "conns",	     "sock_owner",    "tracked_procs", "procs_with_conns", "gated_ids",
     "allowed_tgids", "allowed_ports", "connecting",    "counters",	   "kstreams",
-    "detached",	     "conn_slots",    "klines",	       "gate_lines",
+    "detached",	     "conn_slots",    "klines",	       "gate_lines",	   "sock_lines",
 };
 
 /* ---- fixture: a collector on those maps ---- */
@@ -297,6 +322,8 @@ static int setup(void **state)
 	f->km.gate_lines = gate_lines;
 	f->km.slots_owned = slots_owned;
 	f->km.gate_held = gate_held;
+	f->km.sock_lines = sock_lines_held;
+	f->km.sock_hashed = sock_hashed;
 	f->km.procs = procs;
 	f->km.upstreams = upstreams;
 	f->km.handoffs = handoffs;
@@ -453,6 +480,52 @@ static void kernel_ungate(struct fixture *f, int32_t fd, uint64_t id)
 	}
 }
 
+/* What the kernel does when sk gets owner key (bpf/maps.bpf.h): in sk's
+ * line when that holds sk or is free, else in the sock_owner hash. */
+static void kernel_sock_put(uint64_t sk, const struct conn_key *key)
+{
+	struct sock_line *l = &sock_lines[sock_line_index(sk)];
+
+	if (l->sk == sk || (l->sk == SOCK_LINE_FREE && !fake_find(KMAP_SOCK_OWNER, &sk))) {
+		sock_lines_held[0] += l->sk != sk;
+		*l = (struct sock_line){.sk = sk, .owner = conn_key_word(key)};
+		return;
+	}
+	sock_hashed[0] += !fake_find(KMAP_SOCK_OWNER, &sk);
+	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, key, KMAP_ANY), 0);
+}
+
+static void kernel_sock_drop(uint64_t sk)
+{
+	struct sock_line *l = &sock_lines[sock_line_index(sk)];
+
+	if (l->sk == sk) {
+		l->sk = SOCK_LINE_FREE;
+		sock_lines_held[0]--;
+	} else if (fake_delete(NULL, KMAP_SOCK_OWNER, &sk) == 0) {
+		sock_hashed[0]--;
+	}
+}
+
+/* Whether sk has an owner in the kernel, into *key if so. */
+static bool kernel_sock_owner(uint64_t sk, struct conn_key *key)
+{
+	struct sock_line *l = &sock_lines[sock_line_index(sk)];
+
+	if (l->sk == sk) {
+		*key = conn_key_of_word(l->owner);
+		return true;
+	}
+	return fake_lookup(NULL, KMAP_SOCK_OWNER, &sk, key) == 0;
+}
+
+static bool sock_owned(uint64_t sk)
+{
+	struct conn_key key;
+
+	return kernel_sock_owner(sk, &key);
+}
+
 /* An accept as the kernel sees it: its map entries (counted at the gate
  * first), then its record. */
 static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, uint8_t proto)
@@ -474,8 +547,7 @@ static void open_conn(struct fixture *f, uint64_t id, int32_t fd, uint64_t ino, 
 	kernel_gate(&ev.key, id);
 	kstore_put(&ev.key, &ev.info);
 	if (ev.info.sk)
-		assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &ev.info.sk, &ev.key, KMAP_ANY),
-				 0);
+		kernel_sock_put(ev.info.sk, &ev.key);
 	record(f, &ev, sizeof(ev));
 }
 
@@ -742,8 +814,8 @@ static void test_exit_ends_process(void **state)
 	assert_false(gated(1));
 	assert_false(gated(2));
 	assert_true(gated(3));
-	assert_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
-	assert_non_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1003}));
+	assert_false(sock_owned(0x1001));
+	assert_true(sock_owned(0x1003));
 	f->tgid = other + 1;
 	assert_true(kernel_has(f, 5, 3));
 	assert_true(SSE_ENDED(f, "failure") == 1);
@@ -1575,6 +1647,36 @@ static void test_gate_line_and_hash(void **state)
 	assert_true(total(f, "sse_exporter_map_entries", 0, "gated_ids") == 0);
 }
 
+/* Two sockets of one line of sock_lines: the first's owner there, the
+ * second's in the hash. User space forgets each only while its owner is
+ * the connection it ends; the count shows both until then. */
+static void test_sock_owner_line_and_hash(void **state)
+{
+	struct fixture *f = *state;
+	struct conn_key k1 = key_of(f, 5), k2 = key_of(f, 6);
+	uint64_t sk1 = 0x1001, sk2 = sk1 + 1;
+
+	while (sock_line_index(sk2) != sock_line_index(sk1))
+		sk2++;
+	kernel_sock_put(sk1, &k1);
+	kernel_sock_put(sk2, &k2);
+	assert_int_equal(sock_lines[sock_line_index(sk1)].sk, sk1);
+	assert_non_null(fake_find(KMAP_SOCK_OWNER, &sk2));
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "sock_owner") == 2);
+	assert_int_equal(kmaps_sock_owner_forget(&f->km, sk2, &k1), -ENOENT);
+	assert_int_equal(kmaps_sock_owner_forget(&f->km, sk2, &k2), 0);
+	assert_false(sock_owned(sk2));
+	assert_int_equal(kmaps_sock_owner_forget(&f->km, sk1, &k2), -ENOENT);
+	assert_true(sock_owned(sk1));
+	assert_int_equal(kmaps_sock_owner_forget(&f->km, sk1, &k1), 0);
+	assert_false(sock_owned(sk1));
+	assert_int_equal(sock_hashed[0], 0);
+	assert_int_equal(sock_lines_held[0], 0);
+	collector_refresh_self(&f->c);
+	assert_true(total(f, "sse_exporter_map_entries", 0, "sock_owner") == 0);
+}
+
 /* ---- the sweep ---- */
 
 struct sock {
@@ -1619,7 +1721,7 @@ static void test_sweep_releases_closed_unseen(void **state)
 	collector_sweep(&f->c);
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_false(kernel_has(f, GONE_FD, 1));
-	assert_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
+	assert_false(sock_owned(0x1001));
 	assert_int_equal(gate_of(f, GONE_FD), 0);
 	assert_true(LOST_FOR(f, "close_unseen") == 1);
 	assert_true(CONNS_ACTIVE(f) == 0);
@@ -1739,7 +1841,7 @@ static void test_sweep_fd_reused(void **state)
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_non_null(conn_table_find(&f->c.conns, 2));
 	assert_true(kernel_has(f, s.fd, 2));
-	assert_non_null(fake_find(KMAP_SOCK_OWNER, &(uint64_t){0x1001}));
+	assert_true(sock_owned(0x1001));
 	close(s.fd);
 }
 
@@ -1771,7 +1873,7 @@ static void kernel_detach(struct fixture *f, int32_t fd)
 	struct close_event ev;
 
 	kstore_take(&key, &info);
-	fake_delete(NULL, KMAP_SOCK_OWNER, &info.sk);
+	kernel_sock_drop(info.sk);
 	kernel_ungate(f, fd, info.id);
 	assert_int_equal(fake_update(NULL, KMAP_DETACHED, &info.sk, &info, KMAP_NOEXIST), 0);
 	handoffs[0]++;
@@ -1791,7 +1893,7 @@ static void kernel_take_over(struct fixture *f, uint64_t id, int32_t fd)
 	handoffs[0]--;
 	kernel_gate(&key, id);
 	kstore_put(&key, &info);
-	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, &key, KMAP_ANY), 0);
+	kernel_sock_put(sk, &key);
 	record(f, &ev, sizeof(ev));
 }
 
@@ -1888,11 +1990,11 @@ static void test_exit_spares_socket_address_reused(void **state)
 	kernel_detach(f, 5);
 	f->tgid = parent + 1;
 	kernel_take_over(f, 1, 7);
-	assert_int_equal(fake_update(NULL, KMAP_SOCK_OWNER, &sk, &next, KMAP_ANY), 0);
+	kernel_sock_put(sk, &next);
 	exit_process(f, parent + 1);
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_false(kernel_has(f, 7, 1));
-	assert_int_equal(fake_lookup(NULL, KMAP_SOCK_OWNER, &sk, &owner), 0);
+	assert_true(kernel_sock_owner(sk, &owner));
 	assert_int_equal(owner.tgid, parent);
 	assert_int_equal(owner.fd, 5);
 }
@@ -3037,6 +3139,7 @@ int main(void)
 	    T(test_adopt_into_hash_counted),
 	    T(test_sweep_forgets_gone_process),
 	    T(test_gate_line_and_hash),
+	    T(test_sock_owner_line_and_hash),
 	    T(test_handoff_stream_counted_once),
 	    T(test_handoff_uncounted_at_new_key),
 	    T(test_handoff_before_detach_record),

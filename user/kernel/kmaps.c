@@ -118,6 +118,47 @@ void kmaps_gate_held_drop(struct kmaps *km)
 	__atomic_fetch_sub(km->gate_held, 1, __ATOMIC_SEQ_CST);
 }
 
+/* sk's line, shared, holds it: its owner freed if it is still word. The
+ * line is claimed busy while the owner is compared; a process taking the
+ * socket over then finds the line busy and puts its owner in the hash,
+ * where it stays the socket's once the line is freed. */
+static int sock_line_forget(struct kmaps *km, uint32_t index, uint64_t sk, uint64_t word)
+{
+	struct sock_line *shared = km->ops->sock_line_map(km, index);
+	__u64 want = sk;
+	bool freed = false;
+
+	if (!shared)
+		return counted(km, KMAP_SOCK_LINES, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
+	if (__atomic_compare_exchange_n(&shared->sk, &want, SOCK_LINE_BUSY, false, __ATOMIC_SEQ_CST,
+					__ATOMIC_SEQ_CST)) {
+		freed = __atomic_load_n(&shared->owner, __ATOMIC_ACQUIRE) == word;
+		__atomic_store_n(&shared->sk, freed ? SOCK_LINE_FREE : sk, __ATOMIC_RELEASE);
+	}
+	km->ops->sock_line_unmap(km, shared);
+	if (!freed)
+		return -ENOENT;
+	__atomic_fetch_sub(km->sock_lines, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int kmaps_sock_owner_forget(struct kmaps *km, uint64_t sk, const struct conn_key *key)
+{
+	uint32_t index = sock_line_index(sk);
+	uint64_t word = conn_key_word(key);
+	struct sock_line line;
+	struct conn_key owner;
+
+	if (kmaps_lookup(km, KMAP_SOCK_LINES, &index, &line) == 0 && line.sk == sk)
+		return line.owner == word ? sock_line_forget(km, index, sk, word) : -ENOENT;
+	if (!__atomic_load_n(km->sock_hashed, __ATOMIC_RELAXED) ||
+	    kmaps_lookup(km, KMAP_SOCK_OWNER, &sk, &owner) || conn_key_word(&owner) != word ||
+	    kmaps_delete(km, KMAP_SOCK_OWNER, &sk))
+		return -ENOENT;
+	__atomic_fetch_sub(km->sock_hashed, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
 int kmaps_kline_release(struct kmaps *km, uint64_t id)
 {
 	__u64 *shared = km->ops->kline_map(km, kline_index(id)), want = id;

@@ -20,7 +20,7 @@
 
 enum kmap {
 	KMAP_CONNS,	    /* conn_key -> conn_info */
-	KMAP_SOCK_OWNER,    /* struct sock address -> conn_key */
+	KMAP_SOCK_OWNER,    /* struct sock address -> conn_key, when not in a line */
 	KMAP_TRACKED_PROCS, /* tgid -> connections seen */
 	KMAP_PROCS,	    /* procs_with_conns: bitmap words of tgids */
 	KMAP_GATED_IDS,	    /* conn id -> conn_key: counted in the gate, not in a line */
@@ -33,6 +33,7 @@ enum kmap {
 	KMAP_CONN_SLOTS,    /* gate slot -> struct conn_slot (user/kernel/kconns.h) */
 	KMAP_KLINES,	 /* kline_index() -> stream counted in the kernel (user/kernel/klines.h) */
 	KMAP_GATE_LINES, /* gate_line_index() -> connection counted in the gate, its key */
+	KMAP_SOCK_LINES, /* sock_line_index() -> struct sock address and its owner */
 	KMAP_COUNT,
 };
 
@@ -80,6 +81,9 @@ struct kmaps_ops {
 	/* gate_lines' line at index, likewise */
 	struct gate_line *(*gate_line_map)(struct kmaps *km, uint32_t index);
 	void (*gate_line_unmap)(struct kmaps *km, struct gate_line *line);
+	/* sock_lines' line at index, likewise */
+	struct sock_line *(*sock_line_map)(struct kmaps *km, uint32_t index);
+	void (*sock_line_unmap)(struct kmaps *km, struct sock_line *line);
 };
 
 struct kmaps {
@@ -96,6 +100,8 @@ struct kmaps {
 	 * atomic adds on both sides */
 	uint64_t *slots_owned;
 	uint64_t *gate_held;
+	uint64_t *sock_lines;
+	uint64_t *sock_hashed;
 	/* procs_with_conns' PID_BITMAP_WORDS words, mapped: bits set by
 	 * atomic ors on both sides */
 	uint64_t *procs;
@@ -147,6 +153,10 @@ int kmaps_gate_line_take(struct kmaps *km, uint64_t id, struct conn_key *key);
  * holds (--bpf.max-connections) are counted already: 0, or -E2BIG. */
 int kmaps_gate_held_take(struct kmaps *km);
 void kmaps_gate_held_drop(struct kmaps *km);
+
+/* Forgets sk's owner while it is key (sk's line, or its sock_owner
+ * entry): 0, -ENOENT, or -errno when the line cannot be mapped (counted). */
+int kmaps_sock_owner_forget(struct kmaps *km, uint64_t sk, const struct conn_key *key);
 
 /* Frees klines' line of connection id's stream if the line is still
  * id's: 0, or -errno when it cannot be mapped (counted). */

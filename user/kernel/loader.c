@@ -552,6 +552,17 @@ static void unmap_gate_line(struct kmaps *km, struct gate_line *line)
 	unmap_at(line);
 }
 
+static struct sock_line *map_sock_line(struct kmaps *km, uint32_t index)
+{
+	return map_at(km, KMAP_SOCK_LINES, (size_t)index * sizeof(struct sock_line));
+}
+
+static void unmap_sock_line(struct kmaps *km, struct sock_line *line)
+{
+	(void)km;
+	unmap_at(line);
+}
+
 static const struct kmaps_ops bpf_maps = {
     .lookup = map_lookup,
     .update = map_update,
@@ -564,6 +575,8 @@ static const struct kmaps_ops bpf_maps = {
     .kline_unmap = unmap_kline,
     .gate_line_map = map_gate_line,
     .gate_line_unmap = unmap_gate_line,
+    .sock_line_map = map_sock_line,
+    .sock_line_unmap = unmap_sock_line,
 };
 
 #define PROCS_BYTES (PID_BITMAP_WORDS * sizeof(uint64_t))
@@ -620,7 +633,7 @@ static int map_cell(struct loader *l, const char *name, size_t bytes, uint64_t *
 	return *at ? 0 : -1;
 }
 
-/* conn_counts: its two counts, in one mapping. */
+/* conn_counts: its counts, in one mapping. */
 static int map_counts(struct loader *l, struct kmaps *km, char *err, size_t size)
 {
 	uint64_t *p;
@@ -629,6 +642,8 @@ static int map_counts(struct loader *l, struct kmaps *km, char *err, size_t size
 		return -1;
 	km->slots_owned = p + offsetof(struct conn_counts, slots_owned) / sizeof(*p);
 	km->gate_held = p + offsetof(struct conn_counts, gate_held) / sizeof(*p);
+	km->sock_lines = p + offsetof(struct conn_counts, sock_lines) / sizeof(*p);
+	km->sock_hashed = p + offsetof(struct conn_counts, sock_hashed) / sizeof(*p);
 	return 0;
 }
 
@@ -653,6 +668,7 @@ static int maps_init(struct loader *l, char *err, size_t size)
 	    [KMAP_CONN_SLOTS] = "conn_slots",
 	    [KMAP_KLINES] = "klines",
 	    [KMAP_GATE_LINES] = "gate_lines",
+	    [KMAP_SOCK_LINES] = "sock_lines",
 	};
 	const struct bpf_map *maps[KMAP_COUNT];
 
@@ -707,6 +723,8 @@ static void unmap_shared(struct kmaps *km)
 	km->gate_lines = NULL;
 	km->slots_owned = NULL;
 	km->gate_held = NULL;
+	km->sock_lines = NULL;
+	km->sock_hashed = NULL;
 	km->procs = NULL;
 	km->upstreams = NULL;
 	km->handoffs = NULL;

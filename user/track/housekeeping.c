@@ -242,13 +242,17 @@ static void set_counters(struct collector *c, const uint64_t cnt[CNT_MAX])
 /* A map's entries: counting them copies them all out of the kernel (a
  * syscall per KMAPS_BATCH). klines' are the streams just read from their
  * lines (an array's entries are all there); gated_ids' are all the
- * connections counted in the gate, in its hash and in gate_lines. */
+ * connections counted in the gate, in its hash and in gate_lines;
+ * sock_owner's the sockets with an owner, in its hash and in sock_lines. */
 static uint32_t fill_of(struct collector *c, enum kmap map, size_t in_lines)
 {
 	if (map == KMAP_KLINES)
 		return (uint32_t)in_lines;
 	if (map == KMAP_GATED_IDS)
 		return (uint32_t)__atomic_load_n(c->km->gate_held, __ATOMIC_RELAXED);
+	if (map == KMAP_SOCK_OWNER)
+		return kmaps_entries(c->km, map) +
+		       (uint32_t)__atomic_load_n(c->km->sock_lines, __ATOMIC_RELAXED);
 	return map == KMAP_CONNS ? kconns_entries(c->km) : kmaps_entries(c->km, map);
 }
 

@@ -82,7 +82,7 @@ bool kernel_forget_detached(struct collector *c, const struct conn_entry *e)
 	return false;
 }
 
-/* The sock_owner entry of e's socket, if it is still e's. e's entry in
+/* The owner of e's socket, if it is still e's. e's entry in
  * conns outlives its socket when its process exited (the kernel closed
  * its fds without close() calls) or its close record was lost; by the
  * time user space ends it, the socket may be gone and its address a new
@@ -92,11 +92,8 @@ bool kernel_forget_detached(struct collector *c, const struct conn_entry *e)
  * connection's entry made between the lookup and the delete. */
 static void forget_sock_owner(struct collector *c, const struct conn_entry *e)
 {
-	struct conn_key owner;
-
-	if (e->info.sk && kmaps_lookup(c->km, KMAP_SOCK_OWNER, &e->info.sk, &owner) == 0 &&
-	    owner.tgid == e->key.tgid && owner.fd == e->key.fd)
-		kmaps_delete(c->km, KMAP_SOCK_OWNER, &e->info.sk);
+	if (e->info.sk)
+		kmaps_sock_owner_forget(c->km, e->info.sk, &e->key);
 }
 
 void kernel_forget(struct collector *c, const struct conn_entry *e)
