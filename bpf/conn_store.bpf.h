@@ -78,8 +78,8 @@ static __always_inline void slots_owned_add(__s64 delta)
  * it: the kernel (close, a connection found PROTO_OTHER) and user space
  * (a connection it ends) race for it, and one of them wins. A line is
  * claimed and freed by compare-and-swap, where the hash's update and
- * delete each took its bucket's lock with interrupts off (~500 ns each
- * per connection in the nested VM, docs/design.md). Mapped by user space,
+ * delete each take its bucket's lock (an accept's insert was ~550 ns in
+ * the nested VM, docs/design.md). Mapped by user space,
  * which frees lines the same way and adopts into the hash. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -266,9 +266,6 @@ static __always_inline bool gate_line_release(__u64 id)
 }
 #endif
 
-/* Whether one connection more may be counted in the gate; counted if so.
- * The compat build adds without reading the sum (no fetch-and-add before
- * 5.12): its connections all go to gated_ids, whose size bounds them. */
 static __always_inline __u64 *gate_held_cell(void)
 {
 	struct conn_counts *counts = conn_counts_of();
@@ -276,6 +273,9 @@ static __always_inline __u64 *gate_held_cell(void)
 	return counts ? &counts->gate_held : NULL;
 }
 
+/* Whether one connection more may be counted in the gate; counted if so.
+ * The compat build adds without reading the sum (no fetch-and-add before
+ * 5.12): its connections all go to gated_ids, whose size bounds them. */
 static __always_inline bool gate_held_take(void)
 {
 	__u64 *held = gate_held_cell();

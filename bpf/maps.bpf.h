@@ -13,8 +13,9 @@
 /* The owner of each tracked TCP socket, by its struct sock address, for
  * its state changes and for a process taking it over: in the socket's
  * line of sock_lines, claimed and freed by compare-and-swap as
- * gate_lines' are (an accept's hash update and a close's delete took a
- * bucket's lock each, ~300 ns apiece here, docs/design.md), else in the
+ * gate_lines' are (an accept's hash update and a close's delete take a
+ * bucket's lock each: ~10 % of a connection's BPF time, docs/design.md),
+ * else in the
  * sock_owner hash, which conn_counts.sock_hashed counts so that a socket
  * with no line has no lookup while the hash is empty (every TCP socket
  * of the host asks at its close). The compat build (no compare-and-swap)
