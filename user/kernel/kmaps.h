@@ -96,7 +96,7 @@ struct kmaps {
 	uint32_t max_entries[KMAP_COUNT];
 	uint32_t batch; /* entries a count reads at a time: KMAPS_BATCH but in unit tests */
 	int ncpus;	/* values of KMAP_COUNTERS per key */
-	/* conn_counts' two counts (include/conn_event.h), mapped: changed by
+	/* conn_counts' counts (include/conn_event.h), mapped: changed by
 	 * atomic adds on both sides */
 	uint64_t *slots_owned;
 	uint64_t *gate_held;
