@@ -181,52 +181,28 @@ static int fake_take(struct kmaps *km, enum kmap map, const void *key, void *val
 	return err ? err : fake_delete(km, map, key);
 }
 
-static struct conn_slot *fake_slot_map(struct kmaps *km, uint32_t index)
+/* the kernel's arrays that user space changes in place */
+static void *fake_share(struct kmaps *km, enum kmap map, size_t at)
 {
 	(void)km;
-	return &slots[index];
+	switch (map) {
+	case KMAP_CONN_SLOTS:
+		return (char *)slots + at;
+	case KMAP_KLINES:
+		return (char *)lines + at;
+	case KMAP_GATE_LINES:
+		return (char *)gate_lines + at;
+	case KMAP_SOCK_LINES:
+		return (char *)sock_lines + at;
+	default:
+		return NULL;
+	}
 }
 
-static void fake_slot_unmap(struct kmaps *km, struct conn_slot *line)
+static void fake_unshare(struct kmaps *km, void *at)
 {
 	(void)km;
-	(void)line;
-}
-
-static __u64 *fake_kline_map(struct kmaps *km, uint32_t index)
-{
-	(void)km;
-	return &lines[index].id;
-}
-
-static void fake_kline_unmap(struct kmaps *km, __u64 *id)
-{
-	(void)km;
-	(void)id;
-}
-
-static struct gate_line *fake_gate_line_map(struct kmaps *km, uint32_t index)
-{
-	(void)km;
-	return &gate_lines[index];
-}
-
-static void fake_gate_line_unmap(struct kmaps *km, struct gate_line *line)
-{
-	(void)km;
-	(void)line;
-}
-
-static struct sock_line *fake_sock_line_map(struct kmaps *km, uint32_t index)
-{
-	(void)km;
-	return &sock_lines[index];
-}
-
-static void fake_sock_line_unmap(struct kmaps *km, struct sock_line *line)
-{
-	(void)km;
-	(void)line;
+	(void)at;
 }
 
 static const struct kmaps_ops fake_ops = {
@@ -235,14 +211,8 @@ static const struct kmaps_ops fake_ops = {
     .delete = fake_delete,
     .batch = fake_batch,
     .take = fake_take,
-    .slot_map = fake_slot_map,
-    .slot_unmap = fake_slot_unmap,
-    .kline_map = fake_kline_map,
-    .kline_unmap = fake_kline_unmap,
-    .gate_line_map = fake_gate_line_map,
-    .gate_line_unmap = fake_gate_line_unmap,
-    .sock_line_map = fake_sock_line_map,
-    .sock_line_unmap = fake_sock_line_unmap,
+    .share = fake_share,
+    .unshare = fake_unshare,
 };
 
 static void fake_reset(void)

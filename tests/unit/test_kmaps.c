@@ -80,44 +80,30 @@ static int op_take(struct kmaps *km, enum kmap map, const void *key, void *value
 static struct conn_slot slots[CONN_GATE_SLOTS];
 static bool slots_unmappable;
 
-static struct conn_slot *op_slot_map(struct kmaps *km, uint32_t index)
-{
-	(void)km;
-	return slots_unmappable ? NULL : &slots[index];
-}
-
-static void op_slot_unmap(struct kmaps *km, struct conn_slot *line)
-{
-	(void)km;
-	(void)line;
-}
-
 static struct kstream lines[KLINES];
-
-static __u64 *op_kline_map(struct kmaps *km, uint32_t index)
-{
-	(void)km;
-	return slots_unmappable ? NULL : &lines[index].id;
-}
-
-static void op_kline_unmap(struct kmaps *km, __u64 *id)
-{
-	(void)km;
-	(void)id;
-}
-
 static struct gate_line gate_lines[GATE_LINES];
 
-static struct gate_line *op_gate_line_map(struct kmaps *km, uint32_t index)
+static void *op_share(struct kmaps *km, enum kmap map, size_t at)
 {
 	(void)km;
-	return slots_unmappable ? NULL : &gate_lines[index];
+	if (slots_unmappable)
+		return NULL;
+	switch (map) {
+	case KMAP_CONN_SLOTS:
+		return (char *)slots + at;
+	case KMAP_KLINES:
+		return (char *)lines + at;
+	case KMAP_GATE_LINES:
+		return (char *)gate_lines + at;
+	default:
+		return NULL;
+	}
 }
 
-static void op_gate_line_unmap(struct kmaps *km, struct gate_line *line)
+static void op_unshare(struct kmaps *km, void *at)
 {
 	(void)km;
-	(void)line;
+	(void)at;
 }
 
 static const struct kmaps_ops ops = {
@@ -126,12 +112,8 @@ static const struct kmaps_ops ops = {
     .delete = op_delete,
     .batch = op_batch,
     .take = op_take,
-    .slot_map = op_slot_map,
-    .slot_unmap = op_slot_unmap,
-    .kline_map = op_kline_map,
-    .kline_unmap = op_kline_unmap,
-    .gate_line_map = op_gate_line_map,
-    .gate_line_unmap = op_gate_line_unmap,
+    .share = op_share,
+    .unshare = op_unshare,
 };
 
 static struct kmaps maps(void)

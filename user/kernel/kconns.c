@@ -79,7 +79,7 @@ int kconns_set_proto(struct kmaps *km, const struct conn_key *key, uint64_t id, 
 		cur.proto = proto;
 		return kmaps_update(km, KMAP_CONNS, key, &cur, KMAP_EXIST);
 	}
-	shared = km->ops->slot_map(km, conn_gate_slot(key));
+	shared = kmaps_share_line(km, KMAP_CONN_SLOTS, conn_gate_slot(key), sizeof(*shared), 0);
 	if (!shared)
 		return -ENOMEM;
 	/* a byte of its own, stored alone: the kernel's changes of the
@@ -87,7 +87,7 @@ int kconns_set_proto(struct kmaps *km, const struct conn_key *key, uint64_t id, 
 	if (__atomic_load_n(&shared->owner, __ATOMIC_ACQUIRE) == conn_key_word(key) &&
 	    shared->info.id == id)
 		__atomic_store_n(&shared->info.proto, proto, __ATOMIC_RELEASE);
-	km->ops->slot_unmap(km, shared);
+	km->ops->unshare(km, shared);
 	return 0;
 }
 
@@ -99,7 +99,7 @@ int kconns_delete(struct kmaps *km, const struct conn_key *key, uint64_t id)
 
 	if (!line_owned(km, key, &line))
 		return hash_drop(km, key);
-	shared = km->ops->slot_map(km, conn_gate_slot(key));
+	shared = kmaps_share_line(km, KMAP_CONN_SLOTS, conn_gate_slot(key), sizeof(*shared), 0);
 	if (!shared)
 		return -ENOMEM;
 	/* the key's line may be a new connection's since it was read (its
@@ -108,7 +108,7 @@ int kconns_delete(struct kmaps *km, const struct conn_key *key, uint64_t id)
 	if (__atomic_load_n(&shared->info.id, __ATOMIC_ACQUIRE) == id)
 		released = __atomic_compare_exchange_n(&shared->owner, &word, CONN_SLOT_FREE, false,
 						       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-	km->ops->slot_unmap(km, shared);
+	km->ops->unshare(km, shared);
 	if (!released)
 		return -ENOENT;
 	__atomic_fetch_add(km->slots_owned, (uint64_t)-1, __ATOMIC_SEQ_CST);

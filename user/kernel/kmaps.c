@@ -60,12 +60,13 @@ void kmaps_handoffs_add(struct kmaps *km, int64_t delta)
  * of the slot's keys in the conns hash. */
 static int line_add(struct kmaps *km, const struct conn_key *key, bool hashed, int32_t delta)
 {
-	struct conn_slot *line = km->ops->slot_map(km, conn_gate_slot(key));
+	struct conn_slot *line =
+	    kmaps_share_line(km, KMAP_CONN_SLOTS, conn_gate_slot(key), sizeof(*line), 0);
 
 	if (!line)
 		return counted(km, KMAP_CONN_SLOTS, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
 	__atomic_fetch_add(hashed ? &line->hashed : &line->gate, (uint32_t)delta, __ATOMIC_SEQ_CST);
-	km->ops->slot_unmap(km, line);
+	km->ops->unshare(km, line);
 	return 0;
 }
 
@@ -88,7 +89,7 @@ int kmaps_gate_line_take(struct kmaps *km, uint64_t id, struct conn_key *key)
 
 	if (__atomic_load_n(&km->gate_lines[index].id, __ATOMIC_ACQUIRE) != id)
 		return -ENOENT;
-	shared = km->ops->gate_line_map(km, index);
+	shared = kmaps_share_line(km, KMAP_GATE_LINES, index, sizeof(*shared), 0);
 	if (!shared)
 		return counted(km, KMAP_GATE_LINES, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
 	/* claimed busy, so that its key is read before anyone may count it
@@ -100,7 +101,7 @@ int kmaps_gate_line_take(struct kmaps *km, uint64_t id, struct conn_key *key)
 		*key = shared->key;
 		__atomic_store_n(&shared->id, GATE_LINE_FREE, __ATOMIC_RELEASE);
 	}
-	km->ops->gate_line_unmap(km, shared);
+	km->ops->unshare(km, shared);
 	return taken ? 0 : -ENOENT;
 }
 
@@ -124,7 +125,7 @@ void kmaps_gate_held_drop(struct kmaps *km)
  * where it stays the socket's once the line is freed. */
 static int sock_line_forget(struct kmaps *km, uint32_t index, uint64_t sk, uint64_t word)
 {
-	struct sock_line *shared = km->ops->sock_line_map(km, index);
+	struct sock_line *shared = kmaps_share_line(km, KMAP_SOCK_LINES, index, sizeof(*shared), 0);
 	__u64 want = sk;
 	bool freed = false;
 
@@ -135,7 +136,7 @@ static int sock_line_forget(struct kmaps *km, uint32_t index, uint64_t sk, uint6
 		freed = __atomic_load_n(&shared->owner, __ATOMIC_ACQUIRE) == word;
 		__atomic_store_n(&shared->sk, freed ? SOCK_LINE_FREE : sk, __ATOMIC_RELEASE);
 	}
-	km->ops->sock_line_unmap(km, shared);
+	km->ops->unshare(km, shared);
 	if (!freed)
 		return -ENOENT;
 	__atomic_fetch_sub(km->sock_lines, 1, __ATOMIC_SEQ_CST);
@@ -161,13 +162,15 @@ int kmaps_sock_owner_forget(struct kmaps *km, uint64_t sk, const struct conn_key
 
 int kmaps_kline_release(struct kmaps *km, uint64_t id)
 {
-	__u64 *shared = km->ops->kline_map(km, kline_index(id)), want = id;
+	__u64 *shared = kmaps_share_line(km, KMAP_KLINES, kline_index(id), sizeof(struct kstream),
+					 offsetof(struct kstream, id));
+	__u64 want = id;
 
 	if (!shared)
 		return counted(km, KMAP_KLINES, KMAP_UPDATE, KMAP_ANY, -ENOMEM);
 	/* only id's: the line may be another connection's stream by now */
 	__atomic_compare_exchange_n(shared, &want, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-	km->ops->kline_unmap(km, shared);
+	km->ops->unshare(km, shared);
 	return 0;
 }
 

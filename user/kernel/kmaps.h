@@ -70,20 +70,12 @@ struct kmaps_ops {
 		     void *values, uint32_t *count);
 	/* lookup and delete at once: the entry is the caller's alone */
 	int (*take)(struct kmaps *km, enum kmap map, const void *key, void *value);
-	/* conn_slots' line at index, shared with the kernel for atomic
-	 * changes until slot_unmap; NULL if it cannot be. Mapped a page at a
-	 * time, when needed: the whole array would add 4 MB to the RSS. */
-	struct conn_slot *(*slot_map)(struct kmaps *km, uint32_t index);
-	void (*slot_unmap)(struct kmaps *km, struct conn_slot *line);
-	/* the id word of klines' line at index, likewise */
-	__u64 *(*kline_map)(struct kmaps *km, uint32_t index);
-	void (*kline_unmap)(struct kmaps *km, __u64 *id);
-	/* gate_lines' line at index, likewise */
-	struct gate_line *(*gate_line_map)(struct kmaps *km, uint32_t index);
-	void (*gate_line_unmap)(struct kmaps *km, struct gate_line *line);
-	/* sock_lines' line at index, likewise */
-	struct sock_line *(*sock_line_map)(struct kmaps *km, uint32_t index);
-	void (*sock_line_unmap)(struct kmaps *km, struct sock_line *line);
+	/* the bytes of array map `map` from offset at, shared with the kernel
+	 * for atomic changes until unshare; NULL if they cannot be. Mapped a
+	 * page at a time, when needed: a whole array would add megabytes to
+	 * the RSS. */
+	void *(*share)(struct kmaps *km, enum kmap map, size_t at);
+	void (*unshare)(struct kmaps *km, void *at);
 };
 
 struct kmaps {
@@ -128,6 +120,14 @@ struct kmaps {
 static inline bool kmaps_has(const struct kmaps *km, enum kmap map)
 {
 	return km->name[map] != NULL;
+}
+
+/* Line index of array map `map`, whose lines are size bytes, shared (see
+ * kmaps_ops.share) from offset within it. */
+static inline void *kmaps_share_line(struct kmaps *km, enum kmap map, uint32_t index, size_t size,
+				     size_t offset)
+{
+	return km->ops->share(km, map, (size_t)index * size + offset);
 }
 
 int kmaps_lookup(struct kmaps *km, enum kmap map, const void *key, void *value);

@@ -511,56 +511,12 @@ static void *map_at(struct kmaps *km, enum kmap map, size_t at)
 	return p == MAP_FAILED ? NULL : p + at % page;
 }
 
-static void unmap_at(const void *p)
+static void unmap_at(struct kmaps *km, void *at)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	munmap((void *)((uintptr_t)p - (uintptr_t)p % page), page);
-}
-
-static struct conn_slot *map_slot(struct kmaps *km, uint32_t index)
-{
-	return map_at(km, KMAP_CONN_SLOTS, (size_t)index * sizeof(struct conn_slot));
-}
-
-static void unmap_slot(struct kmaps *km, struct conn_slot *line)
-{
 	(void)km;
-	unmap_at(line);
-}
-
-static __u64 *map_kline(struct kmaps *km, uint32_t index)
-{
-	return map_at(km, KMAP_KLINES,
-		      (size_t)index * sizeof(struct kstream) + offsetof(struct kstream, id));
-}
-
-static void unmap_kline(struct kmaps *km, __u64 *id)
-{
-	(void)km;
-	unmap_at(id);
-}
-
-static struct gate_line *map_gate_line(struct kmaps *km, uint32_t index)
-{
-	return map_at(km, KMAP_GATE_LINES, (size_t)index * sizeof(struct gate_line));
-}
-
-static void unmap_gate_line(struct kmaps *km, struct gate_line *line)
-{
-	(void)km;
-	unmap_at(line);
-}
-
-static struct sock_line *map_sock_line(struct kmaps *km, uint32_t index)
-{
-	return map_at(km, KMAP_SOCK_LINES, (size_t)index * sizeof(struct sock_line));
-}
-
-static void unmap_sock_line(struct kmaps *km, struct sock_line *line)
-{
-	(void)km;
-	unmap_at(line);
+	munmap((void *)((uintptr_t)at - (uintptr_t)at % page), page);
 }
 
 static const struct kmaps_ops bpf_maps = {
@@ -569,14 +525,8 @@ static const struct kmaps_ops bpf_maps = {
     .delete = map_delete,
     .batch = map_batch,
     .take = map_take,
-    .slot_map = map_slot,
-    .slot_unmap = unmap_slot,
-    .kline_map = map_kline,
-    .kline_unmap = unmap_kline,
-    .gate_line_map = map_gate_line,
-    .gate_line_unmap = unmap_gate_line,
-    .sock_line_map = map_sock_line,
-    .sock_line_unmap = unmap_sock_line,
+    .share = map_at,
+    .unshare = unmap_at,
 };
 
 #define PROCS_BYTES (PID_BITMAP_WORDS * sizeof(uint64_t))
