@@ -46,6 +46,7 @@ objs_of    = $(patsubst user/%.c,$(BUILD)/user/%.o,$(wildcard $(patsubst %,user/
 # kernel/ but its kmaps, kconns and klines, through which track/ reaches the kernel's maps;
 # not web/, whose web_config has a rule of its own).
 UNIT_OBJS := $(call objs_of,core ident track proto llm metrics) $(BUILD)/user/kernel/kmaps.o \
+	     $(BUILD)/user/kernel/event_rings.o \
 	     $(BUILD)/user/kernel/kconns.o $(BUILD)/user/kernel/klines.o
 
 FORMATTED := $(wildcard bpf/*.c bpf/*.h include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c \

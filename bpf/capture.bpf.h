@@ -8,7 +8,7 @@
 #ifndef SSE_CAPTURE_BPF_H
 #define SSE_CAPTURE_BPF_H
 
-#include "maps.bpf.h"
+#include "ring.bpf.h"
 
 enum io_kind {
 	IO_BUF,	     /* read, write, recvfrom, sendto, SSL_read, SSL_write */
@@ -204,11 +204,13 @@ static __always_inline bool emit_small(const struct inflight *in, __s64 ret, boo
 {
 	struct data_event *ev;
 	__u64 n = ret;
+	void *ring;
 
 	if (in->kind != IO_BUF || ret <= 0 || ret > CAPTURE_SMALL_MAX)
 		return false;
 	*sent = false;
-	ev = bpf_ringbuf_reserve(&events, SMALL_RECORD, 0);
+	ring = ring_here();
+	ev = ring ? bpf_ringbuf_reserve(ring, SMALL_RECORD, 0) : NULL;
 	if (!ev) {
 		count(CNT_EVENTS_LOST, 1);
 		return true;
@@ -220,7 +222,7 @@ static __always_inline bool emit_small(const struct inflight *in, __s64 ret, boo
 		return true;
 	}
 	ev->len = n;
-	bpf_ringbuf_submit(ev, ring_flags());
+	record_submit(ring, &ev->h);
 	*sent = true;
 	return true;
 }

@@ -23,7 +23,7 @@
 #ifndef SSE_HANDOFF_BPF_H
 #define SSE_HANDOFF_BPF_H
 
-#include "maps.bpf.h"
+#include "ring.bpf.h"
 #include "sock_lookup.bpf.h"
 
 /* struct file before Linux 6.13, when f_count became f_ref */

@@ -395,11 +395,6 @@ static __always_inline void heir_clear(__u32 tgid)
 COUNT_CELL(handoffs, BPF_F_MMAPABLE)
 
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, EVENTS_RING_BYTES);
-} events SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CNT_MAX);
 	__type(key, __u32);
@@ -412,28 +407,6 @@ static __always_inline void count(__u32 idx, __u64 n)
 
 	if (v)
 		*v += n;
-}
-
-/* EVENTS_WAKEUP_BYTES of the default ring; the loader scales it with
- * --bpf.ring-buffer-bytes */
-const volatile __u64 ring_wakeup_bytes = EVENTS_WAKEUP_BYTES;
-
-/* Records become visible on the next timer poll of user space, unless
- * enough are waiting to be worth a wakeup: no wakeup per event. */
-static __always_inline __u64 ring_flags(void)
-{
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
-}
-
-/* Whether the record went out; a full ring drops it, counted. */
-static __always_inline bool emit(void *rec, __u64 size)
-{
-	if (!bpf_ringbuf_output(&events, rec, size, ring_flags()))
-		return true;
-	count(CNT_EVENTS_LOST, 1);
-	return false;
 }
 
 static __always_inline struct conn_key current_key(int fd)

@@ -262,11 +262,13 @@ static long plain_step(__u32 i, void *ctx)
 {
 	struct plain_copy *p = ctx;
 	struct data_event *ev;
+	void *ring;
 	__u64 n;
 
 	if (p->off >= p->len || p->seg >= PLAIN_SEGS_MAX)
 		return 1;
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	ring = ring_here();
+	ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
 	if (!ev) {
 		count(CNT_EVENTS_LOST, 1);
 		return 1;
@@ -281,7 +283,7 @@ static long plain_step(__u32 i, void *ctx)
 	ev->len = n;
 	ev->offset = p->off;
 	ev->seg = p->seg++;
-	bpf_ringbuf_submit(ev, ring_flags());
+	record_submit(ring, &ev->h);
 	p->off += n;
 	p->sent = true;
 	p->in.flags &= ~DATA_F_GAP; /* told by the first record out */
@@ -430,13 +432,15 @@ static __always_inline void emit_marker(struct conn_info *info, __s32 fd, enum d
 {
 	struct inflight in = {.conn_id = info->id, .fd = fd, .dir = dir, .flags = flags};
 	struct data_event *ev;
+	void *ring;
 	bool sent = false;
 
 	gap_take(&in, info);
-	ev = bpf_ringbuf_reserve(&events, offsetof(struct data_event, data), 0);
+	ring = ring_here();
+	ev = ring ? bpf_ringbuf_reserve(ring, offsetof(struct data_event, data), 0) : NULL;
 	if (ev) {
 		data_header(ev, &in, 0);
-		bpf_ringbuf_submit(ev, ring_flags());
+		record_submit(ring, &ev->h);
 		sent = true;
 	} else {
 		count(CNT_EVENTS_LOST, 1);

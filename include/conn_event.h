@@ -216,6 +216,9 @@ struct event_hdr {
 	__u32 tgid;
 	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 conn_id;
+	/* with a ring per CPU: the record's place in the order of all
+	 * (bpf/ring.bpf.h); else 0 */
+	__u64 seq;
 };
 
 /* Remote end of a connection, for user space only (provider of a call
@@ -335,18 +338,18 @@ enum counter_idx {
 SSE_LAYOUT(conn_key, 8);
 SSE_LAYOUT(conn_info, 48);
 SSE_LAYOUT(conn_slot, 64);
-SSE_LAYOUT(event_hdr, 24);
+SSE_LAYOUT(event_hdr, 32);
 SSE_LAYOUT(conn_addr, 20);
-SSE_LAYOUT(open_event, 136);
-SSE_LAYOUT(close_event, 40);
-SSE_LAYOUT(handoff_event, 56);
-SSE_LAYOUT(exit_event, 24);
-SSE_LAYOUT(exec_event, 24);
-SSE_LAYOUT(sock_state_event, 40);
-SSE_LAYOUT(tls_link_event, 40);
-SSE_LAYOUT(data_event, 48 + CAPTURE_SEG_MAX);
-_Static_assert(__builtin_offsetof(struct open_event, comm) == 112, "open_event layout");
-_Static_assert(__builtin_offsetof(struct data_event, data) == 48, "data_event layout");
+SSE_LAYOUT(open_event, 144);
+SSE_LAYOUT(close_event, 48);
+SSE_LAYOUT(handoff_event, 64);
+SSE_LAYOUT(exit_event, 32);
+SSE_LAYOUT(exec_event, 32);
+SSE_LAYOUT(sock_state_event, 48);
+SSE_LAYOUT(tls_link_event, 48);
+SSE_LAYOUT(data_event, 56 + CAPTURE_SEG_MAX);
+_Static_assert(__builtin_offsetof(struct open_event, comm) == 120, "open_event layout");
+_Static_assert(__builtin_offsetof(struct data_event, data) == 56, "data_event layout");
 #undef SSE_LAYOUT
 
 #endif

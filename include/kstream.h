@@ -79,7 +79,7 @@ struct kstream_end_event {
 KSTREAM_LAYOUT(sse_scan, 48);
 KSTREAM_LAYOUT(sse_stats, 256);
 KSTREAM_LAYOUT(kstream, 48 + 256 + 24);
-KSTREAM_LAYOUT(kstream_end_event, 40 + 256);
+KSTREAM_LAYOUT(kstream_end_event, 48 + 256);
 #undef KSTREAM_LAYOUT
 
 #endif

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "kernel/caps.h"
+#include "kernel/event_rings.h"
 #include "kernel/kfeatures.h"
 #include "track/collector.h"
 #include "web/http_server.h"
@@ -66,7 +67,7 @@ struct daemon {
 	struct loader l;
 	struct collector col;
 	struct http_server srv;
-	struct ring_buffer *rb;
+	struct event_rings rings;
 	struct kube_cache kc;
 	struct kube_cache *kube; /* &kc with --kubelet.enrich */
 };
@@ -150,18 +151,17 @@ struct schedule {
 };
 
 /* The records waiting, as one batch under one lock (not one lock per
- * record); then the executables that batch saw start. */
-static void consume(struct daemon *d)
+ * record); then the executables that batch saw start. Whether a record
+ * due is still being written. */
+static bool consume(struct daemon *d)
 {
-	static bool warned;
-	int consumed;
+	bool waiting;
 
 	pthread_mutex_lock(d->col.lock);
-	consumed = ring_buffer__consume(d->rb);
+	event_rings_consume(&d->rings, collector_handle, &d->col, &waiting);
 	pthread_mutex_unlock(d->col.lock);
 	attach_execs(d);
-	if (consumed < 0)
-		log_once(&warned, "reading the ring buffer", consumed);
+	return waiting;
 }
 
 /* Housekeeping that is due, the ring drained after each step: at 10,000
@@ -202,15 +202,17 @@ static void run(struct daemon *d)
 {
 	bool warned_wait = false;
 	struct schedule due = {.tls = mono_seconds() + d->col.cfg->tls_scan_interval_s};
-	int efd = ring_buffer__epoll_fd(d->rb);
+	bool waiting = false;
 
 	while (!stopping) {
 		struct epoll_event ev;
 
-		/* wait unlocked, so scrapes are served meanwhile */
-		if (epoll_wait(efd, &ev, 1, POLL_MS) < 0 && errno != EINTR)
-			log_once(&warned_wait, "waiting for the ring buffer", -errno);
-		consume(d);
+		/* wait unlocked, so scrapes are served meanwhile; a record
+		 * being written is committed within microseconds */
+		if (epoll_wait(d->rings.epoll_fd, &ev, 1, waiting ? 1 : POLL_MS) < 0 &&
+		    errno != EINTR)
+			log_once(&warned_wait, "waiting for the ring buffers", -errno);
+		waiting = consume(d);
 		housekeeping(d, mono_seconds(), &due);
 	}
 }
@@ -289,6 +291,7 @@ static int start(struct daemon *d, char *err, size_t size)
 	    .max_conns = d->cfg.max_conns,
 	    .ring_bytes = d->cfg.ring_bytes,
 	};
+	int rc;
 
 	if (d->cfg.kubelet && kubelet_setup(d, err, size))
 		return -1;
@@ -307,9 +310,10 @@ static int start(struct daemon *d, char *err, size_t size)
 		return -1;
 	}
 	collector_select_initial(&d->col);
-	d->rb = ring_buffer__new(loader_events_fd(&d->l), collector_handle, &d->col, NULL);
-	if (!d->rb) {
-		snprintf(err, size, "cannot map the ring buffer");
+	rc = event_rings_open(&d->rings, d->l.rings.fds, d->l.rings.n, d->l.rings.bytes,
+			      d->l.rings.per_cpu);
+	if (rc) {
+		snprintf(err, size, "cannot map the ring buffers: %s", strerror(-rc));
 		return -1;
 	}
 	d->srv.cfg = &d->cfg;
@@ -331,7 +335,7 @@ static int start(struct daemon *d, char *err, size_t size)
 static void stop(struct daemon *d)
 {
 	http_server_stop(&d->srv);
-	ring_buffer__free(d->rb);
+	event_rings_close(&d->rings);
 	loader_close(&d->l);
 	collector_free(&d->col);
 	if (d->kube)

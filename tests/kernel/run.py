@@ -38,7 +38,7 @@ BUILD = {
 # probes (user/kernel/kfeatures.c) found right both ways.
 MISSING = {
     "bullseye": "bpf_loop,atomic_fetch,task_storage,attach_cookie,task_pt_regs,rdonly_cast,"
-                "bpf_fd_unprivileged",
+                "bpf_fd_unprivileged,ringbuf_dynptr",
     "bookworm": "rdonly_cast",
     "trixie": "",
 }
@@ -87,6 +87,9 @@ def verdict(release, fields, error):
     problems = []
     if fields.get("build") != BUILD[release]:
         problems.append(f"loaded the {fields.get('build')} BPF build, not the {BUILD[release]} one")
+    if (fields.get("missing") or "") != MISSING[release]:
+        problems.append(f"found the kernel lacking {fields.get('missing') or 'nothing'}, "
+                        f"not {MISSING[release] or 'nothing'}")
     if fields.get("health") != "healthy":
         problems.append(f"health {fields.get('health')}, programs {fields.get('programs')}")
     truth = f"{STREAMS}/{STREAMS * EVENTS}"

@@ -123,9 +123,10 @@ static const char usage[] =
     "  --kubelet.interval=SECONDS        poll period (default 30; and on a new pod)\n"
     "  --bpf.max-connections=N           connections the kernel follows at once (default\n"
     "                                    65536, 1 to 1048576); more are counted untracked\n"
-    "  --bpf.ring-buffer-bytes=N         the kernel-to-user ring buffer (default 8388608;\n"
-    "                                    a power of two, a multiple of the page size,\n"
-    "                                    16384 to 1073741824); a full one loses records\n"
+    "  --bpf.ring-buffer-bytes=N         the kernel-to-user ring buffers, one per CPU, in all\n"
+    "                                    (default 8388608; a power of two, a multiple of\n"
+    "                                    the page size, 16384 to 1073741824); a full one\n"
+    "                                    loses records\n"
     "  --version, --help\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)

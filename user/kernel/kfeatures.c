@@ -31,6 +31,8 @@ static const struct {
     [KF_BPF_FD_UNPRIVILEGED] = {"bpf_fd_unprivileged",
 				"the server threads keep CAP_BPF: the kernel asks for it at every "
 				"bpf(2) call while kernel.unprivileged_bpf_disabled is set"},
+    [KF_RINGBUF_DYNPTR] = {"ringbuf_dynptr",
+			   "one ring buffer for all CPUs, whose records take turns at its lock"},
 };
 
 const char *kfeature_name(enum kfeature f)
@@ -139,5 +141,8 @@ unsigned kfeatures_missing(const struct btf *vmlinux)
 		missing |= 1u << KF_RDONLY_CAST;
 	if (!fds_unprivileged())
 		missing |= 1u << KF_BPF_FD_UNPRIVILEGED;
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_ringbuf_reserve_dynptr,
+				    NULL) <= 0)
+		missing |= 1u << KF_RINGBUF_DYNPTR;
 	return missing;
 }

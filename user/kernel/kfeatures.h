@@ -20,6 +20,9 @@ enum kfeature {
 	/* not the build's: bpf(2) on fds without CAP_BPF while
 	 * kernel.unprivileged_bpf_disabled is set, 5.19 */
 	KF_BPF_FD_UNPRIVILEGED,
+	/* not the build's: ring buffer dynptrs, 5.19, which reserve a
+	 * record of a size known at run time (bpf/ring.bpf.h) */
+	KF_RINGBUF_DYNPTR,
 	KF_COUNT
 };
 
@@ -29,7 +32,7 @@ enum kfeature {
 	 (1u << KF_ATTACH_COOKIE) | (1u << KF_TASK_PT_REGS))
 
 /* "bpf_loop", "atomic_fetch", "task_storage", "attach_cookie",
- * "task_pt_regs", "rdonly_cast", "bpf_fd_unprivileged" */
+ * "task_pt_regs", "rdonly_cast", "bpf_fd_unprivileged", "ringbuf_dynptr" */
 const char *kfeature_name(enum kfeature f);
 
 /* What is done instead for want of the feature, for the log. */

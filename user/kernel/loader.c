@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "kernel/caps.h"
 #include "kernel/kfeatures.h"
+#include "kernel/krings.h"
 #include "kernel/loader.h"
 #include "kernel/shared_exits.h"
 #include "kernel/uprobe_multi.h"
@@ -280,10 +281,11 @@ static void load_error(char *err, size_t size, const char *what)
 		 what, strerror(errno));
 }
 
-/* Records wake user space once a sixteenth of the ring is waiting. */
-static uint64_t ring_wakeup_bytes(const struct loader_options *o)
+/* How the programs of obj find the rings (kernel/krings.h). */
+static int set_rings(struct bpf_object *obj, const struct krings *kr)
 {
-	return o->ring_bytes / (EVENTS_RING_BYTES / EVENTS_WAKEUP_BYTES);
+	return set_bool(obj, "ring_per_cpu", kr->per_cpu) ||
+	       set_const(obj, "ring_wakeup_bytes", &kr->wakeup, sizeof(kr->wakeup));
 }
 
 /* The OpenSSL programs. A kernel that refuses them costs TLS only: the
@@ -302,11 +304,8 @@ static int load_tls(struct loader *l, const struct loader_options *o, const stru
 	if (multi)
 		bpf_object__for_each_program(prog, l->ssl)
 		    bpf_program__set_expected_attach_type(prog, UPROBE_MULTI_ATTACH_TYPE);
-	uint64_t wakeup = ring_wakeup_bytes(o);
-
 	if (set_bool(l->ssl, "kstreams_on", o->kstreams && !l->compat) ||
-	    set_const(l->ssl, "ring_wakeup_bytes", &wakeup, sizeof(wakeup)) ||
-	    set_bool(l->ssl, "kstream_copies", o->track_clients) ||
+	    set_rings(l->ssl, &l->rings) || set_bool(l->ssl, "kstream_copies", o->track_clients) ||
 	    share_maps(l->ssl, (struct bpf_object *[]){l->track, l->io}, 2) ||
 	    bpf_object__load(l->ssl)) {
 		load_error(err, size, "ssl");
@@ -378,18 +377,19 @@ static int size_maps(struct loader *l, const struct loader_options *o)
 {
 	static const char *const by_conns[] = {"conns", "sock_owner", "tracked_procs", "gated_ids",
 					       "detached"};
-	uint64_t wakeup = ring_wakeup_bytes(o), gate_max = o->max_conns;
+	bool per_cpu = !l->compat && !(l->kfeatures_missing & (1u << KF_RINGBUF_DYNPTR));
+	uint64_t gate_max = o->max_conns;
 
 	for (size_t i = 0; i < sizeof(by_conns) / sizeof(by_conns[0]); i++)
 		if (size_map(l->track, by_conns[i], o->max_conns))
 			return -1;
 	if (l->compat && size_map(l->track, "heirs", o->max_conns))
 		return -1;
-	return size_map(l->track, "events", o->ring_bytes) ||
-	       set_const(l->track, "gate_max", &gate_max, sizeof(gate_max)) ||
+	if (krings_create(&l->rings, l->track, o->ring_bytes, per_cpu))
+		return -1;
+	return set_const(l->track, "gate_max", &gate_max, sizeof(gate_max)) ||
 	       set_const(l->io, "gate_max", &gate_max, sizeof(gate_max)) ||
-	       set_const(l->track, "ring_wakeup_bytes", &wakeup, sizeof(wakeup)) ||
-	       set_const(l->io, "ring_wakeup_bytes", &wakeup, sizeof(wakeup));
+	       set_rings(l->track, &l->rings) || set_rings(l->io, &l->rings);
 }
 
 static int load_objects(struct loader *l, const struct loader_options *o, const struct btf *vmlinux,
@@ -414,6 +414,10 @@ static int load_objects(struct loader *l, const struct loader_options *o, const 
 	}
 	if (bpf_object__load(l->track)) {
 		load_error(err, size, "conn_track");
+		return -1;
+	}
+	if (krings_plug(&l->rings, l->track)) {
+		snprintf(err, size, "cannot set up the ring buffers: %s", strerror(errno));
 		return -1;
 	}
 	if (share_maps(l->io, (struct bpf_object *[]){l->track}, 1) || bpf_object__load(l->io)) {
@@ -725,12 +729,8 @@ void loader_close(struct loader *l)
 	bpf_object__close(l->ssl);
 	bpf_object__close(l->io);
 	bpf_object__close(l->track);
+	krings_close(&l->rings);
 	l->ssl = NULL;
 	l->io = NULL;
 	l->track = NULL;
-}
-
-int loader_events_fd(const struct loader *l)
-{
-	return bpf_map__fd(bpf_object__find_map_by_name(l->track, "events"));
 }

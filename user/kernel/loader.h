@@ -13,12 +13,12 @@
 
 #include "conn_event.h"
 #include "kernel/kmaps.h"
+#include "kernel/krings.h"
 #include "kernel/tls_attach.h"
 
 struct bpf_link;
 struct bpf_map;
 struct bpf_object;
-struct ring_buffer;
 
 #define LOADER_PROGS_MAX 64
 
@@ -30,7 +30,7 @@ struct loader_options {
 	bool kstreams;	     /* the kernel counts SSE streams (kstream.h); off: all copied */
 	bool compat;	     /* the compat build even if the kernel takes the default one */
 	uint32_t max_conns;  /* entries of the connection maps */
-	uint32_t ring_bytes; /* the ring buffer: a power of two, a page multiple */
+	uint32_t ring_bytes; /* the ring buffers' in all: a power of two, a page multiple */
 };
 
 struct loader {
@@ -45,17 +45,16 @@ struct loader {
 	const char *names[LOADER_PROGS_MAX];
 	/* kernel ids of the links made at start: /health checks them */
 	uint32_t link_ids[LOADER_PROGS_MAX];
-	size_t nlinks;	   /* attached */
-	size_t nrequired;  /* programs that must attach */
-	struct kmaps maps; /* what user space reads and writes of the kernel's maps */
+	size_t nlinks;	     /* attached */
+	size_t nrequired;    /* programs that must attach */
+	struct kmaps maps;   /* what user space reads and writes of the kernel's maps */
+	struct krings rings; /* where the records come */
 };
 
 /* Preflight, load, attach. On failure returns -1 with one line in err
  * saying what is missing and how to fix it; nothing is left loaded. */
 int loader_open(struct loader *l, const struct loader_options *o, char *err, size_t err_size);
 void loader_close(struct loader *l);
-
-int loader_events_fd(const struct loader *l);
 
 /* Whether link i still holds its program: its fd still names the link made
  * at start. No kernel detaches our link types from outside (perf_event,
