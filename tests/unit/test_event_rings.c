@@ -139,6 +139,21 @@ static void test_waits_for_record_being_written(void **state)
 	assert_all_given_back(2);
 }
 
+/* A record being written with nothing behind it holds nothing back: it
+ * is read at the next poll, which need not come sooner. */
+static void test_busy_tail_not_waited_for(void **state)
+{
+	static const uint64_t want[] = {0};
+	bool waiting;
+
+	(void)state;
+	setup_rings(2, true);
+	put(0, 0, 0), put(0, 1, BPF_RINGBUF_BUSY_BIT);
+	assert_int_equal(event_rings_consume(&rings, record, NULL, &waiting), 1);
+	assert_false(waiting);
+	assert_handed(want, 1);
+}
+
 /* Number 1 was discarded after it was taken: nothing will come with it. */
 static void test_passes_number_never_committed(void **state)
 {
@@ -182,6 +197,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_merged_by_number),
 	    cmocka_unit_test(test_waits_for_record_being_written),
+	    cmocka_unit_test(test_busy_tail_not_waited_for),
 	    cmocka_unit_test(test_passes_number_never_committed),
 	    cmocka_unit_test(test_one_ring_in_its_order),
 	};

@@ -113,10 +113,8 @@ int event_rings_consume(struct event_rings *er, event_handler handler, void *ctx
 
 		if (i < 0 || !due(er, i)) {
 			i = next_ring(er, true, &busy);
-			if (i < 0) {
-				*waiting = busy;
-				break;
-			}
+			if (i < 0)
+				break; /* a record being written is read next time */
 			if (!due(er, i)) {
 				if (busy) {
 					*waiting = true;

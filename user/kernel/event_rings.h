@@ -45,8 +45,8 @@ int event_rings_open(struct event_rings *er, const int *fds, unsigned n, size_t 
 void event_rings_close(struct event_rings *er);
 
 /* Hands every record ready to handler in order; returns how many. Sets
- * *waiting when a record due next is still being written: call again
- * soon. */
+ * *waiting when records are held back for one due before them that is
+ * still being written: call again soon. */
 int event_rings_consume(struct event_rings *er, event_handler handler, void *ctx, bool *waiting);
 
 #endif
