@@ -205,12 +205,15 @@ static void run(struct daemon *d)
 	bool waiting = false;
 
 	while (!stopping) {
+		struct timespec brief = {.tv_nsec = 100 * 1000};
 		struct epoll_event ev;
 
-		/* wait unlocked, so scrapes are served meanwhile; a record
-		 * being written is committed within microseconds */
-		if (epoll_wait(d->rings.epoll_fd, &ev, 1, waiting ? 1 : POLL_MS) < 0 &&
-		    errno != EINTR)
+		/* wait unlocked, so scrapes are served meanwhile. Records held
+		 * back for one being written, which is committed within
+		 * microseconds: the rings hold data, so epoll would not wait. */
+		if (waiting)
+			nanosleep(&brief, NULL);
+		else if (epoll_wait(d->rings.epoll_fd, &ev, 1, POLL_MS) < 0 && errno != EINTR)
 			log_once(&warned_wait, "waiting for the ring buffers", -errno);
 		waiting = consume(d);
 		housekeeping(d, mono_seconds(), &due);
