@@ -21,6 +21,7 @@
 
 #include "core/clock.h"
 #include "kstream.h"
+#include "kernel_lines.h"
 #include "kernel/kconns.h"
 #include "track/collector.h"
 #include "track/kernel_sync.h"
@@ -48,10 +49,6 @@ struct fake_map {
 };
 
 static struct fake_map maps[KMAP_COUNT];
-static struct conn_slot slots[CONN_GATE_SLOTS]; /* conn_slots: the gate, no owner */
-static struct kstream lines[KLINES];		/* klines: every line free */
-static struct gate_line gate_lines[GATE_LINES]; /* gate_lines: every line free */
-static struct sock_line sock_lines[SOCK_LINES]; /* sock_lines: every line free */
 static uint64_t slots_owned[1];
 static uint64_t gate_held[1];		     /* connections counted in the gate */
 static uint64_t sock_lines_held[1];	     /* lines of sock_lines held */
@@ -185,24 +182,7 @@ static int fake_take(struct kmaps *km, enum kmap map, const void *key, void *val
 static void *fake_share(struct kmaps *km, enum kmap map, size_t at)
 {
 	(void)km;
-	switch (map) {
-	case KMAP_CONN_SLOTS:
-		return (char *)slots + at;
-	case KMAP_KLINES:
-		return (char *)lines + at;
-	case KMAP_GATE_LINES:
-		return (char *)gate_lines + at;
-	case KMAP_SOCK_LINES:
-		return (char *)sock_lines + at;
-	default:
-		return NULL;
-	}
-}
-
-static void fake_unshare(struct kmaps *km, void *at)
-{
-	(void)km;
-	(void)at;
+	return kernel_line(map, at);
 }
 
 static const struct kmaps_ops fake_ops = {
@@ -212,7 +192,7 @@ static const struct kmaps_ops fake_ops = {
     .batch = fake_batch,
     .take = fake_take,
     .share = fake_share,
-    .unshare = fake_unshare,
+    .unshare = kernel_line_unshare,
 };
 
 static void fake_reset(void)

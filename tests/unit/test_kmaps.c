@@ -10,6 +10,7 @@
 
 #include "kernel/kmaps.h"
 #include "kstream.h"
+#include "kernel_lines.h"
 
 /* Every op answers what the test says; a batch read yields walk_keys
  * keys, in buckets (read as the kernel does, batch_calls of them). */
@@ -77,33 +78,14 @@ static int op_take(struct kmaps *km, enum kmap map, const void *key, void *value
 	return op_lookup(km, map, key, value);
 }
 
-static struct conn_slot slots[CONN_GATE_SLOTS];
 static bool slots_unmappable;
-
-static struct kstream lines[KLINES];
-static struct gate_line gate_lines[GATE_LINES];
 
 static void *op_share(struct kmaps *km, enum kmap map, size_t at)
 {
 	(void)km;
 	if (slots_unmappable)
 		return NULL;
-	switch (map) {
-	case KMAP_CONN_SLOTS:
-		return (char *)slots + at;
-	case KMAP_KLINES:
-		return (char *)lines + at;
-	case KMAP_GATE_LINES:
-		return (char *)gate_lines + at;
-	default:
-		return NULL;
-	}
-}
-
-static void op_unshare(struct kmaps *km, void *at)
-{
-	(void)km;
-	(void)at;
+	return kernel_line(map, at);
 }
 
 static const struct kmaps_ops ops = {
@@ -113,7 +95,7 @@ static const struct kmaps_ops ops = {
     .batch = op_batch,
     .take = op_take,
     .share = op_share,
-    .unshare = op_unshare,
+    .unshare = kernel_line_unshare,
 };
 
 static struct kmaps maps(void)
