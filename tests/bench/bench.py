@@ -57,7 +57,9 @@ the servers'):
                    with 10,000 streams of the Go server held open by
                    loadgen (each once its first event arrived, the
                    exporter's sse_active_connections grown by 10,000), and
-                   after they closed (back to where it was); the time of
+                   after they closed (sse_active_connections and the conns
+                   map back to where they were, then the RSS unchanged for
+                   half a second); the time of
                    GET /metrics with them open, median of 9. The Go server
                    and loadgen get an open file limit for them (checked
                    against fs.nr_open)
@@ -561,6 +563,21 @@ def rss_mb(pid):
     return kb["VmRSS"] / 1024.0, kb["RssAnon"] / 1024.0
 
 
+def settled_rss_mb(pid, timeout):
+    """rss_mb(pid) once its anonymous part has stayed the same for half a
+    second, or at timeout. No record tells when user space has freed the
+    last connection whose close it read, but its memory stops moving
+    then: read at once, the figure varied by 13 MB between two runs."""
+    deadline = time.monotonic() + timeout
+    last, same = rss_mb(pid), 0
+    while same < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the interval of the readings that must agree
+        now = rss_mb(pid)
+        same = same + 1 if now[1] == last[1] else 0
+        last = now
+    return last
+
+
 def nofile_needed():
     """The open file limit for the processes that hold SCALE_STREAMS
     connections (the Go server and loadgen), checked against what the
@@ -747,6 +764,18 @@ class Config:
             return None
         return sum(v for n, lb, v in samples
                    if n == name and all(lb.get(k) == x for k, x in labels.items()))
+
+    def conns_tracked(self):
+        """The connections in the kernel's maps, once the exporter has
+        published their number (housekeeping does, each second); None if it
+        has not within READY_TIMEOUT."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            for n, lb, v in self.scrape() or []:
+                if n == "sse_exporter_map_entries" and lb.get("map") == "conns":
+                    return v
+            time.sleep(0.1)  # poll interval of a wait for the exporter's count
+        return None
 
     def wait_metric(self, name, until, timeout, **labels):
         """Polls metric (as metric()) until until(value) holds or timeout
@@ -1166,6 +1195,7 @@ class Bench:
             cfg.scrape()  # what a first scrape allocates is part of idle
             sc["idle"] = rss_mb(cfg.proc.pid)
             active0 = cfg.metric("sse_active_connections", service=service) or 0
+            conns0 = cfg.conns_tracked()
 
             def held(_where):
                 seen = cfg.wait_metric("sse_active_connections",
@@ -1183,13 +1213,18 @@ class Bench:
                     r["requests"], SCALE_STREAMS, r["errors"]))
             left = cfg.wait_metric("sse_active_connections", lambda v: v <= active0,
                                    READY_TIMEOUT, service=service)
-            sc["closed"] = rss_mb(cfg.proc.pid)
+            conns = conns0 is not None and cfg.wait_metric(
+                "sse_exporter_map_entries", lambda v: v <= conns0, READY_TIMEOUT, map="conns")
+            sc["closed"] = settled_rss_mb(cfg.proc.pid, READY_TIMEOUT)
             if sc["seen"] != SCALE_STREAMS:
                 self.flag("scale", cfg.name, "sse_active_connections grew by %d for %d streams "
                           "held open" % (sc["seen"], SCALE_STREAMS))
             if left is None or left > active0:
                 self.flag("scale", cfg.name, "sse_active_connections %s, not %d, once the "
                           "streams closed" % (left, active0))
+            if conns0 is None or conns is None or conns > conns0:
+                self.flag("scale", cfg.name, "the conns map held %s connections, not %s, once "
+                          "the streams closed" % (conns, conns0))
             self.check_lost(cfg)
         finally:
             cfg.stop()
