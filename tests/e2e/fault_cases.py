@@ -314,6 +314,63 @@ def case_ring_overflow_burst(fx):
 
 
 # --------------------------------------------------------------------------
+# One ring for all CPUs, its records numbered
+# --------------------------------------------------------------------------
+
+SHARED_RING_BYTES = 524288  # below 1 MiB: one ring of 512 KiB for every CPU
+SHARED_STREAMS, SHARED_EVENTS = 24, 200
+
+
+def ring_maps(pid):
+    """The ring buffers (maps named events_ring) that process pid holds."""
+    ids, fdinfo = set(), "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue  # an fd closed meanwhile
+        if fields.get("map_type", "").strip() == "27":  # BPF_MAP_TYPE_RINGBUF
+            ids.add(int(fields["map_id"]))
+    return ids
+
+
+def case_shared_ring(fx):
+    """--bpf.ring-buffer-bytes too small for a ring per CPU of 512 KiB
+    (user/kernel/krings.h): the exporter makes one ring, which every CPU's
+    entry of the events map names, and numbers its records all the same.
+    SHARED_STREAMS streams of the Go server at full rate at once, on the
+    copy path (every event a record, from whichever CPU wrote it): every
+    stream and every event counted exactly, nothing lost, the gauges back
+    to 0. A merge that waited for a number behind a higher one in the same
+    ring, or handed a close before its data, would miss counts here."""
+    srv = start_go(fx.tmp, "ft_share_" + uid()[-5:])
+    exp = None
+    try:
+        svc, path = srv.service, "/events/ft-share/:id"
+        exp, before = watching(fx.tmp, "ft-share", srv, ["--bpf.ring-buffer-bytes=%d" % SHARED_RING_BYTES],
+                               env={launch.NO_KSTREAMS: "1"})
+        rings = ring_maps(exp.child.pid)
+        expect(len(rings) == 1, "%d ring buffers for %d bytes on %d CPUs, not one", len(rings),
+               SHARED_RING_BYTES, os.cpu_count())
+        reqs = [client.events("/events/ft-share/%s" % uid(), {"events": SHARED_EVENTS, "interval_ms": 0})
+                for _ in range(SHARED_STREAMS)]
+        resps = client.concurrently(lambda r: client.request(srv.port, r), [(r,) for r in reqs])
+        expect([r.data_events for r in resps if r.complete] == [SHARED_EVENTS] * SHARED_STREAMS,
+               "ground truth: %r", [(r.status, r.complete, r.data_events) for r in resps])
+        exp.settle(before, gauges(svc, 0) + [
+            inc("sse_requests_total", SHARED_STREAMS, service=svc, path=path, status="success", code="200"),
+            inc("sse_chunks_streamed_total", SHARED_STREAMS * SHARED_EVENTS, service=svc, path=path),
+            inc("sse_exporter_events_lost_total", 0),
+            inc("sse_exporter_exchanges_lost_total", 0, service=svc),
+        ])
+    finally:
+        if exp:
+            exp.stop()
+        launch.stop_server(srv)
+
+
+# --------------------------------------------------------------------------
 # /proc entries vanishing while the exporter adopts what is there
 # --------------------------------------------------------------------------
 
@@ -510,6 +567,7 @@ def groups(tmp):
                                          ("fault:scrape_hammer", case_scrape_hammer),
                                          ("fault:maps_full", case_maps_full),
                                          ("fault:ring_overflow_burst", case_ring_overflow_burst),
+                                         ("fault:shared_ring", case_shared_ring),
                                          ("fault:adopt_churn", case_adopt_churn),
                                          ("fault:fork_child_serves", case_fork_child_serves),
                                          ("fault:fork_child_killed", case_fork_child_killed),
