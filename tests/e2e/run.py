@@ -7,8 +7,10 @@
 
 A FILTER is a substring of test names (e.g. `node`, `go:basic`, `prometheus`);
 with several, a test runs if its name contains any of them.
-Prints one "PASS name" / "FAIL name: reason" line per test and ends with
-"e2e: N passed, N failed"; exits 1 if anything failed.
+Prints one "PASS name [T s]" / "FAIL name: reason [T s]" line per test (T:
+its time, its group's setup in the first test's), then a line of where the
+time went, and ends with "e2e: N passed, N failed"; exits 1 if anything
+failed.
 """
 import sys
 
@@ -62,6 +64,8 @@ def main():
             results.record("interrupted", "the run was interrupted")
         finally:
             procs.stop_all()
+    if results.seconds:
+        print(results.timing())
     print("e2e: %d passed, %d failed" % (results.passed, results.failed))
     return 1 if results.failed or not results.passed else 0
 
