@@ -279,6 +279,22 @@ static int start_network_threads(struct daemon *d, char *err, size_t size)
 	return u.rc;
 }
 
+/* What a burst from one CPU can fill before records are lost. */
+static void log_rings(const struct krings *kr)
+{
+	unsigned kib = kr->bytes >> 10;
+
+	if (!kr->per_cpu)
+		log_info("records: one ring buffer of %u KiB for all CPUs (no ring buffer "
+			 "dynptrs, or the compat build)",
+			 kib);
+	else if (kr->n == kr->slots)
+		log_info("records: %u ring buffers of %u KiB, one per CPU", kr->n, kib);
+	else
+		log_info("records: %u ring buffer%s of %u KiB shared by %u CPUs", kr->n,
+			 kr->n == 1 ? "" : "s", kib, kr->slots);
+}
+
 static int start(struct daemon *d, char *err, size_t size)
 {
 	struct loader_options lo = {
@@ -319,6 +335,7 @@ static int start(struct daemon *d, char *err, size_t size)
 		snprintf(err, size, "cannot map the ring buffers: %s", strerror(-rc));
 		return -1;
 	}
+	log_rings(&d->l.rings);
 	d->srv.cfg = &d->cfg;
 	d->srv.m = &d->m;
 	d->srv.lock = &d->lock;
