@@ -127,6 +127,9 @@ def settle(port, before, expects, timeout=SETTLE_TIMEOUT, own_paths=(), stay=Tru
 
 
 def fail(before, after, expects, own_paths, when, problems):
+    moved = moved_instead(before, after, [e for e in expects if not e.holds(before, after)])
+    if moved:
+        problems.append("NOTE what moved instead: " + ", ".join(moved))
     losses = own_losses(before, after)
     if losses:
         problems.append("NOTE the exporter's own counters moved: " + ", ".join(
@@ -136,6 +139,22 @@ def fail(before, after, expects, own_paths, when, problems):
         problems.append("NOTE other traffic of the same service during this test: " + ", ".join(
             '%s %s +%s' % (svc, path, fmt(n)) for (svc, path), n in sorted(foreign.items())))
     raise Failure("%s: %s" % (when, "; ".join(problems)))
+
+
+def moved_instead(before, after, failing):
+    """The series that changed of each family a failing expectation of a
+    change names, within its service if it names one, with their labels:
+    where a count went when it did not go where expected (another status,
+    code or path)."""
+    out = []
+    for e in failing:
+        if e.absolute:
+            continue
+        within = {k: v for k, v in e.filters.items() if k == "service"}
+        for (name, lbl), d in sorted(metrics.delta(before, after).items()):
+            if name == e.name and abs(d) > EPS and metrics.matches(dict(lbl), within):
+                out.append("%s %+g" % (series(name, dict(lbl)), d))
+    return sorted(set(out))
 
 
 # Own counters left out of own_losses(): series dropped over a label cap
