@@ -288,11 +288,10 @@ static void log_rings(const struct krings *kr)
 		log_info("records: one ring buffer of %u KiB for all CPUs (no ring buffer "
 			 "dynptrs, or the compat build)",
 			 kib);
-	else if (kr->n == kr->slots)
-		log_info("records: %u ring buffers of %u KiB, one per CPU", kr->n, kib);
 	else
-		log_info("records: %u ring buffer%s of %u KiB shared by %u CPUs", kr->n,
-			 kr->n == 1 ? "" : "s", kib, kr->slots);
+		log_info("records: %u ring buffer%s of %u KiB %s %u CPU%s", kr->n,
+			 kr->n == 1 ? "" : "s", kib, kr->n == kr->slots ? "for" : "shared by",
+			 kr->slots, kr->slots == 1 ? "" : "s");
 }
 
 static int start(struct daemon *d, char *err, size_t size)

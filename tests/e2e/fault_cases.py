@@ -22,6 +22,7 @@ import launch
 import metrics
 import procs
 from checks import gauge, inc, inc_at_least
+from flag_cases import fdinfo_values
 from framework import Group, expect
 from isolated import (alias, gauges, in_background, joined, ready, start_exporter, start_go, start_server,
                       streams, uid)
@@ -323,20 +324,7 @@ SHARED_RING_BYTES = 524288  # below 1 MiB: one ring of 512 KiB for every CPU
 # exporter read none of it during the burst (24 streams of 200 events
 # overflowed it in one of two runs).
 SHARED_STREAMS, SHARED_EVENTS = 16, 30
-
-
-def ring_maps(pid):
-    """The ring buffers (maps named events_ring) that process pid holds."""
-    ids, fdinfo = set(), "/proc/%d/fdinfo" % pid
-    for fd in os.listdir(fdinfo):
-        try:
-            with open(os.path.join(fdinfo, fd)) as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-        except OSError:
-            continue  # an fd closed meanwhile
-        if fields.get("map_type", "").strip() == "27":  # BPF_MAP_TYPE_RINGBUF
-            ids.add(int(fields["map_id"]))
-    return ids
+BPF_MAP_TYPE_RINGBUF = "27"
 
 
 def possible_cpus():
@@ -354,16 +342,17 @@ def case_shared_ring(fx):
     SHARED_STREAMS streams of the Go server at full rate at once, on the
     copy path (every event a record, from whichever CPU wrote it), fewer
     bytes than the ring holds: every stream and every event counted
-    exactly, nothing lost, the gauges back to 0. A merge that waited for a number behind a higher one in the same
-    ring, or handed a close before its data, would miss counts here."""
+    exactly, nothing lost, the gauges back to 0. A merge that waited for
+    a number behind a higher one in the same ring, or handed a close
+    before its data, would miss counts here."""
     srv = start_go(fx.tmp, "ft_share_" + uid()[-5:])
     exp = None
     try:
         svc, path = srv.service, "/events/ft-share/:id"
         exp, before = watching(fx.tmp, "ft-share", srv, ["--bpf.ring-buffer-bytes=%d" % SHARED_RING_BYTES],
                                env={launch.NO_KSTREAMS: "1"})
-        rings = ring_maps(exp.child.pid)
-        expect(len(rings) == 1, "%d ring buffers for %d bytes on %d CPUs, not one", len(rings),
+        rings = fdinfo_values(exp.child.pid, "map_type").count(BPF_MAP_TYPE_RINGBUF)
+        expect(rings == 1, "%d ring buffers for %d bytes on %d CPUs, not one", rings,
                SHARED_RING_BYTES, possible_cpus())
         said = "records: 1 ring buffer of 512 KiB shared by %d CPUs" % possible_cpus()
         expect(said in exp.child.log.read_text(errors="replace"), "the exporter did not log %r", said)
