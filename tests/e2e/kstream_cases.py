@@ -137,7 +137,7 @@ def server_case(kind):
         fx.exp.settle(before, kernel_expects(len(resps)) + counted(svc, label, resps) + [
             inc("sse_requests_total", len(resps), service=svc, path=label, status="success", code="200"),
             inc("http_requests_total", 1, service=svc, method="GET", path=item_label, status="200"),
-        ] + timing.stream_expects(srv, path, label, len(resps))[0] + gauges(svc, 0))
+        ] + timing.stream_expects(srv, path, label, resps) + gauges(svc, 0))
     return case
 
 

@@ -166,13 +166,15 @@ def case_basic_streams(ctx):
 def duration_expects(ctx, resps, path, label, model):
     """Every duration family of the case's streams (the only traffic of the
     service meanwhile: stages are labelled by service alone)."""
-    n, svc = len(resps), ctx.svc
+    svc = ctx.svc
     if ctx.server.times_log is None:
         return client_duration_expects(ctx, resps, label, model)
-    out, f = timing.stream_expects(ctx.server, path, label, n, model)
-    for stage, values in (("first_byte", f["head"]), ("first_chunk", f["first_chunk"]),
-                          ("streaming", f["streaming"]), ("total", f["request"])):
-        out += timing.histogram("sse_stage_duration_seconds", values, service=svc, stage=stage)
+    f, c = timing.truths(ctx.server, path, resps)
+    out = timing.stream_expects(ctx.server, path, label, resps, model)
+    for stage, what in (("first_byte", "head"), ("total", "request")):
+        out += timing.from_request("sse_stage_duration_seconds", f, c, what, service=svc, stage=stage)
+    for stage in ("first_chunk", "streaming"):
+        out += timing.histogram("sse_stage_duration_seconds", f[stage], service=svc, stage=stage)
     return out
 
 
@@ -224,7 +226,7 @@ def gap_expects(ctx, resps, path, label):
     ends, multi-line data)."""
     if ctx.server.times_log is None:
         return [inc("sse_inter_chunk_gap_seconds_count", gaps(resps), service=ctx.svc, path=label)]
-    return timing.stream_expects(ctx.server, path, label, len(resps))[0]
+    return timing.stream_expects(ctx.server, path, label, resps)
 
 
 def case_keep_alive(ctx):
