@@ -141,20 +141,33 @@ def fail(before, after, expects, own_paths, when, problems):
     raise Failure("%s: %s" % (when, "; ".join(problems)))
 
 
+MOVED_SHOWN = 10
+
+
 def moved_instead(before, after, failing):
     """The series that changed of each family a failing expectation of a
-    change names, within its service if it names one, with their labels:
-    where a count went when it did not go where expected (another status,
-    code or path)."""
-    out = []
+    change names, within its service if it names one, that differ from it
+    in one other label: where a count went when it did not go where
+    expected (another status, code, path or bucket). The first
+    MOVED_SHOWN, and how many more."""
+    out = set()
     for e in failing:
         if e.absolute:
             continue
-        within = {k: v for k, v in e.filters.items() if k == "service"}
-        for (name, lbl), d in sorted(metrics.delta(before, after).items()):
-            if name == e.name and abs(d) > EPS and metrics.matches(dict(lbl), within):
-                out.append("%s %+g" % (series(name, dict(lbl)), d))
-    return sorted(set(out))
+        for (name, lbl), d in metrics.delta(before, after).items():
+            if name == e.name and abs(d) > EPS and one_label_off(e.filters, dict(lbl)):
+                out.add("%s %+g" % (series(name, dict(lbl)), d))
+    out = sorted(out)
+    more = ["and %d more" % (len(out) - MOVED_SHOWN)] if len(out) > MOVED_SHOWN else []
+    return out[:MOVED_SHOWN] + more
+
+
+def one_label_off(filters, labels):
+    """Whether `labels` has the filters' service and differs from the
+    filters in exactly one other label."""
+    if "service" in filters and labels.get("service") != filters["service"]:
+        return False
+    return sum(labels.get(k) != v for k, v in filters.items()) == 1
 
 
 # Own counters left out of own_losses(): series dropped over a label cap
