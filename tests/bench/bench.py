@@ -1216,7 +1216,7 @@ class Bench:
                     r["requests"], SCALE_STREAMS, r["errors"]))
             left = cfg.wait_metric("sse_active_connections", lambda v: v <= active0,
                                    READY_TIMEOUT, service=service)
-            conns = conns0 is not None and cfg.wait_metric(
+            conns = None if conns0 is None else cfg.wait_metric(
                 "sse_exporter_map_entries", lambda v: v <= conns0, READY_TIMEOUT, map="conns")
             sc["closed"] = settled_rss_mb(cfg.proc.pid, READY_TIMEOUT)
             if sc["seen"] != SCALE_STREAMS:
