@@ -351,10 +351,10 @@ def case_shared_ring(fx):
         svc, path = srv.service, "/events/ft-share/:id"
         exp, before = watching(fx.tmp, "ft-share", srv, ["--bpf.ring-buffer-bytes=%d" % SHARED_RING_BYTES],
                                env={launch.NO_KSTREAMS: "1"})
-        rings = fdinfo_values(exp.child.pid, "map_type").count(BPF_MAP_TYPE_RINGBUF)
+        rings, cpus = fdinfo_values(exp.child.pid, "map_type").count(BPF_MAP_TYPE_RINGBUF), possible_cpus()
         expect(rings == 1, "%d ring buffers for %d bytes on %d CPUs, not one", rings,
-               SHARED_RING_BYTES, possible_cpus())
-        said = "records: 1 ring buffer of 512 KiB shared by %d CPUs" % possible_cpus()
+               SHARED_RING_BYTES, cpus)
+        said = "records: 1 ring buffer of 512 KiB " + ("for 1 CPU" if cpus == 1 else "shared by %d CPUs" % cpus)
         expect(said in exp.child.log.read_text(errors="replace"), "the exporter did not log %r", said)
         reqs = [client.events("/events/ft-share/%s" % uid(), {"events": SHARED_EVENTS, "interval_ms": 0})
                 for _ in range(SHARED_STREAMS)]
