@@ -2559,6 +2559,32 @@ static void test_response_copy_after_peer_fin_kernel_stream(void **state)
 	assert_true(LOST(f) == 0);
 }
 
+/* The client read the head of a stream the kernel counts and left
+ * before the head write's exit ran: the FIN's record, whose write
+ * sequence holds the head, comes before the head's copy, which arms.
+ * The request was answered: client_closed, code 200, at first_byte,
+ * once the kernel's figures are read (KLEFT_GRACE_NS after the FIN). */
+static void test_head_copy_after_peer_fin_kernel_stream(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t id = 1;
+
+	uint64_t t_fin;
+
+	open_conn(f, id, 5, 0, PROTO_UNKNOWN);
+	io(f, id, DIR_IN, REQUEST);
+	peer_fin(f, id, strlen(KHEAD));
+	t_fin = f->ts;
+	kernel_arms(f, id, 5, SCAN_CHUNKED, KHEAD);
+	assert_true(SSE_ALL(f) == 0);
+	kstreams_refresh(&f->c, t_fin + KLEFT_GRACE_NS);
+	assert_true(SSE_ENDED(f, "client_closed") == 1);
+	assert_true(total(f, "sse_requests_total", 5, "200") == 1);
+	assert_true(total(f, "sse_errors_total", 2, "first_byte") == 1);
+	assert_true(CHUNKS(f) == 0);
+	assert_true(LOST(f) == 0);
+}
+
 /* The kernel gave the stream of a new connection up: the exchange is
  * lost; the write it gave up in comes whole, and the next response line
  * resynchronises. */
@@ -3110,6 +3136,7 @@ int main(void)
 	    T(test_kernel_line_of_another_kept),
 	    T(test_kernel_end_then_next_response),
 	    T(test_response_copy_after_peer_fin_kernel_stream),
+	    T(test_head_copy_after_peer_fin_kernel_stream),
 	    T(test_kernel_gives_up),
 	    T(test_kernel_disagreement),
 	    T(test_kernel_start_unfollowed),

@@ -265,18 +265,23 @@ static void on_data(struct collector *c, const struct data_event *ev, size_t siz
 
 	if (size < offsetof(struct data_event, data) + ev->len)
 		return;
+	e = ev->flags & DATA_F_HELD ? NULL : conn_table_find(&c->conns, ev->h.conn_id);
+	/* PROTO_OTHER: found in /proc and not HTTP, or Redis out of sync;
+	 * records of it from before the kernel was told are still coming */
+	if (e && e->info.proto == PROTO_OTHER)
+		e = NULL;
+	/* before the start of a stream, which stops telling the bytes the
+	 * copies owe: a head the client read before it left is owed */
+	if (e)
+		kstream_copy_arrives(e, ev);
 	if (ev->kstart)
 		kstream_on_start(c, ev);
 	if (ev->flags & DATA_F_HELD) {
 		tls_held_add(&c->held, ev, offsetof(struct data_event, data) + ev->len);
 		return;
 	}
-	e = conn_table_find(&c->conns, ev->h.conn_id);
-	/* PROTO_OTHER: found in /proc and not HTTP, or Redis out of sync;
-	 * records of it from before the kernel was told are still coming */
-	if (!e || e->info.proto == PROTO_OTHER)
+	if (!e)
 		return;
-	kstream_copy_arrives(e, ev);
 	adopting = !conn_followed(e) && e->info.proto == PROTO_ADOPT;
 	if (!conn_followed(e) && parser_start(c, e, ev))
 		return;
