@@ -53,6 +53,7 @@ class Server:
     children: list = field(default_factory=list)
     tls: object = None   # client ssl.SSLContext if the server speaks HTTPS
     times_log: Path = None   # E2E_TIMES_LOG of the server (tests/e2e/README.md)
+    backend: "Server" = None  # nginx's: the FastAPI server it proxies to
 
     # The client entry points, over TLS when the server speaks it: cases
     # written against these run unchanged on plaintext and TLS servers.
@@ -157,7 +158,7 @@ def start_nginx(tmp, name="nginx", with_tls=False):
     # -e: log startup errors here too, before nginx.conf's error_log applies.
     child = procs.spawn("%s-%d" % (name, port), [NGINX, "-p", str(ndir), "-c", str(ndir / "nginx.conf"),
                                                  "-e", str(ndir / "error.log")], tmp)
-    server = Server(name, "nginx", port, backend.children + [child], ctx)
+    server = Server(name, "nginx", port, backend.children + [child], ctx, backend=backend)
     try:
         procs.wait_http(child, port, tls=ctx)
     except Exception as e:

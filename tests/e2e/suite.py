@@ -168,7 +168,7 @@ def duration_expects(ctx, resps, path, label, model):
     service meanwhile: stages are labelled by service alone)."""
     svc = ctx.svc
     if ctx.server.times_log is None:
-        return client_duration_expects(ctx, resps, label, model)
+        return proxied_duration_expects(ctx, resps, path, label, model)
     f, c = timing.truths(ctx.server, path, resps)
     out = timing.stream_expects(ctx.server, path, label, resps, model)
     for stage, what in (("first_byte", "head"), ("total", "request")):
@@ -178,19 +178,20 @@ def duration_expects(ctx, resps, path, label, model):
     return out
 
 
-def client_duration_expects(ctx, resps, label, model):
-    """nginx logs no times of its own writes: the client's instead. The
-    exporter's interval from a request read to a write lies inside the
-    client's from its send() to its recv(), shorter by two wakeups on
-    loopback; intervals between two writes agree within one each way."""
+def proxied_duration_expects(ctx, resps, path, label, model):
+    """nginx logs no times of its own writes. Its interval from a request
+    read to a write holds its backend's (FastAPI's times log), and lies
+    inside the client's from before its send() to after its recv(); the
+    nginx worker may read a request some ms after the client sent it, when
+    it has other connections' handshakes to do. Between two of its writes:
+    the client's times, within one wakeup each way."""
     n, svc, tol = len(resps), ctx.svc, timing.TOLERANCE_S
+    f, c = timing.truths(ctx.server.backend, path, resps)
     by_label = {"service": svc, "path": label}
     return [
-        *timing.client_bounded("sse_request_duration_seconds", [r.duration for r in resps], **by_label),
-        *timing.client_bounded("http_request_duration_seconds", [r.t_headers - r.t_start for r in resps],
-                               **by_label),
-        *timing.histogram("sse_time_to_first_chunk_seconds", [r.ttfc for r in resps], 2 * tol, model=model,
-                          **by_label),
+        *timing.from_request("sse_request_duration_seconds", f, c, "request", **by_label),
+        *timing.from_request("http_request_duration_seconds", f, c, "head", **by_label),
+        *timing.from_request("sse_time_to_first_chunk_seconds", f, c, "ttfc", model=model, **by_label),
         *timing.histogram("sse_stream_duration_seconds", [r.stream_duration for r in resps], 2 * tol,
                           **by_label),
         inc("sse_inter_chunk_gap_seconds_count", gaps(resps), **by_label),
