@@ -164,6 +164,11 @@ static bool consume(struct daemon *d)
 	return waiting;
 }
 
+static void drain_rings(void *d)
+{
+	consume(d);
+}
+
 /* Housekeeping that is due, the ring drained after each step: at 10,000
  * streams the sweep's readlinks take hundreds of ms, and records keep
  * coming meanwhile. The ring must hold what arrives during the longest
@@ -181,7 +186,7 @@ static void housekeeping(struct daemon *d, double now, struct schedule *due)
 		consume(d);
 	}
 	if (now >= due->sweep) {
-		collector_sweep(col);
+		collector_sweep(col, drain_rings, d);
 		due->sweep = now + col->cfg->sweep_interval_s;
 		consume(d);
 	}

@@ -1654,7 +1654,7 @@ static void test_sweep_keeps_open_fd(void **state)
 	open_conn(f, 1, s.fd, s.ino, PROTO_UNKNOWN);
 	kernel_close(f, s.fd); /* even with no kernel entry */
 	for (int i = 0; i < 3; i++)
-		collector_sweep(&f->c);
+		collector_sweep(&f->c, NULL, NULL);
 	assert_non_null(conn_table_find(&f->c.conns, 1));
 	close(s.fd);
 }
@@ -1668,7 +1668,7 @@ static void test_sweep_releases_closed_unseen(void **state)
 
 	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
 	stream(f, 1);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_false(kernel_has(f, GONE_FD, 1));
 	assert_false(sock_owned(0x1001));
@@ -1694,7 +1694,7 @@ static void test_sweep_budget(void **state)
 	open_conn(f, 5, open[0].fd, open[0].ino, PROTO_UNKNOWN);
 	open_conn(f, 6, open[1].fd, open[1].ino, PROTO_UNKNOWN);
 	for (int sweep = 0; sweep < 4; sweep++) {
-		collector_sweep(&f->c);
+		collector_sweep(&f->c, NULL, NULL);
 		ended[sweep] = 6 - f->c.conns.n;
 	}
 	assert_int_equal(ended[0], 0); /* 6 and 5 */
@@ -1735,7 +1735,7 @@ static void test_sweep_forgets_gone_process(void **state)
 	open_conn(f, 2, GONE_FD, 78, PROTO_UNKNOWN);
 	fake_update(NULL, KMAP_TRACKED_PROCS, &gone, &one, KMAP_NOEXIST);
 	fake_update(NULL, KMAP_TRACKED_PROCS, &alive, &one, KMAP_NOEXIST);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_int_equal(f->c.conns.n, 0);
 	assert_null(fake_find(KMAP_TRACKED_PROCS, &gone));
 	assert_non_null(fake_find(KMAP_TRACKED_PROCS, &alive));
@@ -1751,7 +1751,7 @@ static void test_sweep_waits_for_close_record(void **state)
 	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
 	stream(f, 1);
 	kernel_close(f, GONE_FD);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_non_null(conn_table_find(&f->c.conns, 1));
 	io(f, 1, DIR_OUT, "data: b\n\n");
 	close_conn(f, 1, GONE_FD);
@@ -1768,9 +1768,9 @@ static void test_sweep_later_when_close_record_lost(void **state)
 	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
 	stream(f, 1);
 	kernel_close(f, GONE_FD);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_true(LOST(f) == 0);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_true(LOST_FOR(f, "close_unseen") == 1);
 }
@@ -1785,9 +1785,9 @@ static void test_sweep_fd_reused(void **state)
 
 	open_conn(f, 1, s.fd, s.ino + 1, PROTO_UNKNOWN);
 	open_conn(f, 2, s.fd, s.ino, PROTO_UNKNOWN);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_non_null(conn_table_find(&f->c.conns, 1));
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_non_null(conn_table_find(&f->c.conns, 2));
 	assert_true(kernel_has(f, s.fd, 2));
@@ -1806,7 +1806,7 @@ static void test_sweep_remarks_processes(void **state)
 
 	open_conn(f, 1, s.fd, s.ino, PROTO_UNKNOWN);
 	*word = other; /* the kernel cleared ours (an exit), set another's */
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_true(*word & (1ull << (f->tgid % 64)));
 	assert_true(*word & other);
 	close(s.fd);
@@ -1853,6 +1853,38 @@ static void exit_process(struct fixture *f, uint32_t tgid)
 
 	ev.h.tgid = tgid;
 	record(f, &ev, sizeof(ev));
+}
+
+#define CHUNKED_SSE_HEAD                                                                           \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+/* Connection 1's owner writes the rest of its stream, and exits without
+ * a close(): records the sweep reads between finding the fd gone and
+ * judging it. */
+static void owner_ends_and_exits(void *ctx)
+{
+	struct fixture *f = ctx;
+
+	io(f, 1, DIR_OUT, "9\r\ndata: b\n\n\r\n0\r\n\r\n");
+	exit_process(f, f->tgid);
+}
+
+/* The owner finished its stream and exited after the records were last
+ * read, before the sweep looked at its fd: read first, they end the
+ * exchange whole; none is lost as closed unseen. */
+static void test_sweep_reads_records_before_judging(void **state)
+{
+	struct fixture *f = *state;
+
+	f->cfg.stale_after_s = 60; /* the owner's series outlive its exit */
+	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, REQUEST);
+	io(f, 1, DIR_OUT, CHUNKED_SSE_HEAD "9\r\ndata: a\n\n\r\n");
+	collector_sweep(&f->c, owner_ends_and_exits, f);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_true(SSE_ENDED(f, "success") == 1);
+	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 2);
+	assert_true(LOST(f) == 0);
 }
 
 /* A forking server: the parent closes its copy mid-stream, the child goes
@@ -1976,13 +2008,13 @@ static void test_detached_given_up(void **state)
 	f->ts = mono_ns();
 	open_conn(f, 1, 5, 0, PROTO_UNKNOWN);
 	kernel_detach(f, 5);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_non_null(conn_table_find(&f->c.conns, 1));
 	f->ts = mono_ns() - 11 * 1000 * MS;
 	open_conn(f, 2, 6, 0, PROTO_UNKNOWN);
 	stream(f, 2);
 	kernel_detach(f, 6);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_non_null(conn_table_find(&f->c.conns, 1));
 	assert_null(conn_table_find(&f->c.conns, 2));
 	assert_true(LOST_FOR(f, "close_unseen") == 1);
@@ -2004,9 +2036,9 @@ static void test_detached_gone_unseen(void **state)
 	stream(f, 1);
 	kernel_detach(f, 5);
 	fake_delete(NULL, KMAP_DETACHED, &sk);
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_non_null(conn_table_find(&f->c.conns, 1));
-	collector_sweep(&f->c);
+	collector_sweep(&f->c, NULL, NULL);
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_true(LOST_FOR(f, "close_unseen") == 1);
 	assert_int_equal(f->c.untracked, 0);
@@ -3106,6 +3138,7 @@ int main(void)
 	    T(test_uncounted_once),
 	    T(test_sweep_keeps_open_fd),
 	    T(test_sweep_releases_closed_unseen),
+	    T(test_sweep_reads_records_before_judging),
 	    T(test_sweep_budget),
 	    T(test_sweep_waits_for_close_record),
 	    T(test_sweep_later_when_close_record_lost),

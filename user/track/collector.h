@@ -91,7 +91,9 @@ void collector_scan_existing(struct collector *c);
  * larger table is looked through over several sweeps, so that an idle
  * exporter's CPU does not grow with the connections it holds. */
 #define SWEEP_BUDGET 2048
-void collector_sweep(struct collector *c);
+/* drain(ctx), when given, reads the records waiting, unlocked: the sweep
+ * calls it between finding fds gone and judging their connections. */
+void collector_sweep(struct collector *c, void (*drain)(void *ctx), void *ctx);
 
 /* Fills the selection maps from --pid/--port/--exe/--cgroup. */
 void collector_select_initial(struct collector *c);

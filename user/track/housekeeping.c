@@ -153,16 +153,13 @@ static void sweep_detached(struct collector *c, uint64_t ts)
 	}
 }
 
-/* Connections whose fd went elsewhere, found unlocked, are judged under the
- * lock: one that ended meanwhile is no longer in the table, one handed
- * over meanwhile has another key. */
-void collector_sweep(struct collector *c)
+/* The connections of the sweep's share whose fd no longer holds their
+ * socket, asked of /proc unlocked: moved to the front of c->probes.
+ * Returns how many. */
+static size_t sweep_probe(struct collector *c)
 {
-	uint64_t ts = mono_ns();
 	size_t n = sweep_snapshot(c), gone = 0;
 	struct sweep_probe *p = c->probes;
-	struct conn_entry *e;
-	bool shrunk;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t ino = proc_socket_inode(p[i].key.tgid, p[i].key.fd);
@@ -172,7 +169,16 @@ void collector_sweep(struct collector *c)
 		else if (ino != p[i].ino)
 			p[gone++] = p[i];
 	}
-	pthread_mutex_lock(c->lock);
+	return gone;
+}
+
+/* Those connections judged under the lock: one that ended meanwhile is no
+ * longer in the table, one handed over meanwhile has another key. */
+static void sweep_gone(struct collector *c, size_t gone, uint64_t ts)
+{
+	const struct sweep_probe *p = c->probes;
+	struct conn_entry *e;
+
 	for (size_t i = 0; i < gone; i++) {
 		e = conn_table_find(&c->conns, p[i].id);
 		if (!e || !same_key(&e->key, &p[i].key) || !closed_unseen(c, e))
@@ -182,6 +188,23 @@ void collector_sweep(struct collector *c)
 		kernel_forget_process(c, e->key.tgid);
 		entry_end(c, e, HTTP_END_LOST_CLOSE, ts);
 	}
+}
+
+void collector_sweep(struct collector *c, void (*drain)(void *ctx), void *ctx)
+{
+	size_t gone = sweep_probe(c);
+	uint64_t ts;
+	bool shrunk;
+
+	/* An fd found gone may be an owner that wrote its last bytes and
+	 * exited after the records were last read: the records of both are
+	 * committed before its fds go, and read now, or the exchange they
+	 * end would be judged closed unseen, and lost. */
+	if (gone && drain)
+		drain(ctx);
+	ts = mono_ns(); /* not before: what the records ended is older */
+	pthread_mutex_lock(c->lock);
+	sweep_gone(c, gone, ts);
 	if (c->ndetached)
 		sweep_detached(c, ts);
 	kernel_remark(c);
