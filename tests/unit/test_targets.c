@@ -102,14 +102,14 @@ static void test_reused_pid_is_another_process(void **state)
 }
 
 /* An exit unlists; the series stay for the grace period, then go, and
- * the drop is counted. */
+ * the drop is counted. A clock read before the exit is within it. */
 static void test_gone_target_expires_after_grace(void **state)
 {
 	struct fixture *f = *state;
 	struct target *tg = target_get(&f->t, getpid(), 0, NULL);
 	const char *const labels[] = {tg->key, "/p"};
 	struct family *bytes = f->m.sse_bytes;
-	uint64_t gone;
+	uint64_t before = mono_ns(), gone;
 
 	metric_add(bytes, labels, 5);
 	metric_add(f->m.sse_active, labels, 1);
@@ -117,6 +117,8 @@ static void test_gone_target_expires_after_grace(void **state)
 	targets_exit(&f->t, getpid());
 	assert_int_equal(f->t.n, 0);
 	assert_int_equal(info_series(f), 0);
+	targets_expire(&f->t, before, 300 * S);
+	assert_int_equal(bytes->nseries, 1);
 	gone = mono_ns();
 	targets_expire(&f->t, gone + 299 * S, 300 * S);
 	assert_int_equal(bytes->nseries, 1);

@@ -202,7 +202,7 @@ void collector_sweep(struct collector *c, void (*drain)(void *ctx), void *ctx)
 	 * end would be judged closed unseen, and lost. */
 	if (gone && drain)
 		drain(ctx);
-	ts = mono_ns(); /* not before: what the records ended is older */
+	ts = mono_ns(); /* not before: what the drain ended is older */
 	pthread_mutex_lock(c->lock);
 	sweep_gone(c, gone, ts);
 	if (c->ndetached)

@@ -280,7 +280,9 @@ void targets_expire(struct targets *t, uint64_t now, uint64_t stale_ns)
 	while (*p) {
 		struct target_life *l = *p;
 
-		if (l->live || now - l->gone_ns < stale_ns) {
+		/* not now - gone_ns: a clock read before the exit is not
+		 * a very late one */
+		if (l->live || now < l->gone_ns + stale_ns) {
 			p = &l->next;
 			continue;
 		}
