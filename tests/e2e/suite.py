@@ -170,7 +170,7 @@ def duration_expects(ctx, resps, path, label, model):
     if ctx.server.times_log is None:
         return proxied_duration_expects(ctx, resps, path, label, model)
     f, c = timing.truths(ctx.server, path, resps)
-    out = timing.stream_expects(ctx.server, path, label, resps, model)
+    out = timing.durations(f, c, svc, label, model)
     for stage, what in (("first_byte", "head"), ("total", "request")):
         out += timing.from_request("sse_stage_duration_seconds", f, c, what, service=svc, stage=stage)
     for stage in ("first_chunk", "streaming"):

@@ -99,7 +99,11 @@ def stream_expects(server, path, label, resps, model=None):
     """Every duration family of the streams `resps` of `path` (label
     `label`); TTFC also by model when given."""
     f, c = truths(server, path, resps)
-    svc = server.service
+    return durations(f, c, server.service, label, model)
+
+
+def durations(f, c, svc, label, model=None):
+    """stream_expects() of truths (f, c) already read."""
     by_model = {} if model is None else {"model": model}
     return (from_request("sse_request_duration_seconds", f, c, "request", service=svc, path=label)
             + histogram("sse_stream_duration_seconds", f["stream"], service=svc, path=label)

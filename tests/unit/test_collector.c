@@ -31,6 +31,10 @@
 #define GONE_FD	 1000000 /* no such fd in this process */
 #define REQUEST	 "GET /s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
 #define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+#define KHEAD                                                                                      \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define KCHUNK "9\r\ndata: a\n\n\r\n" /* an event of 9 bytes */
+#define KTAIL  "0\r\n\r\n"	      /* the body's end */
 
 /* ---- kernel maps of the test's own: a few entries per map ---- */
 
@@ -1855,9 +1859,6 @@ static void exit_process(struct fixture *f, uint32_t tgid)
 	record(f, &ev, sizeof(ev));
 }
 
-#define CHUNKED_SSE_HEAD                                                                           \
-	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-
 /* Connection 1's owner writes the rest of its stream, and exits without
  * a close(): records the sweep reads between finding the fd gone and
  * judging it. */
@@ -1865,7 +1866,7 @@ static void owner_ends_and_exits(void *ctx)
 {
 	struct fixture *f = ctx;
 
-	io(f, 1, DIR_OUT, "9\r\ndata: b\n\n\r\n0\r\n\r\n");
+	io(f, 1, DIR_OUT, KCHUNK KTAIL);
 	exit_process(f, f->tgid);
 }
 
@@ -1879,7 +1880,7 @@ static void test_sweep_reads_records_before_judging(void **state)
 	f->cfg.stale_after_s = 60; /* the owner's series outlive its exit */
 	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
 	io(f, 1, DIR_IN, REQUEST);
-	io(f, 1, DIR_OUT, CHUNKED_SSE_HEAD "9\r\ndata: a\n\n\r\n");
+	io(f, 1, DIR_OUT, KHEAD KCHUNK);
 	collector_sweep(&f->c, owner_ends_and_exits, f);
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_true(SSE_ENDED(f, "success") == 1);
@@ -2110,11 +2111,6 @@ static void test_map_errors_exported(void **state)
 }
 
 /* ---- streams the kernel counts (include/kstream.h) ---- */
-
-#define KHEAD                                                                                      \
-	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-#define KCHUNK "9\r\ndata: a\n\n\r\n" /* an event of 9 bytes */
-#define KTAIL  "0\r\n\r\n"	      /* the body's end */
 
 #define KSTREAMS(f)  total(f, "sse_exporter_kernel_streams_total", -1, NULL)
 #define FELL(f, why) total(f, "sse_exporter_kernel_stream_fallbacks_total", 0, why)
