@@ -119,7 +119,7 @@ void tls_held_expire(struct tls_held *h, uint64_t now)
 	for (size_t i = 0; i < TLS_HELD_SLOTS; i++) {
 		struct tls_held_slot *s = &h->slots[i];
 
-		if (s->ssl && now - s->ts > TLS_HELD_TTL_NS)
+		if (s->ssl && now > s->ts + TLS_HELD_TTL_NS) /* now may be older */
 			slot_drop(h, s);
 	}
 }
