@@ -24,7 +24,13 @@
 #include "track/collector.h"
 #include "web/http_server.h"
 
-#define POLL_MS 100 /* records wait at most this long: no wakeup per event */
+#define POLL_MS	    100 /* records wait at most this long: no wakeup per event */
+#define DRAIN_TRIES 10	/* the sweep's reads of the rings, ring_retry apart */
+
+/* A record being written is committed within microseconds, unless its
+ * program was preempted: the records held back behind it are read again
+ * this soon. */
+static const struct timespec ring_retry = {.tv_nsec = 100 * 1000};
 
 static volatile sig_atomic_t stopping;
 
@@ -164,9 +170,15 @@ static bool consume(struct daemon *d)
 	return waiting;
 }
 
-static void drain_rings(void *d)
+/* The sweep's drain; whether records are still held back. */
+static bool drain_rings(void *d)
 {
-	consume(d);
+	for (int tries = 0; tries < DRAIN_TRIES; tries++) {
+		if (!consume(d))
+			return false;
+		nanosleep(&ring_retry, NULL);
+	}
+	return consume(d);
 }
 
 /* Housekeeping that is due, the ring drained after each step: at 10,000
@@ -210,14 +222,12 @@ static void run(struct daemon *d)
 	bool waiting = false;
 
 	while (!stopping) {
-		struct timespec brief = {.tv_nsec = 100 * 1000};
 		struct epoll_event ev;
 
 		/* wait unlocked, so scrapes are served meanwhile. Records held
-		 * back for one being written, which is committed within
-		 * microseconds: the rings hold data, so epoll would not wait. */
+		 * back: the rings hold data, so epoll would not wait. */
 		if (waiting)
-			nanosleep(&brief, NULL);
+			nanosleep(&ring_retry, NULL);
 		else if (epoll_wait(d->rings.epoll_fd, &ev, 1, POLL_MS) < 0 && errno != EINTR)
 			log_once(&warned_wait, "waiting for the ring buffers", -errno);
 		waiting = consume(d);

@@ -1862,12 +1862,20 @@ static void exit_process(struct fixture *f, uint32_t tgid)
 /* Connection 1's owner writes the rest of its stream, and exits without
  * a close(): records the sweep reads between finding the fd gone and
  * judging it. */
-static void owner_ends_and_exits(void *ctx)
+static bool owner_ends_and_exits(void *ctx)
 {
 	struct fixture *f = ctx;
 
 	io(f, 1, DIR_OUT, KCHUNK KTAIL);
 	exit_process(f, f->tgid);
+	return false;
+}
+
+/* A record still being written holds those after it back: none read. */
+static bool records_held_back(void *ctx)
+{
+	(void)ctx;
+	return true;
 }
 
 /* The owner finished its stream and exited after the records were last
@@ -1885,6 +1893,25 @@ static void test_sweep_reads_records_before_judging(void **state)
 	assert_null(conn_table_find(&f->c.conns, 1));
 	assert_true(SSE_ENDED(f, "success") == 1);
 	assert_true(total(f, "sse_chunks_streamed_total", -1, NULL) == 2);
+	assert_true(LOST(f) == 0);
+}
+
+/* The same, the owner's last records held back behind one still being
+ * written at the first sweep: its fd is judged at the next. */
+static void test_sweep_waits_for_held_back_records(void **state)
+{
+	struct fixture *f = *state;
+
+	f->cfg.stale_after_s = 60;
+	open_conn(f, 1, GONE_FD, 77, PROTO_UNKNOWN);
+	io(f, 1, DIR_IN, REQUEST);
+	io(f, 1, DIR_OUT, KHEAD KCHUNK);
+	collector_sweep(&f->c, records_held_back, f);
+	assert_non_null(conn_table_find(&f->c.conns, 1));
+	assert_true(LOST(f) == 0);
+	collector_sweep(&f->c, owner_ends_and_exits, f);
+	assert_null(conn_table_find(&f->c.conns, 1));
+	assert_true(SSE_ENDED(f, "success") == 1);
 	assert_true(LOST(f) == 0);
 }
 
@@ -3135,6 +3162,7 @@ int main(void)
 	    T(test_sweep_keeps_open_fd),
 	    T(test_sweep_releases_closed_unseen),
 	    T(test_sweep_reads_records_before_judging),
+	    T(test_sweep_waits_for_held_back_records),
 	    T(test_sweep_budget),
 	    T(test_sweep_waits_for_close_record),
 	    T(test_sweep_later_when_close_record_lost),

@@ -91,9 +91,11 @@ void collector_scan_existing(struct collector *c);
  * larger table is looked through over several sweeps, so that an idle
  * exporter's CPU does not grow with the connections it holds. */
 #define SWEEP_BUDGET 2048
-/* drain(ctx), when given, reads the records waiting, unlocked: the sweep
- * calls it between finding fds gone and judging their connections. */
-void collector_sweep(struct collector *c, void (*drain)(void *ctx), void *ctx);
+/* drain(ctx), when given, reads the records waiting, unlocked, and tells
+ * whether one due is still being written (those after it held back): the
+ * sweep calls it between finding fds gone and judging their connections,
+ * and judges none while records are held back. */
+void collector_sweep(struct collector *c, bool (*drain)(void *ctx), void *ctx);
 
 /* Fills the selection maps from --pid/--port/--exe/--cgroup. */
 void collector_select_initial(struct collector *c);

@@ -190,7 +190,7 @@ static void sweep_gone(struct collector *c, size_t gone, uint64_t ts)
 	}
 }
 
-void collector_sweep(struct collector *c, void (*drain)(void *ctx), void *ctx)
+void collector_sweep(struct collector *c, bool (*drain)(void *ctx), void *ctx)
 {
 	size_t gone = sweep_probe(c);
 	uint64_t ts;
@@ -199,9 +199,11 @@ void collector_sweep(struct collector *c, void (*drain)(void *ctx), void *ctx)
 	/* An fd found gone may be an owner that wrote its last bytes and
 	 * exited after the records were last read: the records of both are
 	 * committed before its fds go, and read now, or the exchange they
-	 * end would be judged closed unseen, and lost. */
-	if (gone && drain)
-		drain(ctx);
+	 * end would be judged closed unseen, and lost. Records held back
+	 * behind one still being written may be those: the fds are judged
+	 * when the sweep comes round to them again. */
+	if (gone && drain && drain(ctx))
+		gone = 0;
 	ts = mono_ns(); /* not before: what the drain ended is older */
 	pthread_mutex_lock(c->lock);
 	sweep_gone(c, gone, ts);
