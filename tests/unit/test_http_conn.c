@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "proto/http_conn.h"
+#include "compress.h"
 
 #define REC_MAX 32
 
@@ -291,6 +292,134 @@ static void test_chunked_sse_one_write(void **state)
 	assert_int_equal(f->r.end[0].ts, 2000);
 	assert_string_equal(f->r.end[0].x.req.path, "/events");
 	assert_string_equal(f->r.end[0].x.req.method, "GET");
+}
+
+/* ---- compressed event streams ---- */
+
+#define CODED_HEAD(coding)                                                                         \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: " coding          \
+	"\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+static const char *const coded_events[] = {"data: a\n\n", ":hb\n\n", "data: b\r\n\r\n"};
+
+#define CODED_EVENTS (sizeof(coded_events) / sizeof(coded_events[0]))
+
+/* The events compressed as a server that flushes each one does
+ * (Z_SYNC_FLUSH; the last Z_FINISH), each piece a chunk of its own in
+ * out[]; returns the bytes of the whole body, the last chunk included. */
+static size_t coded_body(int bits, unsigned char *out, size_t size, size_t piece_end[])
+{
+	unsigned char z_out[256];
+	size_t used = 0;
+	z_stream z;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	for (size_t i = 0; i < CODED_EVENTS; i++) {
+		size_t n;
+		int last = i + 1 == CODED_EVENTS;
+
+		z.next_in = (Bytef *)coded_events[i];
+		z.avail_in = (uInt)strlen(coded_events[i]);
+		z.next_out = z_out;
+		z.avail_out = sizeof(z_out);
+		assert_true(deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH) >= Z_OK);
+		n = sizeof(z_out) - z.avail_out;
+		used += (size_t)snprintf((char *)out + used, size - used, "%zx\r\n", n);
+		assert_true(used + n + 2 < size);
+		memcpy(out + used, z_out, n);
+		used += n;
+		memcpy(out + used, "\r\n", 2);
+		piece_end[i] = used += 2;
+	}
+	deflateEnd(&z);
+	assert_true(used + 5 < size);
+	memcpy(out + used, "0\r\n\r\n", 5);
+	return used + 5;
+}
+
+/* A gzip or deflate stream's events are counted from its inflated
+ * bytes, whatever the split of the writes, with the events' own sizes;
+ * written a byte at a time, each at the time of the piece that brought
+ * it (a longer write may bring two). */
+static void check_coded_stream(struct fixture *f, const char *head, int bits, size_t step)
+{
+	unsigned char body[1024];
+	size_t piece_end[CODED_EVENTS], n = coded_body(bits, body, sizeof(body), piece_end);
+	uint64_t ts = 2000;
+
+	get(f, "/events", 1000);
+	out(f, head, ts);
+	for (size_t at = 0, p = 0; at < n; at += step) {
+		size_t len = n - at < step ? n - at : step;
+
+		while (p < CODED_EVENTS && at >= piece_end[p])
+			p++;
+		http_conn_response_bytes(&f->c, (const char *)body + at, len, ts + p);
+	}
+	assert_string_equal(f->r.order, "REEEX");
+	for (size_t i = 0; i < CODED_EVENTS; i++)
+		assert_event(&f->r, i, i == 1 ? SSE_EVENT_HEARTBEAT : SSE_EVENT_DATA,
+			     strlen(coded_events[i]), step == 1 ? ts + i : f->r.ev[i].ts);
+	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
+	assert_int_equal(f->r.end[0].x.data_events, 2);
+	assert_null(f->c.inflate);
+}
+
+static void test_gzip_stream_split_everywhere(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t step = 1; step <= 64; step++) {
+		check_coded_stream(f, CODED_HEAD("gzip"), GZIP_BITS, step);
+		teardown(state);
+		setup(state);
+		f = *state;
+	}
+}
+
+static void test_deflate_stream(void **state)
+{
+	check_coded_stream(*state, CODED_HEAD("deflate"), ZLIB_BITS, 1000);
+}
+
+static void test_raw_deflate_stream(void **state)
+{
+	check_coded_stream(*state, CODED_HEAD("deflate"), RAW_BITS, 7);
+}
+
+/* Brotli is not decoded: the stream is counted, its events are not (its
+ * bytes are no events to split). */
+static void test_brotli_stream_not_split(void **state)
+{
+	struct fixture *f = *state;
+	char resp[512];
+
+	get(f, "/events", 1000);
+	snprintf(resp, sizeof(resp), "%s%s0\r\n\r\n", CODED_HEAD("br"),
+		 chunk("data: x\n\ndata: y\n\n"));
+	out(f, resp, 2000);
+	assert_string_equal(f->r.order, "RX");
+	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
+	assert_int_equal(f->r.end[0].x.data_events, 0);
+}
+
+/* A compressed stream cut short: its inflation is freed with it. */
+static void test_gzip_stream_lost_frees_inflation(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char body[1024];
+	size_t piece_end[CODED_EVENTS];
+
+	coded_body(GZIP_BITS, body, sizeof(body), piece_end);
+	get(f, "/events", 1000);
+	out(f, CODED_HEAD("gzip"), 2000);
+	http_conn_response_bytes(&f->c, (const char *)body, piece_end[0], 2001);
+	assert_non_null(f->c.inflate);
+	assert_string_equal(f->r.order, "RE");
+	http_conn_response_gap(&f->c, 10, 2002);
+	assert_null(f->c.inflate);
+	assert_int_equal(f->r.end[0].x.data_events, 1);
 }
 
 /* The CRLF of a blank line cut between chunks of writes of their own:
@@ -1325,6 +1454,11 @@ int main(void)
 	    T(test_chunked_sse_exchange),
 	    T(test_chunked_sse_bytewise),
 	    T(test_chunked_sse_one_write),
+	    T(test_gzip_stream_split_everywhere),
+	    T(test_deflate_stream),
+	    T(test_raw_deflate_stream),
+	    T(test_brotli_stream_not_split),
+	    T(test_gzip_stream_lost_frees_inflation),
 	    T(test_event_end_crlf_cut),
 	    T(test_close_ends_event_after_cr),
 	    T(test_chunk_extension_and_trailer),

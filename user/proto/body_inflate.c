@@ -19,6 +19,13 @@ void body_inflate_init(struct body_inflate *b, bool deflate)
 {
 	memset(b, 0, sizeof(*b));
 	b->raw_ok = deflate;
+	b->cap = BODY_INFLATE_CAP_BYTES;
+}
+
+void body_inflate_init_stream(struct body_inflate *b, bool deflate)
+{
+	body_inflate_init(b, deflate);
+	b->cap = UINT64_MAX;
 }
 
 void body_inflate_end(struct body_inflate *b)
@@ -64,14 +71,14 @@ static bool start(struct body_inflate *b)
 static bool emit(struct body_inflate *b, const char *out, size_t n, body_inflate_sink sink,
 		 void *ctx)
 {
-	size_t room = BODY_INFLATE_CAP_BYTES - b->out_total;
+	uint64_t room = b->cap - b->out_total;
 	bool fits = n <= room;
 
 	if (!fits)
 		n = room;
 	if (n > 0)
 		sink(ctx, out, n);
-	b->out_total += (uint32_t)n;
+	b->out_total += n;
 	return fits;
 }
 

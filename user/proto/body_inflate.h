@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Incremental inflation of a gzip or deflate response body, so that the
- * usage scan can read compressed answers. Pure apart from zlib's own
- * allocation of its state (about 40 KiB while a body is being inflated).
- * Any split of the input gives the same output; at most
- * BODY_INFLATE_CAP_BYTES are produced per body, in pieces of at most
- * BODY_INFLATE_CHUNK bytes handed to a sink.
+ * usage scan can read compressed answers and an event stream's events be
+ * split. Pure apart from zlib's own allocation of its state (about 40 KiB
+ * while a body is being inflated). Any split of the input gives the same
+ * output; at most BODY_INFLATE_CAP_BYTES are produced per body (none for
+ * a stream's), in pieces of at most BODY_INFLATE_CHUNK bytes handed to a
+ * sink.
  *
  * The format is told from the first two bytes, not from the header alone:
  * a gzip or zlib header is inflated as such whatever the coding says, and
@@ -39,12 +40,17 @@ struct body_inflate {
 	bool ended;	       /* the stream ended with the input so far */
 	uint8_t head_len;      /* bytes of head[] gathered */
 	unsigned char head[2]; /* the first two bytes, that tell the format */
-	uint32_t out_total;    /* bytes handed to the sink */
+	uint64_t out_total;    /* bytes handed to the sink */
+	uint64_t cap;	       /* of out_total */
 	enum body_inflate_status status;
 };
 
 /* deflate: the coding was "deflate" rather than gzip. Allocates nothing. */
 void body_inflate_init(struct body_inflate *b, bool deflate);
+
+/* The same without the cap: an event stream's body, as long as it lasts
+ * (memory does not grow with it). */
+void body_inflate_init_stream(struct body_inflate *b, bool deflate);
 
 /*
  * Inflates buf[0..len) into sink. Once the status is ERROR or CAP, later

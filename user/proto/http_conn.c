@@ -56,11 +56,34 @@ static void reading_end(struct http_conn *c)
 	c->reading = NULL;
 }
 
+static void inflate_end(struct http_conn *c)
+{
+	if (!c->inflate)
+		return;
+	body_inflate_end(c->inflate);
+	free(c->inflate);
+	c->inflate = NULL;
+}
+
+/* An event stream in gzip or deflate is split once inflated; one in
+ * another coding is not split (its events unknown). Without the memory,
+ * as the latter. */
+static void inflate_begin(struct http_conn *c)
+{
+	inflate_end(c);
+	if (c->x.coding != HTTP_CODING_GZIP && c->x.coding != HTTP_CODING_DEFLATE)
+		return;
+	c->inflate = malloc(sizeof(*c->inflate));
+	if (c->inflate)
+		body_inflate_init_stream(c->inflate, c->x.coding == HTTP_CODING_DEFLATE);
+}
+
 void http_conn_release(struct http_conn *c)
 {
 	reading_end(c);
 	response_head_end(c);
 	queue_free(c);
+	inflate_end(c);
 }
 
 /* A request whose body is still being read is under way too: a client
@@ -356,6 +379,23 @@ static void on_sse_event(void *ctx, const struct sse_event *ev)
 	c->ops->event(c->ctx, x, ev, ts, prev);
 }
 
+static void inflated(void *ctx, const char *buf, size_t len)
+{
+	struct http_conn *c = ctx;
+
+	sse_feed(&c->sse, buf, len, on_sse_event, c);
+}
+
+/* Bytes of an event stream's body, as they came on the wire. */
+static void sse_bytes(struct http_conn *c, const char *data, size_t len)
+{
+	if (c->inflate)
+		body_inflate_feed(c->inflate, data, len, inflated, c);
+	else if (c->x.coding == HTTP_CODING_IDENTITY)
+		sse_feed(&c->sse, data, len, on_sse_event, c);
+	c->t_fed = c->now;
+}
+
 /* The response is known for what it is: its callback can go, and a
  * stream's first bytes, held while they could not tell, are split. */
 static void sniff_done(struct http_conn *c, bool sse, size_t held)
@@ -363,10 +403,8 @@ static void sniff_done(struct http_conn *c, bool sse, size_t held)
 	c->sniffing = false;
 	c->x.sse = sse;
 	c->ops->response(c->ctx, &c->x);
-	if (sse && held) {
-		sse_feed(&c->sse, c->sniffed, held, on_sse_event, c);
-		c->t_fed = c->now;
-	}
+	if (sse && held)
+		sse_bytes(c, c->sniffed, held);
 }
 
 /* The next body bytes while sniffing: the decision waits for bytes that
@@ -399,6 +437,7 @@ static void exchange_end(struct http_conn *c, enum http_end why, uint64_t ts)
 		sniff_end(c);
 	if (!c->x.kernel) /* the kernel's figures have its last event */
 		sse_finish(&c->sse, on_sse_event, c);
+	inflate_end(c);
 	c->in_exchange = false;
 	c->ops->end(c->ctx, &c->x, end_reason(&c->x, why), ts);
 	if (c->resp_state != SIDE_DEAD)
@@ -414,10 +453,8 @@ static void body_data(void *ctx, const char *data, size_t len)
 	c->x.body_bytes += len;
 	if (c->ops->body)
 		c->ops->body(c->ctx, &c->x, data, len);
-	if (c->x.sse && len) {
-		sse_feed(&c->sse, data, len, on_sse_event, c);
-		c->t_fed = c->now;
-	}
+	if (c->x.sse && len)
+		sse_bytes(c, data, len);
 }
 
 static enum http_body_mode kernel_body(uint8_t framing)
@@ -450,6 +487,8 @@ static void response_head_done(struct http_conn *c, uint64_t ts)
 	c->sniffed_len = 0;
 	c->x.kernel = c->kernel_next && c->x.sse && c->resp_body == kernel_body(c->kernel_next);
 	c->kernel_next = 0;
+	if (c->x.sse && !c->x.kernel)
+		inflate_begin(c);
 	if (!c->sniffing)
 		c->ops->response(c->ctx, &c->x);
 	response_head_end(c);

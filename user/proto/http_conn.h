@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proto/body_inflate.h"
 #include "proto/chunked.h"
 #include "proto/http_head.h"
 #include "proto/json_scan.h"
@@ -134,6 +135,8 @@ struct http_conn {
 	uint64_t resp_left;
 	struct chunked_decoder resp_chunks;
 	struct sse_splitter sse;
+	/* a gzip or deflate event stream's inflation, while its body is read */
+	struct body_inflate *inflate;
 	bool in_exchange; /* x holds a response under way */
 	bool sniffing;	  /* no Content-Type: the body's first bytes tell */
 	uint8_t sniffed_len;
