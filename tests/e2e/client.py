@@ -22,6 +22,7 @@ import struct
 import termios
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -353,11 +354,12 @@ class Connection:
         resp.t_headers = self.last_recv
         sse = SSEParser() if resp.is_sse else None
         body = bytearray()
+        coded = _inflater(resp.headers.get("content-encoding", ""))
 
         def on_body(data):
             body.extend(data)
             if sse is not None:
-                sse.feed(data, self.last_recv)
+                sse.feed(coded.decompress(data) if coded else data, self.last_recv)
                 resp.events = sse.events
             if abort_after_events is not None and resp.data_events >= abort_after_events:
                 raise _Abort()
@@ -433,6 +435,16 @@ class Connection:
                 on_body(self._read_some(65536))
         except PeerClosed:
             self.open = False
+
+
+def _inflater(coding):
+    """A decompressor of a gzip or deflate body's bytes as they come."""
+    coding = coding.strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return zlib.decompressobj()
+    return None
 
 
 class _Abort(Exception):

@@ -16,7 +16,8 @@ the ones it gave up or never took, and every count equals the client's.
   write (left to user space), a chunk framing that breaks (fallback
   `framing`), and an answer to HEAD with an event stream's head (fallback
   `disagreement`) before a GET stream on the same connection; a last
-  write whose exit probe the client's FIN beats to user space.
+  write whose exit probe the client's FIN beats to user space;
+- the Go server's streams in gzip, which the kernel leaves to user space.
 
 With `run.py --copy-path` the same cases run on exporters that count from
 copies: the kernel counts no stream, no fallback moves, and every count
@@ -139,6 +140,26 @@ def server_case(kind):
             inc("http_requests_total", 1, service=svc, method="GET", path=item_label, status="200"),
         ] + timing.stream_expects(srv, path, label, resps) + gauges(svc, 0))
     return case
+
+
+def case_gzip_stream(fx):
+    """The Go server's streams in gzip, each event flushed as a
+    compressing middleware does: the kernel leaves a coded body alone (no
+    stream of its own, no fallback), user space splits the inflated
+    events, every count and duration as the client's and the server's."""
+    srv = fx.servers["go"]
+    path, label = "/events/ks-gzip/%s" % uid(), "/events/ks-gzip/:id"
+    q = {"events": 6, "heartbeats": 2, "interval_ms": 10, "gzip": "1"}
+    before = ready(fx.exp, srv)
+    resps = client.concurrently(lambda: srv.request(client.events(path, q)), [()] * 3)
+    resps += srv.keep_alive([client.events(path, q)] * 2)
+    streamed_ok(resps, 6, 2)
+    expect(all(r.headers.get("content-encoding") == "gzip" for r in resps),
+           "ground truth: bodies not in gzip: %r", [r.headers.get("content-encoding") for r in resps])
+    svc = srv.service
+    fx.exp.settle(before, kernel_expects(0) + counted(svc, label, resps) + [
+        inc("sse_requests_total", len(resps), service=svc, path=label, status="success", code="200"),
+    ] + timing.stream_expects(srv, path, label, resps) + gauges(svc, 0))
 
 
 # --------------------------------------------------------------------------
@@ -389,6 +410,7 @@ def case_last_write_after_client_left(fx):
 def groups(tmp):
     cases = [("kstream:%s_streams" % kind, server_case(kind)) for kind, _ in SERVERS]
     cases += [("kstream:split_" + name, split_case(name, *rest)) for name, *rest in SPLITS]
+    cases += [("kstream:gzip_stream", case_gzip_stream)]
     cases += [("kstream:fallback_framing", case_framing), ("kstream:fallback_disagreement", case_disagreement)]
     if not launch.copy_path():  # its copies race the same way, not closed yet
         cases += [("kstream:last_write_after_client_left", case_last_write_after_client_left)]

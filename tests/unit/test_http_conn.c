@@ -306,8 +306,11 @@ static const char *const coded_events[] = {"data: a\n\n", ":hb\n\n", "data: b\r\
 
 /* The events compressed as a server that flushes each one does
  * (Z_SYNC_FLUSH; the last Z_FINISH), each piece a chunk of its own in
- * out[]; returns the bytes of the whole body, the last chunk included. */
-static size_t coded_body(int bits, unsigned char *out, size_t size, size_t piece_end[])
+ * out[] (piece_end[i]: where piece i's chunk ends; *coded: the
+ * compressed bytes in all); returns the bytes of the whole body, the
+ * last chunk included. */
+static size_t coded_body(int bits, unsigned char *out, size_t size, size_t piece_end[],
+			 size_t *coded)
 {
 	unsigned char z_out[256];
 	size_t used = 0;
@@ -329,6 +332,7 @@ static size_t coded_body(int bits, unsigned char *out, size_t size, size_t piece
 		assert_true(used + n + 2 < size);
 		memcpy(out + used, z_out, n);
 		used += n;
+		*coded += n;
 		memcpy(out + used, "\r\n", 2);
 		piece_end[i] = used += 2;
 	}
@@ -345,7 +349,8 @@ static size_t coded_body(int bits, unsigned char *out, size_t size, size_t piece
 static void check_coded_stream(struct fixture *f, const char *head, int bits, size_t step)
 {
 	unsigned char body[1024];
-	size_t piece_end[CODED_EVENTS], n = coded_body(bits, body, sizeof(body), piece_end);
+	size_t piece_end[CODED_EVENTS], coded = 0;
+	size_t n = coded_body(bits, body, sizeof(body), piece_end, &coded);
 	uint64_t ts = 2000;
 
 	get(f, "/events", 1000);
@@ -363,6 +368,9 @@ static void check_coded_stream(struct fixture *f, const char *head, int bits, si
 			     strlen(coded_events[i]), step == 1 ? ts + i : f->r.ev[i].ts);
 	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
 	assert_int_equal(f->r.end[0].x.data_events, 2);
+	/* the body's bytes as written; none counted by the events' sizes */
+	assert_int_equal(f->r.end[0].x.body_bytes, coded);
+	assert_int_equal(f->r.end[0].x.event_bytes, 0);
 	assert_null(f->c.inflate);
 }
 
@@ -409,9 +417,9 @@ static void test_gzip_stream_lost_frees_inflation(void **state)
 {
 	struct fixture *f = *state;
 	unsigned char body[1024];
-	size_t piece_end[CODED_EVENTS];
+	size_t piece_end[CODED_EVENTS], coded = 0;
 
-	coded_body(GZIP_BITS, body, sizeof(body), piece_end);
+	coded_body(GZIP_BITS, body, sizeof(body), piece_end, &coded);
 	get(f, "/events", 1000);
 	out(f, CODED_HEAD("gzip"), 2000);
 	http_conn_response_bytes(&f->c, (const char *)body, piece_end[0], 2001);

@@ -13,6 +13,7 @@
 #include "metrics/histogram.h"
 #include "metrics/metrics.h"
 #include "proto/http_conn.h"
+#include "compress.h"
 
 #define N(a)  (sizeof(a) / sizeof((a)[0]))
 #define MS    1000000ull
@@ -353,6 +354,32 @@ static void test_bytes_include_unterminated_tail(void **state)
 	out(f, "0\r\n\r\n", 1300 * MS);
 	assert_close(SERIES(&f->m, "sse_bytes_streamed_total", SVC, CHAT)->value, 19 + 14);
 	assert_close(SERIES(&f->m, "sse_chunks_streamed_total", SVC, CHAT, "unknown")->value, 1);
+}
+
+/* A gzip stream: its events' sizes are the inflated ones, its bytes
+ * streamed the body's as written. */
+static void test_gzip_stream_sizes_and_bytes(void **state)
+{
+	static const char plain[] = "data: {\"c\":\"Hel\"}\n\n: ping\n\ndata: [DONE]\n\n";
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+				   "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
+	struct fixture *f = *state;
+	unsigned char z[256];
+	size_t n = compress_as(GZIP_BITS, plain, strlen(plain), z, sizeof(z));
+	char size_line[16];
+	struct series *s;
+
+	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
+	out(f, head, 1050 * MS);
+	snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+	out(f, size_line, 1100 * MS);
+	http_conn_response_bytes(&f->c, (const char *)z, n, 1100 * MS);
+	out(f, "\r\n0\r\n\r\n", 1200 * MS);
+	s = SERIES(&f->m, "sse_chunk_size_bytes", SVC, CHAT);
+	assert_int_equal(s->count, 2);
+	assert_close(s->sum, 19 + 14);
+	assert_close(SERIES(&f->m, "sse_heartbeats_total", SVC, CHAT)->value, 1);
+	assert_close(SERIES(&f->m, "sse_bytes_streamed_total", SVC, CHAT)->value, n);
 }
 
 static void test_success_stream_durations(void **state)
@@ -856,6 +883,7 @@ int main(void)
 	    T(test_success_stream_chunks_and_sizes),
 	    T(test_success_stream_bytes),
 	    T(test_bytes_include_unterminated_tail),
+	    T(test_gzip_stream_sizes_and_bytes),
 	    T(test_success_stream_durations),
 	    T(test_success_stream_stages),
 	    T(test_second_stream_has_no_queue_stage),

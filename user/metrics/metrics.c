@@ -287,7 +287,9 @@ void metrics_event(struct metrics *m, const char *service, const struct http_exc
 {
 	if (!st->bytes)
 		return;
-	st->bytes->value += ev->size;
+	/* the bytes of a coded body, as written, are counted at its end */
+	if (x->coding == HTTP_CODING_IDENTITY)
+		st->bytes->value += ev->size;
 	if (ev->kind == SSE_EVENT_HEARTBEAT) {
 		st->heartbeats->value++;
 		return;

@@ -366,7 +366,8 @@ static void on_sse_event(void *ctx, const struct sse_event *ev)
 	struct http_exchange *x = &c->x;
 	uint64_t prev = 0, ts = ev->late ? c->t_fed : c->now;
 
-	x->event_bytes += ev->size;
+	if (x->coding == HTTP_CODING_IDENTITY) /* else its size is the inflated one */
+		x->event_bytes += ev->size;
 	if (ev->kind == SSE_EVENT_DATA) {
 		prev = x->t_last_event;
 		x->data_events++;

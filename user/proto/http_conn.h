@@ -58,7 +58,9 @@ struct http_exchange {
 	uint64_t data_events;
 	uint64_t heartbeats;
 	uint64_t body_bytes;
-	uint64_t event_bytes; /* body bytes inside ended events */
+	/* body bytes inside ended events; none in a gzip or deflate body,
+	 * whose events' sizes are inflated ones */
+	uint64_t event_bytes;
 	/* the kernel counts the body (include/kstream.h): the figures above
 	 * are its, the events user space still sees (the first writes'
 	 * copies) are for correlation only */

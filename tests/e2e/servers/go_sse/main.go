@@ -4,6 +4,7 @@
 package main
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,7 +30,7 @@ type params struct {
 	events, heartbeats, status, abortAfter int
 	interval, firstDelay                   time.Duration
 	eol                                    string
-	multiline, nodelay                     bool
+	multiline, nodelay, gzip               bool
 }
 
 type event struct {
@@ -64,6 +65,7 @@ func parse(r *http.Request) params {
 		eol:        eol,
 		multiline:  r.URL.Query().Get("multiline") == "1",
 		nodelay:    r.URL.Query().Get("nodelay") == "1",
+		gzip:       r.URL.Query().Get("gzip") == "1",
 	}
 }
 
@@ -175,8 +177,15 @@ func streamSSE(w http.ResponseWriter, r *http.Request, p params, tRequest float6
 		return
 	}
 	flusher := w.(http.Flusher)
+	var body io.Writer = w
+	var gz *gzip.Writer
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
+	if p.gzip { // as a compressing middleware does: each event flushed
+		w.Header().Set("Content-Encoding", "gzip")
+		gz = gzip.NewWriter(w)
+		body = gz
+	}
 	w.WriteHeader(200)
 	flusher.Flush() // headers go out now, not with the first event
 	times := streamTimes{Path: r.URL.Path, TRequest: tRequest, THeaders: now(), TData: []float64{}}
@@ -185,7 +194,10 @@ func streamSSE(w http.ResponseWriter, r *http.Request, p params, tRequest float6
 		if !pause(r, p, i) {
 			return
 		}
-		io.WriteString(w, ev.text)
+		io.WriteString(body, ev.text)
+		if gz != nil {
+			gz.Flush()
+		}
 		flusher.Flush()
 		if ev.data {
 			times.TData = append(times.TData, now())
@@ -195,6 +207,10 @@ func streamSSE(w http.ResponseWriter, r *http.Request, p params, tRequest float6
 			// net/http closes the connection without the terminating chunk.
 			panic(http.ErrAbortHandler)
 		}
+	}
+	if gz != nil {
+		gz.Close() // the gzip trailer
+		flusher.Flush()
 	}
 	// net/http writes the terminating chunk as soon as the handler returns.
 	times.TEnd = now()
