@@ -16,6 +16,7 @@ import time
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.middleware.gzip import GZipMiddleware
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 CHUNK = '{"id":"x","object":"chat.completion.chunk","choices":[{"delta":{"content":"tok"}}]}'
@@ -25,6 +26,9 @@ CHUNK_LINES = ['{"id":"x","object":"chat.completion.chunk",',
 EOLS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 
 app = FastAPI()
+# Compresses only for a client that accepts gzip (no case but the gzip one
+# asks), as LLM services behind it do for the SDKs, event streams included
+app.add_middleware(GZipMiddleware)
 
 
 class StreamAbort(Exception):
