@@ -143,6 +143,26 @@ def server_case(kind):
     return case
 
 
+def gzip_streams(fx, srv, req):
+    """3 concurrent streams of req, then 2 on one keep-alive connection,
+    each in gzip with 6 data events and 2 heartbeats once inflated; the
+    expectations every gzip case has, the first ones and the last."""
+    before = ready(fx.exp, srv)
+    resps = client.concurrently(lambda: srv.request(req), [()] * 3)
+    resps += srv.keep_alive([req] * 2)
+    streamed_ok(resps, 6, 2)
+    expect(all(r.headers.get("content-encoding") == "gzip" for r in resps),
+           "ground truth: bodies not in gzip: %r", [r.headers.get("content-encoding") for r in resps])
+    return before, resps
+
+
+def gzip_expects(svc, label, resps):
+    return kernel_expects(0) + counted(svc, label, resps) + [
+        inc("sse_requests_total", len(resps), service=svc, path=label, status="success", code="200"),
+        inc("sse_time_to_first_chunk_seconds_count", len(resps), service=svc, path=label),
+    ] + gauges(svc, 0)
+
+
 def case_gzip_stream(fx):
     """The Go server's streams in gzip, each event flushed as a
     compressing middleware does: the kernel leaves a coded body alone (no
@@ -151,16 +171,9 @@ def case_gzip_stream(fx):
     srv = fx.servers["go"]
     path, label = "/events/ks-gzip/%s" % uid(), "/events/ks-gzip/:id"
     q = {"events": 6, "heartbeats": 2, "interval_ms": 10, "gzip": "1"}
-    before = ready(fx.exp, srv)
-    resps = client.concurrently(lambda: srv.request(client.events(path, q)), [()] * 3)
-    resps += srv.keep_alive([client.events(path, q)] * 2)
-    streamed_ok(resps, 6, 2)
-    expect(all(r.headers.get("content-encoding") == "gzip" for r in resps),
-           "ground truth: bodies not in gzip: %r", [r.headers.get("content-encoding") for r in resps])
-    svc = srv.service
-    fx.exp.settle(before, kernel_expects(0) + counted(svc, label, resps) + [
-        inc("sse_requests_total", len(resps), service=svc, path=label, status="success", code="200"),
-    ] + timing.stream_expects(srv, path, label, resps) + gauges(svc, 0))
+    before, resps = gzip_streams(fx, srv, client.events(path, q))
+    fx.exp.settle(before, gzip_expects(srv.service, label, resps)
+                  + timing.stream_expects(srv, path, label, resps))
 
 
 def case_gzip_middleware(fx):
@@ -173,17 +186,8 @@ def case_gzip_middleware(fx):
     path, label = "/events/ks-gzip-mw/%s" % uid(), "/events/ks-gzip-mw/:id"
     req = client.events(path, {"events": 6, "heartbeats": 2, "interval_ms": 10})
     req.headers["Accept-Encoding"] = "gzip"
-    before = ready(fx.exp, srv)
-    resps = client.concurrently(lambda: srv.request(req), [()] * 3)
-    resps += srv.keep_alive([req] * 2)
-    streamed_ok(resps, 6, 2)
-    expect(all(r.headers.get("content-encoding") == "gzip" for r in resps),
-           "ground truth: bodies not in gzip: %r", [r.headers.get("content-encoding") for r in resps])
-    svc = srv.service
-    fx.exp.settle(before, kernel_expects(0) + counted(svc, label, resps) + [
-        inc("sse_requests_total", len(resps), service=svc, path=label, status="success", code="200"),
-        inc("sse_time_to_first_chunk_seconds_count", len(resps), service=svc, path=label),
-    ] + gauges(svc, 0))
+    before, resps = gzip_streams(fx, srv, req)
+    fx.exp.settle(before, gzip_expects(srv.service, label, resps))
 
 
 # --------------------------------------------------------------------------
