@@ -410,6 +410,52 @@ static void test_brotli_stream_not_split(void **state)
 	assert_string_equal(f->r.order, "RX");
 	assert_int_equal(f->r.end[0].why, HTTP_END_COMPLETE);
 	assert_int_equal(f->r.end[0].x.data_events, 0);
+	assert_int_equal(f->r.end[0].x.undecoded, HTTP_UNDECODED_BR);
+}
+
+/* Bytes that are no gzip: no events from there on, the inflation freed,
+ * the stream counted with the reason. */
+static void test_gzip_stream_not_gzip(void **state)
+{
+	struct fixture *f = *state;
+	char resp[512];
+
+	get(f, "/events", 1000);
+	snprintf(resp, sizeof(resp), "%s%s", CODED_HEAD("gzip"), chunk("data: x\n\n"));
+	out(f, resp, 2000);
+	assert_null(f->c.inflate);
+	out(f, "0\r\n\r\n", 2001);
+	assert_string_equal(f->r.order, "RX");
+	assert_int_equal(f->r.end[0].x.undecoded, HTTP_UNDECODED_INFLATE);
+}
+
+/* The connections of one owner inflate HTTP_INFLATING_MAX streams at
+ * once: one more is counted without its events, and says so. */
+static void test_inflations_bounded(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char body[1024];
+	size_t piece_end[CODED_EVENTS], coded = 0;
+	size_t n = coded_body(GZIP_BITS, body, sizeof(body), piece_end, &coded);
+	unsigned int inflating = 0;
+
+	http_conn_count_inflations(&f->c, &inflating);
+	get(f, "/events", 1000);
+	out(f, CODED_HEAD("gzip"), 2000);
+	assert_int_equal(inflating, 1);
+	http_conn_response_bytes(&f->c, (const char *)body, n, 2001);
+	assert_int_equal(inflating, 0);
+	assert_int_equal(f->r.end[0].x.data_events, 2);
+	assert_int_equal(f->r.end[0].x.undecoded, HTTP_DECODED);
+
+	inflating = HTTP_INFLATING_MAX;
+	get(f, "/events", 3000);
+	out(f, CODED_HEAD("gzip"), 4000);
+	http_conn_response_bytes(&f->c, (const char *)body, n, 4001);
+	assert_int_equal(inflating, HTTP_INFLATING_MAX);
+	assert_int_equal(f->r.nend, 2);
+	assert_int_equal(f->r.end[1].x.data_events, 0);
+	assert_int_equal(f->r.end[1].x.undecoded, HTTP_UNDECODED_LIMIT);
 }
 
 /* A compressed stream cut short: its inflation is freed with it. */
@@ -1466,6 +1512,8 @@ int main(void)
 	    T(test_deflate_stream),
 	    T(test_raw_deflate_stream),
 	    T(test_brotli_stream_not_split),
+	    T(test_gzip_stream_not_gzip),
+	    T(test_inflations_bounded),
 	    T(test_gzip_stream_lost_frees_inflation),
 	    T(test_event_end_crlf_cut),
 	    T(test_close_ends_event_after_cr),

@@ -235,6 +235,8 @@ static void test_families_start_state(void **state)
 			assert_int_equal(fam->nseries, 2); /* success, failure */
 		else if (!strcmp(fam->name, "sse_exporter_kernel_stream_fallbacks_total"))
 			assert_int_equal(fam->nseries, KSTREAM_FALLBACKS);
+		else if (!strcmp(fam->name, "sse_exporter_streams_undecoded_total"))
+			assert_int_equal(fam->nseries, HTTP_UNDECODED_REASONS - 1);
 		else if (!strcmp(fam->name, "sse_exporter_redis_unpaired_total"))
 			assert_int_equal(fam->nseries, REDIS_UNPAIRED_REASONS);
 		else
@@ -380,6 +382,29 @@ static void test_gzip_stream_sizes_and_bytes(void **state)
 	assert_close(s->sum, 19 + 14);
 	assert_close(SERIES(&f->m, "sse_heartbeats_total", SVC, CHAT)->value, 1);
 	assert_close(SERIES(&f->m, "sse_bytes_streamed_total", SVC, CHAT)->value, n);
+	assert_close(SERIES(&f->m, "sse_exporter_streams_undecoded_total", "limit")->value, 0);
+}
+
+/* A stream in Brotli: counted, without events, and as undecoded. */
+static void test_brotli_stream_undecoded(void **state)
+{
+	struct fixture *f = *state;
+
+	chat_request(f, CHAT, 1010 * MS, 1020 * MS);
+	out(f,
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: br\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n",
+	    1050 * MS);
+	out_chunk(f, ev1, 1100 * MS);
+	out(f, "0\r\n\r\n", 1200 * MS);
+	assert_close(
+	    SERIES(&f->m, "sse_requests_total", SVC, CHAT, MODEL, "unknown", "success", "200")
+		->value,
+	    1);
+	assert_close(SERIES(&f->m, "sse_exporter_streams_undecoded_total", "br")->value, 1);
+	assert_close(SERIES(&f->m, "sse_exporter_streams_undecoded_total", "unsupported")->value,
+		     0);
+	assert_close(SERIES(&f->m, "sse_bytes_streamed_total", SVC, CHAT)->value, strlen(ev1));
 }
 
 static void test_success_stream_durations(void **state)
@@ -884,6 +909,7 @@ int main(void)
 	    T(test_success_stream_bytes),
 	    T(test_bytes_include_unterminated_tail),
 	    T(test_gzip_stream_sizes_and_bytes),
+	    T(test_brotli_stream_undecoded),
 	    T(test_success_stream_durations),
 	    T(test_success_stream_stages),
 	    T(test_second_stream_has_no_queue_stage),

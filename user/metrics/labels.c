@@ -101,3 +101,20 @@ bool count_lost(struct family *lost, const char *service, const struct http_exch
 	metric_add(lost, (const char *const[]){service, reason}, 1);
 	return true;
 }
+
+static const char *const undecoded_names[HTTP_UNDECODED_REASONS] = {
+    [HTTP_UNDECODED_BR] = "br",
+    [HTTP_UNDECODED_CODING] = "unsupported",
+    [HTTP_UNDECODED_INFLATE] = "inflate_error",
+    [HTTP_UNDECODED_LIMIT] = "limit",
+};
+
+void count_undecoded(struct family *undecoded, const struct http_exchange *x)
+{
+	if (!x) {
+		for (int r = HTTP_DECODED + 1; r < HTTP_UNDECODED_REASONS; r++)
+			metric_add(undecoded, &undecoded_names[r], 0);
+	} else if (x->sse && x->undecoded != HTTP_DECODED) {
+		metric_add(undecoded, &undecoded_names[x->undecoded], 1);
+	}
+}

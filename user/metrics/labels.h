@@ -57,4 +57,8 @@ const char *label_provider(struct metric_labels *l, const char *service, const c
 bool count_lost(struct family *lost, const char *service, const struct http_exchange *x,
 		enum http_end why);
 
+/* Counts, in undecoded (label reason), an event stream whose events could
+ * not be split (x->undecoded); with x NULL, every reason from zero. */
+void count_undecoded(struct family *undecoded, const struct http_exchange *x);
+
 #endif

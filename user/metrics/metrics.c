@@ -133,6 +133,11 @@ static void add_self(struct metrics *m)
 	m->kstream_fallbacks =
 	    COUNTER("sse_exporter_kernel_stream_fallbacks_total",
 		    "SSE streams the kernel did not count, or gave up, by reason.", l_reason);
+	m->streams_undecoded =
+	    COUNTER("sse_exporter_streams_undecoded_total",
+		    "SSE streams, served or upstream, whose events could not be split out of "
+		    "their compressed body, by reason.",
+		    l_reason);
 	m->kernel_feature =
 	    GAUGE("sse_exporter_kernel_feature",
 		  "1 for each kernel feature the default BPF build uses that the kernel has, "
@@ -155,6 +160,7 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 	}
 	add_self(m);
 	m->up.lost = m->exchanges_lost;
+	m->up.streams_undecoded = m->streams_undecoded;
 	if (m->reg.failed) {
 		metrics_free(m);
 		return -1;
@@ -167,6 +173,7 @@ int metrics_init(struct metrics *m, const struct metrics_config *cfg)
 	metrics_kubelet_polls(m, 0, 0);
 	for (int r = 0; r < KSTREAM_FALLBACKS; r++)
 		metrics_kstream_fallback(m, r, 0);
+	count_undecoded(m->streams_undecoded, NULL);
 	return 0;
 }
 
@@ -392,6 +399,7 @@ void metrics_end(struct metrics *m, const char *service, const struct http_excha
 {
 	const char *path = label_path(&m->labels, service, x, AT_END);
 
+	count_undecoded(m->streams_undecoded, x);
 	if (x->sse && !st->provider)
 		metrics_stream_provider(m, service, st, "unknown");
 	if (x->sse) {

@@ -37,7 +37,8 @@ struct metrics {
 	struct family *build_info, *prog_attached, *events_lost, *map_entries, *map_max,
 	    *series_dropped, *tracked_procs, *scrape_duration, *bytes_uncopied, *exchanges_lost,
 	    *conns_untracked, *tls_libraries, *tls_unmapped, *map_errors, *target_info,
-	    *series_expired, *kubelet_polls, *kstreams, *kstream_fallbacks, *kernel_feature;
+	    *series_expired, *kubelet_polls, *kstreams, *kstream_fallbacks, *kernel_feature,
+	    *streams_undecoded;
 };
 
 /* Why a stream was not counted in the kernel, or not to its end

@@ -152,6 +152,7 @@ void metrics_upstream_end(struct upstream_metrics *u, const char *service, const
 	struct upstream_outcome o;
 	const char *p, *model;
 
+	count_undecoded(u->streams_undecoded, x);
 	upstream_classify(x, why, &o);
 	if (o.status == UPSTREAM_UNCOUNTED) {
 		count_lost(u->lost, service, x, why);

@@ -25,8 +25,9 @@ struct breaker_slot {
 
 struct upstream_metrics {
 	struct family *requests, *latency, *ttfc, *breaker_failures, *breaker_state, *tokens;
-	struct family *bodies_undecoded; /* the exporter's own, about upstream bodies */
-	struct family *lost;		 /* the owner's lost-exchange counter, set by it */
+	struct family *bodies_undecoded;  /* the exporter's own, about upstream bodies */
+	struct family *lost;		  /* the owner's lost-exchange counter, set by it */
+	struct family *streams_undecoded; /* the owner's, set by it */
 	struct metric_labels *labels;
 	struct breaker_config breaker;
 	struct breaker_slot breakers[METRICS_BREAKERS_MAX];

@@ -56,6 +56,11 @@ static void reading_end(struct http_conn *c)
 	c->reading = NULL;
 }
 
+void http_conn_count_inflations(struct http_conn *c, unsigned int *inflating)
+{
+	c->inflating = inflating;
+}
+
 static void inflate_end(struct http_conn *c)
 {
 	if (!c->inflate)
@@ -63,19 +68,41 @@ static void inflate_end(struct http_conn *c)
 	body_inflate_end(c->inflate);
 	free(c->inflate);
 	c->inflate = NULL;
+	if (c->inflating)
+		(*c->inflating)--;
+}
+
+static enum http_undecoded inflate_start(struct http_conn *c)
+{
+	if (c->inflating && *c->inflating >= HTTP_INFLATING_MAX)
+		return HTTP_UNDECODED_LIMIT;
+	c->inflate = malloc(sizeof(*c->inflate));
+	if (!c->inflate)
+		return HTTP_UNDECODED_LIMIT;
+	body_inflate_init_stream(c->inflate, c->x.coding == HTTP_CODING_DEFLATE);
+	if (c->inflating)
+		(*c->inflating)++;
+	return HTTP_DECODED;
 }
 
 /* An event stream in gzip or deflate is split once inflated; one in
- * another coding is not split (its events unknown). Without the memory,
- * as the latter. */
+ * another coding is not split, and says why. */
 static void inflate_begin(struct http_conn *c)
 {
 	inflate_end(c);
-	if (c->x.coding != HTTP_CODING_GZIP && c->x.coding != HTTP_CODING_DEFLATE)
+	switch (c->x.coding) {
+	case HTTP_CODING_IDENTITY:
 		return;
-	c->inflate = malloc(sizeof(*c->inflate));
-	if (c->inflate)
-		body_inflate_init_stream(c->inflate, c->x.coding == HTTP_CODING_DEFLATE);
+	case HTTP_CODING_GZIP:
+	case HTTP_CODING_DEFLATE:
+		c->x.undecoded = inflate_start(c);
+		return;
+	case HTTP_CODING_BR:
+		c->x.undecoded = HTTP_UNDECODED_BR;
+		return;
+	default:
+		c->x.undecoded = HTTP_UNDECODED_CODING;
+	}
 }
 
 void http_conn_release(struct http_conn *c)
@@ -390,9 +417,12 @@ static void inflated(void *ctx, const char *buf, size_t len)
 /* Bytes of an event stream's body, as they came on the wire. */
 static void sse_bytes(struct http_conn *c, const char *data, size_t len)
 {
-	if (c->inflate)
-		body_inflate_feed(c->inflate, data, len, inflated, c);
-	else if (c->x.coding == HTTP_CODING_IDENTITY)
+	if (c->inflate) {
+		if (body_inflate_feed(c->inflate, data, len, inflated, c) != BODY_INFLATE_MORE) {
+			c->x.undecoded = HTTP_UNDECODED_INFLATE;
+			inflate_end(c);
+		}
+	} else if (c->x.coding == HTTP_CODING_IDENTITY)
 		sse_feed(&c->sse, data, len, on_sse_event, c);
 	c->t_fed = c->now;
 }

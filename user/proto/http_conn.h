@@ -40,6 +40,20 @@ struct http_request {
 	uint64_t t_last;	    /* last request byte read */
 };
 
+/* Event streams being inflated at once, at most (zlib's state, ~40 KiB
+ * each): beyond, a stream's events are not split. */
+#define HTTP_INFLATING_MAX 1024
+
+/* Why an event stream's events could not be split from its body. */
+enum http_undecoded {
+	HTTP_DECODED,		/* identity, or inflated */
+	HTTP_UNDECODED_BR,	/* Brotli: not decoded */
+	HTTP_UNDECODED_CODING,	/* another coding, or several in turn */
+	HTTP_UNDECODED_INFLATE, /* gzip or deflate that zlib refused, from there on */
+	HTTP_UNDECODED_LIMIT,	/* HTTP_INFLATING_MAX being inflated, or no memory */
+	HTTP_UNDECODED_REASONS,
+};
+
 /* A request and, once it starts, its response. */
 struct http_exchange {
 	struct http_request req;
@@ -50,6 +64,7 @@ struct http_exchange {
 		   * without Content-Type answering a request for a stream */
 	/* Content-Encoding of the response */
 	enum http_coding coding;
+	enum http_undecoded undecoded; /* of an event stream's body */
 	uint64_t t_accept;
 	uint64_t t_headers;
 	uint64_t t_first_data;
@@ -139,8 +154,9 @@ struct http_conn {
 	struct sse_splitter sse;
 	/* a gzip or deflate event stream's inflation, while its body is read */
 	struct body_inflate *inflate;
-	bool in_exchange; /* x holds a response under way */
-	bool sniffing;	  /* no Content-Type: the body's first bytes tell */
+	unsigned int *inflating; /* inflations under way, the owner's count */
+	bool in_exchange;	 /* x holds a response under way */
+	bool sniffing;		 /* no Content-Type: the body's first bytes tell */
 	uint8_t sniffed_len;
 	char sniffed[SSE_START_MAX]; /* ... those read while they could not tell */
 	uint8_t kernel_next;	     /* framing the kernel follows the next response's body with */
@@ -158,6 +174,10 @@ struct http_conn {
  */
 void http_conn_init(struct http_conn *c, const struct http_conn_ops *ops, void *ctx,
 		    uint64_t t_accept);
+
+/* The count of event streams being inflated that c shares with the
+ * owner's other connections: at most HTTP_INFLATING_MAX at once. */
+void http_conn_count_inflations(struct http_conn *c, unsigned int *inflating);
 
 /* Frees what c holds; c itself is the caller's. */
 void http_conn_release(struct http_conn *c);

@@ -36,7 +36,8 @@ struct collector {
 	uint64_t next_adopt_id;
 	struct provider_map providers;
 	struct upstream_index upstreams;
-	struct tls_held held; /* TLS plaintext waiting for its connection */
+	struct tls_held held;	/* TLS plaintext waiting for its connection */
+	unsigned int inflating; /* event streams being inflated (proto/http_conn.h) */
 	struct targets targets;
 	/* found in /proc, not adopted: the map was full; or between owners
 	 * and given up (housekeeping.c) */

@@ -106,10 +106,11 @@ static int http_start(struct collector *c, struct conn_entry *e)
 	}
 	if (e->srv) {
 		http_conn_init(e->http, &http_ops, e, e->info.open_ns);
-		return 0;
+	} else {
+		upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->target->key, &e->remote);
+		http_conn_init(e->http, &upstream_ops, e->up, e->info.open_ns);
 	}
-	upstream_call_init(e->up, &c->upstreams, e->key.tgid, e->target->key, &e->remote);
-	http_conn_init(e->http, &upstream_ops, e->up, e->info.open_ns);
+	http_conn_count_inflations(e->http, &c->inflating);
 	return 0;
 }
 
