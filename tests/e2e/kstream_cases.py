@@ -160,6 +160,7 @@ def gzip_expects(svc, label, resps):
     return kernel_expects(0) + counted(svc, label, resps) + [
         inc("sse_requests_total", len(resps), service=svc, path=label, status="success", code="200"),
         inc("sse_time_to_first_chunk_seconds_count", len(resps), service=svc, path=label),
+        inc("sse_exporter_streams_undecoded_total", 0),
     ] + gauges(svc, 0)
 
 
