@@ -43,7 +43,7 @@ static void run(struct run *r, bool deflate, struct fuzz_split *s, const uint8_t
 	fuzz_feed(s, buf, len, feed, r);
 	body_inflate_end(&r->b);
 	FUZZ_CHECK(r->out_len <= BODY_INFLATE_CAP_BYTES && r->out_len == r->b.out_total,
-		   "%zu bytes out, %u counted", r->out_len, r->b.out_total);
+		   "%zu bytes out, %llu counted", r->out_len, (unsigned long long)r->b.out_total);
 }
 
 /* in[0..len) compressed with zlib's window bits into a new buffer. */
