@@ -422,8 +422,9 @@ static void sse_bytes(struct http_conn *c, const char *data, size_t len)
 			c->x.undecoded = HTTP_UNDECODED_INFLATE;
 			inflate_end(c);
 		}
-	} else if (c->x.coding == HTTP_CODING_IDENTITY)
+	} else if (c->x.coding == HTTP_CODING_IDENTITY) {
 		sse_feed(&c->sse, data, len, on_sse_event, c);
+	}
 	c->t_fed = c->now;
 }
 
