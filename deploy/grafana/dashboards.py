@@ -443,6 +443,12 @@ def sre():
                    "(sse_exporter_bpf_program_attached); one gone: /health answers degraded "
                    "(SSEExporterProgramDetached).",
                    [target("sum by (instance) (sse_exporter_bpf_program_attached)", "{{instance}}")], "short"),
+        timeseries("Streams counted without their events", "Compressed SSE streams whose events "
+                   "the exporter could not split, per second, node and reason "
+                   "(sse_exporter_streams_undecoded_total): limit, over 1,024 at once; br or "
+                   "unsupported, a coding it does not read (SSEExporterStreamsUndecoded).",
+                   [target("sum by (instance, reason) (rate(sse_exporter_streams_undecoded_total[%s]))"
+                           % RATE, "{{instance}} {{reason}}")], "short"),
     ])
 
 
